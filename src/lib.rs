@@ -18,3 +18,5 @@
 //!
 //! The CloudFront REST API (2020-05-31, REST-XML) on the admin listener, backed by the
 //! state store over object_store.
+
+pub mod config;

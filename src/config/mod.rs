@@ -1,0 +1,478 @@
+//! Settings for `edgegate serve`, parsed once into validated types.
+//!
+//! ```text
+//!   flags  ─┐
+//!   EDGEGATE_* env ─┼─▶ ServeArgs ─┐
+//!   edgegate.toml ──▶ FileConfig ──┴─▶ Settings::resolve ─▶ Settings
+//! ```
+//!
+//! ## How a value is chosen
+//! 1. the command-line flag; 2. its `EDGEGATE_*` environment variable (clap reads both);
+//! 3. the same key in the config file; 4. the default written on the field below.
+//!
+//! Every problem is collected before start-up fails, so one run reports them all.
+//! Resolution is pure: no sockets are bound and no files but the config file itself are read.
+
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use types::{AdminCredentials, BillingRegion, ByteSize, Cidr};
+
+/// Default viewer HTTP listener.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default admin (control plane) listener.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// Default domain suffix of distribution domain names. `*.localhost` resolves to loopback in
+/// curl and browsers, so `http://d…​.cloudfront.localhost:8080/` works without DNS set-up.
+pub const DEFAULT_DOMAIN_SUFFIX: &str = "cloudfront.localhost";
+/// Default edge location code (shown in `X-Amz-Cf-Pop` and logs).
+pub const DEFAULT_POP: &str = "LCL50-C1";
+/// Default account id used in ARNs (the same as LocalStack's default account).
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
+/// Default in-memory cache size.
+pub const DEFAULT_CACHE_SIZE: u64 = 512 << 20;
+/// How long a graceful shutdown waits for in-flight requests.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The flags of `edgegate serve`. Every field is optional so that the config file can supply it;
+/// defaults are applied in [`Settings::resolve`].
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (TOML): settings plus declared keys, key groups, policies and distributions.
+    #[arg(long, env = "EDGEGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Viewer HTTP listener [default: 127.0.0.1:8080].
+    #[arg(long, env = "EDGEGATE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Viewer HTTPS listener (HTTP/1.1 and HTTP/2); needs --tls-cert and --tls-key.
+    #[arg(long, env = "EDGEGATE_LISTEN_TLS", value_name = "ADDR")]
+    pub listen_tls: Option<SocketAddr>,
+    /// PEM certificate chain for --listen-tls.
+    #[arg(long, env = "EDGEGATE_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --listen-tls.
+    #[arg(long, env = "EDGEGATE_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Admin listener: the CloudFront API, /healthz [default: 127.0.0.1:9090].
+    #[arg(long, env = "EDGEGATE_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Require SigV4-signed control-plane requests with these credentials (ACCESS_KEY_ID:SECRET).
+    #[arg(long, env = "EDGEGATE_ADMIN_CREDENTIALS", value_name = "ID:SECRET", hide_env_values = true)]
+    pub admin_credentials: Option<AdminCredentials>,
+    /// Directory for state, logs and usage [default: ./data].
+    #[arg(long, env = "EDGEGATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Edge location code shown in X-Amz-Cf-Pop and logs [default: LCL50-C1].
+    #[arg(long, env = "EDGEGATE_POP", value_name = "CODE")]
+    pub pop: Option<String>,
+    /// Billing region of this edge: US, CA, EU, ZA, ME, SA, JP, AU, AP or IN [default: US].
+    #[arg(long, env = "EDGEGATE_BILLING_REGION", value_name = "CODE")]
+    pub billing_region: Option<BillingRegion>,
+    /// S3 endpoint for S3 origins and log buckets (LocalStack, MinIO), addressed path-style.
+    #[arg(long, env = "EDGEGATE_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Suffix of generated distribution domain names [default: cloudfront.localhost].
+    #[arg(long, env = "EDGEGATE_DOMAIN_SUFFIX", value_name = "SUFFIX")]
+    pub domain_suffix: Option<String>,
+    /// In-memory cache size, e.g. 512MiB or 2GiB [default: 512MiB].
+    #[arg(long, env = "EDGEGATE_CACHE_SIZE", value_name = "BYTES")]
+    pub cache_size: Option<ByteSize>,
+    /// 12-digit account id used in ARNs [default: 000000000000].
+    #[arg(long, env = "EDGEGATE_ACCOUNT_ID", value_name = "ID")]
+    pub account_id: Option<String>,
+    /// Proxies whose X-Forwarded-For is believed (comma-separated CIDRs).
+    #[arg(long, env = "EDGEGATE_TRUSTED_PROXIES", value_name = "CIDR,...", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<Cidr>>,
+}
+
+/// The config file as written. Unknown keys are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`ServeArgs::listen`].
+    pub listen: Option<String>,
+    /// See [`ServeArgs::listen_tls`].
+    pub listen_tls: Option<String>,
+    /// See [`ServeArgs::tls_cert`]; relative to the config file.
+    pub tls_cert: Option<PathBuf>,
+    /// See [`ServeArgs::tls_key`]; relative to the config file.
+    pub tls_key: Option<PathBuf>,
+    /// See [`ServeArgs::admin_listen`].
+    pub admin_listen: Option<String>,
+    /// See [`ServeArgs::admin_credentials`].
+    pub admin_credentials: Option<String>,
+    /// See [`ServeArgs::data_dir`]; relative to the config file.
+    pub data_dir: Option<PathBuf>,
+    /// See [`ServeArgs::pop`].
+    pub pop: Option<String>,
+    /// See [`ServeArgs::billing_region`].
+    pub billing_region: Option<String>,
+    /// See [`ServeArgs::s3_endpoint`].
+    pub s3_endpoint: Option<String>,
+    /// See [`ServeArgs::domain_suffix`].
+    pub domain_suffix: Option<String>,
+    /// See [`ServeArgs::cache_size`]; a string (`"512MiB"`) or a number of bytes.
+    pub cache_size: Option<toml::Value>,
+    /// See [`ServeArgs::account_id`].
+    pub account_id: Option<String>,
+    /// See [`ServeArgs::trusted_proxies`]; a list of CIDR strings.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
+    pub drain_timeout: Option<u64>,
+    /// Local-directory origins by name: an origin whose DomainName is `NAME.edgegate.local` serves
+    /// the files under the directory (relative to the config file).
+    #[serde(default)]
+    pub local_origins: BTreeMap<String, PathBuf>,
+    /// Declared public keys (see the README's "Declarative start-up").
+    #[serde(default)]
+    pub public_keys: Vec<toml::Table>,
+    /// Declared key groups.
+    #[serde(default)]
+    pub key_groups: Vec<toml::Table>,
+    /// Declared cache policies.
+    #[serde(default)]
+    pub cache_policies: Vec<toml::Table>,
+    /// Declared origin request policies.
+    #[serde(default)]
+    pub origin_request_policies: Vec<toml::Table>,
+    /// Declared distributions.
+    #[serde(default)]
+    pub distributions: Vec<toml::Table>,
+}
+
+/// The viewer HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListen {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// Validated settings of a running edge.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Viewer HTTP listener.
+    pub listen: SocketAddr,
+    /// Viewer HTTPS listener, if any.
+    pub listen_tls: Option<TlsListen>,
+    /// Admin listener.
+    pub admin_listen: SocketAddr,
+    /// Credentials control-plane requests must be signed with; `None` = unauthenticated, which
+    /// is only allowed on a loopback admin address.
+    pub admin_credentials: Option<AdminCredentials>,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Edge location code.
+    pub pop: String,
+    /// Billing region of this edge.
+    pub billing_region: BillingRegion,
+    /// S3 endpoint override (path-style addressing), e.g. `http://127.0.0.1:4566`.
+    pub s3_endpoint: Option<http::Uri>,
+    /// Suffix of generated distribution domain names.
+    pub domain_suffix: String,
+    /// Cache capacity in bytes.
+    pub cache_size: u64,
+    /// Account id for ARNs.
+    pub account_id: String,
+    /// Networks whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<Cidr>,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// Local-directory origins by name.
+    pub local_origins: BTreeMap<String, PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::resolve(&ServeArgs::default(), &FileConfig::default(), Path::new("."))
+            .unwrap_or_else(|errors| unreachable!("defaults are valid: {errors:?}"))
+    }
+}
+
+impl Settings {
+    /// Layers flags/env over the file over defaults and validates the result. `base` is the
+    /// directory relative paths in the file are taken from. Returns every problem found.
+    pub fn resolve(args: &ServeArgs, file: &FileConfig, base: &Path) -> Result<Self, Vec<String>> {
+        let mut errors = Vec::new();
+        let rel = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+
+        let listen = pick_parsed(args.listen, &file.listen, "listen", DEFAULT_LISTEN, &mut errors);
+        let admin_listen = pick_parsed(
+            args.admin_listen,
+            &file.admin_listen,
+            "admin_listen",
+            DEFAULT_ADMIN_LISTEN,
+            &mut errors,
+        );
+        let listen_tls_addr: Option<SocketAddr> = match (args.listen_tls, &file.listen_tls) {
+            (Some(a), _) => Some(a),
+            (None, Some(s)) => parse_or_report(s, "listen_tls", &mut errors),
+            (None, None) => None,
+        };
+        let tls_cert = args.tls_cert.clone().or_else(|| file.tls_cert.as_ref().map(&rel));
+        let tls_key = args.tls_key.clone().or_else(|| file.tls_key.as_ref().map(&rel));
+        let listen_tls = match (listen_tls_addr, tls_cert, tls_key) {
+            (Some(addr), Some(cert), Some(key)) => Some(TlsListen { addr, cert, key }),
+            (Some(_), _, _) => {
+                errors.push("listen_tls needs both tls_cert and tls_key (--tls-cert, --tls-key)".into());
+                None
+            }
+            (None, Some(_), _) | (None, _, Some(_)) => {
+                errors.push("tls_cert/tls_key are set but listen_tls (--listen-tls) is not".into());
+                None
+            }
+            (None, None, None) => None,
+        };
+
+        let admin_credentials = match (&args.admin_credentials, &file.admin_credentials) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(s)) => parse_or_report(s, "admin_credentials", &mut errors),
+            (None, None) => None,
+        };
+        if admin_credentials.is_none() && !admin_listen.ip().is_loopback() {
+            errors.push(format!(
+                "admin_listen {admin_listen} is not a loopback address: set admin credentials \
+                 (--admin-credentials ACCESS_KEY_ID:SECRET) before exposing the control plane"
+            ));
+        }
+
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.as_ref().map(&rel))
+            .unwrap_or_else(|| PathBuf::from("./data"));
+
+        let pop = args
+            .pop
+            .clone()
+            .or_else(|| file.pop.clone())
+            .unwrap_or_else(|| DEFAULT_POP.to_owned());
+        if pop.is_empty()
+            || pop.len() > 32
+            || !pop.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            errors.push(format!(
+                "pop {pop:?} must be 1-32 letters, digits or '-' (like CloudFront's IAD89-C1)"
+            ));
+        }
+
+        let billing_region = match (args.billing_region, &file.billing_region) {
+            (Some(r), _) => r,
+            (None, Some(s)) => parse_or_report(s, "billing_region", &mut errors).unwrap_or(BillingRegion::Us),
+            (None, None) => BillingRegion::Us,
+        };
+
+        let s3_endpoint = match args.s3_endpoint.as_ref().or(file.s3_endpoint.as_ref()) {
+            None => None,
+            Some(s) => match s.parse::<http::Uri>() {
+                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some() => Some(u),
+                _ => {
+                    errors.push(format!(
+                        "s3_endpoint {s:?} must be an http:// or https:// URL such as http://127.0.0.1:4566"
+                    ));
+                    None
+                }
+            },
+        };
+
+        let domain_suffix = args
+            .domain_suffix
+            .clone()
+            .or_else(|| file.domain_suffix.clone())
+            .unwrap_or_else(|| DEFAULT_DOMAIN_SUFFIX.to_owned())
+            .trim_matches('.')
+            .to_ascii_lowercase();
+        if domain_suffix.is_empty()
+            || !domain_suffix
+                .split('.')
+                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            errors.push(format!("domain_suffix {domain_suffix:?} is not a valid domain name"));
+        }
+
+        let cache_size = match (args.cache_size, &file.cache_size) {
+            (Some(s), _) => s.0,
+            (None, Some(toml::Value::Integer(n))) if *n > 0 => *n as u64,
+            (None, Some(toml::Value::String(s))) => match s.parse::<ByteSize>() {
+                Ok(b) => b.0,
+                Err(e) => {
+                    errors.push(format!("cache_size: {e}"));
+                    DEFAULT_CACHE_SIZE
+                }
+            },
+            (None, Some(other)) => {
+                errors.push(format!("cache_size must be a size such as \"512MiB\", not {}", other.type_str()));
+                DEFAULT_CACHE_SIZE
+            }
+            (None, None) => DEFAULT_CACHE_SIZE,
+        };
+        if cache_size < (1 << 20) {
+            errors.push(format!("cache_size {cache_size} is below the minimum of 1MiB"));
+        }
+
+        let account_id = args
+            .account_id
+            .clone()
+            .or_else(|| file.account_id.clone())
+            .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.to_owned());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            errors.push(format!("account_id {account_id:?} must be exactly 12 digits"));
+        }
+
+        let trusted_proxies = match (&args.trusted_proxies, &file.trusted_proxies) {
+            (Some(v), _) => v.clone(),
+            (None, Some(list)) => list
+                .iter()
+                .filter_map(|s| parse_or_report(s, "trusted_proxies", &mut errors))
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+
+        let drain_timeout = file
+            .drain_timeout
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+
+        let mut local_origins = BTreeMap::new();
+        for (name, dir) in &file.local_origins {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                errors.push(format!(
+                    "local_origins.{name}: names are letters, digits and '-' (the origin's DomainName is NAME.edgegate.local)"
+                ));
+            }
+            local_origins.insert(name.to_ascii_lowercase(), rel(dir));
+        }
+
+        if errors.is_empty() {
+            Ok(Settings {
+                listen,
+                listen_tls,
+                admin_listen,
+                admin_credentials,
+                data_dir,
+                pop,
+                billing_region,
+                s3_endpoint,
+                domain_suffix,
+                cache_size,
+                account_id,
+                trusted_proxies,
+                drain_timeout,
+                local_origins,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether X-Forwarded-For from `peer` is believed.
+    pub fn trusts_proxy(&self, peer: std::net::IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|c| c.contains(peer))
+    }
+}
+
+/// Reads and parses a config file. Errors name the file.
+pub fn load_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_or_report<T: std::str::FromStr>(s: &str, key: &str, errors: &mut Vec<String>) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match s.parse::<T>() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(format!("{key}: {s:?}: {e}"));
+            None
+        }
+    }
+}
+
+fn pick_parsed(
+    flag: Option<SocketAddr>,
+    file: &Option<String>,
+    key: &str,
+    default: &str,
+    errors: &mut Vec<String>,
+) -> SocketAddr {
+    let fallback = || default.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+    match (flag, file) {
+        (Some(a), _) => a,
+        (None, Some(s)) => parse_or_report(s, key, errors).unwrap_or_else(fallback),
+        (None, None) => fallback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::default();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.admin_listen.to_string(), DEFAULT_ADMIN_LISTEN);
+        assert_eq!(s.billing_region, BillingRegion::Us);
+        assert_eq!(s.cache_size, DEFAULT_CACHE_SIZE);
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let f = file("listen = \"127.0.0.1:1111\"\npop = \"FRA1-C1\"\ncache_size = \"2GiB\"\nbilling_region = \"EU\"");
+        let args = ServeArgs { listen: Some("127.0.0.1:2222".parse().unwrap()), ..Default::default() };
+        let s = Settings::resolve(&args, &f, Path::new("/etc/edgegate")).unwrap();
+        assert_eq!(s.listen.port(), 2222);
+        assert_eq!(s.pop, "FRA1-C1");
+        assert_eq!(s.cache_size, 2 << 30);
+        assert_eq!(s.billing_region, BillingRegion::Eu);
+    }
+
+    #[test]
+    fn every_error_reported() {
+        let f = file(
+            "listen = \"nope\"\nbilling_region = \"XX\"\naccount_id = \"12\"\ncache_size = \"1KiB\"\n\
+             s3_endpoint = \"ftp://x\"\nadmin_listen = \"0.0.0.0:9090\"\nlisten_tls = \"127.0.0.1:8443\"",
+        );
+        let errs = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap_err();
+        let all = errs.join("\n");
+        for needle in ["listen:", "billing_region", "account_id", "cache_size", "s3_endpoint", "loopback", "tls_cert"] {
+            assert!(all.contains(needle), "missing {needle} in {all}");
+        }
+    }
+
+    #[test]
+    fn non_loopback_admin_allowed_with_credentials() {
+        let f = file("admin_listen = \"0.0.0.0:9090\"\nadmin_credentials = \"AK:SK\"");
+        assert!(Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_rejected() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let f = file("data_dir = \"state\"\n[local_origins]\ndemo = \"site\"");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new("/srv/eg")).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/eg/state"));
+        assert_eq!(s.local_origins["demo"], PathBuf::from("/srv/eg/site"));
+    }
+}
