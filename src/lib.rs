@@ -20,3 +20,4 @@
 //! state store over object_store.
 
 pub mod config;
+pub mod state;

@@ -1,0 +1,5 @@
+//! Control-plane state: the durable [`store`] and the in-memory registry built from it.
+
+pub mod store;
+
+pub use store::{Kind, StateStore, StoreError};
