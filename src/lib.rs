@@ -21,3 +21,4 @@
 
 pub mod config;
 pub mod state;
+pub mod server;

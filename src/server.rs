@@ -1,0 +1,189 @@
+//! Listeners and connection handling: viewer HTTP, viewer HTTPS (rustls, HTTP/1.1 and HTTP/2 by
+//! ALPN) and graceful shutdown.
+//!
+//! Each accepted connection is served by hyper's auto (HTTP/1.1 or HTTP/2) connection builder and
+//! watched by a [`GracefulShutdown`]: when the shutdown future resolves, the accept loops stop,
+//! every connection finishes its in-flight requests (keep-alive connections are closed after the
+//! current response), and the wait is bounded by the drain timeout.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// What the request handler knows about the connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// The viewer's socket address (the TCP peer).
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub https: bool,
+    /// The negotiated TLS protocol, as CloudFront logs it (`TLSv1.3`), if TLS.
+    pub tls_protocol: Option<&'static str>,
+    /// The negotiated cipher suite in OpenSSL naming where known, if TLS.
+    pub tls_cipher: Option<&'static str>,
+}
+
+/// Largest request head hyper will buffer. CloudFront's own limit (20,480 bytes of request line
+/// and headers → 413) is enforced by the edge, so this only needs to be comfortably above it.
+pub const MAX_HEAD_BUFFER: usize = 64 * 1024;
+
+/// Loads a PEM certificate chain and private key into a TLS acceptor offering h2 and http/1.1.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: cannot read: {e}", p.display()));
+    let cert_pem = read(cert)?;
+    let key_pem = read(key)?;
+    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block found", cert.display()));
+    }
+    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?
+        .ok_or_else(|| format!("{}: no PRIVATE KEY block found", key.display()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key_der)
+    .map_err(|e| format!("{}: certificate and key do not form a usable pair: {e}", cert.display()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A signal that fires once, shared by every accept loop.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Creates the trigger and the signal.
+    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Shutdown(rx))
+    }
+
+    /// Resolves once shutdown has been requested (or the trigger was dropped).
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|v| *v).await;
+    }
+}
+
+/// Serves viewer connections from `listener` until `shutdown` fires, then drains for at most
+/// `drain`. With `tls` set, every connection is a TLS handshake first.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handler: H,
+    shutdown: Shutdown,
+    drain: Duration,
+) where
+    H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BUFFER)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder.http2().max_concurrent_streams(128);
+    let builder = Arc::new(builder);
+    let stop = shutdown.clone().wait();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(error) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            match tls {
+                None => {
+                    let info = ConnInfo { peer, https: false, tls_protocol: None, tls_cipher: None };
+                    let svc = hyper::service::service_fn(move |req| {
+                        let fut = handler(req, info);
+                        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    let Ok(Ok(tls_stream)) = handshake.await else {
+                        return;
+                    };
+                    let (_, session) = tls_stream.get_ref();
+                    let info = ConnInfo {
+                        peer,
+                        https: true,
+                        tls_protocol: session.protocol_version().map(tls_protocol_name),
+                        tls_cipher: session.negotiated_cipher_suite().map(|s| cipher_name(s.suite())),
+                    };
+                    let svc = hyper::service::service_fn(move |req| {
+                        let fut = handler(req, info);
+                        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!(?drain, "drain timeout: closing connections with requests still in flight");
+    }
+}
+
+fn tls_protocol_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "TLSv1",
+    }
+}
+
+/// CloudFront logs ciphers in OpenSSL naming (`ECDHE-RSA-AES128-GCM-SHA256`, and the IANA name
+/// for TLS 1.3 suites such as `TLS_AES_128_GCM_SHA256`).
+fn cipher_name(s: rustls::CipherSuite) -> &'static str {
+    use rustls::CipherSuite as C;
+    match s {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        _ => "-",
+    }
+}
