@@ -22,3 +22,5 @@
 pub mod config;
 pub mod state;
 pub mod server;
+pub mod ids;
+pub mod edge;

@@ -1,0 +1,8 @@
+//! The data plane: what happens to a viewer request between the listener and the origin.
+//!
+//! Stages, in order (each a module):
+//! 1. `pattern`: path normalisation and behavior path patterns (used by routing);
+//! 2. `pages`: the bodies of responses the edge generates itself.
+
+pub mod pages;
+pub mod pattern;
