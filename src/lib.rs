@@ -24,3 +24,4 @@ pub mod state;
 pub mod server;
 pub mod ids;
 pub mod edge;
+pub mod app;
