@@ -4,5 +4,6 @@
 //! 1. `pattern`: path normalisation and behavior path patterns (used by routing);
 //! 2. `pages`: the bodies of responses the edge generates itself.
 
+pub mod headers;
 pub mod pages;
 pub mod pattern;

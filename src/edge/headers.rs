@@ -1,0 +1,237 @@
+//! Header rules at the two edges of the proxy: what a viewer request carries to the origin, and
+//! what CloudFront adds to, or strips from, every response (caching.md §8, §9).
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Viewer headers CloudFront forwards as they are, whatever the cache and origin request policies
+/// say (caching.md §9, "Forwarded as-is"). Conditional and range headers are handled by the
+/// pipeline, which drops them when it fetches a whole object for the cache.
+pub const FORWARDED_AS_IS: &[&str] = &[
+    "cache-control",
+    "content-length",
+    "content-md5",
+    "content-type",
+    "date",
+    "from",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "max-forwards",
+    "origin",
+    "pragma",
+    "range",
+    "request-range",
+    "warning",
+];
+
+/// Hop-by-hop headers that never cross the proxy (RFC 9110 §7.6.1), in either direction.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What identifies this edge in headers.
+#[derive(Debug, Clone)]
+pub struct EdgeIdentity {
+    /// `1.1 {label}.cloudfront.net (CloudFront)`.
+    pub via: HeaderValue,
+    /// `X-Amz-Cf-Pop`.
+    pub pop: HeaderValue,
+}
+
+impl EdgeIdentity {
+    /// Builds the identity of the edge at `pop`.
+    pub fn new(pop: &str) -> Self {
+        let label = crate::ids::via_label(pop);
+        Self {
+            via: HeaderValue::from_str(&format!("1.1 {label}.cloudfront.net (CloudFront)"))
+                .unwrap_or(HeaderValue::from_static("1.1 cloudfront.net (CloudFront)")),
+            pop: HeaderValue::from_str(pop).unwrap_or(HeaderValue::from_static("-")),
+        }
+    }
+}
+
+/// Adds the headers CloudFront puts on every origin request: `User-Agent: Amazon CloudFront`
+/// (unless the viewer's is forwarded), `Via` appended, `X-Amz-Cf-Id`, and the viewer address
+/// appended to `X-Forwarded-For`.
+pub fn add_origin_request_headers(
+    out: &mut HeaderMap,
+    viewer: &HeaderMap,
+    edge: &EdgeIdentity,
+    request_id: &HeaderValue,
+    viewer_ip: std::net::IpAddr,
+) {
+    if !out.contains_key(header::USER_AGENT) {
+        out.insert(header::USER_AGENT, HeaderValue::from_static("Amazon CloudFront"));
+    }
+    let via = match viewer.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => {
+            HeaderValue::from_str(&format!("{prev}, {}", edge.via.to_str().unwrap_or_default()))
+                .unwrap_or_else(|_| edge.via.clone())
+        }
+        _ => edge.via.clone(),
+    };
+    out.insert(header::VIA, via);
+    out.insert(HeaderName::from_static("x-amz-cf-id"), request_id.clone());
+    let xff_name = HeaderName::from_static("x-forwarded-for");
+    let xff = match viewer.get(&xff_name).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{},{viewer_ip}", prev.trim()),
+        _ => viewer_ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        out.insert(xff_name, v);
+    }
+}
+
+/// Cleans an origin response's headers before they are cached or sent: hop-by-hop headers and
+/// `Via` go, `Set-Cookie` goes unless cookies are forwarded, and `Vary` keeps only
+/// `Accept-Encoding`, `Cookie` and the names of forwarded headers.
+pub fn clean_origin_response(headers: &mut HeaderMap, cookies_forwarded: bool, forwarded: &dyn Fn(&str) -> bool) {
+    // Headers named in Connection are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    headers.remove(header::VIA);
+    if !cookies_forwarded {
+        headers.remove(header::SET_COOKIE);
+    }
+    if let Some(vary) = headers.get(header::VARY).and_then(|v| v.to_str().ok()) {
+        let kept: Vec<&str> = vary
+            .split(',')
+            .map(str::trim)
+            .filter(|n| {
+                n.eq_ignore_ascii_case("accept-encoding")
+                    || n.eq_ignore_ascii_case("cookie")
+                    || forwarded(&n.to_ascii_lowercase())
+            })
+            .collect();
+        if kept.is_empty() {
+            headers.remove(header::VARY);
+        } else if let Ok(v) = HeaderValue::from_str(&kept.join(", ")) {
+            headers.insert(header::VARY, v);
+        }
+    }
+}
+
+/// CloudFront's `X-Cache` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XCache {
+    /// `Error from cloudfront`: any 4xx/5xx.
+    Error,
+    /// `Hit from cloudfront`.
+    Hit,
+    /// `Miss from cloudfront`.
+    Miss,
+    /// `Redirect from cloudfront`: a viewer-protocol redirect.
+    Redirect,
+    /// `RefreshHit from cloudfront`: an expired object revalidated with the origin.
+    RefreshHit,
+}
+
+impl XCache {
+    /// The header value.
+    pub fn header(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            XCache::Error => "Error from cloudfront",
+            XCache::Hit => "Hit from cloudfront",
+            XCache::Miss => "Miss from cloudfront",
+            XCache::Redirect => "Redirect from cloudfront",
+            XCache::RefreshHit => "RefreshHit from cloudfront",
+        })
+    }
+
+    /// The result-type name used in logs (`x-edge-result-type`).
+    pub fn result_type(self) -> &'static str {
+        match self {
+            XCache::Error => "Error",
+            XCache::Hit => "Hit",
+            XCache::Miss => "Miss",
+            XCache::Redirect => "Redirect",
+            XCache::RefreshHit => "RefreshHit",
+        }
+    }
+}
+
+/// Adds CloudFront's response headers: `X-Cache` (an error status always reads `Error`), `Via`,
+/// `X-Amz-Cf-Pop`, `X-Amz-Cf-Id`, `Age` when given, and `Server: CloudFront` when the origin sent
+/// none.
+pub fn decorate_response(
+    headers: &mut HeaderMap,
+    status: http::StatusCode,
+    x_cache: XCache,
+    edge: &EdgeIdentity,
+    request_id: &HeaderValue,
+    age: Option<u64>,
+) {
+    let x_cache = if status.is_client_error() || status.is_server_error() { XCache::Error } else { x_cache };
+    headers.insert(HeaderName::from_static("x-cache"), x_cache.header());
+    headers.insert(header::VIA, edge.via.clone());
+    headers.insert(HeaderName::from_static("x-amz-cf-pop"), edge.pop.clone());
+    headers.insert(HeaderName::from_static("x-amz-cf-id"), request_id.clone());
+    if let Some(age) = age {
+        headers.insert(header::AGE, HeaderValue::from(age));
+    }
+    if !headers.contains_key(header::SERVER) {
+        headers.insert(header::SERVER, HeaderValue::from_static("CloudFront"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_request_headers() {
+        let edge = EdgeIdentity::new("IAD89-C1");
+        let mut viewer = HeaderMap::new();
+        viewer.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.4"));
+        let mut out = HeaderMap::new();
+        let id = HeaderValue::from_static("abc==");
+        add_origin_request_headers(&mut out, &viewer, &edge, &id, "198.51.100.7".parse().unwrap());
+        assert_eq!(out["user-agent"], "Amazon CloudFront");
+        assert_eq!(out["x-forwarded-for"], "192.0.2.4,198.51.100.7");
+        assert_eq!(out["x-amz-cf-id"], "abc==");
+        assert!(out["via"].to_str().unwrap().ends_with(".cloudfront.net (CloudFront)"));
+    }
+
+    #[test]
+    fn response_cleaning_and_decoration() {
+        let mut h = HeaderMap::new();
+        h.insert("set-cookie", HeaderValue::from_static("a=b"));
+        h.insert("vary", HeaderValue::from_static("Accept-Encoding, X-Custom, Origin"));
+        h.insert("connection", HeaderValue::from_static("close, x-hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        clean_origin_response(&mut h, false, &|n| n == "origin");
+        assert!(!h.contains_key("set-cookie") && !h.contains_key("connection") && !h.contains_key("x-hop"));
+        assert_eq!(h["vary"], "Accept-Encoding, Origin");
+
+        let edge = EdgeIdentity::new("IAD89-C1");
+        let id = HeaderValue::from_static("abc==");
+        decorate_response(&mut h, http::StatusCode::NOT_FOUND, XCache::Miss, &edge, &id, None);
+        assert_eq!(h["x-cache"], "Error from cloudfront");
+        assert_eq!(h["x-amz-cf-pop"], "IAD89-C1");
+        assert_eq!(h["server"], "CloudFront");
+        decorate_response(&mut h, http::StatusCode::OK, XCache::Hit, &edge, &id, Some(14));
+        assert_eq!(h["x-cache"], "Hit from cloudfront");
+        assert_eq!(h["age"], "14");
+    }
+}
