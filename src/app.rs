@@ -6,6 +6,7 @@
 //! drain timeout, flushes, and returns.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use tokio::net::TcpListener;
@@ -69,10 +70,30 @@ async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<TcpListener, Str
         .map_err(|e| format!("cannot listen on {addr} ({what}): {e}"))
 }
 
-/// Runs an edge until `shutdown` resolves.
-pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-    let _ = demo;
-    let (settings, _file) = load_settings(&args)?;
+/// A started edge: its bound addresses and the means to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// The viewer HTTP address actually bound (useful with port 0).
+    pub viewer: SocketAddr,
+    /// The viewer HTTPS address, if any.
+    pub viewer_tls: Option<SocketAddr>,
+    /// The admin address.
+    pub admin: SocketAddr,
+    trigger: tokio::sync::watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests (bounded by the drain timeout) and flushes.
+    pub async fn shutdown(mut self) {
+        let _ = self.trigger.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Binds every listener and starts serving; returns once the edge accepts requests.
+pub async fn start(settings: Settings, file: FileConfig, demo: bool) -> Result<Running, String> {
+    let _ = (demo, &file);
     let _store = StateStore::local(&settings.data_dir.join("state")).map_err(|e| e.to_string())?;
 
     let viewer = bind(settings.listen, "viewer HTTP").await?;
@@ -81,7 +102,13 @@ pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = (
         Some(t) => Some((bind(t.addr, "viewer HTTPS").await?, server::tls_acceptor(&t.cert, &t.key)?)),
         None => None,
     };
-    tracing::info!(listen = %settings.listen, admin = %settings.admin_listen, "edgegate serving");
+    let local = |l: &TcpListener| l.local_addr().map_err(|e| format!("listener address: {e}"));
+    let viewer_addr = local(&viewer)?;
+    let admin_addr = local(&admin)?;
+    let tls_addr = match &viewer_tls {
+        Some((l, _)) => Some(local(l)?),
+        None => None,
+    };
 
     let (trigger, stop) = Shutdown::new();
     let drain = settings.drain_timeout;
@@ -98,11 +125,23 @@ pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = (
     tasks.spawn(async move {
         let _ = axum::serve(admin, admin_router).with_graceful_shutdown(admin_stop.wait()).await;
     });
+    Ok(Running { viewer: viewer_addr, viewer_tls: tls_addr, admin: admin_addr, trigger, tasks })
+}
 
+/// Runs an edge until `shutdown` resolves. Prints one line with the bound addresses on stdout
+/// (`edgegate listening viewer=… admin=…`) so scripts and tests can find ephemeral ports.
+pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    let (settings, file) = load_settings(&args)?;
+    let running = start(settings, file, demo).await?;
+    let tls = running.viewer_tls.map(|a| format!(" viewer_tls=https://{a}")).unwrap_or_default();
+    println!(
+        "edgegate listening viewer=http://{}{tls} admin=http://{}",
+        running.viewer, running.admin
+    );
+    tracing::info!(viewer = %running.viewer, admin = %running.admin, "edgegate serving");
     shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");
-    let _ = trigger.send(true);
-    while tasks.join_next().await.is_some() {}
+    running.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
