@@ -1,1 +1,5 @@
+//! Integration tests: the real server on ephemeral ports, real origins, real clients.
 
+mod common;
+
+mod foundation;
