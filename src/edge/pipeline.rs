@@ -1,0 +1,516 @@
+//! The request path, stage by stage. [`Edge::handle`] is the whole data plane for one request:
+//!
+//! 1. limits (URL ≤ 8,192 bytes, request head ≤ 20,480 bytes, else 413);
+//! 2. Host → distribution (unknown or disabled: 403 page);
+//! 3. DefaultRootObject for `/`, then path → behavior (first match, default last);
+//! 4. AllowedMethods (403), ViewerProtocolPolicy (301/307 redirect or 403);
+//! 5. restricted behaviors (TrustedKeyGroups) — the signed-URL verifier plugs in here;
+//! 6. cache: key, lookup (hit, 304, range), collapsing of concurrent misses;
+//! 7. origin fetch with CloudFront's origin headers; admission into the cache while streaming;
+//! 8. CloudFront's response headers on everything, errors included.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+
+use super::headers::{self, EdgeIdentity, XCache};
+use super::pages;
+use super::pattern;
+use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
+use crate::cache::key::{self, KeySpec, Selection};
+use crate::cache::store::{CachedObject, Fill, Lookup};
+use crate::cache::{self as cache_mod, Cache};
+use crate::config::Cidr;
+use crate::origin::{Origin, OriginError, OriginRequest};
+use crate::server::ConnInfo;
+
+/// CloudFront's limit on the URL (path and query).
+pub const MAX_URL_BYTES: usize = 8_192;
+/// CloudFront's limit on the request line plus headers.
+pub const MAX_HEAD_BYTES: usize = 20_480;
+
+/// The data plane.
+#[derive(Debug)]
+pub struct Edge {
+    routes: arc_swap::ArcSwap<Routes>,
+    cache: Cache,
+    identity: EdgeIdentity,
+    trusted_proxies: Vec<Cidr>,
+}
+
+/// How a response came to be, for headers and (later) metering.
+struct Outcome {
+    x_cache: XCache,
+    age: Option<u64>,
+}
+
+impl Edge {
+    /// A data plane with an empty routing table.
+    pub fn new(cache: Cache, pop: &str, trusted_proxies: Vec<Cidr>) -> Self {
+        Self {
+            routes: arc_swap::ArcSwap::from_pointee(Routes::default()),
+            cache,
+            identity: EdgeIdentity::new(pop),
+            trusted_proxies,
+        }
+    }
+
+    /// Publishes a new routing snapshot; requests in flight keep the one they started with.
+    pub fn publish(&self, routes: Routes) {
+        self.routes.store(Arc::new(routes));
+    }
+
+    /// The cache (for invalidations and stats).
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The viewer address: the socket peer, or the last untrusted X-Forwarded-For hop when the
+    /// peer is a trusted proxy.
+    pub fn viewer_ip(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        if !self.trusted_proxies.iter().any(|c| c.contains(peer)) {
+            return peer;
+        }
+        let Some(xff) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) else {
+            return peer;
+        };
+        let mut ip = peer;
+        for hop in xff.rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(h) => {
+                    ip = h;
+                    if !self.trusted_proxies.iter().any(|c| c.contains(h)) {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        ip
+    }
+
+    /// Handles one viewer request end to end. Never panics on input; every outcome is a response.
+    pub async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>, conn: ConnInfo) -> Response<Body> {
+        let request_id = crate::ids::request_id();
+        let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
+        let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id).await;
+        let status = resp.status();
+        headers::decorate_response(resp.headers_mut(), status, outcome.x_cache, &self.identity, &rid, outcome.age);
+        resp
+    }
+
+    async fn route(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        conn: &ConnInfo,
+        rid: &HeaderValue,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
+        let error = |status: StatusCode, reason: &str| {
+            (
+                pages::response(status, "text/html", pages::error_page(status, reason, request_id)),
+                Outcome { x_cache: XCache::Error, age: None },
+            )
+        };
+        // 1. Limits.
+        let pq_len = req.uri().path_and_query().map(|pq| pq.as_str().len()).unwrap_or(0);
+        let head_len: usize = pq_len
+            + req.method().as_str().len()
+            + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+        if pq_len > MAX_URL_BYTES || head_len > MAX_HEAD_BYTES {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "Bad request: the request line or headers are too large.");
+        }
+        // 2. Host → distribution.
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("")
+            .to_owned();
+        let routes = self.routes.load();
+        let Some(dist) = routes.lookup(&host).cloned() else {
+            return error(StatusCode::FORBIDDEN, "Bad request. We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.");
+        };
+        if !dist.enabled {
+            return error(StatusCode::FORBIDDEN, "Bad request. The distribution for this request is disabled.");
+        }
+        // 3. Path → behavior.
+        let raw_path = req.uri().path().to_owned();
+        let raw_query = req.uri().query().map(str::to_owned);
+        let path = match (&dist.default_root_object, raw_path.as_str()) {
+            (Some(root), "/") => format!("/{root}"),
+            _ => raw_path,
+        };
+        let normalized = pattern::normalize(&path);
+        let Some(behavior) = dist.behavior(&normalized) else {
+            return error(StatusCode::FORBIDDEN, "Bad request. No cache behavior matches this request.");
+        };
+        // 4. Methods and protocol.
+        if !behavior.allowed.contains(req.method()) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.",
+            );
+        }
+        if !conn.https {
+            match behavior.viewer_protocol {
+                ViewerProtocol::AllowAll => {}
+                ViewerProtocol::HttpsOnly => {
+                    return error(StatusCode::FORBIDDEN, "Bad request. This distribution only accepts HTTPS requests.");
+                }
+                ViewerProtocol::RedirectToHttps => return redirect(req.method(), req.version(), &host, req.uri(), request_id),
+            }
+        }
+        // 5. Restricted behaviors. The verifier of signed URLs and cookies lands with its own
+        // issue; until then a restricted behavior fails closed, as CloudFront answers a request
+        // without a signature.
+        if !behavior.trusted_key_groups.is_empty() {
+            let body = pages::xml_error("MissingKey", "Missing Key-Pair-Id query parameter or cookie value");
+            return (pages::response(StatusCode::FORBIDDEN, "text/xml", body), Outcome { x_cache: XCache::Error, age: None });
+        }
+        let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
+        let ctx = Ctx { dist: &dist, behavior, path: &path, query: raw_query.as_deref(), viewer_ip, https: conn.https, rid };
+        // 6./7. Cache or pass through.
+        let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
+            || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
+        let ranged = req.headers().contains_key(header::RANGE);
+        if cacheable_method && !behavior.caching_disabled() {
+            return self.cached(req, &ctx, ranged, request_id).await;
+        }
+        self.pass(req, &ctx, request_id).await
+    }
+
+    /// The cache path for GET/HEAD (and cached OPTIONS).
+    async fn cached(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        ctx: &Ctx<'_>,
+        ranged: bool,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
+        let (parts, _body) = req.into_parts();
+        let drop_none = |_: &str| false;
+        let cache_key = key::build(
+            &ctx.dist.id,
+            parts.method == Method::OPTIONS,
+            ctx.path,
+            ctx.query,
+            &parts.headers,
+            &ctx.behavior.key,
+            &drop_none,
+        );
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let now = SystemTime::now();
+            match self.cache.lookup(&cache_key, now).await {
+                Lookup::Fresh(obj) => return serve_cached(&obj, &parts, now, XCache::Hit),
+                Lookup::Stale(_) | Lookup::Miss => {}
+            }
+            if attempts > 3 || ranged || parts.method == Method::HEAD {
+                // A range or HEAD miss is passed through uncached (CloudFront may widen a range;
+                // edgegate forwards it as is). Repeated abandoned fills also stop collapsing.
+                let req = Request::from_parts(parts, Body::empty());
+                return self.pass_parts(req, ctx, request_id).await;
+            }
+            match self.cache.begin_fill(&cache_key) {
+                Fill::Follower(waiter) => match waiter.wait().await {
+                    // Collapsed requests are logged as hits, as CloudFront does.
+                    Some(obj) => return serve_cached(&obj, &parts, SystemTime::now(), XCache::Hit),
+                    None => continue,
+                },
+                Fill::Leader(guard) => {
+                    let origin_req = self.origin_request(&parts, ctx, true);
+                    let resp = match fetch(&ctx.behavior.target, origin_req, &parts).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            guard.abandon();
+                            return origin_error(e, request_id);
+                        }
+                    };
+                    let (mut rparts, body) = resp.into_parts();
+                    headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
+                    let now = SystemTime::now();
+                    let decision = cache_mod::ttl::decide(now, rparts.status, &rparts.headers, &ctx.behavior.ttl, None);
+                    let len = rparts
+                        .headers
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    let limit = self.cache.max_object_size();
+                    let body = match decision {
+                        cache_mod::ttl::Storage::Store { ttl } if len.is_none_or(|l| l <= limit) => {
+                            let template = cache_mod::store::CachedObjectTemplate {
+                                status: rparts.status,
+                                headers: rparts.headers.clone(),
+                                stored_at: now,
+                                ttl,
+                            };
+                            cache_mod::store::tee(body, guard, template, limit)
+                        }
+                        _ => {
+                            guard.abandon();
+                            body
+                        }
+                    };
+                    let resp = Response::from_parts(rparts, body);
+                    return (resp, Outcome { x_cache: XCache::Miss, age: None });
+                }
+            }
+        }
+    }
+
+    async fn pass(&self, req: Request<hyper::body::Incoming>, ctx: &Ctx<'_>, request_id: &str) -> (Response<Body>, Outcome) {
+        let (parts, body) = req.into_parts();
+        self.pass_parts(Request::from_parts(parts, Body::new(body)), ctx, request_id).await
+    }
+
+    /// Sends the request to the origin and streams the answer back, caching nothing.
+    async fn pass_parts(&self, req: Request<Body>, ctx: &Ctx<'_>, request_id: &str) -> (Response<Body>, Outcome) {
+        let (parts, body) = req.into_parts();
+        let mut origin_req = self.origin_request(&parts, ctx, false);
+        origin_req.body = body;
+        match fetch(&ctx.behavior.target, origin_req, &parts).await {
+            Ok(resp) => {
+                let (mut rparts, body) = resp.into_parts();
+                headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
+                (Response::from_parts(rparts, body), Outcome { x_cache: XCache::Miss, age: None })
+            }
+            Err(e) => origin_error(e, request_id),
+        }
+    }
+
+    /// Builds the origin request: forwarded headers, query and CloudFront's own headers. With
+    /// `for_cache`, viewer conditionals and ranges are left out so the whole object comes back.
+    fn origin_request(&self, parts: &http::request::Parts, ctx: &Ctx<'_>, for_cache: bool) -> OriginRequest {
+        let b = ctx.behavior;
+        let mut out = HeaderMap::new();
+        let header_sel = combine(&b.key.headers, &b.forward.headers);
+        for (name, value) in &parts.headers {
+            let n = name.as_str();
+            let wanted = headers::FORWARDED_AS_IS.contains(&n)
+                || (n == "authorization" && !matches!(parts.method, Method::GET | Method::HEAD))
+                || (n != "host" && n != "cookie" && n != "accept-encoding" && selected(&header_sel, n));
+            let dropped = headers::HOP_BY_HOP.contains(&n)
+                || n == "x-forwarded-for"
+                || (for_cache
+                    && matches!(n, "if-none-match" | "if-modified-since" | "if-match" | "if-unmodified-since" | "if-range" | "range"));
+            if wanted && !dropped {
+                out.append(name.clone(), value.clone());
+            }
+        }
+        if let Some(ae) = key::normalized_accept_encoding(&parts.headers, &b.key) {
+            out.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(ae));
+        }
+        let cookie_sel = combine(&b.key.cookies, &b.forward.cookies);
+        if let Some(cookie) = forwarded_cookies(&parts.headers, &cookie_sel) {
+            out.insert(header::COOKIE, cookie);
+        }
+        headers::add_origin_request_headers(&mut out, &parts.headers, &self.identity, ctx.rid, ctx.viewer_ip);
+        let query_spec = KeySpec {
+            query_strings: combine(&b.key.query_strings, &b.forward.query_strings),
+            headers: Selection::None,
+            cookies: Selection::None,
+            gzip: false,
+            brotli: false,
+        };
+        let drop_none = |_: &str| false;
+        let query = key::forwarded_query(ctx.query, &query_spec, &drop_none);
+        let path_and_query = match query {
+            Some(q) if !q.is_empty() => format!("{}?{q}", ctx.path),
+            _ => ctx.path.to_owned(),
+        };
+        OriginRequest {
+            method: parts.method.clone(),
+            path_and_query,
+            headers: out,
+            body: Body::empty(),
+            viewer_https: ctx.https,
+        }
+    }
+}
+
+/// Per-request facts shared by the stages.
+struct Ctx<'a> {
+    dist: &'a Arc<Distribution>,
+    behavior: &'a Behavior,
+    path: &'a str,
+    query: Option<&'a str>,
+    viewer_ip: IpAddr,
+    https: bool,
+    rid: &'a HeaderValue,
+}
+
+/// Sends to the behavior's target, failing over inside an origin group for GET/HEAD/OPTIONS.
+async fn fetch(
+    target: &Target,
+    req: OriginRequest,
+    parts: &http::request::Parts,
+) -> Result<Response<Body>, OriginError> {
+    match target {
+        Target::Origin(o) => o.fetch(req).await,
+        Target::Group { primary, secondary, statuses } => {
+            let can_fail_over = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            if !can_fail_over {
+                return primary.fetch(req).await;
+            }
+            let retry = OriginRequest {
+                method: req.method.clone(),
+                path_and_query: req.path_and_query.clone(),
+                headers: req.headers.clone(),
+                body: Body::empty(),
+                viewer_https: req.viewer_https,
+            };
+            let first = primary.fetch(req).await;
+            let fail_status = match &first {
+                Ok(r) => r.status().as_u16(),
+                Err(OriginError::Timeout(_)) => 504,
+                Err(_) => 503,
+            };
+            if statuses.contains(&fail_status) { secondary.fetch(retry).await } else { first }
+        }
+    }
+}
+
+fn origin_error(e: OriginError, request_id: &str) -> (Response<Body>, Outcome) {
+    let (status, reason) = match &e {
+        OriginError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."),
+        OriginError::Refused(_) => (StatusCode::FORBIDDEN, "Bad request."),
+        OriginError::Connect(_) | OriginError::Protocol(_) => (StatusCode::BAD_GATEWAY, "CloudFront wasn't able to connect to the origin."),
+    };
+    tracing::warn!(error = %e, %status, "origin request failed");
+    (
+        pages::response(status, "text/html", pages::error_page(status, reason, request_id)),
+        Outcome { x_cache: XCache::Error, age: None },
+    )
+}
+
+/// Serves a cached object: 304 for a matching conditional, 206 for a satisfiable single range,
+/// the whole object otherwise.
+fn serve_cached(obj: &Arc<CachedObject>, parts: &http::request::Parts, now: SystemTime, x_cache: XCache) -> (Response<Body>, Outcome) {
+    let age = Some(obj.age(now).as_secs());
+    let outcome = Outcome { x_cache, age };
+    if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, obj) {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        for name in [header::ETAG, header::LAST_MODIFIED, header::CACHE_CONTROL, header::EXPIRES, header::VARY, header::DATE] {
+            if let Some(v) = obj.headers.get(&name) {
+                resp.headers_mut().insert(name, v.clone());
+            }
+        }
+        return (resp, outcome);
+    }
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = obj.status;
+    *resp.headers_mut() = obj.headers.clone();
+    let len = obj.body.len() as u64;
+    let mut body = obj.body.clone();
+    if obj.status == StatusCode::OK {
+        if let Some(range) = parts.headers.get(header::RANGE) {
+            match cache_mod::range::parse(range, len) {
+                cache_mod::range::RangeOutcome::Full => {}
+                cache_mod::range::RangeOutcome::Partial(start, end) => {
+                    body = obj.body.slice(start as usize..=end as usize);
+                    *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                        resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                    }
+                }
+                cache_mod::range::RangeOutcome::Unsatisfiable => {
+                    *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                    body = bytes::Bytes::new();
+                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                        resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                    }
+                }
+            }
+        }
+    }
+    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if parts.method != Method::HEAD {
+        *resp.body_mut() = Body::from(body);
+    }
+    (resp, outcome)
+}
+
+fn redirect(method: &Method, version: http::Version, host: &str, uri: &http::Uri, request_id: &str) -> (Response<Body>, Outcome) {
+    let error = |status| {
+        (
+            pages::response(status, "text/html", pages::error_page(status, "Bad request.", request_id)),
+            Outcome { x_cache: XCache::Error, age: None },
+        )
+    };
+    let (status, body) = match *method {
+        Method::GET | Method::HEAD => (StatusCode::MOVED_PERMANENTLY, pages::MOVED_PERMANENTLY),
+        _ if version >= http::Version::HTTP_11 => (StatusCode::TEMPORARY_REDIRECT, pages::TEMPORARY_REDIRECT),
+        _ => return error(StatusCode::FORBIDDEN),
+    };
+    let host_no_port = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut resp = pages::response(status, "text/html", body.to_owned());
+    match HeaderValue::from_str(&format!("https://{host_no_port}{pq}")) {
+        Ok(loc) => {
+            resp.headers_mut().insert(header::LOCATION, loc);
+        }
+        Err(_) => return error(StatusCode::BAD_REQUEST),
+    }
+    (resp, Outcome { x_cache: XCache::Redirect, age: None })
+}
+
+/// Union of what the cache key and the origin request policy select.
+fn combine(a: &Selection, b: &Selection) -> Selection {
+    use Selection::*;
+    match (a, b) {
+        (All, _) | (_, All) => All,
+        (None, x) | (x, None) => x.clone(),
+        (Whitelist(x), Whitelist(y)) => Whitelist(x.iter().chain(y).cloned().collect()),
+        (AllExcept(x), AllExcept(y)) => AllExcept(x.iter().filter(|n| y.contains(n)).cloned().collect()),
+        (Whitelist(w), AllExcept(e)) | (AllExcept(e), Whitelist(w)) => {
+            AllExcept(e.iter().filter(|n| !w.iter().any(|x| x.eq_ignore_ascii_case(n))).cloned().collect())
+        }
+    }
+}
+
+/// Whether a header (lower-case name) is selected.
+fn selected(sel: &Selection, name: &str) -> bool {
+    match sel {
+        Selection::None => false,
+        Selection::All => true,
+        Selection::Whitelist(w) => w.iter().any(|x| x.eq_ignore_ascii_case(name)),
+        Selection::AllExcept(e) => !e.iter().any(|x| x.eq_ignore_ascii_case(name)),
+    }
+}
+
+/// The Cookie header for the origin: selected cookies (case-sensitive names), sorted by name.
+fn forwarded_cookies(headers: &HeaderMap, sel: &Selection) -> Option<HeaderValue> {
+    if matches!(sel, Selection::None) {
+        return None;
+    }
+    let mut pairs: Vec<(&str, &str)> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .filter(|(n, _)| match sel {
+            Selection::None => false,
+            Selection::All => true,
+            Selection::Whitelist(w) => w.iter().any(|x| x == n),
+            Selection::AllExcept(e) => !e.iter().any(|x| x == n),
+        })
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    let joined = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ");
+    HeaderValue::from_str(&joined).ok()
+}
+
+#[allow(dead_code)]
+fn _assert_origin_object_safe(_: &dyn Origin, _: HeaderName) {}

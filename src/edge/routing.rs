@@ -1,0 +1,240 @@
+//! The compiled form of the distributions the data plane serves, and the first stage of the
+//! request path: Host → distribution, path → cache behavior.
+//!
+//! The control plane compiles every accepted distribution into a [`Distribution`] (behaviors with
+//! compiled path patterns, origins already built, cache policies resolved) and publishes a new
+//! [`Routes`] snapshot atomically; requests read the snapshot without locks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::Method;
+
+use super::pattern::PathPattern;
+use crate::cache::key::{KeySpec, Selection};
+use crate::cache::ttl::TtlBounds;
+use crate::origin::Origin;
+
+/// `ViewerProtocolPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewerProtocol {
+    /// `allow-all`
+    AllowAll,
+    /// `https-only`: plain HTTP gets 403.
+    HttpsOnly,
+    /// `redirect-to-https`: 301 for GET/HEAD, 307 for others.
+    RedirectToHttps,
+}
+
+/// A set of HTTP methods (`AllowedMethods`, `CachedMethods`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MethodSet(u8);
+
+impl MethodSet {
+    const ALL: [(&'static str, u8); 7] = [
+        ("GET", 1),
+        ("HEAD", 2),
+        ("OPTIONS", 4),
+        ("PUT", 8),
+        ("POST", 16),
+        ("PATCH", 32),
+        ("DELETE", 64),
+    ];
+
+    /// Builds a set from method names (unknown names are ignored; the model validated them).
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut bits = 0;
+        for n in names {
+            if let Some((_, b)) = Self::ALL.iter().find(|(m, _)| m.eq_ignore_ascii_case(n)) {
+                bits |= b;
+            }
+        }
+        MethodSet(bits)
+    }
+
+    /// Whether the set holds `m`.
+    pub fn contains(self, m: &Method) -> bool {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == m.as_str())
+            .is_some_and(|(_, b)| self.0 & b != 0)
+    }
+}
+
+/// Where a behavior sends misses.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One origin.
+    Origin(Arc<dyn Origin>),
+    /// An origin group: try the primary, fail over to the secondary on these statuses (a
+    /// connection failure counts as 503 and a timeout as 504).
+    Group {
+        /// Primary origin.
+        primary: Arc<dyn Origin>,
+        /// Secondary origin.
+        secondary: Arc<dyn Origin>,
+        /// Failover status codes.
+        statuses: Vec<u16>,
+    },
+}
+
+/// What a behavior forwards to the origin beyond its cache key (origin request policy).
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    /// Extra viewer headers forwarded (`Selection::All` = all viewer headers).
+    pub headers: Selection,
+    /// Extra cookies forwarded.
+    pub cookies: Selection,
+    /// Extra query strings forwarded.
+    pub query_strings: Selection,
+}
+
+/// A compiled cache behavior.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    /// The path pattern; `None` for the default behavior.
+    pub pattern: Option<PathPattern>,
+    /// Where misses go.
+    pub target: Target,
+    /// Viewer protocol policy.
+    pub viewer_protocol: ViewerProtocol,
+    /// Allowed methods.
+    pub allowed: MethodSet,
+    /// Cached methods.
+    pub cached: MethodSet,
+    /// What makes up the cache key (and is therefore forwarded).
+    pub key: KeySpec,
+    /// What the origin request policy adds.
+    pub forward: Forwarding,
+    /// TTL bounds from the cache policy.
+    pub ttl: TtlBounds,
+    /// Trusted key group ids; non-empty means signed URLs or cookies are required.
+    pub trusted_key_groups: Vec<String>,
+}
+
+impl Behavior {
+    /// Whether this behavior's TTLs are all zero (CachingDisabled): nothing is stored and
+    /// requests are not collapsed.
+    pub fn caching_disabled(&self) -> bool {
+        self.ttl.max.is_zero()
+    }
+}
+
+/// A custom error response rule.
+#[derive(Debug, Clone)]
+pub struct ErrorResponse {
+    /// Origin status it applies to.
+    pub error_code: u16,
+    /// Page to serve instead, fetched through the matching behavior.
+    pub page_path: Option<String>,
+    /// Status to answer with instead.
+    pub response_code: Option<u16>,
+    /// How long the error is cached.
+    pub caching_min_ttl: std::time::Duration,
+}
+
+/// A compiled distribution.
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    /// Distribution id.
+    pub id: Arc<str>,
+    /// Whether it serves at all (disabled: 403).
+    pub enabled: bool,
+    /// `DefaultRootObject`, without a leading `/`.
+    pub default_root_object: Option<String>,
+    /// Ordered behaviors; the default behavior is last.
+    pub behaviors: Vec<Behavior>,
+    /// Custom error responses by origin status.
+    pub error_responses: Vec<ErrorResponse>,
+}
+
+impl Distribution {
+    /// The first behavior whose pattern matches the normalised path; the default otherwise.
+    pub fn behavior(&self, normalized_path: &str) -> Option<&Behavior> {
+        self.behaviors
+            .iter()
+            .find(|b| b.pattern.as_ref().is_none_or(|p| p.matches(normalized_path)))
+    }
+}
+
+/// The routing snapshot: distributions by Host (domain name and aliases, lower-case).
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    by_host: HashMap<String, Arc<Distribution>>,
+    wildcard: Vec<(String, Arc<Distribution>)>,
+}
+
+impl Routes {
+    /// Adds a distribution under its hosts. An alias `*.example.com` matches one extra label.
+    pub fn insert(&mut self, hosts: impl IntoIterator<Item = String>, dist: Arc<Distribution>) {
+        for h in hosts {
+            let h = h.to_ascii_lowercase();
+            match h.strip_prefix("*.") {
+                Some(suffix) => self.wildcard.push((format!(".{suffix}"), dist.clone())),
+                None => {
+                    self.by_host.insert(h, dist.clone());
+                }
+            }
+        }
+    }
+
+    /// The distribution for a Host header value (port and trailing dot ignored, any case).
+    pub fn lookup(&self, host: &str) -> Option<&Arc<Distribution>> {
+        let name = strip_port(host).trim_end_matches('.');
+        if let Some(d) = self.by_host.get(name) {
+            return Some(d);
+        }
+        let lower = name.to_ascii_lowercase();
+        if let Some(d) = self.by_host.get(&lower) {
+            return Some(d);
+        }
+        self.wildcard.iter().find_map(|(suffix, d)| {
+            lower
+                .strip_suffix(suffix.as_str())
+                .filter(|label| !label.is_empty() && !label.contains('.'))
+                .map(|_| d)
+        })
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map(|(h, _)| &host[..h.len() + 1]).unwrap_or(host);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods() {
+        let s = MethodSet::from_names(["GET", "HEAD"]);
+        assert!(s.contains(&Method::GET) && s.contains(&Method::HEAD));
+        assert!(!s.contains(&Method::POST));
+        assert!(!s.contains(&Method::from_bytes(b"BREW").unwrap()));
+    }
+
+    #[test]
+    fn host_lookup() {
+        let d = Arc::new(Distribution {
+            id: "E1".into(),
+            enabled: true,
+            default_root_object: None,
+            behaviors: vec![],
+            error_responses: vec![],
+        });
+        let mut r = Routes::default();
+        r.insert(["dabc.cloudfront.localhost".to_owned(), "*.example.com".to_owned()], d);
+        assert!(r.lookup("dabc.cloudfront.localhost:8080").is_some());
+        assert!(r.lookup("DABC.cloudfront.localhost.").is_some());
+        assert!(r.lookup("www.example.com").is_some());
+        assert!(r.lookup("a.b.example.com").is_none());
+        assert!(r.lookup("example.com").is_none());
+        assert!(r.lookup("other").is_none());
+    }
+}
