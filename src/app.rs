@@ -45,7 +45,10 @@ pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), String>
             config::load_file(path)?,
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
-        None => (FileConfig::default(), std::env::current_dir().unwrap_or_default()),
+        None => (
+            FileConfig::default(),
+            std::env::current_dir().unwrap_or_default(),
+        ),
     };
     let settings = Settings::resolve(args, &file, &base).map_err(|errors| {
         let mut msg = String::from("invalid settings:");
@@ -60,8 +63,13 @@ pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), String>
 
 /// `edgegate config check FILE`: returns the report to print, `Err` when there are errors.
 pub fn check_config(path: &Path) -> Result<String, String> {
-    let args = ServeArgs { config: Some(path.to_path_buf()), ..Default::default() };
-    load_settings(&args).map(|_| format!("{}: OK\n", path.display())).map_err(|e| format!("{}: {e}\n", path.display()))
+    let args = ServeArgs {
+        config: Some(path.to_path_buf()),
+        ..Default::default()
+    };
+    load_settings(&args)
+        .map(|_| format!("{}: OK\n", path.display()))
+        .map_err(|e| format!("{}: {e}\n", path.display()))
 }
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<TcpListener, String> {
@@ -99,7 +107,10 @@ pub async fn start(settings: Settings, file: FileConfig, demo: bool) -> Result<R
     let viewer = bind(settings.listen, "viewer HTTP").await?;
     let admin = bind(settings.admin_listen, "admin").await?;
     let viewer_tls = match &settings.listen_tls {
-        Some(t) => Some((bind(t.addr, "viewer HTTPS").await?, server::tls_acceptor(&t.cert, &t.key)?)),
+        Some(t) => Some((
+            bind(t.addr, "viewer HTTPS").await?,
+            server::tls_acceptor(&t.cert, &t.key)?,
+        )),
         None => None,
     };
     let local = |l: &TcpListener| l.local_addr().map_err(|e| format!("listener address: {e}"));
@@ -118,22 +129,44 @@ pub async fn start(settings: Settings, file: FileConfig, demo: bool) -> Result<R
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(server::serve(viewer, None, handler, stop.clone(), drain));
     if let Some((l, acceptor)) = viewer_tls {
-        tasks.spawn(server::serve(l, Some(acceptor), handler, stop.clone(), drain));
+        tasks.spawn(server::serve(
+            l,
+            Some(acceptor),
+            handler,
+            stop.clone(),
+            drain,
+        ));
     }
-    let admin_router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    let admin_router =
+        axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok\n" }));
     let admin_stop = stop.clone();
     tasks.spawn(async move {
-        let _ = axum::serve(admin, admin_router).with_graceful_shutdown(admin_stop.wait()).await;
+        let _ = axum::serve(admin, admin_router)
+            .with_graceful_shutdown(admin_stop.wait())
+            .await;
     });
-    Ok(Running { viewer: viewer_addr, viewer_tls: tls_addr, admin: admin_addr, trigger, tasks })
+    Ok(Running {
+        viewer: viewer_addr,
+        viewer_tls: tls_addr,
+        admin: admin_addr,
+        trigger,
+        tasks,
+    })
 }
 
 /// Runs an edge until `shutdown` resolves. Prints one line with the bound addresses on stdout
 /// (`edgegate listening viewer=… admin=…`) so scripts and tests can find ephemeral ports.
-pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+pub async fn serve(
+    args: ServeArgs,
+    demo: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
     let (settings, file) = load_settings(&args)?;
     let running = start(settings, file, demo).await?;
-    let tls = running.viewer_tls.map(|a| format!(" viewer_tls=https://{a}")).unwrap_or_default();
+    let tls = running
+        .viewer_tls
+        .map(|a| format!(" viewer_tls=https://{a}"))
+        .unwrap_or_default();
     println!(
         "edgegate listening viewer=http://{}{tls} admin=http://{}",
         running.viewer, running.admin

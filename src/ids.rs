@@ -39,7 +39,14 @@ pub fn uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// A distribution domain name: `d` + 13 lower-case letters and digits + `.` + suffix.
@@ -72,10 +79,18 @@ mod tests {
     fn shapes() {
         let d = distribution_id();
         assert_eq!(d.len(), 14);
-        assert!(d.starts_with('E') && d.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        assert!(
+            d.starts_with('E')
+                && d.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        );
         let n = domain_name("cloudfront.net");
         assert!(n.ends_with(".cloudfront.net") && n.len() == 14 + ".cloudfront.net".len());
-        assert!(n[..14].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(
+            n[..14]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
         let r = request_id();
         assert_eq!(r.len(), 56);
         assert!(r.ends_with("=="));

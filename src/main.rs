@@ -43,30 +43,39 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Config(ConfigCommand::Check { file }) => match edgegate::app::check_config(&file) {
-            Ok(report) => {
-                print!("{report}");
-                ExitCode::SUCCESS
+        Command::Config(ConfigCommand::Check { file }) => {
+            match edgegate::app::check_config(&file) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(report) => {
+                    eprint!("{report}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(report) => {
-                eprint!("{report}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Serve(args) => run(args, false),
         Command::Demo(args) => run(args, true),
     }
 }
 
 fn run(args: ServeArgs, demo: bool) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("edgegate: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(edgegate::app::serve(args, demo, edgegate::app::shutdown_signal())) {
+    match runtime.block_on(edgegate::app::serve(
+        args,
+        demo,
+        edgegate::app::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("edgegate: {e}");

@@ -40,7 +40,8 @@ pub const MAX_HEAD_BUFFER: usize = 64 * 1024;
 
 /// Loads a PEM certificate chain and private key into a TLS acceptor offering h2 and http/1.1.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: cannot read: {e}", p.display()));
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| format!("{}: cannot read: {e}", p.display()));
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
     let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
@@ -59,7 +60,12 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     .map_err(|e| format!("TLS: {e}"))?
     .with_no_client_auth()
     .with_single_cert(certs, key_der)
-    .map_err(|e| format!("{}: certificate and key do not form a usable pair: {e}", cert.display()))?;
+    .map_err(|e| {
+        format!(
+            "{}: certificate and key do not form a usable pair: {e}",
+            cert.display()
+        )
+    })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -126,7 +132,12 @@ pub async fn serve<H, F>(
         tokio::spawn(async move {
             match tls {
                 None => {
-                    let info = ConnInfo { peer, https: false, tls_protocol: None, tls_cipher: None };
+                    let info = ConnInfo {
+                        peer,
+                        https: false,
+                        tls_protocol: None,
+                        tls_cipher: None,
+                    };
                     let svc = hyper::service::service_fn(move |req| {
                         let fut = handler(req, info);
                         async move { Ok::<_, std::convert::Infallible>(fut.await) }
@@ -135,7 +146,8 @@ pub async fn serve<H, F>(
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
                     let Ok(Ok(tls_stream)) = handshake.await else {
                         return;
                     };
@@ -144,7 +156,9 @@ pub async fn serve<H, F>(
                         peer,
                         https: true,
                         tls_protocol: session.protocol_version().map(tls_protocol_name),
-                        tls_cipher: session.negotiated_cipher_suite().map(|s| cipher_name(s.suite())),
+                        tls_cipher: session
+                            .negotiated_cipher_suite()
+                            .map(|s| cipher_name(s.suite())),
                     };
                     let svc = hyper::service::service_fn(move |req| {
                         let fut = handler(req, info);
@@ -157,8 +171,14 @@ pub async fn serve<H, F>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-        tracing::warn!(?drain, "drain timeout: closing connections with requests still in flight");
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain,
+            "drain timeout: closing connections with requests still in flight"
+        );
     }
 }
 

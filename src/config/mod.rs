@@ -63,7 +63,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEGATE_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<SocketAddr>,
     /// Require SigV4-signed control-plane requests with these credentials (ACCESS_KEY_ID:SECRET).
-    #[arg(long, env = "EDGEGATE_ADMIN_CREDENTIALS", value_name = "ID:SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "EDGEGATE_ADMIN_CREDENTIALS",
+        value_name = "ID:SECRET",
+        hide_env_values = true
+    )]
     pub admin_credentials: Option<AdminCredentials>,
     /// Directory for state, logs and usage [default: ./data].
     #[arg(long, env = "EDGEGATE_DATA_DIR", value_name = "DIR")]
@@ -87,7 +92,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EDGEGATE_ACCOUNT_ID", value_name = "ID")]
     pub account_id: Option<String>,
     /// Proxies whose X-Forwarded-For is believed (comma-separated CIDRs).
-    #[arg(long, env = "EDGEGATE_TRUSTED_PROXIES", value_name = "CIDR,...", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "EDGEGATE_TRUSTED_PROXIES",
+        value_name = "CIDR,...",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Option<Vec<Cidr>>,
 }
 
@@ -193,8 +203,12 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self::resolve(&ServeArgs::default(), &FileConfig::default(), Path::new("."))
-            .unwrap_or_else(|errors| unreachable!("defaults are valid: {errors:?}"))
+        Self::resolve(
+            &ServeArgs::default(),
+            &FileConfig::default(),
+            Path::new("."),
+        )
+        .unwrap_or_else(|errors| unreachable!("defaults are valid: {errors:?}"))
     }
 }
 
@@ -203,9 +217,21 @@ impl Settings {
     /// directory relative paths in the file are taken from. Returns every problem found.
     pub fn resolve(args: &ServeArgs, file: &FileConfig, base: &Path) -> Result<Self, Vec<String>> {
         let mut errors = Vec::new();
-        let rel = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+        let rel = |p: &PathBuf| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            }
+        };
 
-        let listen = pick_parsed(args.listen, &file.listen, "listen", DEFAULT_LISTEN, &mut errors);
+        let listen = pick_parsed(
+            args.listen,
+            &file.listen,
+            "listen",
+            DEFAULT_LISTEN,
+            &mut errors,
+        );
         let admin_listen = pick_parsed(
             args.admin_listen,
             &file.admin_listen,
@@ -218,12 +244,20 @@ impl Settings {
             (None, Some(s)) => parse_or_report(s, "listen_tls", &mut errors),
             (None, None) => None,
         };
-        let tls_cert = args.tls_cert.clone().or_else(|| file.tls_cert.as_ref().map(&rel));
-        let tls_key = args.tls_key.clone().or_else(|| file.tls_key.as_ref().map(&rel));
+        let tls_cert = args
+            .tls_cert
+            .clone()
+            .or_else(|| file.tls_cert.as_ref().map(&rel));
+        let tls_key = args
+            .tls_key
+            .clone()
+            .or_else(|| file.tls_key.as_ref().map(&rel));
         let listen_tls = match (listen_tls_addr, tls_cert, tls_key) {
             (Some(addr), Some(cert), Some(key)) => Some(TlsListen { addr, cert, key }),
             (Some(_), _, _) => {
-                errors.push("listen_tls needs both tls_cert and tls_key (--tls-cert, --tls-key)".into());
+                errors.push(
+                    "listen_tls needs both tls_cert and tls_key (--tls-cert, --tls-key)".into(),
+                );
                 None
             }
             (None, Some(_), _) | (None, _, Some(_)) => {
@@ -267,14 +301,21 @@ impl Settings {
 
         let billing_region = match (args.billing_region, &file.billing_region) {
             (Some(r), _) => r,
-            (None, Some(s)) => parse_or_report(s, "billing_region", &mut errors).unwrap_or(BillingRegion::Us),
+            (None, Some(s)) => {
+                parse_or_report(s, "billing_region", &mut errors).unwrap_or(BillingRegion::Us)
+            }
             (None, None) => BillingRegion::Us,
         };
 
         let s3_endpoint = match args.s3_endpoint.as_ref().or(file.s3_endpoint.as_ref()) {
             None => None,
             Some(s) => match s.parse::<http::Uri>() {
-                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some() => Some(u),
+                Ok(u)
+                    if matches!(u.scheme_str(), Some("http" | "https"))
+                        && u.authority().is_some() =>
+                {
+                    Some(u)
+                }
                 _ => {
                     errors.push(format!(
                         "s3_endpoint {s:?} must be an http:// or https:// URL such as http://127.0.0.1:4566"
@@ -292,11 +333,15 @@ impl Settings {
             .trim_matches('.')
             .to_ascii_lowercase();
         if domain_suffix.is_empty()
-            || !domain_suffix
-                .split('.')
-                .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            || !domain_suffix.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
         {
-            errors.push(format!("domain_suffix {domain_suffix:?} is not a valid domain name"));
+            errors.push(format!(
+                "domain_suffix {domain_suffix:?} is not a valid domain name"
+            ));
         }
 
         let cache_size = match (args.cache_size, &file.cache_size) {
@@ -310,13 +355,18 @@ impl Settings {
                 }
             },
             (None, Some(other)) => {
-                errors.push(format!("cache_size must be a size such as \"512MiB\", not {}", other.type_str()));
+                errors.push(format!(
+                    "cache_size must be a size such as \"512MiB\", not {}",
+                    other.type_str()
+                ));
                 DEFAULT_CACHE_SIZE
             }
             (None, None) => DEFAULT_CACHE_SIZE,
         };
         if cache_size < (1 << 20) {
-            errors.push(format!("cache_size {cache_size} is below the minimum of 1MiB"));
+            errors.push(format!(
+                "cache_size {cache_size} is below the minimum of 1MiB"
+            ));
         }
 
         let account_id = args
@@ -325,7 +375,9 @@ impl Settings {
             .or_else(|| file.account_id.clone())
             .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.to_owned());
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
-            errors.push(format!("account_id {account_id:?} must be exactly 12 digits"));
+            errors.push(format!(
+                "account_id {account_id:?} must be exactly 12 digits"
+            ));
         }
 
         let trusted_proxies = match (&args.trusted_proxies, &file.trusted_proxies) {
@@ -407,7 +459,11 @@ fn pick_parsed(
     default: &str,
     errors: &mut Vec<String>,
 ) -> SocketAddr {
-    let fallback = || default.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let fallback = || {
+        default
+            .parse()
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+    };
     match (flag, file) {
         (Some(a), _) => a,
         (None, Some(s)) => parse_or_report(s, key, errors).unwrap_or_else(fallback),
@@ -435,8 +491,13 @@ mod tests {
 
     #[test]
     fn flags_win_over_file() {
-        let f = file("listen = \"127.0.0.1:1111\"\npop = \"FRA1-C1\"\ncache_size = \"2GiB\"\nbilling_region = \"EU\"");
-        let args = ServeArgs { listen: Some("127.0.0.1:2222".parse().unwrap()), ..Default::default() };
+        let f = file(
+            "listen = \"127.0.0.1:1111\"\npop = \"FRA1-C1\"\ncache_size = \"2GiB\"\nbilling_region = \"EU\"",
+        );
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:2222".parse().unwrap()),
+            ..Default::default()
+        };
         let s = Settings::resolve(&args, &f, Path::new("/etc/edgegate")).unwrap();
         assert_eq!(s.listen.port(), 2222);
         assert_eq!(s.pop, "FRA1-C1");
@@ -452,7 +513,15 @@ mod tests {
         );
         let errs = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap_err();
         let all = errs.join("\n");
-        for needle in ["listen:", "billing_region", "account_id", "cache_size", "s3_endpoint", "loopback", "tls_cert"] {
+        for needle in [
+            "listen:",
+            "billing_region",
+            "account_id",
+            "cache_size",
+            "s3_endpoint",
+            "loopback",
+            "tls_cert",
+        ] {
             assert!(all.contains(needle), "missing {needle} in {all}");
         }
     }

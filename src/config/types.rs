@@ -137,11 +137,15 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -222,9 +226,19 @@ mod tests {
         assert_eq!("2GiB".parse::<ByteSize>(), Ok(ByteSize(2 << 30)));
         assert_eq!("1000".parse::<ByteSize>(), Ok(ByteSize(1000)));
         assert_eq!("3GB".parse::<ByteSize>(), Ok(ByteSize(3_000_000_000)));
-        assert!("12XB".parse::<ByteSize>().unwrap_err().contains("unknown unit"));
+        assert!(
+            "12XB"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("unknown unit")
+        );
         assert!("".parse::<ByteSize>().is_err());
-        assert!("99999999999TiB".parse::<ByteSize>().unwrap_err().contains("too large"));
+        assert!(
+            "99999999999TiB"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]

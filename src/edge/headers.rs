@@ -71,13 +71,17 @@ pub fn add_origin_request_headers(
     viewer_ip: std::net::IpAddr,
 ) {
     if !out.contains_key(header::USER_AGENT) {
-        out.insert(header::USER_AGENT, HeaderValue::from_static("Amazon CloudFront"));
+        out.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static("Amazon CloudFront"),
+        );
     }
     let via = match viewer.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => {
-            HeaderValue::from_str(&format!("{prev}, {}", edge.via.to_str().unwrap_or_default()))
-                .unwrap_or_else(|_| edge.via.clone())
-        }
+        Some(prev) if !prev.is_empty() => HeaderValue::from_str(&format!(
+            "{prev}, {}",
+            edge.via.to_str().unwrap_or_default()
+        ))
+        .unwrap_or_else(|_| edge.via.clone()),
         _ => edge.via.clone(),
     };
     out.insert(header::VIA, via);
@@ -95,7 +99,11 @@ pub fn add_origin_request_headers(
 /// Cleans an origin response's headers before they are cached or sent: hop-by-hop headers and
 /// `Via` go, `Set-Cookie` goes unless cookies are forwarded, and `Vary` keeps only
 /// `Accept-Encoding`, `Cookie` and the names of forwarded headers.
-pub fn clean_origin_response(headers: &mut HeaderMap, cookies_forwarded: bool, forwarded: &dyn Fn(&str) -> bool) {
+pub fn clean_origin_response(
+    headers: &mut HeaderMap,
+    cookies_forwarded: bool,
+    forwarded: &dyn Fn(&str) -> bool,
+) {
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -182,7 +190,11 @@ pub fn decorate_response(
     request_id: &HeaderValue,
     age: Option<u64>,
 ) {
-    let x_cache = if status.is_client_error() || status.is_server_error() { XCache::Error } else { x_cache };
+    let x_cache = if status.is_client_error() || status.is_server_error() {
+        XCache::Error
+    } else {
+        x_cache
+    };
     headers.insert(HeaderName::from_static("x-cache"), x_cache.header());
     headers.insert(header::VIA, edge.via.clone());
     headers.insert(HeaderName::from_static("x-amz-cf-pop"), edge.pop.clone());
@@ -206,31 +218,63 @@ mod tests {
         viewer.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.4"));
         let mut out = HeaderMap::new();
         let id = HeaderValue::from_static("abc==");
-        add_origin_request_headers(&mut out, &viewer, &edge, &id, "198.51.100.7".parse().unwrap());
+        add_origin_request_headers(
+            &mut out,
+            &viewer,
+            &edge,
+            &id,
+            "198.51.100.7".parse().unwrap(),
+        );
         assert_eq!(out["user-agent"], "Amazon CloudFront");
         assert_eq!(out["x-forwarded-for"], "192.0.2.4,198.51.100.7");
         assert_eq!(out["x-amz-cf-id"], "abc==");
-        assert!(out["via"].to_str().unwrap().ends_with(".cloudfront.net (CloudFront)"));
+        assert!(
+            out["via"]
+                .to_str()
+                .unwrap()
+                .ends_with(".cloudfront.net (CloudFront)")
+        );
     }
 
     #[test]
     fn response_cleaning_and_decoration() {
         let mut h = HeaderMap::new();
         h.insert("set-cookie", HeaderValue::from_static("a=b"));
-        h.insert("vary", HeaderValue::from_static("Accept-Encoding, X-Custom, Origin"));
+        h.insert(
+            "vary",
+            HeaderValue::from_static("Accept-Encoding, X-Custom, Origin"),
+        );
         h.insert("connection", HeaderValue::from_static("close, x-hop"));
         h.insert("x-hop", HeaderValue::from_static("1"));
         clean_origin_response(&mut h, false, &|n| n == "origin");
-        assert!(!h.contains_key("set-cookie") && !h.contains_key("connection") && !h.contains_key("x-hop"));
+        assert!(
+            !h.contains_key("set-cookie")
+                && !h.contains_key("connection")
+                && !h.contains_key("x-hop")
+        );
         assert_eq!(h["vary"], "Accept-Encoding, Origin");
 
         let edge = EdgeIdentity::new("IAD89-C1");
         let id = HeaderValue::from_static("abc==");
-        decorate_response(&mut h, http::StatusCode::NOT_FOUND, XCache::Miss, &edge, &id, None);
+        decorate_response(
+            &mut h,
+            http::StatusCode::NOT_FOUND,
+            XCache::Miss,
+            &edge,
+            &id,
+            None,
+        );
         assert_eq!(h["x-cache"], "Error from cloudfront");
         assert_eq!(h["x-amz-cf-pop"], "IAD89-C1");
         assert_eq!(h["server"], "CloudFront");
-        decorate_response(&mut h, http::StatusCode::OK, XCache::Hit, &edge, &id, Some(14));
+        decorate_response(
+            &mut h,
+            http::StatusCode::OK,
+            XCache::Hit,
+            &edge,
+            &id,
+            Some(14),
+        );
         assert_eq!(h["x-cache"], "Hit from cloudfront");
         assert_eq!(h["age"], "14");
     }

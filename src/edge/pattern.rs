@@ -34,7 +34,12 @@ impl PathPattern {
             .filter(|s| !s.is_empty())
             .map(|s| s.chars().collect())
             .collect();
-        Self { source, segments, leading_star, trailing_star }
+        Self {
+            source,
+            segments,
+            leading_star,
+            trailing_star,
+        }
     }
 
     /// The pattern as configured (with a leading `/`).
@@ -59,13 +64,17 @@ impl PathPattern {
             pos = first.len();
             segs = &segs[1..];
             if segs.is_empty() {
-                return if self.trailing_star { true } else { pos == text.len() };
+                return if self.trailing_star {
+                    true
+                } else {
+                    pos == text.len()
+                };
             }
         }
         let (middle, last) = if self.trailing_star {
             (segs, None)
         } else {
-            let (last, middle) = segs.split_last().map(|(l, m)| (l, m)).unwrap_or((&segs[0], &[]));
+            let (last, middle) = segs.split_last().unwrap_or((&segs[0], &[]));
             (middle, Some(last))
         };
         for seg in middle {

@@ -137,15 +137,33 @@ mod tests {
     async fn put_load_delete_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::local(dir.path()).unwrap();
-        store.put(Kind::Distribution, "E2", Bytes::from_static(b"two")).await.unwrap();
-        store.put(Kind::Distribution, "E1", Bytes::from_static(b"one")).await.unwrap();
-        store.put(Kind::Invalidation, "E1/I1", Bytes::from_static(b"inv")).await.unwrap();
-        store.put(Kind::Distribution, "E1", Bytes::from_static(b"one-v2")).await.unwrap();
+        store
+            .put(Kind::Distribution, "E2", Bytes::from_static(b"two"))
+            .await
+            .unwrap();
+        store
+            .put(Kind::Distribution, "E1", Bytes::from_static(b"one"))
+            .await
+            .unwrap();
+        store
+            .put(Kind::Invalidation, "E1/I1", Bytes::from_static(b"inv"))
+            .await
+            .unwrap();
+        store
+            .put(Kind::Distribution, "E1", Bytes::from_static(b"one-v2"))
+            .await
+            .unwrap();
 
         // A fresh handle sees what the first one acknowledged.
         let again = StateStore::local(dir.path()).unwrap();
         let all = again.load_all(Kind::Distribution).await.unwrap();
-        assert_eq!(all, vec![("E1".into(), Bytes::from_static(b"one-v2")), ("E2".into(), Bytes::from_static(b"two"))]);
+        assert_eq!(
+            all,
+            vec![
+                ("E1".into(), Bytes::from_static(b"one-v2")),
+                ("E2".into(), Bytes::from_static(b"two"))
+            ]
+        );
         let inv = again.load_all(Kind::Invalidation).await.unwrap();
         assert_eq!(inv[0].0, "E1/I1");
 
@@ -159,7 +177,10 @@ mod tests {
     async fn leftover_staging_files_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::local(dir.path()).unwrap();
-        store.put(Kind::PublicKey, "K1", Bytes::from_static(b"k")).await.unwrap();
+        store
+            .put(Kind::PublicKey, "K1", Bytes::from_static(b"k"))
+            .await
+            .unwrap();
         // What a write killed between create and rename leaves behind.
         std::fs::write(dir.path().join("public-keys/K2.json#1"), b"torn").unwrap();
         let all = store.load_all(Kind::PublicKey).await.unwrap();

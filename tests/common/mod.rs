@@ -41,8 +41,15 @@ impl TestEdge {
         };
         let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let settings = Settings::resolve(&args, &file, &base).expect("test settings valid");
-        let running = edgegate::app::start(settings, file, false).await.expect("edge starts");
-        TestEdge { viewer: running.viewer, admin: running.admin, running: Some(running), data_dir }
+        let running = edgegate::app::start(settings, file, false)
+            .await
+            .expect("edge starts");
+        TestEdge {
+            viewer: running.viewer,
+            admin: running.admin,
+            running: Some(running),
+            data_dir,
+        }
     }
 
     /// Stops the edge gracefully and hands back its data directory.
@@ -80,7 +87,8 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
     let mut req = http::Request::builder()
         .method(method)
         .uri(format!("http://{addr}{path}"))
@@ -88,11 +96,17 @@ pub async fn send(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let req = req.body(Full::new(Bytes::copy_from_slice(body))).expect("request");
+    let req = req
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .expect("request");
     let resp = client.request(req).await.expect("request sent");
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.expect("body read").to_bytes();
-    Resp { status: parts.status.as_u16(), headers: parts.headers, body }
+    Resp {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
 }
 
 /// GET with a Host header.
