@@ -9,11 +9,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 
-use crate::config::{self, FileConfig, ServeArgs, Settings};
+use crate::cache::Cache;
+use crate::config::{self, FileConfig, ServeArgs, Settings, declare};
+use crate::control::{self, AdminState};
+use crate::edge::{Edge, compile};
 use crate::server::{self, Shutdown};
 use crate::state::StateStore;
+use crate::state::registry::{OnChange, Registry, State};
 
 /// Resolves SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
@@ -87,6 +93,8 @@ pub struct Running {
     pub viewer_tls: Option<SocketAddr>,
     /// The admin address.
     pub admin: SocketAddr,
+    /// The control-plane state.
+    pub registry: Arc<Registry>,
     trigger: tokio::sync::watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
 }
@@ -100,17 +108,43 @@ impl Running {
 }
 
 /// Binds every listener and starts serving; returns once the edge accepts requests.
-pub async fn start(settings: Settings, file: FileConfig, demo: bool) -> Result<Running, String> {
-    let _ = (demo, &file);
-    let _store = StateStore::local(&settings.data_dir.join("state")).map_err(|e| e.to_string())?;
+///
+/// Order: open the state store and load the registry (a state that cannot be loaded stops
+/// start-up with the record's name), apply the config file's declarations, bind every
+/// listener, then serve.
+pub async fn start(settings: Settings, file: FileConfig, config_path: Option<&Path>) -> Result<Running, String> {
+    let base = config_path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let shown = config_path.map(Path::to_path_buf).unwrap_or_else(|| "<config>".into());
+    let (declared, report) = declare::decode(&file, &shown, &base);
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    if !report.errors.is_empty() {
+        return Err(format!("invalid configuration:\n  - {}", report.errors.join("\n  - ")));
+    }
+
+    let cache = Cache::new(settings.cache_size);
+    let edge = Arc::new(Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()));
+    let builder = Arc::new(compile::Compiler::new(&settings));
+    let on_change: OnChange = {
+        let edge = edge.clone();
+        let builder = builder.clone();
+        Arc::new(move |state: &State| {
+            let (routes, warnings) = builder.routes(state);
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            edge.publish(routes);
+        })
+    };
+    let store = StateStore::local(&settings.data_dir.join("state")).map_err(|e| e.to_string())?;
+    let registry = Arc::new(Registry::open(store, &settings.domain_suffix, on_change).await?);
+    apply_declarations(&registry, declared).await?;
 
     let viewer = bind(settings.listen, "viewer HTTP").await?;
     let admin = bind(settings.admin_listen, "admin").await?;
     let viewer_tls = match &settings.listen_tls {
-        Some(t) => Some((
-            bind(t.addr, "viewer HTTPS").await?,
-            server::tls_acceptor(&t.cert, &t.key)?,
-        )),
+        Some(t) => Some((bind(t.addr, "viewer HTTPS").await?, server::tls_acceptor(&t.cert, &t.key)?)),
         None => None,
     };
     let local = |l: &TcpListener| l.local_addr().map_err(|e| format!("listener address: {e}"));
@@ -123,54 +157,123 @@ pub async fn start(settings: Settings, file: FileConfig, demo: bool) -> Result<R
 
     let (trigger, stop) = Shutdown::new();
     let drain = settings.drain_timeout;
-    let handler = |_req: hyper::Request<hyper::body::Incoming>, _conn: server::ConnInfo| async move {
-        crate::edge::pages::response(http::StatusCode::FORBIDDEN, "text/html", String::new())
+    let handler = {
+        let edge = edge.clone();
+        move |req: hyper::Request<hyper::body::Incoming>, conn: server::ConnInfo| edge.clone().handle(req, conn)
     };
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server::serve(viewer, None, handler, stop.clone(), drain));
+    tasks.spawn(server::serve(viewer, None, handler.clone(), stop.clone(), drain));
     if let Some((l, acceptor)) = viewer_tls {
-        tasks.spawn(server::serve(
-            l,
-            Some(acceptor),
-            handler,
-            stop.clone(),
-            drain,
-        ));
+        tasks.spawn(server::serve(l, Some(acceptor), handler, stop.clone(), drain));
     }
-    let admin_router =
-        axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok\n" }));
+    let admin_state = Arc::new(AdminState {
+        registry: registry.clone(),
+        edge: edge.clone(),
+        credentials: settings.admin_credentials.clone(),
+        account_id: settings.account_id.clone(),
+    });
+    let admin_router = control::router(admin_state);
     let admin_stop = stop.clone();
     tasks.spawn(async move {
-        let _ = axum::serve(admin, admin_router)
-            .with_graceful_shutdown(admin_stop.wait())
-            .await;
+        let _ = axum::serve(admin, admin_router).with_graceful_shutdown(admin_stop.wait()).await;
     });
-    Ok(Running {
-        viewer: viewer_addr,
-        viewer_tls: tls_addr,
-        admin: admin_addr,
-        trigger,
-        tasks,
-    })
+    Ok(Running { viewer: viewer_addr, viewer_tls: tls_addr, admin: admin_addr, registry, trigger, tasks })
+}
+
+/// Upserts declared resources in dependency order: keys, groups, policies, distributions.
+async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Result<(), String> {
+    let fail = |what: &str, e: control::ApiError| format!("declared {what}: {}", e.message);
+    for k in d.public_keys {
+        let name = k.config.name.clone();
+        registry.create_public_key(k.config, k.id, true).await.map_err(|e| fail(&format!("public key {name}"), e))?;
+    }
+    for g in d.key_groups {
+        let name = g.config.name.clone();
+        registry.create_key_group(g.config, g.id, true).await.map_err(|e| fail(&format!("key group {name}"), e))?;
+    }
+    for p in d.cache_policies {
+        let name = p.config.name.clone();
+        registry.create_cache_policy(p.config, p.id, true).await.map_err(|e| fail(&format!("cache policy {name}"), e))?;
+    }
+    for p in d.origin_request_policies {
+        let name = p.config.name.clone();
+        registry
+            .create_origin_request_policy(p.config, p.id, true)
+            .await
+            .map_err(|e| fail(&format!("origin request policy {name}"), e))?;
+    }
+    for dist in d.distributions {
+        let what = dist.d.id.clone().unwrap_or_else(|| dist.d.config.caller_reference.clone());
+        let fixed = dist.d.id.map(|id| (id, dist.domain_name));
+        registry
+            .create_distribution(dist.d.config, fixed, true)
+            .await
+            .map_err(|e| fail(&format!("distribution {what}"), e))?;
+    }
+    Ok(())
+}
+
+/// The built-in demo: its config and the files of its local-directory origin.
+pub mod demo {
+    use std::path::Path;
+
+    /// The demo's config file (also `examples/demo/edgegate.toml`).
+    pub const CONFIG: &str = include_str!("../examples/demo/edgegate.toml");
+    /// The demo key pair's public half (`keys/demo-public.pem`).
+    pub const PUBLIC_KEY: &str = include_str!("../keys/demo-public.pem");
+    /// The demo key pair's private half: public knowledge, for the demo only.
+    pub const PRIVATE_KEY: &str = include_str!("../keys/demo-private.pem");
+    /// The demo site, as (path, bytes).
+    pub const SITE: &[(&str, &[u8])] = &[
+        ("index.html", include_bytes!("../examples/demo/site/index.html")),
+        ("public/style.css", include_bytes!("../examples/demo/site/public/style.css")),
+        ("public/hello.txt", include_bytes!("../examples/demo/site/public/hello.txt")),
+        ("private/report.txt", include_bytes!("../examples/demo/site/private/report.txt")),
+    ];
+
+    /// Writes the site under `dir` and returns the demo config with its paths pointing there.
+    pub fn materialize(dir: &Path) -> Result<super::FileConfig, String> {
+        for (rel, bytes) in SITE {
+            let path = dir.join("site").join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let mut file: super::FileConfig = toml::from_str(CONFIG).map_err(|e| format!("demo config: {e}"))?;
+        file.local_origins.insert("demo".into(), dir.join("site"));
+        for key in &mut file.public_keys {
+            key.remove("encoded_key_file");
+            key.insert("encoded_key".into(), toml::Value::String(PUBLIC_KEY.to_owned()));
+        }
+        Ok(file)
+    }
 }
 
 /// Runs an edge until `shutdown` resolves. Prints one line with the bound addresses on stdout
 /// (`edgegate listening viewer=… admin=…`) so scripts and tests can find ephemeral ports.
-pub async fn serve(
-    args: ServeArgs,
-    demo: bool,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
-    let (settings, file) = load_settings(&args)?;
-    let running = start(settings, file, demo).await?;
-    let tls = running
-        .viewer_tls
-        .map(|a| format!(" viewer_tls=https://{a}"))
-        .unwrap_or_default();
+pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    let (settings, file) = if demo {
+        let data_dir = args.data_dir.clone().unwrap_or_else(|| "./data".into());
+        let file = demo::materialize(&data_dir.join("demo"))?;
+        let settings = Settings::resolve(&args, &file, Path::new(".")).map_err(|e| e.join("; "))?;
+        (settings, file)
+    } else {
+        load_settings(&args)?
+    };
+    let running = start(settings.clone(), file, if demo { None } else { args.config.as_deref() }).await?;
+    let tls = running.viewer_tls.map(|a| format!(" viewer_tls=https://{a}")).unwrap_or_default();
     println!(
         "edgegate listening viewer=http://{}{tls} admin=http://{}",
         running.viewer, running.admin
     );
+    if demo {
+        let port = running.viewer.port();
+        println!("\nedgegate demo is up:");
+        println!("  public:  http://localhost:{port}/public/hello.txt");
+        println!("  private: http://localhost:{port}/private/report.txt  (403 MissingKey without a signature)");
+        println!("  API:     aws --endpoint-url http://{} cloudfront list-distributions", running.admin);
+    }
     tracing::info!(viewer = %running.viewer, admin = %running.admin, "edgegate serving");
     shutdown.await;
     tracing::info!("shutting down: draining in-flight requests");

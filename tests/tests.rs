@@ -2,4 +2,5 @@
 
 mod common;
 
+mod edge;
 mod foundation;

@@ -13,6 +13,7 @@
 //! Every problem is collected before start-up fails, so one run reports them all.
 //! Resolution is pure: no sockets are bound and no files but the config file itself are read.
 
+pub mod declare;
 pub mod types;
 
 use std::collections::BTreeMap;

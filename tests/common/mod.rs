@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod origin;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -41,7 +43,7 @@ impl TestEdge {
         };
         let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let settings = Settings::resolve(&args, &file, &base).expect("test settings valid");
-        let running = edgegate::app::start(settings, file, false)
+        let running = edgegate::app::start(settings, file, None)
             .await
             .expect("edge starts");
         TestEdge {
@@ -112,4 +114,77 @@ pub async fn send(
 /// GET with a Host header.
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Resp {
     send(addr, "GET", host, path, &[], b"").await
+}
+
+/// The Host of the test distribution declared by [`custom_origin_config`].
+pub const HOST: &str = "dtest000000001.cloudfront.localhost";
+
+/// A config declaring distribution `ETEST0000001` (Host [`HOST`], alias `www.example.test`) on a
+/// custom origin at `localhost:{port}`, with:
+/// - default behavior: CachingOptimized, GET/HEAD, allow-all;
+/// - `/api/*`: CachingDisabled, all methods;
+/// - `/secure/*`: https-only; `/redirect/*`: redirect-to-https;
+/// - `/private/*`: trusted key group (restricted);
+/// - DefaultRootObject `index.html`.
+pub fn custom_origin_config(port: u16) -> String {
+    format!(
+        r#"
+[[public_keys]]
+id = "KTESTKEY00001"
+name = "test-key"
+encoded_key_file = "keys/demo-public.pem"
+
+[[key_groups]]
+id = "5b0f3c1e-8d2a-4f6b-9c7d-1a2b3c4d5e6f"
+name = "test-group"
+items = ["KTESTKEY00001"]
+
+[[distributions]]
+id = "ETEST0000001"
+domain_name = "{HOST}"
+caller_reference = "test"
+comment = "test"
+enabled = true
+aliases = ["www.example.test"]
+default_root_object = "index.html"
+
+[[distributions.origins]]
+id = "web"
+domain_name = "localhost"
+connection_attempts = 1
+connection_timeout = 2
+custom_origin_config = {{ http_port = {port}, https_port = 443, origin_protocol_policy = "http-only", origin_read_timeout = 2 }}
+
+[distributions.default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[distributions.cache_behaviors]]
+path_pattern = "/api/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+allowed_methods = {{ items = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"], cached_methods = ["GET", "HEAD"] }}
+
+[[distributions.cache_behaviors]]
+path_pattern = "/secure/*"
+target_origin_id = "web"
+viewer_protocol_policy = "https-only"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[distributions.cache_behaviors]]
+path_pattern = "/redirect/*"
+target_origin_id = "web"
+viewer_protocol_policy = "redirect-to-https"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[distributions.cache_behaviors]]
+path_pattern = "/private/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+trusted_key_groups = ["5b0f3c1e-8d2a-4f6b-9c7d-1a2b3c4d5e6f"]
+"#
+    )
 }

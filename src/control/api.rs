@@ -1,0 +1,567 @@
+//! Routes of the CloudFront API and their handlers.
+//!
+//! One dispatcher parses `/2020-05-31/{resource}[/{id}[/{sub}[/{id}]]]` by hand rather than
+//! through a router table, so that every unknown path or method gets CloudFront's XML error
+//! envelope, and so the body is read once (bounded) for both SigV4 and decoding.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+use super::error::ApiError;
+use crate::config::AdminCredentials;
+use crate::edge::Edge;
+use crate::model::{self, Diagnostics, Tree};
+use crate::state::registry::{Registry, diagnostics_error};
+
+/// Largest request body the API reads.
+pub const MAX_BODY: usize = 1 << 20;
+/// The API version prefix.
+pub const PREFIX: &str = "/2020-05-31/";
+
+/// What the admin handlers share.
+#[derive(Debug)]
+pub struct AdminState {
+    /// The control-plane state.
+    pub registry: Arc<Registry>,
+    /// The data plane (invalidations remove cache entries on this edge).
+    pub edge: Arc<Edge>,
+    /// When set, every API request must be SigV4-signed with these.
+    pub credentials: Option<AdminCredentials>,
+    /// Account id used in ARNs.
+    pub account_id: String,
+}
+
+/// The admin listener's router: `/healthz` and the CloudFront API.
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+async fn dispatch(State(state): State<Arc<AdminState>>, req: Request) -> Response {
+    match handle(&state, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A decoded request.
+struct Call<'a> {
+    method: Method,
+    segments: Vec<&'a str>,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Call<'_> {
+    fn if_match(&self) -> Option<&str> {
+        self.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
+    }
+
+    fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Parses the body as the XML document `root` and decodes it with `decode`.
+    fn decode<T>(&self, root: &str, decode: impl FnOnce(&Tree, &mut Diagnostics) -> Option<T>) -> Result<T, ApiError> {
+        if self.body.is_empty() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "MissingBody", format!("The request body is empty: expected a {root} document.")));
+        }
+        let (name, tree) = Tree::from_xml(&self.body).map_err(|e| ApiError::malformed(format!("The request body is not valid XML: {e}")))?;
+        if name != root {
+            return Err(ApiError::malformed(format!("Expected a {root} document, found <{name}>.")));
+        }
+        let mut d = Diagnostics::default();
+        let value = decode(&tree, &mut d);
+        if let Some(e) = diagnostics_error(&d) {
+            return Err(e);
+        }
+        value.ok_or_else(|| ApiError::malformed(format!("The {root} document could not be decoded.")))
+    }
+}
+
+async fn handle(state: &AdminState, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::malformed(format!("The request body is larger than {MAX_BODY} bytes.")))?;
+    if let Some(creds) = &state.credentials {
+        let hash = crate::sigv4::sha256_hex(&body);
+        let lookup = |id: &str| (id == creds.access_key_id).then(|| creds.secret_access_key.clone());
+        crate::sigv4::verify(&parts.method, &parts.uri, &parts.headers, &hash, lookup, "cloudfront", time::OffsetDateTime::now_utc())
+            .map_err(|e| ApiError::new(e.status(), e.code(), e.message()))?;
+    }
+    let path = parts.uri.path();
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return Err(unsupported(&parts.method, path));
+    };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    let dec = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+                    (dec(k), dec(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let call = Call { method: parts.method.clone(), segments, query, headers: parts.headers, body };
+    route(state, &call).await.map_err(|e| match e {
+        Routed::NotFound => unsupported(&call.method, path),
+        Routed::Api(e) => e,
+    })
+}
+
+enum Routed {
+    NotFound,
+    Api(ApiError),
+}
+
+impl From<ApiError> for Routed {
+    fn from(e: ApiError) -> Self {
+        Routed::Api(e)
+    }
+}
+
+fn unsupported(method: &Method, path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "UnsupportedOperation",
+        format!("edgegate does not implement {method} {path}; see the README for the supported CloudFront API operations."),
+    )
+}
+
+/// An XML response with optional ETag and Location.
+fn xml(status: StatusCode, tree: &Tree, root: &str, etag: Option<&str>, location: Option<String>) -> Response {
+    let mut resp = Response::new(Body::from(tree.to_xml(root)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Some(Ok(v)) = etag.map(HeaderValue::from_str) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(Ok(v)) = location.map(|l| HeaderValue::from_str(&l)) {
+        h.insert(header::LOCATION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&crate::ids::uuid()) {
+        h.insert("x-amz-request-id", v);
+    }
+    resp
+}
+
+fn no_content() -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
+/// Paging parameters: `Marker` (an id to start after) and `MaxItems` (default 100).
+fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
+    let max = match call.query("MaxItems") {
+        None | Some("") => 100,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::invalid_argument(format!("MaxItems must be a number from 1 to 1000, not {s:?}.")))?,
+    };
+    Ok((call.query("Marker").filter(|m| !m.is_empty()).map(str::to_owned), max))
+}
+
+/// Applies Marker/MaxItems to ids in order: the page and the next marker, if truncated.
+fn page<'a, T>(items: &'a [T], id: impl Fn(&T) -> &str, marker: &Option<String>, max: usize) -> (Vec<&'a T>, Option<String>) {
+    let start = match marker {
+        Some(m) => items.iter().position(|t| id(t) > m.as_str()).unwrap_or(items.len()),
+        None => 0,
+    };
+    let page: Vec<&T> = items[start..].iter().take(max).collect();
+    let next = (start + page.len() < items.len()).then(|| page.last().map(|t| id(t).to_owned())).flatten();
+    (page, next)
+}
+
+async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> {
+    use Method as M;
+    let s = &call.segments;
+    let resp = match (call.method.clone(), s.as_slice()) {
+        // === distributions ===
+        (M::POST, ["distribution"]) => create_distribution(state, call).await?,
+        (M::GET, ["distribution"]) => list_distributions(state, call).await?,
+        (M::GET, ["distribution", id]) => get_distribution(state, id, false).await?,
+        (M::GET, ["distribution", id, "config"]) => get_distribution(state, id, true).await?,
+        (M::PUT, ["distribution", id, "config"]) => update_distribution(state, call, id).await?,
+        (M::DELETE, ["distribution", id]) => {
+            state.registry.delete_distribution(id, call.if_match()).await?;
+            no_content()
+        }
+        // === invalidations ===
+        (M::POST, ["distribution", id, "invalidation"]) => create_invalidation(state, call, id).await?,
+        (M::GET, ["distribution", id, "invalidation"]) => list_invalidations(state, call, id).await?,
+        (M::GET, ["distribution", id, "invalidation", inv]) => get_invalidation(state, id, inv).await?,
+        // === public keys ===
+        (M::POST, ["public-key"]) => create_public_key(state, call).await?,
+        (M::GET, ["public-key"]) => list_public_keys(state, call).await?,
+        (M::GET, ["public-key", id]) => get_public_key(state, id, false).await?,
+        (M::GET, ["public-key", id, "config"]) => get_public_key(state, id, true).await?,
+        (M::PUT, ["public-key", id, "config"]) => update_public_key(state, call, id).await?,
+        (M::DELETE, ["public-key", id]) => {
+            state.registry.delete_public_key(id, call.if_match()).await?;
+            no_content()
+        }
+        // === key groups ===
+        (M::POST, ["key-group"]) => create_key_group(state, call).await?,
+        (M::GET, ["key-group"]) => list_key_groups(state, call).await?,
+        (M::GET, ["key-group", id]) => get_key_group(state, id, false).await?,
+        (M::GET, ["key-group", id, "config"]) => get_key_group(state, id, true).await?,
+        (M::PUT, ["key-group", id, "config"]) => update_key_group(state, call, id).await?,
+        (M::DELETE, ["key-group", id]) => {
+            state.registry.delete_key_group(id, call.if_match()).await?;
+            no_content()
+        }
+        // === policies ===
+        (M::POST, ["cache-policy"]) => create_cache_policy(state, call).await?,
+        (M::GET, ["cache-policy"]) => list_cache_policies(state, call).await?,
+        (M::GET, ["cache-policy", id]) => get_cache_policy(state, id, false).await?,
+        (M::GET, ["cache-policy", id, "config"]) => get_cache_policy(state, id, true).await?,
+        (M::POST, ["origin-request-policy"]) => create_origin_request_policy(state, call).await?,
+        (M::GET, ["origin-request-policy"]) => list_origin_request_policies(state, call).await?,
+        (M::GET, ["origin-request-policy", id]) => get_origin_request_policy(state, id, false).await?,
+        (M::GET, ["origin-request-policy", id, "config"]) => get_origin_request_policy(state, id, true).await?,
+        _ => return Err(Routed::NotFound),
+    };
+    Ok(resp)
+}
+
+// === distributions ===
+
+fn dist_location(id: &str) -> String {
+    format!("https://cloudfront.amazonaws.com/2020-05-31/distribution/{id}")
+}
+
+fn distribution_tree(state: &AdminState, d: &crate::state::registry::DistributionEntry, in_progress: usize) -> Tree {
+    model::responses::distribution(
+        &d.v.id,
+        &format!("arn:aws:cloudfront::{}:distribution/{}", state.account_id, d.v.id),
+        "Deployed",
+        d.v.last_modified,
+        in_progress,
+        &d.domain_name,
+        &d.v.config,
+    )
+}
+
+async fn create_distribution(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let cfg = call.decode("DistributionConfig", |t, d| {
+        let c = model::DistributionConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let (entry, created) = state.registry.create_distribution(cfg, None, false).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(xml(status, &distribution_tree(state, &entry, 0), "Distribution", Some(&entry.v.etag), Some(dist_location(&entry.v.id))))
+}
+
+async fn get_distribution(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+    let d = state.registry.distribution(id).await?;
+    Ok(if config_only {
+        xml(StatusCode::OK, &d.v.config.to_tree(), "DistributionConfig", Some(&d.v.etag), None)
+    } else {
+        xml(StatusCode::OK, &distribution_tree(state, &d, 0), "Distribution", Some(&d.v.etag), None)
+    })
+}
+
+async fn update_distribution(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    if call.if_match().is_none() {
+        return Err(ApiError::missing_if_match());
+    }
+    let cfg = call.decode("DistributionConfig", |t, d| {
+        let c = model::DistributionConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let d = state.registry.update_distribution(id, call.if_match(), cfg).await?;
+    Ok(xml(StatusCode::OK, &distribution_tree(state, &d, 0), "Distribution", Some(&d.v.etag), None))
+}
+
+async fn list_distributions(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let (marker, max) = paging(call)?;
+    let snap = state.registry.snapshot().await;
+    let all: Vec<_> = snap.distributions.values().cloned().collect();
+    let (items, next) = page(&all, |d| &d.v.id, &marker, max);
+    let summaries = items
+        .iter()
+        .map(|d| {
+            model::responses::distribution_summary(
+                &d.v.id,
+                &format!("arn:aws:cloudfront::{}:distribution/{}", state.account_id, d.v.id),
+                "Deployed",
+                d.v.last_modified,
+                &d.domain_name,
+                &d.v.config,
+            )
+        })
+        .collect();
+    let tree = model::responses::list("DistributionList", marker.as_deref(), next.as_deref(), max, summaries);
+    Ok(xml(StatusCode::OK, &tree, "DistributionList", None, None))
+}
+
+// === invalidations ===
+
+async fn create_invalidation(state: &AdminState, call: &Call<'_>, dist_id: &str) -> Result<Response, ApiError> {
+    let batch = call.decode("InvalidationBatch", |t, d| {
+        let b = model::InvalidationBatch::from_tree(t, d)?;
+        b.validate(d);
+        Some(b)
+    })?;
+    // Make sure the distribution exists before touching the cache.
+    state.registry.distribution(dist_id).await?;
+    // The edge removes every matching entry before the invalidation is acknowledged, so it is
+    // stored (and reported) as Completed.
+    let removed = state.edge.cache().invalidate(dist_id, &batch.paths).await;
+    tracing::info!(distribution = dist_id, paths = batch.paths.len(), removed, "invalidation");
+    let (inv, created) = state.registry.create_invalidation(dist_id, batch).await?;
+    let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let location = format!("{}/invalidation/{}", dist_location(dist_id), inv.id);
+    Ok(xml(status, &tree, "Invalidation", None, Some(location)))
+}
+
+async fn get_invalidation(state: &AdminState, dist_id: &str, inv_id: &str) -> Result<Response, ApiError> {
+    state.registry.distribution(dist_id).await?;
+    let snap = state.registry.snapshot().await;
+    let inv = snap
+        .invalidations
+        .get(dist_id)
+        .and_then(|l| l.iter().find(|i| i.id == inv_id))
+        .ok_or_else(|| ApiError::not_found("NoSuchInvalidation", "The specified invalidation does not exist."))?;
+    let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
+    Ok(xml(StatusCode::OK, &tree, "Invalidation", None, None))
+}
+
+async fn list_invalidations(state: &AdminState, call: &Call<'_>, dist_id: &str) -> Result<Response, ApiError> {
+    state.registry.distribution(dist_id).await?;
+    let (marker, max) = paging(call)?;
+    let snap = state.registry.snapshot().await;
+    // Newest first, as CloudFront lists them.
+    let mut all = snap.invalidations.get(dist_id).cloned().unwrap_or_default();
+    all.reverse();
+    let start = marker.as_ref().and_then(|m| all.iter().position(|i| &i.id == m).map(|p| p + 1)).unwrap_or(0);
+    let items: Vec<_> = all[start.min(all.len())..].iter().take(max).collect();
+    let next = (start + items.len() < all.len()).then(|| items.last().map(|i| i.id.clone())).flatten();
+    let summaries = items.iter().map(|i| model::responses::invalidation_summary(&i.id, i.created, &i.status)).collect();
+    let tree = model::responses::list("InvalidationList", marker.as_deref(), next.as_deref(), max, summaries);
+    Ok(xml(StatusCode::OK, &tree, "InvalidationList", None, None))
+}
+
+// === public keys ===
+
+async fn create_public_key(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let cfg = call.decode("PublicKeyConfig", |t, d| {
+        let c = model::PublicKeyConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let (v, created) = state.registry.create_public_key(cfg, None, false).await?;
+    let tree = model::responses::public_key(&v.id, v.created, &v.config);
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/public-key/{}", v.id);
+    Ok(xml(status, &tree, "PublicKey", Some(&v.etag), Some(location)))
+}
+
+async fn get_public_key(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+    let v = state.registry.public_key(id).await?;
+    Ok(if config_only {
+        xml(StatusCode::OK, &v.config.to_tree(), "PublicKeyConfig", Some(&v.etag), None)
+    } else {
+        xml(StatusCode::OK, &model::responses::public_key(&v.id, v.created, &v.config), "PublicKey", Some(&v.etag), None)
+    })
+}
+
+async fn update_public_key(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    if call.if_match().is_none() {
+        return Err(ApiError::missing_if_match());
+    }
+    let cfg = call.decode("PublicKeyConfig", |t, d| {
+        let c = model::PublicKeyConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let v = state.registry.update_public_key(id, call.if_match(), cfg).await?;
+    Ok(xml(StatusCode::OK, &model::responses::public_key(&v.id, v.created, &v.config), "PublicKey", Some(&v.etag), None))
+}
+
+async fn list_public_keys(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let (marker, max) = paging(call)?;
+    let snap = state.registry.snapshot().await;
+    let all: Vec<_> = snap.public_keys.values().cloned().collect();
+    let (items, next) = page(&all, |k| &k.id, &marker, max);
+    let summaries = items.iter().map(|k| model::responses::public_key_summary(&k.id, k.created, &k.config)).collect();
+    let tree = model::responses::list("PublicKeyList", marker.as_deref(), next.as_deref(), max, summaries);
+    Ok(xml(StatusCode::OK, &tree, "PublicKeyList", None, None))
+}
+
+// === key groups ===
+
+async fn create_key_group(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let cfg = call.decode("KeyGroupConfig", |t, d| {
+        let c = model::KeyGroupConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let v = state.registry.create_key_group(cfg, None, false).await?;
+    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/key-group/{}", v.id);
+    Ok(xml(StatusCode::CREATED, &model::responses::key_group(&v.id, v.last_modified, &v.config), "KeyGroup", Some(&v.etag), Some(location)))
+}
+
+async fn get_key_group(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+    let v = state.registry.key_group(id).await?;
+    Ok(if config_only {
+        xml(StatusCode::OK, &v.config.to_tree(), "KeyGroupConfig", Some(&v.etag), None)
+    } else {
+        xml(StatusCode::OK, &model::responses::key_group(&v.id, v.last_modified, &v.config), "KeyGroup", Some(&v.etag), None)
+    })
+}
+
+async fn update_key_group(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+    if call.if_match().is_none() {
+        return Err(ApiError::missing_if_match());
+    }
+    let cfg = call.decode("KeyGroupConfig", |t, d| {
+        let c = model::KeyGroupConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let v = state.registry.update_key_group(id, call.if_match(), cfg).await?;
+    Ok(xml(StatusCode::OK, &model::responses::key_group(&v.id, v.last_modified, &v.config), "KeyGroup", Some(&v.etag), None))
+}
+
+async fn list_key_groups(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let (marker, max) = paging(call)?;
+    let snap = state.registry.snapshot().await;
+    let all: Vec<_> = snap.key_groups.values().cloned().collect();
+    let (items, next) = page(&all, |k| &k.id, &marker, max);
+    let summaries = items.iter().map(|k| model::responses::key_group_summary(&k.id, k.last_modified, &k.config)).collect();
+    let tree = model::responses::list("KeyGroupList", marker.as_deref(), next.as_deref(), max, summaries);
+    Ok(xml(StatusCode::OK, &tree, "KeyGroupList", None, None))
+}
+
+// === cache and origin request policies ===
+
+async fn create_cache_policy(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let cfg = call.decode("CachePolicyConfig", |t, d| {
+        let c = model::CachePolicyConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let v = state.registry.create_cache_policy(cfg, None, false).await?;
+    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/cache-policy/{}", v.id);
+    Ok(xml(StatusCode::CREATED, &model::responses::cache_policy(&v.id, v.last_modified, &v.config), "CachePolicy", Some(&v.etag), Some(location)))
+}
+
+async fn get_cache_policy(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+    let (etag, modified, config) = if let Some(m) = model::managed_cache_policies().iter().find(|m| m.id == id) {
+        (model::MANAGED_ETAG.to_owned(), m.last_modified(), m.config())
+    } else {
+        let snap = state.registry.snapshot().await;
+        let v = snap
+            .cache_policies
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("NoSuchCachePolicy", "The cache policy does not exist."))?;
+        (v.etag.clone(), v.last_modified, v.config.clone())
+    };
+    Ok(if config_only {
+        xml(StatusCode::OK, &config.to_tree(), "CachePolicyConfig", Some(&etag), None)
+    } else {
+        xml(StatusCode::OK, &model::responses::cache_policy(id, modified, &config), "CachePolicy", Some(&etag), None)
+    })
+}
+
+async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let (marker, max) = paging(call)?;
+    let kind = call.query("Type");
+    let snap = state.registry.snapshot().await;
+    let mut all: Vec<(String, &'static str, Tree)> = Vec::new();
+    if kind.is_none_or(|k| k == "managed") {
+        for m in model::managed_cache_policies() {
+            all.push((m.id.to_owned(), "managed", model::responses::cache_policy(m.id, m.last_modified(), &m.config())));
+        }
+    }
+    if kind.is_none_or(|k| k == "custom") {
+        for v in snap.cache_policies.values() {
+            all.push((v.id.clone(), "custom", model::responses::cache_policy(&v.id, v.last_modified, &v.config)));
+        }
+    }
+    let (items, next) = page(&all, |(id, _, _)| id, &marker, max);
+    let summaries = items.iter().map(|(_, t, p)| model::responses::policy_summary("CachePolicy", t, p.clone())).collect();
+    let tree = model::responses::list("CachePolicyList", marker.as_deref(), next.as_deref(), max, summaries);
+    Ok(xml(StatusCode::OK, &tree, "CachePolicyList", None, None))
+}
+
+async fn create_origin_request_policy(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let cfg = call.decode("OriginRequestPolicyConfig", |t, d| {
+        let c = model::OriginRequestPolicyConfig::from_tree(t, d)?;
+        c.validate(d);
+        Some(c)
+    })?;
+    let v = state.registry.create_origin_request_policy(cfg, None, false).await?;
+    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/origin-request-policy/{}", v.id);
+    Ok(xml(
+        StatusCode::CREATED,
+        &model::responses::origin_request_policy(&v.id, v.last_modified, &v.config),
+        "OriginRequestPolicy",
+        Some(&v.etag),
+        Some(location),
+    ))
+}
+
+async fn get_origin_request_policy(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+    let (etag, modified, config) = if let Some(m) = model::managed_origin_request_policies().iter().find(|m| m.id == id) {
+        (model::MANAGED_ETAG.to_owned(), m.last_modified(), m.config())
+    } else {
+        let snap = state.registry.snapshot().await;
+        let v = snap
+            .origin_request_policies
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("NoSuchOriginRequestPolicy", "The origin request policy does not exist."))?;
+        (v.etag.clone(), v.last_modified, v.config.clone())
+    };
+    Ok(if config_only {
+        xml(StatusCode::OK, &config.to_tree(), "OriginRequestPolicyConfig", Some(&etag), None)
+    } else {
+        xml(StatusCode::OK, &model::responses::origin_request_policy(id, modified, &config), "OriginRequestPolicy", Some(&etag), None)
+    })
+}
+
+async fn list_origin_request_policies(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+    let (marker, max) = paging(call)?;
+    let kind = call.query("Type");
+    let snap = state.registry.snapshot().await;
+    let mut all: Vec<(String, &'static str, Tree)> = Vec::new();
+    if kind.is_none_or(|k| k == "managed") {
+        for m in model::managed_origin_request_policies() {
+            all.push((m.id.to_owned(), "managed", model::responses::origin_request_policy(m.id, m.last_modified(), &m.config())));
+        }
+    }
+    if kind.is_none_or(|k| k == "custom") {
+        for v in snap.origin_request_policies.values() {
+            all.push((v.id.clone(), "custom", model::responses::origin_request_policy(&v.id, v.last_modified, &v.config)));
+        }
+    }
+    let (items, next) = page(&all, |(id, _, _)| id, &marker, max);
+    let summaries = items.iter().map(|(_, t, p)| model::responses::policy_summary("OriginRequestPolicy", t, p.clone())).collect();
+    let tree = model::responses::list("OriginRequestPolicyList", marker.as_deref(), next.as_deref(), max, summaries);
+    Ok(xml(StatusCode::OK, &tree, "OriginRequestPolicyList", None, None))
+}

@@ -1,0 +1,166 @@
+//! The data plane against a real custom origin: routing, behaviors, caching, collapsing, headers
+//! and errors.
+
+use crate::common::origin::TestOrigin;
+use crate::common::*;
+
+async fn setup() -> (TestEdge, TestOrigin) {
+    let origin = TestOrigin::start().await;
+    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    (edge, origin)
+}
+
+#[tokio::test]
+async fn miss_then_hit_with_cloudfront_headers() {
+    let (edge, origin) = setup().await;
+    let r1 = get(edge.viewer, HOST, "/a.txt").await;
+    assert_eq!(r1.status, 200, "{}", r1.text());
+    assert_eq!(r1.text(), "origin:/a.txt");
+    assert_eq!(r1.header("x-cache"), Some("Miss from cloudfront"));
+    assert_eq!(r1.header("x-amz-cf-pop"), Some("LCL50-C1"));
+    assert_eq!(r1.header("x-amz-cf-id").map(str::len), Some(56));
+    assert!(r1.header("via").unwrap().ends_with(".cloudfront.net (CloudFront)"));
+    assert!(r1.header("set-cookie").is_none(), "Set-Cookie is removed when cookies are not forwarded");
+
+    let r2 = get(edge.viewer, HOST, "/a.txt").await;
+    assert_eq!(r2.status, 200);
+    assert_eq!(r2.text(), "origin:/a.txt");
+    assert_eq!(r2.header("x-cache"), Some("Hit from cloudfront"));
+    assert!(r2.header("age").is_some());
+    assert_ne!(r1.header("x-amz-cf-id"), r2.header("x-amz-cf-id"));
+    assert_eq!(origin.hits_for("/a.txt"), 1);
+
+    // The origin saw CloudFront's request headers.
+    let seen = origin.last();
+    assert_eq!(seen.headers["user-agent"], "Amazon CloudFront");
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(seen.headers["x-amz-cf-id"].to_str().unwrap(), r1.header("x-amz-cf-id").unwrap());
+    assert!(seen.headers["via"].to_str().unwrap().contains("cloudfront.net (CloudFront)"));
+
+    // Query strings are not in CachingOptimized's key and not forwarded.
+    let r3 = get(edge.viewer, HOST, "/a.txt?v=2").await;
+    assert_eq!(r3.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(origin.hits_for("/a.txt"), 1);
+
+    // An alias reaches the same distribution and shares the cache.
+    let r4 = get(edge.viewer, "www.example.test", "/a.txt").await;
+    assert_eq!(r4.header("x-cache"), Some("Hit from cloudfront"));
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn conditional_and_range_from_cache() {
+    let (edge, origin) = setup().await;
+    get(edge.viewer, HOST, "/c.txt").await;
+    let r = send(edge.viewer, "GET", HOST, "/c.txt", &[("if-none-match", "\"v1\"")], b"").await;
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    let r = send(edge.viewer, "GET", HOST, "/c.txt", &[("range", "bytes=0-5")], b"").await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.text(), "origin");
+    assert_eq!(r.header("content-range"), Some("bytes 0-5/13"));
+    assert_eq!(origin.hits_for("/c.txt"), 1);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn default_root_object_and_routing_refusals() {
+    let (edge, _origin) = setup().await;
+    let r = get(edge.viewer, HOST, "/").await;
+    assert_eq!(r.text(), "origin:/index.html");
+
+    let r = get(edge.viewer, "unknown.example", "/").await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("The request could not be satisfied"));
+    assert_eq!(r.header("x-cache"), Some("Error from cloudfront"));
+
+    let r = send(edge.viewer, "POST", HOST, "/a.txt", &[], b"x").await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("not configured to allow the HTTP request method"));
+
+    let r = get(edge.viewer, HOST, "/secure/x").await;
+    assert_eq!(r.status, 403);
+
+    let r = get(edge.viewer, HOST, "/redirect/x?y=1").await;
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some(&*format!("https://{HOST}/redirect/x?y=1")));
+    assert_eq!(r.header("x-cache"), Some("Redirect from cloudfront"));
+    assert_eq!(r.body.len(), 167);
+
+    let r = get(edge.viewer, HOST, "/private/report.txt").await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("content-type"), Some("text/xml"));
+    assert!(r.text().contains("<Code>MissingKey</Code>"));
+
+    let long = format!("/{}", "a".repeat(9000));
+    let r = get(edge.viewer, HOST, &long).await;
+    assert_eq!(r.status, 413);
+    let big = "b".repeat(21_000);
+    let r = send(edge.viewer, "GET", HOST, "/a.txt", &[("x-big", &big)], b"").await;
+    assert_eq!(r.status, 413);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn uncached_behavior_passes_methods_and_bodies() {
+    let (edge, origin) = setup().await;
+    let r = send(edge.viewer, "POST", HOST, "/api/items?x=1", &[("content-type", "application/json")], b"{\"a\":1}").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    let seen = origin.last();
+    assert_eq!(seen.method, "POST");
+    get(edge.viewer, HOST, "/api/x").await;
+    get(edge.viewer, HOST, "/api/x").await;
+    assert_eq!(origin.hits_for("/api/x"), 2, "CachingDisabled never stores");
+    // no-store from the origin is not cached either.
+    get(edge.viewer, HOST, "/nostore/y").await;
+    let r = get(edge.viewer, HOST, "/nostore/y").await;
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    assert_eq!(origin.hits_for("/nostore/y"), 2);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_misses_collapse_into_one_origin_request() {
+    let (edge, origin) = setup().await;
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let addr = edge.viewer;
+        tasks.push(tokio::spawn(async move { get(addr, HOST, "/delay-ms/300/cold.bin").await }));
+    }
+    let mut misses = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "origin:/delay-ms/300/cold.bin");
+        if r.header("x-cache") == Some("Miss from cloudfront") {
+            misses += 1;
+        }
+    }
+    assert_eq!(origin.hits_for("/delay-ms/300/cold.bin"), 1);
+    assert_eq!(misses, 1);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn origin_errors_are_cloudfront_errors() {
+    let (edge, origin) = setup().await;
+    let r = get(edge.viewer, HOST, "/status/404/missing").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("x-cache"), Some("Error from cloudfront"));
+
+    let r = get(edge.viewer, HOST, "/slow/x").await;
+    assert_eq!(r.status, 504);
+    assert_eq!(r.header("x-cache"), Some("Error from cloudfront"));
+    assert!(r.text().contains("504 ERROR"));
+    drop(origin);
+
+    // A distribution whose origin port is closed: 502.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let edge2 = TestEdge::start(&custom_origin_config(closed)).await;
+    let r = get(edge2.viewer, HOST, "/x").await;
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("502 ERROR"));
+    edge.stop().await;
+    edge2.stop().await;
+}
