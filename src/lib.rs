@@ -19,11 +19,11 @@
 //! The CloudFront REST API (2020-05-31, REST-XML) on the admin listener, backed by the
 //! state store over object_store.
 
-pub mod app;
+pub mod config;
+pub mod state;
+pub mod server;
+pub mod ids;
+pub mod edge;
 /// The edge cache: keys, TTLs, storage, collapsing, invalidation, conditionals and ranges.
 pub mod cache;
-pub mod config;
-pub mod edge;
-pub mod ids;
-pub mod server;
-pub mod state;
+pub mod app;
