@@ -256,7 +256,7 @@ pub fn normalized_accept_encoding(headers: &HeaderMap, spec: &KeySpec) -> Option
 }
 
 /// The cookies selected by `sel` from every `Cookie` header, sorted by name (then value, so the
-/// order of duplicates does not matter either).
+/// order of duplicates does not matter either). `b` and `=b` are the same nameless cookie.
 fn selected_cookies<'a>(headers: &'a HeaderMap, sel: &Selection) -> Vec<(&'a [u8], &'a [u8])> {
     if matches!(sel, Selection::None) {
         return Vec::new();
@@ -269,7 +269,8 @@ fn selected_cookies<'a>(headers: &'a HeaderMap, sel: &Selection) -> Vec<(&'a [u8
         .filter(|c| !c.is_empty())
         .map(|c| match c.iter().position(|b| *b == b'=') {
             Some(i) => (c[..i].trim_ascii(), c[i + 1..].trim_ascii()),
-            None => (c, &c[c.len()..]),
+            // A pair without `=` is a nameless cookie (RFC 6265bis §5.6): the text is its value.
+            None => (&c[..0], c),
         })
         .filter(|(name, _)| sel.selects_exact(name))
         .collect();
@@ -563,6 +564,16 @@ mod tests {
             k("/p", None, &[("cookie", "session=x")], &white),
             k("/p", None, &[("cookie", "Session=x")], &white)
         );
+        // A pair without `=` is a nameless cookie, not a cookie named after its text.
+        let c = |v: &str, spec: &KeySpec| k("/p", None, &[("cookie", v)], spec);
+        assert_ne!(c("b", &spec), c("b=", &spec));
+        assert_eq!(c("b", &spec), c("=b", &spec));
+        let only_b = KeySpec {
+            cookies: Selection::Whitelist(vec!["b".into()]),
+            ..KeySpec::default()
+        };
+        assert_eq!(c("b", &only_b), k("/p", None, &[], &only_b));
+        assert_ne!(c("b=", &only_b), k("/p", None, &[], &only_b));
         let except = KeySpec {
             cookies: Selection::AllExcept(vec!["theme".into()]),
             ..KeySpec::default()
