@@ -1,0 +1,198 @@
+//! Viewer conditional requests answered from the cache (caching.md §11; RFC 9110 §13.1.2,
+//! §13.1.3).
+//!
+//! `If-None-Match` takes precedence: when present, `If-Modified-Since` is ignored. Entity tags are
+//! compared weakly (`W/"x"` matches `"x"`), as RFC 9110 requires for If-None-Match, and `*`
+//! matches any stored object. `If-Modified-Since` matches when the stored `Last-Modified` is not
+//! later than the given date. Unparsable headers never produce a 304.
+
+use std::time::SystemTime;
+
+use http::header::{self, HeaderMap};
+
+use super::store::CachedObject;
+
+/// Calls `f` with the opaque part of every entity tag in a list (`W/"a", "b"` gives `a`, `b`).
+/// Tags sent without quotes are accepted as they are. Returns true if the list is `*`.
+fn for_each_tag(list: &str, mut f: impl FnMut(&str) -> bool) -> bool {
+    let mut rest = list;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
+        if rest.is_empty() {
+            return false;
+        }
+        if let Some(r) = rest.strip_prefix('*') {
+            let r = r.trim_start();
+            if r.is_empty() || r.starts_with(',') {
+                // `*` matches everything.
+                return f("*");
+            }
+        }
+        let body = rest.strip_prefix("W/").unwrap_or(rest);
+        if let Some(quoted) = body.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => {
+                    if f(&quoted[..end]) {
+                        return true;
+                    }
+                    rest = &quoted[end + 1..];
+                }
+                None => return false,
+            }
+        } else {
+            let end = body.find(',').unwrap_or(body.len());
+            let tag = body[..end].trim();
+            if !tag.is_empty() && f(tag) {
+                return true;
+            }
+            rest = &body[end..];
+        }
+    }
+}
+
+/// The opaque part of a stored ETag, if it has one.
+fn stored_tag(headers: &HeaderMap) -> Option<&str> {
+    let etag = headers.get(header::ETAG)?.to_str().ok()?.trim();
+    let body = etag.strip_prefix("W/").unwrap_or(etag);
+    Some(
+        body.strip_prefix('"')
+            .and_then(|b| b.strip_suffix('"'))
+            .unwrap_or(body),
+    )
+}
+
+fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
+    let v = headers.get(name)?.to_str().ok()?;
+    httpdate::parse_http_date(v.trim()).ok()
+}
+
+/// Whether a viewer request with `req_headers` can be answered `304 Not Modified` from `cached`.
+pub fn not_modified(req_headers: &HeaderMap, cached: &CachedObject) -> bool {
+    let mut inm = req_headers.get_all(header::IF_NONE_MATCH).iter().peekable();
+    if inm.peek().is_some() {
+        let stored = stored_tag(&cached.headers);
+        for value in inm {
+            let Ok(value) = value.to_str() else { continue };
+            let matched = for_each_tag(value, |tag| tag == "*" || stored == Some(tag));
+            if matched {
+                return true;
+            }
+        }
+        return false;
+    }
+    match (
+        http_date(req_headers, header::IF_MODIFIED_SINCE),
+        http_date(&cached.headers, header::LAST_MODIFIED),
+    ) {
+        (Some(since), Some(modified)) => modified <= since,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::{HeaderValue, StatusCode};
+    use std::time::Duration;
+
+    fn object(pairs: &[(&str, &str)]) -> CachedObject {
+        let mut headers = HeaderMap::new();
+        for (k, v) in pairs {
+            headers.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        CachedObject {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from_static(b"x"),
+            stored_at: SystemTime::UNIX_EPOCH,
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    fn req(pairs: &[(&str, &str)]) -> HeaderMap {
+        object(pairs).headers
+    }
+
+    const LM: &str = "Tue, 15 Nov 1994 12:45:26 GMT";
+    const BEFORE: &str = "Tue, 15 Nov 1994 12:45:25 GMT";
+    const AFTER: &str = "Wed, 16 Nov 1994 00:00:00 GMT";
+
+    #[test]
+    fn if_none_match_strong_and_weak() {
+        let obj = object(&[("etag", "\"abc\"")]);
+        assert!(not_modified(&req(&[("if-none-match", "\"abc\"")]), &obj));
+        assert!(not_modified(&req(&[("if-none-match", "W/\"abc\"")]), &obj));
+        assert!(!not_modified(&req(&[("if-none-match", "\"abd\"")]), &obj));
+        let weak = object(&[("etag", "W/\"abc\"")]);
+        assert!(not_modified(&req(&[("if-none-match", "\"abc\"")]), &weak));
+    }
+
+    #[test]
+    fn if_none_match_lists_and_star() {
+        let obj = object(&[("etag", "\"b,c\"")]);
+        assert!(not_modified(
+            &req(&[("if-none-match", "\"a\", W/\"b,c\" , \"d\"")]),
+            &obj
+        ));
+        assert!(not_modified(
+            &req(&[("if-none-match", "\"x\""), ("if-none-match", "\"b,c\"")]),
+            &obj
+        ));
+        assert!(!not_modified(
+            &req(&[("if-none-match", "\"b\", \"c\"")]),
+            &obj
+        ));
+        assert!(not_modified(&req(&[("if-none-match", "*")]), &obj));
+        // `*` matches even an object without an ETag.
+        assert!(not_modified(
+            &req(&[("if-none-match", " * ")]),
+            &object(&[])
+        ));
+        // A tag without an ETag stored never matches.
+        assert!(!not_modified(
+            &req(&[("if-none-match", "\"abc\"")]),
+            &object(&[])
+        ));
+        // Malformed lists do not panic or match.
+        assert!(!not_modified(
+            &req(&[("if-none-match", "\"unterminated")]),
+            &obj
+        ));
+        assert!(!not_modified(&req(&[("if-none-match", ",,, W/")]), &obj));
+    }
+
+    #[test]
+    fn if_none_match_takes_precedence() {
+        let obj = object(&[("etag", "\"abc\""), ("last-modified", LM)]);
+        // Tag differs, date would match: the tag decides.
+        assert!(!not_modified(
+            &req(&[("if-none-match", "\"zzz\""), ("if-modified-since", AFTER)]),
+            &obj
+        ));
+        assert!(not_modified(
+            &req(&[("if-none-match", "\"abc\""), ("if-modified-since", BEFORE)]),
+            &obj
+        ));
+    }
+
+    #[test]
+    fn if_modified_since() {
+        let obj = object(&[("last-modified", LM)]);
+        assert!(not_modified(&req(&[("if-modified-since", LM)]), &obj));
+        assert!(not_modified(&req(&[("if-modified-since", AFTER)]), &obj));
+        assert!(!not_modified(&req(&[("if-modified-since", BEFORE)]), &obj));
+        assert!(!not_modified(
+            &req(&[("if-modified-since", "yesterday")]),
+            &obj
+        ));
+        assert!(!not_modified(
+            &req(&[("if-modified-since", AFTER)]),
+            &object(&[])
+        ));
+        assert!(!not_modified(&req(&[]), &obj));
+    }
+}

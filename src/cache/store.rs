@@ -1,0 +1,661 @@
+//! The object store of the edge cache: a byte-bounded moka cache, request collapsing, streaming
+//! admission and invalidation (caching.md §12, §14).
+//!
+//! - **Capacity.** Entries are weighed in bytes (body + headers + key + a fixed overhead) and
+//!   moka evicts to stay under the configured capacity. [`Cache::max_object_size`] is an eighth
+//!   of it (and never above what a u32 weight can express); larger responses are passed through.
+//! - **Staleness.** An entry stays in moka for its TTL plus [`STALE_GRACE`] (one hour), so an
+//!   expired object can be revalidated with the origin (RefreshHit) or served on an origin
+//!   error. Lifetimes in moka are capped at [`MAX_RESIDENCY`]; freshness always uses the object's
+//!   own TTL.
+//! - **Collapsing.** [`Cache::begin_fill`] makes the first request for a key the leader;
+//!   concurrent requests wait for its object. The in-flight table is sharded and each shard is
+//!   a std mutex held only for a map operation, never across an await.
+//! - **Admission.** [`tee`] streams the origin body to the viewer while collecting it; the
+//!   object is stored only after a clean, complete body within the size limit. A viewer that
+//!   disconnects abandons the fill (CloudFront does not cache cancelled requests either).
+//! - **Invalidation.** [`Cache::invalidate`] removes every matching entry before it returns. A
+//!   per-distribution generation, checked under a read/write gate when a fill completes, keeps a
+//!   fill that began before an invalidation from storing its (possibly old) object afterwards.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use http::header::{self, HeaderMap};
+use http_body::{Frame, SizeHint};
+use tokio::sync::watch;
+
+use super::key::CacheKey;
+
+/// How long an expired entry is kept for revalidation after its TTL.
+pub const STALE_GRACE: Duration = Duration::from_secs(3600);
+/// The longest an entry stays in memory, whatever its TTL (about one year).
+pub const MAX_RESIDENCY: Duration = Duration::from_secs(366 * 86_400);
+/// Fixed bytes added to every entry's weight for bookkeeping.
+const ENTRY_OVERHEAD: u64 = 256;
+/// Bytes added per header for the map's own structures.
+const HEADER_OVERHEAD: u64 = 32;
+/// Shards of the in-flight table.
+const SHARDS: usize = 16;
+
+/// A stored response.
+#[derive(Debug, Clone)]
+pub struct CachedObject {
+    /// The origin's status.
+    pub status: StatusCode,
+    /// The origin's headers as stored (already cleaned by the pipeline).
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// When the response was received from the origin.
+    pub stored_at: SystemTime,
+    /// Freshness lifetime from [`super::ttl::decide`].
+    pub ttl: Duration,
+}
+
+impl CachedObject {
+    /// Time since it was stored (zero if the clock went backwards).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.stored_at).unwrap_or(Duration::ZERO)
+    }
+
+    /// Whether it is still fresh at `now`.
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        self.age(now) < self.ttl
+    }
+
+    /// Bytes of body and headers.
+    pub fn size(&self) -> u64 {
+        let headers: u64 = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().len() + v.len()) as u64 + HEADER_OVERHEAD)
+            .sum();
+        self.body.len() as u64 + headers
+    }
+}
+
+/// Everything of a [`CachedObject`] but the body, known when the origin's head arrives.
+#[derive(Debug, Clone)]
+pub struct CachedObjectTemplate {
+    /// The origin's status.
+    pub status: StatusCode,
+    /// The headers to store.
+    pub headers: HeaderMap,
+    /// When the response head arrived.
+    pub stored_at: SystemTime,
+    /// Freshness lifetime.
+    pub ttl: Duration,
+}
+
+impl CachedObjectTemplate {
+    /// The object with `body`.
+    pub fn into_object(self, body: Bytes) -> CachedObject {
+        CachedObject {
+            status: self.status,
+            headers: self.headers,
+            body,
+            stored_at: self.stored_at,
+            ttl: self.ttl,
+        }
+    }
+}
+
+/// The result of a cache lookup.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// A fresh object: serve it (Hit).
+    Fresh(Arc<CachedObject>),
+    /// An expired object still held for revalidation (RefreshHit) or stale-on-error.
+    Stale(Arc<CachedObject>),
+    /// Nothing stored.
+    Miss,
+}
+
+/// Counters and sizes, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Entries (approximate until moka's pending work runs; see [`Cache::sync`]).
+    pub entries: u64,
+    /// Sum of entry weights in bytes (approximate likewise).
+    pub weighted_bytes: u64,
+    /// Capacity in bytes.
+    pub capacity_bytes: u64,
+    /// Lookups that found a fresh object.
+    pub hits: u64,
+    /// Lookups that found an expired object.
+    pub stale_hits: u64,
+    /// Lookups that found nothing.
+    pub misses: u64,
+    /// Fills started as leader.
+    pub fills: u64,
+    /// Requests that waited for another request's fill.
+    pub collapsed: u64,
+    /// Fills abandoned (error, too large, cancelled, not cacheable).
+    pub abandoned: u64,
+    /// Objects stored.
+    pub stored: u64,
+    /// Entries removed by invalidations.
+    pub invalidated: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    stale_hits: AtomicU64,
+    misses: AtomicU64,
+    fills: AtomicU64,
+    collapsed: AtomicU64,
+    abandoned: AtomicU64,
+    stored: AtomicU64,
+    invalidated: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The state followers watch: `None` until the leader completes.
+type Outcome = Option<Arc<CachedObject>>;
+
+/// One in-flight fill: its id (to tell it from a later fill of the same key) and a receiver
+/// followers clone.
+type Slot = (u64, watch::Receiver<Outcome>);
+
+/// Moka lifetimes: TTL plus the stale grace, capped.
+struct Lifetime;
+
+impl Lifetime {
+    fn of(obj: &CachedObject) -> Duration {
+        obj.ttl.min(MAX_RESIDENCY) + STALE_GRACE
+    }
+}
+
+impl moka::Expiry<CacheKey, Arc<CachedObject>> for Lifetime {
+    fn expire_after_create(
+        &self,
+        _: &CacheKey,
+        value: &Arc<CachedObject>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(Self::of(value))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &CacheKey,
+        value: &Arc<CachedObject>,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(Self::of(value))
+    }
+}
+
+fn weigh(key: &CacheKey, value: &Arc<CachedObject>) -> u32 {
+    let w = key.size() as u64 + value.size() + ENTRY_OVERHEAD;
+    u32::try_from(w).unwrap_or(u32::MAX)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these short locks cannot leave the maps inconsistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct Inner {
+    store: moka::future::Cache<CacheKey, Arc<CachedObject>>,
+    capacity: u64,
+    inflight: Box<[Mutex<HashMap<CacheKey, Slot>>]>,
+    hasher: RandomState,
+    next_fill: AtomicU64,
+    generations: Mutex<HashMap<Arc<str>, u64>>,
+    /// Fill completions hold it shared while they check the generation and insert;
+    /// invalidations hold it exclusively while they bump the generation.
+    gate: tokio::sync::RwLock<()>,
+    counters: Counters,
+}
+
+impl Inner {
+    fn shard(&self, key: &CacheKey) -> &Mutex<HashMap<CacheKey, Slot>> {
+        let i = (self.hasher.hash_one(key) as usize) % self.inflight.len();
+        &self.inflight[i]
+    }
+
+    fn generation(&self, dist_id: &str) -> u64 {
+        lock(&self.generations).get(dist_id).copied().unwrap_or(0)
+    }
+
+    /// Removes the in-flight slot of fill `id`, if it is still the current one for `key`.
+    fn remove_slot(&self, key: &CacheKey, id: u64) {
+        let mut map = lock(self.shard(key));
+        if map.get(key).is_some_and(|(slot_id, _)| *slot_id == id) {
+            map.remove(key);
+        }
+    }
+}
+
+/// The edge cache. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("capacity", &self.inner.capacity)
+            .field("entries", &self.inner.store.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the caller leads a fill or waits for one.
+#[derive(Debug)]
+pub enum Fill {
+    /// Fetch from the origin, then [`FillGuard::complete`] or abandon.
+    Leader(FillGuard),
+    /// Wait for the leader with [`FillWaiter::wait`].
+    Follower(FillWaiter),
+}
+
+/// The leader's handle on a fill. Dropping it abandons the fill: followers get `None`.
+pub struct FillGuard {
+    inner: Arc<Inner>,
+    key: CacheKey,
+    id: u64,
+    generation: u64,
+    tx: Option<watch::Sender<Outcome>>,
+}
+
+impl fmt::Debug for FillGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FillGuard")
+            .field("key", &self.key)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FillGuard {
+    /// The key being filled.
+    pub fn key(&self) -> &CacheKey {
+        &self.key
+    }
+
+    /// Stores `obj` (unless the distribution was invalidated since the fill began) and hands it
+    /// to every follower.
+    pub async fn complete(mut self, obj: Arc<CachedObject>) {
+        {
+            let _shared = self.inner.gate.read().await;
+            if self.inner.generation(self.key.dist_id()) == self.generation {
+                self.inner
+                    .store
+                    .insert(self.key.clone(), Arc::clone(&obj))
+                    .await;
+                bump(&self.inner.counters.stored);
+            }
+        }
+        if let Some(tx) = self.tx.take() {
+            tx.send_replace(Some(obj));
+        }
+        // Drop removes the slot; followers that already hold a receiver see the object.
+    }
+
+    /// Gives up: nothing is stored and followers get `None` (they then fetch themselves, one
+    /// of them as the new leader).
+    pub fn abandon(self) {
+        drop(self);
+    }
+}
+
+impl Drop for FillGuard {
+    fn drop(&mut self) {
+        // Remove the slot before waking followers, so a woken follower that calls
+        // `begin_fill` again can become the new leader.
+        self.inner.remove_slot(&self.key, self.id);
+        if let Some(tx) = self.tx.take() {
+            bump(&self.inner.counters.abandoned);
+            drop(tx);
+        }
+    }
+}
+
+/// A follower's handle on someone else's fill.
+#[derive(Debug)]
+pub struct FillWaiter {
+    rx: watch::Receiver<Outcome>,
+}
+
+impl FillWaiter {
+    /// Waits for the leader: `Some(object)` when it completed, `None` when it abandoned.
+    pub async fn wait(mut self) -> Option<Arc<CachedObject>> {
+        match self.rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone(),
+            Err(_) => None,
+        }
+    }
+}
+
+/// Matches invalidation paths (caching.md §14.1): exact, or a prefix when the path ends in `*`
+/// (`*` anywhere else is literal).
+struct PathMatcher<'a> {
+    exact: HashSet<&'a str>,
+    prefixes: Vec<&'a str>,
+}
+
+impl<'a> PathMatcher<'a> {
+    fn new(paths: &'a [String]) -> Self {
+        let mut exact = HashSet::new();
+        let mut prefixes = Vec::new();
+        for p in paths {
+            match p.strip_suffix('*') {
+                Some(prefix) => prefixes.push(prefix),
+                None => {
+                    exact.insert(p.as_str());
+                }
+            }
+        }
+        Self { exact, prefixes }
+    }
+
+    fn matches(&self, path_and_query: &str) -> bool {
+        self.exact.contains(path_and_query)
+            || self.prefixes.iter().any(|p| path_and_query.starts_with(p))
+    }
+}
+
+impl Cache {
+    /// A cache holding at most `capacity_bytes` (by entry weight).
+    pub fn new(capacity_bytes: u64) -> Self {
+        let store = moka::future::Cache::builder()
+            .name("edgegate-objects")
+            .max_capacity(capacity_bytes)
+            .weigher(weigh)
+            .expire_after(Lifetime)
+            .build();
+        let inflight = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                capacity: capacity_bytes,
+                inflight,
+                hasher: RandomState::new(),
+                next_fill: AtomicU64::new(1),
+                generations: Mutex::new(HashMap::new()),
+                gate: tokio::sync::RwLock::new(()),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The largest body stored: an eighth of the capacity, so one object cannot flush most of
+    /// the cache, and at most what a moka weight (u32) can hold after overheads.
+    pub fn max_object_size(&self) -> u64 {
+        (self.inner.capacity / 8).min(u64::from(u32::MAX) - 64 * 1024)
+    }
+
+    /// Looks `key` up at `now`.
+    pub async fn lookup(&self, key: &CacheKey, now: SystemTime) -> Lookup {
+        match self.inner.store.get(key).await {
+            Some(obj) if obj.is_fresh(now) => {
+                bump(&self.inner.counters.hits);
+                Lookup::Fresh(obj)
+            }
+            Some(obj) => {
+                bump(&self.inner.counters.stale_hits);
+                Lookup::Stale(obj)
+            }
+            None => {
+                bump(&self.inner.counters.misses);
+                Lookup::Miss
+            }
+        }
+    }
+
+    /// Joins the fill of `key` in progress, or starts one as its leader (caching.md §12).
+    pub fn begin_fill(&self, key: &CacheKey) -> Fill {
+        let inner = &self.inner;
+        let (tx, id) = {
+            let mut map = lock(inner.shard(key));
+            if let Some((_, rx)) = map.get(key) {
+                bump(&inner.counters.collapsed);
+                return Fill::Follower(FillWaiter { rx: rx.clone() });
+            }
+            let (tx, rx) = watch::channel(None);
+            let id = inner.next_fill.fetch_add(1, Ordering::Relaxed);
+            map.insert(key.clone(), (id, rx));
+            (tx, id)
+        };
+        bump(&inner.counters.fills);
+        // Read after the slot is published and before the caller contacts the origin: an
+        // invalidation that bumps it later makes `complete` discard the object.
+        let generation = inner.generation(key.dist_id());
+        Fill::Leader(FillGuard {
+            inner: Arc::clone(inner),
+            key: key.clone(),
+            id,
+            generation,
+            tx: Some(tx),
+        })
+    }
+
+    /// Removes every entry of `dist_id` whose path (with the query kept in its key) equals one
+    /// of `paths`, or starts with it when it ends in `*`. Returns how many entries were removed.
+    ///
+    /// When it returns, no matching entry is stored and none can be stored by a fill that began
+    /// earlier; fills in progress for matching keys are detached, so new requests fetch afresh.
+    /// (Any fill of the distribution that was in progress is discarded, matching or not.)
+    pub async fn invalidate(&self, dist_id: &str, paths: &[String]) -> u64 {
+        let inner = &self.inner;
+        {
+            let _exclusive = inner.gate.write().await;
+            let mut gens = lock(&inner.generations);
+            match gens.get_mut(dist_id) {
+                Some(g) => *g += 1,
+                None => {
+                    gens.insert(Arc::from(dist_id), 1);
+                }
+            }
+        }
+        let matcher = PathMatcher::new(paths);
+        let hit = |k: &CacheKey| k.dist_id() == dist_id && matcher.matches(k.path_and_query());
+        for shard in inner.inflight.iter() {
+            lock(shard).retain(|k, _| !hit(k));
+        }
+        let victims: Vec<Arc<CacheKey>> = inner
+            .store
+            .iter()
+            .filter(|(k, _)| hit(k))
+            .map(|(k, _)| k)
+            .collect();
+        let mut removed = 0;
+        for k in victims {
+            if inner.store.remove(&*k).await.is_some() {
+                removed += 1;
+            }
+        }
+        inner
+            .counters
+            .invalidated
+            .fetch_add(removed, Ordering::Relaxed);
+        removed
+    }
+
+    /// Runs moka's pending maintenance (evictions, expirations, counts).
+    pub async fn sync(&self) {
+        self.inner.store.run_pending_tasks().await;
+    }
+
+    /// Current counters and sizes.
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CacheStats {
+            entries: self.inner.store.entry_count(),
+            weighted_bytes: self.inner.store.weighted_size(),
+            capacity_bytes: self.inner.capacity,
+            hits: get(&c.hits),
+            stale_hits: get(&c.stale_hits),
+            misses: get(&c.misses),
+            fills: get(&c.fills),
+            collapsed: get(&c.collapsed),
+            abandoned: get(&c.abandoned),
+            stored: get(&c.stored),
+            invalidated: get(&c.invalidated),
+        }
+    }
+}
+
+/// The part of a [`tee`] body that is still filling the cache.
+struct Filling {
+    guard: FillGuard,
+    template: CachedObjectTemplate,
+    chunks: Vec<Bytes>,
+    received: u64,
+}
+
+type Completion = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A body that passes the origin's body through and fills the cache from it.
+struct Tee {
+    inner: Body,
+    fill: Option<Filling>,
+    limit: u64,
+    expected: Option<u64>,
+    completing: Option<Completion>,
+}
+
+impl Tee {
+    fn on_data(&mut self, data: &Bytes) {
+        let Some(fill) = self.fill.as_mut() else {
+            return;
+        };
+        fill.received += data.len() as u64;
+        let too_long =
+            fill.received > self.limit || self.expected.is_some_and(|l| fill.received > l);
+        if too_long {
+            // Dropping the guard abandons the fill; the viewer still gets every byte.
+            self.fill = None;
+        } else if !data.is_empty() {
+            fill.chunks.push(data.clone());
+        }
+    }
+
+    /// Builds the object at a clean end; `None` (abandon) when Content-Length was not met.
+    fn finish(&mut self) -> Option<Completion> {
+        let fill = self.fill.take()?;
+        if self.expected.is_some_and(|l| l != fill.received) {
+            return None;
+        }
+        let body = match fill.chunks.len() {
+            0 => Bytes::new(),
+            1 => fill.chunks.into_iter().next().unwrap_or_default(),
+            _ => {
+                let mut buf = BytesMut::with_capacity(usize::try_from(fill.received).unwrap_or(0));
+                for c in &fill.chunks {
+                    buf.extend_from_slice(c);
+                }
+                buf.freeze()
+            }
+        };
+        let obj = Arc::new(fill.template.into_object(body));
+        Some(Box::pin(fill.guard.complete(obj)))
+    }
+}
+
+impl http_body::Body for Tee {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        if let Some(fut) = this.completing.as_mut() {
+            ready!(fut.as_mut().poll(cx));
+            this.completing = None;
+            return Poll::Ready(None);
+        }
+        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.on_data(data);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                this.fill = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            None => {
+                if let Some(mut fut) = this.finish()
+                    && fut.as_mut().poll(cx).is_pending()
+                {
+                    this.completing = Some(fut);
+                    return Poll::Pending;
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Not before the end has been seen and the object handed over.
+        self.fill.is_none() && self.completing.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        // The viewer got every byte but went away while the object was being stored: finish
+        // storing it in the background. (A fill still in `self.fill` is abandoned by its drop.)
+        if let Some(fut) = self.completing.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn(fut);
+        }
+    }
+}
+
+/// Streams `body` to the viewer unchanged while collecting it; at a clean end the collected
+/// object is stored through `guard` and handed to followers. The fill is abandoned (nothing
+/// stored, followers fetch themselves) when the body errors, exceeds `limit` bytes, does not
+/// match its Content-Length, or is dropped before its end (caching.md §12).
+pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: u64) -> Body {
+    let expected = template
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if expected.is_some_and(|l| l > limit) {
+        guard.abandon();
+        return body;
+    }
+    Body::new(Tee {
+        inner: body,
+        fill: Some(Filling {
+            guard,
+            template,
+            chunks: Vec::new(),
+            received: 0,
+        }),
+        limit,
+        expected,
+        completing: None,
+    })
+}
