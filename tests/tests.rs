@@ -2,5 +2,6 @@
 
 mod common;
 
+mod api;
 mod edge;
 mod foundation;
