@@ -9,8 +9,13 @@
 //!   error. Lifetimes in moka are capped at [`MAX_RESIDENCY`]; freshness always uses the object's
 //!   own TTL.
 //! - **Collapsing.** [`Cache::begin_fill`] makes the first request for a key the leader;
-//!   concurrent requests wait for its object. The in-flight table is sharded and each shard is
-//!   a std mutex held only for a map operation, never across an await.
+//!   concurrent requests wait for its object. A leader whose fill fails abandons it (followers
+//!   retry, one of them leading next); a leader whose response is not cacheable passes
+//!   ([`FillGuard::pass`]) and followers go to the origin on their own instead of queueing
+//!   one by one. The in-flight table is sharded and each shard is a std mutex held only for a
+//!   map operation, never across an await.
+//! - **Stale windows.** `stale-while-revalidate` / `stale-if-error` windows longer than the
+//!   grace are not honoured past it: the entry is gone from memory by then.
 //! - **Admission.** [`tee`] streams the origin body to the viewer while collecting it; the
 //!   object is stored only after a clean, complete body within the size limit. A viewer that
 //!   disconnects abandons the fill (CloudFront does not cache cancelled requests either).
@@ -141,8 +146,10 @@ pub struct CacheStats {
     pub fills: u64,
     /// Requests that waited for another request's fill.
     pub collapsed: u64,
-    /// Fills abandoned (error, too large, cancelled, not cacheable).
+    /// Fills abandoned (error, too large, cancelled).
     pub abandoned: u64,
+    /// Fills ended with [`FillGuard::pass`] (response not cacheable).
+    pub passed: u64,
     /// Objects stored.
     pub stored: u64,
     /// Entries removed by invalidations.
@@ -157,6 +164,7 @@ struct Counters {
     fills: AtomicU64,
     collapsed: AtomicU64,
     abandoned: AtomicU64,
+    passed: AtomicU64,
     stored: AtomicU64,
     invalidated: AtomicU64,
 }
@@ -165,8 +173,30 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The state followers watch: `None` until the leader completes.
-type Outcome = Option<Arc<CachedObject>>;
+/// The state followers watch.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// The leader is still fetching.
+    Pending,
+    /// The leader completed with this object.
+    Done(Arc<CachedObject>),
+    /// The leader's response is not cacheable: followers go to the origin without collapsing.
+    Pass,
+}
+
+/// What a follower learns from [`FillWaiter::wait_outcome`].
+#[derive(Debug, Clone)]
+pub enum Waited {
+    /// The leader completed: serve this object (a collapsed Hit).
+    Object(Arc<CachedObject>),
+    /// The leader gave up (origin error, cancelled, too large): call [`Cache::begin_fill`]
+    /// again; one of the retrying requests becomes the new leader.
+    Retry,
+    /// The leader's response is not cacheable ([`FillGuard::pass`]): fetch from the origin
+    /// directly, without collapsing, so uncacheable objects are not fetched one request at a
+    /// time (caching.md §12: no collapsing for `private`/`no-store`/`max-age=0` with MinTTL 0).
+    Pass,
+}
 
 /// One in-flight fill: its id (to tell it from a later fill of the same key) and a receiver
 /// followers clone.
@@ -306,15 +336,28 @@ impl FillGuard {
             }
         }
         if let Some(tx) = self.tx.take() {
-            tx.send_replace(Some(obj));
+            tx.send_replace(Outcome::Done(obj));
         }
         // Drop removes the slot; followers that already hold a receiver see the object.
     }
 
-    /// Gives up: nothing is stored and followers get `None` (they then fetch themselves, one
-    /// of them as the new leader).
+    /// Gives up: nothing is stored and followers get `None` / [`Waited::Retry`] (they then
+    /// call [`Cache::begin_fill`] again, one of them becoming the new leader). Use it when the
+    /// origin failed or the transfer was cut; dropping the guard does the same.
     pub fn abandon(self) {
         drop(self);
+    }
+
+    /// Ends the fill because the origin's response is not cacheable (e.g. [`super::ttl::decide`]
+    /// said [`super::ttl::Storage::DoNotStore`]): nothing is stored and followers get `None`
+    /// from [`FillWaiter::wait`] or [`Waited::Pass`] from [`FillWaiter::wait_outcome`], telling
+    /// them to go to the origin themselves rather than queue behind a new leader.
+    pub fn pass(mut self) {
+        self.inner.remove_slot(&self.key, self.id);
+        if let Some(tx) = self.tx.take() {
+            bump(&self.inner.counters.passed);
+            tx.send_replace(Outcome::Pass);
+        }
     }
 }
 
@@ -337,11 +380,27 @@ pub struct FillWaiter {
 }
 
 impl FillWaiter {
-    /// Waits for the leader: `Some(object)` when it completed, `None` when it abandoned.
-    pub async fn wait(mut self) -> Option<Arc<CachedObject>> {
-        match self.rx.wait_for(Option::is_some).await {
-            Ok(v) => v.clone(),
-            Err(_) => None,
+    /// Waits for the leader: `Some(object)` when it completed, `None` when it abandoned or
+    /// passed (see [`FillWaiter::wait_outcome`] to tell those apart).
+    pub async fn wait(self) -> Option<Arc<CachedObject>> {
+        match self.wait_outcome().await {
+            Waited::Object(obj) => Some(obj),
+            Waited::Retry | Waited::Pass => None,
+        }
+    }
+
+    /// Waits for the leader and says what to do next.
+    pub async fn wait_outcome(mut self) -> Waited {
+        let settled = self
+            .rx
+            .wait_for(|o| !matches!(o, Outcome::Pending))
+            .await
+            .map(|o| o.clone());
+        match settled {
+            Ok(Outcome::Done(obj)) => Waited::Object(obj),
+            Ok(Outcome::Pass) => Waited::Pass,
+            // The sender was dropped without a result: the fill was abandoned.
+            Ok(Outcome::Pending) | Err(_) => Waited::Retry,
         }
     }
 }
@@ -423,6 +482,9 @@ impl Cache {
     }
 
     /// Joins the fill of `key` in progress, or starts one as its leader (caching.md §12).
+    ///
+    /// A leader should [`Cache::lookup`] once more before contacting the origin: another
+    /// leader may have completed between the caller's miss and this call.
     pub fn begin_fill(&self, key: &CacheKey) -> Fill {
         let inner = &self.inner;
         let (tx, id) = {
@@ -431,7 +493,7 @@ impl Cache {
                 bump(&inner.counters.collapsed);
                 return Fill::Follower(FillWaiter { rx: rx.clone() });
             }
-            let (tx, rx) = watch::channel(None);
+            let (tx, rx) = watch::channel(Outcome::Pending);
             let id = inner.next_fill.fetch_add(1, Ordering::Relaxed);
             map.insert(key.clone(), (id, rx));
             (tx, id)
@@ -510,6 +572,7 @@ impl Cache {
             fills: get(&c.fills),
             collapsed: get(&c.collapsed),
             abandoned: get(&c.abandoned),
+            passed: get(&c.passed),
             stored: get(&c.stored),
             invalidated: get(&c.invalidated),
         }
@@ -636,6 +699,9 @@ impl Drop for Tee {
 /// object is stored through `guard` and handed to followers. The fill is abandoned (nothing
 /// stored, followers fetch themselves) when the body errors, exceeds `limit` bytes, does not
 /// match its Content-Length, or is dropped before its end (caching.md §12).
+///
+/// Only for responses whose body is the object: not for answers to HEAD (their Content-Length
+/// describes a body that is not sent, so the fill would always be abandoned).
 pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: u64) -> Body {
     let expected = template
         .headers

@@ -13,7 +13,7 @@ use tokio::sync::{Barrier, mpsc};
 
 use super::Cache;
 use super::key::{self, CacheKey, KeySpec, Selection};
-use super::store::{CachedObject, CachedObjectTemplate, Fill, FillGuard, Lookup, tee};
+use super::store::{CachedObject, CachedObjectTemplate, Fill, FillGuard, Lookup, Waited, tee};
 
 fn key_for(dist: &str, path: &str, query: Option<&str>) -> CacheKey {
     let spec = KeySpec {
@@ -179,6 +179,51 @@ async fn abandoned_fill_wakes_followers_and_one_becomes_leader() {
     );
     assert!(is_miss(&cache.lookup(&k, SystemTime::now()).await));
     assert_eq!(cache.stats().abandoned, 1);
+}
+
+#[tokio::test]
+async fn passed_fill_tells_followers_to_go_to_the_origin() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/private", None);
+    let guard = leader(&cache, &k);
+    let waiters: Vec<_> = (0..3)
+        .map(|_| match cache.begin_fill(&k) {
+            Fill::Follower(w) => w,
+            Fill::Leader(_) => panic!("second leader"),
+        })
+        .collect();
+    let mut waiters = waiters.into_iter();
+    let plain = waiters.next().unwrap();
+    guard.pass();
+    // The slot is free at once, and followers learn not to queue behind a new leader.
+    leader(&cache, &k).pass();
+    assert!(plain.wait().await.is_none());
+    for w in waiters {
+        assert!(matches!(w.wait_outcome().await, Waited::Pass));
+    }
+    assert!(is_miss(&cache.lookup(&k, SystemTime::now()).await));
+    let s = cache.stats();
+    assert_eq!((s.passed, s.abandoned, s.stored), (2, 0, 0));
+}
+
+#[tokio::test]
+async fn wait_outcome_distinguishes_object_and_retry() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/o", None);
+    let g = leader(&cache, &k);
+    let w = match cache.begin_fill(&k) {
+        Fill::Follower(w) => w,
+        Fill::Leader(_) => panic!("should follow"),
+    };
+    drop(g);
+    assert!(matches!(w.wait_outcome().await, Waited::Retry));
+    let g = leader(&cache, &k);
+    let w = match cache.begin_fill(&k) {
+        Fill::Follower(w) => w,
+        Fill::Leader(_) => panic!("should follow"),
+    };
+    g.complete(object("v", 60)).await;
+    assert!(matches!(w.wait_outcome().await, Waited::Object(o) if o.body == "v"));
 }
 
 #[tokio::test]

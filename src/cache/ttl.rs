@@ -13,6 +13,8 @@
 //! Which statuses are stored (CloudFront's documentation, with edgegate's choices marked):
 //! - 200, 203, 300, 301, 302, 303: by the rules above. CloudFront "caches 3xx responses according
 //!   to the settings in your CloudFront distribution and the headers in the response".
+//! - 410: by the rules above. *Choice:* CloudFront's pages do not list it; it is cacheable by
+//!   default in HTTP (RFC 9110 §15.5.11) and a permanent "gone" is worth keeping like a 200.
 //! - 307, 308: by the rules above, but only when the origin sent a `Cache-Control` header
 //!   (CloudFront's 3xx page).
 //! - 404, 414, 500, 501, 502, 503, 504: always, for max(ErrorCachingMinTTL, v) with v capped by
@@ -22,7 +24,7 @@
 //!   duration.
 //! - 416 never; 304 never (it is a revalidation answer, not an object).
 //! - *Choice:* 206 is not stored (edgegate serves ranges from whole cached objects; a partial
-//!   body must not answer full requests), and neither are other statuses (201, 204, 401, 410, …)
+//!   body must not answer full requests), and neither are other statuses (201, 204, 401, 429, …)
 //!   that CloudFront's pages do not list.
 //!
 //! A behavior whose TTLs are all zero (CachingDisabled) stores nothing, errors included. Only
@@ -203,7 +205,7 @@ enum Class {
 
 fn classify(status: StatusCode) -> Class {
     match status.as_u16() {
-        200 | 203 | 300 | 301 | 302 | 303 => Class::Regular,
+        200 | 203 | 300 | 301 | 302 | 303 | 410 => Class::Regular,
         307 | 308 => Class::RegularWithCacheControl,
         404 | 414 | 500 | 501 | 502 | 503 | 504 => Class::ErrorAlways,
         400 | 403 | 405 | 412 | 415 => Class::ErrorWithMaxAge,
@@ -507,15 +509,20 @@ mod tests {
                 None,
             )
         };
-        for status in [203, 300, 301, 302, 303] {
+        for status in [203, 300, 301, 302, 303, 410] {
             assert_eq!(d(status, &[]), st(100), "{status}");
+            assert_eq!(d(status, &[("cache-control", "max-age=30")]), st(30));
+            assert_eq!(
+                d(status, &[("cache-control", "no-store")]),
+                Storage::DoNotStore
+            );
         }
         // 307/308 only with Cache-Control.
         assert_eq!(d(307, &[]), Storage::DoNotStore);
         assert_eq!(d(308, &[("expires", &expires_at(50))]), Storage::DoNotStore);
         assert_eq!(d(307, &[("cache-control", "max-age=30")]), st(30));
         assert_eq!(d(308, &[("cache-control", "public")]), st(100));
-        for status in [201, 204, 206, 304, 401, 410, 416, 429, 505] {
+        for status in [201, 204, 206, 304, 401, 416, 429, 505] {
             assert_eq!(
                 d(status, &[("cache-control", "max-age=30")]),
                 Storage::DoNotStore,
