@@ -22,7 +22,7 @@ use super::pages;
 use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
 use crate::cache::key::{self, KeySpec, Selection};
-use crate::cache::store::{CachedObject, Fill, Lookup};
+use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
 use crate::config::Cidr;
 use crate::origin::{Origin, OriginError, OriginRequest};
@@ -219,10 +219,14 @@ impl Edge {
                 return self.pass_parts(req, ctx, request_id).await;
             }
             match self.cache.begin_fill(&cache_key) {
-                Fill::Follower(waiter) => match waiter.wait().await {
+                Fill::Follower(waiter) => match waiter.wait_outcome().await {
                     // Collapsed requests are logged as hits, as CloudFront does.
-                    Some(obj) => return serve_cached(&obj, &parts, SystemTime::now(), XCache::Hit),
-                    None => continue,
+                    Waited::Object(obj) => return serve_cached(&obj, &parts, SystemTime::now(), XCache::Hit),
+                    Waited::Retry => continue,
+                    Waited::Pass => {
+                        let req = Request::from_parts(parts, Body::empty());
+                        return self.pass_parts(req, ctx, request_id).await;
+                    }
                 },
                 Fill::Leader(guard) => {
                     let origin_req = self.origin_request(&parts, ctx, true);
@@ -254,7 +258,7 @@ impl Edge {
                             cache_mod::store::tee(body, guard, template, limit)
                         }
                         _ => {
-                            guard.abandon();
+                            guard.pass();
                             body
                         }
                     };
@@ -511,6 +515,3 @@ fn forwarded_cookies(headers: &HeaderMap, sel: &Selection) -> Option<HeaderValue
     let joined = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ");
     HeaderValue::from_str(&joined).ok()
 }
-
-#[allow(dead_code)]
-fn _assert_origin_object_safe(_: &dyn Origin, _: HeaderName) {}
