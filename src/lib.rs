@@ -25,3 +25,5 @@ pub mod server;
 pub mod ids;
 pub mod edge;
 pub mod app;
+/// AWS Signature Version 4: signing S3 origin requests and verifying admin API requests.
+pub mod sigv4;
