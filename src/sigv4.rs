@@ -19,7 +19,10 @@ use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue, Method, Uri, header};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
-use time::{Duration, OffsetDateTime, PrimitiveDateTime, format_description::FormatItem, macros::format_description};
+use time::{
+    Duration, OffsetDateTime, PrimitiveDateTime, format_description::FormatItem,
+    macros::format_description,
+};
 
 /// SHA-256 of the empty string, the payload hash of a request without a body.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -37,10 +40,15 @@ const MAX_SKEW: Duration = Duration::minutes(15);
 const MAX_SIGNED_HEADERS: usize = 64;
 
 /// `20150830T123600Z`: ISO 8601 basic format, as in `x-amz-date`.
-const AMZ_DATE: &[FormatItem<'static>] = format_description!("[year][month][day]T[hour][minute][second]Z");
+const AMZ_DATE: &[FormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// Characters left as they are by AWS's URI encoding: `A-Z a-z 0-9 - _ . ~`.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// [`UNRESERVED`] plus `/`, for paths.
 const PATH_UNRESERVED: &AsciiSet = &UNRESERVED.remove(b'/');
@@ -61,7 +69,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -87,7 +98,11 @@ pub fn sign(
     payload_sha256_hex: &str,
 ) {
     let amz_date = format_amz_date(now);
-    let scope = Scope { date: &amz_date[..8], region, service };
+    let scope = Scope {
+        date: &amz_date[..8],
+        region,
+        service,
+    };
     let headers = &mut parts.headers;
     if !headers.contains_key(header::HOST)
         && let Some(authority) = parts.uri.authority()
@@ -173,8 +188,12 @@ impl VerifyError {
     pub fn message(&self) -> String {
         match self {
             VerifyError::MissingAuthenticationToken => "Missing Authentication Token".to_owned(),
-            VerifyError::InvalidClientTokenId => "The security token included in the request is invalid.".to_owned(),
-            VerifyError::IncompleteSignature(m) | VerifyError::SignatureDoesNotMatch(m) => m.clone(),
+            VerifyError::InvalidClientTokenId => {
+                "The security token included in the request is invalid.".to_owned()
+            }
+            VerifyError::IncompleteSignature(m) | VerifyError::SignatureDoesNotMatch(m) => {
+                m.clone()
+            }
         }
     }
 
@@ -204,10 +223,12 @@ pub fn verify(
     service: &str,
     now: OffsetDateTime,
 ) -> Result<(), VerifyError> {
-    let raw = headers.get(header::AUTHORIZATION).ok_or(VerifyError::MissingAuthenticationToken)?;
-    let raw = raw
-        .to_str()
-        .map_err(|_| VerifyError::IncompleteSignature("Authorization header is not valid ASCII.".to_owned()))?;
+    let raw = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(VerifyError::MissingAuthenticationToken)?;
+    let raw = raw.to_str().map_err(|_| {
+        VerifyError::IncompleteSignature("Authorization header is not valid ASCII.".to_owned())
+    })?;
     let auth = parse_authorization(raw)?;
 
     let cred: Vec<&str> = auth.credential.split('/').collect();
@@ -242,7 +263,11 @@ pub fn verify(
             "Credential should be scoped to correct service: '{service}'."
         )));
     }
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(VerifyError::SignatureDoesNotMatch(
             "Credential should be scoped to a valid region.".to_owned(),
         ));
@@ -272,14 +297,21 @@ pub fn verify(
     }
 
     let payload = match headers.get("x-amz-content-sha256") {
-        Some(v) if service == "s3" && v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes() => UNSIGNED_PAYLOAD,
+        Some(v) if service == "s3" && v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes() => {
+            UNSIGNED_PAYLOAD
+        }
         _ => body_sha256_hex,
     };
     let signed: Vec<&str> = auth.signed_headers.iter().map(String::as_str).collect();
     let canonical = canonical_request(method, uri, headers, &signed, payload, service != "s3");
-    let scope = Scope { date, region, service };
+    let scope = Scope {
+        date,
+        region,
+        service,
+    };
     let key = signing_key(&secret, &scope);
-    let provided = decode_hex(&auth.signature).ok_or_else(|| VerifyError::SignatureDoesNotMatch(MISMATCH.to_owned()))?;
+    let provided = decode_hex(&auth.signature)
+        .ok_or_else(|| VerifyError::SignatureDoesNotMatch(MISMATCH.to_owned()))?;
     let mut mac = new_mac(&key);
     mac.update(string_to_sign(&scope, &amz_date, &canonical).as_bytes());
     // `verify_slice` compares in constant time.
@@ -308,7 +340,9 @@ fn parse_authorization(raw: &str) -> Result<Authorization, VerifyError> {
     }
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
-        let Some((k, v)) = part.trim().split_once('=') else { continue };
+        let Some((k, v)) = part.trim().split_once('=') else {
+            continue;
+        };
         match k.trim() {
             "Credential" => credential = Some(v.trim().to_owned()),
             "SignedHeaders" => signed = Some(v.trim().to_owned()),
@@ -317,39 +351,62 @@ fn parse_authorization(raw: &str) -> Result<Authorization, VerifyError> {
         }
     }
     let mut missing = String::new();
-    for (name, value) in [("Credential", &credential), ("Signature", &signature), ("SignedHeaders", &signed)] {
+    for (name, value) in [
+        ("Credential", &credential),
+        ("Signature", &signature),
+        ("SignedHeaders", &signed),
+    ] {
         if value.as_deref().is_none_or(str::is_empty) {
-            missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
+            missing.push_str(&format!(
+                "Authorization header requires '{name}' parameter. "
+            ));
         }
     }
     let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
-        return Err(VerifyError::IncompleteSignature(format!("{missing}Authorization={}", shorten(raw))));
+        return Err(VerifyError::IncompleteSignature(format!(
+            "{missing}Authorization={}",
+            shorten(raw)
+        )));
     };
     if !missing.is_empty() {
-        return Err(VerifyError::IncompleteSignature(format!("{missing}Authorization={}", shorten(raw))));
+        return Err(VerifyError::IncompleteSignature(format!(
+            "{missing}Authorization={}",
+            shorten(raw)
+        )));
     }
-    let signed_headers: Vec<String> = signed.split(';').map(|h| h.trim().to_ascii_lowercase()).collect();
+    let signed_headers: Vec<String> = signed
+        .split(';')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     if signed_headers.len() > MAX_SIGNED_HEADERS || signed_headers.iter().any(String::is_empty) {
         return Err(VerifyError::IncompleteSignature(format!(
             "SignedHeaders must be 1 to {MAX_SIGNED_HEADERS} header names separated by ';'."
         )));
     }
-    Ok(Authorization { credential, signed_headers, signature })
+    Ok(Authorization {
+        credential,
+        signed_headers,
+        signature,
+    })
 }
 
 /// The request time in `x-amz-date` form, from `x-amz-date` or else `Date`.
 fn request_time(headers: &HeaderMap, raw_auth: &str) -> Result<String, VerifyError> {
     if let Some(v) = headers.get("x-amz-date") {
-        return v
-            .to_str()
-            .map(str::to_owned)
-            .map_err(|_| VerifyError::IncompleteSignature("X-Amz-Date is not valid ASCII.".to_owned()));
+        return v.to_str().map(str::to_owned).map_err(|_| {
+            VerifyError::IncompleteSignature("X-Amz-Date is not valid ASCII.".to_owned())
+        });
     }
     if let Some(v) = headers.get(header::DATE) {
-        let parsed = v.to_str().ok().and_then(|s| httpdate::parse_http_date(s).ok());
+        let parsed = v
+            .to_str()
+            .ok()
+            .and_then(|s| httpdate::parse_http_date(s).ok());
         return match parsed {
             Some(t) => Ok(format_amz_date(OffsetDateTime::from(t))),
-            None => Err(VerifyError::IncompleteSignature("Date header is not an HTTP date.".to_owned())),
+            None => Err(VerifyError::IncompleteSignature(
+                "Date header is not an HTTP date.".to_owned(),
+            )),
         };
     }
     Err(VerifyError::IncompleteSignature(format!(
@@ -379,14 +436,18 @@ struct Scope<'a> {
 
 impl Scope<'_> {
     fn string(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
 /// `20150830T123600Z` for `now` (in UTC).
 fn format_amz_date(now: OffsetDateTime) -> String {
     let utc = now.to_offset(time::UtcOffset::UTC);
-    utc.format(AMZ_DATE).unwrap_or_else(|_| "19700101T000000Z".to_owned())
+    utc.format(AMZ_DATE)
+        .unwrap_or_else(|_| "19700101T000000Z".to_owned())
 }
 
 /// The canonical request. `double_encode` selects the rules of every service but S3.
@@ -471,7 +532,11 @@ fn canonical_query(query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Decodes `%XX` escapes (not `+`) and encodes with AWS's unreserved set.
@@ -494,12 +559,17 @@ fn canonical_header_value(v: &[u8]) -> String {
 }
 
 fn string_to_sign(scope: &Scope<'_>, amz_date: &str, canonical: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{}\n{}", scope.string(), sha256_hex(canonical.as_bytes()))
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{}\n{}",
+        scope.string(),
+        sha256_hex(canonical.as_bytes())
+    )
 }
 
 fn new_mac(key: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length; this cannot fail.
-    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -519,7 +589,10 @@ fn signing_key(secret: &str, scope: &Scope<'_>) -> [u8; 32] {
 /// Hex signature of a canonical request.
 fn signature(secret: &str, scope: &Scope<'_>, amz_date: &str, canonical: &str) -> String {
     let key = signing_key(secret, scope);
-    hex(&hmac(&key, string_to_sign(scope, amz_date, canonical).as_bytes()))
+    hex(&hmac(
+        &key,
+        string_to_sign(scope, amz_date, canonical).as_bytes(),
+    ))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -533,7 +606,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 128 {
+    if !s.len().is_multiple_of(2) || s.len() > 128 {
         return None;
     }
     let nibble = |c: u8| match c {
@@ -542,7 +615,10 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     };
-    s.as_bytes().chunks(2).map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?)).collect()
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
+        .collect()
 }
 
 #[cfg(test)]
