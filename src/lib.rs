@@ -19,13 +19,15 @@
 //! The CloudFront REST API (2020-05-31, REST-XML) on the admin listener, backed by the
 //! state store over object_store.
 
-pub mod app;
 pub mod config;
-pub mod edge;
-pub mod ids;
-/// Origins: S3, custom HTTP and local-directory origins behind one trait.
-pub mod origin;
+pub mod state;
 pub mod server;
+pub mod ids;
+pub mod edge;
+pub mod app;
 /// AWS Signature Version 4: signing S3 origin requests and verifying admin API requests.
 pub mod sigv4;
-pub mod state;
+/// Origins: S3, custom HTTP and local-directory origins behind one trait.
+pub mod origin;
+/// AWS Signature Version 4: signing S3 origin requests and verifying admin API requests.
+pub mod sigv4;
