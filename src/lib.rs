@@ -25,8 +25,6 @@ pub mod server;
 pub mod ids;
 pub mod edge;
 pub mod app;
-/// AWS Signature Version 4: signing S3 origin requests and verifying admin API requests.
-pub mod sigv4;
 /// Origins: S3, custom HTTP and local-directory origins behind one trait.
 pub mod origin;
 /// AWS Signature Version 4: signing S3 origin requests and verifying admin API requests.
