@@ -553,4 +553,4 @@ impl super::Origin for HttpOrigin {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
