@@ -20,11 +20,13 @@
 //! state store over object_store.
 
 pub mod app;
-/// The edge cache: keys, TTL decisions, byte-bounded store with request collapsing.
 pub mod cache;
 pub mod config;
 pub mod control;
 pub mod edge;
 pub mod ids;
+pub mod model;
+pub mod origin;
 pub mod server;
+pub mod sigv4;
 pub mod state;
