@@ -25,3 +25,5 @@ pub mod server;
 pub mod ids;
 pub mod edge;
 pub mod app;
+/// The CloudFront data model: config documents, their XML/JSON/TOML codecs and API responses.
+pub mod model;
