@@ -1,0 +1,37 @@
+//! The CloudFront data model: the configuration documents of the 2020-05-31 REST API and their
+//! codecs.
+//!
+//! # Layout
+//!
+//! Every document goes through one neutral [`tree::Tree`]:
+//!
+//! ```text
+//!  XML body (API) ─┐
+//!  JSON (CLI form) ├─► Tree ──(reader + decoders)──► typed config ──validate()──► Diagnostics
+//!  TOML (inline)  ─┘                                     │
+//!                                                        └─► to_tree() ──► Tree::to_xml() ──► API body
+//! ```
+//!
+//! - [`tree`]: the neutral tree and the XML / JSON / TOML front ends, and the one XML writer.
+//! - [`reader`]: a path-tracking reader that decoders use; it absorbs the differences between
+//!   the syntaxes (snake_case names, bare lists instead of `{Quantity, Items}` wrappers).
+//! - [`diag`]: errors and warnings with the path of the offending member and CloudFront's
+//!   error code.
+//! - [`distribution`], [`policy`], [`keys`], [`invalidation`]: typed documents with
+//!   `from_tree`, `to_tree` and `validate`.
+//! - [`responses`]: API response documents built from plain values, and the error envelope.
+//!
+//! Cross-resource checks (a `CachePolicyId` that names an existing policy, a key group that
+//! exists) are the caller's; the configs expose the ids they reference.
+
+pub mod diag;
+pub mod distribution;
+pub mod invalidation;
+pub mod keys;
+pub mod policy;
+pub mod reader;
+pub mod responses;
+pub mod tree;
+
+pub use diag::{Diagnostics, Issue};
+pub use tree::{Tree, TreeError};

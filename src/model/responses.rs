@@ -1,0 +1,358 @@
+//! Response documents of the control-plane API, shaped as CloudFront's service model says,
+//! built from plain values (ids, times, configs). Each builder returns a [`Tree`]; write it
+//! with [`Tree::to_xml`] and the root element named in the builder's docs.
+//!
+//! Timestamps are ISO 8601 in UTC with milliseconds and `Z` (`2024-01-01T00:00:00.000Z`),
+//! which botocore parses.
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::distribution::DistributionConfig;
+use super::invalidation::InvalidationBatch;
+use super::keys::{KeyGroupConfig, PublicKeyConfig};
+use super::policy::{CachePolicyConfig, OriginRequestPolicyConfig, PolicyType};
+use super::reader::{MapBuilder, ModelEnum, leaves, wrapped};
+use super::tree::{Tree, XMLNS, escape_text};
+
+/// A timestamp as CloudFront writes it: UTC, milliseconds, `Z`.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let fmt = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_owned())
+}
+
+/// The non-config members of a distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionMeta {
+    /// Distribution id (`E2QWRUHEXAMPLE`).
+    pub id: String,
+    /// `arn:aws:cloudfront::<account>:distribution/<id>`.
+    pub arn: String,
+    /// `InProgress` or `Deployed`.
+    pub status: String,
+    /// Last change.
+    pub last_modified_time: OffsetDateTime,
+    /// Invalidation batches in progress.
+    pub in_progress_invalidation_batches: u32,
+    /// `d111111abcdef8.cloudfront.net`.
+    pub domain_name: String,
+    /// The current version tag (listed in summaries).
+    pub etag: Option<String>,
+}
+
+/// A trusted key group and the public key ids in it (for `ActiveTrustedKeyGroups`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveKeyGroup {
+    /// Key group id.
+    pub key_group_id: String,
+    /// Public key ids in the group.
+    pub key_pair_ids: Vec<String>,
+}
+
+fn key_pair_ids(ids: &[String]) -> Tree {
+    wrapped(leaves(ids), Vec::new())
+}
+
+/// `ActiveTrustedSigners`: enabled when any behavior trusts signers; one `Signer` per account
+/// (edgegate keeps no account key pairs, so each lists none).
+fn active_trusted_signers(cfg: &DistributionConfig) -> Tree {
+    let enabled = cfg.behaviors().any(|b| b.trusted_signers.enabled);
+    let mut accounts: Vec<&str> = Vec::new();
+    for a in cfg.behaviors().flat_map(|b| b.trusted_signers.items.iter()) {
+        if !accounts.contains(&a.as_str()) {
+            accounts.push(a);
+        }
+    }
+    let items = accounts
+        .iter()
+        .map(|a| MapBuilder::new().leaf("AwsAccountNumber", a).node("KeyPairIds", key_pair_ids(&[])).build())
+        .collect();
+    wrapped(items, vec![("Enabled".into(), Tree::leaf(enabled))])
+}
+
+/// `ActiveTrustedKeyGroups`: enabled when any behavior trusts key groups.
+fn active_trusted_key_groups(cfg: &DistributionConfig, groups: &[ActiveKeyGroup]) -> Tree {
+    let enabled = cfg.behaviors().any(|b| b.trusted_key_groups.enabled);
+    let items = groups
+        .iter()
+        .map(|g| {
+            MapBuilder::new()
+                .leaf("KeyGroupId", &g.key_group_id)
+                .node("KeyPairIds", key_pair_ids(&g.key_pair_ids))
+                .build()
+        })
+        .collect();
+    wrapped(items, vec![("Enabled".into(), Tree::leaf(enabled))])
+}
+
+/// A `Distribution` (root element `Distribution`), as Create/Get/UpdateDistribution return.
+pub fn distribution(meta: &DistributionMeta, cfg: &DistributionConfig, key_groups: &[ActiveKeyGroup]) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", &meta.id)
+        .leaf("ARN", &meta.arn)
+        .leaf("Status", &meta.status)
+        .leaf("LastModifiedTime", timestamp(meta.last_modified_time))
+        .leaf("InProgressInvalidationBatches", meta.in_progress_invalidation_batches)
+        .leaf("DomainName", &meta.domain_name)
+        .node("ActiveTrustedSigners", active_trusted_signers(cfg))
+        .node("ActiveTrustedKeyGroups", active_trusted_key_groups(cfg, key_groups))
+        .node("DistributionConfig", cfg.to_tree())
+        .build()
+}
+
+/// One `DistributionSummary`, with every member the model requires (defaults filled in where
+/// the config leaves them out).
+pub fn distribution_summary(meta: &DistributionMeta, cfg: &DistributionConfig) -> Tree {
+    let t = cfg.to_tree();
+    let take = |k: &str| t.get(k).cloned();
+    let default_restrictions = || {
+        MapBuilder::new()
+            .node("GeoRestriction", wrapped(Vec::new(), vec![("RestrictionType".into(), Tree::leaf("none"))]))
+            .build()
+    };
+    let default_cert = || MapBuilder::new().leaf("CloudFrontDefaultCertificate", true).build();
+    MapBuilder::new()
+        .leaf("Id", &meta.id)
+        .leaf("ARN", &meta.arn)
+        .opt_leaf("ETag", meta.etag.as_ref())
+        .leaf("Status", &meta.status)
+        .leaf("LastModifiedTime", timestamp(meta.last_modified_time))
+        .leaf("DomainName", &meta.domain_name)
+        .opt_node("Aliases", take("Aliases"))
+        .opt_node("Origins", take("Origins"))
+        .opt_node("OriginGroups", take("OriginGroups"))
+        .opt_node("DefaultCacheBehavior", take("DefaultCacheBehavior"))
+        .opt_node("CacheBehaviors", take("CacheBehaviors"))
+        .opt_node("CustomErrorResponses", take("CustomErrorResponses"))
+        .leaf("Comment", &cfg.comment)
+        .leaf("PriceClass", cfg.price_class.map_or("PriceClass_All", |p| p.as_str()))
+        .leaf("Enabled", cfg.enabled)
+        .node("ViewerCertificate", take("ViewerCertificate").unwrap_or_else(default_cert))
+        .node("Restrictions", take("Restrictions").unwrap_or_else(default_restrictions))
+        .leaf("WebACLId", cfg.web_acl_id.as_deref().unwrap_or(""))
+        .leaf("HttpVersion", cfg.http_version.map_or("http2", |v| v.as_str()))
+        .leaf("IsIPV6Enabled", cfg.is_ipv6_enabled.unwrap_or(false))
+        .leaf("Staging", cfg.staging.unwrap_or(false))
+        .opt_leaf("ConnectionMode", cfg.connection_mode)
+        .opt_leaf("AnycastIpListId", cfg.anycast_ip_list_id.as_ref())
+        .opt_node("ViewerMtlsConfig", cfg.viewer_mtls_config.clone())
+        .opt_node("ConnectionFunctionAssociation", cfg.connection_function_association.clone())
+        .build()
+}
+
+/// Paging members of `DistributionList` and `InvalidationList`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The `Marker` the request gave (empty for the first page).
+    pub marker: String,
+    /// Where the next page starts, when truncated.
+    pub next_marker: Option<String>,
+    /// The `MaxItems` the request gave (or the default).
+    pub max_items: u32,
+    /// Whether more items follow.
+    pub is_truncated: bool,
+}
+
+fn paged_list(page: &Page, items: Vec<Tree>) -> Tree {
+    let mut m = vec![("Marker".to_owned(), Tree::leaf(&page.marker))];
+    if let Some(n) = &page.next_marker {
+        m.push(("NextMarker".to_owned(), Tree::leaf(n)));
+    }
+    m.push(("MaxItems".to_owned(), Tree::leaf(page.max_items)));
+    m.push(("IsTruncated".to_owned(), Tree::leaf(page.is_truncated)));
+    wrapped(items, m)
+}
+
+fn simple_list(next_marker: Option<&str>, max_items: u32, items: Vec<Tree>) -> Tree {
+    let mut m = Vec::new();
+    if let Some(n) = next_marker {
+        m.push(("NextMarker".to_owned(), Tree::leaf(n)));
+    }
+    m.push(("MaxItems".to_owned(), Tree::leaf(max_items)));
+    wrapped(items, m)
+}
+
+/// A `DistributionList` (root element `DistributionList`).
+pub fn distribution_list(page: &Page, items: &[(DistributionMeta, DistributionConfig)]) -> Tree {
+    paged_list(page, items.iter().map(|(m, c)| distribution_summary(m, c)).collect())
+}
+
+/// An `Invalidation` (root element `Invalidation`).
+pub fn invalidation(id: &str, status: &str, create_time: OffsetDateTime, batch: &InvalidationBatch) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("Status", status)
+        .leaf("CreateTime", timestamp(create_time))
+        .node("InvalidationBatch", batch.to_tree())
+        .build()
+}
+
+/// One row of an invalidation list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidationSummary {
+    /// Invalidation id.
+    pub id: String,
+    /// When it was created.
+    pub create_time: OffsetDateTime,
+    /// `InProgress` or `Completed`.
+    pub status: String,
+}
+
+/// An `InvalidationList` (root element `InvalidationList`).
+pub fn invalidation_list(page: &Page, items: &[InvalidationSummary]) -> Tree {
+    paged_list(
+        page,
+        items
+            .iter()
+            .map(|s| {
+                MapBuilder::new()
+                    .leaf("Id", &s.id)
+                    .leaf("CreateTime", timestamp(s.create_time))
+                    .leaf("Status", &s.status)
+                    .build()
+            })
+            .collect(),
+    )
+}
+
+/// A `PublicKey` (root element `PublicKey`).
+pub fn public_key(id: &str, created_time: OffsetDateTime, cfg: &PublicKeyConfig) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("CreatedTime", timestamp(created_time))
+        .node("PublicKeyConfig", cfg.to_tree())
+        .build()
+}
+
+/// A `PublicKeyList` (root element `PublicKeyList`) of `PublicKeySummary` items.
+pub fn public_key_list(
+    next_marker: Option<&str>,
+    max_items: u32,
+    items: &[(String, OffsetDateTime, PublicKeyConfig)],
+) -> Tree {
+    simple_list(
+        next_marker,
+        max_items,
+        items
+            .iter()
+            .map(|(id, t, c)| {
+                MapBuilder::new()
+                    .leaf("Id", id)
+                    .leaf("Name", &c.name)
+                    .leaf("CreatedTime", timestamp(*t))
+                    .leaf("EncodedKey", &c.encoded_key)
+                    .opt_leaf("Comment", c.comment.as_ref())
+                    .build()
+            })
+            .collect(),
+    )
+}
+
+/// A `KeyGroup` (root element `KeyGroup`).
+pub fn key_group(id: &str, last_modified_time: OffsetDateTime, cfg: &KeyGroupConfig) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("LastModifiedTime", timestamp(last_modified_time))
+        .node("KeyGroupConfig", cfg.to_tree())
+        .build()
+}
+
+/// A `KeyGroupList` (root element `KeyGroupList`) of `KeyGroupSummary{KeyGroup}` items.
+pub fn key_group_list(
+    next_marker: Option<&str>,
+    max_items: u32,
+    items: &[(String, OffsetDateTime, KeyGroupConfig)],
+) -> Tree {
+    simple_list(
+        next_marker,
+        max_items,
+        items
+            .iter()
+            .map(|(id, t, c)| MapBuilder::new().node("KeyGroup", key_group(id, *t, c)).build())
+            .collect(),
+    )
+}
+
+/// A `CachePolicy` (root element `CachePolicy`).
+pub fn cache_policy(id: &str, last_modified_time: OffsetDateTime, cfg: &CachePolicyConfig) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("LastModifiedTime", timestamp(last_modified_time))
+        .node("CachePolicyConfig", cfg.to_tree())
+        .build()
+}
+
+/// A `CachePolicyList` (root element `CachePolicyList`) of `CachePolicySummary{Type,
+/// CachePolicy}` items.
+pub fn cache_policy_list(
+    next_marker: Option<&str>,
+    max_items: u32,
+    items: &[(PolicyType, String, OffsetDateTime, CachePolicyConfig)],
+) -> Tree {
+    simple_list(
+        next_marker,
+        max_items,
+        items
+            .iter()
+            .map(|(ty, id, t, c)| {
+                MapBuilder::new().leaf("Type", ty).node("CachePolicy", cache_policy(id, *t, c)).build()
+            })
+            .collect(),
+    )
+}
+
+/// An `OriginRequestPolicy` (root element `OriginRequestPolicy`).
+pub fn origin_request_policy(
+    id: &str,
+    last_modified_time: OffsetDateTime,
+    cfg: &OriginRequestPolicyConfig,
+) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("LastModifiedTime", timestamp(last_modified_time))
+        .node("OriginRequestPolicyConfig", cfg.to_tree())
+        .build()
+}
+
+/// An `OriginRequestPolicyList` (root element `OriginRequestPolicyList`) of
+/// `OriginRequestPolicySummary{Type, OriginRequestPolicy}` items.
+pub fn origin_request_policy_list(
+    next_marker: Option<&str>,
+    max_items: u32,
+    items: &[(PolicyType, String, OffsetDateTime, OriginRequestPolicyConfig)],
+) -> Tree {
+    simple_list(
+        next_marker,
+        max_items,
+        items
+            .iter()
+            .map(|(ty, id, t, c)| {
+                MapBuilder::new()
+                    .leaf("Type", ty)
+                    .node("OriginRequestPolicy", origin_request_policy(id, *t, c))
+                    .build()
+            })
+            .collect(),
+    )
+}
+
+/// CloudFront's error envelope. `kind` is `Sender` (client errors) or `Receiver` (server
+/// errors); code, message and request id are escaped.
+pub fn error_xml(kind: &str, code: &str, message: &str, request_id: &str) -> String {
+    let esc = escape_text;
+    format!(
+        "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"{XMLNS}\"><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+        esc(kind),
+        esc(code),
+        esc(message),
+        esc(request_id)
+    )
+}
+
+#[cfg(test)]
+#[path = "responses_tests.rs"]
+mod tests;
