@@ -17,13 +17,29 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use super::error::ApiError;
 use crate::config::AdminCredentials;
 use crate::edge::Edge;
-use crate::model::{self, Diagnostics, Tree};
-use crate::state::registry::{Registry, diagnostics_error};
+use crate::model::responses::{ActiveKeyGroup, DistributionMeta, InvalidationSummary, Page};
+use crate::model::{self, Diagnostics, PolicyType, Tree};
+use crate::state::registry::{DistributionEntry, Registry, diagnostics_error};
 
 /// Largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
 /// The API version prefix.
 pub const PREFIX: &str = "/2020-05-31/";
+
+/// The version tag of AWS's managed policies, which never change.
+const MANAGED_ETAG: &str = "E23ZP02F085DFQ";
+/// The modification time reported for managed policies.
+const MANAGED_LAST_MODIFIED: time::OffsetDateTime = time::macros::datetime!(2020-07-22 00:00 UTC);
+
+/// Paging members for the lists that carry a `Marker`.
+fn page_info(marker: &Option<String>, next: &Option<String>, max: usize) -> Page {
+    Page {
+        marker: marker.clone().unwrap_or_default(),
+        next_marker: next.clone(),
+        max_items: max as u32,
+        is_truncated: next.is_some(),
+    }
+}
 
 /// What the admin handlers share.
 #[derive(Debug)]
@@ -76,7 +92,7 @@ impl Call<'_> {
         if self.body.is_empty() {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "MissingBody", format!("The request body is empty: expected a {root} document.")));
         }
-        let (name, tree) = Tree::from_xml(&self.body).map_err(|e| ApiError::malformed(format!("The request body is not valid XML: {e}")))?;
+        let (name, tree) = model::tree::from_xml(&self.body).map_err(|e| ApiError::malformed(format!("The request body is not valid XML: {e}")))?;
         if name != root {
             return Err(ApiError::malformed(format!("Expected a {root} document, found <{name}>.")));
         }
@@ -251,16 +267,32 @@ fn dist_location(id: &str) -> String {
     format!("https://cloudfront.amazonaws.com/2020-05-31/distribution/{id}")
 }
 
-fn distribution_tree(state: &AdminState, d: &crate::state::registry::DistributionEntry, in_progress: usize) -> Tree {
-    model::responses::distribution(
-        &d.v.id,
-        &format!("arn:aws:cloudfront::{}:distribution/{}", state.account_id, d.v.id),
-        "Deployed",
-        d.v.last_modified,
-        in_progress,
-        &d.domain_name,
-        &d.v.config,
-    )
+fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> DistributionMeta {
+    DistributionMeta {
+        id: d.v.id.clone(),
+        arn: format!("arn:aws:cloudfront::{}:distribution/{}", state.account_id, d.v.id),
+        // Changes apply on this edge before the API answers, so a distribution is always deployed.
+        status: "Deployed".to_owned(),
+        last_modified_time: d.v.last_modified,
+        in_progress_invalidation_batches: 0,
+        domain_name: d.domain_name.clone(),
+        etag: Some(d.v.etag.clone()),
+    }
+}
+
+async fn distribution_tree(state: &AdminState, d: &DistributionEntry) -> Tree {
+    let snap = state.registry.snapshot().await;
+    let groups: Vec<ActiveKeyGroup> = d
+        .v
+        .config
+        .referenced_key_group_ids()
+        .into_iter()
+        .map(|id| ActiveKeyGroup {
+            key_pair_ids: snap.key_groups.get(id).map(|g| g.config.items.clone()).unwrap_or_default(),
+            key_group_id: id.to_owned(),
+        })
+        .collect();
+    model::responses::distribution(&distribution_meta(state, d), &d.v.config, &groups)
 }
 
 async fn create_distribution(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -271,7 +303,7 @@ async fn create_distribution(state: &AdminState, call: &Call<'_>) -> Result<Resp
     })?;
     let (entry, created) = state.registry.create_distribution(cfg, None, false).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(xml(status, &distribution_tree(state, &entry, 0), "Distribution", Some(&entry.v.etag), Some(dist_location(&entry.v.id))))
+    Ok(xml(status, &distribution_tree(state, &entry).await, "Distribution", Some(&entry.v.etag), Some(dist_location(&entry.v.id))))
 }
 
 async fn get_distribution(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
@@ -279,7 +311,7 @@ async fn get_distribution(state: &AdminState, id: &str, config_only: bool) -> Re
     Ok(if config_only {
         xml(StatusCode::OK, &d.v.config.to_tree(), "DistributionConfig", Some(&d.v.etag), None)
     } else {
-        xml(StatusCode::OK, &distribution_tree(state, &d, 0), "Distribution", Some(&d.v.etag), None)
+        xml(StatusCode::OK, &distribution_tree(state, &d).await, "Distribution", Some(&d.v.etag), None)
     })
 }
 
@@ -293,7 +325,7 @@ async fn update_distribution(state: &AdminState, call: &Call<'_>, id: &str) -> R
         Some(c)
     })?;
     let d = state.registry.update_distribution(id, call.if_match(), cfg).await?;
-    Ok(xml(StatusCode::OK, &distribution_tree(state, &d, 0), "Distribution", Some(&d.v.etag), None))
+    Ok(xml(StatusCode::OK, &distribution_tree(state, &d).await, "Distribution", Some(&d.v.etag), None))
 }
 
 async fn list_distributions(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -301,20 +333,8 @@ async fn list_distributions(state: &AdminState, call: &Call<'_>) -> Result<Respo
     let snap = state.registry.snapshot().await;
     let all: Vec<_> = snap.distributions.values().cloned().collect();
     let (items, next) = page(&all, |d| &d.v.id, &marker, max);
-    let summaries = items
-        .iter()
-        .map(|d| {
-            model::responses::distribution_summary(
-                &d.v.id,
-                &format!("arn:aws:cloudfront::{}:distribution/{}", state.account_id, d.v.id),
-                "Deployed",
-                d.v.last_modified,
-                &d.domain_name,
-                &d.v.config,
-            )
-        })
-        .collect();
-    let tree = model::responses::list("DistributionList", marker.as_deref(), next.as_deref(), max, summaries);
+    let rows: Vec<_> = items.iter().map(|d| (distribution_meta(state, d), d.v.config.clone())).collect();
+    let tree = model::responses::distribution_list(&page_info(&marker, &next, max), &rows);
     Ok(xml(StatusCode::OK, &tree, "DistributionList", None, None))
 }
 
@@ -361,8 +381,11 @@ async fn list_invalidations(state: &AdminState, call: &Call<'_>, dist_id: &str) 
     let start = marker.as_ref().and_then(|m| all.iter().position(|i| &i.id == m).map(|p| p + 1)).unwrap_or(0);
     let items: Vec<_> = all[start.min(all.len())..].iter().take(max).collect();
     let next = (start + items.len() < all.len()).then(|| items.last().map(|i| i.id.clone())).flatten();
-    let summaries = items.iter().map(|i| model::responses::invalidation_summary(&i.id, i.created, &i.status)).collect();
-    let tree = model::responses::list("InvalidationList", marker.as_deref(), next.as_deref(), max, summaries);
+    let rows: Vec<_> = items
+        .iter()
+        .map(|i| InvalidationSummary { id: i.id.clone(), create_time: i.created, status: i.status.clone() })
+        .collect();
+    let tree = model::responses::invalidation_list(&page_info(&marker, &next, max), &rows);
     Ok(xml(StatusCode::OK, &tree, "InvalidationList", None, None))
 }
 
@@ -408,8 +431,8 @@ async fn list_public_keys(state: &AdminState, call: &Call<'_>) -> Result<Respons
     let snap = state.registry.snapshot().await;
     let all: Vec<_> = snap.public_keys.values().cloned().collect();
     let (items, next) = page(&all, |k| &k.id, &marker, max);
-    let summaries = items.iter().map(|k| model::responses::public_key_summary(&k.id, k.created, &k.config)).collect();
-    let tree = model::responses::list("PublicKeyList", marker.as_deref(), next.as_deref(), max, summaries);
+    let rows: Vec<_> = items.iter().map(|k| (k.id.clone(), k.created, k.config.clone())).collect();
+    let tree = model::responses::public_key_list(next.as_deref(), max as u32, &rows);
     Ok(xml(StatusCode::OK, &tree, "PublicKeyList", None, None))
 }
 
@@ -453,8 +476,8 @@ async fn list_key_groups(state: &AdminState, call: &Call<'_>) -> Result<Response
     let snap = state.registry.snapshot().await;
     let all: Vec<_> = snap.key_groups.values().cloned().collect();
     let (items, next) = page(&all, |k| &k.id, &marker, max);
-    let summaries = items.iter().map(|k| model::responses::key_group_summary(&k.id, k.last_modified, &k.config)).collect();
-    let tree = model::responses::list("KeyGroupList", marker.as_deref(), next.as_deref(), max, summaries);
+    let rows: Vec<_> = items.iter().map(|k| (k.id.clone(), k.last_modified, k.config.clone())).collect();
+    let tree = model::responses::key_group_list(next.as_deref(), max as u32, &rows);
     Ok(xml(StatusCode::OK, &tree, "KeyGroupList", None, None))
 }
 
@@ -473,7 +496,7 @@ async fn create_cache_policy(state: &AdminState, call: &Call<'_>) -> Result<Resp
 
 async fn get_cache_policy(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
     let (etag, modified, config) = if let Some(m) = model::managed_cache_policies().iter().find(|m| m.id == id) {
-        (model::MANAGED_ETAG.to_owned(), m.last_modified(), m.config())
+        (MANAGED_ETAG.to_owned(), MANAGED_LAST_MODIFIED, m.config())
     } else {
         let snap = state.registry.snapshot().await;
         let v = snap
@@ -493,20 +516,20 @@ async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Resp
     let (marker, max) = paging(call)?;
     let kind = call.query("Type");
     let snap = state.registry.snapshot().await;
-    let mut all: Vec<(String, &'static str, Tree)> = Vec::new();
+    let mut all = Vec::new();
     if kind.is_none_or(|k| k == "managed") {
         for m in model::managed_cache_policies() {
-            all.push((m.id.to_owned(), "managed", model::responses::cache_policy(m.id, m.last_modified(), &m.config())));
+            all.push((PolicyType::Managed, m.id.to_owned(), MANAGED_LAST_MODIFIED, m.config()));
         }
     }
     if kind.is_none_or(|k| k == "custom") {
         for v in snap.cache_policies.values() {
-            all.push((v.id.clone(), "custom", model::responses::cache_policy(&v.id, v.last_modified, &v.config)));
+            all.push((PolicyType::Custom, v.id.clone(), v.last_modified, v.config.clone()));
         }
     }
-    let (items, next) = page(&all, |(id, _, _)| id, &marker, max);
-    let summaries = items.iter().map(|(_, t, p)| model::responses::policy_summary("CachePolicy", t, p.clone())).collect();
-    let tree = model::responses::list("CachePolicyList", marker.as_deref(), next.as_deref(), max, summaries);
+    let (items, next) = page(&all, |(_, id, _, _)| id, &marker, max);
+    let rows: Vec<_> = items.into_iter().cloned().collect();
+    let tree = model::responses::cache_policy_list(next.as_deref(), max as u32, &rows);
     Ok(xml(StatusCode::OK, &tree, "CachePolicyList", None, None))
 }
 
@@ -529,7 +552,7 @@ async fn create_origin_request_policy(state: &AdminState, call: &Call<'_>) -> Re
 
 async fn get_origin_request_policy(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
     let (etag, modified, config) = if let Some(m) = model::managed_origin_request_policies().iter().find(|m| m.id == id) {
-        (model::MANAGED_ETAG.to_owned(), m.last_modified(), m.config())
+        (MANAGED_ETAG.to_owned(), MANAGED_LAST_MODIFIED, m.config())
     } else {
         let snap = state.registry.snapshot().await;
         let v = snap
@@ -549,19 +572,19 @@ async fn list_origin_request_policies(state: &AdminState, call: &Call<'_>) -> Re
     let (marker, max) = paging(call)?;
     let kind = call.query("Type");
     let snap = state.registry.snapshot().await;
-    let mut all: Vec<(String, &'static str, Tree)> = Vec::new();
+    let mut all = Vec::new();
     if kind.is_none_or(|k| k == "managed") {
         for m in model::managed_origin_request_policies() {
-            all.push((m.id.to_owned(), "managed", model::responses::origin_request_policy(m.id, m.last_modified(), &m.config())));
+            all.push((PolicyType::Managed, m.id.to_owned(), MANAGED_LAST_MODIFIED, m.config()));
         }
     }
     if kind.is_none_or(|k| k == "custom") {
         for v in snap.origin_request_policies.values() {
-            all.push((v.id.clone(), "custom", model::responses::origin_request_policy(&v.id, v.last_modified, &v.config)));
+            all.push((PolicyType::Custom, v.id.clone(), v.last_modified, v.config.clone()));
         }
     }
-    let (items, next) = page(&all, |(id, _, _)| id, &marker, max);
-    let summaries = items.iter().map(|(_, t, p)| model::responses::policy_summary("OriginRequestPolicy", t, p.clone())).collect();
-    let tree = model::responses::list("OriginRequestPolicyList", marker.as_deref(), next.as_deref(), max, summaries);
+    let (items, next) = page(&all, |(_, id, _, _)| id, &marker, max);
+    let rows: Vec<_> = items.into_iter().cloned().collect();
+    let tree = model::responses::origin_request_policy_list(next.as_deref(), max as u32, &rows);
     Ok(xml(StatusCode::OK, &tree, "OriginRequestPolicyList", None, None))
 }

@@ -236,3 +236,81 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
     };
     (KeySpec { query_strings, headers, cookies, gzip: false, brotli: false }, ttl)
 }
+
+/// Key and TTLs from a cache policy (managed or custom).
+fn cache_policy(state: &State, id: &str) -> Result<(KeySpec, TtlBounds), String> {
+    let cfg = match model::policy::managed_cache_policy(id) {
+        Some(m) => m.config(),
+        None => state
+            .cache_policies
+            .get(id)
+            .map(|v| v.config.clone())
+            .ok_or_else(|| format!("cache policy {id} does not exist"))?,
+    };
+    use model::policy::{CachePolicyCookieBehavior as C, CachePolicyHeaderBehavior as H, CachePolicyQueryStringBehavior as Q};
+    let p = &cfg.parameters;
+    let headers = match p.headers.behavior {
+        H::None => Selection::None,
+        H::Whitelist => Selection::Whitelist(p.headers.names.clone()),
+    };
+    let cookies = match p.cookies.behavior {
+        C::None => Selection::None,
+        C::Whitelist => Selection::Whitelist(p.cookies.names.clone()),
+        C::AllExcept => Selection::AllExcept(p.cookies.names.clone()),
+        C::All => Selection::All,
+    };
+    let query_strings = match p.query_strings.behavior {
+        Q::None => Selection::None,
+        Q::Whitelist => Selection::Whitelist(p.query_strings.names.clone()),
+        Q::AllExcept => Selection::AllExcept(p.query_strings.names.clone()),
+        Q::All => Selection::All,
+    };
+    let ttl = TtlBounds {
+        min: Duration::from_secs(cfg.min_ttl),
+        default: Duration::from_secs(cfg.effective_default_ttl()),
+        max: Duration::from_secs(cfg.effective_max_ttl()),
+    };
+    let key = KeySpec {
+        query_strings,
+        headers,
+        cookies,
+        gzip: p.enable_accept_encoding_gzip,
+        brotli: p.enable_accept_encoding_brotli,
+    };
+    Ok((key, ttl))
+}
+
+/// What an origin request policy (managed or custom) adds to the origin request.
+fn origin_request_policy(state: &State, id: &str) -> Result<Forwarding, String> {
+    let cfg = match model::policy::managed_origin_request_policy(id) {
+        Some(m) => m.config(),
+        None => state
+            .origin_request_policies
+            .get(id)
+            .map(|v| v.config.clone())
+            .ok_or_else(|| format!("origin request policy {id} does not exist"))?,
+    };
+    use model::policy::{
+        OriginRequestPolicyCookieBehavior as C, OriginRequestPolicyHeaderBehavior as H, OriginRequestPolicyQueryStringBehavior as Q,
+    };
+    let headers = match cfg.headers.behavior {
+        H::None => Selection::None,
+        H::Whitelist => Selection::Whitelist(cfg.headers.names.clone()),
+        // The CloudFront-* headers of allViewerAndWhitelistCloudFront are not generated yet.
+        H::AllViewer | H::AllViewerAndWhitelistCloudFront => Selection::All,
+        H::AllExcept => Selection::AllExcept(cfg.headers.names.clone()),
+    };
+    let cookies = match cfg.cookies.behavior {
+        C::None => Selection::None,
+        C::Whitelist => Selection::Whitelist(cfg.cookies.names.clone()),
+        C::All => Selection::All,
+        C::AllExcept => Selection::AllExcept(cfg.cookies.names.clone()),
+    };
+    let query_strings = match cfg.query_strings.behavior {
+        Q::None => Selection::None,
+        Q::Whitelist => Selection::Whitelist(cfg.query_strings.names.clone()),
+        Q::All => Selection::All,
+        Q::AllExcept => Selection::AllExcept(cfg.query_strings.names.clone()),
+    };
+    Ok(Forwarding { headers, cookies, query_strings })
+}

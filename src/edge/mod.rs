@@ -4,6 +4,11 @@
 //! 1. `pattern`: path normalisation and behavior path patterns (used by routing);
 //! 2. `pages`: the bodies of responses the edge generates itself.
 
+pub mod compile;
 pub mod headers;
 pub mod pages;
 pub mod pattern;
+pub mod pipeline;
+pub mod routing;
+
+pub use pipeline::Edge;

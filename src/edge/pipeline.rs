@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use super::headers::{self, EdgeIdentity, XCache};
@@ -25,7 +25,7 @@ use crate::cache::key::{self, KeySpec, Selection};
 use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
 use crate::config::Cidr;
-use crate::origin::{Origin, OriginError, OriginRequest};
+use crate::origin::{OriginError, OriginRequest};
 use crate::server::ConnInfo;
 
 /// CloudFront's limit on the URL (path and query).

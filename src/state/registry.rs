@@ -18,7 +18,7 @@ use super::store::{Kind, StateStore};
 use crate::control::error::ApiError;
 use crate::model::{
     CachePolicyConfig, Diagnostics, DistributionConfig, InvalidationBatch, KeyGroupConfig,
-    OriginRequestPolicyConfig, PublicKeyConfig, Tree,
+    OriginRequestPolicyConfig, PublicKeyConfig,
 };
 
 /// A stored resource: metadata plus its configuration.
@@ -120,17 +120,12 @@ pub fn diagnostics_error(d: &Diagnostics) -> Option<ApiError> {
         .map(|i| format!("{}: {}", i.path, i.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let status = if first.code == "TooManyInvalidationsInProgress" || first.code.starts_with("TooMany") {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Some(ApiError::new(status, first.code, message))
+    Some(ApiError::new(StatusCode::BAD_REQUEST, first.code, message))
 }
 
 macro_rules! decode_config {
     ($ty:ty, $xml:expr, $what:expr) => {{
-        let (_, tree) = Tree::from_xml($xml.as_bytes()).map_err(|e| format!("{}: {e}", $what))?;
+        let (_, tree) = crate::model::tree::from_xml($xml.as_bytes()).map_err(|e| format!("{}: {e}", $what))?;
         let mut d = Diagnostics::default();
         let cfg = <$ty>::from_tree(&tree, &mut d);
         match cfg {
@@ -237,13 +232,13 @@ impl Registry {
     fn check_distribution_refs(state: &State, cfg: &DistributionConfig, except: Option<&str>) -> Result<(), ApiError> {
         for id in cfg.referenced_cache_policy_ids() {
             let managed = crate::model::managed_cache_policies().iter().any(|m| m.id == id);
-            if !managed && !state.cache_policies.contains_key(&id) {
+            if !managed && !state.cache_policies.contains_key(id) {
                 return Err(ApiError::not_found("NoSuchCachePolicy", format!("The cache policy {id} does not exist.")));
             }
         }
         for id in cfg.referenced_origin_request_policy_ids() {
             let managed = crate::model::managed_origin_request_policies().iter().any(|m| m.id == id);
-            if !managed && !state.origin_request_policies.contains_key(&id) {
+            if !managed && !state.origin_request_policies.contains_key(id) {
                 return Err(ApiError::not_found(
                     "NoSuchOriginRequestPolicy",
                     format!("The origin request policy {id} does not exist."),
@@ -251,7 +246,7 @@ impl Registry {
             }
         }
         for id in cfg.referenced_key_group_ids() {
-            if !state.key_groups.contains_key(&id) {
+            if !state.key_groups.contains_key(id) {
                 return Err(ApiError::invalid_argument(format!("The key group {id} does not exist.")));
             }
         }
@@ -503,7 +498,7 @@ impl Registry {
         let mut state = self.state.lock().await;
         let v = state.public_keys.get(id).ok_or_else(no_such_public_key)?;
         check_if_match(if_match, &v.etag)?;
-        if state.key_groups.values().any(|g| g.config.items.iter().any(|k| k == id)) {
+        if state.key_groups.values().any(|g| g.config.items.iter().any(|k| *k == id)) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "PublicKeyInUse",
@@ -583,7 +578,7 @@ impl Registry {
         let mut state = self.state.lock().await;
         let v = state.key_groups.get(id).ok_or_else(no_such_key_group)?;
         check_if_match(if_match, &v.etag)?;
-        if state.distributions.values().any(|d| d.v.config.referenced_key_group_ids().iter().any(|k| k == id)) {
+        if state.distributions.values().any(|d| d.v.config.referenced_key_group_ids().iter().any(|k| *k == id)) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "ResourceInUse",
