@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod awscli;
+pub mod localstack;
 pub mod origin;
 
 use std::net::SocketAddr;
