@@ -13,7 +13,7 @@
 //!   keep-alive share one pool.
 //!
 //! The connection settings of the request being sent reach the connector through a task-local
-//! ([`CONNECT_POLICY`]): hyper's connector only sees the URI, and the client (and its pool) is
+//! (`CONNECT_POLICY`): hyper's connector only sees the URI, and the client (and its pool) is
 //! shared by all origins.
 
 use std::collections::HashMap;

@@ -10,7 +10,8 @@
 //! * A path that could leave the root is refused with [`OriginError::Refused`] (the edge answers
 //!   403): the path is percent-decoded exactly once, and `.`/`..` segments, encoded slashes
 //!   (`%2F`, `%5C`), backslashes, NUL bytes, and anything whose canonical path is not inside the
-//!   canonical root (a symlink pointing out) are refused.
+//!   canonical root (a symlink pointing out) are refused. So are paths the file system will not
+//!   resolve (a symlink loop, no permission); a name too long to exist is a 404.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -63,14 +64,19 @@ impl LocalDirOrigin {
         let joined = self.root.join(&relative);
         let canonical = match tokio::fs::canonicalize(&joined).await {
             Ok(p) => p,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Ok(None),
-            Err(e) => {
-                return Err(OriginError::Protocol(format!(
-                    "local origin: {}: {e}",
-                    joined.display()
-                )));
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::NotADirectory
+                        | io::ErrorKind::InvalidFilename
+                ) =>
+            {
+                // Missing, a file used as a directory, or a name too long to exist: 404.
+                return Ok(None);
             }
+            // A symlink loop, no permission, and the like: the path cannot be served (403).
+            Err(e) => return Err(OriginError::Refused(format!("{path_and_query:?}: {e}"))),
         };
         if !canonical.starts_with(&self.root) {
             return Err(OriginError::Refused(format!(
@@ -95,6 +101,9 @@ impl LocalDirOrigin {
         let file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(not_found(&req.method)),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(OriginError::Refused(format!("{}: {e}", path.display())));
+            }
             Err(e) => {
                 return Err(OriginError::Protocol(format!(
                     "local origin: {}: {e}",

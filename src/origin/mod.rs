@@ -1,14 +1,17 @@
 //! Origins: where the edge fetches what it does not have in cache.
 //!
-//! Every kind of origin implements [`Origin`], one object-safe trait the pipeline holds as
-//! `Arc<dyn Origin>`:
+//! Every kind of origin implements [`Origin`](crate::origin::Origin), one object-safe trait
+//! the pipeline holds as `Arc<dyn Origin>`:
 //!
-//! * [`http::HttpOrigin`]: a custom HTTP(S) origin (CloudFront's `CustomOriginConfig`), over a
-//!   shared pooled [`http::OriginClient`] with CloudFront's connection attempts, connection
-//!   timeout and response (read) timeout;
-//! * [`s3::S3Origin`]: an S3 bucket, virtual-hosted HTTPS or path-style against an endpoint
-//!   override, signed with SigV4 when the distribution has an origin access control;
-//! * [`local::LocalDirOrigin`]: a directory on disk, for the built-in demo.
+//! * [`HttpOrigin`](crate::origin::http::HttpOrigin): a custom HTTP(S) origin (CloudFront's
+//!   `CustomOriginConfig`), over a shared pooled
+//!   [`OriginClient`](crate::origin::http::OriginClient) with CloudFront's connection attempts,
+//!   connection timeout and response (read) timeout;
+//! * [`S3Origin`](crate::origin::s3::S3Origin): an S3 bucket, virtual-hosted HTTPS or
+//!   path-style against an endpoint override, signed with SigV4 when the distribution has an
+//!   origin access control;
+//! * [`LocalDirOrigin`](crate::origin::local::LocalDirOrigin): a directory on disk, for the
+//!   built-in demo.
 //!
 //! Bodies stream both ways: a request body goes to the origin as it arrives and a response
 //! body reaches the caller chunk by chunk; nothing is buffered whole.
@@ -134,5 +137,59 @@ mod tests {
         let o: std::sync::Arc<dyn Origin> =
             std::sync::Arc::new(LocalDirOrigin::new(std::env::temp_dir()).unwrap());
         takes(&o);
+    }
+
+    /// A listener whose accept queue is full: further connection attempts hang unanswered.
+    async fn unanswering_port() -> (tokio::net::TcpListener, Vec<tokio::net::TcpStream>, u16) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            let attempt = tokio::net::TcpStream::connect(addr);
+            match tokio::time::timeout(std::time::Duration::from_millis(300), attempt).await {
+                Ok(Ok(s)) => held.push(s),
+                Ok(Err(e)) => panic!("connect failed: {e}"),
+                Err(_) => return (listener, held, addr.port()),
+            }
+        }
+        panic!("the accept queue never filled up");
+    }
+
+    #[tokio::test]
+    async fn connection_timeout_per_attempt() {
+        let (_listener, _held, port) = unanswering_port().await;
+        let settings = http::HttpOriginSettings {
+            domain_name: "127.0.0.1".to_owned(),
+            http_port: port,
+            https_port: port,
+            protocol_policy: ProtocolPolicy::HttpOnly,
+            origin_path: String::new(),
+            custom_headers: Vec::new(),
+            connection_attempts: 2,
+            connection_timeout: std::time::Duration::from_millis(200),
+            read_timeout: std::time::Duration::from_secs(30),
+            keepalive_timeout: std::time::Duration::from_secs(5),
+        };
+        let origin = HttpOrigin::new(settings, OriginClient::new());
+        let req = OriginRequest {
+            method: ::http::Method::GET,
+            path_and_query: "/".to_owned(),
+            headers: ::http::HeaderMap::new(),
+            body: Body::empty(),
+            viewer_https: false,
+        };
+        match origin.fetch(req).await {
+            Err(OriginError::Connect(msg)) => {
+                assert!(
+                    msg.contains(
+                        "2 connection attempt(s) failed, last: no connection within 200ms"
+                    ),
+                    "{msg}"
+                )
+            }
+            other => panic!("expected Connect, got {other:?}"),
+        }
     }
 }

@@ -265,3 +265,23 @@ fn content_types_by_extension() {
         assert_eq!(content_type(Path::new(name)), ty, "{name}");
     }
 }
+
+#[tokio::test]
+async fn over_long_names_are_404_and_symlink_loops_refused() {
+    let (_dir, origin) = site();
+    let long = format!("/{}", "a".repeat(300));
+    assert_eq!(
+        get(&origin, &long).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("loop-b", origin.root().join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("loop-a", origin.root().join("loop-b")).unwrap();
+        match get(&origin, "/loop-a").await {
+            Err(OriginError::Refused(_)) => {}
+            other => panic!("expected Refused, got {other:?}"),
+        }
+    }
+}
