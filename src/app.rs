@@ -112,19 +112,35 @@ impl Running {
 /// Order: open the state store and load the registry (a state that cannot be loaded stops
 /// start-up with the record's name), apply the config file's declarations, bind every
 /// listener, then serve.
-pub async fn start(settings: Settings, file: FileConfig, config_path: Option<&Path>) -> Result<Running, String> {
-    let base = config_path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    let shown = config_path.map(Path::to_path_buf).unwrap_or_else(|| "<config>".into());
+pub async fn start(
+    settings: Settings,
+    file: FileConfig,
+    config_path: Option<&Path>,
+) -> Result<Running, String> {
+    let base = config_path
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let shown = config_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| "<config>".into());
     let (declared, report) = declare::decode(&file, &shown, &base);
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
     if !report.errors.is_empty() {
-        return Err(format!("invalid configuration:\n  - {}", report.errors.join("\n  - ")));
+        return Err(format!(
+            "invalid configuration:\n  - {}",
+            report.errors.join("\n  - ")
+        ));
     }
 
     let cache = Cache::new(settings.cache_size);
-    let edge = Arc::new(Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()));
+    let edge = Arc::new(Edge::new(
+        cache,
+        &settings.pop,
+        settings.trusted_proxies.clone(),
+    ));
     let builder = Arc::new(compile::Compiler::new(&settings));
     let on_change: OnChange = {
         let edge = edge.clone();
@@ -144,7 +160,10 @@ pub async fn start(settings: Settings, file: FileConfig, config_path: Option<&Pa
     let viewer = bind(settings.listen, "viewer HTTP").await?;
     let admin = bind(settings.admin_listen, "admin").await?;
     let viewer_tls = match &settings.listen_tls {
-        Some(t) => Some((bind(t.addr, "viewer HTTPS").await?, server::tls_acceptor(&t.cert, &t.key)?)),
+        Some(t) => Some((
+            bind(t.addr, "viewer HTTPS").await?,
+            server::tls_acceptor(&t.cert, &t.key)?,
+        )),
         None => None,
     };
     let local = |l: &TcpListener| l.local_addr().map_err(|e| format!("listener address: {e}"));
@@ -159,12 +178,26 @@ pub async fn start(settings: Settings, file: FileConfig, config_path: Option<&Pa
     let drain = settings.drain_timeout;
     let handler = {
         let edge = edge.clone();
-        move |req: hyper::Request<hyper::body::Incoming>, conn: server::ConnInfo| edge.clone().handle(req, conn)
+        move |req: hyper::Request<hyper::body::Incoming>, conn: server::ConnInfo| {
+            edge.clone().handle(req, conn)
+        }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server::serve(viewer, None, handler.clone(), stop.clone(), drain));
+    tasks.spawn(server::serve(
+        viewer,
+        None,
+        handler.clone(),
+        stop.clone(),
+        drain,
+    ));
     if let Some((l, acceptor)) = viewer_tls {
-        tasks.spawn(server::serve(l, Some(acceptor), handler, stop.clone(), drain));
+        tasks.spawn(server::serve(
+            l,
+            Some(acceptor),
+            handler,
+            stop.clone(),
+            drain,
+        ));
     }
     let admin_state = Arc::new(AdminState {
         registry: registry.clone(),
@@ -175,9 +208,18 @@ pub async fn start(settings: Settings, file: FileConfig, config_path: Option<&Pa
     let admin_router = control::router(admin_state);
     let admin_stop = stop.clone();
     tasks.spawn(async move {
-        let _ = axum::serve(admin, admin_router).with_graceful_shutdown(admin_stop.wait()).await;
+        let _ = axum::serve(admin, admin_router)
+            .with_graceful_shutdown(admin_stop.wait())
+            .await;
     });
-    Ok(Running { viewer: viewer_addr, viewer_tls: tls_addr, admin: admin_addr, registry, trigger, tasks })
+    Ok(Running {
+        viewer: viewer_addr,
+        viewer_tls: tls_addr,
+        admin: admin_addr,
+        registry,
+        trigger,
+        tasks,
+    })
 }
 
 /// Upserts declared resources in dependency order: keys, groups, policies, distributions.
@@ -185,15 +227,24 @@ async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Re
     let fail = |what: &str, e: control::ApiError| format!("declared {what}: {}", e.message);
     for k in d.public_keys {
         let name = k.config.name.clone();
-        registry.create_public_key(k.config, k.id, true).await.map_err(|e| fail(&format!("public key {name}"), e))?;
+        registry
+            .create_public_key(k.config, k.id, true)
+            .await
+            .map_err(|e| fail(&format!("public key {name}"), e))?;
     }
     for g in d.key_groups {
         let name = g.config.name.clone();
-        registry.create_key_group(g.config, g.id, true).await.map_err(|e| fail(&format!("key group {name}"), e))?;
+        registry
+            .create_key_group(g.config, g.id, true)
+            .await
+            .map_err(|e| fail(&format!("key group {name}"), e))?;
     }
     for p in d.cache_policies {
         let name = p.config.name.clone();
-        registry.create_cache_policy(p.config, p.id, true).await.map_err(|e| fail(&format!("cache policy {name}"), e))?;
+        registry
+            .create_cache_policy(p.config, p.id, true)
+            .await
+            .map_err(|e| fail(&format!("cache policy {name}"), e))?;
     }
     for p in d.origin_request_policies {
         let name = p.config.name.clone();
@@ -203,7 +254,11 @@ async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Re
             .map_err(|e| fail(&format!("origin request policy {name}"), e))?;
     }
     for dist in d.distributions {
-        let what = dist.d.id.clone().unwrap_or_else(|| dist.d.config.caller_reference.clone());
+        let what = dist
+            .d
+            .id
+            .clone()
+            .unwrap_or_else(|| dist.d.config.caller_reference.clone());
         let fixed = dist.d.id.map(|id| (id, dist.domain_name));
         registry
             .create_distribution(dist.d.config, fixed, true)
@@ -225,10 +280,22 @@ pub mod demo {
     pub const PRIVATE_KEY: &str = include_str!("../keys/demo-private.pem");
     /// The demo site, as (path, bytes).
     pub const SITE: &[(&str, &[u8])] = &[
-        ("index.html", include_bytes!("../examples/demo/site/index.html")),
-        ("public/style.css", include_bytes!("../examples/demo/site/public/style.css")),
-        ("public/hello.txt", include_bytes!("../examples/demo/site/public/hello.txt")),
-        ("private/report.txt", include_bytes!("../examples/demo/site/private/report.txt")),
+        (
+            "index.html",
+            include_bytes!("../examples/demo/site/index.html"),
+        ),
+        (
+            "public/style.css",
+            include_bytes!("../examples/demo/site/public/style.css"),
+        ),
+        (
+            "public/hello.txt",
+            include_bytes!("../examples/demo/site/public/hello.txt"),
+        ),
+        (
+            "private/report.txt",
+            include_bytes!("../examples/demo/site/private/report.txt"),
+        ),
     ];
 
     /// Writes the site under `dir` and returns the demo config with its paths pointing there.
@@ -236,15 +303,20 @@ pub mod demo {
         for (rel, bytes) in SITE {
             let path = dir.join("site").join(rel);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
             }
             std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        let mut file: super::FileConfig = toml::from_str(CONFIG).map_err(|e| format!("demo config: {e}"))?;
+        let mut file: super::FileConfig =
+            toml::from_str(CONFIG).map_err(|e| format!("demo config: {e}"))?;
         file.local_origins.insert("demo".into(), dir.join("site"));
         for key in &mut file.public_keys {
             key.remove("encoded_key_file");
-            key.insert("encoded_key".into(), toml::Value::String(PUBLIC_KEY.to_owned()));
+            key.insert(
+                "encoded_key".into(),
+                toml::Value::String(PUBLIC_KEY.to_owned()),
+            );
         }
         Ok(file)
     }
@@ -252,7 +324,11 @@ pub mod demo {
 
 /// Runs an edge until `shutdown` resolves. Prints one line with the bound addresses on stdout
 /// (`edgegate listening viewer=… admin=…`) so scripts and tests can find ephemeral ports.
-pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+pub async fn serve(
+    args: ServeArgs,
+    demo: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
     let (settings, file) = if demo {
         let data_dir = args.data_dir.clone().unwrap_or_else(|| "./data".into());
         let file = demo::materialize(&data_dir.join("demo"))?;
@@ -261,8 +337,16 @@ pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = (
     } else {
         load_settings(&args)?
     };
-    let running = start(settings.clone(), file, if demo { None } else { args.config.as_deref() }).await?;
-    let tls = running.viewer_tls.map(|a| format!(" viewer_tls=https://{a}")).unwrap_or_default();
+    let running = start(
+        settings.clone(),
+        file,
+        if demo { None } else { args.config.as_deref() },
+    )
+    .await?;
+    let tls = running
+        .viewer_tls
+        .map(|a| format!(" viewer_tls=https://{a}"))
+        .unwrap_or_default();
     println!(
         "edgegate listening viewer=http://{}{tls} admin=http://{}",
         running.viewer, running.admin
@@ -271,8 +355,13 @@ pub async fn serve(args: ServeArgs, demo: bool, shutdown: impl Future<Output = (
         let port = running.viewer.port();
         println!("\nedgegate demo is up:");
         println!("  public:  http://localhost:{port}/public/hello.txt");
-        println!("  private: http://localhost:{port}/private/report.txt  (403 MissingKey without a signature)");
-        println!("  API:     aws --endpoint-url http://{} cloudfront list-distributions", running.admin);
+        println!(
+            "  private: http://localhost:{port}/private/report.txt  (403 MissingKey without a signature)"
+        );
+        println!(
+            "  API:     aws --endpoint-url http://{} cloudfront list-distributions",
+            running.admin
+        );
     }
     tracing::info!(viewer = %running.viewer, admin = %running.admin, "edgegate serving");
     shutdown.await;

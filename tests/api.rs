@@ -10,7 +10,11 @@ use crate::common::origin::TestOrigin;
 use crate::common::*;
 
 fn fixture_config(bucket: &str, caller: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/s3-distribution.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/s3-distribution.json"
+    ))
+    .unwrap();
     let text = text.replace("BUCKET", bucket).replace("CALLER_REF", caller);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     v["DistributionConfig"].clone()
@@ -46,7 +50,11 @@ async fn cli_json(args: Vec<String>) -> serde_json::Value {
 }
 
 fn cf(endpoint: &str, rest: &[&str]) -> Vec<String> {
-    let mut v = vec!["--endpoint-url".to_owned(), endpoint.to_owned(), "cloudfront".to_owned()];
+    let mut v = vec![
+        "--endpoint-url".to_owned(),
+        endpoint.to_owned(),
+        "cloudfront".to_owned(),
+    ];
     v.extend(rest.iter().map(|s| s.to_string()));
     v
 }
@@ -57,7 +65,13 @@ async fn s3_origin_in_localstack_via_aws_cli_with_invalidation_and_restart() {
     let bucket = unique_bucket("eg-dist");
     create_bucket(&bucket);
     put_object(&bucket, "index.html", b"<h1>home</h1>", "text/html", None);
-    put_object(&bucket, "img/logo.txt", b"logo-v1", "text/plain", Some("max-age=3600"));
+    put_object(
+        &bucket,
+        "img/logo.txt",
+        b"logo-v1",
+        "text/plain",
+        Some("max-age=3600"),
+    );
 
     let config = format!("s3_endpoint = \"{endpoint}\"\n");
     let edge = TestEdge::start(&config).await;
@@ -65,16 +79,29 @@ async fn s3_origin_in_localstack_via_aws_cli_with_invalidation_and_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write_json(tmp.path(), "dist.json", &fixture_config(&bucket, "s3-test"));
 
-    let created = cli_json(cf(&ep, &["create-distribution", "--distribution-config", &cfg])).await;
+    let created = cli_json(cf(
+        &ep,
+        &["create-distribution", "--distribution-config", &cfg],
+    ))
+    .await;
     let dist = &created["Distribution"];
     let id = dist["Id"].as_str().unwrap().to_owned();
     let domain = dist["DomainName"].as_str().unwrap().to_owned();
     assert!(id.starts_with('E') && id.len() == 14, "{id}");
-    let label = domain.strip_suffix(".cloudfront.localhost").expect("domain suffix");
+    let label = domain
+        .strip_suffix(".cloudfront.localhost")
+        .expect("domain suffix");
     assert!(label.len() == 14 && label.starts_with('d'), "{domain}");
-    assert!(label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    assert!(
+        label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    );
     assert!(created["ETag"].as_str().is_some());
-    assert_eq!(dist["DistributionConfig"]["Origins"]["Items"][0]["DomainName"], format!("{bucket}.s3.amazonaws.com"));
+    assert_eq!(
+        dist["DistributionConfig"]["Origins"]["Items"][0]["DomainName"],
+        format!("{bucket}.s3.amazonaws.com")
+    );
 
     // Served from the bucket; the second request is a hit.
     let r = get(edge.viewer, &domain, "/img/logo.txt").await;
@@ -86,13 +113,36 @@ async fn s3_origin_in_localstack_via_aws_cli_with_invalidation_and_restart() {
     let r = get(edge.viewer, &domain, "/").await;
     assert_eq!(r.text(), "<h1>home</h1>");
     let r = get(edge.viewer, &domain, "/nope.txt").await;
-    assert!(r.status == 403 || r.status == 404, "S3 answers a missing key with 403/404: {}", r.status);
+    assert!(
+        r.status == 403 || r.status == 404,
+        "S3 answers a missing key with 403/404: {}",
+        r.status
+    );
     assert_eq!(r.header("x-cache"), Some("Error from cloudfront"));
 
     // A new version in the bucket is not seen until an invalidation.
-    put_object(&bucket, "img/logo.txt", b"logo-v2", "text/plain", Some("max-age=3600"));
-    assert_eq!(get(edge.viewer, &domain, "/img/logo.txt").await.text(), "logo-v1");
-    let inv = cli_json(cf(&ep, &["create-invalidation", "--distribution-id", &id, "--paths", "/img/*"])).await;
+    put_object(
+        &bucket,
+        "img/logo.txt",
+        b"logo-v2",
+        "text/plain",
+        Some("max-age=3600"),
+    );
+    assert_eq!(
+        get(edge.viewer, &domain, "/img/logo.txt").await.text(),
+        "logo-v1"
+    );
+    let inv = cli_json(cf(
+        &ep,
+        &[
+            "create-invalidation",
+            "--distribution-id",
+            &id,
+            "--paths",
+            "/img/*",
+        ],
+    ))
+    .await;
     assert_eq!(inv["Invalidation"]["Status"], "Completed");
     let inv_id = inv["Invalidation"]["Id"].as_str().unwrap().to_owned();
     let r = get(edge.viewer, &domain, "/img/logo.txt").await;
@@ -105,8 +155,21 @@ async fn s3_origin_in_localstack_via_aws_cli_with_invalidation_and_restart() {
     let ep = format!("http://{}", edge.admin);
     let got = cli_json(cf(&ep, &["get-distribution", "--id", &id])).await;
     assert_eq!(got["Distribution"]["DomainName"], domain.as_str());
-    let got = cli_json(cf(&ep, &["get-invalidation", "--distribution-id", &id, "--id", &inv_id])).await;
-    assert_eq!(got["Invalidation"]["InvalidationBatch"]["Paths"]["Items"][0], "/img/*");
+    let got = cli_json(cf(
+        &ep,
+        &[
+            "get-invalidation",
+            "--distribution-id",
+            &id,
+            "--id",
+            &inv_id,
+        ],
+    ))
+    .await;
+    assert_eq!(
+        got["Invalidation"]["InvalidationBatch"]["Paths"]["Items"][0],
+        "/img/*"
+    );
     let r = get(edge.viewer, &domain, "/img/logo.txt").await;
     assert_eq!(r.text(), "logo-v2");
     edge.stop().await;
@@ -127,26 +190,70 @@ async fn control_plane_crud_etags_and_errors_via_aws_cli() {
         .iter()
         .map(|p| p["CachePolicy"]["Id"].as_str().unwrap())
         .collect();
-    assert!(ids.contains(&"658327ea-f89d-4fab-a63d-7e88639e58f6"), "{ids:?}");
+    assert!(
+        ids.contains(&"658327ea-f89d-4fab-a63d-7e88639e58f6"),
+        "{ids:?}"
+    );
     assert!(ids.contains(&"4135ea2d-6df8-44a3-9df3-4b5a84be39ad"));
-    let orp = cli_json(cf(&ep, &["get-origin-request-policy", "--id", "216adef6-5c7f-47e4-b989-5492eafa07d3"])).await;
-    assert_eq!(orp["OriginRequestPolicy"]["OriginRequestPolicyConfig"]["Name"], "Managed-AllViewer");
+    let orp = cli_json(cf(
+        &ep,
+        &[
+            "get-origin-request-policy",
+            "--id",
+            "216adef6-5c7f-47e4-b989-5492eafa07d3",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        orp["OriginRequestPolicy"]["OriginRequestPolicyConfig"]["Name"],
+        "Managed-AllViewer"
+    );
 
     // Public key, idempotent on CallerReference.
-    let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem")).unwrap();
+    let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem"))
+        .unwrap();
     let key_cfg = serde_json::json!({"CallerReference": "k1", "Name": "key-one", "EncodedKey": pem, "Comment": "test"});
     let key_file = write_json(tmp.path(), "key.json", &key_cfg);
-    let k1 = cli_json(cf(&ep, &["create-public-key", "--public-key-config", &key_file])).await;
+    let k1 = cli_json(cf(
+        &ep,
+        &["create-public-key", "--public-key-config", &key_file],
+    ))
+    .await;
     let key_id = k1["PublicKey"]["Id"].as_str().unwrap().to_owned();
-    let again = cli_json(cf(&ep, &["create-public-key", "--public-key-config", &key_file])).await;
+    let again = cli_json(cf(
+        &ep,
+        &["create-public-key", "--public-key-config", &key_file],
+    ))
+    .await;
     assert_eq!(again["PublicKey"]["Id"], key_id.as_str());
 
     // Key group over it; the key cannot be deleted while grouped.
-    let kg_file = write_json(tmp.path(), "kg.json", &serde_json::json!({"Name": "group-one", "Items": [key_id]}));
-    let kg = cli_json(cf(&ep, &["create-key-group", "--key-group-config", &kg_file])).await;
+    let kg_file = write_json(
+        tmp.path(),
+        "kg.json",
+        &serde_json::json!({"Name": "group-one", "Items": [key_id]}),
+    );
+    let kg = cli_json(cf(
+        &ep,
+        &["create-key-group", "--key-group-config", &kg_file],
+    ))
+    .await;
     let kg_id = kg["KeyGroup"]["Id"].as_str().unwrap().to_owned();
-    let key_etag = cli_json(cf(&ep, &["get-public-key", "--id", &key_id])).await["ETag"].as_str().unwrap().to_owned();
-    let out = cli(cf(&ep, &["delete-public-key", "--id", &key_id, "--if-match", &key_etag])).await;
+    let key_etag = cli_json(cf(&ep, &["get-public-key", "--id", &key_id])).await["ETag"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = cli(cf(
+        &ep,
+        &[
+            "delete-public-key",
+            "--id",
+            &key_id,
+            "--if-match",
+            &key_etag,
+        ],
+    ))
+    .await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("PublicKeyInUse"), "{}", stderr(&out));
     let groups = cli_json(cf(&ep, &["list-key-groups"])).await;
@@ -164,18 +271,33 @@ async fn control_plane_crud_etags_and_errors_via_aws_cli() {
             "TrustedKeyGroups": {"Enabled": true, "Quantity": 1, "Items": [kg_id]}}]}
     });
     let dist_file = write_json(tmp.path(), "d.json", &dist_cfg);
-    let d = cli_json(cf(&ep, &["create-distribution", "--distribution-config", &dist_file])).await;
+    let d = cli_json(cf(
+        &ep,
+        &["create-distribution", "--distribution-config", &dist_file],
+    ))
+    .await;
     let id = d["Distribution"]["Id"].as_str().unwrap().to_owned();
     let domain = d["Distribution"]["DomainName"].as_str().unwrap().to_owned();
-    assert_eq!(get(edge.viewer, &domain, "/hello").await.text(), "origin:/hello");
+    assert_eq!(
+        get(edge.viewer, &domain, "/hello").await.text(),
+        "origin:/hello"
+    );
     assert_eq!(get(edge.viewer, &domain, "/private/x").await.status, 403);
 
     // CallerReference reuse with a different config.
     let mut other = dist_cfg.clone();
     other["Comment"] = "changed".into();
     let other_file = write_json(tmp.path(), "d2.json", &other);
-    let out = cli(cf(&ep, &["create-distribution", "--distribution-config", &other_file])).await;
-    assert!(stderr(&out).contains("DistributionAlreadyExists"), "{}", stderr(&out));
+    let out = cli(cf(
+        &ep,
+        &["create-distribution", "--distribution-config", &other_file],
+    ))
+    .await;
+    assert!(
+        stderr(&out).contains("DistributionAlreadyExists"),
+        "{}",
+        stderr(&out)
+    );
 
     // ETag / If-Match.
     let conf = cli_json(cf(&ep, &["get-distribution-config", "--id", &id])).await;
@@ -183,21 +305,79 @@ async fn control_plane_crud_etags_and_errors_via_aws_cli() {
     let mut disabled = conf["DistributionConfig"].clone();
     disabled["Enabled"] = false.into();
     let disabled_file = write_json(tmp.path(), "d3.json", &disabled);
-    let out = cli(cf(&ep, &["update-distribution", "--id", &id, "--if-match", "EWRONG", "--distribution-config", &disabled_file])).await;
-    assert!(stderr(&out).contains("PreconditionFailed"), "{}", stderr(&out));
-    let out = cli(cf(&ep, &["update-distribution", "--id", &id, "--distribution-config", &disabled_file])).await;
-    assert!(stderr(&out).contains("InvalidIfMatchVersion"), "{}", stderr(&out));
-    let out = cli(cf(&ep, &["delete-distribution", "--id", &id, "--if-match", &etag])).await;
-    assert!(stderr(&out).contains("DistributionNotDisabled"), "{}", stderr(&out));
-    let upd = cli_json(cf(&ep, &["update-distribution", "--id", &id, "--if-match", &etag, "--distribution-config", &disabled_file])).await;
+    let out = cli(cf(
+        &ep,
+        &[
+            "update-distribution",
+            "--id",
+            &id,
+            "--if-match",
+            "EWRONG",
+            "--distribution-config",
+            &disabled_file,
+        ],
+    ))
+    .await;
+    assert!(
+        stderr(&out).contains("PreconditionFailed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(cf(
+        &ep,
+        &[
+            "update-distribution",
+            "--id",
+            &id,
+            "--distribution-config",
+            &disabled_file,
+        ],
+    ))
+    .await;
+    assert!(
+        stderr(&out).contains("InvalidIfMatchVersion"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(cf(
+        &ep,
+        &["delete-distribution", "--id", &id, "--if-match", &etag],
+    ))
+    .await;
+    assert!(
+        stderr(&out).contains("DistributionNotDisabled"),
+        "{}",
+        stderr(&out)
+    );
+    let upd = cli_json(cf(
+        &ep,
+        &[
+            "update-distribution",
+            "--id",
+            &id,
+            "--if-match",
+            &etag,
+            "--distribution-config",
+            &disabled_file,
+        ],
+    ))
+    .await;
     let etag2 = upd["ETag"].as_str().unwrap().to_owned();
     assert_ne!(etag, etag2);
     // Disabled: the data plane refuses it.
     assert_eq!(get(edge.viewer, &domain, "/hello").await.status, 403);
-    let out = cli(cf(&ep, &["delete-distribution", "--id", &id, "--if-match", &etag2])).await;
+    let out = cli(cf(
+        &ep,
+        &["delete-distribution", "--id", &id, "--if-match", &etag2],
+    ))
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let out = cli(cf(&ep, &["get-distribution", "--id", &id])).await;
-    assert!(stderr(&out).contains("NoSuchDistribution"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("NoSuchDistribution"),
+        "{}",
+        stderr(&out)
+    );
 
     // Validation errors name the field.
     let bad = serde_json::json!({"CallerReference": "bad", "Comment": "", "Enabled": true,
@@ -206,7 +386,11 @@ async fn control_plane_crud_etags_and_errors_via_aws_cli() {
         "DefaultCacheBehavior": {"TargetOriginId": "nowhere", "ViewerProtocolPolicy": "allow-all",
             "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}});
     let bad_file = write_json(tmp.path(), "bad.json", &bad);
-    let out = cli(cf(&ep, &["create-distribution", "--distribution-config", &bad_file])).await;
+    let out = cli(cf(
+        &ep,
+        &["create-distribution", "--distribution-config", &bad_file],
+    ))
+    .await;
     assert!(!out.status.success());
     assert!(stderr(&out).contains("TargetOriginId"), "{}", stderr(&out));
     edge.stop().await;
@@ -232,10 +416,26 @@ async fn malformed_api_requests_get_xml_errors_not_500s() {
         assert!(r.text().contains(code), "{method} {path}: {}", r.text());
     }
     let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
-    let r = send(edge.admin, "POST", "localhost", "/2020-05-31/distribution", &[], deep.as_bytes()).await;
+    let r = send(
+        edge.admin,
+        "POST",
+        "localhost",
+        "/2020-05-31/distribution",
+        &[],
+        deep.as_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 400);
     let huge = vec![b'x'; 2 << 20];
-    let r = send(edge.admin, "POST", "localhost", "/2020-05-31/distribution", &[], &huge).await;
+    let r = send(
+        edge.admin,
+        "POST",
+        "localhost",
+        "/2020-05-31/distribution",
+        &[],
+        &huge,
+    )
+    .await;
     assert_eq!(r.status, 400);
     edge.stop().await;
 }
@@ -257,9 +457,17 @@ async fn admin_credentials_require_sigv4() {
     let ok = run("AKIDEDGEGATETEST", "s3cr3t-key").await.unwrap();
     assert!(ok.status.success(), "{}", stderr(&ok));
     let wrong = run("AKIDEDGEGATETEST", "nope").await.unwrap();
-    assert!(stderr(&wrong).contains("SignatureDoesNotMatch"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("SignatureDoesNotMatch"),
+        "{}",
+        stderr(&wrong)
+    );
     let unknown = run("AKIDUNKNOWN", "s3cr3t-key").await.unwrap();
-    assert!(stderr(&unknown).contains("InvalidClientTokenId"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("InvalidClientTokenId"),
+        "{}",
+        stderr(&unknown)
+    );
     let r = get(edge.admin, "localhost", "/2020-05-31/distribution").await;
     assert_eq!(r.status, 403);
     assert!(r.text().contains("MissingAuthenticationToken"));
@@ -269,7 +477,14 @@ async fn admin_credentials_require_sigv4() {
 /// Starts the real binary and returns it with its admin address.
 fn spawn_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_edgegate"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -277,8 +492,14 @@ fn spawn_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
         .expect("edgegate binary starts");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
-    let admin = line.split_whitespace().find_map(|w| w.strip_prefix("admin=")).expect("admin address printed").to_owned();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let admin = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("admin="))
+        .expect("admin address printed")
+        .to_owned();
     (child, admin)
 }
 
@@ -287,26 +508,54 @@ fn acknowledged_changes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let (mut child, ep) = spawn_binary(dir.path());
-    let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem")).unwrap();
+    let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem"))
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let f = write_json(tmp.path(), &format!("k{i}.json"), &serde_json::json!({"CallerReference": format!("kill-{i}"), "Name": format!("kill-{i}"), "EncodedKey": pem}));
-        let refs = ["--endpoint-url", &ep, "cloudfront", "create-public-key", "--public-key-config", &f];
-        ids.push(aws_json(&refs)["PublicKey"]["Id"].as_str().unwrap().to_owned());
+        let f = write_json(
+            tmp.path(),
+            &format!("k{i}.json"),
+            &serde_json::json!({"CallerReference": format!("kill-{i}"), "Name": format!("kill-{i}"), "EncodedKey": pem}),
+        );
+        let refs = [
+            "--endpoint-url",
+            &ep,
+            "cloudfront",
+            "create-public-key",
+            "--public-key-config",
+            &f,
+        ];
+        ids.push(
+            aws_json(&refs)["PublicKey"]["Id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let (mut child, ep) = spawn_binary(dir.path());
     let list = aws_json(&["--endpoint-url", &ep, "cloudfront", "list-public-keys"]);
-    let got: Vec<&str> = list["PublicKeyList"]["Items"].as_array().unwrap().iter().map(|k| k["Id"].as_str().unwrap()).collect();
+    let got: Vec<&str> = list["PublicKeyList"]["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["Id"].as_str().unwrap())
+        .collect();
     for id in &ids {
-        assert!(got.contains(&id.as_str()), "{id} lost after SIGKILL: {got:?}");
+        assert!(
+            got.contains(&id.as_str()),
+            "{id} lost after SIGKILL: {got:?}"
+        );
     }
     sigterm_and_wait(&mut child);
 }
 
 fn sigterm_and_wait(child: &mut std::process::Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM exits 0: {status:?}");
 }
@@ -334,13 +583,30 @@ cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 "#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edgegate")).args(["config", "check"]).arg(&file).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edgegate"))
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
-    for needle in ["billing_region", "ConnectionAttempts", "ViewerProtocolPolicy", "TargetOriginId", "bad.toml"] {
+    for needle in [
+        "billing_region",
+        "ConnectionAttempts",
+        "ViewerProtocolPolicy",
+        "TargetOriginId",
+        "bad.toml",
+    ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
     let good = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo/edgegate.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_edgegate")).args(["config", "check", good]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_edgegate"))
+        .args(["config", "check", good])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

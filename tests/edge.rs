@@ -19,8 +19,15 @@ async fn miss_then_hit_with_cloudfront_headers() {
     assert_eq!(r1.header("x-cache"), Some("Miss from cloudfront"));
     assert_eq!(r1.header("x-amz-cf-pop"), Some("LCL50-C1"));
     assert_eq!(r1.header("x-amz-cf-id").map(str::len), Some(56));
-    assert!(r1.header("via").unwrap().ends_with(".cloudfront.net (CloudFront)"));
-    assert!(r1.header("set-cookie").is_none(), "Set-Cookie is removed when cookies are not forwarded");
+    assert!(
+        r1.header("via")
+            .unwrap()
+            .ends_with(".cloudfront.net (CloudFront)")
+    );
+    assert!(
+        r1.header("set-cookie").is_none(),
+        "Set-Cookie is removed when cookies are not forwarded"
+    );
 
     let r2 = get(edge.viewer, HOST, "/a.txt").await;
     assert_eq!(r2.status, 200);
@@ -34,8 +41,16 @@ async fn miss_then_hit_with_cloudfront_headers() {
     let seen = origin.last();
     assert_eq!(seen.headers["user-agent"], "Amazon CloudFront");
     assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
-    assert_eq!(seen.headers["x-amz-cf-id"].to_str().unwrap(), r1.header("x-amz-cf-id").unwrap());
-    assert!(seen.headers["via"].to_str().unwrap().contains("cloudfront.net (CloudFront)"));
+    assert_eq!(
+        seen.headers["x-amz-cf-id"].to_str().unwrap(),
+        r1.header("x-amz-cf-id").unwrap()
+    );
+    assert!(
+        seen.headers["via"]
+            .to_str()
+            .unwrap()
+            .contains("cloudfront.net (CloudFront)")
+    );
 
     // Query strings are not in CachingOptimized's key and not forwarded.
     let r3 = get(edge.viewer, HOST, "/a.txt?v=2").await;
@@ -52,10 +67,26 @@ async fn miss_then_hit_with_cloudfront_headers() {
 async fn conditional_and_range_from_cache() {
     let (edge, origin) = setup().await;
     get(edge.viewer, HOST, "/c.txt").await;
-    let r = send(edge.viewer, "GET", HOST, "/c.txt", &[("if-none-match", "\"v1\"")], b"").await;
+    let r = send(
+        edge.viewer,
+        "GET",
+        HOST,
+        "/c.txt",
+        &[("if-none-match", "\"v1\"")],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 304);
     assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
-    let r = send(edge.viewer, "GET", HOST, "/c.txt", &[("range", "bytes=0-5")], b"").await;
+    let r = send(
+        edge.viewer,
+        "GET",
+        HOST,
+        "/c.txt",
+        &[("range", "bytes=0-5")],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 206);
     assert_eq!(r.text(), "origin");
     assert_eq!(r.header("content-range"), Some("bytes 0-5/13"));
@@ -76,14 +107,20 @@ async fn default_root_object_and_routing_refusals() {
 
     let r = send(edge.viewer, "POST", HOST, "/a.txt", &[], b"x").await;
     assert_eq!(r.status, 403);
-    assert!(r.text().contains("not configured to allow the HTTP request method"));
+    assert!(
+        r.text()
+            .contains("not configured to allow the HTTP request method")
+    );
 
     let r = get(edge.viewer, HOST, "/secure/x").await;
     assert_eq!(r.status, 403);
 
     let r = get(edge.viewer, HOST, "/redirect/x?y=1").await;
     assert_eq!(r.status, 301);
-    assert_eq!(r.header("location"), Some(&*format!("https://{HOST}/redirect/x?y=1")));
+    assert_eq!(
+        r.header("location"),
+        Some(&*format!("https://{HOST}/redirect/x?y=1"))
+    );
     assert_eq!(r.header("x-cache"), Some("Redirect from cloudfront"));
     assert_eq!(r.body.len(), 167);
 
@@ -104,7 +141,15 @@ async fn default_root_object_and_routing_refusals() {
 #[tokio::test]
 async fn uncached_behavior_passes_methods_and_bodies() {
     let (edge, origin) = setup().await;
-    let r = send(edge.viewer, "POST", HOST, "/api/items?x=1", &[("content-type", "application/json")], b"{\"a\":1}").await;
+    let r = send(
+        edge.viewer,
+        "POST",
+        HOST,
+        "/api/items?x=1",
+        &[("content-type", "application/json")],
+        b"{\"a\":1}",
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
     let seen = origin.last();
@@ -112,7 +157,8 @@ async fn uncached_behavior_passes_methods_and_bodies() {
     get(edge.viewer, HOST, "/api/x").await;
     get(edge.viewer, HOST, "/api/x").await;
     assert_eq!(origin.hits_for("/api/x"), 2, "CachingDisabled never stores");
-    // no-store from the origin is not cached either.
+    // no-store from the origin is not cached when MinTTL is 0 (UseOriginCacheControlHeaders);
+    // under CachingOptimized (MinTTL 1) CloudFront would keep it for one second.
     get(edge.viewer, HOST, "/nostore/y").await;
     let r = get(edge.viewer, HOST, "/nostore/y").await;
     assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
@@ -126,7 +172,9 @@ async fn concurrent_misses_collapse_into_one_origin_request() {
     let mut tasks = Vec::new();
     for _ in 0..200 {
         let addr = edge.viewer;
-        tasks.push(tokio::spawn(async move { get(addr, HOST, "/delay-ms/300/cold.bin").await }));
+        tasks.push(tokio::spawn(async move {
+            get(addr, HOST, "/delay-ms/300/cold.bin").await
+        }));
     }
     let mut misses = 0;
     for t in tasks {
@@ -156,7 +204,11 @@ async fn origin_errors_are_cloudfront_errors() {
     drop(origin);
 
     // A distribution whose origin port is closed: 502.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let edge2 = TestEdge::start(&custom_origin_config(closed)).await;
     let r = get(edge2.viewer, HOST, "/x").await;
     assert_eq!(r.status, 502);

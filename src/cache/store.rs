@@ -655,6 +655,17 @@ impl http_body::Body for Tee {
                 if let Some(data) = frame.data_ref() {
                     this.on_data(data);
                 }
+                // With a Content-Length, the server stops polling (and drops the body) as soon
+                // as that many bytes went out, so the object is handed over with the last
+                // byte rather than at a final `None` that may never be asked for. The insert
+                // runs on the next poll, or in the background from `Drop`.
+                let complete = match (&this.fill, this.expected) {
+                    (Some(fill), Some(len)) => fill.received == len,
+                    _ => false,
+                };
+                if complete {
+                    this.completing = this.finish();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Some(Err(e)) => {

@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::{self, CachePolicyConfig, Diagnostics, DistributionConfig, KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig, Tree};
+use crate::model::{
+    self, CachePolicyConfig, Diagnostics, DistributionConfig, KeyGroupConfig,
+    OriginRequestPolicyConfig, PublicKeyConfig, Tree,
+};
 
 use super::FileConfig;
 
@@ -61,21 +64,37 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, at: &str, msg: impl std::fmt::Display) {
-        self.report.errors.push(format!("{}: {at}: {msg}", self.file.display()));
+        self.report
+            .errors
+            .push(format!("{}: {at}: {msg}", self.file.display()));
     }
 
     fn absorb(&mut self, at: &str, file: &Path, d: Diagnostics) {
         for i in d.errors {
-            self.report.errors.push(format!("{}: {at}: {}: {}", file.display(), i.path, i.message));
+            self.report.errors.push(format!(
+                "{}: {at}: {}: {}",
+                file.display(),
+                i.path,
+                i.message
+            ));
         }
         for i in d.warnings {
-            self.report.warnings.push(format!("{}: {at}: {}: {}", file.display(), i.path, i.message));
+            self.report.warnings.push(format!(
+                "{}: {at}: {}: {}",
+                file.display(),
+                i.path,
+                i.message
+            ));
         }
     }
 
     fn rel(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
     }
 
     /// Takes an edgegate-only string key out of a declaration table.
@@ -84,7 +103,10 @@ impl Ctx<'_> {
             None => None,
             Some(toml::Value::String(s)) => Some(s),
             Some(other) => {
-                self.err(at, format!("{key} must be a string, not {}", other.type_str()));
+                self.err(
+                    at,
+                    format!("{key} must be a string, not {}", other.type_str()),
+                );
                 None
             }
         }
@@ -96,7 +118,13 @@ impl Ctx<'_> {
         if let Some(path) = self.take_str(&mut table, "config_file", at) {
             if !table.is_empty() {
                 let keys: Vec<_> = table.keys().cloned().collect();
-                self.err(at, format!("config_file cannot be combined with inline fields ({})", keys.join(", ")));
+                self.err(
+                    at,
+                    format!(
+                        "config_file cannot be combined with inline fields ({})",
+                        keys.join(", ")
+                    ),
+                );
             }
             let full = self.rel(&path);
             let text = match std::fs::read_to_string(&full) {
@@ -109,7 +137,9 @@ impl Ctx<'_> {
             let json: serde_json::Value = match serde_json::from_str(&text) {
                 Ok(v) => v,
                 Err(e) => {
-                    self.report.errors.push(format!("{}: not valid JSON: {e}", full.display()));
+                    self.report
+                        .errors
+                        .push(format!("{}: not valid JSON: {e}", full.display()));
                     return None;
                 }
             };
@@ -123,7 +153,10 @@ impl Ctx<'_> {
                 }
             }
         } else {
-            Some((model::tree::from_toml(&toml::Value::Table(table)), self.file.to_path_buf()))
+            Some((
+                model::tree::from_toml(&toml::Value::Table(table)),
+                self.file.to_path_buf(),
+            ))
         }
     }
 }
@@ -131,7 +164,11 @@ impl Ctx<'_> {
 /// Decodes and validates every declaration of `file` (read from `path`, relative paths taken
 /// from `base`). Cross-references between declared resources are checked when they are applied.
 pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Report) {
-    let mut cx = Ctx { file: path, base, report: Report::default() };
+    let mut cx = Ctx {
+        file: path,
+        base,
+        report: Report::default(),
+    };
     let mut out = Declarations::default();
 
     for (i, t) in file.public_keys.iter().enumerate() {
@@ -148,8 +185,15 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
             }
         }
         if !t.contains_key("caller_reference") {
-            let name = t.get("name").and_then(|v| v.as_str()).unwrap_or("key").to_owned();
-            t.insert("caller_reference".into(), toml::Value::String(format!("edgegate-declared-{name}")));
+            let name = t
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("key")
+                .to_owned();
+            t.insert(
+                "caller_reference".into(),
+                toml::Value::String(format!("edgegate-declared-{name}")),
+            );
         }
         if let Some((tree, src)) = cx.tree(t, "PublicKeyConfig", &at) {
             let mut d = Diagnostics::default();
@@ -234,7 +278,10 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
             let ok = d.errors.is_empty();
             cx.absorb(&at, &src, d);
             if let (Some(config), true) = (cfg, ok) {
-                out.distributions.push(DeclaredDistribution { d: Declared { id, config }, domain_name });
+                out.distributions.push(DeclaredDistribution {
+                    d: Declared { id, config },
+                    domain_name,
+                });
             }
         }
     }

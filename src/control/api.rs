@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
@@ -80,41 +80,68 @@ struct Call<'a> {
 
 impl Call<'_> {
     fn if_match(&self) -> Option<&str> {
-        self.headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
     }
 
     fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Parses the body as the XML document `root` and decodes it with `decode`.
-    fn decode<T>(&self, root: &str, decode: impl FnOnce(&Tree, &mut Diagnostics) -> Option<T>) -> Result<T, ApiError> {
+    fn decode<T>(
+        &self,
+        root: &str,
+        decode: impl FnOnce(&Tree, &mut Diagnostics) -> Option<T>,
+    ) -> Result<T, ApiError> {
         if self.body.is_empty() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "MissingBody", format!("The request body is empty: expected a {root} document.")));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MissingBody",
+                format!("The request body is empty: expected a {root} document."),
+            ));
         }
-        let (name, tree) = model::tree::from_xml(&self.body).map_err(|e| ApiError::malformed(format!("The request body is not valid XML: {e}")))?;
+        let (name, tree) = model::tree::from_xml(&self.body)
+            .map_err(|e| ApiError::malformed(format!("The request body is not valid XML: {e}")))?;
         if name != root {
-            return Err(ApiError::malformed(format!("Expected a {root} document, found <{name}>.")));
+            return Err(ApiError::malformed(format!(
+                "Expected a {root} document, found <{name}>."
+            )));
         }
         let mut d = Diagnostics::default();
         let value = decode(&tree, &mut d);
         if let Some(e) = diagnostics_error(&d) {
             return Err(e);
         }
-        value.ok_or_else(|| ApiError::malformed(format!("The {root} document could not be decoded.")))
+        value.ok_or_else(|| {
+            ApiError::malformed(format!("The {root} document could not be decoded."))
+        })
     }
 }
 
 async fn handle(state: &AdminState, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| ApiError::malformed(format!("The request body is larger than {MAX_BODY} bytes.")))?;
+    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ApiError::malformed(format!("The request body is larger than {MAX_BODY} bytes."))
+    })?;
     if let Some(creds) = &state.credentials {
         let hash = crate::sigv4::sha256_hex(&body);
-        let lookup = |id: &str| (id == creds.access_key_id).then(|| creds.secret_access_key.clone());
-        crate::sigv4::verify(&parts.method, &parts.uri, &parts.headers, &hash, lookup, "cloudfront", time::OffsetDateTime::now_utc())
-            .map_err(|e| ApiError::new(e.status(), e.code(), e.message()))?;
+        let lookup =
+            |id: &str| (id == creds.access_key_id).then(|| creds.secret_access_key.clone());
+        crate::sigv4::verify(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &hash,
+            lookup,
+            "cloudfront",
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| ApiError::new(e.status(), e.code(), e.message()))?;
     }
     let path = parts.uri.path();
     let Some(rest) = path.strip_prefix(PREFIX) else {
@@ -129,13 +156,23 @@ async fn handle(state: &AdminState, req: Request) -> Result<Response, ApiError> 
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    let dec = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+                    let dec = |s: &str| {
+                        percent_encoding::percent_decode_str(s)
+                            .decode_utf8_lossy()
+                            .into_owned()
+                    };
                     (dec(k), dec(v))
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let call = Call { method: parts.method.clone(), segments, query, headers: parts.headers, body };
+    let call = Call {
+        method: parts.method.clone(),
+        segments,
+        query,
+        headers: parts.headers,
+        body,
+    };
     route(state, &call).await.map_err(|e| match e {
         Routed::NotFound => unsupported(&call.method, path),
         Routed::Api(e) => e,
@@ -157,12 +194,20 @@ fn unsupported(method: &Method, path: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "UnsupportedOperation",
-        format!("edgegate does not implement {method} {path}; see the README for the supported CloudFront API operations."),
+        format!(
+            "edgegate does not implement {method} {path}; see the README for the supported CloudFront API operations."
+        ),
     )
 }
 
 /// An XML response with optional ETag and Location.
-fn xml(status: StatusCode, tree: &Tree, root: &str, etag: Option<&str>, location: Option<String>) -> Response {
+fn xml(
+    status: StatusCode,
+    tree: &Tree,
+    root: &str,
+    etag: Option<&str>,
+    location: Option<String>,
+) -> Response {
     let mut resp = Response::new(Body::from(tree.to_xml(root)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -193,19 +238,38 @@ fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::invalid_argument(format!("MaxItems must be a number from 1 to 1000, not {s:?}.")))?,
+            .ok_or_else(|| {
+                ApiError::invalid_argument(format!(
+                    "MaxItems must be a number from 1 to 1000, not {s:?}."
+                ))
+            })?,
     };
-    Ok((call.query("Marker").filter(|m| !m.is_empty()).map(str::to_owned), max))
+    Ok((
+        call.query("Marker")
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned),
+        max,
+    ))
 }
 
 /// Applies Marker/MaxItems to ids in order: the page and the next marker, if truncated.
-fn page<'a, T>(items: &'a [T], id: impl Fn(&T) -> &str, marker: &Option<String>, max: usize) -> (Vec<&'a T>, Option<String>) {
+fn page<'a, T>(
+    items: &'a [T],
+    id: impl Fn(&T) -> &str,
+    marker: &Option<String>,
+    max: usize,
+) -> (Vec<&'a T>, Option<String>) {
     let start = match marker {
-        Some(m) => items.iter().position(|t| id(t) > m.as_str()).unwrap_or(items.len()),
+        Some(m) => items
+            .iter()
+            .position(|t| id(t) > m.as_str())
+            .unwrap_or(items.len()),
         None => 0,
     };
     let page: Vec<&T> = items[start..].iter().take(max).collect();
-    let next = (start + page.len() < items.len()).then(|| page.last().map(|t| id(t).to_owned())).flatten();
+    let next = (start + page.len() < items.len())
+        .then(|| page.last().map(|t| id(t).to_owned()))
+        .flatten();
     (page, next)
 }
 
@@ -220,13 +284,22 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::GET, ["distribution", id, "config"]) => get_distribution(state, id, true).await?,
         (M::PUT, ["distribution", id, "config"]) => update_distribution(state, call, id).await?,
         (M::DELETE, ["distribution", id]) => {
-            state.registry.delete_distribution(id, call.if_match()).await?;
+            state
+                .registry
+                .delete_distribution(id, call.if_match())
+                .await?;
             no_content()
         }
         // === invalidations ===
-        (M::POST, ["distribution", id, "invalidation"]) => create_invalidation(state, call, id).await?,
-        (M::GET, ["distribution", id, "invalidation"]) => list_invalidations(state, call, id).await?,
-        (M::GET, ["distribution", id, "invalidation", inv]) => get_invalidation(state, id, inv).await?,
+        (M::POST, ["distribution", id, "invalidation"]) => {
+            create_invalidation(state, call, id).await?
+        }
+        (M::GET, ["distribution", id, "invalidation"]) => {
+            list_invalidations(state, call, id).await?
+        }
+        (M::GET, ["distribution", id, "invalidation", inv]) => {
+            get_invalidation(state, id, inv).await?
+        }
         // === public keys ===
         (M::POST, ["public-key"]) => create_public_key(state, call).await?,
         (M::GET, ["public-key"]) => list_public_keys(state, call).await?,
@@ -234,7 +307,10 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::GET, ["public-key", id, "config"]) => get_public_key(state, id, true).await?,
         (M::PUT, ["public-key", id, "config"]) => update_public_key(state, call, id).await?,
         (M::DELETE, ["public-key", id]) => {
-            state.registry.delete_public_key(id, call.if_match()).await?;
+            state
+                .registry
+                .delete_public_key(id, call.if_match())
+                .await?;
             no_content()
         }
         // === key groups ===
@@ -254,8 +330,12 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::GET, ["cache-policy", id, "config"]) => get_cache_policy(state, id, true).await?,
         (M::POST, ["origin-request-policy"]) => create_origin_request_policy(state, call).await?,
         (M::GET, ["origin-request-policy"]) => list_origin_request_policies(state, call).await?,
-        (M::GET, ["origin-request-policy", id]) => get_origin_request_policy(state, id, false).await?,
-        (M::GET, ["origin-request-policy", id, "config"]) => get_origin_request_policy(state, id, true).await?,
+        (M::GET, ["origin-request-policy", id]) => {
+            get_origin_request_policy(state, id, false).await?
+        }
+        (M::GET, ["origin-request-policy", id, "config"]) => {
+            get_origin_request_policy(state, id, true).await?
+        }
         _ => return Err(Routed::NotFound),
     };
     Ok(resp)
@@ -270,7 +350,10 @@ fn dist_location(id: &str) -> String {
 fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> DistributionMeta {
     DistributionMeta {
         id: d.v.id.clone(),
-        arn: format!("arn:aws:cloudfront::{}:distribution/{}", state.account_id, d.v.id),
+        arn: format!(
+            "arn:aws:cloudfront::{}:distribution/{}",
+            state.account_id, d.v.id
+        ),
         // Changes apply on this edge before the API answers, so a distribution is always deployed.
         status: "Deployed".to_owned(),
         last_modified_time: d.v.last_modified,
@@ -282,16 +365,19 @@ fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> DistributionM
 
 async fn distribution_tree(state: &AdminState, d: &DistributionEntry) -> Tree {
     let snap = state.registry.snapshot().await;
-    let groups: Vec<ActiveKeyGroup> = d
-        .v
-        .config
-        .referenced_key_group_ids()
-        .into_iter()
-        .map(|id| ActiveKeyGroup {
-            key_pair_ids: snap.key_groups.get(id).map(|g| g.config.items.clone()).unwrap_or_default(),
-            key_group_id: id.to_owned(),
-        })
-        .collect();
+    let groups: Vec<ActiveKeyGroup> =
+        d.v.config
+            .referenced_key_group_ids()
+            .into_iter()
+            .map(|id| ActiveKeyGroup {
+                key_pair_ids: snap
+                    .key_groups
+                    .get(id)
+                    .map(|g| g.config.items.clone())
+                    .unwrap_or_default(),
+                key_group_id: id.to_owned(),
+            })
+            .collect();
     model::responses::distribution(&distribution_meta(state, d), &d.v.config, &groups)
 }
 
@@ -302,20 +388,50 @@ async fn create_distribution(state: &AdminState, call: &Call<'_>) -> Result<Resp
         Some(c)
     })?;
     let (entry, created) = state.registry.create_distribution(cfg, None, false).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(xml(status, &distribution_tree(state, &entry).await, "Distribution", Some(&entry.v.etag), Some(dist_location(&entry.v.id))))
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(xml(
+        status,
+        &distribution_tree(state, &entry).await,
+        "Distribution",
+        Some(&entry.v.etag),
+        Some(dist_location(&entry.v.id)),
+    ))
 }
 
-async fn get_distribution(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+async fn get_distribution(
+    state: &AdminState,
+    id: &str,
+    config_only: bool,
+) -> Result<Response, ApiError> {
     let d = state.registry.distribution(id).await?;
     Ok(if config_only {
-        xml(StatusCode::OK, &d.v.config.to_tree(), "DistributionConfig", Some(&d.v.etag), None)
+        xml(
+            StatusCode::OK,
+            &d.v.config.to_tree(),
+            "DistributionConfig",
+            Some(&d.v.etag),
+            None,
+        )
     } else {
-        xml(StatusCode::OK, &distribution_tree(state, &d).await, "Distribution", Some(&d.v.etag), None)
+        xml(
+            StatusCode::OK,
+            &distribution_tree(state, &d).await,
+            "Distribution",
+            Some(&d.v.etag),
+            None,
+        )
     })
 }
 
-async fn update_distribution(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+async fn update_distribution(
+    state: &AdminState,
+    call: &Call<'_>,
+    id: &str,
+) -> Result<Response, ApiError> {
     if call.if_match().is_none() {
         return Err(ApiError::missing_if_match());
     }
@@ -324,8 +440,17 @@ async fn update_distribution(state: &AdminState, call: &Call<'_>, id: &str) -> R
         c.validate(d);
         Some(c)
     })?;
-    let d = state.registry.update_distribution(id, call.if_match(), cfg).await?;
-    Ok(xml(StatusCode::OK, &distribution_tree(state, &d).await, "Distribution", Some(&d.v.etag), None))
+    let d = state
+        .registry
+        .update_distribution(id, call.if_match(), cfg)
+        .await?;
+    Ok(xml(
+        StatusCode::OK,
+        &distribution_tree(state, &d).await,
+        "Distribution",
+        Some(&d.v.etag),
+        None,
+    ))
 }
 
 async fn list_distributions(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -333,14 +458,21 @@ async fn list_distributions(state: &AdminState, call: &Call<'_>) -> Result<Respo
     let snap = state.registry.snapshot().await;
     let all: Vec<_> = snap.distributions.values().cloned().collect();
     let (items, next) = page(&all, |d| &d.v.id, &marker, max);
-    let rows: Vec<_> = items.iter().map(|d| (distribution_meta(state, d), d.v.config.clone())).collect();
+    let rows: Vec<_> = items
+        .iter()
+        .map(|d| (distribution_meta(state, d), d.v.config.clone()))
+        .collect();
     let tree = model::responses::distribution_list(&page_info(&marker, &next, max), &rows);
     Ok(xml(StatusCode::OK, &tree, "DistributionList", None, None))
 }
 
 // === invalidations ===
 
-async fn create_invalidation(state: &AdminState, call: &Call<'_>, dist_id: &str) -> Result<Response, ApiError> {
+async fn create_invalidation(
+    state: &AdminState,
+    call: &Call<'_>,
+    dist_id: &str,
+) -> Result<Response, ApiError> {
     let batch = call.decode("InvalidationBatch", |t, d| {
         let b = model::InvalidationBatch::from_tree(t, d)?;
         b.validate(d);
@@ -351,39 +483,70 @@ async fn create_invalidation(state: &AdminState, call: &Call<'_>, dist_id: &str)
     // The edge removes every matching entry before the invalidation is acknowledged, so it is
     // stored (and reported) as Completed.
     let removed = state.edge.cache().invalidate(dist_id, &batch.paths).await;
-    tracing::info!(distribution = dist_id, paths = batch.paths.len(), removed, "invalidation");
+    tracing::info!(
+        distribution = dist_id,
+        paths = batch.paths.len(),
+        removed,
+        "invalidation"
+    );
     let (inv, created) = state.registry.create_invalidation(dist_id, batch).await?;
     let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let location = format!("{}/invalidation/{}", dist_location(dist_id), inv.id);
     Ok(xml(status, &tree, "Invalidation", None, Some(location)))
 }
 
-async fn get_invalidation(state: &AdminState, dist_id: &str, inv_id: &str) -> Result<Response, ApiError> {
+async fn get_invalidation(
+    state: &AdminState,
+    dist_id: &str,
+    inv_id: &str,
+) -> Result<Response, ApiError> {
     state.registry.distribution(dist_id).await?;
     let snap = state.registry.snapshot().await;
     let inv = snap
         .invalidations
         .get(dist_id)
         .and_then(|l| l.iter().find(|i| i.id == inv_id))
-        .ok_or_else(|| ApiError::not_found("NoSuchInvalidation", "The specified invalidation does not exist."))?;
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "NoSuchInvalidation",
+                "The specified invalidation does not exist.",
+            )
+        })?;
     let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
     Ok(xml(StatusCode::OK, &tree, "Invalidation", None, None))
 }
 
-async fn list_invalidations(state: &AdminState, call: &Call<'_>, dist_id: &str) -> Result<Response, ApiError> {
+async fn list_invalidations(
+    state: &AdminState,
+    call: &Call<'_>,
+    dist_id: &str,
+) -> Result<Response, ApiError> {
     state.registry.distribution(dist_id).await?;
     let (marker, max) = paging(call)?;
     let snap = state.registry.snapshot().await;
     // Newest first, as CloudFront lists them.
     let mut all = snap.invalidations.get(dist_id).cloned().unwrap_or_default();
     all.reverse();
-    let start = marker.as_ref().and_then(|m| all.iter().position(|i| &i.id == m).map(|p| p + 1)).unwrap_or(0);
+    let start = marker
+        .as_ref()
+        .and_then(|m| all.iter().position(|i| &i.id == m).map(|p| p + 1))
+        .unwrap_or(0);
     let items: Vec<_> = all[start.min(all.len())..].iter().take(max).collect();
-    let next = (start + items.len() < all.len()).then(|| items.last().map(|i| i.id.clone())).flatten();
+    let next = (start + items.len() < all.len())
+        .then(|| items.last().map(|i| i.id.clone()))
+        .flatten();
     let rows: Vec<_> = items
         .iter()
-        .map(|i| InvalidationSummary { id: i.id.clone(), create_time: i.created, status: i.status.clone() })
+        .map(|i| InvalidationSummary {
+            id: i.id.clone(),
+            create_time: i.created,
+            status: i.status.clone(),
+        })
         .collect();
     let tree = model::responses::invalidation_list(&page_info(&marker, &next, max), &rows);
     Ok(xml(StatusCode::OK, &tree, "InvalidationList", None, None))
@@ -399,21 +562,54 @@ async fn create_public_key(state: &AdminState, call: &Call<'_>) -> Result<Respon
     })?;
     let (v, created) = state.registry.create_public_key(cfg, None, false).await?;
     let tree = model::responses::public_key(&v.id, v.created, &v.config);
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/public-key/{}", v.id);
-    Ok(xml(status, &tree, "PublicKey", Some(&v.etag), Some(location)))
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let location = format!(
+        "https://cloudfront.amazonaws.com/2020-05-31/public-key/{}",
+        v.id
+    );
+    Ok(xml(
+        status,
+        &tree,
+        "PublicKey",
+        Some(&v.etag),
+        Some(location),
+    ))
 }
 
-async fn get_public_key(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+async fn get_public_key(
+    state: &AdminState,
+    id: &str,
+    config_only: bool,
+) -> Result<Response, ApiError> {
     let v = state.registry.public_key(id).await?;
     Ok(if config_only {
-        xml(StatusCode::OK, &v.config.to_tree(), "PublicKeyConfig", Some(&v.etag), None)
+        xml(
+            StatusCode::OK,
+            &v.config.to_tree(),
+            "PublicKeyConfig",
+            Some(&v.etag),
+            None,
+        )
     } else {
-        xml(StatusCode::OK, &model::responses::public_key(&v.id, v.created, &v.config), "PublicKey", Some(&v.etag), None)
+        xml(
+            StatusCode::OK,
+            &model::responses::public_key(&v.id, v.created, &v.config),
+            "PublicKey",
+            Some(&v.etag),
+            None,
+        )
     })
 }
 
-async fn update_public_key(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+async fn update_public_key(
+    state: &AdminState,
+    call: &Call<'_>,
+    id: &str,
+) -> Result<Response, ApiError> {
     if call.if_match().is_none() {
         return Err(ApiError::missing_if_match());
     }
@@ -422,8 +618,17 @@ async fn update_public_key(state: &AdminState, call: &Call<'_>, id: &str) -> Res
         c.validate(d);
         Some(c)
     })?;
-    let v = state.registry.update_public_key(id, call.if_match(), cfg).await?;
-    Ok(xml(StatusCode::OK, &model::responses::public_key(&v.id, v.created, &v.config), "PublicKey", Some(&v.etag), None))
+    let v = state
+        .registry
+        .update_public_key(id, call.if_match(), cfg)
+        .await?;
+    Ok(xml(
+        StatusCode::OK,
+        &model::responses::public_key(&v.id, v.created, &v.config),
+        "PublicKey",
+        Some(&v.etag),
+        None,
+    ))
 }
 
 async fn list_public_keys(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -431,7 +636,10 @@ async fn list_public_keys(state: &AdminState, call: &Call<'_>) -> Result<Respons
     let snap = state.registry.snapshot().await;
     let all: Vec<_> = snap.public_keys.values().cloned().collect();
     let (items, next) = page(&all, |k| &k.id, &marker, max);
-    let rows: Vec<_> = items.iter().map(|k| (k.id.clone(), k.created, k.config.clone())).collect();
+    let rows: Vec<_> = items
+        .iter()
+        .map(|k| (k.id.clone(), k.created, k.config.clone()))
+        .collect();
     let tree = model::responses::public_key_list(next.as_deref(), max as u32, &rows);
     Ok(xml(StatusCode::OK, &tree, "PublicKeyList", None, None))
 }
@@ -445,20 +653,49 @@ async fn create_key_group(state: &AdminState, call: &Call<'_>) -> Result<Respons
         Some(c)
     })?;
     let v = state.registry.create_key_group(cfg, None, false).await?;
-    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/key-group/{}", v.id);
-    Ok(xml(StatusCode::CREATED, &model::responses::key_group(&v.id, v.last_modified, &v.config), "KeyGroup", Some(&v.etag), Some(location)))
+    let location = format!(
+        "https://cloudfront.amazonaws.com/2020-05-31/key-group/{}",
+        v.id
+    );
+    Ok(xml(
+        StatusCode::CREATED,
+        &model::responses::key_group(&v.id, v.last_modified, &v.config),
+        "KeyGroup",
+        Some(&v.etag),
+        Some(location),
+    ))
 }
 
-async fn get_key_group(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
+async fn get_key_group(
+    state: &AdminState,
+    id: &str,
+    config_only: bool,
+) -> Result<Response, ApiError> {
     let v = state.registry.key_group(id).await?;
     Ok(if config_only {
-        xml(StatusCode::OK, &v.config.to_tree(), "KeyGroupConfig", Some(&v.etag), None)
+        xml(
+            StatusCode::OK,
+            &v.config.to_tree(),
+            "KeyGroupConfig",
+            Some(&v.etag),
+            None,
+        )
     } else {
-        xml(StatusCode::OK, &model::responses::key_group(&v.id, v.last_modified, &v.config), "KeyGroup", Some(&v.etag), None)
+        xml(
+            StatusCode::OK,
+            &model::responses::key_group(&v.id, v.last_modified, &v.config),
+            "KeyGroup",
+            Some(&v.etag),
+            None,
+        )
     })
 }
 
-async fn update_key_group(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
+async fn update_key_group(
+    state: &AdminState,
+    call: &Call<'_>,
+    id: &str,
+) -> Result<Response, ApiError> {
     if call.if_match().is_none() {
         return Err(ApiError::missing_if_match());
     }
@@ -467,8 +704,17 @@ async fn update_key_group(state: &AdminState, call: &Call<'_>, id: &str) -> Resu
         c.validate(d);
         Some(c)
     })?;
-    let v = state.registry.update_key_group(id, call.if_match(), cfg).await?;
-    Ok(xml(StatusCode::OK, &model::responses::key_group(&v.id, v.last_modified, &v.config), "KeyGroup", Some(&v.etag), None))
+    let v = state
+        .registry
+        .update_key_group(id, call.if_match(), cfg)
+        .await?;
+    Ok(xml(
+        StatusCode::OK,
+        &model::responses::key_group(&v.id, v.last_modified, &v.config),
+        "KeyGroup",
+        Some(&v.etag),
+        None,
+    ))
 }
 
 async fn list_key_groups(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -476,7 +722,10 @@ async fn list_key_groups(state: &AdminState, call: &Call<'_>) -> Result<Response
     let snap = state.registry.snapshot().await;
     let all: Vec<_> = snap.key_groups.values().cloned().collect();
     let (items, next) = page(&all, |k| &k.id, &marker, max);
-    let rows: Vec<_> = items.iter().map(|k| (k.id.clone(), k.last_modified, k.config.clone())).collect();
+    let rows: Vec<_> = items
+        .iter()
+        .map(|k| (k.id.clone(), k.last_modified, k.config.clone()))
+        .collect();
     let tree = model::responses::key_group_list(next.as_deref(), max as u32, &rows);
     Ok(xml(StatusCode::OK, &tree, "KeyGroupList", None, None))
 }
@@ -490,25 +739,50 @@ async fn create_cache_policy(state: &AdminState, call: &Call<'_>) -> Result<Resp
         Some(c)
     })?;
     let v = state.registry.create_cache_policy(cfg, None, false).await?;
-    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/cache-policy/{}", v.id);
-    Ok(xml(StatusCode::CREATED, &model::responses::cache_policy(&v.id, v.last_modified, &v.config), "CachePolicy", Some(&v.etag), Some(location)))
+    let location = format!(
+        "https://cloudfront.amazonaws.com/2020-05-31/cache-policy/{}",
+        v.id
+    );
+    Ok(xml(
+        StatusCode::CREATED,
+        &model::responses::cache_policy(&v.id, v.last_modified, &v.config),
+        "CachePolicy",
+        Some(&v.etag),
+        Some(location),
+    ))
 }
 
-async fn get_cache_policy(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
-    let (etag, modified, config) = if let Some(m) = model::managed_cache_policies().iter().find(|m| m.id == id) {
-        (MANAGED_ETAG.to_owned(), MANAGED_LAST_MODIFIED, m.config())
-    } else {
-        let snap = state.registry.snapshot().await;
-        let v = snap
-            .cache_policies
-            .get(id)
-            .ok_or_else(|| ApiError::not_found("NoSuchCachePolicy", "The cache policy does not exist."))?;
-        (v.etag.clone(), v.last_modified, v.config.clone())
-    };
+async fn get_cache_policy(
+    state: &AdminState,
+    id: &str,
+    config_only: bool,
+) -> Result<Response, ApiError> {
+    let (etag, modified, config) =
+        if let Some(m) = model::managed_cache_policies().iter().find(|m| m.id == id) {
+            (MANAGED_ETAG.to_owned(), MANAGED_LAST_MODIFIED, m.config())
+        } else {
+            let snap = state.registry.snapshot().await;
+            let v = snap.cache_policies.get(id).ok_or_else(|| {
+                ApiError::not_found("NoSuchCachePolicy", "The cache policy does not exist.")
+            })?;
+            (v.etag.clone(), v.last_modified, v.config.clone())
+        };
     Ok(if config_only {
-        xml(StatusCode::OK, &config.to_tree(), "CachePolicyConfig", Some(&etag), None)
+        xml(
+            StatusCode::OK,
+            &config.to_tree(),
+            "CachePolicyConfig",
+            Some(&etag),
+            None,
+        )
     } else {
-        xml(StatusCode::OK, &model::responses::cache_policy(id, modified, &config), "CachePolicy", Some(&etag), None)
+        xml(
+            StatusCode::OK,
+            &model::responses::cache_policy(id, modified, &config),
+            "CachePolicy",
+            Some(&etag),
+            None,
+        )
     })
 }
 
@@ -519,12 +793,22 @@ async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Resp
     let mut all = Vec::new();
     if kind.is_none_or(|k| k == "managed") {
         for m in model::managed_cache_policies() {
-            all.push((PolicyType::Managed, m.id.to_owned(), MANAGED_LAST_MODIFIED, m.config()));
+            all.push((
+                PolicyType::Managed,
+                m.id.to_owned(),
+                MANAGED_LAST_MODIFIED,
+                m.config(),
+            ));
         }
     }
     if kind.is_none_or(|k| k == "custom") {
         for v in snap.cache_policies.values() {
-            all.push((PolicyType::Custom, v.id.clone(), v.last_modified, v.config.clone()));
+            all.push((
+                PolicyType::Custom,
+                v.id.clone(),
+                v.last_modified,
+                v.config.clone(),
+            ));
         }
     }
     let (items, next) = page(&all, |(_, id, _, _)| id, &marker, max);
@@ -533,14 +817,23 @@ async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Resp
     Ok(xml(StatusCode::OK, &tree, "CachePolicyList", None, None))
 }
 
-async fn create_origin_request_policy(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+async fn create_origin_request_policy(
+    state: &AdminState,
+    call: &Call<'_>,
+) -> Result<Response, ApiError> {
     let cfg = call.decode("OriginRequestPolicyConfig", |t, d| {
         let c = model::OriginRequestPolicyConfig::from_tree(t, d)?;
         c.validate(d);
         Some(c)
     })?;
-    let v = state.registry.create_origin_request_policy(cfg, None, false).await?;
-    let location = format!("https://cloudfront.amazonaws.com/2020-05-31/origin-request-policy/{}", v.id);
+    let v = state
+        .registry
+        .create_origin_request_policy(cfg, None, false)
+        .await?;
+    let location = format!(
+        "https://cloudfront.amazonaws.com/2020-05-31/origin-request-policy/{}",
+        v.id
+    );
     Ok(xml(
         StatusCode::CREATED,
         &model::responses::origin_request_policy(&v.id, v.last_modified, &v.config),
@@ -550,41 +843,81 @@ async fn create_origin_request_policy(state: &AdminState, call: &Call<'_>) -> Re
     ))
 }
 
-async fn get_origin_request_policy(state: &AdminState, id: &str, config_only: bool) -> Result<Response, ApiError> {
-    let (etag, modified, config) = if let Some(m) = model::managed_origin_request_policies().iter().find(|m| m.id == id) {
+async fn get_origin_request_policy(
+    state: &AdminState,
+    id: &str,
+    config_only: bool,
+) -> Result<Response, ApiError> {
+    let (etag, modified, config) = if let Some(m) = model::managed_origin_request_policies()
+        .iter()
+        .find(|m| m.id == id)
+    {
         (MANAGED_ETAG.to_owned(), MANAGED_LAST_MODIFIED, m.config())
     } else {
         let snap = state.registry.snapshot().await;
-        let v = snap
-            .origin_request_policies
-            .get(id)
-            .ok_or_else(|| ApiError::not_found("NoSuchOriginRequestPolicy", "The origin request policy does not exist."))?;
+        let v = snap.origin_request_policies.get(id).ok_or_else(|| {
+            ApiError::not_found(
+                "NoSuchOriginRequestPolicy",
+                "The origin request policy does not exist.",
+            )
+        })?;
         (v.etag.clone(), v.last_modified, v.config.clone())
     };
     Ok(if config_only {
-        xml(StatusCode::OK, &config.to_tree(), "OriginRequestPolicyConfig", Some(&etag), None)
+        xml(
+            StatusCode::OK,
+            &config.to_tree(),
+            "OriginRequestPolicyConfig",
+            Some(&etag),
+            None,
+        )
     } else {
-        xml(StatusCode::OK, &model::responses::origin_request_policy(id, modified, &config), "OriginRequestPolicy", Some(&etag), None)
+        xml(
+            StatusCode::OK,
+            &model::responses::origin_request_policy(id, modified, &config),
+            "OriginRequestPolicy",
+            Some(&etag),
+            None,
+        )
     })
 }
 
-async fn list_origin_request_policies(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
+async fn list_origin_request_policies(
+    state: &AdminState,
+    call: &Call<'_>,
+) -> Result<Response, ApiError> {
     let (marker, max) = paging(call)?;
     let kind = call.query("Type");
     let snap = state.registry.snapshot().await;
     let mut all = Vec::new();
     if kind.is_none_or(|k| k == "managed") {
         for m in model::managed_origin_request_policies() {
-            all.push((PolicyType::Managed, m.id.to_owned(), MANAGED_LAST_MODIFIED, m.config()));
+            all.push((
+                PolicyType::Managed,
+                m.id.to_owned(),
+                MANAGED_LAST_MODIFIED,
+                m.config(),
+            ));
         }
     }
     if kind.is_none_or(|k| k == "custom") {
         for v in snap.origin_request_policies.values() {
-            all.push((PolicyType::Custom, v.id.clone(), v.last_modified, v.config.clone()));
+            all.push((
+                PolicyType::Custom,
+                v.id.clone(),
+                v.last_modified,
+                v.config.clone(),
+            ));
         }
     }
     let (items, next) = page(&all, |(_, id, _, _)| id, &marker, max);
     let rows: Vec<_> = items.into_iter().cloned().collect();
     let tree = model::responses::origin_request_policy_list(next.as_deref(), max as u32, &rows);
-    Ok(xml(StatusCode::OK, &tree, "OriginRequestPolicyList", None, None))
+    Ok(xml(
+        StatusCode::OK,
+        &tree,
+        "OriginRequestPolicyList",
+        None,
+        None,
+    ))
 }

@@ -19,7 +19,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with an explicit status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400 `InvalidArgument`.
@@ -58,12 +62,20 @@ impl ApiError {
     /// 500 `InternalError`, for storage failures; the detail is logged, not returned.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "control plane internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "We encountered an internal error. Please try again.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
     }
 
     /// `Sender` for 4xx, `Receiver` for 5xx, as CloudFront types its errors.
     pub fn kind(&self) -> &'static str {
-        if self.status.is_server_error() { "Receiver" } else { "Sender" }
+        if self.status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        }
     }
 
     /// CloudFront's XML error envelope.
@@ -80,7 +92,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
@@ -123,11 +141,18 @@ mod tests {
 
     #[test]
     fn envelope() {
-        let e = ApiError::not_found("NoSuchDistribution", "The specified distribution does not exist.");
+        let e = ApiError::not_found(
+            "NoSuchDistribution",
+            "The specified distribution does not exist.",
+        );
         let xml = e.to_xml("r-1");
         assert!(xml.contains("<Type>Sender</Type><Code>NoSuchDistribution</Code>"));
         assert!(xml.contains("<RequestId>r-1</RequestId>"));
         assert_eq!(ApiError::internal("disk").kind(), "Receiver");
-        assert!(ApiError::malformed("a <b>").to_xml("x").contains("a &lt;b&gt;"));
+        assert!(
+            ApiError::malformed("a <b>")
+                .to_xml("x")
+                .contains("a &lt;b&gt;")
+        );
     }
 }

@@ -13,14 +13,16 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::pattern::PathPattern;
-use super::routing::{Behavior, Distribution, ErrorResponse, Forwarding, MethodSet, Routes, Target, ViewerProtocol};
+use super::routing::{
+    Behavior, Distribution, ErrorResponse, Forwarding, MethodSet, Routes, Target, ViewerProtocol,
+};
 use crate::cache::key::{KeySpec, Selection};
 use crate::cache::ttl::TtlBounds;
 use crate::config::Settings;
 use crate::model::{self, ModelEnum};
 use crate::origin::{
-    CredentialsProvider, DefaultChain, HttpOrigin, HttpOriginSettings, LocalDirOrigin, Origin, OriginClient, ProtocolPolicy,
-    S3Origin, S3OriginSettings, parse_s3_domain,
+    CredentialsProvider, DefaultChain, HttpOrigin, HttpOriginSettings, LocalDirOrigin, Origin,
+    OriginClient, ProtocolPolicy, S3Origin, S3OriginSettings, parse_s3_domain,
 };
 use crate::state::registry::State;
 
@@ -42,7 +44,11 @@ impl Compiler {
         Self {
             client: OriginClient::new(),
             s3_endpoint: settings.s3_endpoint.clone(),
-            local_origins: settings.local_origins.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            local_origins: settings
+                .local_origins
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             credentials: Arc::new(DefaultChain::new()),
         }
     }
@@ -54,7 +60,8 @@ impl Compiler {
         for d in state.distributions.values() {
             match self.distribution(state, &d.v.id, &d.v.config) {
                 Ok(dist) => {
-                    let hosts = std::iter::once(d.domain_name.clone()).chain(d.v.config.aliases.iter().cloned());
+                    let hosts = std::iter::once(d.domain_name.clone())
+                        .chain(d.v.config.aliases.iter().cloned());
                     routes.insert(hosts, Arc::new(dist));
                 }
                 Err(e) => warnings.push(format!("distribution {} is not served: {e}", d.v.id)),
@@ -63,7 +70,12 @@ impl Compiler {
         (routes, warnings)
     }
 
-    fn distribution(&self, state: &State, id: &str, cfg: &model::DistributionConfig) -> Result<Distribution, String> {
+    fn distribution(
+        &self,
+        state: &State,
+        id: &str,
+        cfg: &model::DistributionConfig,
+    ) -> Result<Distribution, String> {
         let mut origins: HashMap<&str, Arc<dyn Origin>> = HashMap::new();
         for o in &cfg.origins {
             origins.insert(&o.id, self.origin(o)?);
@@ -83,11 +95,20 @@ impl Compiler {
                     .and_then(|m| origins.get(m.as_str()).cloned())
                     .ok_or_else(|| format!("origin group {} has no member {i}", g.id))
             };
-            Ok(Target::Group { primary: member(0)?, secondary: member(1)?, statuses: g.failover_status_codes.clone() })
+            Ok(Target::Group {
+                primary: member(0)?,
+                secondary: member(1)?,
+                statuses: g.failover_status_codes.clone(),
+            })
         };
         let mut behaviors = Vec::with_capacity(cfg.cache_behaviors.len() + 1);
         for b in &cfg.cache_behaviors {
-            behaviors.push(self.behavior(state, b, Some(PathPattern::new(&b.path_pattern)), target(&b.target_origin_id)?)?);
+            behaviors.push(self.behavior(
+                state,
+                b,
+                Some(PathPattern::new(&b.path_pattern)),
+                target(&b.target_origin_id)?,
+            )?);
         }
         let d = &cfg.default_cache_behavior;
         behaviors.push(self.behavior(state, d, None, target(&d.target_origin_id)?)?);
@@ -104,7 +125,8 @@ impl Compiler {
         Ok(Distribution {
             id: id.into(),
             enabled: cfg.enabled,
-            default_root_object: Some(cfg.default_root_object.trim_start_matches('/').to_owned()).filter(|r| !r.is_empty()),
+            default_root_object: Some(cfg.default_root_object.trim_start_matches('/').to_owned())
+                .filter(|r| !r.is_empty()),
             behaviors,
             error_responses,
         })
@@ -123,16 +145,29 @@ impl Compiler {
         };
         let forward = match &b.origin_request_policy_id {
             Some(id) => origin_request_policy(state, id)?,
-            None => Forwarding { headers: Selection::None, cookies: Selection::None, query_strings: Selection::None },
+            None => Forwarding {
+                headers: Selection::None,
+                cookies: Selection::None,
+                query_strings: Selection::None,
+            },
         };
         let methods = |m: &[model::Method]| MethodSet::from_names(m.iter().map(|m| m.as_str()));
-        let allowed = if b.allowed_methods.is_empty() { MethodSet::from_names(["GET", "HEAD"]) } else { methods(&b.allowed_methods) };
-        let cached = if b.cached_methods.is_empty() { MethodSet::from_names(["GET", "HEAD"]) } else { methods(&b.cached_methods) };
-        let trusted_key_groups = if b.trusted_key_groups.enabled || !b.trusted_key_groups.items.is_empty() {
-            b.trusted_key_groups.items.clone()
+        let allowed = if b.allowed_methods.is_empty() {
+            MethodSet::from_names(["GET", "HEAD"])
         } else {
-            Vec::new()
+            methods(&b.allowed_methods)
         };
+        let cached = if b.cached_methods.is_empty() {
+            MethodSet::from_names(["GET", "HEAD"])
+        } else {
+            methods(&b.cached_methods)
+        };
+        let trusted_key_groups =
+            if b.trusted_key_groups.enabled || !b.trusted_key_groups.items.is_empty() {
+                b.trusted_key_groups.items.clone()
+            } else {
+                Vec::new()
+            };
         Ok(Behavior {
             pattern,
             target,
@@ -155,8 +190,10 @@ impl Compiler {
             .custom_headers
             .iter()
             .map(|h| {
-                let name = HeaderName::from_bytes(h.header_name.as_bytes()).map_err(|_| format!("bad header name {}", h.header_name))?;
-                let value = HeaderValue::from_str(&h.header_value).map_err(|_| format!("bad value for header {}", h.header_name))?;
+                let name = HeaderName::from_bytes(h.header_name.as_bytes())
+                    .map_err(|_| format!("bad header name {}", h.header_name))?;
+                let value = HeaderValue::from_str(&h.header_value)
+                    .map_err(|_| format!("bad value for header {}", h.header_name))?;
                 Ok((name, value))
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -168,11 +205,14 @@ impl Compiler {
                 .local_origins
                 .get(name)
                 .ok_or_else(|| format!("origin {}: no local_origins.{name} is configured", o.id))?;
-            let origin = LocalDirOrigin::new(root.clone()).map_err(|e| format!("origin {}: {}: {e}", o.id, root.display()))?;
+            let origin = LocalDirOrigin::new(root.clone())
+                .map_err(|e| format!("origin {}: {}: {e}", o.id, root.display()))?;
             return Ok(Arc::new(origin));
         }
         if let Some(custom) = &o.custom_origin_config {
-            let port = |p: u32, what: &str| u16::try_from(p).map_err(|_| format!("origin {}: {what} {p} out of range", o.id));
+            let port = |p: u32, what: &str| {
+                u16::try_from(p).map_err(|_| format!("origin {}: {what} {p} out of range", o.id))
+            };
             let settings = HttpOriginSettings {
                 domain_name: o.domain_name.clone(),
                 http_port: port(custom.http_port, "HTTPPort")?,
@@ -186,14 +226,27 @@ impl Compiler {
                 custom_headers: headers,
                 connection_attempts: attempts,
                 connection_timeout: connect,
-                read_timeout: Duration::from_secs(u64::from(custom.origin_read_timeout.clamp(1, 120))),
-                keepalive_timeout: Duration::from_secs(u64::from(custom.origin_keepalive_timeout.clamp(1, 120))),
+                read_timeout: Duration::from_secs(u64::from(
+                    custom.origin_read_timeout.clamp(1, 120),
+                )),
+                keepalive_timeout: Duration::from_secs(u64::from(
+                    custom.origin_keepalive_timeout.clamp(1, 120),
+                )),
             };
             return Ok(Arc::new(HttpOrigin::new(settings, self.client.clone())));
         }
-        let (bucket, region) = parse_s3_domain(&domain)
-            .ok_or_else(|| format!("origin {}: {} is not an S3 bucket domain name (bucket.s3.amazonaws.com)", o.id, o.domain_name))?;
-        let read = o.s3_origin_config.as_ref().map(|s| s.origin_read_timeout).unwrap_or(30).clamp(1, 120);
+        let (bucket, region) = parse_s3_domain(&domain).ok_or_else(|| {
+            format!(
+                "origin {}: {} is not an S3 bucket domain name (bucket.s3.amazonaws.com)",
+                o.id, o.domain_name
+            )
+        })?;
+        let read = o
+            .s3_origin_config
+            .as_ref()
+            .map(|s| s.origin_read_timeout)
+            .unwrap_or(30)
+            .clamp(1, 120);
         let settings = S3OriginSettings {
             bucket,
             region: region.unwrap_or_else(|| "us-east-1".to_owned()),
@@ -218,7 +271,9 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
         _ => Selection::None,
     };
     let headers = match fv {
-        Some(f) if !f.headers.is_empty() => Selection::Whitelist(f.headers.iter().filter(|h| *h != "*").cloned().collect()),
+        Some(f) if !f.headers.is_empty() => {
+            Selection::Whitelist(f.headers.iter().filter(|h| *h != "*").cloned().collect())
+        }
         _ => Selection::None,
     };
     let cookies = match fv.map(|f| (&f.cookies.forward, &f.cookies.whitelisted_names)) {
@@ -234,7 +289,16 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
         default: Duration::from_secs(default),
         max: Duration::from_secs(max),
     };
-    (KeySpec { query_strings, headers, cookies, gzip: false, brotli: false }, ttl)
+    (
+        KeySpec {
+            query_strings,
+            headers,
+            cookies,
+            gzip: false,
+            brotli: false,
+        },
+        ttl,
+    )
 }
 
 /// Key and TTLs from a cache policy (managed or custom).
@@ -247,7 +311,10 @@ fn cache_policy(state: &State, id: &str) -> Result<(KeySpec, TtlBounds), String>
             .map(|v| v.config.clone())
             .ok_or_else(|| format!("cache policy {id} does not exist"))?,
     };
-    use model::policy::{CachePolicyCookieBehavior as C, CachePolicyHeaderBehavior as H, CachePolicyQueryStringBehavior as Q};
+    use model::policy::{
+        CachePolicyCookieBehavior as C, CachePolicyHeaderBehavior as H,
+        CachePolicyQueryStringBehavior as Q,
+    };
     let p = &cfg.parameters;
     let headers = match p.headers.behavior {
         H::None => Selection::None,
@@ -291,7 +358,8 @@ fn origin_request_policy(state: &State, id: &str) -> Result<Forwarding, String> 
             .ok_or_else(|| format!("origin request policy {id} does not exist"))?,
     };
     use model::policy::{
-        OriginRequestPolicyCookieBehavior as C, OriginRequestPolicyHeaderBehavior as H, OriginRequestPolicyQueryStringBehavior as Q,
+        OriginRequestPolicyCookieBehavior as C, OriginRequestPolicyHeaderBehavior as H,
+        OriginRequestPolicyQueryStringBehavior as Q,
     };
     let headers = match cfg.headers.behavior {
         H::None => Selection::None,
@@ -312,5 +380,9 @@ fn origin_request_policy(state: &State, id: &str) -> Result<Forwarding, String> 
         Q::All => Selection::All,
         Q::AllExcept => Selection::AllExcept(cfg.query_strings.names.clone()),
     };
-    Ok(Forwarding { headers, cookies, query_strings })
+    Ok(Forwarding {
+        headers,
+        cookies,
+        query_strings,
+    })
 }

@@ -94,12 +94,23 @@ impl Edge {
     }
 
     /// Handles one viewer request end to end. Never panics on input; every outcome is a response.
-    pub async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>, conn: ConnInfo) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+        conn: ConnInfo,
+    ) -> Response<Body> {
         let request_id = crate::ids::request_id();
         let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
         let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id).await;
         let status = resp.status();
-        headers::decorate_response(resp.headers_mut(), status, outcome.x_cache, &self.identity, &rid, outcome.age);
+        headers::decorate_response(
+            resp.headers_mut(),
+            status,
+            outcome.x_cache,
+            &self.identity,
+            &rid,
+            outcome.age,
+        );
         resp
     }
 
@@ -112,17 +123,35 @@ impl Edge {
     ) -> (Response<Body>, Outcome) {
         let error = |status: StatusCode, reason: &str| {
             (
-                pages::response(status, "text/html", pages::error_page(status, reason, request_id)),
-                Outcome { x_cache: XCache::Error, age: None },
+                pages::response(
+                    status,
+                    "text/html",
+                    pages::error_page(status, reason, request_id),
+                ),
+                Outcome {
+                    x_cache: XCache::Error,
+                    age: None,
+                },
             )
         };
         // 1. Limits.
-        let pq_len = req.uri().path_and_query().map(|pq| pq.as_str().len()).unwrap_or(0);
+        let pq_len = req
+            .uri()
+            .path_and_query()
+            .map(|pq| pq.as_str().len())
+            .unwrap_or(0);
         let head_len: usize = pq_len
             + req.method().as_str().len()
-            + req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>();
+            + req
+                .headers()
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>();
         if pq_len > MAX_URL_BYTES || head_len > MAX_HEAD_BYTES {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "Bad request: the request line or headers are too large.");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Bad request: the request line or headers are too large.",
+            );
         }
         // 2. Host → distribution.
         let host = req
@@ -134,10 +163,16 @@ impl Edge {
             .to_owned();
         let routes = self.routes.load();
         let Some(dist) = routes.lookup(&host).cloned() else {
-            return error(StatusCode::FORBIDDEN, "Bad request. We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.");
+            return error(
+                StatusCode::FORBIDDEN,
+                "Bad request. We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.",
+            );
         };
         if !dist.enabled {
-            return error(StatusCode::FORBIDDEN, "Bad request. The distribution for this request is disabled.");
+            return error(
+                StatusCode::FORBIDDEN,
+                "Bad request. The distribution for this request is disabled.",
+            );
         }
         // 3. Path → behavior.
         let raw_path = req.uri().path().to_owned();
@@ -148,7 +183,10 @@ impl Edge {
         };
         let normalized = pattern::normalize(&path);
         let Some(behavior) = dist.behavior(&normalized) else {
-            return error(StatusCode::FORBIDDEN, "Bad request. No cache behavior matches this request.");
+            return error(
+                StatusCode::FORBIDDEN,
+                "Bad request. No cache behavior matches this request.",
+            );
         };
         // 4. Methods and protocol.
         if !behavior.allowed.contains(req.method()) {
@@ -161,20 +199,42 @@ impl Edge {
             match behavior.viewer_protocol {
                 ViewerProtocol::AllowAll => {}
                 ViewerProtocol::HttpsOnly => {
-                    return error(StatusCode::FORBIDDEN, "Bad request. This distribution only accepts HTTPS requests.");
+                    return error(
+                        StatusCode::FORBIDDEN,
+                        "Bad request. This distribution only accepts HTTPS requests.",
+                    );
                 }
-                ViewerProtocol::RedirectToHttps => return redirect(req.method(), req.version(), &host, req.uri(), request_id),
+                ViewerProtocol::RedirectToHttps => {
+                    return redirect(req.method(), req.version(), &host, req.uri(), request_id);
+                }
             }
         }
         // 5. Restricted behaviors. The verifier of signed URLs and cookies lands with its own
         // issue; until then a restricted behavior fails closed, as CloudFront answers a request
         // without a signature.
         if !behavior.trusted_key_groups.is_empty() {
-            let body = pages::xml_error("MissingKey", "Missing Key-Pair-Id query parameter or cookie value");
-            return (pages::response(StatusCode::FORBIDDEN, "text/xml", body), Outcome { x_cache: XCache::Error, age: None });
+            let body = pages::xml_error(
+                "MissingKey",
+                "Missing Key-Pair-Id query parameter or cookie value",
+            );
+            return (
+                pages::response(StatusCode::FORBIDDEN, "text/xml", body),
+                Outcome {
+                    x_cache: XCache::Error,
+                    age: None,
+                },
+            );
         }
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
-        let ctx = Ctx { dist: &dist, behavior, path: &path, query: raw_query.as_deref(), viewer_ip, https: conn.https, rid };
+        let ctx = Ctx {
+            dist: &dist,
+            behavior,
+            path: &path,
+            query: raw_query.as_deref(),
+            viewer_ip,
+            https: conn.https,
+            rid,
+        };
         // 6./7. Cache or pass through.
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
             || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
@@ -221,7 +281,9 @@ impl Edge {
             match self.cache.begin_fill(&cache_key) {
                 Fill::Follower(waiter) => match waiter.wait_outcome().await {
                     // Collapsed requests are logged as hits, as CloudFront does.
-                    Waited::Object(obj) => return serve_cached(&obj, &parts, SystemTime::now(), XCache::Hit),
+                    Waited::Object(obj) => {
+                        return serve_cached(&obj, &parts, SystemTime::now(), XCache::Hit);
+                    }
                     Waited::Retry => continue,
                     Waited::Pass => {
                         let req = Request::from_parts(parts, Body::empty());
@@ -240,7 +302,13 @@ impl Edge {
                     let (mut rparts, body) = resp.into_parts();
                     headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
                     let now = SystemTime::now();
-                    let decision = cache_mod::ttl::decide(now, rparts.status, &rparts.headers, &ctx.behavior.ttl, None);
+                    let decision = cache_mod::ttl::decide(
+                        now,
+                        rparts.status,
+                        &rparts.headers,
+                        &ctx.behavior.ttl,
+                        None,
+                    );
                     let len = rparts
                         .headers
                         .get(header::CONTENT_LENGTH)
@@ -248,7 +316,9 @@ impl Edge {
                         .and_then(|v| v.parse::<u64>().ok());
                     let limit = self.cache.max_object_size();
                     let body = match decision {
-                        cache_mod::ttl::Storage::Store { ttl } if len.is_none_or(|l| l <= limit) => {
+                        cache_mod::ttl::Storage::Store { ttl }
+                            if len.is_none_or(|l| l <= limit) =>
+                        {
                             let template = cache_mod::store::CachedObjectTemplate {
                                 status: rparts.status,
                                 headers: rparts.headers.clone(),
@@ -263,19 +333,36 @@ impl Edge {
                         }
                     };
                     let resp = Response::from_parts(rparts, body);
-                    return (resp, Outcome { x_cache: XCache::Miss, age: None });
+                    return (
+                        resp,
+                        Outcome {
+                            x_cache: XCache::Miss,
+                            age: None,
+                        },
+                    );
                 }
             }
         }
     }
 
-    async fn pass(&self, req: Request<hyper::body::Incoming>, ctx: &Ctx<'_>, request_id: &str) -> (Response<Body>, Outcome) {
+    async fn pass(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        ctx: &Ctx<'_>,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
         let (parts, body) = req.into_parts();
-        self.pass_parts(Request::from_parts(parts, Body::new(body)), ctx, request_id).await
+        self.pass_parts(Request::from_parts(parts, Body::new(body)), ctx, request_id)
+            .await
     }
 
     /// Sends the request to the origin and streams the answer back, caching nothing.
-    async fn pass_parts(&self, req: Request<Body>, ctx: &Ctx<'_>, request_id: &str) -> (Response<Body>, Outcome) {
+    async fn pass_parts(
+        &self,
+        req: Request<Body>,
+        ctx: &Ctx<'_>,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
         let (parts, body) = req.into_parts();
         let mut origin_req = self.origin_request(&parts, ctx, false);
         origin_req.body = body;
@@ -283,7 +370,13 @@ impl Edge {
             Ok(resp) => {
                 let (mut rparts, body) = resp.into_parts();
                 headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
-                (Response::from_parts(rparts, body), Outcome { x_cache: XCache::Miss, age: None })
+                (
+                    Response::from_parts(rparts, body),
+                    Outcome {
+                        x_cache: XCache::Miss,
+                        age: None,
+                    },
+                )
             }
             Err(e) => origin_error(e, request_id),
         }
@@ -291,7 +384,12 @@ impl Edge {
 
     /// Builds the origin request: forwarded headers, query and CloudFront's own headers. With
     /// `for_cache`, viewer conditionals and ranges are left out so the whole object comes back.
-    fn origin_request(&self, parts: &http::request::Parts, ctx: &Ctx<'_>, for_cache: bool) -> OriginRequest {
+    fn origin_request(
+        &self,
+        parts: &http::request::Parts,
+        ctx: &Ctx<'_>,
+        for_cache: bool,
+    ) -> OriginRequest {
         let b = ctx.behavior;
         let mut out = HeaderMap::new();
         let header_sel = combine(&b.key.headers, &b.forward.headers);
@@ -299,11 +397,22 @@ impl Edge {
             let n = name.as_str();
             let wanted = headers::FORWARDED_AS_IS.contains(&n)
                 || (n == "authorization" && !matches!(parts.method, Method::GET | Method::HEAD))
-                || (n != "host" && n != "cookie" && n != "accept-encoding" && selected(&header_sel, n));
+                || (n != "host"
+                    && n != "cookie"
+                    && n != "accept-encoding"
+                    && selected(&header_sel, n));
             let dropped = headers::HOP_BY_HOP.contains(&n)
                 || n == "x-forwarded-for"
                 || (for_cache
-                    && matches!(n, "if-none-match" | "if-modified-since" | "if-match" | "if-unmodified-since" | "if-range" | "range"));
+                    && matches!(
+                        n,
+                        "if-none-match"
+                            | "if-modified-since"
+                            | "if-match"
+                            | "if-unmodified-since"
+                            | "if-range"
+                            | "range"
+                    ));
             if wanted && !dropped {
                 out.append(name.clone(), value.clone());
             }
@@ -315,7 +424,13 @@ impl Edge {
         if let Some(cookie) = forwarded_cookies(&parts.headers, &cookie_sel) {
             out.insert(header::COOKIE, cookie);
         }
-        headers::add_origin_request_headers(&mut out, &parts.headers, &self.identity, ctx.rid, ctx.viewer_ip);
+        headers::add_origin_request_headers(
+            &mut out,
+            &parts.headers,
+            &self.identity,
+            ctx.rid,
+            ctx.viewer_ip,
+        );
         let query_spec = KeySpec {
             query_strings: combine(&b.key.query_strings, &b.forward.query_strings),
             headers: Selection::None,
@@ -358,8 +473,13 @@ async fn fetch(
 ) -> Result<Response<Body>, OriginError> {
     match target {
         Target::Origin(o) => o.fetch(req).await,
-        Target::Group { primary, secondary, statuses } => {
-            let can_fail_over = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        Target::Group {
+            primary,
+            secondary,
+            statuses,
+        } => {
+            let can_fail_over =
+                matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
             if !can_fail_over {
                 return primary.fetch(req).await;
             }
@@ -376,33 +496,62 @@ async fn fetch(
                 Err(OriginError::Timeout(_)) => 504,
                 Err(_) => 503,
             };
-            if statuses.contains(&fail_status) { secondary.fetch(retry).await } else { first }
+            if statuses.contains(&fail_status) {
+                secondary.fetch(retry).await
+            } else {
+                first
+            }
         }
     }
 }
 
 fn origin_error(e: OriginError, request_id: &str) -> (Response<Body>, Outcome) {
     let (status, reason) = match &e {
-        OriginError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."),
+        OriginError::Timeout(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection.",
+        ),
         OriginError::Refused(_) => (StatusCode::FORBIDDEN, "Bad request."),
-        OriginError::Connect(_) | OriginError::Protocol(_) => (StatusCode::BAD_GATEWAY, "CloudFront wasn't able to connect to the origin."),
+        OriginError::Connect(_) | OriginError::Protocol(_) => (
+            StatusCode::BAD_GATEWAY,
+            "CloudFront wasn't able to connect to the origin.",
+        ),
     };
     tracing::warn!(error = %e, %status, "origin request failed");
     (
-        pages::response(status, "text/html", pages::error_page(status, reason, request_id)),
-        Outcome { x_cache: XCache::Error, age: None },
+        pages::response(
+            status,
+            "text/html",
+            pages::error_page(status, reason, request_id),
+        ),
+        Outcome {
+            x_cache: XCache::Error,
+            age: None,
+        },
     )
 }
 
 /// Serves a cached object: 304 for a matching conditional, 206 for a satisfiable single range,
 /// the whole object otherwise.
-fn serve_cached(obj: &Arc<CachedObject>, parts: &http::request::Parts, now: SystemTime, x_cache: XCache) -> (Response<Body>, Outcome) {
+fn serve_cached(
+    obj: &Arc<CachedObject>,
+    parts: &http::request::Parts,
+    now: SystemTime,
+    x_cache: XCache,
+) -> (Response<Body>, Outcome) {
     let age = Some(obj.age(now).as_secs());
     let outcome = Outcome { x_cache, age };
     if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, obj) {
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        for name in [header::ETAG, header::LAST_MODIFIED, header::CACHE_CONTROL, header::EXPIRES, header::VARY, header::DATE] {
+        for name in [
+            header::ETAG,
+            header::LAST_MODIFIED,
+            header::CACHE_CONTROL,
+            header::EXPIRES,
+            header::VARY,
+            header::DATE,
+        ] {
             if let Some(v) = obj.headers.get(&name) {
                 resp.headers_mut().insert(name, v.clone());
             }
@@ -435,26 +584,45 @@ fn serve_cached(obj: &Arc<CachedObject>, parts: &http::request::Parts, now: Syst
             }
         }
     }
-    resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     if parts.method != Method::HEAD {
         *resp.body_mut() = Body::from(body);
     }
     (resp, outcome)
 }
 
-fn redirect(method: &Method, version: http::Version, host: &str, uri: &http::Uri, request_id: &str) -> (Response<Body>, Outcome) {
+fn redirect(
+    method: &Method,
+    version: http::Version,
+    host: &str,
+    uri: &http::Uri,
+    request_id: &str,
+) -> (Response<Body>, Outcome) {
     let error = |status| {
         (
-            pages::response(status, "text/html", pages::error_page(status, "Bad request.", request_id)),
-            Outcome { x_cache: XCache::Error, age: None },
+            pages::response(
+                status,
+                "text/html",
+                pages::error_page(status, "Bad request.", request_id),
+            ),
+            Outcome {
+                x_cache: XCache::Error,
+                age: None,
+            },
         )
     };
     let (status, body) = match *method {
         Method::GET | Method::HEAD => (StatusCode::MOVED_PERMANENTLY, pages::MOVED_PERMANENTLY),
-        _ if version >= http::Version::HTTP_11 => (StatusCode::TEMPORARY_REDIRECT, pages::TEMPORARY_REDIRECT),
+        _ if version >= http::Version::HTTP_11 => {
+            (StatusCode::TEMPORARY_REDIRECT, pages::TEMPORARY_REDIRECT)
+        }
         _ => return error(StatusCode::FORBIDDEN),
     };
-    let host_no_port = host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h);
+    let host_no_port = host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
     let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut resp = pages::response(status, "text/html", body.to_owned());
     match HeaderValue::from_str(&format!("https://{host_no_port}{pq}")) {
@@ -463,7 +631,13 @@ fn redirect(method: &Method, version: http::Version, host: &str, uri: &http::Uri
         }
         Err(_) => return error(StatusCode::BAD_REQUEST),
     }
-    (resp, Outcome { x_cache: XCache::Redirect, age: None })
+    (
+        resp,
+        Outcome {
+            x_cache: XCache::Redirect,
+            age: None,
+        },
+    )
 }
 
 /// Union of what the cache key and the origin request policy select.
@@ -473,10 +647,15 @@ fn combine(a: &Selection, b: &Selection) -> Selection {
         (All, _) | (_, All) => All,
         (None, x) | (x, None) => x.clone(),
         (Whitelist(x), Whitelist(y)) => Whitelist(x.iter().chain(y).cloned().collect()),
-        (AllExcept(x), AllExcept(y)) => AllExcept(x.iter().filter(|n| y.contains(n)).cloned().collect()),
-        (Whitelist(w), AllExcept(e)) | (AllExcept(e), Whitelist(w)) => {
-            AllExcept(e.iter().filter(|n| !w.iter().any(|x| x.eq_ignore_ascii_case(n))).cloned().collect())
+        (AllExcept(x), AllExcept(y)) => {
+            AllExcept(x.iter().filter(|n| y.contains(n)).cloned().collect())
         }
+        (Whitelist(w), AllExcept(e)) | (AllExcept(e), Whitelist(w)) => AllExcept(
+            e.iter()
+                .filter(|n| !w.iter().any(|x| x.eq_ignore_ascii_case(n)))
+                .cloned()
+                .collect(),
+        ),
     }
 }
 
@@ -512,6 +691,10 @@ fn forwarded_cookies(headers: &HeaderMap, sel: &Selection) -> Option<HeaderValue
         return None;
     }
     pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let joined = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ");
+    let joined = pairs
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
     HeaderValue::from_str(&joined).ok()
 }

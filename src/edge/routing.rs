@@ -151,9 +151,11 @@ pub struct Distribution {
 impl Distribution {
     /// The first behavior whose pattern matches the normalised path; the default otherwise.
     pub fn behavior(&self, normalized_path: &str) -> Option<&Behavior> {
-        self.behaviors
-            .iter()
-            .find(|b| b.pattern.as_ref().is_none_or(|p| p.matches(normalized_path)))
+        self.behaviors.iter().find(|b| {
+            b.pattern
+                .as_ref()
+                .is_none_or(|p| p.matches(normalized_path))
+        })
     }
 }
 
@@ -199,7 +201,10 @@ impl Routes {
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map(|(h, _)| &host[..h.len() + 1]).unwrap_or(host);
+        return host
+            .split_once(']')
+            .map(|(h, _)| &host[..h.len() + 1])
+            .unwrap_or(host);
     }
     match host.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -229,7 +234,13 @@ mod tests {
             error_responses: vec![],
         });
         let mut r = Routes::default();
-        r.insert(["dabc.cloudfront.localhost".to_owned(), "*.example.com".to_owned()], d);
+        r.insert(
+            [
+                "dabc.cloudfront.localhost".to_owned(),
+                "*.example.com".to_owned(),
+            ],
+            d,
+        );
         assert!(r.lookup("dabc.cloudfront.localhost:8080").is_some());
         assert!(r.lookup("DABC.cloudfront.localhost.").is_some());
         assert!(r.lookup("www.example.com").is_some());

@@ -36,10 +36,14 @@ pub mod tree;
 pub use diag::{Diagnostics, Issue};
 pub use tree::{Tree, TreeError};
 
-pub use distribution::{CacheBehavior, DistributionConfig, ItemSelection, Method, Origin, OriginProtocolPolicy, ViewerProtocolPolicy};
+pub use distribution::{
+    CacheBehavior, DistributionConfig, ItemSelection, Method, Origin, OriginProtocolPolicy,
+    ViewerProtocolPolicy,
+};
 pub use invalidation::InvalidationBatch;
 pub use keys::{KeyGroupConfig, PublicKeyConfig};
 pub use policy::{
-    CachePolicyConfig, OriginRequestPolicyConfig, PolicyType, managed_cache_policies, managed_origin_request_policies,
+    CachePolicyConfig, OriginRequestPolicyConfig, PolicyType, managed_cache_policies,
+    managed_origin_request_policies,
 };
 pub use reader::ModelEnum;

@@ -92,14 +92,17 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("domain_suffix", &self.domain_suffix).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("domain_suffix", &self.domain_suffix)
+            .finish_non_exhaustive()
     }
 }
 
 fn now() -> OffsetDateTime {
     // CloudFront's timestamps carry milliseconds.
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
 }
 
 /// The outcome of applying an `If-Match` header to a stored version.
@@ -125,12 +128,18 @@ pub fn diagnostics_error(d: &Diagnostics) -> Option<ApiError> {
 
 macro_rules! decode_config {
     ($ty:ty, $xml:expr, $what:expr) => {{
-        let (_, tree) = crate::model::tree::from_xml($xml.as_bytes()).map_err(|e| format!("{}: {e}", $what))?;
+        let (_, tree) =
+            crate::model::tree::from_xml($xml.as_bytes()).map_err(|e| format!("{}: {e}", $what))?;
         let mut d = Diagnostics::default();
         let cfg = <$ty>::from_tree(&tree, &mut d);
         match cfg {
             Some(c) if d.errors.is_empty() => c,
-            _ => return Err(format!("{}: stored config does not decode: {:?}", $what, d.errors)),
+            _ => {
+                return Err(format!(
+                    "{}: stored config does not decode: {:?}",
+                    $what, d.errors
+                ));
+            }
         }
     }};
 }
@@ -138,65 +147,178 @@ macro_rules! decode_config {
 impl Registry {
     /// Opens the registry: loads every stored record. A record that cannot be read is an error
     /// naming it (writes are atomic, so this means outside interference, not a crash).
-    pub async fn open(store: StateStore, domain_suffix: &str, on_change: OnChange) -> Result<Self, String> {
+    pub async fn open(
+        store: StateStore,
+        domain_suffix: &str,
+        on_change: OnChange,
+    ) -> Result<Self, String> {
         let mut state = State::default();
         let env = |kind: Kind, id: &str, bytes: &Bytes| -> Result<Envelope, String> {
-            serde_json::from_slice(bytes).map_err(|e| format!("{}/{id}: unreadable record: {e}", kind.prefix()))
+            serde_json::from_slice(bytes)
+                .map_err(|e| format!("{}/{id}: unreadable record: {e}", kind.prefix()))
         };
-        let ver = |e: &Envelope| (e.id.clone(), e.etag.clone(), e.created, e.last_modified, e.declared);
-        for (id, bytes) in store.load_all(Kind::Distribution).await.map_err(|e| e.to_string())? {
+        let ver = |e: &Envelope| {
+            (
+                e.id.clone(),
+                e.etag.clone(),
+                e.created,
+                e.last_modified,
+                e.declared,
+            )
+        };
+        for (id, bytes) in store
+            .load_all(Kind::Distribution)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let e = env(Kind::Distribution, &id, &bytes)?;
-            let config = decode_config!(DistributionConfig, e.config_xml, format!("distribution {id}"));
+            let config = decode_config!(
+                DistributionConfig,
+                e.config_xml,
+                format!("distribution {id}")
+            );
             let (id, etag, created, last_modified, declared) = ver(&e);
-            let domain_name = e.domain_name.clone().unwrap_or_else(|| crate::ids::domain_name(domain_suffix));
+            let domain_name = e
+                .domain_name
+                .clone()
+                .unwrap_or_else(|| crate::ids::domain_name(domain_suffix));
             state.distributions.insert(
                 id.clone(),
-                DistributionEntry { v: Versioned { id, etag, created, last_modified, declared, config }, domain_name },
+                DistributionEntry {
+                    v: Versioned {
+                        id,
+                        etag,
+                        created,
+                        last_modified,
+                        declared,
+                        config,
+                    },
+                    domain_name,
+                },
             );
         }
-        for (id, bytes) in store.load_all(Kind::Invalidation).await.map_err(|e| e.to_string())? {
+        for (id, bytes) in store
+            .load_all(Kind::Invalidation)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let e = env(Kind::Invalidation, &id, &bytes)?;
-            let batch = decode_config!(InvalidationBatch, e.config_xml, format!("invalidation {id}"));
+            let batch = decode_config!(
+                InvalidationBatch,
+                e.config_xml,
+                format!("invalidation {id}")
+            );
             let dist = e.distribution_id.clone().unwrap_or_default();
-            state.invalidations.entry(dist.clone()).or_default().push(InvalidationEntry {
-                id: e.id,
-                distribution_id: dist,
-                created: e.created,
-                status: e.status.unwrap_or_else(|| "Completed".into()),
-                batch,
-            });
+            state
+                .invalidations
+                .entry(dist.clone())
+                .or_default()
+                .push(InvalidationEntry {
+                    id: e.id,
+                    distribution_id: dist,
+                    created: e.created,
+                    status: e.status.unwrap_or_else(|| "Completed".into()),
+                    batch,
+                });
         }
         for list in state.invalidations.values_mut() {
             list.sort_by_key(|i| i.created);
         }
-        for (id, bytes) in store.load_all(Kind::PublicKey).await.map_err(|e| e.to_string())? {
+        for (id, bytes) in store
+            .load_all(Kind::PublicKey)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let e = env(Kind::PublicKey, &id, &bytes)?;
             let config = decode_config!(PublicKeyConfig, e.config_xml, format!("public key {id}"));
             let (id, etag, created, last_modified, declared) = ver(&e);
-            state.public_keys.insert(id.clone(), Versioned { id, etag, created, last_modified, declared, config });
+            state.public_keys.insert(
+                id.clone(),
+                Versioned {
+                    id,
+                    etag,
+                    created,
+                    last_modified,
+                    declared,
+                    config,
+                },
+            );
         }
-        for (id, bytes) in store.load_all(Kind::KeyGroup).await.map_err(|e| e.to_string())? {
+        for (id, bytes) in store
+            .load_all(Kind::KeyGroup)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let e = env(Kind::KeyGroup, &id, &bytes)?;
             let config = decode_config!(KeyGroupConfig, e.config_xml, format!("key group {id}"));
             let (id, etag, created, last_modified, declared) = ver(&e);
-            state.key_groups.insert(id.clone(), Versioned { id, etag, created, last_modified, declared, config });
+            state.key_groups.insert(
+                id.clone(),
+                Versioned {
+                    id,
+                    etag,
+                    created,
+                    last_modified,
+                    declared,
+                    config,
+                },
+            );
         }
-        for (id, bytes) in store.load_all(Kind::CachePolicy).await.map_err(|e| e.to_string())? {
+        for (id, bytes) in store
+            .load_all(Kind::CachePolicy)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let e = env(Kind::CachePolicy, &id, &bytes)?;
-            let config = decode_config!(CachePolicyConfig, e.config_xml, format!("cache policy {id}"));
+            let config = decode_config!(
+                CachePolicyConfig,
+                e.config_xml,
+                format!("cache policy {id}")
+            );
             let (id, etag, created, last_modified, declared) = ver(&e);
-            state.cache_policies.insert(id.clone(), Versioned { id, etag, created, last_modified, declared, config });
+            state.cache_policies.insert(
+                id.clone(),
+                Versioned {
+                    id,
+                    etag,
+                    created,
+                    last_modified,
+                    declared,
+                    config,
+                },
+            );
         }
-        for (id, bytes) in store.load_all(Kind::OriginRequestPolicy).await.map_err(|e| e.to_string())? {
+        for (id, bytes) in store
+            .load_all(Kind::OriginRequestPolicy)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let e = env(Kind::OriginRequestPolicy, &id, &bytes)?;
-            let config = decode_config!(OriginRequestPolicyConfig, e.config_xml, format!("origin request policy {id}"));
+            let config = decode_config!(
+                OriginRequestPolicyConfig,
+                e.config_xml,
+                format!("origin request policy {id}")
+            );
             let (id, etag, created, last_modified, declared) = ver(&e);
-            state
-                .origin_request_policies
-                .insert(id.clone(), Versioned { id, etag, created, last_modified, declared, config });
+            state.origin_request_policies.insert(
+                id.clone(),
+                Versioned {
+                    id,
+                    etag,
+                    created,
+                    last_modified,
+                    declared,
+                    config,
+                },
+            );
         }
         on_change(&state);
-        Ok(Self { store, state: tokio::sync::Mutex::new(state), domain_suffix: domain_suffix.to_owned(), on_change })
+        Ok(Self {
+            store,
+            state: tokio::sync::Mutex::new(state),
+            domain_suffix: domain_suffix.to_owned(),
+            on_change,
+        })
     }
 
     /// A copy of the current state (for reads and listings).
@@ -206,11 +328,18 @@ impl Registry {
 
     async fn persist(&self, kind: Kind, env: &Envelope) -> Result<(), ApiError> {
         let id = match kind {
-            Kind::Invalidation => format!("{}/{}", env.distribution_id.as_deref().unwrap_or("-"), env.id),
+            Kind::Invalidation => format!(
+                "{}/{}",
+                env.distribution_id.as_deref().unwrap_or("-"),
+                env.id
+            ),
             _ => env.id.clone(),
         };
         let bytes = serde_json::to_vec(env).map_err(ApiError::internal)?;
-        self.store.put(kind, &id, Bytes::from(bytes)).await.map_err(ApiError::internal)
+        self.store
+            .put(kind, &id, Bytes::from(bytes))
+            .await
+            .map_err(ApiError::internal)
     }
 
     fn envelope<C>(v: &Versioned<C>, config_xml: String) -> Envelope {
@@ -229,15 +358,26 @@ impl Registry {
 
     // === distributions ===
 
-    fn check_distribution_refs(state: &State, cfg: &DistributionConfig, except: Option<&str>) -> Result<(), ApiError> {
+    fn check_distribution_refs(
+        state: &State,
+        cfg: &DistributionConfig,
+        except: Option<&str>,
+    ) -> Result<(), ApiError> {
         for id in cfg.referenced_cache_policy_ids() {
-            let managed = crate::model::managed_cache_policies().iter().any(|m| m.id == id);
+            let managed = crate::model::managed_cache_policies()
+                .iter()
+                .any(|m| m.id == id);
             if !managed && !state.cache_policies.contains_key(id) {
-                return Err(ApiError::not_found("NoSuchCachePolicy", format!("The cache policy {id} does not exist.")));
+                return Err(ApiError::not_found(
+                    "NoSuchCachePolicy",
+                    format!("The cache policy {id} does not exist."),
+                ));
             }
         }
         for id in cfg.referenced_origin_request_policy_ids() {
-            let managed = crate::model::managed_origin_request_policies().iter().any(|m| m.id == id);
+            let managed = crate::model::managed_origin_request_policies()
+                .iter()
+                .any(|m| m.id == id);
             if !managed && !state.origin_request_policies.contains_key(id) {
                 return Err(ApiError::not_found(
                     "NoSuchOriginRequestPolicy",
@@ -247,18 +387,27 @@ impl Registry {
         }
         for id in cfg.referenced_key_group_ids() {
             if !state.key_groups.contains_key(id) {
-                return Err(ApiError::invalid_argument(format!("The key group {id} does not exist.")));
+                return Err(ApiError::invalid_argument(format!(
+                    "The key group {id} does not exist."
+                )));
             }
         }
         for alias in &cfg.aliases {
             let taken = state.distributions.values().any(|d| {
-                Some(d.v.id.as_str()) != except && d.v.config.aliases.iter().any(|a| a.eq_ignore_ascii_case(alias))
+                Some(d.v.id.as_str()) != except
+                    && d.v
+                        .config
+                        .aliases
+                        .iter()
+                        .any(|a| a.eq_ignore_ascii_case(alias))
             });
             if taken {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "CNAMEAlreadyExists",
-                    format!("One or more of the CNAMEs you provided are already associated with a different resource: {alias}"),
+                    format!(
+                        "One or more of the CNAMEs you provided are already associated with a different resource: {alias}"
+                    ),
                 ));
             }
         }
@@ -274,11 +423,10 @@ impl Registry {
         declared: bool,
     ) -> Result<(DistributionEntry, bool), ApiError> {
         let mut state = self.state.lock().await;
-        if let Some(existing) = state
-            .distributions
-            .values()
-            .find(|d| d.v.config.caller_reference == cfg.caller_reference && fixed.as_ref().is_none_or(|(id, _)| *id == d.v.id))
-        {
+        if let Some(existing) = state.distributions.values().find(|d| {
+            d.v.config.caller_reference == cfg.caller_reference
+                && fixed.as_ref().is_none_or(|(id, _)| *id == d.v.id)
+        }) {
             if existing.v.config == cfg {
                 return Ok((existing.clone(), false));
             }
@@ -302,14 +450,31 @@ impl Registry {
                     .unwrap_or_else(|| crate::ids::domain_name(&self.domain_suffix));
                 (id, domain)
             }
-            None => (crate::ids::distribution_id(), crate::ids::domain_name(&self.domain_suffix)),
+            None => (
+                crate::ids::distribution_id(),
+                crate::ids::domain_name(&self.domain_suffix),
+            ),
         };
-        let created = state.distributions.get(&id).map(|d| d.v.created).unwrap_or(t);
+        let created = state
+            .distributions
+            .get(&id)
+            .map(|d| d.v.created)
+            .unwrap_or(t);
         let entry = DistributionEntry {
-            v: Versioned { id: id.clone(), etag: crate::ids::etag(), created, last_modified: t, declared, config: cfg },
+            v: Versioned {
+                id: id.clone(),
+                etag: crate::ids::etag(),
+                created,
+                last_modified: t,
+                declared,
+                config: cfg,
+            },
             domain_name: domain,
         };
-        let mut env = Self::envelope(&entry.v, entry.v.config.to_tree().to_xml("DistributionConfig"));
+        let mut env = Self::envelope(
+            &entry.v,
+            entry.v.config.to_tree().to_xml("DistributionConfig"),
+        );
         env.domain_name = Some(entry.domain_name.clone());
         self.persist(Kind::Distribution, &env).await?;
         state.distributions.insert(id, entry.clone());
@@ -319,7 +484,13 @@ impl Registry {
 
     /// GetDistribution.
     pub async fn distribution(&self, id: &str) -> Result<DistributionEntry, ApiError> {
-        self.state.lock().await.distributions.get(id).cloned().ok_or_else(no_such_distribution)
+        self.state
+            .lock()
+            .await
+            .distributions
+            .get(id)
+            .cloned()
+            .ok_or_else(no_such_distribution)
     }
 
     /// UpdateDistribution (`If-Match` required; the CallerReference cannot change).
@@ -330,7 +501,11 @@ impl Registry {
         cfg: DistributionConfig,
     ) -> Result<DistributionEntry, ApiError> {
         let mut state = self.state.lock().await;
-        let current = state.distributions.get(id).cloned().ok_or_else(no_such_distribution)?;
+        let current = state
+            .distributions
+            .get(id)
+            .cloned()
+            .ok_or_else(no_such_distribution)?;
         check_if_match(if_match, &current.v.etag)?;
         if current.v.config.caller_reference != cfg.caller_reference {
             return Err(ApiError::new(
@@ -344,7 +519,10 @@ impl Registry {
         entry.v.config = cfg;
         entry.v.etag = crate::ids::etag();
         entry.v.last_modified = now();
-        let mut env = Self::envelope(&entry.v, entry.v.config.to_tree().to_xml("DistributionConfig"));
+        let mut env = Self::envelope(
+            &entry.v,
+            entry.v.config.to_tree().to_xml("DistributionConfig"),
+        );
         env.domain_name = Some(entry.domain_name.clone());
         self.persist(Kind::Distribution, &env).await?;
         state.distributions.insert(id.to_owned(), entry.clone());
@@ -353,9 +531,16 @@ impl Registry {
     }
 
     /// DeleteDistribution: only a disabled distribution, with the current `If-Match`.
-    pub async fn delete_distribution(&self, id: &str, if_match: Option<&str>) -> Result<(), ApiError> {
+    pub async fn delete_distribution(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ApiError> {
         let mut state = self.state.lock().await;
-        let current = state.distributions.get(id).ok_or_else(no_such_distribution)?;
+        let current = state
+            .distributions
+            .get(id)
+            .ok_or_else(no_such_distribution)?;
         check_if_match(if_match, &current.v.etag)?;
         if current.v.config.enabled {
             return Err(ApiError::new(
@@ -364,9 +549,15 @@ impl Registry {
                 "The distribution you are trying to delete has not been disabled.",
             ));
         }
-        self.store.delete(Kind::Distribution, id).await.map_err(ApiError::internal)?;
+        self.store
+            .delete(Kind::Distribution, id)
+            .await
+            .map_err(ApiError::internal)?;
         for inv in state.invalidations.remove(id).unwrap_or_default() {
-            let _ = self.store.delete(Kind::Invalidation, &format!("{id}/{}", inv.id)).await;
+            let _ = self
+                .store
+                .delete(Kind::Invalidation, &format!("{id}/{}", inv.id))
+                .await;
         }
         state.distributions.remove(id);
         (self.on_change)(&state);
@@ -386,18 +577,20 @@ impl Registry {
         if !state.distributions.contains_key(distribution_id) {
             return Err(no_such_distribution());
         }
-        if let Some(existing) = state
-            .invalidations
-            .get(distribution_id)
-            .and_then(|l| l.iter().find(|i| i.batch.caller_reference == batch.caller_reference))
-        {
+        if let Some(existing) = state.invalidations.get(distribution_id).and_then(|l| {
+            l.iter()
+                .find(|i| i.batch.caller_reference == batch.caller_reference)
+        }) {
             if existing.batch.paths == batch.paths {
                 return Ok((existing.clone(), false));
             }
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidationBatchAlreadyExists",
-                format!("An invalidation with CallerReference {} already exists with different paths.", batch.caller_reference),
+                format!(
+                    "An invalidation with CallerReference {} already exists with different paths.",
+                    batch.caller_reference
+                ),
             ));
         }
         let entry = InvalidationEntry {
@@ -419,7 +612,11 @@ impl Registry {
             config_xml: entry.batch.to_tree().to_xml("InvalidationBatch"),
         };
         self.persist(Kind::Invalidation, &env).await?;
-        state.invalidations.entry(distribution_id.to_owned()).or_default().push(entry.clone());
+        state
+            .invalidations
+            .entry(distribution_id.to_owned())
+            .or_default()
+            .push(entry.clone());
         Ok((entry, true))
     }
 
@@ -433,7 +630,11 @@ impl Registry {
         declared: bool,
     ) -> Result<(Versioned<PublicKeyConfig>, bool), ApiError> {
         let mut state = self.state.lock().await;
-        if let Some(existing) = state.public_keys.values().find(|k| k.config.caller_reference == cfg.caller_reference) {
+        if let Some(existing) = state
+            .public_keys
+            .values()
+            .find(|k| k.config.caller_reference == cfg.caller_reference)
+        {
             if existing.config == cfg && fixed_id.as_ref().is_none_or(|id| *id == existing.id) {
                 return Ok((existing.clone(), false));
             }
@@ -441,11 +642,18 @@ impl Registry {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "PublicKeyAlreadyExists",
-                    format!("A public key with CallerReference {} already exists: {}", cfg.caller_reference, existing.id),
+                    format!(
+                        "A public key with CallerReference {} already exists: {}",
+                        cfg.caller_reference, existing.id
+                    ),
                 ));
             }
         }
-        if state.public_keys.values().any(|k| k.config.name == cfg.name && fixed_id.as_ref() != Some(&k.id)) {
+        if state
+            .public_keys
+            .values()
+            .any(|k| k.config.name == cfg.name && fixed_id.as_ref() != Some(&k.id))
+        {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "PublicKeyAlreadyExists",
@@ -455,8 +663,19 @@ impl Registry {
         let t = now();
         let id = fixed_id.unwrap_or_else(crate::ids::public_key_id);
         let created = state.public_keys.get(&id).map(|k| k.created).unwrap_or(t);
-        let v = Versioned { id: id.clone(), etag: crate::ids::etag(), created, last_modified: t, declared, config: cfg };
-        self.persist(Kind::PublicKey, &Self::envelope(&v, v.config.to_tree().to_xml("PublicKeyConfig"))).await?;
+        let v = Versioned {
+            id: id.clone(),
+            etag: crate::ids::etag(),
+            created,
+            last_modified: t,
+            declared,
+            config: cfg,
+        };
+        self.persist(
+            Kind::PublicKey,
+            &Self::envelope(&v, v.config.to_tree().to_xml("PublicKeyConfig")),
+        )
+        .await?;
         state.public_keys.insert(id, v.clone());
         (self.on_change)(&state);
         Ok((v, true))
@@ -464,7 +683,13 @@ impl Registry {
 
     /// GetPublicKey.
     pub async fn public_key(&self, id: &str) -> Result<Versioned<PublicKeyConfig>, ApiError> {
-        self.state.lock().await.public_keys.get(id).cloned().ok_or_else(no_such_public_key)
+        self.state
+            .lock()
+            .await
+            .public_keys
+            .get(id)
+            .cloned()
+            .ok_or_else(no_such_public_key)
     }
 
     /// UpdatePublicKey: only Comment may change (CloudFront: the key itself is immutable).
@@ -475,9 +700,15 @@ impl Registry {
         cfg: PublicKeyConfig,
     ) -> Result<Versioned<PublicKeyConfig>, ApiError> {
         let mut state = self.state.lock().await;
-        let mut v = state.public_keys.get(id).cloned().ok_or_else(no_such_public_key)?;
+        let mut v = state
+            .public_keys
+            .get(id)
+            .cloned()
+            .ok_or_else(no_such_public_key)?;
         check_if_match(if_match, &v.etag)?;
-        if v.config.encoded_key.trim() != cfg.encoded_key.trim() || v.config.caller_reference != cfg.caller_reference {
+        if v.config.encoded_key.trim() != cfg.encoded_key.trim()
+            || v.config.caller_reference != cfg.caller_reference
+        {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "CannotChangeImmutablePublicKeyFields",
@@ -487,25 +718,42 @@ impl Registry {
         v.config = cfg;
         v.etag = crate::ids::etag();
         v.last_modified = now();
-        self.persist(Kind::PublicKey, &Self::envelope(&v, v.config.to_tree().to_xml("PublicKeyConfig"))).await?;
+        self.persist(
+            Kind::PublicKey,
+            &Self::envelope(&v, v.config.to_tree().to_xml("PublicKeyConfig")),
+        )
+        .await?;
         state.public_keys.insert(id.to_owned(), v.clone());
         (self.on_change)(&state);
         Ok(v)
     }
 
     /// DeletePublicKey: refused while a key group uses it.
-    pub async fn delete_public_key(&self, id: &str, if_match: Option<&str>) -> Result<(), ApiError> {
+    pub async fn delete_public_key(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ApiError> {
         let mut state = self.state.lock().await;
         let v = state.public_keys.get(id).ok_or_else(no_such_public_key)?;
         check_if_match(if_match, &v.etag)?;
-        if state.key_groups.values().any(|g| g.config.items.iter().any(|k| *k == id)) {
+        if state
+            .key_groups
+            .values()
+            .any(|g| g.config.items.iter().any(|k| *k == id))
+        {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "PublicKeyInUse",
-                format!("The public key {id} is used by a key group; remove it from the group first."),
+                format!(
+                    "The public key {id} is used by a key group; remove it from the group first."
+                ),
             ));
         }
-        self.store.delete(Kind::PublicKey, id).await.map_err(ApiError::internal)?;
+        self.store
+            .delete(Kind::PublicKey, id)
+            .await
+            .map_err(ApiError::internal)?;
         state.public_keys.remove(id);
         (self.on_change)(&state);
         Ok(())
@@ -513,13 +761,24 @@ impl Registry {
 
     // === key groups ===
 
-    fn check_key_group(state: &State, cfg: &KeyGroupConfig, except: Option<&str>) -> Result<(), ApiError> {
+    fn check_key_group(
+        state: &State,
+        cfg: &KeyGroupConfig,
+        except: Option<&str>,
+    ) -> Result<(), ApiError> {
         for k in &cfg.items {
             if !state.public_keys.contains_key(k) {
-                return Err(ApiError::not_found("NoSuchPublicKey", format!("The public key {k} does not exist.")));
+                return Err(ApiError::not_found(
+                    "NoSuchPublicKey",
+                    format!("The public key {k} does not exist."),
+                ));
             }
         }
-        if state.key_groups.values().any(|g| g.config.name == cfg.name && Some(g.id.as_str()) != except) {
+        if state
+            .key_groups
+            .values()
+            .any(|g| g.config.name == cfg.name && Some(g.id.as_str()) != except)
+        {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "KeyGroupAlreadyExists",
@@ -541,8 +800,19 @@ impl Registry {
         let t = now();
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
         let created = state.key_groups.get(&id).map(|g| g.created).unwrap_or(t);
-        let v = Versioned { id: id.clone(), etag: crate::ids::etag(), created, last_modified: t, declared, config: cfg };
-        self.persist(Kind::KeyGroup, &Self::envelope(&v, v.config.to_tree().to_xml("KeyGroupConfig"))).await?;
+        let v = Versioned {
+            id: id.clone(),
+            etag: crate::ids::etag(),
+            created,
+            last_modified: t,
+            declared,
+            config: cfg,
+        };
+        self.persist(
+            Kind::KeyGroup,
+            &Self::envelope(&v, v.config.to_tree().to_xml("KeyGroupConfig")),
+        )
+        .await?;
         state.key_groups.insert(id, v.clone());
         (self.on_change)(&state);
         Ok(v)
@@ -550,7 +820,13 @@ impl Registry {
 
     /// GetKeyGroup.
     pub async fn key_group(&self, id: &str) -> Result<Versioned<KeyGroupConfig>, ApiError> {
-        self.state.lock().await.key_groups.get(id).cloned().ok_or_else(no_such_key_group)
+        self.state
+            .lock()
+            .await
+            .key_groups
+            .get(id)
+            .cloned()
+            .ok_or_else(no_such_key_group)
     }
 
     /// UpdateKeyGroup (key rotation: takes effect on the next request).
@@ -561,13 +837,21 @@ impl Registry {
         cfg: KeyGroupConfig,
     ) -> Result<Versioned<KeyGroupConfig>, ApiError> {
         let mut state = self.state.lock().await;
-        let mut v = state.key_groups.get(id).cloned().ok_or_else(no_such_key_group)?;
+        let mut v = state
+            .key_groups
+            .get(id)
+            .cloned()
+            .ok_or_else(no_such_key_group)?;
         check_if_match(if_match, &v.etag)?;
         Self::check_key_group(&state, &cfg, Some(id))?;
         v.config = cfg;
         v.etag = crate::ids::etag();
         v.last_modified = now();
-        self.persist(Kind::KeyGroup, &Self::envelope(&v, v.config.to_tree().to_xml("KeyGroupConfig"))).await?;
+        self.persist(
+            Kind::KeyGroup,
+            &Self::envelope(&v, v.config.to_tree().to_xml("KeyGroupConfig")),
+        )
+        .await?;
         state.key_groups.insert(id.to_owned(), v.clone());
         (self.on_change)(&state);
         Ok(v)
@@ -578,14 +862,24 @@ impl Registry {
         let mut state = self.state.lock().await;
         let v = state.key_groups.get(id).ok_or_else(no_such_key_group)?;
         check_if_match(if_match, &v.etag)?;
-        if state.distributions.values().any(|d| d.v.config.referenced_key_group_ids().iter().any(|k| *k == id)) {
+        if state.distributions.values().any(|d| {
+            d.v.config
+                .referenced_key_group_ids()
+                .iter()
+                .any(|k| *k == id)
+        }) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "ResourceInUse",
-                format!("The key group {id} is trusted by a distribution; remove it from the cache behaviors first."),
+                format!(
+                    "The key group {id} is trusted by a distribution; remove it from the cache behaviors first."
+                ),
             ));
         }
-        self.store.delete(Kind::KeyGroup, id).await.map_err(ApiError::internal)?;
+        self.store
+            .delete(Kind::KeyGroup, id)
+            .await
+            .map_err(ApiError::internal)?;
         state.key_groups.remove(id);
         (self.on_change)(&state);
         Ok(())
@@ -601,8 +895,15 @@ impl Registry {
         declared: bool,
     ) -> Result<Versioned<CachePolicyConfig>, ApiError> {
         let mut state = self.state.lock().await;
-        let managed = crate::model::managed_cache_policies().iter().any(|m| m.name == cfg.name);
-        if managed || state.cache_policies.values().any(|p| p.config.name == cfg.name && fixed_id.as_ref() != Some(&p.id)) {
+        let managed = crate::model::managed_cache_policies()
+            .iter()
+            .any(|m| m.name == cfg.name);
+        if managed
+            || state
+                .cache_policies
+                .values()
+                .any(|p| p.config.name == cfg.name && fixed_id.as_ref() != Some(&p.id))
+        {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "CachePolicyAlreadyExists",
@@ -619,9 +920,24 @@ impl Registry {
         }
         let t = now();
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let created = state.cache_policies.get(&id).map(|p| p.created).unwrap_or(t);
-        let v = Versioned { id: id.clone(), etag: crate::ids::etag(), created, last_modified: t, declared, config: cfg };
-        self.persist(Kind::CachePolicy, &Self::envelope(&v, v.config.to_tree().to_xml("CachePolicyConfig"))).await?;
+        let created = state
+            .cache_policies
+            .get(&id)
+            .map(|p| p.created)
+            .unwrap_or(t);
+        let v = Versioned {
+            id: id.clone(),
+            etag: crate::ids::etag(),
+            created,
+            last_modified: t,
+            declared,
+            config: cfg,
+        };
+        self.persist(
+            Kind::CachePolicy,
+            &Self::envelope(&v, v.config.to_tree().to_xml("CachePolicyConfig")),
+        )
+        .await?;
         state.cache_policies.insert(id, v.clone());
         (self.on_change)(&state);
         Ok(v)
@@ -635,22 +951,44 @@ impl Registry {
         declared: bool,
     ) -> Result<Versioned<OriginRequestPolicyConfig>, ApiError> {
         let mut state = self.state.lock().await;
-        let managed = crate::model::managed_origin_request_policies().iter().any(|m| m.name == cfg.name);
+        let managed = crate::model::managed_origin_request_policies()
+            .iter()
+            .any(|m| m.name == cfg.name);
         if managed
-            || state.origin_request_policies.values().any(|p| p.config.name == cfg.name && fixed_id.as_ref() != Some(&p.id))
+            || state
+                .origin_request_policies
+                .values()
+                .any(|p| p.config.name == cfg.name && fixed_id.as_ref() != Some(&p.id))
         {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "OriginRequestPolicyAlreadyExists",
-                format!("An origin request policy named {} already exists.", cfg.name),
+                format!(
+                    "An origin request policy named {} already exists.",
+                    cfg.name
+                ),
             ));
         }
         let t = now();
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let created = state.origin_request_policies.get(&id).map(|p| p.created).unwrap_or(t);
-        let v = Versioned { id: id.clone(), etag: crate::ids::etag(), created, last_modified: t, declared, config: cfg };
-        self.persist(Kind::OriginRequestPolicy, &Self::envelope(&v, v.config.to_tree().to_xml("OriginRequestPolicyConfig")))
-            .await?;
+        let created = state
+            .origin_request_policies
+            .get(&id)
+            .map(|p| p.created)
+            .unwrap_or(t);
+        let v = Versioned {
+            id: id.clone(),
+            etag: crate::ids::etag(),
+            created,
+            last_modified: t,
+            declared,
+            config: cfg,
+        };
+        self.persist(
+            Kind::OriginRequestPolicy,
+            &Self::envelope(&v, v.config.to_tree().to_xml("OriginRequestPolicyConfig")),
+        )
+        .await?;
         state.origin_request_policies.insert(id, v.clone());
         (self.on_change)(&state);
         Ok(v)
@@ -658,11 +996,17 @@ impl Registry {
 }
 
 fn no_such_distribution() -> ApiError {
-    ApiError::not_found("NoSuchDistribution", "The specified distribution does not exist.")
+    ApiError::not_found(
+        "NoSuchDistribution",
+        "The specified distribution does not exist.",
+    )
 }
 
 fn no_such_public_key() -> ApiError {
-    ApiError::not_found("NoSuchPublicKey", "The specified public key does not exist.")
+    ApiError::not_found(
+        "NoSuchPublicKey",
+        "The specified public key does not exist.",
+    )
 }
 
 fn no_such_key_group() -> ApiError {

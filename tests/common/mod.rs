@@ -125,7 +125,7 @@ pub const HOST: &str = "dtest000000001.cloudfront.localhost";
 /// custom origin at `localhost:{port}`, with:
 /// - default behavior: CachingOptimized, GET/HEAD, allow-all;
 /// - `/api/*`: CachingDisabled, all methods;
-/// - `/secure/*`: https-only; `/redirect/*`: redirect-to-https;
+/// - `/nostore/*`: UseOriginCacheControlHeaders (MinTTL 0); `/secure/*`: https-only; `/redirect/*`: redirect-to-https;
 /// - `/private/*`: trusted key group (restricted);
 /// - DefaultRootObject `index.html`.
 pub fn custom_origin_config(port: u16) -> String {
@@ -168,6 +168,12 @@ target_origin_id = "web"
 viewer_protocol_policy = "allow-all"
 cache_policy_id = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 allowed_methods = {{ items = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"], cached_methods = ["GET", "HEAD"] }}
+
+[[distributions.cache_behaviors]]
+path_pattern = "/nostore/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "83da9c7e-98b4-4e11-a168-04f0df8e2c65"
 
 [[distributions.cache_behaviors]]
 path_pattern = "/secure/*"

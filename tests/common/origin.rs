@@ -34,7 +34,9 @@ pub struct TestOrigin {
 
 impl TestOrigin {
     pub async fn start() -> TestOrigin {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind origin");
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -56,18 +58,32 @@ impl TestOrigin {
 
     /// Requests received whose path starts with `prefix`.
     pub fn hits_for(&self, prefix: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|s| s.path_and_query.starts_with(prefix)).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path_and_query.starts_with(prefix))
+            .count()
     }
 
     /// The last request received.
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("origin saw a request")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("origin saw a request")
     }
 }
 
 async fn answer(req: Request, hits: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>>) -> Response {
     hits.fetch_add(1, Ordering::SeqCst);
-    let pq = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
     seen.lock().unwrap().push(Seen {
         method: req.method().to_string(),
         path_and_query: pq.clone(),
@@ -79,11 +95,19 @@ async fn answer(req: Request, hits: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>
     if path.starts_with("/slow/") {
         tokio::time::sleep(Duration::from_secs(5)).await;
     } else if let Some(rest) = path.strip_prefix("/status/") {
-        status = rest.split('/').next().and_then(|c| c.parse().ok()).unwrap_or(500);
+        status = rest
+            .split('/')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(500);
     } else if path.starts_with("/nostore/") {
         cache_control = Some("no-store");
     } else if let Some(rest) = path.strip_prefix("/delay-ms/") {
-        let ms: u64 = rest.split('/').next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let ms: u64 = rest
+            .split('/')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let body = format!("origin:{pq}");
