@@ -69,13 +69,35 @@ pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), String>
 
 /// `edgegate config check FILE`: returns the report to print, `Err` when there are errors.
 pub fn check_config(path: &Path) -> Result<String, String> {
-    let args = ServeArgs {
-        config: Some(path.to_path_buf()),
-        ..Default::default()
+    let file = config::load_file(path).map_err(|e| format!("error: {e}\n"))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut errors: Vec<String> = match Settings::resolve(&ServeArgs::default(), &file, &base) {
+        Ok(_) => Vec::new(),
+        Err(es) => es.into_iter().map(|e| format!("{}: {e}", path.display())).collect(),
     };
-    load_settings(&args)
-        .map(|_| format!("{}: OK\n", path.display()))
-        .map_err(|e| format!("{}: {e}\n", path.display()))
+    let (declared, report) = declare::decode(&file, path, &base);
+    errors.extend(report.errors);
+    let mut out = String::new();
+    for w in &report.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        out.push_str(&format!("{} error(s)\n", errors.len()));
+        return Err(out);
+    }
+    out.push_str(&format!(
+        "{}: OK ({} distributions, {} public keys, {} key groups, {} cache policies, {} origin request policies)\n",
+        path.display(),
+        declared.distributions.len(),
+        declared.public_keys.len(),
+        declared.key_groups.len(),
+        declared.cache_policies.len(),
+        declared.origin_request_policies.len()
+    ));
+    Ok(out)
 }
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<TcpListener, String> {

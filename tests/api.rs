@@ -575,10 +575,23 @@ enabled = true
 [[distributions.origins]]
 id = "o"
 domain_name = "localhost"
+[distributions.default_cache_behavior]
+target_origin_id = "o"
+viewer_protocol_policy = "sometimes"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[distributions]]
+caller_reference = "y"
+comment = "bad too"
+enabled = true
+[[distributions.origins]]
+id = "o"
+domain_name = "localhost"
 connection_attempts = 9
+custom_origin_config = { http_port = 8081, https_port = 443, origin_protocol_policy = "http-only" }
 [distributions.default_cache_behavior]
 target_origin_id = "missing"
-viewer_protocol_policy = "sometimes"
+viewer_protocol_policy = "allow-all"
 cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 "#,
     )
@@ -591,11 +604,13 @@ cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     for needle in [
-        "billing_region",
-        "ConnectionAttempts",
-        "ViewerProtocolPolicy",
-        "TargetOriginId",
         "bad.toml",
+        "billing_region",
+        "distributions[0]",
+        "viewer_protocol_policy",
+        "distributions[1]",
+        "ConnectionAttempts is 9",
+        "TargetOriginId \"missing\"",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
