@@ -49,12 +49,22 @@ impl Diagnostics {
     }
 
     /// Records an error.
-    pub fn error(&mut self, path: impl Into<String>, code: &'static str, message: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        path: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         push_capped(&mut self.errors, path.into(), code, message.into());
     }
 
     /// Records a warning.
-    pub fn warn(&mut self, path: impl Into<String>, code: &'static str, message: impl Into<String>) {
+    pub fn warn(
+        &mut self,
+        path: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) {
         push_capped(&mut self.warnings, path.into(), code, message.into());
     }
 
@@ -71,7 +81,11 @@ impl Diagnostics {
 
 fn push_capped(list: &mut Vec<Issue>, path: String, code: &'static str, message: String) {
     if list.len() < MAX_ISSUES {
-        list.push(Issue { path, code, message });
+        list.push(Issue {
+            path,
+            code,
+            message,
+        });
     } else if list.len() == MAX_ISSUES {
         list.push(Issue {
             path: String::new(),
@@ -102,7 +116,10 @@ mod tests {
         let mut d = Diagnostics::new();
         d.error("A.B", "InvalidArgument", "bad");
         d.warn("A.C", "NotImplemented", "ignored");
-        assert_eq!(d.to_string(), "error: A.B: bad (InvalidArgument)\nwarning: A.C: ignored (NotImplemented)\n");
+        assert_eq!(
+            d.to_string(),
+            "error: A.B: bad (InvalidArgument)\nwarning: A.C: ignored (NotImplemented)\n"
+        );
         for _ in 0..(MAX_ISSUES + 10) {
             d.error("x", "InvalidArgument", "again");
         }

@@ -17,8 +17,8 @@ use std::collections::HashSet;
 
 use super::diag::Diagnostics;
 use super::reader::{
-    INVALID, ListReader, MapBuilder, MapReader, ModelEnum, NOT_IMPLEMENTED,
-    leaf_enum, leaf_int, leaf_string, leaves, model_enum, wrapped,
+    INVALID, ListReader, MapBuilder, MapReader, ModelEnum, NOT_IMPLEMENTED, leaf_enum, leaf_int,
+    leaf_string, leaves, model_enum, wrapped,
 };
 use super::tree::Tree;
 
@@ -47,17 +47,46 @@ pub const CUSTOM_RESPONSE_CODES: &[u16] =
     &[200, 400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504];
 /// Regions where Origin Shield can run.
 pub const ORIGIN_SHIELD_REGIONS: &[&str] = &[
-    "us-east-2", "us-east-1", "us-west-2", "ap-south-1", "ap-northeast-2", "ap-southeast-1",
-    "ap-southeast-2", "ap-northeast-1", "eu-central-1", "eu-west-1", "eu-west-2", "sa-east-1",
+    "us-east-2",
+    "us-east-1",
+    "us-west-2",
+    "ap-south-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "sa-east-1",
     "me-central-1",
 ];
 /// Headers CloudFront refuses as origin custom headers (compared case-insensitively);
 /// names starting `X-Amz-` or `X-Edge-` are refused too.
 pub const FORBIDDEN_CUSTOM_HEADERS: &[&str] = &[
-    "cache-control", "connection", "content-length", "cookie", "host", "if-match",
-    "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "max-forwards",
-    "pragma", "proxy-authenticate", "proxy-authorization", "proxy-connection", "range",
-    "request-range", "te", "trailer", "transfer-encoding", "upgrade", "via", "x-real-ip",
+    "cache-control",
+    "connection",
+    "content-length",
+    "cookie",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "max-forwards",
+    "pragma",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "range",
+    "request-range",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "via",
+    "x-real-ip",
 ];
 
 model_enum!(
@@ -428,7 +457,9 @@ fn decode_distribution(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<D
     let aliases = r.strings("Aliases", d).unwrap_or_default();
     let default_root_object = r.string("DefaultRootObject", d).unwrap_or_default();
     let origins = r.list_req("Origins", d).map(|l| items(l, d, decode_origin));
-    let origin_groups = r.list("OriginGroups", d).map(|l| items(l, d, decode_origin_group));
+    let origin_groups = r
+        .list("OriginGroups", d)
+        .map(|l| items(l, d, decode_origin_group));
     let default_cache_behavior = match r.take("DefaultCacheBehavior") {
         Some((t, p)) => decode_behavior(t, &p, true, d),
         None => {
@@ -440,10 +471,12 @@ fn decode_distribution(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<D
             None
         }
     };
-    let cache_behaviors =
-        r.list("CacheBehaviors", d).map(|l| items(l, d, |t, p, d| decode_behavior(t, p, false, d)));
-    let custom_error_responses =
-        r.list("CustomErrorResponses", d).map(|l| items(l, d, decode_error_response));
+    let cache_behaviors = r
+        .list("CacheBehaviors", d)
+        .map(|l| items(l, d, |t, p, d| decode_behavior(t, p, false, d)));
+    let custom_error_responses = r
+        .list("CustomErrorResponses", d)
+        .map(|l| items(l, d, decode_error_response));
     let comment = r.string_req("Comment", d);
     let logging = r.map("Logging", d).map(|mut m| {
         let l = Logging {
@@ -473,9 +506,16 @@ fn decode_distribution(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<D
     let restrictions = r.map("Restrictions", d).and_then(|mut m| {
         let geo = m.list_req("GeoRestriction", d).and_then(|mut l| {
             let t = l.rest.enum_req("RestrictionType", d);
-            let codes = l.items.iter().filter_map(|(p, t)| leaf_string(t, p, d)).collect();
+            let codes = l
+                .items
+                .iter()
+                .filter_map(|(p, t)| leaf_string(t, p, d))
+                .collect();
             l.rest.finish(d);
-            Some(GeoRestriction { restriction_type: t?, items: codes })
+            Some(GeoRestriction {
+                restriction_type: t?,
+                items: codes,
+            })
         });
         m.finish(d);
         geo
@@ -545,7 +585,10 @@ fn decode_origin(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<Origin>
                 let name = m.string_req("HeaderName", d);
                 let value = m.string_req("HeaderValue", d);
                 m.finish(d);
-                Some(OriginCustomHeader { header_name: name?, header_value: value? })
+                Some(OriginCustomHeader {
+                    header_name: name?,
+                    header_value: value?,
+                })
             })
         })
         .unwrap_or_default();
@@ -561,9 +604,9 @@ fn decode_origin(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<Origin>
         let http_port = m.int("HTTPPort", d).unwrap_or(80);
         let https_port = m.int("HTTPSPort", d).unwrap_or(443);
         let policy = m.enum_req("OriginProtocolPolicy", d);
-        let ssl = m.list("OriginSslProtocols", d).map(|l| {
-            items(l, d, |t, p, d| leaf_enum::<SslProtocol>(t, p, d))
-        });
+        let ssl = m
+            .list("OriginSslProtocols", d)
+            .map(|l| items(l, d, leaf_enum::<SslProtocol>));
         let c = CustomOriginConfig {
             http_port,
             https_port,
@@ -612,7 +655,9 @@ fn decode_origin_group(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<O
     let mut r = MapReader::new(tree, path, d)?;
     let id = r.string_req("Id", d);
     let codes = r.map_req("FailoverCriteria", d).and_then(|mut m| {
-        let codes = m.list_req("StatusCodes", d).map(|l| items(l, d, leaf_int::<u16>));
+        let codes = m
+            .list_req("StatusCodes", d)
+            .map(|l| items(l, d, leaf_int::<u16>));
         m.finish(d);
         codes
     });
@@ -635,16 +680,34 @@ fn decode_origin_group(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<O
 }
 
 fn decode_trusted(r: &mut MapReader<'_>, name: &'static str, d: &mut Diagnostics) -> TrustedList {
-    let Some(mut l) = r.list(name, d) else { return TrustedList::default() };
-    let list: Vec<String> = l.items.iter().filter_map(|(p, t)| leaf_string(t, p, d)).collect();
+    let Some(mut l) = r.list(name, d) else {
+        return TrustedList::default();
+    };
+    let list: Vec<String> = l
+        .items
+        .iter()
+        .filter_map(|(p, t)| leaf_string(t, p, d))
+        .collect();
     let enabled = l.rest.bool("Enabled", d).unwrap_or(!list.is_empty());
     l.rest.finish(d);
-    TrustedList { enabled, items: list }
+    TrustedList {
+        enabled,
+        items: list,
+    }
 }
 
-fn decode_behavior(tree: &Tree, path: &str, default: bool, d: &mut Diagnostics) -> Option<CacheBehavior> {
+fn decode_behavior(
+    tree: &Tree,
+    path: &str,
+    default: bool,
+    d: &mut Diagnostics,
+) -> Option<CacheBehavior> {
     let mut r = MapReader::new(tree, path, d)?;
-    let path_pattern = if default { Some("*".to_owned()) } else { r.string_req("PathPattern", d) };
+    let path_pattern = if default {
+        Some("*".to_owned())
+    } else {
+        r.string_req("PathPattern", d)
+    };
     let target_origin_id = r.string_req("TargetOriginId", d);
     let trusted_signers = decode_trusted(&mut r, "TrustedSigners", d);
     let trusted_key_groups = decode_trusted(&mut r, "TrustedKeyGroups", d);
@@ -653,7 +716,11 @@ fn decode_behavior(tree: &Tree, path: &str, default: bool, d: &mut Diagnostics) 
     let (allowed_methods, cached_methods) = match r.list("AllowedMethods", d) {
         None => (default_methods(), default_methods()),
         Some(mut l) => {
-            let allowed = l.items.iter().filter_map(|(p, t)| leaf_enum::<Method>(t, p, d)).collect();
+            let allowed = l
+                .items
+                .iter()
+                .filter_map(|(p, t)| leaf_enum::<Method>(t, p, d))
+                .collect();
             let cached = l
                 .rest
                 .list("CachedMethods", d)
@@ -679,7 +746,10 @@ fn decode_behavior(tree: &Tree, path: &str, default: bool, d: &mut Diagnostics) 
             let forward = c.enum_req("Forward", d);
             let names = c.strings("WhitelistedNames", d).unwrap_or_default();
             c.finish(d);
-            Some(CookiePreference { forward: forward?, whitelisted_names: names })
+            Some(CookiePreference {
+                forward: forward?,
+                whitelisted_names: names,
+            })
         });
         let headers = m.strings("Headers", d).unwrap_or_default();
         let qs_keys = m.strings("QueryStringCacheKeys", d).unwrap_or_default();
@@ -720,7 +790,11 @@ fn decode_behavior(tree: &Tree, path: &str, default: bool, d: &mut Diagnostics) 
     })
 }
 
-fn decode_error_response(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<CustomErrorResponse> {
+fn decode_error_response(
+    tree: &Tree,
+    path: &str,
+    d: &mut Diagnostics,
+) -> Option<CustomErrorResponse> {
     let mut r = MapReader::new(tree, path, d)?;
     let error_code = r.int_req("ErrorCode", d);
     let response_page_path = r.string_nonempty("ResponsePagePath", d);
@@ -750,22 +824,45 @@ impl DistributionConfig {
             .leaf("CallerReference", &self.caller_reference)
             .wrapped("Aliases", leaves(&self.aliases))
             .leaf("DefaultRootObject", &self.default_root_object)
-            .wrapped("Origins", self.origins.iter().map(Origin::to_tree).collect())
-            .wrapped("OriginGroups", self.origin_groups.iter().map(OriginGroup::to_tree).collect())
-            .node("DefaultCacheBehavior", self.default_cache_behavior.to_tree_as(true))
+            .wrapped(
+                "Origins",
+                self.origins.iter().map(Origin::to_tree).collect(),
+            )
+            .wrapped(
+                "OriginGroups",
+                self.origin_groups
+                    .iter()
+                    .map(OriginGroup::to_tree)
+                    .collect(),
+            )
+            .node(
+                "DefaultCacheBehavior",
+                self.default_cache_behavior.to_tree_as(true),
+            )
             .wrapped(
                 "CacheBehaviors",
-                self.cache_behaviors.iter().map(|b| b.to_tree_as(false)).collect(),
+                self.cache_behaviors
+                    .iter()
+                    .map(|b| b.to_tree_as(false))
+                    .collect(),
             )
             .wrapped(
                 "CustomErrorResponses",
-                self.custom_error_responses.iter().map(CustomErrorResponse::to_tree).collect(),
+                self.custom_error_responses
+                    .iter()
+                    .map(CustomErrorResponse::to_tree)
+                    .collect(),
             )
             .leaf("Comment", &self.comment)
             .opt_node("Logging", self.logging.as_ref().map(Logging::to_tree))
             .opt_leaf("PriceClass", self.price_class)
             .leaf("Enabled", self.enabled)
-            .opt_node("ViewerCertificate", self.viewer_certificate.as_ref().map(ViewerCertificate::to_tree))
+            .opt_node(
+                "ViewerCertificate",
+                self.viewer_certificate
+                    .as_ref()
+                    .map(ViewerCertificate::to_tree),
+            )
             .opt_node(
                 "Restrictions",
                 self.restrictions.as_ref().map(|g| {
@@ -783,13 +880,19 @@ impl DistributionConfig {
             .opt_leaf("WebACLId", self.web_acl_id.as_ref())
             .opt_leaf("HttpVersion", self.http_version)
             .opt_leaf("IsIPV6Enabled", self.is_ipv6_enabled)
-            .opt_leaf("ContinuousDeploymentPolicyId", self.continuous_deployment_policy_id.as_ref())
+            .opt_leaf(
+                "ContinuousDeploymentPolicyId",
+                self.continuous_deployment_policy_id.as_ref(),
+            )
             .opt_leaf("Staging", self.staging)
             .opt_leaf("AnycastIpListId", self.anycast_ip_list_id.as_ref())
             .opt_node("TenantConfig", self.tenant_config.clone())
             .opt_leaf("ConnectionMode", self.connection_mode)
             .opt_node("ViewerMtlsConfig", self.viewer_mtls_config.clone())
-            .opt_node("ConnectionFunctionAssociation", self.connection_function_association.clone())
+            .opt_node(
+                "ConnectionFunctionAssociation",
+                self.connection_function_association.clone(),
+            )
             .opt_node("CacheTagConfig", self.cache_tag_config.clone())
             .build()
     }
@@ -842,7 +945,10 @@ impl Origin {
             .opt_node("VpcOriginConfig", self.vpc_origin_config.clone())
             .leaf("ConnectionAttempts", self.connection_attempts)
             .leaf("ConnectionTimeout", self.connection_timeout)
-            .opt_leaf("ResponseCompletionTimeout", self.response_completion_timeout)
+            .opt_leaf(
+                "ResponseCompletionTimeout",
+                self.response_completion_timeout,
+            )
             .opt_node(
                 "OriginShield",
                 self.origin_shield.as_ref().map(|s| {
@@ -864,7 +970,9 @@ impl OriginGroup {
             .leaf("Id", &self.id)
             .node(
                 "FailoverCriteria",
-                MapBuilder::new().wrapped("StatusCodes", leaves(&self.failover_status_codes)).build(),
+                MapBuilder::new()
+                    .wrapped("StatusCodes", leaves(&self.failover_status_codes))
+                    .build(),
             )
             .wrapped(
                 "Members",
@@ -879,7 +987,10 @@ impl OriginGroup {
 }
 
 fn trusted_tree(t: &TrustedList) -> Tree {
-    wrapped(leaves(&t.items), vec![("Enabled".into(), Tree::leaf(t.enabled))])
+    wrapped(
+        leaves(&t.items),
+        vec![("Enabled".into(), Tree::leaf(t.enabled))],
+    )
 }
 
 impl CacheBehavior {
@@ -902,13 +1013,28 @@ impl CacheBehavior {
             .node("AllowedMethods", allowed)
             .opt_leaf("SmoothStreaming", self.smooth_streaming)
             .leaf("Compress", self.compress)
-            .opt_node("LambdaFunctionAssociations", self.lambda_function_associations.clone())
+            .opt_node(
+                "LambdaFunctionAssociations",
+                self.lambda_function_associations.clone(),
+            )
             .opt_node("FunctionAssociations", self.function_associations.clone())
-            .opt_leaf("FieldLevelEncryptionId", self.field_level_encryption_id.as_ref())
-            .opt_leaf("RealtimeLogConfigArn", self.realtime_log_config_arn.as_ref())
+            .opt_leaf(
+                "FieldLevelEncryptionId",
+                self.field_level_encryption_id.as_ref(),
+            )
+            .opt_leaf(
+                "RealtimeLogConfigArn",
+                self.realtime_log_config_arn.as_ref(),
+            )
             .opt_leaf("CachePolicyId", self.cache_policy_id.as_ref())
-            .opt_leaf("OriginRequestPolicyId", self.origin_request_policy_id.as_ref())
-            .opt_leaf("ResponseHeadersPolicyId", self.response_headers_policy_id.as_ref())
+            .opt_leaf(
+                "OriginRequestPolicyId",
+                self.origin_request_policy_id.as_ref(),
+            )
+            .opt_leaf(
+                "ResponseHeadersPolicyId",
+                self.response_headers_policy_id.as_ref(),
+            )
             .opt_node("GrpcConfig", self.grpc_config.clone())
             .opt_node(
                 "ForwardedValues",
@@ -967,7 +1093,10 @@ impl ViewerCertificate {
     /// The certificate settings in CloudFront's shape.
     pub fn to_tree(&self) -> Tree {
         MapBuilder::new()
-            .opt_leaf("CloudFrontDefaultCertificate", self.cloudfront_default_certificate)
+            .opt_leaf(
+                "CloudFrontDefaultCertificate",
+                self.cloudfront_default_certificate,
+            )
             .opt_leaf("IAMCertificateId", self.iam_certificate_id.as_ref())
             .opt_leaf("ACMCertificateArn", self.acm_certificate_arn.as_ref())
             .opt_leaf("SSLSupportMethod", self.ssl_support_method)
@@ -988,17 +1117,26 @@ impl DistributionConfig {
 
     /// Cache policy ids used by any behavior, each once, in order of first use.
     pub fn referenced_cache_policy_ids(&self) -> Vec<&str> {
-        unique(self.behaviors().filter_map(|b| b.cache_policy_id.as_deref()))
+        unique(
+            self.behaviors()
+                .filter_map(|b| b.cache_policy_id.as_deref()),
+        )
     }
 
     /// Origin request policy ids used by any behavior, each once.
     pub fn referenced_origin_request_policy_ids(&self) -> Vec<&str> {
-        unique(self.behaviors().filter_map(|b| b.origin_request_policy_id.as_deref()))
+        unique(
+            self.behaviors()
+                .filter_map(|b| b.origin_request_policy_id.as_deref()),
+        )
     }
 
     /// Key group ids trusted by any behavior, each once.
     pub fn referenced_key_group_ids(&self) -> Vec<&str> {
-        unique(self.behaviors().flat_map(|b| b.trusted_key_groups.items.iter().map(String::as_str)))
+        unique(
+            self.behaviors()
+                .flat_map(|b| b.trusted_key_groups.items.iter().map(String::as_str)),
+        )
     }
 }
 
@@ -1033,10 +1171,18 @@ impl DistributionConfig {
     /// have no effect. Errors carry CloudFront's error code.
     pub fn validate(&self, d: &mut Diagnostics) {
         if self.caller_reference.is_empty() {
-            d.error(format!("{ROOT}.CallerReference"), INVALID, "CallerReference must not be empty");
+            d.error(
+                format!("{ROOT}.CallerReference"),
+                INVALID,
+                "CallerReference must not be empty",
+            );
         }
         if self.comment.chars().count() > 128 {
-            d.error(format!("{ROOT}.Comment"), INVALID, "Comment is longer than 128 characters");
+            d.error(
+                format!("{ROOT}.Comment"),
+                INVALID,
+                "Comment is longer than 128 characters",
+            );
         }
         self.validate_aliases(d);
         self.validate_root_object(d);
@@ -1053,7 +1199,10 @@ impl DistributionConfig {
             d.error(
                 &p,
                 "TooManyDistributionCNAMEs",
-                format!("{} alternate domain names; the limit is {MAX_ALIASES}", self.aliases.len()),
+                format!(
+                    "{} alternate domain names; the limit is {MAX_ALIASES}",
+                    self.aliases.len()
+                ),
             );
         }
         let mut seen = HashSet::new();
@@ -1063,7 +1212,11 @@ impl DistributionConfig {
                 d.error(&ip, INVALID, format!("{a:?} is not a valid domain name (a wildcard is allowed only as the first label, *.example.com)"));
             }
             if !seen.insert(a.to_ascii_lowercase()) {
-                d.error(&ip, INVALID, format!("alternate domain name {a:?} is listed twice"));
+                d.error(
+                    &ip,
+                    INVALID,
+                    format!("alternate domain name {a:?} is listed twice"),
+                );
             }
         }
     }
@@ -1078,20 +1231,36 @@ impl DistributionConfig {
             d.error(&p, "InvalidDefaultRootObject", "DefaultRootObject can't begin with a forward slash (/); write index.html, not /index.html");
         }
         if o.len() > 255 {
-            d.error(&p, "InvalidDefaultRootObject", "DefaultRootObject is longer than 255 characters");
+            d.error(
+                &p,
+                "InvalidDefaultRootObject",
+                "DefaultRootObject is longer than 255 characters",
+            );
         }
         if o.chars().any(|c| c.is_control() || c == ' ') {
-            d.error(&p, "InvalidDefaultRootObject", "DefaultRootObject contains spaces or control characters");
+            d.error(
+                &p,
+                "InvalidDefaultRootObject",
+                "DefaultRootObject contains spaces or control characters",
+            );
         }
     }
 
     fn validate_origins(&self, d: &mut Diagnostics) {
         let p = format!("{ROOT}.Origins");
         if self.origins.is_empty() {
-            d.error(format!("{p}.Quantity"), INVALID, "a distribution needs at least one origin");
+            d.error(
+                format!("{p}.Quantity"),
+                INVALID,
+                "a distribution needs at least one origin",
+            );
         }
         if self.origins.len() > MAX_ORIGINS {
-            d.error(&p, "TooManyOrigins", format!("{} origins; the limit is {MAX_ORIGINS}", self.origins.len()));
+            d.error(
+                &p,
+                "TooManyOrigins",
+                format!("{} origins; the limit is {MAX_ORIGINS}", self.origins.len()),
+            );
         }
         let mut ids = HashSet::new();
         for (i, o) in self.origins.iter().enumerate() {
@@ -1099,7 +1268,14 @@ impl DistributionConfig {
             if o.id.is_empty() {
                 d.error(format!("{op}.Id"), INVALID, "origin Id must not be empty");
             } else if !ids.insert(o.id.as_str()) {
-                d.error(format!("{op}.Id"), INVALID, format!("origin Id {:?} is used twice; origin ids must be unique", o.id));
+                d.error(
+                    format!("{op}.Id"),
+                    INVALID,
+                    format!(
+                        "origin Id {:?} is used twice; origin ids must be unique",
+                        o.id
+                    ),
+                );
             }
             o.validate(&op, d);
         }
@@ -1111,7 +1287,10 @@ impl DistributionConfig {
             d.error(
                 &p,
                 "TooManyOriginGroupsPerDistribution",
-                format!("{} origin groups; the limit is {MAX_ORIGIN_GROUPS}", self.origin_groups.len()),
+                format!(
+                    "{} origin groups; the limit is {MAX_ORIGIN_GROUPS}",
+                    self.origin_groups.len()
+                ),
             );
         }
         let origin_ids: HashSet<&str> = self.origins.iter().map(|o| o.id.as_str()).collect();
@@ -1119,15 +1298,29 @@ impl DistributionConfig {
         for (i, g) in self.origin_groups.iter().enumerate() {
             let gp = format!("{p}.Items[{i}]");
             if g.id.is_empty() {
-                d.error(format!("{gp}.Id"), INVALID, "origin group Id must not be empty");
+                d.error(
+                    format!("{gp}.Id"),
+                    INVALID,
+                    "origin group Id must not be empty",
+                );
             } else if origin_ids.contains(g.id.as_str()) || !ids.insert(g.id.as_str()) {
-                d.error(format!("{gp}.Id"), INVALID, format!("Id {:?} is already used by another origin or origin group", g.id));
+                d.error(
+                    format!("{gp}.Id"),
+                    INVALID,
+                    format!(
+                        "Id {:?} is already used by another origin or origin group",
+                        g.id
+                    ),
+                );
             }
             if g.members.len() != 2 {
                 d.error(
                     format!("{gp}.Members"),
                     INVALID,
-                    format!("an origin group has exactly 2 members (primary, then secondary); found {}", g.members.len()),
+                    format!(
+                        "an origin group has exactly 2 members (primary, then secondary); found {}",
+                        g.members.len()
+                    ),
                 );
             }
             for (j, m) in g.members.iter().enumerate() {
@@ -1140,11 +1333,19 @@ impl DistributionConfig {
                 }
             }
             if g.members.len() == 2 && g.members[0] == g.members[1] {
-                d.error(format!("{gp}.Members"), INVALID, "the two members of an origin group must be different origins");
+                d.error(
+                    format!("{gp}.Members"),
+                    INVALID,
+                    "the two members of an origin group must be different origins",
+                );
             }
             let cp = format!("{gp}.FailoverCriteria.StatusCodes");
             if g.failover_status_codes.is_empty() {
-                d.error(&cp, INVALID, "an origin group needs at least one failover status code");
+                d.error(
+                    &cp,
+                    INVALID,
+                    "an origin group needs at least one failover status code",
+                );
             }
             for (j, c) in g.failover_status_codes.iter().enumerate() {
                 if !FAILOVER_STATUS_CODES.contains(c) {
@@ -1164,7 +1365,10 @@ impl DistributionConfig {
             d.error(
                 &p,
                 "TooManyCacheBehaviors",
-                format!("{} cache behaviors; the limit is {MAX_CACHE_BEHAVIORS}", self.cache_behaviors.len()),
+                format!(
+                    "{} cache behaviors; the limit is {MAX_CACHE_BEHAVIORS}",
+                    self.cache_behaviors.len()
+                ),
             );
         }
         let targets: HashSet<&str> = self
@@ -1173,7 +1377,12 @@ impl DistributionConfig {
             .map(|o| o.id.as_str())
             .chain(self.origin_groups.iter().map(|g| g.id.as_str()))
             .collect();
-        self.default_cache_behavior.validate(&format!("{ROOT}.DefaultCacheBehavior"), true, &targets, d);
+        self.default_cache_behavior.validate(
+            &format!("{ROOT}.DefaultCacheBehavior"),
+            true,
+            &targets,
+            d,
+        );
         let mut patterns = HashSet::new();
         for (i, b) in self.cache_behaviors.iter().enumerate() {
             let bp = format!("{p}.Items[{i}]");
@@ -1183,7 +1392,10 @@ impl DistributionConfig {
                 d.error(
                     format!("{bp}.PathPattern"),
                     INVALID,
-                    format!("path pattern {:?} is used by an earlier cache behavior", b.path_pattern),
+                    format!(
+                        "path pattern {:?} is used by an earlier cache behavior",
+                        b.path_pattern
+                    ),
                 );
             }
         }
@@ -1202,7 +1414,11 @@ impl DistributionConfig {
                 );
             }
             if !seen.insert(e.error_code) {
-                d.error(format!("{ep}.ErrorCode"), INVALID, format!("ErrorCode {} is configured twice", e.error_code));
+                d.error(
+                    format!("{ep}.ErrorCode"),
+                    INVALID,
+                    format!("ErrorCode {} is configured twice", e.error_code),
+                );
             }
             match (&e.response_page_path, &e.response_code) {
                 (Some(_), None) | (None, Some(_)) => d.error(
@@ -1212,17 +1428,22 @@ impl DistributionConfig {
                 ),
                 _ => {}
             }
-            if let Some(path) = &e.response_page_path {
-                if !path.starts_with('/') || path.len() > 4000 || path.chars().any(char::is_control) {
-                    d.error(
-                        format!("{ep}.ResponsePagePath"),
-                        "InvalidRelativePath",
-                        "ResponsePagePath must begin with a slash (/), be URL-encoded and be at most 4000 characters",
-                    );
-                }
+            if let Some(path) = &e.response_page_path
+                && (!path.starts_with('/')
+                    || path.len() > 4000
+                    || path.chars().any(char::is_control))
+            {
+                d.error(
+                    format!("{ep}.ResponsePagePath"),
+                    "InvalidRelativePath",
+                    "ResponsePagePath must begin with a slash (/), be URL-encoded and be at most 4000 characters",
+                );
             }
             if let Some(code) = &e.response_code {
-                let ok = code.parse::<u16>().map(|c| CUSTOM_RESPONSE_CODES.contains(&c)).unwrap_or(false);
+                let ok = code
+                    .parse::<u16>()
+                    .map(|c| CUSTOM_RESPONSE_CODES.contains(&c))
+                    .unwrap_or(false);
                 if !ok {
                     d.error(
                         format!("{ep}.ResponseCode"),
@@ -1232,20 +1453,28 @@ impl DistributionConfig {
                 }
             }
             if e.error_caching_min_ttl.is_some_and(|t| t > 31_536_000) {
-                d.error(format!("{ep}.ErrorCachingMinTTL"), INVALID, "ErrorCachingMinTTL is more than 31536000 seconds");
+                d.error(
+                    format!("{ep}.ErrorCachingMinTTL"),
+                    INVALID,
+                    "ErrorCachingMinTTL is more than 31536000 seconds",
+                );
             }
         }
     }
 
     fn validate_misc(&self, d: &mut Diagnostics) {
-        if let Some(l) = &self.logging {
-            if l.enabled && !valid_log_bucket(&l.bucket) {
-                d.error(
-                    format!("{ROOT}.Logging.Bucket"),
-                    INVALID,
-                    format!("{:?} is not a logging bucket; write it as bucket-name.s3.amazonaws.com", l.bucket),
-                );
-            }
+        if let Some(l) = &self.logging
+            && l.enabled
+            && !valid_log_bucket(&l.bucket)
+        {
+            d.error(
+                format!("{ROOT}.Logging.Bucket"),
+                INVALID,
+                format!(
+                    "{:?} is not a logging bucket; write it as bucket-name.s3.amazonaws.com",
+                    l.bucket
+                ),
+            );
         }
         if let Some(v) = &self.viewer_certificate {
             let vp = format!("{ROOT}.ViewerCertificate");
@@ -1254,29 +1483,55 @@ impl DistributionConfig {
                 d.error(&vp, "InvalidViewerCertificate", "CloudFrontDefaultCertificate can't be true together with ACMCertificateArn or IAMCertificateId");
             }
             if v.acm_certificate_arn.is_some() && v.iam_certificate_id.is_some() {
-                d.error(&vp, "InvalidViewerCertificate", "give ACMCertificateArn or IAMCertificateId, not both");
+                d.error(
+                    &vp,
+                    "InvalidViewerCertificate",
+                    "give ACMCertificateArn or IAMCertificateId, not both",
+                );
             }
             if custom && v.ssl_support_method.is_none() {
-                d.error(format!("{vp}.SSLSupportMethod"), "InvalidViewerCertificate", "SSLSupportMethod is required with a custom certificate");
+                d.error(
+                    format!("{vp}.SSLSupportMethod"),
+                    "InvalidViewerCertificate",
+                    "SSLSupportMethod is required with a custom certificate",
+                );
             }
             if custom {
-                not_implemented(d, &vp, "a custom viewer certificate (ACM or IAM); edgegate serves the certificates from its own configuration and");
+                not_implemented(
+                    d,
+                    &vp,
+                    "a custom viewer certificate (ACM or IAM); edgegate serves the certificates from its own configuration and",
+                );
             }
         }
         if let Some(g) = &self.restrictions {
             let gp = format!("{ROOT}.Restrictions.GeoRestriction");
             match g.restriction_type {
                 GeoRestrictionType::None if !g.items.is_empty() => {
-                    d.error(&gp, "InvalidGeoRestrictionParameter", "RestrictionType none takes no locations");
+                    d.error(
+                        &gp,
+                        "InvalidGeoRestrictionParameter",
+                        "RestrictionType none takes no locations",
+                    );
                 }
-                GeoRestrictionType::Blacklist | GeoRestrictionType::Whitelist if g.items.is_empty() => {
-                    d.error(&gp, "InvalidGeoRestrictionParameter", "a blacklist or whitelist needs at least one location");
+                GeoRestrictionType::Blacklist | GeoRestrictionType::Whitelist
+                    if g.items.is_empty() =>
+                {
+                    d.error(
+                        &gp,
+                        "InvalidGeoRestrictionParameter",
+                        "a blacklist or whitelist needs at least one location",
+                    );
                 }
                 _ => {}
             }
             for (i, c) in g.items.iter().enumerate() {
                 if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-                    d.error(format!("{gp}.Items[{i}]"), "InvalidLocationCode", format!("{c:?} is not an ISO 3166-1 alpha-2 country code such as US"));
+                    d.error(
+                        format!("{gp}.Items[{i}]"),
+                        "InvalidLocationCode",
+                        format!("{c:?} is not an ISO 3166-1 alpha-2 country code such as US"),
+                    );
                 }
             }
             if g.restriction_type != GeoRestrictionType::None {
@@ -1284,27 +1539,49 @@ impl DistributionConfig {
             }
         }
         if let Some(w) = &self.web_acl_id {
-            not_implemented(d, format!("{ROOT}.WebACLId"), &format!("WebACLId {w:?} (AWS WAF)"));
+            not_implemented(
+                d,
+                format!("{ROOT}.WebACLId"),
+                &format!("WebACLId {w:?} (AWS WAF)"),
+            );
         }
-        if matches!(self.http_version, Some(HttpVersion::Http3 | HttpVersion::Http2And3)) {
+        if matches!(
+            self.http_version,
+            Some(HttpVersion::Http3 | HttpVersion::Http2And3)
+        ) {
             not_implemented(d, format!("{ROOT}.HttpVersion"), "HTTP/3");
         }
         if self.continuous_deployment_policy_id.is_some() {
-            not_implemented(d, format!("{ROOT}.ContinuousDeploymentPolicyId"), "Continuous deployment");
+            not_implemented(
+                d,
+                format!("{ROOT}.ContinuousDeploymentPolicyId"),
+                "Continuous deployment",
+            );
         }
         if self.staging == Some(true) {
             not_implemented(d, format!("{ROOT}.Staging"), "A staging distribution");
         }
         if self.anycast_ip_list_id.is_some() {
-            not_implemented(d, format!("{ROOT}.AnycastIpListId"), "An Anycast static IP list");
+            not_implemented(
+                d,
+                format!("{ROOT}.AnycastIpListId"),
+                "An Anycast static IP list",
+            );
         }
         if self.connection_mode == Some(ConnectionMode::TenantOnly) {
-            not_implemented(d, format!("{ROOT}.ConnectionMode"), "ConnectionMode tenant-only (multi-tenant distributions)");
+            not_implemented(
+                d,
+                format!("{ROOT}.ConnectionMode"),
+                "ConnectionMode tenant-only (multi-tenant distributions)",
+            );
         }
         for (name, v) in [
             ("TenantConfig", &self.tenant_config),
             ("ViewerMtlsConfig", &self.viewer_mtls_config),
-            ("ConnectionFunctionAssociation", &self.connection_function_association),
+            (
+                "ConnectionFunctionAssociation",
+                &self.connection_function_association,
+            ),
             ("CacheTagConfig", &self.cache_tag_config),
         ] {
             if v.as_ref().is_some_and(|t| !is_inert(t)) {
@@ -1317,10 +1594,21 @@ impl DistributionConfig {
 impl Origin {
     fn validate(&self, p: &str, d: &mut Diagnostics) {
         if !valid_host(&self.domain_name) {
-            d.error(format!("{p}.DomainName"), "InvalidOrigin", format!("{:?} is not a valid origin domain name", self.domain_name));
+            d.error(
+                format!("{p}.DomainName"),
+                "InvalidOrigin",
+                format!("{:?} is not a valid origin domain name", self.domain_name),
+            );
         }
         let op = &self.origin_path;
-        if !op.is_empty() && (!op.starts_with('/') || op.ends_with('/') || op.len() > 255 || op.chars().any(|c| c.is_control() || c == ' ' || c == '?' || c == '#')) {
+        if !op.is_empty()
+            && (!op.starts_with('/')
+                || op.ends_with('/')
+                || op.len() > 255
+                || op
+                    .chars()
+                    .any(|c| c.is_control() || c == ' ' || c == '?' || c == '#'))
+        {
             d.error(
                 format!("{p}.OriginPath"),
                 INVALID,
@@ -1328,10 +1616,24 @@ impl Origin {
             );
         }
         if !(1..=3).contains(&self.connection_attempts) {
-            d.error(format!("{p}.ConnectionAttempts"), INVALID, format!("ConnectionAttempts is {}; allowed 1 to 3", self.connection_attempts));
+            d.error(
+                format!("{p}.ConnectionAttempts"),
+                INVALID,
+                format!(
+                    "ConnectionAttempts is {}; allowed 1 to 3",
+                    self.connection_attempts
+                ),
+            );
         }
         if !(1..=10).contains(&self.connection_timeout) {
-            d.error(format!("{p}.ConnectionTimeout"), INVALID, format!("ConnectionTimeout is {}; allowed 1 to 10 seconds", self.connection_timeout));
+            d.error(
+                format!("{p}.ConnectionTimeout"),
+                INVALID,
+                format!(
+                    "ConnectionTimeout is {}; allowed 1 to 10 seconds",
+                    self.connection_timeout
+                ),
+            );
         }
         let kinds = usize::from(self.s3_origin_config.is_some())
             + usize::from(self.custom_origin_config.is_some())
@@ -1343,13 +1645,19 @@ impl Origin {
         if let Some(s) = &self.s3_origin_config {
             read_timeout = s.origin_read_timeout;
             if !(1..=120).contains(&s.origin_read_timeout) {
-                d.error(format!("{p}.S3OriginConfig.OriginReadTimeout"), "InvalidOriginReadTimeout", "OriginReadTimeout must be 1 to 120 seconds");
+                d.error(
+                    format!("{p}.S3OriginConfig.OriginReadTimeout"),
+                    "InvalidOriginReadTimeout",
+                    "OriginReadTimeout must be 1 to 120 seconds",
+                );
             }
             let oai = &s.origin_access_identity;
             if !oai.is_empty() {
                 let ok = oai
                     .strip_prefix("origin-access-identity/cloudfront/")
-                    .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()));
+                    .is_some_and(|id| {
+                        !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())
+                    });
                 if !ok {
                     d.error(format!("{p}.S3OriginConfig.OriginAccessIdentity"), "InvalidOriginAccessIdentity", "OriginAccessIdentity must be empty or origin-access-identity/cloudfront/<ID>");
                 }
@@ -1359,26 +1667,53 @@ impl Origin {
             }
         }
         if !self.origin_access_control_id.is_empty()
-            && (self.origin_access_control_id.len() > 64 || !self.origin_access_control_id.bytes().all(|b| b.is_ascii_alphanumeric()))
+            && (self.origin_access_control_id.len() > 64
+                || !self
+                    .origin_access_control_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric()))
         {
-            d.error(format!("{p}.OriginAccessControlId"), "InvalidOriginAccessControl", format!("{:?} is not an origin access control id", self.origin_access_control_id));
+            d.error(
+                format!("{p}.OriginAccessControlId"),
+                "InvalidOriginAccessControl",
+                format!(
+                    "{:?} is not an origin access control id",
+                    self.origin_access_control_id
+                ),
+            );
         }
         if let Some(c) = &self.custom_origin_config {
             let cp = format!("{p}.CustomOriginConfig");
             read_timeout = c.origin_read_timeout;
             for (name, port) in [("HTTPPort", c.http_port), ("HTTPSPort", c.https_port)] {
                 if !(port == 80 || port == 443 || (1024..=65535).contains(&port)) {
-                    d.error(format!("{cp}.{name}"), INVALID, format!("port {port} is not allowed; use 80, 443 or 1024 to 65535"));
+                    d.error(
+                        format!("{cp}.{name}"),
+                        INVALID,
+                        format!("port {port} is not allowed; use 80, 443 or 1024 to 65535"),
+                    );
                 }
             }
             if c.origin_ssl_protocols.is_empty() {
-                d.error(format!("{cp}.OriginSslProtocols"), INVALID, "OriginSslProtocols needs at least one protocol");
+                d.error(
+                    format!("{cp}.OriginSslProtocols"),
+                    INVALID,
+                    "OriginSslProtocols needs at least one protocol",
+                );
             }
             if !(1..=120).contains(&c.origin_read_timeout) {
-                d.error(format!("{cp}.OriginReadTimeout"), "InvalidOriginReadTimeout", "OriginReadTimeout must be 1 to 120 seconds");
+                d.error(
+                    format!("{cp}.OriginReadTimeout"),
+                    "InvalidOriginReadTimeout",
+                    "OriginReadTimeout must be 1 to 120 seconds",
+                );
             }
             if !(1..=120).contains(&c.origin_keepalive_timeout) {
-                d.error(format!("{cp}.OriginKeepaliveTimeout"), "InvalidOriginKeepaliveTimeout", "OriginKeepaliveTimeout must be 1 to 120 seconds");
+                d.error(
+                    format!("{cp}.OriginKeepaliveTimeout"),
+                    "InvalidOriginKeepaliveTimeout",
+                    "OriginKeepaliveTimeout must be 1 to 120 seconds",
+                );
             }
             if c.origin_mtls_config.as_ref().is_some_and(|t| !is_inert(t)) {
                 not_implemented(d, format!("{cp}.OriginMtlsConfig"), "Origin mutual TLS");
@@ -1387,10 +1722,14 @@ impl Origin {
                 not_implemented(d, format!("{cp}.OriginHttpVersion"), "HTTP/2 to origins");
             }
         }
-        if let Some(t) = self.response_completion_timeout {
-            if t < read_timeout {
-                d.error(format!("{p}.ResponseCompletionTimeout"), INVALID, format!("ResponseCompletionTimeout ({t}) must be at least OriginReadTimeout ({read_timeout})"));
-            }
+        if let Some(t) = self.response_completion_timeout
+            && t < read_timeout
+        {
+            d.error(
+                format!("{p}.ResponseCompletionTimeout"),
+                INVALID,
+                format!("ResponseCompletionTimeout ({t}) must be at least OriginReadTimeout ({read_timeout})"),
+            );
         }
         if self.vpc_origin_config.is_some() {
             not_implemented(d, format!("{p}.VpcOriginConfig"), "A VPC origin");
@@ -1398,11 +1737,17 @@ impl Origin {
         if let Some(s) = &self.origin_shield {
             let sp = format!("{p}.OriginShield");
             match &s.origin_shield_region {
-                None if s.enabled => d.error(format!("{sp}.OriginShieldRegion"), INVALID, "OriginShieldRegion is required when Origin Shield is enabled"),
+                None if s.enabled => d.error(
+                    format!("{sp}.OriginShieldRegion"),
+                    INVALID,
+                    "OriginShieldRegion is required when Origin Shield is enabled",
+                ),
                 Some(r) if !ORIGIN_SHIELD_REGIONS.contains(&r.as_str()) => d.error(
                     format!("{sp}.OriginShieldRegion"),
                     INVALID,
-                    format!("{r:?} is not an Origin Shield region; use a region code such as us-east-1"),
+                    format!(
+                        "{r:?} is not an Origin Shield region; use a region code such as us-east-1"
+                    ),
                 ),
                 _ => {}
             }
@@ -1416,7 +1761,14 @@ impl Origin {
     fn validate_headers(&self, p: &str, d: &mut Diagnostics) {
         let hp = format!("{p}.CustomHeaders");
         if self.custom_headers.len() > MAX_CUSTOM_HEADERS {
-            d.error(&hp, "TooManyOriginCustomHeaders", format!("{} custom headers; the limit is {MAX_CUSTOM_HEADERS}", self.custom_headers.len()));
+            d.error(
+                &hp,
+                "TooManyOriginCustomHeaders",
+                format!(
+                    "{} custom headers; the limit is {MAX_CUSTOM_HEADERS}",
+                    self.custom_headers.len()
+                ),
+            );
         }
         let mut total = 0usize;
         let mut seen = HashSet::new();
@@ -1425,19 +1777,52 @@ impl Origin {
             let lower = h.header_name.to_ascii_lowercase();
             total += h.header_name.len() + h.header_value.len();
             if !valid_token(&h.header_name) || h.header_name.len() > 256 {
-                d.error(format!("{ip}.HeaderName"), INVALID, format!("{:?} is not a valid header name (at most 256 token characters)", h.header_name));
-            } else if FORBIDDEN_CUSTOM_HEADERS.contains(&lower.as_str()) || lower.starts_with("x-amz-") || lower.starts_with("x-edge-") {
-                d.error(format!("{ip}.HeaderName"), INVALID, format!("CloudFront can't add the header {:?} to origin requests", h.header_name));
+                d.error(
+                    format!("{ip}.HeaderName"),
+                    INVALID,
+                    format!(
+                        "{:?} is not a valid header name (at most 256 token characters)",
+                        h.header_name
+                    ),
+                );
+            } else if FORBIDDEN_CUSTOM_HEADERS.contains(&lower.as_str())
+                || lower.starts_with("x-amz-")
+                || lower.starts_with("x-edge-")
+            {
+                d.error(
+                    format!("{ip}.HeaderName"),
+                    INVALID,
+                    format!(
+                        "CloudFront can't add the header {:?} to origin requests",
+                        h.header_name
+                    ),
+                );
             }
             if !seen.insert(lower) {
-                d.error(format!("{ip}.HeaderName"), INVALID, format!("custom header {:?} is given twice", h.header_name));
+                d.error(
+                    format!("{ip}.HeaderName"),
+                    INVALID,
+                    format!("custom header {:?} is given twice", h.header_name),
+                );
             }
-            if h.header_value.len() > 1783 || h.header_value.chars().any(|c| c.is_control() && c != '\t') {
-                d.error(format!("{ip}.HeaderValue"), INVALID, "a custom header value is at most 1783 characters without control characters");
+            if h.header_value.len() > 1783
+                || h.header_value.chars().any(|c| c.is_control() && c != '\t')
+            {
+                d.error(
+                    format!("{ip}.HeaderValue"),
+                    INVALID,
+                    "a custom header value is at most 1783 characters without control characters",
+                );
             }
         }
         if total > 10_240 {
-            d.error(&hp, INVALID, format!("custom header names and values total {total} characters; the limit is 10240"));
+            d.error(
+                &hp,
+                INVALID,
+                format!(
+                    "custom header names and values total {total} characters; the limit is 10240"
+                ),
+            );
         }
     }
 }
@@ -1468,7 +1853,10 @@ impl CacheBehavior {
             not_implemented(d, format!("{p}.SmoothStreaming"), "Smooth streaming");
         }
         for (name, v) in [
-            ("LambdaFunctionAssociations", &self.lambda_function_associations),
+            (
+                "LambdaFunctionAssociations",
+                &self.lambda_function_associations,
+            ),
             ("FunctionAssociations", &self.function_associations),
             ("GrpcConfig", &self.grpc_config),
         ] {
@@ -1528,10 +1916,18 @@ impl CacheBehavior {
             d.error(&kp, "TooManyKeyGroupsAssociatedToDistribution", format!("{} key groups; a cache behavior can trust at most {MAX_KEY_GROUPS_PER_BEHAVIOR}", kg.items.len()));
         }
         if kg.enabled && kg.items.is_empty() {
-            d.error(&kp, INVALID, "TrustedKeyGroups is enabled but lists no key groups");
+            d.error(
+                &kp,
+                INVALID,
+                "TrustedKeyGroups is enabled but lists no key groups",
+            );
         }
         if !kg.enabled && !kg.items.is_empty() {
-            d.error(&kp, INVALID, "TrustedKeyGroups lists key groups but Enabled is false");
+            d.error(
+                &kp,
+                INVALID,
+                "TrustedKeyGroups lists key groups but Enabled is false",
+            );
         }
         if has_duplicates(&kg.items) {
             d.error(&kp, INVALID, "a key group is listed twice");
@@ -1539,23 +1935,43 @@ impl CacheBehavior {
         let sp = format!("{p}.TrustedSigners");
         let ts = &self.trusted_signers;
         if ts.items.len() > MAX_TRUSTED_SIGNERS {
-            d.error(&sp, "TooManyTrustedSigners", format!("{} trusted signers; the limit is {MAX_TRUSTED_SIGNERS}", ts.items.len()));
+            d.error(
+                &sp,
+                "TooManyTrustedSigners",
+                format!(
+                    "{} trusted signers; the limit is {MAX_TRUSTED_SIGNERS}",
+                    ts.items.len()
+                ),
+            );
         }
         if ts.enabled && ts.items.is_empty() {
-            d.error(&sp, INVALID, "TrustedSigners is enabled but lists no accounts");
+            d.error(
+                &sp,
+                INVALID,
+                "TrustedSigners is enabled but lists no accounts",
+            );
         }
         if !ts.enabled && !ts.items.is_empty() {
-            d.error(&sp, INVALID, "TrustedSigners lists accounts but Enabled is false");
+            d.error(
+                &sp,
+                INVALID,
+                "TrustedSigners lists accounts but Enabled is false",
+            );
         }
         for (i, a) in ts.items.iter().enumerate() {
             if a != "self" && !(a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
-                d.error(format!("{sp}.Items[{i}]"), INVALID, format!("{a:?} is not an AWS account number (12 digits) or self"));
+                d.error(
+                    format!("{sp}.Items[{i}]"),
+                    INVALID,
+                    format!("{a:?} is not an AWS account number (12 digits) or self"),
+                );
             }
         }
     }
 
     fn validate_cache_settings(&self, p: &str, d: &mut Diagnostics) {
-        let ttls_set = self.min_ttl.is_some() || self.default_ttl.is_some() || self.max_ttl.is_some();
+        let ttls_set =
+            self.min_ttl.is_some() || self.default_ttl.is_some() || self.max_ttl.is_some();
         match (&self.cache_policy_id, &self.forwarded_values) {
             (Some(_), Some(_)) => d.error(
                 p,
@@ -1630,7 +2046,8 @@ fn has_duplicates(items: &[String]) -> bool {
 /// HTTP token characters (RFC 9110).
 pub(crate) fn valid_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn valid_pattern_char(c: char) -> bool {
@@ -1643,7 +2060,8 @@ fn valid_host(s: &str) -> bool {
         && s.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -1655,7 +2073,9 @@ fn valid_alias(s: &str) -> bool {
 fn valid_log_bucket(s: &str) -> bool {
     s.strip_suffix(".s3.amazonaws.com").is_some_and(|b| {
         (3..=63).contains(&b.len())
-            && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.' || c == b'_')
+            && b.bytes().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.' || c == b'_'
+            })
     })
 }
 

@@ -46,27 +46,44 @@ fn reference_example_round_trips_json_tree_xml() {
     assert_eq!(cfg.aliases, ["www.example.com"]);
     assert_eq!(cfg.origins.len(), 2);
     assert_eq!(cfg.origins[0].origin_access_control_id, "E1U5SU53APK3RH");
-    assert_eq!(cfg.origins[1].custom_headers[0].header_name, "X-Origin-Verify");
+    assert_eq!(
+        cfg.origins[1].custom_headers[0].header_name,
+        "X-Origin-Verify"
+    );
     let custom = cfg.origins[1].custom_origin_config.as_ref().unwrap();
-    assert_eq!(custom.origin_protocol_policy, OriginProtocolPolicy::HttpsOnly);
+    assert_eq!(
+        custom.origin_protocol_policy,
+        OriginProtocolPolicy::HttpsOnly
+    );
     assert_eq!(custom.origin_ssl_protocols, [SslProtocol::TlsV1_2]);
     assert_eq!(cfg.origin_groups[0].failover_status_codes, [502, 503]);
     assert_eq!(cfg.origin_groups[0].members, ["api", "s3-site"]);
     assert_eq!(cfg.default_cache_behavior.path_pattern, "*");
-    assert_eq!(cfg.default_cache_behavior.allowed_methods, [Method::Head, Method::Get]);
+    assert_eq!(
+        cfg.default_cache_behavior.allowed_methods,
+        [Method::Head, Method::Get]
+    );
     assert_eq!(cfg.cache_behaviors[0].allowed_methods.len(), 7);
-    assert_eq!(cfg.custom_error_responses[0].response_code.as_deref(), Some("404"));
+    assert_eq!(
+        cfg.custom_error_responses[0].response_code.as_deref(),
+        Some("404")
+    );
     assert_eq!(cfg.web_acl_id, None);
     assert_eq!(cfg.http_version, Some(HttpVersion::Http2And3));
     assert_eq!(
         cfg.restrictions,
-        Some(GeoRestriction { restriction_type: GeoRestrictionType::Blacklist, items: vec!["KP".into()] })
+        Some(GeoRestriction {
+            restriction_type: GeoRestrictionType::Blacklist,
+            items: vec!["KP".into()]
+        })
     );
 
     // config → tree → XML → tree → config
     let xml = cfg.to_xml();
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DistributionConfig xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">"));
-    assert!(xml.contains("<Aliases><Quantity>1</Quantity><Items><CNAME>www.example.com</CNAME></Items></Aliases>"));
+    assert!(xml.contains(
+        "<Aliases><Quantity>1</Quantity><Items><CNAME>www.example.com</CNAME></Items></Aliases>"
+    ));
     assert!(xml.contains("<Members><Quantity>2</Quantity><Items><OriginGroupMember><OriginId>api</OriginId></OriginGroupMember>"));
     assert!(xml.contains("<StatusCodes><Quantity>2</Quantity><Items><StatusCode>502</StatusCode><StatusCode>503</StatusCode></Items></StatusCodes>"));
     assert!(xml.contains("<CachedMethods><Quantity>2</Quantity><Items><Method>HEAD</Method><Method>GET</Method></Items></CachedMethods>"));
@@ -103,13 +120,22 @@ fn reference_example_validates_with_warnings_only() {
             "DistributionConfig.HttpVersion",
         ]
     );
-    assert!(d.warnings.iter().all(|w| w.code == NOT_IMPLEMENTED
-        && w.message.contains("accepted but not implemented by edgegate; it has no effect")));
+    assert!(d.warnings.iter().all(|w| {
+        w.code == NOT_IMPLEMENTED
+            && w.message
+                .contains("accepted but not implemented by edgegate; it has no effect")
+    }));
     assert_eq!(
         cfg.referenced_cache_policy_ids(),
-        ["658327ea-f89d-4fab-a63d-7e88639e58f6", "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"]
+        [
+            "658327ea-f89d-4fab-a63d-7e88639e58f6",
+            "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+        ]
     );
-    assert_eq!(cfg.referenced_origin_request_policy_ids(), ["b689b0a8-53d0-40ab-baf2-68738e2966ac"]);
+    assert_eq!(
+        cfg.referenced_origin_request_policy_ids(),
+        ["b689b0a8-53d0-40ab-baf2-68738e2966ac"]
+    );
     assert!(cfg.referenced_key_group_ids().is_empty());
 }
 
@@ -188,18 +214,51 @@ fn toml_inline_distribution_without_wrappers() {
     assert_eq!(api.connection_attempts, 2);
     assert_eq!(api.connection_timeout, 10);
     let c = api.custom_origin_config.as_ref().unwrap();
-    assert_eq!((c.http_port, c.https_port, c.origin_read_timeout, c.origin_keepalive_timeout), (8080, 443, 60, 5));
-    assert_eq!(c.origin_ssl_protocols, [SslProtocol::TlsV1_2, SslProtocol::TlsV1_1]);
-    assert_eq!(cfg.origins[0].s3_origin_config.as_ref().unwrap().origin_read_timeout, 30);
-    assert_eq!(cfg.default_cache_behavior.trusted_key_groups, TrustedList { enabled: true, items: vec!["kg-1".into()] });
+    assert_eq!(
+        (
+            c.http_port,
+            c.https_port,
+            c.origin_read_timeout,
+            c.origin_keepalive_timeout
+        ),
+        (8080, 443, 60, 5)
+    );
+    assert_eq!(
+        c.origin_ssl_protocols,
+        [SslProtocol::TlsV1_2, SslProtocol::TlsV1_1]
+    );
+    assert_eq!(
+        cfg.origins[0]
+            .s3_origin_config
+            .as_ref()
+            .unwrap()
+            .origin_read_timeout,
+        30
+    );
+    assert_eq!(
+        cfg.default_cache_behavior.trusted_key_groups,
+        TrustedList {
+            enabled: true,
+            items: vec!["kg-1".into()]
+        }
+    );
     assert!(cfg.default_cache_behavior.requires_signature());
-    assert_eq!(cfg.default_cache_behavior.allowed_methods, [Method::Head, Method::Get]);
+    assert_eq!(
+        cfg.default_cache_behavior.allowed_methods,
+        [Method::Head, Method::Get]
+    );
     let b = &cfg.cache_behaviors[0];
     assert_eq!(b.cached_methods, [Method::Head, Method::Get]);
-    assert_eq!((b.min_ttl, b.default_ttl, b.max_ttl), (Some(0), Some(60), None));
+    assert_eq!(
+        (b.min_ttl, b.default_ttl, b.max_ttl),
+        (Some(0), Some(60), None)
+    );
     let f = b.forwarded_values.as_ref().unwrap();
     assert_eq!(f.cookies.whitelisted_names, ["session"]);
-    assert_eq!(cfg.origin_groups[0].failover_status_codes, [500, 502, 503, 504]);
+    assert_eq!(
+        cfg.origin_groups[0].failover_status_codes,
+        [500, 502, 503, 504]
+    );
     assert_eq!(cfg.logging.as_ref().unwrap().prefix, "cdn/");
     assert_eq!(cfg.referenced_key_group_ids(), ["kg-1"]);
 
@@ -218,20 +277,46 @@ fn toml_inline_distribution_without_wrappers() {
 
 #[test]
 fn unknown_fields_are_reported_with_their_path() {
-    let toml_src = TOML_DIST.replace("domain_name = \"api.example.com\"", "domian_name = \"api.example.com\"");
+    let toml_src = TOML_DIST.replace(
+        "domain_name = \"api.example.com\"",
+        "domian_name = \"api.example.com\"",
+    );
     let v: toml::Value = toml::from_str(&toml_src).unwrap();
     let mut d = Diagnostics::new();
     assert!(DistributionConfig::from_tree_at(&from_toml(&v), "distribution", &mut d).is_none());
     let got: Vec<_> = d.errors.iter().map(|e| (e.path.as_str(), e.code)).collect();
-    assert!(got.contains(&("distribution.origins[1].domian_name", "MalformedInput")), "{got:?}");
-    assert!(got.contains(&("distribution.origins[1].DomainName", "MalformedInput")), "{got:?}");
-    let unknown = d.errors.iter().find(|e| e.path.ends_with("domian_name")).unwrap();
-    assert!(unknown.message.starts_with("unknown field domian_name; expected one of Id, DomainName, OriginPath"));
+    assert!(
+        got.contains(&("distribution.origins[1].domian_name", "MalformedInput")),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("distribution.origins[1].DomainName", "MalformedInput")),
+        "{got:?}"
+    );
+    let unknown = d
+        .errors
+        .iter()
+        .find(|e| e.path.ends_with("domian_name"))
+        .unwrap();
+    assert!(
+        unknown
+            .message
+            .starts_with("unknown field domian_name; expected one of Id, DomainName, OriginPath")
+    );
 
     let xml = String::from_utf8_lossy(BOTOCORE_XML)
-        .replace("<Comment>example</Comment>", "<Comment>example</Comment><Bogus>1</Bogus>")
-        .replace("<OriginPath>/prod</OriginPath>", "<OriginPath>/prod</OriginPath><Extra/>")
-        .replace("<Compress>true</Compress>", "<Compress>true</Compress><Nope>x</Nope>");
+        .replace(
+            "<Comment>example</Comment>",
+            "<Comment>example</Comment><Bogus>1</Bogus>",
+        )
+        .replace(
+            "<OriginPath>/prod</OriginPath>",
+            "<OriginPath>/prod</OriginPath><Extra/>",
+        )
+        .replace(
+            "<Compress>true</Compress>",
+            "<Compress>true</Compress><Nope>x</Nope>",
+        );
     let (cfg, d) = decode_xml(xml.as_bytes());
     assert!(cfg.is_none());
     let paths: Vec<_> = d.errors.iter().map(|e| e.path.as_str()).collect();
@@ -255,10 +340,22 @@ fn decoding_errors_accumulate() {
         got,
         [
             ("DistributionConfig.CallerReference", "MalformedInput"),
-            ("DistributionConfig.Aliases.Quantity", "InconsistentQuantities"),
-            ("DistributionConfig.Origins.Items[0].CustomOriginConfig.OriginProtocolPolicy", "InvalidArgument"),
-            ("DistributionConfig.Origins.Items[0].ConnectionAttempts", "MalformedInput"),
-            ("DistributionConfig.DefaultCacheBehavior.Compress", "MalformedInput"),
+            (
+                "DistributionConfig.Aliases.Quantity",
+                "InconsistentQuantities"
+            ),
+            (
+                "DistributionConfig.Origins.Items[0].CustomOriginConfig.OriginProtocolPolicy",
+                "InvalidArgument"
+            ),
+            (
+                "DistributionConfig.Origins.Items[0].ConnectionAttempts",
+                "MalformedInput"
+            ),
+            (
+                "DistributionConfig.DefaultCacheBehavior.Compress",
+                "MalformedInput"
+            ),
             ("DistributionConfig.Comment", "MalformedInput"),
         ]
     );
@@ -274,7 +371,10 @@ fn empty_string_members_read_as_unset() {
     );
     let (back, d) = decode_xml(xml.as_bytes());
     assert!(d.errors.is_empty(), "{d}");
-    assert_eq!(back.unwrap().cache_behaviors[0].response_headers_policy_id, None);
+    assert_eq!(
+        back.unwrap().cache_behaviors[0].response_headers_policy_id,
+        None
+    );
 }
 
 // === validation rules, one by one ===
@@ -293,16 +393,29 @@ fn rule_top_level() {
     c.aliases = (0..101).map(|i| format!("a{i}.example.com")).collect();
     assert_error(&c, &format!("{D}.Aliases"), "TooManyDistributionCNAMEs");
     let mut c = toml_config();
-    c.aliases = vec!["bad host.example.com".into(), "a.*.example.com".into(), "x.example.com".into(), "X.example.com".into()];
+    c.aliases = vec![
+        "bad host.example.com".into(),
+        "a.*.example.com".into(),
+        "x.example.com".into(),
+        "X.example.com".into(),
+    ];
     assert_error(&c, &format!("{D}.Aliases.Items[0]"), "InvalidArgument");
     assert_error(&c, &format!("{D}.Aliases.Items[1]"), "InvalidArgument");
     assert_error(&c, &format!("{D}.Aliases.Items[3]"), "InvalidArgument");
 
     let mut c = toml_config();
     c.default_root_object = "/index.html".into();
-    assert_error(&c, &format!("{D}.DefaultRootObject"), "InvalidDefaultRootObject");
+    assert_error(
+        &c,
+        &format!("{D}.DefaultRootObject"),
+        "InvalidDefaultRootObject",
+    );
     c.default_root_object = "a".repeat(256);
-    assert_error(&c, &format!("{D}.DefaultRootObject"), "InvalidDefaultRootObject");
+    assert_error(
+        &c,
+        &format!("{D}.DefaultRootObject"),
+        "InvalidDefaultRootObject",
+    );
 }
 
 #[test]
@@ -311,7 +424,12 @@ fn rule_origins() {
     c.origins.clear();
     assert_error(&c, &format!("{D}.Origins.Quantity"), "InvalidArgument");
     let mut c = toml_config();
-    c.origins = (0..101).map(|i| Origin { id: format!("o{i}"), ..c.origins[0].clone() }).collect();
+    c.origins = (0..101)
+        .map(|i| Origin {
+            id: format!("o{i}"),
+            ..c.origins[0].clone()
+        })
+        .collect();
     assert_error(&c, &format!("{D}.Origins"), "TooManyOrigins");
     let mut c = toml_config();
     c.origins[1].id = "site".into();
@@ -325,7 +443,10 @@ fn rule_origins() {
     api.connection_attempts = 4;
     api.connection_timeout = 0;
     api.response_completion_timeout = Some(10);
-    api.origin_shield = Some(OriginShield { enabled: true, origin_shield_region: None });
+    api.origin_shield = Some(OriginShield {
+        enabled: true,
+        origin_shield_region: None,
+    });
     let cc = api.custom_origin_config.as_mut().unwrap();
     cc.http_port = 81;
     cc.https_port = 70000;
@@ -336,17 +457,52 @@ fn rule_origins() {
     assert_error(&c, &format!("{o}.OriginPath"), "InvalidArgument");
     assert_error(&c, &format!("{o}.ConnectionAttempts"), "InvalidArgument");
     assert_error(&c, &format!("{o}.ConnectionTimeout"), "InvalidArgument");
-    assert_error(&c, &format!("{o}.ResponseCompletionTimeout"), "InvalidArgument");
-    assert_error(&c, &format!("{o}.OriginShield.OriginShieldRegion"), "InvalidArgument");
-    assert_error(&c, &format!("{o}.CustomOriginConfig.HTTPPort"), "InvalidArgument");
-    assert_error(&c, &format!("{o}.CustomOriginConfig.HTTPSPort"), "InvalidArgument");
-    assert_error(&c, &format!("{o}.CustomOriginConfig.OriginSslProtocols"), "InvalidArgument");
-    assert_error(&c, &format!("{o}.CustomOriginConfig.OriginReadTimeout"), "InvalidOriginReadTimeout");
-    assert_error(&c, &format!("{o}.CustomOriginConfig.OriginKeepaliveTimeout"), "InvalidOriginKeepaliveTimeout");
+    assert_error(
+        &c,
+        &format!("{o}.ResponseCompletionTimeout"),
+        "InvalidArgument",
+    );
+    assert_error(
+        &c,
+        &format!("{o}.OriginShield.OriginShieldRegion"),
+        "InvalidArgument",
+    );
+    assert_error(
+        &c,
+        &format!("{o}.CustomOriginConfig.HTTPPort"),
+        "InvalidArgument",
+    );
+    assert_error(
+        &c,
+        &format!("{o}.CustomOriginConfig.HTTPSPort"),
+        "InvalidArgument",
+    );
+    assert_error(
+        &c,
+        &format!("{o}.CustomOriginConfig.OriginSslProtocols"),
+        "InvalidArgument",
+    );
+    assert_error(
+        &c,
+        &format!("{o}.CustomOriginConfig.OriginReadTimeout"),
+        "InvalidOriginReadTimeout",
+    );
+    assert_error(
+        &c,
+        &format!("{o}.CustomOriginConfig.OriginKeepaliveTimeout"),
+        "InvalidOriginKeepaliveTimeout",
+    );
 
     let mut c = toml_config();
-    c.origins[1].origin_shield = Some(OriginShield { enabled: true, origin_shield_region: Some("mars-1".into()) });
-    assert_error(&c, &format!("{o}.OriginShield.OriginShieldRegion"), "InvalidArgument");
+    c.origins[1].origin_shield = Some(OriginShield {
+        enabled: true,
+        origin_shield_region: Some("mars-1".into()),
+    });
+    assert_error(
+        &c,
+        &format!("{o}.OriginShield.OriginShieldRegion"),
+        "InvalidArgument",
+    );
 
     let s = format!("{D}.Origins.Items[0]");
     let mut c = toml_config();
@@ -359,17 +515,32 @@ fn rule_origins() {
     let s3 = c.origins[0].s3_origin_config.as_mut().unwrap();
     s3.origin_read_timeout = 0;
     s3.origin_access_identity = "origin-access-identity/E123".into();
-    assert_error(&c, &format!("{s}.S3OriginConfig.OriginReadTimeout"), "InvalidOriginReadTimeout");
-    assert_error(&c, &format!("{s}.S3OriginConfig.OriginAccessIdentity"), "InvalidOriginAccessIdentity");
+    assert_error(
+        &c,
+        &format!("{s}.S3OriginConfig.OriginReadTimeout"),
+        "InvalidOriginReadTimeout",
+    );
+    assert_error(
+        &c,
+        &format!("{s}.S3OriginConfig.OriginAccessIdentity"),
+        "InvalidOriginAccessIdentity",
+    );
     assert_error(&c, &s, "IllegalOriginAccessConfiguration");
     let mut c = toml_config();
     c.origins[0].origin_access_control_id = "not an id".into();
-    assert_error(&c, &format!("{s}.OriginAccessControlId"), "InvalidOriginAccessControl");
+    assert_error(
+        &c,
+        &format!("{s}.OriginAccessControlId"),
+        "InvalidOriginAccessControl",
+    );
 }
 
 #[test]
 fn rule_custom_headers() {
-    let h = |n: &str, v: &str| OriginCustomHeader { header_name: n.into(), header_value: v.into() };
+    let h = |n: &str, v: &str| OriginCustomHeader {
+        header_name: n.into(),
+        header_value: v.into(),
+    };
     let p = format!("{D}.Origins.Items[1].CustomHeaders");
     let mut c = toml_config();
     c.origins[1].custom_headers = (0..11).map(|i| h(&format!("X-H{i}"), "v")).collect();
@@ -389,7 +560,9 @@ fn rule_custom_headers() {
     assert_error(&c, &format!("{p}.Items[4].HeaderName"), "InvalidArgument");
     assert_error(&c, &format!("{p}.Items[5].HeaderValue"), "InvalidArgument");
     let mut c = toml_config();
-    c.origins[1].custom_headers = (0..7).map(|i| h(&format!("X-H{i}"), &"v".repeat(1500))).collect();
+    c.origins[1].custom_headers = (0..7)
+        .map(|i| h(&format!("X-H{i}"), &"v".repeat(1500)))
+        .collect();
     assert_error(&c, &p, "InvalidArgument");
 }
 
@@ -397,19 +570,40 @@ fn rule_custom_headers() {
 fn rule_origin_groups() {
     let g = format!("{D}.OriginGroups.Items[0]");
     let mut c = toml_config();
-    c.origin_groups = (0..11).map(|i| OriginGroup { id: format!("g{i}"), ..c.origin_groups[0].clone() }).collect();
-    assert_error(&c, &format!("{D}.OriginGroups"), "TooManyOriginGroupsPerDistribution");
+    c.origin_groups = (0..11)
+        .map(|i| OriginGroup {
+            id: format!("g{i}"),
+            ..c.origin_groups[0].clone()
+        })
+        .collect();
+    assert_error(
+        &c,
+        &format!("{D}.OriginGroups"),
+        "TooManyOriginGroupsPerDistribution",
+    );
     let mut c = toml_config();
     c.origin_groups[0].members = vec!["api".into(), "nope".into(), "site".into()];
     c.origin_groups[0].failover_status_codes = vec![501];
     assert_error(&c, &format!("{g}.Members"), "InvalidArgument");
-    assert_error(&c, &format!("{g}.Members.Items[1].OriginId"), "NoSuchOrigin");
-    assert_error(&c, &format!("{g}.FailoverCriteria.StatusCodes.Items[0]"), "InvalidArgument");
+    assert_error(
+        &c,
+        &format!("{g}.Members.Items[1].OriginId"),
+        "NoSuchOrigin",
+    );
+    assert_error(
+        &c,
+        &format!("{g}.FailoverCriteria.StatusCodes.Items[0]"),
+        "InvalidArgument",
+    );
     let mut c = toml_config();
     c.origin_groups[0].failover_status_codes.clear();
     c.origin_groups[0].id = "api".into();
     c.origin_groups[0].members = vec!["site".into(), "site".into()];
-    assert_error(&c, &format!("{g}.FailoverCriteria.StatusCodes"), "InvalidArgument");
+    assert_error(
+        &c,
+        &format!("{g}.FailoverCriteria.StatusCodes"),
+        "InvalidArgument",
+    );
     assert_error(&c, &format!("{g}.Id"), "InvalidArgument");
     assert_error(&c, &format!("{g}.Members"), "InvalidArgument");
 }
@@ -419,7 +613,12 @@ fn rule_behaviors() {
     let b = format!("{D}.CacheBehaviors.Items[0]");
     let mut c = toml_config();
     let base = c.cache_behaviors[0].clone();
-    c.cache_behaviors = (0..76).map(|i| CacheBehavior { path_pattern: format!("/p{i}/*"), ..base.clone() }).collect();
+    c.cache_behaviors = (0..76)
+        .map(|i| CacheBehavior {
+            path_pattern: format!("/p{i}/*"),
+            ..base.clone()
+        })
+        .collect();
     assert_error(&c, &format!("{D}.CacheBehaviors"), "TooManyCacheBehaviors");
 
     let mut c = toml_config();
@@ -431,8 +630,15 @@ fn rule_behaviors() {
     c.cache_behaviors[0].path_pattern = format!("/{}", "a".repeat(255));
     assert_error(&c, &format!("{b}.PathPattern"), "InvalidArgument");
     let mut c = toml_config();
-    c.cache_behaviors.push(CacheBehavior { path_pattern: "api/*".into(), ..c.cache_behaviors[0].clone() });
-    assert_error(&c, &format!("{D}.CacheBehaviors.Items[1].PathPattern"), "InvalidArgument");
+    c.cache_behaviors.push(CacheBehavior {
+        path_pattern: "api/*".into(),
+        ..c.cache_behaviors[0].clone()
+    });
+    assert_error(
+        &c,
+        &format!("{D}.CacheBehaviors.Items[1].PathPattern"),
+        "InvalidArgument",
+    );
     let mut c = toml_config();
     c.cache_behaviors[0].path_pattern = "/img/?.jpg&x@:+~$'\"".into();
     assert!(errors_of(&c).is_empty(), "{:?}", errors_of(&c));
@@ -441,10 +647,18 @@ fn rule_behaviors() {
     c.cache_behaviors[0].allowed_methods = vec![Method::Get, Method::Post];
     c.cache_behaviors[0].cached_methods = vec![Method::Get];
     assert_error(&c, &format!("{b}.AllowedMethods"), "InvalidArgument");
-    assert_error(&c, &format!("{b}.AllowedMethods.CachedMethods"), "InvalidArgument");
+    assert_error(
+        &c,
+        &format!("{b}.AllowedMethods.CachedMethods"),
+        "InvalidArgument",
+    );
     let mut c = toml_config();
     c.default_cache_behavior.cached_methods = vec![Method::Get, Method::Head, Method::Options];
-    assert_error(&c, &format!("{D}.DefaultCacheBehavior.AllowedMethods.CachedMethods"), "InvalidArgument");
+    assert_error(
+        &c,
+        &format!("{D}.DefaultCacheBehavior.AllowedMethods.CachedMethods"),
+        "InvalidArgument",
+    );
 }
 
 #[test]
@@ -452,18 +666,37 @@ fn rule_trusted_key_groups_and_signers() {
     let p = format!("{D}.DefaultCacheBehavior");
     let mut c = toml_config();
     c.default_cache_behavior.trusted_key_groups.items = (0..5).map(|i| format!("kg{i}")).collect();
-    assert_error(&c, &format!("{p}.TrustedKeyGroups"), "TooManyKeyGroupsAssociatedToDistribution");
-    c.default_cache_behavior.trusted_key_groups = TrustedList { enabled: true, items: vec![] };
+    assert_error(
+        &c,
+        &format!("{p}.TrustedKeyGroups"),
+        "TooManyKeyGroupsAssociatedToDistribution",
+    );
+    c.default_cache_behavior.trusted_key_groups = TrustedList {
+        enabled: true,
+        items: vec![],
+    };
     assert_error(&c, &format!("{p}.TrustedKeyGroups"), "InvalidArgument");
-    c.default_cache_behavior.trusted_key_groups = TrustedList { enabled: false, items: vec!["kg".into()] };
+    c.default_cache_behavior.trusted_key_groups = TrustedList {
+        enabled: false,
+        items: vec!["kg".into()],
+    };
     assert_error(&c, &format!("{p}.TrustedKeyGroups"), "InvalidArgument");
 
     let mut c = toml_config();
-    c.default_cache_behavior.trusted_signers =
-        TrustedList { enabled: true, items: (0..6).map(|i| format!("11112222333{i}")).collect() };
+    c.default_cache_behavior.trusted_signers = TrustedList {
+        enabled: true,
+        items: (0..6).map(|i| format!("11112222333{i}")).collect(),
+    };
     assert_error(&c, &format!("{p}.TrustedSigners"), "TooManyTrustedSigners");
-    c.default_cache_behavior.trusted_signers = TrustedList { enabled: true, items: vec!["self".into(), "123".into()] };
-    assert_error(&c, &format!("{p}.TrustedSigners.Items[1]"), "InvalidArgument");
+    c.default_cache_behavior.trusted_signers = TrustedList {
+        enabled: true,
+        items: vec!["self".into(), "123".into()],
+    };
+    assert_error(
+        &c,
+        &format!("{p}.TrustedSigners.Items[1]"),
+        "InvalidArgument",
+    );
     assert_eq!(errors_of(&c).len(), 1);
 }
 
@@ -482,8 +715,13 @@ fn rule_cache_policy_xor_forwarded_values() {
     assert_error(&c, &format!("{D}.DefaultCacheBehavior"), "InvalidArgument");
     let mut c = toml_config();
     c.default_cache_behavior.cache_policy_id = None;
-    c.default_cache_behavior.origin_request_policy_id = Some("216adef6-5c7f-47e4-b989-5492eafa07d3".into());
-    assert_error(&c, &format!("{D}.DefaultCacheBehavior.OriginRequestPolicyId"), "InvalidArgument");
+    c.default_cache_behavior.origin_request_policy_id =
+        Some("216adef6-5c7f-47e4-b989-5492eafa07d3".into());
+    assert_error(
+        &c,
+        &format!("{D}.DefaultCacheBehavior.OriginRequestPolicyId"),
+        "InvalidArgument",
+    );
 
     let mut c = toml_config();
     c.cache_behaviors[0].min_ttl = None;
@@ -493,7 +731,11 @@ fn rule_cache_policy_xor_forwarded_values() {
     assert_error(&c, &b, "InvalidTTLOrder");
     let mut c = toml_config();
     c.cache_behaviors[0].min_ttl = Some(1);
-    c.cache_behaviors[0].forwarded_values.as_mut().unwrap().headers = vec!["*".into()];
+    c.cache_behaviors[0]
+        .forwarded_values
+        .as_mut()
+        .unwrap()
+        .headers = vec!["*".into()];
     assert_error(&c, &format!("{b}.MinTTL"), "InvalidArgument");
 
     let f = format!("{b}.ForwardedValues");
@@ -502,9 +744,21 @@ fn rule_cache_policy_xor_forwarded_values() {
     fv.headers = (0..11).map(|i| format!("X-{i}")).collect();
     fv.cookies.whitelisted_names = (0..11).map(|i| format!("c{i}")).collect();
     fv.query_string_cache_keys = (0..11).map(|i| format!("q{i}")).collect();
-    assert_error(&c, &format!("{f}.Headers"), "TooManyHeadersInForwardedValues");
-    assert_error(&c, &format!("{f}.Cookies.WhitelistedNames"), "TooManyCookieNamesInWhiteList");
-    assert_error(&c, &format!("{f}.QueryStringCacheKeys"), "TooManyQueryStringParameters");
+    assert_error(
+        &c,
+        &format!("{f}.Headers"),
+        "TooManyHeadersInForwardedValues",
+    );
+    assert_error(
+        &c,
+        &format!("{f}.Cookies.WhitelistedNames"),
+        "TooManyCookieNamesInWhiteList",
+    );
+    assert_error(
+        &c,
+        &format!("{f}.QueryStringCacheKeys"),
+        "TooManyQueryStringParameters",
+    );
     let mut c = toml_config();
     let fv = c.cache_behaviors[0].forwarded_values.as_mut().unwrap();
     fv.cookies.whitelisted_names.clear();
@@ -512,10 +766,19 @@ fn rule_cache_policy_xor_forwarded_values() {
     fv.query_string_cache_keys = vec!["q".into()];
     fv.headers = vec!["bad header".into()];
     assert_error(&c, &format!("{f}.Cookies"), "InvalidForwardCookies");
-    assert_error(&c, &format!("{f}.QueryStringCacheKeys"), "InvalidQueryStringParameters");
+    assert_error(
+        &c,
+        &format!("{f}.QueryStringCacheKeys"),
+        "InvalidQueryStringParameters",
+    );
     assert_error(&c, &format!("{f}.Headers.Items[0]"), "InvalidArgument");
     let mut c = toml_config();
-    c.cache_behaviors[0].forwarded_values.as_mut().unwrap().cookies.forward = ItemSelection::All;
+    c.cache_behaviors[0]
+        .forwarded_values
+        .as_mut()
+        .unwrap()
+        .cookies
+        .forward = ItemSelection::All;
     assert_error(&c, &format!("{f}.Cookies"), "InvalidForwardCookies");
 }
 
@@ -533,14 +796,29 @@ fn rule_custom_error_responses() {
         e(412, None, None),
         e(404, Some("/a.html"), None),
         e(404, Some("a.html"), Some("299")),
-        CustomErrorResponse { error_caching_min_ttl: Some(40_000_000), ..e(500, None, None) },
+        CustomErrorResponse {
+            error_caching_min_ttl: Some(40_000_000),
+            ..e(500, None, None)
+        },
     ];
     assert_error(&c, &format!("{p}.Items[0].ErrorCode"), "InvalidErrorCode");
     assert_error(&c, &format!("{p}.Items[1]"), "InvalidArgument");
     assert_error(&c, &format!("{p}.Items[2].ErrorCode"), "InvalidArgument");
-    assert_error(&c, &format!("{p}.Items[2].ResponsePagePath"), "InvalidRelativePath");
-    assert_error(&c, &format!("{p}.Items[2].ResponseCode"), "InvalidResponseCode");
-    assert_error(&c, &format!("{p}.Items[3].ErrorCachingMinTTL"), "InvalidArgument");
+    assert_error(
+        &c,
+        &format!("{p}.Items[2].ResponsePagePath"),
+        "InvalidRelativePath",
+    );
+    assert_error(
+        &c,
+        &format!("{p}.Items[2].ResponseCode"),
+        "InvalidResponseCode",
+    );
+    assert_error(
+        &c,
+        &format!("{p}.Items[3].ErrorCachingMinTTL"),
+        "InvalidArgument",
+    );
 }
 
 #[test]
@@ -560,16 +838,29 @@ fn rule_logging_certificate_geo() {
         ..Default::default()
     });
     assert_error(&c, &v, "InvalidViewerCertificate");
-    assert_error(&c, &format!("{v}.SSLSupportMethod"), "InvalidViewerCertificate");
+    assert_error(
+        &c,
+        &format!("{v}.SSLSupportMethod"),
+        "InvalidViewerCertificate",
+    );
     assert_eq!(errors_of(&c).iter().filter(|(p, _)| *p == v).count(), 2);
 
     let g = format!("{D}.Restrictions.GeoRestriction");
     let mut c = toml_config();
-    c.restrictions = Some(GeoRestriction { restriction_type: GeoRestrictionType::None, items: vec!["US".into()] });
+    c.restrictions = Some(GeoRestriction {
+        restriction_type: GeoRestrictionType::None,
+        items: vec!["US".into()],
+    });
     assert_error(&c, &g, "InvalidGeoRestrictionParameter");
-    c.restrictions = Some(GeoRestriction { restriction_type: GeoRestrictionType::Whitelist, items: vec![] });
+    c.restrictions = Some(GeoRestriction {
+        restriction_type: GeoRestrictionType::Whitelist,
+        items: vec![],
+    });
     assert_error(&c, &g, "InvalidGeoRestrictionParameter");
-    c.restrictions = Some(GeoRestriction { restriction_type: GeoRestrictionType::Whitelist, items: vec!["usa".into()] });
+    c.restrictions = Some(GeoRestriction {
+        restriction_type: GeoRestrictionType::Whitelist,
+        items: vec!["usa".into()],
+    });
     assert_error(&c, &format!("{g}.Items[0]"), "InvalidLocationCode");
 }
 
@@ -581,7 +872,10 @@ fn unimplemented_members_warn_and_round_trip() {
         (
             "Items".into(),
             Tree::List(vec![Tree::Map(vec![
-                ("LambdaFunctionARN".into(), Tree::leaf("arn:aws:lambda:us-east-1:1:function:f:1")),
+                (
+                    "LambdaFunctionARN".into(),
+                    Tree::leaf("arn:aws:lambda:us-east-1:1:function:f:1"),
+                ),
                 ("EventType".into(), Tree::leaf("origin-request")),
                 ("IncludeBody".into(), Tree::leaf(false)),
             ])]),
@@ -603,7 +897,11 @@ fn unimplemented_members_warn_and_round_trip() {
     c.cache_tag_config = Some(Tree::Map(vec![("HeaderName".into(), Tree::leaf("X-Tags"))]));
     c.viewer_mtls_config = Some(Tree::Map(vec![("Mode".into(), Tree::leaf("required"))]));
     c.origins[1].vpc_origin_config = None;
-    c.origins[1].custom_origin_config.as_mut().unwrap().origin_http_version = Some(OriginHttpVersion::Http2);
+    c.origins[1]
+        .custom_origin_config
+        .as_mut()
+        .unwrap()
+        .origin_http_version = Some(OriginHttpVersion::Http2);
 
     let mut d = Diagnostics::new();
     c.validate(&mut d);
@@ -626,10 +924,17 @@ fn unimplemented_members_warn_and_round_trip() {
         format!("{D}.ViewerMtlsConfig"),
         format!("{D}.Origins.Items[1].CustomOriginConfig.OriginHttpVersion"),
     ] {
-        assert!(warned.contains(&want.as_str()), "no warning at {want}: {warned:?}");
+        assert!(
+            warned.contains(&want.as_str()),
+            "no warning at {want}: {warned:?}"
+        );
     }
     // FunctionAssociations with Quantity 0 is the default and is not warned about.
-    assert!(!warned.iter().any(|w| w.ends_with("FunctionAssociations") && !w.contains("Lambda")));
+    assert!(
+        !warned
+            .iter()
+            .any(|w| w.ends_with("FunctionAssociations") && !w.contains("Lambda"))
+    );
 
     let xml = c.to_xml();
     assert!(xml.contains("<LambdaFunctionAssociations><Quantity>1</Quantity><Items><LambdaFunctionAssociation><LambdaFunctionARN>"));
@@ -650,17 +955,32 @@ fn verbatim_members_from_toml_are_canonicalised() {
     let v: toml::Value = toml::from_str(&src).unwrap();
     let mut d = Diagnostics::new();
     let c = DistributionConfig::from_tree(&from_toml(&v), &mut d).unwrap();
-    let fa = c.default_cache_behavior.function_associations.as_ref().unwrap();
+    let fa = c
+        .default_cache_behavior
+        .function_associations
+        .as_ref()
+        .unwrap();
     assert_eq!(fa.get("Quantity"), Some(&Tree::leaf(1)));
-    assert_eq!(fa.get("Items").unwrap().as_list().unwrap()[0].get("FunctionARN"), Some(&Tree::leaf("arn:f")));
-    assert_eq!(c.cache_tag_config.as_ref().unwrap().get("HeaderName"), Some(&Tree::leaf("X-Tag")));
+    assert_eq!(
+        fa.get("Items").unwrap().as_list().unwrap()[0].get("FunctionARN"),
+        Some(&Tree::leaf("arn:f"))
+    );
+    assert_eq!(
+        c.cache_tag_config.as_ref().unwrap().get("HeaderName"),
+        Some(&Tree::leaf("X-Tag"))
+    );
     let xml = c.to_xml();
-    assert!(xml.contains("<FunctionAssociations><Quantity>1</Quantity><Items><FunctionAssociation>"));
+    assert!(
+        xml.contains("<FunctionAssociations><Quantity>1</Quantity><Items><FunctionAssociation>")
+    );
     assert!(xml.contains("<FunctionARN>arn:f</FunctionARN>"));
 
     let bad = src.replace("header_name = \"X-Tag\"", "header = \"X-Tag\"");
     let v: toml::Value = toml::from_str(&bad).unwrap();
     let mut d = Diagnostics::new();
     assert!(DistributionConfig::from_tree(&from_toml(&v), &mut d).is_none());
-    assert_eq!(d.errors[0].path, "DistributionConfig.cache_tag_config.header");
+    assert_eq!(
+        d.errors[0].path,
+        "DistributionConfig.cache_tag_config.header"
+    );
 }

@@ -26,13 +26,20 @@ impl InvalidationBatch {
         let out = (|| {
             let mut r = MapReader::new(tree, "InvalidationBatch", d)?;
             let paths = r.list_req("Paths", d).map(|l| {
-                let v = l.items.iter().filter_map(|(p, t)| leaf_string(t, p, d)).collect();
+                let v = l
+                    .items
+                    .iter()
+                    .filter_map(|(p, t)| leaf_string(t, p, d))
+                    .collect();
                 l.rest.finish(d);
                 v
             });
             let caller_reference = r.string_req("CallerReference", d);
             r.finish(d);
-            Some(Self { paths: paths?, caller_reference: caller_reference? })
+            Some(Self {
+                paths: paths?,
+                caller_reference: caller_reference?,
+            })
         })();
         if d.errors.len() > before { None } else { out }
     }
@@ -50,16 +57,27 @@ impl InvalidationBatch {
     pub fn validate(&self, d: &mut Diagnostics) {
         let root = "InvalidationBatch";
         if self.caller_reference.is_empty() {
-            d.error(format!("{root}.CallerReference"), INVALID, "CallerReference must not be empty");
+            d.error(
+                format!("{root}.CallerReference"),
+                INVALID,
+                "CallerReference must not be empty",
+            );
         }
         if self.paths.is_empty() {
-            d.error(format!("{root}.Paths"), INVALID, "an invalidation needs at least one path");
+            d.error(
+                format!("{root}.Paths"),
+                INVALID,
+                "an invalidation needs at least one path",
+            );
         }
         if self.paths.len() > MAX_PATHS_PER_BATCH {
             d.error(
                 format!("{root}.Paths"),
                 "BatchTooLarge",
-                format!("{} paths; at most {MAX_PATHS_PER_BATCH} can be invalidated at once", self.paths.len()),
+                format!(
+                    "{} paths; at most {MAX_PATHS_PER_BATCH} can be invalidated at once",
+                    self.paths.len()
+                ),
             );
         }
         for (i, p) in self.paths.iter().enumerate() {
@@ -68,10 +86,18 @@ impl InvalidationBatch {
                 d.error(&pp, INVALID, format!("{p:?} must begin with a slash (/)"));
             }
             if p.chars().count() > MAX_PATH_LEN {
-                d.error(&pp, INVALID, format!("the path is longer than {MAX_PATH_LEN} characters"));
+                d.error(
+                    &pp,
+                    INVALID,
+                    format!("the path is longer than {MAX_PATH_LEN} characters"),
+                );
             }
             if p.chars().any(char::is_control) {
-                d.error(&pp, INVALID, "the path contains control characters; URL-encode them");
+                d.error(
+                    &pp,
+                    INVALID,
+                    "the path contains control characters; URL-encode them",
+                );
             }
         }
     }
@@ -109,7 +135,11 @@ mod tests {
     #[test]
     fn path_rules() {
         let b = InvalidationBatch {
-            paths: vec!["no-slash".into(), format!("/{}", "a".repeat(MAX_PATH_LEN)), "/a\u{1}".into()],
+            paths: vec![
+                "no-slash".into(),
+                format!("/{}", "a".repeat(MAX_PATH_LEN)),
+                "/a\u{1}".into(),
+            ],
             caller_reference: String::new(),
         };
         let mut d = Diagnostics::new();
@@ -125,11 +155,18 @@ mod tests {
             ]
         );
         let mut d = Diagnostics::new();
-        InvalidationBatch { paths: vec![], caller_reference: "r".into() }.validate(&mut d);
+        InvalidationBatch {
+            paths: vec![],
+            caller_reference: "r".into(),
+        }
+        .validate(&mut d);
         assert!(d.errors[0].message.contains("at least one path"));
         let mut d = Diagnostics::new();
-        InvalidationBatch { paths: vec!["/a".into(); MAX_PATHS_PER_BATCH + 1], caller_reference: "r".into() }
-            .validate(&mut d);
+        InvalidationBatch {
+            paths: vec!["/a".into(); MAX_PATHS_PER_BATCH + 1],
+            caller_reference: "r".into(),
+        }
+        .validate(&mut d);
         assert_eq!(d.errors[0].code, "BatchTooLarge");
     }
 

@@ -51,7 +51,12 @@ impl PublicKeyConfig {
             let encoded_key = r.string_req("EncodedKey", d);
             let comment = r.string_nonempty("Comment", d);
             r.finish(d);
-            Some(Self { caller_reference: caller_reference?, name: name?, encoded_key: encoded_key?, comment })
+            Some(Self {
+                caller_reference: caller_reference?,
+                name: name?,
+                encoded_key: encoded_key?,
+                comment,
+            })
         })();
         if d.errors.len() > before { None } else { out }
     }
@@ -70,7 +75,11 @@ impl PublicKeyConfig {
     pub fn validate(&self, d: &mut Diagnostics) {
         let root = "PublicKeyConfig";
         if self.caller_reference.is_empty() {
-            d.error(format!("{root}.CallerReference"), INVALID, "CallerReference must not be empty");
+            d.error(
+                format!("{root}.CallerReference"),
+                INVALID,
+                "CallerReference must not be empty",
+            );
         }
         validate_name(root, &self.name, d);
         validate_comment(root, self.comment.as_deref(), d);
@@ -90,7 +99,9 @@ impl PublicKeyConfig {
 /// The base64 body of a `PUBLIC KEY` PEM block, or why the text is not one.
 fn pem_body(pem: &str) -> Result<String, String> {
     if pem.len() > MAX_ENCODED_KEY_LEN {
-        return Err(format!("EncodedKey is longer than {MAX_ENCODED_KEY_LEN} bytes"));
+        return Err(format!(
+            "EncodedKey is longer than {MAX_ENCODED_KEY_LEN} bytes"
+        ));
     }
     let t = pem.trim();
     let inner = t
@@ -101,10 +112,16 @@ fn pem_body(pem: &str) -> Result<String, String> {
     if body.is_empty() {
         return Err("EncodedKey has no key between the PEM markers".to_owned());
     }
-    if !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=') {
+    if !body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+    {
         return Err("EncodedKey's body is not base64".to_owned());
     }
-    if base64::engine::general_purpose::STANDARD.decode(&body).is_err() {
+    if base64::engine::general_purpose::STANDARD
+        .decode(&body)
+        .is_err()
+    {
         return Err("EncodedKey's body is not valid base64".to_owned());
     }
     Ok(body)
@@ -120,18 +137,30 @@ impl KeyGroupConfig {
             let name = r.string_req("Name", d);
             let items = match r.take("Items") {
                 Some((t, p)) => ListReader::new(t, &p, d).map(|l| {
-                    let v = l.items.iter().filter_map(|(p, t)| leaf_string(t, p, d)).collect();
+                    let v = l
+                        .items
+                        .iter()
+                        .filter_map(|(p, t)| leaf_string(t, p, d))
+                        .collect();
                     l.rest.finish(d);
                     v
                 }),
                 None => {
-                    d.error("KeyGroupConfig.Items", "MalformedInput", "missing required field Items");
+                    d.error(
+                        "KeyGroupConfig.Items",
+                        "MalformedInput",
+                        "missing required field Items",
+                    );
                     None
                 }
             };
             let comment = r.string_nonempty("Comment", d);
             r.finish(d);
-            Some(Self { name: name?, items: items?, comment })
+            Some(Self {
+                name: name?,
+                items: items?,
+                comment,
+            })
         })();
         if d.errors.len() > before { None } else { out }
     }
@@ -141,7 +170,10 @@ impl KeyGroupConfig {
     pub fn to_tree(&self) -> Tree {
         MapBuilder::new()
             .leaf("Name", &self.name)
-            .node("Items", Tree::List(self.items.iter().map(Tree::leaf).collect()))
+            .node(
+                "Items",
+                Tree::List(self.items.iter().map(Tree::leaf).collect()),
+            )
             .opt_leaf("Comment", self.comment.as_ref())
             .build()
     }
@@ -152,22 +184,37 @@ impl KeyGroupConfig {
         validate_name(root, &self.name, d);
         validate_comment(root, self.comment.as_deref(), d);
         if self.items.is_empty() {
-            d.error(format!("{root}.Items"), INVALID, "a key group needs at least one public key");
+            d.error(
+                format!("{root}.Items"),
+                INVALID,
+                "a key group needs at least one public key",
+            );
         }
         if self.items.len() > MAX_KEYS_PER_GROUP {
             d.error(
                 format!("{root}.Items"),
                 "TooManyPublicKeysInKeyGroup",
-                format!("{} public keys; a key group holds at most {MAX_KEYS_PER_GROUP}", self.items.len()),
+                format!(
+                    "{} public keys; a key group holds at most {MAX_KEYS_PER_GROUP}",
+                    self.items.len()
+                ),
             );
         }
         let mut seen = std::collections::HashSet::new();
         for (i, k) in self.items.iter().enumerate() {
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                d.error(format!("{root}.Items[{i}]"), INVALID, format!("{k:?} is not a public key id"));
+                d.error(
+                    format!("{root}.Items[{i}]"),
+                    INVALID,
+                    format!("{k:?} is not a public key id"),
+                );
             }
             if !seen.insert(k) {
-                d.error(format!("{root}.Items[{i}]"), INVALID, format!("public key {k} is listed twice"));
+                d.error(
+                    format!("{root}.Items[{i}]"),
+                    INVALID,
+                    format!("public key {k} is listed twice"),
+                );
             }
         }
     }
@@ -176,19 +223,27 @@ impl KeyGroupConfig {
 fn validate_name(root: &str, name: &str, d: &mut Diagnostics) {
     if name.is_empty()
         || name.len() > 128
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         d.error(
             format!("{root}.Name"),
             INVALID,
-            format!("{name:?} is not a valid name: 1 to 128 letters, digits, hyphens and underscores"),
+            format!(
+                "{name:?} is not a valid name: 1 to 128 letters, digits, hyphens and underscores"
+            ),
         );
     }
 }
 
 fn validate_comment(root: &str, comment: Option<&str>, d: &mut Diagnostics) {
     if comment.is_some_and(|c| c.chars().count() > 128) {
-        d.error(format!("{root}.Comment"), INVALID, "Comment is longer than 128 characters");
+        d.error(
+            format!("{root}.Comment"),
+            INVALID,
+            "Comment is longer than 128 characters",
+        );
     }
 }
 
@@ -217,19 +272,41 @@ mod tests {
 
         for (key, want) in [
             ("MFkw", "PEM public key"),
-            ("-----BEGIN PUBLIC KEY----------END PUBLIC KEY-----", "no key"),
-            ("-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----", "not base64"),
+            (
+                "-----BEGIN PUBLIC KEY----------END PUBLIC KEY-----",
+                "no key",
+            ),
+            (
+                "-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----",
+                "not base64",
+            ),
         ] {
             let mut d = Diagnostics::new();
-            PublicKeyConfig { encoded_key: key.into(), ..cfg.clone() }.validate(&mut d);
+            PublicKeyConfig {
+                encoded_key: key.into(),
+                ..cfg.clone()
+            }
+            .validate(&mut d);
             assert_eq!(d.errors.len(), 1, "{key}");
             assert_eq!(d.errors[0].path, "PublicKeyConfig.EncodedKey");
-            assert!(d.errors[0].message.contains(want), "{}", d.errors[0].message);
+            assert!(
+                d.errors[0].message.contains(want),
+                "{}",
+                d.errors[0].message
+            );
         }
         let mut d = Diagnostics::new();
-        PublicKeyConfig { name: "bad name".into(), caller_reference: String::new(), ..cfg }.validate(&mut d);
+        PublicKeyConfig {
+            name: "bad name".into(),
+            caller_reference: String::new(),
+            ..cfg
+        }
+        .validate(&mut d);
         let paths: Vec<_> = d.errors.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["PublicKeyConfig.CallerReference", "PublicKeyConfig.Name"]);
+        assert_eq!(
+            paths,
+            ["PublicKeyConfig.CallerReference", "PublicKeyConfig.Name"]
+        );
     }
 
     #[test]
@@ -239,15 +316,25 @@ mod tests {
         let mut d = Diagnostics::new();
         let kg = KeyGroupConfig::from_tree(&t, &mut d).unwrap();
         assert_eq!(kg.items, ["K1", "K2"]);
-        assert!(kg.to_tree().to_xml("KeyGroupConfig").contains("<Items><PublicKey>K1</PublicKey><PublicKey>K2</PublicKey></Items>"));
+        assert!(
+            kg.to_tree()
+                .to_xml("KeyGroupConfig")
+                .contains("<Items><PublicKey>K1</PublicKey><PublicKey>K2</PublicKey></Items>")
+        );
         kg.validate(&mut d);
         assert!(d.errors.is_empty());
 
-        let big = KeyGroupConfig { items: (0..6).map(|i| format!("K{i}")).collect(), ..kg.clone() };
+        let big = KeyGroupConfig {
+            items: (0..6).map(|i| format!("K{i}")).collect(),
+            ..kg.clone()
+        };
         let mut d = Diagnostics::new();
         big.validate(&mut d);
         assert_eq!(d.errors[0].code, "TooManyPublicKeysInKeyGroup");
-        let empty = KeyGroupConfig { items: vec![], ..kg };
+        let empty = KeyGroupConfig {
+            items: vec![],
+            ..kg
+        };
         let mut d = Diagnostics::new();
         empty.validate(&mut d);
         assert_eq!(d.errors[0].path, "KeyGroupConfig.Items");

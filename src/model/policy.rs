@@ -148,7 +148,10 @@ fn decode_names<B: ModelEnum>(
     let b = m.enum_req::<B>(behavior, d);
     let names = m.strings(list, d).unwrap_or_default();
     m.finish(d);
-    Some(NameList { behavior: b?, names })
+    Some(NameList {
+        behavior: b?,
+        names,
+    })
 }
 
 fn names_tree<B: ModelEnum>(behavior_member: &str, list_member: &str, n: &NameList<B>) -> Tree {
@@ -156,7 +159,8 @@ fn names_tree<B: ModelEnum>(behavior_member: &str, list_member: &str, n: &NameLi
     if n.names.is_empty() {
         b.build()
     } else {
-        b.node(list_member, wrapped(leaves(&n.names), Vec::new())).build()
+        b.node(list_member, wrapped(leaves(&n.names), Vec::new()))
+            .build()
     }
 }
 
@@ -182,7 +186,13 @@ impl CachePolicyConfig {
                 let br = p.bool("EnableAcceptEncodingBrotli", d).unwrap_or(false);
                 let headers = decode_names(&mut p, "HeadersConfig", "HeaderBehavior", "Headers", d);
                 let cookies = decode_names(&mut p, "CookiesConfig", "CookieBehavior", "Cookies", d);
-                let qs = decode_names(&mut p, "QueryStringsConfig", "QueryStringBehavior", "QueryStrings", d);
+                let qs = decode_names(
+                    &mut p,
+                    "QueryStringsConfig",
+                    "QueryStringBehavior",
+                    "QueryStrings",
+                    d,
+                );
                 p.finish(d);
                 Some(CacheKeyParameters {
                     enable_accept_encoding_gzip: gzip?,
@@ -194,7 +204,14 @@ impl CachePolicyConfig {
             }
         };
         r.finish(d);
-        Some(Self { comment, name: name?, default_ttl, max_ttl, min_ttl: min_ttl?, parameters: parameters? })
+        Some(Self {
+            comment,
+            name: name?,
+            default_ttl,
+            max_ttl,
+            min_ttl: min_ttl?,
+            parameters: parameters?,
+        })
     }
 
     /// The config in CloudFront's shape (root element `CachePolicyConfig`).
@@ -210,9 +227,18 @@ impl CachePolicyConfig {
                 "ParametersInCacheKeyAndForwardedToOrigin",
                 MapBuilder::new()
                     .leaf("EnableAcceptEncodingGzip", p.enable_accept_encoding_gzip)
-                    .leaf("EnableAcceptEncodingBrotli", p.enable_accept_encoding_brotli)
-                    .node("HeadersConfig", names_tree("HeaderBehavior", "Headers", &p.headers))
-                    .node("CookiesConfig", names_tree("CookieBehavior", "Cookies", &p.cookies))
+                    .leaf(
+                        "EnableAcceptEncodingBrotli",
+                        p.enable_accept_encoding_brotli,
+                    )
+                    .node(
+                        "HeadersConfig",
+                        names_tree("HeaderBehavior", "Headers", &p.headers),
+                    )
+                    .node(
+                        "CookiesConfig",
+                        names_tree("CookieBehavior", "Cookies", &p.cookies),
+                    )
                     .node(
                         "QueryStringsConfig",
                         names_tree("QueryStringBehavior", "QueryStrings", &p.query_strings),
@@ -229,21 +255,34 @@ impl CachePolicyConfig {
 
     /// MaxTTL, or CloudFront's default: 31536000, or DefaultTTL when that is larger.
     pub fn effective_max_ttl(&self) -> u64 {
-        self.max_ttl.unwrap_or(self.effective_default_ttl().max(31_536_000))
+        self.max_ttl
+            .unwrap_or(self.effective_default_ttl().max(31_536_000))
     }
 
     /// Checks CloudFront's rules and quotas.
     pub fn validate(&self, d: &mut Diagnostics) {
         let root = "CachePolicyConfig";
         validate_name_comment(root, &self.name, self.comment.as_deref(), d);
-        let (min, def, max) = (self.min_ttl, self.effective_default_ttl(), self.effective_max_ttl());
+        let (min, def, max) = (
+            self.min_ttl,
+            self.effective_default_ttl(),
+            self.effective_max_ttl(),
+        );
         for (n, v) in [("MinTTL", min), ("DefaultTTL", def), ("MaxTTL", max)] {
             if v > MAX_TTL_SECONDS {
-                d.error(format!("{root}.{n}"), INVALID, format!("{n} is more than {MAX_TTL_SECONDS} seconds (100 years)"));
+                d.error(
+                    format!("{root}.{n}"),
+                    INVALID,
+                    format!("{n} is more than {MAX_TTL_SECONDS} seconds (100 years)"),
+                );
             }
         }
         if min > def || def > max {
-            d.error(root, "InvalidTTLOrder", format!("TTLs must satisfy MinTTL ≤ DefaultTTL ≤ MaxTTL; got {min}, {def}, {max}"));
+            d.error(
+                root,
+                "InvalidTTLOrder",
+                format!("TTLs must satisfy MinTTL ≤ DefaultTTL ≤ MaxTTL; got {min}, {def}, {max}"),
+            );
         }
         let p = &self.parameters;
         let pp = format!("{root}.ParametersInCacheKeyAndForwardedToOrigin");
@@ -274,24 +313,55 @@ impl CachePolicyConfig {
             d,
         );
         let quotas = [
-            (&p.headers.names, "HeadersConfig.Headers", "TooManyHeadersInCachePolicy"),
-            (&p.cookies.names, "CookiesConfig.Cookies", "TooManyCookiesInCachePolicy"),
-            (&p.query_strings.names, "QueryStringsConfig.QueryStrings", "TooManyQueryStringsInCachePolicy"),
+            (
+                &p.headers.names,
+                "HeadersConfig.Headers",
+                "TooManyHeadersInCachePolicy",
+            ),
+            (
+                &p.cookies.names,
+                "CookiesConfig.Cookies",
+                "TooManyCookiesInCachePolicy",
+            ),
+            (
+                &p.query_strings.names,
+                "QueryStringsConfig.QueryStrings",
+                "TooManyQueryStringsInCachePolicy",
+            ),
         ];
         for (names, member, code) in quotas {
             if names.len() > MAX_CACHE_POLICY_NAMES {
-                d.error(format!("{pp}.{member}"), code, format!("{} names; a cache policy allows at most {MAX_CACHE_POLICY_NAMES}", names.len()));
+                d.error(
+                    format!("{pp}.{member}"),
+                    code,
+                    format!(
+                        "{} names; a cache policy allows at most {MAX_CACHE_POLICY_NAMES}",
+                        names.len()
+                    ),
+                );
             }
         }
-        check_combined_length(&pp, [&p.headers.names, &p.cookies.names, &p.query_strings.names], d);
+        check_combined_length(
+            &pp,
+            [&p.headers.names, &p.cookies.names, &p.query_strings.names],
+            d,
+        );
         for (i, h) in p.headers.names.iter().enumerate() {
             let hp = format!("{pp}.HeadersConfig.Headers.Items[{i}]");
             let lower = h.to_ascii_lowercase();
-            if lower == "accept-encoding" && (p.enable_accept_encoding_gzip || p.enable_accept_encoding_brotli) {
+            if lower == "accept-encoding"
+                && (p.enable_accept_encoding_gzip || p.enable_accept_encoding_brotli)
+            {
                 d.error(&hp, INVALID, "don't list Accept-Encoding when EnableAcceptEncodingGzip or EnableAcceptEncodingBrotli is true; CloudFront adds the normalised header itself");
             }
             if ORIGIN_REQUEST_ONLY_HEADERS.contains(&lower.as_str()) {
-                d.error(&hp, INVALID, format!("{h} can be used only in an origin request policy, not in a cache policy"));
+                d.error(
+                    &hp,
+                    INVALID,
+                    format!(
+                        "{h} can be used only in an origin request policy, not in a cache policy"
+                    ),
+                );
             }
         }
         let keyed = p.enable_accept_encoding_gzip
@@ -315,9 +385,18 @@ impl CacheKeyParameters {
         Self {
             enable_accept_encoding_gzip: false,
             enable_accept_encoding_brotli: false,
-            headers: NameList { behavior: CachePolicyHeaderBehavior::None, names: Vec::new() },
-            cookies: NameList { behavior: CachePolicyCookieBehavior::None, names: Vec::new() },
-            query_strings: NameList { behavior: CachePolicyQueryStringBehavior::None, names: Vec::new() },
+            headers: NameList {
+                behavior: CachePolicyHeaderBehavior::None,
+                names: Vec::new(),
+            },
+            cookies: NameList {
+                behavior: CachePolicyCookieBehavior::None,
+                names: Vec::new(),
+            },
+            query_strings: NameList {
+                behavior: CachePolicyQueryStringBehavior::None,
+                names: Vec::new(),
+            },
         }
     }
 }
@@ -336,9 +415,21 @@ impl OriginRequestPolicyConfig {
         let name = r.string_req("Name", d);
         let headers = decode_names(&mut r, "HeadersConfig", "HeaderBehavior", "Headers", d);
         let cookies = decode_names(&mut r, "CookiesConfig", "CookieBehavior", "Cookies", d);
-        let qs = decode_names(&mut r, "QueryStringsConfig", "QueryStringBehavior", "QueryStrings", d);
+        let qs = decode_names(
+            &mut r,
+            "QueryStringsConfig",
+            "QueryStringBehavior",
+            "QueryStrings",
+            d,
+        );
         r.finish(d);
-        Some(Self { comment, name: name?, headers: headers?, cookies: cookies?, query_strings: qs? })
+        Some(Self {
+            comment,
+            name: name?,
+            headers: headers?,
+            cookies: cookies?,
+            query_strings: qs?,
+        })
     }
 
     /// The config in CloudFront's shape (root element `OriginRequestPolicyConfig`).
@@ -346,9 +437,18 @@ impl OriginRequestPolicyConfig {
         MapBuilder::new()
             .opt_leaf("Comment", self.comment.as_ref())
             .leaf("Name", &self.name)
-            .node("HeadersConfig", names_tree("HeaderBehavior", "Headers", &self.headers))
-            .node("CookiesConfig", names_tree("CookieBehavior", "Cookies", &self.cookies))
-            .node("QueryStringsConfig", names_tree("QueryStringBehavior", "QueryStrings", &self.query_strings))
+            .node(
+                "HeadersConfig",
+                names_tree("HeaderBehavior", "Headers", &self.headers),
+            )
+            .node(
+                "CookiesConfig",
+                names_tree("CookieBehavior", "Cookies", &self.cookies),
+            )
+            .node(
+                "QueryStringsConfig",
+                names_tree("QueryStringBehavior", "QueryStrings", &self.query_strings),
+            )
             .build()
     }
 
@@ -363,7 +463,10 @@ impl OriginRequestPolicyConfig {
         check_names(
             &hp,
             &self.headers.names,
-            matches!(self.headers.behavior, H::Whitelist | H::AllExcept | H::AllViewerAndWhitelistCloudFront),
+            matches!(
+                self.headers.behavior,
+                H::Whitelist | H::AllExcept | H::AllViewerAndWhitelistCloudFront
+            ),
             "HeaderBehavior",
             self.headers.behavior.as_str(),
             d,
@@ -392,50 +495,99 @@ impl OriginRequestPolicyConfig {
             d,
         );
         let quotas = [
-            (&self.headers.names, "HeadersConfig.Headers", "TooManyHeadersInOriginRequestPolicy"),
-            (&self.cookies.names, "CookiesConfig.Cookies", "TooManyCookiesInOriginRequestPolicy"),
-            (&self.query_strings.names, "QueryStringsConfig.QueryStrings", "TooManyQueryStringsInOriginRequestPolicy"),
+            (
+                &self.headers.names,
+                "HeadersConfig.Headers",
+                "TooManyHeadersInOriginRequestPolicy",
+            ),
+            (
+                &self.cookies.names,
+                "CookiesConfig.Cookies",
+                "TooManyCookiesInOriginRequestPolicy",
+            ),
+            (
+                &self.query_strings.names,
+                "QueryStringsConfig.QueryStrings",
+                "TooManyQueryStringsInOriginRequestPolicy",
+            ),
         ];
         for (names, member, code) in quotas {
             if names.len() > MAX_ORIGIN_REQUEST_POLICY_NAMES {
                 d.error(format!("{root}.{member}"), code, format!("{} names; an origin request policy allows at most {MAX_ORIGIN_REQUEST_POLICY_NAMES}", names.len()));
             }
         }
-        check_combined_length(root, [&self.headers.names, &self.cookies.names, &self.query_strings.names], d);
+        check_combined_length(
+            root,
+            [
+                &self.headers.names,
+                &self.cookies.names,
+                &self.query_strings.names,
+            ],
+            d,
+        );
     }
 }
 
 fn validate_name_comment(root: &str, name: &str, comment: Option<&str>, d: &mut Diagnostics) {
     if name.is_empty()
         || name.len() > 128
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         d.error(format!("{root}.Name"), INVALID, format!("{name:?} is not a valid policy name: 1 to 128 letters, digits, hyphens and underscores"));
     }
     if comment.is_some_and(|c| c.chars().count() > 128) {
-        d.error(format!("{root}.Comment"), INVALID, "Comment is longer than 128 characters");
+        d.error(
+            format!("{root}.Comment"),
+            INVALID,
+            "Comment is longer than 128 characters",
+        );
     }
 }
 
-fn check_names(path: &str, names: &[String], needs_names: bool, member: &str, behavior: &str, d: &mut Diagnostics) {
+fn check_names(
+    path: &str,
+    names: &[String],
+    needs_names: bool,
+    member: &str,
+    behavior: &str,
+    d: &mut Diagnostics,
+) {
     if needs_names && names.is_empty() {
-        d.error(path, INVALID, format!("{member} {behavior} needs at least one name"));
+        d.error(
+            path,
+            INVALID,
+            format!("{member} {behavior} needs at least one name"),
+        );
     }
     if !needs_names && !names.is_empty() {
-        d.error(path, INVALID, format!("{member} {behavior} takes no names; remove them or change the behavior"));
+        d.error(
+            path,
+            INVALID,
+            format!("{member} {behavior} takes no names; remove them or change the behavior"),
+        );
     }
     let mut seen = std::collections::HashSet::new();
     for (i, n) in names.iter().enumerate() {
         if n.is_empty() || n.chars().any(|c| c.is_control() || c == ' ') {
-            d.error(format!("{path}.Items[{i}]"), INVALID, format!("{n:?} is not a valid name"));
+            d.error(
+                format!("{path}.Items[{i}]"),
+                INVALID,
+                format!("{n:?} is not a valid name"),
+            );
         }
         if !seen.insert(n.to_ascii_lowercase()) {
-            d.error(format!("{path}.Items[{i}]"), INVALID, format!("{n:?} is listed twice"));
+            d.error(
+                format!("{path}.Items[{i}]"),
+                INVALID,
+                format!("{n:?} is listed twice"),
+            );
         }
     }
 }
 
-fn check_combined_length<'a>(path: &str, lists: [&'a Vec<String>; 3], d: &mut Diagnostics) {
+fn check_combined_length(path: &str, lists: [&Vec<String>; 3], d: &mut Diagnostics) {
     let total: usize = lists.iter().flat_map(|l| l.iter()).map(String::len).sum();
     if total > MAX_COMBINED_NAME_LENGTH {
         d.error(path, INVALID, format!("header, cookie and query string names total {total} characters; the limit is {MAX_COMBINED_NAME_LENGTH}"));
@@ -488,9 +640,18 @@ impl ManagedCachePolicy {
             parameters: CacheKeyParameters {
                 enable_accept_encoding_gzip: self.gzip,
                 enable_accept_encoding_brotli: self.brotli,
-                headers: NameList { behavior: self.header_behavior, names: v(self.headers) },
-                cookies: NameList { behavior: self.cookie_behavior, names: Vec::new() },
-                query_strings: NameList { behavior: self.query_string_behavior, names: v(self.query_strings) },
+                headers: NameList {
+                    behavior: self.header_behavior,
+                    names: v(self.headers),
+                },
+                cookies: NameList {
+                    behavior: self.cookie_behavior,
+                    names: Vec::new(),
+                },
+                query_strings: NameList {
+                    behavior: self.query_string_behavior,
+                    names: v(self.query_strings),
+                },
             },
         }
     }
@@ -498,7 +659,8 @@ impl ManagedCachePolicy {
 
 const YEAR: u64 = 31_536_000;
 
-/// Shorthand for the table below.
+/// Shorthand for the table below (one argument per column keeps the table readable).
+#[allow(clippy::too_many_arguments)]
 const fn cp(
     id: &'static str,
     name: &'static str,
@@ -534,43 +696,145 @@ const fn cp(
 static MANAGED_CACHE_POLICIES: [ManagedCachePolicy; 11] = {
     use CachePolicyCookieBehavior as C;
     use CachePolicyQueryStringBehavior as Q;
-    const ORIGIN_CC_HEADERS: &[&str] =
-        &["host", "origin", "x-http-method", "x-http-method-override", "x-method-override"];
+    const ORIGIN_CC_HEADERS: &[&str] = &[
+        "host",
+        "origin",
+        "x-http-method",
+        "x-http-method-override",
+        "x-method-override",
+    ];
     [
-        cp("658327ea-f89d-4fab-a63d-7e88639e58f6", "Managed-CachingOptimized",
+        cp(
+            "658327ea-f89d-4fab-a63d-7e88639e58f6",
+            "Managed-CachingOptimized",
             "Policy with caching enabled. Supports Gzip and Brotli compression.",
-            (1, 86_400, YEAR), (true, true), &[], C::None, Q::None, &[]),
-        cp("b2884449-e4de-46a7-ac36-70bc7f1ddd6d", "Managed-CachingOptimizedForUncompressedObjects",
+            (1, 86_400, YEAR),
+            (true, true),
+            &[],
+            C::None,
+            Q::None,
+            &[],
+        ),
+        cp(
+            "b2884449-e4de-46a7-ac36-70bc7f1ddd6d",
+            "Managed-CachingOptimizedForUncompressedObjects",
             "Default policy when compression is disabled",
-            (1, 86_400, YEAR), (false, false), &[], C::None, Q::None, &[]),
-        cp("4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "Managed-CachingDisabled",
+            (1, 86_400, YEAR),
+            (false, false),
+            &[],
+            C::None,
+            Q::None,
+            &[],
+        ),
+        cp(
+            "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+            "Managed-CachingDisabled",
             "Policy with caching disabled",
-            (0, 0, 0), (false, false), &[], C::None, Q::None, &[]),
-        cp("08627262-05a9-4f76-9ded-b50ca2e3a84f", "Managed-Elemental-MediaPackage",
+            (0, 0, 0),
+            (false, false),
+            &[],
+            C::None,
+            Q::None,
+            &[],
+        ),
+        cp(
+            "08627262-05a9-4f76-9ded-b50ca2e3a84f",
+            "Managed-Elemental-MediaPackage",
             "Policy for Elemental MediaPackage Origin",
-            (0, 86_400, YEAR), (true, false), &["origin"], C::None, Q::Whitelist,
-            &["aws.manifestfilter", "end", "m", "start"]),
-        cp("83da9c7e-98b4-4e11-a168-04f0df8e2c65", "UseOriginCacheControlHeaders",
+            (0, 86_400, YEAR),
+            (true, false),
+            &["origin"],
+            C::None,
+            Q::Whitelist,
+            &["aws.manifestfilter", "end", "m", "start"],
+        ),
+        cp(
+            "83da9c7e-98b4-4e11-a168-04f0df8e2c65",
+            "UseOriginCacheControlHeaders",
             "Policy for origins that return Cache-Control headers. Query strings are not included in the cache key.",
-            (0, 0, YEAR), (true, true), ORIGIN_CC_HEADERS, C::All, Q::None, &[]),
-        cp("4cc15a8a-d715-48a4-82b8-cc0b614638fe", "UseOriginCacheControlHeaders-QueryStrings",
+            (0, 0, YEAR),
+            (true, true),
+            ORIGIN_CC_HEADERS,
+            C::All,
+            Q::None,
+            &[],
+        ),
+        cp(
+            "4cc15a8a-d715-48a4-82b8-cc0b614638fe",
+            "UseOriginCacheControlHeaders-QueryStrings",
             "Policy for origins that return Cache-Control headers and serve different content based on values present in the query string.",
-            (0, 0, YEAR), (true, true), ORIGIN_CC_HEADERS, C::All, Q::All, &[]),
-        cp("2e54312d-136d-493c-8eb9-b001f22f67d2", "Managed-Amplify",
+            (0, 0, YEAR),
+            (true, true),
+            ORIGIN_CC_HEADERS,
+            C::All,
+            Q::All,
+            &[],
+        ),
+        cp(
+            "2e54312d-136d-493c-8eb9-b001f22f67d2",
+            "Managed-Amplify",
             "Policy for Amplify Origin",
-            (2, 2, 600), (true, true), &["Authorization", "CloudFront-Viewer-Country", "Host"], C::All, Q::All, &[]),
-        cp("4d1d2f1d-3a71-49ad-9e08-7ea5d843a556", "Managed-Amplify-Default",
+            (2, 2, 600),
+            (true, true),
+            &["Authorization", "CloudFront-Viewer-Country", "Host"],
+            C::All,
+            Q::All,
+            &[],
+        ),
+        cp(
+            "4d1d2f1d-3a71-49ad-9e08-7ea5d843a556",
+            "Managed-Amplify-Default",
             "Default Amplify cache policy",
-            (0, 0, YEAR), (true, true), &["Accept", "Authorization", "CloudFront-Viewer-Country", "Host"], C::All, Q::All, &[]),
-        cp("a6bad946-36c3-4c33-aa98-362c74a7fb13", "Managed-Amplify-DefaultNoCookies",
+            (0, 0, YEAR),
+            (true, true),
+            &[
+                "Accept",
+                "Authorization",
+                "CloudFront-Viewer-Country",
+                "Host",
+            ],
+            C::All,
+            Q::All,
+            &[],
+        ),
+        cp(
+            "a6bad946-36c3-4c33-aa98-362c74a7fb13",
+            "Managed-Amplify-DefaultNoCookies",
             "Default Amplify cache policy without cookies",
-            (0, 0, YEAR), (true, true), &["Accept", "Authorization", "CloudFront-Viewer-Country", "Host"], C::None, Q::All, &[]),
-        cp("1c6db51a-a33f-469a-8245-dae26771f530", "Managed-Amplify-ImageOptimization",
+            (0, 0, YEAR),
+            (true, true),
+            &[
+                "Accept",
+                "Authorization",
+                "CloudFront-Viewer-Country",
+                "Host",
+            ],
+            C::None,
+            Q::All,
+            &[],
+        ),
+        cp(
+            "1c6db51a-a33f-469a-8245-dae26771f530",
+            "Managed-Amplify-ImageOptimization",
             "Amplify cache policy for image optimization",
-            (0, 0, YEAR), (true, true), &["Accept", "Authorization", "Host"], C::None, Q::All, &[]),
-        cp("7e5fad67-ee98-4ad0-b05a-394999eefc1a", "Managed-Amplify-StaticContent",
+            (0, 0, YEAR),
+            (true, true),
+            &["Accept", "Authorization", "Host"],
+            C::None,
+            Q::All,
+            &[],
+        ),
+        cp(
+            "7e5fad67-ee98-4ad0-b05a-394999eefc1a",
+            "Managed-Amplify-StaticContent",
             "Amplify cache policy for static content",
-            (0, 0, YEAR), (true, true), &["Authorization", "Host"], C::None, Q::None, &[]),
+            (0, 0, YEAR),
+            (true, true),
+            &["Authorization", "Host"],
+            C::None,
+            Q::None,
+            &[],
+        ),
     ]
 };
 
@@ -613,8 +877,14 @@ impl ManagedOriginRequestPolicy {
                 behavior: self.header_behavior,
                 names: self.headers.iter().map(|s| (*s).to_owned()).collect(),
             },
-            cookies: NameList { behavior: self.cookie_behavior, names: Vec::new() },
-            query_strings: NameList { behavior: self.query_string_behavior, names: Vec::new() },
+            cookies: NameList {
+                behavior: self.cookie_behavior,
+                names: Vec::new(),
+            },
+            query_strings: NameList {
+                behavior: self.query_string_behavior,
+                names: Vec::new(),
+            },
         }
     }
 }
@@ -632,43 +902,125 @@ static MANAGED_ORIGIN_REQUEST_POLICIES: [ManagedOriginRequestPolicy; 8] = {
         cookie_behavior: C,
         query_string_behavior: Q,
     ) -> ManagedOriginRequestPolicy {
-        ManagedOriginRequestPolicy { id, name, comment, header_behavior, headers, cookie_behavior, query_string_behavior }
+        ManagedOriginRequestPolicy {
+            id,
+            name,
+            comment,
+            header_behavior,
+            headers,
+            cookie_behavior,
+            query_string_behavior,
+        }
     }
     const CLOUDFRONT_HEADERS: &[&str] = &[
-        "CloudFront-Viewer-Address", "CloudFront-Viewer-ASN", "CloudFront-Viewer-City",
-        "CloudFront-Viewer-Country", "CloudFront-Viewer-Country-Name",
-        "CloudFront-Viewer-Country-Region", "CloudFront-Viewer-Country-Region-Name",
-        "CloudFront-Viewer-Header-Count", "CloudFront-Viewer-Header-Order",
-        "CloudFront-Viewer-Http-Version", "CloudFront-Viewer-JA3-Fingerprint",
-        "CloudFront-Viewer-Latitude", "CloudFront-Viewer-Longitude", "CloudFront-Viewer-Metro-Code",
-        "CloudFront-Viewer-Postal-Code", "CloudFront-Viewer-Time-Zone", "CloudFront-Viewer-TLS",
-        "CloudFront-Forwarded-Proto", "CloudFront-Is-Android-Viewer", "CloudFront-Is-Desktop-Viewer",
-        "CloudFront-Is-IOS-Viewer", "CloudFront-Is-Mobile-Viewer", "CloudFront-Is-SmartTV-Viewer",
+        "CloudFront-Viewer-Address",
+        "CloudFront-Viewer-ASN",
+        "CloudFront-Viewer-City",
+        "CloudFront-Viewer-Country",
+        "CloudFront-Viewer-Country-Name",
+        "CloudFront-Viewer-Country-Region",
+        "CloudFront-Viewer-Country-Region-Name",
+        "CloudFront-Viewer-Header-Count",
+        "CloudFront-Viewer-Header-Order",
+        "CloudFront-Viewer-Http-Version",
+        "CloudFront-Viewer-JA3-Fingerprint",
+        "CloudFront-Viewer-Latitude",
+        "CloudFront-Viewer-Longitude",
+        "CloudFront-Viewer-Metro-Code",
+        "CloudFront-Viewer-Postal-Code",
+        "CloudFront-Viewer-Time-Zone",
+        "CloudFront-Viewer-TLS",
+        "CloudFront-Forwarded-Proto",
+        "CloudFront-Is-Android-Viewer",
+        "CloudFront-Is-Desktop-Viewer",
+        "CloudFront-Is-IOS-Viewer",
+        "CloudFront-Is-Mobile-Viewer",
+        "CloudFront-Is-SmartTV-Viewer",
         "CloudFront-Is-Tablet-Viewer",
     ];
     [
-        orp("216adef6-5c7f-47e4-b989-5492eafa07d3", "Managed-AllViewer",
-            "Policy to forward all parameters in viewer requests", H::AllViewer, &[], C::All, Q::All),
-        orp("33f36d7e-f396-46d9-90e0-52428a34d9dc", "Managed-AllViewerAndCloudFrontHeaders-2022-06",
+        orp(
+            "216adef6-5c7f-47e4-b989-5492eafa07d3",
+            "Managed-AllViewer",
+            "Policy to forward all parameters in viewer requests",
+            H::AllViewer,
+            &[],
+            C::All,
+            Q::All,
+        ),
+        orp(
+            "33f36d7e-f396-46d9-90e0-52428a34d9dc",
+            "Managed-AllViewerAndCloudFrontHeaders-2022-06",
             "Policy to forward all parameters in viewer requests and all CloudFront headers",
-            H::AllViewerAndWhitelistCloudFront, CLOUDFRONT_HEADERS, C::All, Q::All),
-        orp("b689b0a8-53d0-40ab-baf2-68738e2966ac", "Managed-AllViewerExceptHostHeader",
+            H::AllViewerAndWhitelistCloudFront,
+            CLOUDFRONT_HEADERS,
+            C::All,
+            Q::All,
+        ),
+        orp(
+            "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+            "Managed-AllViewerExceptHostHeader",
             "Policy to forward all parameters in viewer requests except for the Host header",
-            H::AllExcept, &["host"], C::All, Q::All),
-        orp("59781a5b-3903-41f3-afcb-af62929ccde1", "Managed-CORS-CustomOrigin",
-            "Policy for Custom Origin CORS requests", H::Whitelist, &["origin"], C::None, Q::None),
-        orp("88a5eaf4-2fd4-4709-b370-b4c650ea3fcf", "Managed-CORS-S3Origin",
+            H::AllExcept,
+            &["host"],
+            C::All,
+            Q::All,
+        ),
+        orp(
+            "59781a5b-3903-41f3-afcb-af62929ccde1",
+            "Managed-CORS-CustomOrigin",
+            "Policy for Custom Origin CORS requests",
+            H::Whitelist,
+            &["origin"],
+            C::None,
+            Q::None,
+        ),
+        orp(
+            "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
+            "Managed-CORS-S3Origin",
             "Policy for S3 origin with CORS",
-            H::Whitelist, &["origin", "access-control-request-headers", "access-control-request-method"], C::None, Q::None),
-        orp("775133bc-15f2-49f9-abea-afb2e0bf67d2", "Managed-Elemental-MediaTailor-PersonalizedManifests",
+            H::Whitelist,
+            &[
+                "origin",
+                "access-control-request-headers",
+                "access-control-request-method",
+            ],
+            C::None,
+            Q::None,
+        ),
+        orp(
+            "775133bc-15f2-49f9-abea-afb2e0bf67d2",
+            "Managed-Elemental-MediaTailor-PersonalizedManifests",
             "Policy for Elemental MediaTailor Personalized Manifests",
-            H::Whitelist, &["origin", "access-control-request-headers", "x-forwarded-for", "access-control-request-method", "user-agent"],
-            C::None, Q::All),
-        orp("bf0718e1-ba1e-49d1-88b1-f726733018ae", "Managed-HostHeaderOnly",
-            "Policy to forward only the Host header", H::Whitelist, &["host"], C::None, Q::None),
-        orp("acba4595-bd28-49b8-b9fe-13317c0390fa", "Managed-UserAgentRefererHeaders",
+            H::Whitelist,
+            &[
+                "origin",
+                "access-control-request-headers",
+                "x-forwarded-for",
+                "access-control-request-method",
+                "user-agent",
+            ],
+            C::None,
+            Q::All,
+        ),
+        orp(
+            "bf0718e1-ba1e-49d1-88b1-f726733018ae",
+            "Managed-HostHeaderOnly",
+            "Policy to forward only the Host header",
+            H::Whitelist,
+            &["host"],
+            C::None,
+            Q::None,
+        ),
+        orp(
+            "acba4595-bd28-49b8-b9fe-13317c0390fa",
+            "Managed-UserAgentRefererHeaders",
             "Policy to forward User-Agent and Referer headers",
-            H::Whitelist, &["user-agent", "referer"], C::None, Q::All),
+            H::Whitelist,
+            &["user-agent", "referer"],
+            C::None,
+            Q::All,
+        ),
     ]
 };
 

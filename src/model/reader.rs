@@ -63,11 +63,18 @@ pub(crate) use model_enum;
 
 /// The normalised form of a member name: lowercase with `_` removed.
 pub fn normalise(name: &str) -> String {
-    name.chars().filter(|c| *c != '_').flat_map(char::to_lowercase).collect()
+    name.chars()
+        .filter(|c| *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 fn describe(t: &Tree) -> &'static str {
@@ -114,7 +121,11 @@ impl<'t> MapReader<'t> {
             }
             Tree::Leaf(s) if s.trim().is_empty() => Some(Self::empty(path)),
             other => {
-                d.error(path, MALFORMED, format!("expected a structure, found {}", describe(other)));
+                d.error(
+                    path,
+                    MALFORMED,
+                    format!("expected a structure, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -122,7 +133,12 @@ impl<'t> MapReader<'t> {
 
     /// A reader with no members (what a bare list's wrapper extras look like).
     pub fn empty(path: &str) -> Self {
-        Self { path: path.to_owned(), entries: Vec::new(), used: Vec::new(), known: Vec::new() }
+        Self {
+            path: path.to_owned(),
+            entries: Vec::new(),
+            used: Vec::new(),
+            known: Vec::new(),
+        }
     }
 
     /// The path of this structure.
@@ -161,7 +177,11 @@ impl<'t> MapReader<'t> {
     }
 
     fn missing(&self, name: &str, d: &mut Diagnostics) {
-        d.error(join(&self.path, name), MALFORMED, format!("missing required field {name}"));
+        d.error(
+            join(&self.path, name),
+            MALFORMED,
+            format!("missing required field {name}"),
+        );
     }
 
     /// An optional text member.
@@ -208,7 +228,11 @@ impl<'t> MapReader<'t> {
     }
 
     /// A required integer that must fit `T`.
-    pub fn int_req<T: TryFrom<i64>>(&mut self, name: &'static str, d: &mut Diagnostics) -> Option<T> {
+    pub fn int_req<T: TryFrom<i64>>(
+        &mut self,
+        name: &'static str,
+        d: &mut Diagnostics,
+    ) -> Option<T> {
         if !self.has(name) {
             self.known.push(name);
             self.missing(name, d);
@@ -229,14 +253,22 @@ impl<'t> MapReader<'t> {
         let (t, p) = self.take(name)?;
         let v: i64 = leaf_int(t, &p, d)?;
         if v < min || v > max {
-            d.error(p, code, format!("{v} is out of range; expected {min} to {max}"));
+            d.error(
+                p,
+                code,
+                format!("{v} is out of range; expected {min} to {max}"),
+            );
             return None;
         }
         Some(v)
     }
 
     /// An optional enum member.
-    pub fn enumeration<E: ModelEnum>(&mut self, name: &'static str, d: &mut Diagnostics) -> Option<E> {
+    pub fn enumeration<E: ModelEnum>(
+        &mut self,
+        name: &'static str,
+        d: &mut Diagnostics,
+    ) -> Option<E> {
         let (t, p) = self.take(name)?;
         leaf_enum(t, &p, d)
     }
@@ -286,7 +318,11 @@ impl<'t> MapReader<'t> {
     /// A list of text values (an optional member; absent gives `None`).
     pub fn strings(&mut self, name: &'static str, d: &mut Diagnostics) -> Option<Vec<String>> {
         let l = self.list(name, d)?;
-        let out = l.items.iter().filter_map(|(p, t)| leaf_string(t, p, d)).collect();
+        let out = l
+            .items
+            .iter()
+            .filter_map(|(p, t)| leaf_string(t, p, d))
+            .collect();
         l.rest.finish(d);
         Some(out)
     }
@@ -308,7 +344,11 @@ impl<'t> MapReader<'t> {
                 } else {
                     format!("expected one of {}", self.known.join(", "))
                 };
-                d.error(join(&self.path, k), MALFORMED, format!("unknown field {k}; {expected}"));
+                d.error(
+                    join(&self.path, k),
+                    MALFORMED,
+                    format!("unknown field {k}; {expected}"),
+                );
             }
         }
     }
@@ -333,13 +373,19 @@ impl<'t> ListReader<'t> {
     pub fn new(tree: &'t Tree, path: &str, d: &mut Diagnostics) -> Option<Self> {
         match tree {
             Tree::List(items) => Some(Self {
-                items: items.iter().enumerate().map(|(i, t)| (format!("{path}[{i}]"), t)).collect(),
+                items: items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("{path}[{i}]"), t))
+                    .collect(),
                 rest: MapReader::empty(path),
                 bare: true,
             }),
-            Tree::Leaf(s) if s.trim().is_empty() => {
-                Some(Self { items: Vec::new(), rest: MapReader::empty(path), bare: false })
-            }
+            Tree::Leaf(s) if s.trim().is_empty() => Some(Self {
+                items: Vec::new(),
+                rest: MapReader::empty(path),
+                bare: false,
+            }),
             Tree::Leaf(_) => {
                 d.error(path, MALFORMED, "expected a list, found a text value");
                 None
@@ -350,28 +396,38 @@ impl<'t> ListReader<'t> {
                 let quantity: Option<i64> = rest.int("Quantity", d);
                 let items = match rest.take("Items") {
                     None => Vec::new(),
-                    Some((Tree::List(items), p)) => {
-                        items.iter().enumerate().map(|(i, t)| (format!("{p}[{i}]"), t)).collect()
-                    }
+                    Some((Tree::List(items), p)) => items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| (format!("{p}[{i}]"), t))
+                        .collect(),
                     Some((Tree::Leaf(s), _)) if s.trim().is_empty() => Vec::new(),
                     Some((other, p)) => {
-                        d.error(p, MALFORMED, format!("expected a list, found {}", describe(other)));
+                        d.error(
+                            p,
+                            MALFORMED,
+                            format!("expected a list, found {}", describe(other)),
+                        );
                         Vec::new()
                     }
                 };
-                if let Some(q) = quantity {
-                    if q != items.len() as i64 {
-                        d.error(
-                            qty_path,
-                            INCONSISTENT,
-                            format!(
-                                "Quantity is {q} but Items has {} element(s); the value of Quantity and the size of Items don't match",
-                                items.len()
-                            ),
-                        );
-                    }
+                if let Some(q) = quantity
+                    && q != items.len() as i64
+                {
+                    d.error(
+                        qty_path,
+                        INCONSISTENT,
+                        format!(
+                            "Quantity is {q} but Items has {} element(s); the value of Quantity and the size of Items don't match",
+                            items.len()
+                        ),
+                    );
                 }
-                Some(Self { items, rest, bare: false })
+                Some(Self {
+                    items,
+                    rest,
+                    bare: false,
+                })
             }
         }
     }
@@ -384,7 +440,11 @@ pub fn leaf_string(t: &Tree, path: &str, d: &mut Diagnostics) -> Option<String> 
     match t {
         Tree::Leaf(s) => Some(s.clone()),
         other => {
-            d.error(path, MALFORMED, format!("expected a text value, found {}", describe(other)));
+            d.error(
+                path,
+                MALFORMED,
+                format!("expected a text value, found {}", describe(other)),
+            );
             None
         }
     }
@@ -396,7 +456,11 @@ pub fn leaf_bool(t: &Tree, path: &str, d: &mut Diagnostics) -> Option<bool> {
         "true" => Some(true),
         "false" => Some(false),
         other => {
-            d.error(path, MALFORMED, format!("{other:?} is not a boolean; use true or false"));
+            d.error(
+                path,
+                MALFORMED,
+                format!("{other:?} is not a boolean; use true or false"),
+            );
             None
         }
     }
@@ -427,7 +491,10 @@ pub fn leaf_enum<E: ModelEnum>(t: &Tree, path: &str, d: &mut Diagnostics) -> Opt
             d.error(
                 path,
                 INVALID,
-                format!("{s:?} is not a valid value; expected one of {}", E::NAMES.join(", ")),
+                format!(
+                    "{s:?} is not a valid value; expected one of {}",
+                    E::NAMES.join(", ")
+                ),
             );
             None
         }
@@ -439,12 +506,35 @@ pub fn leaf_enum<E: ModelEnum>(t: &Tree, path: &str, d: &mut Diagnostics) -> Opt
 /// Member names that may appear inside settings kept verbatim, in CloudFront's spelling (from
 /// the service model's DistributionConfig tree).
 const CANONICAL_NAMES: &[&str] = &[
-    "AdvertiseTrustStoreCaNames", "ClientCertificateArn", "Comment", "DefaultValue",
-    "Definition", "Enabled", "EventType", "FunctionARN", "IgnoreCertificateExpiry",
-    "IncludeBody", "Items", "LambdaFunctionARN", "Mode", "Name", "OriginHttpVersion",
-    "OriginKeepaliveTimeout", "OriginReadTimeout", "OwnerAccountId", "ParameterDefinitions",
-    "Quantity", "Required", "StringSchema", "TrustStoreConfig", "TrustStoreId", "VpcOriginId",
-    "HeaderName", "Id", "FunctionAssociations", "LambdaFunctionAssociations",
+    "AdvertiseTrustStoreCaNames",
+    "ClientCertificateArn",
+    "Comment",
+    "DefaultValue",
+    "Definition",
+    "Enabled",
+    "EventType",
+    "FunctionARN",
+    "IgnoreCertificateExpiry",
+    "IncludeBody",
+    "Items",
+    "LambdaFunctionARN",
+    "Mode",
+    "Name",
+    "OriginHttpVersion",
+    "OriginKeepaliveTimeout",
+    "OriginReadTimeout",
+    "OwnerAccountId",
+    "ParameterDefinitions",
+    "Quantity",
+    "Required",
+    "StringSchema",
+    "TrustStoreConfig",
+    "TrustStoreId",
+    "VpcOriginId",
+    "HeaderName",
+    "Id",
+    "FunctionAssociations",
+    "LambdaFunctionAssociations",
 ];
 
 /// Members whose value is a `{Quantity, Items}` wrapper.
@@ -458,7 +548,9 @@ fn canonical_name(name: &str) -> Option<&'static str> {
 fn canonical_tree(t: &Tree, holder: &str, path: &str, d: &mut Diagnostics) -> Tree {
     match t {
         Tree::Leaf(s) => Tree::Leaf(s.clone()),
-        Tree::List(items) if WRAPPERS.contains(&holder) => Tree::Map(wrapper_members(items, path, d)),
+        Tree::List(items) if WRAPPERS.contains(&holder) => {
+            Tree::Map(wrapper_members(items, path, d))
+        }
         Tree::List(items) => Tree::List(
             items
                 .iter()
@@ -601,7 +693,11 @@ mod tests {
         r.finish(&mut d);
         assert_eq!(d.errors.len(), 1);
         assert_eq!(d.errors[0].path, "Cfg.bogus");
-        assert!(d.errors[0].message.contains("unknown field bogus; expected one of HTTPPort, default_ttl, Comment"));
+        assert!(
+            d.errors[0]
+                .message
+                .contains("unknown field bogus; expected one of HTTPPort, default_ttl, Comment")
+        );
     }
 
     #[test]
@@ -619,7 +715,10 @@ mod tests {
         assert_eq!(l.items[0].0, "a[0]");
         assert!(d.errors.is_empty());
 
-        let bad = Tree::Map(vec![("Quantity".into(), leaf("3")), ("Items".into(), Tree::List(vec![leaf("a")]))]);
+        let bad = Tree::Map(vec![
+            ("Quantity".into(), leaf("3")),
+            ("Items".into(), Tree::List(vec![leaf("a")])),
+        ]);
         ListReader::new(&bad, "A", &mut d).unwrap();
         assert_eq!(d.errors[0].code, INCONSISTENT);
         assert_eq!(d.errors[0].path, "A.Quantity");
@@ -632,7 +731,10 @@ mod tests {
         assert_eq!(leaf_bool(&leaf("yes"), "p", &mut d), None);
         assert_eq!(leaf_int::<u8>(&leaf("300"), "p", &mut d), None);
         assert_eq!(leaf_int::<u8>(&leaf("x"), "p", &mut d), None);
-        assert_eq!(leaf_enum::<Colour>(&leaf("dark-blue"), "p", &mut d), Some(Colour::DarkBlue));
+        assert_eq!(
+            leaf_enum::<Colour>(&leaf("dark-blue"), "p", &mut d),
+            Some(Colour::DarkBlue)
+        );
         assert_eq!(leaf_enum::<Colour>(&leaf("Red"), "p", &mut d), None);
         assert_eq!(d.errors.len(), 4);
         assert!(d.errors[3].message.contains("red, dark-blue"));
@@ -641,7 +743,10 @@ mod tests {
 
     #[test]
     fn duplicate_after_normalising() {
-        let t = Tree::Map(vec![("HTTPPort".into(), leaf("1")), ("http_port".into(), leaf("2"))]);
+        let t = Tree::Map(vec![
+            ("HTTPPort".into(), leaf("1")),
+            ("http_port".into(), leaf("2")),
+        ]);
         let mut d = Diagnostics::new();
         MapReader::new(&t, "X", &mut d).unwrap();
         assert_eq!(d.errors[0].path, "X.http_port");

@@ -17,9 +17,8 @@ use super::tree::{Tree, XMLNS, escape_text};
 
 /// A timestamp as CloudFront writes it: UTC, milliseconds, `Z`.
 pub fn timestamp(t: OffsetDateTime) -> String {
-    let fmt = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let fmt =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.to_offset(time::UtcOffset::UTC)
         .format(&fmt)
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_owned())
@@ -69,7 +68,12 @@ fn active_trusted_signers(cfg: &DistributionConfig) -> Tree {
     }
     let items = accounts
         .iter()
-        .map(|a| MapBuilder::new().leaf("AwsAccountNumber", a).node("KeyPairIds", key_pair_ids(&[])).build())
+        .map(|a| {
+            MapBuilder::new()
+                .leaf("AwsAccountNumber", a)
+                .node("KeyPairIds", key_pair_ids(&[]))
+                .build()
+        })
         .collect();
     wrapped(items, vec![("Enabled".into(), Tree::leaf(enabled))])
 }
@@ -90,16 +94,26 @@ fn active_trusted_key_groups(cfg: &DistributionConfig, groups: &[ActiveKeyGroup]
 }
 
 /// A `Distribution` (root element `Distribution`), as Create/Get/UpdateDistribution return.
-pub fn distribution(meta: &DistributionMeta, cfg: &DistributionConfig, key_groups: &[ActiveKeyGroup]) -> Tree {
+pub fn distribution(
+    meta: &DistributionMeta,
+    cfg: &DistributionConfig,
+    key_groups: &[ActiveKeyGroup],
+) -> Tree {
     MapBuilder::new()
         .leaf("Id", &meta.id)
         .leaf("ARN", &meta.arn)
         .leaf("Status", &meta.status)
         .leaf("LastModifiedTime", timestamp(meta.last_modified_time))
-        .leaf("InProgressInvalidationBatches", meta.in_progress_invalidation_batches)
+        .leaf(
+            "InProgressInvalidationBatches",
+            meta.in_progress_invalidation_batches,
+        )
         .leaf("DomainName", &meta.domain_name)
         .node("ActiveTrustedSigners", active_trusted_signers(cfg))
-        .node("ActiveTrustedKeyGroups", active_trusted_key_groups(cfg, key_groups))
+        .node(
+            "ActiveTrustedKeyGroups",
+            active_trusted_key_groups(cfg, key_groups),
+        )
         .node("DistributionConfig", cfg.to_tree())
         .build()
 }
@@ -111,10 +125,20 @@ pub fn distribution_summary(meta: &DistributionMeta, cfg: &DistributionConfig) -
     let take = |k: &str| t.get(k).cloned();
     let default_restrictions = || {
         MapBuilder::new()
-            .node("GeoRestriction", wrapped(Vec::new(), vec![("RestrictionType".into(), Tree::leaf("none"))]))
+            .node(
+                "GeoRestriction",
+                wrapped(
+                    Vec::new(),
+                    vec![("RestrictionType".into(), Tree::leaf("none"))],
+                ),
+            )
             .build()
     };
-    let default_cert = || MapBuilder::new().leaf("CloudFrontDefaultCertificate", true).build();
+    let default_cert = || {
+        MapBuilder::new()
+            .leaf("CloudFrontDefaultCertificate", true)
+            .build()
+    };
     MapBuilder::new()
         .leaf("Id", &meta.id)
         .leaf("ARN", &meta.arn)
@@ -129,18 +153,33 @@ pub fn distribution_summary(meta: &DistributionMeta, cfg: &DistributionConfig) -
         .opt_node("CacheBehaviors", take("CacheBehaviors"))
         .opt_node("CustomErrorResponses", take("CustomErrorResponses"))
         .leaf("Comment", &cfg.comment)
-        .leaf("PriceClass", cfg.price_class.map_or("PriceClass_All", |p| p.as_str()))
+        .leaf(
+            "PriceClass",
+            cfg.price_class.map_or("PriceClass_All", |p| p.as_str()),
+        )
         .leaf("Enabled", cfg.enabled)
-        .node("ViewerCertificate", take("ViewerCertificate").unwrap_or_else(default_cert))
-        .node("Restrictions", take("Restrictions").unwrap_or_else(default_restrictions))
+        .node(
+            "ViewerCertificate",
+            take("ViewerCertificate").unwrap_or_else(default_cert),
+        )
+        .node(
+            "Restrictions",
+            take("Restrictions").unwrap_or_else(default_restrictions),
+        )
         .leaf("WebACLId", cfg.web_acl_id.as_deref().unwrap_or(""))
-        .leaf("HttpVersion", cfg.http_version.map_or("http2", |v| v.as_str()))
+        .leaf(
+            "HttpVersion",
+            cfg.http_version.map_or("http2", |v| v.as_str()),
+        )
         .leaf("IsIPV6Enabled", cfg.is_ipv6_enabled.unwrap_or(false))
         .leaf("Staging", cfg.staging.unwrap_or(false))
         .opt_leaf("ConnectionMode", cfg.connection_mode)
         .opt_leaf("AnycastIpListId", cfg.anycast_ip_list_id.as_ref())
         .opt_node("ViewerMtlsConfig", cfg.viewer_mtls_config.clone())
-        .opt_node("ConnectionFunctionAssociation", cfg.connection_function_association.clone())
+        .opt_node(
+            "ConnectionFunctionAssociation",
+            cfg.connection_function_association.clone(),
+        )
         .build()
 }
 
@@ -178,11 +217,22 @@ fn simple_list(next_marker: Option<&str>, max_items: u32, items: Vec<Tree>) -> T
 
 /// A `DistributionList` (root element `DistributionList`).
 pub fn distribution_list(page: &Page, items: &[(DistributionMeta, DistributionConfig)]) -> Tree {
-    paged_list(page, items.iter().map(|(m, c)| distribution_summary(m, c)).collect())
+    paged_list(
+        page,
+        items
+            .iter()
+            .map(|(m, c)| distribution_summary(m, c))
+            .collect(),
+    )
 }
 
 /// An `Invalidation` (root element `Invalidation`).
-pub fn invalidation(id: &str, status: &str, create_time: OffsetDateTime, batch: &InvalidationBatch) -> Tree {
+pub fn invalidation(
+    id: &str,
+    status: &str,
+    create_time: OffsetDateTime,
+    batch: &InvalidationBatch,
+) -> Tree {
     MapBuilder::new()
         .leaf("Id", id)
         .leaf("Status", status)
@@ -272,7 +322,11 @@ pub fn key_group_list(
         max_items,
         items
             .iter()
-            .map(|(id, t, c)| MapBuilder::new().node("KeyGroup", key_group(id, *t, c)).build())
+            .map(|(id, t, c)| {
+                MapBuilder::new()
+                    .node("KeyGroup", key_group(id, *t, c))
+                    .build()
+            })
             .collect(),
     )
 }
@@ -299,7 +353,10 @@ pub fn cache_policy_list(
         items
             .iter()
             .map(|(ty, id, t, c)| {
-                MapBuilder::new().leaf("Type", ty).node("CachePolicy", cache_policy(id, *t, c)).build()
+                MapBuilder::new()
+                    .leaf("Type", ty)
+                    .node("CachePolicy", cache_policy(id, *t, c))
+                    .build()
             })
             .collect(),
     )
@@ -323,7 +380,12 @@ pub fn origin_request_policy(
 pub fn origin_request_policy_list(
     next_marker: Option<&str>,
     max_items: u32,
-    items: &[(PolicyType, String, OffsetDateTime, OriginRequestPolicyConfig)],
+    items: &[(
+        PolicyType,
+        String,
+        OffsetDateTime,
+        OriginRequestPolicyConfig,
+    )],
 ) -> Tree {
     simple_list(
         next_marker,

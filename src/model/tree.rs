@@ -57,7 +57,10 @@ pub struct TreeError {
 
 impl TreeError {
     fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -235,7 +238,10 @@ pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
     if bytes.len() > MAX_XML_BYTES {
         return Err(TreeError::new(
             "",
-            format!("the body is {} bytes; the limit is {MAX_XML_BYTES}", bytes.len()),
+            format!(
+                "the body is {} bytes; the limit is {MAX_XML_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     let mut reader = quick_xml::Reader::from_reader(bytes);
@@ -269,7 +275,10 @@ pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
                 check_attributes(e, &name, &here(&stack))?;
                 nodes += 1;
                 if nodes > MAX_NODES {
-                    return Err(TreeError::new(here(&stack), format!("more than {MAX_NODES} elements")));
+                    return Err(TreeError::new(
+                        here(&stack),
+                        format!("more than {MAX_NODES} elements"),
+                    ));
                 }
                 if stack.len() + 1 > MAX_DEPTH {
                     return Err(TreeError::new(
@@ -301,7 +310,10 @@ pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
             },
             Event::Text(t) => {
                 let text = t.unescape().map_err(|e| {
-                    TreeError::new(here(&stack), format!("bad character or entity reference: {e}"))
+                    TreeError::new(
+                        here(&stack),
+                        format!("bad character or entity reference: {e}"),
+                    )
                 })?;
                 match stack.last_mut() {
                     Some(f) => f.text.push_str(&text),
@@ -372,11 +384,20 @@ fn close(
     stack: &mut [Frame],
     root: &mut Option<(String, Tree)>,
 ) -> Result<(), TreeError> {
-    let Frame { name, path, text, children, list } = frame;
+    let Frame {
+        name,
+        path,
+        text,
+        children,
+        list,
+    } = frame;
     let has_text = !text.trim().is_empty();
     let node = if list {
         if has_text {
-            return Err(TreeError::new(path, format!("<{name}> holds text and elements; expected only elements")));
+            return Err(TreeError::new(
+                path,
+                format!("<{name}> holds text and elements; expected only elements"),
+            ));
         }
         Tree::List(children.into_iter().map(|(_, v)| v).collect())
     } else if children.is_empty() {
@@ -416,7 +437,10 @@ pub fn from_json(v: &serde_json::Value) -> Result<Tree, TreeError> {
 fn json_node(v: &serde_json::Value, depth: usize, path: &str) -> Result<Tree, TreeError> {
     use serde_json::Value;
     if depth > MAX_JSON_DEPTH {
-        return Err(TreeError::new(path, format!("nested more than {MAX_JSON_DEPTH} deep")));
+        return Err(TreeError::new(
+            path,
+            format!("nested more than {MAX_JSON_DEPTH} deep"),
+        ));
     }
     Ok(match v {
         Value::Null => Tree::Leaf(String::new()),
@@ -436,7 +460,11 @@ fn json_node(v: &serde_json::Value, depth: usize, path: &str) -> Result<Tree, Tr
             let mut out = Vec::with_capacity(o.len());
             for (k, item) in o {
                 if !item.is_null() {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     out.push((k.clone(), json_node(item, depth + 1, &p)?));
                 }
             }
@@ -485,7 +513,10 @@ mod tests {
                     "Paths".into(),
                     Tree::Map(vec![
                         ("Quantity".into(), leaf("2")),
-                        ("Items".into(), Tree::List(vec![leaf("/a&b"), leaf(" /x y ")])),
+                        (
+                            "Items".into(),
+                            Tree::List(vec![leaf("/a&b"), leaf(" /x y ")])
+                        ),
                     ])
                 ),
                 ("CallerReference".into(), leaf("ref")),
@@ -538,7 +569,11 @@ mod tests {
         ];
         for (xml, want) in cases {
             let err = from_xml(xml).unwrap_err();
-            assert!(err.to_string().contains(want), "{:?}: {err}", String::from_utf8_lossy(xml));
+            assert!(
+                err.to_string().contains(want),
+                "{:?}: {err}",
+                String::from_utf8_lossy(xml)
+            );
         }
         let err = from_xml(b"<A><B><C>x</C><C>y</C></B></A>").unwrap_err();
         assert_eq!(err.path, "A.B.C");
@@ -547,17 +582,28 @@ mod tests {
     #[test]
     fn xml_limits() {
         let deep = format!("{}{}", "<A>".repeat(40), "</A>".repeat(40));
-        assert!(from_xml(deep.as_bytes()).unwrap_err().message.contains("nested"));
+        assert!(
+            from_xml(deep.as_bytes())
+                .unwrap_err()
+                .message
+                .contains("nested")
+        );
         let wide = format!("<R><Items>{}</Items></R>", "<I/>".repeat(MAX_NODES + 5));
         assert!(wide.len() < MAX_XML_BYTES);
-        assert!(from_xml(wide.as_bytes()).unwrap_err().message.contains("elements"));
+        assert!(
+            from_xml(wide.as_bytes())
+                .unwrap_err()
+                .message
+                .contains("elements")
+        );
         let huge = vec![b' '; MAX_XML_BYTES + 1];
         assert!(from_xml(&huge).unwrap_err().message.contains("limit"));
     }
 
     #[test]
     fn xml_list_item_paths_in_errors() {
-        let err = from_xml(b"<R><O><Items><Origin><Id>1</Id><Id>2</Id></Origin></Items></O></R>").unwrap_err();
+        let err = from_xml(b"<R><O><Items><Origin><Id>1</Id><Id>2</Id></Origin></Items></O></R>")
+            .unwrap_err();
         assert_eq!(err.path, "R.O.Items[0].Id");
     }
 
