@@ -73,7 +73,10 @@ pub fn check_config(path: &Path) -> Result<String, String> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut errors: Vec<String> = match Settings::resolve(&ServeArgs::default(), &file, &base) {
         Ok(_) => Vec::new(),
-        Err(es) => es.into_iter().map(|e| format!("{}: {e}", path.display())).collect(),
+        Err(es) => es
+            .into_iter()
+            .map(|e| format!("{}: {e}", path.display()))
+            .collect(),
     };
     let (declared, report) = declare::decode(&file, path, &base);
     errors.extend(report.errors);

@@ -606,7 +606,7 @@ fn decode_origin(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<Origin>
         let policy = m.enum_req("OriginProtocolPolicy", d);
         let ssl = m
             .list("OriginSslProtocols", d)
-            .map(|l| items(l, d, |t, p, d| leaf_enum::<SslProtocol>(t, p, d)));
+            .map(|l| items(l, d, leaf_enum::<SslProtocol>));
         let c = CustomOriginConfig {
             http_port,
             https_port,
@@ -1428,15 +1428,16 @@ impl DistributionConfig {
                 ),
                 _ => {}
             }
-            if let Some(path) = &e.response_page_path {
-                if !path.starts_with('/') || path.len() > 4000 || path.chars().any(char::is_control)
-                {
-                    d.error(
-                        format!("{ep}.ResponsePagePath"),
-                        "InvalidRelativePath",
-                        "ResponsePagePath must begin with a slash (/), be URL-encoded and be at most 4000 characters",
-                    );
-                }
+            if let Some(path) = &e.response_page_path
+                && (!path.starts_with('/')
+                    || path.len() > 4000
+                    || path.chars().any(char::is_control))
+            {
+                d.error(
+                    format!("{ep}.ResponsePagePath"),
+                    "InvalidRelativePath",
+                    "ResponsePagePath must begin with a slash (/), be URL-encoded and be at most 4000 characters",
+                );
             }
             if let Some(code) = &e.response_code {
                 let ok = code
@@ -1462,17 +1463,18 @@ impl DistributionConfig {
     }
 
     fn validate_misc(&self, d: &mut Diagnostics) {
-        if let Some(l) = &self.logging {
-            if l.enabled && !valid_log_bucket(&l.bucket) {
-                d.error(
-                    format!("{ROOT}.Logging.Bucket"),
-                    INVALID,
-                    format!(
-                        "{:?} is not a logging bucket; write it as bucket-name.s3.amazonaws.com",
-                        l.bucket
-                    ),
-                );
-            }
+        if let Some(l) = &self.logging
+            && l.enabled
+            && !valid_log_bucket(&l.bucket)
+        {
+            d.error(
+                format!("{ROOT}.Logging.Bucket"),
+                INVALID,
+                format!(
+                    "{:?} is not a logging bucket; write it as bucket-name.s3.amazonaws.com",
+                    l.bucket
+                ),
+            );
         }
         if let Some(v) = &self.viewer_certificate {
             let vp = format!("{ROOT}.ViewerCertificate");
@@ -1720,10 +1722,14 @@ impl Origin {
                 not_implemented(d, format!("{cp}.OriginHttpVersion"), "HTTP/2 to origins");
             }
         }
-        if let Some(t) = self.response_completion_timeout {
-            if t < read_timeout {
-                d.error(format!("{p}.ResponseCompletionTimeout"), INVALID, format!("ResponseCompletionTimeout ({t}) must be at least OriginReadTimeout ({read_timeout})"));
-            }
+        if let Some(t) = self.response_completion_timeout
+            && t < read_timeout
+        {
+            d.error(
+                format!("{p}.ResponseCompletionTimeout"),
+                INVALID,
+                format!("ResponseCompletionTimeout ({t}) must be at least OriginReadTimeout ({read_timeout})"),
+            );
         }
         if self.vpc_origin_config.is_some() {
             not_implemented(d, format!("{p}.VpcOriginConfig"), "A VPC origin");

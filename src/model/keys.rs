@@ -310,6 +310,17 @@ mod tests {
     }
 
     #[test]
+    fn botocore_key_group_fixture() {
+        let (root, t) = from_xml(include_bytes!("fixtures/create-key-group.xml")).unwrap();
+        assert_eq!(root, "KeyGroupConfig");
+        let mut d = Diagnostics::new();
+        let kg = KeyGroupConfig::from_tree(&t, &mut d).unwrap();
+        assert_eq!(kg.items, ["K2JCJMDEHXQW5F", "K36X4X2EO997HM"]);
+        assert_eq!(kg.comment.as_deref(), Some("two keys"));
+        assert_eq!(kg.to_tree(), t);
+    }
+
+    #[test]
     fn key_group_xml_and_limits() {
         let xml = br#"<KeyGroupConfig xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Name>kg</Name><Items><PublicKey>K1</PublicKey><PublicKey>K2</PublicKey></Items></KeyGroupConfig>"#;
         let (_, t) = from_xml(xml).unwrap();

@@ -587,7 +587,7 @@ fn check_names(
     }
 }
 
-fn check_combined_length<'a>(path: &str, lists: [&'a Vec<String>; 3], d: &mut Diagnostics) {
+fn check_combined_length(path: &str, lists: [&Vec<String>; 3], d: &mut Diagnostics) {
     let total: usize = lists.iter().flat_map(|l| l.iter()).map(String::len).sum();
     if total > MAX_COMBINED_NAME_LENGTH {
         d.error(path, INVALID, format!("header, cookie and query string names total {total} characters; the limit is {MAX_COMBINED_NAME_LENGTH}"));
@@ -659,7 +659,8 @@ impl ManagedCachePolicy {
 
 const YEAR: u64 = 31_536_000;
 
-/// Shorthand for the table below.
+/// Shorthand for the table below (one argument per column keeps the table readable).
+#[allow(clippy::too_many_arguments)]
 const fn cp(
     id: &'static str,
     name: &'static str,

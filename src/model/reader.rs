@@ -104,9 +104,11 @@ impl<'t> MapReader<'t> {
         match tree {
             Tree::Map(m) => {
                 let mut r = Self::empty(path);
-                for (i, (k, v)) in m.iter().enumerate() {
+                let mut seen: std::collections::HashMap<String, &str> =
+                    std::collections::HashMap::with_capacity(m.len());
+                for (k, v) in m {
                     let n = normalise(k);
-                    if let Some((prev, _)) = m[..i].iter().find(|(p, _)| normalise(p) == n) {
+                    if let Some(prev) = seen.get(&n) {
                         d.error(
                             join(path, k),
                             MALFORMED,
@@ -114,6 +116,7 @@ impl<'t> MapReader<'t> {
                         );
                         continue;
                     }
+                    seen.insert(n, k.as_str());
                     r.entries.push((k.as_str(), v));
                     r.used.push(false);
                 }
@@ -411,17 +414,17 @@ impl<'t> ListReader<'t> {
                         Vec::new()
                     }
                 };
-                if let Some(q) = quantity {
-                    if q != items.len() as i64 {
-                        d.error(
-                            qty_path,
-                            INCONSISTENT,
-                            format!(
-                                "Quantity is {q} but Items has {} element(s); the value of Quantity and the size of Items don't match",
-                                items.len()
-                            ),
-                        );
-                    }
+                if let Some(q) = quantity
+                    && q != items.len() as i64
+                {
+                    d.error(
+                        qty_path,
+                        INCONSISTENT,
+                        format!(
+                            "Quantity is {q} but Items has {} element(s); the value of Quantity and the size of Items don't match",
+                            items.len()
+                        ),
+                    );
                 }
                 Some(Self {
                     items,

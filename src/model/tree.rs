@@ -18,6 +18,7 @@
 //! The XML parser is bounded (size, depth and node count), refuses DOCTYPE declarations (so no
 //! entity expansion of any kind), mixed content and repeated members, and never panics.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use quick_xml::events::Event;
@@ -226,6 +227,8 @@ struct Frame {
     path: String,
     text: String,
     children: Vec<(String, Tree)>,
+    /// Child element names seen so far (maps only), to refuse repeats in O(1).
+    names: HashSet<String>,
     list: bool,
 }
 
@@ -297,6 +300,7 @@ pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
                     path,
                     text: String::new(),
                     children: Vec::new(),
+                    names: HashSet::new(),
                 };
                 if empty {
                     close(frame, &mut stack, &mut root)?;
@@ -390,6 +394,7 @@ fn close(
         text,
         children,
         list,
+        ..
     } = frame;
     let has_text = !text.trim().is_empty();
     let node = if list {
@@ -414,7 +419,7 @@ fn close(
     match stack.last_mut() {
         None => *root = Some((name, node)),
         Some(parent) => {
-            if !parent.list && parent.children.iter().any(|(k, _)| *k == name) {
+            if !parent.list && !parent.names.insert(name.clone()) {
                 return Err(TreeError::new(
                     path,
                     format!("<{name}> appears more than once in <{}>", parent.name),
@@ -598,6 +603,18 @@ mod tests {
         );
         let huge = vec![b' '; MAX_XML_BYTES + 1];
         assert!(from_xml(&huge).unwrap_err().message.contains("limit"));
+    }
+
+    #[test]
+    fn wide_maps_are_cheap() {
+        // 50k distinct members in one structure: duplicate detection must not be quadratic.
+        let body: String = (0..50_000).map(|i| format!("<M{i}>x</M{i}>")).collect();
+        let xml = format!("<R>{body}</R>");
+        let (_, t) = from_xml(xml.as_bytes()).unwrap();
+        let mut d = crate::model::diag::Diagnostics::new();
+        let r = crate::model::reader::MapReader::new(&t, "R", &mut d).unwrap();
+        r.finish(&mut d);
+        assert_eq!(d.errors.len(), crate::model::diag::MAX_ISSUES + 1);
     }
 
     #[test]
