@@ -264,10 +264,15 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
         let mut t = t.clone();
         let id = cx.take_str(&mut t, "id", &at);
         let domain_name = cx.take_str(&mut t, "domain_name", &at);
-        if let Some(id) = &id {
-            if id.len() < 2 || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                cx.err(&at, format!("id {id:?} must be letters and digits (CloudFront ids look like E2QWRUHEXAMPLE)"));
-            }
+        if let Some(id) = &id
+            && (id.len() < 2 || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            cx.err(
+                &at,
+                format!(
+                    "id {id:?} must be letters and digits (CloudFront ids look like E2QWRUHEXAMPLE)"
+                ),
+            );
         }
         if let Some((tree, src)) = cx.tree(t, "DistributionConfig", &at) {
             let mut d = Diagnostics::default();

@@ -563,8 +563,10 @@ fn serve_cached(
     *resp.headers_mut() = obj.headers.clone();
     let len = obj.body.len() as u64;
     let mut body = obj.body.clone();
-    if obj.status == StatusCode::OK {
-        if let Some(range) = parts.headers.get(header::RANGE) {
+    if obj.status == StatusCode::OK
+        && let Some(range) = parts.headers.get(header::RANGE)
+    {
+        {
             match cache_mod::range::parse(range, len) {
                 cache_mod::range::RangeOutcome::Full => {}
                 cache_mod::range::RangeOutcome::Partial(start, end) => {

@@ -862,12 +862,11 @@ impl Registry {
         let mut state = self.state.lock().await;
         let v = state.key_groups.get(id).ok_or_else(no_such_key_group)?;
         check_if_match(if_match, &v.etag)?;
-        if state.distributions.values().any(|d| {
-            d.v.config
-                .referenced_key_group_ids()
-                .iter()
-                .any(|k| *k == id)
-        }) {
+        if state
+            .distributions
+            .values()
+            .any(|d| d.v.config.referenced_key_group_ids().contains(&id))
+        {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "ResourceInUse",
