@@ -368,25 +368,29 @@ pub async fn serve(
         if demo { None } else { args.config.as_deref() },
     )
     .await?;
+    // Written with errors ignored: a reader that has gone away must not stop the edge.
     let tls = running
         .viewer_tls
         .map(|a| format!(" viewer_tls=https://{a}"))
         .unwrap_or_default();
-    println!(
-        "edgegate listening viewer=http://{}{tls} admin=http://{}",
+    let mut banner = format!(
+        "edgegate listening viewer=http://{}{tls} admin=http://{}\n",
         running.viewer, running.admin
     );
     if demo {
         let port = running.viewer.port();
-        println!("\nedgegate demo is up:");
-        println!("  public:  http://localhost:{port}/public/hello.txt");
-        println!(
-            "  private: http://localhost:{port}/private/report.txt  (403 MissingKey without a signature)"
-        );
-        println!(
-            "  API:     aws --endpoint-url http://{} cloudfront list-distributions",
+        banner.push_str(&format!(
+            "\nedgegate demo is up:\n  public:  http://localhost:{port}/public/hello.txt\n  \
+             private: http://localhost:{port}/private/report.txt  (403 MissingKey without a signature)\n  \
+             API:     aws --endpoint-url http://{} cloudfront list-distributions\n",
             running.admin
-        );
+        ));
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
     }
     tracing::info!(viewer = %running.viewer, admin = %running.admin, "edgegate serving");
     shutdown.await;
