@@ -45,8 +45,11 @@ if [[ "$version" != 3.13.* ]]; then
     exit 1
 fi
 
-# What the venv is built from: the pins, this script and the interpreter.
-wanted="$(cat "$here/requirements.txt" "$here/constraints.txt" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1) python-$version"
+# What the venv is built from: the pins (comments aside), the interpreter and this script's
+# recipe version (bump it when a change here needs the venv rebuilt).
+recipe=1
+pins="$(cat "$here/requirements.txt" "$here/constraints.txt" | grep -v -E '^[[:space:]]*(#|$)' | sha256sum | cut -d' ' -f1)"
+wanted="recipe-$recipe pins-$pins python-$version"
 
 mkdir -p "$state"
 # One setup at a time (tests and scripts may race to start LocalStack).
