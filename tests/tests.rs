@@ -5,3 +5,4 @@ mod common;
 mod api;
 mod edge;
 mod foundation;
+mod localstack_smoke;
