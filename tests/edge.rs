@@ -216,3 +216,73 @@ async fn origin_errors_are_cloudfront_errors() {
     edge.stop().await;
     edge2.stop().await;
 }
+
+/// Viewer HTTPS with rustls, over HTTP/1.1 and HTTP/2, with curl as the client; the
+/// https-only behavior serves over TLS and `redirect-to-https` stops redirecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_https_http1_and_http2() {
+    let origin = TestOrigin::start().await;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args(["-subj", "/CN=edgegate-test", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed (scripts/setup-test-env installs it)");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let config = format!(
+        "listen_tls = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{}",
+        cert.display(),
+        key.display(),
+        custom_origin_config(origin.addr.port())
+    );
+    let edge = TestEdge::start(&config).await;
+    let tls = edge.viewer_tls.expect("TLS listener bound");
+    let curl = |version: &'static str, path: &'static str| {
+        let url = format!("https://{HOST}:{}{path}", tls.port());
+        let resolve = format!("{HOST}:{}:127.0.0.1", tls.port());
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("curl")
+                .args([
+                    "-sk",
+                    "-o",
+                    "/dev/null",
+                    "-D",
+                    "-",
+                    version,
+                    "--resolve",
+                    &resolve,
+                    &url,
+                ])
+                .output()
+                .expect("curl is installed");
+            String::from_utf8_lossy(&out.stdout).to_lowercase()
+        })
+    };
+    let h2 = curl("--http2", "/secure/a").await.unwrap();
+    assert!(h2.starts_with("http/2 200"), "{h2}");
+    assert!(h2.contains("x-cache: miss from cloudfront"), "{h2}");
+    let h1 = curl("--http1.1", "/secure/a").await.unwrap();
+    assert!(h1.starts_with("http/1.1 200"), "{h1}");
+    assert!(h1.contains("x-cache: hit from cloudfront"), "{h1}");
+    let r = curl("--http2", "/redirect/b").await.unwrap();
+    assert!(r.starts_with("http/2 200"), "{r}");
+    edge.stop().await;
+}

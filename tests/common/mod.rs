@@ -23,6 +23,7 @@ pub struct TestEdge {
     pub running: Option<Running>,
     pub viewer: SocketAddr,
     pub admin: SocketAddr,
+    pub viewer_tls: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
 }
 
@@ -51,6 +52,7 @@ impl TestEdge {
         TestEdge {
             viewer: running.viewer,
             admin: running.admin,
+            viewer_tls: running.viewer_tls,
             running: Some(running),
             data_dir,
         }
