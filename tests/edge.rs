@@ -286,3 +286,23 @@ async fn viewer_https_http1_and_http2() {
     assert!(r.starts_with("http/2 200"), "{r}");
     edge.stop().await;
 }
+
+/// An expired object is revalidated with the origin: a 304 makes it a `RefreshHit` and it is
+/// fresh again for the TTL the 304 carried.
+#[tokio::test]
+async fn expired_objects_are_revalidated_as_refresh_hits() {
+    let (edge, origin) = setup().await;
+    let r = get(edge.viewer, HOST, "/maxage1/x").await;
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    // Let the one-second TTL run out (a wait for expiry, not a timing assertion).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let r = get(edge.viewer, HOST, "/maxage1/x").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-cache"), Some("RefreshHit from cloudfront"));
+    assert_eq!(r.text(), "origin:/maxage1/x");
+    assert_eq!(origin.last().headers["if-none-match"], "\"v1\"");
+    let r = get(edge.viewer, HOST, "/maxage1/x").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(origin.hits_for("/maxage1/x"), 2);
+    edge.stop().await;
+}

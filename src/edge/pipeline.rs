@@ -268,10 +268,11 @@ impl Edge {
         loop {
             attempts += 1;
             let now = SystemTime::now();
-            match self.cache.lookup(&cache_key, now).await {
+            let stale = match self.cache.lookup(&cache_key, now).await {
                 Lookup::Fresh(obj) => return serve_cached(&obj, &parts, now, XCache::Hit),
-                Lookup::Stale(_) | Lookup::Miss => {}
-            }
+                Lookup::Stale(obj) => Some(obj),
+                Lookup::Miss => None,
+            };
             if attempts > 3 || ranged || parts.method == Method::HEAD {
                 // A range or HEAD miss is passed through uncached (CloudFront may widen a range;
                 // edgegate forwards it as is). Repeated abandoned fills also stop collapsing.
@@ -291,14 +292,41 @@ impl Edge {
                     }
                 },
                 Fill::Leader(guard) => {
-                    let origin_req = self.origin_request(&parts, ctx, true);
+                    let mut origin_req = self.origin_request(&parts, ctx, true);
+                    if let Some(old) = &stale {
+                        // Revalidate the expired copy (caching.md §11).
+                        if let Some(etag) = old.headers.get(header::ETAG) {
+                            origin_req
+                                .headers
+                                .insert(header::IF_NONE_MATCH, etag.clone());
+                        }
+                        if let Some(lm) = old.headers.get(header::LAST_MODIFIED) {
+                            origin_req
+                                .headers
+                                .insert(header::IF_MODIFIED_SINCE, lm.clone());
+                        }
+                    }
                     let resp = match fetch(&ctx.behavior.target, origin_req, &parts).await {
                         Ok(r) => r,
                         Err(e) => {
                             guard.abandon();
+                            // An origin that does not answer counts as a 5xx: the expired copy
+                            // is served instead (caching.md §4).
+                            if let Some(old) = &stale {
+                                return serve_cached(old, &parts, SystemTime::now(), XCache::Hit);
+                            }
                             return origin_error(e, request_id);
                         }
                     };
+                    if let Some(old) = &stale {
+                        if resp.status() == StatusCode::NOT_MODIFIED {
+                            return self.refresh(old, resp, guard, &parts, ctx).await;
+                        }
+                        if resp.status().is_server_error() {
+                            guard.abandon();
+                            return serve_cached(old, &parts, SystemTime::now(), XCache::Hit);
+                        }
+                    }
                     let (mut rparts, body) = resp.into_parts();
                     headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
                     let now = SystemTime::now();
@@ -343,6 +371,49 @@ impl Edge {
                 }
             }
         }
+    }
+
+    /// A 304 answered the revalidation of an expired copy: the copy gets the new validators and
+    /// freshness and is served as `RefreshHit`.
+    async fn refresh(
+        &self,
+        old: &Arc<CachedObject>,
+        resp: Response<Body>,
+        guard: cache_mod::store::FillGuard,
+        parts: &http::request::Parts,
+        ctx: &Ctx<'_>,
+    ) -> (Response<Body>, Outcome) {
+        let mut headers = old.headers.clone();
+        for name in [
+            header::CACHE_CONTROL,
+            header::EXPIRES,
+            header::ETAG,
+            header::LAST_MODIFIED,
+            header::DATE,
+        ] {
+            if let Some(v) = resp.headers().get(&name) {
+                headers.insert(name, v.clone());
+            }
+        }
+        let now = SystemTime::now();
+        let template = |ttl| cache_mod::store::CachedObjectTemplate {
+            status: old.status,
+            headers: headers.clone(),
+            stored_at: now,
+            ttl,
+        };
+        let obj = match cache_mod::ttl::decide(now, old.status, &headers, &ctx.behavior.ttl, None) {
+            cache_mod::ttl::Storage::Store { ttl } => {
+                let obj = Arc::new(template(ttl).into_object(old.body.clone()));
+                guard.complete(obj.clone()).await;
+                obj
+            }
+            cache_mod::ttl::Storage::DoNotStore => {
+                guard.pass();
+                Arc::new(template(std::time::Duration::ZERO).into_object(old.body.clone()))
+            }
+        };
+        serve_cached(&obj, parts, now, XCache::RefreshHit)
     }
 
     async fn pass(

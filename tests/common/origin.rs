@@ -5,6 +5,7 @@
 //! - `/status/{code}/...` answers with that status;
 //! - `/nostore/...` answers with `Cache-Control: no-store`;
 //! - `/delay-ms/{n}/...` waits n milliseconds (for collapsing tests);
+//! - `/maxage1/...` answers with `max-age=1`, and 304 (`max-age=60`) to `If-None-Match: "v1"`;
 //! - anything else: 200, `text/plain`, body `origin:{path}?{query}`, an ETag and Last-Modified.
 
 use std::net::SocketAddr;
@@ -109,6 +110,21 @@ async fn answer(req: Request, hits: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if path.starts_with("/maxage1/") {
+        cache_control = Some("max-age=1");
+        if req
+            .headers()
+            .get("if-none-match")
+            .is_some_and(|v| v == "\"v1\"")
+        {
+            return Response::builder()
+                .status(304)
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=60")
+                .body(Body::empty())
+                .unwrap();
+        }
     }
     let body = format!("origin:{pq}");
     let mut b = Response::builder()
