@@ -159,7 +159,50 @@ impl Ctx<'_> {
             ))
         }
     }
+
+    /// Decodes and validates one declaration; problems go to the report.
+    fn decode<C: Declarable>(&mut self, table: toml::Table, at: &str) -> Option<C> {
+        let (tree, src) = self.tree(table, C::ROOT, at)?;
+        let mut d = Diagnostics::default();
+        let cfg = C::from_tree(&tree, &mut d);
+        if let Some(c) = &cfg {
+            c.validate(&mut d);
+        }
+        let ok = d.errors.is_empty();
+        self.absorb(at, &src, d);
+        cfg.filter(|_| ok)
+    }
 }
+
+/// A configuration document that can be declared in the config file.
+trait Declarable: Sized {
+    /// Its root element (and the key of a CloudFront JSON file's wrapper object).
+    const ROOT: &'static str;
+    fn from_tree(tree: &Tree, d: &mut Diagnostics) -> Option<Self>;
+    fn validate(&self, d: &mut Diagnostics);
+}
+
+macro_rules! declarable {
+    ($($ty:ty => $root:literal),+ $(,)?) => {$(
+        impl Declarable for $ty {
+            const ROOT: &'static str = $root;
+            fn from_tree(tree: &Tree, d: &mut Diagnostics) -> Option<Self> {
+                <$ty>::from_tree(tree, d)
+            }
+            fn validate(&self, d: &mut Diagnostics) {
+                <$ty>::validate(self, d)
+            }
+        }
+    )+};
+}
+
+declarable!(
+    PublicKeyConfig => "PublicKeyConfig",
+    KeyGroupConfig => "KeyGroupConfig",
+    CachePolicyConfig => "CachePolicyConfig",
+    OriginRequestPolicyConfig => "OriginRequestPolicyConfig",
+    DistributionConfig => "DistributionConfig",
+);
 
 /// Decodes and validates every declaration of `file` (read from `path`, relative paths taken
 /// from `base`). Cross-references between declared resources are checked when they are applied.
@@ -195,68 +238,32 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
                 toml::Value::String(format!("edgegate-declared-{name}")),
             );
         }
-        if let Some((tree, src)) = cx.tree(t, "PublicKeyConfig", &at) {
-            let mut d = Diagnostics::default();
-            let cfg = PublicKeyConfig::from_tree(&tree, &mut d);
-            if let Some(c) = &cfg {
-                c.validate(&mut d);
-            }
-            let ok = d.errors.is_empty();
-            cx.absorb(&at, &src, d);
-            if let (Some(config), true) = (cfg, ok) {
-                out.public_keys.push(Declared { id, config });
-            }
+        if let Some(config) = cx.decode::<PublicKeyConfig>(t, &at) {
+            out.public_keys.push(Declared { id, config });
         }
     }
     for (i, t) in file.key_groups.iter().enumerate() {
         let at = format!("key_groups[{i}]");
         let mut t = t.clone();
         let id = cx.take_str(&mut t, "id", &at);
-        if let Some((tree, src)) = cx.tree(t, "KeyGroupConfig", &at) {
-            let mut d = Diagnostics::default();
-            let cfg = KeyGroupConfig::from_tree(&tree, &mut d);
-            if let Some(c) = &cfg {
-                c.validate(&mut d);
-            }
-            let ok = d.errors.is_empty();
-            cx.absorb(&at, &src, d);
-            if let (Some(config), true) = (cfg, ok) {
-                out.key_groups.push(Declared { id, config });
-            }
+        if let Some(config) = cx.decode::<KeyGroupConfig>(t, &at) {
+            out.key_groups.push(Declared { id, config });
         }
     }
     for (i, t) in file.cache_policies.iter().enumerate() {
         let at = format!("cache_policies[{i}]");
         let mut t = t.clone();
         let id = cx.take_str(&mut t, "id", &at);
-        if let Some((tree, src)) = cx.tree(t, "CachePolicyConfig", &at) {
-            let mut d = Diagnostics::default();
-            let cfg = CachePolicyConfig::from_tree(&tree, &mut d);
-            if let Some(c) = &cfg {
-                c.validate(&mut d);
-            }
-            let ok = d.errors.is_empty();
-            cx.absorb(&at, &src, d);
-            if let (Some(config), true) = (cfg, ok) {
-                out.cache_policies.push(Declared { id, config });
-            }
+        if let Some(config) = cx.decode::<CachePolicyConfig>(t, &at) {
+            out.cache_policies.push(Declared { id, config });
         }
     }
     for (i, t) in file.origin_request_policies.iter().enumerate() {
         let at = format!("origin_request_policies[{i}]");
         let mut t = t.clone();
         let id = cx.take_str(&mut t, "id", &at);
-        if let Some((tree, src)) = cx.tree(t, "OriginRequestPolicyConfig", &at) {
-            let mut d = Diagnostics::default();
-            let cfg = OriginRequestPolicyConfig::from_tree(&tree, &mut d);
-            if let Some(c) = &cfg {
-                c.validate(&mut d);
-            }
-            let ok = d.errors.is_empty();
-            cx.absorb(&at, &src, d);
-            if let (Some(config), true) = (cfg, ok) {
-                out.origin_request_policies.push(Declared { id, config });
-            }
+        if let Some(config) = cx.decode::<OriginRequestPolicyConfig>(t, &at) {
+            out.origin_request_policies.push(Declared { id, config });
         }
     }
     for (i, t) in file.distributions.iter().enumerate() {
@@ -274,20 +281,11 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
                 ),
             );
         }
-        if let Some((tree, src)) = cx.tree(t, "DistributionConfig", &at) {
-            let mut d = Diagnostics::default();
-            let cfg = DistributionConfig::from_tree(&tree, &mut d);
-            if let Some(c) = &cfg {
-                c.validate(&mut d);
-            }
-            let ok = d.errors.is_empty();
-            cx.absorb(&at, &src, d);
-            if let (Some(config), true) = (cfg, ok) {
-                out.distributions.push(DeclaredDistribution {
-                    d: Declared { id, config },
-                    domain_name,
-                });
-            }
+        if let Some(config) = cx.decode::<DistributionConfig>(t, &at) {
+            out.distributions.push(DeclaredDistribution {
+                d: Declared { id, config },
+                domain_name,
+            });
         }
     }
     (out, cx.report)
