@@ -114,6 +114,10 @@ impl Call<'_> {
         }
         let mut d = Diagnostics::default();
         let value = decode(&tree, &mut d);
+        // The API has no channel for warnings; the operator sees them in the log.
+        for w in &d.warnings {
+            tracing::warn!(path = %w.path, "{}", w.message);
+        }
         if let Some(e) = diagnostics_error(&d) {
             return Err(e);
         }
