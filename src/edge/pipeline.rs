@@ -240,20 +240,87 @@ impl Edge {
             || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
         let ranged = req.headers().contains_key(header::RANGE);
         if cacheable_method && !behavior.caching_disabled() {
-            return self.cached(req, &ctx, ranged, request_id).await;
+            let (parts, _body) = req.into_parts();
+            let (resp, outcome) = self.cached(parts, &ctx, ranged, request_id).await;
+            return self.custom_error(resp, outcome, &ctx, request_id).await;
         }
-        self.pass(req, &ctx, request_id).await
+        let (resp, outcome) = self.pass(req, &ctx, request_id).await;
+        self.custom_error(resp, outcome, &ctx, request_id).await
+    }
+
+    /// CustomErrorResponses: an origin error with a rule that names a page is answered with that
+    /// page, fetched through the behavior its path matches (and cached like any object), with the
+    /// rule's ResponseCode. If the page cannot be fetched, the viewer gets what the page's origin
+    /// answered (caching.md §18).
+    async fn custom_error(
+        &self,
+        resp: Response<Body>,
+        outcome: Outcome,
+        ctx: &Ctx<'_>,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
+        let status = resp.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return (resp, outcome);
+        }
+        let Some(rule) = ctx
+            .dist
+            .error_responses
+            .iter()
+            .find(|r| r.error_code == status.as_u16())
+        else {
+            return (resp, outcome);
+        };
+        let Some(page) = rule.page_path.as_deref() else {
+            return (resp, outcome);
+        };
+        let Some(behavior) = ctx.dist.behavior(&pattern::normalize(page)) else {
+            return (resp, outcome);
+        };
+        let Ok(page_req) = Request::get(page).body(()) else {
+            return (resp, outcome);
+        };
+        let (parts, ()) = page_req.into_parts();
+        let page_ctx = Ctx {
+            behavior,
+            path: page,
+            query: None,
+            ..*ctx
+        };
+        let (mut page_resp, _) = if behavior.caching_disabled() {
+            self.pass_parts(
+                Request::from_parts(parts, Body::empty()),
+                &page_ctx,
+                request_id,
+            )
+            .await
+        } else {
+            self.cached(parts, &page_ctx, false, request_id).await
+        };
+        if page_resp.status().is_success() {
+            *page_resp.status_mut() = rule
+                .response_code
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(status);
+            page_resp.headers_mut().remove(header::AGE);
+        }
+        (
+            page_resp,
+            Outcome {
+                x_cache: XCache::Error,
+                age: None,
+            },
+        )
     }
 
     /// The cache path for GET/HEAD (and cached OPTIONS).
     async fn cached(
         &self,
-        req: Request<hyper::body::Incoming>,
+        parts: http::request::Parts,
         ctx: &Ctx<'_>,
         ranged: bool,
         request_id: &str,
     ) -> (Response<Body>, Outcome) {
-        let (parts, _body) = req.into_parts();
         let drop_none = |_: &str| false;
         let cache_key = key::build(
             &ctx.dist.id,
@@ -330,12 +397,18 @@ impl Edge {
                     let (mut rparts, body) = resp.into_parts();
                     headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
                     let now = SystemTime::now();
+                    let error_caching_min_ttl = ctx
+                        .dist
+                        .error_responses
+                        .iter()
+                        .find(|r| r.error_code == rparts.status.as_u16())
+                        .map(|r| r.caching_min_ttl);
                     let decision = cache_mod::ttl::decide(
                         now,
                         rparts.status,
                         &rparts.headers,
                         &ctx.behavior.ttl,
-                        None,
+                        error_caching_min_ttl,
                     );
                     let len = rparts
                         .headers
@@ -526,6 +599,7 @@ impl Edge {
 }
 
 /// Per-request facts shared by the stages.
+#[derive(Clone, Copy)]
 struct Ctx<'a> {
     dist: &'a Arc<Distribution>,
     behavior: &'a Behavior,
