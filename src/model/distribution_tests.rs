@@ -984,3 +984,62 @@ fn verbatim_members_from_toml_are_canonicalised() {
         "DistributionConfig.cache_tag_config.header"
     );
 }
+
+/// The shape the integration harness declares (`[[distributions]]` in the config file, with
+/// `id` and `domain_name` already taken out by the declaration loader): snake_case, bare
+/// lists, `allowed_methods` as `{items, cached_methods}` and `trusted_key_groups` as a bare
+/// list of ids.
+#[test]
+fn harness_style_toml_declaration_decodes_cleanly() {
+    let src = r#"
+caller_reference = "test"
+comment = "test"
+enabled = true
+aliases = ["www.example.test"]
+default_root_object = "index.html"
+
+[[origins]]
+id = "web"
+domain_name = "localhost"
+connection_attempts = 1
+connection_timeout = 2
+custom_origin_config = { http_port = 8080, https_port = 443, origin_protocol_policy = "http-only", origin_read_timeout = 2 }
+
+[default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[cache_behaviors]]
+path_pattern = "/api/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+allowed_methods = { items = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"], cached_methods = ["GET", "HEAD"] }
+
+[[cache_behaviors]]
+path_pattern = "/private/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+trusted_key_groups = ["5b0f3c1e-8d2a-4f6b-9c7d-1a2b3c4d5e6f"]
+"#;
+    let v: toml::Value = toml::from_str(src).unwrap();
+    let mut d = Diagnostics::new();
+    let cfg = DistributionConfig::from_tree(&from_toml(&v), &mut d).expect("decodes");
+    cfg.validate(&mut d);
+    assert!(d.errors.is_empty(), "{d}");
+    assert!(d.warnings.is_empty(), "{d}");
+    assert_eq!(cfg.aliases, ["www.example.test"]);
+    assert_eq!(
+        cfg.referenced_key_group_ids(),
+        ["5b0f3c1e-8d2a-4f6b-9c7d-1a2b3c4d5e6f"]
+    );
+    assert!(cfg.cache_behaviors[1].requires_signature());
+    assert!(!cfg.cache_behaviors[0].requires_signature());
+    // The canonical form decodes back to the same value through XML.
+    let xml = cfg.to_tree().to_xml("DistributionConfig");
+    let (back, d2) = decode_xml(xml.as_bytes());
+    assert!(d2.errors.is_empty(), "{d2}");
+    assert_eq!(back.as_ref(), Some(&cfg));
+}

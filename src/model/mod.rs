@@ -34,6 +34,13 @@ pub mod responses;
 pub mod tree;
 
 pub use diag::{Diagnostics, Issue};
+pub use distribution::DistributionConfig;
+pub use invalidation::InvalidationBatch;
+pub use keys::{KeyGroupConfig, PublicKeyConfig};
+pub use policy::{
+    CachePolicyConfig, MANAGED_ETAG, ManagedCachePolicy, ManagedOriginRequestPolicy,
+    OriginRequestPolicyConfig, managed_cache_policies, managed_origin_request_policies,
+};
 pub use tree::{Tree, TreeError};
 
 pub use distribution::{

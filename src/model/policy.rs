@@ -16,6 +16,12 @@ pub const MAX_ORIGIN_REQUEST_POLICY_NAMES: usize = 30;
 pub const MAX_COMBINED_NAME_LENGTH: usize = 1024;
 /// Longest TTL CloudFront accepts (100 years), in seconds.
 pub const MAX_TTL_SECONDS: u64 = 3_153_600_000;
+/// The version tag (`ETag`) edgegate reports for managed policies. They never change, so one
+/// fixed value serves every one of them.
+pub const MANAGED_ETAG: &str = "E1MANAGED2020";
+/// The `LastModifiedTime` edgegate reports for managed policies: a fixed instant (the API
+/// version's date), since managed policies never change.
+pub const MANAGED_LAST_MODIFIED: OffsetDateTime = time::macros::datetime!(2020-05-31 00:00 UTC);
 /// CloudFront headers allowed only in origin request policies, never in a cache key.
 pub const ORIGIN_REQUEST_ONLY_HEADERS: &[&str] = &[
     "cloudfront-viewer-address",
@@ -628,6 +634,11 @@ pub struct ManagedCachePolicy {
 }
 
 impl ManagedCachePolicy {
+    /// Its `LastModifiedTime` ([`MANAGED_LAST_MODIFIED`]).
+    pub fn last_modified(&self) -> OffsetDateTime {
+        MANAGED_LAST_MODIFIED
+    }
+
     /// The policy as a [`CachePolicyConfig`].
     pub fn config(&self) -> CachePolicyConfig {
         let v = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -868,6 +879,11 @@ pub struct ManagedOriginRequestPolicy {
 }
 
 impl ManagedOriginRequestPolicy {
+    /// Its `LastModifiedTime` ([`MANAGED_LAST_MODIFIED`]).
+    pub fn last_modified(&self) -> OffsetDateTime {
+        MANAGED_LAST_MODIFIED
+    }
+
     /// The policy as an [`OriginRequestPolicyConfig`].
     pub fn config(&self) -> OriginRequestPolicyConfig {
         OriginRequestPolicyConfig {

@@ -258,13 +258,7 @@ pub fn invalidation_list(page: &Page, items: &[InvalidationSummary]) -> Tree {
         page,
         items
             .iter()
-            .map(|s| {
-                MapBuilder::new()
-                    .leaf("Id", &s.id)
-                    .leaf("CreateTime", timestamp(s.create_time))
-                    .leaf("Status", &s.status)
-                    .build()
-            })
+            .map(|s| invalidation_summary(&s.id, s.create_time, &s.status))
             .collect(),
     )
 }
@@ -289,15 +283,7 @@ pub fn public_key_list(
         max_items,
         items
             .iter()
-            .map(|(id, t, c)| {
-                MapBuilder::new()
-                    .leaf("Id", id)
-                    .leaf("Name", &c.name)
-                    .leaf("CreatedTime", timestamp(*t))
-                    .leaf("EncodedKey", &c.encoded_key)
-                    .opt_leaf("Comment", c.comment.as_ref())
-                    .build()
-            })
+            .map(|(id, t, c)| public_key_summary(id, *t, c))
             .collect(),
     )
 }
@@ -322,11 +308,7 @@ pub fn key_group_list(
         max_items,
         items
             .iter()
-            .map(|(id, t, c)| {
-                MapBuilder::new()
-                    .node("KeyGroup", key_group(id, *t, c))
-                    .build()
-            })
+            .map(|(id, t, c)| key_group_summary(id, *t, c))
             .collect(),
     )
 }
@@ -400,6 +382,77 @@ pub fn origin_request_policy_list(
             })
             .collect(),
     )
+}
+
+// === item builders and a generic list, for callers that page their own items ===
+
+/// One `InvalidationSummary` (an item of `InvalidationList`).
+pub fn invalidation_summary(id: &str, create_time: OffsetDateTime, status: &str) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("CreateTime", timestamp(create_time))
+        .leaf("Status", status)
+        .build()
+}
+
+/// One `PublicKeySummary` (an item of `PublicKeyList`).
+pub fn public_key_summary(id: &str, created_time: OffsetDateTime, cfg: &PublicKeyConfig) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("Name", &cfg.name)
+        .leaf("CreatedTime", timestamp(created_time))
+        .leaf("EncodedKey", &cfg.encoded_key)
+        .opt_leaf("Comment", cfg.comment.as_ref())
+        .build()
+}
+
+/// One `KeyGroupSummary{KeyGroup}` (an item of `KeyGroupList`).
+pub fn key_group_summary(
+    id: &str,
+    last_modified_time: OffsetDateTime,
+    cfg: &KeyGroupConfig,
+) -> Tree {
+    MapBuilder::new()
+        .node("KeyGroup", key_group(id, last_modified_time, cfg))
+        .build()
+}
+
+/// One policy summary: `{Type, <kind>: policy}`, where `kind` is `CachePolicy` or
+/// `OriginRequestPolicy`, `policy_type` is `managed` or `custom`, and `policy` is what
+/// [`cache_policy`] or [`origin_request_policy`] built.
+pub fn policy_summary(kind: &str, policy_type: &str, policy: Tree) -> Tree {
+    MapBuilder::new()
+        .leaf("Type", policy_type)
+        .node(kind, policy)
+        .build()
+}
+
+/// Any of the list documents from already-built items, with the paging members the model
+/// gives that list: `DistributionList` and `InvalidationList` carry `Marker` (empty on the
+/// first page), `NextMarker`, `MaxItems` and `IsTruncated`; `PublicKeyList`, `KeyGroupList`,
+/// `CachePolicyList` and `OriginRequestPolicyList` carry only `NextMarker` and `MaxItems`.
+/// `IsTruncated` is true exactly when `next_marker` is set. Write it with `root` as the root
+/// element.
+pub fn list(
+    root: &str,
+    marker: Option<&str>,
+    next_marker: Option<&str>,
+    max_items: usize,
+    items: Vec<Tree>,
+) -> Tree {
+    let max_items = u32::try_from(max_items).unwrap_or(u32::MAX);
+    match root {
+        "DistributionList" | "InvalidationList" => paged_list(
+            &Page {
+                marker: marker.unwrap_or_default().to_owned(),
+                next_marker: next_marker.map(str::to_owned),
+                max_items,
+                is_truncated: next_marker.is_some(),
+            },
+            items,
+        ),
+        _ => simple_list(next_marker, max_items, items),
+    }
 }
 
 /// CloudFront's error envelope. `kind` is `Sender` (client errors) or `Receiver` (server

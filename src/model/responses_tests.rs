@@ -220,3 +220,67 @@ fn error_envelope() {
     assert_eq!(root, "ErrorResponse");
     assert_eq!(t.at("Error.Code"), Some(&Tree::leaf("NoSuchDistribution")));
 }
+
+#[test]
+fn generic_list_has_the_paging_members_of_each_list() {
+    let t0 = datetime!(2024-01-01 00:00 UTC);
+    let inv = list(
+        "InvalidationList",
+        None,
+        Some("I2"),
+        1,
+        vec![invalidation_summary("I1", t0, "Completed")],
+    );
+    let xml = inv.to_xml("InvalidationList");
+    assert!(xml.contains(
+        "<Marker></Marker><NextMarker>I2</NextMarker><MaxItems>1</MaxItems><IsTruncated>true</IsTruncated><Quantity>1</Quantity><Items><InvalidationSummary><Id>I1</Id><CreateTime>2024-01-01T00:00:00.000Z</CreateTime><Status>Completed</Status></InvalidationSummary></Items>"
+    ), "{xml}");
+    let empty = list("DistributionList", Some("E1"), None, 100, Vec::new());
+    assert_eq!(
+        empty.to_xml("DistributionList"),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DistributionList xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Marker>E1</Marker><MaxItems>100</MaxItems><IsTruncated>false</IsTruncated><Quantity>0</Quantity></DistributionList>"
+    );
+
+    let mut d = Diagnostics::new();
+    let kg = KeyGroupConfig::from_tree(
+        &Tree::Map(vec![
+            ("Name".into(), Tree::leaf("g")),
+            ("Items".into(), Tree::List(vec![Tree::leaf("K1")])),
+        ]),
+        &mut d,
+    )
+    .unwrap();
+    let xml = list(
+        "KeyGroupList",
+        Some("ignored"),
+        None,
+        10,
+        vec![key_group_summary("G1", t0, &kg)],
+    )
+    .to_xml("KeyGroupList");
+    assert!(!xml.contains("Marker>ignored"), "{xml}");
+    assert!(xml.contains("<MaxItems>10</MaxItems><Quantity>1</Quantity><Items><KeyGroupSummary><KeyGroup><Id>G1</Id>"), "{xml}");
+    assert!(
+        xml.contains("<Items><PublicKey>K1</PublicKey></Items>"),
+        "{xml}"
+    );
+
+    let managed = &crate::model::managed_cache_policies()[0];
+    let summary = policy_summary(
+        "CachePolicy",
+        "managed",
+        cache_policy(managed.id, managed.last_modified(), &managed.config()),
+    );
+    let xml = list("CachePolicyList", None, None, 100, vec![summary]).to_xml("CachePolicyList");
+    assert!(
+        xml.contains("<Items><CachePolicySummary><Type>managed</Type><CachePolicy><Id>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<LastModifiedTime>2020-05-31T00:00:00.000Z</LastModifiedTime>"),
+        "{xml}"
+    );
+    let (root, back) = Tree::from_xml(xml.as_bytes()).unwrap();
+    assert_eq!(root, "CachePolicyList");
+    assert_eq!(back.get("Quantity"), Some(&Tree::leaf("1")));
+}

@@ -68,6 +68,21 @@ impl TreeError {
 // === impl Tree ===
 
 impl Tree {
+    /// [`from_xml`] as an associated function: the root element's name and its content.
+    pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
+        from_xml(bytes)
+    }
+
+    /// [`from_json`] as an associated function.
+    pub fn from_json(v: &serde_json::Value) -> Result<Tree, TreeError> {
+        from_json(v)
+    }
+
+    /// [`from_toml`] as an associated function.
+    pub fn from_toml(v: &toml::Value) -> Tree {
+        from_toml(v)
+    }
+
     /// A leaf from anything printable.
     pub fn leaf(v: impl ToString) -> Tree {
         Tree::Leaf(v.to_string())
