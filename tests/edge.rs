@@ -306,3 +306,22 @@ async fn expired_objects_are_revalidated_as_refresh_hits() {
     assert_eq!(origin.hits_for("/maxage1/x"), 2);
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn custom_error_responses_serve_their_pages() {
+    let (edge, origin) = setup().await;
+    let r = get(edge.viewer, HOST, "/status/404/gone").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), "origin:/errors/404.html");
+    assert_eq!(r.header("x-cache"), Some("Error from cloudfront"));
+    // The 404 itself is cached (ErrorCachingMinTTL 5 s) and so is the page.
+    let r = get(edge.viewer, HOST, "/status/404/gone").await;
+    assert_eq!(r.text(), "origin:/errors/404.html");
+    assert_eq!(origin.hits_for("/status/404/gone"), 1);
+    assert_eq!(origin.hits_for("/errors/404.html"), 1);
+    // A rule may change the status: the single-page-app pattern.
+    let r = get(edge.viewer, HOST, "/status/403/deep/link").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "origin:/errors/app.html");
+    edge.stop().await;
+}

@@ -26,11 +26,6 @@ pub const MAX_BODY: usize = 1 << 20;
 /// The API version prefix.
 pub const PREFIX: &str = "/2020-05-31/";
 
-/// The version tag of AWS's managed policies, which never change.
-const MANAGED_ETAG: &str = "E23ZP02F085DFQ";
-/// The modification time reported for managed policies.
-const MANAGED_LAST_MODIFIED: time::OffsetDateTime = time::macros::datetime!(2020-07-22 00:00 UTC);
-
 /// Paging members for the lists that carry a `Marker`.
 fn page_info(marker: &Option<String>, next: &Option<String>, max: usize) -> Page {
     Page {
@@ -763,7 +758,11 @@ async fn get_cache_policy(
 ) -> Result<Response, ApiError> {
     let (etag, modified, config) =
         if let Some(m) = model::managed_cache_policies().iter().find(|m| m.id == id) {
-            (MANAGED_ETAG.to_owned(), MANAGED_LAST_MODIFIED, m.config())
+            (
+                model::MANAGED_ETAG.to_owned(),
+                model::MANAGED_LAST_MODIFIED,
+                m.config(),
+            )
         } else {
             let snap = state.registry.snapshot().await;
             let v = snap.cache_policies.get(id).ok_or_else(|| {
@@ -800,7 +799,7 @@ async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Resp
             all.push((
                 PolicyType::Managed,
                 m.id.to_owned(),
-                MANAGED_LAST_MODIFIED,
+                model::MANAGED_LAST_MODIFIED,
                 m.config(),
             ));
         }
@@ -856,7 +855,11 @@ async fn get_origin_request_policy(
         .iter()
         .find(|m| m.id == id)
     {
-        (MANAGED_ETAG.to_owned(), MANAGED_LAST_MODIFIED, m.config())
+        (
+            model::MANAGED_ETAG.to_owned(),
+            model::MANAGED_LAST_MODIFIED,
+            m.config(),
+        )
     } else {
         let snap = state.registry.snapshot().await;
         let v = snap.origin_request_policies.get(id).ok_or_else(|| {
@@ -899,7 +902,7 @@ async fn list_origin_request_policies(
             all.push((
                 PolicyType::Managed,
                 m.id.to_owned(),
-                MANAGED_LAST_MODIFIED,
+                model::MANAGED_LAST_MODIFIED,
                 m.config(),
             ));
         }

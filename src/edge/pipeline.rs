@@ -298,6 +298,9 @@ impl Edge {
             self.cached(parts, &page_ctx, false, request_id).await
         };
         if page_resp.status().is_success() {
+            // The origin's error body is not sent, but it is read (up to a bound) so that the
+            // error itself is cached for ErrorCachingMinTTL, as CloudFront caches it.
+            tokio::spawn(drain(resp.into_body(), ERROR_BODY_DRAIN_LIMIT));
             *page_resp.status_mut() = rule
                 .response_code
                 .and_then(|c| StatusCode::from_u16(c).ok())
@@ -594,6 +597,21 @@ impl Edge {
             headers: out,
             body: Body::empty(),
             viewer_https: ctx.https,
+        }
+    }
+}
+
+/// How much of an origin error body replaced by a custom error page is still read.
+const ERROR_BODY_DRAIN_LIMIT: usize = 1 << 20;
+
+/// Reads a body to its end, or until `limit` bytes, and drops it.
+async fn drain(mut body: Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > limit {
+            break;
         }
     }
 }

@@ -34,15 +34,6 @@ pub mod responses;
 pub mod tree;
 
 pub use diag::{Diagnostics, Issue};
-pub use distribution::DistributionConfig;
-pub use invalidation::InvalidationBatch;
-pub use keys::{KeyGroupConfig, PublicKeyConfig};
-pub use policy::{
-    CachePolicyConfig, MANAGED_ETAG, ManagedCachePolicy, ManagedOriginRequestPolicy,
-    OriginRequestPolicyConfig, managed_cache_policies, managed_origin_request_policies,
-};
-pub use tree::{Tree, TreeError};
-
 pub use distribution::{
     CacheBehavior, DistributionConfig, ItemSelection, Method, Origin, OriginProtocolPolicy,
     ViewerProtocolPolicy,
@@ -50,7 +41,9 @@ pub use distribution::{
 pub use invalidation::InvalidationBatch;
 pub use keys::{KeyGroupConfig, PublicKeyConfig};
 pub use policy::{
-    CachePolicyConfig, OriginRequestPolicyConfig, PolicyType, managed_cache_policies,
+    CachePolicyConfig, MANAGED_ETAG, MANAGED_LAST_MODIFIED, ManagedCachePolicy,
+    ManagedOriginRequestPolicy, OriginRequestPolicyConfig, PolicyType, managed_cache_policies,
     managed_origin_request_policies,
 };
 pub use reader::ModelEnum;
+pub use tree::{Tree, TreeError};

@@ -129,7 +129,8 @@ pub const HOST: &str = "dtest000000001.cloudfront.localhost";
 /// - `/api/*`: CachingDisabled, all methods;
 /// - `/nostore/*`: UseOriginCacheControlHeaders (MinTTL 0); `/secure/*`: https-only; `/redirect/*`: redirect-to-https;
 /// - `/private/*`: trusted key group (restricted);
-/// - DefaultRootObject `index.html`.
+/// - DefaultRootObject `index.html`;
+/// - custom error responses: 404 → `/errors/404.html` (404), 403 → `/errors/app.html` (200).
 pub fn custom_origin_config(port: u16) -> String {
     format!(
         r#"
@@ -151,6 +152,10 @@ comment = "test"
 enabled = true
 aliases = ["www.example.test"]
 default_root_object = "index.html"
+custom_error_responses = [
+    {{ error_code = 404, response_page_path = "/errors/404.html", response_code = "404", error_caching_min_ttl = 5 }},
+    {{ error_code = 403, response_page_path = "/errors/app.html", response_code = "200", error_caching_min_ttl = 0 }},
+]
 
 [[distributions.origins]]
 id = "web"
