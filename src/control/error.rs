@@ -84,8 +84,8 @@ impl ApiError {
             "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
             self.kind(),
             self.code,
-            escape(&self.message),
-            escape(request_id)
+            crate::model::tree::escape_text(&self.message),
+            crate::model::tree::escape_text(request_id)
         )
     }
 }
@@ -117,22 +117,6 @@ impl IntoResponse for ApiError {
         }
         resp
     }
-}
-
-/// Escapes text for XML content.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

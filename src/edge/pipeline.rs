@@ -121,19 +121,7 @@ impl Edge {
         rid: &HeaderValue,
         request_id: &str,
     ) -> (Response<Body>, Outcome) {
-        let error = |status: StatusCode, reason: &str| {
-            (
-                pages::response(
-                    status,
-                    "text/html",
-                    pages::error_page(status, reason, request_id),
-                ),
-                Outcome {
-                    x_cache: XCache::Error,
-                    age: None,
-                },
-            )
-        };
+        let error = |status: StatusCode, reason: &str| edge_error(status, reason, request_id);
         // 1. Limits.
         let pq_len = req
             .uri()
@@ -601,6 +589,21 @@ impl Edge {
     }
 }
 
+/// CloudFront's HTML error page as a response, with `X-Cache: Error`.
+fn edge_error(status: StatusCode, reason: &str, request_id: &str) -> (Response<Body>, Outcome) {
+    (
+        pages::response(
+            status,
+            "text/html",
+            pages::error_page(status, reason, request_id),
+        ),
+        Outcome {
+            x_cache: XCache::Error,
+            age: None,
+        },
+    )
+}
+
 /// How much of an origin error body replaced by a custom error page is still read.
 const ERROR_BODY_DRAIN_LIMIT: usize = 1 << 20;
 
@@ -681,17 +684,7 @@ fn origin_error(e: OriginError, request_id: &str) -> (Response<Body>, Outcome) {
         ),
     };
     tracing::warn!(error = %e, %status, "origin request failed");
-    (
-        pages::response(
-            status,
-            "text/html",
-            pages::error_page(status, reason, request_id),
-        ),
-        Outcome {
-            x_cache: XCache::Error,
-            age: None,
-        },
-    )
+    edge_error(status, reason, request_id)
 }
 
 /// Serves a cached object: 304 for a matching conditional, 206 for a satisfiable single range,
@@ -764,19 +757,7 @@ fn redirect(
     uri: &http::Uri,
     request_id: &str,
 ) -> (Response<Body>, Outcome) {
-    let error = |status| {
-        (
-            pages::response(
-                status,
-                "text/html",
-                pages::error_page(status, "Bad request.", request_id),
-            ),
-            Outcome {
-                x_cache: XCache::Error,
-                age: None,
-            },
-        )
-    };
+    let error = |status| edge_error(status, "Bad request.", request_id);
     let (status, body) = match *method {
         Method::GET | Method::HEAD => (StatusCode::MOVED_PERMANENTLY, pages::MOVED_PERMANENTLY),
         _ if version >= http::Version::HTTP_11 => {
