@@ -126,22 +126,123 @@ pub fn diagnostics_error(d: &Diagnostics) -> Option<ApiError> {
     Some(ApiError::new(StatusCode::BAD_REQUEST, first.code, message))
 }
 
-macro_rules! decode_config {
-    ($ty:ty, $xml:expr, $what:expr) => {{
-        let (_, tree) =
-            crate::model::tree::from_xml($xml.as_bytes()).map_err(|e| format!("{}: {e}", $what))?;
-        let mut d = Diagnostics::default();
-        let cfg = <$ty>::from_tree(&tree, &mut d);
-        match cfg {
-            Some(c) if d.errors.is_empty() => c,
-            _ => {
-                return Err(format!(
-                    "{}: stored config does not decode: {:?}",
-                    $what, d.errors
-                ));
+/// A configuration document the registry persists as CloudFront XML.
+pub trait Document: Clone + PartialEq + Sized {
+    /// Where it is stored.
+    const KIND: Kind;
+    /// Its XML root element.
+    const ROOT: &'static str;
+    /// Decodes it.
+    fn decode(tree: &crate::model::Tree, d: &mut Diagnostics) -> Option<Self>;
+    /// Encodes it.
+    fn encode(&self) -> crate::model::Tree;
+}
+
+/// A document kept as one [`Versioned`] map of the [`State`], with the CRUD rules CloudFront
+/// gives public keys, key groups and policies.
+pub trait Collection: Document {
+    /// Its map in the state.
+    fn map(state: &State) -> &BTreeMap<String, Versioned<Self>>;
+    /// Its map in the state, for changes.
+    fn map_mut(state: &mut State) -> &mut BTreeMap<String, Versioned<Self>>;
+    /// The error for an unknown id.
+    fn not_found() -> ApiError;
+}
+
+macro_rules! document {
+    ($ty:ty, $kind:expr, $root:literal) => {
+        impl Document for $ty {
+            const KIND: Kind = $kind;
+            const ROOT: &'static str = $root;
+            fn decode(tree: &crate::model::Tree, d: &mut Diagnostics) -> Option<Self> {
+                <$ty>::from_tree(tree, d)
+            }
+            fn encode(&self) -> crate::model::Tree {
+                self.to_tree()
             }
         }
-    }};
+    };
+}
+
+macro_rules! collection {
+    ($ty:ty, $field:ident, $not_found:expr) => {
+        impl Collection for $ty {
+            fn map(state: &State) -> &BTreeMap<String, Versioned<Self>> {
+                &state.$field
+            }
+            fn map_mut(state: &mut State) -> &mut BTreeMap<String, Versioned<Self>> {
+                &mut state.$field
+            }
+            fn not_found() -> ApiError {
+                $not_found
+            }
+        }
+    };
+}
+
+document!(DistributionConfig, Kind::Distribution, "DistributionConfig");
+document!(InvalidationBatch, Kind::Invalidation, "InvalidationBatch");
+document!(PublicKeyConfig, Kind::PublicKey, "PublicKeyConfig");
+document!(KeyGroupConfig, Kind::KeyGroup, "KeyGroupConfig");
+document!(CachePolicyConfig, Kind::CachePolicy, "CachePolicyConfig");
+document!(
+    OriginRequestPolicyConfig,
+    Kind::OriginRequestPolicy,
+    "OriginRequestPolicyConfig"
+);
+collection!(PublicKeyConfig, public_keys, no_such_public_key());
+collection!(KeyGroupConfig, key_groups, no_such_key_group());
+collection!(
+    CachePolicyConfig,
+    cache_policies,
+    ApiError::not_found("NoSuchCachePolicy", "The cache policy does not exist.")
+);
+collection!(
+    OriginRequestPolicyConfig,
+    origin_request_policies,
+    ApiError::not_found(
+        "NoSuchOriginRequestPolicy",
+        "The origin request policy does not exist."
+    )
+);
+
+/// Every stored record of a document kind, decoded. A record that cannot be read names itself.
+async fn load<C: Document>(store: &StateStore) -> Result<Vec<(Envelope, C)>, String> {
+    let mut out = Vec::new();
+    for (id, bytes) in store.load_all(C::KIND).await.map_err(|e| e.to_string())? {
+        let what = format!("{}/{id}", C::KIND.prefix());
+        let e: Envelope = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{what}: unreadable record: {e}"))?;
+        let (_, tree) = crate::model::tree::from_xml(e.config_xml.as_bytes())
+            .map_err(|err| format!("{what}: {err}"))?;
+        let mut d = Diagnostics::default();
+        match C::decode(&tree, &mut d) {
+            Some(c) if d.errors.is_empty() => out.push((e, c)),
+            _ => return Err(format!("{what}: stored config does not decode: {d}")),
+        }
+    }
+    Ok(out)
+}
+
+fn versioned<C>(e: &Envelope, config: C) -> Versioned<C> {
+    Versioned {
+        id: e.id.clone(),
+        etag: e.etag.clone(),
+        created: e.created,
+        last_modified: e.last_modified,
+        declared: e.declared,
+        config,
+    }
+}
+
+async fn load_collection<C: Collection>(
+    store: &StateStore,
+    state: &mut State,
+) -> Result<(), String> {
+    for (e, config) in load::<C>(store).await? {
+        C::map_mut(state).insert(e.id.clone(), versioned(&e, config));
+    }
+    Ok(())
 }
 
 impl Registry {
@@ -153,61 +254,20 @@ impl Registry {
         on_change: OnChange,
     ) -> Result<Self, String> {
         let mut state = State::default();
-        let env = |kind: Kind, id: &str, bytes: &Bytes| -> Result<Envelope, String> {
-            serde_json::from_slice(bytes)
-                .map_err(|e| format!("{}/{id}: unreadable record: {e}", kind.prefix()))
-        };
-        let ver = |e: &Envelope| {
-            (
-                e.id.clone(),
-                e.etag.clone(),
-                e.created,
-                e.last_modified,
-                e.declared,
-            )
-        };
-        for (id, bytes) in store
-            .load_all(Kind::Distribution)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let e = env(Kind::Distribution, &id, &bytes)?;
-            let config = decode_config!(
-                DistributionConfig,
-                e.config_xml,
-                format!("distribution {id}")
-            );
-            let (id, etag, created, last_modified, declared) = ver(&e);
+        for (e, config) in load::<DistributionConfig>(&store).await? {
             let domain_name = e
                 .domain_name
                 .clone()
                 .unwrap_or_else(|| crate::ids::domain_name(domain_suffix));
             state.distributions.insert(
-                id.clone(),
+                e.id.clone(),
                 DistributionEntry {
-                    v: Versioned {
-                        id,
-                        etag,
-                        created,
-                        last_modified,
-                        declared,
-                        config,
-                    },
+                    v: versioned(&e, config),
                     domain_name,
                 },
             );
         }
-        for (id, bytes) in store
-            .load_all(Kind::Invalidation)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let e = env(Kind::Invalidation, &id, &bytes)?;
-            let batch = decode_config!(
-                InvalidationBatch,
-                e.config_xml,
-                format!("invalidation {id}")
-            );
+        for (e, batch) in load::<InvalidationBatch>(&store).await? {
             let dist = e.distribution_id.clone().unwrap_or_default();
             state
                 .invalidations
@@ -224,94 +284,10 @@ impl Registry {
         for list in state.invalidations.values_mut() {
             list.sort_by_key(|i| i.created);
         }
-        for (id, bytes) in store
-            .load_all(Kind::PublicKey)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let e = env(Kind::PublicKey, &id, &bytes)?;
-            let config = decode_config!(PublicKeyConfig, e.config_xml, format!("public key {id}"));
-            let (id, etag, created, last_modified, declared) = ver(&e);
-            state.public_keys.insert(
-                id.clone(),
-                Versioned {
-                    id,
-                    etag,
-                    created,
-                    last_modified,
-                    declared,
-                    config,
-                },
-            );
-        }
-        for (id, bytes) in store
-            .load_all(Kind::KeyGroup)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let e = env(Kind::KeyGroup, &id, &bytes)?;
-            let config = decode_config!(KeyGroupConfig, e.config_xml, format!("key group {id}"));
-            let (id, etag, created, last_modified, declared) = ver(&e);
-            state.key_groups.insert(
-                id.clone(),
-                Versioned {
-                    id,
-                    etag,
-                    created,
-                    last_modified,
-                    declared,
-                    config,
-                },
-            );
-        }
-        for (id, bytes) in store
-            .load_all(Kind::CachePolicy)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let e = env(Kind::CachePolicy, &id, &bytes)?;
-            let config = decode_config!(
-                CachePolicyConfig,
-                e.config_xml,
-                format!("cache policy {id}")
-            );
-            let (id, etag, created, last_modified, declared) = ver(&e);
-            state.cache_policies.insert(
-                id.clone(),
-                Versioned {
-                    id,
-                    etag,
-                    created,
-                    last_modified,
-                    declared,
-                    config,
-                },
-            );
-        }
-        for (id, bytes) in store
-            .load_all(Kind::OriginRequestPolicy)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let e = env(Kind::OriginRequestPolicy, &id, &bytes)?;
-            let config = decode_config!(
-                OriginRequestPolicyConfig,
-                e.config_xml,
-                format!("origin request policy {id}")
-            );
-            let (id, etag, created, last_modified, declared) = ver(&e);
-            state.origin_request_policies.insert(
-                id.clone(),
-                Versioned {
-                    id,
-                    etag,
-                    created,
-                    last_modified,
-                    declared,
-                    config,
-                },
-            );
-        }
+        load_collection::<PublicKeyConfig>(&store, &mut state).await?;
+        load_collection::<KeyGroupConfig>(&store, &mut state).await?;
+        load_collection::<CachePolicyConfig>(&store, &mut state).await?;
+        load_collection::<OriginRequestPolicyConfig>(&store, &mut state).await?;
         on_change(&state);
         Ok(Self {
             store,
@@ -620,7 +596,109 @@ impl Registry {
         Ok((entry, true))
     }
 
-    // === public keys ===
+    // === collections: public keys, key groups, policies ===
+
+    /// Persists a version of a collection document, then makes it current and publishes it.
+    async fn put<C: Collection>(
+        &self,
+        state: &mut State,
+        v: Versioned<C>,
+    ) -> Result<Versioned<C>, ApiError> {
+        self.persist(
+            C::KIND,
+            &Self::envelope(&v, v.config.encode().to_xml(C::ROOT)),
+        )
+        .await?;
+        C::map_mut(state).insert(v.id.clone(), v.clone());
+        (self.on_change)(state);
+        Ok(v)
+    }
+
+    /// A new version of `id`, keeping its creation time when it already exists.
+    fn version<C: Collection>(
+        state: &State,
+        id: String,
+        declared: bool,
+        config: C,
+    ) -> Versioned<C> {
+        let t = now();
+        let created = C::map(state).get(&id).map(|v| v.created).unwrap_or(t);
+        Versioned {
+            id,
+            etag: crate::ids::etag(),
+            created,
+            last_modified: t,
+            declared,
+            config,
+        }
+    }
+
+    async fn get<C: Collection>(&self, id: &str) -> Result<Versioned<C>, ApiError> {
+        C::map(&*self.state.lock().await)
+            .get(id)
+            .cloned()
+            .ok_or_else(C::not_found)
+    }
+
+    /// An update: `If-Match` must name the current version, then `check` sees the current and
+    /// the new config.
+    async fn update<C: Collection>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        config: C,
+        check: impl FnOnce(&State, &Versioned<C>, &C) -> Result<(), ApiError>,
+    ) -> Result<Versioned<C>, ApiError> {
+        let mut state = self.state.lock().await;
+        let current = C::map(&state).get(id).cloned().ok_or_else(C::not_found)?;
+        check_if_match(if_match, &current.etag)?;
+        check(&state, &current, &config)?;
+        let v = Self::version(&state, id.to_owned(), current.declared, config);
+        self.put(&mut state, v).await
+    }
+
+    /// A delete: `If-Match` must name the current version and `in_use` must allow it.
+    async fn delete<C: Collection>(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        in_use: impl FnOnce(&State) -> Result<(), ApiError>,
+    ) -> Result<(), ApiError> {
+        let mut state = self.state.lock().await;
+        let v = C::map(&state).get(id).ok_or_else(C::not_found)?;
+        check_if_match(if_match, &v.etag)?;
+        in_use(&state)?;
+        self.store
+            .delete(C::KIND, id)
+            .await
+            .map_err(ApiError::internal)?;
+        C::map_mut(&mut state).remove(id);
+        (self.on_change)(&state);
+        Ok(())
+    }
+
+    /// Refuses a name already used by another document of the collection (or a managed one).
+    fn unique_name<C: Collection>(
+        state: &State,
+        name: impl Fn(&C) -> &str,
+        wanted: &str,
+        except: Option<&str>,
+        managed: bool,
+        code: &'static str,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        let taken = C::map(state)
+            .values()
+            .any(|v| name(&v.config) == wanted && Some(v.id.as_str()) != except);
+        if managed || taken {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                code,
+                format!("A {what} named {wanted} already exists."),
+            ));
+        }
+        Ok(())
+    }
 
     /// CreatePublicKey (CallerReference idempotent).
     pub async fn create_public_key(
@@ -649,47 +727,23 @@ impl Registry {
                 ));
             }
         }
-        if state
-            .public_keys
-            .values()
-            .any(|k| k.config.name == cfg.name && fixed_id.as_ref() != Some(&k.id))
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "PublicKeyAlreadyExists",
-                format!("A public key named {} already exists.", cfg.name),
-            ));
-        }
-        let t = now();
+        Self::unique_name::<PublicKeyConfig>(
+            &state,
+            |c| &c.name,
+            &cfg.name,
+            fixed_id.as_deref(),
+            false,
+            "PublicKeyAlreadyExists",
+            "public key",
+        )?;
         let id = fixed_id.unwrap_or_else(crate::ids::public_key_id);
-        let created = state.public_keys.get(&id).map(|k| k.created).unwrap_or(t);
-        let v = Versioned {
-            id: id.clone(),
-            etag: crate::ids::etag(),
-            created,
-            last_modified: t,
-            declared,
-            config: cfg,
-        };
-        self.persist(
-            Kind::PublicKey,
-            &Self::envelope(&v, v.config.to_tree().to_xml("PublicKeyConfig")),
-        )
-        .await?;
-        state.public_keys.insert(id, v.clone());
-        (self.on_change)(&state);
-        Ok((v, true))
+        let v = Self::version(&state, id, declared, cfg);
+        Ok((self.put(&mut state, v).await?, true))
     }
 
     /// GetPublicKey.
     pub async fn public_key(&self, id: &str) -> Result<Versioned<PublicKeyConfig>, ApiError> {
-        self.state
-            .lock()
-            .await
-            .public_keys
-            .get(id)
-            .cloned()
-            .ok_or_else(no_such_public_key)
+        self.get(id).await
     }
 
     /// UpdatePublicKey: only Comment may change (CloudFront: the key itself is immutable).
@@ -699,33 +753,19 @@ impl Registry {
         if_match: Option<&str>,
         cfg: PublicKeyConfig,
     ) -> Result<Versioned<PublicKeyConfig>, ApiError> {
-        let mut state = self.state.lock().await;
-        let mut v = state
-            .public_keys
-            .get(id)
-            .cloned()
-            .ok_or_else(no_such_public_key)?;
-        check_if_match(if_match, &v.etag)?;
-        if v.config.encoded_key.trim() != cfg.encoded_key.trim()
-            || v.config.caller_reference != cfg.caller_reference
-        {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "CannotChangeImmutablePublicKeyFields",
-                "You can't change the value of a public key.",
-            ));
-        }
-        v.config = cfg;
-        v.etag = crate::ids::etag();
-        v.last_modified = now();
-        self.persist(
-            Kind::PublicKey,
-            &Self::envelope(&v, v.config.to_tree().to_xml("PublicKeyConfig")),
-        )
-        .await?;
-        state.public_keys.insert(id.to_owned(), v.clone());
-        (self.on_change)(&state);
-        Ok(v)
+        self.update(id, if_match, cfg, |_, current, new| {
+            if current.config.encoded_key.trim() != new.encoded_key.trim()
+                || current.config.caller_reference != new.caller_reference
+            {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "CannotChangeImmutablePublicKeyFields",
+                    "You can't change the value of a public key.",
+                ));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// DeletePublicKey: refused while a key group uses it.
@@ -734,58 +774,43 @@ impl Registry {
         id: &str,
         if_match: Option<&str>,
     ) -> Result<(), ApiError> {
-        let mut state = self.state.lock().await;
-        let v = state.public_keys.get(id).ok_or_else(no_such_public_key)?;
-        check_if_match(if_match, &v.etag)?;
-        if state
-            .key_groups
-            .values()
-            .any(|g| g.config.items.iter().any(|k| *k == id))
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "PublicKeyInUse",
-                format!(
-                    "The public key {id} is used by a key group; remove it from the group first."
-                ),
-            ));
-        }
-        self.store
-            .delete(Kind::PublicKey, id)
-            .await
-            .map_err(ApiError::internal)?;
-        state.public_keys.remove(id);
-        (self.on_change)(&state);
-        Ok(())
+        self.delete::<PublicKeyConfig>(id, if_match, |state| {
+            if state.key_groups.values().any(|g| g.config.items.iter().any(|k| k == id)) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "PublicKeyInUse",
+                    format!("The public key {id} is used by a key group; remove it from the group first."),
+                ));
+            }
+            Ok(())
+        })
+        .await
     }
-
-    // === key groups ===
 
     fn check_key_group(
         state: &State,
         cfg: &KeyGroupConfig,
         except: Option<&str>,
     ) -> Result<(), ApiError> {
-        for k in &cfg.items {
-            if !state.public_keys.contains_key(k) {
-                return Err(ApiError::not_found(
-                    "NoSuchPublicKey",
-                    format!("The public key {k} does not exist."),
-                ));
-            }
-        }
-        if state
-            .key_groups
-            .values()
-            .any(|g| g.config.name == cfg.name && Some(g.id.as_str()) != except)
+        if let Some(k) = cfg
+            .items
+            .iter()
+            .find(|k| !state.public_keys.contains_key(*k))
         {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "KeyGroupAlreadyExists",
-                format!("A key group named {} already exists.", cfg.name),
+            return Err(ApiError::not_found(
+                "NoSuchPublicKey",
+                format!("The public key {k} does not exist."),
             ));
         }
-        Ok(())
+        Self::unique_name::<KeyGroupConfig>(
+            state,
+            |c| &c.name,
+            &cfg.name,
+            except,
+            false,
+            "KeyGroupAlreadyExists",
+            "key group",
+        )
     }
 
     /// CreateKeyGroup.
@@ -797,36 +822,14 @@ impl Registry {
     ) -> Result<Versioned<KeyGroupConfig>, ApiError> {
         let mut state = self.state.lock().await;
         Self::check_key_group(&state, &cfg, fixed_id.as_deref())?;
-        let t = now();
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let created = state.key_groups.get(&id).map(|g| g.created).unwrap_or(t);
-        let v = Versioned {
-            id: id.clone(),
-            etag: crate::ids::etag(),
-            created,
-            last_modified: t,
-            declared,
-            config: cfg,
-        };
-        self.persist(
-            Kind::KeyGroup,
-            &Self::envelope(&v, v.config.to_tree().to_xml("KeyGroupConfig")),
-        )
-        .await?;
-        state.key_groups.insert(id, v.clone());
-        (self.on_change)(&state);
-        Ok(v)
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
     }
 
     /// GetKeyGroup.
     pub async fn key_group(&self, id: &str) -> Result<Versioned<KeyGroupConfig>, ApiError> {
-        self.state
-            .lock()
-            .await
-            .key_groups
-            .get(id)
-            .cloned()
-            .ok_or_else(no_such_key_group)
+        self.get(id).await
     }
 
     /// UpdateKeyGroup (key rotation: takes effect on the next request).
@@ -836,55 +839,26 @@ impl Registry {
         if_match: Option<&str>,
         cfg: KeyGroupConfig,
     ) -> Result<Versioned<KeyGroupConfig>, ApiError> {
-        let mut state = self.state.lock().await;
-        let mut v = state
-            .key_groups
-            .get(id)
-            .cloned()
-            .ok_or_else(no_such_key_group)?;
-        check_if_match(if_match, &v.etag)?;
-        Self::check_key_group(&state, &cfg, Some(id))?;
-        v.config = cfg;
-        v.etag = crate::ids::etag();
-        v.last_modified = now();
-        self.persist(
-            Kind::KeyGroup,
-            &Self::envelope(&v, v.config.to_tree().to_xml("KeyGroupConfig")),
-        )
-        .await?;
-        state.key_groups.insert(id.to_owned(), v.clone());
-        (self.on_change)(&state);
-        Ok(v)
+        self.update(id, if_match, cfg, |state, _, new| {
+            Self::check_key_group(state, new, Some(id))
+        })
+        .await
     }
 
     /// DeleteKeyGroup: refused while a distribution trusts it.
     pub async fn delete_key_group(&self, id: &str, if_match: Option<&str>) -> Result<(), ApiError> {
-        let mut state = self.state.lock().await;
-        let v = state.key_groups.get(id).ok_or_else(no_such_key_group)?;
-        check_if_match(if_match, &v.etag)?;
-        if state
-            .distributions
-            .values()
-            .any(|d| d.v.config.referenced_key_group_ids().contains(&id))
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "ResourceInUse",
-                format!(
-                    "The key group {id} is trusted by a distribution; remove it from the cache behaviors first."
-                ),
-            ));
-        }
-        self.store
-            .delete(Kind::KeyGroup, id)
-            .await
-            .map_err(ApiError::internal)?;
-        state.key_groups.remove(id);
-        (self.on_change)(&state);
-        Ok(())
+        self.delete::<KeyGroupConfig>(id, if_match, |state| {
+            if state.distributions.values().any(|d| d.v.config.referenced_key_group_ids().contains(&id)) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "ResourceInUse",
+                    format!("The key group {id} is trusted by a distribution; remove it from the cache behaviors first."),
+                ));
+            }
+            Ok(())
+        })
+        .await
     }
-
-    // === policies ===
 
     /// CreateCachePolicy.
     pub async fn create_cache_policy(
@@ -897,49 +871,25 @@ impl Registry {
         let managed = crate::model::managed_cache_policies()
             .iter()
             .any(|m| m.name == cfg.name);
-        if managed
-            || state
-                .cache_policies
-                .values()
-                .any(|p| p.config.name == cfg.name && fixed_id.as_ref() != Some(&p.id))
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "CachePolicyAlreadyExists",
-                format!("A cache policy named {} already exists.", cfg.name),
-            ));
-        }
-        let custom = state.cache_policies.len();
-        if fixed_id.is_none() && custom >= 20 {
+        Self::unique_name::<CachePolicyConfig>(
+            &state,
+            |c| &c.name,
+            &cfg.name,
+            fixed_id.as_deref(),
+            managed,
+            "CachePolicyAlreadyExists",
+            "cache policy",
+        )?;
+        if fixed_id.is_none() && state.cache_policies.len() >= 20 {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "TooManyCachePolicies",
                 "You have reached the maximum number of cache policies (20).",
             ));
         }
-        let t = now();
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let created = state
-            .cache_policies
-            .get(&id)
-            .map(|p| p.created)
-            .unwrap_or(t);
-        let v = Versioned {
-            id: id.clone(),
-            etag: crate::ids::etag(),
-            created,
-            last_modified: t,
-            declared,
-            config: cfg,
-        };
-        self.persist(
-            Kind::CachePolicy,
-            &Self::envelope(&v, v.config.to_tree().to_xml("CachePolicyConfig")),
-        )
-        .await?;
-        state.cache_policies.insert(id, v.clone());
-        (self.on_change)(&state);
-        Ok(v)
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
     }
 
     /// CreateOriginRequestPolicy.
@@ -953,44 +903,18 @@ impl Registry {
         let managed = crate::model::managed_origin_request_policies()
             .iter()
             .any(|m| m.name == cfg.name);
-        if managed
-            || state
-                .origin_request_policies
-                .values()
-                .any(|p| p.config.name == cfg.name && fixed_id.as_ref() != Some(&p.id))
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "OriginRequestPolicyAlreadyExists",
-                format!(
-                    "An origin request policy named {} already exists.",
-                    cfg.name
-                ),
-            ));
-        }
-        let t = now();
+        Self::unique_name::<OriginRequestPolicyConfig>(
+            &state,
+            |c| &c.name,
+            &cfg.name,
+            fixed_id.as_deref(),
+            managed,
+            "OriginRequestPolicyAlreadyExists",
+            "origin request policy",
+        )?;
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let created = state
-            .origin_request_policies
-            .get(&id)
-            .map(|p| p.created)
-            .unwrap_or(t);
-        let v = Versioned {
-            id: id.clone(),
-            etag: crate::ids::etag(),
-            created,
-            last_modified: t,
-            declared,
-            config: cfg,
-        };
-        self.persist(
-            Kind::OriginRequestPolicy,
-            &Self::envelope(&v, v.config.to_tree().to_xml("OriginRequestPolicyConfig")),
-        )
-        .await?;
-        state.origin_request_policies.insert(id, v.clone());
-        (self.on_change)(&state);
-        Ok(v)
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
     }
 }
 
