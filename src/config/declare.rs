@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::{
-    self, CachePolicyConfig, Diagnostics, DistributionConfig, KeyGroupConfig,
+    self, CachePolicyConfig, Diagnostics, DistributionConfig, Document, KeyGroupConfig,
     OriginRequestPolicyConfig, PublicKeyConfig, Tree,
 };
 
@@ -161,10 +161,10 @@ impl Ctx<'_> {
     }
 
     /// Decodes and validates one declaration; problems go to the report.
-    fn decode<C: Declarable>(&mut self, table: toml::Table, at: &str) -> Option<C> {
+    fn decode<C: Document>(&mut self, table: toml::Table, at: &str) -> Option<C> {
         let (tree, src) = self.tree(table, C::ROOT, at)?;
         let mut d = Diagnostics::default();
-        let cfg = C::from_tree(&tree, &mut d);
+        let cfg = C::decode(&tree, &mut d);
         if let Some(c) = &cfg {
             c.validate(&mut d);
         }
@@ -173,36 +173,6 @@ impl Ctx<'_> {
         cfg.filter(|_| ok)
     }
 }
-
-/// A configuration document that can be declared in the config file.
-trait Declarable: Sized {
-    /// Its root element (and the key of a CloudFront JSON file's wrapper object).
-    const ROOT: &'static str;
-    fn from_tree(tree: &Tree, d: &mut Diagnostics) -> Option<Self>;
-    fn validate(&self, d: &mut Diagnostics);
-}
-
-macro_rules! declarable {
-    ($($ty:ty => $root:literal),+ $(,)?) => {$(
-        impl Declarable for $ty {
-            const ROOT: &'static str = $root;
-            fn from_tree(tree: &Tree, d: &mut Diagnostics) -> Option<Self> {
-                <$ty>::from_tree(tree, d)
-            }
-            fn validate(&self, d: &mut Diagnostics) {
-                <$ty>::validate(self, d)
-            }
-        }
-    )+};
-}
-
-declarable!(
-    PublicKeyConfig => "PublicKeyConfig",
-    KeyGroupConfig => "KeyGroupConfig",
-    CachePolicyConfig => "CachePolicyConfig",
-    OriginRequestPolicyConfig => "OriginRequestPolicyConfig",
-    DistributionConfig => "DistributionConfig",
-);
 
 /// Decodes and validates every declaration of `file` (read from `path`, relative paths taken
 /// from `base`). Cross-references between declared resources are checked when they are applied.

@@ -17,6 +17,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use super::error::ApiError;
 use crate::config::AdminCredentials;
 use crate::edge::Edge;
+use crate::model::Document;
 use crate::model::responses::{ActiveKeyGroup, DistributionMeta, InvalidationSummary, Page};
 use crate::model::{self, Diagnostics, PolicyType, Tree};
 use crate::state::registry::{DistributionEntry, Registry, diagnostics_error};
@@ -85,6 +86,15 @@ impl Call<'_> {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses the body as the document `C`, decodes and validates it.
+    fn document<C: Document>(&self) -> Result<C, ApiError> {
+        self.decode(C::ROOT, |t, d| {
+            let c = C::decode(t, d)?;
+            c.validate(d);
+            Some(c)
+        })
     }
 
     /// Parses the body as the XML document `root` and decodes it with `decode`.
@@ -221,6 +231,22 @@ fn xml(
         h.insert("x-amz-request-id", v);
     }
     resp
+}
+
+/// `Get…` or `Get…Config` for a stored document: the whole resource or only its config, with
+/// the document's ETag either way.
+fn resource<C: Document>(
+    etag: &str,
+    config: &C,
+    config_only: bool,
+    root: &str,
+    full: impl FnOnce() -> Tree,
+) -> Response {
+    if config_only {
+        xml(StatusCode::OK, &config.encode(), C::ROOT, Some(etag), None)
+    } else {
+        xml(StatusCode::OK, &full(), root, Some(etag), None)
+    }
 }
 
 fn no_content() -> Response {
@@ -381,11 +407,7 @@ async fn distribution_tree(state: &AdminState, d: &DistributionEntry) -> Tree {
 }
 
 async fn create_distribution(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let cfg = call.decode("DistributionConfig", |t, d| {
-        let c = model::DistributionConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::DistributionConfig>()?;
     let (entry, created) = state.registry.create_distribution(cfg, None, false).await?;
     let status = if created {
         StatusCode::CREATED
@@ -407,23 +429,14 @@ async fn get_distribution(
     config_only: bool,
 ) -> Result<Response, ApiError> {
     let d = state.registry.distribution(id).await?;
-    Ok(if config_only {
-        xml(
-            StatusCode::OK,
-            &d.v.config.to_tree(),
-            "DistributionConfig",
-            Some(&d.v.etag),
-            None,
-        )
-    } else {
-        xml(
-            StatusCode::OK,
-            &distribution_tree(state, &d).await,
-            "Distribution",
-            Some(&d.v.etag),
-            None,
-        )
-    })
+    let full = distribution_tree(state, &d).await;
+    Ok(resource(
+        &d.v.etag,
+        &d.v.config,
+        config_only,
+        "Distribution",
+        || full,
+    ))
 }
 
 async fn update_distribution(
@@ -434,11 +447,7 @@ async fn update_distribution(
     if call.if_match().is_none() {
         return Err(ApiError::missing_if_match());
     }
-    let cfg = call.decode("DistributionConfig", |t, d| {
-        let c = model::DistributionConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::DistributionConfig>()?;
     let d = state
         .registry
         .update_distribution(id, call.if_match(), cfg)
@@ -554,11 +563,7 @@ async fn list_invalidations(
 // === public keys ===
 
 async fn create_public_key(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let cfg = call.decode("PublicKeyConfig", |t, d| {
-        let c = model::PublicKeyConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::PublicKeyConfig>()?;
     let (v, created) = state.registry.create_public_key(cfg, None, false).await?;
     let tree = model::responses::public_key(&v.id, v.created, &v.config);
     let status = if created {
@@ -585,23 +590,13 @@ async fn get_public_key(
     config_only: bool,
 ) -> Result<Response, ApiError> {
     let v = state.registry.public_key(id).await?;
-    Ok(if config_only {
-        xml(
-            StatusCode::OK,
-            &v.config.to_tree(),
-            "PublicKeyConfig",
-            Some(&v.etag),
-            None,
-        )
-    } else {
-        xml(
-            StatusCode::OK,
-            &model::responses::public_key(&v.id, v.created, &v.config),
-            "PublicKey",
-            Some(&v.etag),
-            None,
-        )
-    })
+    Ok(resource(
+        &v.etag,
+        &v.config,
+        config_only,
+        "PublicKey",
+        || model::responses::public_key(&v.id, v.created, &v.config),
+    ))
 }
 
 async fn update_public_key(
@@ -612,11 +607,7 @@ async fn update_public_key(
     if call.if_match().is_none() {
         return Err(ApiError::missing_if_match());
     }
-    let cfg = call.decode("PublicKeyConfig", |t, d| {
-        let c = model::PublicKeyConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::PublicKeyConfig>()?;
     let v = state
         .registry
         .update_public_key(id, call.if_match(), cfg)
@@ -646,11 +637,7 @@ async fn list_public_keys(state: &AdminState, call: &Call<'_>) -> Result<Respons
 // === key groups ===
 
 async fn create_key_group(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let cfg = call.decode("KeyGroupConfig", |t, d| {
-        let c = model::KeyGroupConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::KeyGroupConfig>()?;
     let v = state.registry.create_key_group(cfg, None, false).await?;
     let location = format!(
         "https://cloudfront.amazonaws.com/2020-05-31/key-group/{}",
@@ -671,23 +658,13 @@ async fn get_key_group(
     config_only: bool,
 ) -> Result<Response, ApiError> {
     let v = state.registry.key_group(id).await?;
-    Ok(if config_only {
-        xml(
-            StatusCode::OK,
-            &v.config.to_tree(),
-            "KeyGroupConfig",
-            Some(&v.etag),
-            None,
-        )
-    } else {
-        xml(
-            StatusCode::OK,
-            &model::responses::key_group(&v.id, v.last_modified, &v.config),
-            "KeyGroup",
-            Some(&v.etag),
-            None,
-        )
-    })
+    Ok(resource(
+        &v.etag,
+        &v.config,
+        config_only,
+        "KeyGroup",
+        || model::responses::key_group(&v.id, v.last_modified, &v.config),
+    ))
 }
 
 async fn update_key_group(
@@ -698,11 +675,7 @@ async fn update_key_group(
     if call.if_match().is_none() {
         return Err(ApiError::missing_if_match());
     }
-    let cfg = call.decode("KeyGroupConfig", |t, d| {
-        let c = model::KeyGroupConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::KeyGroupConfig>()?;
     let v = state
         .registry
         .update_key_group(id, call.if_match(), cfg)
@@ -732,11 +705,7 @@ async fn list_key_groups(state: &AdminState, call: &Call<'_>) -> Result<Response
 // === cache and origin request policies ===
 
 async fn create_cache_policy(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
-    let cfg = call.decode("CachePolicyConfig", |t, d| {
-        let c = model::CachePolicyConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::CachePolicyConfig>()?;
     let v = state.registry.create_cache_policy(cfg, None, false).await?;
     let location = format!(
         "https://cloudfront.amazonaws.com/2020-05-31/cache-policy/{}",
@@ -770,23 +739,9 @@ async fn get_cache_policy(
             })?;
             (v.etag.clone(), v.last_modified, v.config.clone())
         };
-    Ok(if config_only {
-        xml(
-            StatusCode::OK,
-            &config.to_tree(),
-            "CachePolicyConfig",
-            Some(&etag),
-            None,
-        )
-    } else {
-        xml(
-            StatusCode::OK,
-            &model::responses::cache_policy(id, modified, &config),
-            "CachePolicy",
-            Some(&etag),
-            None,
-        )
-    })
+    Ok(resource(&etag, &config, config_only, "CachePolicy", || {
+        model::responses::cache_policy(id, modified, &config)
+    }))
 }
 
 async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -824,11 +779,7 @@ async fn create_origin_request_policy(
     state: &AdminState,
     call: &Call<'_>,
 ) -> Result<Response, ApiError> {
-    let cfg = call.decode("OriginRequestPolicyConfig", |t, d| {
-        let c = model::OriginRequestPolicyConfig::from_tree(t, d)?;
-        c.validate(d);
-        Some(c)
-    })?;
+    let cfg = call.document::<model::OriginRequestPolicyConfig>()?;
     let v = state
         .registry
         .create_origin_request_policy(cfg, None, false)
@@ -870,23 +821,13 @@ async fn get_origin_request_policy(
         })?;
         (v.etag.clone(), v.last_modified, v.config.clone())
     };
-    Ok(if config_only {
-        xml(
-            StatusCode::OK,
-            &config.to_tree(),
-            "OriginRequestPolicyConfig",
-            Some(&etag),
-            None,
-        )
-    } else {
-        xml(
-            StatusCode::OK,
-            &model::responses::origin_request_policy(id, modified, &config),
-            "OriginRequestPolicy",
-            Some(&etag),
-            None,
-        )
-    })
+    Ok(resource(
+        &etag,
+        &config,
+        config_only,
+        "OriginRequestPolicy",
+        || model::responses::origin_request_policy(id, modified, &config),
+    ))
 }
 
 async fn list_origin_request_policies(

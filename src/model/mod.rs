@@ -47,3 +47,42 @@ pub use policy::{
 };
 pub use reader::ModelEnum;
 pub use tree::{Tree, TreeError};
+
+/// A configuration document of the API: decoded from and encoded to a [`Tree`] whose XML root
+/// is [`Document::ROOT`], and validated against CloudFront's rules.
+pub trait Document: Clone + PartialEq + Sized {
+    /// Its XML root element (also the key of a CloudFront JSON file's wrapper object).
+    const ROOT: &'static str;
+    /// Decodes it, reporting every problem.
+    fn decode(tree: &Tree, d: &mut Diagnostics) -> Option<Self>;
+    /// Encodes it in CloudFront's shape.
+    fn encode(&self) -> Tree;
+    /// CloudFront's rules that span members (errors and warnings).
+    fn validate(&self, d: &mut Diagnostics);
+}
+
+macro_rules! document {
+    ($($ty:ty => $root:literal),+ $(,)?) => {$(
+        impl Document for $ty {
+            const ROOT: &'static str = $root;
+            fn decode(tree: &Tree, d: &mut Diagnostics) -> Option<Self> {
+                <$ty>::from_tree(tree, d)
+            }
+            fn encode(&self) -> Tree {
+                self.to_tree()
+            }
+            fn validate(&self, d: &mut Diagnostics) {
+                <$ty>::validate(self, d)
+            }
+        }
+    )+};
+}
+
+document!(
+    DistributionConfig => "DistributionConfig",
+    InvalidationBatch => "InvalidationBatch",
+    PublicKeyConfig => "PublicKeyConfig",
+    KeyGroupConfig => "KeyGroupConfig",
+    CachePolicyConfig => "CachePolicyConfig",
+    OriginRequestPolicyConfig => "OriginRequestPolicyConfig",
+);

@@ -17,8 +17,8 @@ use super::record::Envelope;
 use super::store::{Kind, StateStore};
 use crate::control::error::ApiError;
 use crate::model::{
-    CachePolicyConfig, Diagnostics, DistributionConfig, InvalidationBatch, KeyGroupConfig,
-    OriginRequestPolicyConfig, PublicKeyConfig,
+    CachePolicyConfig, Diagnostics, DistributionConfig, Document, InvalidationBatch,
+    KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig,
 };
 
 /// A stored resource: metadata plus its configuration.
@@ -126,21 +126,15 @@ pub fn diagnostics_error(d: &Diagnostics) -> Option<ApiError> {
     Some(ApiError::new(StatusCode::BAD_REQUEST, first.code, message))
 }
 
-/// A configuration document the registry persists as CloudFront XML.
-pub trait Document: Clone + PartialEq + Sized {
+/// A document the registry persists, and where.
+pub trait Stored: Document {
     /// Where it is stored.
     const KIND: Kind;
-    /// Its XML root element.
-    const ROOT: &'static str;
-    /// Decodes it.
-    fn decode(tree: &crate::model::Tree, d: &mut Diagnostics) -> Option<Self>;
-    /// Encodes it.
-    fn encode(&self) -> crate::model::Tree;
 }
 
 /// A document kept as one [`Versioned`] map of the [`State`], with the CRUD rules CloudFront
 /// gives public keys, key groups and policies.
-pub trait Collection: Document {
+pub trait Collection: Stored {
     /// Its map in the state.
     fn map(state: &State) -> &BTreeMap<String, Versioned<Self>>;
     /// Its map in the state, for changes.
@@ -149,19 +143,12 @@ pub trait Collection: Document {
     fn not_found() -> ApiError;
 }
 
-macro_rules! document {
-    ($ty:ty, $kind:expr, $root:literal) => {
-        impl Document for $ty {
+macro_rules! stored {
+    ($($ty:ty => $kind:expr),+ $(,)?) => {$(
+        impl Stored for $ty {
             const KIND: Kind = $kind;
-            const ROOT: &'static str = $root;
-            fn decode(tree: &crate::model::Tree, d: &mut Diagnostics) -> Option<Self> {
-                <$ty>::from_tree(tree, d)
-            }
-            fn encode(&self) -> crate::model::Tree {
-                self.to_tree()
-            }
         }
-    };
+    )+};
 }
 
 macro_rules! collection {
@@ -180,15 +167,13 @@ macro_rules! collection {
     };
 }
 
-document!(DistributionConfig, Kind::Distribution, "DistributionConfig");
-document!(InvalidationBatch, Kind::Invalidation, "InvalidationBatch");
-document!(PublicKeyConfig, Kind::PublicKey, "PublicKeyConfig");
-document!(KeyGroupConfig, Kind::KeyGroup, "KeyGroupConfig");
-document!(CachePolicyConfig, Kind::CachePolicy, "CachePolicyConfig");
-document!(
-    OriginRequestPolicyConfig,
-    Kind::OriginRequestPolicy,
-    "OriginRequestPolicyConfig"
+stored!(
+    DistributionConfig => Kind::Distribution,
+    InvalidationBatch => Kind::Invalidation,
+    PublicKeyConfig => Kind::PublicKey,
+    KeyGroupConfig => Kind::KeyGroup,
+    CachePolicyConfig => Kind::CachePolicy,
+    OriginRequestPolicyConfig => Kind::OriginRequestPolicy,
 );
 collection!(PublicKeyConfig, public_keys, no_such_public_key());
 collection!(KeyGroupConfig, key_groups, no_such_key_group());
@@ -207,7 +192,7 @@ collection!(
 );
 
 /// Every stored record of a document kind, decoded. A record that cannot be read names itself.
-async fn load<C: Document>(store: &StateStore) -> Result<Vec<(Envelope, C)>, String> {
+async fn load<C: Stored>(store: &StateStore) -> Result<Vec<(Envelope, C)>, String> {
     let mut out = Vec::new();
     for (id, bytes) in store.load_all(C::KIND).await.map_err(|e| e.to_string())? {
         let what = format!("{}/{id}", C::KIND.prefix());
