@@ -112,6 +112,9 @@ async fn default_root_object_and_routing_refusals() {
             .contains("not configured to allow the HTTP request method")
     );
 
+    let r = send(edge.viewer, "GET", HOST, "/a.txt", &[], b"body").await;
+    assert_eq!(r.status, 403, "a GET with a body");
+
     let r = get(edge.viewer, HOST, "/secure/x").await;
     assert_eq!(r.status, 403);
 

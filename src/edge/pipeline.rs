@@ -183,6 +183,18 @@ impl Edge {
                 "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.",
             );
         }
+        // CloudFront refuses a GET that carries a body (caching.md §7.7).
+        let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if *req.method() == Method::GET && has_body {
+            return error(
+                StatusCode::FORBIDDEN,
+                "Bad request. A GET request cannot carry a body.",
+            );
+        }
         if !conn.https {
             match behavior.viewer_protocol {
                 ViewerProtocol::AllowAll => {}
@@ -843,4 +855,39 @@ fn forwarded_cookies(headers: &HeaderMap, sel: &Selection) -> Option<HeaderValue
         .collect::<Vec<_>>()
         .join("; ");
     HeaderValue::from_str(&joined).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewer_address_believes_only_trusted_proxies() {
+        let edge = Edge::new(
+            Cache::new(1 << 20),
+            "TST1-C1",
+            vec!["10.0.0.0/8".parse().unwrap()],
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 198.51.100.4, 10.1.1.1"),
+        );
+        // From a trusted proxy: the last hop that is not itself trusted.
+        assert_eq!(
+            edge.viewer_ip(&h, "10.9.9.9".parse().unwrap()),
+            "198.51.100.4".parse::<IpAddr>().unwrap()
+        );
+        // From anyone else: the socket peer, whatever the header says.
+        assert_eq!(
+            edge.viewer_ip(&h, "192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        // A malformed header from a trusted proxy: the proxy itself.
+        h.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(
+            edge.viewer_ip(&h, "10.9.9.9".parse().unwrap()),
+            "10.9.9.9".parse::<IpAddr>().unwrap()
+        );
+    }
 }
