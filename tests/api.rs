@@ -625,3 +625,51 @@ cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A config file can declare a distribution by pointing at the JSON that
+/// `aws cloudfront get-distribution-config` printed, unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_distribution_from_get_distribution_config_json() {
+    let origin = TestOrigin::start().await;
+    let edge = TestEdge::start("").await;
+    let ep = format!("http://{}", edge.admin);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({
+        "CallerReference": "json-export", "Comment": "exported", "Enabled": true,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "web", "DomainName": "localhost",
+            "CustomOriginConfig": {"HTTPPort": origin.addr.port(), "HTTPSPort": 443, "OriginProtocolPolicy": "http-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "web", "ViewerProtocolPolicy": "allow-all",
+            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
+    });
+    let file = write_json(tmp.path(), "in.json", &cfg);
+    let created = cli_json(cf(
+        &ep,
+        &["create-distribution", "--distribution-config", &file],
+    ))
+    .await;
+    let id = created["Distribution"]["Id"].as_str().unwrap().to_owned();
+    let out = cli(cf(&ep, &["get-distribution-config", "--id", &id])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exported = tmp.path().join("exported.json");
+    std::fs::write(&exported, &out.stdout).unwrap();
+    edge.stop().await;
+
+    let config = format!(
+        "[[distributions]]\nid = \"EDECLARED0001\"\ndomain_name = \"declared.example.test\"\nconfig_file = \"{}\"\n",
+        exported.display()
+    );
+    let edge = TestEdge::start(&config).await;
+    let r = get(edge.viewer, "declared.example.test", "/from-json").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "origin:/from-json");
+    let got = cli_json(cf(
+        &format!("http://{}", edge.admin),
+        &["get-distribution", "--id", "EDECLARED0001"],
+    ))
+    .await;
+    assert_eq!(
+        got["Distribution"]["DistributionConfig"]["Comment"],
+        "exported"
+    );
+    edge.stop().await;
+}
