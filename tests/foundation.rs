@@ -58,3 +58,75 @@ async fn builtin_demo_serves_public_and_guards_private() {
         .status();
     assert!(child.wait().unwrap().success(), "SIGTERM exits 0");
 }
+
+/// Settings come from flags, then `EDGEGATE_*` variables, then the file: a flag wins over the
+/// environment, which wins over the config file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_win_over_environment_over_file() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edgegate.toml");
+    std::fs::write(&file, "pop = \"FILE1-C1\"\nbilling_region = \"EU\"\n").unwrap();
+    let run = |flag: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"));
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("EDGEGATE_POP", "ENV1-C1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+        if let Some(f) = flag {
+            cmd.args(["--pop", f]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let viewer: std::net::SocketAddr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("viewer=http://"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        (child, viewer)
+    };
+    for (flag, want) in [(None, "ENV1-C1"), (Some("FLAG1-C1"), "FLAG1-C1")] {
+        let (mut child, viewer) = run(flag);
+        let r = get(viewer, "nobody.example", "/").await;
+        assert_eq!(r.header("x-amz-cf-pop"), Some(want));
+        let _ = std::process::Command::new("kill")
+            .arg(child.id().to_string())
+            .status();
+        assert!(child.wait().unwrap().success());
+    }
+}
+
+/// SIGTERM-style shutdown stops accepting but lets a request in flight finish.
+#[tokio::test]
+async fn shutdown_drains_requests_in_flight() {
+    let origin = crate::common::origin::TestOrigin::start().await;
+    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    let addr = edge.viewer;
+    let slow = tokio::spawn(async move { get(addr, HOST, "/delay-ms/800/drain").await });
+    // Wait until the request has reached the origin, then shut down.
+    while origin.hits_for("/delay-ms/800/drain") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    edge.stop().await;
+    let r = slow.await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "origin:/delay-ms/800/drain");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
