@@ -239,7 +239,7 @@ impl Edge {
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
             || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
         let ranged = req.headers().contains_key(header::RANGE);
-        if cacheable_method && !behavior.caching_disabled() {
+        if cacheable_method && !behavior.ttl.caching_disabled() {
             let (parts, _body) = req.into_parts();
             let (resp, outcome) = self.cached(parts, &ctx, ranged, request_id).await;
             return self.custom_error(resp, outcome, &ctx, request_id).await;
@@ -287,7 +287,7 @@ impl Edge {
             query: None,
             ..*ctx
         };
-        let (mut page_resp, _) = if behavior.caching_disabled() {
+        let (mut page_resp, _) = if behavior.ttl.caching_disabled() {
             self.pass_parts(
                 Request::from_parts(parts, Body::empty()),
                 &page_ctx,

@@ -112,14 +112,6 @@ pub struct Behavior {
     pub trusted_key_groups: Vec<String>,
 }
 
-impl Behavior {
-    /// Whether this behavior's TTLs are all zero (CachingDisabled): nothing is stored and
-    /// requests are not collapsed.
-    pub fn caching_disabled(&self) -> bool {
-        self.ttl.max.is_zero()
-    }
-}
-
 /// A custom error response rule.
 #[derive(Debug, Clone)]
 pub struct ErrorResponse {
