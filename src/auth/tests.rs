@@ -278,3 +278,26 @@ fn empty_key_ring_or_trust_list_is_invalid_key() {
     none.trusted.clear();
     assert_eq!(run(&none, &ring(), None), Err(Denial::InvalidKey));
 }
+
+/// OpenSSL, Node and Python do not normalise ECDSA `s`, so about half of real signatures are
+/// "high-S": both forms of the same signature must verify.
+#[test]
+fn ecdsa_high_and_low_s_are_both_accepted() {
+    let keys = ring();
+    let c = all_cases()
+        .into_iter()
+        .find(|c| c.name == "EC-SHA256 canned")
+        .unwrap();
+    let start = c.url.find("Signature=").unwrap() + "Signature=".len();
+    let end = c.url[start..].find('&').map_or(c.url.len(), |e| start + e);
+    let der = base64::decode(&c.url[start..end], 512).unwrap();
+    let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
+    let flipped = p256::ecdsa::Signature::from_scalars(sig.r(), -sig.s()).unwrap();
+    assert_ne!(flipped, sig);
+    for s in [sig, flipped] {
+        let mut m = c.clone();
+        let enc = base64::encode(s.to_der().as_bytes());
+        m.url = format!("{}{}{}", &c.url[..start], enc, &c.url[end..]);
+        assert!(run(&m, &keys, None).is_ok(), "{}", m.url);
+    }
+}
