@@ -292,6 +292,16 @@ case("custom, deeply nested", url_custom(RSA_KEY, RSA_ID, page, deep), "Malforme
 case("custom, IPv6 range", url_custom(RSA_KEY, RSA_ID, page, custom(page, ip="2001:db8::/32")), "MalformedPolicy")
 case("custom, unknown condition", url_custom(RSA_KEY, RSA_ID, page,
      custom(page)[:-4] + b',"IpAdress":{"AWS:SourceIp":"10.0.0.0/8"}}}]}'), "MalformedPolicy")
+java = ('{"Statement": [{"Resource":"%s","Condition":{"DateLessThan":{"AWS:EpochTime":%d}}}]}' % (page, T_END)).encode()
+case("custom, Java SDK spacing", url_custom(RSA_KEY, RSA_ID, page, java), "ok")
+page2 = "https://%s/docs/report.pdf?v=2&w=1" % HOST
+esc = custom(page2).replace(b"&", b"\\u0026")
+case("custom, JSON-escaped & in Resource", url_custom(RSA_KEY, RSA_ID, page2, esc), "ok")
+go_old = canned(page2, T_END).replace(b"&", b"\\u0026")
+case("canned signed over a JSON-escaped & (old Go SDK bug)",
+     append(page2, [("Expires", T_END), ("Signature", cf_b64(sign(RSA_KEY, go_old))), ("Key-Pair-Id", RSA_ID)]), "AccessDenied")
+dup = ('{"Statement":[],"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":%d}}}]}' % T_END).encode()
+case("custom, Statement twice", url_custom(RSA_KEY, RSA_ID, page, dup), "MalformedPolicy")
 case("no Expires nor Policy", append(page, [("Signature", "AAAA"), ("Key-Pair-Id", RSA_ID)]), "MalformedPolicy")
 case("no credentials at all", page, "MissingKey")
 case("only Hash-Algorithm: URL mode, cookies ignored", page + "&Hash-Algorithm=SHA1", "MissingKey",
