@@ -20,6 +20,8 @@
 //! state store over object_store.
 
 pub mod app;
+/// Signed URLs and signed cookies: the verifier that runs between routing and the cache.
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod control;
