@@ -297,6 +297,8 @@ async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Re
 pub mod demo {
     use std::path::Path;
 
+    /// The id of the demo's public key (declared in its config).
+    pub const KEY_ID: &str = "K2EDGEGATEDEMO";
     /// The demo's config file (also `examples/demo/edgegate.toml`).
     pub const CONFIG: &str = include_str!("../examples/demo/edgegate.toml");
     /// The demo key pair's public half (`keys/demo-public.pem`).
@@ -382,8 +384,11 @@ pub async fn serve(
         banner.push_str(&format!(
             "\nedgegate demo is up:\n  public:  http://localhost:{port}/public/hello.txt\n  \
              private: http://localhost:{port}/private/report.txt  (403 MissingKey without a signature)\n  \
+             sign it: aws cloudfront sign --url http://localhost:{port}/private/report.txt \\\n             \
+             --key-pair-id {key} --private-key file://keys/demo-private.pem --date-less-than 2030-01-01\n  \
              API:     aws --endpoint-url http://{} cloudfront list-distributions\n",
-            running.admin
+            running.admin,
+            key = demo::KEY_ID,
         ));
     }
     {

@@ -6,18 +6,25 @@
 //!
 //! ## Request path (data plane), in order
 //!
-//! 1. [`server`] accepts viewer connections (HTTP, HTTPS) and hands each request to the edge.
-//! 2. `edge::route`: Host → distribution, path → cache behavior, method and viewer-protocol checks.
-//! 3. (signed URLs and cookies plug in here, between routing and the cache)
-//! 4. [`cache`]: cache key from the behavior's cache policy, lookup, conditional answers,
-//!    request collapsing, and admission of what the origin returns.
-//! 5. [`origin`]: S3, custom HTTP and local-directory origins behind one trait.
-//! 6. `edge::respond`: CloudFront's response headers and error pages.
+//! 1. [`server`] accepts viewer connections (HTTP, HTTPS with rustls) and hands each request
+//!    to [`edge::Edge::handle`].
+//! 2. [`edge::pipeline`]: limits, Host → distribution, path → cache behavior
+//!    ([`edge::routing`], [`edge::pattern`]), allowed methods, viewer protocol policy.
+//! 3. [`auth`]: signed URLs and signed cookies on restricted behaviors, before the cache.
+//! 4. [`cache`]: cache key from the behavior's cache policy, lookup, conditional and range
+//!    answers, revalidation, request collapsing, admission of what the origin returns.
+//! 5. [`origin`]: S3 (SigV4 from [`sigv4`]), custom HTTP and local-directory origins behind one
+//!    trait.
+//! 6. [`edge::headers`] and [`edge::pages`]: CloudFront's response headers and generated pages,
+//!    on every outcome.
 //!
 //! ## Control plane
 //!
-//! The CloudFront REST API (2020-05-31, REST-XML) on the admin listener, backed by the
-//! state store over object_store.
+//! [`control`] is the CloudFront REST API (2020-05-31, REST-XML) on the admin listener. It
+//! decodes documents of the [`model`], changes the [`state`] registry (written through to a store
+//! over object_store before anything is acknowledged), and [`edge::compile`] turns each accepted
+//! state into a routing snapshot that the data plane picks up atomically. [`config`] resolves
+//! flags, `EDGEGATE_*` variables and the config file once at start-up; [`app`] wires it all.
 
 pub mod app;
 /// Signed URLs and signed cookies: the verifier that runs between routing and the cache.

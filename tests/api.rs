@@ -673,3 +673,86 @@ async fn declared_distribution_from_get_distribution_config_json() {
     );
     edge.stop().await;
 }
+
+/// Signed URLs made by the AWS CLI's `cloudfront sign` (botocore's CloudFrontSigner) open the
+/// restricted behavior; tampered, expired and unknown-key URLs are refused with CloudFront's
+/// codes; signing parameters stay out of the cache key and the origin request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_urls_from_the_aws_cli_open_restricted_behaviors() {
+    let origin = TestOrigin::start().await;
+    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-private.pem");
+    let sign = |url: &str, key_id: &str, until: &str| {
+        let args = vec![
+            "cloudfront".to_owned(),
+            "sign".to_owned(),
+            "--url".to_owned(),
+            url.to_owned(),
+            "--key-pair-id".to_owned(),
+            key_id.to_owned(),
+            "--private-key".to_owned(),
+            format!("file://{key}"),
+            "--date-less-than".to_owned(),
+            until.to_owned(),
+        ];
+        async move {
+            let out = cli(args).await;
+            assert!(out.status.success(), "{}", stderr(&out));
+            let signed = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+            signed
+                .strip_prefix(&format!("http://{HOST}"))
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let url = format!("http://{HOST}/private/report.txt");
+    let good = sign(&url, "KTESTKEY00001", "2099-01-01").await;
+    let r = get(edge.viewer, HOST, &good).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "origin:/private/report.txt");
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    // Another viewer's signature for the same object shares the cached copy.
+    let other = sign(&url, "KTESTKEY00001", "2098-06-01").await;
+    assert_ne!(good, other);
+    let r = get(edge.viewer, HOST, &other).await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(origin.hits_for("/private/report.txt"), 1);
+
+    let refused = |path: String, code: &'static str| {
+        let addr = edge.viewer;
+        async move {
+            let r = get(addr, HOST, &path).await;
+            assert_eq!(r.status, 403, "{path}");
+            assert_eq!(r.header("content-type"), Some("text/xml"));
+            assert!(
+                r.text().contains(&format!("<Code>{code}</Code>")),
+                "{path}: {}",
+                r.text()
+            );
+        }
+    };
+    // One character of the signature changed (still valid CloudFront base64).
+    let at = good.find("Signature=").unwrap() + "Signature=".len() + 10;
+    let flipped = if &good[at..at + 1] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &good[..at], &good[at + 1..]);
+    refused(tampered, "AccessDenied").await;
+    refused(
+        good.replace("Signature=", "Signature=%%%"),
+        "MalformedSignature",
+    )
+    .await;
+    refused(
+        sign(&url, "KTESTKEY00001", "2001-01-01").await,
+        "AccessDenied",
+    )
+    .await;
+    refused(
+        sign(&url, "KUNKNOWNKEY01", "2099-01-01").await,
+        "InvalidKey",
+    )
+    .await;
+    refused("/private/report.txt".to_owned(), "MissingKey").await;
+    // A URL signed for one object does not open another.
+    refused(good.replace("report.txt", "other.txt"), "AccessDenied").await;
+    edge.stop().await;
+}

@@ -51,6 +51,52 @@ async fn builtin_demo_serves_public_and_guards_private() {
     let r = get(viewer, "localhost", "/private/report.txt").await;
     assert_eq!(r.status, 403);
     assert!(r.text().contains("MissingKey"));
+    // The banner's signing command opens it.
+    let url = format!("http://localhost:{}/private/report.txt", viewer.port());
+    let key = concat!(
+        "file://",
+        env!("CARGO_MANIFEST_DIR"),
+        "/keys/demo-private.pem"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        crate::common::awscli::aws(&[
+            "cloudfront",
+            "sign",
+            "--url",
+            &url,
+            "--key-pair-id",
+            "K2EDGEGATEDEMO",
+            "--private-key",
+            key,
+            "--date-less-than",
+            "2099-01-01",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed = String::from_utf8(out.stdout).unwrap();
+    let path = signed
+        .trim()
+        .split_once(&format!(":{}", viewer.port()))
+        .unwrap()
+        .1
+        .to_owned();
+    let r = send(
+        viewer,
+        "GET",
+        &format!("localhost:{}", viewer.port()),
+        &path,
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Quarterly report"));
     let r = get(viewer, "localhost", "/public/../../../etc/passwd").await;
     assert_ne!(r.status, 200);
     let _ = std::process::Command::new("kill")

@@ -57,6 +57,13 @@ impl Compiler {
     pub fn routes(&self, state: &State) -> (Routes, Vec<String>) {
         let mut routes = Routes::default();
         let mut warnings = Vec::new();
+        let mut keys = crate::auth::KeyRing::new();
+        for (id, k) in &state.public_keys {
+            if let Err(e) = keys.insert(id, &k.config.encoded_key) {
+                warnings.push(format!("public key {id} cannot verify signatures: {e}"));
+            }
+        }
+        routes.keys = Arc::new(keys);
         for d in state.distributions.values() {
             match self.distribution(state, &d.v.id, &d.v.config) {
                 Ok(dist) => {
@@ -162,12 +169,25 @@ impl Compiler {
         } else {
             methods(&b.cached_methods)
         };
-        let trusted_key_groups =
-            if b.trusted_key_groups.enabled || !b.trusted_key_groups.items.is_empty() {
-                b.trusted_key_groups.items.clone()
-            } else {
-                Vec::new()
-            };
+        let restricted = b.trusted_key_groups.enabled || !b.trusted_key_groups.items.is_empty();
+        let trusted_key_ids = restricted.then(|| {
+            b.trusted_key_groups
+                .items
+                .iter()
+                .filter_map(|g| state.key_groups.get(g))
+                .flat_map(|g| g.config.items.iter().cloned())
+                .collect::<Vec<_>>()
+        });
+        // Signed cookies are credentials, not content: never in the cache key or to the origin.
+        let (key, forward) = if restricted {
+            let mut key = key;
+            let mut forward = forward;
+            key.cookies = without_signing_cookies(key.cookies);
+            forward.cookies = without_signing_cookies(forward.cookies);
+            (key, forward)
+        } else {
+            (key, forward)
+        };
         Ok(Behavior {
             pattern,
             target,
@@ -181,7 +201,7 @@ impl Compiler {
             key,
             forward,
             ttl,
-            trusted_key_groups,
+            trusted_key_ids,
         })
     }
 
@@ -385,4 +405,32 @@ fn origin_request_policy(state: &State, id: &str) -> Result<Forwarding, String> 
         cookies,
         query_strings,
     })
+}
+
+/// The names of CloudFront's signed-cookie credentials.
+const SIGNING_COOKIES: [&str; 5] = [
+    "CloudFront-Expires",
+    "CloudFront-Policy",
+    "CloudFront-Signature",
+    "CloudFront-Key-Pair-Id",
+    "CloudFront-Hash-Algorithm",
+];
+
+/// A cookie selection that never includes the signed-cookie credentials.
+fn without_signing_cookies(sel: Selection) -> Selection {
+    let signing = || SIGNING_COOKIES.iter().map(|c| (*c).to_owned());
+    match sel {
+        Selection::None => Selection::None,
+        Selection::All => Selection::AllExcept(signing().collect()),
+        Selection::AllExcept(mut names) => {
+            names.extend(signing());
+            Selection::AllExcept(names)
+        }
+        Selection::Whitelist(names) => Selection::Whitelist(
+            names
+                .into_iter()
+                .filter(|n| !SIGNING_COOKIES.contains(&n.as_str()))
+                .collect(),
+        ),
+    }
 }

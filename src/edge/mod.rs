@@ -1,8 +1,12 @@
 //! The data plane: what happens to a viewer request between the listener and the origin.
 //!
-//! Stages, in order (each a module):
-//! 1. `pattern`: path normalisation and behavior path patterns (used by routing);
-//! 2. `pages`: the bodies of responses the edge generates itself.
+//! - [`pipeline`]: the stages of one request, in order (see its docs) — the entry point is
+//!   [`Edge::handle`];
+//! - [`routing`]: the compiled distributions and behaviors a request is matched against;
+//! - [`pattern`]: path normalisation and behavior path patterns;
+//! - [`headers`]: what CloudFront adds to origin requests and responses;
+//! - [`pages`]: the bodies of responses the edge generates itself;
+//! - [`compile`]: control-plane state → routing snapshot.
 
 pub mod compile;
 pub mod headers;

@@ -4,7 +4,7 @@
 //! 2. Host → distribution (unknown or disabled: 403 page);
 //! 3. DefaultRootObject for `/`, then path → behavior (first match, default last);
 //! 4. AllowedMethods (403), ViewerProtocolPolicy (301/307 redirect or 403);
-//! 5. restricted behaviors (TrustedKeyGroups) — the signed-URL verifier plugs in here;
+//! 5. restricted behaviors (TrustedKeyGroups): signed URL or cookies, verified by [`crate::auth`];
 //! 6. cache: key, lookup (hit, 304, range), collapsing of concurrent misses;
 //! 7. origin fetch with CloudFront's origin headers; admission into the cache while streaming;
 //! 8. CloudFront's response headers on everything, errors included.
@@ -21,6 +21,7 @@ use super::headers::{self, EdgeIdentity, XCache};
 use super::pages;
 use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
+use crate::auth::{self, RequestFacts, VerifiedCache};
 use crate::cache::key::{self, KeySpec, Selection};
 use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
@@ -37,6 +38,8 @@ pub const MAX_HEAD_BYTES: usize = 20_480;
 #[derive(Debug)]
 pub struct Edge {
     routes: arc_swap::ArcSwap<Routes>,
+    /// Signatures already verified (bounded; never past their policy's expiry).
+    verified: VerifiedCache,
     cache: Cache,
     identity: EdgeIdentity,
     trusted_proxies: Vec<Cidr>,
@@ -53,6 +56,7 @@ impl Edge {
     pub fn new(cache: Cache, pop: &str, trusted_proxies: Vec<Cidr>) -> Self {
         Self {
             routes: arc_swap::ArcSwap::from_pointee(Routes::default()),
+            verified: VerifiedCache::default(),
             cache,
             identity: EdgeIdentity::new(pop),
             trusted_proxies,
@@ -209,23 +213,43 @@ impl Edge {
                 }
             }
         }
-        // 5. Restricted behaviors. The verifier of signed URLs and cookies lands with its own
-        // issue; until then a restricted behavior fails closed, as CloudFront answers a request
-        // without a signature.
-        if !behavior.trusted_key_groups.is_empty() {
-            let body = pages::xml_error(
-                "MissingKey",
-                "Missing Key-Pair-Id query parameter or cookie value",
-            );
-            return (
-                pages::response(StatusCode::FORBIDDEN, "text/xml", body),
-                Outcome {
-                    x_cache: XCache::Error,
-                    age: None,
-                },
-            );
-        }
+        // 5. Restricted behaviors: a signed URL or signed cookies, verified against the public
+        // keys of the behavior's trusted key groups, before the cache is consulted.
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
+        let mut strip_signing = false;
+        if let Some(key_ids) = &behavior.trusted_key_ids {
+            let cookies: Vec<&str> = req
+                .headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let now_epoch = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let facts = RequestFacts {
+                scheme: if conn.https { "https" } else { "http" },
+                host: &host,
+                raw_path: req.uri().path(),
+                raw_query: req.uri().query(),
+                cookie_headers: &cookies,
+                viewer_ip,
+                now_epoch,
+            };
+            let ids: Vec<&str> = key_ids.iter().map(String::as_str).collect();
+            match auth::verify_cached(&facts, &ids, &routes.keys, Some(&self.verified)) {
+                Ok(grant) => strip_signing = grant.strip_query,
+                Err(denial) => {
+                    return (
+                        pages::response(StatusCode::FORBIDDEN, "text/xml", denial.error_body()),
+                        Outcome {
+                            x_cache: XCache::Error,
+                            age: None,
+                        },
+                    );
+                }
+            }
+        }
         let ctx = Ctx {
             dist: &dist,
             behavior,
@@ -234,6 +258,7 @@ impl Edge {
             viewer_ip,
             https: conn.https,
             rid,
+            strip_signing,
         };
         // 6./7. Cache or pass through.
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
@@ -324,7 +349,7 @@ impl Edge {
         ranged: bool,
         request_id: &str,
     ) -> (Response<Body>, Outcome) {
-        let drop_none = |_: &str| false;
+        let drop_query = ctx.drop_query();
         let cache_key = key::build(
             &ctx.dist.id,
             parts.method == Method::OPTIONS,
@@ -332,7 +357,7 @@ impl Edge {
             ctx.query,
             &parts.headers,
             &ctx.behavior.key,
-            &drop_none,
+            &drop_query,
         );
         let mut attempts = 0;
         loop {
@@ -585,8 +610,7 @@ impl Edge {
             gzip: false,
             brotli: false,
         };
-        let drop_none = |_: &str| false;
-        let query = key::forwarded_query(ctx.query, &query_spec, &drop_none);
+        let query = key::forwarded_query(ctx.query, &query_spec, &ctx.drop_query());
         let path_and_query = match query {
             Some(q) if !q.is_empty() => format!("{}?{q}", ctx.path),
             _ => ctx.path.to_owned(),
@@ -641,6 +665,20 @@ struct Ctx<'a> {
     viewer_ip: IpAddr,
     https: bool,
     rid: &'a HeaderValue,
+    /// The request was granted by a signed URL: its signing parameters are neither part of the
+    /// cache key nor sent to the origin.
+    strip_signing: bool,
+}
+
+impl Ctx<'_> {
+    /// Which query parameters are left out of the cache key and the origin request.
+    fn drop_query(&self) -> fn(&str) -> bool {
+        if self.strip_signing {
+            auth::is_signing_param
+        } else {
+            |_| false
+        }
+    }
 }
 
 /// Sends to the behavior's target, failing over inside an origin group for GET/HEAD/OPTIONS.

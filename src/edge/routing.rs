@@ -108,8 +108,9 @@ pub struct Behavior {
     pub forward: Forwarding,
     /// TTL bounds from the cache policy.
     pub ttl: TtlBounds,
-    /// Trusted key group ids; non-empty means signed URLs or cookies are required.
-    pub trusted_key_groups: Vec<String>,
+    /// For a restricted behavior (TrustedKeyGroups), the ids of the public keys in its trusted
+    /// key groups; `None` when the behavior is public.
+    pub trusted_key_ids: Option<Vec<String>>,
 }
 
 /// A custom error response rule.
@@ -156,6 +157,8 @@ impl Distribution {
 pub struct Routes {
     by_host: HashMap<String, Arc<Distribution>>,
     wildcard: Vec<(String, Arc<Distribution>)>,
+    /// Every parsed public key, for signed URLs and cookies.
+    pub keys: Arc<crate::auth::KeyRing>,
 }
 
 impl Routes {
