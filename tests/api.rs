@@ -756,3 +756,75 @@ async fn signed_urls_from_the_aws_cli_open_restricted_behaviors() {
     refused(good.replace("report.txt", "other.txt"), "AccessDenied").await;
     edge.stop().await;
 }
+
+/// Signed cookies carry the same three values as a custom-policy signed URL; the AWS CLI's
+/// custom-policy URL, turned into `CloudFront-*` cookies, opens the restricted behavior, and the
+/// cookies never reach the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_cookies_open_restricted_behaviors() {
+    let origin = TestOrigin::start().await;
+    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    let key = concat!(
+        "file://",
+        env!("CARGO_MANIFEST_DIR"),
+        "/keys/demo-private.pem"
+    );
+    let url = format!("http://{HOST}/private/cookie.txt");
+    let out = cli(vec![
+        "cloudfront".into(),
+        "sign".into(),
+        "--url".into(),
+        url,
+        "--key-pair-id".into(),
+        "KTESTKEY00001".into(),
+        "--private-key".into(),
+        key.into(),
+        "--date-less-than".into(),
+        "2099-01-01".into(),
+        "--date-greater-than".into(),
+        "2001-01-01".into(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let signed = String::from_utf8(out.stdout).unwrap();
+    let query = signed.trim().split_once('?').unwrap().1.to_owned();
+    let cookie: Vec<String> = query
+        .split('&')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            format!("CloudFront-{k}={v}")
+        })
+        .collect();
+    assert!(cookie.iter().any(|c| c.starts_with("CloudFront-Policy=")));
+    let cookie = cookie.join("; ");
+    let r = send(
+        edge.viewer,
+        "GET",
+        HOST,
+        "/private/cookie.txt",
+        &[("cookie", &cookie)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        origin.last().headers.get("cookie").is_none(),
+        "signed cookies reach the origin"
+    );
+    let bad = cookie.replace(
+        "CloudFront-Key-Pair-Id=KTESTKEY00001",
+        "CloudFront-Key-Pair-Id=KNOPE",
+    );
+    let r = send(
+        edge.viewer,
+        "GET",
+        HOST,
+        "/private/cookie.txt",
+        &[("cookie", &bad)],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("InvalidKey"), "{}", r.text());
+    edge.stop().await;
+}
