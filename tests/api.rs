@@ -828,3 +828,78 @@ async fn signed_cookies_open_restricted_behaviors() {
     assert!(r.text().contains("InvalidKey"), "{}", r.text());
     edge.stop().await;
 }
+
+/// Key rotation through the API takes effect on the next request, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_through_the_api_applies_at_once() {
+    let origin = TestOrigin::start().await;
+    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    let ep = format!("http://{}", edge.admin);
+    let tmp = tempfile::tempdir().unwrap();
+    let key = concat!(
+        "file://",
+        env!("CARGO_MANIFEST_DIR"),
+        "/keys/demo-private.pem"
+    );
+    let url = format!("http://{HOST}/private/rotate.txt");
+    let out = cli(vec![
+        "cloudfront".into(),
+        "sign".into(),
+        "--url".into(),
+        url,
+        "--key-pair-id".into(),
+        "KTESTKEY00001".into(),
+        "--private-key".into(),
+        key.into(),
+        "--date-less-than".into(),
+        "2099-01-01".into(),
+    ])
+    .await;
+    let signed = String::from_utf8(out.stdout).unwrap();
+    let path = signed
+        .trim()
+        .strip_prefix(&format!("http://{HOST}"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(get(edge.viewer, HOST, &path).await.status, 200);
+
+    // Rotate: a new key joins the group and the old one leaves it.
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/signing/other-rsa-public.pem"
+    ))
+    .unwrap();
+    let kf = write_json(
+        tmp.path(),
+        "k.json",
+        &serde_json::json!({"CallerReference": "rot", "Name": "rotated", "EncodedKey": pem}),
+    );
+    let k = cli_json(cf(&ep, &["create-public-key", "--public-key-config", &kf])).await;
+    let new_id = k["PublicKey"]["Id"].as_str().unwrap().to_owned();
+    let group = "5b0f3c1e-8d2a-4f6b-9c7d-1a2b3c4d5e6f";
+    let current = cli_json(cf(&ep, &["get-key-group-config", "--id", group])).await;
+    let etag = current["ETag"].as_str().unwrap().to_owned();
+    let gf = write_json(
+        tmp.path(),
+        "g.json",
+        &serde_json::json!({"Name": "test-group", "Items": [new_id]}),
+    );
+    let out = cli(cf(
+        &ep,
+        &[
+            "update-key-group",
+            "--id",
+            group,
+            "--if-match",
+            &etag,
+            "--key-group-config",
+            &gf,
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = get(edge.viewer, HOST, &path).await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("InvalidKey"), "{}", r.text());
+    edge.stop().await;
+}

@@ -343,7 +343,7 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::GET, ["key-group"]) => list_key_groups(state, call).await?,
         (M::GET, ["key-group", id]) => get_key_group(state, id, false).await?,
         (M::GET, ["key-group", id, "config"]) => get_key_group(state, id, true).await?,
-        (M::PUT, ["key-group", id, "config"]) => update_key_group(state, call, id).await?,
+        (M::PUT, ["key-group", id]) => update_key_group(state, call, id).await?,
         (M::DELETE, ["key-group", id]) => {
             state.registry.delete_key_group(id, call.if_match()).await?;
             no_content()
