@@ -123,14 +123,12 @@ impl PrivateKey {
         let fail = |e: &dyn std::fmt::Display| SignError(format!("signing failed: {e}"));
         match &self.0 {
             KeyInner::Rsa(k) => match hash {
-                HashAlgorithm::Sha1 => k.sign(
-                    rsa::Pkcs1v15Sign::new::<Sha1>(),
-                    &Sha1::digest(message),
-                ),
-                HashAlgorithm::Sha256 => k.sign(
-                    rsa::Pkcs1v15Sign::new::<Sha256>(),
-                    &Sha256::digest(message),
-                ),
+                HashAlgorithm::Sha1 => {
+                    k.sign(rsa::Pkcs1v15Sign::new::<Sha1>(), &Sha1::digest(message))
+                }
+                HashAlgorithm::Sha256 => {
+                    k.sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message))
+                }
             }
             .map_err(|e| fail(&e)),
             KeyInner::P256(k) => {
@@ -138,8 +136,7 @@ impl PrivateKey {
                     HashAlgorithm::Sha1 => Sha1::digest(message).to_vec(),
                     HashAlgorithm::Sha256 => Sha256::digest(message).to_vec(),
                 };
-                let sig: p256::ecdsa::Signature =
-                    k.sign_prehash(&digest).map_err(|e| fail(&e))?;
+                let sig: p256::ecdsa::Signature = k.sign_prehash(&digest).map_err(|e| fail(&e))?;
                 Ok(sig.to_der().as_bytes().to_vec())
             }
         }
@@ -501,7 +498,9 @@ pub fn parse_time(s: &str, now: i64) -> Result<i64, SignError> {
         if num.is_empty() || num.len() > 12 {
             return Err(bad("the duration needs a number"));
         }
-        let n: i64 = num.parse().map_err(|_| bad("the duration is not a number"))?;
+        let n: i64 = num
+            .parse()
+            .map_err(|_| bad("the duration is not a number"))?;
         let mult = match unit {
             "s" => 1,
             "m" => 60,
@@ -522,6 +521,34 @@ pub fn parse_time(s: &str, now: i64) -> Result<i64, SignError> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
         .map_err(|e| bad(&format!("not RFC 3339 ({e})")))
+}
+
+/// Largest key or policy file read.
+const MAX_FILE_LEN: u64 = 16 * 1024;
+
+/// Reads a small text file (a PEM key or a policy), at most 16 KiB. A `file://` prefix, as the
+/// AWS CLI takes it, is accepted. `what` names the file in errors.
+pub fn read_small_file(path: &str, what: &str) -> Result<String, SignError> {
+    use std::io::Read;
+    let path = path.strip_prefix("file://").unwrap_or(path);
+    let f = std::fs::File::open(path)
+        .map_err(|e| SignError(format!("cannot read the {what} {path}: {e}")))?;
+    let mut text = String::new();
+    f.take(MAX_FILE_LEN + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| SignError(format!("cannot read the {what} {path}: {e}")))?;
+    if text.len() as u64 > MAX_FILE_LEN {
+        return err(format!(
+            "the {what} {path} is larger than {MAX_FILE_LEN} bytes; is it the right file?"
+        ));
+    }
+    Ok(text)
+}
+
+/// Reads and parses a PEM private key file (see [`PrivateKey::from_pem`]).
+pub fn read_private_key(path: &str) -> Result<PrivateKey, SignError> {
+    let text = read_small_file(path, "private key")?;
+    PrivateKey::from_pem(&text).map_err(|e| SignError(format!("{path}: {}", e.0)))
 }
 
 /// The algorithm of a key made by [`generate_key`].

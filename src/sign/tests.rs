@@ -57,11 +57,24 @@ fn json_escaping_matches_python_and_javascript() {
 fn times() {
     assert_eq!(parse_time("1893456000", 0).unwrap(), 1893456000);
     assert_eq!(parse_time("2030-01-01T00:00:00Z", 0).unwrap(), 1893456000);
-    assert_eq!(parse_time("2030-01-01T01:00:00.9+01:00", 0).unwrap(), 1893456000);
+    assert_eq!(
+        parse_time("2030-01-01T01:00:00.9+01:00", 0).unwrap(),
+        1893456000
+    );
     assert_eq!(parse_time("+1h", 100).unwrap(), 3700);
     assert_eq!(parse_time("+30m", 0).unwrap(), 1800);
     assert_eq!(parse_time("+7d", 0).unwrap(), 604800);
-    for bad in ["", "+", "+1", "+1y", "+h", "tomorrow", "2030-01-01", "+99999999999999w", "-5"] {
+    for bad in [
+        "",
+        "+",
+        "+1",
+        "+1y",
+        "+h",
+        "tomorrow",
+        "2030-01-01",
+        "+99999999999999w",
+        "-5",
+    ] {
         let e = parse_time(bad, 0).unwrap_err();
         assert!(e.0.contains("bad time"), "{bad}: {e}");
     }
@@ -90,7 +103,12 @@ fn bad_inputs_are_refused() {
     assert!(sign(&o, &key).unwrap_err().0.contains("key pair id"));
     assert!(PrivateKey::from_pem("hello").unwrap_err().0.contains("PEM"));
     let public = include_str!("../../keys/demo-public.pem");
-    assert!(PrivateKey::from_pem(public).unwrap_err().0.contains("not a private key"));
+    assert!(
+        PrivateKey::from_pem(public)
+            .unwrap_err()
+            .0
+            .contains("not a private key")
+    );
 }
 
 #[test]
@@ -102,7 +120,11 @@ fn ec_keys_sign_verifiable_der() {
 
 #[test]
 fn key_config_json_is_valid_and_ordered() {
-    let j = public_key_config_json("n", "-----BEGIN PUBLIC KEY-----\nAA\n-----END PUBLIC KEY-----\n", "ref-1");
+    let j = public_key_config_json(
+        "n",
+        "-----BEGIN PUBLIC KEY-----\nAA\n-----END PUBLIC KEY-----\n",
+        "ref-1",
+    );
     let v: serde_json::Value = serde_json::from_str(&j).unwrap();
     assert_eq!(v["Name"], "n");
     assert_eq!(v["CallerReference"], "ref-1");
