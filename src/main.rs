@@ -176,6 +176,13 @@ fn sign_options(
             .transpose()?,
         hash: a.hash_algorithm,
     };
+    if let Some(expires) = opts.expires
+        && expires <= now
+    {
+        eprintln!(
+            "edgegate: warning: --expires is in the past; CloudFront will refuse this signature"
+        );
+    }
     let key = edgegate::sign::read_private_key(&a.private_key)?;
     Ok((opts, key))
 }

@@ -301,7 +301,7 @@ pub fn format_cookies(cookies: &[(String, String)], url: &str, format: CookieFor
                 .unwrap_or("");
             let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
             let mut attrs = String::new();
-            if !host.is_empty() && !host.contains('*') {
+            if !host.is_empty() && !host.contains(['*', '[']) {
                 let _ = write!(attrs, "; Domain={host}");
             }
             attrs.push_str("; Path=/");

@@ -296,6 +296,24 @@ mod tests {
     }
 
     #[test]
+    fn pem_block_reads_any_label_and_refuses_encrypted_keys() {
+        let (label, der) = pem_block(DEMO_PUBLIC).unwrap();
+        assert_eq!(label, "PUBLIC KEY");
+        assert!(parse_spki(&der).is_ok());
+        let (label, _) = pem_block(include_str!("../../keys/demo-private.pem")).unwrap();
+        assert_eq!(label, "RSA PRIVATE KEY");
+        let enc = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(pem_block(enc).unwrap_err().contains("encrypted"));
+        assert!(
+            pem_block("-----BEGIN X-----\nAAAA\n")
+                .unwrap_err()
+                .contains("END X")
+        );
+        assert!(pem_block("no pem").is_err());
+        assert!(pem_block(&"A".repeat(MAX_PEM_LEN + 1)).is_err());
+    }
+
+    #[test]
     fn hash_algorithm_is_exact() {
         assert_eq!(HashAlg::parse(None), Some(HashAlg::Sha1));
         assert_eq!(HashAlg::parse(Some("SHA1")), Some(HashAlg::Sha1));
