@@ -37,5 +37,7 @@ pub mod ids;
 pub mod model;
 pub mod origin;
 pub mod server;
+/// The signer's side: signed URLs and cookies, and key generation (`edgegate sign`, `keygen`).
+pub mod sign;
 pub mod sigv4;
 pub mod state;

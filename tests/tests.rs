@@ -6,3 +6,4 @@ mod api;
 mod edge;
 mod foundation;
 mod localstack_smoke;
+mod sign;

@@ -36,8 +36,7 @@ pub(crate) fn decode(value: &str, max_decoded: usize) -> Option<Vec<u8>> {
     (out.len() <= max_decoded).then_some(out)
 }
 
-/// Encodes bytes in CloudFront-base64 (padded). Used by tests and by tooling.
-#[cfg(test)]
+/// Encodes bytes in CloudFront-base64 (padded), as every official signer does (§3).
 pub(crate) fn encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD
         .encode(bytes)

@@ -142,6 +142,39 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("the PEM public key's base64 body is invalid: {e}"))
 }
 
+/// Decodes the first PEM block of `pem` (any label, bounded like public keys) into its label
+/// (`RSA PRIVATE KEY`, `PRIVATE KEY`, ...) and DER bytes. Used by the signer for private keys.
+pub(crate) fn pem_block(pem: &str) -> Result<(String, Vec<u8>), String> {
+    if pem.len() > MAX_PEM_LEN {
+        return Err(format!(
+            "the key file is {} bytes long; a PEM key is at most {MAX_PEM_LEN} bytes",
+            pem.len()
+        ));
+    }
+    let Some(start) = pem.find("-----BEGIN ") else {
+        return Err("the key is not PEM: no `-----BEGIN ...-----` line".into());
+    };
+    let rest = &pem[start + "-----BEGIN ".len()..];
+    let Some(label_end) = rest.find("-----") else {
+        return Err("the key's PEM `-----BEGIN` line is not closed with `-----`".into());
+    };
+    let label = &rest[..label_end];
+    let body_and_end = &rest[label_end + 5..];
+    let end_line = format!("-----END {label}-----");
+    let Some(body_end) = body_and_end.find(&end_line) else {
+        return Err(format!("the PEM block does not end with `{end_line}`"));
+    };
+    let body = &body_and_end[..body_end];
+    if body.contains(':') {
+        return Err("the PEM key is encrypted (it has headers); decrypt it first (openssl pkey -in KEY -out PLAIN)".into());
+    }
+    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|e| format!("the PEM key's base64 body is invalid: {e}"))?;
+    Ok((label.to_owned(), der))
+}
+
 fn parse_spki(der: &[u8]) -> Result<PublicKey, String> {
     let spki = SubjectPublicKeyInfoRef::try_from(der)
         .map_err(|e| format!("the public key is not a valid SubjectPublicKeyInfo: {e}"))?;
@@ -260,6 +293,24 @@ mod tests {
         assert!(e.contains("SubjectPublicKeyInfo"), "{e}");
         assert!(ring.insert("K", &"A".repeat(MAX_PEM_LEN + 1)).is_err());
         assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn pem_block_reads_any_label_and_refuses_encrypted_keys() {
+        let (label, der) = pem_block(DEMO_PUBLIC).unwrap();
+        assert_eq!(label, "PUBLIC KEY");
+        assert!(parse_spki(&der).is_ok());
+        let (label, _) = pem_block(include_str!("../../keys/demo-private.pem")).unwrap();
+        assert_eq!(label, "RSA PRIVATE KEY");
+        let enc = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        assert!(pem_block(enc).unwrap_err().contains("encrypted"));
+        assert!(
+            pem_block("-----BEGIN X-----\nAAAA\n")
+                .unwrap_err()
+                .contains("END X")
+        );
+        assert!(pem_block("no pem").is_err());
+        assert!(pem_block(&"A".repeat(MAX_PEM_LEN + 1)).is_err());
     }
 
     #[test]

@@ -60,11 +60,11 @@
 //! quotes are removed); for a cookie sent twice the first occurrence wins; unknown fields in a
 //! custom policy are `MalformedPolicy` (a misspelt condition must not silently widen access).
 
-mod base64;
+pub(crate) mod base64;
 mod cache;
-mod keys;
+pub(crate) mod keys;
 mod params;
-mod policy;
+pub(crate) mod policy;
 mod resource;
 mod verify;
 

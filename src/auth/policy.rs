@@ -146,7 +146,7 @@ fn check_depth(text: &str) -> Result<(), String> {
 }
 
 /// Parses `a.b.c.d/n` (or a bare address, taken as `/32`). IPv6 is not supported by CloudFront.
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+pub(crate) fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let (addr, len) = match s.split_once('/') {
         Some((a, l)) => {
             let len: u8 = if !l.is_empty() && l.len() <= 2 && l.bytes().all(|b| b.is_ascii_digit())
