@@ -325,6 +325,23 @@ pub mod demo {
         ),
     ];
 
+    /// A signed URL (canned policy, valid for 24 hours) for the demo's private object.
+    pub fn signed_url(port: u16) -> Result<String, String> {
+        let key = crate::sign::PrivateKey::from_pem(PRIVATE_KEY).map_err(|e| e.0)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let opts = crate::sign::SignOptions {
+            url: format!("http://localhost:{port}/private/report.txt"),
+            key_pair_id: KEY_ID.to_owned(),
+            expires: Some(now + 86_400),
+            not_before: None,
+            ip: None,
+            resource: None,
+            policy: None,
+            hash: crate::sign::HashAlgorithm::Sha1,
+        };
+        crate::sign::signed_url(&opts, &key).map_err(|e| e.0)
+    }
+
     /// Writes the site under `dir` and returns the demo config with its paths pointing there.
     pub fn materialize(dir: &Path) -> Result<super::FileConfig, String> {
         for (rel, bytes) in SITE {
@@ -381,10 +398,12 @@ pub async fn serve(
     );
     if demo {
         let port = running.viewer.port();
+        let signed = demo::signed_url(port).unwrap_or_else(|e| format!("(cannot sign: {e})"));
         banner.push_str(&format!(
             "\nedgegate demo is up:\n  public:  http://localhost:{port}/public/hello.txt\n  \
              private: http://localhost:{port}/private/report.txt  (403 MissingKey without a signature)\n  \
-             sign it: aws cloudfront sign --url http://localhost:{port}/private/report.txt \\\n             \
+             signed (valid 24 h):\n    {signed}\n  \
+             or sign it with the AWS CLI: aws cloudfront sign --url http://localhost:{port}/private/report.txt \\\n    \
              --key-pair-id {key} --private-key file://keys/demo-private.pem --date-less-than 2030-01-01\n  \
              API:     aws --endpoint-url http://{} cloudfront list-distributions\n",
             running.admin,

@@ -31,16 +31,35 @@ async fn builtin_demo_serves_public_and_guards_private() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
     let viewer: std::net::SocketAddr = line
         .split_whitespace()
         .find_map(|w| w.strip_prefix("viewer=http://"))
         .expect("viewer address printed")
         .parse()
         .unwrap();
+    // The banner prints a ready-to-use signed URL for the private area.
+    let printed = loop {
+        let mut l = String::new();
+        assert!(
+            out.read_line(&mut l).unwrap() > 0,
+            "no signed URL in the banner"
+        );
+        if l.contains("Signature=") {
+            break l.trim().to_owned();
+        }
+    };
+    let path = printed
+        .split_once(&format!(":{}", viewer.port()))
+        .unwrap()
+        .1
+        .to_owned();
+    let host = format!("localhost:{}", viewer.port());
+    let r = send(viewer, "GET", &host, &path, &[], b"").await;
+    assert_eq!(r.status, 200, "{printed}: {}", r.text());
+    assert!(r.text().contains("Quarterly report"));
     let r = get(viewer, "localhost", "/public/hello.txt").await;
     assert_eq!(r.status, 200);
     assert!(r.text().contains("Hello from the edge"));
