@@ -59,6 +59,24 @@ fn cf(endpoint: &str, rest: &[&str]) -> Vec<String> {
     v
 }
 
+/// `aws cloudfront sign` (botocore's CloudFrontSigner) with the demo private key: the signed URL.
+async fn cli_sign(url: &str, key_id: &str, until: &str, extra: &[&str]) -> String {
+    let key = concat!(
+        "file://",
+        env!("CARGO_MANIFEST_DIR"),
+        "/keys/demo-private.pem"
+    );
+    let mut args: Vec<String> = ["cloudfront", "sign", "--url", url, "--key-pair-id", key_id]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--private-key", key, "--date-less-than", until].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let out = cli(args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_origin_in_localstack_via_aws_cli_with_invalidation_and_restart() {
     let endpoint = s3_endpoint();
@@ -681,24 +699,10 @@ async fn declared_distribution_from_get_distribution_config_json() {
 async fn signed_urls_from_the_aws_cli_open_restricted_behaviors() {
     let origin = TestOrigin::start().await;
     let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
-    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-private.pem");
     let sign = |url: &str, key_id: &str, until: &str| {
-        let args = vec![
-            "cloudfront".to_owned(),
-            "sign".to_owned(),
-            "--url".to_owned(),
-            url.to_owned(),
-            "--key-pair-id".to_owned(),
-            key_id.to_owned(),
-            "--private-key".to_owned(),
-            format!("file://{key}"),
-            "--date-less-than".to_owned(),
-            until.to_owned(),
-        ];
+        let (url, key_id, until) = (url.to_owned(), key_id.to_owned(), until.to_owned());
         async move {
-            let out = cli(args).await;
-            assert!(out.status.success(), "{}", stderr(&out));
-            let signed = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+            let signed = cli_sign(&url, &key_id, &until, &[]).await;
             signed
                 .strip_prefix(&format!("http://{HOST}"))
                 .unwrap()
@@ -764,29 +768,14 @@ async fn signed_urls_from_the_aws_cli_open_restricted_behaviors() {
 async fn signed_cookies_open_restricted_behaviors() {
     let origin = TestOrigin::start().await;
     let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
-    let key = concat!(
-        "file://",
-        env!("CARGO_MANIFEST_DIR"),
-        "/keys/demo-private.pem"
-    );
     let url = format!("http://{HOST}/private/cookie.txt");
-    let out = cli(vec![
-        "cloudfront".into(),
-        "sign".into(),
-        "--url".into(),
-        url,
-        "--key-pair-id".into(),
-        "KTESTKEY00001".into(),
-        "--private-key".into(),
-        key.into(),
-        "--date-less-than".into(),
-        "2099-01-01".into(),
-        "--date-greater-than".into(),
-        "2001-01-01".into(),
-    ])
+    let signed = cli_sign(
+        &url,
+        "KTESTKEY00001",
+        "2099-01-01",
+        &["--date-greater-than", "2001-01-01"],
+    )
     .await;
-    assert!(out.status.success(), "{}", stderr(&out));
-    let signed = String::from_utf8(out.stdout).unwrap();
     let query = signed.trim().split_once('?').unwrap().1.to_owned();
     let cookie: Vec<String> = query
         .split('&')
@@ -836,26 +825,8 @@ async fn key_rotation_through_the_api_applies_at_once() {
     let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
     let ep = format!("http://{}", edge.admin);
     let tmp = tempfile::tempdir().unwrap();
-    let key = concat!(
-        "file://",
-        env!("CARGO_MANIFEST_DIR"),
-        "/keys/demo-private.pem"
-    );
     let url = format!("http://{HOST}/private/rotate.txt");
-    let out = cli(vec![
-        "cloudfront".into(),
-        "sign".into(),
-        "--url".into(),
-        url,
-        "--key-pair-id".into(),
-        "KTESTKEY00001".into(),
-        "--private-key".into(),
-        key.into(),
-        "--date-less-than".into(),
-        "2099-01-01".into(),
-    ])
-    .await;
-    let signed = String::from_utf8(out.stdout).unwrap();
+    let signed = cli_sign(&url, "KTESTKEY00001", "2099-01-01", &[]).await;
     let path = signed
         .trim()
         .strip_prefix(&format!("http://{HOST}"))
