@@ -150,13 +150,9 @@ impl Compiler {
             Some(id) => cache_policy(state, id)?,
             None => legacy_cache_settings(b),
         };
-        let forward = match &b.origin_request_policy_id {
+        let (extra_headers, extra_cookies, extra_query) = match &b.origin_request_policy_id {
             Some(id) => origin_request_policy(state, id)?,
-            None => Forwarding {
-                headers: Selection::None,
-                cookies: Selection::None,
-                query_strings: Selection::None,
-            },
+            None => (Selection::None, Selection::None, Selection::None),
         };
         let methods = |m: &[model::Method]| MethodSet::from_names(m.iter().map(|m| m.as_str()));
         let allowed = if b.allowed_methods.is_empty() {
@@ -179,14 +175,23 @@ impl Compiler {
                 .collect::<Vec<_>>()
         });
         // Signed cookies are credentials, not content: never in the cache key or to the origin.
-        let (key, forward) = if restricted {
+        let (key, extra_cookies) = if restricted {
             let mut key = key;
-            let mut forward = forward;
             key.cookies = without_signing_cookies(key.cookies);
-            forward.cookies = without_signing_cookies(forward.cookies);
-            (key, forward)
+            (key, without_signing_cookies(extra_cookies))
         } else {
-            (key, forward)
+            (key, extra_cookies)
+        };
+        let forward = Forwarding {
+            headers: union(&key.headers, &extra_headers),
+            cookies: union(&key.cookies, &extra_cookies),
+            query: KeySpec {
+                query_strings: union(&key.query_strings, &extra_query),
+                headers: Selection::None,
+                cookies: Selection::None,
+                gzip: false,
+                brotli: false,
+            },
         };
         Ok(Behavior {
             pattern,
@@ -367,8 +372,12 @@ fn cache_policy(state: &State, id: &str) -> Result<(KeySpec, TtlBounds), String>
     Ok((key, ttl))
 }
 
-/// What an origin request policy (managed or custom) adds to the origin request.
-fn origin_request_policy(state: &State, id: &str) -> Result<Forwarding, String> {
+/// What an origin request policy (managed or custom) adds to the origin request: headers,
+/// cookies and query strings.
+fn origin_request_policy(
+    state: &State,
+    id: &str,
+) -> Result<(Selection, Selection, Selection), String> {
     let cfg = match model::policy::managed_origin_request_policy(id) {
         Some(m) => m.config(),
         None => state
@@ -400,11 +409,26 @@ fn origin_request_policy(state: &State, id: &str) -> Result<Forwarding, String> 
         Q::All => Selection::All,
         Q::AllExcept => Selection::AllExcept(cfg.query_strings.names.clone()),
     };
-    Ok(Forwarding {
-        headers,
-        cookies,
-        query_strings,
-    })
+    Ok((headers, cookies, query_strings))
+}
+
+/// Union of what the cache key and the origin request policy select.
+fn union(a: &Selection, b: &Selection) -> Selection {
+    use Selection::*;
+    match (a, b) {
+        (All, _) | (_, All) => All,
+        (None, x) | (x, None) => x.clone(),
+        (Whitelist(x), Whitelist(y)) => Whitelist(x.iter().chain(y).cloned().collect()),
+        (AllExcept(x), AllExcept(y)) => {
+            AllExcept(x.iter().filter(|n| y.contains(n)).cloned().collect())
+        }
+        (Whitelist(w), AllExcept(e)) | (AllExcept(e), Whitelist(w)) => AllExcept(
+            e.iter()
+                .filter(|n| !w.iter().any(|x| x.eq_ignore_ascii_case(n)))
+                .cloned()
+                .collect(),
+        ),
+    }
 }
 
 /// The names of CloudFront's signed-cookie credentials.

@@ -22,7 +22,7 @@ use super::pages;
 use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
 use crate::auth::{self, RequestFacts, VerifiedCache};
-use crate::cache::key::{self, KeySpec, Selection};
+use crate::cache::key::{self, Selection};
 use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
 use crate::config::Cidr;
@@ -564,7 +564,6 @@ impl Edge {
     ) -> OriginRequest {
         let b = ctx.behavior;
         let mut out = HeaderMap::new();
-        let header_sel = combine(&b.key.headers, &b.forward.headers);
         for (name, value) in &parts.headers {
             let n = name.as_str();
             let wanted = headers::FORWARDED_AS_IS.contains(&n)
@@ -572,7 +571,7 @@ impl Edge {
                 || (n != "host"
                     && n != "cookie"
                     && n != "accept-encoding"
-                    && selected(&header_sel, n));
+                    && b.forward.headers.selects_ignore_case(n));
             let dropped = headers::HOP_BY_HOP.contains(&n)
                 || n == "x-forwarded-for"
                 || (for_cache
@@ -592,8 +591,7 @@ impl Edge {
         if let Some(ae) = key::normalized_accept_encoding(&parts.headers, &b.key) {
             out.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(ae));
         }
-        let cookie_sel = combine(&b.key.cookies, &b.forward.cookies);
-        if let Some(cookie) = forwarded_cookies(&parts.headers, &cookie_sel) {
+        if let Some(cookie) = forwarded_cookies(&parts.headers, &b.forward.cookies) {
             out.insert(header::COOKIE, cookie);
         }
         headers::add_origin_request_headers(
@@ -603,14 +601,7 @@ impl Edge {
             ctx.rid,
             ctx.viewer_ip,
         );
-        let query_spec = KeySpec {
-            query_strings: combine(&b.key.query_strings, &b.forward.query_strings),
-            headers: Selection::None,
-            cookies: Selection::None,
-            gzip: false,
-            brotli: false,
-        };
-        let query = key::forwarded_query(ctx.query, &query_spec, &ctx.drop_query());
+        let query = key::forwarded_query(ctx.query, &b.forward.query, &ctx.drop_query());
         let path_and_query = match query {
             Some(q) if !q.is_empty() => format!("{}?{q}", ctx.path),
             _ => ctx.path.to_owned(),
@@ -836,35 +827,6 @@ fn redirect(
     )
 }
 
-/// Union of what the cache key and the origin request policy select.
-fn combine(a: &Selection, b: &Selection) -> Selection {
-    use Selection::*;
-    match (a, b) {
-        (All, _) | (_, All) => All,
-        (None, x) | (x, None) => x.clone(),
-        (Whitelist(x), Whitelist(y)) => Whitelist(x.iter().chain(y).cloned().collect()),
-        (AllExcept(x), AllExcept(y)) => {
-            AllExcept(x.iter().filter(|n| y.contains(n)).cloned().collect())
-        }
-        (Whitelist(w), AllExcept(e)) | (AllExcept(e), Whitelist(w)) => AllExcept(
-            e.iter()
-                .filter(|n| !w.iter().any(|x| x.eq_ignore_ascii_case(n)))
-                .cloned()
-                .collect(),
-        ),
-    }
-}
-
-/// Whether a header (lower-case name) is selected.
-fn selected(sel: &Selection, name: &str) -> bool {
-    match sel {
-        Selection::None => false,
-        Selection::All => true,
-        Selection::Whitelist(w) => w.iter().any(|x| x.eq_ignore_ascii_case(name)),
-        Selection::AllExcept(e) => !e.iter().any(|x| x.eq_ignore_ascii_case(name)),
-    }
-}
-
 /// The Cookie header for the origin: selected cookies (case-sensitive names), sorted by name.
 fn forwarded_cookies(headers: &HeaderMap, sel: &Selection) -> Option<HeaderValue> {
     if matches!(sel, Selection::None) {
@@ -876,12 +838,7 @@ fn forwarded_cookies(headers: &HeaderMap, sel: &Selection) -> Option<HeaderValue
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .filter(|(n, _)| match sel {
-            Selection::None => false,
-            Selection::All => true,
-            Selection::Whitelist(w) => w.iter().any(|x| x == n),
-            Selection::AllExcept(e) => !e.iter().any(|x| x == n),
-        })
+        .filter(|(n, _)| sel.selects_exact(n.as_bytes()))
         .collect();
     if pairs.is_empty() {
         return None;

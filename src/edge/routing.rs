@@ -78,15 +78,16 @@ pub enum Target {
     },
 }
 
-/// What a behavior forwards to the origin beyond its cache key (origin request policy).
+/// What a behavior forwards to the origin: its cache key plus what its origin request policy
+/// adds, combined once when the behavior is compiled.
 #[derive(Debug, Clone)]
 pub struct Forwarding {
-    /// Extra viewer headers forwarded (`Selection::All` = all viewer headers).
+    /// Viewer headers forwarded (`Selection::All` = all viewer headers).
     pub headers: Selection,
-    /// Extra cookies forwarded.
+    /// Cookies forwarded.
     pub cookies: Selection,
-    /// Extra query strings forwarded.
-    pub query_strings: Selection,
+    /// Query strings forwarded, as a spec that selects only query strings.
+    pub query: KeySpec,
 }
 
 /// A compiled cache behavior.
@@ -104,7 +105,7 @@ pub struct Behavior {
     pub cached: MethodSet,
     /// What makes up the cache key (and is therefore forwarded).
     pub key: KeySpec,
-    /// What the origin request policy adds.
+    /// What goes to the origin (the cache key plus the origin request policy).
     pub forward: Forwarding,
     /// TTL bounds from the cache policy.
     pub ttl: TtlBounds,
