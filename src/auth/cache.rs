@@ -1,27 +1,48 @@
 //! A bounded memo of successful signature checks, so a URL or cookie that a viewer repeats
-//! (every segment of a video, every asset of a page) costs one public-key operation.
+//! (every segment of a video, every asset of a page) costs no decoding and no public-key
+//! operation.
 //!
-//! Keyed by SHA-256 over (key id, key fingerprint, hash algorithm, exact signed bytes,
-//! signature), so an entry only ever answers for the very same signature by the very same key.
-//! Only successes are stored (failures would let anyone fill the cache), and an entry is void
-//! from the policy's `DateLessThan` on. When full, expired entries are dropped first, then an
-//! arbitrary half.
+//! An entry is keyed by the exact material a verification depended on: the key id, the
+//! fingerprint of the key it named, the raw `Hash-Algorithm`, the raw `Signature`, and either the
+//! raw `Policy` (custom) or the request URL plus raw `Expires` (canned, whose signed bytes are
+//! built from them). Keys are compared byte for byte, never by a digest, so an entry only ever
+//! answers for the very same credentials checked by the very same key. The entry keeps the
+//! parsed custom policy, whose conditions (dates, IP, resource) are still evaluated on every
+//! request. Only successes are stored (failures would let anyone fill the cache), and an entry
+//! is void from the policy's `DateLessThan` on.
+//!
+//! The map is split into shards behind their own locks, so concurrent viewers rarely wait for
+//! each other. When a shard is full, its expired entries are dropped first, then an arbitrary
+//! half.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use sha2::{Digest, Sha256};
-
-use super::keys::HashAlg;
+use super::policy::Policy;
 
 /// Entries kept by [`VerifiedCache::default`].
-const DEFAULT_CAPACITY: usize = 10_000;
+const DEFAULT_CAPACITY: usize = 16_384;
+/// Number of independently locked shards.
+const SHARDS: usize = 16;
+
+/// What a cached verification established.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified {
+    /// The policy's `DateLessThan`: the entry is void from then on.
+    pub(crate) until: i64,
+    /// The parsed custom policy, `None` for a canned one.
+    pub(crate) policy: Option<Arc<Policy>>,
+}
+
+type Shard = HashMap<Box<[u8]>, Verified>;
 
 /// Successful signature verifications, bounded and expiring with each policy.
 #[derive(Debug)]
 pub struct VerifiedCache {
-    capacity: usize,
-    entries: Mutex<HashMap<[u8; 32], i64>>,
+    per_shard: usize,
+    hasher: RandomState,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl Default for VerifiedCache {
@@ -31,17 +52,18 @@ impl Default for VerifiedCache {
 }
 
 impl VerifiedCache {
-    /// A cache holding at most `capacity` entries (at least 1).
+    /// A cache holding about `capacity` entries (at least one per shard).
     pub fn new(capacity: usize) -> Self {
         VerifiedCache {
-            capacity: capacity.max(1),
-            entries: Mutex::new(HashMap::new()),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
     /// Number of entries currently held (expired ones included until evicted).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.shards.iter().map(|s| lock(s).len()).sum()
     }
 
     /// Whether the cache is empty.
@@ -49,65 +71,95 @@ impl VerifiedCache {
         self.len() == 0
     }
 
-    /// Drops every entry (e.g. when keys change).
+    /// Drops every entry.
     pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], i64>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn key(
-        key_id: &str,
-        fingerprint: &[u8; 32],
-        hash: HashAlg,
-        signed: &[u8],
-        signature: &[u8],
-    ) -> [u8; 32] {
-        let mut h = Sha256::new();
-        for part in [key_id.as_bytes(), fingerprint, signed, signature] {
-            h.update((part.len() as u64).to_be_bytes());
-            h.update(part);
+        for s in self.shards.iter() {
+            lock(s).clear();
         }
-        h.update([match hash {
-            HashAlg::Sha1 => 1u8,
-            HashAlg::Sha256 => 2u8,
-        }]);
-        h.finalize().into()
     }
 
-    /// Whether a live entry exists; an expired one is removed.
-    pub(crate) fn contains(&self, key: &[u8; 32], now: i64) -> bool {
-        let mut map = self.lock();
-        match map.get(key) {
-            Some(&until) if now < until => true,
+    fn shard(&self, material: &[u8]) -> &Mutex<Shard> {
+        let h = self.hasher.hash_one(material) as usize;
+        &self.shards[h % SHARDS]
+    }
+
+    /// The live entry for exactly this material; an expired one is removed.
+    pub(crate) fn get(&self, material: &[u8], now: i64) -> Option<Verified> {
+        let mut map = lock(self.shard(material));
+        match map.get(material) {
+            Some(v) if now < v.until => Some(v.clone()),
             Some(_) => {
-                map.remove(key);
-                false
+                map.remove(material);
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
-    /// Remembers a verified signature until `until` (the policy's `DateLessThan`).
-    pub(crate) fn insert(&self, key: [u8; 32], until: i64, now: i64) {
-        if now >= until {
+    /// Remembers a verified signature until `verified.until`.
+    pub(crate) fn insert(&self, material: Box<[u8]>, verified: Verified, now: i64) {
+        if now >= verified.until {
             return;
         }
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(&key) {
-            map.retain(|_, &mut u| now < u);
-            if map.len() >= self.capacity {
-                let drop: Vec<[u8; 32]> = map.keys().take(map.len() / 2 + 1).copied().collect();
+        let mut map = lock(self.shard(&material));
+        if map.len() >= self.per_shard && !map.contains_key(&material) {
+            map.retain(|_, v| now < v.until);
+            if map.len() >= self.per_shard {
+                let drop: Vec<Box<[u8]>> = map.keys().take(map.len() / 2 + 1).cloned().collect();
                 for k in drop {
                     map.remove(&k);
                 }
             }
         }
-        map.insert(key, until);
+        map.insert(material, verified);
+    }
+}
+
+fn lock(m: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Builds the byte-exact cache key from length-prefixed parts, so no two different lists of
+/// parts give the same bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Material(Vec<u8>);
+
+impl Material {
+    /// An empty key with room for a typical signed URL.
+    pub(crate) fn new() -> Self {
+        Material(Vec::with_capacity(768))
+    }
+
+    /// Appends one part.
+    pub(crate) fn part(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0
+            .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(bytes);
+        self
+    }
+
+    /// Appends an optional part, distinguishing absent from empty.
+    pub(crate) fn opt(&mut self, bytes: Option<&[u8]>) -> &mut Self {
+        match bytes {
+            Some(b) => {
+                self.0.push(1);
+                self.part(b)
+            }
+            None => {
+                self.0.push(0);
+                self
+            }
+        }
+    }
+
+    /// The finished key.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The finished key, owned.
+    pub(crate) fn into_boxed(self) -> Box<[u8]> {
+        self.0.into_boxed_slice()
     }
 }
 
@@ -115,56 +167,67 @@ impl VerifiedCache {
 mod tests {
     use super::*;
 
-    fn k(n: u8) -> [u8; 32] {
-        VerifiedCache::key("K", &[0; 32], HashAlg::Sha1, &[n], b"sig")
+    fn k(n: u8) -> Box<[u8]> {
+        let mut m = Material::new();
+        m.part(b"K").part(&[n]);
+        m.into_boxed()
+    }
+
+    fn v(until: i64) -> Verified {
+        Verified {
+            until,
+            policy: None,
+        }
     }
 
     #[test]
     fn entries_expire_with_the_policy() {
         let c = VerifiedCache::new(4);
-        c.insert(k(1), 100, 10);
-        assert!(c.contains(&k(1), 99));
-        assert!(!c.contains(&k(1), 100));
+        c.insert(k(1), v(100), 10);
+        assert!(c.get(&k(1), 99).is_some());
+        assert!(c.get(&k(1), 100).is_none());
         assert!(c.is_empty());
-        c.insert(k(2), 100, 100); // already expired: not stored
+        c.insert(k(2), v(100), 100); // already expired: not stored
         assert!(c.is_empty());
     }
 
     #[test]
-    fn keys_separate_every_component() {
-        let base = VerifiedCache::key("K", &[0; 32], HashAlg::Sha1, b"ab", b"c");
-        assert_ne!(
-            base,
-            VerifiedCache::key("K", &[0; 32], HashAlg::Sha1, b"a", b"bc")
-        );
-        assert_ne!(
-            base,
-            VerifiedCache::key("K", &[0; 32], HashAlg::Sha256, b"ab", b"c")
-        );
-        assert_ne!(
-            base,
-            VerifiedCache::key("K", &[1; 32], HashAlg::Sha1, b"ab", b"c")
-        );
-        assert_ne!(
-            base,
-            VerifiedCache::key("L", &[0; 32], HashAlg::Sha1, b"ab", b"c")
-        );
+    fn material_separates_every_part() {
+        let key = |parts: &[Option<&[u8]>]| {
+            let mut m = Material::new();
+            for p in parts {
+                m.opt(*p);
+            }
+            m.into_boxed()
+        };
+        let base = key(&[Some(b"ab"), Some(b"c")]);
+        assert_ne!(base, key(&[Some(b"a"), Some(b"bc")]));
+        assert_ne!(base, key(&[Some(b"abc"), None]));
+        assert_ne!(key(&[None, Some(b"")]), key(&[Some(b""), None]));
+        assert_eq!(base, key(&[Some(b"ab"), Some(b"c")]));
     }
 
     #[test]
     fn stays_bounded() {
-        let c = VerifiedCache::new(8);
-        for n in 0..100u8 {
-            c.insert(k(n), 1000, 0);
-            assert!(c.len() <= 8);
+        let c = VerifiedCache::new(SHARDS * 2);
+        for n in 0..=255u8 {
+            c.insert(k(n), v(1000), 0);
+            assert!(c.len() <= SHARDS * 2, "{}", c.len());
         }
-        assert!(c.contains(&k(99), 0));
+        assert!(c.get(&k(255), 0).is_some());
         // Expired entries go first.
-        let c = VerifiedCache::new(2);
-        c.insert(k(1), 5, 0);
-        c.insert(k(2), 1000, 0);
-        c.insert(k(3), 1000, 10);
-        assert!(c.contains(&k(2), 10) && c.contains(&k(3), 10));
+        let c = VerifiedCache::new(SHARDS * 2);
+        let same_shard: Vec<Box<[u8]>> = (0..=255u8)
+            .map(k)
+            .filter(|m| std::ptr::eq(c.shard(m), c.shard(&k(0))))
+            .take(3)
+            .collect();
+        let [a, b, d] = [&same_shard[0], &same_shard[1], &same_shard[2]];
+        c.insert(a.clone(), v(5), 0);
+        c.insert(b.clone(), v(1000), 0);
+        c.insert(d.clone(), v(1000), 10);
+        assert!(c.get(b, 10).is_some() && c.get(d, 10).is_some());
+        assert!(c.get(a, 0).is_none());
         c.clear();
         assert!(c.is_empty());
     }

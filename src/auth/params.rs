@@ -70,11 +70,15 @@ fn signing_index(piece: &str) -> Option<usize> {
 /// `None` when nothing remains (§13 choice 3).
 pub(crate) fn strip_signing(raw_query: Option<&str>) -> Option<String> {
     let q = raw_query?;
-    let kept: Vec<&str> = q
-        .split('&')
-        .filter(|p| signing_index(p).is_none())
-        .collect();
-    let joined = kept.join("&");
+    let mut joined = String::with_capacity(q.len());
+    let mut first = true;
+    for piece in q.split('&').filter(|p| signing_index(p).is_none()) {
+        if !first {
+            joined.push('&');
+        }
+        first = false;
+        joined.push_str(piece);
+    }
     (!joined.is_empty()).then_some(joined)
 }
 
@@ -92,7 +96,11 @@ pub(crate) fn extract<'a>(raw_query: Option<&'a str>, cookie_headers: &[&'a str]
         if slot.is_some() {
             return Found::DuplicateParam;
         }
-        *slot = Some(percent_decode_str(value).decode_utf8_lossy());
+        *slot = Some(if value.contains('%') {
+            percent_decode_str(value).decode_utf8_lossy()
+        } else {
+            Cow::Borrowed(value)
+        });
     }
     if any {
         return Found::Some(Source::Url, creds);

@@ -2,9 +2,10 @@
 //! (signed-urls.md §1), with each failure mapped to the §10 error code.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::base64;
-use super::cache::VerifiedCache;
+use super::cache::{Material, Verified, VerifiedCache};
 use super::keys::{self, HashAlg, KeyRing};
 use super::params::{self, Found, Source};
 use super::policy;
@@ -120,10 +121,10 @@ pub fn verify(
 }
 
 /// [`verify`], remembering successful signature checks in `cache` so a repeated URL or cookie
-/// costs no public-key operation. Conditions are evaluated on every request.
-pub fn verify_cached(
+/// costs no decoding and no public-key operation. Conditions are evaluated on every request.
+pub fn verify_cached<S: AsRef<str>>(
     req: &RequestFacts<'_>,
-    trusted_key_ids: &[&str],
+    trusted_key_ids: &[S],
     keys: &KeyRing,
     cache: Option<&VerifiedCache>,
 ) -> Result<Grant, Denial> {
@@ -138,13 +139,13 @@ pub fn verify_cached(
     if !well_formed_key_id(key_id) {
         return Err(Denial::MissingKey);
     }
-    let entry = if trusted_key_ids.contains(&key_id) {
+    let entry = if trusted_key_ids.iter().any(|t| t.as_ref() == key_id) {
         keys.get(key_id).ok_or(Denial::InvalidKey)?
     } else {
         return Err(Denial::InvalidKey);
     };
 
-    // 3. Policy bytes (and the URL the policy is checked against).
+    // The URL the policy is checked against: the request minus the signing parameters.
     let query = params::strip_signing(req.raw_query);
     let host = strip_default_port(req.scheme, req.host);
     let url = RequestUrl {
@@ -153,6 +154,20 @@ pub fn verify_cached(
         path: req.raw_path,
         query: query.as_deref(),
     };
+
+    // 3. A repeat of credentials already verified with this very key: only the conditions.
+    let material = cache.map(|_| material(key_id, &entry.fingerprint, &creds, &url));
+    if let (Some(c), Some(m)) = (cache, &material)
+        && let Some(hit) = c.get(m.bytes(), req.now_epoch)
+    {
+        conditions(req, &url, hit.until, hit.policy.as_deref())?;
+        return Ok(Grant {
+            strip_query: source == Source::Url,
+            expires_at: hit.until,
+        });
+    }
+
+    // 4. Policy bytes.
     let (bytes, parsed, expires_at): (Vec<u8>, Option<policy::Policy>, i64) =
         match (&creds.policy, &creds.expires) {
             // A Policy wins over an Expires sent alongside it (§13 choice 12).
@@ -171,7 +186,7 @@ pub fn verify_cached(
             (None, None) => return Err(Denial::MalformedPolicy),
         };
 
-    // 4. Signature.
+    // 5. Signature.
     let sig_text = match creds.signature.as_deref() {
         Some(s) if !s.is_empty() => s,
         _ => return Err(Denial::AccessDenied),
@@ -179,26 +194,68 @@ pub fn verify_cached(
     let signature =
         base64::decode(sig_text, MAX_SIGNATURE_BYTES).ok_or(Denial::MalformedSignature)?;
     let hash = HashAlg::parse(creds.hash_algorithm.as_deref()).ok_or(Denial::AccessDenied)?;
-    let cache_key =
-        cache.map(|_| VerifiedCache::key(key_id, &entry.fingerprint, hash, &bytes, &signature));
-    let cached = match (cache, &cache_key) {
-        (Some(c), Some(k)) => c.contains(k, req.now_epoch),
-        _ => false,
-    };
-    if !cached {
-        if !keys::verify_signature(&entry.key, hash, &bytes, &signature) {
-            return Err(Denial::AccessDenied);
-        }
-        if let (Some(c), Some(k)) = (cache, cache_key) {
-            c.insert(k, expires_at, req.now_epoch);
-        }
+    if !keys::verify_signature(&entry.key, hash, &bytes, &signature) {
+        return Err(Denial::AccessDenied);
+    }
+    let parsed = parsed.map(Arc::new);
+    if let (Some(c), Some(m)) = (cache, material) {
+        let verified = Verified {
+            until: expires_at,
+            policy: parsed.clone(),
+        };
+        c.insert(m.into_boxed(), verified, req.now_epoch);
     }
 
-    // 5. Conditions.
+    // 6. Conditions.
+    conditions(req, &url, expires_at, parsed.as_deref())?;
+    Ok(Grant {
+        strip_query: source == Source::Url,
+        expires_at,
+    })
+}
+
+/// Everything the outcome of decoding, parsing and checking the signature depends on. A canned
+/// policy's signed bytes are built from the URL, so the URL is part of it; a custom policy is
+/// signed as sent, and its resource is matched against the URL in [`conditions`].
+fn material(
+    key_id: &str,
+    fingerprint: &[u8; 32],
+    creds: &params::Credentials<'_>,
+    url: &RequestUrl<'_>,
+) -> Material {
+    let mut m = Material::new();
+    m.part(key_id.as_bytes())
+        .part(fingerprint)
+        .opt(creds.hash_algorithm.as_deref().map(str::as_bytes))
+        .opt(creds.signature.as_deref().map(str::as_bytes));
+    match (&creds.policy, &creds.expires) {
+        (Some(p), _) => {
+            m.part(b"custom").part(p.as_bytes());
+        }
+        (None, e) => {
+            m.part(b"canned")
+                .opt(e.as_deref().map(str::as_bytes))
+                .part(url.scheme.as_bytes())
+                .part(url.host.as_bytes())
+                .part(url.path.as_bytes())
+                .opt(url.query.map(str::as_bytes));
+        }
+    }
+    m
+}
+
+/// The policy's conditions at request time: `DateLessThan` (always), then for a custom
+/// policy `DateGreaterThan`, `AWS:SourceIp` and `Resource`.
+fn conditions(
+    req: &RequestFacts<'_>,
+    url: &RequestUrl<'_>,
+    expires_at: i64,
+    policy: Option<&policy::Policy>,
+) -> Result<(), Denial> {
     if req.now_epoch >= expires_at {
         return Err(Denial::AccessDenied);
     }
-    if let Some(p) = &parsed {
+    if let Some(p) = policy {
         if let Some(after) = p.date_greater_than
             && req.now_epoch <= after
         {
@@ -210,15 +267,12 @@ pub fn verify_cached(
             return Err(Denial::AccessDenied);
         }
         if let Some(r) = &p.resource
-            && !resource::matches(r, &url)
+            && !resource::matches(r, url)
         {
             return Err(Denial::AccessDenied);
         }
     }
-    Ok(Grant {
-        strip_query: source == Source::Url,
-        expires_at,
-    })
+    Ok(())
 }
 
 /// Public key ids are letters, digits, `-` and `_`; anything else (a pasted PEM, say) is

@@ -236,8 +236,7 @@ impl Edge {
                 viewer_ip,
                 now_epoch,
             };
-            let ids: Vec<&str> = key_ids.iter().map(String::as_str).collect();
-            match auth::verify_cached(&facts, &ids, &routes.keys, Some(&self.verified)) {
+            match auth::verify_cached(&facts, key_ids, &routes.keys, Some(&self.verified)) {
                 Ok(grant) => strip_signing = grant.strip_query,
                 Err(denial) => {
                     return (
