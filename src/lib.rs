@@ -17,6 +17,8 @@
 //!    trait.
 //! 6. [`edge::headers`] and [`edge::pages`]: CloudFront's response headers and generated pages,
 //!    on every outcome.
+//! 7. [`meter`]: one record per request, when the response has finished (or the viewer left),
+//!    journaled for access logs, usage reports and metrics.
 //!
 //! ## Control plane
 //!
@@ -34,6 +36,7 @@ pub mod config;
 pub mod control;
 pub mod edge;
 pub mod ids;
+pub mod meter;
 pub mod model;
 pub mod origin;
 pub mod server;
