@@ -5,6 +5,7 @@
 //! shutdown future resolves; then it stops accepting, drains in-flight requests for at most the
 //! drain timeout, flushes, and returns.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,6 +18,10 @@ use crate::cache::Cache;
 use crate::config::{self, FileConfig, ServeArgs, Settings, declare};
 use crate::control::{self, AdminState};
 use crate::edge::{Edge, compile};
+use crate::meter::Meter;
+use crate::meter::bucket::S3Client;
+use crate::meter::deliver::{Delivery, DeliveryReport, LogTarget};
+use crate::meter::metrics::Metrics;
 use crate::server::{self, Shutdown};
 use crate::state::StateStore;
 use crate::state::registry::{OnChange, Registry, State};
@@ -120,16 +125,55 @@ pub struct Running {
     pub admin: SocketAddr,
     /// The control-plane state.
     pub registry: Arc<Registry>,
+    /// The meter, unless `--metering off`.
+    pub meter: Option<Meter>,
+    delivery: Option<Delivery>,
     trigger: tokio::sync::watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
 }
 
 impl Running {
-    /// Stops accepting, drains in-flight requests (bounded by the drain timeout) and flushes.
+    /// Stops accepting, drains in-flight requests (bounded by the drain timeout), then writes
+    /// every usage record and delivers the access logs one last time.
     pub async fn shutdown(mut self) {
         let _ = self.trigger.send(true);
         while self.tasks.join_next().await.is_some() {}
+        if let Some(meter) = &self.meter {
+            meter.sync_async().await;
+        }
+        if let Some(d) = &self.delivery {
+            let targets = log_targets(&self.registry).await;
+            let report = d.run_once(&targets).await;
+            if report.failed > 0 {
+                tracing::warn!(
+                    failed = report.failed,
+                    "some access logs could not be delivered; they stay queued for the next start"
+                );
+            }
+        }
     }
+
+    /// Delivers access logs now (as the periodic task does), after writing pending records.
+    pub async fn deliver_logs(&self) -> Option<DeliveryReport> {
+        let meter = self.meter.as_ref()?;
+        meter.sync_async().await;
+        let d = self.delivery.as_ref()?;
+        Some(d.run_once(&log_targets(&self.registry).await).await)
+    }
+}
+
+/// Every distribution's access-log destination.
+async fn log_targets(registry: &Registry) -> HashMap<String, LogTarget> {
+    registry
+        .snapshot()
+        .await
+        .distributions
+        .values()
+        .filter_map(|d| {
+            let t = LogTarget::from_logging(d.v.config.logging.as_ref()?)?;
+            Some((d.v.id.clone(), t))
+        })
+        .collect()
 }
 
 /// Binds every listener and starts serving; returns once the edge accepts requests.
@@ -161,11 +205,29 @@ pub async fn start(
     }
 
     let cache = Cache::new(settings.cache_size);
-    let edge = Arc::new(Edge::new(
-        cache,
-        &settings.pop,
-        settings.trusted_proxies.clone(),
-    ));
+    let mut edge = Edge::new(cache, &settings.pop, settings.trusted_proxies.clone());
+    let meter = if settings.metering {
+        let m = Meter::start(&settings.data_dir, Arc::new(Metrics::default())).map_err(|e| {
+            format!(
+                "cannot open the usage journal in {}: {e}",
+                settings.data_dir.display()
+            )
+        })?;
+        edge = edge.with_meter(m.clone(), &settings.pop, settings.billing_region);
+        Some(m)
+    } else {
+        None
+    };
+    let edge = Arc::new(edge);
+    let delivery = meter.as_ref().map(|_| {
+        let creds: Arc<dyn crate::origin::CredentialsProvider> =
+            Arc::new(crate::origin::DefaultChain::new());
+        Delivery::new(
+            &settings.data_dir,
+            &settings.pop,
+            S3Client::new(settings.s3_endpoint.clone(), Some(creds)),
+        )
+    });
     let builder = Arc::new(compile::Compiler::new(&settings));
     let on_change: OnChange = {
         let edge = edge.clone();
@@ -229,6 +291,8 @@ pub async fn start(
         edge: edge.clone(),
         credentials: settings.admin_credentials.clone(),
         account_id: settings.account_id.clone(),
+        meter: meter.clone(),
+        data_dir: settings.data_dir.clone(),
     });
     let admin_router = control::router(admin_state);
     let admin_stop = stop.clone();
@@ -237,7 +301,27 @@ pub async fn start(
             .with_graceful_shutdown(admin_stop.wait())
             .await;
     });
+    if let Some(d) = delivery.clone() {
+        let registry = registry.clone();
+        let meter = meter.clone();
+        let stop = stop.clone();
+        let interval = settings.log_delivery_interval;
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = stop.clone().wait() => return,
+                }
+                if let Some(m) = &meter {
+                    m.sync_async().await;
+                }
+                d.run_once(&log_targets(&registry).await).await;
+            }
+        });
+    }
     Ok(Running {
+        meter,
+        delivery,
         viewer: viewer_addr,
         viewer_tls: tls_addr,
         admin: admin_addr,

@@ -38,6 +38,8 @@ pub const DEFAULT_POP: &str = "LCL50-C1";
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 /// Default in-memory cache size.
 pub const DEFAULT_CACHE_SIZE: u64 = 512 << 20;
+/// Default seconds between access-log deliveries.
+pub const DEFAULT_LOG_DELIVERY_INTERVAL_SECS: u64 = 60;
 /// How long a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -100,6 +102,21 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<Cidr>>,
+    /// Record every request (access logs, usage, metrics): on or off [default: on].
+    #[arg(long, env = "EDGEGATE_METERING", value_name = "on|off")]
+    pub metering: Option<Switch>,
+    /// Seconds between access-log deliveries (local files and S3 buckets) [default: 60].
+    #[arg(long, env = "EDGEGATE_LOG_DELIVERY_INTERVAL", value_name = "SECONDS")]
+    pub log_delivery_interval: Option<u64>,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// The config file as written. Unknown keys are errors.
@@ -134,6 +151,10 @@ pub struct FileConfig {
     pub account_id: Option<String>,
     /// See [`ServeArgs::trusted_proxies`]; a list of CIDR strings.
     pub trusted_proxies: Option<Vec<String>>,
+    /// See [`ServeArgs::metering`]: `true` or `false`.
+    pub metering: Option<bool>,
+    /// See [`ServeArgs::log_delivery_interval`].
+    pub log_delivery_interval: Option<u64>,
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
     pub drain_timeout: Option<u64>,
     /// Local-directory origins by name: an origin whose DomainName is `NAME.edgegate.local` serves
@@ -200,6 +221,10 @@ pub struct Settings {
     pub drain_timeout: Duration,
     /// Local-directory origins by name.
     pub local_origins: BTreeMap<String, PathBuf>,
+    /// Whether requests are metered (journal, access logs, usage, metrics).
+    pub metering: bool,
+    /// How often access logs are written out and delivered.
+    pub log_delivery_interval: Duration,
 }
 
 impl Default for Settings {
@@ -395,6 +420,22 @@ impl Settings {
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
 
+        let metering = match (args.metering, file.metering) {
+            (Some(s), _) => s == Switch::On,
+            (None, Some(b)) => b,
+            (None, None) => true,
+        };
+        let log_delivery_interval = args
+            .log_delivery_interval
+            .or(file.log_delivery_interval)
+            .unwrap_or(DEFAULT_LOG_DELIVERY_INTERVAL_SECS);
+        if log_delivery_interval == 0 || log_delivery_interval > 86_400 {
+            errors.push(format!(
+                "log_delivery_interval {log_delivery_interval} must be 1 to 86400 seconds"
+            ));
+        }
+        let log_delivery_interval = Duration::from_secs(log_delivery_interval.clamp(1, 86_400));
+
         let mut local_origins = BTreeMap::new();
         for (name, dir) in &file.local_origins {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -418,6 +459,8 @@ impl Settings {
                 domain_suffix,
                 cache_size,
                 account_id,
+                metering,
+                log_delivery_interval,
                 trusted_proxies,
                 drain_timeout,
                 local_origins,

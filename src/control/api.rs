@@ -48,14 +48,40 @@ pub struct AdminState {
     pub credentials: Option<AdminCredentials>,
     /// Account id used in ARNs.
     pub account_id: String,
+    /// The meter (for `/metrics` and `/usage`), unless `--metering off`.
+    pub meter: Option<crate::meter::Meter>,
+    /// The data directory (usage is read from its journal).
+    pub data_dir: std::path::PathBuf,
 }
 
-/// The admin listener's router: `/healthz` and the CloudFront API.
+/// The admin listener's router: `/healthz`, `/metrics`, `/usage` and the CloudFront API.
 pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .fallback(dispatch)
         .with_state(state)
+}
+
+/// Prometheus metrics. Records finished before the scrape are all counted.
+async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    let Some(meter) = &state.meter else {
+        return (
+            http::StatusCode::NOT_FOUND,
+            "metering is off (--metering off): no metrics are kept\n",
+        )
+            .into_response();
+    };
+    meter.sync_async().await;
+    let body = meter.metrics().render(&state.edge.cache().stats());
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn dispatch(State(state): State<Arc<AdminState>>, req: Request) -> Response {

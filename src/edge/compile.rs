@@ -65,7 +65,7 @@ impl Compiler {
         }
         routes.keys = Arc::new(keys);
         for d in state.distributions.values() {
-            match self.distribution(state, &d.v.id, &d.v.config) {
+            match self.distribution(state, &d.v.id, &d.domain_name, &d.v.config) {
                 Ok(dist) => {
                     let hosts = std::iter::once(d.domain_name.clone())
                         .chain(d.v.config.aliases.iter().cloned());
@@ -81,6 +81,7 @@ impl Compiler {
         &self,
         state: &State,
         id: &str,
+        domain: &str,
         cfg: &model::DistributionConfig,
     ) -> Result<Distribution, String> {
         let mut origins: HashMap<&str, Arc<dyn Origin>> = HashMap::new();
@@ -131,6 +132,7 @@ impl Compiler {
             .collect();
         Ok(Distribution {
             id: id.into(),
+            domain: domain.into(),
             enabled: cfg.enabled,
             default_root_object: Some(cfg.default_root_object.trim_start_matches('/').to_owned())
                 .filter(|r| !r.is_empty()),

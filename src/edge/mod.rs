@@ -6,10 +6,12 @@
 //! - [`pattern`]: path normalisation and behavior path patterns;
 //! - [`headers`]: what CloudFront adds to origin requests and responses;
 //! - [`pages`]: the bodies of responses the edge generates itself;
-//! - [`compile`]: control-plane state → routing snapshot.
+//! - [`compile`]: control-plane state → routing snapshot;
+//! - `metering`: the record of each request, finished when its response is.
 
 pub mod compile;
 pub mod headers;
+pub(crate) mod metering;
 pub mod pages;
 pub mod pattern;
 pub mod pipeline;

@@ -18,6 +18,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use super::headers::{self, EdgeIdentity, XCache};
+use super::metering::{AbortGuard, MeterContext, MeteredBody, Pending, Tally};
 use super::pages;
 use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
@@ -25,7 +26,8 @@ use crate::auth::{self, RequestFacts, VerifiedCache};
 use crate::cache::key::{self, Selection};
 use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
-use crate::config::Cidr;
+use crate::config::{BillingRegion, Cidr};
+use crate::meter::Meter;
 use crate::origin::{OriginError, OriginRequest};
 use crate::server::ConnInfo;
 
@@ -43,6 +45,8 @@ pub struct Edge {
     cache: Cache,
     identity: EdgeIdentity,
     trusted_proxies: Vec<Cidr>,
+    /// Where finished requests are recorded; `None` with `--metering off`.
+    meter: Option<MeterContext>,
 }
 
 /// How a response came to be, for headers and (later) metering.
@@ -60,7 +64,18 @@ impl Edge {
             cache,
             identity: EdgeIdentity::new(pop),
             trusted_proxies,
+            meter: None,
         }
+    }
+
+    /// Records every request to `meter`, as served from `pop` in billing region `region`.
+    pub fn with_meter(mut self, meter: Meter, pop: &str, region: BillingRegion) -> Self {
+        self.meter = Some(MeterContext {
+            meter,
+            pop: pop.into(),
+            region,
+        });
+        self
     }
 
     /// Publishes a new routing snapshot; requests in flight keep the one they started with.
@@ -105,7 +120,14 @@ impl Edge {
     ) -> Response<Body> {
         let request_id = crate::ids::request_id();
         let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
-        let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id).await;
+        let tally = Arc::new(Tally::default());
+        // If the viewer leaves before the response is ready, the guard records a `000`.
+        let mut guard = AbortGuard(
+            self.meter
+                .as_ref()
+                .map(|m| Pending::new(m, &req, &conn, &request_id, tally.clone())),
+        );
+        let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id, &tally).await;
         let status = resp.status();
         headers::decorate_response(
             resp.headers_mut(),
@@ -115,6 +137,10 @@ impl Edge {
             &rid,
             outcome.age,
         );
+        if let Some(mut pending) = guard.0.take() {
+            pending.respond(&resp, outcome.x_cache);
+            resp = resp.map(|b| Body::new(MeteredBody::new(b, pending)));
+        }
         resp
     }
 
@@ -124,6 +150,7 @@ impl Edge {
         conn: &ConnInfo,
         rid: &HeaderValue,
         request_id: &str,
+        tally: &Tally,
     ) -> (Response<Body>, Outcome) {
         let error = |status: StatusCode, reason: &str| edge_error(status, reason, request_id);
         // 1. Limits.
@@ -160,6 +187,7 @@ impl Edge {
                 "Bad request. We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.",
             );
         };
+        tally.distribution(&dist.id, &dist.domain);
         if !dist.enabled {
             return error(
                 StatusCode::FORBIDDEN,
@@ -258,6 +286,7 @@ impl Edge {
             https: conn.https,
             rid,
             strip_signing,
+            tally,
         };
         // 6./7. Cache or pass through.
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
@@ -363,7 +392,9 @@ impl Edge {
             attempts += 1;
             let now = SystemTime::now();
             let stale = match self.cache.lookup(&cache_key, now).await {
-                Lookup::Fresh(obj) => return serve_cached(&obj, &parts, now, XCache::Hit),
+                Lookup::Fresh(obj) => {
+                    return serve_cached(&obj, &parts, now, XCache::Hit, ctx.tally);
+                }
                 Lookup::Stale(obj) => Some(obj),
                 Lookup::Miss => None,
             };
@@ -377,7 +408,13 @@ impl Edge {
                 Fill::Follower(waiter) => match waiter.wait_outcome().await {
                     // Collapsed requests are logged as hits, as CloudFront does.
                     Waited::Object(obj) => {
-                        return serve_cached(&obj, &parts, SystemTime::now(), XCache::Hit);
+                        return serve_cached(
+                            &obj,
+                            &parts,
+                            SystemTime::now(),
+                            XCache::Hit,
+                            ctx.tally,
+                        );
                     }
                     Waited::Retry => continue,
                     Waited::Pass => {
@@ -400,25 +437,38 @@ impl Edge {
                                 .insert(header::IF_MODIFIED_SINCE, lm.clone());
                         }
                     }
-                    let resp = match fetch(&ctx.behavior.target, origin_req, &parts).await {
-                        Ok(r) => r,
-                        Err(e) => {
-                            guard.abandon();
-                            // An origin that does not answer counts as a 5xx: the expired copy
-                            // is served instead (caching.md §4).
-                            if let Some(old) = &stale {
-                                return serve_cached(old, &parts, SystemTime::now(), XCache::Hit);
+                    let resp =
+                        match fetch(&ctx.behavior.target, origin_req, &parts, ctx.tally).await {
+                            Ok(r) => r,
+                            Err(e) => {
+                                guard.abandon();
+                                // An origin that does not answer counts as a 5xx: the expired copy
+                                // is served instead (caching.md §4).
+                                if let Some(old) = &stale {
+                                    return serve_cached(
+                                        old,
+                                        &parts,
+                                        SystemTime::now(),
+                                        XCache::Hit,
+                                        ctx.tally,
+                                    );
+                                }
+                                return origin_error(e, request_id, ctx.tally);
                             }
-                            return origin_error(e, request_id);
-                        }
-                    };
+                        };
                     if let Some(old) = &stale {
                         if resp.status() == StatusCode::NOT_MODIFIED {
                             return self.refresh(old, resp, guard, &parts, ctx).await;
                         }
                         if resp.status().is_server_error() {
                             guard.abandon();
-                            return serve_cached(old, &parts, SystemTime::now(), XCache::Hit);
+                            return serve_cached(
+                                old,
+                                &parts,
+                                SystemTime::now(),
+                                XCache::Hit,
+                                ctx.tally,
+                            );
                         }
                     }
                     let (mut rparts, body) = resp.into_parts();
@@ -437,6 +487,10 @@ impl Edge {
                         &ctx.behavior.ttl,
                         error_caching_min_ttl,
                     );
+                    ctx.tally.ttl(match decision {
+                        cache_mod::ttl::Storage::Store { ttl } => ttl,
+                        cache_mod::ttl::Storage::DoNotStore => std::time::Duration::ZERO,
+                    });
                     let len = rparts
                         .headers
                         .get(header::CONTENT_LENGTH)
@@ -513,7 +567,7 @@ impl Edge {
                 Arc::new(template(std::time::Duration::ZERO).into_object(old.body.clone()))
             }
         };
-        serve_cached(&obj, parts, now, XCache::RefreshHit)
+        serve_cached(&obj, parts, now, XCache::RefreshHit, ctx.tally)
     }
 
     async fn pass(
@@ -537,7 +591,7 @@ impl Edge {
         let (parts, body) = req.into_parts();
         let mut origin_req = self.origin_request(&parts, ctx, false);
         origin_req.body = body;
-        match fetch(&ctx.behavior.target, origin_req, &parts).await {
+        match fetch(&ctx.behavior.target, origin_req, &parts, ctx.tally).await {
             Ok(resp) => {
                 let (mut rparts, body) = resp.into_parts();
                 headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
@@ -549,7 +603,7 @@ impl Edge {
                     },
                 )
             }
-            Err(e) => origin_error(e, request_id),
+            Err(e) => origin_error(e, request_id, ctx.tally),
         }
     }
 
@@ -658,6 +712,8 @@ struct Ctx<'a> {
     /// The request was granted by a signed URL: its signing parameters are neither part of the
     /// cache key nor sent to the origin.
     strip_signing: bool,
+    /// What metering learns on the way.
+    tally: &'a Tally,
 }
 
 impl Ctx<'_> {
@@ -673,6 +729,49 @@ impl Ctx<'_> {
 
 /// Sends to the behavior's target, failing over inside an origin group for GET/HEAD/OPTIONS.
 async fn fetch(
+    target: &Target,
+    req: OriginRequest,
+    parts: &http::request::Parts,
+    tally: &Tally,
+) -> Result<Response<Body>, OriginError> {
+    let sent = origin_request_bytes(&req);
+    let started = std::time::Instant::now();
+    let result = fetch_target(target, req, parts).await;
+    let received = result.as_ref().map_or(0, |r| {
+        let len = r
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let head: usize = r
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        head as u64 + 17 + len
+    });
+    tally.origin(sent, received, started.elapsed());
+    result
+}
+
+/// The origin request's size as HTTP/1.1: request line, headers, declared body.
+fn origin_request_bytes(req: &OriginRequest) -> u64 {
+    let head: usize = req
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    let body = req
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    (req.method.as_str().len() + req.path_and_query.len() + 13 + head + 2) as u64 + body
+}
+
+async fn fetch_target(
     target: &Target,
     req: OriginRequest,
     parts: &http::request::Parts,
@@ -711,7 +810,13 @@ async fn fetch(
     }
 }
 
-fn origin_error(e: OriginError, request_id: &str) -> (Response<Body>, Outcome) {
+fn origin_error(e: OriginError, request_id: &str, tally: &Tally) -> (Response<Body>, Outcome) {
+    tally.detailed(match &e {
+        OriginError::Timeout(_) => "OriginCommError",
+        OriginError::Refused(_) => "OriginError",
+        OriginError::Connect(_) => "OriginConnectError",
+        OriginError::Protocol(_) => "OriginInvalidResponseError",
+    });
     let (status, reason) = match &e {
         OriginError::Timeout(_) => (
             StatusCode::GATEWAY_TIMEOUT,
@@ -734,7 +839,9 @@ fn serve_cached(
     parts: &http::request::Parts,
     now: SystemTime,
     x_cache: XCache,
+    tally: &Tally,
 ) -> (Response<Body>, Outcome) {
+    tally.ttl(obj.ttl);
     let age = Some(obj.age(now).as_secs());
     let outcome = Outcome { x_cache, age };
     if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, obj) {

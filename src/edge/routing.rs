@@ -132,6 +132,8 @@ pub struct ErrorResponse {
 pub struct Distribution {
     /// Distribution id.
     pub id: Arc<str>,
+    /// The distribution's own domain name (`cs(Host)` in logs).
+    pub domain: Arc<str>,
     /// Whether it serves at all (disabled: 403).
     pub enabled: bool,
     /// `DefaultRootObject`, without a leading `/`.
@@ -224,6 +226,7 @@ mod tests {
     fn host_lookup() {
         let d = Arc::new(Distribution {
             id: "E1".into(),
+            domain: "d1.cloudfront.localhost".into(),
             enabled: true,
             default_root_object: None,
             behaviors: vec![],

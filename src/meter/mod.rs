@@ -11,9 +11,19 @@
 //!    usage type, and the AWS / console CSV and JSON renderings.
 //! 4. [`cost`]: prices from `policies/pricing.toml` applied to rollups.
 //! 5. [`reports`]: cache statistics, popular objects, top referrers.
+//!
+//! Around them: [`journal`] (the durable per-request journal and the [`Meter`] handle),
+//! [`metrics`] (Prometheus), [`deliver`] (access-log files and their upload to S3) and
+//! [`bucket`] (the small S3 client delivery and `--from-bucket` use).
 
+pub mod bucket;
 pub mod cost;
+pub mod deliver;
+pub mod journal;
+pub mod metrics;
 pub mod record;
 pub mod reports;
 pub mod usage;
 pub mod w3c;
+
+pub use journal::Meter;

@@ -1,0 +1,405 @@
+//! The data plane's side of metering: what a request learns on its way ([`Tally`]), and
+//! [`MeteredBody`], which finishes the request's [`Record`] when the last byte of the response
+//! has been handed to the connection, or when the viewer goes away first.
+//!
+//! Byte counts follow CloudFront's definitions: `sc-bytes` and `cs-bytes` include the status or
+//! request line and headers. edgegate counts them as their HTTP/1.1 serialisation, also for
+//! HTTP/2 (where HPACK makes the wire smaller), and counts a request body by its
+//! `Content-Length`.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body::{Body as _, Frame, SizeHint};
+
+use super::headers::XCache;
+use crate::config::BillingRegion;
+use crate::meter::Meter;
+use crate::meter::record::{Record, ResultType, TtlClass};
+use crate::server::ConnInfo;
+
+/// Facts learnt while routing and fetching, read when the record is finished. Shared by
+/// reference across awaits, hence atomics.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    dist: OnceLock<(Arc<str>, Arc<str>)>,
+    ttl: AtomicU8,
+    origin_out: AtomicU64,
+    origin_in: AtomicU64,
+    /// Microseconds + 1; 0 when the origin was not contacted.
+    origin_latency: AtomicU64,
+    detailed: Mutex<Option<&'static str>>,
+}
+
+impl Tally {
+    /// The distribution that matched the Host.
+    pub(crate) fn distribution(&self, id: &Arc<str>, domain: &Arc<str>) {
+        let _ = self.dist.set((id.clone(), domain.clone()));
+    }
+
+    /// The TTL the object was (or would have been) cached with.
+    pub(crate) fn ttl(&self, ttl: std::time::Duration) {
+        let class = TtlClass::from_ttl_secs(ttl.as_secs());
+        self.ttl.store(
+            match class {
+                TtlClass::Static => 1,
+                TtlClass::Dynamic => 2,
+            },
+            Ordering::Relaxed,
+        );
+    }
+
+    /// An origin request: bytes sent, bytes received (head and declared length) and latency.
+    pub(crate) fn origin(&self, sent: u64, received: u64, latency: std::time::Duration) {
+        self.origin_out.fetch_add(sent, Ordering::Relaxed);
+        self.origin_in.fetch_add(received, Ordering::Relaxed);
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX - 1);
+        self.origin_latency.store(us + 1, Ordering::Relaxed);
+    }
+
+    /// CloudFront's `x-edge-detailed-result-type` for an error (e.g. `OriginConnectError`).
+    pub(crate) fn detailed(&self, name: &'static str) {
+        *self.detailed.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
+    }
+}
+
+/// What the edge knows about itself, for records.
+#[derive(Debug, Clone)]
+pub(crate) struct MeterContext {
+    pub(crate) meter: Meter,
+    pub(crate) pop: Arc<str>,
+    pub(crate) region: BillingRegion,
+}
+
+/// A record waiting for its response to finish.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    meter: Meter,
+    record: Record,
+    started: Instant,
+    tally: Arc<Tally>,
+    /// Set once the response head is known.
+    response: Option<ResponseFacts>,
+    body_sent: u64,
+    first_byte: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct ResponseFacts {
+    head_bytes: u64,
+    expected_body: Option<u64>,
+    x_cache: XCache,
+}
+
+static DASH: OnceLock<Arc<str>> = OnceLock::new();
+
+fn dash() -> Arc<str> {
+    DASH.get_or_init(|| Arc::from("-")).clone()
+}
+
+impl Pending {
+    /// Captures the request before the pipeline consumes it.
+    pub(crate) fn new<B>(
+        ctx: &MeterContext,
+        req: &Request<B>,
+        conn: &ConnInfo,
+        request_id: &str,
+        tally: Arc<Tally>,
+    ) -> Pending {
+        let h = req.headers();
+        let cookie = {
+            let mut all = h.get_all(header::COOKIE).iter();
+            match (all.next(), all.next()) {
+                (Some(one), None) => Some(one.clone()),
+                (None, _) => None,
+                (Some(first), Some(second)) => {
+                    let mut joined = first.as_bytes().to_vec();
+                    for v in std::iter::once(second).chain(all) {
+                        joined.extend_from_slice(b"; ");
+                        joined.extend_from_slice(v.as_bytes());
+                    }
+                    HeaderValue::from_bytes(&joined).ok()
+                }
+            }
+        };
+        let body_len = h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let pq = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
+        let cs_bytes =
+            (req.method().as_str().len() + 1 + pq + 11) as u64 + header_bytes(h) + 2 + body_len;
+        let record = Record {
+            end_ms: 0,
+            distribution_id: dash(),
+            distribution_domain: dash(),
+            pop: ctx.pop.clone(),
+            billing_region: ctx.region,
+            client_ip: conn.peer.ip(),
+            client_port: conn.peer.port(),
+            https: conn.https,
+            tls: conn.tls_protocol.zip(conn.tls_cipher),
+            version: req.version(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            host_header: h.get(header::HOST).cloned(),
+            referer: h.get(header::REFERER).cloned(),
+            user_agent: h.get(header::USER_AGENT).cloned(),
+            cookie,
+            forwarded_for: h.get("x-forwarded-for").cloned(),
+            status: 0,
+            sc_bytes: 0,
+            cs_bytes,
+            origin_bytes_out: 0,
+            origin_bytes_in: 0,
+            origin_latency_us: None,
+            time_taken_us: 0,
+            ttfb_us: 0,
+            result_type: ResultType::Error,
+            response_result_type: ResultType::Error,
+            detailed_result_type: "ClientHungUpRequest",
+            content_type: None,
+            content_length: None,
+            range: None,
+            request_id: request_id.to_owned(),
+            ttl_class: None,
+        };
+        Pending {
+            meter: ctx.meter.clone(),
+            record,
+            started: Instant::now(),
+            tally,
+            response: None,
+            body_sent: 0,
+            first_byte: None,
+        }
+    }
+
+    /// Notes the response head (after CloudFront's headers were added).
+    pub(crate) fn respond(&mut self, resp: &Response<Body>, x_cache: XCache) {
+        let h = resp.headers();
+        let status = resp.status();
+        let hint = resp.body().size_hint();
+        let expected_body = hint.exact();
+        let mut head = status_line_bytes(status) + header_bytes(h) + 2;
+        if !h.contains_key(header::DATE) {
+            head += DATE_HEADER_BYTES;
+        }
+        if !h.contains_key(header::CONTENT_LENGTH)
+            && let Some(n) = expected_body
+            && resp.version() != Version::HTTP_2
+        {
+            head += (16 + n.to_string().len() + 2) as u64;
+        }
+        let r = &mut self.record;
+        r.status = status.as_u16();
+        r.content_type = h.get(header::CONTENT_TYPE).cloned();
+        r.content_length = h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .or(expected_body);
+        r.range = h
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_content_range);
+        self.response = Some(ResponseFacts {
+            head_bytes: head,
+            expected_body,
+            x_cache,
+        });
+    }
+
+    fn finish(mut self) {
+        let now = Instant::now();
+        let r = &mut self.record;
+        r.end_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        r.time_taken_us = micros(now - self.started);
+        r.ttfb_us = micros(self.first_byte.unwrap_or(now) - self.started);
+        let t = &self.tally;
+        if let Some((id, domain)) = t.dist.get() {
+            r.distribution_id = id.clone();
+            r.distribution_domain = domain.clone();
+        }
+        r.ttl_class = match t.ttl.load(Ordering::Relaxed) {
+            1 => Some(TtlClass::Static),
+            2 => Some(TtlClass::Dynamic),
+            _ => None,
+        };
+        r.origin_bytes_out = t.origin_out.load(Ordering::Relaxed);
+        r.origin_bytes_in = t.origin_in.load(Ordering::Relaxed);
+        r.origin_latency_us = t.origin_latency.load(Ordering::Relaxed).checked_sub(1);
+        let detailed = *t.detailed.lock().unwrap_or_else(PoisonError::into_inner);
+        match &self.response {
+            None => {
+                // The viewer went away before a response was ready: status 000.
+                r.status = 0;
+                r.result_type = ResultType::Error;
+                r.response_result_type = ResultType::Error;
+                r.detailed_result_type = "ClientHungUpRequest";
+            }
+            Some(resp) => {
+                r.sc_bytes = resp.head_bytes + self.body_sent;
+                let response_type = if r.status >= 400 {
+                    ResultType::Error
+                } else {
+                    match resp.x_cache {
+                        XCache::Hit => ResultType::Hit,
+                        XCache::RefreshHit => ResultType::RefreshHit,
+                        XCache::Miss => ResultType::Miss,
+                        XCache::Redirect => ResultType::Redirect,
+                        XCache::Error => ResultType::Error,
+                    }
+                };
+                let complete = resp.expected_body.is_none_or(|n| self.body_sent >= n);
+                r.response_result_type = response_type;
+                if complete {
+                    r.result_type = response_type;
+                    r.detailed_result_type = match response_type {
+                        ResultType::Error => detailed.unwrap_or("Error"),
+                        other => other.as_str(),
+                    };
+                } else {
+                    r.result_type = ResultType::Error;
+                    r.detailed_result_type = "ClientCommError";
+                }
+            }
+        }
+        self.meter.submit(self.record);
+    }
+}
+
+/// Finishes the record as `000` if the request is dropped before its response was built.
+#[derive(Debug)]
+pub(crate) struct AbortGuard(pub(crate) Option<Pending>);
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            p.finish();
+        }
+    }
+}
+
+/// A response body that finishes its record at the end of the stream, or when dropped early.
+pub(crate) struct MeteredBody {
+    inner: Body,
+    pending: Option<Pending>,
+}
+
+impl MeteredBody {
+    /// Wraps `inner`; `pending` must have seen [`Pending::respond`].
+    pub(crate) fn new(inner: Body, pending: Pending) -> Self {
+        MeteredBody {
+            inner,
+            pending: Some(pending),
+        }
+    }
+}
+
+impl http_body::Body for MeteredBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                let ended = self.inner.is_end_stream();
+                if let Some(p) = self.pending.as_mut() {
+                    if p.first_byte.is_none() && n > 0 {
+                        p.first_byte = Some(Instant::now());
+                    }
+                    p.body_sent += n;
+                }
+                if ended && let Some(p) = self.pending.take() {
+                    p.finish();
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(p) = self.pending.take() {
+                    p.finish();
+                }
+            }
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for MeteredBody {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.finish();
+        }
+    }
+}
+
+/// `date: Tue, 24 Nov 2026 20:21:54 GMT\r\n`, which hyper adds.
+const DATE_HEADER_BYTES: u64 = 37;
+
+fn header_bytes(h: &HeaderMap) -> u64 {
+    h.iter()
+        .map(|(k, v)| (k.as_str().len() + 2 + v.len() + 2) as u64)
+        .sum()
+}
+
+fn status_line_bytes(s: StatusCode) -> u64 {
+    // "HTTP/1.1 200 OK\r\n"
+    (9 + 3 + 1 + s.canonical_reason().map_or(0, str::len) + 2) as u64
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// `bytes 0-99/1000` → (0, 99).
+fn parse_content_range(v: &str) -> Option<(u64, u64)> {
+    let range = v.strip_prefix("bytes ")?.split('/').next()?;
+    let (a, b) = range.split_once('-')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_and_sizes() {
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99)));
+        assert_eq!(parse_content_range("bytes */1000"), None);
+        assert_eq!(
+            status_line_bytes(StatusCode::OK),
+            "HTTP/1.1 200 OK\r\n".len() as u64
+        );
+        let mut h = HeaderMap::new();
+        h.insert("x-a", HeaderValue::from_static("b"));
+        assert_eq!(header_bytes(&h), "x-a: b\r\n".len() as u64);
+        assert_eq!(
+            DATE_HEADER_BYTES,
+            "date: Tue, 24 Nov 2026 20:21:54 GMT\r\n".len() as u64
+        );
+    }
+}

@@ -1,0 +1,352 @@
+//! Access-log delivery: turns new journal lines into CloudFront standard log files, keeps them
+//! under `{data-dir}/logs/`, and uploads them to each distribution's logging bucket.
+//!
+//! Every `--log-delivery-interval` (and once more on shutdown) [`Delivery::run_once`]:
+//!
+//! 1. reads each journal file from its cursor to its last complete line;
+//! 2. writes, per distribution and hour, one gzip file named as CloudFront names them,
+//!    `{DistributionId}.YYYY-MM-DD-HH.{unique}.gz`, whose unique id is derived from the edge,
+//!    the journal file and the starting offset — so redoing a step after a crash rewrites the
+//!    same file instead of adding a second one;
+//! 3. for distributions whose `Logging` is enabled, queues the file in `meter/outbox/`;
+//! 4. moves the cursor (written atomically) past what was read;
+//! 5. uploads every queued file to `{Prefix}{name}` in the bucket, removing it from the queue
+//!    only once S3 accepted it. A failed upload stays queued and is retried next time; an upload
+//!    repeated after a crash overwrites the same key, so S3 never holds a duplicate.
+//!
+//! Cookies are logged only when the distribution's `Logging.IncludeCookies` is true.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::bucket::S3Client;
+use super::journal;
+use super::w3c;
+
+/// Where one distribution's logs go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    /// Whether files are uploaded (`Logging.Enabled`).
+    pub enabled: bool,
+    /// `Logging.IncludeCookies`.
+    pub include_cookies: bool,
+    /// The bucket name (from `Logging.Bucket`, `name.s3.amazonaws.com`).
+    pub bucket: String,
+    /// The bucket's region.
+    pub region: String,
+    /// `Logging.Prefix`, with a `/` appended when it is non-empty and lacks one.
+    pub prefix: String,
+}
+
+impl LogTarget {
+    /// From a distribution's `Logging` settings; `None` when logging is off or the bucket is
+    /// not an S3 bucket domain.
+    pub fn from_logging(l: &crate::model::distribution::Logging) -> Option<LogTarget> {
+        if !l.enabled {
+            return None;
+        }
+        let (bucket, region) = crate::origin::parse_s3_domain(&l.bucket)?;
+        let mut prefix = l.prefix.clone();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Some(LogTarget {
+            enabled: true,
+            include_cookies: l.include_cookies,
+            bucket,
+            region: region.unwrap_or_else(|| "us-east-1".into()),
+            prefix,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Queued {
+    bucket: String,
+    region: String,
+    key: String,
+    file: String,
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Log files written under `logs/`.
+    pub files_written: usize,
+    /// Journal lines turned into log lines.
+    pub lines: u64,
+    /// Files uploaded to buckets.
+    pub uploaded: usize,
+    /// Uploads that failed and stay queued.
+    pub failed: usize,
+}
+
+/// The delivery worker's state.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    data_dir: PathBuf,
+    pop: String,
+    s3: S3Client,
+}
+
+/// Largest slice of one journal file turned into log files per run.
+const MAX_READ_PER_RUN: u64 = 512 << 20;
+
+impl Delivery {
+    /// A worker for the data directory of the edge at `pop`.
+    pub fn new(data_dir: &Path, pop: &str, s3: S3Client) -> Self {
+        Delivery {
+            data_dir: data_dir.to_path_buf(),
+            pop: pop.to_owned(),
+            s3,
+        }
+    }
+
+    /// Local log files.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+
+    fn outbox(&self) -> PathBuf {
+        self.data_dir.join("meter").join("outbox")
+    }
+
+    fn cursor_path(&self) -> PathBuf {
+        self.data_dir.join("meter").join("delivery-cursor.json")
+    }
+
+    /// One full run: write new log files, then upload what is queued.
+    pub async fn run_once(&self, targets: &HashMap<String, LogTarget>) -> DeliveryReport {
+        let me = self.clone();
+        let targets_owned = targets.clone();
+        let mut report =
+            match tokio::task::spawn_blocking(move || me.write_files(&targets_owned)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot write access logs");
+                    DeliveryReport::default()
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "access-log writer failed");
+                    DeliveryReport::default()
+                }
+            };
+        let (up, failed) = self.upload_queued().await;
+        report.uploaded = up;
+        report.failed = failed;
+        report
+    }
+
+    /// Steps 1–4 (blocking).
+    pub fn write_files(&self, targets: &HashMap<String, LogTarget>) -> io::Result<DeliveryReport> {
+        let logs = self.logs_dir();
+        fs::create_dir_all(&logs)?;
+        fs::create_dir_all(self.outbox())?;
+        let mut cursor: BTreeMap<String, u64> = match fs::read(self.cursor_path()) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "delivery cursor unreadable; starting over (files are rewritten, not duplicated)");
+                BTreeMap::new()
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(e),
+        };
+        let mut report = DeliveryReport::default();
+        for (hour, path) in journal::files(&journal::journal_dir(&self.data_dir))? {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            let start = cursor.get(&name).copied().unwrap_or(0);
+            let mut f = fs::File::open(&path)?;
+            let len = f.metadata()?.len();
+            if len <= start {
+                continue;
+            }
+            f.seek(SeekFrom::Start(start))?;
+            let mut chunk = Vec::new();
+            f.take((len - start).min(MAX_READ_PER_RUN))
+                .read_to_end(&mut chunk)?;
+            let Some(last_nl) = chunk.iter().rposition(|&b| b == b'\n') else {
+                continue;
+            };
+            chunk.truncate(last_nl + 1);
+            let text = String::from_utf8_lossy(&chunk);
+            // Group by distribution (the first extension field).
+            let mut by_dist: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for line in text.lines() {
+                if let Some(dist) = line.split('\t').nth(33)
+                    && dist != "-"
+                    && !dist.is_empty()
+                {
+                    by_dist.entry(dist).or_default().push(line);
+                }
+            }
+            for (dist, lines) in by_dist {
+                let target = targets.get(dist);
+                let include_cookies = target.is_some_and(|t| t.include_cookies);
+                let unique = unique_id(&self.pop, &name, start);
+                let file_name = w3c::object_name("", dist, hour, &unique);
+                let mut body = w3c::header();
+                let mut n = 0;
+                for line in &lines {
+                    if w3c::standard_line(line, include_cookies, &mut body) {
+                        n += 1;
+                    }
+                }
+                if n == 0 {
+                    continue;
+                }
+                let gz = gzip(body.as_bytes())?;
+                write_atomically(&logs.join(&file_name), &gz)?;
+                report.files_written += 1;
+                report.lines += n;
+                if let Some(t) = target.filter(|t| t.enabled) {
+                    let q = Queued {
+                        bucket: t.bucket.clone(),
+                        region: t.region.clone(),
+                        key: format!("{}{file_name}", t.prefix),
+                        file: file_name.clone(),
+                    };
+                    let json = serde_json::to_vec(&q).map_err(io::Error::other)?;
+                    write_atomically(&self.outbox().join(format!("{file_name}.json")), &json)?;
+                }
+            }
+            cursor.insert(name, start + chunk.len() as u64);
+            let json = serde_json::to_vec(&cursor).map_err(io::Error::other)?;
+            write_atomically(&self.cursor_path(), &json)?;
+        }
+        Ok(report)
+    }
+
+    /// Step 5: (uploaded, failed).
+    async fn upload_queued(&self) -> (usize, usize) {
+        let Ok(rd) = fs::read_dir(self.outbox()) else {
+            return (0, 0);
+        };
+        let mut queued: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        queued.sort();
+        let (mut ok, mut failed) = (0, 0);
+        for marker in queued {
+            let q: Queued = match fs::read(&marker)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(q) => q,
+                None => {
+                    tracing::warn!(file = %marker.display(), "dropping an unreadable delivery marker");
+                    let _ = fs::remove_file(&marker);
+                    continue;
+                }
+            };
+            let body = match fs::read(self.logs_dir().join(&q.file)) {
+                Ok(b) => Bytes::from(b),
+                Err(e) => {
+                    tracing::warn!(file = %q.file, error = %e, "queued log file is gone; not delivering it");
+                    let _ = fs::remove_file(&marker);
+                    continue;
+                }
+            };
+            match self.s3.put(&q.bucket, &q.region, &q.key, body).await {
+                Ok(()) => {
+                    let _ = fs::remove_file(&marker);
+                    ok += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "log delivery failed; will retry");
+                    failed += 1;
+                }
+            }
+        }
+        (ok, failed)
+    }
+}
+
+/// A CloudFront-looking unique id (13 upper-case letters and digits), fixed for one edge,
+/// journal file and starting offset.
+fn unique_id(pop: &str, journal_file: &str, offset: u64) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = Sha256::new()
+        .chain_update(pop.as_bytes())
+        .chain_update([0])
+        .chain_update(journal_file.as_bytes())
+        .chain_update(offset.to_be_bytes())
+        .finalize();
+    let mut bits = u128::from_be_bytes(digest[..16].try_into().unwrap_or([0; 16]));
+    (0..13)
+        .map(|_| {
+            let c = ALPHABET[(bits & 31) as usize] as char;
+            bits >>= 5;
+            c
+        })
+        .collect()
+}
+
+fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+/// Writes `path` via a temporary file, fsync and rename, so readers never see half a file.
+fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent()
+        && let Ok(d) = fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_ids_are_stable_and_distinct() {
+        let a = unique_id("LCL50-C1", "2026-11-24-20.log", 0);
+        assert_eq!(a.len(), 13);
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        );
+        assert_eq!(a, unique_id("LCL50-C1", "2026-11-24-20.log", 0));
+        assert_ne!(a, unique_id("LCL50-C1", "2026-11-24-20.log", 1));
+        assert_ne!(a, unique_id("FRA1", "2026-11-24-20.log", 0));
+    }
+
+    #[test]
+    fn logging_targets() {
+        let l = crate::model::distribution::Logging {
+            enabled: true,
+            include_cookies: true,
+            bucket: "my-logs.s3.amazonaws.com".into(),
+            prefix: "cf".into(),
+        };
+        let t = LogTarget::from_logging(&l).unwrap();
+        assert_eq!((t.bucket.as_str(), t.prefix.as_str()), ("my-logs", "cf/"));
+        assert_eq!(t.region, "us-east-1");
+        let off = crate::model::distribution::Logging {
+            enabled: false,
+            ..l
+        };
+        assert!(LogTarget::from_logging(&off).is_none());
+    }
+}

@@ -1,0 +1,313 @@
+//! The journal: every [`Record`] as one line in an hourly, append-only file under
+//! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.log` after the hour the request finished.
+//!
+//! The data plane never waits for the disk: [`Meter::submit`] hands the record to a channel, and
+//! one writer thread formats lines ([`w3c::journal_line`]) and appends them. The writer writes
+//! whatever it holds at least every [`WRITE_INTERVAL`] (so a record is in the kernel's page cache,
+//! which survives SIGKILL, well within a second of its response finishing) and calls `fsync` at
+//! least every [`SYNC_INTERVAL`] and on shutdown. Counting is exact: every record is one line and
+//! nothing is sampled.
+//!
+//! A crash can leave the last line of a file half-written. [`repair`] runs before the writer
+//! opens the directory and cuts every file back to its last complete line, so a torn record
+//! never reaches a report; readers also skip (and count) any line that does not parse.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use super::metrics::Metrics;
+use super::record::Record;
+use super::w3c;
+
+/// Longest a finished record waits in memory before it is written.
+pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest written records wait for `fsync`.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Bytes buffered before a write regardless of the interval.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+enum Msg {
+    Record(Box<Record>),
+    /// Write and fsync everything received so far, then answer.
+    Sync(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The meter's front door: cheap to clone, never blocks the caller.
+#[derive(Clone)]
+pub struct Meter {
+    tx: Sender<Msg>,
+    metrics: Arc<Metrics>,
+    dir: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter").field("dir", &self.dir).finish()
+    }
+}
+
+/// The journal directory under a data directory.
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("meter").join("journal")
+}
+
+/// The journal file for the hour starting at `hour_start` (Unix seconds).
+pub fn file_name(hour_start: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(hour_start)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}-{:02}.log",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour()
+    )
+}
+
+/// The hour (Unix seconds) a journal file name stands for.
+pub fn parse_file_name(name: &str) -> Option<i64> {
+    hour_stamp(name.strip_suffix(".log")?)
+}
+
+/// Parses `YYYY-MM-DD-HH` (UTC) into Unix seconds.
+pub fn hour_stamp(s: &str) -> Option<i64> {
+    let mut it = s.split('-');
+    let mut num = |len: usize| -> Option<u32> {
+        let p = it.next()?;
+        (p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse().ok())
+            .flatten()
+    };
+    let (y, m, d, h) = (num(4)?, num(2)?, num(2)?, num(2)?);
+    if it.next().is_some() || h > 23 {
+        return None;
+    }
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
+        .ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp() + i64::from(h) * 3_600)
+}
+
+/// Journal files in `dir`, oldest first, with the hour each covers.
+pub fn files(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in rd {
+        let entry = entry?;
+        let name = entry.file_name();
+        if let Some(hour) = name.to_str().and_then(parse_file_name) {
+            out.push((hour, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Cuts every journal file back to its last complete line (a crash can tear the last one).
+/// Returns how many bytes were cut.
+pub fn repair(dir: &Path) -> io::Result<u64> {
+    let mut cut = 0;
+    for (_, path) in files(dir)? {
+        let mut f = OpenOptions::new().read(true).write(true).open(&path)?;
+        let len = f.metadata()?.len();
+        if len == 0 {
+            continue;
+        }
+        // Walk back from the end in blocks to the last newline.
+        let mut end = len;
+        let mut keep = 0;
+        let mut block = vec![0u8; 64 * 1024];
+        'scan: while end > 0 {
+            let start = end.saturating_sub(block.len() as u64);
+            let n = (end - start) as usize;
+            f.seek(SeekFrom::Start(start))?;
+            f.read_exact(&mut block[..n])?;
+            if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
+                keep = start + i as u64 + 1;
+                break 'scan;
+            }
+            end = start;
+        }
+        if keep < len {
+            f.set_len(keep)?;
+            f.sync_all()?;
+            cut += len - keep;
+            tracing::warn!(file = %path.display(), bytes = len - keep, "cut a torn record from the journal");
+        }
+    }
+    Ok(cut)
+}
+
+impl Meter {
+    /// Repairs the journal under `data_dir` and starts the writer thread.
+    pub fn start(data_dir: &Path, metrics: Arc<Metrics>) -> io::Result<Meter> {
+        let dir = journal_dir(data_dir);
+        fs::create_dir_all(&dir)?;
+        repair(&dir)?;
+        let (tx, rx) = mpsc::channel();
+        let writer_dir = dir.clone();
+        let writer_metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("edgegate-meter".into())
+            .spawn(move || writer(writer_dir, rx, writer_metrics))?;
+        Ok(Meter {
+            tx,
+            metrics,
+            dir: Arc::new(dir),
+        })
+    }
+
+    /// Hands a finished request to the writer. Never blocks.
+    pub fn submit(&self, record: Record) {
+        if self.tx.send(Msg::Record(Box::new(record))).is_err() {
+            tracing::error!("meter writer is gone; a usage record was lost");
+        }
+    }
+
+    /// Waits until everything submitted before this call is written, fsynced and counted in
+    /// the metrics. Blocks; call from a blocking context.
+    pub fn sync(&self) {
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        if self.tx.send(Msg::Sync(ack_tx)).is_ok() {
+            let _ = ack_rx.recv_timeout(Duration::from_secs(30));
+        }
+    }
+
+    /// [`Meter::sync`] from async code.
+    pub async fn sync_async(&self) {
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || me.sync()).await;
+    }
+
+    /// The live metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes and fsyncs everything received so far (used on shutdown).
+    pub fn close(&self) {
+        self.sync();
+    }
+}
+
+/// Open journal files by hour, with unwritten lines.
+struct Files {
+    dir: PathBuf,
+    open: BTreeMap<i64, (File, String)>,
+    dirty: bool,
+}
+
+impl Files {
+    fn append(&mut self, hour: i64, line_of: impl FnOnce(&mut String)) -> io::Result<()> {
+        if !self.open.contains_key(&hour) {
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join(file_name(hour)))?;
+            self.open
+                .insert(hour, (f, String::with_capacity(WRITE_BUFFER)));
+            // Keep at most the two most recent hours open.
+            while self.open.len() > 2 {
+                let Some((&oldest, _)) = self.open.iter().next() else {
+                    break;
+                };
+                if let Some((mut f, buf)) = self.open.remove(&oldest) {
+                    f.write_all(buf.as_bytes())?;
+                    f.sync_data()?;
+                }
+            }
+        }
+        if let Some((_, buf)) = self.open.get_mut(&hour) {
+            line_of(buf);
+        }
+        Ok(())
+    }
+
+    fn buffered(&self) -> usize {
+        self.open.values().map(|(_, b)| b.len()).sum()
+    }
+
+    fn write(&mut self) -> io::Result<()> {
+        for (f, buf) in self.open.values_mut() {
+            if !buf.is_empty() {
+                f.write_all(buf.as_bytes())?;
+                buf.clear();
+                self.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.write()?;
+        if self.dirty {
+            for (f, _) in self.open.values() {
+                f.sync_data()?;
+            }
+            self.dirty = false;
+        }
+        Ok(())
+    }
+}
+
+fn writer(dir: PathBuf, rx: Receiver<Msg>, metrics: Arc<Metrics>) {
+    let mut files = Files {
+        dir,
+        open: BTreeMap::new(),
+        dirty: false,
+    };
+    let mut last_write = Instant::now();
+    let mut last_sync = Instant::now();
+    let report = |r: io::Result<()>| {
+        if let Err(e) = r {
+            tracing::error!(error = %e, "cannot write the usage journal");
+        }
+    };
+    loop {
+        let wait = WRITE_INTERVAL.saturating_sub(last_write.elapsed());
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Record(r)) => {
+                metrics.observe(&r);
+                let hour = r.end_ms.div_euclid(3_600_000) * 3_600;
+                report(files.append(hour, |buf| w3c::journal_line(&r, buf)));
+                if files.buffered() >= WRITE_BUFFER {
+                    report(files.write());
+                    last_write = Instant::now();
+                }
+            }
+            Ok(Msg::Sync(ack)) => {
+                report(files.sync());
+                last_write = Instant::now();
+                last_sync = last_write;
+                let _ = ack.send(());
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                report(files.sync());
+                return;
+            }
+        }
+        if last_write.elapsed() >= WRITE_INTERVAL {
+            report(files.write());
+            last_write = Instant::now();
+        }
+        if last_sync.elapsed() >= SYNC_INTERVAL {
+            report(files.sync());
+            last_sync = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Prometheus metrics, rendered in the text exposition format at `GET /metrics` on the admin
+//! listener.
+//!
+//! The journal writer feeds every record to [`Metrics::observe`], so counting costs the data
+//! plane nothing and agrees exactly with the journal (after [`super::Meter::sync`]). Label sets
+//! are bounded: distribution ids (the configured ones, or `-`), billing region, protocol,
+//! CloudFront result type and status class; never a path, a key or an address.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::record::{Record, ResultType};
+use crate::cache::store::CacheStats;
+use crate::config::BillingRegion;
+
+/// Latency histogram bucket bounds, seconds (OpenTelemetry's advice for HTTP servers).
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum_us: u64,
+}
+
+impl Histogram {
+    fn observe_us(&mut self, us: u64) {
+        let secs = us as f64 / 1e6;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum_us += us;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.counts[i]
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let lb = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{lb} {}", self.sum_us as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{lb} {}", self.count);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RequestKey {
+    distribution: Arc<str>,
+    region: BillingRegion,
+    https: bool,
+    result: ResultType,
+    status_class: u8,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct RequestCounts {
+    requests: u64,
+    response_bytes: u64,
+    request_bytes: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct OriginCounts {
+    requests: u64,
+    bytes_out: u64,
+    bytes_in: u64,
+    latency: Histogram,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    requests: BTreeMap<RequestKey, RequestCounts>,
+    origin: BTreeMap<Arc<str>, OriginCounts>,
+    duration: Histogram,
+    ttfb: Histogram,
+}
+
+/// A counter family: name, help, and the value it reads.
+type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+/// Counters and histograms fed from records.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    state: Mutex<State>,
+}
+
+impl Metrics {
+    /// Counts one record.
+    pub fn observe(&self, r: &Record) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = RequestKey {
+            distribution: r.distribution_id.clone(),
+            region: r.billing_region,
+            https: r.https,
+            result: r.result_type,
+            status_class: (r.status / 100) as u8,
+        };
+        let c = s.requests.entry(key).or_default();
+        c.requests += 1;
+        c.response_bytes += r.sc_bytes;
+        c.request_bytes += r.cs_bytes;
+        if let Some(lat) = r.origin_latency_us {
+            let o = s.origin.entry(r.distribution_id.clone()).or_default();
+            o.requests += 1;
+            o.bytes_out += r.origin_bytes_out;
+            o.bytes_in += r.origin_bytes_in;
+            o.latency.observe_us(lat);
+        }
+        s.duration.observe_us(r.time_taken_us);
+        s.ttfb.observe_us(r.ttfb_us);
+    }
+
+    /// The text exposition, with the cache's gauges.
+    pub fn render(&self, cache: &CacheStats) -> String {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = String::with_capacity(4096);
+        let families: [Family<RequestCounts>; 3] = [
+            (
+                "edgegate_requests_total",
+                "Viewer requests, by distribution, billing region, protocol, CloudFront result type and status class.",
+                |c| c.requests,
+            ),
+            (
+                "edgegate_response_bytes_total",
+                "Bytes sent to viewers, headers included (CloudFront's sc-bytes).",
+                |c| c.response_bytes,
+            ),
+            (
+                "edgegate_request_bytes_total",
+                "Bytes received from viewers, headers included (CloudFront's cs-bytes).",
+                |c| c.request_bytes,
+            ),
+        ];
+        for (name, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (k, c) in &s.requests {
+                let _ = writeln!(
+                    out,
+                    "{name}{{distribution=\"{}\",billing_region=\"{}\",protocol=\"{}\",result_type=\"{}\",status_class=\"{}xx\"}} {}",
+                    escape(&k.distribution),
+                    k.region,
+                    if k.https { "https" } else { "http" },
+                    k.result.as_str(),
+                    k.status_class,
+                    get(c)
+                );
+            }
+        }
+        let origin: [Family<OriginCounts>; 3] = [
+            (
+                "edgegate_origin_requests_total",
+                "Requests sent to origins.",
+                |o| o.requests,
+            ),
+            (
+                "edgegate_origin_request_bytes_total",
+                "Bytes sent to origins (request line, headers and body).",
+                |o| o.bytes_out,
+            ),
+            (
+                "edgegate_origin_response_bytes_total",
+                "Bytes received from origins (headers and body).",
+                |o| o.bytes_in,
+            ),
+        ];
+        for (name, help, get) in origin {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (d, o) in &s.origin {
+                let _ = writeln!(out, "{name}{{distribution=\"{}\"}} {}", escape(d), get(o));
+            }
+        }
+        let name = "edgegate_origin_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from sending a request to an origin to its response head.\n# TYPE {name} histogram"
+        );
+        for (d, o) in &s.origin {
+            o.latency
+                .render(&mut out, name, &format!("distribution=\"{}\"", escape(d)));
+        }
+        for (name, help, h) in [
+            (
+                "edgegate_request_duration_seconds",
+                "Time from a viewer request's arrival to its last byte (CloudFront's time-taken).",
+                &s.duration,
+            ),
+            (
+                "edgegate_time_to_first_byte_seconds",
+                "Time from a viewer request's arrival to the first byte of the response.",
+                &s.ttfb,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            h.render(&mut out, name, "");
+        }
+        let (hits, looked) =
+            s.requests
+                .iter()
+                .fold((0u64, 0u64), |(h, n), (k, c)| match k.result {
+                    ResultType::Hit | ResultType::RefreshHit => (h + c.requests, n + c.requests),
+                    ResultType::Miss => (h, n + c.requests),
+                    _ => (h, n),
+                });
+        let ratio = if looked == 0 {
+            0.0
+        } else {
+            hits as f64 / looked as f64
+        };
+        for (name, kind, help, v) in [
+            (
+                "edgegate_cache_entries",
+                "gauge",
+                "Objects in the cache.",
+                cache.entries as f64,
+            ),
+            (
+                "edgegate_cache_bytes",
+                "gauge",
+                "Bytes held by the cache.",
+                cache.weighted_bytes as f64,
+            ),
+            (
+                "edgegate_cache_capacity_bytes",
+                "gauge",
+                "The cache's capacity (--cache-size).",
+                cache.capacity_bytes as f64,
+            ),
+            (
+                "edgegate_cache_hit_ratio",
+                "gauge",
+                "(Hit + RefreshHit) / (Hit + RefreshHit + Miss) over viewer requests since start.",
+                ratio,
+            ),
+            (
+                "edgegate_cache_lookups_total",
+                "counter",
+                "Cache lookups (fresh, stale and missing).",
+                (cache.hits + cache.stale_hits + cache.misses) as f64,
+            ),
+            (
+                "edgegate_cache_collapsed_total",
+                "counter",
+                "Requests that waited for another request's origin fetch.",
+                cache.collapsed as f64,
+            ),
+            (
+                "edgegate_cache_invalidated_total",
+                "counter",
+                "Objects removed by invalidations.",
+                cache.invalidated as f64,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        out
+    }
+}
+
+/// Escapes a label value (`\`, `"` and newlines).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
