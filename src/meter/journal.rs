@@ -1,8 +1,9 @@
 //! The journal: every [`Record`] as one line in an hourly, append-only file under
 //! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.log` after the hour the request finished.
 //!
-//! The data plane never waits for the disk: [`Meter::submit`] hands the record to a channel, and
-//! one writer thread formats lines ([`w3c::journal_line`]) and appends them. The writer writes
+//! The data plane never waits for the disk: [`Meter::submit`] pushes the record onto one of a
+//! few lock-sharded queues (no wake-up per record), and one writer thread drains them, formats
+//! lines ([`w3c::journal_line`]) and appends them. The writer writes
 //! whatever it holds at least every [`WRITE_INTERVAL`] (so a record is in the kernel's page cache,
 //! which survives SIGKILL, well within a second of its response finishing) and calls `fsync` at
 //! least every [`SYNC_INTERVAL`] and on shutdown. Counting is exact: every record is one line and
@@ -16,8 +17,9 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
@@ -28,19 +30,34 @@ use super::w3c;
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest written records wait for `fsync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// Bytes buffered before a write regardless of the interval.
+/// Initial capacity of a file's line buffer.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-enum Msg {
-    Record(Box<Record>),
-    /// Write and fsync everything received so far, then answer.
-    Sync(std::sync::mpsc::SyncSender<()>),
+/// Shards of the hand-over queue; a request thread pushes into its own shard, so the data
+/// plane's threads rarely meet on a lock, and the writer never has to be woken per record.
+const SHARDS: usize = 8;
+
+/// The hand-over between request threads and the writer.
+#[derive(Debug)]
+struct Queue {
+    shards: [Mutex<Vec<Record>>; SHARDS],
+    /// Sync requests: the writer answers each after writing and fsyncing.
+    syncs: Mutex<Vec<mpsc::SyncSender<()>>>,
+    wake: Condvar,
+    stopped: AtomicBool,
 }
 
-/// The meter's front door: cheap to clone, never blocks the caller.
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
+}
+
+/// The meter's front door: cheap to clone, never blocks the caller for more than a push.
 #[derive(Clone)]
 pub struct Meter {
-    tx: Sender<Msg>,
+    queue: Arc<Queue>,
     metrics: Arc<Metrics>,
     dir: Arc<PathBuf>,
 }
@@ -153,14 +170,20 @@ impl Meter {
         let dir = journal_dir(data_dir);
         fs::create_dir_all(&dir)?;
         repair(&dir)?;
-        let (tx, rx) = mpsc::channel();
+        let queue = Arc::new(Queue {
+            shards: std::array::from_fn(|_| Mutex::new(Vec::with_capacity(1024))),
+            syncs: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            stopped: AtomicBool::new(false),
+        });
         let writer_dir = dir.clone();
         let writer_metrics = metrics.clone();
+        let writer_queue = queue.clone();
         std::thread::Builder::new()
             .name("edgegate-meter".into())
-            .spawn(move || writer(writer_dir, rx, writer_metrics))?;
+            .spawn(move || writer(writer_dir, writer_queue, writer_metrics))?;
         Ok(Meter {
-            tx,
+            queue,
             metrics,
             dir: Arc::new(dir),
         })
@@ -168,18 +191,20 @@ impl Meter {
 
     /// Hands a finished request to the writer. Never blocks.
     pub fn submit(&self, record: Record) {
-        if self.tx.send(Msg::Record(Box::new(record))).is_err() {
-            tracing::error!("meter writer is gone; a usage record was lost");
-        }
+        let shard = SHARD.with(|s| *s);
+        lock(&self.queue.shards[shard]).push(record);
     }
 
     /// Waits until everything submitted before this call is written, fsynced and counted in
     /// the metrics. Blocks; call from a blocking context.
     pub fn sync(&self) {
-        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        if self.tx.send(Msg::Sync(ack_tx)).is_ok() {
-            let _ = ack_rx.recv_timeout(Duration::from_secs(30));
+        if self.queue.stopped.load(Ordering::Acquire) {
+            return;
         }
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        lock(&self.queue.syncs).push(ack_tx);
+        self.queue.wake.notify_one();
+        let _ = ack_rx.recv_timeout(Duration::from_secs(30));
     }
 
     /// [`Meter::sync`] from async code.
@@ -237,10 +262,6 @@ impl Files {
         Ok(())
     }
 
-    fn buffered(&self) -> usize {
-        self.open.values().map(|(_, b)| b.len()).sum()
-    }
-
     fn write(&mut self) -> io::Result<()> {
         for (f, buf) in self.open.values_mut() {
             if !buf.is_empty() {
@@ -264,50 +285,58 @@ impl Files {
     }
 }
 
-fn writer(dir: PathBuf, rx: Receiver<Msg>, metrics: Arc<Metrics>) {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn writer(dir: PathBuf, queue: Arc<Queue>, metrics: Arc<Metrics>) {
     let mut files = Files {
         dir,
         open: BTreeMap::new(),
         dirty: false,
     };
-    let mut last_write = Instant::now();
     let mut last_sync = Instant::now();
     let report = |r: io::Result<()>| {
         if let Err(e) = r {
             tracing::error!(error = %e, "cannot write the usage journal");
         }
     };
+    let mut batch: Vec<Record> = Vec::with_capacity(1024);
     loop {
-        let wait = WRITE_INTERVAL.saturating_sub(last_write.elapsed());
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Record(r)) => {
+        // Sleep until the next write is due, or a sync is asked for.
+        let syncs: Vec<mpsc::SyncSender<()>> = {
+            let mut pending = lock(&queue.syncs);
+            if pending.is_empty() {
+                pending = queue
+                    .wake
+                    .wait_timeout(pending, WRITE_INTERVAL)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            std::mem::take(&mut *pending)
+        };
+        for shard in &queue.shards {
+            std::mem::swap(&mut *lock(shard), &mut batch);
+            for r in batch.drain(..) {
                 metrics.observe(&r);
                 let hour = r.end_ms.div_euclid(3_600_000) * 3_600;
                 report(files.append(hour, |buf| w3c::journal_line(&r, buf)));
-                if files.buffered() >= WRITE_BUFFER {
-                    report(files.write());
-                    last_write = Instant::now();
-                }
-            }
-            Ok(Msg::Sync(ack)) => {
-                report(files.sync());
-                last_write = Instant::now();
-                last_sync = last_write;
-                let _ = ack.send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                report(files.sync());
-                return;
             }
         }
-        if last_write.elapsed() >= WRITE_INTERVAL {
-            report(files.write());
-            last_write = Instant::now();
-        }
-        if last_sync.elapsed() >= SYNC_INTERVAL {
+        if !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
             report(files.sync());
             last_sync = Instant::now();
+        } else {
+            report(files.write());
+        }
+        for ack in syncs {
+            let _ = ack.send(());
+        }
+        if Arc::strong_count(&queue) == 1 {
+            // Every Meter is gone: everything has been written and synced above.
+            queue.stopped.store(true, Ordering::Release);
+            report(files.sync());
+            return;
         }
     }
 }
