@@ -6,8 +6,8 @@
 #
 #   benches/compare.sh [--quick]
 #
-#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 15 minutes)
-#   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 4 minutes)
+#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 9 minutes on 2 cores)
+#   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 2 minutes)
 #   ROUNDS=, SECS=, CHURN_SECS= in the environment override either.
 #
 # Scenarios: (1) cache hits 1 KiB / 64 KiB / 1 MiB over HTTP/1.1 (wrk) and 1 KiB over h2c
