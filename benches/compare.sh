@@ -1,0 +1,652 @@
+#!/usr/bin/env bash
+# edgegate beside Varnish and nginx proxy_cache, all in front of the same static origin, in one
+# run (issue 5). Every system runs on 127.0.0.1 on free ports, as the current user, from a temp
+# dir; measurements interleave the systems round by round so machine drift hits all alike, and
+# each figure is the median of the rounds.
+#
+#   benches/compare.sh [--quick]
+#
+#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 9 minutes on 2 cores)
+#   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 2 minutes)
+#   ROUNDS=, SECS=, CHURN_SECS= in the environment override either.
+#
+# Scenarios: (1) cache hits 1 KiB / 64 KiB / 1 MiB over HTTP/1.1 (wrk) and 1 KiB over h2c
+# (h2load); (2) signed vs unsigned hits on edgegate; (3) latency added on the miss path over
+# going to the origin directly; (4) collapsing of 200 concurrent requests for one cold object;
+# (5) one 1 GiB object through edgegate's miss path (TTFB, throughput, peak RSS); (6) churn over
+# a working set of 4 x --cache-size (peak RSS, hit ratio); (7) metering on vs off, when
+# `edgegate serve --help` lists --metering.
+#
+# Prints one markdown table per scenario plus a summary, and appends them (with the machine and
+# the load it saw) to benches/RESULTS.md. Needs nginx, varnish, wrk, nghttp2-client (h2load)
+# and curl; installs the missing ones with apt-get (as root, or through sudo).
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+
+quick=0
+case "${1:-}" in
+    --quick) quick=1 ;;
+    "") ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
+if ((quick)); then
+    rounds="${ROUNDS:-1}" secs="${SECS:-5}" churn_secs="${CHURN_SECS:-20}" miss_n=40
+else
+    rounds="${ROUNDS:-3}" secs="${SECS:-10}" churn_secs="${CHURN_SECS:-60}" miss_n=100
+fi
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+peers="$root/benches/peers"
+cd "$root"
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+log() { echo ">> $*" >&2; }
+
+# ---------------------------------------------------------------- tools and build
+missing=()
+for pair in nginx:nginx varnishd:varnish wrk:wrk h2load:nghttp2-client curl:curl; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || die "missing ${missing[*]} and not root (no sudo): install them first"
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+log "building edgegate (cargo build --release --locked)"
+cargo build --release --locked -q
+bin="$root/target/release/edgegate"
+
+# ---------------------------------------------------------------- temp dir, processes, cleanup
+work="$(mktemp -d "${TMPDIR:-/tmp}/edgegate-compare.XXXXXX")"
+# nginx's cache goes to tmpfs when there is one, so all three caches are in RAM.
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+    cache_dir="$(mktemp -d /dev/shm/edgegate-compare-nginx.XXXXXX)"
+else
+    cache_dir="$work/nginx-cache"
+fi
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$work" "$cache_dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+used_ports=" "
+# Sets REPLY to a loopback port nothing listens on (and that this script has not handed out).
+free_port() {
+    local p
+    for _ in $(seq 500); do
+        p=$((20000 + RANDOM % 40000))
+        [[ "$used_ports" == *" $p "* ]] && continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            used_ports+="$p "
+            REPLY="$p"
+            return
+        fi
+    done
+    die "found no free loopback port"
+}
+
+free_port; origin_port=$REPLY
+free_port; nginx_port=$REPLY
+free_port; nginx_h2_port=$REPLY
+free_port; varnish_port=$REPLY
+host="bench.cloudfront.localhost"
+user_line=""
+((EUID == 0)) && user_line="user $(id -un) $(id -gn);"
+
+render() { # template -> output
+    sed -e "s|@WORK@|$work|g" -e "s|@CACHE_DIR@|$cache_dir|g" -e "s|@ROOT@|$root|g" \
+        -e "s|@ORIGIN_PORT@|$origin_port|g" -e "s|@NGINX_PORT@|$nginx_port|g" \
+        -e "s|@NGINX_H2_PORT@|$nginx_h2_port|g" -e "s|@HOST@|$host|g" \
+        -e "s|@USER_LINE@|$user_line|g" "$1" > "$2"
+}
+
+# Waits until URL answers (any HTTP status); dies with LOGFILE's tail if PID exits first.
+wait_up() { # name pid url logfile...
+    local name="$1" pid="$2" url="$3"
+    shift 3
+    for _ in $(seq 200); do
+        curl -s -o /dev/null --max-time 1 "$url" && return 0
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "compare.sh: $name exited during startup; its log:" >&2
+            tail -n 40 "$@" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "compare.sh: $name did not answer $url within 20 s; its log:" >&2
+    tail -n 40 "$@" >&2 || true
+    exit 1
+}
+
+start_nginx() { # name template port
+    local name="$1" conf="$work/$1.conf"
+    mkdir -p "$work/$name"
+    render "$2" "$conf"
+    if ! nginx -t -q -p "$work/$name" -e "$work/$name/error.log" -c "$conf" 2> "$work/$name/stderr"; then
+        echo "compare.sh: nginx ($name) rejected its config:" >&2
+        cat "$work/$name/stderr" "$work/$name/error.log" >&2 2>/dev/null || true
+        exit 1
+    fi
+    nginx -p "$work/$name" -e "$work/$name/error.log" -c "$conf" 2>> "$work/$name/stderr" &
+    pids+=("$!")
+    wait_up "nginx ($name)" "$!" "http://127.0.0.1:$3/" "$work/$name/stderr" "$work/$name/error.log"
+}
+
+# Starts an edgegate and sets EG_PID, EG_PORT, EG_ADMIN.
+start_edgegate() { # name cache-size [extra serve args...]
+    local name="$1" size="$2"
+    shift 2
+    mkdir -p "$work/$name"
+    "$bin" serve --config "$work/edgegate.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --data-dir "$work/$name/data" --cache-size "$size" "$@" \
+        > "$work/$name/out.txt" 2> "$work/$name/err.txt" &
+    EG_PID=$!
+    pids+=("$EG_PID")
+    for _ in $(seq 200); do
+        grep -q "viewer=" "$work/$name/out.txt" 2>/dev/null && break
+        if ! kill -0 "$EG_PID" 2>/dev/null; then
+            echo "compare.sh: edgegate ($name) exited during startup; its log:" >&2
+            tail -n 40 "$work/$name/out.txt" "$work/$name/err.txt" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+    local line
+    line="$(grep -o 'viewer=http://[^ ]*' "$work/$name/out.txt" || true)"
+    [[ -n "$line" ]] || { tail -n 40 "$work/$name/err.txt" >&2; die "edgegate ($name) printed no listening line"; }
+    EG_PORT="${line##*:}"
+    EG_ADMIN="$(grep -o 'admin=http://[^ ]*' "$work/$name/out.txt" | cut -d= -f2)"
+    wait_up "edgegate ($name)" "$EG_PID" "http://127.0.0.1:$EG_PORT/" "$work/$name/err.txt"
+}
+
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+origin_count() { grep -c -- "$1" "$work/origin/access.log" || true; }
+
+# ---------------------------------------------------------------- content
+log "creating the origin's files in $work/site"
+mkdir -p "$work/site/signed" "$work/site/miss" "$work/site/collapse" "$work/site/big" "$work/site/churn"
+head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
+head -c 65536 /dev/urandom > "$work/site/obj-64k.bin"
+head -c 1048576 /dev/urandom > "$work/site/obj-1m.bin"
+cp "$work/site/obj-1k.bin" "$work/site/signed/obj-1k.bin"
+# Distinct URLs of the same bytes are hard links: cheap, and each is a separate cache entry.
+head -c 1024 /dev/urandom > "$work/miss-1k.bin"
+for r in $(seq "$rounds"); do
+    for i in $(seq "$miss_n"); do ln "$work/miss-1k.bin" "$work/site/miss/m-$r-$i.bin"; done
+done
+head -c 262144 /dev/urandom > "$work/collapse-256k.bin"
+for r in $(seq "$rounds"); do
+    for s in varnish nginx edgegate; do ln "$work/collapse-256k.bin" "$work/site/collapse/c-$r-$s.bin"; done
+done
+churn_objects=1024
+head -c 262144 /dev/urandom > "$work/churn-256k.bin"
+for i in $(seq 0 $((churn_objects - 1))); do ln "$work/churn-256k.bin" "$work/site/churn/o-$i.bin"; done
+head -c 1G /dev/urandom > "$work/big-1g.bin"
+for r in $(seq "$rounds"); do ln "$work/big-1g.bin" "$work/site/big/big-$r.bin"; done
+
+# ---------------------------------------------------------------- systems
+log "starting the origin (nginx) on :$origin_port"
+start_nginx origin "$peers/nginx-origin.conf.in" "$origin_port"
+origin="http://127.0.0.1:$origin_port"
+code="$(curl -s -o /dev/null -w '%{http_code}' "$origin/obj-1k.bin")"
+[[ "$code" == 200 ]] || die "the origin answered $code for /obj-1k.bin (log: $(tail -n 5 "$work/origin/error.log"))"
+
+log "starting nginx proxy_cache on :$nginx_port (h2c :$nginx_h2_port)"
+start_nginx nginx "$peers/nginx-cache.conf.in" "$nginx_port"
+
+log "starting varnishd on :$varnish_port"
+render "$peers/varnish.vcl.in" "$work/varnish.vcl"
+mkdir -p "$work/varnish"
+# -j none: no privilege separation, so it runs as whoever runs this script (root or not) and
+# can read the temp dir. Thread pools per Varnish's tuning advice: keep enough threads idle
+# for every connection (2 pools x 200); malloc storage holds every object of the run.
+varnishd -F -j none -n "$work/varnish" -a "127.0.0.1:$varnish_port" -T 127.0.0.1:0 \
+    -f "$work/varnish.vcl" -s malloc,256m \
+    -p thread_pools=2 -p thread_pool_min=200 -p thread_pool_max=4000 \
+    -p feature=+http2 > "$work/varnish.log" 2>&1 &
+pids+=("$!")
+wait_up varnishd "$!" "http://127.0.0.1:$varnish_port/" "$work/varnish.log"
+
+render "$peers/edgegate.toml.in" "$work/edgegate.toml"
+cache_size="256MiB"
+log "starting edgegate (--cache-size $cache_size)"
+start_edgegate edgegate "$cache_size"
+eg_pid=$EG_PID eg_port=$EG_PORT eg_admin=$EG_ADMIN
+
+metering=0
+"$bin" serve --help | grep -q -- '--metering' && metering=1
+if ((metering)); then
+    log "starting a second edgegate with --metering off"
+    start_edgegate meteroff "$cache_size" --metering off
+    off_port=$EG_PORT
+fi
+
+systems=(varnish nginx edgegate)
+base_url() { # system -> base URL
+    case "$1" in
+        varnish) echo "http://127.0.0.1:$varnish_port" ;;
+        nginx) echo "http://127.0.0.1:$nginx_port" ;;
+        edgegate) echo "http://127.0.0.1:$eg_port" ;;
+        meteroff) echo "http://127.0.0.1:$off_port" ;;
+        direct) echo "$origin" ;;
+    esac
+}
+h2_url() {
+    case "$1" in
+        varnish) echo "http://127.0.0.1:$varnish_port" ;;
+        nginx) echo "http://127.0.0.1:$nginx_h2_port" ;;
+        edgegate) echo "http://127.0.0.1:$eg_port" ;;
+    esac
+}
+# Extra request headers per system: edgegate routes by Host to the distribution.
+host_args() { # system -> args for curl/wrk/h2load (one per line)
+    case "$1" in
+        edgegate | meteroff) printf '%s\n' -H "Host: $host" ;;
+    esac
+}
+h2_host_args() {
+    case "$1" in
+        edgegate | meteroff) printf '%s\n' -H ":authority: $host" ;;
+    esac
+}
+
+# Warms URL (two GETs) and dies unless the third answer is a cache hit by the system's own sign.
+warm_and_check() { # system url
+    local sys="$1" url="$2" hdrs code
+    local -a ha
+    mapfile -t ha < <(host_args "$sys")
+    for _ in 1 2; do
+        code="$(curl -s -o /dev/null -w '%{http_code}' "${ha[@]}" "$url")"
+        [[ "$code" == 200 ]] || die "$sys answered $code to the warm-up GET $url"
+    done
+    hdrs="$(curl -s -o /dev/null -D - "${ha[@]}" "$url" | tr -d '\r')"
+    case "$sys" in
+        varnish) grep -Eqi '^x-varnish: [0-9]+ [0-9]+$' <<< "$hdrs" ;;
+        nginx) grep -qi '^x-cache-status: hit' <<< "$hdrs" ;;
+        edgegate | meteroff) grep -qi '^x-cache: hit from cloudfront' <<< "$hdrs" ;;
+    esac || die "$sys did not serve $url from its cache after warming it; response headers:
+$hdrs"
+}
+
+# ---------------------------------------------------------------- measuring helpers
+# wrk -> "rps p50_ms p99_ms"; dies on errors or non-2xx answers.
+run_wrk() { # system url [extra wrk args...]
+    local sys="$1" url="$2" out
+    shift 2
+    local -a ha
+    mapfile -t ha < <(host_args "$sys")
+    out="$(wrk -t2 -c50 -d"${secs}s" --latency "${ha[@]}" "$@" "$url" 2>&1)" ||
+        die "wrk against $sys failed: $out"
+    if grep -q 'Non-2xx' <<< "$out"; then die "wrk against $sys saw non-2xx answers: $out"; fi
+    awk '
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                         if (v ~ /s$/) return v * 1000; return v }
+        /Requests\/sec/ {rps = $2}
+        /^ +50%/ {p50 = ms($2)}
+        /^ +99%/ {p99 = ms($2)}
+        END {printf "%.0f %.3f %.3f\n", rps, p50, p99}' <<< "$out"
+}
+# h2load over h2c (prior knowledge) -> "rps mean_ms"
+run_h2load() { # system url
+    local sys="$1" url="$2" out
+    local -a ha
+    mapfile -t ha < <(h2_host_args "$sys")
+    out="$(h2load -c50 -m10 -t2 -D "$secs" --warm-up-time=1 "${ha[@]}" "$url" 2>&1)" ||
+        die "h2load against $sys failed: $out"
+    awk '
+        function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                         if (v ~ /s$/) return v * 1000; return v }
+        /^finished in/ {rps = $4}
+        /^requests:/ {ok = $8}
+        /^status codes:/ {bad = $7 + $9}
+        /^time for request:/ {mean = ms($6)}
+        END {
+            if (ok + 0 == 0 || bad + 0 > 0) { print "FAIL"; exit }
+            printf "%.0f %.3f\n", rps, mean
+        }' <<< "$out"
+}
+median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]; else print "nan"}'; }
+pctl() { sort -g | awk -v p="$1" '{a[NR] = $1} END {i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print a[i]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 == 0) print "nan"; else printf "%.3f", a / b}'; }
+fmt_mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
+# held A OP B -> "yes" or "**no**" (OP one of >= <= == <)
+held() { awk -v a="$1" -v b="$3" "BEGIN {print ((a + 0 $2 b + 0) ? \"yes\" : \"**no**\")}"; }
+
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+busy_start="$(ps -eo comm= | grep -cE '^(rustc|cargo|cc1|cc1plus|ld|lld|clippy-driver)$' || true)"
+
+# ---------------------------------------------------------------- warm-up
+log "warming every cache"
+for sys in "${systems[@]}"; do
+    for o in obj-1k.bin obj-64k.bin obj-1m.bin; do warm_and_check "$sys" "$(base_url "$sys")/$o"; done
+done
+((metering)) && warm_and_check meteroff "$(base_url meteroff)/obj-1k.bin"
+signed_url_full="$("$bin" sign url --url "http://$host/signed/obj-1k.bin" --key-pair-id KBENCH0000001 \
+    --private-key "$root/keys/demo-private.pem" --expires +2h)"
+signed_url="http://127.0.0.1:$eg_port${signed_url_full#http://$host}"
+warm_and_check edgegate "$signed_url"
+# The signed behavior really is restricted: the same path unsigned must be refused.
+code="$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $host" "http://127.0.0.1:$eg_port/signed/obj-1k.bin")"
+[[ "$code" == 403 ]] || die "edgegate answered $code (not 403) to an unsigned /signed/ request"
+
+# h2c support check: a single request per system.
+declare -A h2ok
+for sys in "${systems[@]}"; do
+    mapfile -t ha < <(h2_host_args "$sys")
+    out="$(h2load -n1 -c1 "${ha[@]}" "$(h2_url "$sys")/obj-1k.bin" 2>&1 || true)"
+    if grep -q '1 succeeded' <<< "$out" && grep -q 'h2c' <<< "$out"; then h2ok[$sys]=1; else h2ok[$sys]=0; fi
+done
+
+# ---------------------------------------------------------------- 1 + 2 + 7: hits (interleaved)
+declare -A R   # R[scenario,system,round] = "rps p50 p99" (or "rps mean" for h2)
+sizes=(1k 64k 1m)
+for r in $(seq "$rounds"); do
+    for sz in "${sizes[@]}"; do
+        for sys in "${systems[@]}"; do
+            log "round $r/$rounds: $sz hits, $sys"
+            R[hit$sz,$sys,$r]="$(run_wrk "$sys" "$(base_url "$sys")/obj-$sz.bin")"
+        done
+    done
+    for sys in "${systems[@]}"; do
+        ((h2ok[$sys])) || continue
+        log "round $r/$rounds: h2c 1k hits, $sys"
+        R[h2,$sys,$r]="$(run_h2load "$sys" "$(h2_url "$sys")/obj-1k.bin")"
+    done
+    log "round $r/$rounds: unsigned vs signed hits, edgegate"
+    R[unsigned,edgegate,$r]="$(run_wrk edgegate "$(base_url edgegate)/obj-1k.bin")"
+    R[signed,edgegate,$r]="$(run_wrk edgegate "$signed_url")"
+    if ((metering)); then
+        log "round $r/$rounds: metering on vs off, edgegate"
+        R[meter_on,edgegate,$r]="$(run_wrk edgegate "$(base_url edgegate)/obj-1k.bin")"
+        R[meter_off,meteroff,$r]="$(run_wrk meteroff "$(base_url meteroff)/obj-1k.bin")"
+    fi
+done
+eg_hits_hwm="$(hwm_kib "$eg_pid")"
+
+col() { # scenario system field -> median over rounds of that field
+    local r
+    for r in $(seq "$rounds"); do
+        local v="${R[$1,$2,$r]:-}"
+        if [[ -n "$v" && "$v" != FAIL ]]; then awk -v f="$3" '{print $f}' <<< "$v"; fi
+    done | median
+}
+per_round() { # scenario system -> "a / b / c" req/s
+    local r out=()
+    for r in $(seq "$rounds"); do out+=("$(awk '{print $1}' <<< "${R[$1,$2,$r]:-n/a}")"); done
+    local IFS=/
+    echo "${out[*]}" | sed 's|/| / |g'
+}
+
+# ---------------------------------------------------------------- 3: miss path (interleaved)
+declare -A MISS
+for r in $(seq "$rounds"); do
+    for sys in direct "${systems[@]}"; do
+        log "round $r/$rounds: $miss_n sequential misses, $sys"
+        mapfile -t ha < <(host_args "$sys")
+        args=()
+        for i in $(seq "$miss_n"); do args+=(-o /dev/null "$(base_url "$sys")/miss/m-$r-$i.bin"); done
+        MISS[$sys]+="$(curl -s -f "${ha[@]}" -w '%{time_total}\n' "${args[@]}")"$'\n' ||
+            die "a miss-path request through $sys failed"
+    done
+    fetched="$(origin_count "/miss/m-$r-")"
+    ((fetched == 4 * miss_n)) ||
+        die "round $r of the miss path made $fetched origin requests, not $((4 * miss_n)): some system did not miss"
+done
+miss_stat() { # system pct -> ms
+    grep -v '^$' <<< "${MISS[$1]}" | awk '{print $1 * 1000}' | pctl "$2"
+}
+
+# ---------------------------------------------------------------- 4: collapsing (interleaved)
+declare -A COLL
+for r in $(seq "$rounds"); do
+    for sys in "${systems[@]}"; do
+        log "round $r/$rounds: 200 concurrent requests for one cold object, $sys"
+        p="/collapse/c-$r-$sys.bin"
+        mapfile -t ha < <(h2_host_args "$sys")
+        out="$(h2load --h1 -n200 -c200 -t2 "${ha[@]}" "$(base_url "$sys")$p" 2>&1)" ||
+            die "h2load (collapsing) against $sys failed: $out"
+        grep -q '200 succeeded' <<< "$out" || die "collapsing against $sys: not all 200 requests succeeded: $out"
+        COLL[$sys]+="$(origin_count "$p") "
+    done
+done
+
+# ---------------------------------------------------------------- 5: 1 GiB through the miss path
+log "starting a fresh edgegate for the 1 GiB object"
+start_edgegate big "$cache_size"
+big_pid=$EG_PID big_port=$EG_PORT
+declare -A BIG
+for r in $(seq "$rounds"); do
+    for sys in direct big; do
+        log "round $r/$rounds: 1 GiB object, $sys"
+        if [[ $sys == direct ]]; then u="$origin/big/big-$r.bin"; ha=(); else
+            u="http://127.0.0.1:$big_port/big/big-$r.bin"; ha=(-H "Host: $host"); fi
+        out="$(curl -s -f "${ha[@]}" -o /dev/null -w '%{time_starttransfer} %{speed_download} %{size_download}' "$u")" ||
+            die "the 1 GiB GET through $sys failed"
+        read -r ttfb speed size <<< "$out"
+        ((size == 1073741824)) || die "the 1 GiB GET through $sys returned $size bytes"
+        BIG[$sys,ttfb]+="$(awk -v t="$ttfb" 'BEGIN {printf "%.3f", t * 1000}') "
+        BIG[$sys,mibs]+="$(awk -v s="$speed" 'BEGIN {printf "%.0f", s / 1048576}') "
+    done
+done
+big_hwm="$(hwm_kib "$big_pid")"
+kill -TERM "$big_pid" 2>/dev/null || true
+
+# ---------------------------------------------------------------- 6: churn
+churn_size_mib=64
+log "starting a fresh edgegate (--cache-size ${churn_size_mib}MiB) for ${churn_secs}s of churn"
+start_edgegate churn "${churn_size_mib}MiB"
+churn_pid=$EG_PID churn_port=$EG_PORT
+before="$(origin_count /churn/)"
+out="$(wrk -t2 -c50 -d"${churn_secs}s" --latency -H "Host: $host" -s "$peers/random-path.lua" \
+    "http://127.0.0.1:$churn_port/" -- "$churn_objects" 2>&1)" || die "wrk (churn) failed: $out"
+grep -q 'Non-2xx' <<< "$out" && die "churn saw non-2xx answers: $out"
+churn_reqs="$(awk '/requests in/ {print $1}' <<< "$out")"
+churn_rps="$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<< "$out")"
+churn_misses=$(($(origin_count /churn/) - before))
+churn_hit="$(awk -v m="$churn_misses" -v n="$churn_reqs" 'BEGIN {printf "%.3f", (n > 0) ? 1 - m / n : 0}')"
+churn_hwm="$(hwm_kib "$churn_pid")"
+churn_rss="$(rss_kib "$churn_pid")"
+# Uniform random access: a cache holding C of N objects hits about C / N of the time.
+churn_ideal="$(awk -v c="$churn_size_mib" -v n="$churn_objects" 'BEGIN {printf "%.3f", (c * 4) / n}')"
+
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+busy_end="$(ps -eo comm= | grep -cE '^(rustc|cargo|cc1|cc1plus|ld|lld|clippy-driver)$' || true)"
+
+# ---------------------------------------------------------------- report
+cpu="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+rev="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+dirty="$(git -C "$root" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | head -c1)"
+[[ -n "$dirty" ]] && rev="$rev+local changes"
+versions="nginx $(nginx -v 2>&1 | sed 's|.*/||' || true), $(varnishd -V 2>&1 | head -1 | sed 's/ (\(varnish-[^ ]*\).*/ \1/; s/varnishd //' || true), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}' || true), h2load $(h2load --version | awk '{print $NF}' | sed 's|.*/||' || true)"
+
+declare -a SUM   # summary rows
+sum() { SUM+=("| $1 | $2 | $3 |"); }
+
+hits_table() {
+    echo "| object | system | req/s (median) | p50 ms | p99 ms | req/s per round |"
+    echo "|---|---|---|---|---|---|"
+    local sz sys
+    for sz in "${sizes[@]}"; do
+        for sys in "${systems[@]}"; do
+            echo "| $sz | $sys | $(col "hit$sz" "$sys" 1) | $(col "hit$sz" "$sys" 2) | $(col "hit$sz" "$sys" 3) | $(per_round "hit$sz" "$sys") |"
+        done
+    done
+    echo
+    echo "| object | edgegate / best peer, req/s | edgegate p99 / best peer p99 |"
+    echo "|---|---|---|"
+    for sz in "${sizes[@]}"; do
+        local v n e best bestsys p99best ep99 rr pr
+        v="$(col "hit$sz" varnish 1)" n="$(col "hit$sz" nginx 1)" e="$(col "hit$sz" edgegate 1)"
+        if awk -v a="$v" -v b="$n" 'BEGIN {exit !(a + 0 >= b + 0)}'; then best=$v bestsys=varnish; else best=$n bestsys=nginx; fi
+        p99best="$(printf '%s\n' "$(col "hit$sz" varnish 3)" "$(col "hit$sz" nginx 3)" | sort -g | head -1)"
+        ep99="$(col "hit$sz" edgegate 3)"
+        rr="$(ratio "$e" "$best")" pr="$(ratio "$ep99" "$p99best")"
+        echo "| $sz | $rr (vs $bestsys) | $pr ($ep99 vs $p99best ms) |"
+        sum "$sz hits: req/s >= 1.0 x best peer" "$rr x $bestsys" "$(held "$rr" '>=' 1.0)"
+        sum "$sz hits: p99 <= best peer p99" "$ep99 ms vs $p99best ms" "$(held "$ep99" '<=' "$p99best")"
+    done
+}
+
+h2_table() {
+    echo "| system | req/s (median) | mean ms | req/s per round |"
+    echo "|---|---|---|---|"
+    local sys best=0 bestsys=""
+    for sys in "${systems[@]}"; do
+        if ((h2ok[$sys])); then
+            echo "| $sys | $(col h2 "$sys" 1) | $(col h2 "$sys" 2) | $(per_round h2 "$sys") |"
+            if [[ $sys != edgegate ]] && awk -v a="$(col h2 "$sys" 1)" -v b="$best" 'BEGIN {exit !(a + 0 > b + 0)}'; then
+                best="$(col h2 "$sys" 1)" bestsys=$sys
+            fi
+        else
+            echo "| $sys | no h2c (prior knowledge) answer | | |"
+        fi
+    done
+    if ((h2ok[edgegate])) && [[ -n $bestsys ]]; then
+        local rr
+        rr="$(ratio "$(col h2 edgegate 1)" "$best")"
+        echo
+        echo "edgegate / best peer over h2c: **$rr** (vs $bestsys)"
+        sum "1k hits over h2c: req/s vs best peer (informational)" "$rr x $bestsys" "$(held "$rr" '>=' 1.0)"
+    fi
+}
+
+section="$(
+    cat <<MD
+
+## edgegate beside Varnish and nginx ($(date -u +%Y-%m-%dT%H:%MZ)$( ((quick)) && echo ", --quick"))
+
+Machine: $(nproc) cores, $cpu, kernel $(uname -r). $versions. edgegate $rev.
+Everything (origin, peers, edgegate, wrk/h2load) shares these cores on loopback. Load average
+$load_start at the start, $load_end at the end; compiler processes running: $busy_start at the
+start, $busy_end at the end$( ((busy_start + busy_end > 0)) && echo " (**other builds shared the cores during this run**)").
+$rounds interleaved round(s) of ${secs} s per measurement; figures are medians over rounds.
+Peers: Varnish (malloc 256m, 2 thread pools, 200-4000 threads, TTL 1h), nginx proxy_cache (cache
+on tmpfs, keys zone 32m, lock on, upstream keep-alive, sendfile, open_file_cache), edgegate
+(\`--cache-size $cache_size\`, CachingOptimized). Configs: \`benches/peers/\`.
+
+### 1. Cache hits, HTTP/1.1 (wrk -t2 -c50 --latency)
+
+$(hits_table)
+
+### 1b. Cache hits over h2c, 1 KiB (h2load -c50 -m10 -t2; prior knowledge)
+
+$(h2_table)
+
+### 2. Signed vs unsigned cache hits on edgegate (1 KiB, wrk -t2 -c50)
+
+| | req/s (median) | p50 ms | p99 ms | req/s per round |
+|---|---|---|---|---|
+| unsigned | $(col unsigned edgegate 1) | $(col unsigned edgegate 2) | $(col unsigned edgegate 3) | $(per_round unsigned edgegate) |
+| signed (canned policy) | $(col signed edgegate 1) | $(col signed edgegate 2) | $(col signed edgegate 3) | $(per_round signed edgegate) |
+
+signed / unsigned = **$(ratio "$(col signed edgegate 1)" "$(col unsigned edgegate 1)")** (target >= 0.9)
+
+### 3. Miss path: $miss_n sequential GETs of distinct cold 1 KiB objects per round (curl, keep-alive)
+
+| system | median ms | p99 ms | added median ms | added p99 ms |
+|---|---|---|---|---|
+$(for sys in direct "${systems[@]}"; do
+        m="$(miss_stat "$sys" 50)" p="$(miss_stat "$sys" 99)"
+        echo "| $sys | $m | $p | $(awk -v a="$m" -v b="$(miss_stat direct 50)" 'BEGIN {printf "%+.3f", a - b}') | $(awk -v a="$p" -v b="$(miss_stat direct 99)" 'BEGIN {printf "%+.3f", a - b}') |"
+    done)
+
+### 4. Collapsing: 200 concurrent GETs of one cold 256 KiB object (h2load --h1 -c200 -n200; the origin sends it at 1 MiB/s)
+
+| system | origin requests per round |
+|---|---|
+$(for sys in "${systems[@]}"; do echo "| $sys | ${COLL[$sys]% } |"; done)
+
+### 5. One 1 GiB object through edgegate's miss path (fresh edgegate, --cache-size $cache_size)
+
+| | TTFB ms per round | MiB/s per round |
+|---|---|---|
+| origin direct | ${BIG[direct,ttfb]} | ${BIG[direct,mibs]} |
+| through edgegate | ${BIG[big,ttfb]} | ${BIG[big,mibs]} |
+
+edgegate peak RSS (VmHWM) over this scenario: **$(fmt_mib "$big_hwm")**. The object is larger than
+edgegate's cacheable size (--cache-size / 8), so it is passed through, streamed, not stored.
+
+### 6. Churn: ${churn_objects} objects x 256 KiB (4 x --cache-size ${churn_size_mib}MiB), uniform random, ${churn_secs} s (wrk -t2 -c50)
+
+| requests | req/s | origin fetches | hit ratio | cache / working set (${churn_size_mib} MiB / 256 MiB) | peak RSS | RSS at end |
+|---|---|---|---|---|---|---|
+| $churn_reqs | $churn_rps | $churn_misses | $churn_hit | $churn_ideal | $(fmt_mib "$churn_hwm") | $(fmt_mib "$churn_rss") |
+
+The hit ratio is 1 - origin fetches / requests, from a cold start; with uniform random access an
+LRU-like cache of that size should land near "cache / working set" (collapsed concurrent misses
+count as hits).
+
+### 7. Metering on vs off (1 KiB hits)
+
+$(if ((metering)); then
+        echo "| | req/s (median) | p99 ms | req/s per round |"
+        echo "|---|---|---|---|"
+        echo "| metering on | $(col meter_on edgegate 1) | $(col meter_on edgegate 3) | $(per_round meter_on edgegate) |"
+        echo "| metering off | $(col meter_off meteroff 1) | $(col meter_off meteroff 3) | $(per_round meter_off meteroff) |"
+        echo
+        echo "on / off = **$(ratio "$(col meter_on edgegate 1)" "$(col meter_off meteroff 1)")**"
+    else
+        echo "Skipped: this build's \`edgegate serve --help\` has no \`--metering\` flag."
+    fi)
+
+edgegate (the hits instance) peak RSS after all hit runs: $(fmt_mib "$eg_hits_hwm").
+MD
+)"
+
+# Summary rows (computed here so the hits/h2 rows come first).
+SUM=()
+hits_table > /dev/null
+h2_table > /dev/null
+sr="$(ratio "$(col signed edgegate 1)" "$(col unsigned edgegate 1)")"
+sum "signed hits >= 0.9 x unsigned" "$sr" "$(held "$sr" '>=' 0.9)"
+coll_ok=1
+for c in ${COLL[edgegate]}; do ((c == 1)) || coll_ok=0; done
+sum "collapsing: exactly 1 origin fetch (edgegate)" "${COLL[edgegate]% }" "$(held "$coll_ok" '==' 1)"
+d_ttfb="$(tr ' ' '\n' <<< "${BIG[direct,ttfb]}" | grep . | median)"
+e_ttfb="$(tr ' ' '\n' <<< "${BIG[big,ttfb]}" | grep . | median)"
+sum "1 GiB miss: TTFB within 50 ms of origin's" "$e_ttfb ms vs $d_ttfb ms" \
+    "$(held "$(awk -v a="$e_ttfb" -v b="$d_ttfb" 'BEGIN {print a - b}')" '<=' 50)"
+sum "1 GiB miss: peak RSS < 128 MiB" "$(fmt_mib "$big_hwm")" "$(held "$big_hwm" '<' $((128 * 1024)))"
+sum "churn: peak RSS < --cache-size + 64 MiB ($((churn_size_mib + 64)) MiB)" "$(fmt_mib "$churn_hwm")" \
+    "$(held "$churn_hwm" '<' $(((churn_size_mib + 64) * 1024)))"
+sum "churn: hit ratio sane (>= 0.5 x cache / working set = $churn_ideal)" "$churn_hit" \
+    "$(held "$churn_hit" '>=' "$(awk -v i="$churn_ideal" 'BEGIN {print 0.5 * i}')")"
+sum "miss path: added latency over origin (informational)" \
+    "median $(awk -v a="$(miss_stat edgegate 50)" -v b="$(miss_stat direct 50)" 'BEGIN {printf "%+.3f", a - b}') ms, p99 $(awk -v a="$(miss_stat edgegate 99)" -v b="$(miss_stat direct 99)" 'BEGIN {printf "%+.3f", a - b}') ms" "-"
+if ((metering)); then
+    sum "metering on / off (informational)" "$(ratio "$(col meter_on edgegate 1)" "$(col meter_off meteroff 1)")" "-"
+else
+    sum "metering on / off" "skipped: no --metering flag in this build" "-"
+fi
+
+section+="$(
+    cat <<MD
+
+
+### Summary
+
+| target | measured | held? |
+|---|---|---|
+$(printf '%s\n' "${SUM[@]}")
+MD
+)"
+
+echo "$section"
+echo "$section" >> "$root/benches/RESULTS.md"
+log "appended to benches/RESULTS.md"
