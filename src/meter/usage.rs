@@ -1153,8 +1153,9 @@ mod tests {
                     ..Query::default()
                 };
                 let rows = whole.rows(&q);
-                let mut sums: BTreeMap<(i64, String, String, String, &str), (u64, u64)> =
-                    BTreeMap::new();
+                // (start, distribution, operation, region, family) → (aggregate, Σ detail)
+                type Group = (i64, String, String, String, &'static str);
+                let mut sums: BTreeMap<Group, (u64, u64)> = BTreeMap::new();
                 for row in &rows {
                     if let Some((region, fam, agg)) = family(&row.usage_type) {
                         let s = sums
