@@ -244,7 +244,7 @@ pub struct Amount(u128);
 impl Amount {
     /// Rounded (half up) to whole nanodollars.
     pub fn nanodollars(self) -> u128 {
-        (self.0 + DEN / 2) / DEN
+        self.0.saturating_add(DEN / 2) / DEN
     }
 
     /// Dollars with `decimals` (at most 9) places, rounded half up: `1034.24` → `"1034.2400"`.
@@ -282,7 +282,7 @@ pub struct CostLine {
     pub usage_value: u64,
     /// `GB`, `Requests` or `URLs`.
     pub unit: &'static str,
-    /// The quantity in `unit`, exact to 9 places (GB are 2^30 bytes).
+    /// The quantity in `unit`: GB (2^30 bytes) to 9 places, requests and URLs as integers.
     pub quantity: String,
     /// What this line costs.
     pub amount: Amount,
@@ -415,9 +415,9 @@ fn fmt_thousands(n: u64) -> String {
     out
 }
 
-/// `n / div` with 9 decimals, exact for the divisors used here (powers of two and ten).
+/// `n / div` with 9 decimals, rounded half up.
 fn fmt_ratio(n: u128, div: u128) -> String {
-    let scaled = (n.saturating_mul(NANOS) + div / 2) / div;
+    let scaled = n.saturating_mul(NANOS).saturating_add(div / 2) / div;
     format!("{}.{:09}", scaled / NANOS, scaled % NANOS)
 }
 
@@ -474,7 +474,7 @@ pub fn estimate(table: &PriceTable, rows: &[UsageRow]) -> Estimate {
             ),
             usage_value: sat_u64(total),
             unit: "Requests",
-            quantity: fmt_ratio(total, 1),
+            quantity: total.to_string(),
             amount: Amount(total.saturating_mul(nanos(price)).saturating_mul(GIB)),
         };
         match p {
@@ -557,7 +557,7 @@ pub fn estimate(table: &PriceTable, rows: &[UsageRow]) -> Estimate {
                 description: format!("$0.000 per URL - first {limit} URLs / month."),
                 usage_value: sat_u64(free),
                 unit: "URLs",
-                quantity: fmt_ratio(free, 1),
+                quantity: free.to_string(),
                 amount: Amount(0),
             });
         }
@@ -572,7 +572,7 @@ pub fn estimate(table: &PriceTable, rows: &[UsageRow]) -> Estimate {
                 ),
                 usage_value: sat_u64(paid),
                 unit: "URLs",
-                quantity: fmt_ratio(paid, 1),
+                quantity: paid.to_string(),
                 amount: Amount(paid.saturating_mul(price).saturating_mul(DEN)),
             });
         }
@@ -1091,7 +1091,7 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "Month,UsageType,Rate,UsageValue,Quantity,Unit,Amount,Currency,PricesAsOf\n\
              2026-11,US-DataTransfer-Out-Bytes,$0.085 per GB - first 10 TB / month data transfer out (United States),1073741824,1.000000000,GB,0.085000000,USD,2026-08\n\
-             2026-11,US-Requests-Tier2-HTTPS,\"$0.0100 per 10,000 HTTPS Requests (United States)\",20000,20000.000000000,Requests,0.020000000,USD,2026-08\n\
+             2026-11,US-Requests-Tier2-HTTPS,\"$0.0100 per 10,000 HTTPS Requests (United States)\",20000,20000,Requests,0.020000000,USD,2026-08\n\
              Total,,,,,,0.105000000,USD,2026-08\n"
         );
     }
@@ -1134,7 +1134,7 @@ mod tests {
             lines[2]
         );
         assert!(
-            lines[3].ends_with("20000.000000000 Requests  $0.0200"),
+            lines[3].ends_with("20000 Requests  $0.0200"),
             "{}",
             lines[3]
         );
