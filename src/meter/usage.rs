@@ -300,22 +300,7 @@ impl Rollup {
         self.friendly.get(distribution_id).map(String::as_str)
     }
 
-    fn bump(
-        &mut self,
-        hour: i64,
-        dist: usize,
-        region: Option<BillingRegion>,
-        op: usize,
-        ut: UsageType,
-        v: u64,
-    ) {
-        let key = Key {
-            hour,
-            distribution: dist,
-            region,
-            operation: op,
-            usage_type: ut,
-        };
+    fn bump(&mut self, key: Key, v: u64) {
         let slot = self.values.entry(key).or_insert(0);
         *slot = slot.saturating_add(v);
     }
@@ -332,69 +317,50 @@ impl Rollup {
         }
         let hour = e.time.div_euclid(HOUR) * HOUR;
         let region = e.billing_region.unwrap_or(fallback);
-        let r = Some(region);
         let proto = Proto::of(e.https);
-        if !self.friendly.contains_key(&e.distribution_id) && !e.host.is_empty() && e.host != "-" {
-            self.friendly
-                .insert(e.distribution_id.clone(), e.host.clone());
+        let named = self.friendly.contains_key(&e.distribution_id);
+        if !named && !e.host.is_empty() && e.host != "-" {
+            let name = e.host.clone();
+            self.friendly.insert(e.distribution_id.clone(), name);
         }
         let cacheable = e.method == "GET" || e.method == "HEAD";
         let dist = self.names.id(&e.distribution_id);
         let op = self.names.id(&e.method);
 
-        let mut to_origin = 0;
-        if cacheable {
+        // Zero-valued byte types get no row.
+        let mut count = |usage_type: UsageType, v: u64| {
+            if v > 0 {
+                self.bump(
+                    Key {
+                        hour,
+                        distribution: dist,
+                        region: Some(region),
+                        operation: op,
+                        usage_type,
+                    },
+                    v,
+                );
+            }
+        };
+        let to_origin = if cacheable {
             let class = e.ttl_class.unwrap_or(TtlClass::Dynamic);
             let tier = match proto {
                 Proto::Http => UsageType::RequestsTier1,
                 Proto::Https => UsageType::RequestsTier2Https,
             };
-            self.bump(hour, dist, r, op, tier, 1);
-            self.bump(
-                hour,
-                dist,
-                r,
-                op,
-                UsageType::RequestsDetail(proto, class),
-                1,
-            );
-            if e.sc_bytes > 0 {
-                self.bump(hour, dist, r, op, UsageType::OutBytes, e.sc_bytes);
-                self.bump(
-                    hour,
-                    dist,
-                    r,
-                    op,
-                    UsageType::OutBytesDetail(proto, class),
-                    e.sc_bytes,
-                );
-            }
+            count(tier, 1);
+            count(UsageType::RequestsDetail(proto, class), 1);
+            count(UsageType::OutBytes, e.sc_bytes);
+            count(UsageType::OutBytesDetail(proto, class), e.sc_bytes);
+            0
         } else {
-            self.bump(hour, dist, r, op, UsageType::RequestsProxy(proto), 1);
-            if e.sc_bytes > 0 {
-                self.bump(hour, dist, r, op, UsageType::OutBytes, e.sc_bytes);
-                self.bump(
-                    hour,
-                    dist,
-                    r,
-                    op,
-                    UsageType::OutBytesProxy(proto),
-                    e.sc_bytes,
-                );
-            }
-            if e.origin_bytes_out > 0 {
-                self.bump(hour, dist, r, op, UsageType::OutOBytes, e.origin_bytes_out);
-                self.bump(
-                    hour,
-                    dist,
-                    r,
-                    op,
-                    UsageType::OutOBytesProxy(proto),
-                    e.origin_bytes_out,
-                );
-            }
-            to_origin = e.origin_bytes_out;
-        }
+            count(UsageType::RequestsProxy(proto), 1);
+            count(UsageType::OutBytes, e.sc_bytes);
+            count(UsageType::OutBytesProxy(proto), e.sc_bytes);
+            count(UsageType::OutOBytes, e.origin_bytes_out);
+            count(UsageType::OutOBytesProxy(proto), e.origin_bytes_out);
+            e.origin_bytes_out
+        };
 
         let c = self
             .console
@@ -418,9 +384,14 @@ impl Rollup {
             return;
         }
         let hour = time_unix.div_euclid(HOUR) * HOUR;
-        let dist = self.names.id(distribution_id);
-        let op = self.names.id("Invalidations");
-        self.bump(hour, dist, None, op, UsageType::Invalidations, paths);
+        let key = Key {
+            hour,
+            distribution: self.names.id(distribution_id),
+            region: None,
+            operation: self.names.id("Invalidations"),
+            usage_type: UsageType::Invalidations,
+        };
+        self.bump(key, paths);
     }
 
     /// Adds another rollup's counts to this one (for reports over several journals or edges).
