@@ -13,6 +13,8 @@
 //! 5. [`reports`]: cache statistics, popular objects, top referrers.
 
 pub mod cost;
+/// Edge location (IATA prefix of `x-edge-location`) → CloudFront billing region.
+pub mod pops;
 pub mod record;
 pub mod reports;
 pub mod usage;
