@@ -488,3 +488,42 @@ fn object_names() {
         assert_eq!(parse_object_name(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn random_header_values_keep_the_line_whole() {
+    let mut rng = fastrand::Rng::with_seed(39);
+    let mut r = full_record();
+    for _ in 0..2_000 {
+        let mut value = || {
+            let len = rng.usize(0..24);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            HeaderValue::from_bytes(&bytes).ok()
+        };
+        r.user_agent = value();
+        r.referer = value();
+        r.cookie = value();
+        r.host_header = value();
+        r.forwarded_for = value();
+        r.content_type = value();
+        let line = line_of(&r);
+        assert!(
+            line.ends_with('\n') && line.matches('\n').count() == 1,
+            "{line:?}"
+        );
+        assert_eq!(line.split('\t').count(), 39, "{line:?}");
+        assert!(
+            line.bytes()
+                .all(|b| b.is_ascii_graphic() || b == b'\t' || b == b'\n')
+        );
+        let e = parse_journal(&line).unwrap();
+        let mut want = String::new();
+        match &r.referer {
+            Some(v) if !v.is_empty() => escape(v.as_bytes(), &mut want),
+            _ => want.push('-'),
+        }
+        assert_eq!(e.referer.as_deref().unwrap_or("-"), want);
+        let mut std = String::new();
+        assert!(standard_line(&line, true, &mut std));
+        assert!(parse_standard(&std, "D").is_ok());
+    }
+}
