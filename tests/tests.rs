@@ -5,5 +5,6 @@ mod common;
 mod api;
 mod edge;
 mod foundation;
+mod goaccess;
 mod localstack_smoke;
 mod sign;

@@ -21,6 +21,8 @@ pub mod cost;
 pub mod deliver;
 pub mod journal;
 pub mod metrics;
+/// Edge location (IATA prefix of `x-edge-location`) → CloudFront billing region.
+pub mod pops;
 pub mod record;
 pub mod reports;
 pub mod usage;

@@ -1,27 +1,669 @@
-//! Placeholder; filled in by its own change.
-// TEMPORARY stand-in until the real formatter lands.
-/// Appends a journal line.
-pub fn journal_line(r: &super::record::Record, out: &mut String) {
-    use std::fmt::Write;
-    let _ = writeln!(out, "{}\t{}\t{}", r.end_ms, r.distribution_id, r.sc_bytes);
+//! CloudFront's standard access-log line (W3C extended format, 33 TAB-separated fields) and
+//! edgegate's journal line (the same 33 fields followed by [`EXT_FIELDS`]).
+//!
+//! Everything here is pure formatting and parsing, no I/O. [`journal_line`] runs on the journal
+//! writer thread for every request, so it only appends to the caller's buffer: digits are
+//! written by hand and escaping works byte by byte.
+//!
+//! Escaping follows CloudFront (RFC 1738 style): bytes 0x00–0x20, 0x7F and above, and
+//! ``<>"#%{}|\^~[]`'`` become `%XX` with uppercase hex; everything else, including `( ) ; , /`,
+//! stays literal. A `%` already in a URL is escaped again, which is why CloudFront logs show
+//! `%2520` for an encoded space; edgegate keeps that. Because TAB, CR and LF are always escaped,
+//! a field can never break the line apart.
+
+use std::fmt;
+
+use http::{HeaderValue, Version};
+
+use super::record::{EXT_FIELDS, Entry, Record, ResultType, TtlClass};
+use crate::config::BillingRegion;
+
+/// The first header line of a CloudFront standard log file.
+pub const VERSION_LINE: &str = "#Version: 1.0";
+
+/// The second header line: the 33 field names, separated by single spaces.
+pub const FIELDS_LINE: &str = "#Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end";
+
+/// The 33 standard-log fields, in CloudFront's order.
+pub const FIELDS: [&str; 33] = [
+    "date",
+    "time",
+    "x-edge-location",
+    "sc-bytes",
+    "c-ip",
+    "cs-method",
+    "cs(Host)",
+    "cs-uri-stem",
+    "sc-status",
+    "cs(Referer)",
+    "cs(User-Agent)",
+    "cs-uri-query",
+    "cs(Cookie)",
+    "x-edge-result-type",
+    "x-edge-request-id",
+    "x-host-header",
+    "cs-protocol",
+    "cs-bytes",
+    "time-taken",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-response-result-type",
+    "cs-protocol-version",
+    "fle-status",
+    "fle-encrypted-fields",
+    "c-port",
+    "time-to-first-byte",
+    "x-edge-detailed-result-type",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
+];
+
+/// Number of fields on a journal line: the 33 standard fields and the 6 extension fields.
+const JOURNAL_FIELDS: usize = FIELDS.len() + EXT_FIELDS.len();
+
+/// Index of `cs(Cookie)` among the standard fields.
+const COOKIE_FIELD: usize = 12;
+
+/// Latest instant a log line can carry (9999-12-31T23:59:59.999Z), so dates stay four digits.
+const MAX_MS: i64 = 253_402_300_799_999;
+
+/// Longest field value quoted back in a [`ParseError`].
+const MAX_QUOTED: usize = 64;
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Whether CloudFront writes this byte as `%XX`.
+fn needs_escape(b: u8) -> bool {
+    b <= 0x20
+        || b >= 0x7F
+        || matches!(
+            b,
+            b'<' | b'>'
+                | b'"'
+                | b'#'
+                | b'%'
+                | b'{'
+                | b'}'
+                | b'|'
+                | b'\\'
+                | b'^'
+                | b'~'
+                | b'['
+                | b']'
+                | b'`'
+                | b'\''
+        )
 }
-/// TEMPORARY.
+
+/// Appends `raw` with CloudFront's escaping: bytes 0x00–0x20, ≥ 0x7F and ``<>"#%{}|\^~[]`'``
+/// become `%XX` (uppercase hex); everything else is copied literally.
+pub fn escape(raw: &[u8], out: &mut String) {
+    let mut start = 0;
+    for (i, &b) in raw.iter().enumerate() {
+        if needs_escape(b) {
+            // Every byte before `i` since `start` is printable ASCII, so this is valid UTF-8.
+            push_ascii(&raw[start..i], out);
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0x0F)] as char);
+            start = i + 1;
+        }
+    }
+    push_ascii(&raw[start..], out);
+}
+
+/// Appends bytes known to be printable ASCII (none of them needs escaping).
+fn push_ascii(bytes: &[u8], out: &mut String) {
+    for &b in bytes {
+        out.push(b as char);
+    }
+}
+
+/// Appends an escaped free-text value, or `-` when it is absent or empty.
+fn push_text(raw: Option<&[u8]>, out: &mut String) {
+    match raw {
+        Some(v) if !v.is_empty() => escape(v, out),
+        _ => out.push('-'),
+    }
+}
+
+fn push_header(v: Option<&HeaderValue>, out: &mut String) {
+    push_text(v.map(HeaderValue::as_bytes), out);
+}
+
+/// Appends `n` in decimal without allocating.
+fn push_u64(n: u64, out: &mut String) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    push_ascii(&buf[i..], out);
+}
+
+/// Appends `n` with at least `width` digits, zero-padded.
+fn push_padded(n: u64, width: usize, out: &mut String) {
+    let mut digits = 1;
+    let mut m = n / 10;
+    while m > 0 {
+        digits += 1;
+        m /= 10;
+    }
+    for _ in digits..width {
+        out.push('0');
+    }
+    push_u64(n, out);
+}
+
+/// Appends microseconds as seconds with exactly three decimals, rounding half up.
+fn push_secs_3(us: u64, out: &mut String) {
+    let ms = us / 1_000 + u64::from(us % 1_000 >= 500);
+    push_u64(ms / 1_000, out);
+    out.push('.');
+    push_padded(ms % 1_000, 3, out);
+}
+
+/// Appends microseconds as seconds with exactly six decimals.
+fn push_secs_6(us: u64, out: &mut String) {
+    push_u64(us / 1_000_000, out);
+    out.push('.');
+    push_padded(us % 1_000_000, 6, out);
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// (year, month, day) → days since 1970-01-01 (inverse of [`civil_from_days`]).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// Appends `YYYY-MM-DD` for a day number.
+fn push_date(days: i64, out: &mut String) {
+    let (y, m, d) = civil_from_days(days);
+    push_padded(y.clamp(0, 9_999) as u64, 4, out);
+    out.push('-');
+    push_padded(u64::from(m), 2, out);
+    out.push('-');
+    push_padded(u64::from(d), 2, out);
+}
+
+fn protocol_version(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "-",
+    }
+}
+
+/// Appends one journal line for `r`: the 33 standard fields, then the 6 [`EXT_FIELDS`], all
+/// TAB-separated, ending with `\n`.
+pub fn journal_line(r: &Record, out: &mut String) {
+    let ms = r.end_ms.clamp(0, MAX_MS);
+    let secs = ms / 1_000;
+    let tab = |out: &mut String| out.push('\t');
+
+    // 1 date, 2 time
+    push_date(secs.div_euclid(86_400), out);
+    tab(out);
+    let sod = secs.rem_euclid(86_400) as u64;
+    push_padded(sod / 3_600, 2, out);
+    out.push(':');
+    push_padded(sod / 60 % 60, 2, out);
+    out.push(':');
+    push_padded(sod % 60, 2, out);
+    tab(out);
+    // 3 x-edge-location
+    push_text(Some(r.pop.as_bytes()), out);
+    tab(out);
+    // 4 sc-bytes
+    push_u64(r.sc_bytes, out);
+    tab(out);
+    // 5 c-ip (an IpAddr only ever prints hex digits, dots and colons)
+    {
+        use fmt::Write as _;
+        let _ = write!(out, "{}", r.client_ip);
+    }
+    tab(out);
+    // 6 cs-method
+    push_text(Some(r.method.as_str().as_bytes()), out);
+    tab(out);
+    // 7 cs(Host)
+    push_text(Some(r.distribution_domain.as_bytes()), out);
+    tab(out);
+    // 8 cs-uri-stem
+    push_text(Some(r.uri.path().as_bytes()), out);
+    tab(out);
+    // 9 sc-status
+    push_padded(u64::from(r.status), 3, out);
+    tab(out);
+    // 10 cs(Referer), 11 cs(User-Agent)
+    push_header(r.referer.as_ref(), out);
+    tab(out);
+    push_header(r.user_agent.as_ref(), out);
+    tab(out);
+    // 12 cs-uri-query
+    push_text(r.uri.query().map(str::as_bytes), out);
+    tab(out);
+    // 13 cs(Cookie)
+    push_header(r.cookie.as_ref(), out);
+    tab(out);
+    // 14 x-edge-result-type, 15 x-edge-request-id, 16 x-host-header
+    out.push_str(r.result_type.as_str());
+    tab(out);
+    push_text(Some(r.request_id.as_bytes()), out);
+    tab(out);
+    push_header(r.host_header.as_ref(), out);
+    tab(out);
+    // 17 cs-protocol, 18 cs-bytes, 19 time-taken, 20 x-forwarded-for
+    out.push_str(if r.https { "https" } else { "http" });
+    tab(out);
+    push_u64(r.cs_bytes, out);
+    tab(out);
+    push_secs_3(r.time_taken_us, out);
+    tab(out);
+    push_header(r.forwarded_for.as_ref(), out);
+    tab(out);
+    // 21 ssl-protocol, 22 ssl-cipher
+    match r.tls {
+        Some((proto, cipher)) => {
+            push_text(Some(proto.as_bytes()), out);
+            tab(out);
+            push_text(Some(cipher.as_bytes()), out);
+        }
+        None => out.push_str("-\t-"),
+    }
+    tab(out);
+    // 23 x-edge-response-result-type, 24 cs-protocol-version, 25 fle-status,
+    // 26 fle-encrypted-fields
+    out.push_str(r.response_result_type.as_str());
+    tab(out);
+    out.push_str(protocol_version(r.version));
+    out.push_str("\t-\t-\t");
+    // 27 c-port, 28 time-to-first-byte, 29 x-edge-detailed-result-type
+    push_u64(u64::from(r.client_port), out);
+    tab(out);
+    push_secs_3(r.ttfb_us, out);
+    tab(out);
+    push_text(Some(r.detailed_result_type.as_bytes()), out);
+    tab(out);
+    // 30 sc-content-type, 31 sc-content-len
+    push_header(r.content_type.as_ref(), out);
+    tab(out);
+    match r.content_length {
+        Some(n) => push_u64(n, out),
+        None => out.push('-'),
+    }
+    tab(out);
+    // 32 sc-range-start, 33 sc-range-end
+    match r.range {
+        Some((first, last)) => {
+            push_u64(first, out);
+            tab(out);
+            push_u64(last, out);
+        }
+        None => out.push_str("-\t-"),
+    }
+    tab(out);
+
+    // Extension fields.
+    push_text(Some(r.distribution_id.as_bytes()), out);
+    tab(out);
+    out.push_str(r.billing_region.code());
+    tab(out);
+    out.push_str(r.ttl_class.map_or("-", TtlClass::as_str));
+    tab(out);
+    push_u64(r.origin_bytes_out, out);
+    tab(out);
+    push_u64(r.origin_bytes_in, out);
+    tab(out);
+    match r.origin_latency_us {
+        Some(us) => push_secs_6(us, out),
+        None => out.push('-'),
+    }
+    out.push('\n');
+}
+
+/// Appends the CloudFront log line for a journal line: its first 33 fields, with `cs(Cookie)`
+/// replaced by `-` unless `include_cookies`, ending with `\n`. Returns false (and appends
+/// nothing) when the journal line does not have 39 fields.
 pub fn standard_line(journal_line: &str, include_cookies: bool, out: &mut String) -> bool {
-    let _ = include_cookies;
-    out.push_str(journal_line);
+    let line = strip_eol(journal_line);
+    if line.bytes().filter(|&b| b == b'\t').count() != JOURNAL_FIELDS - 1 {
+        return false;
+    }
+    for (i, field) in line.split('\t').take(FIELDS.len()).enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        if i == COOKIE_FIELD && !include_cookies {
+            out.push('-');
+        } else {
+            out.push_str(field);
+        }
+    }
     out.push('\n');
     true
 }
-/// TEMPORARY.
+
+/// The two header lines of a standard log file, each ending with `\n`.
 pub fn header() -> String {
-    "#Version: 1.0\n#Fields: x\n".into()
+    format!("{VERSION_LINE}\n{FIELDS_LINE}\n")
 }
-/// TEMPORARY.
+
+/// Why a log or journal line could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The line has the wrong number of TAB-separated fields.
+    #[error("expected {expected} tab-separated fields, found {found}")]
+    FieldCount {
+        /// What was expected (`39`, `at least 33`).
+        expected: &'static str,
+        /// How many fields the line has.
+        found: usize,
+    },
+    /// One field holds a value that cannot be read.
+    #[error("field {field} is {value:?}: {reason}")]
+    Field {
+        /// The field's name (`sc-bytes`, `x-billing-region`, …).
+        field: &'static str,
+        /// The value found (cut to 64 characters).
+        value: String,
+        /// What was expected instead.
+        reason: &'static str,
+    },
+}
+
+fn field_error(field: &'static str, value: &str, reason: &'static str) -> ParseError {
+    let mut end = value.len().min(MAX_QUOTED);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    ParseError::Field {
+        field,
+        value: value[..end].to_string(),
+        reason,
+    }
+}
+
+fn strip_eol(line: &str) -> &str {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
+/// Parses a run of ASCII digits (no sign, no spaces) of at most `max_len` characters.
+fn parse_digits(s: &str, max_len: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > max_len || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn parse_u64(field: &'static str, s: &str) -> Result<u64, ParseError> {
+    parse_digits(s, 20).ok_or_else(|| field_error(field, s, "expected a non-negative integer"))
+}
+
+/// Parses `YYYY-MM-DD` into a day number.
+fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || !s.is_ascii() || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = parse_digits(&s[0..4], 4)? as i64;
+    let month = parse_digits(&s[5..7], 2)? as u32;
+    let day = parse_digits(&s[8..10], 2)? as u32;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
+}
+
+/// Parses `HH:MM:SS` into seconds of the day.
+fn parse_time(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 8 || !s.is_ascii() || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let h = parse_digits(&s[0..2], 2)?;
+    let m = parse_digits(&s[3..5], 2)?;
+    let sec = parse_digits(&s[6..8], 2)?;
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some((h * 3_600 + m * 60 + sec) as i64)
+}
+
+fn parse_result(
+    field: &'static str,
+    s: &str,
+    strict: bool,
+) -> Result<Option<ResultType>, ParseError> {
+    if s == "-" {
+        return Ok(None);
+    }
+    match ResultType::parse(s) {
+        Some(r) => Ok(Some(r)),
+        None if strict => Err(field_error(field, s, "not a CloudFront result type")),
+        // CloudFront has values edgegate never writes (LambdaExecutionError, …).
+        None => Ok(None),
+    }
+}
+
+/// Reads the 33 standard fields into an [`Entry`] with the extension values unknown.
+/// `strict` (journal lines) also rejects result types edgegate does not write.
+fn parse_standard_fields(
+    f: &[&str],
+    distribution_id: &str,
+    strict: bool,
+) -> Result<Entry, ParseError> {
+    let day = parse_date(f[0]).ok_or_else(|| field_error("date", f[0], "expected YYYY-MM-DD"))?;
+    let sod = parse_time(f[1]).ok_or_else(|| field_error("time", f[1], "expected HH:MM:SS"))?;
+    let status = match parse_digits(f[8], 3) {
+        Some(n) if f[8].len() == 3 => n as u16,
+        _ => return Err(field_error("sc-status", f[8], "expected three digits")),
+    };
+    let https = match f[16] {
+        "https" | "wss" | "grpcs" => true,
+        "http" | "ws" | "grpc" => false,
+        other => return Err(field_error("cs-protocol", other, "expected http or https")),
+    };
+    let referer = (f[9] != "-").then(|| f[9].to_string());
+    Ok(Entry {
+        time: day * 86_400 + sod,
+        pop: f[2].to_string(),
+        sc_bytes: parse_u64("sc-bytes", f[3])?,
+        client_ip: f[4].to_string(),
+        method: f[5].to_string(),
+        host: f[6].to_string(),
+        uri_stem: f[7].to_string(),
+        status,
+        referer,
+        result_type: parse_result("x-edge-result-type", f[13], strict)?,
+        https,
+        cs_bytes: parse_u64("cs-bytes", f[17])?,
+        response_result_type: parse_result("x-edge-response-result-type", f[22], strict)?,
+        distribution_id: distribution_id.to_string(),
+        billing_region: None,
+        ttl_class: None,
+        origin_bytes_out: 0,
+    })
+}
+
+/// Parses a journal line (39 fields; a trailing `\n` is allowed). Lines starting with `#` are
+/// not journal lines; the caller skips them.
+pub fn parse_journal(line: &str) -> Result<Entry, ParseError> {
+    let line = strip_eol(line);
+    let mut fields = [""; JOURNAL_FIELDS];
+    let mut found = 0;
+    for field in line.split('\t') {
+        if found < JOURNAL_FIELDS {
+            fields[found] = field;
+        }
+        found += 1;
+    }
+    if found != JOURNAL_FIELDS {
+        return Err(ParseError::FieldCount {
+            expected: "39",
+            found,
+        });
+    }
+    let ext = &fields[FIELDS.len()..];
+    let distribution_id = ext[0];
+    if distribution_id.is_empty() {
+        return Err(field_error(
+            EXT_FIELDS[0],
+            distribution_id,
+            "expected an id or -",
+        ));
+    }
+    let mut entry = parse_standard_fields(&fields[..FIELDS.len()], distribution_id, true)?;
+    entry.billing_region = match ext[1] {
+        "-" => None,
+        code => Some(
+            code.parse::<BillingRegion>()
+                .map_err(|_| field_error(EXT_FIELDS[1], code, "not a billing region code"))?,
+        ),
+    };
+    entry.ttl_class = match ext[2] {
+        "-" => None,
+        "Static" => Some(TtlClass::Static),
+        "Dynamic" => Some(TtlClass::Dynamic),
+        other => {
+            return Err(field_error(
+                EXT_FIELDS[2],
+                other,
+                "expected Static, Dynamic or -",
+            ));
+        }
+    };
+    entry.origin_bytes_out = parse_u64(EXT_FIELDS[3], ext[3])?;
+    parse_u64(EXT_FIELDS[4], ext[4])?;
+    if ext[5] != "-" && !is_decimal(ext[5]) {
+        return Err(field_error(
+            EXT_FIELDS[5],
+            ext[5],
+            "expected seconds (e.g. 0.012345) or -",
+        ));
+    }
+    Ok(entry)
+}
+
+/// `digits.digits`, as written for seconds.
+fn is_decimal(s: &str) -> bool {
+    match s.split_once('.') {
+        Some((i, f)) => parse_digits(i, 20).is_some() && parse_digits(f, 9).is_some(),
+        None => false,
+    }
+}
+
+/// Parses a line of a CloudFront standard log (33 or more fields; later fields are ignored).
+/// `distribution_id` comes from the file name ([`parse_object_name`]). The extension values
+/// are unknown: no billing region, no TTL class, 0 origin bytes. Lines starting with `#` are
+/// headers; the caller skips them.
+pub fn parse_standard(line: &str, distribution_id: &str) -> Result<Entry, ParseError> {
+    let line = strip_eol(line);
+    let mut fields = [""; FIELDS.len()];
+    let mut found = 0;
+    for field in line.split('\t') {
+        if found < FIELDS.len() {
+            fields[found] = field;
+        }
+        found = found.saturating_add(1);
+    }
+    if found < FIELDS.len() {
+        return Err(ParseError::FieldCount {
+            expected: "at least 33",
+            found,
+        });
+    }
+    parse_standard_fields(&fields, distribution_id, false)
+}
+
+/// The object key of a standard log file: `{prefix}{DIST}.YYYY-MM-DD-HH.{unique}.gz`, for the
+/// hour that contains `hour_start_unix` (UTC). A non-empty prefix that does not end with `/`
+/// gets one, as CloudFront does.
 pub fn object_name(
     prefix: &str,
     distribution_id: &str,
     hour_start_unix: i64,
     unique: &str,
 ) -> String {
-    format!("{prefix}{distribution_id}.{hour_start_unix}.{unique}.gz")
+    let secs = hour_start_unix.clamp(0, MAX_MS / 1_000);
+    let mut out = String::with_capacity(prefix.len() + distribution_id.len() + unique.len() + 20);
+    out.push_str(prefix);
+    if !prefix.is_empty() && !prefix.ends_with('/') {
+        out.push('/');
+    }
+    out.push_str(distribution_id);
+    out.push('.');
+    push_date(secs.div_euclid(86_400), &mut out);
+    out.push('-');
+    push_padded((secs.rem_euclid(86_400) / 3_600) as u64, 2, &mut out);
+    out.push('.');
+    out.push_str(unique);
+    out.push_str(".gz");
+    out
 }
+
+/// Reads a standard log file's key (only its last `/` segment is looked at): the distribution
+/// id and the start of its hour (Unix seconds). `None` when the name is not
+/// `DIST.YYYY-MM-DD-HH.UNIQUE.gz`.
+pub fn parse_object_name(key: &str) -> Option<(String, i64)> {
+    let name = key.rsplit('/').next()?;
+    let stem = name.strip_suffix(".gz")?;
+    let (dist, rest) = stem.split_once('.')?;
+    let (date_hour, unique) = rest.split_once('.')?;
+    if dist.is_empty() || !dist.bytes().all(|b| b.is_ascii_alphanumeric()) || unique.is_empty() {
+        return None;
+    }
+    if date_hour.len() != 13 || !date_hour.is_ascii() || date_hour.as_bytes()[10] != b'-' {
+        return None;
+    }
+    let day = parse_date(&date_hour[..10])?;
+    let hour = parse_digits(&date_hour[11..], 2)?;
+    if hour > 23 {
+        return None;
+    }
+    Some((dist.to_string(), day * 86_400 + hour as i64 * 3_600))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,529 @@
+//! Tests for the W3C / journal line formatting and parsing.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, Uri, Version};
+
+use super::*;
+
+/// A hit over HTTPS/2 with every optional value present.
+fn full_record() -> Record {
+    Record {
+        // 2019-12-04T21:02:31.250Z
+        end_ms: 1_575_493_351_250,
+        distribution_id: Arc::from("EDFDVBD6EXAMPLE"),
+        distribution_domain: Arc::from("d111111abcdef8.cloudfront.net"),
+        pop: Arc::from("LAX1"),
+        billing_region: BillingRegion::Us,
+        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
+        client_port: 11040,
+        https: true,
+        tls: Some(("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256")),
+        version: Version::HTTP_2,
+        method: Method::GET,
+        uri: Uri::from_static("/a%20b/index.html?x=1&y=%7E"),
+        host_header: Some(HeaderValue::from_static("www.example.com")),
+        referer: Some(HeaderValue::from_static("https://ref.example/page?q=1")),
+        user_agent: Some(HeaderValue::from_static(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+        )),
+        cookie: Some(HeaderValue::from_static("a=1; b=\"2\"")),
+        forwarded_for: Some(HeaderValue::from_static("198.51.100.1, 203.0.113.9")),
+        status: 200,
+        sc_bytes: 392,
+        cs_bytes: 23,
+        origin_bytes_out: 0,
+        origin_bytes_in: 0,
+        origin_latency_us: None,
+        time_taken_us: 1_500,
+        ttfb_us: 499,
+        result_type: ResultType::Hit,
+        response_result_type: ResultType::Hit,
+        detailed_result_type: "Hit",
+        content_type: Some(HeaderValue::from_static("text/html; charset=utf-8")),
+        content_length: Some(78),
+        range: None,
+        request_id: "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==".to_string(),
+        ttl_class: Some(TtlClass::Static),
+    }
+}
+
+/// A viewer that went away before any response, over plain HTTP/1.1, nothing optional.
+fn bare_record() -> Record {
+    Record {
+        end_ms: 0,
+        distribution_id: Arc::from("-"),
+        distribution_domain: Arc::from("-"),
+        pop: Arc::from("FRA56-P1"),
+        billing_region: BillingRegion::Eu,
+        client_ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
+        client_port: 5,
+        https: false,
+        tls: None,
+        version: Version::HTTP_11,
+        method: Method::POST,
+        uri: Uri::from_static("/"),
+        host_header: Some(HeaderValue::from_static("")),
+        referer: None,
+        user_agent: None,
+        cookie: None,
+        forwarded_for: None,
+        status: 0,
+        sc_bytes: 0,
+        cs_bytes: 120,
+        origin_bytes_out: 300,
+        origin_bytes_in: 0,
+        origin_latency_us: Some(1_234_567),
+        time_taken_us: 0,
+        ttfb_us: 1_234_567_890,
+        result_type: ResultType::Error,
+        response_result_type: ResultType::Miss,
+        detailed_result_type: "ClientHungUpRequest",
+        content_type: None,
+        content_length: None,
+        range: Some((0, 99)),
+        request_id: "abc".to_string(),
+        ttl_class: None,
+    }
+}
+
+fn line_of(r: &Record) -> String {
+    let mut s = String::new();
+    journal_line(r, &mut s);
+    s
+}
+
+#[test]
+fn header_lines_are_exact() {
+    assert_eq!(FIELDS_LINE, format!("#Fields: {}", FIELDS.join(" ")));
+    assert_eq!(header(), format!("{VERSION_LINE}\n{FIELDS_LINE}\n"));
+    assert!(header().starts_with("#Version: 1.0\n#Fields: date time x-edge-location sc-bytes "));
+    assert!(header().ends_with(" sc-range-start sc-range-end\n"));
+    assert_eq!(header().lines().count(), 2);
+}
+
+#[test]
+fn escape_follows_cloudfront() {
+    let mut s = String::new();
+    escape(b"a b%20c<>\"#%{}|\\^~[]`'()/;,=&?:@!$*+.-_", &mut s);
+    assert_eq!(
+        s,
+        "a%20b%2520c%3C%3E%22%23%25%7B%7D%7C%5C%5E%7E%5B%5D%60%27()/;,=&?:@!$*+.-_"
+    );
+    let mut s = String::new();
+    escape(b"\x00\x1f\t\r\n\x7f\xc3\xa9", &mut s);
+    assert_eq!(s, "%00%1F%09%0D%0A%7F%C3%A9");
+    let mut s = String::from("keep:");
+    escape(b"", &mut s);
+    assert_eq!(s, "keep:");
+}
+
+#[test]
+fn full_journal_line_is_exact() {
+    let expected = [
+        "2019-12-04",
+        "21:02:31",
+        "LAX1",
+        "392",
+        "192.0.2.100",
+        "GET",
+        "d111111abcdef8.cloudfront.net",
+        "/a%2520b/index.html",
+        "200",
+        "https://ref.example/page?q=1",
+        "Mozilla/5.0%20(Windows%20NT%2010.0;%20Win64;%20x64)",
+        "x=1&y=%257E",
+        "a=1;%20b=%222%22",
+        "Hit",
+        "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==",
+        "www.example.com",
+        "https",
+        "23",
+        "0.002",
+        "198.51.100.1,%20203.0.113.9",
+        "TLSv1.2",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "Hit",
+        "HTTP/2.0",
+        "-",
+        "-",
+        "11040",
+        "0.000",
+        "Hit",
+        "text/html;%20charset=utf-8",
+        "78",
+        "-",
+        "-",
+        "EDFDVBD6EXAMPLE",
+        "US",
+        "Static",
+        "0",
+        "0",
+        "-",
+    ]
+    .join("\t")
+        + "\n";
+    assert_eq!(line_of(&full_record()), expected);
+}
+
+#[test]
+fn bare_journal_line_uses_dashes_and_000() {
+    let expected = [
+        "1970-01-01",
+        "00:00:00",
+        "FRA56-P1",
+        "0",
+        "::1",
+        "POST",
+        "-",
+        "/",
+        "000",
+        "-",
+        "-",
+        "-",
+        "-",
+        "Error",
+        "abc",
+        "-",
+        "http",
+        "120",
+        "0.000",
+        "-",
+        "-",
+        "-",
+        "Miss",
+        "HTTP/1.1",
+        "-",
+        "-",
+        "5",
+        "1234.568",
+        "ClientHungUpRequest",
+        "-",
+        "-",
+        "0",
+        "99",
+        "-",
+        "EU",
+        "-",
+        "300",
+        "0",
+        "1.234567",
+    ]
+    .join("\t")
+        + "\n";
+    assert_eq!(line_of(&bare_record()), expected);
+}
+
+#[test]
+fn seconds_round_half_up() {
+    let cases = [
+        (0, "0.000"),
+        (499, "0.000"),
+        (500, "0.001"),
+        (1_499, "0.001"),
+        (1_500, "0.002"),
+        (82_000, "0.082"),
+        (999_500, "1.000"),
+        (61_000_000, "61.000"),
+    ];
+    for (us, want) in cases {
+        let mut s = String::new();
+        push_secs_3(us, &mut s);
+        assert_eq!(s, want, "{us} µs");
+    }
+    let mut s = String::new();
+    push_secs_6(7, &mut s);
+    assert_eq!(s, "0.000007");
+}
+
+#[test]
+fn protocol_versions() {
+    let mut r = bare_record();
+    for (v, want) in [
+        (Version::HTTP_09, "HTTP/0.9"),
+        (Version::HTTP_10, "HTTP/1.0"),
+        (Version::HTTP_11, "HTTP/1.1"),
+        (Version::HTTP_2, "HTTP/2.0"),
+        (Version::HTTP_3, "HTTP/3.0"),
+    ] {
+        r.version = v;
+        let line = line_of(&r);
+        assert_eq!(line.split('\t').nth(23), Some(want));
+    }
+}
+
+#[test]
+fn dates_across_years_and_leap_days() {
+    let mut r = bare_record();
+    for (ms, date, time) in [
+        (951_782_400_000, "2000-02-29", "00:00:00"),
+        (1_577_836_799_999, "2019-12-31", "23:59:59"),
+        (1_577_836_800_000, "2020-01-01", "00:00:00"),
+        (4_107_542_400_000, "2100-03-01", "00:00:00"),
+        (-5, "1970-01-01", "00:00:00"),
+        (i64::MAX, "9999-12-31", "23:59:59"),
+    ] {
+        r.end_ms = ms;
+        let line = line_of(&r);
+        let mut f = line.split('\t');
+        assert_eq!((f.next(), f.next()), (Some(date), Some(time)), "{ms}");
+    }
+}
+
+#[test]
+fn standard_line_drops_cookies_unless_asked() {
+    let journal = line_of(&full_record());
+    let mut out = String::from("x");
+    assert!(standard_line(&journal, false, &mut out));
+    let line = out.strip_prefix('x').unwrap();
+    assert!(line.ends_with("\t-\t-\n"));
+    let fields: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
+    assert_eq!(fields.len(), 33);
+    assert_eq!(fields[12], "-");
+    assert_eq!(fields[..12], journal.split('\t').collect::<Vec<_>>()[..12]);
+
+    let mut out = String::new();
+    assert!(standard_line(&journal, true, &mut out));
+    assert_eq!(out.split('\t').nth(12), Some("a=1;%20b=%222%22"));
+    assert_eq!(out.split('\t').count(), 33);
+
+    // Wrong shapes: nothing appended.
+    for bad in [
+        "",
+        "a\tb",
+        &journal[..journal.len() - 3],
+        &format!("{journal}\tx"),
+    ] {
+        let mut out = String::from("keep");
+        assert!(!standard_line(bad, true, &mut out), "{bad:?}");
+        assert_eq!(out, "keep");
+    }
+}
+
+#[test]
+fn journal_round_trip() {
+    let e = parse_journal(&line_of(&full_record())).unwrap();
+    assert_eq!(
+        e,
+        Entry {
+            time: 1_575_493_351,
+            pop: "LAX1".into(),
+            sc_bytes: 392,
+            client_ip: "192.0.2.100".into(),
+            method: "GET".into(),
+            host: "d111111abcdef8.cloudfront.net".into(),
+            uri_stem: "/a%2520b/index.html".into(),
+            status: 200,
+            referer: Some("https://ref.example/page?q=1".into()),
+            result_type: Some(ResultType::Hit),
+            https: true,
+            cs_bytes: 23,
+            response_result_type: Some(ResultType::Hit),
+            distribution_id: "EDFDVBD6EXAMPLE".into(),
+            billing_region: Some(BillingRegion::Us),
+            ttl_class: Some(TtlClass::Static),
+            origin_bytes_out: 0,
+        }
+    );
+    let e = parse_journal(&line_of(&bare_record())).unwrap();
+    assert_eq!(e.status, 0);
+    assert_eq!(e.time, 0);
+    assert!(!e.https);
+    assert_eq!(e.referer, None);
+    assert_eq!(e.result_type, Some(ResultType::Error));
+    assert_eq!(e.response_result_type, Some(ResultType::Miss));
+    assert_eq!(e.billing_region, Some(BillingRegion::Eu));
+    assert_eq!(e.ttl_class, None);
+    assert_eq!(e.origin_bytes_out, 300);
+    assert_eq!(e.distribution_id, "-");
+}
+
+const CF_ERROR_LINE: &str = "2019-12-13\t22:36:27\tSEA19-C1\t900\t192.0.2.200\tGET\td111111abcdef8.cloudfront.net\t/favicon.ico\t502\thttp://www.example.com/\tMozilla/5.0%20(Windows%20NT%2010.0;%20Win64;%20x64)%20AppleWebKit/537.36%20(KHTML,%20like%20Gecko)%20Chrome/78.0.3904.108%20Safari/537.36\t-\t-\tError\t1pkpNfBQ39sYMnjjUQjmH2w1wdJnbHYTbag21o_3OfcQgPzdL2RSSQ==\twww.example.com\thttp\t675\t0.102\t-\t-\t-\tError\tHTTP/1.1\t-\t-\t25260\t0.102\tOriginDnsError\ttext/html\t507\t-\t-";
+
+#[test]
+fn parses_cloudfront_example_line() {
+    let e = parse_standard(CF_ERROR_LINE, "EMLARXS9EXAMPLE").unwrap();
+    assert_eq!(e.time, 1_576_276_587);
+    assert_eq!(e.pop, "SEA19-C1");
+    assert_eq!(e.sc_bytes, 900);
+    assert_eq!(e.status, 502);
+    assert_eq!(e.referer.as_deref(), Some("http://www.example.com/"));
+    assert_eq!(e.result_type, Some(ResultType::Error));
+    assert_eq!(e.cs_bytes, 675);
+    assert!(!e.https);
+    assert_eq!(e.distribution_id, "EMLARXS9EXAMPLE");
+    assert_eq!(e.billing_region, None);
+    assert_eq!(e.ttl_class, None);
+    assert_eq!(e.origin_bytes_out, 0);
+    // Extra trailing fields (distribution-tenant-id, connection-id) are ignored.
+    let longer = format!("{CF_ERROR_LINE}\t-\t-\n");
+    assert_eq!(parse_standard(&longer, "EMLARXS9EXAMPLE").unwrap(), e);
+    // Result types edgegate never writes are unknown, not errors, in CloudFront logs...
+    let lambda = CF_ERROR_LINE.replace("\tError\t1pkp", "\tLambdaExecutionError\t1pkp");
+    assert_eq!(parse_standard(&lambda, "D").unwrap().result_type, None);
+    // ...but a journal line must hold one of ours.
+    let journal = line_of(&full_record()).replacen("\tHit\t", "\tLambdaExecutionError\t", 1);
+    assert!(matches!(
+        parse_journal(&journal),
+        Err(ParseError::Field {
+            field: "x-edge-result-type",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn parse_errors_name_the_field() {
+    let good = line_of(&full_record());
+    let fields: Vec<&str> = good.trim_end().split('\t').collect();
+    let with = |i: usize, v: &str| {
+        let mut f = fields.clone();
+        f[i] = v;
+        f.join("\t")
+    };
+    let cases = [
+        (0, "2019-13-01", "date"),
+        (0, "2019-02-29", "date"),
+        (1, "24:00:00", "time"),
+        (3, "-1", "sc-bytes"),
+        (8, "20", "sc-status"),
+        (16, "ftp", "cs-protocol"),
+        (17, "", "cs-bytes"),
+        (34, "MX", "x-billing-region"),
+        (35, "static", "x-ttl-class"),
+        (36, "1e3", "x-origin-bytes-out"),
+        (37, "99999999999999999999999", "x-origin-bytes-in"),
+        (38, "1", "x-origin-latency"),
+    ];
+    for (i, v, name) in cases {
+        match parse_journal(&with(i, v)) {
+            Err(ParseError::Field { field, value, .. }) => {
+                assert_eq!((field, value.as_str()), (name, v));
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        parse_journal("a\tb"),
+        Err(ParseError::FieldCount {
+            expected: "39",
+            found: 2
+        })
+    );
+    assert!(matches!(
+        parse_standard(&fields[..32].join("\t"), "D"),
+        Err(ParseError::FieldCount { found: 32, .. })
+    ));
+    let msg = parse_journal(&with(3, "x")).unwrap_err().to_string();
+    assert!(msg.contains("sc-bytes") && msg.contains("integer"), "{msg}");
+}
+
+#[test]
+fn mutated_lines_never_panic() {
+    let seeds = [
+        line_of(&full_record()),
+        line_of(&bare_record()),
+        CF_ERROR_LINE.to_string(),
+    ];
+    let alphabet: &[char] = &['\t', '-', '0', '9', ':', '.', 'é', '\n', '#', 'a', ' ', '€'];
+    let mut rng = fastrand::Rng::with_seed(4);
+    let mut ok = 0;
+    for i in 0..5_000 {
+        let mut chars: Vec<char> = seeds[i % seeds.len()].chars().collect();
+        for _ in 0..rng.usize(1..6) {
+            let at = rng.usize(0..=chars.len());
+            match rng.u8(0..3) {
+                0 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                1 if at < chars.len() => chars[at] = alphabet[rng.usize(0..alphabet.len())],
+                _ => chars.insert(at, alphabet[rng.usize(0..alphabet.len())]),
+            }
+        }
+        let line: String = chars.into_iter().collect();
+        ok += usize::from(parse_journal(&line).is_ok());
+        ok += usize::from(parse_standard(&line, "D").is_ok());
+        let mut out = String::new();
+        let _ = standard_line(&line, i % 2 == 0, &mut out);
+        let _ = parse_object_name(&line);
+    }
+    // Some mutations hit free-text fields and still parse.
+    assert!(ok > 0);
+}
+
+#[test]
+fn object_names() {
+    // 2019-11-14T20:00:00Z
+    let hour = 1_573_761_600;
+    assert_eq!(
+        object_name("example-prefix", "EMLARXS9EXAMPLE", hour, "RT4KCN4SGK9"),
+        "example-prefix/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9.gz"
+    );
+    assert_eq!(
+        object_name("logs/", "E1", hour + 3_599, "u"),
+        "logs/E1.2019-11-14-20.u.gz"
+    );
+    assert_eq!(object_name("", "E1", hour, "u"), "E1.2019-11-14-20.u.gz");
+    assert_eq!(
+        parse_object_name("example-prefix/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9.gz"),
+        Some(("EMLARXS9EXAMPLE".to_string(), hour))
+    );
+    assert_eq!(
+        parse_object_name("a.b/c/E1.2019-11-14-20.u.gz"),
+        Some(("E1".to_string(), hour))
+    );
+    for bad in [
+        "E1.2019-11-14-20.u",
+        "E1.2019-11-14-24.u.gz",
+        "E1.2019-11-14.u.gz",
+        "E1.2019-11-14-20..gz",
+        ".2019-11-14-20.u.gz",
+        "E-1.2019-11-14-20.u.gz",
+        "E1.2019-11-1é-2.u.gz",
+        "E1.2019-02-30-20.u.gz",
+        "E1/",
+        "",
+    ] {
+        assert_eq!(parse_object_name(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn random_header_values_keep_the_line_whole() {
+    let mut rng = fastrand::Rng::with_seed(39);
+    let mut r = full_record();
+    for _ in 0..2_000 {
+        let mut value = || {
+            let len = rng.usize(0..24);
+            let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            HeaderValue::from_bytes(&bytes).ok()
+        };
+        r.user_agent = value();
+        r.referer = value();
+        r.cookie = value();
+        r.host_header = value();
+        r.forwarded_for = value();
+        r.content_type = value();
+        let line = line_of(&r);
+        assert!(
+            line.ends_with('\n') && line.matches('\n').count() == 1,
+            "{line:?}"
+        );
+        assert_eq!(line.split('\t').count(), 39, "{line:?}");
+        assert!(
+            line.bytes()
+                .all(|b| b.is_ascii_graphic() || b == b'\t' || b == b'\n')
+        );
+        let e = parse_journal(&line).unwrap();
+        let mut want = String::new();
+        match &r.referer {
+            Some(v) if !v.is_empty() => escape(v.as_bytes(), &mut want),
+            _ => want.push('-'),
+        }
+        assert_eq!(e.referer.as_deref().unwrap_or("-"), want);
+        let mut std = String::new();
+        assert!(standard_line(&line, true, &mut std));
+        assert!(parse_standard(&std, "D").is_ok());
+    }
+}
