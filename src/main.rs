@@ -27,6 +27,12 @@ enum Command {
     Sign(SignCommand),
     /// Generate a key pair for signed URLs and print the JSON for CreatePublicKey.
     Keygen(KeygenArgs),
+    /// Usage reports (the AWS usage report, the console's) and cost estimates.
+    #[command(subcommand)]
+    Usage(edgegate::meter::cli::UsageCommand),
+    /// The console's other reports: cache statistics, popular objects, top referrers.
+    #[command(subcommand)]
+    Report(edgegate::meter::cli::ReportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,8 +136,36 @@ fn main() -> ExitCode {
             |text| print!("{text}"),
         ),
         Command::Keygen(args) => report(keygen(&args), |json| print!("{json}")),
+        Command::Usage(cmd) => {
+            offline(edgegate::meter::cli::run_usage(cmd, &mut std::io::stdout()))
+        }
+        Command::Report(cmd) => offline(edgegate::meter::cli::run_report(
+            cmd,
+            &mut std::io::stdout(),
+        )),
         Command::Serve(args) => run(args, false),
         Command::Demo(args) => run(args, true),
+    }
+}
+
+/// Runs a reporting command on a small runtime.
+fn offline(fut: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("edgegate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgegate: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

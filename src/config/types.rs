@@ -45,7 +45,7 @@ impl FromStr for ByteSize {
 
 /// The CloudFront billing region of this edge: the two-letter prefix of its usage types
 /// (`US-DataTransfer-Out-Bytes`). CloudFront bills by the edge that served, not by the viewer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum BillingRegion {
     /// Asia Pacific (Hong Kong, Philippines, South Korea, Taiwan, Singapore, …)
     Ap,
@@ -64,6 +64,7 @@ pub enum BillingRegion {
     /// South America
     Sa,
     /// United States (and, by assumption, Mexico)
+    #[default]
     Us,
     /// South Africa
     Za,

@@ -59,6 +59,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/usage", get(usage))
         .fallback(dispatch)
         .with_state(state)
 }
@@ -82,6 +83,42 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The usage report as JSON, from this edge's journal (see `edgegate usage report`).
+async fn usage(
+    State(state): State<Arc<AdminState>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let Some(meter) = &state.meter else {
+        return (
+            http::StatusCode::NOT_FOUND,
+            "metering is off (--metering off): no usage is kept\n",
+        )
+            .into_response();
+    };
+    let mut params = std::collections::BTreeMap::new();
+    for (k, v) in url_pairs(query.as_deref().unwrap_or("")) {
+        params.insert(k, v);
+    }
+    meter.sync_async().await;
+    match crate::meter::cli::usage_json(&state.data_dir, &params, &state.account_id).await {
+        Ok(json) => ([(http::header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => (http::StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// `a=1&b=x%20y` → decoded pairs.
+fn url_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        let dec = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        (dec(k), dec(v))
+    })
 }
 
 async fn dispatch(State(state): State<Arc<AdminState>>, req: Request) -> Response {

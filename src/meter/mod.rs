@@ -14,9 +14,11 @@
 //!
 //! Around them: [`journal`] (the durable per-request journal and the [`Meter`] handle),
 //! [`metrics`] (Prometheus), [`deliver`] (access-log files and their upload to S3) and
-//! [`bucket`] (the small S3 client delivery and `--from-bucket` use).
+//! [`bucket`] (the small S3 client delivery and `--from-bucket` use), and [`cli`] (the
+//! `usage` and `report` commands and `GET /usage`).
 
 pub mod bucket;
+pub mod cli;
 pub mod cost;
 pub mod deliver;
 pub mod journal;
