@@ -120,14 +120,24 @@ impl Edge {
     ) -> Response<Body> {
         let request_id = crate::ids::request_id();
         let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
-        let tally = Arc::new(Tally::default());
+        // Metering shares the tally with the record; without metering it lives on the stack.
+        let shared = self.meter.as_ref().map(|_| Arc::new(Tally::default()));
+        let local;
+        let tally: &Tally = match &shared {
+            Some(t) => t,
+            None => {
+                local = Tally::default();
+                &local
+            }
+        };
         // If the viewer leaves before the response is ready, the guard records a `000`.
         let mut guard = AbortGuard(
             self.meter
                 .as_ref()
-                .map(|m| Pending::new(m, &req, &conn, &request_id, tally.clone())),
+                .zip(shared.clone())
+                .map(|(m, t)| Pending::new(m, &req, &conn, &request_id, t)),
         );
-        let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id, &tally).await;
+        let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id, tally).await;
         let status = resp.status();
         headers::decorate_response(
             resp.headers_mut(),
