@@ -489,8 +489,9 @@ pub async fn serve(
              signed (valid 24 h):\n    {signed}\n  \
              or sign it with the AWS CLI: aws cloudfront sign --url http://localhost:{port}/private/report.txt \\\n    \
              --key-pair-id {key} --private-key file://keys/demo-private.pem --date-less-than 2030-01-01\n  \
-             API:     aws --endpoint-url http://{} cloudfront list-distributions\n",
-            running.admin,
+             API:     aws --endpoint-url http://{admin} cloudfront list-distributions\n  \
+             usage:   curl http://{admin}/usage   metrics: curl http://{admin}/metrics\n",
+            admin = running.admin,
             key = demo::KEY_ID,
         ));
     }
