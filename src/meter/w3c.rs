@@ -76,7 +76,7 @@ const MAX_QUOTED: usize = 64;
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Whether CloudFront writes this byte as `%XX`.
-fn needs_escape(b: u8) -> bool {
+const fn escapes(b: u8) -> bool {
     b <= 0x20
         || b >= 0x7F
         || matches!(
@@ -98,6 +98,21 @@ fn needs_escape(b: u8) -> bool {
         )
 }
 
+/// [`escapes`] as a table, one lookup per byte.
+const ESCAPE_TABLE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = escapes(i as u8);
+        i += 1;
+    }
+    t
+};
+
+fn needs_escape(b: u8) -> bool {
+    ESCAPE_TABLE[usize::from(b)]
+}
+
 /// Appends `raw` with CloudFront's escaping: bytes 0x00–0x20, ≥ 0x7F and ``<>"#%{}|\^~[]`'``
 /// become `%XX` (uppercase hex); everything else is copied literally.
 pub fn escape(raw: &[u8], out: &mut String) {
@@ -117,8 +132,10 @@ pub fn escape(raw: &[u8], out: &mut String) {
 
 /// Appends bytes known to be printable ASCII (none of them needs escaping).
 fn push_ascii(bytes: &[u8], out: &mut String) {
-    for &b in bytes {
-        out.push(b as char);
+    // Always valid UTF-8 (ASCII); the lossy fallback only exists to avoid a panic path.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push_str(s),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 
