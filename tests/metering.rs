@@ -59,7 +59,15 @@ async fn exact_accounting_http_and_https() {
         ("get hit 2", "GET", "/a.txt?", b"", 200, "Hit", "Static"),
         ("head hit", "HEAD", "/a.txt", b"", 200, "Hit", "Static"),
         ("head miss", "HEAD", "/h.txt", b"", 200, "Miss", "Dynamic"),
-        ("post", "POST", "/api/p", b"hello world", 200, "Miss", "Dynamic"),
+        (
+            "post",
+            "POST",
+            "/api/p",
+            b"hello world",
+            200,
+            "Miss",
+            "Dynamic",
+        ),
         ("put", "PUT", "/api/q", b"12345", 200, "Miss", "Dynamic"),
         (
             "origin 404",
@@ -71,13 +79,7 @@ async fn exact_accounting_http_and_https() {
             "Dynamic",
         ),
         (
-            "refused",
-            "POST",
-            "/a.txt",
-            b"nope",
-            403,
-            "Error",
-            "Dynamic",
+            "refused", "POST", "/a.txt", b"nope", 403, "Error", "Dynamic",
         ),
         (
             "redirect",
@@ -199,7 +201,11 @@ async fn exact_accounting_http_and_https() {
                 what,
                 method,
                 https: true,
-                bytes: if version == "--http2" { 0 } else { w.total_bytes },
+                bytes: if version == "--http2" {
+                    0
+                } else {
+                    w.total_bytes
+                },
                 class,
                 origin_out: 0,
                 result: x_cache,
@@ -268,7 +274,10 @@ async fn exact_accounting_http_and_https() {
             );
         }
         if s.what == "refused" {
-            assert_eq!(s.origin_out, 0, "a refused request never reaches the origin");
+            assert_eq!(
+                s.origin_out, 0,
+                "a refused request never reaches the origin"
+            );
         }
     }
 
@@ -403,7 +412,11 @@ fn expected_usage<'a>(
         } else {
             add(s.method, format!("{r}-Requests-{proto}-Proxy"), 1);
             add(s.method, format!("{r}-Out-Bytes-{proto}-Proxy"), s.bytes);
-            add(s.method, format!("{r}-DataTransfer-Out-OBytes"), s.origin_out);
+            add(
+                s.method,
+                format!("{r}-DataTransfer-Out-OBytes"),
+                s.origin_out,
+            );
             add(
                 s.method,
                 format!("{r}-Out-OBytes-{proto}-Proxy"),
@@ -483,7 +496,9 @@ async fn two_billing_regions_deliver_to_one_bucket() {
     let edge_config = |pop: &str, region: &str| {
         meter_config(
             origin.addr.port(),
-            &format!("pop = \"{pop}\"\nbilling_region = \"{region}\"\ns3_endpoint = \"{endpoint}\""),
+            &format!(
+                "pop = \"{pop}\"\nbilling_region = \"{region}\"\ns3_endpoint = \"{endpoint}\""
+            ),
             Some((&bucket, "cf/")),
         )
     };
@@ -531,16 +546,14 @@ async fn two_billing_regions_deliver_to_one_bucket() {
         );
     }
 
-    // Journal sc-bytes per edge equal what the clients received.
+    // Journal sc-bytes per edge (checked against the bytes received at the end).
+    let mut logged: BTreeMap<String, u64> = BTreeMap::new();
     for (data, region) in [(&us_data, "US"), (&eu_data, "EU")] {
         let sum: u64 = journal(data.path())
             .iter()
             .map(|l| l[field::SC_BYTES].parse::<u64>().unwrap())
             .sum();
-        assert_eq!(
-            sum, bytes[region],
-            "{region}: journal sc-bytes vs bytes received"
-        );
+        logged.insert(region.to_owned(), sum);
     }
 
     let url = format!("s3://{bucket}/cf/");
@@ -563,11 +576,8 @@ async fn two_billing_regions_deliver_to_one_bucket() {
     assert_eq!(requests, want, "request rows from the bucket");
     let out_bytes = by_region(&totals, "DataTransfer-Out-Bytes");
     assert_eq!(
-        out_bytes,
-        [("EU".to_owned(), bytes["EU"]), ("US".to_owned(), bytes["US"])]
-            .into_iter()
-            .collect(),
-        "DataTransfer-Out-Bytes by region from the bucket"
+        out_bytes, logged,
+        "DataTransfer-Out-Bytes by region from the bucket equal the journals' sc-bytes"
     );
 
     // Download the objects and let GoAccess read them.
@@ -576,7 +586,10 @@ async fn two_billing_regions_deliver_to_one_bucket() {
     for (i, k) in keys.iter().enumerate() {
         let (gz, _) = crate::common::localstack::get_object(&bucket, k);
         let text = gunzip(&gz);
-        assert!(text.starts_with("#Version: 1.0\n#Fields: date time"), "{text}");
+        assert!(
+            text.starts_with("#Version: 1.0\n#Fields: date time"),
+            "{text}"
+        );
         let path = dir.path().join(format!("log{i}.log"));
         std::fs::write(&path, text).unwrap();
         files.push(path);
@@ -584,7 +597,22 @@ async fn two_billing_regions_deliver_to_one_bucket() {
     let general = goaccess_general(&files, dir.path());
     assert_eq!(general["total_requests"], 7, "{general}");
     assert_eq!(general["valid_requests"], 7, "{general}");
-    assert_eq!(general["bandwidth"], bytes["US"] + bytes["EU"], "{general}");
+    assert_eq!(
+        general["bandwidth"],
+        logged["US"] + logged["EU"],
+        "{general}"
+    );
+    // Last, the wire: what the clients received.
+    assert_eq!(
+        logged,
+        [
+            ("EU".to_owned(), bytes["EU"]),
+            ("US".to_owned(), bytes["US"])
+        ]
+        .into_iter()
+        .collect(),
+        "sc-bytes by region (journal, bucket and GoAccess agree) vs bytes the clients received"
+    );
 }
 
 /// Test 3: a delivery that fails (no bucket yet) stays queued; once the bucket exists exactly
@@ -623,7 +651,11 @@ async fn failed_delivery_is_retried_without_duplicates() {
 
     create_bucket(&bucket);
     let r2 = running.deliver_logs().await.unwrap();
-    assert_eq!((r2.files_written, r2.uploaded, r2.failed), (0, 1, 0), "{r2:?}");
+    assert_eq!(
+        (r2.files_written, r2.uploaded, r2.failed),
+        (0, 1, 0),
+        "{r2:?}"
+    );
     assert_eq!(queued(), 0);
     let keys = list_keys(&bucket, "logs/");
     assert_eq!(keys.len(), 1, "{keys:?}");
@@ -642,7 +674,11 @@ async fn failed_delivery_is_retried_without_duplicates() {
     }
 
     let r3 = running.deliver_logs().await.unwrap();
-    assert_eq!((r3.files_written, r3.uploaded, r3.failed), (0, 0, 0), "{r3:?}");
+    assert_eq!(
+        (r3.files_written, r3.uploaded, r3.failed),
+        (0, 0, 0),
+        "{r3:?}"
+    );
     assert_eq!(list_keys(&bucket, "logs/"), keys, "no new object");
     edge.stop().await;
     assert_eq!(
@@ -669,7 +705,11 @@ fn write_config(dir: &std::path::Path, origin_port: u16) -> std::path::PathBuf {
     let path = dir.join("edgegate.toml");
     std::fs::write(
         &path,
-        meter_config(origin_port, "pop = \"IAD89-C1\"\nbilling_region = \"US\"", None),
+        meter_config(
+            origin_port,
+            "pop = \"IAD89-C1\"\nbilling_region = \"US\"",
+            None,
+        ),
     )
     .unwrap();
     path
@@ -705,10 +745,7 @@ fn load(
     viewer: std::net::SocketAddr,
     clients: usize,
     stop: Arc<AtomicBool>,
-) -> (
-    Arc<AtomicU64>,
-    Vec<tokio::task::JoinHandle<Vec<Instant>>>,
-) {
+) -> (Arc<AtomicU64>, Vec<tokio::task::JoinHandle<Vec<Instant>>>) {
     let sent = Arc::new(AtomicU64::new(0));
     let tasks = (0..clients)
         .map(|c| {
@@ -787,12 +824,20 @@ async fn sigkill_under_load() {
         .filter(|t| **t + Duration::from_secs(1) < killed_at)
         .count() as u64;
     assert!(safe > 50, "the load produced too little traffic: {safe}");
+    let d = data.to_str().unwrap();
+    // Read as the kill left it (a torn last line is not counted and not an error) ...
+    let before = requests_in(&usage_report(&["--data-dir", d], &[]).await);
+    assert!(
+        safe <= before && before <= sent,
+        "before restart: counted {before}; completed >1 s before the kill {safe}; sent {sent}"
+    );
 
+    // ... and after a restart, which repairs the journal.
     let edge = ServeProc::start(&config, &data, &extra);
     assert!(edge.term());
-    let d = data.to_str().unwrap();
     let report = usage_report(&["--data-dir", d], &[]).await;
     let counted = requests_in(&report);
+    assert_eq!(counted, before, "the repair cuts only a torn line");
     assert!(
         safe <= counted && counted <= sent,
         "counted {counted}; completed >1 s before the kill {safe}; completed {}; sent {sent}",
@@ -848,7 +893,10 @@ async fn torn_journal_line_is_cut_on_start() {
     let config = meter_config(origin.addr.port(), "pop = \"IAD89-C1\"", None);
     let edge = TestEdge::start(&config).await;
     for i in 0..3 {
-        assert_eq!(get(edge.viewer, MHOST, &format!("/t{i}.txt")).await.status, 200);
+        assert_eq!(
+            get(edge.viewer, MHOST, &format!("/t{i}.txt")).await.status,
+            200
+        );
     }
     let data = edge.stop().await;
     let jdir = data.path().join("meter/journal");
@@ -882,7 +930,10 @@ async fn torn_journal_line_is_cut_on_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metering_off_keeps_nothing() {
     let origin = TestOrigin::start().await;
-    let edge = TestEdge::start(&meter_config(origin.addr.port(), "metering = false", None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), origin.addr.port());
+    let data = dir.path().join("data");
+    let edge = ServeProc::start(&config, &data, &["--metering", "off"]);
     assert_eq!(get(edge.viewer, MHOST, "/x.txt").await.status, 200);
     for (path, what) in [("/metrics", "metrics"), ("/usage", "usage")] {
         let r = get(edge.admin, "localhost", path).await;
@@ -893,11 +944,38 @@ async fn metering_off_keeps_nothing() {
             r.text()
         );
     }
-    let data = edge.stop().await;
     assert!(
-        !data.path().join("meter").exists(),
-        "no journal or outbox under {}",
-        data.path().display()
+        tokio::task::spawn_blocking(move || edge.term())
+            .await
+            .unwrap()
     );
-    assert!(!data.path().join("logs").exists());
+    assert!(
+        !data.join("meter").exists(),
+        "no journal or outbox under {}",
+        data.display()
+    );
+    assert!(!data.join("logs").exists(), "no access logs");
+}
+
+/// `edgegate serve` exits 0 on a SIGTERM that arrives as soon as it has printed its
+/// "listening" banner (scripts and tests read the banner, then may stop it at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_right_after_the_banner_exits_cleanly() {
+    let origin = TestOrigin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), origin.addr.port());
+    let data = dir.path().join("data");
+    let mut failed = Vec::new();
+    for _ in 0..20 {
+        let edge = ServeProc::start_at_banner(&config, &data, &["--log-delivery-interval", "3600"]);
+        let status = edge.term_status();
+        if !status.success() {
+            failed.push(status);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "SIGTERM right after the banner: {} of 20 runs did not exit 0: {failed:?}",
+        failed.len()
+    );
 }

@@ -155,13 +155,7 @@ fn parse_head(head: &str) -> (u16, BTreeMap<String, String>) {
 
 /// Sends one HTTP/1.1 request written by hand (`Connection: close`) over a plain TCP stream
 /// and reads to EOF, counting every byte received.
-pub async fn raw_http(
-    addr: SocketAddr,
-    method: &str,
-    host: &str,
-    path: &str,
-    body: &[u8],
-) -> Wire {
+pub async fn raw_http(addr: SocketAddr, method: &str, host: &str, path: &str, body: &[u8]) -> Wire {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
         req.push_str(&format!("Content-Length: {}\r\n", body.len()));
@@ -351,8 +345,18 @@ pub struct ServeProc {
 
 impl ServeProc {
     /// Starts `edgegate serve --config CONFIG --data-dir DATA` on ephemeral ports with `extra`
-    /// flags, and waits for its banner.
+    /// flags, waits for its banner, then for `/healthz` to answer on the admin listener (so the
+    /// process has gone on to wait for its shutdown signal).
     pub fn start(config: &Path, data_dir: &Path, extra: &[&str]) -> ServeProc {
+        let p = Self::start_at_banner(config, data_dir, extra);
+        let (status, _) = super::localstack::http_get(&p.admin.to_string(), "/healthz")
+            .expect("/healthz answers");
+        assert_eq!(status, 200);
+        p
+    }
+
+    /// Like [`ServeProc::start`], returning as soon as the banner is printed.
+    pub fn start_at_banner(config: &Path, data_dir: &Path, extra: &[&str]) -> ServeProc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_edgegate"))
             .args([
                 "serve",
@@ -396,13 +400,18 @@ impl ServeProc {
     }
 
     /// SIGTERM; returns whether it exited 0.
-    pub fn term(mut self) -> bool {
+    pub fn term(self) -> bool {
+        self.term_status().success()
+    }
+
+    /// SIGTERM; returns how it exited.
+    pub fn term_status(mut self) -> std::process::ExitStatus {
         let st = Command::new("kill")
             .arg(self.child.id().to_string())
             .status()
             .unwrap();
         assert!(st.success());
-        self.child.wait().unwrap().success()
+        self.child.wait().unwrap()
     }
 }
 
