@@ -7,4 +7,5 @@ mod edge;
 mod foundation;
 mod goaccess;
 mod localstack_smoke;
+mod metering;
 mod sign;

@@ -5,6 +5,7 @@
 
 pub mod awscli;
 pub mod localstack;
+pub mod meter;
 pub mod origin;
 
 use std::net::SocketAddr;
