@@ -457,6 +457,12 @@ pub async fn serve(
     demo: bool,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
+    // Poll the shutdown future once now, so that its signal handlers are installed before the
+    // banner tells anyone the edge is up: a SIGTERM from then on drains and flushes.
+    let mut shutdown = std::pin::pin!(shutdown);
+    if futures_util::poll!(shutdown.as_mut()).is_ready() {
+        return Ok(());
+    }
     let (settings, file) = if demo {
         let data_dir = args.data_dir.clone().unwrap_or_else(|| "./data".into());
         let file = demo::materialize(&data_dir.join("demo"))?;

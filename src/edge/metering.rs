@@ -89,6 +89,8 @@ pub(crate) struct Pending {
     response: Option<ResponseFacts>,
     body_sent: u64,
     first_byte: Option<Instant>,
+    /// The `Connection` header hyper will add to the response head for this request.
+    connection_header: u64,
 }
 
 #[derive(Debug)]
@@ -174,6 +176,7 @@ impl Pending {
         };
         Pending {
             meter: ctx.meter.clone(),
+            connection_header: added_connection_header(req.version(), h),
             record,
             started: Instant::now(),
             tally,
@@ -192,6 +195,9 @@ impl Pending {
         let mut head = status_line_bytes(status) + header_bytes(h) + 2;
         if !h.contains_key(header::DATE) {
             head += DATE_HEADER_BYTES;
+        }
+        if !h.contains_key(header::CONNECTION) {
+            head += self.connection_header;
         }
         if !h.contains_key(header::CONTENT_LENGTH)
             && let Some(n) = expected_body
@@ -360,6 +366,26 @@ impl Drop for MeteredBody {
 /// `date: Tue, 24 Nov 2026 20:21:54 GMT\r\n`, which hyper adds.
 const DATE_HEADER_BYTES: u64 = 37;
 
+/// The `Connection` header hyper adds to an HTTP/1 response: `connection: close` when the
+/// request asked to close (HTTP/1.1 `Connection: close`, or HTTP/1.0 without keep-alive), and
+/// `connection: keep-alive` for an HTTP/1.0 request that asked to keep the connection. A
+/// connection closed because the edge is shutting down also gets `connection: close`; that case
+/// is not counted.
+fn added_connection_header(version: Version, h: &HeaderMap) -> u64 {
+    let asks = |token: &str| {
+        h.get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    match version {
+        Version::HTTP_11 if asks("close") => "connection: close\r\n".len() as u64,
+        Version::HTTP_10 if asks("keep-alive") => "connection: keep-alive\r\n".len() as u64,
+        Version::HTTP_10 => "connection: close\r\n".len() as u64,
+        _ => 0,
+    }
+}
+
 fn header_bytes(h: &HeaderMap) -> u64 {
     h.iter()
         .map(|(k, v)| (k.as_str().len() + 2 + v.len() + 2) as u64)
@@ -397,6 +423,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-a", HeaderValue::from_static("b"));
         assert_eq!(header_bytes(&h), "x-a: b\r\n".len() as u64);
+        let mut close = HeaderMap::new();
+        close.insert(header::CONNECTION, HeaderValue::from_static("Close"));
+        assert_eq!(added_connection_header(Version::HTTP_11, &close), 19);
+        assert_eq!(
+            added_connection_header(Version::HTTP_11, &HeaderMap::new()),
+            0
+        );
+        assert_eq!(
+            added_connection_header(Version::HTTP_10, &HeaderMap::new()),
+            19
+        );
+        assert_eq!(added_connection_header(Version::HTTP_2, &close), 0);
         assert_eq!(
             DATE_HEADER_BYTES,
             "date: Tue, 24 Nov 2026 20:21:54 GMT\r\n".len() as u64

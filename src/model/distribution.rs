@@ -1463,13 +1463,6 @@ impl DistributionConfig {
     }
 
     fn validate_misc(&self, d: &mut Diagnostics) {
-        if self.logging.as_ref().is_some_and(|l| l.enabled) {
-            not_implemented(
-                d,
-                format!("{ROOT}.Logging"),
-                "Standard logging (log delivery to the Logging bucket)",
-            );
-        }
         if let Some(l) = &self.logging
             && l.enabled
             && !valid_log_bucket(&l.bucket)
