@@ -12,11 +12,13 @@
 //! is void from the policy's `DateLessThan` on.
 //!
 //! The map is split into shards behind their own locks, so concurrent viewers rarely wait for
-//! each other. When a shard is full, its expired entries are dropped first, then an arbitrary
-//! half.
+//! each other, and hashes only the start of the material (which begins with the signature), so
+//! a long signed URL costs one short hash and one comparison. When a shard is full, its expired
+//! entries are dropped first, then an arbitrary half.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::policy::Policy;
@@ -35,7 +37,81 @@ pub(crate) struct Verified {
     pub(crate) policy: Option<Arc<Policy>>,
 }
 
-type Shard = HashMap<Box<[u8]>, Verified>;
+/// Entries by a keyed hash of the material's length and first [`HASHED_PREFIX`] bytes (the
+/// material starts with the signature, unpredictable without the private key); entries that
+/// share a hash are told apart by comparing every byte.
+#[derive(Debug, Default)]
+struct Shard {
+    by_hash: HashMap<u64, Vec<(Box<[u8]>, Verified)>>,
+    len: usize,
+}
+
+/// Bytes of the material fed to the hasher.
+const HASHED_PREFIX: usize = 64;
+
+impl Shard {
+    fn get(&self, h: u64, material: &[u8]) -> Option<&Verified> {
+        self.by_hash
+            .get(&h)?
+            .iter()
+            .find(|(m, _)| &**m == material)
+            .map(|(_, v)| v)
+    }
+
+    fn remove(&mut self, h: u64, material: &[u8]) {
+        if let Some(list) = self.by_hash.get_mut(&h) {
+            let before = list.len();
+            list.retain(|(m, _)| &**m != material);
+            self.len -= before - list.len();
+            if list.is_empty() {
+                self.by_hash.remove(&h);
+            }
+        }
+    }
+
+    fn insert(&mut self, h: u64, material: Box<[u8]>, v: Verified) {
+        let list = self.by_hash.entry(h).or_default();
+        match list.iter_mut().find(|(m, _)| *m == material) {
+            Some(slot) => slot.1 = v,
+            None => {
+                list.push((material, v));
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Keeps only entries for which `keep` holds.
+    fn retain(&mut self, mut keep: impl FnMut(&Verified) -> bool) {
+        let mut len = 0;
+        self.by_hash.retain(|_, list| {
+            list.retain(|(_, v)| keep(v));
+            len += list.len();
+            !list.is_empty()
+        });
+        self.len = len;
+    }
+
+    /// Drops about half the entries (whole hash buckets, arbitrary ones).
+    fn drop_half(&mut self) {
+        let target = self.len / 2;
+        let mut dropped = 0;
+        let victims: Vec<u64> = self
+            .by_hash
+            .iter()
+            .take_while(|(_, list)| {
+                let go = dropped < target.max(1);
+                dropped += list.len();
+                go
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        for h in victims {
+            if let Some(list) = self.by_hash.remove(&h) {
+                self.len -= list.len();
+            }
+        }
+    }
+}
 
 /// Successful signature verifications, bounded and expiring with each policy.
 #[derive(Debug)]
@@ -57,13 +133,13 @@ impl VerifiedCache {
         VerifiedCache {
             per_shard: capacity.div_ceil(SHARDS).max(1),
             hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
 
     /// Number of entries currently held (expired ones included until evicted).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.iter().map(|s| lock(s).len).sum()
     }
 
     /// Whether the cache is empty.
@@ -74,22 +150,30 @@ impl VerifiedCache {
     /// Drops every entry.
     pub fn clear(&self) {
         for s in self.shards.iter() {
-            lock(s).clear();
+            *lock(s) = Shard::default();
         }
     }
 
-    fn shard(&self, material: &[u8]) -> &Mutex<Shard> {
-        let h = self.hasher.hash_one(material) as usize;
-        &self.shards[h % SHARDS]
+    fn hash(&self, material: &[u8]) -> u64 {
+        use std::hash::Hasher;
+        let mut h = self.hasher.build_hasher();
+        h.write_usize(material.len());
+        h.write(&material[..material.len().min(HASHED_PREFIX)]);
+        h.finish()
+    }
+
+    fn shard(&self, h: u64) -> &Mutex<Shard> {
+        &self.shards[(h >> 32) as usize % SHARDS]
     }
 
     /// The live entry for exactly this material; an expired one is removed.
     pub(crate) fn get(&self, material: &[u8], now: i64) -> Option<Verified> {
-        let mut map = lock(self.shard(material));
-        match map.get(material) {
+        let h = self.hash(material);
+        let mut shard = lock(self.shard(h));
+        match shard.get(h, material) {
             Some(v) if now < v.until => Some(v.clone()),
             Some(_) => {
-                map.remove(material);
+                shard.remove(h, material);
                 None
             }
             None => None,
@@ -101,17 +185,15 @@ impl VerifiedCache {
         if now >= verified.until {
             return;
         }
-        let mut map = lock(self.shard(&material));
-        if map.len() >= self.per_shard && !map.contains_key(&material) {
-            map.retain(|_, v| now < v.until);
-            if map.len() >= self.per_shard {
-                let drop: Vec<Box<[u8]>> = map.keys().take(map.len() / 2 + 1).cloned().collect();
-                for k in drop {
-                    map.remove(&k);
-                }
+        let h = self.hash(&material);
+        let mut shard = lock(self.shard(h));
+        if shard.len >= self.per_shard && shard.get(h, &material).is_none() {
+            shard.retain(|v| now < v.until);
+            if shard.len >= self.per_shard {
+                shard.drop_half();
             }
         }
-        map.insert(material, verified);
+        shard.insert(h, material, verified);
     }
 }
 
@@ -208,6 +290,22 @@ mod tests {
     }
 
     #[test]
+    fn materials_alike_in_their_hashed_prefix_are_told_apart() {
+        let c = VerifiedCache::new(64);
+        let a: Box<[u8]> = [vec![7u8; 100], vec![1]].concat().into();
+        let b: Box<[u8]> = [vec![7u8; 100], vec![2]].concat().into();
+        assert_eq!(c.hash(&a), c.hash(&b));
+        c.insert(a.clone(), v(100), 0);
+        assert!(c.get(&a, 0).is_some());
+        assert!(c.get(&b, 0).is_none());
+        c.insert(b.clone(), v(50), 0);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(&b, 0).map(|x| x.until), Some(50));
+        assert!(c.get(&a, 60).is_some() && c.get(&b, 60).is_none());
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
     fn stays_bounded() {
         let c = VerifiedCache::new(SHARDS * 2);
         for n in 0..=255u8 {
@@ -219,7 +317,7 @@ mod tests {
         let c = VerifiedCache::new(SHARDS * 2);
         let same_shard: Vec<Box<[u8]>> = (0..=255u8)
             .map(k)
-            .filter(|m| std::ptr::eq(c.shard(m), c.shard(&k(0))))
+            .filter(|m| std::ptr::eq(c.shard(c.hash(m)), c.shard(c.hash(&k(0)))))
             .take(3)
             .collect();
         let [a, b, d] = [&same_shard[0], &same_shard[1], &same_shard[2]];

@@ -224,10 +224,11 @@ fn material(
     url: &RequestUrl<'_>,
 ) -> Material {
     let mut m = Material::new();
-    m.part(key_id.as_bytes())
+    // The signature first: the cache hashes only the start of the material.
+    m.opt(creds.signature.as_deref().map(str::as_bytes))
+        .part(key_id.as_bytes())
         .part(fingerprint)
-        .opt(creds.hash_algorithm.as_deref().map(str::as_bytes))
-        .opt(creds.signature.as_deref().map(str::as_bytes));
+        .opt(creds.hash_algorithm.as_deref().map(str::as_bytes));
     match (&creds.policy, &creds.expires) {
         (Some(p), _) => {
             m.part(b"custom").part(p.as_bytes());
