@@ -42,9 +42,12 @@ pub(crate) struct Verified {
 /// share a hash are told apart by comparing every byte.
 #[derive(Debug, Default)]
 struct Shard {
-    by_hash: HashMap<u64, Vec<(Box<[u8]>, Verified)>>,
+    by_hash: HashMap<u64, Vec<Entry>>,
     len: usize,
 }
+
+/// One remembered verification: the exact material and what it established.
+type Entry = (Box<[u8]>, Verified);
 
 /// Bytes of the material fed to the hasher.
 const HASHED_PREFIX: usize = 64;
