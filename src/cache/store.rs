@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http_body::{Frame, SizeHint};
 use tokio::sync::watch;
 
@@ -104,16 +104,34 @@ pub struct CachedObjectTemplate {
 }
 
 impl CachedObjectTemplate {
-    /// The object with `body`.
+    /// The object with `body`. The header values are copied out of whatever buffer they were
+    /// parsed from (see [`detached`]).
     pub fn into_object(self, body: Bytes) -> CachedObject {
         CachedObject {
             status: self.status,
-            headers: self.headers,
+            headers: detached(&self.headers),
             body,
             stored_at: self.stored_at,
             ttl: self.ttl,
         }
     }
+}
+
+/// A copy of `headers` whose values own their bytes.
+///
+/// hyper parses a response head without copying: every header value is a slice of the
+/// connection's read buffer (up to about 400 KiB). Storing those values would pin that whole
+/// buffer for as long as the object stays cached, which is many times the object's weight for
+/// small objects; copying a few hundred bytes of headers once per stored object avoids it.
+fn detached(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
+            .unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
 }
 
 /// The result of a cache lookup.
@@ -580,11 +598,28 @@ impl Cache {
 }
 
 /// The part of a [`tee`] body that is still filling the cache.
+///
+/// The body is copied into `buf` as it arrives rather than kept as the origin's chunks: those
+/// are slices of the origin connection's read buffer, and a stored slice would pin that whole
+/// buffer (often several times the object's size) for as long as the object is cached.
 struct Filling {
     guard: FillGuard,
     template: CachedObjectTemplate,
-    chunks: Vec<Bytes>,
+    buf: BytesMut,
     received: u64,
+}
+
+/// Initial capacity of a fill buffer when the origin sent no Content-Length.
+const UNSIZED_FILL_START: usize = 16 * 1024;
+
+/// The stored body: `buf` itself when it is (nearly) exactly sized, else an exact copy, so a
+/// cached object never holds more memory than its weight says.
+fn exact_body(buf: BytesMut) -> Bytes {
+    if buf.capacity() - buf.len() <= buf.len() / 64 {
+        buf.freeze()
+    } else {
+        Bytes::copy_from_slice(&buf)
+    }
 }
 
 type Completion = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -610,7 +645,7 @@ impl Tee {
             // Dropping the guard abandons the fill; the viewer still gets every byte.
             self.fill = None;
         } else if !data.is_empty() {
-            fill.chunks.push(data.clone());
+            fill.buf.extend_from_slice(data);
         }
     }
 
@@ -620,18 +655,7 @@ impl Tee {
         if self.expected.is_some_and(|l| l != fill.received) {
             return None;
         }
-        let body = match fill.chunks.len() {
-            0 => Bytes::new(),
-            1 => fill.chunks.into_iter().next().unwrap_or_default(),
-            _ => {
-                let mut buf = BytesMut::with_capacity(usize::try_from(fill.received).unwrap_or(0));
-                for c in &fill.chunks {
-                    buf.extend_from_slice(c);
-                }
-                buf.freeze()
-            }
-        };
-        let obj = Arc::new(fill.template.into_object(body));
+        let obj = Arc::new(fill.template.into_object(exact_body(fill.buf)));
         Some(Box::pin(fill.guard.complete(obj)))
     }
 }
@@ -728,7 +752,11 @@ pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: 
         fill: Some(Filling {
             guard,
             template,
-            chunks: Vec::new(),
+            // Exactly the announced size (already checked against `limit`), so the buffer never
+            // grows by doubling; without a length, start small and let it grow.
+            buf: BytesMut::with_capacity(
+                expected.map_or(UNSIZED_FILL_START, |l| usize::try_from(l).unwrap_or(0)),
+            ),
             received: 0,
         }),
         limit,

@@ -483,3 +483,55 @@ async fn capacity_bounds_weighted_size() {
         u64::from(u32::MAX) - 64 * 1024
     );
 }
+
+#[test]
+fn stored_objects_do_not_share_the_buffers_they_were_parsed_from() {
+    // hyper's header values (and body chunks) are slices of the connection's read buffer; a
+    // stored object must own copies so the buffer can be freed.
+    let read_buffer = Bytes::from(vec![b'x'; 64 * 1024]);
+    let range = read_buffer.as_ptr() as usize..read_buffer.as_ptr() as usize + read_buffer.len();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_maybe_shared(read_buffer.slice(0..10)).unwrap(),
+    );
+    let mut secret = HeaderValue::from_maybe_shared(read_buffer.slice(10..20)).unwrap();
+    secret.set_sensitive(true);
+    headers.insert("x-secret", secret);
+    let template = CachedObjectTemplate {
+        status: StatusCode::OK,
+        headers,
+        stored_at: SystemTime::now(),
+        ttl: Duration::from_secs(60),
+    };
+    let obj = template.into_object(Bytes::from_static(b"body"));
+    let ct = obj.headers.get(header::CONTENT_TYPE).unwrap();
+    assert_eq!(ct.as_bytes(), b"xxxxxxxxxx");
+    assert!(!range.contains(&(ct.as_bytes().as_ptr() as usize)));
+    let s = obj.headers.get("x-secret").unwrap();
+    assert!(s.is_sensitive());
+    assert!(!range.contains(&(s.as_bytes().as_ptr() as usize)));
+}
+
+#[tokio::test]
+async fn tee_stores_a_copy_not_the_origin_chunks() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/copy", None);
+    let guard = leader(&cache, &k);
+    // One chunk that is the whole body: a slice of a larger read buffer in real life.
+    let read_buffer = Bytes::from(vec![7u8; 64 * 1024]);
+    let chunk = read_buffer.slice(0..8192);
+    let (tx, body) = channel_body();
+    let viewer = tee(body, guard, template(Some(8192)), 1 << 20);
+    tx.send(Ok(chunk.clone())).await.unwrap();
+    drop(tx);
+    let got = viewer.collect().await.unwrap().to_bytes();
+    assert_eq!(got.len(), 8192);
+    let Lookup::Fresh(obj) = cache.lookup(&k, SystemTime::now()).await else {
+        panic!("the object was not stored");
+    };
+    assert_eq!(obj.body.len(), 8192);
+    assert!(obj.body.iter().all(|b| *b == 7));
+    let range = read_buffer.as_ptr() as usize..read_buffer.as_ptr() as usize + read_buffer.len();
+    assert!(!range.contains(&(obj.body.as_ptr() as usize)));
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# A/B comparison of two edgegate binaries on the cache-hit path and under churn, interleaved so
+# machine drift hits both alike (a narrower companion to compare.sh for optimisation work).
+#
+#   benches/ab.sh BIN_A BIN_B [hits|churn|all]
+#
+#   ROUNDS= (default 3), SECS= per wrk run (default 5), CHURN_SECS= (default 30), SIZES= (default
+#   "1k 64k 1m"). Needs nginx (the origin) and wrk. Prints per-round req/s / p99 and the median
+#   ratio B/A per size; for churn, each binary's peak RSS (VmHWM), end RSS and hit ratio.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+[[ $# -ge 2 ]] || { sed -n '2,10p' "$0"; exit 2; }
+bin_a="$(realpath "$1")" bin_b="$(realpath "$2")" what="${3:-all}"
+rounds="${ROUNDS:-3}" secs="${SECS:-5}" churn_secs="${CHURN_SECS:-30}"
+read -r -a sizes <<< "${SIZES:-1k 64k 1m}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+peers="$root/benches/peers"
+host="bench.cloudfront.localhost"
+work="$(mktemp -d "${TMPDIR:-/tmp}/edgegate-ab.XXXXXX")"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+die() { echo "ab.sh: $*" >&2; exit 1; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+origin_port="$(port)"
+user_line=""
+((EUID == 0)) && user_line="user $(id -un) $(id -gn);"
+render() {
+    sed -e "s|@WORK@|$work|g" -e "s|@ROOT@|$root|g" -e "s|@ORIGIN_PORT@|$origin_port|g" \
+        -e "s|@HOST@|$host|g" -e "s|@USER_LINE@|$user_line|g" "$1" > "$2"
+}
+mkdir -p "$work/site/churn" "$work/origin"
+head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
+head -c 65536 /dev/urandom > "$work/site/obj-64k.bin"
+head -c 1048576 /dev/urandom > "$work/site/obj-1m.bin"
+head -c 262144 /dev/urandom > "$work/churn.bin"
+for i in $(seq 0 1023); do ln "$work/churn.bin" "$work/site/churn/o-$i.bin"; done
+render "$peers/nginx-origin.conf.in" "$work/origin.conf"
+nginx -p "$work/origin" -e "$work/origin/error.log" -c "$work/origin.conf" &
+pids+=("$!")
+render "$peers/edgegate.toml.in" "$work/edgegate.toml"
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$origin_port/obj-1k.bin" && break; sleep 0.1; done
+
+start() { # name bin cache-size -> sets PID PORT
+    local name="$1"
+    mkdir -p "$work/$name"
+    "$2" serve --config "$work/edgegate.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --data-dir "$work/$name/data" --cache-size "$3" > "$work/$name/out.txt" 2> "$work/$name/err.txt" &
+    PID=$!
+    pids+=("$PID")
+    for _ in $(seq 200); do grep -q "viewer=" "$work/$name/out.txt" 2>/dev/null && break; sleep 0.1; done
+    local line
+    line="$(grep -o 'viewer=http://[^ ]*' "$work/$name/out.txt")" || die "$name did not start"
+    PORT="${line##*:}"
+}
+wrk_run() { # port path -> "rps p99ms"
+    local out
+    out="$(wrk -t2 -c50 -d"${secs}s" --latency -H "Host: $host" "http://127.0.0.1:$1$2" 2>&1)"
+    grep -q 'Non-2xx' <<< "$out" && die "non-2xx: $out"
+    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                          if (v ~ /s$/) return v * 1000; return v }
+         /Requests\/sec/ {rps = $2} /^ +99%/ {p99 = ms($2)}
+         END {printf "%.0f %.3f\n", rps, p99}' <<< "$out"
+}
+median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+if [[ $what == hits || $what == all ]]; then
+    start a "$bin_a" 256MiB; pa=$PORT
+    start b "$bin_b" 256MiB; pb=$PORT
+    for p in "$pa" "$pb"; do for sz in "${sizes[@]}"; do for _ in 1 2 3; do
+        curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$p/obj-$sz.bin"; done; done; done
+    echo "| size | round | A req/s | B req/s | B/A | A p99 ms | B p99 ms |"
+    echo "|---|---|---|---|---|---|---|"
+    declare -A RAT
+    for sz in "${sizes[@]}"; do
+        for r in $(seq "$rounds"); do
+            if ((r % 2)); then ra="$(wrk_run "$pa" "/obj-$sz.bin")"; rb="$(wrk_run "$pb" "/obj-$sz.bin")"
+            else rb="$(wrk_run "$pb" "/obj-$sz.bin")"; ra="$(wrk_run "$pa" "/obj-$sz.bin")"; fi
+            read -r aq ap <<< "$ra"; read -r bq bp <<< "$rb"
+            q="$(awk -v a="$aq" -v b="$bq" 'BEGIN {printf "%.3f", b / a}')"
+            RAT[$sz]+="$q"$'\n'
+            echo "| $sz | $r | $aq | $bq | $q | $ap | $bp |"
+        done
+    done
+    echo
+    for sz in "${sizes[@]}"; do echo "median B/A req/s, $sz: $(printf '%s' "${RAT[$sz]}" | median)"; done
+fi
+
+if [[ $what == churn || $what == all ]]; then
+    echo
+    echo "| churn (${churn_secs}s, 64MiB cache, 1024 x 256 KiB) | requests | req/s | peak RSS MiB | end RSS MiB | hit ratio |"
+    echo "|---|---|---|---|---|---|"
+    for name in a b; do
+        bin="$bin_a"; [[ $name == b ]] && bin="$bin_b"
+        start "churn-$name" "$bin" 64MiB
+        before="$(grep -c /churn/ "$work/origin/access.log" || true)"
+        out="$(wrk -t2 -c50 -d"${churn_secs}s" -H "Host: $host" -s "$peers/random-path.lua" \
+            "http://127.0.0.1:$PORT/" -- 1024 2>&1)"
+        reqs="$(awk '/requests in/ {print $1}' <<< "$out")"
+        rps="$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<< "$out")"
+        misses=$(($(grep -c /churn/ "$work/origin/access.log" || true) - before))
+        hwm="$(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")"
+        rss="$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")"
+        hit="$(awk -v m="$misses" -v n="$reqs" 'BEGIN {printf "%.3f", 1 - m / n}')"
+        echo "| $name | $reqs | $rps | $hwm | $rss | $hit |"
+        kill -TERM "$PID"; wait "$PID" 2>/dev/null || true
+    done
+fi
