@@ -119,7 +119,7 @@ impl Pending {
         let cookie = {
             let mut all = h.get_all(header::COOKIE).iter();
             match (all.next(), all.next()) {
-                (Some(one), None) => Some(one.clone()),
+                (Some(one), None) => Some(owned(one)),
                 (None, _) => None,
                 (Some(first), Some(second)) => {
                     let mut joined = first.as_bytes().to_vec();
@@ -151,12 +151,12 @@ impl Pending {
             tls: conn.tls_protocol.zip(conn.tls_cipher),
             version: req.version(),
             method: req.method().clone(),
-            uri: req.uri().clone(),
-            host_header: h.get(header::HOST).cloned(),
-            referer: h.get(header::REFERER).cloned(),
-            user_agent: h.get(header::USER_AGENT).cloned(),
+            uri: owned_uri(req.uri()),
+            host_header: h.get(header::HOST).map(owned),
+            referer: h.get(header::REFERER).map(owned),
+            user_agent: h.get(header::USER_AGENT).map(owned),
             cookie,
-            forwarded_for: h.get("x-forwarded-for").cloned(),
+            forwarded_for: h.get("x-forwarded-for").map(owned),
             status: 0,
             sc_bytes: 0,
             cs_bytes,
@@ -207,7 +207,7 @@ impl Pending {
         }
         let r = &mut self.record;
         r.status = status.as_u16();
-        r.content_type = h.get(header::CONTENT_TYPE).cloned();
+        r.content_type = h.get(header::CONTENT_TYPE).map(owned);
         r.content_length = h
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
@@ -360,6 +360,28 @@ impl Drop for MeteredBody {
         if let Some(p) = self.pending.take() {
             p.finish();
         }
+    }
+}
+
+/// A copy of `v` that owns its bytes. Header values parsed by hyper are slices of the
+/// connection's read buffer (hundreds of KiB for an origin response); a record waiting in the
+/// meter's queue must not keep such a buffer alive.
+fn owned(v: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(v.as_bytes()))
+        .unwrap_or_else(|_| v.clone());
+    copy.set_sensitive(v.is_sensitive());
+    copy
+}
+
+/// A copy of the request URI that owns its bytes (see [`owned`]).
+fn owned_uri(u: &http::Uri) -> http::Uri {
+    let Some(pq) = u.path_and_query() else {
+        return u.clone();
+    };
+    match http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(pq.as_str().as_bytes()))
+    {
+        Ok(pq) => http::Uri::from(pq),
+        Err(_) => u.clone(),
     }
 }
 

@@ -107,6 +107,9 @@ impl Limits {
 
 type HyperClient = Client<EdgeConnector, Body>;
 
+/// Largest read buffer of one origin connection.
+const ORIGIN_READ_BUFFER: usize = 64 * 1024;
+
 /// The shared, pooled HTTP/1.1 client for origins (HTTP and HTTPS with native roots and ring).
 ///
 /// Cheap to clone: clones share the connector, TLS configuration and connection pools.
@@ -181,6 +184,10 @@ impl OriginClient {
             .entry(keepalive)
             .or_insert_with(|| {
                 Client::builder(TokioExecutor::new())
+                    // Each pooled connection's read buffer grows up to this size; hyper's default
+                    // (about 400 KiB) times the connections to busy origins is memory the cache
+                    // size does not account for.
+                    .http1_max_buf_size(ORIGIN_READ_BUFFER)
                     .pool_idle_timeout(keepalive)
                     .pool_timer(hyper_util::rt::TokioTimer::new())
                     .build(self.inner.connector.clone())
