@@ -1,9 +1,9 @@
 //! The journal: every [`Record`] as one line in an hourly, append-only file under
 //! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.log` after the hour the request finished.
 //!
-//! The data plane never waits for the disk: [`Meter::submit`] pushes the record onto one of a
-//! few lock-sharded queues (no wake-up per record), and one writer thread drains them, formats
-//! lines ([`w3c::journal_line`]) and appends them. The writer writes
+//! The data plane never waits for the disk: [`Meter::submit`] formats the record's line
+//! ([`w3c::journal_line`]) into one of a few lock-sharded buffers (no wake-up per record), and
+//! one writer thread drains them and appends to the files. The writer writes
 //! whatever it holds at least every [`WRITE_INTERVAL`] (so a record is in the kernel's page cache,
 //! which survives SIGKILL, well within a second of its response finishing) and calls `fsync` at
 //! least every [`SYNC_INTERVAL`] and on shutdown. Counting is exact: every record is one line and
@@ -40,11 +40,21 @@ const SHARDS: usize = 8;
 /// The hand-over between request threads and the writer.
 #[derive(Debug)]
 struct Queue {
-    shards: [Mutex<Vec<Record>>; SHARDS],
+    shards: [Mutex<Lines>; SHARDS],
     /// Sync requests: the writer answers each after writing and fsyncing.
     syncs: Mutex<Vec<mpsc::SyncSender<()>>>,
     wake: Condvar,
     stopped: AtomicBool,
+}
+
+/// Journal lines formatted by request threads, waiting for the writer.
+#[derive(Debug, Default)]
+struct Lines {
+    /// The hour `text` belongs to.
+    hour: i64,
+    text: String,
+    /// Lines of earlier hours (a shard that saw the hour change before the writer came by).
+    earlier: Vec<(i64, String)>,
 }
 
 thread_local! {
@@ -171,17 +181,16 @@ impl Meter {
         fs::create_dir_all(&dir)?;
         repair(&dir)?;
         let queue = Arc::new(Queue {
-            shards: std::array::from_fn(|_| Mutex::new(Vec::with_capacity(1024))),
+            shards: std::array::from_fn(|_| Mutex::new(Lines::default())),
             syncs: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
         });
         let writer_dir = dir.clone();
-        let writer_metrics = metrics.clone();
         let writer_queue = queue.clone();
         std::thread::Builder::new()
             .name("edgegate-meter".into())
-            .spawn(move || writer(writer_dir, writer_queue, writer_metrics))?;
+            .spawn(move || writer(writer_dir, writer_queue))?;
         Ok(Meter {
             queue,
             metrics,
@@ -190,9 +199,21 @@ impl Meter {
     }
 
     /// Hands a finished request to the writer. Never blocks.
+    ///
+    /// The line is formatted here, on the request's thread, so the work spreads over every
+    /// worker instead of queueing behind one writer thread.
     pub fn submit(&self, record: Record) {
+        self.metrics.observe(&record);
+        let hour = record.end_ms.div_euclid(3_600_000) * 3_600;
         let shard = SHARD.with(|s| *s);
-        lock(&self.queue.shards[shard]).push(record);
+        let mut lines = lock(&self.queue.shards[shard]);
+        if lines.hour != hour && !lines.text.is_empty() {
+            let done = std::mem::take(&mut lines.text);
+            let done_hour = lines.hour;
+            lines.earlier.push((done_hour, done));
+        }
+        lines.hour = hour;
+        w3c::journal_line(&record, &mut lines.text);
     }
 
     /// Waits until everything submitted before this call is written, fsynced and counted in
@@ -289,7 +310,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn writer(dir: PathBuf, queue: Arc<Queue>, metrics: Arc<Metrics>) {
+fn writer(dir: PathBuf, queue: Arc<Queue>) {
     let mut files = Files {
         dir,
         open: BTreeMap::new(),
@@ -301,7 +322,7 @@ fn writer(dir: PathBuf, queue: Arc<Queue>, metrics: Arc<Metrics>) {
             tracing::error!(error = %e, "cannot write the usage journal");
         }
     };
-    let mut batch: Vec<Record> = Vec::with_capacity(1024);
+    let mut spare = String::new();
     loop {
         // Sleep until the next write is due, or a sync is asked for.
         let syncs: Vec<mpsc::SyncSender<()>> = {
@@ -316,11 +337,17 @@ fn writer(dir: PathBuf, queue: Arc<Queue>, metrics: Arc<Metrics>) {
             std::mem::take(&mut *pending)
         };
         for shard in &queue.shards {
-            std::mem::swap(&mut *lock(shard), &mut batch);
-            for r in batch.drain(..) {
-                metrics.observe(&r);
-                let hour = r.end_ms.div_euclid(3_600_000) * 3_600;
-                report(files.append(hour, |buf| w3c::journal_line(&r, buf)));
+            let (hour, earlier) = {
+                let mut lines = lock(shard);
+                std::mem::swap(&mut lines.text, &mut spare);
+                (lines.hour, std::mem::take(&mut lines.earlier))
+            };
+            for (h, text) in earlier {
+                report(files.append(h, |buf| buf.push_str(&text)));
+            }
+            if !spare.is_empty() {
+                report(files.append(hour, |buf| buf.push_str(&spare)));
+                spare.clear();
             }
         }
         if !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {

@@ -97,16 +97,59 @@ struct State {
 /// A counter family: name, help, and the value it reads.
 type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 
+/// Shards of the counters; each thread counts into its own, [`Metrics::render`] adds them up.
+const SHARDS: usize = 8;
+
+thread_local! {
+    static SHARD: usize = {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SHARDS
+    };
+}
+
 /// Counters and histograms fed from records.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    state: Mutex<State>,
+    shards: [Mutex<State>; SHARDS],
+}
+
+impl Histogram {
+    fn merge(&mut self, o: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts.iter()) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.sum_us += o.sum_us;
+    }
+}
+
+impl State {
+    fn merge(&mut self, o: &State) {
+        for (k, c) in &o.requests {
+            let m = self.requests.entry(k.clone()).or_default();
+            m.requests += c.requests;
+            m.response_bytes += c.response_bytes;
+            m.request_bytes += c.request_bytes;
+        }
+        for (d, c) in &o.origin {
+            let m = self.origin.entry(d.clone()).or_default();
+            m.requests += c.requests;
+            m.bytes_out += c.bytes_out;
+            m.bytes_in += c.bytes_in;
+            m.latency.merge(&c.latency);
+        }
+        self.duration.merge(&o.duration);
+        self.ttfb.merge(&o.ttfb);
+    }
 }
 
 impl Metrics {
     /// Counts one record.
     pub fn observe(&self, r: &Record) {
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let shard = SHARD.with(|s| *s);
+        let mut s = self.shards[shard]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let key = RequestKey {
             distribution: r.distribution_id.clone(),
             region: r.billing_region,
@@ -131,7 +174,10 @@ impl Metrics {
 
     /// The text exposition, with the cache's gauges.
     pub fn render(&self, cache: &CacheStats) -> String {
-        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = State::default();
+        for shard in &self.shards {
+            s.merge(&shard.lock().unwrap_or_else(PoisonError::into_inner));
+        }
         let mut out = String::with_capacity(4096);
         let families: [Family<RequestCounts>; 3] = [
             (
