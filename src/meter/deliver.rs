@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -95,8 +95,8 @@ pub struct Delivery {
     s3: S3Client,
 }
 
-/// Largest slice of one journal file turned into log files per run.
-const MAX_READ_PER_RUN: u64 = 512 << 20;
+/// Largest slice of one journal file turned into log files per run (streamed, not held).
+const MAX_READ_PER_RUN: u64 = 1 << 30;
 
 impl Delivery {
     /// A worker for the data directory of the edge at `pop`.
@@ -170,44 +170,51 @@ impl Delivery {
                 continue;
             }
             f.seek(SeekFrom::Start(start))?;
-            let mut chunk = Vec::new();
-            f.take((len - start).min(MAX_READ_PER_RUN))
-                .read_to_end(&mut chunk)?;
-            let Some(last_nl) = chunk.iter().rposition(|&b| b == b'\n') else {
-                continue;
-            };
-            chunk.truncate(last_nl + 1);
-            let text = String::from_utf8_lossy(&chunk);
-            // Group by distribution (the first extension field).
-            let mut by_dist: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-            for line in text.lines() {
-                if let Some(dist) = line.split('\t').nth(33)
-                    && dist != "-"
-                    && !dist.is_empty()
-                {
-                    by_dist.entry(dist).or_default().push(line);
+            // Streamed line by line into one gzip writer per distribution, so memory stays
+            // bounded however much the journal grew since the last run.
+            let mut reader =
+                BufReader::with_capacity(1 << 20, f.take((len - start).min(MAX_READ_PER_RUN)));
+            let mut open: BTreeMap<String, OpenLog> = BTreeMap::new();
+            let mut consumed = 0u64;
+            let mut raw = Vec::with_capacity(1024);
+            let mut out = String::with_capacity(1024);
+            loop {
+                raw.clear();
+                let n = reader.read_until(b'\n', &mut raw)?;
+                if n == 0 || raw.last() != Some(&b'\n') {
+                    // End of the range, or a line still being written: left for next time.
+                    break;
                 }
-            }
-            for (dist, lines) in by_dist {
-                let target = targets.get(dist);
-                let include_cookies = target.is_some_and(|t| t.include_cookies);
-                let unique = unique_id(&self.pop, &name, start);
-                let file_name = w3c::object_name("", dist, hour, &unique);
-                let mut body = w3c::header();
-                let mut n = 0;
-                for line in &lines {
-                    if w3c::standard_line(line, include_cookies, &mut body) {
-                        n += 1;
-                    }
-                }
-                if n == 0 {
+                consumed += n as u64;
+                let text = String::from_utf8_lossy(&raw);
+                let line = text.trim_end_matches('\n');
+                let Some(dist) = line
+                    .split('\t')
+                    .nth(33)
+                    .filter(|d| *d != "-" && !d.is_empty())
+                else {
+                    continue;
+                };
+                let include_cookies = targets.get(dist).is_some_and(|t| t.include_cookies);
+                out.clear();
+                if !w3c::standard_line(line, include_cookies, &mut out) {
                     continue;
                 }
-                let gz = gzip(body.as_bytes())?;
-                write_atomically(&logs.join(&file_name), &gz)?;
+                if !open.contains_key(dist) {
+                    let unique = unique_id(&self.pop, &name, start);
+                    let file_name = w3c::object_name("", dist, hour, &unique);
+                    open.insert(dist.to_owned(), OpenLog::create(&logs, file_name)?);
+                }
+                if let Some(log) = open.get_mut(dist) {
+                    log.gz.write_all(out.as_bytes())?;
+                    log.lines += 1;
+                }
+            }
+            for (dist, log) in open {
+                let (file_name, lines) = log.finish()?;
                 report.files_written += 1;
-                report.lines += n;
-                if let Some(t) = target.filter(|t| t.enabled) {
+                report.lines += lines;
+                if let Some(t) = targets.get(&dist).filter(|t| t.enabled) {
                     let q = Queued {
                         bucket: t.bucket.clone(),
                         region: t.region.clone(),
@@ -218,7 +225,10 @@ impl Delivery {
                     write_atomically(&self.outbox().join(format!("{file_name}.json")), &json)?;
                 }
             }
-            cursor.insert(name, start + chunk.len() as u64);
+            if consumed == 0 {
+                continue;
+            }
+            cursor.insert(name, start + consumed);
             let json = serde_json::to_vec(&cursor).map_err(io::Error::other)?;
             write_atomically(&self.cursor_path(), &json)?;
         }
@@ -292,10 +302,47 @@ fn unique_id(pop: &str, journal_file: &str, offset: u64) -> String {
         .collect()
 }
 
-fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data)?;
-    enc.finish()
+/// A log file being written: gzip into a temporary file, renamed into place when finished so
+/// that neither the uploader nor a reader ever sees half a file.
+struct OpenLog {
+    gz: flate2::write::GzEncoder<io::BufWriter<fs::File>>,
+    lines: u64,
+    tmp: PathBuf,
+    path: PathBuf,
+    file_name: String,
+}
+
+impl OpenLog {
+    fn create(dir: &Path, file_name: String) -> io::Result<OpenLog> {
+        let path = dir.join(&file_name);
+        let tmp = path.with_extension("tmp");
+        let file = fs::File::create(&tmp)?;
+        let mut gz = flate2::write::GzEncoder::new(
+            io::BufWriter::with_capacity(64 * 1024, file),
+            flate2::Compression::default(),
+        );
+        gz.write_all(w3c::header().as_bytes())?;
+        Ok(OpenLog {
+            gz,
+            lines: 0,
+            tmp,
+            path,
+            file_name,
+        })
+    }
+
+    /// Completes the file; returns its name and line count.
+    fn finish(self) -> io::Result<(String, u64)> {
+        let file = self.gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        fs::rename(&self.tmp, &self.path)?;
+        if let Some(dir) = self.path.parent()
+            && let Ok(d) = fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok((self.file_name, self.lines))
+    }
 }
 
 /// Writes `path` via a temporary file, fsync and rename, so readers never see half a file.
