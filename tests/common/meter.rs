@@ -85,37 +85,6 @@ cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
     )
 }
 
-/// A self-signed certificate and key made with `openssl`, in `dir`: (cert, key).
-pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=edgegate-test",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed (scripts/setup-test-env installs it)");
-    assert!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 /// One response as a client received it, with exact byte counts.
 #[derive(Debug, Clone)]
 pub struct Wire {
