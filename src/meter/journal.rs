@@ -85,39 +85,15 @@ pub fn journal_dir(data_dir: &Path) -> PathBuf {
 
 /// The journal file for the hour starting at `hour_start` (Unix seconds).
 pub fn file_name(hour_start: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(hour_start)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}-{:02}.log",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour()
-    )
+    let mut name = String::with_capacity(17);
+    w3c::push_hour_stamp(hour_start, &mut name);
+    name.push_str(".log");
+    name
 }
 
 /// The hour (Unix seconds) a journal file name stands for.
 pub fn parse_file_name(name: &str) -> Option<i64> {
-    hour_stamp(name.strip_suffix(".log")?)
-}
-
-/// Parses `YYYY-MM-DD-HH` (UTC) into Unix seconds.
-pub fn hour_stamp(s: &str) -> Option<i64> {
-    let mut it = s.split('-');
-    let mut num = |len: usize| -> Option<u32> {
-        let p = it.next()?;
-        (p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| p.parse().ok())
-            .flatten()
-    };
-    let (y, m, d, h) = (num(4)?, num(2)?, num(2)?, num(2)?);
-    if it.next().is_some() || h > 23 {
-        return None;
-    }
-    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
-        .ok()?;
-    Some(date.midnight().assume_utc().unix_timestamp() + i64::from(h) * 3_600)
+    w3c::parse_hour_stamp(name.strip_suffix(".log")?)
 }
 
 /// Journal files in `dir`, oldest first, with the hour each covers.
@@ -365,5 +341,19 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
             report(files.sync());
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        let hour = 1_795_550_400; // 2026-11-24T20:00:00Z
+        assert_eq!(file_name(hour), "2026-11-24-20.log");
+        assert_eq!(parse_file_name(&file_name(hour)), Some(hour));
+        assert_eq!(parse_file_name("2026-11-24-24.log"), None);
+        assert_eq!(parse_file_name("2026-11-24-20.txt"), None);
     }
 }

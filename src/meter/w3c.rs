@@ -16,6 +16,7 @@ use std::fmt;
 use http::{HeaderValue, Version};
 
 use super::record::{EXT_FIELDS, Entry, Record, ResultType, TtlClass};
+use super::usage::{civil_from_days, days_from_civil};
 use crate::config::BillingRegion;
 
 /// The first header line of a CloudFront standard log file.
@@ -194,31 +195,6 @@ fn push_secs_6(us: u64, out: &mut String) {
     push_u64(us / 1_000_000, out);
     out.push('.');
     push_padded(us % 1_000_000, 6, out);
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// (year, month, day) → days since 1970-01-01 (inverse of [`civil_from_days`]).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {
@@ -643,7 +619,6 @@ pub fn object_name(
     hour_start_unix: i64,
     unique: &str,
 ) -> String {
-    let secs = hour_start_unix.clamp(0, MAX_MS / 1_000);
     let mut out = String::with_capacity(prefix.len() + distribution_id.len() + unique.len() + 20);
     out.push_str(prefix);
     if !prefix.is_empty() && !prefix.ends_with('/') {
@@ -651,9 +626,7 @@ pub fn object_name(
     }
     out.push_str(distribution_id);
     out.push('.');
-    push_date(secs.div_euclid(86_400), &mut out);
-    out.push('-');
-    push_padded((secs.rem_euclid(86_400) / 3_600) as u64, 2, &mut out);
+    push_hour_stamp(hour_start_unix, &mut out);
     out.push('.');
     out.push_str(unique);
     out.push_str(".gz");
@@ -671,15 +644,29 @@ pub fn parse_object_name(key: &str) -> Option<(String, i64)> {
     if dist.is_empty() || !dist.bytes().all(|b| b.is_ascii_alphanumeric()) || unique.is_empty() {
         return None;
     }
-    if date_hour.len() != 13 || !date_hour.is_ascii() || date_hour.as_bytes()[10] != b'-' {
+    Some((dist.to_string(), parse_hour_stamp(date_hour)?))
+}
+
+/// Appends `YYYY-MM-DD-HH` (UTC) for the hour holding `unix` (seconds), as CloudFront's log
+/// file names and edgegate's journal files spell an hour.
+pub fn push_hour_stamp(unix: i64, out: &mut String) {
+    let secs = unix.clamp(0, MAX_MS / 1_000);
+    push_date(secs.div_euclid(86_400), out);
+    out.push('-');
+    push_padded((secs.rem_euclid(86_400) / 3_600) as u64, 2, out);
+}
+
+/// Parses `YYYY-MM-DD-HH` (UTC) into the hour's start, Unix seconds.
+pub fn parse_hour_stamp(s: &str) -> Option<i64> {
+    if s.len() != 13 || !s.is_ascii() || s.as_bytes()[10] != b'-' {
         return None;
     }
-    let day = parse_date(&date_hour[..10])?;
-    let hour = parse_digits(&date_hour[11..], 2)?;
+    let day = parse_date(&s[..10])?;
+    let hour = parse_digits(&s[11..], 2)?;
     if hour > 23 {
         return None;
     }
-    Some((dist.to_string(), day * 86_400 + hour as i64 * 3_600))
+    Some(day * 86_400 + hour as i64 * 3_600)
 }
 
 #[cfg(test)]
