@@ -189,6 +189,17 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The usage query over this range and distribution.
+    fn query(self, granularity: Granularity, detail: bool) -> Query {
+        Query {
+            from: self.from,
+            to: self.to,
+            granularity,
+            distribution: self.distribution,
+            detail,
+        }
+    }
+
     fn hour_may_match(&self, hour: i64) -> bool {
         self.from.is_none_or(|f| hour + 3_600 > f) && self.to.is_none_or(|t| hour < t)
     }
@@ -204,7 +215,8 @@ impl Filter {
 }
 
 impl SourceArgs {
-    fn filter(&self) -> Result<Filter, String> {
+    /// The range and distribution asked for.
+    pub fn filter(&self) -> Result<Filter, String> {
         let from = self.from.as_deref().map(parse_when).transpose()?;
         let to = self.to.as_deref().map(parse_when).transpose()?;
         if let (Some(f), Some(t)) = (from, to)
@@ -219,9 +231,8 @@ impl SourceArgs {
         })
     }
 
-    /// Reads every entry the source holds within the filter.
-    pub async fn load(&self) -> Result<Loaded, String> {
-        let filter = self.filter()?;
+    /// Reads every entry the source holds within `filter` (from [`SourceArgs::filter`]).
+    pub async fn load(&self, filter: &Filter) -> Result<Loaded, String> {
         match &self.from_bucket {
             Some(url) => {
                 let endpoint = match &self.s3_endpoint {
@@ -234,7 +245,7 @@ impl SourceArgs {
                 let creds: Arc<dyn crate::origin::CredentialsProvider> =
                     Arc::new(crate::origin::DefaultChain::new());
                 let s3 = S3Client::new(endpoint, Some(creds));
-                let mut loaded = load_bucket(&s3, url, &self.bucket_region, &filter).await?;
+                let mut loaded = load_bucket(&s3, url, &self.bucket_region, filter).await?;
                 loaded.fallback_region = self.billing_region.unwrap_or(BillingRegion::Us);
                 Ok(loaded)
             }
@@ -243,7 +254,7 @@ impl SourceArgs {
                     .data_dir
                     .clone()
                     .unwrap_or_else(|| PathBuf::from("./data"));
-                load_data_dir(&dir, &filter).await
+                load_data_dir(&dir, filter).await
             }
         }
     }
@@ -405,15 +416,9 @@ pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<()
                 ));
             }
             let filter = source.filter()?;
-            let loaded = source.load().await?;
+            let loaded = source.load(&filter).await?;
             warn_malformed(&loaded);
-            let q = Query {
-                from: filter.from,
-                to: filter.to,
-                granularity,
-                distribution: filter.distribution,
-                detail,
-            };
+            let q = filter.query(granularity, detail);
             let r = rollup(&loaded);
             match format {
                 UsageFormat::AwsCsv => usage::render_aws_csv(&r.rows(&q), &account_id, out),
@@ -437,15 +442,9 @@ pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<()
                 None => cost::PriceTable::builtin(),
             };
             let filter = source.filter()?;
-            let loaded = source.load().await?;
+            let loaded = source.load(&filter).await?;
             warn_malformed(&loaded);
-            let q = Query {
-                from: filter.from,
-                to: filter.to,
-                granularity: Granularity::Hour,
-                distribution: filter.distribution,
-                detail: false,
-            };
+            let q = filter.query(Granularity::Hour, false);
             let est = cost::estimate(&table, &rollup(&loaded).rows(&q));
             match format {
                 CostFormat::Table => cost::render_cost_table(&est, out),
@@ -465,7 +464,7 @@ pub async fn run_report(cmd: ReportCommand, out: &mut impl io::Write) -> Result<
         | ReportCommand::TopReferrers { source, format } => (source.clone(), *format),
     };
     let filter = source.filter()?;
-    let loaded = source.load().await?;
+    let loaded = source.load(&filter).await?;
     warn_malformed(&loaded);
     let scope = ReportScope {
         from: filter
@@ -544,13 +543,7 @@ pub async fn usage_json(
         Some(other) => return Err(format!("detail={other:?}: use true or false")),
     };
     let loaded = load_data_dir(data_dir, &filter).await?;
-    let q = Query {
-        from: filter.from,
-        to: filter.to,
-        granularity,
-        distribution: filter.distribution,
-        detail,
-    };
+    let q = filter.query(granularity, detail);
     let mut out = Vec::new();
     usage::render_json(&rollup(&loaded).rows(&q), account_id, &mut out)
         .map_err(|e| e.to_string())?;
