@@ -131,11 +131,7 @@ impl Pending {
                 }
             }
         };
-        let body_len = h
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+        let body_len = content_length(h).unwrap_or(0);
         let pq = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
         let cs_bytes =
             (req.method().as_str().len() + 1 + pq + 11) as u64 + header_bytes(h) + 2 + body_len;
@@ -208,11 +204,7 @@ impl Pending {
         let r = &mut self.record;
         r.status = status.as_u16();
         r.content_type = h.get(header::CONTENT_TYPE).map(owned);
-        r.content_length = h
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .or(expected_body);
+        r.content_length = content_length(h).or(expected_body);
         r.range = h
             .get(header::CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
@@ -408,7 +400,15 @@ fn added_connection_header(version: Version, h: &HeaderMap) -> u64 {
     }
 }
 
-fn header_bytes(h: &HeaderMap) -> u64 {
+/// The declared `Content-Length`, when it is a number.
+pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The headers' size as HTTP/1.1 writes them (`name: value\r\n` each).
+pub(crate) fn header_bytes(h: &HeaderMap) -> u64 {
     h.iter()
         .map(|(k, v)| (k.as_str().len() + 2 + v.len() + 2) as u64)
         .sum()

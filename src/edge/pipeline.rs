@@ -18,7 +18,9 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use super::headers::{self, EdgeIdentity, XCache};
-use super::metering::{AbortGuard, MeterContext, MeteredBody, Pending, Tally};
+use super::metering::{
+    AbortGuard, MeterContext, MeteredBody, Pending, Tally, content_length, header_bytes,
+};
 use super::pages;
 use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
@@ -169,13 +171,7 @@ impl Edge {
             .path_and_query()
             .map(|pq| pq.as_str().len())
             .unwrap_or(0);
-        let head_len: usize = pq_len
-            + req.method().as_str().len()
-            + req
-                .headers()
-                .iter()
-                .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                .sum::<usize>();
+        let head_len = pq_len + req.method().as_str().len() + header_bytes(req.headers()) as usize;
         if pq_len > MAX_URL_BYTES || head_len > MAX_HEAD_BYTES {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -501,11 +497,7 @@ impl Edge {
                         cache_mod::ttl::Storage::Store { ttl } => ttl,
                         cache_mod::ttl::Storage::DoNotStore => std::time::Duration::ZERO,
                     });
-                    let len = rparts
-                        .headers
-                        .get(header::CONTENT_LENGTH)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
+                    let len = content_length(&rparts.headers);
                     let limit = self.cache.max_object_size();
                     let body = match decision {
                         cache_mod::ttl::Storage::Store { ttl }
@@ -748,18 +740,7 @@ async fn fetch(
     let started = std::time::Instant::now();
     let result = fetch_target(target, req, parts).await;
     let received = result.as_ref().map_or(0, |r| {
-        let len = r
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        let head: usize = r
-            .headers()
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        head as u64 + 17 + len
+        header_bytes(r.headers()) + 17 + content_length(r.headers()).unwrap_or(0)
     });
     tally.origin(sent, received, started.elapsed());
     result
@@ -767,18 +748,8 @@ async fn fetch(
 
 /// The origin request's size as HTTP/1.1: request line, headers, declared body.
 fn origin_request_bytes(req: &OriginRequest) -> u64 {
-    let head: usize = req
-        .headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    let body = req
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    (req.method.as_str().len() + req.path_and_query.len() + 13 + head + 2) as u64 + body
+    let line = req.method.as_str().len() + req.path_and_query.len() + 13;
+    (line + 2) as u64 + header_bytes(&req.headers) + content_length(&req.headers).unwrap_or(0)
 }
 
 async fn fetch_target(
