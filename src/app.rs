@@ -270,21 +270,14 @@ pub async fn start(
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server::serve(
-        viewer,
-        None,
-        handler.clone(),
-        stop.clone(),
-        drain,
-    ));
+    let workers = settings.workers;
+    let on_workers = |l, tls, name| {
+        server::serve_on_workers(l, tls, handler.clone(), stop.clone(), drain, workers, name)
+            .map_err(|e| format!("cannot start the {name} workers: {e}"))
+    };
+    tasks.spawn(on_workers(viewer, None, "http")?);
     if let Some((l, acceptor)) = viewer_tls {
-        tasks.spawn(server::serve(
-            l,
-            Some(acceptor),
-            handler,
-            stop.clone(),
-            drain,
-        ));
+        tasks.spawn(on_workers(l, Some(acceptor), "https")?);
     }
     let admin_state = Arc::new(AdminState {
         registry: registry.clone(),

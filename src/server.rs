@@ -182,6 +182,58 @@ pub async fn serve<H, F>(
     }
 }
 
+/// Serves `listener` on `workers` threads, each running its own single-threaded runtime with
+/// its own accept loop on a clone of the listening socket (see [`serve`] for the rest).
+///
+/// A connection stays on the thread that accepted it, so a request never wakes another thread:
+/// tokio's work-stealing scheduler spends a large share of a small cache hit's CPU time waking
+/// idle workers. Whichever thread is free accepts the next connection, which keeps the load
+/// balanced. Returns a future that resolves once every thread has drained; fails at once if a
+/// thread or runtime cannot be started.
+pub fn serve_on_workers<H, F>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handler: H,
+    shutdown: Shutdown,
+    drain: Duration,
+    workers: usize,
+    name: &str,
+) -> std::io::Result<impl Future<Output = ()> + Send + 'static>
+where
+    H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+{
+    let listener = listener.into_std()?;
+    let mut done = Vec::with_capacity(workers);
+    for i in 0..workers.max(1) {
+        let socket = listener.try_clone()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (tls, handler, shutdown) = (tls.clone(), handler.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name(format!("edgegate-{name}-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match TcpListener::from_std(socket) {
+                        Ok(l) => serve(l, tls, handler, shutdown, drain).await,
+                        Err(error) => tracing::error!(%error, "worker cannot listen"),
+                    }
+                });
+                // Connection tasks still running after the drain are dropped with the runtime.
+                drop(runtime);
+                let _ = tx.send(());
+            })?;
+        done.push(rx);
+    }
+    Ok(async move {
+        for rx in done {
+            let _ = rx.await;
+        }
+    })
+}
+
 fn tls_protocol_name(v: rustls::ProtocolVersion) -> &'static str {
     match v {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",

@@ -40,6 +40,9 @@ pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub const DEFAULT_CACHE_SIZE: u64 = 512 << 20;
 /// Default seconds between access-log deliveries.
 pub const DEFAULT_LOG_DELIVERY_INTERVAL_SECS: u64 = 60;
+
+/// Most viewer worker threads `--workers` accepts.
+pub const MAX_WORKERS: usize = 1024;
 /// How long a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -108,6 +111,10 @@ pub struct ServeArgs {
     /// Seconds between access-log deliveries (local files and S3 buckets) [default: 60].
     #[arg(long, env = "EDGEGATE_LOG_DELIVERY_INTERVAL", value_name = "SECONDS")]
     pub log_delivery_interval: Option<u64>,
+    /// Threads serving viewer connections, each with its own event loop [default: the number
+    /// of CPUs].
+    #[arg(long, env = "EDGEGATE_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 /// `on` or `off`.
@@ -155,6 +162,8 @@ pub struct FileConfig {
     pub metering: Option<bool>,
     /// See [`ServeArgs::log_delivery_interval`].
     pub log_delivery_interval: Option<u64>,
+    /// See [`ServeArgs::workers`].
+    pub workers: Option<usize>,
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
     pub drain_timeout: Option<u64>,
     /// Local-directory origins by name: an origin whose DomainName is `NAME.edgegate.local` serves
@@ -225,6 +234,8 @@ pub struct Settings {
     pub metering: bool,
     /// How often access logs are written out and delivered.
     pub log_delivery_interval: Duration,
+    /// Threads serving viewer connections.
+    pub workers: usize,
 }
 
 impl Default for Settings {
@@ -435,6 +446,12 @@ impl Settings {
             ));
         }
         let log_delivery_interval = Duration::from_secs(log_delivery_interval.clamp(1, 86_400));
+        let workers = args.workers.or(file.workers).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if workers == 0 || workers > MAX_WORKERS {
+            errors.push(format!("workers {workers} must be 1 to {MAX_WORKERS}"));
+        }
 
         let mut local_origins = BTreeMap::new();
         for (name, dir) in &file.local_origins {
@@ -461,6 +478,7 @@ impl Settings {
                 account_id,
                 metering,
                 log_delivery_interval,
+                workers,
                 trusted_proxies,
                 drain_timeout,
                 local_origins,
