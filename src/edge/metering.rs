@@ -74,17 +74,18 @@ impl Tally {
 #[derive(Debug, Clone)]
 pub(crate) struct MeterContext {
     pub(crate) meter: Meter,
-    pub(crate) pop: Arc<str>,
+    pub(crate) pop: &'static str,
     pub(crate) region: BillingRegion,
 }
 
 /// A record waiting for its response to finish.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    meter: Meter,
+    ctx: Arc<MeterContext>,
     record: Record,
     started: Instant,
-    tally: Arc<Tally>,
+    /// What routing and fetching learn; borrowed by the pipeline while the request runs.
+    pub(crate) tally: Tally,
     /// Set once the response head is known.
     response: Option<ResponseFacts>,
     body_sent: u64,
@@ -100,26 +101,40 @@ struct ResponseFacts {
     x_cache: XCache,
 }
 
-static DASH: OnceLock<Arc<str>> = OnceLock::new();
+/// `x-forwarded-for`, parsed once.
+static X_FORWARDED_FOR: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
 
-fn dash() -> Arc<str> {
-    DASH.get_or_init(|| Arc::from("-")).clone()
+/// The process-wide copy of an edge location name, so that records carry a `&'static str`
+/// instead of bumping a reference count that every worker thread shares. One copy per distinct
+/// name is kept for the life of the process.
+pub(crate) fn intern_pop(pop: &str) -> &'static str {
+    static POPS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut pops = POPS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = pops.iter().find(|p| **p == pop) {
+        return p;
+    }
+    let p: &'static str = Box::leak(pop.to_owned().into_boxed_str());
+    pops.push(p);
+    p
 }
 
 impl Pending {
     /// Captures the request before the pipeline consumes it.
+    ///
+    /// Header values and the URI are shared with the request, not copied: the record is
+    /// formatted and dropped when the response ends, so it holds the connection's read buffer no
+    /// longer than the request itself does.
     pub(crate) fn new<B>(
-        ctx: &MeterContext,
+        ctx: &Arc<MeterContext>,
         req: &Request<B>,
         conn: &ConnInfo,
-        request_id: &str,
-        tally: Arc<Tally>,
+        request_id: &HeaderValue,
     ) -> Pending {
         let h = req.headers();
         let cookie = {
             let mut all = h.get_all(header::COOKIE).iter();
             match (all.next(), all.next()) {
-                (Some(one), None) => Some(owned(one)),
+                (Some(one), None) => Some(one.clone()),
                 (None, _) => None,
                 (Some(first), Some(second)) => {
                     let mut joined = first.as_bytes().to_vec();
@@ -137,9 +152,9 @@ impl Pending {
             (req.method().as_str().len() + 1 + pq + 11) as u64 + header_bytes(h) + 2 + body_len;
         let record = Record {
             end_ms: 0,
-            distribution_id: dash(),
-            distribution_domain: dash(),
-            pop: ctx.pop.clone(),
+            distribution_id: None,
+            distribution_domain: None,
+            pop: ctx.pop,
             billing_region: ctx.region,
             client_ip: conn.peer.ip(),
             client_port: conn.peer.port(),
@@ -147,12 +162,12 @@ impl Pending {
             tls: conn.tls_protocol.zip(conn.tls_cipher),
             version: req.version(),
             method: req.method().clone(),
-            uri: owned_uri(req.uri()),
-            host_header: h.get(header::HOST).map(owned),
-            referer: h.get(header::REFERER).map(owned),
-            user_agent: h.get(header::USER_AGENT).map(owned),
+            uri: req.uri().clone(),
+            host_header: h.get(header::HOST).cloned(),
+            referer: h.get(header::REFERER).cloned(),
+            user_agent: h.get(header::USER_AGENT).cloned(),
             cookie,
-            forwarded_for: h.get("x-forwarded-for").map(owned),
+            forwarded_for: h.get(&X_FORWARDED_FOR).cloned(),
             status: 0,
             sc_bytes: 0,
             cs_bytes,
@@ -167,15 +182,15 @@ impl Pending {
             content_type: None,
             content_length: None,
             range: None,
-            request_id: request_id.to_owned(),
+            request_id: request_id.clone(),
             ttl_class: None,
         };
         Pending {
-            meter: ctx.meter.clone(),
+            ctx: ctx.clone(),
             connection_header: added_connection_header(req.version(), h),
             record,
             started: Instant::now(),
-            tally,
+            tally: Tally::default(),
             response: None,
             body_sent: 0,
             first_byte: None,
@@ -199,7 +214,8 @@ impl Pending {
             && let Some(n) = expected_body
             && resp.version() != Version::HTTP_2
         {
-            head += (16 + n.to_string().len() + 2) as u64;
+            // `content-length: N\r\n`
+            head += 16 + u64::from(n.checked_ilog10().unwrap_or(0) + 1) + 2;
         }
         let r = &mut self.record;
         r.status = status.as_u16();
@@ -224,10 +240,10 @@ impl Pending {
             .map_or(0, |d| d.as_millis() as i64);
         r.time_taken_us = micros(now - self.started);
         r.ttfb_us = micros(self.first_byte.unwrap_or(now) - self.started);
-        let t = &self.tally;
-        if let Some((id, domain)) = t.dist.get() {
-            r.distribution_id = id.clone();
-            r.distribution_domain = domain.clone();
+        let t = &mut self.tally;
+        if let Some((id, domain)) = t.dist.take() {
+            r.distribution_id = Some(id);
+            r.distribution_domain = Some(domain);
         }
         r.ttl_class = match t.ttl.load(Ordering::Relaxed) {
             1 => Some(TtlClass::Static),
@@ -237,7 +253,7 @@ impl Pending {
         r.origin_bytes_out = t.origin_out.load(Ordering::Relaxed);
         r.origin_bytes_in = t.origin_in.load(Ordering::Relaxed);
         r.origin_latency_us = t.origin_latency.load(Ordering::Relaxed).checked_sub(1);
-        let detailed = *t.detailed.lock().unwrap_or_else(PoisonError::into_inner);
+        let detailed = *t.detailed.get_mut().unwrap_or_else(PoisonError::into_inner);
         match &self.response {
             None => {
                 // The viewer went away before a response was ready: status 000.
@@ -273,7 +289,7 @@ impl Pending {
                 }
             }
         }
-        self.meter.submit(self.record);
+        self.ctx.meter.submit(self.record);
     }
 }
 
@@ -356,25 +372,13 @@ impl Drop for MeteredBody {
 }
 
 /// A copy of `v` that owns its bytes. Header values parsed by hyper are slices of the
-/// connection's read buffer (hundreds of KiB for an origin response); a record waiting in the
-/// meter's queue must not keep such a buffer alive.
+/// connection's read buffer; a response header from an origin must not keep the origin
+/// connection's buffer alive for as long as the response streams.
 fn owned(v: &HeaderValue) -> HeaderValue {
     let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(v.as_bytes()))
         .unwrap_or_else(|_| v.clone());
     copy.set_sensitive(v.is_sensitive());
     copy
-}
-
-/// A copy of the request URI that owns its bytes (see [`owned`]).
-fn owned_uri(u: &http::Uri) -> http::Uri {
-    let Some(pq) = u.path_and_query() else {
-        return u.clone();
-    };
-    match http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(pq.as_str().as_bytes()))
-    {
-        Ok(pq) => http::Uri::from(pq),
-        Err(_) => u.clone(),
-    }
 }
 
 /// `date: Tue, 24 Nov 2026 20:21:54 GMT\r\n`, which hyper adds.

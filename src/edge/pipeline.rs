@@ -48,7 +48,7 @@ pub struct Edge {
     identity: EdgeIdentity,
     trusted_proxies: Vec<Cidr>,
     /// Where finished requests are recorded; `None` with `--metering off`.
-    meter: Option<MeterContext>,
+    meter: Option<Arc<MeterContext>>,
 }
 
 /// How a response came to be, for headers and (later) metering.
@@ -72,11 +72,11 @@ impl Edge {
 
     /// Records every request to `meter`, as served from `pop` in billing region `region`.
     pub fn with_meter(mut self, meter: Meter, pop: &str, region: BillingRegion) -> Self {
-        self.meter = Some(MeterContext {
+        self.meter = Some(Arc::new(MeterContext {
             meter,
-            pop: pop.into(),
+            pop: super::metering::intern_pop(pop),
             region,
-        });
+        }));
         self
     }
 
@@ -122,23 +122,22 @@ impl Edge {
     ) -> Response<Body> {
         let request_id = crate::ids::request_id();
         let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
-        // Metering shares the tally with the record; without metering it lives on the stack.
-        let shared = self.meter.as_ref().map(|_| Arc::new(Tally::default()));
+        // If the viewer leaves before the response is ready, the guard records a `000`.
+        let mut guard = AbortGuard(
+            self.meter
+                .as_ref()
+                .map(|m| Pending::new(m, &req, &conn, &rid)),
+        );
+        // Routing and fetching note what they learn in the record's tally (or, without
+        // metering, in one on the stack).
         let local;
-        let tally: &Tally = match &shared {
-            Some(t) => t,
+        let tally: &Tally = match &guard.0 {
+            Some(p) => &p.tally,
             None => {
                 local = Tally::default();
                 &local
             }
         };
-        // If the viewer leaves before the response is ready, the guard records a `000`.
-        let mut guard = AbortGuard(
-            self.meter
-                .as_ref()
-                .zip(shared.clone())
-                .map(|(m, t)| Pending::new(m, &req, &conn, &request_id, t)),
-        );
         let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id, tally).await;
         let status = resp.status();
         headers::decorate_response(

@@ -30,8 +30,6 @@ use super::w3c;
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest written records wait for `fsync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// Initial capacity of a file's line buffer.
-const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Shards of the hand-over queue; a request thread pushes into its own shard, so the data
 /// plane's threads rarely meet on a lock, and the writer never has to be woken per record.
@@ -52,9 +50,9 @@ struct Queue {
 struct Lines {
     /// The hour `text` belongs to.
     hour: i64,
-    text: String,
+    text: Vec<u8>,
     /// Lines of earlier hours (a shard that saw the hour change before the writer came by).
-    earlier: Vec<(i64, String)>,
+    earlier: Vec<(i64, Vec<u8>)>,
 }
 
 thread_local! {
@@ -226,44 +224,55 @@ impl Meter {
     }
 }
 
-/// Open journal files by hour, with unwritten lines.
+/// Open journal files by hour, each with the lines a failed write left behind.
 struct Files {
     dir: PathBuf,
-    open: BTreeMap<i64, (File, String)>,
+    open: BTreeMap<i64, (File, Vec<u8>)>,
     dirty: bool,
 }
 
 impl Files {
-    fn append(&mut self, hour: i64, line_of: impl FnOnce(&mut String)) -> io::Result<()> {
+    /// Appends `text` (whole lines) to the hour's file, straight from the caller's buffer. If
+    /// the write fails, the lines are kept and retried by the next [`Files::write`].
+    fn append(&mut self, hour: i64, text: &[u8]) -> io::Result<()> {
         if !self.open.contains_key(&hour) {
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(self.dir.join(file_name(hour)))?;
-            self.open
-                .insert(hour, (f, String::with_capacity(WRITE_BUFFER)));
+            self.open.insert(hour, (f, Vec::new()));
             // Keep at most the two most recent hours open.
             while self.open.len() > 2 {
                 let Some((&oldest, _)) = self.open.iter().next() else {
                     break;
                 };
-                if let Some((mut f, buf)) = self.open.remove(&oldest) {
-                    f.write_all(buf.as_bytes())?;
+                if let Some((mut f, backlog)) = self.open.remove(&oldest) {
+                    f.write_all(&backlog)?;
                     f.sync_data()?;
                 }
             }
         }
-        if let Some((_, buf)) = self.open.get_mut(&hour) {
-            line_of(buf);
+        let Some((f, backlog)) = self.open.get_mut(&hour) else {
+            return Ok(());
+        };
+        self.dirty = true;
+        if backlog.is_empty() {
+            if let Err(e) = f.write_all(text) {
+                backlog.extend_from_slice(text);
+                return Err(e);
+            }
+        } else {
+            backlog.extend_from_slice(text);
         }
         Ok(())
     }
 
+    /// Retries the lines earlier writes failed on.
     fn write(&mut self) -> io::Result<()> {
-        for (f, buf) in self.open.values_mut() {
-            if !buf.is_empty() {
-                f.write_all(buf.as_bytes())?;
-                buf.clear();
+        for (f, backlog) in self.open.values_mut() {
+            if !backlog.is_empty() {
+                f.write_all(backlog)?;
+                backlog.clear();
                 self.dirty = true;
             }
         }
@@ -298,7 +307,7 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
             tracing::error!(error = %e, "cannot write the usage journal");
         }
     };
-    let mut spare = String::new();
+    let mut spare = Vec::new();
     loop {
         // Sleep until the next write is due, or a sync is asked for.
         let syncs: Vec<mpsc::SyncSender<()>> = {
@@ -319,10 +328,10 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
                 (lines.hour, std::mem::take(&mut lines.earlier))
             };
             for (h, text) in earlier {
-                report(files.append(h, |buf| buf.push_str(&text)));
+                report(files.append(h, &text));
             }
             if !spare.is_empty() {
-                report(files.append(hour, |buf| buf.push_str(&spare)));
+                report(files.append(hour, &spare));
                 spare.clear();
             }
         }

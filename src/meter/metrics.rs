@@ -21,6 +21,8 @@ const BUCKETS: [f64; 14] = [
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
+    /// Observations per bucket: `counts[i]` holds those above `BUCKETS[i - 1]` and at most
+    /// `BUCKETS[i]` (the exposition's cumulative counts are summed when rendering).
     counts: [u64; BUCKETS.len()],
     count: u64,
     sum_us: u64,
@@ -29,10 +31,8 @@ struct Histogram {
 impl Histogram {
     fn observe_us(&mut self, us: u64) {
         let secs = us as f64 / 1e6;
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.counts[i] += 1;
-            }
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.counts[i] += 1;
         }
         self.count += 1;
         self.sum_us += us;
@@ -40,12 +40,10 @@ impl Histogram {
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
-                self.counts[i]
-            );
+        let mut cumulative = 0;
+        for (b, n) in BUCKETS.iter().zip(self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cumulative}");
         }
         let _ = writeln!(
             out,
@@ -64,7 +62,7 @@ impl Histogram {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct RequestKey {
-    distribution: Arc<str>,
+    distribution: Option<Arc<str>>,
     region: BillingRegion,
     https: bool,
     result: ResultType,
@@ -89,7 +87,7 @@ struct OriginCounts {
 #[derive(Debug, Default)]
 struct State {
     requests: BTreeMap<RequestKey, RequestCounts>,
-    origin: BTreeMap<Arc<str>, OriginCounts>,
+    origin: BTreeMap<Option<Arc<str>>, OriginCounts>,
     duration: Histogram,
     ttfb: Histogram,
 }
@@ -202,7 +200,7 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "{name}{{distribution=\"{}\",billing_region=\"{}\",protocol=\"{}\",result_type=\"{}\",status_class=\"{}xx\"}} {}",
-                    escape(&k.distribution),
+                    escape(k.distribution.as_deref().unwrap_or("-")),
                     k.region,
                     if k.https { "https" } else { "http" },
                     k.result.as_str(),
@@ -231,7 +229,12 @@ impl Metrics {
         for (name, help, get) in origin {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (d, o) in &s.origin {
-                let _ = writeln!(out, "{name}{{distribution=\"{}\"}} {}", escape(d), get(o));
+                let _ = writeln!(
+                    out,
+                    "{name}{{distribution=\"{}\"}} {}",
+                    escape(d.as_deref().unwrap_or("-")),
+                    get(o)
+                );
             }
         }
         let name = "edgegate_origin_latency_seconds";
@@ -240,8 +243,11 @@ impl Metrics {
             "# HELP {name} Time from sending a request to an origin to its response head.\n# TYPE {name} histogram"
         );
         for (d, o) in &s.origin {
-            o.latency
-                .render(&mut out, name, &format!("distribution=\"{}\"", escape(d)));
+            o.latency.render(
+                &mut out,
+                name,
+                &format!("distribution=\"{}\"", escape(d.as_deref().unwrap_or("-"))),
+            );
         }
         for (name, help, h) in [
             (
@@ -329,4 +335,32 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let mut h = Histogram::default();
+        for us in [300, 500, 2_000, 20_000_000] {
+            h.observe_us(us);
+        }
+        let mut out = String::new();
+        h.render(&mut out, "t", "d=\"x\"");
+        let value = |le: &str| {
+            out.lines()
+                .find(|l| l.starts_with(&format!("t_bucket{{d=\"x\",le=\"{le}\"}} ")))
+                .and_then(|l| l.rsplit(' ').next())
+                .map(|v| v.parse::<u64>().unwrap())
+        };
+        assert_eq!(value("0.0005"), Some(2), "{out}");
+        assert_eq!(value("0.001"), Some(2));
+        assert_eq!(value("0.0025"), Some(3));
+        assert_eq!(value("10"), Some(3));
+        assert_eq!(value("+Inf"), Some(4));
+        assert!(out.contains("t_count{d=\"x\"} 4\n"), "{out}");
+        assert!(out.contains("t_sum{d=\"x\"} 20.0028\n"), "{out}");
+    }
 }

@@ -115,12 +115,12 @@ impl TtlClass {
 pub struct Record {
     /// When the last byte was sent (or the viewer went away), Unix milliseconds.
     pub end_ms: i64,
-    /// The distribution id, `-` when no distribution matched the Host.
-    pub distribution_id: std::sync::Arc<str>,
-    /// The distribution's domain name (`cs(Host)`), `-` when none matched.
-    pub distribution_domain: std::sync::Arc<str>,
+    /// The distribution id; `None` (logged `-`) when no distribution matched the Host.
+    pub distribution_id: Option<std::sync::Arc<str>>,
+    /// The distribution's domain name (`cs(Host)`); `None` (logged `-`) when none matched.
+    pub distribution_domain: Option<std::sync::Arc<str>>,
     /// `--pop` (`x-edge-location`).
-    pub pop: std::sync::Arc<str>,
+    pub pop: &'static str,
     /// `--billing-region`.
     pub billing_region: BillingRegion,
     /// The viewer address (`c-ip`) and source port (`c-port`).
@@ -178,7 +178,7 @@ pub struct Record {
     /// First and last byte of a `Content-Range` response.
     pub range: Option<(u64, u64)>,
     /// `x-edge-request-id`, the `X-Amz-Cf-Id` sent to the viewer.
-    pub request_id: String,
+    pub request_id: HeaderValue,
     /// Static or Dynamic, from the TTL the object was cached with (`None` for refusals,
     /// redirects and errors generated at the edge).
     pub ttl_class: Option<TtlClass>,

@@ -11,7 +11,7 @@
 //! `%2520` for an encoded space; edgegate keeps that. Because TAB, CR and LF are always escaped,
 //! a field can never break the line apart.
 
-use std::fmt;
+use std::net::IpAddr;
 
 use http::{HeaderValue, Version};
 
@@ -115,86 +115,77 @@ fn needs_escape(b: u8) -> bool {
 }
 
 /// Appends `raw` with CloudFront's escaping: bytes 0x00–0x20, ≥ 0x7F and ``<>"#%{}|\^~[]`'``
-/// become `%XX` (uppercase hex); everything else is copied literally.
-pub fn escape(raw: &[u8], out: &mut String) {
-    let mut start = 0;
-    for (i, &b) in raw.iter().enumerate() {
-        if needs_escape(b) {
-            // Every byte before `i` since `start` is printable ASCII, so this is valid UTF-8.
-            push_ascii(&raw[start..i], out);
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0x0F)] as char);
-            start = i + 1;
-        }
+/// become `%XX` (uppercase hex); everything else is copied literally. What it appends is always
+/// ASCII.
+pub fn escape(raw: &[u8], out: &mut Vec<u8>) {
+    let mut rest = raw;
+    while let Some(i) = rest.iter().position(|&b| needs_escape(b)) {
+        let b = rest[i];
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0F)]]);
+        rest = &rest[i + 1..];
     }
-    push_ascii(&raw[start..], out);
-}
-
-/// Appends bytes known to be printable ASCII (none of them needs escaping).
-fn push_ascii(bytes: &[u8], out: &mut String) {
-    // Always valid UTF-8 (ASCII); the lossy fallback only exists to avoid a panic path.
-    match std::str::from_utf8(bytes) {
-        Ok(s) => out.push_str(s),
-        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
-    }
+    out.extend_from_slice(rest);
 }
 
 /// Appends an escaped free-text value, or `-` when it is absent or empty.
-fn push_text(raw: Option<&[u8]>, out: &mut String) {
+fn push_text(raw: Option<&[u8]>, out: &mut Vec<u8>) {
     match raw {
         Some(v) if !v.is_empty() => escape(v, out),
-        _ => out.push('-'),
+        _ => out.push(b'-'),
     }
 }
 
-fn push_header(v: Option<&HeaderValue>, out: &mut String) {
+fn push_header(v: Option<&HeaderValue>, out: &mut Vec<u8>) {
     push_text(v.map(HeaderValue::as_bytes), out);
 }
 
 /// Appends `n` in decimal without allocating.
-fn push_u64(n: u64, out: &mut String) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    push_ascii(&buf[i..], out);
+fn push_u64(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Appends `n` with at least `width` digits, zero-padded.
-fn push_padded(n: u64, width: usize, out: &mut String) {
-    let mut digits = 1;
-    let mut m = n / 10;
-    while m > 0 {
-        digits += 1;
-        m /= 10;
+fn push_padded(n: u64, width: usize, out: &mut Vec<u8>) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(n).as_bytes();
+    for _ in digits.len()..width {
+        out.push(b'0');
     }
-    for _ in digits..width {
-        out.push('0');
-    }
-    push_u64(n, out);
+    out.extend_from_slice(digits);
 }
 
 /// Appends microseconds as seconds with exactly three decimals, rounding half up.
-fn push_secs_3(us: u64, out: &mut String) {
+fn push_secs_3(us: u64, out: &mut Vec<u8>) {
     let ms = us / 1_000 + u64::from(us % 1_000 >= 500);
     push_u64(ms / 1_000, out);
-    out.push('.');
+    out.push(b'.');
     push_padded(ms % 1_000, 3, out);
 }
 
 /// Appends microseconds as seconds with exactly six decimals.
-fn push_secs_6(us: u64, out: &mut String) {
+fn push_secs_6(us: u64, out: &mut Vec<u8>) {
     push_u64(us / 1_000_000, out);
-    out.push('.');
+    out.push(b'.');
     push_padded(us % 1_000_000, 6, out);
+}
+
+/// Appends an address as `Display` writes it; IPv4 by hand, as nearly every viewer has one.
+fn push_ip(ip: IpAddr, out: &mut Vec<u8>) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(u64::from(octet), out);
+            }
+        }
+        IpAddr::V6(_) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{ip}");
+        }
+    }
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {
@@ -207,12 +198,12 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 }
 
 /// Appends `YYYY-MM-DD` for a day number.
-fn push_date(days: i64, out: &mut String) {
+fn push_date(days: i64, out: &mut Vec<u8>) {
     let (y, m, d) = civil_from_days(days);
     push_padded(y.clamp(0, 9_999) as u64, 4, out);
-    out.push('-');
+    out.push(b'-');
     push_padded(u64::from(m), 2, out);
-    out.push('-');
+    out.push(b'-');
     push_padded(u64::from(d), 2, out);
 }
 
@@ -229,19 +220,19 @@ fn protocol_version(v: Version) -> &'static str {
 
 /// Appends one journal line for `r`: the 33 standard fields, then the 6 [`EXT_FIELDS`], all
 /// TAB-separated, ending with `\n`.
-pub fn journal_line(r: &Record, out: &mut String) {
+pub fn journal_line(r: &Record, out: &mut Vec<u8>) {
     let ms = r.end_ms.clamp(0, MAX_MS);
     let secs = ms / 1_000;
-    let tab = |out: &mut String| out.push('\t');
+    let tab = |out: &mut Vec<u8>| out.push(b'\t');
 
     // 1 date, 2 time
     push_date(secs.div_euclid(86_400), out);
     tab(out);
     let sod = secs.rem_euclid(86_400) as u64;
     push_padded(sod / 3_600, 2, out);
-    out.push(':');
+    out.push(b':');
     push_padded(sod / 60 % 60, 2, out);
-    out.push(':');
+    out.push(b':');
     push_padded(sod % 60, 2, out);
     tab(out);
     // 3 x-edge-location
@@ -251,16 +242,13 @@ pub fn journal_line(r: &Record, out: &mut String) {
     push_u64(r.sc_bytes, out);
     tab(out);
     // 5 c-ip (an IpAddr only ever prints hex digits, dots and colons)
-    {
-        use fmt::Write as _;
-        let _ = write!(out, "{}", r.client_ip);
-    }
+    push_ip(r.client_ip, out);
     tab(out);
     // 6 cs-method
     push_text(Some(r.method.as_str().as_bytes()), out);
     tab(out);
     // 7 cs(Host)
-    push_text(Some(r.distribution_domain.as_bytes()), out);
+    push_text(r.distribution_domain.as_deref().map(str::as_bytes), out);
     tab(out);
     // 8 cs-uri-stem
     push_text(Some(r.uri.path().as_bytes()), out);
@@ -280,14 +268,14 @@ pub fn journal_line(r: &Record, out: &mut String) {
     push_header(r.cookie.as_ref(), out);
     tab(out);
     // 14 x-edge-result-type, 15 x-edge-request-id, 16 x-host-header
-    out.push_str(r.result_type.as_str());
+    out.extend_from_slice(r.result_type.as_str().as_bytes());
     tab(out);
     push_text(Some(r.request_id.as_bytes()), out);
     tab(out);
     push_header(r.host_header.as_ref(), out);
     tab(out);
     // 17 cs-protocol, 18 cs-bytes, 19 time-taken, 20 x-forwarded-for
-    out.push_str(if r.https { "https" } else { "http" });
+    out.extend_from_slice(if r.https { "https" } else { "http" }.as_bytes());
     tab(out);
     push_u64(r.cs_bytes, out);
     tab(out);
@@ -302,15 +290,15 @@ pub fn journal_line(r: &Record, out: &mut String) {
             tab(out);
             push_text(Some(cipher.as_bytes()), out);
         }
-        None => out.push_str("-\t-"),
+        None => out.extend_from_slice(b"-\t-"),
     }
     tab(out);
     // 23 x-edge-response-result-type, 24 cs-protocol-version, 25 fle-status,
     // 26 fle-encrypted-fields
-    out.push_str(r.response_result_type.as_str());
+    out.extend_from_slice(r.response_result_type.as_str().as_bytes());
     tab(out);
-    out.push_str(protocol_version(r.version));
-    out.push_str("\t-\t-\t");
+    out.extend_from_slice(protocol_version(r.version).as_bytes());
+    out.extend_from_slice(b"\t-\t-\t");
     // 27 c-port, 28 time-to-first-byte, 29 x-edge-detailed-result-type
     push_u64(u64::from(r.client_port), out);
     tab(out);
@@ -323,7 +311,7 @@ pub fn journal_line(r: &Record, out: &mut String) {
     tab(out);
     match r.content_length {
         Some(n) => push_u64(n, out),
-        None => out.push('-'),
+        None => out.push(b'-'),
     }
     tab(out);
     // 32 sc-range-start, 33 sc-range-end
@@ -333,16 +321,16 @@ pub fn journal_line(r: &Record, out: &mut String) {
             tab(out);
             push_u64(last, out);
         }
-        None => out.push_str("-\t-"),
+        None => out.extend_from_slice(b"-\t-"),
     }
     tab(out);
 
     // Extension fields.
-    push_text(Some(r.distribution_id.as_bytes()), out);
+    push_text(r.distribution_id.as_deref().map(str::as_bytes), out);
     tab(out);
-    out.push_str(r.billing_region.code());
+    out.extend_from_slice(r.billing_region.code().as_bytes());
     tab(out);
-    out.push_str(r.ttl_class.map_or("-", TtlClass::as_str));
+    out.extend_from_slice(r.ttl_class.map_or("-", TtlClass::as_str).as_bytes());
     tab(out);
     push_u64(r.origin_bytes_out, out);
     tab(out);
@@ -350,9 +338,9 @@ pub fn journal_line(r: &Record, out: &mut String) {
     tab(out);
     match r.origin_latency_us {
         Some(us) => push_secs_6(us, out),
-        None => out.push('-'),
+        None => out.push(b'-'),
     }
-    out.push('\n');
+    out.push(b'\n');
 }
 
 /// Appends the CloudFront log line for a journal line: its first 33 fields, with `cs(Cookie)`
@@ -651,9 +639,12 @@ pub fn parse_object_name(key: &str) -> Option<(String, i64)> {
 /// file names and edgegate's journal files spell an hour.
 pub fn push_hour_stamp(unix: i64, out: &mut String) {
     let secs = unix.clamp(0, MAX_MS / 1_000);
-    push_date(secs.div_euclid(86_400), out);
-    out.push('-');
-    push_padded((secs.rem_euclid(86_400) / 3_600) as u64, 2, out);
+    let mut stamp = Vec::with_capacity(13);
+    push_date(secs.div_euclid(86_400), &mut stamp);
+    stamp.push(b'-');
+    push_padded((secs.rem_euclid(86_400) / 3_600) as u64, 2, &mut stamp);
+    // Digits and dashes only.
+    out.push_str(std::str::from_utf8(&stamp).unwrap_or("0000-00-00-00"));
 }
 
 /// Parses `YYYY-MM-DD-HH` (UTC) into the hour's start, Unix seconds.

@@ -12,9 +12,9 @@ fn full_record() -> Record {
     Record {
         // 2019-12-04T21:02:31.250Z
         end_ms: 1_575_493_351_250,
-        distribution_id: Arc::from("EDFDVBD6EXAMPLE"),
-        distribution_domain: Arc::from("d111111abcdef8.cloudfront.net"),
-        pop: Arc::from("LAX1"),
+        distribution_id: Some(Arc::from("EDFDVBD6EXAMPLE")),
+        distribution_domain: Some(Arc::from("d111111abcdef8.cloudfront.net")),
+        pop: "LAX1",
         billing_region: BillingRegion::Us,
         client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
         client_port: 11040,
@@ -44,7 +44,9 @@ fn full_record() -> Record {
         content_type: Some(HeaderValue::from_static("text/html; charset=utf-8")),
         content_length: Some(78),
         range: None,
-        request_id: "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==".to_string(),
+        request_id: HeaderValue::from_static(
+            "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==",
+        ),
         ttl_class: Some(TtlClass::Static),
     }
 }
@@ -53,9 +55,9 @@ fn full_record() -> Record {
 fn bare_record() -> Record {
     Record {
         end_ms: 0,
-        distribution_id: Arc::from("-"),
-        distribution_domain: Arc::from("-"),
-        pop: Arc::from("FRA56-P1"),
+        distribution_id: None,
+        distribution_domain: None,
+        pop: "FRA56-P1",
         billing_region: BillingRegion::Eu,
         client_ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
         client_port: 5,
@@ -83,15 +85,21 @@ fn bare_record() -> Record {
         content_type: None,
         content_length: None,
         range: Some((0, 99)),
-        request_id: "abc".to_string(),
+        request_id: HeaderValue::from_static("abc"),
         ttl_class: None,
     }
 }
 
 fn line_of(r: &Record) -> String {
-    let mut s = String::new();
+    let mut s = Vec::new();
     journal_line(r, &mut s);
-    s
+    String::from_utf8(s).unwrap()
+}
+
+fn escaped(raw: &[u8]) -> String {
+    let mut s = Vec::new();
+    escape(raw, &mut s);
+    String::from_utf8(s).unwrap()
 }
 
 #[test]
@@ -105,18 +113,17 @@ fn header_lines_are_exact() {
 
 #[test]
 fn escape_follows_cloudfront() {
-    let mut s = String::new();
-    escape(b"a b%20c<>\"#%{}|\\^~[]`'()/;,=&?:@!$*+.-_", &mut s);
     assert_eq!(
-        s,
+        escaped(b"a b%20c<>\"#%{}|\\^~[]`'()/;,=&?:@!$*+.-_"),
         "a%20b%2520c%3C%3E%22%23%25%7B%7D%7C%5C%5E%7E%5B%5D%60%27()/;,=&?:@!$*+.-_"
     );
-    let mut s = String::new();
-    escape(b"\x00\x1f\t\r\n\x7f\xc3\xa9", &mut s);
-    assert_eq!(s, "%00%1F%09%0D%0A%7F%C3%A9");
-    let mut s = String::from("keep:");
+    assert_eq!(
+        escaped(b"\x00\x1f\t\r\n\x7f\xc3\xa9"),
+        "%00%1F%09%0D%0A%7F%C3%A9"
+    );
+    let mut s = b"keep:".to_vec();
     escape(b"", &mut s);
-    assert_eq!(s, "keep:");
+    assert_eq!(s, b"keep:");
 }
 
 #[test]
@@ -228,13 +235,28 @@ fn seconds_round_half_up() {
         (61_000_000, "61.000"),
     ];
     for (us, want) in cases {
-        let mut s = String::new();
+        let mut s = Vec::new();
         push_secs_3(us, &mut s);
-        assert_eq!(s, want, "{us} µs");
+        assert_eq!(s, want.as_bytes(), "{us} µs");
     }
-    let mut s = String::new();
+    let mut s = Vec::new();
     push_secs_6(7, &mut s);
-    assert_eq!(s, "0.000007");
+    assert_eq!(s, b"0.000007");
+    for (ip, want) in [
+        ("192.0.2.10", "192.0.2.10"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("255.255.255.255", "255.255.255.255"),
+        ("2001:db8::1", "2001:db8::1"),
+    ] {
+        let mut s = Vec::new();
+        push_ip(ip.parse().unwrap(), &mut s);
+        assert_eq!(s, want.as_bytes());
+    }
+    let mut s = Vec::new();
+    push_padded(7, 3, &mut s);
+    push_padded(12_345, 2, &mut s);
+    push_padded(u64::MAX, 1, &mut s);
+    assert_eq!(s, b"0071234518446744073709551615");
 }
 
 #[test]
@@ -518,7 +540,7 @@ fn random_header_values_keep_the_line_whole() {
         let e = parse_journal(&line).unwrap();
         let mut want = String::new();
         match &r.referer {
-            Some(v) if !v.is_empty() => escape(v.as_bytes(), &mut want),
+            Some(v) if !v.is_empty() => want.push_str(&escaped(v.as_bytes())),
             _ => want.push('-'),
         }
         assert_eq!(e.referer.as_deref().unwrap_or("-"), want);
