@@ -343,26 +343,67 @@ pub fn journal_line(r: &Record, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
-/// Appends the CloudFront log line for a journal line: its first 33 fields, with `cs(Cookie)`
-/// replaced by `-` unless `include_cookies`, ending with `\n`. Returns false (and appends
-/// nothing) when the journal line does not have 39 fields.
-pub fn standard_line(journal_line: &str, include_cookies: bool, out: &mut String) -> bool {
-    let line = strip_eol(journal_line);
-    if line.bytes().filter(|&b| b == b'\t').count() != JOURNAL_FIELDS - 1 {
-        return false;
-    }
-    for (i, field) in line.split('\t').take(FIELDS.len()).enumerate() {
-        if i > 0 {
-            out.push('\t');
+/// A journal line split at its TABs, found in one pass over its bytes.
+#[derive(Debug)]
+pub struct JournalFields<'a> {
+    line: &'a [u8],
+    tabs: [usize; JOURNAL_FIELDS - 1],
+}
+
+impl<'a> JournalFields<'a> {
+    /// Splits a journal line (its `\n` or `\r\n`, if any, is ignored); `None` unless it has
+    /// exactly the journal's 39 fields.
+    pub fn split(line: &'a [u8]) -> Option<Self> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut tabs = [0; JOURNAL_FIELDS - 1];
+        let mut n = 0;
+        for (i, &b) in line.iter().enumerate() {
+            if b == b'\t' {
+                *tabs.get_mut(n)? = i;
+                n += 1;
+            }
         }
-        if i == COOKIE_FIELD && !include_cookies {
-            out.push('-');
+        (n == tabs.len()).then_some(JournalFields { line, tabs })
+    }
+
+    /// Field `i` (0-based) as written.
+    pub fn field(&self, i: usize) -> &'a [u8] {
+        let start = if i == 0 { 0 } else { self.tabs[i - 1] + 1 };
+        let end = self.tabs.get(i).copied().unwrap_or(self.line.len());
+        &self.line[start..end]
+    }
+
+    /// The distribution id (the first extension field), unless it is `-`.
+    pub fn distribution(&self) -> Option<&'a [u8]> {
+        Some(self.field(FIELDS.len())).filter(|d| !d.is_empty() && *d != b"-")
+    }
+
+    /// Appends the CloudFront log line: the first 33 fields, with `cs(Cookie)` replaced by `-`
+    /// unless `include_cookies`, ending with `\n`.
+    pub fn push_standard(&self, include_cookies: bool, out: &mut Vec<u8>) {
+        let end = self.tabs[FIELDS.len() - 1];
+        if include_cookies {
+            out.extend_from_slice(&self.line[..end]);
         } else {
-            out.push_str(field);
+            out.extend_from_slice(&self.line[..=self.tabs[COOKIE_FIELD - 1]]);
+            out.push(b'-');
+            out.extend_from_slice(&self.line[self.tabs[COOKIE_FIELD]..end]);
         }
+        out.push(b'\n');
     }
-    out.push('\n');
-    true
+}
+
+/// Appends the CloudFront log line for a journal line (see [`JournalFields::push_standard`]).
+/// Returns false (and appends nothing) when the journal line does not have 39 fields.
+pub fn standard_line(journal_line: &[u8], include_cookies: bool, out: &mut Vec<u8>) -> bool {
+    match JournalFields::split(journal_line) {
+        Some(fields) => {
+            fields.push_standard(include_cookies, out);
+            true
+        }
+        None => false,
+    }
 }
 
 /// The two header lines of a standard log file, each ending with `\n`.

@@ -296,8 +296,9 @@ fn dates_across_years_and_leap_days() {
 #[test]
 fn standard_line_drops_cookies_unless_asked() {
     let journal = line_of(&full_record());
-    let mut out = String::from("x");
-    assert!(standard_line(&journal, false, &mut out));
+    let mut out = b"x".to_vec();
+    assert!(standard_line(journal.as_bytes(), false, &mut out));
+    let out = String::from_utf8(out).unwrap();
     let line = out.strip_prefix('x').unwrap();
     assert!(line.ends_with("\t-\t-\n"));
     let fields: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
@@ -305,10 +306,23 @@ fn standard_line_drops_cookies_unless_asked() {
     assert_eq!(fields[12], "-");
     assert_eq!(fields[..12], journal.split('\t').collect::<Vec<_>>()[..12]);
 
-    let mut out = String::new();
-    assert!(standard_line(&journal, true, &mut out));
+    let mut out = Vec::new();
+    assert!(standard_line(journal.as_bytes(), true, &mut out));
+    let out = String::from_utf8(out).unwrap();
     assert_eq!(out.split('\t').nth(12), Some("a=1;%20b=%222%22"));
     assert_eq!(out.split('\t').count(), 33);
+
+    let fields = JournalFields::split(journal.as_bytes()).unwrap();
+    assert_eq!(fields.distribution(), Some(&b"EDFDVBD6EXAMPLE"[..]));
+    assert_eq!(fields.field(0), b"2019-12-04");
+    assert_eq!(fields.field(38), b"-");
+    let bare = line_of(&bare_record());
+    assert_eq!(
+        JournalFields::split(bare.as_bytes())
+            .unwrap()
+            .distribution(),
+        None
+    );
 
     // Wrong shapes: nothing appended.
     for bad in [
@@ -317,9 +331,9 @@ fn standard_line_drops_cookies_unless_asked() {
         &journal[..journal.len() - 3],
         &format!("{journal}\tx"),
     ] {
-        let mut out = String::from("keep");
-        assert!(!standard_line(bad, true, &mut out), "{bad:?}");
-        assert_eq!(out, "keep");
+        let mut out = b"keep".to_vec();
+        assert!(!standard_line(bad.as_bytes(), true, &mut out), "{bad:?}");
+        assert_eq!(out, b"keep");
     }
 }
 
@@ -466,8 +480,8 @@ fn mutated_lines_never_panic() {
         let line: String = chars.into_iter().collect();
         ok += usize::from(parse_journal(&line).is_ok());
         ok += usize::from(parse_standard(&line, "D").is_ok());
-        let mut out = String::new();
-        let _ = standard_line(&line, i % 2 == 0, &mut out);
+        let mut out = Vec::new();
+        let _ = standard_line(line.as_bytes(), i % 2 == 0, &mut out);
         let _ = parse_object_name(&line);
     }
     // Some mutations hit free-text fields and still parse.
@@ -544,8 +558,8 @@ fn random_header_values_keep_the_line_whole() {
             _ => want.push('-'),
         }
         assert_eq!(e.referer.as_deref().unwrap_or("-"), want);
-        let mut std = String::new();
-        assert!(standard_line(&line, true, &mut std));
-        assert!(parse_standard(&std, "D").is_ok());
+        let mut std = Vec::new();
+        assert!(standard_line(line.as_bytes(), true, &mut std));
+        assert!(parse_standard(std::str::from_utf8(&std).unwrap(), "D").is_ok());
     }
 }
