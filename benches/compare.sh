@@ -427,6 +427,7 @@ paired_ratio() {
         local b="${R[$1,$2,$r]:-}" a="${R[$3,$4,$r]:-}"
         [[ -n "$a" && -n "$b" ]] || continue
         ratio "$(awk -v f="$5" '{print $f}' <<< "$b")" "$(awk -v f="$5" '{print $f}' <<< "$a")"
+        echo
     done | median
 }
 per_ratio() { # scenB sysB scenA sysA -> "x / y / z" req/s ratios per round

@@ -589,6 +589,33 @@ mod tests {
     }
 
     #[test]
+    fn workers() {
+        assert!(Settings::default().workers >= 1);
+        let f = file("workers = 3");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(s.workers, 3);
+        let args = ServeArgs {
+            workers: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::resolve(&args, &f, Path::new("."))
+                .unwrap()
+                .workers,
+            1
+        );
+        for bad in ["workers = 0", "workers = 5000"] {
+            let errs = Settings::resolve(&ServeArgs::default(), &file(bad), Path::new("."))
+                .unwrap_err()
+                .join("\n");
+            assert!(
+                errs.contains("workers") && errs.contains("1 to 1024"),
+                "{errs}"
+            );
+        }
+    }
+
+    #[test]
     fn non_loopback_admin_allowed_with_credentials() {
         let f = file("admin_listen = \"0.0.0.0:9090\"\nadmin_credentials = \"AK:SK\"");
         assert!(Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).is_ok());
