@@ -125,18 +125,29 @@ impl Delivery {
     pub async fn run_once(&self, targets: &HashMap<String, LogTarget>) -> DeliveryReport {
         let me = self.clone();
         let targets_owned = targets.clone();
-        let mut report =
-            match tokio::task::spawn_blocking(move || me.write_files(&targets_owned)).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot write access logs");
-                    DeliveryReport::default()
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "access-log writer failed");
-                    DeliveryReport::default()
-                }
-            };
+        // A thread of its own, at a lower CPU priority: turning a minute of traffic into gzip
+        // files is batch work, and must not take the cores from requests being served. When
+        // the cores are idle it runs at full speed.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("edgegate-logs".into())
+            .spawn(move || {
+                lower_thread_priority();
+                let _ = tx.send(me.write_files(&targets_owned));
+            });
+        let written = match spawned {
+            Ok(_) => rx
+                .await
+                .map_err(|_| io::Error::other("the access-log writer panicked")),
+            Err(e) => Err(e),
+        };
+        let mut report = match written.and_then(|r| r) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write access logs");
+                DeliveryReport::default()
+            }
+        };
         let (up, failed) = self.upload_queued().await;
         report.uploaded = up;
         report.failed = failed;
@@ -348,6 +359,19 @@ impl OpenLog {
             let _ = d.sync_all();
         }
         Ok((self.file_name, self.lines))
+    }
+}
+
+/// Nice value of the access-log writer thread (0 is normal, 19 the lowest priority).
+const LOG_WRITER_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority to [`LOG_WRITER_NICE`]. On Linux the nice value
+/// belongs to the thread, so the request threads keep theirs. Best effort: without it the
+/// writer runs at normal priority.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(None, LOG_WRITER_NICE) {
+        tracing::debug!(%error, "cannot lower the access-log writer's priority");
     }
 }
 
