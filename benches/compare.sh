@@ -6,7 +6,7 @@
 #
 #   benches/compare.sh [--quick]
 #
-#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 9 minutes on 2 cores)
+#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 15 minutes on 2 cores)
 #   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 2 minutes)
 #   ROUNDS=, SECS=, CHURN_SECS= in the environment override either.
 #
