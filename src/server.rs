@@ -5,6 +5,10 @@
 //! watched by a [`GracefulShutdown`]: when the shutdown future resolves, the accept loops stop,
 //! every connection finishes its in-flight requests (keep-alive connections are closed after the
 //! current response), and the wait is bounded by the drain timeout.
+//!
+//! [`serve_on_workers`] runs that accept loop on `--workers` threads, each with its own
+//! single-threaded runtime and a clone of the listening socket; a connection is served start to
+//! end by the thread that accepted it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -185,10 +189,10 @@ pub async fn serve<H, F>(
 /// Serves `listener` on `workers` threads, each running its own single-threaded runtime with
 /// its own accept loop on a clone of the listening socket (see [`serve`] for the rest).
 ///
-/// A connection stays on the thread that accepted it, so a request never wakes another thread:
-/// tokio's work-stealing scheduler spends a large share of a small cache hit's CPU time waking
-/// idle workers. Whichever thread is free accepts the next connection, which keeps the load
-/// balanced. Returns a future that resolves once every thread has drained; fails at once if a
+/// A connection stays on the thread that accepted it, so a request never wakes another thread;
+/// under tokio's work-stealing scheduler, waking idle workers took a measurable share of a small
+/// cache hit's CPU time. Whichever thread is free accepts the next connection, which keeps the
+/// load balanced. Returns a future that resolves once every thread has drained; fails at once if a
 /// thread or runtime cannot be started.
 pub fn serve_on_workers<H, F>(
     listener: TcpListener,
