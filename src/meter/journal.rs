@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -31,14 +31,12 @@ pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest written records wait for `fsync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Shards of the hand-over queue; a request thread pushes into its own shard, so the data
-/// plane's threads rarely meet on a lock, and the writer never has to be woken per record.
-const SHARDS: usize = 8;
-
 /// The hand-over between request threads and the writer.
 #[derive(Debug)]
 struct Queue {
-    shards: [Mutex<Lines>; SHARDS],
+    /// A request thread pushes into its own shard ([`super::thread_shard`]), so the writer
+    /// never has to be woken per record.
+    shards: [Mutex<Lines>; super::SHARDS],
     /// Sync requests: the writer answers each after writing and fsyncing.
     syncs: Mutex<Vec<mpsc::SyncSender<()>>>,
     wake: Condvar,
@@ -53,13 +51,6 @@ struct Lines {
     text: Vec<u8>,
     /// Lines of earlier hours (a shard that saw the hour change before the writer came by).
     earlier: Vec<(i64, Vec<u8>)>,
-}
-
-thread_local! {
-    static SHARD: usize = {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
-    };
 }
 
 /// The meter's front door: cheap to clone, never blocks the caller for more than a push.
@@ -179,7 +170,7 @@ impl Meter {
     pub fn submit(&self, record: Record) {
         self.metrics.observe(&record);
         let hour = record.end_ms.div_euclid(3_600_000) * 3_600;
-        let shard = SHARD.with(|s| *s);
+        let shard = super::thread_shard();
         let mut lines = lock(&self.queue.shards[shard]);
         if lines.hour != hour && !lines.text.is_empty() {
             let done = std::mem::take(&mut lines.text);

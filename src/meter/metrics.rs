@@ -96,20 +96,12 @@ struct State {
 /// A counter family: name, help, and the value it reads.
 type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 
-/// Shards of the counters; each thread counts into its own, [`Metrics::render`] adds them up.
-const SHARDS: usize = 8;
-
-thread_local! {
-    static SHARD: usize = {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SHARDS
-    };
-}
-
 /// Counters and histograms fed from records.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    shards: [Mutex<State>; SHARDS],
+    /// Each thread counts into its own shard ([`super::thread_shard`]); [`Metrics::render`]
+    /// adds them up.
+    shards: [Mutex<State>; super::SHARDS],
 }
 
 impl Histogram {
@@ -145,7 +137,7 @@ impl State {
 impl Metrics {
     /// Counts one record.
     pub fn observe(&self, r: &Record) {
-        let shard = SHARD.with(|s| *s);
+        let shard = super::thread_shard();
         let mut s = self.shards[shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);

@@ -31,3 +31,19 @@ pub mod usage;
 pub mod w3c;
 
 pub use journal::Meter;
+
+/// How many lock shards the journal's hand-over buffers and the metrics' counters each have.
+/// Each thread that submits records keeps to one of them, so request threads rarely meet on a
+/// lock.
+const SHARDS: usize = 8;
+
+/// The shard of the calling thread: threads take the shards in turn, on first use.
+fn thread_shard() -> usize {
+    thread_local! {
+        static SHARD: usize = {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SHARDS
+        };
+    }
+    SHARD.with(|s| *s)
+}
