@@ -126,12 +126,17 @@ impl CachedObjectTemplate {
 fn detached(headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
-            .unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        out.append(name.clone(), copy);
+        out.append(name.clone(), detached_value(value));
     }
     out
+}
+
+/// A copy of `value` that owns its bytes, so it pins no read buffer (see [`detached`]).
+pub(crate) fn detached_value(value: &HeaderValue) -> HeaderValue {
+    let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
+        .unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
 }
 
 /// The result of a cache lookup.

@@ -20,6 +20,7 @@ use http::{Request, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
 
 use super::headers::XCache;
+use crate::cache::store::detached_value;
 use crate::config::BillingRegion;
 use crate::meter::Meter;
 use crate::meter::record::{Record, ResultType, TtlClass};
@@ -219,7 +220,9 @@ impl Pending {
         }
         let r = &mut self.record;
         r.status = status.as_u16();
-        r.content_type = h.get(header::CONTENT_TYPE).map(owned);
+        // Copied: an origin's header value is a slice of that connection's read buffer, which
+        // the record must not keep alive for as long as the response streams.
+        r.content_type = h.get(header::CONTENT_TYPE).map(detached_value);
         r.content_length = content_length(h).or(expected_body);
         r.range = h
             .get(header::CONTENT_RANGE)
@@ -369,16 +372,6 @@ impl Drop for MeteredBody {
             p.finish();
         }
     }
-}
-
-/// A copy of `v` that owns its bytes. Header values parsed by hyper are slices of the
-/// connection's read buffer; a response header from an origin must not keep the origin
-/// connection's buffer alive for as long as the response streams.
-fn owned(v: &HeaderValue) -> HeaderValue {
-    let mut copy = HeaderValue::from_maybe_shared(Bytes::copy_from_slice(v.as_bytes()))
-        .unwrap_or_else(|_| v.clone());
-    copy.set_sensitive(v.is_sensitive());
-    copy
 }
 
 /// `date: Tue, 24 Nov 2026 20:21:54 GMT\r\n`, which hyper adds.
