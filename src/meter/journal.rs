@@ -5,9 +5,11 @@
 //! ([`w3c::journal_line`]) into one of a few lock-sharded buffers (no wake-up per record), and
 //! one writer thread drains them and appends to the files. The writer writes
 //! whatever it holds at least every [`WRITE_INTERVAL`] (so a record is in the kernel's page cache,
-//! which survives SIGKILL, well within a second of its response finishing) and calls `fsync` at
-//! least every [`SYNC_INTERVAL`] and on shutdown. Counting is exact: every record is one line and
-//! nothing is sampled.
+//! which survives SIGKILL, well within a second of its response finishing). A second thread
+//! calls `fdatasync` at least every [`SYNC_INTERVAL`] and on shutdown, so a slow disk delays only
+//! the flush to the device: the writer keeps draining the buffers meanwhile, and they stay the
+//! size of one write interval's lines however long a flush takes. Counting is exact: every
+//! record is one line and nothing is sampled.
 //!
 //! A crash can leave the last line of a file half-written. [`repair`] runs before the writer
 //! opens the directory and cuts every file back to its last complete line, so a torn record
@@ -30,6 +32,8 @@ use super::w3c;
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest written records wait for `fsync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Capacity the writer's spare buffer keeps between writes; a burst's larger buffer is let go.
+const SPARE_CAPACITY: usize = 1 << 20;
 
 /// The hand-over between request threads and the writer.
 #[derive(Debug)]
@@ -280,6 +284,53 @@ impl Files {
         }
         Ok(())
     }
+
+    /// Retries failed writes and hands the files written since the last flush (as duplicated
+    /// handles) to the flusher, with the sync requests to answer once they are on the device.
+    fn flush_in_background(
+        &mut self,
+        flusher: &mpsc::Sender<Flush>,
+        acks: Vec<mpsc::SyncSender<()>>,
+    ) -> io::Result<()> {
+        let written = self.write();
+        let mut files = Vec::new();
+        if self.dirty {
+            for (f, _) in self.open.values() {
+                files.push(f.try_clone()?);
+            }
+            self.dirty = false;
+        }
+        if !files.is_empty() || !acks.is_empty() {
+            // The flusher only stops once the writer has; a send cannot fail before then.
+            let _ = flusher.send(Flush { files, acks });
+        }
+        written
+    }
+}
+
+/// Files to flush to the device, and who waits for it.
+struct Flush {
+    files: Vec<File>,
+    acks: Vec<mpsc::SyncSender<()>>,
+}
+
+/// The flusher thread: `fdatasync` for what the writer hands over, then the acknowledgements.
+/// Requests that queued up while a flush ran are served by one pass.
+fn flusher(jobs: mpsc::Receiver<Flush>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        batch.extend(jobs.try_iter());
+        for job in &batch {
+            for f in &job.files {
+                if let Err(e) = f.sync_data() {
+                    tracing::error!(error = %e, "cannot flush the usage journal to disk");
+                }
+            }
+        }
+        for ack in batch.into_iter().flat_map(|job| job.acks) {
+            let _ = ack.send(());
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -292,6 +343,13 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
         open: BTreeMap::new(),
         dirty: false,
     };
+    let (flush_tx, flush_rx) = mpsc::channel();
+    let flusher = std::thread::Builder::new()
+        .name("edgegate-fsync".into())
+        .spawn(move || flusher(flush_rx));
+    if let Err(e) = &flusher {
+        tracing::error!(error = %e, "cannot start the journal's flusher thread; flushing inline");
+    }
     let mut last_sync = Instant::now();
     let report = |r: io::Result<()>| {
         if let Err(e) = r {
@@ -312,6 +370,9 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
             }
             std::mem::take(&mut *pending)
         };
+        // Checked before draining: once no Meter is left, nothing can be submitted after the
+        // drain below.
+        let stopping = Arc::strong_count(&queue) == 1;
         for shard in &queue.shards {
             let (hour, earlier) = {
                 let mut lines = lock(shard);
@@ -324,21 +385,34 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
             if !spare.is_empty() {
                 report(files.append(hour, &spare));
                 spare.clear();
+                spare.shrink_to(SPARE_CAPACITY);
             }
         }
-        if !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
-            report(files.sync());
+        if stopping || flusher.is_err() {
+            // Inline: every Meter is gone (everything submitted was drained above), or there is
+            // no flusher thread.
+            if stopping || !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
+                report(files.sync());
+                last_sync = Instant::now();
+            } else {
+                report(files.write());
+            }
+            for ack in syncs {
+                let _ = ack.send(());
+            }
+        } else if !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
+            report(files.flush_in_background(&flush_tx, syncs));
             last_sync = Instant::now();
         } else {
             report(files.write());
         }
-        for ack in syncs {
-            let _ = ack.send(());
-        }
-        if Arc::strong_count(&queue) == 1 {
-            // Every Meter is gone: everything has been written and synced above.
+        if stopping {
             queue.stopped.store(true, Ordering::Release);
-            report(files.sync());
+            drop(flush_tx);
+            if let Ok(handle) = flusher {
+                // Flushes handed over earlier finish before the process may exit.
+                let _ = handle.join();
+            }
             return;
         }
     }
