@@ -131,26 +131,10 @@ impl Pending {
         conn: &ConnInfo,
         request_id: &HeaderValue,
     ) -> Pending {
-        let h = req.headers();
-        let cookie = {
-            let mut all = h.get_all(header::COOKIE).iter();
-            match (all.next(), all.next()) {
-                (Some(one), None) => Some(one.clone()),
-                (None, _) => None,
-                (Some(first), Some(second)) => {
-                    let mut joined = first.as_bytes().to_vec();
-                    for v in std::iter::once(second).chain(all) {
-                        joined.extend_from_slice(b"; ");
-                        joined.extend_from_slice(v.as_bytes());
-                    }
-                    HeaderValue::from_bytes(&joined).ok()
-                }
-            }
-        };
-        let body_len = content_length(h).unwrap_or(0);
+        let h = scan_request_headers(req.headers());
         let pq = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
         let cs_bytes =
-            (req.method().as_str().len() + 1 + pq + 11) as u64 + header_bytes(h) + 2 + body_len;
+            (req.method().as_str().len() + 1 + pq + 11) as u64 + h.bytes + 2 + h.body_len;
         let record = Record {
             end_ms: 0,
             distribution_id: None,
@@ -164,11 +148,11 @@ impl Pending {
             version: req.version(),
             method: req.method().clone(),
             uri: req.uri().clone(),
-            host_header: h.get(header::HOST).cloned(),
-            referer: h.get(header::REFERER).cloned(),
-            user_agent: h.get(header::USER_AGENT).cloned(),
-            cookie,
-            forwarded_for: h.get(&X_FORWARDED_FOR).cloned(),
+            host_header: h.host.cloned(),
+            referer: h.referer.cloned(),
+            user_agent: h.user_agent.cloned(),
+            cookie: h.cookie(),
+            forwarded_for: h.forwarded_for.cloned(),
             status: 0,
             sc_bytes: 0,
             cs_bytes,
@@ -188,7 +172,7 @@ impl Pending {
         };
         Pending {
             ctx: ctx.clone(),
-            connection_header: added_connection_header(req.version(), h),
+            connection_header: added_connection_header(req.version(), h.close, h.keep_alive),
             record,
             started: Instant::now(),
             tally: Tally::default(),
@@ -200,18 +184,18 @@ impl Pending {
 
     /// Notes the response head (after CloudFront's headers were added).
     pub(crate) fn respond(&mut self, resp: &Response<Body>, x_cache: XCache) {
-        let h = resp.headers();
         let status = resp.status();
-        let hint = resp.body().size_hint();
-        let expected_body = hint.exact();
-        let mut head = status_line_bytes(status) + header_bytes(h) + 2;
-        if !h.contains_key(header::DATE) {
+        let expected_body = resp.body().size_hint().exact();
+        let h = scan_response_headers(resp.headers());
+        let mut head = status_line_bytes(status) + h.bytes + 2;
+        if !h.date {
             head += DATE_HEADER_BYTES;
         }
-        if !h.contains_key(header::CONNECTION) {
+        if !h.connection {
             head += self.connection_header;
         }
-        if !h.contains_key(header::CONTENT_LENGTH)
+        let content_length = h.content_length.and_then(parse_decimal);
+        if h.content_length.is_none()
             && let Some(n) = expected_body
             && resp.version() != Version::HTTP_2
         {
@@ -222,10 +206,10 @@ impl Pending {
         r.status = status.as_u16();
         // Copied: an origin's header value is a slice of that connection's read buffer, which
         // the record must not keep alive for as long as the response streams.
-        r.content_type = h.get(header::CONTENT_TYPE).map(detached_value);
-        r.content_length = content_length(h).or(expected_body);
+        r.content_type = h.content_type.map(detached_value);
+        r.content_length = content_length.or(expected_body);
         r.range = h
-            .get(header::CONTENT_RANGE)
+            .content_range
             .and_then(|v| v.to_str().ok())
             .and_then(parse_content_range);
         self.response = Some(ResponseFacts {
@@ -382,26 +366,127 @@ const DATE_HEADER_BYTES: u64 = 37;
 /// `connection: keep-alive` for an HTTP/1.0 request that asked to keep the connection. A
 /// connection closed because the edge is shutting down also gets `connection: close`; that case
 /// is not counted.
-fn added_connection_header(version: Version, h: &HeaderMap) -> u64 {
-    let asks = |token: &str| {
-        h.get_all(header::CONNECTION).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
+fn added_connection_header(version: Version, asks_close: bool, asks_keep_alive: bool) -> u64 {
     match version {
-        Version::HTTP_11 if asks("close") => "connection: close\r\n".len() as u64,
-        Version::HTTP_10 if asks("keep-alive") => "connection: keep-alive\r\n".len() as u64,
+        Version::HTTP_11 if asks_close => "connection: close\r\n".len() as u64,
+        Version::HTTP_10 if asks_keep_alive => "connection: keep-alive\r\n".len() as u64,
         Version::HTTP_10 => "connection: close\r\n".len() as u64,
         _ => 0,
     }
 }
 
+/// What a record needs from the request's headers, found in one pass over them instead of a
+/// hash lookup per header.
+#[derive(Debug, Default)]
+struct RequestHeaders<'a> {
+    /// Their size as HTTP/1.1 writes them ([`header_bytes`]).
+    bytes: u64,
+    host: Option<&'a HeaderValue>,
+    referer: Option<&'a HeaderValue>,
+    user_agent: Option<&'a HeaderValue>,
+    forwarded_for: Option<&'a HeaderValue>,
+    /// The first `Cookie` header, and the rest when there are several.
+    cookies: Option<(&'a HeaderValue, Vec<&'a HeaderValue>)>,
+    /// The request body's declared length (0 when absent or not a number).
+    body_len: u64,
+    /// A `Connection` token asks to close, or to keep alive.
+    close: bool,
+    keep_alive: bool,
+}
+
+fn scan_request_headers(h: &HeaderMap) -> RequestHeaders<'_> {
+    let mut out = RequestHeaders::default();
+    let mut content_length = None;
+    for (name, value) in h {
+        out.bytes += (name.as_str().len() + 2 + value.len() + 2) as u64;
+        if name == header::HOST {
+            out.host.get_or_insert(value);
+        } else if name == header::USER_AGENT {
+            out.user_agent.get_or_insert(value);
+        } else if name == header::REFERER {
+            out.referer.get_or_insert(value);
+        } else if name == header::COOKIE {
+            match &mut out.cookies {
+                None => out.cookies = Some((value, Vec::new())),
+                Some((_, rest)) => rest.push(value),
+            }
+        } else if name == header::CONTENT_LENGTH {
+            content_length.get_or_insert(value);
+        } else if name == header::CONNECTION {
+            for token in value.as_bytes().split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                out.close |= token.eq_ignore_ascii_case(b"close");
+                out.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == X_FORWARDED_FOR {
+            out.forwarded_for.get_or_insert(value);
+        }
+    }
+    out.body_len = content_length.and_then(parse_decimal).unwrap_or(0);
+    out
+}
+
+impl RequestHeaders<'_> {
+    /// The `Cookie` header; several are joined with `; `, as one header would carry them.
+    fn cookie(&self) -> Option<HeaderValue> {
+        let (first, rest) = self.cookies.as_ref()?;
+        if rest.is_empty() {
+            return Some((*first).clone());
+        }
+        let mut joined = first.as_bytes().to_vec();
+        for v in rest {
+            joined.extend_from_slice(b"; ");
+            joined.extend_from_slice(v.as_bytes());
+        }
+        HeaderValue::from_bytes(&joined).ok()
+    }
+}
+
+/// What a record needs from the response's headers, found in one pass.
+#[derive(Debug, Default)]
+struct ResponseHeaders<'a> {
+    bytes: u64,
+    date: bool,
+    connection: bool,
+    content_type: Option<&'a HeaderValue>,
+    content_length: Option<&'a HeaderValue>,
+    content_range: Option<&'a HeaderValue>,
+}
+
+fn scan_response_headers(h: &HeaderMap) -> ResponseHeaders<'_> {
+    let mut out = ResponseHeaders::default();
+    for (name, value) in h {
+        out.bytes += (name.as_str().len() + 2 + value.len() + 2) as u64;
+        if name == header::CONTENT_TYPE {
+            out.content_type.get_or_insert(value);
+        } else if name == header::CONTENT_LENGTH {
+            out.content_length.get_or_insert(value);
+        } else if name == header::DATE {
+            out.date = true;
+        } else if name == header::CONNECTION {
+            out.connection = true;
+        } else if name == header::CONTENT_RANGE {
+            out.content_range.get_or_insert(value);
+        }
+    }
+    out
+}
+
+/// A header value that is a decimal number (at most 19 digits, so it fits), as
+/// `Content-Length` carries one.
+fn parse_decimal(v: &HeaderValue) -> Option<u64> {
+    let digits = v.as_bytes();
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
 /// The declared `Content-Length`, when it is a number.
 pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
+    h.get(header::CONTENT_LENGTH).and_then(parse_decimal)
 }
 
 /// The headers' size as HTTP/1.1 writes them (`name: value\r\n` each).
@@ -443,20 +528,76 @@ mod tests {
         h.insert("x-a", HeaderValue::from_static("b"));
         assert_eq!(header_bytes(&h), "x-a: b\r\n".len() as u64);
         let mut close = HeaderMap::new();
-        close.insert(header::CONNECTION, HeaderValue::from_static("Close"));
-        assert_eq!(added_connection_header(Version::HTTP_11, &close), 19);
-        assert_eq!(
-            added_connection_header(Version::HTTP_11, &HeaderMap::new()),
-            0
+        close.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Upgrade, Close"),
         );
+        let c = scan_request_headers(&close);
+        assert!(c.close && !c.keep_alive);
         assert_eq!(
-            added_connection_header(Version::HTTP_10, &HeaderMap::new()),
+            added_connection_header(Version::HTTP_11, c.close, c.keep_alive),
             19
         );
-        assert_eq!(added_connection_header(Version::HTTP_2, &close), 0);
+        assert_eq!(added_connection_header(Version::HTTP_11, false, false), 0);
+        assert_eq!(added_connection_header(Version::HTTP_10, false, false), 19);
+        assert_eq!(added_connection_header(Version::HTTP_10, false, true), 24);
+        assert_eq!(added_connection_header(Version::HTTP_2, true, false), 0);
         assert_eq!(
             DATE_HEADER_BYTES,
             "date: Tue, 24 Nov 2026 20:21:54 GMT\r\n".len() as u64
         );
+    }
+
+    #[test]
+    fn one_pass_header_scans_match_lookups() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::HOST,
+            HeaderValue::from_static("d111.cloudfront.net"),
+        );
+        h.insert(header::USER_AGENT, HeaderValue::from_static("curl/8"));
+        h.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("42"));
+        h.insert(
+            X_FORWARDED_FOR.clone(),
+            HeaderValue::from_static("192.0.2.1"),
+        );
+        let r = scan_request_headers(&h);
+        assert_eq!(r.bytes, header_bytes(&h));
+        assert_eq!(r.host, h.get(header::HOST));
+        assert_eq!(r.user_agent, h.get(header::USER_AGENT));
+        assert_eq!(r.referer, None);
+        assert_eq!(r.forwarded_for, h.get(&X_FORWARDED_FOR));
+        assert_eq!(r.cookie(), Some(HeaderValue::from_static("a=1; b=2")));
+        assert_eq!(r.body_len, 42);
+        assert!(!r.close && !r.keep_alive);
+
+        let mut resp = HeaderMap::new();
+        resp.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        resp.insert(header::CONTENT_LENGTH, HeaderValue::from_static("100"));
+        resp.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_static("bytes 0-99/1000"),
+        );
+        let s = scan_response_headers(&resp);
+        assert_eq!(s.bytes, header_bytes(&resp));
+        assert_eq!(s.content_type, resp.get(header::CONTENT_TYPE));
+        assert_eq!(s.content_length.and_then(parse_decimal), Some(100));
+        assert_eq!(s.content_range, resp.get(header::CONTENT_RANGE));
+        assert!(!s.date && !s.connection);
+    }
+
+    #[test]
+    fn decimal_header_values() {
+        let d = |s: &'static str| parse_decimal(&HeaderValue::from_static(s));
+        assert_eq!(d("0"), Some(0));
+        assert_eq!(d("1048576"), Some(1_048_576));
+        assert_eq!(d("9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(d(""), None);
+        assert_eq!(d("12a"), None);
+        assert_eq!(d("-1"), None);
+        assert_eq!(d(" 1"), None);
+        assert_eq!(d("10000000000000000000"), None);
     }
 }

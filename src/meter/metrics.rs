@@ -93,6 +93,72 @@ struct State {
     ttfb: Histogram,
 }
 
+/// One thread's counters. Label sets are looked up by comparing fields in place, starting with
+/// the one the thread counted last, so counting a record clones no shared `Arc` and hashes
+/// nothing; there are only as many entries as label combinations seen.
+#[derive(Debug, Default)]
+struct Shard {
+    requests: Vec<(RequestKey, RequestCounts)>,
+    /// Index in `requests` of the label set counted last.
+    last: usize,
+    origin: Vec<(Option<Arc<str>>, OriginCounts)>,
+    duration: Histogram,
+    ttfb: Histogram,
+}
+
+impl RequestKey {
+    fn matches(&self, r: &Record, status_class: u8) -> bool {
+        self.status_class == status_class
+            && self.result == r.result_type
+            && self.https == r.https
+            && self.region == r.billing_region
+            && self.distribution.as_deref() == r.distribution_id.as_deref()
+    }
+}
+
+impl Shard {
+    fn requests_for(&mut self, r: &Record) -> &mut RequestCounts {
+        let class = (r.status / 100) as u8;
+        let found = if self
+            .requests
+            .get(self.last)
+            .is_some_and(|(k, _)| k.matches(r, class))
+        {
+            Some(self.last)
+        } else {
+            self.requests.iter().position(|(k, _)| k.matches(r, class))
+        };
+        let i = found.unwrap_or_else(|| {
+            self.requests.push((
+                RequestKey {
+                    distribution: r.distribution_id.clone(),
+                    region: r.billing_region,
+                    https: r.https,
+                    result: r.result_type,
+                    status_class: class,
+                },
+                RequestCounts::default(),
+            ));
+            self.requests.len() - 1
+        });
+        self.last = i;
+        &mut self.requests[i].1
+    }
+
+    fn origin_for(&mut self, r: &Record) -> &mut OriginCounts {
+        let d = r.distribution_id.as_deref();
+        let i = match self.origin.iter().position(|(k, _)| k.as_deref() == d) {
+            Some(i) => i,
+            None => {
+                self.origin
+                    .push((r.distribution_id.clone(), OriginCounts::default()));
+                self.origin.len() - 1
+            }
+        };
+        &mut self.origin[i].1
+    }
+}
+
 /// A counter family: name, help, and the value it reads.
 type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 
@@ -101,7 +167,7 @@ type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 pub struct Metrics {
     /// Each thread counts into its own shard ([`super::thread_shard`]); [`Metrics::render`]
     /// adds them up.
-    shards: [Mutex<State>; super::SHARDS],
+    shards: [Mutex<Shard>; super::SHARDS],
 }
 
 impl Histogram {
@@ -115,7 +181,7 @@ impl Histogram {
 }
 
 impl State {
-    fn merge(&mut self, o: &State) {
+    fn merge(&mut self, o: &Shard) {
         for (k, c) in &o.requests {
             let m = self.requests.entry(k.clone()).or_default();
             m.requests += c.requests;
@@ -141,19 +207,12 @@ impl Metrics {
         let mut s = self.shards[shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let key = RequestKey {
-            distribution: r.distribution_id.clone(),
-            region: r.billing_region,
-            https: r.https,
-            result: r.result_type,
-            status_class: (r.status / 100) as u8,
-        };
-        let c = s.requests.entry(key).or_default();
+        let c = s.requests_for(r);
         c.requests += 1;
         c.response_bytes += r.sc_bytes;
         c.request_bytes += r.cs_bytes;
         if let Some(lat) = r.origin_latency_us {
-            let o = s.origin.entry(r.distribution_id.clone()).or_default();
+            let o = s.origin_for(r);
             o.requests += 1;
             o.bytes_out += r.origin_bytes_out;
             o.bytes_in += r.origin_bytes_in;
@@ -355,5 +414,59 @@ mod tests {
         assert_eq!(value("+Inf"), Some(4));
         assert!(out.contains("t_count{d=\"x\"} 4\n"), "{out}");
         assert!(out.contains("t_sum{d=\"x\"} 20.0028\n"), "{out}");
+    }
+
+    #[test]
+    fn counts_every_record_under_its_label_set() {
+        use crate::meter::w3c::tests::{bare_record, full_record};
+        let m = Metrics::default();
+        let hit = full_record();
+        let mut miss = full_record();
+        miss.result_type = ResultType::Miss;
+        miss.origin_latency_us = Some(2_000);
+        miss.origin_bytes_out = 100;
+        // The same label values from a distinct `Arc`: counted together, by value.
+        let mut other_arc = full_record();
+        other_arc.distribution_id = Some(Arc::from("EDFDVBD6EXAMPLE"));
+        let none = bare_record();
+        for r in [&hit, &miss, &hit, &none, &other_arc, &miss, &hit] {
+            m.observe(r);
+        }
+        let out = m.render(&CacheStats::default());
+        let value = |prefix: &str| -> Vec<u64> {
+            out.lines()
+                .filter(|l| l.starts_with(prefix))
+                .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+                .collect()
+        };
+        let hits = "edgegate_requests_total{distribution=\"EDFDVBD6EXAMPLE\",billing_region=\"US\",protocol=\"https\",result_type=\"Hit\",status_class=\"2xx\"}";
+        assert_eq!(value(hits), vec![4], "{out}");
+        assert_eq!(
+            value(&hits.replace("\"Hit\"", "\"Miss\"")),
+            vec![2],
+            "{out}"
+        );
+        assert_eq!(
+            value("edgegate_requests_total{distribution=\"-\""),
+            vec![1],
+            "{out}"
+        );
+        assert_eq!(
+            value("edgegate_response_bytes_total{distribution=\"EDFDVBD6EXAMPLE\""),
+            vec![4 * 392, 2 * 392],
+            "{out}"
+        );
+        assert_eq!(
+            value("edgegate_origin_request_bytes_total{distribution=\"EDFDVBD6EXAMPLE\"}"),
+            vec![200]
+        );
+        assert_eq!(
+            value("edgegate_origin_requests_total{distribution=\"-\"}"),
+            vec![1]
+        );
+        assert!(
+            out.contains("edgegate_request_duration_seconds_count 7\n"),
+            "{out}"
+        );
     }
 }

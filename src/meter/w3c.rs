@@ -208,6 +208,33 @@ fn push_date(days: i64, out: &mut Vec<u8>) {
     push_padded(u64::from(d), 2, out);
 }
 
+/// Appends `YYYY-MM-DD<TAB>HH:MM:SS<TAB>` for `secs` (Unix seconds, 0 to 9999-12-31). Each
+/// thread keeps the last second it formatted, as consecutive records nearly always share it.
+fn push_date_time(secs: i64, out: &mut Vec<u8>) {
+    const LEN: usize = 20;
+    thread_local! {
+        static LAST: std::cell::Cell<(i64, [u8; LEN])> = const { std::cell::Cell::new((-1, [0; LEN])) };
+    }
+    let (last, text) = LAST.get();
+    if last == secs {
+        out.extend_from_slice(&text);
+        return;
+    }
+    let start = out.len();
+    push_date(secs.div_euclid(86_400), out);
+    out.push(b'\t');
+    let sod = secs.rem_euclid(86_400) as u64;
+    push_padded(sod / 3_600, 2, out);
+    out.push(b':');
+    push_padded(sod / 60 % 60, 2, out);
+    out.push(b':');
+    push_padded(sod % 60, 2, out);
+    out.push(b'\t');
+    if let Ok(text) = <[u8; LEN]>::try_from(&out[start..]) {
+        LAST.set((secs, text));
+    }
+}
+
 fn protocol_version(v: Version) -> &'static str {
     match v {
         Version::HTTP_09 => "HTTP/0.9",
@@ -223,19 +250,10 @@ fn protocol_version(v: Version) -> &'static str {
 /// TAB-separated, ending with `\n`.
 pub fn journal_line(r: &Record, out: &mut Vec<u8>) {
     let ms = r.end_ms.clamp(0, MAX_MS);
-    let secs = ms / 1_000;
     let tab = |out: &mut Vec<u8>| out.push(b'\t');
 
     // 1 date, 2 time
-    push_date(secs.div_euclid(86_400), out);
-    tab(out);
-    let sod = secs.rem_euclid(86_400) as u64;
-    push_padded(sod / 3_600, 2, out);
-    out.push(b':');
-    push_padded(sod / 60 % 60, 2, out);
-    out.push(b':');
-    push_padded(sod % 60, 2, out);
-    tab(out);
+    push_date_time(ms / 1_000, out);
     // 3 x-edge-location
     push_text(Some(r.pop.as_bytes()), out);
     tab(out);
@@ -703,4 +721,4 @@ pub fn parse_hour_stamp(s: &str) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,7 @@ use http::{HeaderValue, Method, Uri, Version};
 use super::*;
 
 /// A hit over HTTPS/2 with every optional value present.
-fn full_record() -> Record {
+pub(crate) fn full_record() -> Record {
     Record {
         // 2019-12-04T21:02:31.250Z
         end_ms: 1_575_493_351_250,
@@ -52,7 +52,7 @@ fn full_record() -> Record {
 }
 
 /// A viewer that went away before any response, over plain HTTP/1.1, nothing optional.
-fn bare_record() -> Record {
+pub(crate) fn bare_record() -> Record {
     Record {
         end_ms: 0,
         distribution_id: None,
@@ -285,6 +285,12 @@ fn dates_across_years_and_leap_days() {
         (4_107_542_400_000, "2100-03-01", "00:00:00"),
         (-5, "1970-01-01", "00:00:00"),
         (i64::MAX, "9999-12-31", "23:59:59"),
+        // The same second twice, then the next: the thread's remembered stamp is reused only
+        // for its own second.
+        (1_577_836_799_000, "2019-12-31", "23:59:59"),
+        (1_577_836_799_500, "2019-12-31", "23:59:59"),
+        (1_577_836_800_001, "2020-01-01", "00:00:00"),
+        (1_577_836_799_999, "2019-12-31", "23:59:59"),
     ] {
         r.end_ms = ms;
         let line = line_of(&r);
