@@ -1,9 +1,10 @@
 //! The journal: every [`Record`] as one line in an hourly, append-only file under
 //! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.log` after the hour the request finished.
 //!
-//! The data plane never waits for the disk: [`Meter::submit`] formats the record's line
-//! ([`w3c::journal_line`]) into one of a few lock-sharded buffers (no wake-up per record), and
-//! one writer thread drains them and appends to the files. The writer writes
+//! The data plane never waits for the disk: [`Meter::submit`] copies the record's values
+//! ([`packed::pack`]) into one of a few lock-sharded buffers (no wake-up per record), and one
+//! writer thread drains them, formats the lines ([`w3c::journal_line`]) a batch at a time and
+//! appends them to the files. The writer writes
 //! whatever it holds at least every [`WRITE_INTERVAL`] (so a record is in the kernel's page cache,
 //! which survives SIGKILL, well within a second of its response finishing). A second thread
 //! calls `fdatasync` at least every [`SYNC_INTERVAL`] and on shutdown, so a slow disk delays only
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
 use super::record::Record;
-use super::w3c;
+use super::{packed, w3c};
 
 /// Longest a finished record waits in memory before it is written.
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
@@ -40,20 +41,20 @@ const SPARE_CAPACITY: usize = 1 << 20;
 struct Queue {
     /// A request thread pushes into its own shard ([`super::thread_shard`]), so the writer
     /// never has to be woken per record.
-    shards: [Mutex<Lines>; super::SHARDS],
+    shards: [super::CacheAligned<Mutex<Lines>>; super::SHARDS],
     /// Sync requests: the writer answers each after writing and fsyncing.
     syncs: Mutex<Vec<mpsc::SyncSender<()>>>,
     wake: Condvar,
     stopped: AtomicBool,
 }
 
-/// Journal lines formatted by request threads, waiting for the writer.
+/// Records packed by request threads ([`packed`]), waiting for the writer.
 #[derive(Debug, Default)]
 struct Lines {
-    /// The hour `text` belongs to.
+    /// The hour `packed` belongs to.
     hour: i64,
-    text: Vec<u8>,
-    /// Lines of earlier hours (a shard that saw the hour change before the writer came by).
+    packed: Vec<u8>,
+    /// Records of earlier hours (a shard that saw the hour change before the writer came by).
     earlier: Vec<(i64, Vec<u8>)>,
 }
 
@@ -150,7 +151,7 @@ impl Meter {
         fs::create_dir_all(&dir)?;
         repair(&dir)?;
         let queue = Arc::new(Queue {
-            shards: std::array::from_fn(|_| Mutex::new(Lines::default())),
+            shards: std::array::from_fn(|_| super::CacheAligned(Mutex::new(Lines::default()))),
             syncs: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -169,20 +170,20 @@ impl Meter {
 
     /// Hands a finished request to the writer. Never blocks.
     ///
-    /// The line is formatted here, on the request's thread, so the work spreads over every
-    /// worker instead of queueing behind one writer thread.
+    /// The request's thread only copies the record's values; the writer escapes and formats
+    /// them, many records in a row, which keeps the request path short.
     pub fn submit(&self, record: Record) {
         self.metrics.observe(&record);
         let hour = record.end_ms.div_euclid(3_600_000) * 3_600;
         let shard = super::thread_shard();
         let mut lines = lock(&self.queue.shards[shard]);
-        if lines.hour != hour && !lines.text.is_empty() {
-            let done = std::mem::take(&mut lines.text);
+        if lines.hour != hour && !lines.packed.is_empty() {
+            let done = std::mem::take(&mut lines.packed);
             let done_hour = lines.hour;
             lines.earlier.push((done_hour, done));
         }
         lines.hour = hour;
-        w3c::journal_line(&record, &mut lines.text);
+        packed::pack(&record.line(), &mut lines.packed);
     }
 
     /// Waits until everything submitted before this call is written, fsynced and counted in
@@ -357,6 +358,26 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
         }
     };
     let mut spare = Vec::new();
+    let mut text = Vec::new();
+    // Formats a batch of packed records and appends the lines to the hour's file.
+    let mut append = |files: &mut Files, hour: i64, mut batch: &[u8]| {
+        text.clear();
+        while !batch.is_empty() {
+            let Some((line, rest)) = packed::unpack(batch) else {
+                // Only this process packs these buffers; a record that does not unpack is a
+                // bug, and the rest of the batch cannot be framed.
+                tracing::error!(
+                    bytes = batch.len(),
+                    "dropped an unreadable batch of journal records"
+                );
+                break;
+            };
+            w3c::journal_line(&line, &mut text);
+            batch = rest;
+        }
+        report(files.append(hour, &text));
+        text.shrink_to(SPARE_CAPACITY);
+    };
     loop {
         // Sleep until the next write is due, or a sync is asked for.
         let syncs: Vec<mpsc::SyncSender<()>> = {
@@ -376,14 +397,14 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
         for shard in &queue.shards {
             let (hour, earlier) = {
                 let mut lines = lock(shard);
-                std::mem::swap(&mut lines.text, &mut spare);
+                std::mem::swap(&mut lines.packed, &mut spare);
                 (lines.hour, std::mem::take(&mut lines.earlier))
             };
-            for (h, text) in earlier {
-                report(files.append(h, &text));
+            for (h, batch) in earlier {
+                append(&mut files, h, &batch);
             }
             if !spare.is_empty() {
-                report(files.append(hour, &spare));
+                append(&mut files, hour, &spare);
                 spare.clear();
                 spare.shrink_to(SPARE_CAPACITY);
             }

@@ -167,7 +167,7 @@ type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 pub struct Metrics {
     /// Each thread counts into its own shard ([`super::thread_shard`]); [`Metrics::render`]
     /// adds them up.
-    shards: [Mutex<Shard>; super::SHARDS],
+    shards: [super::CacheAligned<Mutex<Shard>>; super::SHARDS],
 }
 
 impl Histogram {

@@ -12,7 +12,8 @@
 //! 4. [`cost`]: prices from `policies/pricing.toml` applied to rollups.
 //! 5. [`reports`]: cache statistics, popular objects, top referrers.
 //!
-//! Around them: [`journal`] (the durable per-request journal and the [`Meter`] handle),
+//! Around them: [`journal`] (the durable per-request journal and the [`Meter`] handle, fed
+//! through [`packed`] records),
 //! [`metrics`] (Prometheus), [`deliver`] (access-log files and their upload to S3) and
 //! [`bucket`] (the small S3 client delivery and `--from-bucket` use), and [`cli`] (the
 //! `usage` and `report` commands and `GET /usage`).
@@ -23,6 +24,7 @@ pub mod cost;
 pub mod deliver;
 pub mod journal;
 pub mod metrics;
+pub mod packed;
 /// Edge location (IATA prefix of `x-edge-location`) → CloudFront billing region.
 pub mod pops;
 pub mod record;
@@ -36,6 +38,20 @@ pub use journal::Meter;
 /// Each thread that submits records keeps to one of them, so request threads rarely meet on a
 /// lock.
 const SHARDS: usize = 8;
+
+/// A value alone on its own cache lines (128 bytes: two lines, for CPUs that fetch lines in
+/// pairs), so that threads writing neighbouring shards do not pass lines back and forth.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct CacheAligned<T>(T);
+
+impl<T> std::ops::Deref for CacheAligned<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 /// The shard of the calling thread: threads take the shards in turn, on first use.
 fn thread_shard() -> usize {

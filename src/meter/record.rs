@@ -222,3 +222,135 @@ pub struct Entry {
     /// From the journal (0 when read from a CloudFront log).
     pub origin_bytes_out: u64,
 }
+
+/// A [`Record`]'s journal-line values, borrowed: text as the bytes that get escaped, enums as
+/// the names the line carries. Request threads pack it into the journal's hand-over buffers
+/// ([`super::packed`]); the writer unpacks it and formats the line ([`super::w3c::journal_line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// [`Record::end_ms`].
+    pub end_ms: i64,
+    /// `x-edge-location`.
+    pub pop: &'a [u8],
+    /// `sc-bytes`.
+    pub sc_bytes: u64,
+    /// `c-ip`.
+    pub client_ip: IpAddr,
+    /// `cs-method`.
+    pub method: &'a [u8],
+    /// `cs(Host)`: the distribution's domain.
+    pub distribution_domain: Option<&'a [u8]>,
+    /// `cs-uri-stem`.
+    pub path: &'a [u8],
+    /// `sc-status`.
+    pub status: u16,
+    /// `cs(Referer)`.
+    pub referer: Option<&'a [u8]>,
+    /// `cs(User-Agent)`.
+    pub user_agent: Option<&'a [u8]>,
+    /// `cs-uri-query`.
+    pub query: Option<&'a [u8]>,
+    /// `cs(Cookie)`.
+    pub cookie: Option<&'a [u8]>,
+    /// `x-edge-result-type`.
+    pub result_type: &'a [u8],
+    /// `x-edge-request-id`.
+    pub request_id: &'a [u8],
+    /// `x-host-header`.
+    pub host_header: Option<&'a [u8]>,
+    /// `cs-protocol` is `https`.
+    pub https: bool,
+    /// `cs-bytes`.
+    pub cs_bytes: u64,
+    /// `time-taken`, microseconds.
+    pub time_taken_us: u64,
+    /// `x-forwarded-for`.
+    pub forwarded_for: Option<&'a [u8]>,
+    /// `ssl-protocol` and `ssl-cipher`.
+    pub tls: Option<(&'a [u8], &'a [u8])>,
+    /// `x-edge-response-result-type`.
+    pub response_result_type: &'a [u8],
+    /// `cs-protocol-version`.
+    pub version: &'a [u8],
+    /// `c-port`.
+    pub client_port: u16,
+    /// `time-to-first-byte`, microseconds.
+    pub ttfb_us: u64,
+    /// `x-edge-detailed-result-type`.
+    pub detailed_result_type: &'a [u8],
+    /// `sc-content-type`.
+    pub content_type: Option<&'a [u8]>,
+    /// `sc-content-len`.
+    pub content_length: Option<u64>,
+    /// `sc-range-start` and `sc-range-end`.
+    pub range: Option<(u64, u64)>,
+    /// `x-distribution-id`.
+    pub distribution_id: Option<&'a [u8]>,
+    /// `x-billing-region`.
+    pub billing_region: &'a [u8],
+    /// `x-ttl-class` (`-` when unknown).
+    pub ttl_class: &'a [u8],
+    /// `x-origin-bytes-out`.
+    pub origin_bytes_out: u64,
+    /// `x-origin-bytes-in`.
+    pub origin_bytes_in: u64,
+    /// `x-origin-latency`, microseconds.
+    pub origin_latency_us: Option<u64>,
+}
+
+/// `HTTP/1.1` and so on, as `cs-protocol-version` writes them.
+fn protocol_version(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "-",
+    }
+}
+
+impl Record {
+    /// The values of this record's journal line.
+    pub fn line(&self) -> Line<'_> {
+        fn header(v: &Option<HeaderValue>) -> Option<&[u8]> {
+            v.as_ref().map(HeaderValue::as_bytes)
+        }
+        Line {
+            end_ms: self.end_ms,
+            pop: self.pop.as_bytes(),
+            sc_bytes: self.sc_bytes,
+            client_ip: self.client_ip,
+            method: self.method.as_str().as_bytes(),
+            distribution_domain: self.distribution_domain.as_deref().map(str::as_bytes),
+            path: self.uri.path().as_bytes(),
+            status: self.status,
+            referer: header(&self.referer),
+            user_agent: header(&self.user_agent),
+            query: self.uri.query().map(str::as_bytes),
+            cookie: header(&self.cookie),
+            result_type: self.result_type.as_str().as_bytes(),
+            request_id: self.request_id.as_bytes(),
+            host_header: header(&self.host_header),
+            https: self.https,
+            cs_bytes: self.cs_bytes,
+            time_taken_us: self.time_taken_us,
+            forwarded_for: header(&self.forwarded_for),
+            tls: self.tls.map(|(p, c)| (p.as_bytes(), c.as_bytes())),
+            response_result_type: self.response_result_type.as_str().as_bytes(),
+            version: protocol_version(self.version).as_bytes(),
+            client_port: self.client_port,
+            ttfb_us: self.ttfb_us,
+            detailed_result_type: self.detailed_result_type.as_bytes(),
+            content_type: header(&self.content_type),
+            content_length: self.content_length,
+            range: self.range,
+            distribution_id: self.distribution_id.as_deref().map(str::as_bytes),
+            billing_region: self.billing_region.code().as_bytes(),
+            ttl_class: self.ttl_class.map_or("-", TtlClass::as_str).as_bytes(),
+            origin_bytes_out: self.origin_bytes_out,
+            origin_bytes_in: self.origin_bytes_in,
+            origin_latency_us: self.origin_latency_us,
+        }
+    }
+}

@@ -14,9 +14,7 @@
 
 use std::net::IpAddr;
 
-use http::{HeaderValue, Version};
-
-use super::record::{EXT_FIELDS, Entry, Record, ResultType, TtlClass};
+use super::record::{EXT_FIELDS, Entry, Line, ResultType, TtlClass};
 use super::usage::{civil_from_days, days_from_civil};
 use crate::config::BillingRegion;
 
@@ -137,10 +135,6 @@ fn push_text(raw: Option<&[u8]>, out: &mut Vec<u8>) {
     }
 }
 
-fn push_header(v: Option<&HeaderValue>, out: &mut Vec<u8>) {
-    push_text(v.map(HeaderValue::as_bytes), out);
-}
-
 /// Appends `n` in decimal without allocating.
 fn push_u64(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -235,27 +229,17 @@ fn push_date_time(secs: i64, out: &mut Vec<u8>) {
     }
 }
 
-fn protocol_version(v: Version) -> &'static str {
-    match v {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_11 => "HTTP/1.1",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "-",
-    }
-}
-
-/// Appends one journal line for `r`: the 33 standard fields, then the 6 [`EXT_FIELDS`], all
-/// TAB-separated, ending with `\n`.
-pub fn journal_line(r: &Record, out: &mut Vec<u8>) {
+/// Appends one journal line for `r` (a [`Record::line`], or one unpacked by the journal
+/// writer): the 33 standard fields, then the 6 [`EXT_FIELDS`], all TAB-separated, ending with
+/// `\n`.
+pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
     let ms = r.end_ms.clamp(0, MAX_MS);
     let tab = |out: &mut Vec<u8>| out.push(b'\t');
 
     // 1 date, 2 time
     push_date_time(ms / 1_000, out);
     // 3 x-edge-location
-    push_text(Some(r.pop.as_bytes()), out);
+    push_text(Some(r.pop), out);
     tab(out);
     // 4 sc-bytes
     push_u64(r.sc_bytes, out);
@@ -264,69 +248,63 @@ pub fn journal_line(r: &Record, out: &mut Vec<u8>) {
     push_ip(r.client_ip, out);
     tab(out);
     // 6 cs-method
-    push_text(Some(r.method.as_str().as_bytes()), out);
+    push_text(Some(r.method), out);
     tab(out);
     // 7 cs(Host)
-    push_text(r.distribution_domain.as_deref().map(str::as_bytes), out);
+    push_text(r.distribution_domain, out);
     tab(out);
     // 8 cs-uri-stem
-    push_text(Some(r.uri.path().as_bytes()), out);
+    push_text(Some(r.path), out);
     tab(out);
     // 9 sc-status
     push_padded(u64::from(r.status), 3, out);
     tab(out);
-    // 10 cs(Referer), 11 cs(User-Agent)
-    push_header(r.referer.as_ref(), out);
-    tab(out);
-    push_header(r.user_agent.as_ref(), out);
-    tab(out);
-    // 12 cs-uri-query
-    push_text(r.uri.query().map(str::as_bytes), out);
-    tab(out);
-    // 13 cs(Cookie)
-    push_header(r.cookie.as_ref(), out);
-    tab(out);
+    // 10 cs(Referer), 11 cs(User-Agent), 12 cs-uri-query, 13 cs(Cookie)
+    for v in [r.referer, r.user_agent, r.query, r.cookie] {
+        push_text(v, out);
+        tab(out);
+    }
     // 14 x-edge-result-type, 15 x-edge-request-id, 16 x-host-header
-    out.extend_from_slice(r.result_type.as_str().as_bytes());
+    push_text(Some(r.result_type), out);
     tab(out);
-    push_text(Some(r.request_id.as_bytes()), out);
+    push_text(Some(r.request_id), out);
     tab(out);
-    push_header(r.host_header.as_ref(), out);
+    push_text(r.host_header, out);
     tab(out);
     // 17 cs-protocol, 18 cs-bytes, 19 time-taken, 20 x-forwarded-for
-    out.extend_from_slice(if r.https { "https" } else { "http" }.as_bytes());
+    out.extend_from_slice(if r.https { b"https" } else { b"http" });
     tab(out);
     push_u64(r.cs_bytes, out);
     tab(out);
     push_secs_3(r.time_taken_us, out);
     tab(out);
-    push_header(r.forwarded_for.as_ref(), out);
+    push_text(r.forwarded_for, out);
     tab(out);
     // 21 ssl-protocol, 22 ssl-cipher
     match r.tls {
         Some((proto, cipher)) => {
-            push_text(Some(proto.as_bytes()), out);
+            push_text(Some(proto), out);
             tab(out);
-            push_text(Some(cipher.as_bytes()), out);
+            push_text(Some(cipher), out);
         }
         None => out.extend_from_slice(b"-\t-"),
     }
     tab(out);
     // 23 x-edge-response-result-type, 24 cs-protocol-version, 25 fle-status,
     // 26 fle-encrypted-fields
-    out.extend_from_slice(r.response_result_type.as_str().as_bytes());
+    push_text(Some(r.response_result_type), out);
     tab(out);
-    out.extend_from_slice(protocol_version(r.version).as_bytes());
+    push_text(Some(r.version), out);
     out.extend_from_slice(b"\t-\t-\t");
     // 27 c-port, 28 time-to-first-byte, 29 x-edge-detailed-result-type
     push_u64(u64::from(r.client_port), out);
     tab(out);
     push_secs_3(r.ttfb_us, out);
     tab(out);
-    push_text(Some(r.detailed_result_type.as_bytes()), out);
+    push_text(Some(r.detailed_result_type), out);
     tab(out);
     // 30 sc-content-type, 31 sc-content-len
-    push_header(r.content_type.as_ref(), out);
+    push_text(r.content_type, out);
     tab(out);
     match r.content_length {
         Some(n) => push_u64(n, out),
@@ -345,11 +323,11 @@ pub fn journal_line(r: &Record, out: &mut Vec<u8>) {
     tab(out);
 
     // Extension fields.
-    push_text(r.distribution_id.as_deref().map(str::as_bytes), out);
+    push_text(r.distribution_id, out);
     tab(out);
-    out.extend_from_slice(r.billing_region.code().as_bytes());
+    push_text(Some(r.billing_region), out);
     tab(out);
-    out.extend_from_slice(r.ttl_class.map_or("-", TtlClass::as_str).as_bytes());
+    push_text(Some(r.ttl_class), out);
     tab(out);
     push_u64(r.origin_bytes_out, out);
     tab(out);

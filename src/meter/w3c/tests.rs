@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Method, Uri, Version};
 
 use super::*;
+use crate::meter::record::Record;
 
 /// A hit over HTTPS/2 with every optional value present.
 pub(crate) fn full_record() -> Record {
@@ -92,7 +93,7 @@ pub(crate) fn bare_record() -> Record {
 
 fn line_of(r: &Record) -> String {
     let mut s = Vec::new();
-    journal_line(r, &mut s);
+    journal_line(&r.line(), &mut s);
     String::from_utf8(s).unwrap()
 }
 
