@@ -233,8 +233,13 @@ metering=0
 "$bin" serve --help | grep -q -- '--metering' && metering=1
 if ((metering)); then
     log "starting a second edgegate with --metering off"
+    # Scenario 7 compares two fresh instances that serve nothing else, so neither carries the
+    # journal and log delivery of the other scenarios' traffic.
     start_edgegate meteroff "$cache_size" --metering off
     off_port=$EG_PORT meteroff_pid=$EG_PID
+    log "starting a third edgegate with metering on, for the comparison"
+    start_edgegate meteron "$cache_size"
+    on_port=$EG_PORT meteron_pid=$EG_PID
 fi
 
 systems=(varnish nginx edgegate)
@@ -244,6 +249,7 @@ base_url() { # system -> base URL
         nginx) echo "http://127.0.0.1:$nginx_port" ;;
         edgegate) echo "http://127.0.0.1:$eg_port" ;;
         meteroff) echo "http://127.0.0.1:$off_port" ;;
+        meteron) echo "http://127.0.0.1:$on_port" ;;
         direct) echo "$origin" ;;
     esac
 }
@@ -257,12 +263,12 @@ h2_url() {
 # Extra request headers per system: edgegate routes by Host to the distribution.
 host_args() { # system -> args for curl/wrk/h2load (one per line)
     case "$1" in
-        edgegate | meteroff) printf '%s\n' -H "Host: $host" ;;
+        edgegate | meteroff | meteron) printf '%s\n' -H "Host: $host" ;;
     esac
 }
 h2_host_args() {
     case "$1" in
-        edgegate | meteroff) printf '%s\n' -H ":authority: $host" ;;
+        edgegate | meteroff | meteron) printf '%s\n' -H ":authority: $host" ;;
     esac
 }
 
@@ -279,7 +285,7 @@ warm_and_check() { # system url
     case "$sys" in
         varnish) grep -Eqi '^x-varnish: [0-9]+ [0-9]+$' <<< "$hdrs" ;;
         nginx) grep -qi '^x-cache-status: hit' <<< "$hdrs" ;;
-        edgegate | meteroff) grep -qi '^x-cache: hit from cloudfront' <<< "$hdrs" ;;
+        edgegate | meteroff | meteron) grep -qi '^x-cache: hit from cloudfront' <<< "$hdrs" ;;
     esac || die "$sys did not serve $url from its cache after warming it; response headers:
 $hdrs"
 }
@@ -302,7 +308,7 @@ run_wrk() { # system url [extra wrk args...]
         /^ +99%/ {p99 = ms($2)}
         END {printf "%.0f %.3f %.3f\n", rps, p50, p99}' <<< "$out"
 }
-pid_of() { case "$1" in edgegate) echo "$eg_pid" ;; meteroff) echo "${meteroff_pid:-}" ;; esac; }
+pid_of() { case "$1" in edgegate) echo "$eg_pid" ;; meteroff) echo "${meteroff_pid:-}" ;; meteron) echo "${meteron_pid:-}" ;; esac; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 clk_tck="$(getconf CLK_TCK)"
 # run_wrk plus the edgegate instance's CPU time (user + system) per request, in µs:
@@ -368,7 +374,10 @@ log "warming every cache"
 for sys in "${systems[@]}"; do
     for o in obj-1k.bin obj-64k.bin obj-1m.bin; do warm_and_check "$sys" "$(base_url "$sys")/$o"; done
 done
-((metering)) && warm_and_check meteroff "$(base_url meteroff)/obj-1k.bin"
+if ((metering)); then
+    warm_and_check meteroff "$(base_url meteroff)/obj-1k.bin"
+    warm_and_check meteron "$(base_url meteron)/obj-1k.bin"
+fi
 signed_url_full="$("$bin" sign url --url "http://$host/signed/obj-1k.bin" --key-pair-id KBENCH0000001 \
     --private-key "$root/keys/demo-private.pem" --expires +2h)"
 signed_url="http://127.0.0.1:$eg_port${signed_url_full#http://$host}"
@@ -406,8 +415,8 @@ for r in $(seq "$rounds"); do
     if ((metering)); then
         log "round $r/$rounds: metering on vs off, edgegate (A B B A)"
         mapfile -t pair < <(run_abba meteroff "$(base_url meteroff)/obj-1k.bin" \
-            edgegate "$(base_url edgegate)/obj-1k.bin")
-        R[meter_off,meteroff,$r]="${pair[0]}" R[meter_on,edgegate,$r]="${pair[1]}"
+            meteron "$(base_url meteron)/obj-1k.bin")
+        R[meter_off,meteroff,$r]="${pair[0]}" R[meter_on,meteron,$r]="${pair[1]}"
     fi
 done
 eg_hits_hwm="$(hwm_kib "$eg_pid")"
@@ -650,15 +659,18 @@ count as hits).
 ### 7. Metering on vs off (1 KiB hits)
 
 $(if ((metering)); then
-        echo "Each round runs off, on, on, off for half the round's time each (two edgegate instances of"
-        echo "the same build); the ratio is the median over rounds of each round's on / off."
+        echo "Each round runs off, on, on, off for half the round's time each, against two fresh edgegate"
+        echo "instances of the same build that serve only this scenario (the instance of scenarios 1-2 also"
+        echo "meters, but carries the journal and log delivery of all their traffic); the ratio is the"
+        echo "median over rounds of each round's on / off. CPU per request counts every thread of the"
+        echo "instance, the journal writer and log delivery included."
         echo
         echo "| | req/s (median) | p99 ms | edgegate CPU µs per request | req/s per round |"
         echo "|---|---|---|---|---|"
-        echo "| metering on | $(col meter_on edgegate 1) | $(col meter_on edgegate 3) | $(col meter_on edgegate 4) | $(per_round meter_on edgegate) |"
+        echo "| metering on | $(col meter_on meteron 1) | $(col meter_on meteron 3) | $(col meter_on meteron 4) | $(per_round meter_on meteron) |"
         echo "| metering off | $(col meter_off meteroff 1) | $(col meter_off meteroff 3) | $(col meter_off meteroff 4) | $(per_round meter_off meteroff) |"
         echo
-        echo "on / off = **$(paired_ratio meter_on edgegate meter_off meteroff 1)** (target >= 0.95; per round: $(per_ratio meter_on edgegate meter_off meteroff)); CPU per request on / off = $(ratio "$(col meter_on edgegate 4)" "$(col meter_off meteroff 4)")"
+        echo "on / off = **$(paired_ratio meter_on meteron meter_off meteroff 1)** (target >= 0.95; per round: $(per_ratio meter_on meteron meter_off meteroff)); CPU per request on / off = $(ratio "$(col meter_on meteron 4)" "$(col meter_off meteroff 4)")"
     else
         echo "Skipped: this build's \`edgegate serve --help\` has no \`--metering\` flag."
     fi)
@@ -688,7 +700,7 @@ sum "churn: hit ratio sane (>= 0.5 x cache / working set = $churn_ideal)" "$chur
 sum "miss path: added latency over origin (informational)" \
     "median $(awk -v a="$(miss_stat edgegate 50)" -v b="$(miss_stat direct 50)" 'BEGIN {printf "%+.3f", a - b}') ms, p99 $(awk -v a="$(miss_stat edgegate 99)" -v b="$(miss_stat direct 99)" 'BEGIN {printf "%+.3f", a - b}') ms" "-"
 if ((metering)); then
-    mr="$(paired_ratio meter_on edgegate meter_off meteroff 1)"
+    mr="$(paired_ratio meter_on meteron meter_off meteroff 1)"
     sum "metering on / off >= 0.95 (issue 4)" "$mr" "$(held "$mr" '>=' 0.95)"
 else
     sum "metering on / off" "skipped: no --metering flag in this build" "-"
