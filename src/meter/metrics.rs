@@ -1,8 +1,8 @@
 //! Prometheus metrics, rendered in the text exposition format at `GET /metrics` on the admin
 //! listener.
 //!
-//! [`super::Meter::submit`] feeds every record to [`Metrics::observe`] as it writes the record's
-//! journal line, into a per-thread shard of counters, so the counts agree exactly with the
+//! [`super::Meter::submit`] feeds every record to [`Metrics::observe`] as it hands the record to
+//! the journal, into a per-thread shard of counters, so the counts agree exactly with the
 //! journal and the request threads rarely share a lock. Label sets
 //! are bounded: distribution ids (the configured ones, or `-`), billing region, protocol,
 //! CloudFront result type and status class; never a path, a key or an address.

@@ -1,9 +1,9 @@
 //! CloudFront's standard access-log line (W3C extended format, 33 TAB-separated fields) and
 //! edgegate's journal line (the same 33 fields followed by [`EXT_FIELDS`]).
 //!
-//! Everything here is pure formatting and parsing, no I/O. [`journal_line`] runs on the request's
-//! thread for every request, so it only appends bytes to the caller's buffer: digits come from
-//! `itoa` and escaping copies unescaped runs whole. [`JournalFields`] splits a journal line in
+//! Everything here is pure formatting and parsing, no I/O. [`journal_line`] runs on the journal
+//! writer's thread for every request, so it only appends bytes to the caller's buffer: digits
+//! come from `itoa` and escaping copies unescaped runs whole. [`JournalFields`] splits a journal line in
 //! one pass for log delivery.
 //!
 //! Escaping follows CloudFront (RFC 1738 style): bytes 0x00–0x20, 0x7F and above, and
