@@ -398,7 +398,7 @@ fn scan_request_headers(h: &HeaderMap) -> RequestHeaders<'_> {
     let mut out = RequestHeaders::default();
     let mut content_length = None;
     for (name, value) in h {
-        out.bytes += (name.as_str().len() + 2 + value.len() + 2) as u64;
+        out.bytes += header_line_bytes(name, value);
         if name == header::HOST {
             out.host.get_or_insert(value);
         } else if name == header::USER_AGENT {
@@ -456,7 +456,7 @@ struct ResponseHeaders<'a> {
 fn scan_response_headers(h: &HeaderMap) -> ResponseHeaders<'_> {
     let mut out = ResponseHeaders::default();
     for (name, value) in h {
-        out.bytes += (name.as_str().len() + 2 + value.len() + 2) as u64;
+        out.bytes += header_line_bytes(name, value);
         if name == header::CONTENT_TYPE {
             out.content_type.get_or_insert(value);
         } else if name == header::CONTENT_LENGTH {
@@ -491,9 +491,12 @@ pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
 
 /// The headers' size as HTTP/1.1 writes them (`name: value\r\n` each).
 pub(crate) fn header_bytes(h: &HeaderMap) -> u64 {
-    h.iter()
-        .map(|(k, v)| (k.as_str().len() + 2 + v.len() + 2) as u64)
-        .sum()
+    h.iter().map(|(k, v)| header_line_bytes(k, v)).sum()
+}
+
+/// One header's size as HTTP/1.1 writes it: `name: value\r\n`.
+fn header_line_bytes(name: &header::HeaderName, value: &HeaderValue) -> u64 {
+    (name.as_str().len() + 2 + value.len() + 2) as u64
 }
 
 fn status_line_bytes(s: StatusCode) -> u64 {
