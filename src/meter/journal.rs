@@ -145,7 +145,7 @@ pub fn repair(dir: &Path) -> io::Result<u64> {
 }
 
 impl Meter {
-    /// Repairs the journal under `data_dir` and starts the writer thread.
+    /// Repairs the journal under `data_dir` and starts the writer and flusher threads.
     pub fn start(data_dir: &Path, metrics: Arc<Metrics>) -> io::Result<Meter> {
         let dir = journal_dir(data_dir);
         fs::create_dir_all(&dir)?;
@@ -156,11 +156,15 @@ impl Meter {
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
         });
+        let (flush_tx, flush_rx) = mpsc::channel();
+        let flushing = std::thread::Builder::new()
+            .name("edgegate-fsync".into())
+            .spawn(move || flusher(flush_rx))?;
         let writer_dir = dir.clone();
         let writer_queue = queue.clone();
         std::thread::Builder::new()
             .name("edgegate-meter".into())
-            .spawn(move || writer(writer_dir, writer_queue))?;
+            .spawn(move || writer(writer_dir, writer_queue, flush_tx, flushing))?;
         Ok(Meter {
             queue,
             metrics,
@@ -275,17 +279,6 @@ impl Files {
         Ok(())
     }
 
-    fn sync(&mut self) -> io::Result<()> {
-        self.write()?;
-        if self.dirty {
-            for (f, _) in self.open.values() {
-                f.sync_data()?;
-            }
-            self.dirty = false;
-        }
-        Ok(())
-    }
-
     /// Retries failed writes and hands the files written since the last flush (as duplicated
     /// handles) to the flusher, with the sync requests to answer once they are on the device.
     fn flush_in_background(
@@ -338,19 +331,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn writer(dir: PathBuf, queue: Arc<Queue>) {
+fn writer(
+    dir: PathBuf,
+    queue: Arc<Queue>,
+    flush_tx: mpsc::Sender<Flush>,
+    flushing: std::thread::JoinHandle<()>,
+) {
     let mut files = Files {
         dir,
         open: BTreeMap::new(),
         dirty: false,
     };
-    let (flush_tx, flush_rx) = mpsc::channel();
-    let flusher = std::thread::Builder::new()
-        .name("edgegate-fsync".into())
-        .spawn(move || flusher(flush_rx));
-    if let Err(e) = &flusher {
-        tracing::error!(error = %e, "cannot start the journal's flusher thread; flushing inline");
-    }
     let mut last_sync = Instant::now();
     let report = |r: io::Result<()>| {
         if let Err(e) = r {
@@ -409,31 +400,18 @@ fn writer(dir: PathBuf, queue: Arc<Queue>) {
                 spare.shrink_to(SPARE_CAPACITY);
             }
         }
-        if stopping || flusher.is_err() {
-            // Inline: every Meter is gone (everything submitted was drained above), or there is
-            // no flusher thread.
-            if stopping || !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
-                report(files.sync());
-                last_sync = Instant::now();
-            } else {
-                report(files.write());
-            }
-            for ack in syncs {
-                let _ = ack.send(());
-            }
-        } else if !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
+        if stopping || !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
             report(files.flush_in_background(&flush_tx, syncs));
             last_sync = Instant::now();
         } else {
             report(files.write());
         }
         if stopping {
+            // Every Meter is gone and everything submitted was drained above: wait for the
+            // flusher to put it all on the device.
             queue.stopped.store(true, Ordering::Release);
             drop(flush_tx);
-            if let Ok(handle) = flusher {
-                // Flushes handed over earlier finish before the process may exit.
-                let _ = handle.join();
-            }
+            let _ = flushing.join();
             return;
         }
     }
