@@ -1,7 +1,7 @@
 //! Metering end to end: known traffic against real edges (in process and the real binary),
 //! then the journal, `edgegate usage report`, `GET /usage`, `GET /metrics`, the access logs
 //! delivered to LocalStack and GoAccess's reading of them, all checked to the exact request and
-//! byte; crashes (SIGKILL, SIGTERM under load, a torn journal line) and `--metering off`.
+//! byte; crashes (SIGKILL, SIGTERM under load, a torn journal frame) and `--metering off`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -825,7 +825,7 @@ async fn sigkill_under_load() {
         .count() as u64;
     assert!(safe > 50, "the load produced too little traffic: {safe}");
     let d = data.to_str().unwrap();
-    // Read as the kill left it (a torn last line is not counted and not an error) ...
+    // Read as the kill left it (a torn last frame is not counted and not an error) ...
     let before = requests_in(&usage_report(&["--data-dir", d], &[]).await);
     assert!(
         safe <= before && before <= sent,
@@ -837,7 +837,7 @@ async fn sigkill_under_load() {
     assert!(edge.term());
     let report = usage_report(&["--data-dir", d], &[]).await;
     let counted = requests_in(&report);
-    assert_eq!(counted, before, "the repair cuts only a torn line");
+    assert_eq!(counted, before, "the repair cuts only a torn frame");
     assert!(
         safe <= counted && counted <= sent,
         "counted {counted}; completed >1 s before the kill {safe}; completed {}; sent {sent}",
@@ -885,10 +885,10 @@ async fn sigterm_under_load_counts_exactly() {
     );
 }
 
-/// Test 5: half a line appended to the journal while the edge is stopped is cut on the next
-/// start, and the report reads everything else.
+/// Test 5: half a frame of records appended to the journal while the edge is stopped is cut on
+/// the next start, and the report reads everything else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn torn_journal_line_is_cut_on_start() {
+async fn torn_journal_frame_is_cut_on_start() {
     let origin = TestOrigin::start().await;
     let config = meter_config(origin.addr.port(), "pop = \"IAD89-C1\"", None);
     let edge = TestEdge::start(&config).await;
@@ -906,22 +906,51 @@ async fn torn_journal_line_is_cut_on_start() {
         .max()
         .unwrap();
     let good = std::fs::read(&file).unwrap();
-    let first_line = good.split(|b| *b == b'\n').next().unwrap();
+    // Append the first frame again, cut off halfway through its records: a torn write.
+    let first_len = u32::from_le_bytes(good[..4].try_into().unwrap()) as usize;
     let mut torn = good.clone();
-    torn.extend_from_slice(&first_line[..first_line.len() / 2]);
+    torn.extend_from_slice(&good[..4 + first_len / 2]);
     std::fs::write(&file, &torn).unwrap();
 
     let edge = TestEdge::start_in(&config, data).await;
     assert_eq!(
         std::fs::read(&file).unwrap(),
         good,
-        "the torn line is cut before anything is appended"
+        "the torn frame is cut before anything is appended"
     );
     assert_eq!(get(edge.viewer, MHOST, "/t3.txt").await.status, 200);
     let data = edge.stop().await;
     let lines = journal(data.path());
     assert_eq!(lines.len(), 4);
     assert!(lines.iter().all(|l| l.len() == 39), "every line whole");
+    // `edgegate usage journal` prints the same lines under a #Fields: line naming all 39.
+    let (ok, out, err) = edgegate(
+        [
+            "usage",
+            "journal",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await;
+    assert!(ok, "{err}");
+    let mut printed = out.lines();
+    let fields = printed.next().unwrap();
+    assert!(
+        fields.starts_with("#Fields: date time x-edge-location "),
+        "{fields}"
+    );
+    assert!(
+        fields.ends_with(" x-origin-bytes-in x-origin-latency"),
+        "{fields}"
+    );
+    assert_eq!(fields.split(' ').count(), 40, "{fields}");
+    let printed: Vec<Vec<String>> = printed
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(printed, lines);
     let report = usage_report(&["--data-dir", data.path().to_str().unwrap()], &[]).await;
     assert_eq!(requests_in(&report), 4);
 }

@@ -78,6 +78,13 @@ pub enum UsageCommand {
         #[arg(long, default_value = "table")]
         format: CostFormat,
     },
+    /// The journal as text: a `#Fields:` line, then one TAB-separated line per request (the 33
+    /// standard-log fields and edgegate's 6 extension fields), oldest first.
+    Journal {
+        /// Data directory of an edge [default: ./data].
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// `edgegate report …`: the console's other reports.
@@ -277,18 +284,27 @@ pub async fn load_data_dir(dir: &Path, filter: &Filter) -> Result<Loaded, String
             if !filter2.hour_may_match(hour) {
                 continue;
             }
-            let mut text = String::new();
-            std::fs::File::open(&path)
-                .and_then(|mut f| f.read_to_string(&mut text))
+            let mut f = std::fs::File::open(&path)
+                .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            // A line still being written has no newline yet: leave it for next time.
-            let complete = text.rfind('\n').map_or("", |i| &text[..=i]);
-            for line in complete.lines() {
-                match w3c::parse_journal(line) {
+            let mut text = Vec::with_capacity(1024);
+            // A frame still being written is left for next time.
+            let scan = journal::read_records(&mut f, u64::MAX, |line| {
+                text.clear();
+                w3c::journal_line(line, &mut text);
+                match std::str::from_utf8(&text)
+                    .map_err(|_| ())
+                    .and_then(|t| w3c::parse_journal(t).map_err(|_| ()))
+                {
                     Ok(e) if filter2.keeps(&e) => loaded.entries.push(e),
                     Ok(_) => {}
-                    Err(_) => loaded.malformed += 1,
+                    Err(()) => loaded.malformed += 1,
                 }
+                Ok(())
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            if scan.unreadable {
+                loaded.malformed += 1;
             }
         }
         Ok(loaded)
@@ -403,6 +419,21 @@ fn now() -> i64 {
 pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<(), String> {
     let io_err = |e: io::Error| format!("cannot write the report: {e}");
     match cmd {
+        UsageCommand::Journal { data_dir } => {
+            let dir = data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+            if !dir.is_dir() {
+                return Err(format!(
+                    "{} is not a data directory (use --data-dir DIR)",
+                    dir.display()
+                ));
+            }
+            out.write_all(w3c::journal_fields_line().as_bytes())
+                .map_err(io_err)?;
+            let jdir = journal::journal_dir(&dir);
+            journal::write_text(&dir, out)
+                .map(|_| ())
+                .map_err(|e| format!("{}: {e}", jdir.display()))
+        }
         UsageCommand::Report {
             source,
             granularity,

@@ -1,9 +1,10 @@
-//! Access-log delivery: turns new journal lines into CloudFront standard log files, keeps them
+//! Access-log delivery: turns new journal records into CloudFront standard log files, keeps them
 //! under `{data-dir}/logs/`, and uploads them to each distribution's logging bucket.
 //!
 //! Every `--log-delivery-interval` (and once more on shutdown) [`Delivery::run_once`]:
 //!
-//! 1. reads each journal file from its cursor to its last complete line;
+//! 1. reads each journal file from its cursor to its last whole frame
+//!    ([`journal::read_records`]), formatting each record as CloudFront's log line;
 //! 2. writes, per distribution and hour, one gzip file named as CloudFront names them,
 //!    `{DistributionId}.YYYY-MM-DD-HH.{unique}.gz`, whose unique id is derived from the edge,
 //!    the journal file and the starting offset — so redoing a step after a crash rewrites the
@@ -18,7 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -181,31 +182,23 @@ impl Delivery {
                 continue;
             }
             f.seek(SeekFrom::Start(start))?;
-            // Streamed line by line into one gzip writer per distribution, so memory stays
+            // Streamed a frame at a time into one gzip writer per distribution, so memory stays
             // bounded however much the journal grew since the last run.
-            let mut reader =
-                BufReader::with_capacity(1 << 20, f.take((len - start).min(MAX_READ_PER_RUN)));
+            let mut reader = BufReader::with_capacity(1 << 20, f.take(len - start));
             let mut open: BTreeMap<String, OpenLog> = BTreeMap::new();
-            let mut consumed = 0u64;
-            let mut raw = Vec::with_capacity(1024);
+            let mut text = Vec::with_capacity(1024);
             let mut out = Vec::with_capacity(1024);
-            loop {
-                raw.clear();
-                let n = reader.read_until(b'\n', &mut raw)?;
-                if n == 0 || raw.last() != Some(&b'\n') {
-                    // End of the range, or a line still being written: left for next time.
-                    break;
-                }
-                consumed += n as u64;
-                let Some(fields) = w3c::JournalFields::split(&raw) else {
-                    continue;
-                };
-                // Journal fields are escaped, so always ASCII.
-                let Some(dist) = fields
-                    .distribution()
+            let scan = journal::read_records(&mut reader, MAX_READ_PER_RUN, |line| {
+                let Some(dist) = line
+                    .distribution_id
                     .and_then(|d| std::str::from_utf8(d).ok())
                 else {
-                    continue;
+                    return Ok(());
+                };
+                text.clear();
+                w3c::journal_line(line, &mut text);
+                let Some(fields) = w3c::JournalFields::split(&text) else {
+                    return Ok(());
                 };
                 if !open.contains_key(dist) {
                     let unique = unique_id(&self.pop, &name, start);
@@ -220,7 +213,12 @@ impl Delivery {
                     log.gz.write_all(&out)?;
                     log.lines += 1;
                 }
+                Ok(())
+            })?;
+            if scan.unreadable {
+                tracing::error!(file = %path.display(), offset = start + scan.consumed, "an unreadable journal frame stops log delivery from this file until the next start repairs it");
             }
+            let consumed = scan.consumed;
             for (dist, log) in open {
                 let (file_name, lines) = log.finish()?;
                 report.files_written += 1;

@@ -1,24 +1,27 @@
-//! The journal: every [`Record`] as one line in an hourly, append-only file under
-//! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.log` after the hour the request finished.
+//! The journal: every [`Record`] in an hourly, append-only file under
+//! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.rec` after the hour the request finished.
 //!
 //! The data plane never waits for the disk: [`Meter::submit`] copies the record's values
 //! ([`packed::pack`]) into one of a few lock-sharded buffers (no wake-up per record), and one
-//! writer thread drains them, formats the lines ([`w3c::journal_line`]) a batch at a time and
-//! appends them to the files. The writer writes
-//! whatever it holds at least every [`WRITE_INTERVAL`] (so a record is in the kernel's page cache,
-//! which survives SIGKILL, well within a second of its response finishing). A second thread
-//! calls `fdatasync` at least every [`SYNC_INTERVAL`] and on shutdown, so a slow disk delays only
-//! the flush to the device: the writer keeps draining the buffers meanwhile, and they stay the
-//! size of one write interval's lines however long a flush takes. Counting is exact: every
-//! record is one line and nothing is sampled.
+//! writer thread drains them and appends each buffer to the hour's file as one frame: a
+//! little-endian `u32` length, then that many bytes of packed records. Nothing is escaped or
+//! formatted on the way in; the text of a record (the journal line of [`w3c::journal_line`]) is
+//! made only when something reads the journal: log delivery (at a lower CPU priority), reports
+//! and [`text_lines`]. The writer writes whatever it holds at least every [`WRITE_INTERVAL`] (so
+//! a record is in the kernel's page cache, which survives SIGKILL, well within a second of its
+//! response finishing). A second thread calls `fdatasync` at least every [`SYNC_INTERVAL`] and
+//! on shutdown, so a slow disk delays only the flush to the device: the writer keeps draining the
+//! buffers meanwhile, and they stay the size of one write interval's records however long a flush
+//! takes. Counting is exact: every record is written once and nothing is sampled.
 //!
-//! A crash can leave the last line of a file half-written. [`repair`] runs before the writer
-//! opens the directory and cuts every file back to its last complete line, so a torn record
-//! never reaches a report; readers also skip (and count) any line that does not parse.
+//! A crash can leave the last frame of a file half-written. [`repair`] runs before the writer
+//! opens the directory and cuts every file back to its last whole frame, so a torn record never
+//! reaches a report; readers ([`read_records`]) stop at a frame that is not whole yet (one being
+//! written) and at one that does not unpack.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -26,7 +29,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
-use super::record::Record;
+use super::record::{Line, Record};
 use super::{packed, w3c};
 
 /// Longest a finished record waits in memory before it is written.
@@ -35,6 +38,11 @@ pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// Capacity the writer's spare buffer keeps between writes; a burst's larger buffer is let go.
 const SPARE_CAPACITY: usize = 1 << 20;
+/// Largest frame the writer writes (a larger batch is split at record boundaries) and readers
+/// accept.
+const MAX_FRAME: usize = 64 << 20;
+/// A journal file's extension.
+const EXTENSION: &str = ".rec";
 
 /// The hand-over between request threads and the writer.
 #[derive(Debug)]
@@ -81,13 +89,13 @@ pub fn journal_dir(data_dir: &Path) -> PathBuf {
 pub fn file_name(hour_start: i64) -> String {
     let mut name = String::with_capacity(17);
     w3c::push_hour_stamp(hour_start, &mut name);
-    name.push_str(".log");
+    name.push_str(EXTENSION);
     name
 }
 
 /// The hour (Unix seconds) a journal file name stands for.
 pub fn parse_file_name(name: &str) -> Option<i64> {
-    w3c::parse_hour_stamp(name.strip_suffix(".log")?)
+    w3c::parse_hour_stamp(name.strip_suffix(EXTENSION)?)
 }
 
 /// Journal files in `dir`, oldest first, with the hour each covers.
@@ -109,39 +117,129 @@ pub fn files(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
     Ok(out)
 }
 
-/// Cuts every journal file back to its last complete line (a crash can tear the last one).
-/// Returns how many bytes were cut.
+/// Cuts every journal file back to its last whole frame of records (a crash can tear the last
+/// one). Returns how many bytes were cut.
 pub fn repair(dir: &Path) -> io::Result<u64> {
     let mut cut = 0;
     for (_, path) in files(dir)? {
         let mut f = OpenOptions::new().read(true).write(true).open(&path)?;
         let len = f.metadata()?.len();
-        if len == 0 {
-            continue;
-        }
-        // Walk back from the end in blocks to the last newline.
-        let mut end = len;
-        let mut keep = 0;
-        let mut block = vec![0u8; 64 * 1024];
-        'scan: while end > 0 {
-            let start = end.saturating_sub(block.len() as u64);
-            let n = (end - start) as usize;
-            f.seek(SeekFrom::Start(start))?;
-            f.read_exact(&mut block[..n])?;
-            if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
-                keep = start + i as u64 + 1;
-                break 'scan;
-            }
-            end = start;
-        }
-        if keep < len {
-            f.set_len(keep)?;
+        let scan = read_records(
+            &mut io::BufReader::with_capacity(1 << 20, &mut f),
+            u64::MAX,
+            |_| Ok(()),
+        )?;
+        if scan.consumed < len {
+            f.set_len(scan.consumed)?;
             f.sync_all()?;
-            cut += len - keep;
-            tracing::warn!(file = %path.display(), bytes = len - keep, "cut a torn record from the journal");
+            cut += len - scan.consumed;
+            tracing::warn!(file = %path.display(), bytes = len - scan.consumed, "cut a torn record from the journal");
         }
     }
     Ok(cut)
+}
+
+/// What [`read_records`] got through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// Bytes of whole, readable frames: where the next read starts.
+    pub consumed: u64,
+    /// Reading stopped at a frame that is whole but does not unpack (only a crash that
+    /// [`repair`] has not yet seen leaves one).
+    pub unreadable: bool,
+}
+
+/// Reads the frames of a journal file from `r` (positioned at a frame boundary) and calls
+/// `each` with every record of every whole frame, in order, until the end of the input, a
+/// frame not yet whole (still being written, or torn), or an unreadable one. Stops after the
+/// frame that takes it to `limit` bytes or past. Every frame is checked whole before any of
+/// its records is handed out, so a torn frame is never half-counted.
+pub fn read_records(
+    r: &mut impl Read,
+    limit: u64,
+    mut each: impl FnMut(&Line<'_>) -> io::Result<()>,
+) -> io::Result<Scan> {
+    let mut scan = Scan {
+        consumed: 0,
+        unreadable: false,
+    };
+    let mut frame = Vec::new();
+    while scan.consumed < limit {
+        let mut head = [0u8; 4];
+        if !read_whole(r, &mut head)? {
+            break;
+        }
+        let len = u32::from_le_bytes(head) as usize;
+        if len == 0 || len > MAX_FRAME {
+            scan.unreadable = true;
+            break;
+        }
+        frame.resize(len, 0);
+        if !read_whole(r, &mut frame)? {
+            break;
+        }
+        let mut rest = &frame[..];
+        while let Some((_, after)) = packed::unpack(rest) {
+            rest = after;
+            if rest.is_empty() {
+                break;
+            }
+        }
+        if !rest.is_empty() {
+            scan.unreadable = true;
+            break;
+        }
+        let mut rest = &frame[..];
+        while let Some((line, after)) = packed::unpack(rest) {
+            each(&line)?;
+            rest = after;
+        }
+        scan.consumed += 4 + len as u64;
+    }
+    Ok(scan)
+}
+
+/// Fills `buf` from `r`; false if the input ended first.
+fn read_whole(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Writes every record of the journal under `data_dir` to `out` as its journal line
+/// ([`w3c::journal_line`]), oldest file first; returns how many. A frame still being written is
+/// left out.
+pub fn write_text(data_dir: &Path, out: &mut impl Write) -> io::Result<u64> {
+    let mut n = 0;
+    let mut text = Vec::with_capacity(1024);
+    for (_, path) in files(&journal_dir(data_dir))? {
+        let mut f = io::BufReader::with_capacity(1 << 20, File::open(&path)?);
+        read_records(&mut f, u64::MAX, |line| {
+            text.clear();
+            w3c::journal_line(line, &mut text);
+            n += 1;
+            out.write_all(&text)
+        })?;
+    }
+    Ok(n)
+}
+
+/// The journal under `data_dir` as journal lines (without their `\n`); see [`write_text`].
+pub fn text_lines(data_dir: &Path) -> io::Result<Vec<String>> {
+    let mut text = Vec::new();
+    write_text(data_dir, &mut text)?;
+    // Journal lines are escaped, hence ASCII.
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
 
 impl Meter {
@@ -174,8 +272,8 @@ impl Meter {
 
     /// Hands a finished request to the writer. Never blocks.
     ///
-    /// The request's thread only copies the record's values; the writer escapes and formats
-    /// them, many records in a row, which keeps the request path short.
+    /// The request's thread only copies the record's values; the writer appends them to the
+    /// journal as they are, and readers format them.
     pub fn submit(&self, record: Record) {
         self.metrics.observe(&record);
         let hour = record.end_ms.div_euclid(3_600_000) * 3_600;
@@ -224,7 +322,7 @@ impl Meter {
     }
 }
 
-/// Open journal files by hour, each with the lines a failed write left behind.
+/// Open journal files by hour, each with the frames a failed write left behind.
 struct Files {
     dir: PathBuf,
     open: BTreeMap<i64, (File, Vec<u8>)>,
@@ -232,8 +330,8 @@ struct Files {
 }
 
 impl Files {
-    /// Appends `text` (whole lines) to the hour's file, straight from the caller's buffer. If
-    /// the write fails, the lines are kept and retried by the next [`Files::write`].
+    /// Appends `text` (whole frames) to the hour's file, straight from the caller's buffer. If
+    /// the write fails, the frames are kept and retried by the next [`Files::write`].
     fn append(&mut self, hour: i64, text: &[u8]) -> io::Result<()> {
         if !self.open.contains_key(&hour) {
             let f = OpenOptions::new()
@@ -267,7 +365,7 @@ impl Files {
         Ok(())
     }
 
-    /// Retries the lines earlier writes failed on.
+    /// Retries the frames earlier writes failed on.
     fn write(&mut self) -> io::Result<()> {
         for (f, backlog) in self.open.values_mut() {
             if !backlog.is_empty() {
@@ -349,25 +447,13 @@ fn writer(
         }
     };
     let mut spare = Vec::new();
-    let mut text = Vec::new();
-    // Formats a batch of packed records and appends the lines to the hour's file.
-    let mut append = |files: &mut Files, hour: i64, mut batch: &[u8]| {
-        text.clear();
-        while !batch.is_empty() {
-            let Some((line, rest)) = packed::unpack(batch) else {
-                // Only this process packs these buffers; a record that does not unpack is a
-                // bug, and the rest of the batch cannot be framed.
-                tracing::error!(
-                    bytes = batch.len(),
-                    "dropped an unreadable batch of journal records"
-                );
-                break;
-            };
-            w3c::journal_line(&line, &mut text);
-            batch = rest;
-        }
-        report(files.append(hour, &text));
-        text.shrink_to(SPARE_CAPACITY);
+    let mut framed = Vec::new();
+    // Frames a batch of packed records and appends it to the hour's file.
+    let mut append = |files: &mut Files, hour: i64, batch: &[u8]| {
+        framed.clear();
+        frame(batch, &mut framed);
+        report(files.append(hour, &framed));
+        framed.shrink_to(SPARE_CAPACITY);
     };
     loop {
         // Sleep until the next write is due, or a sync is asked for.
@@ -417,6 +503,42 @@ fn writer(
     }
 }
 
+/// Appends `batch` (whole packed records) to `out` as journal frames: one, unless it is larger
+/// than [`MAX_FRAME`], when it is split between records.
+fn frame(batch: &[u8], out: &mut Vec<u8>) {
+    frame_at_most(MAX_FRAME, batch, out);
+}
+
+fn frame_at_most(max: usize, mut batch: &[u8], out: &mut Vec<u8>) {
+    while !batch.is_empty() {
+        let mut len = batch.len();
+        if len > max {
+            len = 0;
+            let mut rest = batch;
+            while let Some((_, after)) = packed::unpack(rest) {
+                let next = batch.len() - after.len();
+                if next > max && len > 0 {
+                    break;
+                }
+                len = next;
+                rest = after;
+            }
+            if len == 0 {
+                // Only this process packs these buffers; a record that does not unpack is a
+                // bug, and the rest of the batch cannot be framed.
+                tracing::error!(
+                    bytes = batch.len(),
+                    "dropped an unreadable batch of journal records"
+                );
+                return;
+            }
+        }
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.extend_from_slice(&batch[..len]);
+        batch = &batch[len..];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,9 +546,157 @@ mod tests {
     #[test]
     fn file_names_round_trip() {
         let hour = 1_795_550_400; // 2026-11-24T20:00:00Z
-        assert_eq!(file_name(hour), "2026-11-24-20.log");
+        assert_eq!(file_name(hour), "2026-11-24-20.rec");
         assert_eq!(parse_file_name(&file_name(hour)), Some(hour));
-        assert_eq!(parse_file_name("2026-11-24-24.log"), None);
-        assert_eq!(parse_file_name("2026-11-24-20.txt"), None);
+        assert_eq!(parse_file_name("2026-11-24-24.rec"), None);
+        assert_eq!(parse_file_name("2026-11-24-20.log"), None);
+    }
+
+    use crate::meter::w3c::tests::{bare_record, full_record};
+
+    fn batch(n: usize) -> Vec<u8> {
+        let (full, bare) = (full_record(), bare_record());
+        let mut buf = Vec::new();
+        for i in 0..n {
+            let r = if i % 2 == 0 { &full } else { &bare };
+            packed::pack(&r.line(), &mut buf);
+        }
+        buf
+    }
+
+    fn read_all(mut bytes: &[u8]) -> (Scan, Vec<String>) {
+        let mut lines = Vec::new();
+        let scan = read_records(&mut bytes, u64::MAX, |l| {
+            let mut t = Vec::new();
+            w3c::journal_line(l, &mut t);
+            lines.push(String::from_utf8(t).unwrap());
+            Ok(())
+        })
+        .unwrap();
+        (scan, lines)
+    }
+
+    fn expected(n: usize) -> Vec<String> {
+        let (full, bare) = (full_record(), bare_record());
+        (0..n)
+            .map(|i| {
+                let mut t = Vec::new();
+                w3c::journal_line(&if i % 2 == 0 { &full } else { &bare }.line(), &mut t);
+                String::from_utf8(t).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn frames_read_back_record_for_record() {
+        let mut file = Vec::new();
+        frame(&batch(3), &mut file);
+        frame(&batch(2), &mut file);
+        let (scan, lines) = read_all(&file);
+        assert_eq!(
+            scan,
+            Scan {
+                consumed: file.len() as u64,
+                unreadable: false
+            }
+        );
+        let mut want = expected(3);
+        want.extend(expected(2));
+        assert_eq!(lines, want);
+    }
+
+    #[test]
+    fn a_frame_cut_anywhere_is_left_whole_or_not_at_all() {
+        let mut file = Vec::new();
+        frame(&batch(2), &mut file);
+        let first = file.len();
+        frame(&batch(3), &mut file);
+        for cut in 0..file.len() {
+            let (scan, lines) = read_all(&file[..cut]);
+            assert!(!scan.unreadable, "cut at {cut}");
+            if cut < first {
+                assert_eq!((scan.consumed, lines.len()), (0, 0), "cut at {cut}");
+            } else {
+                assert_eq!(scan.consumed, first as u64, "cut at {cut}");
+                assert_eq!(lines, expected(2), "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_and_empty_frames_stop_the_reader() {
+        let mut good = Vec::new();
+        frame(&batch(1), &mut good);
+        for bad in [
+            &[3, 0, 0, 0, 1, 2, 3][..],
+            &[0, 0, 0, 0][..],
+            &[255, 255, 255, 255][..],
+        ] {
+            let mut file = good.clone();
+            file.extend_from_slice(bad);
+            file.extend_from_slice(&good);
+            let (scan, lines) = read_all(&file);
+            assert!(scan.unreadable, "{bad:?}");
+            assert_eq!(scan.consumed, good.len() as u64, "{bad:?}");
+            assert_eq!(lines.len(), 1, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_limit_stops_after_the_frame_that_reaches_it() {
+        let mut file = Vec::new();
+        frame(&batch(2), &mut file);
+        let first = file.len() as u64;
+        frame(&batch(2), &mut file);
+        let mut n = 0;
+        let scan = read_records(&mut &file[..], 1, |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((scan.consumed, n), (first, 2));
+    }
+
+    #[test]
+    fn a_large_batch_is_split_between_records() {
+        let b = batch(5);
+        let one = {
+            let mut one = Vec::new();
+            packed::pack(&full_record().line(), &mut one);
+            one.len()
+        };
+        let mut file = Vec::new();
+        frame_at_most(one * 2, &b, &mut file);
+        // Five records, at most two (full ones are the larger) per frame: three frames.
+        let mut frames = 0;
+        let mut rest = &file[..];
+        while let Some((head, after)) = rest.split_first_chunk::<4>() {
+            let len = u32::from_le_bytes(*head) as usize;
+            assert!(len <= one * 2);
+            rest = &after[len..];
+            frames += 1;
+        }
+        assert_eq!(frames, 3);
+        assert_eq!(read_all(&file).1, expected(5));
+    }
+
+    #[test]
+    fn repair_cuts_each_file_back_to_its_last_whole_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut whole = Vec::new();
+        frame(&batch(2), &mut whole);
+        frame(&batch(1), &mut whole);
+        let mut torn = whole.clone();
+        let mut next = Vec::new();
+        frame(&batch(3), &mut next);
+        torn.extend_from_slice(&next[..next.len() - 1]);
+        let hour = 1_795_550_400;
+        std::fs::write(dir.path().join(file_name(hour)), &torn).unwrap();
+        std::fs::write(dir.path().join(file_name(hour + 3600)), &whole).unwrap();
+        assert_eq!(repair(dir.path()).unwrap(), (next.len() - 1) as u64);
+        for h in [hour, hour + 3600] {
+            assert_eq!(std::fs::read(dir.path().join(file_name(h))).unwrap(), whole);
+        }
+        assert_eq!(repair(dir.path()).unwrap(), 0);
     }
 }

@@ -1,8 +1,9 @@
-//! The hand-over format between request threads and the journal writer: a [`Line`] packed as
-//! raw bytes, so a request thread only copies its record's values into a buffer, and escaping
-//! and number formatting happen on the writer thread, a batch at a time.
+//! The journal's record format: a [`Line`] packed as raw bytes, so a request thread only copies
+//! its record's values into a buffer, the journal writer appends them to disk as they are, and
+//! escaping and number formatting happen only when the journal is read.
 //!
-//! The format is private to one process and never stored: numbers are little-endian `u64`s
+//! The format is edgegate's own (journal files are `.rec`; a change of format gets a new
+//! extension): numbers are little-endian `u64`s
 //! (`i64` for the time, `u16` for status and port), a text value is a `u32` length and its
 //! bytes (length `u32::MAX` for an absent value), an address is a family byte (4 or 6) and its
 //! octets, and optional numbers are a presence byte and the number.

@@ -2,7 +2,8 @@
 //!
 //! [`Record`] is built by the data plane when a response finishes (or is abandoned) and handed
 //! to the meter; it owns cheap handles (`Uri`, `HeaderValue`) so the hot path copies nothing.
-//! The journal writer turns it into one journal line: CloudFront's 33 standard-log fields,
+//! The journal stores its values ([`Line`], packed); read back, a record becomes one journal
+//! line: CloudFront's 33 standard-log fields,
 //! escaped as CloudFront escapes them, followed by [`EXT_FIELDS`], edgegate's extension fields
 //! that billing needs and the standard log does not carry.
 //!
@@ -224,8 +225,9 @@ pub struct Entry {
 }
 
 /// A [`Record`]'s journal-line values, borrowed: text as the bytes that get escaped, enums as
-/// the names the line carries. Request threads pack it into the journal's hand-over buffers
-/// ([`super::packed`]); the writer unpacks it and formats the line ([`super::w3c::journal_line`]).
+/// the names the line carries. Request threads pack it into the journal's buffers
+/// ([`super::packed`]), the writer appends those to the journal as they are, and readers unpack
+/// it and format the line ([`super::w3c::journal_line`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line<'a> {
     /// [`Record::end_ms`].

@@ -1,10 +1,10 @@
 //! CloudFront's standard access-log line (W3C extended format, 33 TAB-separated fields) and
 //! edgegate's journal line (the same 33 fields followed by [`EXT_FIELDS`]).
 //!
-//! Everything here is pure formatting and parsing, no I/O. [`journal_line`] runs on the journal
-//! writer's thread for every request, so it only appends bytes to the caller's buffer: digits
-//! come from `itoa` and escaping copies unescaped runs whole. [`JournalFields`] splits a journal line in
-//! one pass for log delivery.
+//! Everything here is pure formatting and parsing, no I/O. [`journal_line`] runs for every
+//! record whenever the journal is read (log delivery, reports), so it only appends bytes to the
+//! caller's buffer: digits come from `itoa` and escaping copies unescaped runs whole.
+//! [`JournalFields`] splits a journal line in one pass for log delivery.
 //!
 //! Escaping follows CloudFront (RFC 1738 style): bytes 0x00–0x20, 0x7F and above, and
 //! ``<>"#%{}|\^~[]`'`` become `%XX` with uppercase hex; everything else, including `( ) ; , /`,
@@ -229,8 +229,8 @@ fn push_date_time(secs: i64, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends one journal line for `r` (a [`Record::line`], or one unpacked by the journal
-/// writer): the 33 standard fields, then the 6 [`EXT_FIELDS`], all TAB-separated, ending with
+/// Appends one journal line for `r` (a [`Record::line`], or one read back from the journal):
+/// the 33 standard fields, then the 6 [`EXT_FIELDS`], all TAB-separated, ending with
 /// `\n`.
 pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
     let ms = r.end_ms.clamp(0, MAX_MS);
@@ -401,6 +401,18 @@ pub fn standard_line(journal_line: &[u8], include_cookies: bool, out: &mut Vec<u
         }
         None => false,
     }
+}
+
+/// The `#Fields:` line of the journal as text (`edgegate usage journal`): the 33 standard fields,
+/// then [`EXT_FIELDS`], ending with `\n`.
+pub fn journal_fields_line() -> String {
+    let mut s = String::from(FIELDS_LINE);
+    for f in EXT_FIELDS {
+        s.push(' ');
+        s.push_str(f);
+    }
+    s.push('\n');
+    s
 }
 
 /// The two header lines of a standard log file, each ending with `\n`.

@@ -198,23 +198,13 @@ pub async fn curl_https(
     .unwrap()
 }
 
-/// The journal files' lines under a data directory, each split into its fields.
+/// The journal under a data directory as journal lines, each split into its fields.
 pub fn journal(data_dir: &Path) -> Vec<Vec<String>> {
-    let dir = data_dir.join("meter/journal");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    names.sort();
-    let mut out = Vec::new();
-    for p in names {
-        let text = std::fs::read_to_string(&p).unwrap();
-        for line in text.lines() {
-            out.push(line.split('\t').map(str::to_owned).collect());
-        }
-    }
-    out
+    edgegate::meter::journal::text_lines(data_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", data_dir.display()))
+        .iter()
+        .map(|line| line.split('\t').map(str::to_owned).collect())
+        .collect()
 }
 
 /// The journal line of the request with this `x-edge-request-id`.
