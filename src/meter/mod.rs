@@ -37,13 +37,13 @@ pub use journal::Meter;
 /// How many lock shards the journal's hand-over buffers and the metrics' counters each have.
 /// Each thread that submits records keeps to one of them, so request threads rarely meet on a
 /// lock.
-const SHARDS: usize = 8;
+pub(crate) const SHARDS: usize = 8;
 
 /// A value alone on its own cache lines (128 bytes: two lines, for CPUs that fetch lines in
 /// pairs), so that threads writing neighbouring shards do not pass lines back and forth.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-struct CacheAligned<T>(T);
+pub(crate) struct CacheAligned<T>(pub(crate) T);
 
 impl<T> std::ops::Deref for CacheAligned<T> {
     type Target = T;
@@ -54,7 +54,7 @@ impl<T> std::ops::Deref for CacheAligned<T> {
 }
 
 /// The shard of the calling thread: threads take the shards in turn, on first use.
-fn thread_shard() -> usize {
+pub(crate) fn thread_shard() -> usize {
     thread_local! {
         static SHARD: usize = {
             static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
