@@ -71,8 +71,11 @@ impl Tally {
     }
 }
 
-/// What the edge knows about itself, for records.
+/// What the edge knows about itself, for records. Aligned to its own cache lines so that the
+/// reference counts of the per-shard copies (which different worker threads change on every
+/// request) never share a line.
 #[derive(Debug, Clone)]
+#[repr(align(128))]
 pub(crate) struct MeterContext {
     pub(crate) meter: Meter,
     pub(crate) pop: &'static str,
@@ -204,9 +207,13 @@ impl Pending {
         }
         let r = &mut self.record;
         r.status = status.as_u16();
-        // Copied: an origin's header value is a slice of that connection's read buffer, which
-        // the record must not keep alive for as long as the response streams.
-        r.content_type = h.content_type.map(detached_value);
+        // Copied unless cached: an origin's header value is a slice of that connection's read
+        // buffer, which the record must not keep alive for as long as the response streams.
+        r.content_type = h.content_type.map(|v| match x_cache {
+            // A cached object's header values already own their bytes.
+            XCache::Hit => v.clone(),
+            _ => detached_value(v),
+        });
         r.content_length = content_length.or(expected_body);
         r.range = h
             .content_range

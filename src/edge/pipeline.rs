@@ -47,8 +47,9 @@ pub struct Edge {
     cache: Cache,
     identity: EdgeIdentity,
     trusted_proxies: Vec<Cidr>,
-    /// Where finished requests are recorded; `None` with `--metering off`.
-    meter: Option<Arc<MeterContext>>,
+    /// Where finished requests are recorded, one copy per lock shard of the meter so that the
+    /// worker threads each count references on one of their own; `None` with `--metering off`.
+    meter: Option<Vec<Arc<MeterContext>>>,
 }
 
 /// How a response came to be, for headers and (later) metering.
@@ -72,11 +73,16 @@ impl Edge {
 
     /// Records every request to `meter`, as served from `pop` in billing region `region`.
     pub fn with_meter(mut self, meter: Meter, pop: &str, region: BillingRegion) -> Self {
-        self.meter = Some(Arc::new(MeterContext {
+        let ctx = MeterContext {
             meter,
             pop: super::metering::intern_pop(pop),
             region,
-        }));
+        };
+        self.meter = Some(
+            (0..crate::meter::SHARDS)
+                .map(|_| Arc::new(ctx.clone()))
+                .collect(),
+        );
         self
     }
 
@@ -126,7 +132,7 @@ impl Edge {
         let mut guard = AbortGuard(
             self.meter
                 .as_ref()
-                .map(|m| Pending::new(m, &req, &conn, &rid)),
+                .map(|m| Pending::new(&m[crate::meter::thread_shard()], &req, &conn, &rid)),
         );
         // Routing and fetching note what they learn in the record's tally (or, without
         // metering, in one on the stack).

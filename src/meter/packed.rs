@@ -3,105 +3,136 @@
 //! escaping and number formatting happen only when the journal is read.
 //!
 //! The format is edgegate's own (journal files are `.rec`; a change of format gets a new
-//! extension): numbers are little-endian `u64`s
-//! (`i64` for the time, `u16` for status and port), a text value is a `u32` length and its
-//! bytes (length `u32::MAX` for an absent value), an address is a family byte (4 or 6) and its
-//! octets, and optional numbers are a presence byte and the number.
+//! extension). A record is a fixed-size head and then its text values back to back. The head
+//! holds the numbers as little-endian `u64`s (`i64` bits for the time, `u16`s for status and
+//! port; an absent optional number is 0 with its flag clear), a flags byte (HTTPS, IPv6, and
+//! which optional numbers are present), the client address in 16 bytes (an IPv4 address in the
+//! first 4), and each text value's length as a `u32` (`u32::MAX` for an absent value). The head
+//! is copied in one piece, so packing a record is one small array fill and a copy per text.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::record::Line;
 
+/// A text length that stands for an absent value.
 const ABSENT: u32 = u32::MAX;
+/// Text values per record, in [`texts`] order.
+const TEXTS: usize = 21;
+/// The fixed-size head of a record: 11 `u64`s, 2 `u16`s, a flags byte, 16 address bytes and
+/// the [`TEXTS`] lengths.
+const HEAD: usize = 11 * 8 + 2 * 2 + 1 + 16 + TEXTS * 4;
+const TEXT_LENGTHS: usize = HEAD - TEXTS * 4;
 
-/// Appends `l` to `out`.
-pub fn pack(l: &Line<'_>, out: &mut Vec<u8>) {
-    let mut w = Writer(out);
-    w.i64(l.end_ms);
-    w.text(l.pop);
-    w.u64(l.sc_bytes);
-    w.ip(l.client_ip);
-    w.text(l.method);
-    w.opt_text(l.distribution_domain);
-    w.text(l.path);
-    w.u16(l.status);
-    w.opt_text(l.referer);
-    w.opt_text(l.user_agent);
-    w.opt_text(l.query);
-    w.opt_text(l.cookie);
-    w.text(l.result_type);
-    w.text(l.request_id);
-    w.opt_text(l.host_header);
-    w.0.push(u8::from(l.https));
-    w.u64(l.cs_bytes);
-    w.u64(l.time_taken_us);
-    w.opt_text(l.forwarded_for);
-    w.opt_text(l.tls.map(|t| t.0));
-    w.opt_text(l.tls.map(|t| t.1));
-    w.text(l.response_result_type);
-    w.text(l.version);
-    w.u16(l.client_port);
-    w.u64(l.ttfb_us);
-    w.text(l.detailed_result_type);
-    w.opt_text(l.content_type);
-    w.opt_u64(l.content_length);
-    w.opt_u64(l.range.map(|r| r.0));
-    w.opt_u64(l.range.map(|r| r.1));
-    w.opt_text(l.distribution_id);
-    w.text(l.billing_region);
-    w.text(l.ttl_class);
-    w.u64(l.origin_bytes_out);
-    w.u64(l.origin_bytes_in);
-    w.opt_u64(l.origin_latency_us);
+const HTTPS: u8 = 1;
+const V6: u8 = 2;
+const CONTENT_LENGTH: u8 = 4;
+const RANGE: u8 = 8;
+const ORIGIN_LATENCY: u8 = 16;
+
+/// The text values of `l`, in the order they are packed.
+fn texts<'a>(l: &Line<'a>) -> [Option<&'a [u8]>; TEXTS] {
+    [
+        Some(l.pop),
+        Some(l.method),
+        l.distribution_domain,
+        Some(l.path),
+        l.referer,
+        l.user_agent,
+        l.query,
+        l.cookie,
+        Some(l.result_type),
+        Some(l.request_id),
+        l.host_header,
+        l.forwarded_for,
+        l.tls.map(|t| t.0),
+        l.tls.map(|t| t.1),
+        Some(l.response_result_type),
+        Some(l.version),
+        Some(l.detailed_result_type),
+        l.content_type,
+        l.distribution_id,
+        Some(l.billing_region),
+        Some(l.ttl_class),
+    ]
 }
 
-/// Unpacks the line at the start of `buf`; returns it and what follows it. `None` if `buf` does
-/// not start with a whole packed line.
+/// Appends `l` to `out`: the head (numbers, flags, address and text lengths), then the texts.
+pub fn pack(l: &Line<'_>, out: &mut Vec<u8>) {
+    let texts = texts(l);
+    let mut head = [0u8; HEAD];
+    let mut flags = u8::from(l.https) * HTTPS;
+    let numbers = [
+        l.end_ms as u64,
+        l.sc_bytes,
+        l.cs_bytes,
+        l.time_taken_us,
+        l.ttfb_us,
+        l.origin_bytes_out,
+        l.origin_bytes_in,
+        l.content_length.unwrap_or(0),
+        l.range.map_or(0, |r| r.0),
+        l.range.map_or(0, |r| r.1),
+        l.origin_latency_us.unwrap_or(0),
+    ];
+    for (i, n) in numbers.into_iter().enumerate() {
+        head[i * 8..i * 8 + 8].copy_from_slice(&n.to_le_bytes());
+    }
+    head[88..90].copy_from_slice(&l.status.to_le_bytes());
+    head[90..92].copy_from_slice(&l.client_port.to_le_bytes());
+    match l.client_ip {
+        IpAddr::V4(v4) => head[93..97].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => {
+            flags |= V6;
+            head[93..109].copy_from_slice(&v6.octets());
+        }
+    }
+    for (present, flag) in [
+        (l.content_length.is_some(), CONTENT_LENGTH),
+        (l.range.is_some(), RANGE),
+        (l.origin_latency_us.is_some(), ORIGIN_LATENCY),
+    ] {
+        if present {
+            flags |= flag;
+        }
+    }
+    head[92] = flags;
+    let mut total = 0;
+    for (i, t) in texts.iter().enumerate() {
+        // Text longer than 4 GiB cannot reach here: hyper limits request heads to far less.
+        let len = t.map_or(ABSENT, |t| t.len().min(ABSENT as usize - 1) as u32);
+        let at = TEXT_LENGTHS + i * 4;
+        head[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        total += t.map_or(0, |t| t.len());
+    }
+    out.reserve(HEAD + total);
+    out.extend_from_slice(&head);
+    for t in texts.into_iter().flatten() {
+        out.extend_from_slice(&t[..t.len().min(ABSENT as usize - 1)]);
+    }
+}
+
+/// Unpacks the record at the start of `buf`; returns it and what follows it. `None` if `buf`
+/// does not start with a whole packed record.
 pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
-    let mut r = Reader(buf);
-    let end_ms = r.i64()?;
-    let pop = r.text()?;
-    let sc_bytes = r.u64()?;
-    let client_ip = r.ip()?;
-    let method = r.text()?;
-    let distribution_domain = r.opt_text()?;
-    let path = r.text()?;
-    let status = r.u16()?;
-    let referer = r.opt_text()?;
-    let user_agent = r.opt_text()?;
-    let query = r.opt_text()?;
-    let cookie = r.opt_text()?;
-    let result_type = r.text()?;
-    let request_id = r.text()?;
-    let host_header = r.opt_text()?;
-    let https = r.byte()? != 0;
-    let cs_bytes = r.u64()?;
-    let time_taken_us = r.u64()?;
-    let forwarded_for = r.opt_text()?;
-    let tls = r.opt_text()?.zip(r.opt_text()?);
-    let response_result_type = r.text()?;
-    let version = r.text()?;
-    let client_port = r.u16()?;
-    let ttfb_us = r.u64()?;
-    let detailed_result_type = r.text()?;
-    let content_type = r.opt_text()?;
-    let content_length = r.opt_u64()?;
-    let range = r.opt_u64()?.zip(r.opt_u64()?);
-    let distribution_id = r.opt_text()?;
-    let billing_region = r.text()?;
-    let ttl_class = r.text()?;
-    let origin_bytes_out = r.u64()?;
-    let origin_bytes_in = r.u64()?;
-    let origin_latency_us = r.opt_u64()?;
-    let line = Line {
-        end_ms,
+    let (head, mut rest) = buf.split_first_chunk::<HEAD>()?;
+    let u64_at = |i: usize| u64::from_le_bytes(head[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let u16_at = |at: usize| u16::from_le_bytes([head[at], head[at + 1]]);
+    let flags = head[92];
+    let mut texts: [Option<&[u8]>; TEXTS] = [None; TEXTS];
+    for (i, t) in texts.iter_mut().enumerate() {
+        let at = TEXT_LENGTHS + i * 4;
+        let len = u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+        if len != ABSENT {
+            let (text, after) = rest.split_at_checked(usize::try_from(len).ok()?)?;
+            *t = Some(text);
+            rest = after;
+        }
+    }
+    let [
         pop,
-        sc_bytes,
-        client_ip,
         method,
         distribution_domain,
         path,
-        status,
         referer,
         user_agent,
         query,
@@ -109,139 +140,61 @@ pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
         result_type,
         request_id,
         host_header,
-        https,
-        cs_bytes,
-        time_taken_us,
         forwarded_for,
-        tls,
+        tls_protocol,
+        tls_cipher,
         response_result_type,
         version,
-        client_port,
-        ttfb_us,
         detailed_result_type,
         content_type,
-        content_length,
-        range,
         distribution_id,
         billing_region,
         ttl_class,
-        origin_bytes_out,
-        origin_bytes_in,
-        origin_latency_us,
+    ] = texts;
+    let mut v6 = [0u8; 16];
+    v6.copy_from_slice(&head[93..109]);
+    let client_ip = if flags & V6 != 0 {
+        IpAddr::V6(Ipv6Addr::from(v6))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(v6[0], v6[1], v6[2], v6[3]))
     };
-    Some((line, r.0))
-}
-
-struct Writer<'a>(&'a mut Vec<u8>);
-
-impl Writer<'_> {
-    fn u64(&mut self, n: u64) {
-        self.0.extend_from_slice(&n.to_le_bytes());
-    }
-
-    fn i64(&mut self, n: i64) {
-        self.0.extend_from_slice(&n.to_le_bytes());
-    }
-
-    fn u16(&mut self, n: u16) {
-        self.0.extend_from_slice(&n.to_le_bytes());
-    }
-
-    fn opt_u64(&mut self, n: Option<u64>) {
-        match n {
-            Some(n) => {
-                self.0.push(1);
-                self.u64(n);
-            }
-            None => self.0.push(0),
-        }
-    }
-
-    /// Text longer than 4 GiB cannot reach here: hyper limits request heads to far less.
-    fn text(&mut self, t: &[u8]) {
-        let len = u32::try_from(t.len()).unwrap_or(ABSENT - 1).min(ABSENT - 1);
-        self.0.extend_from_slice(&len.to_le_bytes());
-        self.0.extend_from_slice(&t[..len as usize]);
-    }
-
-    fn opt_text(&mut self, t: Option<&[u8]>) {
-        match t {
-            Some(t) => self.text(t),
-            None => self.0.extend_from_slice(&ABSENT.to_le_bytes()),
-        }
-    }
-
-    fn ip(&mut self, ip: IpAddr) {
-        match ip {
-            IpAddr::V4(v4) => {
-                self.0.push(4);
-                self.0.extend_from_slice(&v4.octets());
-            }
-            IpAddr::V6(v6) => {
-                self.0.push(6);
-                self.0.extend_from_slice(&v6.octets());
-            }
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let (head, rest) = self.0.split_first_chunk::<N>()?;
-        self.0 = rest;
-        Some(*head)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take::<1>().map(|[b]| b)
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        self.take().map(u64::from_le_bytes)
-    }
-
-    fn i64(&mut self) -> Option<i64> {
-        self.take().map(i64::from_le_bytes)
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        self.take().map(u16::from_le_bytes)
-    }
-
-    fn opt_u64(&mut self) -> Option<Option<u64>> {
-        match self.byte()? {
-            0 => Some(None),
-            _ => self.u64().map(Some),
-        }
-    }
-
-    fn opt_text(&mut self) -> Option<Option<&'a [u8]>> {
-        let len = u32::from_le_bytes(self.take()?);
-        if len == ABSENT {
-            return Some(None);
-        }
-        let len = usize::try_from(len).ok()?;
-        if self.0.len() < len {
-            return None;
-        }
-        let (text, rest) = self.0.split_at(len);
-        self.0 = rest;
-        Some(Some(text))
-    }
-
-    fn text(&mut self) -> Option<&'a [u8]> {
-        self.opt_text()?
-    }
-
-    fn ip(&mut self) -> Option<IpAddr> {
-        match self.byte()? {
-            4 => self.take::<4>().map(|o| IpAddr::V4(Ipv4Addr::from(o))),
-            6 => self.take::<16>().map(|o| IpAddr::V6(Ipv6Addr::from(o))),
-            _ => None,
-        }
-    }
+    let line = Line {
+        end_ms: u64_at(0) as i64,
+        pop: pop?,
+        sc_bytes: u64_at(1),
+        client_ip,
+        method: method?,
+        distribution_domain,
+        path: path?,
+        status: u16_at(88),
+        referer,
+        user_agent,
+        query,
+        cookie,
+        result_type: result_type?,
+        request_id: request_id?,
+        host_header,
+        https: flags & HTTPS != 0,
+        cs_bytes: u64_at(2),
+        time_taken_us: u64_at(3),
+        forwarded_for,
+        tls: tls_protocol.zip(tls_cipher),
+        response_result_type: response_result_type?,
+        version: version?,
+        client_port: u16_at(90),
+        ttfb_us: u64_at(4),
+        detailed_result_type: detailed_result_type?,
+        content_type,
+        content_length: (flags & CONTENT_LENGTH != 0).then(|| u64_at(7)),
+        range: (flags & RANGE != 0).then(|| (u64_at(8), u64_at(9))),
+        distribution_id,
+        billing_region: billing_region?,
+        ttl_class: ttl_class?,
+        origin_bytes_out: u64_at(5),
+        origin_bytes_in: u64_at(6),
+        origin_latency_us: (flags & ORIGIN_LATENCY != 0).then(|| u64_at(10)),
+    };
+    Some((line, rest))
 }
 
 #[cfg(test)]
