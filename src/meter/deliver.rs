@@ -186,18 +186,12 @@ impl Delivery {
             // bounded however much the journal grew since the last run.
             let mut reader = BufReader::with_capacity(1 << 20, f.take(len - start));
             let mut open: BTreeMap<String, OpenLog> = BTreeMap::new();
-            let mut text = Vec::with_capacity(1024);
             let mut out = Vec::with_capacity(1024);
             let scan = journal::read_records(&mut reader, MAX_READ_PER_RUN, |line| {
                 let Some(dist) = line
                     .distribution_id
                     .and_then(|d| std::str::from_utf8(d).ok())
                 else {
-                    return Ok(());
-                };
-                text.clear();
-                w3c::journal_line(line, &mut text);
-                let Some(fields) = w3c::JournalFields::split(&text) else {
                     return Ok(());
                 };
                 if !open.contains_key(dist) {
@@ -209,7 +203,7 @@ impl Delivery {
                 }
                 if let Some(log) = open.get_mut(dist) {
                     out.clear();
-                    fields.push_standard(log.include_cookies, &mut out);
+                    w3c::standard_line_of(line, log.include_cookies, &mut out);
                     log.gz.write_all(&out)?;
                     log.lines += 1;
                 }

@@ -178,8 +178,10 @@ pub fn read_records(
         if !read_whole(r, &mut frame)? {
             break;
         }
+        let mut lines = Vec::with_capacity(len / 256);
         let mut rest = &frame[..];
-        while let Some((_, after)) = packed::unpack(rest) {
+        while let Some((line, after)) = packed::unpack(rest) {
+            lines.push(line);
             rest = after;
             if rest.is_empty() {
                 break;
@@ -189,10 +191,8 @@ pub fn read_records(
             scan.unreadable = true;
             break;
         }
-        let mut rest = &frame[..];
-        while let Some((line, after)) = packed::unpack(rest) {
-            each(&line)?;
-            rest = after;
+        for line in &lines {
+            each(line)?;
         }
         scan.consumed += 4 + len as u64;
     }

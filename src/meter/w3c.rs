@@ -117,14 +117,29 @@ fn needs_escape(b: u8) -> bool {
 /// become `%XX` (uppercase hex); everything else is copied literally. What it appends is always
 /// ASCII.
 pub fn escape(raw: &[u8], out: &mut Vec<u8>) {
-    let mut rest = raw;
-    while let Some(i) = rest.iter().position(|&b| needs_escape(b)) {
-        let b = rest[i];
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0F)]]);
-        rest = &rest[i + 1..];
+    let mut start = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        // Eight bytes at a time while none of them needs escaping (the common case).
+        if let Some(chunk) = raw[i..].first_chunk::<8>() {
+            let mut any = false;
+            for &b in chunk {
+                any |= needs_escape(b);
+            }
+            if !any {
+                i += 8;
+                continue;
+            }
+        }
+        let b = raw[i];
+        if needs_escape(b) {
+            out.extend_from_slice(&raw[start..i]);
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0F)]]);
+            start = i + 1;
+        }
+        i += 1;
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&raw[start..]);
 }
 
 /// Appends an escaped free-text value, or `-` when it is absent or empty.
@@ -233,6 +248,17 @@ fn push_date_time(secs: i64, out: &mut Vec<u8>) {
 /// the 33 standard fields, then the 6 [`EXT_FIELDS`], all TAB-separated, ending with
 /// `\n`.
 pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
+    push_line(r, true, true, out);
+}
+
+/// Appends CloudFront's standard log line for `r`: the first 33 fields of its journal line,
+/// with `cs(Cookie)` as `-` unless `include_cookies`, ending with `\n`. The same as
+/// [`JournalFields::push_standard`] over its journal line, without making that line first.
+pub fn standard_line_of(r: &Line<'_>, include_cookies: bool, out: &mut Vec<u8>) {
+    push_line(r, include_cookies, false, out);
+}
+
+fn push_line(r: &Line<'_>, cookie: bool, extension: bool, out: &mut Vec<u8>) {
     let ms = r.end_ms.clamp(0, MAX_MS);
     let tab = |out: &mut Vec<u8>| out.push(b'\t');
 
@@ -260,7 +286,12 @@ pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
     push_padded(u64::from(r.status), 3, out);
     tab(out);
     // 10 cs(Referer), 11 cs(User-Agent), 12 cs-uri-query, 13 cs(Cookie)
-    for v in [r.referer, r.user_agent, r.query, r.cookie] {
+    for v in [
+        r.referer,
+        r.user_agent,
+        r.query,
+        r.cookie.filter(|_| cookie),
+    ] {
         push_text(v, out);
         tab(out);
     }
@@ -319,6 +350,10 @@ pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
             push_u64(last, out);
         }
         None => out.extend_from_slice(b"-\t-"),
+    }
+    if !extension {
+        out.push(b'\n');
+        return;
     }
     tab(out);
 

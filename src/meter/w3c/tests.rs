@@ -570,3 +570,53 @@ fn random_header_values_keep_the_line_whole() {
         assert!(parse_standard(std::str::from_utf8(&std).unwrap(), "D").is_ok());
     }
 }
+
+#[test]
+fn standard_line_of_a_record_is_its_journal_line_cut_to_33_fields() {
+    for r in [full_record(), bare_record()] {
+        let journal = line_of(&r);
+        for cookies in [false, true] {
+            let (mut direct, mut via_journal) = (b"x".to_vec(), b"x".to_vec());
+            standard_line_of(&r.line(), cookies, &mut direct);
+            assert!(standard_line(journal.as_bytes(), cookies, &mut via_journal));
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(via_journal).unwrap(),
+                "cookies {cookies}"
+            );
+        }
+    }
+}
+
+#[test]
+fn escape_matches_a_byte_at_a_time_reference_at_every_length_and_position() {
+    fn reference(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in raw {
+            if escapes(b) {
+                out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    }
+    let specials = [b' ', b'%', b'\t', 0xC3, b'~', 0x7F, b'"'];
+    for len in 0..40usize {
+        let plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut cases = vec![plain.clone()];
+        for pos in 0..len {
+            for &s in &specials {
+                let mut c = plain.clone();
+                c[pos] = s;
+                cases.push(c);
+            }
+        }
+        cases.push(plain.iter().map(|_| b'#').collect());
+        for c in cases {
+            let mut out = b"prefix".to_vec();
+            escape(&c, &mut out);
+            assert_eq!(&out[6..], &reference(&c)[..], "{c:?}");
+        }
+    }
+}
