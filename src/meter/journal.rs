@@ -178,10 +178,10 @@ pub fn read_records(
         if !read_whole(r, &mut frame)? {
             break;
         }
-        let mut lines = Vec::with_capacity(len / 256);
+        // Checked whole first, then read again record by record: holding the unpacked
+        // records of a frame would take more memory than the frame itself.
         let mut rest = &frame[..];
-        while let Some((line, after)) = packed::unpack(rest) {
-            lines.push(line);
+        while let Some((_, after)) = packed::unpack(rest) {
             rest = after;
             if rest.is_empty() {
                 break;
@@ -191,8 +191,10 @@ pub fn read_records(
             scan.unreadable = true;
             break;
         }
-        for line in &lines {
-            each(line)?;
+        let mut rest = &frame[..];
+        while let Some((line, after)) = packed::unpack(rest) {
+            each(&line)?;
+            rest = after;
         }
         scan.consumed += 4 + len as u64;
     }
