@@ -245,8 +245,8 @@ fn push_date_time(secs: i64, out: &mut Vec<u8>) {
 }
 
 /// Appends one journal line for `r` (a [`Record::line`](super::record::Record::line), or one
-/// read back from the journal): the 33 standard fields, then the 6 [`EXT_FIELDS`], all TAB-separated, ending with
-/// `\n`.
+/// read back from the journal): the 33 standard fields, then the 6 [`EXT_FIELDS`], all
+/// TAB-separated, ending with `\n`.
 pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
     push_line(r, true, true, out);
 }
