@@ -42,7 +42,7 @@ pub(crate) struct Tally {
 impl Tally {
     /// The distribution that matched the Host.
     pub(crate) fn distribution(&self, id: &Arc<str>, domain: &Arc<str>) {
-        let _ = self.dist.set((id.clone(), domain.clone()));
+        let _ = self.dist.set(thread_names(id, domain));
     }
 
     /// The TTL the object was (or would have been) cached with.
@@ -69,6 +69,36 @@ impl Tally {
     pub(crate) fn detailed(&self, name: &'static str) {
         *self.detailed.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
     }
+}
+
+/// Most distributions a thread keeps its own copies of names for ([`thread_names`]).
+const THREAD_NAMES: usize = 64;
+
+/// This thread's own copies of a distribution's id and domain. The routing table's `Arc`s are
+/// shared by every worker thread, so cloning them for each record (and dropping the clones when
+/// it is written) would have the workers take turns on the same reference counts, a cache line
+/// passed between cores on every request. A thread's copies are touched by that thread alone.
+/// Copies are found by the shared `Arc`s they were made from; a thread keeps the
+/// [`THREAD_NAMES`] most recently added.
+fn thread_names(id: &Arc<str>, domain: &Arc<str>) -> (Arc<str>, Arc<str>) {
+    type Names = (Arc<str>, Arc<str>, Arc<str>, Arc<str>);
+    thread_local! {
+        static NAMES: std::cell::RefCell<Vec<Names>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    NAMES.with_borrow_mut(|names| {
+        if let Some((_, _, i, d)) = names
+            .iter()
+            .find(|(si, sd, _, _)| Arc::ptr_eq(si, id) && Arc::ptr_eq(sd, domain))
+        {
+            return (i.clone(), d.clone());
+        }
+        if names.len() >= THREAD_NAMES {
+            names.remove(0);
+        }
+        let (i, d): (Arc<str>, Arc<str>) = (Arc::from(&**id), Arc::from(&**domain));
+        names.push((id.clone(), domain.clone(), i.clone(), d.clone()));
+        (i, d)
+    })
 }
 
 /// What the edge knows about itself, for records. Aligned to its own cache lines so that the
@@ -609,5 +639,32 @@ mod tests {
         assert_eq!(d("-1"), None);
         assert_eq!(d(" 1"), None);
         assert_eq!(d("10000000000000000000"), None);
+    }
+
+    #[test]
+    fn thread_names_are_equal_copies_of_their_own_reused_per_thread() {
+        let (id, domain): (Arc<str>, Arc<str>) = (Arc::from("E1"), Arc::from("d1.example"));
+        let (i, d) = thread_names(&id, &domain);
+        assert_eq!((&*i, &*d), ("E1", "d1.example"));
+        assert!(!Arc::ptr_eq(&i, &id) && !Arc::ptr_eq(&d, &domain));
+        let (i2, d2) = thread_names(&id, &domain);
+        assert!(
+            Arc::ptr_eq(&i, &i2) && Arc::ptr_eq(&d, &d2),
+            "reused on this thread"
+        );
+        // Another thread makes its own.
+        let (id2, domain2) = (id.clone(), domain.clone());
+        let (ti, _) = std::thread::spawn(move || thread_names(&id2, &domain2))
+            .join()
+            .unwrap();
+        assert!(!Arc::ptr_eq(&ti, &i));
+        // A recompiled route (new shared Arcs with the same text) gets new copies.
+        let (id3, domain3): (Arc<str>, Arc<str>) = (Arc::from("E1"), Arc::from("d1.example"));
+        assert!(!Arc::ptr_eq(&thread_names(&id3, &domain3).0, &i));
+        // The list stays bounded.
+        for n in 0..2 * THREAD_NAMES {
+            let (a, b): (Arc<str>, Arc<str>) = (Arc::from(format!("E{n}")), Arc::from("x"));
+            assert_eq!(&*thread_names(&a, &b).0, format!("E{n}"));
+        }
     }
 }
