@@ -12,9 +12,8 @@
 //! 4. [`cost`]: prices from `policies/pricing.toml` applied to rollups.
 //! 5. [`reports`]: cache statistics, popular objects, top referrers.
 //!
-//! Around them: [`journal`] (the durable per-request journal and the [`Meter`] handle, fed
-//! through [`packed`] records),
-//! [`metrics`] (Prometheus), [`deliver`] (access-log files and their upload to S3) and
+//! Around them: [`journal`] (the durable per-request journal, which stores [`packed`] records
+//! and formats them only when read, and the [`Meter`] handle), [`metrics`] (Prometheus), [`deliver`] (access-log files and their upload to S3) and
 //! [`bucket`] (the small S3 client delivery and `--from-bucket` use), and [`cli`] (the
 //! `usage` and `report` commands and `GET /usage`).
 
