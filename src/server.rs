@@ -110,9 +110,15 @@ pub async fn serve<H, F>(
 /// Live connections per worker thread, so that the threads sharing a listening socket take
 /// turns: a thread holding more connections than another leaves the next one to that thread.
 ///
-/// Without it, whichever thread wakes first takes a burst of connections: 50 connections opened
-/// at once were split as unevenly as 35 to 15, and the busier thread then bounds the throughput
-/// and the latency of the whole edge.
+/// Without it, whichever thread wakes first takes a burst of connections: with the 50
+/// connections wrk opens at once, one of two threads did 62% of the work (by CPU time), and the
+/// busier thread set the pace of the whole edge.
+///
+/// The check comes before a thread waits on the socket (tokio offers no way to wait for a
+/// connection without accepting it), so it evens out connections that arrive together; a
+/// thread still holding more after [`BALANCE_WAIT`] waits in `accept` like the others. Handing
+/// accepted connections from one thread to another would balance exactly, at the price of a
+/// wake-up per hand-off.
 #[derive(Debug)]
 pub struct Balance {
     live: Vec<crate::meter::CacheAligned<AtomicUsize>>,
