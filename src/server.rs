@@ -116,7 +116,7 @@ pub async fn serve<H, F>(
 ///
 /// The check comes before a thread waits on the socket (tokio offers no way to wait for a
 /// connection without accepting it), so it evens out connections that arrive together; a
-/// thread still holding more after [`BALANCE_WAIT`] waits in `accept` like the others. Handing
+/// thread still holding more after 2 ms waits in `accept` like the others. Handing
 /// accepted connections from one thread to another would balance exactly, at the price of a
 /// wake-up per hand-off.
 #[derive(Debug)]
