@@ -188,8 +188,11 @@ impl Delivery {
             let mut open: BTreeMap<String, OpenLog> = BTreeMap::new();
             let mut out = Vec::with_capacity(1024);
             let scan = journal::read_records(&mut reader, MAX_READ_PER_RUN, |line| {
+                // Distribution ids are ASCII letters and digits; anything else (only a damaged
+                // journal could hold it) must not reach a file name.
                 let Some(dist) = line
                     .distribution_id
+                    .filter(|d| !d.is_empty() && d.iter().all(u8::is_ascii_alphanumeric))
                     .and_then(|d| std::str::from_utf8(d).ok())
                 else {
                     return Ok(());
