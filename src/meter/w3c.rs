@@ -4,7 +4,6 @@
 //! Everything here is pure formatting and parsing, no I/O. [`journal_line`] runs for every
 //! record whenever the journal is read (log delivery, reports), so it only appends bytes to the
 //! caller's buffer: digits come from `itoa` and escaping copies unescaped runs whole.
-//! [`JournalFields`] splits a journal line in one pass for log delivery.
 //!
 //! Escaping follows CloudFront (RFC 1738 style): bytes 0x00–0x20, 0x7F and above, and
 //! ``<>"#%{}|\^~[]`'`` become `%XX` with uppercase hex; everything else, including `( ) ; , /`,
@@ -63,9 +62,6 @@ pub const FIELDS: [&str; 33] = [
 
 /// Number of fields on a journal line: the 33 standard fields and the 6 extension fields.
 const JOURNAL_FIELDS: usize = FIELDS.len() + EXT_FIELDS.len();
-
-/// Index of `cs(Cookie)` among the standard fields.
-const COOKIE_FIELD: usize = 12;
 
 /// Latest instant a log line can carry (9999-12-31T23:59:59.999Z), so dates stay four digits.
 const MAX_MS: i64 = 253_402_300_799_999;
@@ -252,8 +248,7 @@ pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
 }
 
 /// Appends CloudFront's standard log line for `r`: the first 33 fields of its journal line,
-/// with `cs(Cookie)` as `-` unless `include_cookies`, ending with `\n`. The same as
-/// [`JournalFields::push_standard`] over its journal line, without making that line first.
+/// with `cs(Cookie)` as `-` unless `include_cookies`, ending with `\n`.
 pub fn standard_line_of(r: &Line<'_>, include_cookies: bool, out: &mut Vec<u8>) {
     push_line(r, include_cookies, false, out);
 }
@@ -373,69 +368,6 @@ fn push_line(r: &Line<'_>, cookie: bool, extension: bool, out: &mut Vec<u8>) {
         None => out.push(b'-'),
     }
     out.push(b'\n');
-}
-
-/// A journal line split at its TABs, found in one pass over its bytes.
-#[derive(Debug)]
-pub struct JournalFields<'a> {
-    line: &'a [u8],
-    tabs: [usize; JOURNAL_FIELDS - 1],
-}
-
-impl<'a> JournalFields<'a> {
-    /// Splits a journal line (its `\n` or `\r\n`, if any, is ignored); `None` unless it has
-    /// exactly the journal's 39 fields.
-    pub fn split(line: &'a [u8]) -> Option<Self> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let mut tabs = [0; JOURNAL_FIELDS - 1];
-        let mut n = 0;
-        for (i, &b) in line.iter().enumerate() {
-            if b == b'\t' {
-                *tabs.get_mut(n)? = i;
-                n += 1;
-            }
-        }
-        (n == tabs.len()).then_some(JournalFields { line, tabs })
-    }
-
-    /// Field `i` (0-based) as written.
-    pub fn field(&self, i: usize) -> &'a [u8] {
-        let start = if i == 0 { 0 } else { self.tabs[i - 1] + 1 };
-        let end = self.tabs.get(i).copied().unwrap_or(self.line.len());
-        &self.line[start..end]
-    }
-
-    /// The distribution id (the first extension field), unless it is `-`.
-    pub fn distribution(&self) -> Option<&'a [u8]> {
-        Some(self.field(FIELDS.len())).filter(|d| !d.is_empty() && *d != b"-")
-    }
-
-    /// Appends the CloudFront log line: the first 33 fields, with `cs(Cookie)` replaced by `-`
-    /// unless `include_cookies`, ending with `\n`.
-    pub fn push_standard(&self, include_cookies: bool, out: &mut Vec<u8>) {
-        let end = self.tabs[FIELDS.len() - 1];
-        if include_cookies {
-            out.extend_from_slice(&self.line[..end]);
-        } else {
-            out.extend_from_slice(&self.line[..=self.tabs[COOKIE_FIELD - 1]]);
-            out.push(b'-');
-            out.extend_from_slice(&self.line[self.tabs[COOKIE_FIELD]..end]);
-        }
-        out.push(b'\n');
-    }
-}
-
-/// Appends the CloudFront log line for a journal line (see [`JournalFields::push_standard`]).
-/// Returns false (and appends nothing) when the journal line does not have 39 fields.
-pub fn standard_line(journal_line: &[u8], include_cookies: bool, out: &mut Vec<u8>) -> bool {
-    match JournalFields::split(journal_line) {
-        Some(fields) => {
-            fields.push_standard(include_cookies, out);
-            true
-        }
-        None => false,
-    }
 }
 
 /// The `#Fields:` line of the journal as text (`edgegate usage journal`): the 33 standard fields,
