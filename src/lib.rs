@@ -29,7 +29,6 @@
 //! flags, `EDGEGATE_*` variables and the config file once at start-up; [`app`] wires it all.
 
 pub mod app;
-/// Signed URLs and signed cookies: the verifier that runs between routing and the cache.
 pub mod auth;
 pub mod cache;
 pub mod config;

@@ -1,10 +1,10 @@
 //! AWS Signature Version 4, both directions.
 //!
-//! * [`sign`](crate::sigv4::sign) adds `x-amz-date`, `x-amz-content-sha256`,
+//! * [`sign`] adds `x-amz-date`, `x-amz-content-sha256`,
 //!   `x-amz-security-token` (when the credentials carry one) and `authorization` to an outgoing
 //!   request. edgegate uses it to sign requests to S3 origins that have an origin access
 //!   control.
-//! * [`verify`](crate::sigv4::verify) checks the `Authorization` header of an incoming
+//! * [`verify`] checks the `Authorization` header of an incoming
 //!   request. The admin control plane uses it with service `cloudfront` (a global service
 //!   whose clients sign in `us-east-1`; any region in the credential scope is accepted).
 //!

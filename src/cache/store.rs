@@ -105,7 +105,7 @@ pub struct CachedObjectTemplate {
 
 impl CachedObjectTemplate {
     /// The object with `body`. The header values are copied out of whatever buffer they were
-    /// parsed from (see [`detached`]).
+    /// parsed from (see `detached`).
     pub fn into_object(self, body: Bytes) -> CachedObject {
         CachedObject {
             status: self.status,

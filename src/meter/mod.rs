@@ -1,10 +1,10 @@
-//! Metering: one [`record::Record`] per viewer request, written durably to a journal, and
+//! Metering: one record ([`record::Line`]) per viewer request, written durably to a journal, and
 //! everything built from it — CloudFront standard access logs, usage rollups and the AWS usage
 //! report, cost estimates, the console's reports and Prometheus metrics.
 //!
 //! Stages, in the order a record travels:
 //!
-//! 1. [`record`]: the record the data plane hands over, and the [`record::Entry`] reports read.
+//! 1. [`record`]: the record the data plane builds, and the [`record::Entry`] reports read.
 //! 2. [`w3c`]: CloudFront's W3C log line (33 fields, escaping, headers, file names), and the
 //!    journal line (the same plus edgegate's extension fields).
 //! 3. [`usage`]: CloudFront usage types per request, rollups by hour × distribution × region ×
@@ -24,7 +24,6 @@ pub mod deliver;
 pub mod journal;
 pub mod metrics;
 pub mod packed;
-/// Edge location (IATA prefix of `x-edge-location`) → CloudFront billing region.
 pub mod pops;
 pub mod record;
 pub mod reports;

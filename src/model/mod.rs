@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! Every document goes through one neutral [`Tree`](crate::model::tree::Tree):
+//! Every document goes through one neutral [`Tree`]:
 //!
 //! ```text
 //!  XML body (API) ─┐
@@ -12,14 +12,14 @@
 //!                                                        └─► to_tree() ──► Tree::to_xml() ──► API body
 //! ```
 //!
-//! - [`tree`](crate::model::tree): the neutral tree and the XML / JSON / TOML front ends, and the one XML writer.
-//! - [`reader`](crate::model::reader): a path-tracking reader that decoders use; it absorbs the differences between
+//! - [`tree`]: the neutral tree and the XML / JSON / TOML front ends, and the one XML writer.
+//! - [`reader`]: a path-tracking reader that decoders use; it absorbs the differences between
 //!   the syntaxes (snake_case names, bare lists instead of `{Quantity, Items}` wrappers).
-//! - [`diag`](crate::model::diag): errors and warnings with the path of the offending member and CloudFront's
+//! - [`diag`]: errors and warnings with the path of the offending member and CloudFront's
 //!   error code.
-//! - [`distribution`](crate::model::distribution), [`policy`](crate::model::policy), [`keys`](crate::model::keys), [`invalidation`](crate::model::invalidation): typed documents with
+//! - [`distribution`], [`policy`], [`keys`], [`invalidation`]: typed documents with
 //!   `from_tree`, `to_tree` and `validate`.
-//! - [`responses`](crate::model::responses): API response documents built from plain values, and the error envelope.
+//! - [`responses`]: API response documents built from plain values, and the error envelope.
 //!
 //! Cross-resource checks (a `CachePolicyId` that names an existing policy, a key group that
 //! exists) are the caller's; the configs expose the ids they reference.

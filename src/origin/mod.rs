@@ -1,16 +1,16 @@
 //! Origins: where the edge fetches what it does not have in cache.
 //!
-//! Every kind of origin implements [`Origin`](crate::origin::Origin), one object-safe trait
+//! Every kind of origin implements [`Origin`], one object-safe trait
 //! the pipeline holds as `Arc<dyn Origin>`:
 //!
-//! * [`HttpOrigin`](crate::origin::http::HttpOrigin): a custom HTTP(S) origin (CloudFront's
+//! * [`HttpOrigin`]: a custom HTTP(S) origin (CloudFront's
 //!   `CustomOriginConfig`), over a shared pooled
-//!   [`OriginClient`](crate::origin::http::OriginClient) with CloudFront's connection attempts,
+//!   [`OriginClient`] with CloudFront's connection attempts,
 //!   connection timeout and response (read) timeout;
-//! * [`S3Origin`](crate::origin::s3::S3Origin): an S3 bucket, virtual-hosted HTTPS or
+//! * [`S3Origin`]: an S3 bucket, virtual-hosted HTTPS or
 //!   path-style against an endpoint override, signed with SigV4 when the distribution has an
 //!   origin access control;
-//! * [`LocalDirOrigin`](crate::origin::local::LocalDirOrigin): a directory on disk, for the
+//! * [`LocalDirOrigin`]: a directory on disk, for the
 //!   built-in demo.
 //!
 //! Bodies stream both ways: a request body goes to the origin as it arrives and a response
