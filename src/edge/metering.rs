@@ -1,6 +1,7 @@
-//! The data plane's side of metering: what a request learns on its way ([`Tally`]), and
-//! [`MeteredBody`], which finishes the request's [`Record`] when the last byte of the response
-//! has been handed to the connection, or when the viewer goes away first.
+//! The data plane's side of metering: the request's record, packed as its values become known
+//! ([`Pending`]), what routing and fetching learn on the way ([`Tally`]), and [`MeteredBody`],
+//! which finishes the record when the last byte of the response has been handed to the
+//! connection, or when the viewer goes away first.
 //!
 //! Byte counts follow CloudFront's definitions: `sc-bytes` and `cs-bytes` include the status or
 //! request line and headers. edgegate counts them as their HTTP/1.1 serialisation, also for
@@ -20,10 +21,10 @@ use http::{Request, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
 
 use super::headers::XCache;
-use crate::cache::store::detached_value;
 use crate::config::BillingRegion;
 use crate::meter::Meter;
-use crate::meter::record::{Record, ResultType, TtlClass};
+use crate::meter::packed::Packer;
+use crate::meter::record::{Arrival, Departure, ResultType, TtlClass, protocol_version};
 use crate::server::ConnInfo;
 
 /// Facts learnt while routing and fetching, read when the record is finished. Shared by
@@ -112,11 +113,16 @@ pub(crate) struct MeterContext {
     pub(crate) region: BillingRegion,
 }
 
-/// A record waiting for its response to finish.
+/// A record waiting for its response to finish: the request's values are packed when it
+/// arrives, the content type with the response head, and the rest when the response ends, so
+/// a request in flight holds no handle on the request's or the cache's buffers.
 #[derive(Debug)]
 pub(crate) struct Pending {
     ctx: Arc<MeterContext>,
-    record: Record,
+    packer: Packer,
+    client: std::net::SocketAddr,
+    https: bool,
+    cs_bytes: u64,
     started: Instant,
     /// What routing and fetching learn; borrowed by the pipeline while the request runs.
     pub(crate) tally: Tally,
@@ -130,8 +136,11 @@ pub(crate) struct Pending {
 
 #[derive(Debug)]
 struct ResponseFacts {
+    status: u16,
     head_bytes: u64,
     expected_body: Option<u64>,
+    content_length: Option<u64>,
+    range: Option<(u64, u64)>,
     x_cache: XCache,
 }
 
@@ -153,11 +162,8 @@ pub(crate) fn intern_pop(pop: &str) -> &'static str {
 }
 
 impl Pending {
-    /// Captures the request before the pipeline consumes it.
-    ///
-    /// Header values and the URI are shared with the request, not copied: the record is
-    /// formatted and dropped when the response ends, so it holds the connection's read buffer no
-    /// longer than the request itself does.
+    /// Starts the request's record before the pipeline consumes the request: its values are
+    /// copied into the record now.
     pub(crate) fn new<B>(
         ctx: &Arc<MeterContext>,
         req: &Request<B>,
@@ -168,45 +174,31 @@ impl Pending {
         let pq = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
         let cs_bytes =
             (req.method().as_str().len() + 1 + pq + 11) as u64 + h.bytes + 2 + h.body_len;
-        let record = Record {
-            end_ms: 0,
-            distribution_id: None,
-            distribution_domain: None,
-            pop: ctx.pop,
-            billing_region: ctx.region,
-            client_ip: conn.peer.ip(),
-            client_port: conn.peer.port(),
-            https: conn.https,
-            tls: conn.tls_protocol.zip(conn.tls_cipher),
-            version: req.version(),
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            host_header: h.host.cloned(),
-            referer: h.referer.cloned(),
-            user_agent: h.user_agent.cloned(),
-            cookie: h.cookie(),
-            forwarded_for: h.forwarded_for.cloned(),
-            status: 0,
-            sc_bytes: 0,
-            cs_bytes,
-            origin_bytes_out: 0,
-            origin_bytes_in: 0,
-            origin_latency_us: None,
-            time_taken_us: 0,
-            ttfb_us: 0,
-            result_type: ResultType::Error,
-            response_result_type: ResultType::Error,
-            detailed_result_type: "ClientHungUpRequest",
-            content_type: None,
-            content_length: None,
-            range: None,
-            request_id: request_id.clone(),
-            ttl_class: None,
-        };
+        let cookie = h.cookie();
+        let packer = Packer::arrive(&Arrival {
+            pop: ctx.pop.as_bytes(),
+            method: req.method().as_str().as_bytes(),
+            version: protocol_version(req.version()).as_bytes(),
+            path: req.uri().path().as_bytes(),
+            query: req.uri().query().map(str::as_bytes),
+            host_header: h.host.map(HeaderValue::as_bytes),
+            referer: h.referer.map(HeaderValue::as_bytes),
+            user_agent: h.user_agent.map(HeaderValue::as_bytes),
+            cookie: cookie.as_deref(),
+            forwarded_for: h.forwarded_for.map(HeaderValue::as_bytes),
+            request_id: request_id.as_bytes(),
+            tls: conn
+                .tls_protocol
+                .zip(conn.tls_cipher)
+                .map(|(p, c)| (p.as_bytes(), c.as_bytes())),
+        });
         Pending {
             ctx: ctx.clone(),
+            packer,
+            client: conn.peer,
+            https: conn.https,
+            cs_bytes,
             connection_header: added_connection_header(req.version(), h.close, h.keep_alive),
-            record,
             started: Instant::now(),
             tally: Tally::default(),
             response: None,
@@ -235,85 +227,91 @@ impl Pending {
             // `content-length: N\r\n`
             head += 16 + u64::from(n.checked_ilog10().unwrap_or(0) + 1) + 2;
         }
-        let r = &mut self.record;
-        r.status = status.as_u16();
-        // Copied unless cached: an origin's header value is a slice of that connection's read
-        // buffer, which the record must not keep alive for as long as the response streams.
-        r.content_type = h.content_type.map(|v| match x_cache {
-            // A cached object's header values already own their bytes.
-            XCache::Hit => v.clone(),
-            _ => detached_value(v),
-        });
-        r.content_length = content_length.or(expected_body);
-        r.range = h
-            .content_range
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_content_range);
+        self.packer
+            .respond(h.content_type.map(HeaderValue::as_bytes));
         self.response = Some(ResponseFacts {
+            status: status.as_u16(),
             head_bytes: head,
             expected_body,
+            content_length: content_length.or(expected_body),
+            range: h
+                .content_range
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_content_range),
             x_cache,
         });
     }
 
     fn finish(mut self) {
         let now = Instant::now();
-        let r = &mut self.record;
-        r.end_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        r.time_taken_us = micros(now - self.started);
-        r.ttfb_us = micros(self.first_byte.unwrap_or(now) - self.started);
-        let t = &mut self.tally;
-        if let Some((id, domain)) = t.dist.take() {
-            r.distribution_id = Some(id);
-            r.distribution_domain = Some(domain);
-        }
-        r.ttl_class = match t.ttl.load(Ordering::Relaxed) {
-            1 => Some(TtlClass::Static),
-            2 => Some(TtlClass::Dynamic),
-            _ => None,
+        let detailed = *self
+            .tally
+            .detailed
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let t = &self.tally;
+        let dist = t.dist.get();
+        let mut d = Departure {
+            end_ms: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            client_ip: self.client.ip(),
+            client_port: self.client.port(),
+            https: self.https,
+            // The viewer went away before a response was ready: status 000.
+            status: 0,
+            sc_bytes: 0,
+            cs_bytes: self.cs_bytes,
+            time_taken_us: micros(now - self.started),
+            ttfb_us: micros(self.first_byte.unwrap_or(now) - self.started),
+            result_type: ResultType::Error,
+            response_result_type: ResultType::Error,
+            detailed_result_type: b"ClientHungUpRequest",
+            content_length: None,
+            range: None,
+            distribution_id: dist.map(|(id, _)| id.as_bytes()),
+            distribution_domain: dist.map(|(_, domain)| domain.as_bytes()),
+            billing_region: self.ctx.region,
+            ttl_class: match t.ttl.load(Ordering::Relaxed) {
+                1 => Some(TtlClass::Static),
+                2 => Some(TtlClass::Dynamic),
+                _ => None,
+            },
+            origin_bytes_out: t.origin_out.load(Ordering::Relaxed),
+            origin_bytes_in: t.origin_in.load(Ordering::Relaxed),
+            origin_latency_us: t.origin_latency.load(Ordering::Relaxed).checked_sub(1),
         };
-        r.origin_bytes_out = t.origin_out.load(Ordering::Relaxed);
-        r.origin_bytes_in = t.origin_in.load(Ordering::Relaxed);
-        r.origin_latency_us = t.origin_latency.load(Ordering::Relaxed).checked_sub(1);
-        let detailed = *t.detailed.get_mut().unwrap_or_else(PoisonError::into_inner);
-        match &self.response {
-            None => {
-                // The viewer went away before a response was ready: status 000.
-                r.status = 0;
-                r.result_type = ResultType::Error;
-                r.response_result_type = ResultType::Error;
-                r.detailed_result_type = "ClientHungUpRequest";
-            }
-            Some(resp) => {
-                r.sc_bytes = resp.head_bytes + self.body_sent;
-                let response_type = if r.status >= 400 {
-                    ResultType::Error
-                } else {
-                    match resp.x_cache {
-                        XCache::Hit => ResultType::Hit,
-                        XCache::RefreshHit => ResultType::RefreshHit,
-                        XCache::Miss => ResultType::Miss,
-                        XCache::Redirect => ResultType::Redirect,
-                        XCache::Error => ResultType::Error,
-                    }
-                };
-                let complete = resp.expected_body.is_none_or(|n| self.body_sent >= n);
-                r.response_result_type = response_type;
-                if complete {
-                    r.result_type = response_type;
-                    r.detailed_result_type = match response_type {
-                        ResultType::Error => detailed.unwrap_or("Error"),
-                        other => other.as_str(),
-                    };
-                } else {
-                    r.result_type = ResultType::Error;
-                    r.detailed_result_type = "ClientCommError";
+        if let Some(resp) = &self.response {
+            d.status = resp.status;
+            d.sc_bytes = resp.head_bytes + self.body_sent;
+            d.content_length = resp.content_length;
+            d.range = resp.range;
+            let response_type = if resp.status >= 400 {
+                ResultType::Error
+            } else {
+                match resp.x_cache {
+                    XCache::Hit => ResultType::Hit,
+                    XCache::RefreshHit => ResultType::RefreshHit,
+                    XCache::Miss => ResultType::Miss,
+                    XCache::Redirect => ResultType::Redirect,
+                    XCache::Error => ResultType::Error,
                 }
+            };
+            let complete = resp.expected_body.is_none_or(|n| self.body_sent >= n);
+            d.response_result_type = response_type;
+            if complete {
+                d.result_type = response_type;
+                d.detailed_result_type = match response_type {
+                    ResultType::Error => detailed.unwrap_or("Error"),
+                    other => other.as_str(),
+                }
+                .as_bytes();
+            } else {
+                d.result_type = ResultType::Error;
+                d.detailed_result_type = b"ClientCommError";
             }
         }
-        self.ctx.meter.submit(self.record);
+        self.ctx.meter.submit(&self.packer, &d);
     }
 }
 
@@ -465,17 +463,17 @@ fn scan_request_headers(h: &HeaderMap) -> RequestHeaders<'_> {
 
 impl RequestHeaders<'_> {
     /// The `Cookie` header; several are joined with `; `, as one header would carry them.
-    fn cookie(&self) -> Option<HeaderValue> {
+    fn cookie(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
         let (first, rest) = self.cookies.as_ref()?;
         if rest.is_empty() {
-            return Some((*first).clone());
+            return Some(first.as_bytes().into());
         }
         let mut joined = first.as_bytes().to_vec();
         for v in rest {
             joined.extend_from_slice(b"; ");
             joined.extend_from_slice(v.as_bytes());
         }
-        HeaderValue::from_bytes(&joined).ok()
+        Some(joined.into())
     }
 }
 
@@ -609,7 +607,7 @@ mod tests {
         assert_eq!(r.user_agent, h.get(header::USER_AGENT));
         assert_eq!(r.referer, None);
         assert_eq!(r.forwarded_for, h.get(&X_FORWARDED_FOR));
-        assert_eq!(r.cookie(), Some(HeaderValue::from_static("a=1; b=2")));
+        assert_eq!(r.cookie().as_deref(), Some(&b"a=1; b=2"[..]));
         assert_eq!(r.body_len, 42);
         assert!(!r.close && !r.keep_alive);
 

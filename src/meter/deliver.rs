@@ -191,6 +191,7 @@ impl Delivery {
                 // Distribution ids are ASCII letters and digits; anything else (only a damaged
                 // journal could hold it) must not reach a file name.
                 let Some(dist) = line
+                    .departure
                     .distribution_id
                     .filter(|d| !d.is_empty() && d.iter().all(u8::is_ascii_alphanumeric))
                     .and_then(|d| std::str::from_utf8(d).ok())

@@ -1,8 +1,10 @@
-//! The journal: every [`Record`] in an hourly, append-only file under
-//! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.rec` after the hour the request finished.
+//! The journal: every request's record ([`Line`]) in an hourly, append-only file under
+//! `{data-dir}/meter/journal/`, named `YYYY-MM-DD-HH.rec2` after the hour the request finished.
+//! (Journals of other formats, `.rec` and `.log` from earlier builds, are left alone and not
+//! read.)
 //!
-//! The data plane never waits for the disk: [`Meter::submit`] copies the record's values
-//! ([`packed::pack`]) into one of a few lock-sharded buffers (no wake-up per record), and one
+//! The data plane never waits for the disk: [`Meter::submit`] copies the packed record
+//! ([`packed::Packer`]) into one of a few lock-sharded buffers (no wake-up per record), and one
 //! writer thread drains them and appends each buffer to the hour's file as one frame: a
 //! little-endian `u32` length, then that many bytes of packed records. Nothing is escaped or
 //! formatted on the way in; the text of a record (the journal line of [`w3c::journal_line`]) is
@@ -29,7 +31,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
-use super::record::{Line, Record};
+use super::record::{Departure, Line};
 use super::{packed, w3c};
 
 /// Longest a finished record waits in memory before it is written.
@@ -42,7 +44,7 @@ const SPARE_CAPACITY: usize = 1 << 20;
 /// accept.
 const MAX_FRAME: usize = 64 << 20;
 /// A journal file's extension.
-const EXTENSION: &str = ".rec";
+const EXTENSION: &str = ".rec2";
 
 /// The hand-over between request threads and the writer.
 #[derive(Debug)]
@@ -272,13 +274,14 @@ impl Meter {
         })
     }
 
-    /// Hands a finished request to the writer. Never blocks.
+    /// Hands a finished request to the writer: what `record` packed so far, then `departure`.
+    /// Never blocks.
     ///
-    /// The request's thread only copies the record's values; the writer appends them to the
+    /// The request's thread only copies the record's bytes; the writer appends them to the
     /// journal as they are, and readers format them.
-    pub fn submit(&self, record: Record) {
-        self.metrics.observe(&record);
-        let hour = record.end_ms.div_euclid(3_600_000) * 3_600;
+    pub fn submit(&self, record: &packed::Packer, departure: &Departure<'_>) {
+        self.metrics.observe(departure);
+        let hour = departure.end_ms.div_euclid(3_600_000) * 3_600;
         let shard = super::thread_shard();
         let mut lines = lock(&self.queue.shards[shard]);
         if lines.hour != hour && !lines.packed.is_empty() {
@@ -287,7 +290,7 @@ impl Meter {
             lines.earlier.push((done_hour, done));
         }
         lines.hour = hour;
-        packed::pack(&record.line(), &mut lines.packed);
+        record.finish_into(departure, &mut lines.packed);
     }
 
     /// Waits until everything submitted before this call is written, fsynced and counted in
@@ -548,20 +551,22 @@ mod tests {
     #[test]
     fn file_names_round_trip() {
         let hour = 1_795_550_400; // 2026-11-24T20:00:00Z
-        assert_eq!(file_name(hour), "2026-11-24-20.rec");
+        assert_eq!(file_name(hour), "2026-11-24-20.rec2");
         assert_eq!(parse_file_name(&file_name(hour)), Some(hour));
-        assert_eq!(parse_file_name("2026-11-24-24.rec"), None);
+        assert_eq!(parse_file_name("2026-11-24-24.rec2"), None);
+        // Journals in the formats of earlier builds are not read.
+        assert_eq!(parse_file_name("2026-11-24-20.rec"), None);
         assert_eq!(parse_file_name("2026-11-24-20.log"), None);
     }
 
-    use crate::meter::w3c::tests::{bare_record, full_record};
+    use crate::meter::w3c::tests::{bare_line, full_line};
 
     fn batch(n: usize) -> Vec<u8> {
-        let (full, bare) = (full_record(), bare_record());
+        let (full, bare) = (full_line(), bare_line());
         let mut buf = Vec::new();
         for i in 0..n {
             let r = if i % 2 == 0 { &full } else { &bare };
-            packed::pack(&r.line(), &mut buf);
+            packed::pack(r, &mut buf);
         }
         buf
     }
@@ -579,11 +584,11 @@ mod tests {
     }
 
     fn expected(n: usize) -> Vec<String> {
-        let (full, bare) = (full_record(), bare_record());
+        let (full, bare) = (full_line(), bare_line());
         (0..n)
             .map(|i| {
                 let mut t = Vec::new();
-                w3c::journal_line(&if i % 2 == 0 { &full } else { &bare }.line(), &mut t);
+                w3c::journal_line(if i % 2 == 0 { &full } else { &bare }, &mut t);
                 String::from_utf8(t).unwrap()
             })
             .collect()
@@ -664,7 +669,7 @@ mod tests {
         let b = batch(5);
         let one = {
             let mut one = Vec::new();
-            packed::pack(&full_record().line(), &mut one);
+            packed::pack(&full_line(), &mut one);
             one.len()
         };
         let mut file = Vec::new();

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::record::{Record, ResultType};
+use super::record::{Departure, ResultType};
 use crate::cache::store::CacheStats;
 use crate::config::BillingRegion;
 
@@ -107,17 +107,17 @@ struct Shard {
 }
 
 impl RequestKey {
-    fn matches(&self, r: &Record, status_class: u8) -> bool {
+    fn matches(&self, r: &Departure<'_>, status_class: u8) -> bool {
         self.status_class == status_class
             && self.result == r.result_type
             && self.https == r.https
             && self.region == r.billing_region
-            && self.distribution.as_deref() == r.distribution_id.as_deref()
+            && self.distribution.as_deref().map(str::as_bytes) == r.distribution_id
     }
 }
 
 impl Shard {
-    fn requests_for(&mut self, r: &Record) -> &mut RequestCounts {
+    fn requests_for(&mut self, r: &Departure<'_>) -> &mut RequestCounts {
         let class = (r.status / 100) as u8;
         let found = if self
             .requests
@@ -131,7 +131,7 @@ impl Shard {
         let i = found.unwrap_or_else(|| {
             self.requests.push((
                 RequestKey {
-                    distribution: r.distribution_id.clone(),
+                    distribution: label(r.distribution_id),
                     region: r.billing_region,
                     https: r.https,
                     result: r.result_type,
@@ -145,18 +145,27 @@ impl Shard {
         &mut self.requests[i].1
     }
 
-    fn origin_for(&mut self, r: &Record) -> &mut OriginCounts {
-        let d = r.distribution_id.as_deref();
-        let i = match self.origin.iter().position(|(k, _)| k.as_deref() == d) {
+    fn origin_for(&mut self, r: &Departure<'_>) -> &mut OriginCounts {
+        let d = r.distribution_id;
+        let i = match self
+            .origin
+            .iter()
+            .position(|(k, _)| k.as_deref().map(str::as_bytes) == d)
+        {
             Some(i) => i,
             None => {
-                self.origin
-                    .push((r.distribution_id.clone(), OriginCounts::default()));
+                self.origin.push((label(d), OriginCounts::default()));
                 self.origin.len() - 1
             }
         };
         &mut self.origin[i].1
     }
+}
+
+/// A distribution id as a label value, made once per label set. Ids are ASCII letters and
+/// digits; anything else is shown lossily rather than dropped.
+fn label(id: Option<&[u8]>) -> Option<Arc<str>> {
+    id.map(|b| Arc::from(String::from_utf8_lossy(b)))
 }
 
 /// A counter family: name, help, and the value it reads.
@@ -202,7 +211,7 @@ impl State {
 
 impl Metrics {
     /// Counts one record.
-    pub fn observe(&self, r: &Record) {
+    pub fn observe(&self, r: &Departure<'_>) {
         let shard = super::thread_shard();
         let mut s = self.shards[shard]
             .lock()
@@ -418,18 +427,19 @@ mod tests {
 
     #[test]
     fn counts_every_record_under_its_label_set() {
-        use crate::meter::w3c::tests::{bare_record, full_record};
+        use crate::meter::w3c::tests::{bare_line, full_line};
         let m = Metrics::default();
-        let hit = full_record();
-        let mut miss = full_record();
+        let hit = full_line().departure;
+        let mut miss = hit;
         miss.result_type = ResultType::Miss;
         miss.origin_latency_us = Some(2_000);
         miss.origin_bytes_out = 100;
-        // The same label values from a distinct `Arc`: counted together, by value.
-        let mut other_arc = full_record();
-        other_arc.distribution_id = Some(Arc::from("EDFDVBD6EXAMPLE"));
-        let none = bare_record();
-        for r in [&hit, &miss, &hit, &none, &other_arc, &miss, &hit] {
+        // The same label values from other bytes: counted together, by value.
+        let id = b"EDFDVBD6EXAMPLE".to_vec();
+        let mut other_bytes = hit;
+        other_bytes.distribution_id = Some(&id);
+        let none = bare_line().departure;
+        for r in [&hit, &miss, &hit, &none, &other_bytes, &miss, &hit] {
             m.observe(r);
         }
         let out = m.render(&CacheStats::default());

@@ -1,27 +1,30 @@
-//! The journal's record format: a [`Line`] packed as raw bytes, so a request thread only copies
-//! its record's values into a buffer, the journal writer appends them to disk as they are, and
-//! escaping and number formatting happen only when the journal is read.
+//! The journal's record format: a [`Line`] packed as raw bytes, in the order the data plane
+//! learns its values, so a request copies each value once, when it is known, the journal writer
+//! appends records to disk as they are, and escaping and number formatting happen only when the
+//! journal is read.
 //!
-//! The format is edgegate's own (journal files are `.rec`; a change of format gets a new
-//! extension). A record is a fixed-size head and then its text values back to back. The head
-//! holds the numbers as little-endian `u64`s (`i64` bits for the time, `u16`s for status and
-//! port; an absent optional number is 0 with its flag clear), a flags byte (HTTPS, IPv6, and
-//! which optional numbers are present), the client address in 16 bytes (an IPv4 address in the
-//! first 4), and each text value's length as a `u32` (`u32::MAX` for an absent value). The head
-//! is copied in one piece, so packing a record is one small array fill and a copy per text.
+//! The format is edgegate's own, version 2 (journal files are `.rec2`; a change of format gets a
+//! new extension, so a journal written by another version is never misread). A record is:
+//!
+//! 1. the [`Arrival`]: a flags byte (whether TLS values follow), then its texts in
+//!    [`Packer::arrive`]'s order;
+//! 2. the content type;
+//! 3. the [`Departure`]: a flags byte (HTTPS, IPv6, and which optional numbers are present),
+//!    one byte each for the result type, the response result type, the billing region and the
+//!    TTL class, the status and the client port as little-endian `u16`s, the client address (4
+//!    or 16 bytes), the numbers as LEB128 varints, then its texts.
+//!
+//! A text is a varint of its length plus one, then its bytes; an absent text is a single 0.
+//! Packing is a copy per text and a few bytes per number; a typical cache hit packs to about
+//! 200 bytes, which is what each request writes to the page cache.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::record::Line;
+use super::record::{Arrival, Departure, Line, ResultType, TtlClass};
+use crate::config::BillingRegion;
 
-/// A text length that stands for an absent value.
-const ABSENT: u32 = u32::MAX;
-/// Text values per record, in [`texts`] order.
-const TEXTS: usize = 21;
-/// The fixed-size head of a record: 11 `u64`s, 2 `u16`s, a flags byte, 16 address bytes and
-/// the [`TEXTS`] lengths.
-const HEAD: usize = 11 * 8 + 2 * 2 + 1 + 16 + TEXTS * 4;
-const TEXT_LENGTHS: usize = HEAD - TEXTS * 4;
+/// Arrival flag: TLS protocol and cipher follow the other texts.
+const TLS: u8 = 1;
 
 const HTTPS: u8 = 1;
 const V6: u8 = 2;
@@ -29,170 +32,342 @@ const CONTENT_LENGTH: u8 = 4;
 const RANGE: u8 = 8;
 const ORIGIN_LATENCY: u8 = 16;
 
-/// The text values of `l`, in the order they are packed.
-fn texts<'a>(l: &Line<'a>) -> [Option<&'a [u8]>; TEXTS] {
-    [
-        Some(l.pop),
-        Some(l.method),
-        l.distribution_domain,
-        Some(l.path),
-        l.referer,
-        l.user_agent,
-        l.query,
-        l.cookie,
-        Some(l.result_type),
-        Some(l.request_id),
-        l.host_header,
-        l.forwarded_for,
-        l.tls.map(|t| t.0),
-        l.tls.map(|t| t.1),
-        Some(l.response_result_type),
-        Some(l.version),
-        Some(l.detailed_result_type),
-        l.content_type,
-        l.distribution_id,
-        Some(l.billing_region),
-        Some(l.ttl_class),
-    ]
+/// The most a departure's fixed part and numbers take: flags, four codes, status, port, an
+/// IPv6 address and eleven 10-byte varints.
+const DEPARTURE_HEAD: usize = 1 + 4 + 2 + 2 + 16 + 11 * 10;
+
+/// A record being packed as its request goes: [`Packer::arrive`] when the request comes in,
+/// [`Packer::respond`] once the response head is known (skipped when there is no response),
+/// then [`Packer::finish_into`] when the response has ended.
+#[derive(Debug)]
+pub struct Packer {
+    buf: Vec<u8>,
+    responded: bool,
 }
 
-/// Appends `l` to `out`: the head (numbers, flags, address and text lengths), then the texts.
-pub fn pack(l: &Line<'_>, out: &mut Vec<u8>) {
-    let texts = texts(l);
-    let mut head = [0u8; HEAD];
-    let mut flags = u8::from(l.https) * HTTPS;
-    let numbers = [
-        l.end_ms as u64,
-        l.sc_bytes,
-        l.cs_bytes,
-        l.time_taken_us,
-        l.ttfb_us,
-        l.origin_bytes_out,
-        l.origin_bytes_in,
-        l.content_length.unwrap_or(0),
-        l.range.map_or(0, |r| r.0),
-        l.range.map_or(0, |r| r.1),
-        l.origin_latency_us.unwrap_or(0),
-    ];
-    for (i, n) in numbers.into_iter().enumerate() {
-        head[i * 8..i * 8 + 8].copy_from_slice(&n.to_le_bytes());
-    }
-    head[88..90].copy_from_slice(&l.status.to_le_bytes());
-    head[90..92].copy_from_slice(&l.client_port.to_le_bytes());
-    match l.client_ip {
-        IpAddr::V4(v4) => head[93..97].copy_from_slice(&v4.octets()),
-        IpAddr::V6(v6) => {
-            flags |= V6;
-            head[93..109].copy_from_slice(&v6.octets());
+impl Packer {
+    /// Starts a record with the request's values (copied).
+    pub fn arrive(a: &Arrival<'_>) -> Packer {
+        let opt_len = |t: Option<&[u8]>| t.map_or(0, <[u8]>::len);
+        let texts = a.pop.len()
+            + a.method.len()
+            + a.version.len()
+            + a.path.len()
+            + opt_len(a.query)
+            + opt_len(a.host_header)
+            + opt_len(a.referer)
+            + opt_len(a.user_agent)
+            + opt_len(a.cookie)
+            + opt_len(a.forwarded_for)
+            + a.request_id.len()
+            + a.tls.map_or(0, |(p, c)| p.len() + c.len());
+        // Room for the length prefixes, a content type and the departure, so the record is
+        // built in one allocation.
+        let mut buf = Vec::with_capacity(1 + texts + 13 * 5 + 64 + DEPARTURE_HEAD + 96);
+        buf.push(if a.tls.is_some() { TLS } else { 0 });
+        for t in [Some(a.pop), Some(a.method), Some(a.version), Some(a.path)] {
+            put_text(t, &mut buf);
+        }
+        for t in [
+            a.query,
+            a.host_header,
+            a.referer,
+            a.user_agent,
+            a.cookie,
+            a.forwarded_for,
+            Some(a.request_id),
+        ] {
+            put_text(t, &mut buf);
+        }
+        if let Some((protocol, cipher)) = a.tls {
+            put_text(Some(protocol), &mut buf);
+            put_text(Some(cipher), &mut buf);
+        }
+        Packer {
+            buf,
+            responded: false,
         }
     }
-    for (present, flag) in [
-        (l.content_length.is_some(), CONTENT_LENGTH),
-        (l.range.is_some(), RANGE),
-        (l.origin_latency_us.is_some(), ORIGIN_LATENCY),
+
+    /// Adds the response's content type (copied). Only the first call counts.
+    pub fn respond(&mut self, content_type: Option<&[u8]>) {
+        if !self.responded {
+            self.responded = true;
+            put_text(content_type, &mut self.buf);
+        }
+    }
+
+    /// Appends the whole record to `out`: what it holds, then `d`.
+    pub fn finish_into(&self, d: &Departure<'_>, out: &mut Vec<u8>) {
+        out.reserve(self.buf.len() + 1 + DEPARTURE_HEAD + 64);
+        out.extend_from_slice(&self.buf);
+        if !self.responded {
+            put_text(None, out);
+        }
+        put_departure(d, out);
+    }
+}
+
+fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
+    let mut head = [0u8; DEPARTURE_HEAD];
+    let mut flags = 0;
+    for (set, flag) in [
+        (d.https, HTTPS),
+        (matches!(d.client_ip, IpAddr::V6(_)), V6),
+        (d.content_length.is_some(), CONTENT_LENGTH),
+        (d.range.is_some(), RANGE),
+        (d.origin_latency_us.is_some(), ORIGIN_LATENCY),
     ] {
-        if present {
+        if set {
             flags |= flag;
         }
     }
-    head[92] = flags;
-    let mut total = 0;
-    for (i, t) in texts.iter().enumerate() {
-        // Text longer than 4 GiB cannot reach here: hyper limits request heads to far less.
-        let len = t.map_or(ABSENT, |t| t.len().min(ABSENT as usize - 1) as u32);
-        let at = TEXT_LENGTHS + i * 4;
-        head[at..at + 4].copy_from_slice(&len.to_le_bytes());
-        total += t.map_or(0, |t| t.len());
+    head[0] = flags;
+    head[1] = result_code(d.result_type);
+    head[2] = result_code(d.response_result_type);
+    head[3] = region_code(d.billing_region);
+    head[4] = match d.ttl_class {
+        None => 0,
+        Some(TtlClass::Static) => 1,
+        Some(TtlClass::Dynamic) => 2,
+    };
+    head[5..7].copy_from_slice(&d.status.to_le_bytes());
+    head[7..9].copy_from_slice(&d.client_port.to_le_bytes());
+    let mut at = 9;
+    match d.client_ip {
+        IpAddr::V4(v4) => {
+            head[at..at + 4].copy_from_slice(&v4.octets());
+            at += 4;
+        }
+        IpAddr::V6(v6) => {
+            head[at..at + 16].copy_from_slice(&v6.octets());
+            at += 16;
+        }
     }
-    out.reserve(HEAD + total);
-    out.extend_from_slice(&head);
-    for t in texts.into_iter().flatten() {
-        out.extend_from_slice(&t[..t.len().min(ABSENT as usize - 1)]);
+    let numbers = [
+        Some(d.end_ms as u64),
+        Some(d.sc_bytes),
+        Some(d.cs_bytes),
+        Some(d.time_taken_us),
+        Some(d.ttfb_us),
+        Some(d.origin_bytes_out),
+        Some(d.origin_bytes_in),
+        d.content_length,
+        d.range.map(|r| r.0),
+        d.range.map(|r| r.1),
+        d.origin_latency_us,
+    ];
+    for mut n in numbers.into_iter().flatten() {
+        while n >= 0x80 {
+            head[at] = n as u8 | 0x80;
+            n >>= 7;
+            at += 1;
+        }
+        head[at] = n as u8;
+        at += 1;
     }
+    out.extend_from_slice(&head[..at]);
+    put_text(Some(d.detailed_result_type), out);
+    put_text(d.distribution_id, out);
+    put_text(d.distribution_domain, out);
+}
+
+/// Appends a text: its length plus one as a varint, then its bytes; an absent text is one 0.
+fn put_text(t: Option<&[u8]>, out: &mut Vec<u8>) {
+    let Some(t) = t else {
+        out.push(0);
+        return;
+    };
+    let mut n = t.len() as u64 + 1;
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(t);
+}
+
+/// Appends `l`, packed, to `out`. The request path packs in steps instead ([`Packer`]); this is
+/// the same packing in one go.
+pub fn pack(l: &Line<'_>, out: &mut Vec<u8>) {
+    let mut p = Packer::arrive(&l.arrival);
+    p.respond(l.content_type);
+    p.finish_into(&l.departure, out);
+}
+
+fn result_code(r: ResultType) -> u8 {
+    ResultType::ALL.iter().position(|x| *x == r).unwrap_or(0) as u8
+}
+
+fn region_code(r: BillingRegion) -> u8 {
+    BillingRegion::ALL.iter().position(|x| *x == r).unwrap_or(0) as u8
+}
+
+/// A LEB128 varint at the start of `buf`, and what follows it.
+fn take_varint(buf: &[u8]) -> Option<(u64, &[u8])> {
+    let mut n = 0u64;
+    for (i, &b) in buf.iter().enumerate().take(10) {
+        let bits = u64::from(b & 0x7f);
+        if i == 9 && b > 1 {
+            return None;
+        }
+        n |= bits << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((n, &buf[i + 1..]));
+        }
+    }
+    None
+}
+
+/// A text at the start of `buf` (`Some(None)` for an absent one), and what follows it.
+fn take_text(buf: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    let (n, rest) = take_varint(buf)?;
+    if n == 0 {
+        return Some((None, rest));
+    }
+    let len = usize::try_from(n - 1).ok()?;
+    let (text, rest) = rest.split_at_checked(len)?;
+    Some((Some(text), rest))
+}
+
+/// Reads texts from `buf` into `out`, in order.
+fn take_texts<'a, const N: usize>(
+    mut buf: &'a [u8],
+    out: &mut [Option<&'a [u8]>; N],
+) -> Option<&'a [u8]> {
+    for t in out.iter_mut() {
+        let (text, rest) = take_text(buf)?;
+        *t = text;
+        buf = rest;
+    }
+    Some(buf)
 }
 
 /// Unpacks the record at the start of `buf`; returns it and what follows it. `None` if `buf`
-/// does not start with a whole packed record.
+/// does not start with a whole, well-formed packed record.
 pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
-    let (head, mut rest) = buf.split_first_chunk::<HEAD>()?;
-    let u64_at = |i: usize| u64::from_le_bytes(head[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-    let u16_at = |at: usize| u16::from_le_bytes([head[at], head[at + 1]]);
-    let flags = head[92];
-    let mut texts: [Option<&[u8]>; TEXTS] = [None; TEXTS];
-    for (i, t) in texts.iter_mut().enumerate() {
-        let at = TEXT_LENGTHS + i * 4;
-        let len = u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
-        if len != ABSENT {
-            let (text, after) = rest.split_at_checked(usize::try_from(len).ok()?)?;
-            *t = Some(text);
-            rest = after;
-        }
+    let (&arrival_flags, rest) = buf.split_first()?;
+    if arrival_flags & !TLS != 0 {
+        return None;
     }
+    let mut texts = [None; 11];
+    let rest = take_texts(rest, &mut texts)?;
     let [
         pop,
         method,
-        distribution_domain,
-        path,
-        referer,
-        user_agent,
-        query,
-        cookie,
-        result_type,
-        request_id,
-        host_header,
-        forwarded_for,
-        tls_protocol,
-        tls_cipher,
-        response_result_type,
         version,
-        detailed_result_type,
-        content_type,
-        distribution_id,
-        billing_region,
-        ttl_class,
-    ] = texts;
-    let mut v6 = [0u8; 16];
-    v6.copy_from_slice(&head[93..109]);
-    let client_ip = if flags & V6 != 0 {
-        IpAddr::V6(Ipv6Addr::from(v6))
-    } else {
-        IpAddr::V4(Ipv4Addr::new(v6[0], v6[1], v6[2], v6[3]))
-    };
-    let line = Line {
-        end_ms: u64_at(0) as i64,
-        pop: pop?,
-        sc_bytes: u64_at(1),
-        client_ip,
-        method: method?,
-        distribution_domain,
-        path: path?,
-        status: u16_at(88),
+        path,
+        query,
+        host_header,
         referer,
         user_agent,
-        query,
         cookie,
-        result_type: result_type?,
-        request_id: request_id?,
-        host_header,
-        https: flags & HTTPS != 0,
-        cs_bytes: u64_at(2),
-        time_taken_us: u64_at(3),
         forwarded_for,
-        tls: tls_protocol.zip(tls_cipher),
-        response_result_type: response_result_type?,
-        version: version?,
-        client_port: u16_at(90),
-        ttfb_us: u64_at(4),
-        detailed_result_type: detailed_result_type?,
+        request_id,
+    ] = texts;
+    let (tls, rest) = if arrival_flags & TLS != 0 {
+        let mut t = [None; 2];
+        let rest = take_texts(rest, &mut t)?;
+        (Some((t[0]?, t[1]?)), rest)
+    } else {
+        (None, rest)
+    };
+    let (content_type, rest) = take_text(rest)?;
+    let (&flags, rest) = rest.split_first()?;
+    if flags & !(HTTPS | V6 | CONTENT_LENGTH | RANGE | ORIGIN_LATENCY) != 0 {
+        return None;
+    }
+    let (codes, mut rest) = rest.split_first_chunk::<8>()?;
+    let result = |c: u8| ResultType::ALL.get(usize::from(c)).copied();
+    let result_type = result(codes[0])?;
+    let response_result_type = result(codes[1])?;
+    let billing_region = BillingRegion::ALL.get(usize::from(codes[2])).copied()?;
+    let ttl_class = match codes[3] {
+        0 => None,
+        1 => Some(TtlClass::Static),
+        2 => Some(TtlClass::Dynamic),
+        _ => return None,
+    };
+    let status = u16::from_le_bytes([codes[4], codes[5]]);
+    let client_port = u16::from_le_bytes([codes[6], codes[7]]);
+    let client_ip = if flags & V6 != 0 {
+        let (v6, after) = rest.split_first_chunk::<16>()?;
+        rest = after;
+        IpAddr::V6(Ipv6Addr::from(*v6))
+    } else {
+        let (v4, after) = rest.split_first_chunk::<4>()?;
+        rest = after;
+        IpAddr::V4(Ipv4Addr::from(*v4))
+    };
+    let mut number = || {
+        let (n, after) = take_varint(rest)?;
+        rest = after;
+        Some(n)
+    };
+    let end_ms = number()? as i64;
+    let sc_bytes = number()?;
+    let cs_bytes = number()?;
+    let time_taken_us = number()?;
+    let ttfb_us = number()?;
+    let origin_bytes_out = number()?;
+    let origin_bytes_in = number()?;
+    let content_length = if flags & CONTENT_LENGTH != 0 {
+        Some(number()?)
+    } else {
+        None
+    };
+    let range = if flags & RANGE != 0 {
+        Some((number()?, number()?))
+    } else {
+        None
+    };
+    let origin_latency_us = if flags & ORIGIN_LATENCY != 0 {
+        Some(number()?)
+    } else {
+        None
+    };
+    let mut t = [None; 3];
+    let rest = take_texts(rest, &mut t)?;
+    let [detailed_result_type, distribution_id, distribution_domain] = t;
+    let line = Line {
+        arrival: Arrival {
+            pop: pop?,
+            method: method?,
+            version: version?,
+            path: path?,
+            query,
+            host_header,
+            referer,
+            user_agent,
+            cookie,
+            forwarded_for,
+            request_id: request_id?,
+            tls,
+        },
         content_type,
-        content_length: (flags & CONTENT_LENGTH != 0).then(|| u64_at(7)),
-        range: (flags & RANGE != 0).then(|| (u64_at(8), u64_at(9))),
-        distribution_id,
-        billing_region: billing_region?,
-        ttl_class: ttl_class?,
-        origin_bytes_out: u64_at(5),
-        origin_bytes_in: u64_at(6),
-        origin_latency_us: (flags & ORIGIN_LATENCY != 0).then(|| u64_at(10)),
+        departure: Departure {
+            end_ms,
+            client_ip,
+            client_port,
+            https: flags & HTTPS != 0,
+            status,
+            sc_bytes,
+            cs_bytes,
+            time_taken_us,
+            ttfb_us,
+            result_type,
+            response_result_type,
+            detailed_result_type: detailed_result_type?,
+            content_length,
+            range,
+            distribution_id,
+            distribution_domain,
+            billing_region,
+            ttl_class,
+            origin_bytes_out,
+            origin_bytes_in,
+            origin_latency_us,
+        },
     };
     Some((line, rest))
 }
@@ -200,31 +375,99 @@ pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meter::w3c::tests::{bare_record, full_record};
+    use crate::meter::w3c::tests::{bare_line, full_line};
 
     #[test]
     fn packed_lines_round_trip_back_to_back() {
-        let (full, bare) = (full_record(), bare_record());
+        let (full, bare) = (full_line(), bare_line());
         let mut buf = Vec::new();
-        pack(&full.line(), &mut buf);
-        pack(&bare.line(), &mut buf);
-        pack(&full.line(), &mut buf);
+        pack(&full, &mut buf);
+        pack(&bare, &mut buf);
+        pack(&full, &mut buf);
         let mut rest = &buf[..];
         for want in [&full, &bare, &full] {
             let (line, after) = unpack(rest).expect("a whole packed line");
-            assert_eq!(line, want.line());
+            assert_eq!(&line, want);
             rest = after;
         }
         assert!(rest.is_empty());
     }
 
     #[test]
-    fn a_cut_short_buffer_unpacks_to_none() {
+    fn every_value_survives_packing() {
+        // Extremes of every number, both address families, every code and optional value.
+        let mut l = full_line();
+        let cookie = vec![b'c'; 70_000];
+        l.arrival.cookie = Some(&cookie);
+        l.arrival.tls = None;
+        for (i, (n, ip)) in [
+            (0, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            (
+                u64::MAX,
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)),
+            ),
+            (127, IpAddr::V4(Ipv4Addr::BROADCAST)),
+            (128, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = &mut l.departure;
+            d.end_ms = n as i64;
+            (d.sc_bytes, d.cs_bytes, d.time_taken_us, d.ttfb_us) = (n, n, n, n);
+            (d.origin_bytes_out, d.origin_bytes_in) = (n, n);
+            d.content_length = (i % 2 == 0).then_some(n);
+            d.range = (i % 2 == 1).then_some((n, n / 2));
+            d.origin_latency_us = (i < 2).then_some(n);
+            d.client_ip = ip;
+            d.status = n as u16;
+            d.client_port = !(n as u16);
+            d.https = i % 2 == 0;
+            d.result_type = ResultType::ALL[i];
+            d.response_result_type = ResultType::ALL[6 - i];
+            d.billing_region = BillingRegion::ALL[i * 3];
+            d.ttl_class = [None, Some(TtlClass::Static), Some(TtlClass::Dynamic), None][i];
+            d.distribution_id = (i != 3).then_some(b"E1".as_slice());
+            let mut buf = Vec::new();
+            pack(&l, &mut buf);
+            assert_eq!(unpack(&buf), Some((l, &[][..])), "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_record_packed_in_steps_is_the_record_packed_at_once() {
+        for l in [full_line(), bare_line()] {
+            let mut p = Packer::arrive(&l.arrival);
+            if l.content_type.is_some() {
+                p.respond(l.content_type);
+                // A second content type is ignored.
+                p.respond(Some(b"x/y"));
+            }
+            let mut stepped = Vec::new();
+            p.finish_into(&l.departure, &mut stepped);
+            let mut once = Vec::new();
+            pack(&l, &mut once);
+            assert_eq!(stepped, once);
+        }
+    }
+
+    #[test]
+    fn a_cut_short_or_damaged_buffer_unpacks_to_none() {
         let mut buf = Vec::new();
-        pack(&full_record().line(), &mut buf);
+        pack(&full_line(), &mut buf);
         for cut in 0..buf.len() {
             assert!(unpack(&buf[..cut]).is_none(), "cut at {cut}");
         }
         assert!(unpack(&[]).is_none());
+        // An unknown flag or code is not read as something else.
+        let mut bad_flag = buf.clone();
+        bad_flag[0] = 0x80;
+        assert!(unpack(&bad_flag).is_none());
+        // A varint longer than 64 bits.
+        assert_eq!(take_varint(&[0xff; 10]), None);
+        assert_eq!(
+            take_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Some((u64::MAX, &[][..]))
+        );
     }
 }

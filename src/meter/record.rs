@@ -1,18 +1,19 @@
 //! What the meter knows about one request, in two shapes.
 //!
-//! [`Record`] is built by the data plane when a response finishes (or is abandoned) and handed
-//! to the meter; it owns cheap handles (`Uri`, `HeaderValue`) so the hot path copies nothing.
-//! The journal stores its values ([`Line`], packed); read back, a record becomes one journal
-//! line: CloudFront's 33 standard-log fields,
-//! escaped as CloudFront escapes them, followed by [`EXT_FIELDS`], edgegate's extension fields
-//! that billing needs and the standard log does not carry.
+//! [`Line`] is one request's record, as the data plane learns it: [`Arrival`] when the request
+//! comes in, the content type with the response head, [`Departure`] when the response has
+//! ended. The data plane packs each part into the record's bytes as soon as it is known
+//! ([`super::packed::Packer`]), so a request in flight holds no handle on the request's or the
+//! cache's buffers. Read back from the journal, a record becomes one journal line: CloudFront's
+//! 33 standard-log fields, escaped as CloudFront escapes them, followed by [`EXT_FIELDS`],
+//! edgegate's extension fields that billing needs and the standard log does not carry.
 //!
 //! [`Entry`] is what reports read back: parsed from a journal line (every field known) or from a
 //! delivered CloudFront log line (the extension fields unknown).
 
 use std::net::IpAddr;
 
-use http::{HeaderValue, Method, Uri, Version};
+use http::Version;
 
 use crate::config::BillingRegion;
 
@@ -111,80 +112,6 @@ impl TtlClass {
     }
 }
 
-/// One finished (or abandoned) viewer request, as the data plane saw it.
-#[derive(Debug, Clone)]
-pub struct Record {
-    /// When the last byte was sent (or the viewer went away), Unix milliseconds.
-    pub end_ms: i64,
-    /// The distribution id; `None` (logged `-`) when no distribution matched the Host.
-    pub distribution_id: Option<std::sync::Arc<str>>,
-    /// The distribution's domain name (`cs(Host)`); `None` (logged `-`) when none matched.
-    pub distribution_domain: Option<std::sync::Arc<str>>,
-    /// `--pop` (`x-edge-location`).
-    pub pop: &'static str,
-    /// `--billing-region`.
-    pub billing_region: BillingRegion,
-    /// The viewer address (`c-ip`) and source port (`c-port`).
-    pub client_ip: IpAddr,
-    /// The viewer's source port.
-    pub client_port: u16,
-    /// TLS to the viewer.
-    pub https: bool,
-    /// Negotiated TLS protocol and cipher, if TLS.
-    pub tls: Option<(&'static str, &'static str)>,
-    /// HTTP version of the request.
-    pub version: Version,
-    /// Request method.
-    pub method: Method,
-    /// The request URI as received (path and query are logged raw, then escaped).
-    pub uri: Uri,
-    /// The Host header as sent (`x-host-header`).
-    pub host_header: Option<HeaderValue>,
-    /// `Referer`.
-    pub referer: Option<HeaderValue>,
-    /// `User-Agent`.
-    pub user_agent: Option<HeaderValue>,
-    /// `Cookie` (all values joined by `; `), always captured; the log writer drops it unless the
-    /// distribution's logging includes cookies.
-    pub cookie: Option<HeaderValue>,
-    /// `X-Forwarded-For` as received.
-    pub forwarded_for: Option<HeaderValue>,
-    /// Status sent; `0` when the viewer went away before a response was sent (logged `000`).
-    pub status: u16,
-    /// Bytes sent to the viewer, status line and headers included (`sc-bytes`).
-    pub sc_bytes: u64,
-    /// Bytes received from the viewer, request line and headers included (`cs-bytes`).
-    pub cs_bytes: u64,
-    /// Bytes sent to the origin (request line, headers and body); 0 when not contacted.
-    pub origin_bytes_out: u64,
-    /// Bytes received from the origin (headers and body); 0 when not contacted.
-    pub origin_bytes_in: u64,
-    /// The origin's time to first byte, microseconds, when the origin was contacted.
-    pub origin_latency_us: Option<u64>,
-    /// Time from the request's arrival to the last byte (or abandonment), microseconds.
-    pub time_taken_us: u64,
-    /// Time from the request's arrival to the first body byte (or the head for an empty
-    /// body), microseconds.
-    pub ttfb_us: u64,
-    /// `x-edge-result-type`: after the last byte.
-    pub result_type: ResultType,
-    /// `x-edge-response-result-type`: just before the response was sent.
-    pub response_result_type: ResultType,
-    /// `x-edge-detailed-result-type` (CloudFront's names, e.g. `OriginConnectError`).
-    pub detailed_result_type: &'static str,
-    /// `Content-Type` of the response.
-    pub content_type: Option<HeaderValue>,
-    /// `Content-Length` of the response as sent, when known.
-    pub content_length: Option<u64>,
-    /// First and last byte of a `Content-Range` response.
-    pub range: Option<(u64, u64)>,
-    /// `x-edge-request-id`, the `X-Amz-Cf-Id` sent to the viewer.
-    pub request_id: HeaderValue,
-    /// Static or Dynamic, from the TTL the object was cached with (`None` for refusals,
-    /// redirects and errors generated at the edge).
-    pub ttl_class: Option<TtlClass>,
-}
-
 /// One request as read back from a journal line or a delivered CloudFront log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -224,84 +151,102 @@ pub struct Entry {
     pub origin_bytes_out: u64,
 }
 
-/// A [`Record`]'s journal-line values, borrowed: text as the bytes that get escaped, enums as
-/// the names the line carries. Request threads pack it into the journal's buffers
-/// ([`super::packed`]), the writer appends those to the journal as they are, and readers unpack
-/// it and format the line ([`super::w3c::journal_line`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One request's record, borrowed: text as the bytes that get escaped (raw, as the request
+/// carried them), the rest as numbers and enums. It is packed in three steps as the request
+/// goes ([`super::packed::Packer`]): what is known when the request arrives, the response's
+/// content type, and what is known when the response has ended. Readers unpack it and format
+/// its journal line ([`super::w3c::journal_line`]) or CloudFront's log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
-    /// [`Record::end_ms`].
-    pub end_ms: i64,
-    /// `x-edge-location`.
+    /// Known when the request arrives.
+    pub arrival: Arrival<'a>,
+    /// `sc-content-type`: known once the response head is.
+    pub content_type: Option<&'a [u8]>,
+    /// Known when the response has ended, or the viewer went away.
+    pub departure: Departure<'a>,
+}
+
+/// A record's values known when its request arrives: all text, copied once into the record as
+/// the request comes in, so the request path keeps no handle on the request's buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival<'a> {
+    /// `x-edge-location`: this edge's `--pop`.
     pub pop: &'a [u8],
-    /// `sc-bytes`.
-    pub sc_bytes: u64,
-    /// `c-ip`.
-    pub client_ip: IpAddr,
     /// `cs-method`.
     pub method: &'a [u8],
-    /// `cs(Host)`: the distribution's domain.
-    pub distribution_domain: Option<&'a [u8]>,
-    /// `cs-uri-stem`.
+    /// `cs-protocol-version` ([`protocol_version`]).
+    pub version: &'a [u8],
+    /// `cs-uri-stem`, as received.
     pub path: &'a [u8],
-    /// `sc-status`.
-    pub status: u16,
+    /// `cs-uri-query`, as received.
+    pub query: Option<&'a [u8]>,
+    /// `x-host-header`: the Host header as sent.
+    pub host_header: Option<&'a [u8]>,
     /// `cs(Referer)`.
     pub referer: Option<&'a [u8]>,
     /// `cs(User-Agent)`.
     pub user_agent: Option<&'a [u8]>,
-    /// `cs-uri-query`.
-    pub query: Option<&'a [u8]>,
-    /// `cs(Cookie)`.
+    /// `cs(Cookie)`: every `Cookie` header, joined by `; `. Always kept; a standard log carries
+    /// it only when the distribution's logging includes cookies.
     pub cookie: Option<&'a [u8]>,
-    /// `x-edge-result-type`.
-    pub result_type: &'a [u8],
-    /// `x-edge-request-id`.
-    pub request_id: &'a [u8],
-    /// `x-host-header`.
-    pub host_header: Option<&'a [u8]>,
-    /// `cs-protocol` is `https`.
-    pub https: bool,
-    /// `cs-bytes`.
-    pub cs_bytes: u64,
-    /// `time-taken`, microseconds.
-    pub time_taken_us: u64,
-    /// `x-forwarded-for`.
+    /// `x-forwarded-for`, as received.
     pub forwarded_for: Option<&'a [u8]>,
-    /// `ssl-protocol` and `ssl-cipher`.
+    /// `x-edge-request-id`: the `X-Amz-Cf-Id` sent to the viewer.
+    pub request_id: &'a [u8],
+    /// `ssl-protocol` and `ssl-cipher`, for TLS.
     pub tls: Option<(&'a [u8], &'a [u8])>,
-    /// `x-edge-response-result-type`.
-    pub response_result_type: &'a [u8],
-    /// `cs-protocol-version`.
-    pub version: &'a [u8],
+}
+
+/// A record's values known when the response has ended (or the viewer went away first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Departure<'a> {
+    /// When the last byte was sent (or the viewer went away), Unix milliseconds.
+    pub end_ms: i64,
+    /// `c-ip`.
+    pub client_ip: IpAddr,
     /// `c-port`.
     pub client_port: u16,
-    /// `time-to-first-byte`, microseconds.
+    /// `cs-protocol` is `https`.
+    pub https: bool,
+    /// `sc-status`; `0` when the viewer went away before a response was sent (logged `000`).
+    pub status: u16,
+    /// `sc-bytes`: bytes sent to the viewer, status line and headers included.
+    pub sc_bytes: u64,
+    /// `cs-bytes`: bytes received from the viewer, request line and headers included.
+    pub cs_bytes: u64,
+    /// `time-taken`: from the request's arrival to the last byte (or abandonment), µs.
+    pub time_taken_us: u64,
+    /// `time-to-first-byte`: to the first body byte (or the head for an empty body), µs.
     pub ttfb_us: u64,
-    /// `x-edge-detailed-result-type`.
+    /// `x-edge-result-type`: after the last byte.
+    pub result_type: ResultType,
+    /// `x-edge-response-result-type`: just before the response was sent.
+    pub response_result_type: ResultType,
+    /// `x-edge-detailed-result-type` (CloudFront's names, e.g. `OriginConnectError`).
     pub detailed_result_type: &'a [u8],
-    /// `sc-content-type`.
-    pub content_type: Option<&'a [u8]>,
-    /// `sc-content-len`.
+    /// `sc-content-len`: the response's length as sent, when known.
     pub content_length: Option<u64>,
-    /// `sc-range-start` and `sc-range-end`.
+    /// `sc-range-start` and `sc-range-end`, of a `Content-Range` response.
     pub range: Option<(u64, u64)>,
-    /// `x-distribution-id`.
+    /// `x-distribution-id`; `None` (logged `-`) when no distribution matched the Host.
     pub distribution_id: Option<&'a [u8]>,
-    /// `x-billing-region`.
-    pub billing_region: &'a [u8],
-    /// `x-ttl-class` (`-` when unknown).
-    pub ttl_class: &'a [u8],
-    /// `x-origin-bytes-out`.
+    /// `cs(Host)`: the distribution's domain name; `None` when none matched.
+    pub distribution_domain: Option<&'a [u8]>,
+    /// `x-billing-region`: this edge's `--billing-region`.
+    pub billing_region: BillingRegion,
+    /// `x-ttl-class`: Static or Dynamic, from the TTL the object was cached with (`None`,
+    /// logged `-`, for refusals, redirects and errors generated at the edge).
+    pub ttl_class: Option<TtlClass>,
+    /// `x-origin-bytes-out`: bytes sent to the origin (request line, headers and body).
     pub origin_bytes_out: u64,
-    /// `x-origin-bytes-in`.
+    /// `x-origin-bytes-in`: bytes received from the origin (headers and body).
     pub origin_bytes_in: u64,
-    /// `x-origin-latency`, microseconds.
+    /// `x-origin-latency`: the origin's time to first byte, µs, when it was contacted.
     pub origin_latency_us: Option<u64>,
 }
 
 /// `HTTP/1.1` and so on, as `cs-protocol-version` writes them.
-fn protocol_version(v: Version) -> &'static str {
+pub fn protocol_version(v: Version) -> &'static str {
     match v {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
@@ -309,50 +254,5 @@ fn protocol_version(v: Version) -> &'static str {
         Version::HTTP_2 => "HTTP/2.0",
         Version::HTTP_3 => "HTTP/3.0",
         _ => "-",
-    }
-}
-
-impl Record {
-    /// The values of this record's journal line.
-    pub fn line(&self) -> Line<'_> {
-        fn header(v: &Option<HeaderValue>) -> Option<&[u8]> {
-            v.as_ref().map(HeaderValue::as_bytes)
-        }
-        Line {
-            end_ms: self.end_ms,
-            pop: self.pop.as_bytes(),
-            sc_bytes: self.sc_bytes,
-            client_ip: self.client_ip,
-            method: self.method.as_str().as_bytes(),
-            distribution_domain: self.distribution_domain.as_deref().map(str::as_bytes),
-            path: self.uri.path().as_bytes(),
-            status: self.status,
-            referer: header(&self.referer),
-            user_agent: header(&self.user_agent),
-            query: self.uri.query().map(str::as_bytes),
-            cookie: header(&self.cookie),
-            result_type: self.result_type.as_str().as_bytes(),
-            request_id: self.request_id.as_bytes(),
-            host_header: header(&self.host_header),
-            https: self.https,
-            cs_bytes: self.cs_bytes,
-            time_taken_us: self.time_taken_us,
-            forwarded_for: header(&self.forwarded_for),
-            tls: self.tls.map(|(p, c)| (p.as_bytes(), c.as_bytes())),
-            response_result_type: self.response_result_type.as_str().as_bytes(),
-            version: protocol_version(self.version).as_bytes(),
-            client_port: self.client_port,
-            ttfb_us: self.ttfb_us,
-            detailed_result_type: self.detailed_result_type.as_bytes(),
-            content_type: header(&self.content_type),
-            content_length: self.content_length,
-            range: self.range,
-            distribution_id: self.distribution_id.as_deref().map(str::as_bytes),
-            billing_region: self.billing_region.code().as_bytes(),
-            ttl_class: self.ttl_class.map_or("-", TtlClass::as_str).as_bytes(),
-            origin_bytes_out: self.origin_bytes_out,
-            origin_bytes_in: self.origin_bytes_in,
-            origin_latency_us: self.origin_latency_us,
-        }
     }
 }

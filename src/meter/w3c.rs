@@ -240,9 +240,8 @@ fn push_date_time(secs: i64, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends one journal line for `r` (a [`Record::line`](super::record::Record::line), or one
-/// read back from the journal): the 33 standard fields, then the 6 [`EXT_FIELDS`], all
-/// TAB-separated, ending with `\n`.
+/// Appends the journal line of `r` (a record read back from the journal): the 33 standard
+/// fields, then the 6 [`EXT_FIELDS`], all TAB-separated, ending with `\n`.
 pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
     push_line(r, true, true, out);
 }
@@ -254,60 +253,61 @@ pub fn standard_line_of(r: &Line<'_>, include_cookies: bool, out: &mut Vec<u8>) 
 }
 
 fn push_line(r: &Line<'_>, cookie: bool, extension: bool, out: &mut Vec<u8>) {
-    let ms = r.end_ms.clamp(0, MAX_MS);
+    let (a, d) = (&r.arrival, &r.departure);
+    let ms = d.end_ms.clamp(0, MAX_MS);
     let tab = |out: &mut Vec<u8>| out.push(b'\t');
 
     // 1 date, 2 time
     push_date_time(ms / 1_000, out);
     // 3 x-edge-location
-    push_text(Some(r.pop), out);
+    push_text(Some(a.pop), out);
     tab(out);
     // 4 sc-bytes
-    push_u64(r.sc_bytes, out);
+    push_u64(d.sc_bytes, out);
     tab(out);
     // 5 c-ip (an IpAddr only ever prints hex digits, dots and colons)
-    push_ip(r.client_ip, out);
+    push_ip(d.client_ip, out);
     tab(out);
     // 6 cs-method
-    push_text(Some(r.method), out);
+    push_text(Some(a.method), out);
     tab(out);
     // 7 cs(Host)
-    push_text(r.distribution_domain, out);
+    push_text(d.distribution_domain, out);
     tab(out);
     // 8 cs-uri-stem
-    push_text(Some(r.path), out);
+    push_text(Some(a.path), out);
     tab(out);
     // 9 sc-status
-    push_padded(u64::from(r.status), 3, out);
+    push_padded(u64::from(d.status), 3, out);
     tab(out);
     // 10 cs(Referer), 11 cs(User-Agent), 12 cs-uri-query, 13 cs(Cookie)
     for v in [
-        r.referer,
-        r.user_agent,
-        r.query,
-        r.cookie.filter(|_| cookie),
+        a.referer,
+        a.user_agent,
+        a.query,
+        a.cookie.filter(|_| cookie),
     ] {
         push_text(v, out);
         tab(out);
     }
     // 14 x-edge-result-type, 15 x-edge-request-id, 16 x-host-header
-    push_text(Some(r.result_type), out);
+    push_text(Some(d.result_type.as_str().as_bytes()), out);
     tab(out);
-    push_text(Some(r.request_id), out);
+    push_text(Some(a.request_id), out);
     tab(out);
-    push_text(r.host_header, out);
+    push_text(a.host_header, out);
     tab(out);
     // 17 cs-protocol, 18 cs-bytes, 19 time-taken, 20 x-forwarded-for
-    out.extend_from_slice(if r.https { b"https" } else { b"http" });
+    out.extend_from_slice(if d.https { b"https" } else { b"http" });
     tab(out);
-    push_u64(r.cs_bytes, out);
+    push_u64(d.cs_bytes, out);
     tab(out);
-    push_secs_3(r.time_taken_us, out);
+    push_secs_3(d.time_taken_us, out);
     tab(out);
-    push_text(r.forwarded_for, out);
+    push_text(a.forwarded_for, out);
     tab(out);
     // 21 ssl-protocol, 22 ssl-cipher
-    match r.tls {
+    match a.tls {
         Some((proto, cipher)) => {
             push_text(Some(proto), out);
             tab(out);
@@ -318,27 +318,27 @@ fn push_line(r: &Line<'_>, cookie: bool, extension: bool, out: &mut Vec<u8>) {
     tab(out);
     // 23 x-edge-response-result-type, 24 cs-protocol-version, 25 fle-status,
     // 26 fle-encrypted-fields
-    push_text(Some(r.response_result_type), out);
+    push_text(Some(d.response_result_type.as_str().as_bytes()), out);
     tab(out);
-    push_text(Some(r.version), out);
+    push_text(Some(a.version), out);
     out.extend_from_slice(b"\t-\t-\t");
     // 27 c-port, 28 time-to-first-byte, 29 x-edge-detailed-result-type
-    push_u64(u64::from(r.client_port), out);
+    push_u64(u64::from(d.client_port), out);
     tab(out);
-    push_secs_3(r.ttfb_us, out);
+    push_secs_3(d.ttfb_us, out);
     tab(out);
-    push_text(Some(r.detailed_result_type), out);
+    push_text(Some(d.detailed_result_type), out);
     tab(out);
     // 30 sc-content-type, 31 sc-content-len
     push_text(r.content_type, out);
     tab(out);
-    match r.content_length {
+    match d.content_length {
         Some(n) => push_u64(n, out),
         None => out.push(b'-'),
     }
     tab(out);
     // 32 sc-range-start, 33 sc-range-end
-    match r.range {
+    match d.range {
         Some((first, last)) => {
             push_u64(first, out);
             tab(out);
@@ -353,17 +353,20 @@ fn push_line(r: &Line<'_>, cookie: bool, extension: bool, out: &mut Vec<u8>) {
     tab(out);
 
     // Extension fields.
-    push_text(r.distribution_id, out);
+    push_text(d.distribution_id, out);
     tab(out);
-    push_text(Some(r.billing_region), out);
+    push_text(Some(d.billing_region.code().as_bytes()), out);
     tab(out);
-    push_text(Some(r.ttl_class), out);
+    push_text(
+        Some(d.ttl_class.map_or("-", TtlClass::as_str).as_bytes()),
+        out,
+    );
     tab(out);
-    push_u64(r.origin_bytes_out, out);
+    push_u64(d.origin_bytes_out, out);
     tab(out);
-    push_u64(r.origin_bytes_in, out);
+    push_u64(d.origin_bytes_in, out);
     tab(out);
-    match r.origin_latency_us {
+    match d.origin_latency_us {
         Some(us) => push_secs_6(us, out),
         None => out.push(b'-'),
     }

@@ -1,99 +1,103 @@
 //! Tests for the W3C / journal line formatting and parsing.
 
+use http::{HeaderValue, Version};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
-
-use http::{HeaderValue, Method, Uri, Version};
 
 use super::*;
-use crate::meter::record::Record;
+use crate::meter::record::{Arrival, Departure, Line, protocol_version};
 
 /// A hit over HTTPS/2 with every optional value present.
-pub(crate) fn full_record() -> Record {
-    Record {
-        // 2019-12-04T21:02:31.250Z
-        end_ms: 1_575_493_351_250,
-        distribution_id: Some(Arc::from("EDFDVBD6EXAMPLE")),
-        distribution_domain: Some(Arc::from("d111111abcdef8.cloudfront.net")),
-        pop: "LAX1",
-        billing_region: BillingRegion::Us,
-        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
-        client_port: 11040,
-        https: true,
-        tls: Some(("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256")),
-        version: Version::HTTP_2,
-        method: Method::GET,
-        uri: Uri::from_static("/a%20b/index.html?x=1&y=%7E"),
-        host_header: Some(HeaderValue::from_static("www.example.com")),
-        referer: Some(HeaderValue::from_static("https://ref.example/page?q=1")),
-        user_agent: Some(HeaderValue::from_static(
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
-        )),
-        cookie: Some(HeaderValue::from_static("a=1; b=\"2\"")),
-        forwarded_for: Some(HeaderValue::from_static("198.51.100.1, 203.0.113.9")),
-        status: 200,
-        sc_bytes: 392,
-        cs_bytes: 23,
-        origin_bytes_out: 0,
-        origin_bytes_in: 0,
-        origin_latency_us: None,
-        time_taken_us: 1_500,
-        ttfb_us: 499,
-        result_type: ResultType::Hit,
-        response_result_type: ResultType::Hit,
-        detailed_result_type: "Hit",
-        content_type: Some(HeaderValue::from_static("text/html; charset=utf-8")),
-        content_length: Some(78),
-        range: None,
-        request_id: HeaderValue::from_static(
-            "SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==",
-        ),
-        ttl_class: Some(TtlClass::Static),
+pub(crate) fn full_line() -> Line<'static> {
+    Line {
+        arrival: Arrival {
+            pop: b"LAX1",
+            method: b"GET",
+            version: b"HTTP/2.0",
+            path: b"/a%20b/index.html",
+            query: Some(b"x=1&y=%7E"),
+            host_header: Some(b"www.example.com"),
+            referer: Some(b"https://ref.example/page?q=1"),
+            user_agent: Some(b"Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+            cookie: Some(b"a=1; b=\"2\""),
+            forwarded_for: Some(b"198.51.100.1, 203.0.113.9"),
+            request_id: b"SOX4xwn4XV6Q4rgb7XiVGOHms_BGlTAC4KyHmureZmBNrjGdRLiNIQ==",
+            tls: Some((b"TLSv1.2", b"ECDHE-RSA-AES128-GCM-SHA256")),
+        },
+        content_type: Some(b"text/html; charset=utf-8"),
+        departure: Departure {
+            // 2019-12-04T21:02:31.250Z
+            end_ms: 1_575_493_351_250,
+            client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)),
+            client_port: 11040,
+            https: true,
+            status: 200,
+            sc_bytes: 392,
+            cs_bytes: 23,
+            time_taken_us: 1_500,
+            ttfb_us: 499,
+            result_type: ResultType::Hit,
+            response_result_type: ResultType::Hit,
+            detailed_result_type: b"Hit",
+            content_length: Some(78),
+            range: None,
+            distribution_id: Some(b"EDFDVBD6EXAMPLE"),
+            distribution_domain: Some(b"d111111abcdef8.cloudfront.net"),
+            billing_region: BillingRegion::Us,
+            ttl_class: Some(TtlClass::Static),
+            origin_bytes_out: 0,
+            origin_bytes_in: 0,
+            origin_latency_us: None,
+        },
     }
 }
 
 /// A viewer that went away before any response, over plain HTTP/1.1, nothing optional.
-pub(crate) fn bare_record() -> Record {
-    Record {
-        end_ms: 0,
-        distribution_id: None,
-        distribution_domain: None,
-        pop: "FRA56-P1",
-        billing_region: BillingRegion::Eu,
-        client_ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
-        client_port: 5,
-        https: false,
-        tls: None,
-        version: Version::HTTP_11,
-        method: Method::POST,
-        uri: Uri::from_static("/"),
-        host_header: Some(HeaderValue::from_static("")),
-        referer: None,
-        user_agent: None,
-        cookie: None,
-        forwarded_for: None,
-        status: 0,
-        sc_bytes: 0,
-        cs_bytes: 120,
-        origin_bytes_out: 300,
-        origin_bytes_in: 0,
-        origin_latency_us: Some(1_234_567),
-        time_taken_us: 0,
-        ttfb_us: 1_234_567_890,
-        result_type: ResultType::Error,
-        response_result_type: ResultType::Miss,
-        detailed_result_type: "ClientHungUpRequest",
+pub(crate) fn bare_line() -> Line<'static> {
+    Line {
+        arrival: Arrival {
+            pop: b"FRA56-P1",
+            method: b"POST",
+            version: b"HTTP/1.1",
+            path: b"/",
+            query: None,
+            host_header: Some(b""),
+            referer: None,
+            user_agent: None,
+            cookie: None,
+            forwarded_for: None,
+            request_id: b"abc",
+            tls: None,
+        },
         content_type: None,
-        content_length: None,
-        range: Some((0, 99)),
-        request_id: HeaderValue::from_static("abc"),
-        ttl_class: None,
+        departure: Departure {
+            end_ms: 0,
+            client_ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            client_port: 5,
+            https: false,
+            status: 0,
+            sc_bytes: 0,
+            cs_bytes: 120,
+            time_taken_us: 0,
+            ttfb_us: 1_234_567_890,
+            result_type: ResultType::Error,
+            response_result_type: ResultType::Miss,
+            detailed_result_type: b"ClientHungUpRequest",
+            content_length: None,
+            range: Some((0, 99)),
+            distribution_id: None,
+            distribution_domain: None,
+            billing_region: BillingRegion::Eu,
+            ttl_class: None,
+            origin_bytes_out: 300,
+            origin_bytes_in: 0,
+            origin_latency_us: Some(1_234_567),
+        },
     }
 }
 
-fn line_of(r: &Record) -> String {
+fn line_of(r: &Line<'_>) -> String {
     let mut s = Vec::new();
-    journal_line(&r.line(), &mut s);
+    journal_line(r, &mut s);
     String::from_utf8(s).unwrap()
 }
 
@@ -172,7 +176,7 @@ fn full_journal_line_is_exact() {
     ]
     .join("\t")
         + "\n";
-    assert_eq!(line_of(&full_record()), expected);
+    assert_eq!(line_of(&full_line()), expected);
 }
 
 #[test]
@@ -220,7 +224,7 @@ fn bare_journal_line_uses_dashes_and_000() {
     ]
     .join("\t")
         + "\n";
-    assert_eq!(line_of(&bare_record()), expected);
+    assert_eq!(line_of(&bare_line()), expected);
 }
 
 #[test]
@@ -262,7 +266,7 @@ fn seconds_round_half_up() {
 
 #[test]
 fn protocol_versions() {
-    let mut r = bare_record();
+    let mut r = bare_line();
     for (v, want) in [
         (Version::HTTP_09, "HTTP/0.9"),
         (Version::HTTP_10, "HTTP/1.0"),
@@ -270,7 +274,7 @@ fn protocol_versions() {
         (Version::HTTP_2, "HTTP/2.0"),
         (Version::HTTP_3, "HTTP/3.0"),
     ] {
-        r.version = v;
+        r.arrival.version = protocol_version(v).as_bytes();
         let line = line_of(&r);
         assert_eq!(line.split('\t').nth(23), Some(want));
     }
@@ -278,7 +282,7 @@ fn protocol_versions() {
 
 #[test]
 fn dates_across_years_and_leap_days() {
-    let mut r = bare_record();
+    let mut r = bare_line();
     for (ms, date, time) in [
         (951_782_400_000, "2000-02-29", "00:00:00"),
         (1_577_836_799_999, "2019-12-31", "23:59:59"),
@@ -293,7 +297,7 @@ fn dates_across_years_and_leap_days() {
         (1_577_836_800_001, "2020-01-01", "00:00:00"),
         (1_577_836_799_999, "2019-12-31", "23:59:59"),
     ] {
-        r.end_ms = ms;
+        r.departure.end_ms = ms;
         let line = line_of(&r);
         let mut f = line.split('\t');
         assert_eq!((f.next(), f.next()), (Some(date), Some(time)), "{ms}");
@@ -302,10 +306,10 @@ fn dates_across_years_and_leap_days() {
 
 #[test]
 fn standard_line_drops_cookies_unless_asked() {
-    let full = full_record();
+    let full = full_line();
     let journal = line_of(&full);
     let mut out = b"x".to_vec();
-    standard_line_of(&full.line(), false, &mut out);
+    standard_line_of(&full, false, &mut out);
     let out = String::from_utf8(out).unwrap();
     let line = out.strip_prefix('x').unwrap();
     assert!(line.ends_with("\t-\t-\n"));
@@ -315,7 +319,7 @@ fn standard_line_drops_cookies_unless_asked() {
     assert_eq!(fields[..12], journal.split('\t').collect::<Vec<_>>()[..12]);
 
     let mut out = Vec::new();
-    standard_line_of(&full.line(), true, &mut out);
+    standard_line_of(&full, true, &mut out);
     let out = String::from_utf8(out).unwrap();
     assert_eq!(out.split('\t').nth(12), Some("a=1;%20b=%222%22"));
     assert_eq!(out.split('\t').count(), 33);
@@ -326,13 +330,13 @@ fn standard_line_drops_cookies_unless_asked() {
     assert_eq!(fields[33], "EDFDVBD6EXAMPLE");
     assert_eq!(fields[0], "2019-12-04");
     assert_eq!(fields[38], "-");
-    let bare = line_of(&bare_record());
+    let bare = line_of(&bare_line());
     assert_eq!(bare.trim_end_matches('\n').split('\t').nth(33), Some("-"));
 }
 
 #[test]
 fn journal_round_trip() {
-    let e = parse_journal(&line_of(&full_record())).unwrap();
+    let e = parse_journal(&line_of(&full_line())).unwrap();
     assert_eq!(
         e,
         Entry {
@@ -355,7 +359,7 @@ fn journal_round_trip() {
             origin_bytes_out: 0,
         }
     );
-    let e = parse_journal(&line_of(&bare_record())).unwrap();
+    let e = parse_journal(&line_of(&bare_line())).unwrap();
     assert_eq!(e.status, 0);
     assert_eq!(e.time, 0);
     assert!(!e.https);
@@ -392,7 +396,7 @@ fn parses_cloudfront_example_line() {
     let lambda = CF_ERROR_LINE.replace("\tError\t1pkp", "\tLambdaExecutionError\t1pkp");
     assert_eq!(parse_standard(&lambda, "D").unwrap().result_type, None);
     // ...but a journal line must hold one of ours.
-    let journal = line_of(&full_record()).replacen("\tHit\t", "\tLambdaExecutionError\t", 1);
+    let journal = line_of(&full_line()).replacen("\tHit\t", "\tLambdaExecutionError\t", 1);
     assert!(matches!(
         parse_journal(&journal),
         Err(ParseError::Field {
@@ -404,7 +408,7 @@ fn parses_cloudfront_example_line() {
 
 #[test]
 fn parse_errors_name_the_field() {
-    let good = line_of(&full_record());
+    let good = line_of(&full_line());
     let fields: Vec<&str> = good.trim_end().split('\t').collect();
     let with = |i: usize, v: &str| {
         let mut f = fields.clone();
@@ -451,8 +455,8 @@ fn parse_errors_name_the_field() {
 #[test]
 fn mutated_lines_never_panic() {
     let seeds = [
-        line_of(&full_record()),
-        line_of(&bare_record()),
+        line_of(&full_line()),
+        line_of(&bare_line()),
         CF_ERROR_LINE.to_string(),
     ];
     let alphabet: &[char] = &['\t', '-', '0', '9', ':', '.', 'é', '\n', '#', 'a', ' ', '€'];
@@ -519,19 +523,21 @@ fn object_names() {
 #[test]
 fn random_header_values_keep_the_line_whole() {
     let mut rng = fastrand::Rng::with_seed(39);
-    let mut r = full_record();
     for _ in 0..2_000 {
         let mut value = || {
             let len = rng.usize(0..24);
             let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
             HeaderValue::from_bytes(&bytes).ok()
         };
-        r.user_agent = value();
-        r.referer = value();
-        r.cookie = value();
-        r.host_header = value();
-        r.forwarded_for = value();
-        r.content_type = value();
+        let values: [Option<HeaderValue>; 6] = std::array::from_fn(|_| value());
+        let v = |i: usize| values[i].as_ref().map(HeaderValue::as_bytes);
+        let mut r = full_line();
+        r.arrival.user_agent = v(0);
+        r.arrival.referer = v(1);
+        r.arrival.cookie = v(2);
+        r.arrival.host_header = v(3);
+        r.arrival.forwarded_for = v(4);
+        r.content_type = v(5);
         let line = line_of(&r);
         assert!(
             line.ends_with('\n') && line.matches('\n').count() == 1,
@@ -544,25 +550,25 @@ fn random_header_values_keep_the_line_whole() {
         );
         let e = parse_journal(&line).unwrap();
         let mut want = String::new();
-        match &r.referer {
-            Some(v) if !v.is_empty() => want.push_str(&escaped(v.as_bytes())),
+        match r.arrival.referer {
+            Some(v) if !v.is_empty() => want.push_str(&escaped(v)),
             _ => want.push('-'),
         }
         assert_eq!(e.referer.as_deref().unwrap_or("-"), want);
         let mut std = Vec::new();
-        standard_line_of(&r.line(), true, &mut std);
+        standard_line_of(&r, true, &mut std);
         assert!(parse_standard(std::str::from_utf8(&std).unwrap(), "D").is_ok());
     }
 }
 
 #[test]
 fn standard_line_of_a_record_is_its_journal_line_cut_to_33_fields() {
-    for r in [full_record(), bare_record()] {
+    for r in [full_line(), bare_line()] {
         let journal = line_of(&r);
         let journal: Vec<&str> = journal.trim_end_matches('\n').split('\t').collect();
         for cookies in [false, true] {
             let mut direct = b"x".to_vec();
-            standard_line_of(&r.line(), cookies, &mut direct);
+            standard_line_of(&r, cookies, &mut direct);
             let mut want: Vec<&str> = journal[..33].to_vec();
             if !cookies {
                 want[12] = "-";
