@@ -357,7 +357,9 @@ impl http_body::Body for MeteredBody {
                 let n = frame.data_ref().map_or(0, |d| d.len() as u64);
                 let ended = self.inner.is_end_stream();
                 if let Some(p) = self.pending.as_mut() {
-                    if p.first_byte.is_none() && n > 0 {
+                    // A body that ends with its first bytes has its first byte when it ends,
+                    // which `finish` reads the clock for.
+                    if p.first_byte.is_none() && n > 0 && !ended {
                         p.first_byte = Some(Instant::now());
                     }
                     p.body_sent += n;

@@ -6,10 +6,12 @@
 //! The format is edgegate's own, version 2 (journal files are `.rec2`; a change of format gets a
 //! new extension, so a journal written by another version is never misread). A record is:
 //!
-//! 1. the [`Arrival`]: a flags byte (whether TLS values follow), then its texts in
-//!    [`Packer::arrive`]'s order;
+//! 1. the [`Arrival`]: a byte holding whether TLS values follow and the codes of the method and
+//!    protocol version (0 when the text follows instead: an extension method), then its texts
+//!    in [`Packer::arrive`]'s order;
 //! 2. the content type;
-//! 3. the [`Departure`]: a flags byte (HTTPS, IPv6, and which optional numbers are present),
+//! 3. the [`Departure`]: a flags byte (HTTPS, IPv6, which optional numbers are present, and
+//!    whether the detailed result type differs from the result type and so follows as text),
 //!    one byte each for the result type, the response result type, the billing region and the
 //!    TTL class, the status and the client port as little-endian `u16`s, the client address (4
 //!    or 16 bytes), the numbers as LEB128 varints, then its texts.
@@ -25,12 +27,25 @@ use crate::config::BillingRegion;
 
 /// Arrival flag: TLS protocol and cipher follow the other texts.
 const TLS: u8 = 1;
+/// Methods by code (1 for the first); bits 1–4 of the arrival byte.
+const METHODS: [&[u8]; 9] = [
+    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH", b"TRACE", b"CONNECT",
+];
+/// Protocol versions by code (1 for the first); bits 5–7 of the arrival byte.
+const VERSIONS: [&[u8]; 5] = [
+    b"HTTP/0.9",
+    b"HTTP/1.0",
+    b"HTTP/1.1",
+    b"HTTP/2.0",
+    b"HTTP/3.0",
+];
 
 const HTTPS: u8 = 1;
 const V6: u8 = 2;
 const CONTENT_LENGTH: u8 = 4;
 const RANGE: u8 = 8;
 const ORIGIN_LATENCY: u8 = 16;
+const DETAILED_TEXT: u8 = 32;
 
 /// The most a departure's fixed part and numbers take: flags, four codes, status, port, an
 /// IPv6 address and eleven 10-byte varints.
@@ -64,11 +79,17 @@ impl Packer {
         // Room for the length prefixes, a content type and the departure, so the record is
         // built in one allocation.
         let mut buf = Vec::with_capacity(1 + texts + 13 * 5 + 64 + DEPARTURE_HEAD + 96);
-        buf.push(if a.tls.is_some() { TLS } else { 0 });
-        for t in [Some(a.pop), Some(a.method), Some(a.version), Some(a.path)] {
-            put_text(t, &mut buf);
+        let (method, version) = (code(&METHODS, a.method), code(&VERSIONS, a.version));
+        buf.push((u8::from(a.tls.is_some()) * TLS) | (method << 1) | (version << 5));
+        put_text(Some(a.pop), &mut buf);
+        if method == 0 {
+            put_text(Some(a.method), &mut buf);
+        }
+        if version == 0 {
+            put_text(Some(a.version), &mut buf);
         }
         for t in [
+            Some(a.path),
             a.query,
             a.host_header,
             a.referer,
@@ -109,6 +130,7 @@ impl Packer {
 }
 
 fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
+    let detailed_text = d.detailed_result_type != d.result_type.as_str().as_bytes();
     let mut head = [0u8; DEPARTURE_HEAD];
     let mut flags = 0;
     for (set, flag) in [
@@ -117,6 +139,7 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
         (d.content_length.is_some(), CONTENT_LENGTH),
         (d.range.is_some(), RANGE),
         (d.origin_latency_us.is_some(), ORIGIN_LATENCY),
+        (detailed_text, DETAILED_TEXT),
     ] {
         if set {
             flags |= flag;
@@ -167,7 +190,9 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
         at += 1;
     }
     out.extend_from_slice(&head[..at]);
-    put_text(Some(d.detailed_result_type), out);
+    if detailed_text {
+        put_text(Some(d.detailed_result_type), out);
+    }
     put_text(d.distribution_id, out);
     put_text(d.distribution_domain, out);
 }
@@ -193,6 +218,30 @@ pub fn pack(l: &Line<'_>, out: &mut Vec<u8>) {
     let mut p = Packer::arrive(&l.arrival);
     p.respond(l.content_type);
     p.finish_into(&l.departure, out);
+}
+
+/// `v`'s code in `table`: its position plus one, or 0 when it is not there.
+fn code(table: &[&[u8]], v: &[u8]) -> u8 {
+    table
+        .iter()
+        .position(|t| *t == v)
+        .map_or(0, |i| i as u8 + 1)
+}
+
+/// The value coded `code` in `table`, or (code 0) the text at the start of `buf`; and what
+/// follows.
+fn take_coded<'a>(
+    table: &[&'static [u8]],
+    code: u8,
+    buf: &'a [u8],
+) -> Option<(&'a [u8], &'a [u8])> {
+    match code {
+        0 => match take_text(buf)? {
+            (Some(t), rest) => Some((t, rest)),
+            (None, _) => None,
+        },
+        c => Some((table.get(usize::from(c) - 1)?, buf)),
+    }
 }
 
 fn result_code(r: ResultType) -> u8 {
@@ -246,16 +295,13 @@ fn take_texts<'a, const N: usize>(
 /// Unpacks the record at the start of `buf`; returns it and what follows it. `None` if `buf`
 /// does not start with a whole, well-formed packed record.
 pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
-    let (&arrival_flags, rest) = buf.split_first()?;
-    if arrival_flags & !TLS != 0 {
-        return None;
-    }
-    let mut texts = [None; 11];
+    let (&arrival, rest) = buf.split_first()?;
+    let (pop, rest) = take_text(rest)?;
+    let (method, rest) = take_coded(&METHODS, (arrival >> 1) & 0xf, rest)?;
+    let (version, rest) = take_coded(&VERSIONS, arrival >> 5, rest)?;
+    let mut texts = [None; 8];
     let rest = take_texts(rest, &mut texts)?;
     let [
-        pop,
-        method,
-        version,
         path,
         query,
         host_header,
@@ -265,7 +311,7 @@ pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
         forwarded_for,
         request_id,
     ] = texts;
-    let (tls, rest) = if arrival_flags & TLS != 0 {
+    let (tls, rest) = if arrival & TLS != 0 {
         let mut t = [None; 2];
         let rest = take_texts(rest, &mut t)?;
         (Some((t[0]?, t[1]?)), rest)
@@ -274,7 +320,7 @@ pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
     };
     let (content_type, rest) = take_text(rest)?;
     let (&flags, rest) = rest.split_first()?;
-    if flags & !(HTTPS | V6 | CONTENT_LENGTH | RANGE | ORIGIN_LATENCY) != 0 {
+    if flags & !(HTTPS | V6 | CONTENT_LENGTH | RANGE | ORIGIN_LATENCY | DETAILED_TEXT) != 0 {
         return None;
     }
     let (codes, mut rest) = rest.split_first_chunk::<8>()?;
@@ -326,14 +372,22 @@ pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
     } else {
         None
     };
-    let mut t = [None; 3];
+    let (detailed_result_type, rest) = if flags & DETAILED_TEXT != 0 {
+        match take_text(rest)? {
+            (Some(t), rest) => (t, rest),
+            (None, _) => return None,
+        }
+    } else {
+        (result_type.as_str().as_bytes(), rest)
+    };
+    let mut t = [None; 2];
     let rest = take_texts(rest, &mut t)?;
-    let [detailed_result_type, distribution_id, distribution_domain] = t;
+    let [distribution_id, distribution_domain] = t;
     let line = Line {
         arrival: Arrival {
             pop: pop?,
-            method: method?,
-            version: version?,
+            method,
+            version,
             path: path?,
             query,
             host_header,
@@ -357,7 +411,7 @@ pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
             ttfb_us,
             result_type,
             response_result_type,
-            detailed_result_type: detailed_result_type?,
+            detailed_result_type,
             content_length,
             range,
             distribution_id,
@@ -400,6 +454,9 @@ mod tests {
         let cookie = vec![b'c'; 70_000];
         l.arrival.cookie = Some(&cookie);
         l.arrival.tls = None;
+        // An extension method and a version outside the table travel as text.
+        l.arrival.method = b"PROPFIND";
+        l.arrival.version = b"-";
         for (i, (n, ip)) in [
             (0, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             (
@@ -459,10 +516,10 @@ mod tests {
             assert!(unpack(&buf[..cut]).is_none(), "cut at {cut}");
         }
         assert!(unpack(&[]).is_none());
-        // An unknown flag or code is not read as something else.
-        let mut bad_flag = buf.clone();
-        bad_flag[0] = 0x80;
-        assert!(unpack(&bad_flag).is_none());
+        // A code outside its table is not read as something else.
+        let mut bad_code = buf.clone();
+        bad_code[0] = 0xff;
+        assert!(unpack(&bad_code).is_none());
         // A varint longer than 64 bits.
         assert_eq!(take_varint(&[0xff; 10]), None);
         assert_eq!(
