@@ -17,7 +17,7 @@
 //! entries are dropped first, then an arbitrary half.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -42,8 +42,30 @@ pub(crate) struct Verified {
 /// share a hash are told apart by comparing every byte.
 #[derive(Debug, Default)]
 struct Shard {
-    by_hash: HashMap<u64, Vec<Entry>>,
+    by_hash: HashMap<u64, Vec<Entry>, BuildHasherDefault<Prehashed>>,
     len: usize,
+}
+
+/// The map's hasher: its keys are already outputs of the cache's keyed hasher, so they are used
+/// as they are instead of being hashed a second time.
+#[derive(Debug, Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by a `u64` key; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 /// One remembered verification: the exact material and what it established.
@@ -158,7 +180,6 @@ impl VerifiedCache {
     }
 
     fn hash(&self, material: &[u8]) -> u64 {
-        use std::hash::Hasher;
         let mut h = self.hasher.build_hasher();
         h.write_usize(material.len());
         h.write(&material[..material.len().min(HASHED_PREFIX)]);

@@ -51,59 +51,110 @@ impl<'a> Credentials<'a> {
     }
 }
 
-/// What [`extract`] found.
+/// What [`extract`] found in a request whose URL names no signing parameter twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Found<'a> {
-    /// Credentials from one source.
-    Some(Source, Credentials<'a>),
-    /// A signing query parameter appears more than once.
-    DuplicateParam,
+pub(crate) struct Extracted<'a> {
+    /// Where the credentials came from.
+    pub(crate) source: Source,
+    /// The credential values, URL values percent-decoded.
+    pub(crate) creds: Credentials<'a>,
+    /// The raw query without its signing parameters: the other `&`-pieces verbatim and in
+    /// order, joined with `&`; `None` when nothing remains (§13 choice 3). Borrowed from the
+    /// query when the remaining pieces are one run of it (the usual case: signing parameters
+    /// appended at the end).
+    pub(crate) rest_query: Option<Cow<'a, str>>,
 }
 
-/// Splits a query into `&`-separated pieces and tells whether a piece is a signing parameter.
-fn signing_index(piece: &str) -> Option<usize> {
-    let name = piece.split_once('=').map_or(piece, |(n, _)| n);
-    SIGNING_PARAMS.iter().position(|p| *p == name)
-}
+/// A signing query parameter appears more than once (`MalformedPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DuplicateParam;
 
-/// The raw query with the signing parameters removed, other pieces kept verbatim and in order;
-/// `None` when nothing remains (§13 choice 3).
-pub(crate) fn strip_signing(raw_query: Option<&str>) -> Option<String> {
-    let q = raw_query?;
-    let mut joined = String::with_capacity(q.len());
-    let mut first = true;
-    for piece in q.split('&').filter(|p| signing_index(p).is_none()) {
-        if !first {
-            joined.push('&');
-        }
-        first = false;
-        joined.push_str(piece);
+/// Whether an `&`-piece of a query is a signing parameter: which one, and its raw value (empty
+/// when the piece has no `=`). The five names start with five different letters, so a piece is
+/// compared with one name at most, and never searched.
+fn signing_piece(piece: &str) -> Option<(usize, &str)> {
+    let i = match piece.as_bytes().first()? {
+        b'E' => 0,
+        b'P' => 1,
+        b'S' => 2,
+        b'K' => 3,
+        b'H' => 4,
+        _ => return None,
+    };
+    let rest = piece.strip_prefix(SIGNING_PARAMS[i])?;
+    match rest.as_bytes().first() {
+        None => Some((i, "")),
+        Some(b'=') => Some((i, &rest[1..])),
+        Some(_) => None,
     }
-    (!joined.is_empty()).then_some(joined)
 }
 
-/// Picks the credentials: URL parameters if any is present, otherwise cookies.
-pub(crate) fn extract<'a>(raw_query: Option<&'a str>, cookie_headers: &[&'a str]) -> Found<'a> {
+/// Picks the credentials, URL parameters if any is present, otherwise cookies, and the query
+/// without its signing parameters, in one pass over the query.
+pub(crate) fn extract<'a>(
+    raw_query: Option<&'a str>,
+    cookie_headers: &[&'a str],
+) -> Result<Extracted<'a>, DuplicateParam> {
     let mut creds = Credentials::default();
     let mut any = false;
-    for piece in raw_query.unwrap_or("").split('&') {
-        let Some(i) = signing_index(piece) else {
-            continue;
-        };
-        any = true;
-        let value = piece.split_once('=').map_or("", |(_, v)| v);
-        let slot = creds.slot(i);
-        if slot.is_some() {
-            return Found::DuplicateParam;
+    // The pieces kept in the rest of the query: where the first starts, where the last ends,
+    // and whether a signing parameter lies between two of them.
+    let mut kept: Option<(usize, usize)> = None;
+    let mut signing_after_kept = false;
+    let mut gap = false;
+    if let Some(q) = raw_query {
+        let mut start = 0;
+        loop {
+            let end = memchr::memchr(b'&', &q.as_bytes()[start..]).map_or(q.len(), |i| start + i);
+            let piece = &q[start..end];
+            match signing_piece(piece) {
+                Some((i, value)) => {
+                    any = true;
+                    signing_after_kept = kept.is_some();
+                    let slot = creds.slot(i);
+                    if slot.is_some() {
+                        return Err(DuplicateParam);
+                    }
+                    *slot = Some(if memchr::memchr(b'%', value.as_bytes()).is_some() {
+                        percent_decode_str(value).decode_utf8_lossy()
+                    } else {
+                        Cow::Borrowed(value)
+                    });
+                }
+                None => {
+                    gap |= signing_after_kept;
+                    kept = Some((kept.map_or(start, |(s, _)| s), end));
+                }
+            }
+            if end == q.len() {
+                break;
+            }
+            start = end + 1;
         }
-        *slot = Some(if value.contains('%') {
-            percent_decode_str(value).decode_utf8_lossy()
-        } else {
-            Cow::Borrowed(value)
-        });
     }
+    let rest_query = match (raw_query, kept) {
+        (Some(q), Some(_)) if gap => {
+            let mut joined = String::with_capacity(q.len());
+            let mut first = true;
+            for piece in q.split('&').filter(|p| signing_piece(p).is_none()) {
+                if !first {
+                    joined.push('&');
+                }
+                first = false;
+                joined.push_str(piece);
+            }
+            Some(Cow::Owned(joined))
+        }
+        (Some(q), Some((s, e))) => Some(Cow::Borrowed(&q[s..e])),
+        _ => None,
+    }
+    .filter(|r| !r.is_empty());
     if any {
-        return Found::Some(Source::Url, creds);
+        return Ok(Extracted {
+            source: Source::Url,
+            creds,
+            rest_query,
+        });
     }
     for header in cookie_headers {
         for pair in header.split(';') {
@@ -128,7 +179,11 @@ pub(crate) fn extract<'a>(raw_query: Option<&'a str>, cookie_headers: &[&'a str]
             }
         }
     }
-    Found::Some(Source::Cookies, creds)
+    Ok(Extracted {
+        source: Source::Cookies,
+        creds,
+        rest_query,
+    })
 }
 
 #[cfg(test)]
@@ -138,39 +193,51 @@ mod tests {
     #[test]
     fn url_params_in_any_order_and_decoded() {
         let q = "a=1&Signature=ab%7Ecd&b=2&Key-Pair-Id=K1&Expires=10&Hash-Algorithm=SHA256";
-        let Found::Some(src, c) = extract(Some(q), &["CloudFront-Key-Pair-Id=K2"]) else {
-            panic!()
-        };
+        let Extracted {
+            source: src,
+            creds: c,
+            rest_query,
+        } = extract(Some(q), &["CloudFront-Key-Pair-Id=K2"]).unwrap();
         assert_eq!(src, Source::Url);
         assert_eq!(c.signature.as_deref(), Some("ab~cd"));
         assert_eq!(c.key_pair_id.as_deref(), Some("K1"));
         assert_eq!(c.expires.as_deref(), Some("10"));
         assert_eq!(c.hash_algorithm.as_deref(), Some("SHA256"));
         assert_eq!(c.policy, None);
-        assert_eq!(strip_signing(Some(q)).as_deref(), Some("a=1&b=2"));
+        assert_eq!(rest_query.as_deref(), Some("a=1&b=2"));
     }
 
     #[test]
     fn any_single_signing_param_selects_url_mode() {
         let cookies = ["CloudFront-Key-Pair-Id=K2; CloudFront-Signature=x"];
-        let Found::Some(src, c) = extract(Some("Hash-Algorithm=SHA1"), &cookies) else {
-            panic!()
-        };
+        let Extracted {
+            source: src,
+            creds: c,
+            ..
+        } = extract(Some("Hash-Algorithm=SHA1"), &cookies).unwrap();
         assert_eq!(src, Source::Url);
         assert_eq!(c.key_pair_id, None);
         // Names are case-sensitive: `expires` is an application parameter.
-        let Found::Some(src, c) = extract(Some("expires=1"), &cookies) else {
-            panic!()
-        };
+        let Extracted {
+            source: src,
+            creds: c,
+            rest_query,
+        } = extract(Some("expires=1"), &cookies).unwrap();
         assert_eq!(src, Source::Cookies);
         assert_eq!(c.key_pair_id.as_deref(), Some("K2"));
+        // The query is kept whole when the credentials come from cookies.
+        assert_eq!(rest_query.as_deref(), Some("expires=1"));
     }
 
     #[test]
     fn duplicates_in_the_url_are_refused() {
         assert_eq!(
             extract(Some("Signature=a&Signature=a"), &[]),
-            Found::DuplicateParam
+            Err(DuplicateParam)
+        );
+        assert_eq!(
+            extract(Some("a=1&Expires=1&b=2&Expires=2"), &[]),
+            Err(DuplicateParam)
         );
     }
 
@@ -180,36 +247,115 @@ mod tests {
             "theme=dark; CloudFront-Policy=\"P1\"",
             "CloudFront-Policy=P2;CloudFront-Signature=S; CloudFront-Key-Pair-Id=K",
         ];
-        let Found::Some(src, c) = extract(None, &h) else {
-            panic!()
-        };
+        let Extracted {
+            source: src,
+            creds: c,
+            rest_query,
+        } = extract(None, &h).unwrap();
+        assert_eq!(rest_query, None);
         assert_eq!(src, Source::Cookies);
         assert_eq!(c.policy.as_deref(), Some("P1"));
         assert_eq!(c.signature.as_deref(), Some("S"));
         assert_eq!(c.key_pair_id.as_deref(), Some("K"));
         // Cookie names are case-sensitive.
-        let Found::Some(_, c) = extract(None, &["cloudfront-key-pair-id=K"]) else {
-            panic!()
-        };
+        let c = extract(None, &["cloudfront-key-pair-id=K"]).unwrap().creds;
         assert_eq!(c.key_pair_id, None);
+    }
+
+    /// The query without its signing parameters, as two passes compute it: every `&`-piece
+    /// that is not a signing parameter, joined with `&`.
+    fn two_pass_rest(q: Option<&str>) -> Option<String> {
+        let q = q?;
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|p| !SIGNING_PARAMS.contains(&p.split_once('=').map_or(*p, |(n, _)| n)))
+            .collect();
+        Some(kept.join("&")).filter(|r| !r.is_empty())
+    }
+
+    fn rest(q: Option<&str>) -> Option<String> {
+        extract(q, &[]).unwrap().rest_query.map(Cow::into_owned)
+    }
+
+    #[test]
+    fn a_signing_piece_is_a_name_before_the_first_equals_sign() {
+        for piece in [
+            "Expires",
+            "Expires=",
+            "Expires=1",
+            "Expiresx=1",
+            "E",
+            "",
+            "=Expires",
+            "Policy=a=b",
+            "Signature=%7E",
+            "Key-Pair-Id=K",
+            "Key-Pair-I=K",
+            "Hash-Algorithm",
+            "hash-algorithm=x",
+            "Policy%3D=1",
+            "Signature&",
+        ] {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let expected = SIGNING_PARAMS
+                .iter()
+                .position(|p| *p == name)
+                .map(|i| (i, value));
+            assert_eq!(signing_piece(piece), expected, "piece {piece:?}");
+        }
     }
 
     #[test]
     fn strip_keeps_other_pieces_verbatim() {
-        assert_eq!(strip_signing(None), None);
-        assert_eq!(strip_signing(Some("Expires=1&Signature=x")), None);
-        assert_eq!(strip_signing(Some("&Expires=1")), None);
+        assert_eq!(rest(None), None);
+        assert_eq!(rest(Some("Expires=1&Signature=x")), None);
+        assert_eq!(rest(Some("&Expires=1")), None);
         assert_eq!(
-            strip_signing(Some("x=1%202&y=a+b&z=%2F&Expires=1")).as_deref(),
+            rest(Some("x=1%202&y=a+b&z=%2F&Expires=1")).as_deref(),
             Some("x=1%202&y=a+b&z=%2F")
         );
+        assert_eq!(rest(Some("a=1&&Expires=1")).as_deref(), Some("a=1&"));
+        assert_eq!(rest(Some("Expiresx=1")).as_deref(), Some("Expiresx=1"));
+        // Signing parameters between kept pieces: the rest is joined anew.
         assert_eq!(
-            strip_signing(Some("a=1&&Expires=1")).as_deref(),
-            Some("a=1&")
+            rest(Some("a=1&Expires=1&b=2&Signature=x&&c")).as_deref(),
+            Some("a=1&b=2&&c")
         );
-        assert_eq!(
-            strip_signing(Some("Expiresx=1")).as_deref(),
-            Some("Expiresx=1")
-        );
+    }
+
+    #[test]
+    fn one_pass_rest_is_the_two_pass_rest_for_every_arrangement() {
+        // Every sequence of up to five pieces drawn from kept, signing, empty and look-alike
+        // pieces, each signing name used at most once.
+        let kept = ["a=1", "", "Expiresx=2", "k", "Signaturex"];
+        let signing = [
+            "Expires=9",
+            "Policy=p",
+            "Key-Pair-Id=K",
+            "Hash-Algorithm=SHA1",
+        ];
+        let mut queries = vec![String::new()];
+        let mut frontier: Vec<(Vec<&str>, usize)> = vec![(vec![], 0)];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for (pieces, used) in &frontier {
+                for k in kept {
+                    let mut p = pieces.clone();
+                    p.push(k);
+                    next.push((p, *used));
+                }
+                if *used < signing.len() {
+                    let mut p = pieces.clone();
+                    p.push(signing[*used]);
+                    next.push((p, used + 1));
+                }
+            }
+            queries.extend(next.iter().map(|(p, _)| p.join("&")));
+            frontier = next;
+        }
+        assert!(queries.len() > 4000);
+        for q in &queries {
+            assert_eq!(rest(Some(q)), two_pass_rest(Some(q)), "query {q:?}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::base64;
 use super::cache::{Material, Verified, VerifiedCache};
 use super::keys::{self, HashAlg, KeyRing};
-use super::params::{self, Found, Source};
+use super::params::{self, Extracted, Source};
 use super::policy;
 use super::resource::{self, RequestUrl};
 
@@ -129,10 +129,11 @@ pub fn verify_cached<S: AsRef<str>>(
     cache: Option<&VerifiedCache>,
 ) -> Result<Grant, Denial> {
     // 1. Credential source.
-    let (source, creds) = match params::extract(req.raw_query, req.cookie_headers) {
-        Found::Some(s, c) => (s, c),
-        Found::DuplicateParam => return Err(Denial::MalformedPolicy),
-    };
+    let Extracted {
+        source,
+        creds,
+        rest_query,
+    } = params::extract(req.raw_query, req.cookie_headers).map_err(|_| Denial::MalformedPolicy)?;
 
     // 2. Key.
     let key_id = creds.key_pair_id.as_deref().unwrap_or("");
@@ -146,13 +147,12 @@ pub fn verify_cached<S: AsRef<str>>(
     };
 
     // The URL the policy is checked against: the request minus the signing parameters.
-    let query = params::strip_signing(req.raw_query);
     let host = strip_default_port(req.scheme, req.host);
     let url = RequestUrl {
         scheme: req.scheme,
         host,
         path: req.raw_path,
-        query: query.as_deref(),
+        query: rest_query.as_deref(),
     };
 
     // 3. A repeat of credentials already verified with this very key: only the conditions.
