@@ -9,12 +9,17 @@
 //! last segments and finds the middle ones leftmost-first, which is exact for `*`-globs and bounded
 //! by `path length × pattern length` (≤ 8,192 × 255) even for adversarial inputs.
 
+use std::borrow::Cow;
+
 /// A compiled `PathPattern`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathPattern {
     source: String,
     /// Literal pieces between `*`s; `?` inside a piece matches any one character.
     segments: Vec<Vec<char>>,
+    /// The same pieces as bytes when the pattern is ASCII, for matching ASCII paths (nearly all
+    /// of them) without decoding them into characters.
+    ascii_segments: Option<Vec<Vec<u8>>>,
     leading_star: bool,
     trailing_star: bool,
 }
@@ -29,14 +34,15 @@ impl PathPattern {
         };
         let leading_star = source.starts_with('*');
         let trailing_star = source.ends_with('*');
-        let segments = source
-            .split('*')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.chars().collect())
-            .collect();
+        let pieces = || source.split('*').filter(|s| !s.is_empty());
+        let segments = pieces().map(|s| s.chars().collect()).collect();
+        let ascii_segments = source
+            .is_ascii()
+            .then(|| pieces().map(|s| s.as_bytes().to_vec()).collect());
         Self {
             source,
             segments,
+            ascii_segments,
             leading_star,
             trailing_star,
         }
@@ -49,8 +55,19 @@ impl PathPattern {
 
     /// Whether the (normalised) path matches.
     pub fn matches(&self, path: &str) -> bool {
-        let text: Vec<char> = path.chars().collect();
-        let mut segs: &[Vec<char>] = &self.segments;
+        match &self.ascii_segments {
+            Some(segs) if path.is_ascii() => self.glob(path.as_bytes(), segs, b'?'),
+            _ => {
+                let text: Vec<char> = path.chars().collect();
+                self.glob(&text, &self.segments, '?')
+            }
+        }
+    }
+
+    /// The match over characters (or bytes, for ASCII): `segs` are the literal pieces, in which
+    /// `any` matches one unit.
+    fn glob<T: Copy + PartialEq>(&self, text: &[T], segs: &[Vec<T>], any: T) -> bool {
+        let mut segs = segs;
         if segs.is_empty() {
             // Only stars (or empty): `*` matches anything, an empty pattern only "".
             return self.leading_star || text.is_empty();
@@ -58,7 +75,7 @@ impl PathPattern {
         let mut pos = 0;
         if !self.leading_star {
             let first = &segs[0];
-            if !piece_at(&text, 0, first) {
+            if !piece_at(text, 0, first, any) {
                 return false;
             }
             pos = first.len();
@@ -78,7 +95,7 @@ impl PathPattern {
             (middle, Some(last))
         };
         for seg in middle {
-            match find(&text, pos, seg) {
+            match find(text, pos, seg, any) {
                 Some(at) => pos = at + seg.len(),
                 None => return false,
             }
@@ -86,31 +103,60 @@ impl PathPattern {
         match last {
             None => true,
             Some(last) => {
-                text.len() >= pos + last.len() && piece_at(&text, text.len() - last.len(), last)
+                text.len() >= pos + last.len() && piece_at(text, text.len() - last.len(), last, any)
             }
         }
     }
 }
 
-fn piece_at(text: &[char], at: usize, piece: &[char]) -> bool {
+fn piece_at<T: Copy + PartialEq>(text: &[T], at: usize, piece: &[T], any: T) -> bool {
     text.len() >= at + piece.len()
         && piece
             .iter()
             .zip(&text[at..])
-            .all(|(p, t)| *p == '?' || p == t)
+            .all(|(p, t)| *p == any || p == t)
 }
 
-fn find(text: &[char], from: usize, piece: &[char]) -> Option<usize> {
+fn find<T: Copy + PartialEq>(text: &[T], from: usize, piece: &[T], any: T) -> Option<usize> {
     if text.len() < piece.len() {
         return None;
     }
-    (from..=text.len() - piece.len()).find(|&i| piece_at(text, i, piece))
+    (from..=text.len() - piece.len()).find(|&i| piece_at(text, i, piece, any))
 }
 
 /// Normalises a raw request path for behavior matching: percent-encoded unreserved characters
 /// are decoded, other escapes upper-cased, empty segments (`//`) dropped, and `.`/`..` segments
-/// resolved (never above the root). The result always starts with `/`.
-pub fn normalize(raw: &str) -> String {
+/// resolved (never above the root). The result always starts with `/`. A path that is already
+/// normal (the usual case) is returned as it is, without a copy.
+pub fn normalize(raw: &str) -> Cow<'_, str> {
+    if is_normal(raw) {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(normalize_slow(raw))
+    }
+}
+
+/// Whether [`normalize`] would return `raw` unchanged: it starts with `/` and has no escape,
+/// no empty segment and no `.` or `..` segment.
+fn is_normal(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.first() != Some(&b'/') || memchr::memchr(b'%', b).is_some() {
+        return false;
+    }
+    // Every segment starts after a `/`: an empty one is `//` (or a trailing `/`, which is kept
+    // as it is); a dot segment is `.` or `..` up to the next `/` or the end.
+    memchr::memchr_iter(b'/', b).all(|i| {
+        let seg = &b[i + 1..];
+        let seg = &seg[..memchr::memchr(b'/', seg).unwrap_or(seg.len())];
+        match seg {
+            b"" => i + 1 == b.len(),
+            b"." | b".." => false,
+            _ => true,
+        }
+    })
+}
+
+fn normalize_slow(raw: &str) -> String {
     let decoded = decode_unreserved(raw);
     let mut out: Vec<&str> = Vec::new();
     for seg in decoded.split('/') {
@@ -210,5 +256,50 @@ mod tests {
         assert_eq!(normalize("/%zz/é"), "/%zz/é");
         assert!(m("/a*", &normalize("/a/b/..")));
         assert!(!m("/a/b*", &normalize("/a/b/..")));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_full_normalisation() {
+        // Every string of up to six characters over the characters that matter to it.
+        let alphabet = ['/', '.', 'a', '%', '2', 'e'];
+        let mut strings = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..6 {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(last.iter().cloned());
+        }
+        let mut borrowed = 0;
+        for s in &strings {
+            let fast = normalize(s);
+            borrowed += usize::from(matches!(fast, Cow::Borrowed(_)));
+            assert_eq!(fast, normalize_slow(s), "path {s:?}");
+        }
+        assert!(borrowed > 1000, "the fast path was taken {borrowed} times");
+    }
+
+    #[test]
+    fn ascii_and_character_matching_agree() {
+        for (pat, path) in [
+            ("/images/?.png", "/images/a.png"),
+            ("/images/?.png", "/images/é.png"),
+            ("/é/*", "/é/x"),
+            ("/é/*", "/e/x"),
+            ("*.jpg", "/a/b.jpg"),
+            ("/a?c*", "/abc"),
+            ("/a?c*", "/aéc"),
+        ] {
+            let p = PathPattern::new(pat);
+            let chars: Vec<char> = path.chars().collect();
+            assert_eq!(
+                p.matches(path),
+                p.glob(&chars, &p.segments, '?'),
+                "{pat} against {path}"
+            );
+        }
+        // `?` is one character, not one byte, in a non-ASCII path.
+        assert!(m("/images/?.png", "/images/é.png"));
     }
 }

@@ -206,13 +206,19 @@ impl Edge {
             );
         }
         // 3. Path → behavior.
-        let raw_path = req.uri().path().to_owned();
-        let raw_query = req.uri().query().map(str::to_owned);
-        let path = match (&dist.default_root_object, raw_path.as_str()) {
-            (Some(root), "/") => format!("/{root}"),
-            _ => raw_path,
+        // The URI is shared (a reference count), so the path and query borrow from it after
+        // the request has been taken apart.
+        let uri = req.uri().clone();
+        let root_path;
+        let path = match (&dist.default_root_object, uri.path()) {
+            (Some(root), "/") => {
+                root_path = format!("/{root}");
+                root_path.as_str()
+            }
+            (_, raw_path) => raw_path,
         };
-        let normalized = pattern::normalize(&path);
+        let raw_query = uri.query();
+        let normalized = pattern::normalize(path);
         let Some(behavior) = dist.behavior(&normalized) else {
             return error(
                 StatusCode::FORBIDDEN,
@@ -291,8 +297,8 @@ impl Edge {
         let ctx = Ctx {
             dist: &dist,
             behavior,
-            path: &path,
-            query: raw_query.as_deref(),
+            path,
+            query: raw_query,
             viewer_ip,
             https: conn.https,
             rid,
