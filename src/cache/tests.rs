@@ -535,3 +535,31 @@ async fn tee_stores_a_copy_not_the_origin_chunks() {
     let range = read_buffer.as_ptr() as usize..read_buffer.as_ptr() as usize + read_buffer.len();
     assert!(!range.contains(&(obj.body.as_ptr() as usize)));
 }
+
+#[tokio::test]
+async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
+    // moka alone evicts once 64 writes have queued up; fill completions nudge it sooner, so
+    // the objects alive (held by the cache) stay near the capacity without an explicit sync.
+    const CAPACITY: u64 = 1024 * 1024;
+    const BODY: usize = 32 * 1024;
+    let cache = Cache::new(CAPACITY);
+    let mut alive = Vec::new();
+    for i in 0..100 {
+        let obj = Arc::new(CachedObject {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from(vec![0u8; BODY]),
+            stored_at: SystemTime::now(),
+            ttl: Duration::from_secs(60),
+        });
+        alive.push(Arc::downgrade(&obj));
+        store(&cache, &key_for("D", &format!("/o-{i}"), None), obj).await;
+    }
+    let held = alive.iter().filter(|w| w.strong_count() > 0).count() as u64;
+    let bound = CAPACITY + CAPACITY / 32 + 2 * BODY as u64;
+    assert!(
+        held * BODY as u64 <= bound,
+        "{held} objects of {BODY} bytes still held by a cache of {CAPACITY} bytes"
+    );
+    assert!(held > 0, "the cache kept nothing");
+}
