@@ -63,6 +63,8 @@ struct Queue {
 struct Lines {
     /// The hour `packed` belongs to.
     hour: i64,
+    /// Empty, or [`FRAME_HEAD`] bytes that the writer fills in with the frame's length,
+    /// followed by records: a batch is written to the file as it is, without a copy.
     packed: Vec<u8>,
     /// Records of earlier hours (a shard that saw the hour change before the writer came by).
     earlier: Vec<(i64, Vec<u8>)>,
@@ -290,6 +292,9 @@ impl Meter {
             lines.earlier.push((done_hour, done));
         }
         lines.hour = hour;
+        if lines.packed.is_empty() {
+            lines.packed.extend_from_slice(&[0; FRAME_HEAD]);
+        }
         record.finish_into(departure, &mut lines.packed);
     }
 
@@ -453,11 +458,8 @@ fn writer(
     };
     let mut spare = Vec::new();
     let mut framed = Vec::new();
-    // Frames a batch of packed records and appends it to the hour's file.
-    let mut append = |files: &mut Files, hour: i64, batch: &[u8]| {
-        framed.clear();
-        frame(batch, &mut framed);
-        report(files.append(hour, &framed));
+    let mut append = |files: &mut Files, hour: i64, batch: &mut [u8]| {
+        report(write_batch(files, hour, batch, &mut framed, MAX_FRAME));
         framed.shrink_to(SPARE_CAPACITY);
     };
     loop {
@@ -482,11 +484,11 @@ fn writer(
                 std::mem::swap(&mut lines.packed, &mut spare);
                 (lines.hour, std::mem::take(&mut lines.earlier))
             };
-            for (h, batch) in earlier {
-                append(&mut files, h, &batch);
+            for (h, mut batch) in earlier {
+                append(&mut files, h, &mut batch);
             }
             if !spare.is_empty() {
-                append(&mut files, hour, &spare);
+                append(&mut files, hour, &mut spare);
                 spare.clear();
                 spare.shrink_to(SPARE_CAPACITY);
             }
@@ -508,8 +510,41 @@ fn writer(
     }
 }
 
+/// Bytes of a frame's length.
+const FRAME_HEAD: usize = 4;
+
+/// Appends a shard's batch ([`FRAME_HEAD`] bytes, then whole packed records) to the hour's file
+/// as one frame, its length written into the head in place; a batch of more than `max` bytes
+/// of records is copied into `framed` as several frames instead ([`frame_at_most`]).
+fn write_batch(
+    files: &mut Files,
+    hour: i64,
+    batch: &mut [u8],
+    framed: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<()> {
+    let Some((head, records)) = batch.split_at_mut_checked(FRAME_HEAD) else {
+        return Ok(());
+    };
+    if records.is_empty() {
+        return Ok(());
+    }
+    match u32::try_from(records.len()) {
+        Ok(len) if records.len() <= max => {
+            head.copy_from_slice(&len.to_le_bytes());
+            files.append(hour, batch)
+        }
+        _ => {
+            framed.clear();
+            frame_at_most(max, records, framed);
+            files.append(hour, framed)
+        }
+    }
+}
+
 /// Appends `batch` (whole packed records) to `out` as journal frames: one, unless it is larger
 /// than [`MAX_FRAME`], when it is split between records.
+#[cfg(test)]
 fn frame(batch: &[u8], out: &mut Vec<u8>) {
     frame_at_most(MAX_FRAME, batch, out);
 }
@@ -685,6 +720,51 @@ mod tests {
         }
         assert_eq!(frames, 3);
         assert_eq!(read_all(&file).1, expected(5));
+    }
+
+    #[test]
+    fn a_shard_batch_is_written_as_one_frame_in_place_or_split_when_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = 1_795_550_400;
+        let mut files = Files {
+            dir: dir.path().to_path_buf(),
+            open: BTreeMap::new(),
+            dirty: false,
+        };
+        let mut framed = Vec::new();
+        let shard_batch = |n| {
+            let mut b = vec![0; FRAME_HEAD];
+            b.extend_from_slice(&batch(n));
+            b
+        };
+        // In place: the head gets the length, the batch is the frame.
+        let mut b = shard_batch(3);
+        write_batch(&mut files, hour, &mut b, &mut framed, MAX_FRAME).unwrap();
+        assert!(framed.is_empty(), "a batch within the limit is not copied");
+        let mut one = Vec::new();
+        frame(&batch(3), &mut one);
+        assert_eq!(b, one);
+        // Over the limit: split between records through `framed`.
+        let mut b = shard_batch(5);
+        write_batch(&mut files, hour, &mut b, &mut framed, 1).unwrap();
+        assert!(!framed.is_empty());
+        // Nothing to write: neither a bare head nor an empty buffer makes a frame.
+        write_batch(
+            &mut files,
+            hour,
+            &mut [0; FRAME_HEAD],
+            &mut framed,
+            MAX_FRAME,
+        )
+        .unwrap();
+        write_batch(&mut files, hour, &mut [], &mut framed, MAX_FRAME).unwrap();
+        drop(files);
+        let file = std::fs::read(dir.path().join(file_name(hour))).unwrap();
+        let mut want = expected(3);
+        want.extend(expected(5));
+        let (scan, lines) = read_all(&file);
+        assert_eq!(lines, want);
+        assert_eq!(scan.consumed, file.len() as u64);
     }
 
     #[test]
