@@ -14,38 +14,16 @@ bin_a="$(realpath "$1")" bin_b="$(realpath "$2")" what="${3:-all}"
 rounds="${ROUNDS:-3}" secs="${SECS:-5}" churn_secs="${CHURN_SECS:-30}"
 read -r -a sizes <<< "${SIZES:-1k 64k 1m}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-peers="$root/benches/peers"
-host="bench.cloudfront.localhost"
-work="$(mktemp -d "${TMPDIR:-/tmp}/edgegate-ab.XXXXXX")"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-die() { echo "ab.sh: $*" >&2; exit 1; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-origin_port="$(port)"
-user_line=""
-((EUID == 0)) && user_line="user $(id -un) $(id -gn);"
-render() {
-    sed -e "s|@WORK@|$work|g" -e "s|@ROOT@|$root|g" -e "s|@ORIGIN_PORT@|$origin_port|g" \
-        -e "s|@HOST@|$host|g" -e "s|@USER_LINE@|$user_line|g" "$1" > "$2"
-}
-mkdir -p "$work/site/churn" "$work/origin"
+name=ab
+# shellcheck source=benches/lib.sh
+source "$root/benches/lib.sh"
+mkdir -p "$work/site/churn"
 head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
 head -c 65536 /dev/urandom > "$work/site/obj-64k.bin"
 head -c 1048576 /dev/urandom > "$work/site/obj-1m.bin"
 head -c 262144 /dev/urandom > "$work/churn.bin"
 for i in $(seq 0 1023); do ln "$work/churn.bin" "$work/site/churn/o-$i.bin"; done
-render "$peers/nginx-origin.conf.in" "$work/origin.conf"
-nginx -p "$work/origin" -e "$work/origin/error.log" -c "$work/origin.conf" &
-pids+=("$!")
-render "$peers/edgegate.toml.in" "$work/edgegate.toml"
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$origin_port/obj-1k.bin" && break; sleep 0.1; done
+start_origin
 
 start() { # name bin cache-size -> sets PID PORT
     local name="$1"

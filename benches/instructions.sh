@@ -18,17 +18,14 @@
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-peers="$root/benches/peers"
-host="bench.cloudfront.localhost"
 n="${N:-4000}"
-die() { echo "instructions.sh: $*" >&2; exit 1; }
 
 missing=()
 for pair in valgrind:valgrind nginx:nginx h2load:nghttp2-client curl:curl; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
-    ((EUID == 0)) || die "missing ${missing[*]}: install them first"
+    ((EUID == 0)) || { echo "instructions.sh: missing ${missing[*]}: install them first" >&2; exit 1; }
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
@@ -39,46 +36,27 @@ else
     bin="$root/target/release/edgegate"
 fi
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/edgegate-instructions.XXXXXX")"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-origin_port="$(port)"
-user_line=""
-((EUID == 0)) && user_line="user $(id -un) $(id -gn);"
-render() {
-    sed -e "s|@WORK@|$work|g" -e "s|@ROOT@|$root|g" -e "s|@ORIGIN_PORT@|$origin_port|g" \
-        -e "s|@HOST@|$host|g" -e "s|@USER_LINE@|$user_line|g" "$1" > "$2"
-}
-mkdir -p "$work/site/signed" "$work/origin"
+name=instructions
+# shellcheck source=benches/lib.sh
+source "$root/benches/lib.sh"
+mkdir -p "$work/site/signed"
 head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
 cp "$work/site/obj-1k.bin" "$work/site/signed/obj-1k.bin"
-render "$peers/nginx-origin.conf.in" "$work/origin.conf"
-render "$peers/edgegate.toml.in" "$work/edgegate.toml"
-nginx -p "$work/origin" -e "$work/origin/error.log" -c "$work/origin.conf" &
-pids+=("$!")
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$origin_port/obj-1k.bin" && break; sleep 0.1; done
+start_origin
 
 signed="$("$bin" sign url --url "http://$host/signed/obj-1k.bin" --key-pair-id KBENCH0000001 \
     --private-key "$root/keys/demo-private.pem" --expires +2h)"
 signed_path="${signed#"http://$host"}"
 
-count() { # name path serve-args... -> instructions per request
-    local name="$1" path="$2"
+count() { # label path serve-args... -> instructions per request
+    local label="$1" path="$2"
     shift 2
-    local p out="$work/$name.cg" pid
+    local p out="$work/$label.cg" pid
     p="$(port)"
     valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no -q \
         "$bin" serve --config "$work/edgegate.toml" --listen "127.0.0.1:$p" \
-        --admin-listen 127.0.0.1:0 --data-dir "$work/$name" --workers 1 "$@" \
-        > "$work/$name.out" 2>&1 &
+        --admin-listen 127.0.0.1:0 --data-dir "$work/$label" --workers 1 "$@" \
+        > "$work/$label.out" 2>&1 &
     pid=$!
     pids+=("$pid")
     local up=0
@@ -86,20 +64,20 @@ count() { # name path serve-args... -> instructions per request
         curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$p$path" && { up=1; break; }
         sleep 0.2
     done
-    ((up)) || die "$name: edgegate did not answer 200 for $path (see $work/$name.out)"
+    ((up)) || die "$label: edgegate did not answer 200 for $path (see $work/$label.out)"
     for _ in 1 2 3; do curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$p$path"; done
     callgrind_control -z "$pid" > /dev/null
     local codes
     codes="$(h2load --h1 -n "$n" -c 4 -H ":authority: $host" "http://127.0.0.1:$p$path" |
         awk '/^status codes:/ {print $3}')"
-    [[ "$codes" == "$n" ]] || die "$name: $codes of $n requests got a 2xx"
+    [[ "$codes" == "$n" ]] || die "$label: $codes of $n requests got a 2xx"
     callgrind_control -d "$pid" > /dev/null
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     # The dump made on request holds the counts since the zeroing; the final one, at exit, the rest.
     local dump total
     dump="$(ls "$out".* 2> /dev/null | head -n 1)"
-    [[ -n "$dump" ]] || die "$name: callgrind wrote no dump"
+    [[ -n "$dump" ]] || die "$label: callgrind wrote no dump"
     total="$(awk '/^summary:/ {print $2}' "$dump")"
     echo $((total / n))
 }
