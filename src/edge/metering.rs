@@ -163,13 +163,15 @@ pub(crate) fn intern_pop(pop: &str) -> &'static str {
 
 impl Pending {
     /// Starts the request's record before the pipeline consumes the request: its values are
-    /// copied into the record now.
+    /// copied into the record now. The record is boxed once here, so that handing it from the
+    /// request to the response body and on to [`Pending::finish`] moves a pointer, not the
+    /// record.
     pub(crate) fn new<B>(
         ctx: &Arc<MeterContext>,
         req: &Request<B>,
         conn: &ConnInfo,
         request_id: &HeaderValue,
-    ) -> Pending {
+    ) -> Box<Pending> {
         let h = scan_request_headers(req.headers());
         let pq = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
         let cs_bytes =
@@ -192,7 +194,7 @@ impl Pending {
                 .zip(conn.tls_cipher)
                 .map(|(p, c)| (p.as_bytes(), c.as_bytes())),
         });
-        Pending {
+        Box::new(Pending {
             ctx: ctx.clone(),
             packer,
             client: conn.peer,
@@ -204,7 +206,7 @@ impl Pending {
             response: None,
             body_sent: 0,
             first_byte: None,
-        }
+        })
     }
 
     /// Notes the response head (after CloudFront's headers were added).
@@ -242,7 +244,7 @@ impl Pending {
         });
     }
 
-    fn finish(mut self) {
+    fn finish(mut self: Box<Self>) {
         let now = Instant::now();
         let detailed = *self
             .tally
@@ -317,7 +319,7 @@ impl Pending {
 
 /// Finishes the record as `000` if the request is dropped before its response was built.
 #[derive(Debug)]
-pub(crate) struct AbortGuard(pub(crate) Option<Pending>);
+pub(crate) struct AbortGuard(pub(crate) Option<Box<Pending>>);
 
 impl Drop for AbortGuard {
     fn drop(&mut self) {
@@ -330,12 +332,12 @@ impl Drop for AbortGuard {
 /// A response body that finishes its record at the end of the stream, or when dropped early.
 pub(crate) struct MeteredBody {
     inner: Body,
-    pending: Option<Pending>,
+    pending: Option<Box<Pending>>,
 }
 
 impl MeteredBody {
     /// Wraps `inner`; `pending` must have seen [`Pending::respond`].
-    pub(crate) fn new(inner: Body, pending: Pending) -> Self {
+    pub(crate) fn new(inner: Body, pending: Box<Pending>) -> Self {
         MeteredBody {
             inner,
             pending: Some(pending),
