@@ -139,21 +139,16 @@ pub fn normalize(raw: &str) -> Cow<'_, str> {
 /// Whether [`normalize`] would return `raw` unchanged: it starts with `/` and has no escape,
 /// no empty segment and no `.` or `..` segment.
 fn is_normal(raw: &str) -> bool {
-    let b = raw.as_bytes();
-    if b.first() != Some(&b'/') || memchr::memchr(b'%', b).is_some() {
+    let Some(rest) = raw.strip_prefix('/') else {
+        return false;
+    };
+    if memchr::memchr(b'%', rest.as_bytes()).is_some() {
         return false;
     }
-    // Every segment starts after a `/`: an empty one is `//` (or a trailing `/`, which is kept
-    // as it is); a dot segment is `.` or `..` up to the next `/` or the end.
-    memchr::memchr_iter(b'/', b).all(|i| {
-        let seg = &b[i + 1..];
-        let seg = &seg[..memchr::memchr(b'/', seg).unwrap_or(seg.len())];
-        match seg {
-            b"" => i + 1 == b.len(),
-            b"." | b".." => false,
-            _ => true,
-        }
-    })
+    // The last segment may be empty (a trailing `/` is kept as it is); no other may.
+    let mut segments = rest.split('/');
+    let last = segments.next_back();
+    segments.all(|s| !matches!(s, "" | "." | "..")) && !matches!(last, Some("." | ".."))
 }
 
 fn normalize_slow(raw: &str) -> String {
