@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per request on edgegate's hot paths, counted by valgrind's callgrind: unlike
-# req/s on these shared cores, the count is the same from run to run for the same build, so
-# it shows what a change to the request path costs or saves, and the cost ratios behind the
-# signed / unsigned and metering on / off targets of compare.sh.
+# req/s on these shared cores, the count of a build moves by only a few tenths of a percent
+# from run to run (timers, how the 4 connections interleave), so it shows what a change to the
+# request path costs or saves, and the cost ratios behind the signed / unsigned and metering
+# on / off targets of compare.sh.
 #
 #   benches/instructions.sh [BIN]
 #
@@ -66,12 +67,12 @@ count() { # label path serve-args... -> instructions per request
     done
     ((up)) || die "$label: edgegate did not answer 200 for $path (see $work/$label.out)"
     for _ in 1 2 3; do curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$p$path"; done
-    callgrind_control -z "$pid" > /dev/null
+    callgrind_control -z "$pid" > /dev/null 2>&1
     local codes
     codes="$(h2load --h1 -n "$n" -c 4 -H ":authority: $host" "http://127.0.0.1:$p$path" |
         awk '/^status codes:/ {print $3}')"
     [[ "$codes" == "$n" ]] || die "$label: $codes of $n requests got a 2xx"
-    callgrind_control -d "$pid" > /dev/null
+    callgrind_control -d "$pid" > /dev/null 2>&1
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     # The dump made on request holds the counts since the zeroing; the final one, at exit, the rest.
