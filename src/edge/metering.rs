@@ -21,6 +21,7 @@ use http::{Request, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
 
 use super::headers::XCache;
+use super::routing::Distribution;
 use crate::config::BillingRegion;
 use crate::meter::Meter;
 use crate::meter::packed::Packer;
@@ -31,7 +32,9 @@ use crate::server::ConnInfo;
 /// reference across awaits, hence atomics.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
-    dist: OnceLock<(Arc<str>, Arc<str>)>,
+    /// The distribution that matched the Host; routing borrows it from here, so the record
+    /// holds the reference routing took and no other.
+    dist: OnceLock<Arc<Distribution>>,
     ttl: AtomicU8,
     origin_out: AtomicU64,
     origin_in: AtomicU64,
@@ -41,9 +44,10 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    /// The distribution that matched the Host.
-    pub(crate) fn distribution(&self, id: &Arc<str>, domain: &Arc<str>) {
-        let _ = self.dist.set(thread_names(id, domain));
+    /// Keeps the distribution that matched the Host (the first one given) and lends it back
+    /// for as long as the tally lives.
+    pub(crate) fn distribution(&self, dist: Arc<Distribution>) -> &Arc<Distribution> {
+        self.dist.get_or_init(|| dist)
     }
 
     /// The TTL the object was (or would have been) cached with.
@@ -70,36 +74,6 @@ impl Tally {
     pub(crate) fn detailed(&self, name: &'static str) {
         *self.detailed.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
     }
-}
-
-/// Most distributions a thread keeps its own copies of names for ([`thread_names`]).
-const THREAD_NAMES: usize = 64;
-
-/// This thread's own copies of a distribution's id and domain. The routing table's `Arc`s are
-/// shared by every worker thread, so cloning them for each record (and dropping the clones when
-/// it is written) would have the workers take turns on the same reference counts, a cache line
-/// passed between cores on every request. A thread's copies are touched by that thread alone.
-/// Copies are found by the shared `Arc`s they were made from; a thread keeps the
-/// [`THREAD_NAMES`] most recently added.
-fn thread_names(id: &Arc<str>, domain: &Arc<str>) -> (Arc<str>, Arc<str>) {
-    type Names = (Arc<str>, Arc<str>, Arc<str>, Arc<str>);
-    thread_local! {
-        static NAMES: std::cell::RefCell<Vec<Names>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    NAMES.with_borrow_mut(|names| {
-        if let Some((_, _, i, d)) = names
-            .iter()
-            .find(|(si, sd, _, _)| Arc::ptr_eq(si, id) && Arc::ptr_eq(sd, domain))
-        {
-            return (i.clone(), d.clone());
-        }
-        if names.len() >= THREAD_NAMES {
-            names.remove(0);
-        }
-        let (i, d): (Arc<str>, Arc<str>) = (Arc::from(&**id), Arc::from(&**domain));
-        names.push((id.clone(), domain.clone(), i.clone(), d.clone()));
-        (i, d)
-    })
 }
 
 /// What the edge knows about itself, for records. Aligned to its own cache lines so that the
@@ -271,8 +245,8 @@ impl Pending {
             detailed_result_type: b"ClientHungUpRequest",
             content_length: None,
             range: None,
-            distribution_id: dist.map(|(id, _)| id.as_bytes()),
-            distribution_domain: dist.map(|(_, domain)| domain.as_bytes()),
+            distribution_id: dist.map(|d| d.id.as_bytes()),
+            distribution_domain: dist.map(|d| d.domain.as_bytes()),
             billing_region: self.ctx.region,
             ttl_class: match t.ttl.load(Ordering::Relaxed) {
                 1 => Some(TtlClass::Static),
@@ -641,32 +615,5 @@ mod tests {
         assert_eq!(d("-1"), None);
         assert_eq!(d(" 1"), None);
         assert_eq!(d("10000000000000000000"), None);
-    }
-
-    #[test]
-    fn thread_names_are_equal_copies_of_their_own_reused_per_thread() {
-        let (id, domain): (Arc<str>, Arc<str>) = (Arc::from("E1"), Arc::from("d1.example"));
-        let (i, d) = thread_names(&id, &domain);
-        assert_eq!((&*i, &*d), ("E1", "d1.example"));
-        assert!(!Arc::ptr_eq(&i, &id) && !Arc::ptr_eq(&d, &domain));
-        let (i2, d2) = thread_names(&id, &domain);
-        assert!(
-            Arc::ptr_eq(&i, &i2) && Arc::ptr_eq(&d, &d2),
-            "reused on this thread"
-        );
-        // Another thread makes its own.
-        let (id2, domain2) = (id.clone(), domain.clone());
-        let (ti, _) = std::thread::spawn(move || thread_names(&id2, &domain2))
-            .join()
-            .unwrap();
-        assert!(!Arc::ptr_eq(&ti, &i));
-        // A recompiled route (new shared Arcs with the same text) gets new copies.
-        let (id3, domain3): (Arc<str>, Arc<str>) = (Arc::from("E1"), Arc::from("d1.example"));
-        assert!(!Arc::ptr_eq(&thread_names(&id3, &domain3).0, &i));
-        // The list stays bounded.
-        for n in 0..2 * THREAD_NAMES {
-            let (a, b): (Arc<str>, Arc<str>) = (Arc::from(format!("E{n}")), Arc::from("x"));
-            assert_eq!(&*thread_names(&a, &b).0, format!("E{n}"));
-        }
     }
 }

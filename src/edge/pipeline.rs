@@ -192,13 +192,15 @@ impl Edge {
             .unwrap_or("")
             .to_owned();
         let routes = self.routes.load();
-        let Some(dist) = routes.lookup(&host).cloned() else {
+        let Some(dist) = routes.lookup(&host) else {
             return error(
                 StatusCode::FORBIDDEN,
                 "Bad request. We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.",
             );
         };
-        tally.distribution(&dist.id, &dist.domain);
+        // The tally keeps the reference and lends it back: the one reference count this request
+        // takes on the distribution, held until its record is written.
+        let dist = tally.distribution(dist.clone());
         if !dist.enabled {
             return error(
                 StatusCode::FORBIDDEN,
@@ -295,7 +297,7 @@ impl Edge {
             }
         }
         let ctx = Ctx {
-            dist: &dist,
+            dist,
             behavior,
             path,
             query: raw_query,

@@ -38,7 +38,7 @@ use super::{packed, w3c};
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest written records wait for `fsync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// Capacity the writer's spare buffer keeps between writes; a burst's larger buffer is let go.
+/// Capacity each shard's spare buffer keeps between writes; a burst's larger buffer is let go.
 const SPARE_CAPACITY: usize = 1 << 20;
 /// Largest frame the writer writes (a larger batch is split at record boundaries) and readers
 /// accept.
@@ -456,7 +456,10 @@ fn writer(
             tracing::error!(error = %e, "cannot write the usage journal");
         }
     };
-    let mut spare = Vec::new();
+    // One spare buffer per shard, swapped with the shard's on each write: a shard's next batch
+    // goes into the capacity its last batch grew, instead of growing a new buffer (a
+    // reallocation and a copy of everything so far at each doubling) every write interval.
+    let mut spares: [Vec<u8>; super::SHARDS] = std::array::from_fn(|_| Vec::new());
     let mut framed = Vec::new();
     let mut append = |files: &mut Files, hour: i64, batch: &mut [u8]| {
         report(write_batch(files, hour, batch, &mut framed, MAX_FRAME));
@@ -478,17 +481,17 @@ fn writer(
         // Checked before draining: once no Meter is left, nothing can be submitted after the
         // drain below.
         let stopping = Arc::strong_count(&queue) == 1;
-        for shard in &queue.shards {
+        for (shard, spare) in queue.shards.iter().zip(&mut spares) {
             let (hour, earlier) = {
                 let mut lines = lock(shard);
-                std::mem::swap(&mut lines.packed, &mut spare);
+                std::mem::swap(&mut lines.packed, spare);
                 (lines.hour, std::mem::take(&mut lines.earlier))
             };
             for (h, mut batch) in earlier {
                 append(&mut files, h, &mut batch);
             }
             if !spare.is_empty() {
-                append(&mut files, hour, &mut spare);
+                append(&mut files, hour, spare);
                 spare.clear();
                 spare.shrink_to(SPARE_CAPACITY);
             }
