@@ -27,6 +27,8 @@
 //! over object_store before anything is acknowledged), and [`edge::compile`] turns each accepted
 //! state into a routing snapshot that the data plane picks up atomically. [`config`] resolves
 //! flags, `EDGEGATE_*` variables and the config file once at start-up; [`app`] wires it all.
+//! Shared by both: [`ids`] (CloudFront-style identifiers) and `fold` (the hasher of the
+//! request path's lookup tables).
 
 pub mod app;
 pub mod auth;
@@ -34,6 +36,7 @@ pub mod cache;
 pub mod config;
 pub mod control;
 pub mod edge;
+pub(crate) mod fold;
 pub mod ids;
 pub mod meter;
 pub mod model;

@@ -19,6 +19,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
+use crate::fold::FoldHasher;
+
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::policy::Policy;
@@ -37,16 +39,16 @@ pub(crate) struct Verified {
     pub(crate) policy: Option<Arc<Policy>>,
 }
 
-/// Entries by a keyed hash of the material's length and first [`HASHED_PREFIX`] bytes (the
-/// material starts with the signature, unpredictable without the private key); entries that
-/// share a hash are told apart by comparing every byte.
+/// Entries by a seeded hash ([`FoldHasher`]) of the material's length and first
+/// [`HASHED_PREFIX`] bytes (the material starts with the signature, unpredictable without the
+/// private key); entries that share a hash are told apart by comparing every byte.
 #[derive(Debug, Default)]
 struct Shard {
     by_hash: HashMap<u64, Vec<Entry>, BuildHasherDefault<Prehashed>>,
     len: usize,
 }
 
-/// The map's hasher: its keys are already outputs of the cache's keyed hasher, so they are used
+/// The map's hasher: its keys are already outputs of the material hash, so they are used
 /// as they are instead of being hashed a second time.
 #[derive(Debug, Default)]
 struct Prehashed(u64);
@@ -142,7 +144,8 @@ impl Shard {
 #[derive(Debug)]
 pub struct VerifiedCache {
     per_shard: usize,
-    hasher: RandomState,
+    /// Seed of the material hash, random per cache.
+    seed: u64,
     shards: Box<[Mutex<Shard>]>,
 }
 
@@ -157,7 +160,7 @@ impl VerifiedCache {
     pub fn new(capacity: usize) -> Self {
         VerifiedCache {
             per_shard: capacity.div_ceil(SHARDS).max(1),
-            hasher: RandomState::new(),
+            seed: RandomState::new().hash_one(0x5eed_u64),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
@@ -180,7 +183,7 @@ impl VerifiedCache {
     }
 
     fn hash(&self, material: &[u8]) -> u64 {
-        let mut h = self.hasher.build_hasher();
+        let mut h = FoldHasher::with_seed(self.seed);
         h.write_usize(material.len());
         h.write(&material[..material.len().min(HASHED_PREFIX)]);
         h.finish()

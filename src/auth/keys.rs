@@ -3,6 +3,7 @@
 //! signatures) or ECDSA P-256 (ASN.1 DER signatures), each with SHA-1 or SHA-256 (§7.2).
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use base64::Engine;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
@@ -11,6 +12,8 @@ use rsa::pkcs8::spki::SubjectPublicKeyInfoRef;
 use rsa::traits::PublicKeyParts;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
+
+use crate::fold::FoldHasher;
 
 /// Largest PEM text accepted by [`KeyRing::insert`]; an RSA-2048 SPKI PEM is ~450 bytes.
 const MAX_PEM_LEN: usize = 16 * 1024;
@@ -55,10 +58,11 @@ pub(crate) struct Entry {
     pub(crate) fingerprint: [u8; 32],
 }
 
-/// Parsed public keys by public-key id (`Key-Pair-Id`).
+/// Parsed public keys by public-key id (`Key-Pair-Id`), hashed with [`FoldHasher`]: the ring
+/// is looked up on every signed request, and only configuration fills it.
 #[derive(Clone, Default)]
 pub struct KeyRing {
-    keys: HashMap<String, Entry>,
+    keys: HashMap<String, Entry, BuildHasherDefault<FoldHasher>>,
 }
 
 impl std::fmt::Debug for KeyRing {

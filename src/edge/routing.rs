@@ -6,6 +6,7 @@
 //! [`Routes`] snapshot atomically; requests read the snapshot without locks.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use http::Method;
@@ -13,6 +14,7 @@ use http::Method;
 use super::pattern::PathPattern;
 use crate::cache::key::{KeySpec, Selection};
 use crate::cache::ttl::TtlBounds;
+use crate::fold::FoldHasher;
 use crate::origin::Origin;
 
 /// `ViewerProtocolPolicy`.
@@ -158,7 +160,7 @@ impl Distribution {
 /// The routing snapshot: distributions by Host (domain name and aliases, lower-case).
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    by_host: HashMap<String, Arc<Distribution>>,
+    by_host: HashMap<String, Arc<Distribution>, BuildHasherDefault<FoldHasher>>,
     wildcard: Vec<(String, Arc<Distribution>)>,
     /// Every parsed public key, for signed URLs and cookies.
     pub keys: Arc<crate::auth::KeyRing>,
