@@ -80,13 +80,10 @@ pub fn not_modified(req_headers: &HeaderMap, cached: &CachedObject) -> bool {
         }
         return false;
     }
-    match (
-        http_date(req_headers, header::IF_MODIFIED_SINCE),
-        http_date(&cached.headers, header::LAST_MODIFIED),
-    ) {
-        (Some(since), Some(modified)) => modified <= since,
-        _ => false,
-    }
+    // The stored date is parsed only when the request asks.
+    http_date(req_headers, header::IF_MODIFIED_SINCE).is_some_and(|since| {
+        http_date(&cached.headers, header::LAST_MODIFIED).is_some_and(|modified| modified <= since)
+    })
 }
 
 #[cfg(test)]
