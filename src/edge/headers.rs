@@ -3,6 +3,12 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+// CloudFront's own header names, validated once at compile time rather than on every response.
+static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+static X_AMZ_CF_POP: HeaderName = HeaderName::from_static("x-amz-cf-pop");
+static X_AMZ_CF_ID: HeaderName = HeaderName::from_static("x-amz-cf-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Viewer headers CloudFront forwards as they are, whatever the cache and origin request policies
 /// say (caching.md §9, "Forwarded as-is"). Conditional and range headers are handled by the
 /// pipeline, which drops them when it fetches a whole object for the cache.
@@ -85,8 +91,8 @@ pub fn add_origin_request_headers(
         _ => edge.via.clone(),
     };
     out.insert(header::VIA, via);
-    out.insert(HeaderName::from_static("x-amz-cf-id"), request_id.clone());
-    let xff_name = HeaderName::from_static("x-forwarded-for");
+    out.insert(X_AMZ_CF_ID.clone(), request_id.clone());
+    let xff_name = X_FORWARDED_FOR.clone();
     let xff = match viewer.get(&xff_name).and_then(|v| v.to_str().ok()) {
         Some(prev) if !prev.trim().is_empty() => format!("{},{viewer_ip}", prev.trim()),
         _ => viewer_ip.to_string(),
@@ -179,9 +185,20 @@ impl XCache {
     }
 }
 
-/// Adds CloudFront's response headers: `X-Cache` (an error status always reads `Error`), `Via`,
-/// `X-Amz-Cf-Pop`, `X-Amz-Cf-Id`, `Age` when given, and `Server: CloudFront` when the origin sent
-/// none.
+/// Adds the response headers that are the same on every response of this edge: `Via`,
+/// `X-Amz-Cf-Pop`, and `Server: CloudFront` when the origin sent none. A cached object stores
+/// them with its headers, so that a hit does not add them again.
+pub fn add_edge_headers(headers: &mut HeaderMap, edge: &EdgeIdentity) {
+    headers.insert(header::VIA, edge.via.clone());
+    headers.insert(X_AMZ_CF_POP.clone(), edge.pop.clone());
+    if !headers.contains_key(header::SERVER) {
+        headers.insert(header::SERVER, HeaderValue::from_static("CloudFront"));
+    }
+}
+
+/// Adds CloudFront's response headers: `X-Cache` (an error status always reads `Error`),
+/// `X-Amz-Cf-Id`, `Age` when given, and unless `edge_headers_present` (the headers came from a
+/// cached object, which stores them) those of [`add_edge_headers`].
 pub fn decorate_response(
     headers: &mut HeaderMap,
     status: http::StatusCode,
@@ -189,21 +206,20 @@ pub fn decorate_response(
     edge: &EdgeIdentity,
     request_id: &HeaderValue,
     age: Option<u64>,
+    edge_headers_present: bool,
 ) {
     let x_cache = if status.is_client_error() || status.is_server_error() {
         XCache::Error
     } else {
         x_cache
     };
-    headers.insert(HeaderName::from_static("x-cache"), x_cache.header());
-    headers.insert(header::VIA, edge.via.clone());
-    headers.insert(HeaderName::from_static("x-amz-cf-pop"), edge.pop.clone());
-    headers.insert(HeaderName::from_static("x-amz-cf-id"), request_id.clone());
+    headers.insert(X_CACHE.clone(), x_cache.header());
+    headers.insert(X_AMZ_CF_ID.clone(), request_id.clone());
     if let Some(age) = age {
         headers.insert(header::AGE, HeaderValue::from(age));
     }
-    if !headers.contains_key(header::SERVER) {
-        headers.insert(header::SERVER, HeaderValue::from_static("CloudFront"));
+    if !edge_headers_present {
+        add_edge_headers(headers, edge);
     }
 }
 
@@ -263,6 +279,7 @@ mod tests {
             &edge,
             &id,
             None,
+            false,
         );
         assert_eq!(h["x-cache"], "Error from cloudfront");
         assert_eq!(h["x-amz-cf-pop"], "IAD89-C1");
@@ -274,8 +291,42 @@ mod tests {
             &edge,
             &id,
             Some(14),
+            false,
         );
         assert_eq!(h["x-cache"], "Hit from cloudfront");
         assert_eq!(h["age"], "14");
+        // Headers of a cached object carry the edge's own already; they are not added again.
+        let mut stored = HeaderMap::new();
+        stored.insert(header::SERVER, HeaderValue::from_static("AmazonS3"));
+        stored.insert(header::VIA, HeaderValue::from_static("1.1 origin-proxy"));
+        add_edge_headers(&mut stored, &edge);
+        assert_eq!(stored[header::VIA], edge.via);
+        assert_eq!(stored["x-amz-cf-pop"], "IAD89-C1");
+        assert_eq!(
+            stored[header::SERVER],
+            "AmazonS3",
+            "the origin's Server is kept"
+        );
+        let mut hit = stored.clone();
+        decorate_response(
+            &mut hit,
+            http::StatusCode::OK,
+            XCache::Hit,
+            &edge,
+            &id,
+            Some(3),
+            true,
+        );
+        let mut full = stored.clone();
+        decorate_response(
+            &mut full,
+            http::StatusCode::OK,
+            XCache::Hit,
+            &edge,
+            &id,
+            Some(3),
+            false,
+        );
+        assert_eq!(hit, full, "both ways give the same headers");
     }
 }

@@ -56,6 +56,9 @@ pub struct Edge {
 struct Outcome {
     x_cache: XCache,
     age: Option<u64>,
+    /// The response's headers are a cached object's, which hold the edge's constant headers
+    /// ([`headers::add_edge_headers`]) already.
+    edge_headers: bool,
 }
 
 impl Edge {
@@ -153,6 +156,7 @@ impl Edge {
             &self.identity,
             &rid,
             outcome.age,
+            outcome.edge_headers,
         );
         if let Some(mut pending) = guard.0.take() {
             pending.respond(&resp, outcome.x_cache);
@@ -291,6 +295,7 @@ impl Edge {
                         Outcome {
                             x_cache: XCache::Error,
                             age: None,
+                            edge_headers: false,
                         },
                     );
                 }
@@ -384,6 +389,7 @@ impl Edge {
             Outcome {
                 x_cache: XCache::Error,
                 age: None,
+                edge_headers: false,
             },
         )
     }
@@ -516,9 +522,11 @@ impl Edge {
                         cache_mod::ttl::Storage::Store { ttl }
                             if len.is_none_or(|l| l <= limit) =>
                         {
+                            let mut stored = rparts.headers.clone();
+                            headers::add_edge_headers(&mut stored, &self.identity);
                             let template = cache_mod::store::CachedObjectTemplate {
                                 status: rparts.status,
-                                headers: rparts.headers.clone(),
+                                headers: stored,
                                 stored_at: now,
                                 ttl,
                             };
@@ -535,6 +543,7 @@ impl Edge {
                         Outcome {
                             x_cache: XCache::Miss,
                             age: None,
+                            edge_headers: false,
                         },
                     );
                 }
@@ -615,6 +624,7 @@ impl Edge {
                     Outcome {
                         x_cache: XCache::Miss,
                         age: None,
+                        edge_headers: false,
                     },
                 )
             }
@@ -695,6 +705,7 @@ fn edge_error(status: StatusCode, reason: &str, request_id: &str) -> (Response<B
         Outcome {
             x_cache: XCache::Error,
             age: None,
+            edge_headers: false,
         },
     )
 }
@@ -837,7 +848,11 @@ fn serve_cached(
 ) -> (Response<Body>, Outcome) {
     tally.ttl(obj.ttl);
     let age = Some(obj.age(now).as_secs());
-    let outcome = Outcome { x_cache, age };
+    let outcome = Outcome {
+        x_cache,
+        age,
+        edge_headers: true,
+    };
     if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, obj) {
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
@@ -853,6 +868,11 @@ fn serve_cached(
                 resp.headers_mut().insert(name, v.clone());
             }
         }
+        // A 304 carries only some of the stored headers.
+        let outcome = Outcome {
+            edge_headers: false,
+            ..outcome
+        };
         return (resp, outcome);
     }
     let mut resp = Response::new(Body::empty());
@@ -883,8 +903,12 @@ fn serve_cached(
             }
         }
     }
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    // The stored Content-Length is kept when it already states what is sent (formatting a
+    // new one costs an allocation per response).
+    if body.len() as u64 != len || content_length(&obj.headers) != Some(len) {
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    }
     if parts.method != Method::HEAD {
         *resp.body_mut() = Body::from(body);
     }
@@ -923,6 +947,7 @@ fn redirect(
         Outcome {
             x_cache: XCache::Redirect,
             age: None,
+            edge_headers: false,
         },
     )
 }
