@@ -21,7 +21,6 @@
 //! the pipeline caps (caching.md §7.7).
 
 use std::fmt;
-use std::io::Write as _;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName};
@@ -158,9 +157,24 @@ impl fmt::Debug for CacheKey {
 
 /// Writes `<len>:<bytes>`.
 fn put_lp(buf: &mut Vec<u8>, bytes: &[u8]) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(buf, "{}:", bytes.len());
+    put_decimal(buf, bytes.len());
+    buf.push(b':');
     buf.extend_from_slice(bytes);
+}
+
+/// Writes `n` in decimal (what `write!(buf, "{n}")` writes, without the formatting machinery).
+fn put_decimal(buf: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
 }
 
 /// The query parameters kept by `spec`, in the order sent: `&`-separated segments whose name
@@ -319,7 +333,8 @@ pub fn build(
     let mut buf = Vec::with_capacity(cap);
 
     // Distribution.
-    let _ = write!(buf, "{}:", dist_id.len());
+    put_decimal(&mut buf, dist_id.len());
+    buf.push(b':');
     let dist_start = buf.len();
     buf.extend_from_slice(dist_id.as_bytes());
     let dist_end = buf.len();
@@ -331,7 +346,10 @@ pub fn build(
         + kept_params(raw_query, spec, drop_query)
             .map(|seg| 1 + seg.len())
             .sum::<usize>();
-    let _ = write!(buf, "{}/{pq_len}:", raw_path.len());
+    put_decimal(&mut buf, raw_path.len());
+    buf.push(b'/');
+    put_decimal(&mut buf, pq_len);
+    buf.push(b':');
     let path_start = buf.len();
     buf.extend_from_slice(raw_path.as_bytes());
     let path_end = buf.len();
@@ -371,6 +389,15 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_as_format_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, usize::MAX] {
+            let mut buf = b"x".to_vec();
+            put_decimal(&mut buf, n);
+            assert_eq!(buf, format!("x{n}").into_bytes());
+        }
+    }
     use http::HeaderValue;
     use std::collections::HashSet;
 
