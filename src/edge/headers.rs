@@ -307,26 +307,12 @@ mod tests {
             "AmazonS3",
             "the origin's Server is kept"
         );
-        let mut hit = stored.clone();
-        decorate_response(
-            &mut hit,
-            http::StatusCode::OK,
-            XCache::Hit,
-            &edge,
-            &id,
-            Some(3),
-            true,
-        );
-        let mut full = stored.clone();
-        decorate_response(
-            &mut full,
-            http::StatusCode::OK,
-            XCache::Hit,
-            &edge,
-            &id,
-            Some(3),
-            false,
-        );
+        let [hit, full] = [true, false].map(|present| {
+            let mut h = stored.clone();
+            let ok = http::StatusCode::OK;
+            decorate_response(&mut h, ok, XCache::Hit, &edge, &id, Some(3), present);
+            h
+        });
         assert_eq!(hit, full, "both ways give the same headers");
     }
 }
