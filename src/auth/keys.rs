@@ -58,8 +58,9 @@ pub(crate) struct Entry {
     pub(crate) fingerprint: [u8; 32],
 }
 
-/// Parsed public keys by public-key id (`Key-Pair-Id`), hashed with [`FoldHasher`]: the ring
-/// is looked up on every signed request, and only configuration fills it.
+/// Parsed public keys by public-key id (`Key-Pair-Id`), hashed with the crate's `fold` hasher
+/// rather than SipHash: the ring is looked up on every signed request, and only configuration
+/// fills it.
 #[derive(Clone, Default)]
 pub struct KeyRing {
     keys: HashMap<String, Entry, BuildHasherDefault<FoldHasher>>,
