@@ -103,9 +103,21 @@ pub(crate) fn extract<'a>(
     let mut signing_after_kept = false;
     let mut gap = false;
     if let Some(q) = raw_query {
+        let bytes = q.as_bytes();
         let mut start = 0;
         loop {
-            let end = memchr::memchr(b'&', &q.as_bytes()[start..]).map_or(q.len(), |i| start + i);
+            // One search finds the piece's end and whether it holds a `%` to decode.
+            let (end, escaped) = match memchr::memchr2(b'&', b'%', &bytes[start..]) {
+                None => (q.len(), false),
+                Some(i) if bytes[start + i] == b'&' => (start + i, false),
+                Some(i) => {
+                    let from = start + i + 1;
+                    (
+                        memchr::memchr(b'&', &bytes[from..]).map_or(q.len(), |j| from + j),
+                        true,
+                    )
+                }
+            };
             let piece = &q[start..end];
             match signing_piece(piece) {
                 Some((i, value)) => {
@@ -115,7 +127,9 @@ pub(crate) fn extract<'a>(
                     if slot.is_some() {
                         return Err(DuplicateParam);
                     }
-                    *slot = Some(if memchr::memchr(b'%', value.as_bytes()).is_some() {
+                    // A `%` in the name would have kept the piece from being a signing one, so
+                    // one in the piece is in the value.
+                    *slot = Some(if escaped {
                         percent_decode_str(value).decode_utf8_lossy()
                     } else {
                         Cow::Borrowed(value)
@@ -327,9 +341,18 @@ mod tests {
     fn one_pass_rest_is_the_two_pass_rest_for_every_arrangement() {
         // Every sequence of up to five pieces drawn from kept, signing, empty and look-alike
         // pieces, each signing name used at most once.
-        let kept = ["a=1", "", "Expiresx=2", "k", "Signaturex"];
+        let kept = [
+            "a=1",
+            "",
+            "Expiresx=2",
+            "k",
+            "Signaturex",
+            "b%3D=%41",
+            "Policy%3D1",
+        ];
         let signing = [
             "Expires=9",
+            "Signature=a%7Eb%",
             "Policy=p",
             "Key-Pair-Id=K",
             "Hash-Algorithm=SHA1",
@@ -356,6 +379,22 @@ mod tests {
         assert!(queries.len() > 4000);
         for q in &queries {
             assert_eq!(rest(Some(q)), two_pass_rest(Some(q)), "query {q:?}");
+            // Each signing value is its piece's value, percent-decoded.
+            let c = extract(Some(q), &[]).unwrap().creds;
+            for (i, name) in SIGNING_PARAMS.iter().enumerate() {
+                let expected = q
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+                    .map(|v| percent_decode_str(v).decode_utf8_lossy().into_owned());
+                let got = match i {
+                    0 => &c.expires,
+                    1 => &c.policy,
+                    2 => &c.signature,
+                    3 => &c.key_pair_id,
+                    _ => &c.hash_algorithm,
+                };
+                assert_eq!(got.as_deref(), expected.as_deref(), "{name} in {q:?}");
+            }
         }
     }
 }
