@@ -8,7 +8,8 @@
 #
 #   default: 3 rounds x 10 s per wrk run, 60 s churn (about 15 minutes on 2 cores)
 #   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 2 minutes)
-#   ROUNDS=, SECS=, CHURN_SECS= in the environment override either.
+#   ROUNDS=, SECS=, CHURN_SECS= in the environment override either; ABBA= sets how many times
+#   the paired scenarios (signed / unsigned, metering on / off) alternate A B B A per round (3).
 #
 # Scenarios: (1) cache hits 1 KiB / 64 KiB / 1 MiB over HTTP/1.1 (wrk) and 1 KiB over h2c
 # (h2load); (2) signed vs unsigned hits on edgegate; (3) latency added on the miss path over
@@ -325,22 +326,27 @@ run_wrk_cpu() { # system url
         split(o, f, " "); n = f[1] * s
         printf "%s %.2f\n", o, (n > 0 ? d * 1e6 / hz / n : 0) }'
 }
-# Two runs to compare, A then B, then B then A, each for half of the round's time, so that
-# drift within the round (other tenants on these shared cores) weighs on both alike.
-# Prints A's and B's "rps p50 p99 cpu_us" (means of their two halves), one per line.
+# Two systems to compare, run A B B A, $abba times over, each run for a 2 x $abba-th of the
+# round's time (at least 2 s): the load of these shared cores drifts over seconds, and short
+# runs side by side see the same load. Prints A's and B's "rps p50 p99 cpu_us" (means over
+# their runs), one per line.
+abba="${ABBA:-3}"
 run_abba() { # sysA urlA sysB urlB
-    local half a1 b1 b2 a2
-    half=$(( secs / 2 > 0 ? secs / 2 : 1 ))
-    a1="$(secs=$half run_wrk_cpu "$1" "$2")"
-    b1="$(secs=$half run_wrk_cpu "$3" "$4")"
-    b2="$(secs=$half run_wrk_cpu "$3" "$4")"
-    a2="$(secs=$half run_wrk_cpu "$1" "$2")"
-    mean_runs "$a1" "$a2"
-    mean_runs "$b1" "$b2"
+    local each i
+    local -a a=() b=()
+    each=$(( secs / (2 * abba) > 2 ? secs / (2 * abba) : 2 ))
+    for ((i = 0; i < abba; i++)); do
+        a+=("$(secs=$each run_wrk_cpu "$1" "$2")")
+        b+=("$(secs=$each run_wrk_cpu "$3" "$4")")
+        b+=("$(secs=$each run_wrk_cpu "$3" "$4")")
+        a+=("$(secs=$each run_wrk_cpu "$1" "$2")")
+    done
+    mean_runs "${a[@]}"
+    mean_runs "${b[@]}"
 }
-mean_runs() {
-    awk -v x="$1" -v y="$2" 'BEGIN { split(x, a, " "); split(y, b, " ")
-        printf "%.0f %.3f %.3f %.2f\n", (a[1] + b[1]) / 2, (a[2] + b[2]) / 2, (a[3] + b[3]) / 2, (a[4] + b[4]) / 2 }'
+mean_runs() { # "rps p50 p99 cpu_us"... -> their means
+    printf '%s\n' "$@" | awk '{for (i = 1; i <= 4; i++) s[i] += $i; n++}
+        END {printf "%.0f %.3f %.3f %.2f\n", s[1] / n, s[2] / n, s[3] / n, s[4] / n}'
 }
 # h2load over h2c (prior knowledge) -> "rps mean_ms"
 run_h2load() { # system url
@@ -634,8 +640,8 @@ $(h2_table)
 
 ### 2. Signed vs unsigned cache hits on edgegate (1 KiB, wrk -t2 -c50)
 
-Each round runs unsigned, signed, signed, unsigned for half the round's time each; the ratio is
-the median over rounds of each round's signed / unsigned.
+Each round runs unsigned, signed, signed, unsigned, $abba times over, in runs of equal length;
+the ratio is the median over rounds of each round's signed / unsigned (means over its runs).
 
 | | req/s (median) | p50 ms | p99 ms | edgegate CPU µs per request | req/s per round |
 |---|---|---|---|---|---|
@@ -682,7 +688,7 @@ count as hits).
 ### 7. Metering on vs off (1 KiB hits)
 
 $(if ((metering)); then
-        echo "Each round runs off, on, on, off for half the round's time each, against two fresh edgegate"
+        echo "Each round runs off, on, on, off, $abba times over, in runs of equal length, against two fresh edgegate"
         echo "instances of the same build that serve only this scenario (the instance of scenarios 1-2 also"
         echo "meters, but carries the journal and log delivery of all their traffic); the ratio is the"
         echo "median over rounds of each round's on / off. CPU per request counts every thread of the"
