@@ -18,12 +18,10 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-
-use crate::fold::FoldHasher;
-
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::policy::Policy;
+use crate::fold::FoldHasher;
 
 /// Entries kept by [`VerifiedCache::default`].
 const DEFAULT_CAPACITY: usize = 16_384;

@@ -389,6 +389,8 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
+    use std::collections::HashSet;
 
     #[test]
     fn decimals_are_written_as_format_writes_them() {
@@ -398,8 +400,6 @@ mod tests {
             assert_eq!(buf, format!("x{n}").into_bytes());
         }
     }
-    use http::HeaderValue;
-    use std::collections::HashSet;
 
     fn hdrs(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
