@@ -139,13 +139,14 @@ impl Pending {
     /// Starts the request's record before the pipeline consumes the request: its values are
     /// copied into the record now. The record is boxed once here, so that handing it from the
     /// request to the response body and on to [`Pending::finish`] moves a pointer, not the
-    /// record.
+    /// record. Also returns the request headers' size as HTTP/1.1 writes them, which routing
+    /// checks against its limit.
     pub(crate) fn new<B>(
         ctx: &Arc<MeterContext>,
         req: &Request<B>,
         conn: &ConnInfo,
         request_id: &HeaderValue,
-    ) -> Box<Pending> {
+    ) -> (Box<Pending>, u64) {
         let h = scan_request_headers(req.headers());
         let pq = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
         let cs_bytes =
@@ -168,7 +169,7 @@ impl Pending {
                 .zip(conn.tls_cipher)
                 .map(|(p, c)| (p.as_bytes(), c.as_bytes())),
         });
-        Box::new(Pending {
+        let pending = Box::new(Pending {
             ctx: ctx.clone(),
             packer,
             client: conn.peer,
@@ -180,7 +181,8 @@ impl Pending {
             response: None,
             body_sent: 0,
             first_byte: None,
-        })
+        });
+        (pending, h.bytes)
     }
 
     /// Notes the response head (after CloudFront's headers were added).
@@ -219,7 +221,7 @@ impl Pending {
     }
 
     fn finish(mut self: Box<Self>) {
-        let now = Instant::now();
+        let taken = self.started.elapsed();
         let detailed = *self
             .tally
             .detailed
@@ -230,7 +232,9 @@ impl Pending {
         let mut d = Departure {
             end_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+                .map_or(0, |d| {
+                    d.as_secs() as i64 * 1_000 + i64::from(d.subsec_millis())
+                }),
             client_ip: self.client.ip(),
             client_port: self.client.port(),
             https: self.https,
@@ -238,8 +242,11 @@ impl Pending {
             status: 0,
             sc_bytes: 0,
             cs_bytes: self.cs_bytes,
-            time_taken_us: micros(now - self.started),
-            ttfb_us: micros(self.first_byte.unwrap_or(now) - self.started),
+            time_taken_us: micros(taken),
+            ttfb_us: micros(
+                self.first_byte
+                    .map_or(taken, |t| t.saturating_duration_since(self.started)),
+            ),
             result_type: ResultType::Error,
             response_result_type: ResultType::Error,
             detailed_result_type: b"ClientHungUpRequest",
@@ -518,7 +525,9 @@ fn status_line_bytes(s: StatusCode) -> u64 {
 }
 
 fn micros(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
 }
 
 /// `bytes 0-99/1000` → (0, 99).

@@ -132,11 +132,14 @@ impl Edge {
         let request_id = crate::ids::request_id();
         let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
         // If the viewer leaves before the response is ready, the guard records a `000`.
-        let mut guard = AbortGuard(
-            self.meter
-                .as_ref()
-                .map(|m| Pending::new(&m[crate::meter::thread_shard()], &req, &conn, &rid)),
-        );
+        let (pending, measured_header_bytes) = match &self.meter {
+            Some(m) => {
+                let (p, n) = Pending::new(&m[crate::meter::thread_shard()], &req, &conn, &rid);
+                (Some(p), Some(n))
+            }
+            None => (None, None),
+        };
+        let mut guard = AbortGuard(pending);
         // Routing and fetching note what they learn in the record's tally (or, without
         // metering, in one on the stack).
         let local;
@@ -147,7 +150,9 @@ impl Edge {
                 &local
             }
         };
-        let (mut resp, outcome) = self.route(req, &conn, &rid, &request_id, tally).await;
+        let (mut resp, outcome) = self
+            .route(req, measured_header_bytes, &conn, &rid, &request_id, tally)
+            .await;
         let status = resp.status();
         headers::decorate_response(
             resp.headers_mut(),
@@ -165,9 +170,11 @@ impl Edge {
         resp
     }
 
+    /// `measured_header_bytes` is the request headers' size, when metering has measured it.
     async fn route(
         &self,
         req: Request<hyper::body::Incoming>,
+        measured_header_bytes: Option<u64>,
         conn: &ConnInfo,
         rid: &HeaderValue,
         request_id: &str,
@@ -180,7 +187,9 @@ impl Edge {
             .path_and_query()
             .map(|pq| pq.as_str().len())
             .unwrap_or(0);
-        let head_len = pq_len + req.method().as_str().len() + header_bytes(req.headers()) as usize;
+        let header_len =
+            measured_header_bytes.unwrap_or_else(|| header_bytes(req.headers())) as usize;
+        let head_len = pq_len + req.method().as_str().len() + header_len;
         if pq_len > MAX_URL_BYTES || head_len > MAX_HEAD_BYTES {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -198,6 +198,7 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
 }
 
 /// Appends a text: its length plus one as a varint, then its bytes; an absent text is one 0.
+#[inline(always)]
 fn put_text(t: Option<&[u8]>, out: &mut Vec<u8>) {
     let Some(t) = t else {
         out.push(0);
@@ -505,6 +506,47 @@ mod tests {
             let mut once = Vec::new();
             pack(&l, &mut once);
             assert_eq!(stepped, once);
+        }
+    }
+
+    #[test]
+    fn the_format_is_the_one_journals_were_written_in() {
+        // `.rec2` files written by earlier builds must keep reading back the same: these bytes
+        // are what they hold for the two test records.
+        let hex = |h: &str| -> Vec<u8> {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                .collect()
+        };
+        for (line, golden) in [
+            (
+                full_line(),
+                concat!(
+                    "83054c415831122f61253230622f696e6465782e68746d6c0a783d3126793d253745107777772e65",
+                    "78616d706c652e636f6d1d68747470733a2f2f7265662e6578616d706c652f706167653f713d312a",
+                    "4d6f7a696c6c612f352e30202857696e646f7773204e542031302e303b2057696e36343b20783634",
+                    "290b613d313b20623d2232221a3139382e35312e3130302e312c203230332e302e3131332e393953",
+                    "4f583478776e34585636513472676237586956474f486d735f42476c544143344b79486d7572655a",
+                    "6d424e726a4764524c694e49513d3d08544c5376312e321c45434448452d5253412d414553313238",
+                    "2d47434d2d53484132353619746578742f68746d6c3b20636861727365743d7574662d3805000000",
+                    "01c800202bc0000264d2eee295ed2d880317dc0bf30300004e1045444644564244364558414d504c",
+                    "451e64313131313131616263646566382e636c6f756466726f6e742e6e6574",
+                ),
+            ),
+            (
+                bare_line(),
+                concat!(
+                    "660946524135362d5031022f00010000000004616263003a03020200000005000000000000000000",
+                    "000000000000000100007800d285d8cc04ac0200006387ad4b14436c69656e7448756e6755705265",
+                    "71756573740000",
+                ),
+            ),
+        ] {
+            let mut buf = Vec::new();
+            pack(&line, &mut buf);
+            assert_eq!(buf, hex(golden));
+            assert_eq!(unpack(&buf), Some((line, &[][..])));
         }
     }
 
