@@ -107,6 +107,7 @@ mod tests {
             body: Bytes::from_static(b"x"),
             stored_at: SystemTime::UNIX_EPOCH,
             ttl: Duration::from_secs(60),
+            head: Default::default(),
         }
     }
 

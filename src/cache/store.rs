@@ -31,7 +31,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -68,9 +68,62 @@ pub struct CachedObject {
     pub stored_at: SystemTime,
     /// Freshness lifetime from [`super::ttl::decide`].
     pub ttl: Duration,
+    /// [`HeadSummary`] of `headers`, made when first asked for ([`CachedObject::head`]).
+    pub head: OnceLock<HeadSummary>,
+}
+
+/// A response's headers summed up in one walk: their size as HTTP/1.1 writes them and the
+/// values a request's record reads from them. A cached object keeps its own, so that a hit is
+/// measured without walking the headers again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadSummary {
+    /// The headers' size as HTTP/1.1 writes them: `name: value\r\n` each.
+    pub bytes: u64,
+    /// A `Date` header is present (else hyper adds one).
+    pub date: bool,
+    /// A `Connection` header is present (else hyper may add one).
+    pub connection: bool,
+    /// The first `Content-Type`.
+    pub content_type: Option<HeaderValue>,
+    /// The first `Content-Length`.
+    pub content_length: Option<HeaderValue>,
+    /// The first `Content-Range`.
+    pub content_range: Option<HeaderValue>,
+}
+
+impl HeadSummary {
+    /// Sums up `h` in one pass over it (no lookup per header).
+    pub fn of(h: &HeaderMap) -> HeadSummary {
+        let mut out = HeadSummary::default();
+        for (name, value) in h {
+            out.bytes += header_line_bytes(name, value);
+            if name == header::CONTENT_TYPE {
+                out.content_type.get_or_insert_with(|| value.clone());
+            } else if name == header::CONTENT_LENGTH {
+                out.content_length.get_or_insert_with(|| value.clone());
+            } else if name == header::DATE {
+                out.date = true;
+            } else if name == header::CONNECTION {
+                out.connection = true;
+            } else if name == header::CONTENT_RANGE {
+                out.content_range.get_or_insert_with(|| value.clone());
+            }
+        }
+        out
+    }
+}
+
+/// One header's size as HTTP/1.1 writes it: `name: value\r\n`.
+pub fn header_line_bytes(name: &header::HeaderName, value: &HeaderValue) -> u64 {
+    (name.as_str().len() + 2 + value.len() + 2) as u64
 }
 
 impl CachedObject {
+    /// The summary of the stored headers, made on first use.
+    pub fn head(&self) -> &HeadSummary {
+        self.head.get_or_init(|| HeadSummary::of(&self.headers))
+    }
+
     /// Time since it was stored (zero if the clock went backwards).
     pub fn age(&self, now: SystemTime) -> Duration {
         now.duration_since(self.stored_at).unwrap_or(Duration::ZERO)
@@ -115,6 +168,7 @@ impl CachedObjectTemplate {
             body,
             stored_at: self.stored_at,
             ttl: self.ttl,
+            head: OnceLock::new(),
         }
     }
 }

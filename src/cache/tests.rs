@@ -32,6 +32,7 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
         body: Bytes::from_static(body.as_bytes()),
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(ttl),
+        head: Default::default(),
     })
 }
 
@@ -551,6 +552,7 @@ async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
             body: Bytes::from(vec![0u8; BODY]),
             stored_at: SystemTime::now(),
             ttl: Duration::from_secs(60),
+            head: Default::default(),
         });
         alive.push(Arc::downgrade(&obj));
         store(&cache, &key_for("D", &format!("/o-{i}"), None), obj).await;

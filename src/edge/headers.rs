@@ -199,6 +199,9 @@ pub fn add_edge_headers(headers: &mut HeaderMap, edge: &EdgeIdentity) {
 /// Adds CloudFront's response headers: `X-Cache` (an error status always reads `Error`),
 /// `X-Amz-Cf-Id`, `Age` when given, and unless `edge_headers_present` (the headers came from a
 /// cached object, which stores them) those of [`add_edge_headers`].
+///
+/// Returns how many bytes the headers grew by as HTTP/1.1 writes them, when that is known
+/// exactly: every header it set was new, and the edge's constant headers were present.
 pub fn decorate_response(
     headers: &mut HeaderMap,
     status: http::StatusCode,
@@ -207,20 +210,31 @@ pub fn decorate_response(
     request_id: &HeaderValue,
     age: Option<u64>,
     edge_headers_present: bool,
-) {
+) -> Option<u64> {
     let x_cache = if status.is_client_error() || status.is_server_error() {
         XCache::Error
     } else {
         x_cache
     };
-    headers.insert(X_CACHE.clone(), x_cache.header());
-    headers.insert(X_AMZ_CF_ID.clone(), request_id.clone());
+    // What the headers grow by, as HTTP/1.1 writes them (`name: value\r\n`), while every
+    // insert is a new header.
+    let x_cache = x_cache.header();
+    let mut added = (X_CACHE.as_str().len() + 4 + x_cache.len()) as u64
+        + (X_AMZ_CF_ID.as_str().len() + 4 + request_id.len()) as u64;
+    let mut replaced = headers.insert(X_CACHE.clone(), x_cache).is_some();
+    replaced |= headers
+        .insert(X_AMZ_CF_ID.clone(), request_id.clone())
+        .is_some();
     if let Some(age) = age {
-        headers.insert(header::AGE, HeaderValue::from(age));
+        let age = HeaderValue::from(age);
+        added += ("age".len() + 4 + age.len()) as u64;
+        replaced |= headers.insert(header::AGE, age).is_some();
     }
     if !edge_headers_present {
         add_edge_headers(headers, edge);
+        return None;
     }
+    (!replaced).then_some(added)
 }
 
 #[cfg(test)]
@@ -314,5 +328,32 @@ mod tests {
             h
         });
         assert_eq!(hit, full, "both ways give the same headers");
+    }
+
+    #[test]
+    fn decorating_says_exactly_how_much_it_added() {
+        use crate::edge::metering::header_bytes;
+        let edge = EdgeIdentity::new("IAD89-C1");
+        let id = HeaderValue::from_static("abc==");
+        let mut stored = HeaderMap::new();
+        stored.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        add_edge_headers(&mut stored, &edge);
+        let ok = http::StatusCode::OK;
+        for age in [None, Some(0), Some(86_400)] {
+            let mut h = stored.clone();
+            let added = decorate_response(&mut h, ok, XCache::Hit, &edge, &id, age, true);
+            assert_eq!(added, Some(header_bytes(&h) - header_bytes(&stored)));
+        }
+        // A header decorating replaces (here an origin's Age) makes the growth unknown.
+        let mut with_age = stored.clone();
+        with_age.insert(header::AGE, HeaderValue::from_static("5"));
+        let added = decorate_response(&mut with_age, ok, XCache::Hit, &edge, &id, Some(7), true);
+        assert_eq!(added, None);
+        // So does adding the edge's constant headers.
+        let mut bare = HeaderMap::new();
+        assert_eq!(
+            decorate_response(&mut bare, ok, XCache::Miss, &edge, &id, None, false),
+            None
+        );
     }
 }

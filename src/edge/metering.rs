@@ -22,6 +22,7 @@ use http_body::{Body as _, Frame, SizeHint};
 
 use super::headers::XCache;
 use super::routing::Distribution;
+use crate::cache::store::{HeadSummary, header_line_bytes};
 use crate::config::BillingRegion;
 use crate::meter::Meter;
 use crate::meter::packed::Packer;
@@ -41,9 +42,16 @@ pub(crate) struct Tally {
     /// Microseconds + 1; 0 when the origin was not contacted.
     origin_latency: AtomicU64,
     detailed: Mutex<Option<&'static str>>,
+    /// A record is kept for the request (else the tally is only a place to write to).
+    metered: bool,
 }
 
 impl Tally {
+    /// Whether a record is kept for the request.
+    pub(crate) fn metered(&self) -> bool {
+        self.metered
+    }
+
     /// Keeps the distribution that matched the Host (the first one given) and lends it back
     /// for as long as the tally lives.
     pub(crate) fn distribution(&self, dist: Arc<Distribution>) -> &Arc<Distribution> {
@@ -177,7 +185,10 @@ impl Pending {
             cs_bytes,
             connection_header: added_connection_header(req.version(), h.close, h.keep_alive),
             started: Instant::now(),
-            tally: Tally::default(),
+            tally: Tally {
+                metered: true,
+                ..Tally::default()
+            },
             response: None,
             body_sent: 0,
             first_byte: None,
@@ -185,19 +196,43 @@ impl Pending {
         (pending, h.bytes)
     }
 
-    /// Notes the response head (after CloudFront's headers were added).
-    pub(crate) fn respond(&mut self, resp: &Response<Body>, x_cache: XCache) {
+    /// Notes the response head (after CloudFront's headers were added). `stored` is the
+    /// summary of a cached object's headers and the bytes decorating added, when the response
+    /// carries exactly those; otherwise the headers are walked.
+    pub(crate) fn respond(
+        &mut self,
+        resp: &Response<Body>,
+        x_cache: XCache,
+        stored: Option<(&HeadSummary, u64)>,
+    ) {
         let status = resp.status();
         let expected_body = resp.body().size_hint().exact();
-        let h = scan_response_headers(resp.headers());
-        let mut head = status_line_bytes(status) + h.bytes + 2;
+        let walked;
+        let (h, added) = match stored {
+            Some((h, added)) => (h, added),
+            None => {
+                walked = HeadSummary::of(resp.headers());
+                (&walked, 0)
+            }
+        };
+        debug_assert!(
+            {
+                let w = HeadSummary::of(resp.headers());
+                w == HeadSummary {
+                    bytes: h.bytes + added,
+                    ..h.clone()
+                }
+            },
+            "a stored head's summary differs from the response's headers"
+        );
+        let mut head = status_line_bytes(status) + h.bytes + added + 2;
         if !h.date {
             head += DATE_HEADER_BYTES;
         }
         if !h.connection {
             head += self.connection_header;
         }
-        let content_length = h.content_length.and_then(parse_decimal);
+        let content_length = h.content_length.as_ref().and_then(parse_decimal);
         if h.content_length.is_none()
             && let Some(n) = expected_body
             && resp.version() != Version::HTTP_2
@@ -206,7 +241,7 @@ impl Pending {
             head += 16 + u64::from(n.checked_ilog10().unwrap_or(0) + 1) + 2;
         }
         self.packer
-            .respond(h.content_type.map(HeaderValue::as_bytes));
+            .respond(h.content_type.as_ref().map(HeaderValue::as_bytes));
         self.response = Some(ResponseFacts {
             status: status.as_u16(),
             head_bytes: head,
@@ -214,6 +249,7 @@ impl Pending {
             content_length: content_length.or(expected_body),
             range: h
                 .content_range
+                .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_content_range),
             x_cache,
@@ -462,36 +498,6 @@ impl RequestHeaders<'_> {
     }
 }
 
-/// What a record needs from the response's headers, found in one pass.
-#[derive(Debug, Default)]
-struct ResponseHeaders<'a> {
-    bytes: u64,
-    date: bool,
-    connection: bool,
-    content_type: Option<&'a HeaderValue>,
-    content_length: Option<&'a HeaderValue>,
-    content_range: Option<&'a HeaderValue>,
-}
-
-fn scan_response_headers(h: &HeaderMap) -> ResponseHeaders<'_> {
-    let mut out = ResponseHeaders::default();
-    for (name, value) in h {
-        out.bytes += header_line_bytes(name, value);
-        if name == header::CONTENT_TYPE {
-            out.content_type.get_or_insert(value);
-        } else if name == header::CONTENT_LENGTH {
-            out.content_length.get_or_insert(value);
-        } else if name == header::DATE {
-            out.date = true;
-        } else if name == header::CONNECTION {
-            out.connection = true;
-        } else if name == header::CONTENT_RANGE {
-            out.content_range.get_or_insert(value);
-        }
-    }
-    out
-}
-
 /// A header value that is a decimal number (at most 19 digits, so it fits), as
 /// `Content-Length` carries one.
 fn parse_decimal(v: &HeaderValue) -> Option<u64> {
@@ -512,11 +518,6 @@ pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
 /// The headers' size as HTTP/1.1 writes them (`name: value\r\n` each).
 pub(crate) fn header_bytes(h: &HeaderMap) -> u64 {
     h.iter().map(|(k, v)| header_line_bytes(k, v)).sum()
-}
-
-/// One header's size as HTTP/1.1 writes it: `name: value\r\n`.
-fn header_line_bytes(name: &header::HeaderName, value: &HeaderValue) -> u64 {
-    (name.as_str().len() + 2 + value.len() + 2) as u64
 }
 
 fn status_line_bytes(s: StatusCode) -> u64 {
@@ -605,11 +606,11 @@ mod tests {
             header::CONTENT_RANGE,
             HeaderValue::from_static("bytes 0-99/1000"),
         );
-        let s = scan_response_headers(&resp);
+        let s = HeadSummary::of(&resp);
         assert_eq!(s.bytes, header_bytes(&resp));
-        assert_eq!(s.content_type, resp.get(header::CONTENT_TYPE));
-        assert_eq!(s.content_length.and_then(parse_decimal), Some(100));
-        assert_eq!(s.content_range, resp.get(header::CONTENT_RANGE));
+        assert_eq!(s.content_type.as_ref(), resp.get(header::CONTENT_TYPE));
+        assert_eq!(s.content_length.as_ref().and_then(parse_decimal), Some(100));
+        assert_eq!(s.content_range.as_ref(), resp.get(header::CONTENT_RANGE));
         assert!(!s.date && !s.connection);
     }
 

@@ -56,9 +56,26 @@ pub struct Edge {
 struct Outcome {
     x_cache: XCache,
     age: Option<u64>,
-    /// The response's headers are a cached object's, which hold the edge's constant headers
-    /// ([`headers::add_edge_headers`]) already.
-    edge_headers: bool,
+    /// Whether the response's headers are a cached object's.
+    stored: Stored,
+}
+
+/// Whose headers a response carries.
+enum Stored {
+    /// Its own: made at the edge, or the origin's as fetched.
+    No,
+    /// A cached object's, which hold the edge's constant headers
+    /// ([`headers::add_edge_headers`]) already. With the object when they are exactly as
+    /// stored and the request is metered: its record reads the object's [`CachedObject::head`]
+    /// instead of walking them.
+    Object(Option<Arc<CachedObject>>),
+}
+
+impl Stored {
+    /// The headers hold the edge's constant headers already.
+    fn edge_headers(&self) -> bool {
+        !matches!(self, Stored::No)
+    }
 }
 
 impl Edge {
@@ -154,17 +171,23 @@ impl Edge {
             .route(req, measured_header_bytes, &conn, &rid, &request_id, tally)
             .await;
         let status = resp.status();
-        headers::decorate_response(
+        let added = headers::decorate_response(
             resp.headers_mut(),
             status,
             outcome.x_cache,
             &self.identity,
             &rid,
             outcome.age,
-            outcome.edge_headers,
+            outcome.stored.edge_headers(),
         );
         if let Some(mut pending) = guard.0.take() {
-            pending.respond(&resp, outcome.x_cache);
+            // A cached object's headers as stored, plus what decorating added, are measured from
+            // the object's summary instead of walking them again.
+            let stored = match (&outcome.stored, added) {
+                (Stored::Object(Some(obj)), Some(added)) => Some((obj.head(), added)),
+                _ => None,
+            };
+            pending.respond(&resp, outcome.x_cache, stored);
             resp = resp.map(|b| Body::new(MeteredBody::new(b, pending)));
         }
         resp
@@ -304,7 +327,7 @@ impl Edge {
                         Outcome {
                             x_cache: XCache::Error,
                             age: None,
-                            edge_headers: false,
+                            stored: Stored::No,
                         },
                     );
                 }
@@ -398,7 +421,7 @@ impl Edge {
             Outcome {
                 x_cache: XCache::Error,
                 age: None,
-                edge_headers: false,
+                stored: Stored::No,
             },
         )
     }
@@ -552,7 +575,7 @@ impl Edge {
                         Outcome {
                             x_cache: XCache::Miss,
                             age: None,
-                            edge_headers: false,
+                            stored: Stored::No,
                         },
                     );
                 }
@@ -633,7 +656,7 @@ impl Edge {
                     Outcome {
                         x_cache: XCache::Miss,
                         age: None,
-                        edge_headers: false,
+                        stored: Stored::No,
                     },
                 )
             }
@@ -714,7 +737,7 @@ fn edge_error(status: StatusCode, reason: &str, request_id: &str) -> (Response<B
         Outcome {
             x_cache: XCache::Error,
             age: None,
-            edge_headers: false,
+            stored: Stored::No,
         },
     )
 }
@@ -857,10 +880,10 @@ fn serve_cached(
 ) -> (Response<Body>, Outcome) {
     tally.ttl(obj.ttl);
     let age = Some(obj.age(now).as_secs());
-    let outcome = Outcome {
+    let outcome = |stored| Outcome {
         x_cache,
         age,
-        edge_headers: true,
+        stored,
     };
     if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, obj) {
         let mut resp = Response::new(Body::empty());
@@ -878,17 +901,14 @@ fn serve_cached(
             }
         }
         // A 304 carries only some of the stored headers.
-        let outcome = Outcome {
-            edge_headers: false,
-            ..outcome
-        };
-        return (resp, outcome);
+        return (resp, outcome(Stored::No));
     }
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = obj.status;
     *resp.headers_mut() = obj.headers.clone();
     let len = obj.body.len() as u64;
     let mut body = obj.body.clone();
+    let mut changed = false;
     if obj.status == StatusCode::OK
         && let Some(range) = parts.headers.get(header::RANGE)
     {
@@ -897,6 +917,7 @@ fn serve_cached(
                 cache_mod::range::RangeOutcome::Full => {}
                 cache_mod::range::RangeOutcome::Partial(start, end) => {
                     body = obj.body.slice(start as usize..=end as usize);
+                    changed = true;
                     *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
                     if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
                         resp.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -905,6 +926,7 @@ fn serve_cached(
                 cache_mod::range::RangeOutcome::Unsatisfiable => {
                     *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
                     body = bytes::Bytes::new();
+                    changed = true;
                     if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                         resp.headers_mut().insert(header::CONTENT_RANGE, v);
                     }
@@ -917,11 +939,13 @@ fn serve_cached(
     if body.len() as u64 != len || content_length(&obj.headers) != Some(len) {
         resp.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        changed = true;
     }
     if parts.method != Method::HEAD {
         *resp.body_mut() = Body::from(body);
     }
-    (resp, outcome)
+    let summed = (!changed && tally.metered()).then(|| obj.clone());
+    (resp, outcome(Stored::Object(summed)))
 }
 
 fn redirect(
@@ -956,7 +980,7 @@ fn redirect(
         Outcome {
             x_cache: XCache::Redirect,
             age: None,
-            edge_headers: false,
+            stored: Stored::No,
         },
     )
 }
