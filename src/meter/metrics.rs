@@ -20,6 +20,17 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// [`BUCKETS`] in microseconds, so that an observation is placed without floating point.
+const BUCKETS_US: [u64; BUCKETS.len()] = {
+    let mut us = [0; BUCKETS.len()];
+    let mut i = 0;
+    while i < BUCKETS.len() {
+        us[i] = (BUCKETS[i] * 1e6 + 0.5) as u64;
+        i += 1;
+    }
+    us
+};
+
 #[derive(Debug, Default, Clone)]
 struct Histogram {
     /// Observations per bucket: `counts[i]` holds those above `BUCKETS[i - 1]` and at most
@@ -31,8 +42,7 @@ struct Histogram {
 
 impl Histogram {
     fn observe_us(&mut self, us: u64) {
-        let secs = us as f64 / 1e6;
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+        if let Some(i) = BUCKETS_US.iter().position(|b| us <= *b) {
             self.counts[i] += 1;
         }
         self.count += 1;
@@ -401,6 +411,16 @@ fn escape(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn microsecond_bounds_place_observations_as_the_bounds_in_seconds_do() {
+        let edges = BUCKETS_US.iter().flat_map(|&b| [b - 1, b, b + 1]);
+        for us in (0..20_000_000u64).step_by(997).chain(edges) {
+            let by_secs = BUCKETS.iter().position(|b| us as f64 / 1e6 <= *b);
+            let by_us = BUCKETS_US.iter().position(|b| us <= *b);
+            assert_eq!(by_us, by_secs, "{us} µs");
+        }
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {

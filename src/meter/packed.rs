@@ -132,20 +132,12 @@ impl Packer {
 fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
     let detailed_text = d.detailed_result_type != d.result_type.as_str().as_bytes();
     let mut head = [0u8; DEPARTURE_HEAD];
-    let mut flags = 0;
-    for (set, flag) in [
-        (d.https, HTTPS),
-        (matches!(d.client_ip, IpAddr::V6(_)), V6),
-        (d.content_length.is_some(), CONTENT_LENGTH),
-        (d.range.is_some(), RANGE),
-        (d.origin_latency_us.is_some(), ORIGIN_LATENCY),
-        (detailed_text, DETAILED_TEXT),
-    ] {
-        if set {
-            flags |= flag;
-        }
-    }
-    head[0] = flags;
+    head[0] = (u8::from(d.https) * HTTPS)
+        | (u8::from(matches!(d.client_ip, IpAddr::V6(_))) * V6)
+        | (u8::from(d.content_length.is_some()) * CONTENT_LENGTH)
+        | (u8::from(d.range.is_some()) * RANGE)
+        | (u8::from(d.origin_latency_us.is_some()) * ORIGIN_LATENCY)
+        | (u8::from(detailed_text) * DETAILED_TEXT);
     head[1] = result_code(d.result_type);
     head[2] = result_code(d.response_result_type);
     head[3] = region_code(d.billing_region);
@@ -167,20 +159,8 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
             at += 16;
         }
     }
-    let numbers = [
-        Some(d.end_ms as u64),
-        Some(d.sc_bytes),
-        Some(d.cs_bytes),
-        Some(d.time_taken_us),
-        Some(d.ttfb_us),
-        Some(d.origin_bytes_out),
-        Some(d.origin_bytes_in),
-        d.content_length,
-        d.range.map(|r| r.0),
-        d.range.map(|r| r.1),
-        d.origin_latency_us,
-    ];
-    for mut n in numbers.into_iter().flatten() {
+    // The numbers, in order; the optional ones only when present (as the flags say).
+    let mut put = |mut n: u64| {
         while n >= 0x80 {
             head[at] = n as u8 | 0x80;
             n >>= 7;
@@ -188,6 +168,23 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>) {
         }
         head[at] = n as u8;
         at += 1;
+    };
+    put(d.end_ms as u64);
+    put(d.sc_bytes);
+    put(d.cs_bytes);
+    put(d.time_taken_us);
+    put(d.ttfb_us);
+    put(d.origin_bytes_out);
+    put(d.origin_bytes_in);
+    if let Some(n) = d.content_length {
+        put(n);
+    }
+    if let Some((start, end)) = d.range {
+        put(start);
+        put(end);
+    }
+    if let Some(n) = d.origin_latency_us {
+        put(n);
     }
     out.extend_from_slice(&head[..at]);
     if detailed_text {
