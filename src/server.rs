@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::body::Body;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -37,6 +37,21 @@ pub struct ConnInfo {
     pub tls_protocol: Option<&'static str>,
     /// The negotiated cipher suite in OpenSSL naming where known, if TLS.
     pub tls_cipher: Option<&'static str>,
+}
+
+/// What a handler's responses carry: a body hyper can send on HTTP/1 and HTTP/2 connections.
+pub trait ResponseBody:
+    http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
 }
 
 /// Largest request head hyper will buffer. CloudFront's own limit (20,480 bytes of request line
@@ -94,7 +109,7 @@ impl Shutdown {
 
 /// Serves viewer connections from `listener` until `shutdown` fires, then drains for at most
 /// `drain`. With `tls` set, every connection is a TLS handshake first.
-pub async fn serve<H, F>(
+pub async fn serve<H, F, B>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     handler: H,
@@ -102,7 +117,8 @@ pub async fn serve<H, F>(
     drain: Duration,
 ) where
     H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+    F: Future<Output = hyper::Response<B>> + Send + 'static,
+    B: ResponseBody,
 {
     serve_worker(listener, tls, handler, shutdown, drain, Balance::new(1), 0).await;
 }
@@ -163,7 +179,7 @@ impl Drop for Held {
     }
 }
 
-async fn serve_worker<H, F>(
+async fn serve_worker<H, F, B>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     handler: H,
@@ -173,7 +189,8 @@ async fn serve_worker<H, F>(
     me: usize,
 ) where
     H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+    F: Future<Output = hyper::Response<B>> + Send + 'static,
+    B: ResponseBody,
 {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -276,7 +293,7 @@ async fn serve_worker<H, F>(
 /// cache hit's CPU time. The threads take connections in turns ([`Balance`]): one that holds
 /// more than another leaves the next connection to it, for up to 2 ms. Returns a future that resolves once every thread has drained; fails at once if a
 /// thread or runtime cannot be started.
-pub fn serve_on_workers<H, F>(
+pub fn serve_on_workers<H, F, B>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     handler: H,
@@ -287,7 +304,8 @@ pub fn serve_on_workers<H, F>(
 ) -> std::io::Result<impl Future<Output = ()> + Send + 'static>
 where
     H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<Body>> + Send + 'static,
+    F: Future<Output = hyper::Response<B>> + Send + 'static,
+    B: ResponseBody,
 {
     let listener = listener.into_std()?;
     let mut done = Vec::with_capacity(workers);

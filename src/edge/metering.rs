@@ -346,19 +346,18 @@ impl Drop for AbortGuard {
     }
 }
 
-/// A response body that finishes its record at the end of the stream, or when dropped early.
-pub(crate) struct MeteredBody {
+/// A viewer response's body: the response's own, which finishes the request's record (when
+/// there is one) once its last byte has been handed to the connection, or when the viewer goes
+/// away first.
+pub struct MeteredBody {
     inner: Body,
     pending: Option<Box<Pending>>,
 }
 
 impl MeteredBody {
-    /// Wraps `inner`; `pending` must have seen [`Pending::respond`].
-    pub(crate) fn new(inner: Body, pending: Box<Pending>) -> Self {
-        MeteredBody {
-            inner,
-            pending: Some(pending),
-        }
+    /// Wraps `inner`; `pending`, if any, must have seen [`Pending::respond`].
+    pub(crate) fn new(inner: Body, pending: Option<Box<Pending>>) -> Self {
+        MeteredBody { inner, pending }
     }
 }
 
@@ -371,6 +370,9 @@ impl http_body::Body for MeteredBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if self.pending.is_none() {
+            return polled;
+        }
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 let n = frame.data_ref().map_or(0, |d| d.len() as u64);

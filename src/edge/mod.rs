@@ -17,4 +17,5 @@ pub mod pattern;
 pub mod pipeline;
 pub mod routing;
 
+pub use metering::MeteredBody;
 pub use pipeline::Edge;

@@ -145,7 +145,7 @@ impl Edge {
         self: Arc<Self>,
         req: Request<hyper::body::Incoming>,
         conn: ConnInfo,
-    ) -> Response<Body> {
+    ) -> Response<MeteredBody> {
         let request_id = crate::ids::request_id();
         let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
         // If the viewer leaves before the response is ready, the guard records a `000`.
@@ -180,7 +180,7 @@ impl Edge {
             outcome.age,
             outcome.stored.edge_headers(),
         );
-        if let Some(mut pending) = guard.0.take() {
+        let pending = guard.0.take().map(|mut pending| {
             // A cached object's headers as stored, plus what decorating added, are measured from
             // the object's summary instead of walking them again.
             let stored = match (&outcome.stored, added) {
@@ -188,9 +188,9 @@ impl Edge {
                 _ => None,
             };
             pending.respond(&resp, outcome.x_cache, stored);
-            resp = resp.map(|b| Body::new(MeteredBody::new(b, pending)));
-        }
-        resp
+            pending
+        });
+        resp.map(|b| MeteredBody::new(b, pending))
     }
 
     /// `measured_header_bytes` is the request headers' size, when metering has measured it.
