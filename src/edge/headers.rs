@@ -3,6 +3,8 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::cache::store::header_line_bytes;
+
 // CloudFront's own header names, validated once at compile time rather than on every response.
 static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 static X_AMZ_CF_POP: HeaderName = HeaderName::from_static("x-amz-cf-pop");
@@ -216,18 +218,17 @@ pub fn decorate_response(
     } else {
         x_cache
     };
-    // What the headers grow by, as HTTP/1.1 writes them (`name: value\r\n`), while every
-    // insert is a new header.
+    // What the headers grow by, as HTTP/1.1 writes them, while every insert is a new header.
     let x_cache = x_cache.header();
-    let mut added = (X_CACHE.as_str().len() + 4 + x_cache.len()) as u64
-        + (X_AMZ_CF_ID.as_str().len() + 4 + request_id.len()) as u64;
+    let mut added =
+        header_line_bytes(&X_CACHE, &x_cache) + header_line_bytes(&X_AMZ_CF_ID, request_id);
     let mut replaced = headers.insert(X_CACHE.clone(), x_cache).is_some();
     replaced |= headers
         .insert(X_AMZ_CF_ID.clone(), request_id.clone())
         .is_some();
     if let Some(age) = age {
         let age = HeaderValue::from(age);
-        added += ("age".len() + 4 + age.len()) as u64;
+        added += header_line_bytes(&header::AGE, &age);
         replaced |= headers.insert(header::AGE, age).is_some();
     }
     if !edge_headers_present {
