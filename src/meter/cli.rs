@@ -284,12 +284,13 @@ pub async fn load_data_dir(dir: &Path, filter: &Filter) -> Result<Loaded, String
             if !filter2.hour_may_match(hour) {
                 continue;
             }
+            let format = journal::format_of(&path);
             let mut f = std::fs::File::open(&path)
                 .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             let mut text = Vec::with_capacity(1024);
             // A frame still being written is left for next time.
-            let scan = journal::read_records(&mut f, u64::MAX, |line| {
+            let scan = journal::read_records(&mut f, format, u64::MAX, |line| {
                 text.clear();
                 w3c::journal_line(line, &mut text);
                 match std::str::from_utf8(&text)

@@ -176,6 +176,7 @@ impl Delivery {
                 .unwrap_or_default()
                 .to_owned();
             let start = cursor.get(&name).copied().unwrap_or(0);
+            let format = journal::format_of(&path);
             let mut f = fs::File::open(&path)?;
             let len = f.metadata()?.len();
             if len <= start {
@@ -187,7 +188,7 @@ impl Delivery {
             let mut reader = BufReader::with_capacity(1 << 20, f.take(len - start));
             let mut open: BTreeMap<String, OpenLog> = BTreeMap::new();
             let mut out = Vec::with_capacity(1024);
-            let scan = journal::read_records(&mut reader, MAX_READ_PER_RUN, |line| {
+            let scan = journal::read_records(&mut reader, format, MAX_READ_PER_RUN, |line| {
                 // Distribution ids are ASCII letters and digits; anything else (only a damaged
                 // journal could hold it) must not reach a file name.
                 let Some(dist) = line
