@@ -9,14 +9,16 @@
 #   default: 3 rounds x 10 s per wrk run, 60 s churn (about 15 minutes on 2 cores)
 #   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 2 minutes)
 #   ROUNDS=, SECS=, CHURN_SECS= in the environment override either; ABBA= sets how many times
-#   the paired scenarios (signed / unsigned, metering on / off) alternate A B B A per round (3).
+#   the paired scenarios (signed / unsigned, metering on / off) alternate A B B A per round (5).
 #
-# Scenarios: (1) cache hits 1 KiB / 64 KiB / 1 MiB over HTTP/1.1 (wrk) and 1 KiB over h2c
-# (h2load); (2) signed vs unsigned hits on edgegate; (3) latency added on the miss path over
+# Scenarios: (1) cache hits 1 KiB / 64 KiB / 1 MiB over HTTP/1.1 (wrk), also against a second
+# edgegate with one event-loop thread (`--workers 1`, informational: the load generator shares
+# the two cores), and 1 KiB over h2c (h2load); (2) signed vs unsigned hits on edgegate; (3) latency added on the miss path over
 # going to the origin directly; (4) collapsing of 200 concurrent requests for one cold object;
 # (5) one 1 GiB object through edgegate's miss path (TTFB, throughput, peak RSS); (6) churn over
 # a working set of 4 x --cache-size (peak RSS, hit ratio); (7) metering on vs off, when
-# `edgegate serve --help` lists --metering.
+# `edgegate serve --help` lists --metering, beside the same comparison between two identical
+# instances with metering off (an A/A control: what the method reads when nothing differs).
 #
 # Prints one markdown table per scenario plus a summary, and appends them (with the machine and
 # the load it saw) to benches/RESULTS.md. Needs nginx, varnish, wrk, nghttp2-client (h2load)
@@ -243,16 +245,28 @@ if ((metering)); then
     # burst of formatting and gzip would otherwise land in some measured windows and not others.
     start_edgegate meteron "$cache_size" --log-delivery-interval 3600
     on_port=$EG_PORT meteron_pid=$EG_PID
+    log "starting a fourth edgegate with --metering off, the A/A control's second instance"
+    start_edgegate meteroff2 "$cache_size" --metering off
+    off2_port=$EG_PORT meteroff2_pid=$EG_PID
 fi
+log "starting an edgegate with one event-loop thread (--workers 1), for scenario 1"
+# Informational: wrk's two threads share the two cores with the system under test, so two
+# event loops (the default: one per core) contend with them for the CPU; this shows what one
+# loop does in the same run.
+start_edgegate edgegate1 "$cache_size" --workers 1
+w1_port=$EG_PORT
 
 systems=(varnish nginx edgegate)
+hit_systems=("${systems[@]}" edgegate1)
 base_url() { # system -> base URL
     case "$1" in
         varnish) echo "http://127.0.0.1:$varnish_port" ;;
         nginx) echo "http://127.0.0.1:$nginx_port" ;;
         edgegate) echo "http://127.0.0.1:$eg_port" ;;
+        edgegate1) echo "http://127.0.0.1:$w1_port" ;;
         meteroff) echo "http://127.0.0.1:$off_port" ;;
         meteron) echo "http://127.0.0.1:$on_port" ;;
+        meteroff2) echo "http://127.0.0.1:$off2_port" ;;
         direct) echo "$origin" ;;
     esac
 }
@@ -266,12 +280,12 @@ h2_url() {
 # Extra request headers per system: edgegate routes by Host to the distribution.
 host_args() { # system -> args for curl/wrk/h2load (one per line)
     case "$1" in
-        edgegate | meteroff | meteron) printf '%s\n' -H "Host: $host" ;;
+        edgegate | edgegate1 | meteroff | meteroff2 | meteron) printf '%s\n' -H "Host: $host" ;;
     esac
 }
 h2_host_args() {
     case "$1" in
-        edgegate | meteroff | meteron) printf '%s\n' -H ":authority: $host" ;;
+        edgegate | edgegate1 | meteroff | meteroff2 | meteron) printf '%s\n' -H ":authority: $host" ;;
     esac
 }
 
@@ -288,7 +302,7 @@ warm_and_check() { # system url
     case "$sys" in
         varnish) grep -Eqi '^x-varnish: [0-9]+ [0-9]+$' <<< "$hdrs" ;;
         nginx) grep -qi '^x-cache-status: hit' <<< "$hdrs" ;;
-        edgegate | meteroff | meteron) grep -qi '^x-cache: hit from cloudfront' <<< "$hdrs" ;;
+        edgegate | edgegate1 | meteroff | meteroff2 | meteron) grep -qi '^x-cache: hit from cloudfront' <<< "$hdrs" ;;
     esac || die "$sys did not serve $url from its cache after warming it; response headers:
 $hdrs"
 }
@@ -311,7 +325,14 @@ run_wrk() { # system url [extra wrk args...]
         /^ +99%/ {p99 = ms($2)}
         END {printf "%.0f %.3f %.3f\n", rps, p50, p99}' <<< "$out"
 }
-pid_of() { case "$1" in edgegate) echo "$eg_pid" ;; meteroff) echo "${meteroff_pid:-}" ;; meteron) echo "${meteron_pid:-}" ;; esac; }
+pid_of() {
+    case "$1" in
+        edgegate) echo "$eg_pid" ;;
+        meteroff) echo "${meteroff_pid:-}" ;;
+        meteron) echo "${meteron_pid:-}" ;;
+        meteroff2) echo "${meteroff2_pid:-}" ;;
+    esac
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 clk_tck="$(getconf CLK_TCK)"
 # run_wrk plus the edgegate instance's CPU time (user + system) per request, in µs:
@@ -330,7 +351,7 @@ run_wrk_cpu() { # system url
 # round's time (at least 2 s): the load of these shared cores drifts over seconds, and short
 # runs side by side see the same load. Prints A's and B's "rps p50 p99 cpu_us" (means over
 # their runs), one per line.
-abba="${ABBA:-3}"
+abba="${ABBA:-5}"
 run_abba() { # sysA urlA sysB urlB
     local each i
     local -a a=() b=()
@@ -379,12 +400,13 @@ busy_start="$(ps -eo comm= | grep -cE '^(rustc|cargo|cc1|cc1plus|ld|lld|clippy-d
 
 # ---------------------------------------------------------------- warm-up
 log "warming every cache"
-for sys in "${systems[@]}"; do
+for sys in "${hit_systems[@]}"; do
     for o in obj-1k.bin obj-64k.bin obj-1m.bin; do warm_and_check "$sys" "$(base_url "$sys")/$o"; done
 done
 if ((metering)); then
     warm_and_check meteroff "$(base_url meteroff)/obj-1k.bin"
     warm_and_check meteron "$(base_url meteron)/obj-1k.bin"
+    warm_and_check meteroff2 "$(base_url meteroff2)/obj-1k.bin"
 fi
 signed_url_full="$("$bin" sign url --url "http://$host/signed/obj-1k.bin" --key-pair-id KBENCH0000001 \
     --private-key "$root/keys/demo-private.pem" --expires +2h)"
@@ -407,7 +429,7 @@ declare -A R   # R[scenario,system,round] = "rps p50 p99" (or "rps mean" for h2)
 sizes=(1k 64k 1m)
 for r in $(seq "$rounds"); do
     for sz in "${sizes[@]}"; do
-        for sys in "${systems[@]}"; do
+        for sys in "${hit_systems[@]}"; do
             log "round $r/$rounds: $sz hits, $sys"
             R[hit$sz,$sys,$r]="$(run_wrk "$sys" "$(base_url "$sys")/obj-$sz.bin")"
         done
@@ -425,6 +447,10 @@ for r in $(seq "$rounds"); do
         mapfile -t pair < <(run_abba meteroff "$(base_url meteroff)/obj-1k.bin" \
             meteron "$(base_url meteron)/obj-1k.bin")
         R[meter_off,meteroff,$r]="${pair[0]}" R[meter_on,meteron,$r]="${pair[1]}"
+        log "round $r/$rounds: A/A control, two edgegates with metering off (A B B A)"
+        mapfile -t pair < <(run_abba meteroff "$(base_url meteroff)/obj-1k.bin" \
+            meteroff2 "$(base_url meteroff2)/obj-1k.bin")
+        R[aa_a,meteroff,$r]="${pair[0]}" R[aa_b,meteroff2,$r]="${pair[1]}"
     fi
 done
 eg_hits_hwm="$(hwm_kib "$eg_pid")"
@@ -573,8 +599,10 @@ hits_table() {
     echo "|---|---|---|---|---|---|"
     local sz sys
     for sz in "${sizes[@]}"; do
-        for sys in "${systems[@]}"; do
-            echo "| $sz | $sys | $(col "hit$sz" "$sys" 1) | $(col "hit$sz" "$sys" 2) | $(col "hit$sz" "$sys" 3) | $(per_round "hit$sz" "$sys") |"
+        for sys in "${hit_systems[@]}"; do
+            local label=$sys
+            [[ $sys == edgegate1 ]] && label="edgegate --workers 1"
+            echo "| $sz | $label | $(col "hit$sz" "$sys" 1) | $(col "hit$sz" "$sys" 2) | $(col "hit$sz" "$sys" 3) | $(per_round "hit$sz" "$sys") |"
         done
     done
     echo
@@ -590,8 +618,19 @@ hits_table() {
         echo "| $sz | $rr (vs $bestsys) | $pr ($ep99 vs $p99best ms) |"
         sum "$sz hits: req/s >= 1.0 x best peer" "$rr x $bestsys" "$(held "$rr" '>=' 1.0)"
         sum "$sz hits: p99 <= best peer p99" "$ep99 ms vs $p99best ms" "$(held "$ep99" '<=' "$p99best")"
+        W1[$sz]="$(ratio "$(col "hit$sz" edgegate1 1)" "$best") x $bestsys, p99 $(col "hit$sz" edgegate1 3) vs $p99best ms"
+        sum "$sz hits, one event loop (informational)" "${W1[$sz]}" "-"
+    done
+    echo
+    echo "With one event loop (\`--workers 1\`, informational), edgegate / best peer:"
+    echo
+    echo "| object | req/s | p99 |"
+    echo "|---|---|---|"
+    for sz in "${sizes[@]}"; do
+        echo "| $sz | ${W1[$sz]%%, p99*} | ${W1[$sz]#*, p99 } |"
     done
 }
+declare -A W1
 
 h2_table() {
     echo "| system | req/s (median) | mean ms | req/s per round |"
@@ -701,6 +740,10 @@ $(if ((metering)); then
         echo
         echo "on / off = **$(paired_ratio meter_on meteron meter_off meteroff 1)** (target >= 0.95; per round: $(per_ratio meter_on meteron meter_off meteroff)); CPU per request on / off = $(ratio "$(col meter_on meteron 4)" "$(col meter_off meteroff 4)")"
         echo
+        echo "A/A control, the same method between the metering-off instance and a second, identical one"
+        echo "(nothing differs, so any distance from 1 is the method's own error in this run): second /"
+        echo "first = **$(paired_ratio aa_b meteroff2 aa_a meteroff 1)** (per round: $(per_ratio aa_b meteroff2 aa_a meteroff)); CPU per request second / first = $(ratio "$(col aa_b meteroff2 4)" "$(col aa_a meteroff 4)")"
+        echo
         echo "The metering-on instance runs with \`--log-delivery-interval 3600\`, so no delivery falls in a"
         echo "measured window; its delivery of everything it served runs at shutdown, at nice 10, and is"
         echo "measured there: **${delivered:-0}** records formatted as CloudFront log lines and gzipped with"
@@ -737,6 +780,8 @@ sum "miss path: added latency over origin (informational)" \
 if ((metering)); then
     mr="$(paired_ratio meter_on meteron meter_off meteroff 1)"
     sum "metering on / off >= 0.95 (issue 4)" "$mr" "$(held "$mr" '>=' 0.95)"
+    sum "A/A control: off / off, identical instances (informational)" \
+        "$(paired_ratio aa_b meteroff2 aa_a meteroff 1) (per round: $(per_ratio aa_b meteroff2 aa_a meteroff))" "-"
 else
     sum "metering on / off" "skipped: no --metering flag in this build" "-"
 fi
