@@ -6,8 +6,8 @@
 #
 #   benches/compare.sh [--quick]
 #
-#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 15 minutes on 2 cores)
-#   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 2 minutes)
+#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 16 minutes on 2 cores)
+#   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 3 minutes)
 #   ROUNDS=, SECS=, CHURN_SECS= in the environment override either; ABBA= sets how many times
 #   the paired scenarios (signed / unsigned, metering on / off) alternate A B B A per round (5).
 #
