@@ -678,14 +678,7 @@ pub(crate) mod tests {
         // The second time, each record's texts but its request id are references.
         assert!(sizes[2] < sizes[0] / 2, "{sizes:?}");
         assert!(sizes[3] < sizes[1], "{sizes:?}");
-        let mut rest = &buf[..];
-        let mut unpacker = Unpacker::new(Format::V3);
-        for want in [&full, &bare, &full, &bare] {
-            let (line, after) = unpacker.unpack(rest).expect("a whole packed line");
-            assert_eq!(&line, want);
-            rest = after;
-        }
-        assert!(rest.is_empty());
+        assert_frame_reads_back(&buf, &[&full, &bare, &full, &bare]);
         // Read without the records before it, a record that refers to them is unreadable.
         let third = sizes[0] + sizes[1];
         assert!(unpack(&buf[third..]).is_none());
@@ -710,24 +703,36 @@ pub(crate) mod tests {
         // across the record without one; its request id is written out each time.
         let (full, mut bare) = (full_line(), bare_line());
         bare.arrival.request_id = full.arrival.request_id;
-        let mut buf = Vec::new();
-        let mut recent = Recent::new();
-        for l in [&full, &bare, &full] {
-            pack_in_frame(l, &mut buf, &mut recent);
-        }
+        let buf = frame_of(&[&full, &bare, &full]);
         let id = full.arrival.request_id;
         let ids = buf.windows(id.len()).filter(|w| *w == id).count();
         assert_eq!(ids, 3, "request ids are never references");
         let ua = full.arrival.user_agent.unwrap();
         let uas = buf.windows(ua.len()).filter(|w| *w == ua).count();
         assert_eq!(uas, 1, "the user agent is written once");
+        assert_frame_reads_back(&buf, &[&full, &bare, &full]);
+    }
+
+    /// `lines` packed into one frame, in order.
+    fn frame_of(lines: &[&Line<'_>]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut recent = Recent::new();
+        for l in lines {
+            pack_in_frame(l, &mut buf, &mut recent);
+        }
+        buf
+    }
+
+    /// Unpacks `buf` as one frame and checks it holds exactly `lines`.
+    fn assert_frame_reads_back(buf: &[u8], lines: &[&Line<'_>]) {
         let mut u = Unpacker::new(Format::V3);
-        let mut rest = &buf[..];
-        for want in [&full, &bare, &full] {
-            let (line, after) = u.unpack(rest).unwrap();
-            assert_eq!(&line, want);
+        let mut rest = buf;
+        for want in lines {
+            let (line, after) = u.unpack(rest).expect("a whole packed line");
+            assert_eq!(&line, *want);
             rest = after;
         }
+        assert!(rest.is_empty());
     }
 
     #[test]
@@ -832,19 +837,9 @@ pub(crate) mod tests {
             "ed2d880317dc0bf30300004e0101",
         );
         let (full, bare) = (full_line(), bare_line());
-        let mut buf = Vec::new();
-        let mut recent = Recent::new();
-        for l in [&full, &bare, &full] {
-            pack_in_frame(l, &mut buf, &mut recent);
-        }
+        let buf = frame_of(&[&full, &bare, &full]);
         assert_eq!(buf, hex(golden));
-        let mut u = Unpacker::new(Format::V3);
-        let mut rest = &buf[..];
-        for want in [&full, &bare, &full] {
-            let (line, after) = u.unpack(rest).unwrap();
-            assert_eq!(&line, want);
-            rest = after;
-        }
+        assert_frame_reads_back(&buf, &[&full, &bare, &full]);
     }
 
     #[test]
