@@ -274,9 +274,8 @@ impl Recent {
             out.push(SAME);
             return;
         }
-        put_varint(t.len() as u64 + 2, out);
-        self.0[slot] = (out.len(), t.len());
-        out.extend_from_slice(t);
+        put_literal(t, out);
+        self.0[slot] = (out.len() - t.len(), t.len());
     }
 }
 
