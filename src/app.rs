@@ -204,7 +204,10 @@ pub async fn start(
         ));
     }
 
-    let cache = Cache::new(settings.cache_size);
+    if settings.sendfile {
+        crate::sendfile::raise_open_file_limit();
+    }
+    let cache = Cache::with_mirrors(settings.cache_size, settings.sendfile);
     let mut edge = Edge::new(cache, &settings.pop, settings.trusted_proxies.clone());
     let meter = if settings.metering {
         let m = Meter::start(&settings.data_dir, Arc::new(Metrics::default())).map_err(|e| {

@@ -245,7 +245,10 @@ async fn serve_worker<H, F, B>(
                         let fut = handler(req, info);
                         async move { Ok::<_, std::convert::Infallible>(fut.await) }
                     });
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                    let conn = builder.serve_connection(
+                        TokioIo::new(crate::sendfile::SendfileStream::new(stream)),
+                        svc,
+                    );
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
                 Some(acceptor) => {

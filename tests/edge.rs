@@ -305,3 +305,99 @@ async fn custom_error_responses_serve_their_pages() {
     assert_eq!(r.text(), "origin:/errors/app.html");
     edge.stop().await;
 }
+
+/// Cached bodies of 16 KiB or more leave plain-HTTP connections through `sendfile` from their
+/// in-memory mirror: whole, as ranges and over HTTP/2 (h2c) they arrive unchanged, and so they do
+/// over TLS, which copies. With `sendfile = false` nothing is sent that way.
+///
+/// The only test in this binary that serves bodies of 16 KiB or more from the cache, so the
+/// process-wide count of bytes sent with `sendfile` moves only with it.
+#[tokio::test]
+async fn large_cached_bodies_leave_through_sendfile_unchanged() {
+    const LEN: usize = 300_000;
+    let want = crate::common::origin::big_body(LEN);
+    let origin = TestOrigin::start().await;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(certs.path());
+    let curl = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("curl")
+                .args(["-s", "-o", "-"])
+                .args(&args)
+                .output()
+                .expect("curl is installed");
+            assert!(out.status.success(), "curl {args:?}: {:?}", out.status);
+            out.stdout
+        })
+    };
+    for sendfile in [false, true] {
+        let config = format!(
+            "sendfile = {sendfile}\nlisten_tls = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{}",
+            cert.display(),
+            key.display(),
+            custom_origin_config(origin.addr.port())
+        );
+        let edge = TestEdge::start(&config).await;
+        let path = format!("/big/{LEN}/{sendfile}.bin");
+        let miss = get(edge.viewer, HOST, &path).await;
+        assert_eq!(miss.header("x-cache"), Some("Miss from cloudfront"));
+        assert!(miss.body == want[..], "the miss's body");
+
+        let before = edgegate::sendfile::bytes_sent();
+        let hit = get(edge.viewer, HOST, &path).await;
+        assert_eq!(hit.header("x-cache"), Some("Hit from cloudfront"));
+        assert!(hit.body == want[..], "the hit's body (sendfile {sendfile})");
+        let range = send(
+            edge.viewer,
+            "GET",
+            HOST,
+            &path,
+            &[("range", "bytes=1000-200999")],
+            b"",
+        )
+        .await;
+        assert_eq!(range.status, 206);
+        assert!(
+            range.body == want[1000..201_000],
+            "the range's body (sendfile {sendfile})"
+        );
+        let head = send(edge.viewer, "HEAD", HOST, &path, &[], b"").await;
+        assert_eq!(head.header("content-length"), Some("300000"));
+        assert!(head.body.is_empty());
+        let url = format!("http://127.0.0.1:{}{path}", edge.viewer.port());
+        let h2c = curl(vec![
+            "--http2-prior-knowledge".into(),
+            "-H".into(),
+            format!("host: {HOST}"),
+            url,
+        ]);
+        assert!(
+            h2c.await.unwrap() == want,
+            "the h2c hit's body (sendfile {sendfile})"
+        );
+        let sent = edgegate::sendfile::bytes_sent() - before;
+        if sendfile {
+            // The whole hit and the range at least (h2c frames as well, unless all were copied).
+            assert!(
+                sent >= (LEN + 200_000) as u64,
+                "{sent} bytes sent with sendfile"
+            );
+        } else {
+            assert_eq!(sent, 0, "sendfile = false still sent with sendfile");
+        }
+
+        let tls = edge.viewer_tls.expect("TLS listener bound");
+        for version in ["--http1.1", "--http2"] {
+            let got = curl(vec![
+                "-k".into(),
+                version.into(),
+                "--resolve".into(),
+                format!("{HOST}:{}:127.0.0.1", tls.port()),
+                format!("https://{HOST}:{}{path}", tls.port()),
+            ]);
+            assert!(got.await.unwrap() == want, "the TLS {version} hit's body");
+        }
+        assert_eq!(origin.hits_for(&path), 1);
+        edge.stop().await;
+    }
+}

@@ -105,6 +105,7 @@ mod tests {
             status: StatusCode::OK,
             headers,
             body: Bytes::from_static(b"x"),
+            mirror: None,
             stored_at: SystemTime::UNIX_EPOCH,
             ttl: Duration::from_secs(60),
             head: Default::default(),

@@ -43,6 +43,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::watch;
 
 use super::key::CacheKey;
+use crate::sendfile::Mirror;
 
 /// How long an expired entry is kept for revalidation after its TTL.
 pub const STALE_GRACE: Duration = Duration::from_secs(3600);
@@ -64,6 +65,8 @@ pub struct CachedObject {
     pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
+    /// The body's copy that plain-TCP connections send with `sendfile`, when it has one.
+    pub mirror: Option<Arc<Mirror>>,
     /// When the response was received from the origin.
     pub stored_at: SystemTime,
     /// Freshness lifetime from [`super::ttl::decide`].
@@ -134,14 +137,15 @@ impl CachedObject {
         self.age(now) < self.ttl
     }
 
-    /// Bytes of body and headers.
+    /// Bytes of body and headers, and the body's mirror again when it has one.
     pub fn size(&self) -> u64 {
         let headers: u64 = self
             .headers
             .iter()
             .map(|(k, v)| (k.as_str().len() + v.len()) as u64 + HEADER_OVERHEAD)
             .sum();
-        self.body.len() as u64 + headers
+        let mirror = self.mirror.as_ref().map_or(0, |m| m.len() as u64);
+        self.body.len() as u64 + mirror + headers
     }
 }
 
@@ -159,13 +163,14 @@ pub struct CachedObjectTemplate {
 }
 
 impl CachedObjectTemplate {
-    /// The object with `body`. The header values are copied out of whatever buffer they were
-    /// parsed from (see `detached`).
-    pub fn into_object(self, body: Bytes) -> CachedObject {
+    /// The object with `body` (and its mirror, if any). The header values are copied out of
+    /// whatever buffer they were parsed from (see `detached`).
+    pub fn into_object(self, body: Bytes, mirror: Option<Arc<Mirror>>) -> CachedObject {
         CachedObject {
             status: self.status,
             headers: detached(&self.headers),
             body,
+            mirror,
             stored_at: self.stored_at,
             ttl: self.ttl,
             head: OnceLock::new(),
@@ -334,6 +339,8 @@ struct Inner {
     counters: Counters,
     /// Weight stored since moka last evicted, towards [`MAINTAIN_EVERY`].
     unmaintained: AtomicU64,
+    /// Stored bodies get a [`Mirror`] for `sendfile`.
+    mirrors: bool,
 }
 
 /// moka evicts when 64 writes have queued up (or on a timer), so without a nudge the cache could
@@ -527,8 +534,14 @@ impl<'a> PathMatcher<'a> {
 }
 
 impl Cache {
-    /// A cache holding at most `capacity_bytes` (by entry weight).
+    /// A cache holding at most `capacity_bytes` (by entry weight), without mirrors.
     pub fn new(capacity_bytes: u64) -> Self {
+        Self::with_mirrors(capacity_bytes, false)
+    }
+
+    /// A cache holding at most `capacity_bytes` (by entry weight), which gives the bodies it
+    /// stores a [`Mirror`] (see [`crate::sendfile`]) when `mirrors` is true.
+    pub fn with_mirrors(capacity_bytes: u64, mirrors: bool) -> Self {
         let store = moka::future::Cache::builder()
             .name("edgegate-objects")
             .max_capacity(capacity_bytes)
@@ -547,6 +560,7 @@ impl Cache {
                 gate: tokio::sync::RwLock::new(()),
                 counters: Counters::default(),
                 unmaintained: AtomicU64::new(0),
+                mirrors,
             }),
         }
     }
@@ -731,7 +745,13 @@ impl Tee {
         if self.expected.is_some_and(|l| l != fill.received) {
             return None;
         }
-        let obj = Arc::new(fill.template.into_object(exact_body(fill.buf)));
+        let body = exact_body(fill.buf);
+        let mirror = if fill.guard.inner.mirrors {
+            Mirror::of(&body)
+        } else {
+            None
+        };
+        let obj = Arc::new(fill.template.into_object(body, mirror));
         Some(Box::pin(fill.guard.complete(obj)))
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::{Barrier, mpsc};
 use super::Cache;
 use super::key::{self, CacheKey, KeySpec, Selection};
 use super::store::{CachedObject, CachedObjectTemplate, Fill, FillGuard, Lookup, Waited, tee};
+use crate::sendfile::{MIN_BODY, Mirror};
 
 fn key_for(dist: &str, path: &str, query: Option<&str>) -> CacheKey {
     let spec = KeySpec {
@@ -30,6 +31,7 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
         status: StatusCode::OK,
         headers: HeaderMap::new(),
         body: Bytes::from_static(body.as_bytes()),
+        mirror: None,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(ttl),
         head: Default::default(),
@@ -505,7 +507,7 @@ fn stored_objects_do_not_share_the_buffers_they_were_parsed_from() {
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
     };
-    let obj = template.into_object(Bytes::from_static(b"body"));
+    let obj = template.into_object(Bytes::from_static(b"body"), None);
     let ct = obj.headers.get(header::CONTENT_TYPE).unwrap();
     assert_eq!(ct.as_bytes(), b"xxxxxxxxxx");
     assert!(!range.contains(&(ct.as_bytes().as_ptr() as usize)));
@@ -541,27 +543,60 @@ async fn tee_stores_a_copy_not_the_origin_chunks() {
 async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
     // moka alone evicts once 64 writes have queued up; fill completions nudge it sooner, so
     // the objects alive (held by the cache) stay near the capacity without an explicit sync.
+    // With mirrors, each object holds its body twice and weighs it twice.
     const CAPACITY: u64 = 1024 * 1024;
     const BODY: usize = 32 * 1024;
-    let cache = Cache::new(CAPACITY);
-    let mut alive = Vec::new();
-    for i in 0..100 {
-        let obj = Arc::new(CachedObject {
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
-            body: Bytes::from(vec![0u8; BODY]),
-            stored_at: SystemTime::now(),
-            ttl: Duration::from_secs(60),
-            head: Default::default(),
-        });
-        alive.push(Arc::downgrade(&obj));
-        store(&cache, &key_for("D", &format!("/o-{i}"), None), obj).await;
+    for mirrored in [false, true] {
+        let cache = Cache::new(CAPACITY);
+        let mut alive = Vec::new();
+        for i in 0..100 {
+            let body = Bytes::from(vec![0u8; BODY]);
+            let obj = Arc::new(CachedObject {
+                status: StatusCode::OK,
+                headers: HeaderMap::new(),
+                mirror: if mirrored { Mirror::of(&body) } else { None },
+                body,
+                stored_at: SystemTime::now(),
+                ttl: Duration::from_secs(60),
+                head: Default::default(),
+            });
+            assert_eq!(obj.mirror.is_some(), mirrored);
+            alive.push(Arc::downgrade(&obj));
+            store(&cache, &key_for("D", &format!("/o-{i}"), None), obj).await;
+        }
+        let held = alive.iter().filter(|w| w.strong_count() > 0).count() as u64;
+        let copies = if mirrored { 2 } else { 1 };
+        let bound = CAPACITY + CAPACITY / 32 + 2 * copies * BODY as u64;
+        assert!(
+            held * copies * BODY as u64 <= bound,
+            "{held} objects of {BODY} bytes ({copies} copies) still held by a cache of {CAPACITY} bytes"
+        );
+        assert!(held > 0, "the cache kept nothing");
     }
-    let held = alive.iter().filter(|w| w.strong_count() > 0).count() as u64;
-    let bound = CAPACITY + CAPACITY / 32 + 2 * BODY as u64;
-    assert!(
-        held * BODY as u64 <= bound,
-        "{held} objects of {BODY} bytes still held by a cache of {CAPACITY} bytes"
-    );
-    assert!(held > 0, "the cache kept nothing");
+}
+
+#[tokio::test]
+async fn a_cache_with_mirrors_gives_large_filled_bodies_one() {
+    for mirrors in [false, true] {
+        let cache = Cache::with_mirrors(1 << 24, mirrors);
+        for (path, len) in [("/small", MIN_BODY - 1), ("/large", MIN_BODY * 2)] {
+            let k = key_for("D1", path, None);
+            let data = Bytes::from(vec![7u8; len]);
+            let body = tee(
+                Body::from(data.clone()),
+                leader(&cache, &k),
+                template(None),
+                1 << 22,
+            );
+            assert_eq!(body.collect().await.unwrap().to_bytes(), data);
+            let Lookup::Fresh(o) = cache.lookup(&k, SystemTime::now()).await else {
+                panic!("{path} was not stored");
+            };
+            let want = mirrors && len >= MIN_BODY;
+            assert_eq!(o.mirror.is_some(), want, "{path}, mirrors {mirrors}");
+            if want {
+                assert_eq!(o.size(), 2 * len as u64, "a mirrored body weighs twice");
+            }
+        }
+    }
 }

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// Record every request (access logs, usage, metrics): on or off [default: on].
     #[arg(long, env = "EDGEGATE_METERING", value_name = "on|off")]
     pub metering: Option<Switch>,
+    /// Send cached bodies of 16 KiB or more with sendfile on plain-HTTP connections, from an
+    /// in-memory copy that counts against --cache-size: on or off [default: on].
+    #[arg(long, env = "EDGEGATE_SENDFILE", value_name = "on|off")]
+    pub sendfile: Option<Switch>,
     /// Seconds between access-log deliveries (local files and S3 buckets) [default: 60].
     #[arg(long, env = "EDGEGATE_LOG_DELIVERY_INTERVAL", value_name = "SECONDS")]
     pub log_delivery_interval: Option<u64>,
@@ -160,6 +164,8 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// See [`ServeArgs::metering`]: `true` or `false`.
     pub metering: Option<bool>,
+    /// See [`ServeArgs::sendfile`]: `true` or `false`.
+    pub sendfile: Option<bool>,
     /// See [`ServeArgs::log_delivery_interval`].
     pub log_delivery_interval: Option<u64>,
     /// See [`ServeArgs::workers`].
@@ -232,6 +238,8 @@ pub struct Settings {
     pub local_origins: BTreeMap<String, PathBuf>,
     /// Whether requests are metered (journal, access logs, usage, metrics).
     pub metering: bool,
+    /// Whether cached bodies get a mirror sent with `sendfile` ([`crate::sendfile`]).
+    pub sendfile: bool,
     /// How often access logs are written out and delivered.
     pub log_delivery_interval: Duration,
     /// Threads serving viewer connections.
@@ -436,6 +444,11 @@ impl Settings {
             (None, Some(b)) => b,
             (None, None) => true,
         };
+        let sendfile = match (args.sendfile, file.sendfile) {
+            (Some(s), _) => s == Switch::On,
+            (None, Some(b)) => b,
+            (None, None) => true,
+        };
         let log_delivery_interval = args
             .log_delivery_interval
             .or(file.log_delivery_interval)
@@ -477,6 +490,7 @@ impl Settings {
                 cache_size,
                 account_id,
                 metering,
+                sendfile,
                 log_delivery_interval,
                 workers,
                 trusted_proxies,
@@ -549,6 +563,26 @@ mod tests {
         assert_eq!(s.billing_region, BillingRegion::Us);
         assert_eq!(s.cache_size, DEFAULT_CACHE_SIZE);
         assert_eq!(s.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn sendfile_is_on_unless_turned_off() {
+        assert!(Settings::default().sendfile);
+        let off = file("sendfile = false");
+        assert!(
+            !Settings::resolve(&ServeArgs::default(), &off, Path::new("."))
+                .unwrap()
+                .sendfile
+        );
+        let args = ServeArgs {
+            sendfile: Some(Switch::On),
+            ..Default::default()
+        };
+        assert!(
+            Settings::resolve(&args, &off, Path::new("."))
+                .unwrap()
+                .sendfile
+        );
     }
 
     #[test]

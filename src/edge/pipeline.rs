@@ -614,13 +614,16 @@ impl Edge {
         };
         let obj = match cache_mod::ttl::decide(now, old.status, &headers, &ctx.behavior.ttl, None) {
             cache_mod::ttl::Storage::Store { ttl } => {
-                let obj = Arc::new(template(ttl).into_object(old.body.clone()));
+                let obj = Arc::new(template(ttl).into_object(old.body.clone(), old.mirror.clone()));
                 guard.complete(obj.clone()).await;
                 obj
             }
             cache_mod::ttl::Storage::DoNotStore => {
                 guard.pass();
-                Arc::new(template(std::time::Duration::ZERO).into_object(old.body.clone()))
+                Arc::new(
+                    template(std::time::Duration::ZERO)
+                        .into_object(old.body.clone(), old.mirror.clone()),
+                )
             }
         };
         serve_cached(&obj, parts, now, XCache::RefreshHit, ctx.tally)
@@ -906,6 +909,9 @@ fn serve_cached(
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = obj.status;
     *resp.headers_mut() = obj.headers.clone();
+    if let Some(m) = &obj.mirror {
+        crate::sendfile::announce(m);
+    }
     let len = obj.body.len() as u64;
     let mut body = obj.body.clone();
     let mut changed = false;

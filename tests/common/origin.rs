@@ -6,6 +6,7 @@
 //! - `/nostore/...` answers with `Cache-Control: no-store`;
 //! - `/delay-ms/{n}/...` waits n milliseconds (for collapsing tests);
 //! - `/maxage1/...` answers with `max-age=1`, and 304 (`max-age=60`) to `If-None-Match: "v1"`;
+//! - `/big/{n}/...` answers n bytes of [`big_body`];
 //! - anything else: 200, `text/plain`, body `origin:{path}?{query}`, an ETag and Last-Modified.
 
 use std::net::SocketAddr;
@@ -126,6 +127,17 @@ async fn answer(req: Request, hits: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>
                 .unwrap();
         }
     }
+    if let Some(rest) = path.strip_prefix("/big/") {
+        let n = rest
+            .split('/')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        return Response::builder()
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(big_body(n)))
+            .unwrap();
+    }
     let body = format!("origin:{pq}");
     let mut b = Response::builder()
         .status(status)
@@ -137,4 +149,9 @@ async fn answer(req: Request, hits: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>
         b = b.header("cache-control", cc);
     }
     b.body(Body::from(body)).unwrap()
+}
+
+/// The body `/big/{n}/...` answers: n bytes of a pattern that repeats every 251 bytes.
+pub fn big_body(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }

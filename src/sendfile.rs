@@ -1,0 +1,473 @@
+//! Zero-copy sends of cached bodies on plain-TCP connections.
+//!
+//! Writing a cached body with `writev` makes the kernel copy every byte into the socket's
+//! buffers; at 64 KiB and above that copy is a fifth to a half of a cache hit's CPU time
+//! (`benches/RESULTS.md`). `sendfile` from a file skips it: the socket's buffers refer to the
+//! file's pages. So a cached body of [`MIN_BODY`] bytes or more also gets a [`Mirror`]: a sealed,
+//! anonymous in-memory file (`memfd`) holding the same bytes, kept beside the body for as long as
+//! the object is cached.
+//!
+//! hyper still builds every response as usual, and writes the body's `Bytes` through the
+//! connection's I/O object. On plain TCP that object is a [`SendfileStream`]: when a buffer it is
+//! asked to write lies inside the memory of a body whose mirror is alive, it sends the mirror's
+//! bytes at the same offset with `sendfile` instead (the response head before it goes first, with
+//! `MSG_MORE`, so head and body still leave in the same packets). A buffer is matched by its
+//! address: while the mirror lives it holds a reference to the body's memory, so no other buffer
+//! can occupy those addresses, and the body's bytes (immutable) and the mirror's (sealed) are the
+//! same. Anything that does not match is written as before, so HTTP/2 frames, ranges (slices of
+//! the body), TLS and stale lookups all stay correct; at worst a buffer is copied.
+//!
+//! Which mirrors a thread may be asked about is known from the cache hits it served: the
+//! pipeline [`announce`]s the mirror of each object it serves, into a small table of the
+//! thread's own (weak references, no locks). A worker thread serves its connections from start to
+//! end, so the writes of its responses happen on the thread that announced their mirrors.
+//!
+//! A mirror costs its body's size again in memory (in the page cache, not in the process's
+//! resident set), and the cache weighs objects with a mirror twice over, so `--cache-size` still
+//! bounds what is held. `--sendfile off` turns mirrors off. The number of mirrors is kept under
+//! half of the open-file limit (raised to its hard maximum at start-up), so they never starve
+//! `accept`.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::net::{SendAncillaryBuffer, SendFlags};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+/// The smallest body given a mirror. Below it, the copy `sendfile` saves costs less than the
+/// extra system call it takes (head and body are sent by two calls instead of one `writev`).
+pub const MIN_BODY: usize = 16 * 1024;
+
+/// Mirrors alive in the process, kept under [`mirror_limit`].
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Body bytes sent with `sendfile` since the process started.
+static SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Body bytes sent with `sendfile` (from mirrors) since the process started, by every
+/// connection.
+pub fn bytes_sent() -> u64 {
+    SENT.load(Ordering::Relaxed)
+}
+
+/// A cached body's copy in a sealed memfd, from which [`SendfileStream`] sends it.
+pub struct Mirror {
+    file: OwnedFd,
+    /// The body's address and length: the memory this mirror stands for.
+    base: usize,
+    len: usize,
+    /// Keeps the body's memory alive (and so its addresses taken) as long as the mirror is.
+    _body: Bytes,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mirror {
+    /// A mirror of `body`, if it is at least [`MIN_BODY`] bytes and one more mirror stays within
+    /// the limit; `None` also when the memfd cannot be made (the body is then written as before).
+    pub fn of(body: &Bytes) -> Option<Arc<Mirror>> {
+        if body.len() < MIN_BODY {
+            return None;
+        }
+        if LIVE.fetch_add(1, Ordering::Relaxed) >= mirror_limit() {
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        match write_sealed(body) {
+            Ok(file) => Some(Arc::new(Mirror {
+                file,
+                base: body.as_ptr() as usize,
+                len: body.len(),
+                _body: body.clone(),
+            })),
+            Err(error) => {
+                LIVE.fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!(%error, "no memfd for a cached body; it is written by copy");
+                None
+            }
+        }
+    }
+
+    /// The body's length in bytes (what the mirror adds to its object's weight).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: mirrors are made of bodies of [`MIN_BODY`] bytes or more.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Where `slice` starts in the body, if it lies wholly inside it.
+    fn offset_of(&self, slice: &[u8]) -> Option<u64> {
+        let start = (slice.as_ptr() as usize).checked_sub(self.base)?;
+        (start.checked_add(slice.len())? <= self.len).then_some(start as u64)
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn write_sealed(body: &[u8]) -> io::Result<OwnedFd> {
+    let fd = rustix::fs::memfd_create(
+        "edgegate-cached-body",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )?;
+    let mut file = File::from(fd);
+    file.write_all(body)?;
+    let fd = OwnedFd::from(file);
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
+    )?;
+    Ok(fd)
+}
+
+/// How many mirrors may be alive: half the open-file limit, so sockets keep the other half.
+fn mirror_limit() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1 << 20);
+        usize::try_from(soft / 2).unwrap_or(usize::MAX)
+    })
+}
+
+/// Raises the soft open-file limit to the hard one, as servers do (nginx's
+/// `worker_rlimit_nofile`): viewer connections and mirrors both take descriptors. Call once at
+/// start-up, before the first mirror is made; failure leaves the limit as it was.
+pub fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    if now.current != now.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: now.maximum,
+                maximum: now.maximum,
+            },
+        );
+    }
+}
+
+/// How many announced mirrors a thread remembers. A response's body is normally written within
+/// the same poll that produced it, long before 16 other objects are served.
+const RECENT: usize = 16;
+
+thread_local! {
+    static ANNOUNCED: RefCell<Announced> = const { RefCell::new(Announced { slots: [const { None }; RECENT], next: 0 }) };
+}
+
+struct Announced {
+    slots: [Option<Weak<Mirror>>; RECENT],
+    next: usize,
+}
+
+/// Tells this thread's [`SendfileStream`]s that `mirror`'s body may be written soon.
+pub fn announce(mirror: &Arc<Mirror>) {
+    ANNOUNCED.with(|a| {
+        let mut a = a.borrow_mut();
+        let me = Arc::as_ptr(mirror);
+        if a.slots.iter().flatten().any(|w| w.as_ptr() == me) {
+            return;
+        }
+        let i = a.next;
+        a.slots[i] = Some(Arc::downgrade(mirror));
+        a.next = (i + 1) % RECENT;
+    });
+}
+
+/// The live mirror `slice` lies in, and where in it, among those announced on this thread.
+fn find(slice: &[u8]) -> Option<(Arc<Mirror>, u64)> {
+    if slice.len() < MIN_BODY / 4 {
+        return None;
+    }
+    ANNOUNCED.with(|a| {
+        let a = a.borrow();
+        a.slots.iter().flatten().find_map(|w| {
+            let m = w.upgrade()?;
+            let at = m.offset_of(slice)?;
+            Some((m, at))
+        })
+    })
+}
+
+/// A plain-TCP viewer connection that sends the bytes of announced mirrors with `sendfile`
+/// (see the module docs); everything else passes through to the socket.
+#[derive(Debug)]
+pub struct SendfileStream {
+    inner: TcpStream,
+}
+
+impl SendfileStream {
+    /// Wraps an accepted connection.
+    pub fn new(inner: TcpStream) -> Self {
+        SendfileStream { inner }
+    }
+
+    /// Sends `head` (with `MSG_MORE`, when any) and then up to `len` bytes of `mirror` from
+    /// `offset`. Returns the bytes sent, counting the head's; once some are sent, a failure to
+    /// send more is left for the next call to meet.
+    fn send(
+        &self,
+        head: &[IoSlice<'_>],
+        mirror: &Mirror,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        let head_len: usize = head.iter().map(|s| s.len()).sum();
+        let mut sent = 0;
+        if head_len > 0 {
+            sent = rustix::net::sendmsg(
+                &self.inner,
+                head,
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::MORE | SendFlags::NOSIGNAL,
+            )?;
+            if sent < head_len {
+                return Ok(sent);
+            }
+        }
+        let mut at = offset;
+        match rustix::fs::sendfile(self.inner.as_fd(), &mirror.file, Some(&mut at), len) {
+            Ok(n) => {
+                SENT.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(sent + n)
+            }
+            Err(_) if sent > 0 => Ok(sent),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl AsyncRead for SendfileStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SendfileStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if find(buf).is_some() {
+            return self.poll_write_vectored(cx, &[IoSlice::new(buf)]);
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let Some((i, mirror, offset)) = bufs
+            .iter()
+            .enumerate()
+            .find_map(|(i, b)| find(b).map(|(m, at)| (i, m, at)))
+        else {
+            return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        };
+        let head = &bufs[..i];
+        let len = bufs[i].len();
+        loop {
+            ready!(self.inner.poll_write_ready(cx))?;
+            let this = &*self;
+            match this
+                .inner
+                .try_io(Interest::WRITABLE, || this.send(head, &mirror, offset, len))
+            {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    fn body(len: usize) -> Bytes {
+        (0..len)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    fn file_bytes(m: &Mirror) -> Vec<u8> {
+        let f = File::from(m.file.try_clone().unwrap());
+        let mut out = vec![0; m.len() + 1];
+        let n = f.read_at(&mut out, 0).unwrap();
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn small_bodies_get_no_mirror_and_large_ones_a_sealed_copy() {
+        assert!(Mirror::of(&body(MIN_BODY - 1)).is_none());
+        let b = body(MIN_BODY * 3 + 5);
+        let m = Mirror::of(&b).expect("a mirror");
+        assert_eq!(m.len(), b.len());
+        assert_eq!(file_bytes(&m), b);
+        let seals = rustix::fs::fcntl_get_seals(&m.file).unwrap();
+        assert!(seals.contains(SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW));
+        let f = File::from(m.file.try_clone().unwrap());
+        assert!(
+            f.write_at(b"x", 0).is_err(),
+            "a sealed mirror cannot change"
+        );
+    }
+
+    #[test]
+    fn a_slice_matches_only_wholly_inside_its_body() {
+        let b = body(MIN_BODY * 2);
+        let m = Mirror::of(&b).unwrap();
+        assert_eq!(m.offset_of(&b), Some(0));
+        assert_eq!(m.offset_of(&b[100..5000]), Some(100));
+        assert_eq!(m.offset_of(&b[b.len() - 1..]), Some(b.len() as u64 - 1));
+        let other = body(MIN_BODY * 2);
+        assert_eq!(m.offset_of(&other), None);
+        // A slice that would run past the body's end (made from a longer buffer's view).
+        let longer = body(MIN_BODY * 4);
+        let m2 = Mirror::of(&longer.slice(..MIN_BODY * 2)).unwrap();
+        assert_eq!(m2.offset_of(&longer[MIN_BODY..MIN_BODY * 3]), None);
+        assert_eq!(m2.offset_of(&longer[MIN_BODY * 3..]), None);
+    }
+
+    /// A connected pair: the edge's end wrapped, the viewer's end plain.
+    async fn pair() -> (SendfileStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let viewer = TcpStream::connect(l.local_addr().unwrap());
+        let (edge, viewer) = tokio::join!(l.accept(), viewer);
+        (SendfileStream::new(edge.unwrap().0), viewer.unwrap())
+    }
+
+    /// Writes `parts` as hyper does: vectored, advancing past what each call reports written.
+    async fn write_all(s: &mut SendfileStream, mut parts: Vec<&[u8]>) {
+        while !parts.is_empty() {
+            let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+            let mut n = s.write_vectored(&slices).await.unwrap();
+            assert!(n > 0);
+            while n > 0 {
+                let take = n.min(parts[0].len());
+                parts[0] = &parts[0][take..];
+                n -= take;
+                if parts[0].is_empty() {
+                    parts.remove(0);
+                }
+            }
+        }
+        s.flush().await.unwrap();
+    }
+
+    async fn read_exact(v: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        v.read_exact(&mut got).await.unwrap();
+        got
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_announced_body_and_its_slices_leave_through_sendfile_unchanged() {
+        let b = body(8 << 20);
+        let m = Mirror::of(&b).unwrap();
+        announce(&m);
+        let (mut edge, mut viewer) = pair().await;
+        let head = b"HTTP/1.1 200 OK\r\ncontent-length: 8388608\r\n\r\n";
+        let before = bytes_sent();
+        // 8 MiB is far more than the socket buffers hold: the reader drains while the writer
+        // meets partial sends and would-blocks.
+        let reader = async { read_exact(&mut viewer, head.len() + b.len()).await };
+        let ((), got) = tokio::join!(write_all(&mut edge, vec![head, &b]), reader);
+        assert_eq!(&got[..head.len()], head);
+        assert!(got[head.len()..] == b[..], "the body arrived unchanged");
+        assert!(bytes_sent() - before >= b.len() as u64);
+
+        // A range: a slice inside the body, after a head of its own.
+        let range = b.slice(1_000_003..1_300_000);
+        let before = bytes_sent();
+        let reader = async { read_exact(&mut viewer, 3 + range.len()).await };
+        let ((), got) = tokio::join!(write_all(&mut edge, vec![b"abc", &range]), reader);
+        assert_eq!(&got[..3], b"abc");
+        assert!(got[3..] == range[..]);
+        assert!(bytes_sent() - before >= range.len() as u64);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn bodies_without_a_live_announced_mirror_are_written_by_copy() {
+        let (mut edge, mut viewer) = pair().await;
+        // Never announced on this thread.
+        let quiet = body(MIN_BODY * 4);
+        let _m = Mirror::of(&quiet).unwrap();
+        // Announced, then dropped: the body lives on (a response still holds it), the mirror not.
+        let gone = body(MIN_BODY * 4);
+        announce(&Mirror::of(&gone).unwrap());
+        for b in [&quiet, &gone] {
+            let reader = async { read_exact(&mut viewer, 2 + b.len()).await };
+            let ((), got) = tokio::join!(write_all(&mut edge, vec![b"hd", b]), reader);
+            assert!(got[2..] == b[..]);
+        }
+        assert!(find(&quiet).is_none() && find(&gone).is_none());
+    }
+
+    #[test]
+    fn a_thread_remembers_its_most_recent_announcements() {
+        let bodies: Vec<Bytes> = (0..RECENT + 1).map(|_| body(MIN_BODY)).collect();
+        let mirrors: Vec<_> = bodies.iter().map(|b| Mirror::of(b).unwrap()).collect();
+        for m in &mirrors {
+            announce(m);
+            announce(m); // once only
+        }
+        assert!(find(&bodies[0]).is_none(), "the oldest was replaced");
+        for b in &bodies[1..] {
+            assert!(find(b).is_some());
+        }
+        // Another thread knows none of them.
+        let b = bodies[1].clone();
+        assert!(
+            std::thread::spawn(move || find(&b).is_none())
+                .join()
+                .unwrap()
+        );
+    }
+}
