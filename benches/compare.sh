@@ -180,8 +180,9 @@ start_edgegate() { # name cache-size [extra serve args...]
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # KiB held in edgegate's sendfile mirrors (sealed memfd files; page cache, not in its RSS).
+# (A descriptor closed during the walk makes find and stat fail; the sum of the rest stands.)
 mirror_kib() {
-    find "/proc/$1/fd" -lname '/memfd:edgegate-cached-body*' -exec stat -L -c %s {} + 2>/dev/null |
+    { find "/proc/$1/fd" -lname '/memfd:edgegate-cached-body*' -exec stat -L -c %s {} + 2>/dev/null || true; } |
         awk '{s += $1} END {printf "%d", s / 1024}'
 }
 origin_count() { grep -c -- "$1" "$work/origin/access.log" || true; }
@@ -578,7 +579,7 @@ before="$(origin_count /churn/)"
 (
     peak=0
     while [[ ! -e "$work/churn.done" ]] && kill -0 "$churn_pid" 2>/dev/null; do
-        m=$(($(rss_kib "$churn_pid") + $(mirror_kib "$churn_pid")))
+        m=$(($(rss_kib "$churn_pid" || echo 0) + $(mirror_kib "$churn_pid")))
         ((m > peak)) && peak=$m && echo "$peak" > "$work/churn.peak"
         sleep 1
     done

@@ -112,12 +112,12 @@ impl Mirror {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
 
-    /// Where `slice` starts in the body, if it lies wholly inside it.
-    fn offset_of(&self, slice: &[u8]) -> Option<u64> {
-        let start = (slice.as_ptr() as usize).checked_sub(self.base)?;
-        (start.checked_add(slice.len())? <= self.len).then_some(start as u64)
-    }
+/// Where `slice` starts in the `len` bytes at address `base`, if it lies wholly inside them.
+fn offset_in(base: usize, len: usize, slice: &[u8]) -> Option<u64> {
+    let start = (slice.as_ptr() as usize).checked_sub(base)?;
+    (start.checked_add(slice.len())? <= len).then_some(start as u64)
 }
 
 impl Drop for Mirror {
@@ -178,7 +178,9 @@ thread_local! {
 }
 
 struct Announced {
-    slots: [Option<Weak<Mirror>>; RECENT],
+    /// Each mirror's body address and length beside it, so that a buffer is matched against
+    /// them before any mirror's reference count (shared with other threads) is touched.
+    slots: [Option<(usize, usize, Weak<Mirror>)>; RECENT],
     next: usize,
 }
 
@@ -187,11 +189,11 @@ pub fn announce(mirror: &Arc<Mirror>) {
     ANNOUNCED.with(|a| {
         let mut a = a.borrow_mut();
         let me = Arc::as_ptr(mirror);
-        if a.slots.iter().flatten().any(|w| w.as_ptr() == me) {
+        if a.slots.iter().flatten().any(|(_, _, w)| w.as_ptr() == me) {
             return;
         }
         let i = a.next;
-        a.slots[i] = Some(Arc::downgrade(mirror));
+        a.slots[i] = Some((mirror.base, mirror.len, Arc::downgrade(mirror)));
         a.next = (i + 1) % RECENT;
     });
 }
@@ -203,10 +205,10 @@ fn find(slice: &[u8]) -> Option<(Arc<Mirror>, u64)> {
     }
     ANNOUNCED.with(|a| {
         let a = a.borrow();
-        a.slots.iter().flatten().find_map(|w| {
-            let m = w.upgrade()?;
-            let at = m.offset_of(slice)?;
-            Some((m, at))
+        a.slots.iter().flatten().find_map(|(base, len, w)| {
+            let at = offset_in(*base, *len, slice)?;
+            // Alive, the mirror holds the body, so nothing else can sit at these addresses.
+            Some((w.upgrade()?, at))
         })
     })
 }
@@ -363,16 +365,22 @@ mod tests {
     fn a_slice_matches_only_wholly_inside_its_body() {
         let b = body(MIN_BODY * 2);
         let m = Mirror::of(&b).unwrap();
-        assert_eq!(m.offset_of(&b), Some(0));
-        assert_eq!(m.offset_of(&b[100..5000]), Some(100));
-        assert_eq!(m.offset_of(&b[b.len() - 1..]), Some(b.len() as u64 - 1));
+        assert_eq!(offset_in(m.base, m.len, &b), Some(0));
+        assert_eq!(offset_in(m.base, m.len, &b[100..5000]), Some(100));
+        assert_eq!(
+            offset_in(m.base, m.len, &b[b.len() - 1..]),
+            Some(b.len() as u64 - 1)
+        );
         let other = body(MIN_BODY * 2);
-        assert_eq!(m.offset_of(&other), None);
+        assert_eq!(offset_in(m.base, m.len, &other), None);
         // A slice that would run past the body's end (made from a longer buffer's view).
         let longer = body(MIN_BODY * 4);
         let m2 = Mirror::of(&longer.slice(..MIN_BODY * 2)).unwrap();
-        assert_eq!(m2.offset_of(&longer[MIN_BODY..MIN_BODY * 3]), None);
-        assert_eq!(m2.offset_of(&longer[MIN_BODY * 3..]), None);
+        assert_eq!(
+            offset_in(m2.base, m2.len, &longer[MIN_BODY..MIN_BODY * 3]),
+            None
+        );
+        assert_eq!(offset_in(m2.base, m2.len, &longer[MIN_BODY * 3..]), None);
     }
 
     /// A connected pair: the edge's end wrapped, the viewer's end plain.
