@@ -43,7 +43,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::watch;
 
 use super::key::CacheKey;
-use crate::sendfile::Mirror;
+use crate::sendfile::{MIN_BODY, Mirror};
 
 /// How long an expired entry is kept for revalidation after its TTL.
 pub const STALE_GRACE: Duration = Duration::from_secs(3600);
@@ -745,14 +745,30 @@ impl Tee {
         if self.expected.is_some_and(|l| l != fill.received) {
             return None;
         }
-        let body = exact_body(fill.buf);
-        let mirror = if fill.guard.inner.mirrors {
-            Mirror::of(&body)
-        } else {
-            None
-        };
-        let obj = Arc::new(fill.template.into_object(body, mirror));
-        Some(Box::pin(fill.guard.complete(obj)))
+        let Filling {
+            guard,
+            template,
+            buf,
+            ..
+        } = fill;
+        let body = exact_body(buf);
+        let mirrored = guard.inner.mirrors && body.len() >= MIN_BODY;
+        Some(Box::pin(async move {
+            // Copying the body into its mirror takes time in proportion to its size (a
+            // millisecond for a few MiB): on a blocking thread, not the event loop.
+            let mirror = if mirrored {
+                let b = body.clone();
+                tokio::task::spawn_blocking(move || Mirror::of(&b))
+                    .await
+                    .ok()
+                    .flatten()
+            } else {
+                None
+            };
+            guard
+                .complete(Arc::new(template.into_object(body, mirror)))
+                .await;
+        }))
     }
 }
 
