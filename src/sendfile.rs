@@ -226,15 +226,17 @@ impl SendfileStream {
         SendfileStream { inner }
     }
 
-    /// Sends `head` (with `MSG_MORE`, when any) and then up to `len` bytes of `mirror` from
-    /// `offset`. Returns the bytes sent, counting the head's; once some are sent, a failure to
-    /// send more is left for the next call to meet.
+    /// Sends `head` (with `MSG_MORE`, when any) and then up to `body.len()` bytes of `mirror`
+    /// from `offset` (the bytes of `body`). Returns the bytes sent, counting the head's; once
+    /// some are sent, a failure to send more is left for the next call to meet. Should the
+    /// kernel refuse `sendfile` itself (anything but a full socket buffer), `body` is written by
+    /// copy instead, so a response never fails for want of `sendfile`.
     fn send(
         &self,
         head: &[IoSlice<'_>],
         mirror: &Mirror,
         offset: u64,
-        len: usize,
+        body: &[u8],
     ) -> io::Result<usize> {
         let head_len: usize = head.iter().map(|s| s.len()).sum();
         let mut sent = 0;
@@ -250,13 +252,14 @@ impl SendfileStream {
             }
         }
         let mut at = offset;
-        match rustix::fs::sendfile(self.inner.as_fd(), &mirror.file, Some(&mut at), len) {
+        match rustix::fs::sendfile(self.inner.as_fd(), &mirror.file, Some(&mut at), body.len()) {
             Ok(n) => {
                 SENT.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(sent + n)
             }
             Err(_) if sent > 0 => Ok(sent),
-            Err(e) => Err(e.into()),
+            Err(rustix::io::Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(_) => Ok(rustix::net::send(&self.inner, body, SendFlags::NOSIGNAL)?),
         }
     }
 }
@@ -296,14 +299,13 @@ impl AsyncWrite for SendfileStream {
             return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         };
         let head = &bufs[..i];
-        let len = bufs[i].len();
+        let body: &[u8] = &bufs[i];
         loop {
             ready!(self.inner.poll_write_ready(cx))?;
             let this = &*self;
-            match this
-                .inner
-                .try_io(Interest::WRITABLE, || this.send(head, &mirror, offset, len))
-            {
+            match this.inner.try_io(Interest::WRITABLE, || {
+                this.send(head, &mirror, offset, body)
+            }) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 done => return Poll::Ready(done),
             }
@@ -456,6 +458,27 @@ mod tests {
             assert!(got[2..] == b[..]);
         }
         assert!(find(&quiet).is_none() && find(&gone).is_none());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_mirror_the_kernel_will_not_send_from_is_written_by_copy() {
+        let b = body(MIN_BODY * 8);
+        // A directory: `sendfile` refuses it (EINVAL), as it would a file system without
+        // support for it.
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        let m = Arc::new(Mirror {
+            file: OwnedFd::from(File::open("/").unwrap()),
+            base: b.as_ptr() as usize,
+            len: b.len(),
+            _body: b.clone(),
+        });
+        announce(&m);
+        assert!(find(&b).is_some());
+        let (mut edge, mut viewer) = pair().await;
+        let reader = async { read_exact(&mut viewer, 4 + b.len()).await };
+        let ((), got) = tokio::join!(write_all(&mut edge, vec![b"head", &b]), reader);
+        assert_eq!(&got[..4], b"head");
+        assert!(got[4..] == b[..], "the body arrived by copy");
     }
 
     #[test]
