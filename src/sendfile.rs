@@ -26,7 +26,8 @@
 //! resident set), and the cache weighs objects with a mirror twice over, so `--cache-size` still
 //! bounds what is held. `--sendfile off` turns mirrors off. The number of mirrors is kept under
 //! half of the open-file limit (raised to its hard maximum at start-up), so they never starve
-//! `accept`.
+//! `accept`. `/metrics` shows the bytes held in mirrors ([`bytes_held`]) and sent from them
+//! ([`bytes_sent`]).
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -52,6 +53,14 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Body bytes sent with `sendfile` since the process started.
 static SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes held in live mirrors.
+static HELD: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes held in mirrors now (in memfds, outside the process's resident set).
+pub fn bytes_held() -> u64 {
+    HELD.load(Ordering::Relaxed)
+}
 
 /// Body bytes sent with `sendfile` (from mirrors) since the process started, by every
 /// connection.
@@ -89,11 +98,14 @@ impl Mirror {
             return None;
         }
         match write_sealed(body) {
-            Ok(file) => Some(Arc::new(Mirror {
-                file,
-                base: body.as_ptr() as usize,
-                len: body.len(),
-                _body: body.clone(),
+            Ok(file) => Some(Arc::new({
+                HELD.fetch_add(body.len() as u64, Ordering::Relaxed);
+                Mirror {
+                    file,
+                    base: body.as_ptr() as usize,
+                    len: body.len(),
+                    _body: body.clone(),
+                }
             })),
             Err(error) => {
                 LIVE.fetch_sub(1, Ordering::Relaxed);
@@ -123,6 +135,7 @@ fn offset_in(base: usize, len: usize, slice: &[u8]) -> Option<u64> {
 impl Drop for Mirror {
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
+        HELD.fetch_sub(self.len as u64, Ordering::Relaxed);
     }
 }
 
@@ -466,6 +479,7 @@ mod tests {
         // A directory: `sendfile` refuses it (EINVAL), as it would a file system without
         // support for it.
         LIVE.fetch_add(1, Ordering::Relaxed);
+        HELD.fetch_add(b.len() as u64, Ordering::Relaxed);
         let m = Arc::new(Mirror {
             file: OwnedFd::from(File::open("/").unwrap()),
             base: b.as_ptr() as usize,

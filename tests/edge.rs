@@ -376,14 +376,24 @@ async fn large_cached_bodies_leave_through_sendfile_unchanged() {
             "the h2c hit's body (sendfile {sendfile})"
         );
         let sent = edgegate::sendfile::bytes_sent() - before;
+        let metrics = get(edge.admin, "localhost", "/metrics").await.text();
+        let metric = |name: &str| -> u64 {
+            let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
+            line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
+        };
         if sendfile {
             // The whole hit and the range at least (h2c frames as well, unless all were copied).
             assert!(
                 sent >= (LEN + 200_000) as u64,
                 "{sent} bytes sent with sendfile"
             );
+            assert!(metric("edgegate_sendfile_bytes_total") >= sent);
+            assert!(metric("edgegate_cache_mirror_bytes") >= LEN as u64);
         } else {
             assert_eq!(sent, 0, "sendfile = false still sent with sendfile");
+            assert_eq!(metric("edgegate_sendfile_bytes_total"), 0);
+            assert_eq!(metric("edgegate_cache_mirror_bytes"), 0);
         }
 
         let tls = edge.viewer_tls.expect("TLS listener bound");

@@ -391,6 +391,18 @@ impl Metrics {
                 "Objects removed by invalidations.",
                 cache.invalidated as f64,
             ),
+            (
+                "edgegate_cache_mirror_bytes",
+                "gauge",
+                "Bytes of cached bodies held again in memfd mirrors for sendfile (counted in edgegate_cache_bytes).",
+                crate::sendfile::bytes_held() as f64,
+            ),
+            (
+                "edgegate_sendfile_bytes_total",
+                "counter",
+                "Cached body bytes sent to viewers with sendfile from their mirrors.",
+                crate::sendfile::bytes_sent() as f64,
+            ),
         ] {
             let _ = writeln!(
                 out,
