@@ -288,15 +288,13 @@ impl AsyncRead for SendfileStream {
 }
 
 impl AsyncWrite for SendfileStream {
+    /// One buffer is a vectored write of one: the mirror lookup is made once, there.
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if find(buf).is_some() {
-            return self.poll_write_vectored(cx, &[IoSlice::new(buf)]);
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
