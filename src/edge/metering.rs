@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -25,6 +25,7 @@ use super::routing::Distribution;
 use crate::cache::store::{HeadSummary, header_line_bytes};
 use crate::config::BillingRegion;
 use crate::meter::Meter;
+use crate::meter::journal::{Clock, Finished};
 use crate::meter::packed::Packer;
 use crate::meter::record::{Arrival, Departure, ResultType, TtlClass, protocol_version};
 use crate::server::ConnInfo;
@@ -96,11 +97,16 @@ pub(crate) struct MeterContext {
 }
 
 /// A record waiting for its response to finish: the request's values are packed when it
-/// arrives, the content type with the response head, and the rest when the response ends, so
-/// a request in flight holds no handle on the request's or the cache's buffers.
+/// arrives, the content type with the response head, so a request in flight holds no handle on
+/// the request's or the cache's buffers. When the response ends, the request's thread notes the
+/// instant and hands the record to the journal's writer as it is ([`Meter::submit`]); the writer
+/// builds the departure from these values ([`Finished::complete`]).
 #[derive(Debug)]
 pub(crate) struct Pending {
-    ctx: Arc<MeterContext>,
+    /// Taken when the record is handed over, so a record waiting for the writer holds no
+    /// reference to the meter.
+    ctx: Option<Arc<MeterContext>>,
+    region: BillingRegion,
     packer: Packer,
     client: std::net::SocketAddr,
     https: bool,
@@ -112,6 +118,8 @@ pub(crate) struct Pending {
     response: Option<ResponseFacts>,
     body_sent: u64,
     first_byte: Option<Instant>,
+    /// When the response ended (or the viewer went away); set as the record is handed over.
+    ended: Instant,
     /// The `Connection` header hyper will add to the response head for this request.
     connection_header: u64,
 }
@@ -177,14 +185,16 @@ impl Pending {
                 .zip(conn.tls_cipher)
                 .map(|(p, c)| (p.as_bytes(), c.as_bytes())),
         });
+        let started = Instant::now();
         let pending = Box::new(Pending {
-            ctx: ctx.clone(),
+            ctx: Some(ctx.clone()),
+            region: ctx.region,
             packer,
             client: conn.peer,
             https: conn.https,
             cs_bytes,
             connection_header: added_connection_header(req.version(), h.close, h.keep_alive),
-            started: Instant::now(),
+            started,
             tally: Tally {
                 metered: true,
                 ..Tally::default()
@@ -192,6 +202,7 @@ impl Pending {
             response: None,
             body_sent: 0,
             first_byte: None,
+            ended: started,
         });
         (pending, h.bytes)
     }
@@ -256,8 +267,18 @@ impl Pending {
         });
     }
 
+    /// Notes when the response ended and hands the record to the journal's writer.
     fn finish(mut self: Box<Self>) {
-        let taken = self.started.elapsed();
+        self.ended = Instant::now();
+        if let Some(ctx) = self.ctx.take() {
+            ctx.meter.submit(self);
+        }
+    }
+}
+
+impl Finished for Pending {
+    fn complete(&mut self, clock: &Clock, f: &mut dyn FnMut(&Packer, &Departure<'_>)) {
+        let taken = self.ended.saturating_duration_since(self.started);
         let detailed = *self
             .tally
             .detailed
@@ -266,11 +287,7 @@ impl Pending {
         let t = &self.tally;
         let dist = t.dist.get();
         let mut d = Departure {
-            end_ms: SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| {
-                    d.as_secs() as i64 * 1_000 + i64::from(d.subsec_millis())
-                }),
+            end_ms: clock.wall_ms(self.ended),
             client_ip: self.client.ip(),
             client_port: self.client.port(),
             https: self.https,
@@ -290,7 +307,7 @@ impl Pending {
             range: None,
             distribution_id: dist.map(|d| d.id.as_bytes()),
             distribution_domain: dist.map(|d| d.domain.as_bytes()),
-            billing_region: self.ctx.region,
+            billing_region: self.region,
             ttl_class: match t.ttl.load(Ordering::Relaxed) {
                 1 => Some(TtlClass::Static),
                 2 => Some(TtlClass::Dynamic),
@@ -330,7 +347,7 @@ impl Pending {
                 d.detailed_result_type = b"ClientCommError";
             }
         }
-        self.ctx.meter.submit(&self.packer, &d);
+        f(&self.packer, &d);
     }
 }
 

@@ -4,10 +4,15 @@
 //! as well, so an upgraded edge still delivers and counts what it served before; journals of
 //! older formats (`.rec` and `.log`) are left alone and not read.
 //!
-//! The data plane never waits for the disk: [`Meter::submit`] copies the packed record
-//! ([`packed::Packer`]) into one of a few lock-sharded buffers (no wake-up per record), and one
-//! writer thread drains them and appends each buffer to the hour's file as one frame: a
-//! little-endian `u32` length, then that many bytes of packed records. Nothing is escaped or
+//! The data plane never waits for the disk, nor does more for a record than it must while the
+//! request's values are at hand: [`Meter::submit`] pushes the finished request ([`Finished`]: its
+//! arrival already packed by [`packed::Packer`], the rest as plain values and the instant it
+//! ended) onto one of a few lock-sharded lists, a pointer per record and no wake-up. One writer
+//! thread drains them, and for each record in turn builds its departure, counts it in the
+//! [`Metrics`] and packs it: the same few functions over a batch of records, with their code and
+//! data hot, instead of once per request between everything else a request runs. It appends each
+//! batch to the hour's file as one frame: a little-endian `u32` length, then that many bytes of
+//! packed records. Nothing is escaped or
 //! formatted on the way in; the text of a record (the journal line of [`w3c::journal_line`]) is
 //! made only when something reads the journal: log delivery (at a lower CPU priority), reports
 //! and [`text_lines`]. The writer writes whatever it holds at least every [`WRITE_INTERVAL`] (so
@@ -39,32 +44,73 @@ use super::{packed, w3c};
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest written records wait for `fsync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// Capacity each shard's spare buffer keeps between writes; a burst's larger buffer is let go.
+/// Capacity the writer's buffer of packed records keeps between writes; a burst's larger buffer
+/// is let go.
 const SPARE_CAPACITY: usize = 1 << 20;
-/// Largest frame readers accept. A shard starts a new frame once its batch reaches
+/// Largest frame readers accept. The writer starts a new frame once its batch reaches
 /// [`FRAME_TARGET`], so only a record larger than the difference (far beyond any request head
 /// the listeners accept) could make a larger one.
 const MAX_FRAME: usize = 64 << 20;
-/// Size at which a shard's batch is closed and the next record starts a new frame.
+/// Size at which the writer's batch is closed and the next record starts a new frame.
 const FRAME_TARGET: usize = 16 << 20;
 /// A journal file's extension.
 const EXTENSION: &str = ".rec3";
 /// The extension of journal files in the format before ([`packed::Format::V2`]), still read.
 const EXTENSION_V2: &str = ".rec2";
 
+/// A request whose response has ended (or whose viewer went away), handed to the writer as it
+/// is. The writer completes it: one reading of the clocks per batch ([`Clock`]) and the record's
+/// own values give its departure.
+pub trait Finished: Send {
+    /// Calls `f` with the record's packer (arrival and content type) and its departure.
+    fn complete(&mut self, clock: &Clock, f: &mut dyn FnMut(&packed::Packer, &Departure<'_>));
+}
+
+/// The writer's reading of both clocks, taken once per batch: a record that ended at a
+/// monotonic instant gets its wall-clock end time from it, so the request's thread reads one
+/// clock, once, when it ends.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    mono: Instant,
+    wall_ms: i64,
+}
+
+impl Clock {
+    /// Both clocks, now.
+    pub fn now() -> Clock {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| {
+                d.as_secs() as i64 * 1_000 + i64::from(d.subsec_millis())
+            });
+        Clock {
+            mono: Instant::now(),
+            wall_ms: wall,
+        }
+    }
+
+    /// The wall-clock time (Unix milliseconds) of `at`, an instant at or before this reading.
+    pub fn wall_ms(&self, at: Instant) -> i64 {
+        let ago = self.mono.saturating_duration_since(at).as_millis();
+        self.wall_ms - i64::try_from(ago).unwrap_or(i64::MAX / 2)
+    }
+}
+
+/// The records a request thread handed over since the writer last came by.
+type Handed = Vec<Box<dyn Finished>>;
+
 /// The hand-over between request threads and the writer.
-#[derive(Debug)]
 struct Queue {
     /// A request thread pushes into its own shard ([`super::thread_shard`]), so the writer
     /// never has to be woken per record.
-    shards: [super::CacheAligned<Mutex<Lines>>; super::SHARDS],
+    shards: [super::CacheAligned<Mutex<Handed>>; super::SHARDS],
     /// Sync requests: the writer answers each after writing and fsyncing.
     syncs: Mutex<Vec<mpsc::SyncSender<()>>>,
     wake: Condvar,
     stopped: AtomicBool,
 }
 
-/// Records packed by request threads ([`packed`]), waiting for the writer.
+/// Records the writer packed ([`packed`]), waiting to be written.
 #[derive(Debug, Default)]
 struct Lines {
     /// The hour `packed` belongs to.
@@ -72,7 +118,7 @@ struct Lines {
     /// Empty, or [`FRAME_HEAD`] bytes that the writer fills in with the frame's length,
     /// followed by records: a batch is written to the file as it is, without a copy.
     packed: Vec<u8>,
-    /// Records of earlier hours (a shard that saw the hour change before the writer came by),
+    /// Records of earlier hours (records of two hours were handed over between two writes),
     /// or of the same hour when a batch reached [`FRAME_TARGET`].
     earlier: Vec<(i64, Vec<u8>)>,
     /// The texts of the frame in `packed` that later records may refer to.
@@ -304,7 +350,7 @@ impl Meter {
         fs::create_dir_all(&dir)?;
         repair(&dir)?;
         let queue = Arc::new(Queue {
-            shards: std::array::from_fn(|_| super::CacheAligned(Mutex::new(Lines::default()))),
+            shards: std::array::from_fn(|_| super::CacheAligned(Mutex::new(Vec::new()))),
             syncs: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -315,9 +361,18 @@ impl Meter {
             .spawn(move || flusher(flush_rx))?;
         let writer_dir = dir.clone();
         let writer_queue = queue.clone();
+        let writer_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("edgegate-meter".into())
-            .spawn(move || writer(writer_dir, writer_queue, flush_tx, flushing))?;
+            .spawn(move || {
+                writer(
+                    writer_dir,
+                    writer_queue,
+                    &writer_metrics,
+                    flush_tx,
+                    flushing,
+                )
+            })?;
         Ok(Meter {
             queue,
             metrics,
@@ -325,16 +380,10 @@ impl Meter {
         })
     }
 
-    /// Hands a finished request to the writer: what `record` packed so far, then `departure`.
-    /// Never blocks.
-    ///
-    /// The request's thread only copies the record's bytes; the writer appends them to the
-    /// journal as they are, and readers format them.
-    pub fn submit(&self, record: &packed::Packer, departure: &Departure<'_>) {
-        self.metrics.observe(departure);
-        let hour = departure.end_ms.div_euclid(3_600_000) * 3_600;
-        let shard = super::thread_shard();
-        lock(&self.queue.shards[shard]).push(hour, record, departure, FRAME_TARGET);
+    /// Hands a finished request to the writer, which completes it, counts it in the metrics
+    /// and packs it into the journal ([`Finished`]). Never blocks for more than a push.
+    pub fn submit(&self, record: Box<dyn Finished>) {
+        lock(&self.queue.shards[super::thread_shard()]).push(record);
     }
 
     /// Waits until everything submitted before this call is written, fsynced and counted in
@@ -481,6 +530,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn writer(
     dir: PathBuf,
     queue: Arc<Queue>,
+    metrics: &Metrics,
     flush_tx: mpsc::Sender<Flush>,
     flushing: std::thread::JoinHandle<()>,
 ) {
@@ -495,13 +545,13 @@ fn writer(
             tracing::error!(error = %e, "cannot write the usage journal");
         }
     };
-    // One spare buffer per shard, swapped with the shard's on each write: a shard's next batch
-    // goes into the capacity its last batch grew, instead of growing a new buffer (a
-    // reallocation and a copy of everything so far at each doubling) every write interval.
-    let mut spares: [Vec<u8>; super::SHARDS] = std::array::from_fn(|_| Vec::new());
-    let append = |files: &mut Files, hour: i64, batch: &mut [u8]| {
-        report(write_batch(files, hour, batch, MAX_FRAME));
-    };
+    // The records packed since the last write, as frames by hour; `packed` keeps the capacity
+    // its last batch grew (up to a limit), so a write interval's records do not grow a new
+    // buffer (a reallocation and a copy of everything so far at each doubling) every time.
+    let mut lines = Lines::default();
+    // Swapped with each shard's list in turn: the shard's next records go into the capacity
+    // the list before it grew.
+    let mut handed: Handed = Vec::new();
     loop {
         // Sleep until the next write is due, or a sync is asked for.
         let syncs: Vec<mpsc::SyncSender<()>> = {
@@ -518,20 +568,29 @@ fn writer(
         // Checked before draining: once no Meter is left, nothing can be submitted after the
         // drain below.
         let stopping = Arc::strong_count(&queue) == 1;
-        for (shard, spare) in queue.shards.iter().zip(&mut spares) {
-            let (hour, earlier) = {
-                let mut lines = lock(shard);
-                std::mem::swap(&mut lines.packed, spare);
-                (lines.hour, std::mem::take(&mut lines.earlier))
-            };
-            for (h, mut batch) in earlier {
-                append(&mut files, h, &mut batch);
+        for shard in &queue.shards {
+            std::mem::swap(&mut *lock(shard), &mut handed);
+            let clock = Clock::now();
+            for mut record in handed.drain(..) {
+                record.complete(&clock, &mut |packer, departure| {
+                    metrics.observe(departure);
+                    let hour = departure.end_ms.div_euclid(3_600_000) * 3_600;
+                    lines.push(hour, packer, departure, FRAME_TARGET);
+                });
             }
-            if !spare.is_empty() {
-                append(&mut files, hour, spare);
-                spare.clear();
-                spare.shrink_to(SPARE_CAPACITY);
-            }
+        }
+        for (h, mut batch) in std::mem::take(&mut lines.earlier) {
+            report(write_batch(&mut files, h, &mut batch, MAX_FRAME));
+        }
+        if !lines.packed.is_empty() {
+            report(write_batch(
+                &mut files,
+                lines.hour,
+                &mut lines.packed,
+                MAX_FRAME,
+            ));
+            lines.packed.clear();
+            lines.packed.shrink_to(SPARE_CAPACITY);
         }
         if stopping || !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
             report(files.flush_in_background(&flush_tx, syncs));
@@ -553,10 +612,10 @@ fn writer(
 /// Bytes of a frame's length.
 const FRAME_HEAD: usize = 4;
 
-/// Appends a shard's batch ([`FRAME_HEAD`] bytes, then whole packed records) to the hour's file
+/// Appends a batch ([`FRAME_HEAD`] bytes, then whole packed records) to the hour's file
 /// as one frame, its length written into the head in place. A batch cannot be split (its records
 /// may refer to texts of the ones before them), so one of more than `max` bytes of records is
-/// not written and is reported as an error; shards close their batches well before that
+/// not written and is reported as an error; the writer closes its batches well before that
 /// ([`FRAME_TARGET`]).
 fn write_batch(files: &mut Files, hour: i64, batch: &mut [u8], max: usize) -> io::Result<()> {
     let Some((head, records)) = batch.split_at_mut_checked(FRAME_HEAD) else {
@@ -640,6 +699,90 @@ mod tests {
             .collect()
     }
 
+    /// A finished request as the data plane hands one over: the writer packs its line, with
+    /// the end time its clock gives for the instant the request ended.
+    struct Handed {
+        line: Line<'static>,
+        ended: Instant,
+    }
+
+    impl Finished for Handed {
+        fn complete(&mut self, clock: &Clock, f: &mut dyn FnMut(&packed::Packer, &Departure<'_>)) {
+            let mut p = packed::Packer::arrive(&self.line.arrival);
+            p.respond(self.line.content_type);
+            let mut d = self.line.departure;
+            d.end_ms = clock.wall_ms(self.ended);
+            f(&p, &d);
+        }
+    }
+
+    fn wall_ms_now() -> i64 {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        d.as_millis() as i64
+    }
+
+    #[test]
+    fn the_clock_dates_an_instant_by_how_long_before_its_reading_it_was() {
+        let c = Clock::now();
+        assert!((c.wall_ms - wall_ms_now()).abs() < 1_000);
+        let earlier = c.mono - Duration::from_millis(1_500);
+        assert_eq!(c.wall_ms(earlier), c.wall_ms - 1_500);
+        assert_eq!(c.wall_ms(c.mono), c.wall_ms);
+        // An instant after the reading (not handed over yet when the clocks were read) is
+        // dated at the reading, never in the future.
+        assert_eq!(c.wall_ms(c.mono + Duration::from_millis(20)), c.wall_ms);
+    }
+
+    #[test]
+    fn records_handed_over_by_many_threads_are_all_written_and_counted_once_synced() {
+        let data = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let meter = Meter::start(data.path(), metrics.clone()).unwrap();
+        let before = wall_ms_now();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let m = meter.clone();
+                s.spawn(move || {
+                    for i in 0..250 {
+                        let line = if i % 2 == 0 { full_line() } else { bare_line() };
+                        let ended = Instant::now();
+                        m.submit(Box::new(Handed { line, ended }));
+                    }
+                });
+            }
+        });
+        meter.sync();
+        let after = wall_ms_now();
+        let lines = text_lines(data.path()).unwrap();
+        assert_eq!(lines.len(), 1_000);
+        assert_eq!(lines.iter().filter(|l| l.contains("LAX1")).count(), 500);
+        let mut ends = Vec::new();
+        for (_, path) in files(&journal_dir(data.path())).unwrap() {
+            let mut f = File::open(&path).unwrap();
+            read_records(&mut f, format_of(&path), u64::MAX, |l| {
+                ends.push(l.departure.end_ms);
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert_eq!(ends.len(), 1_000);
+        // Dated by the writer's clock, within the time the records were handed over (the
+        // wall clock is read to the millisecond, so allow one either side).
+        assert!(
+            ends.iter().all(|&e| before - 1 <= e && e <= after + 1),
+            "{before}..{after}: {ends:?}"
+        );
+        let text = metrics.render(&crate::cache::store::CacheStats::default());
+        let counted: u64 = text
+            .lines()
+            .filter(|l| l.starts_with("edgegate_requests_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(counted, 1_000, "{text}");
+    }
+
     #[test]
     fn frames_read_back_record_for_record() {
         let mut file = Vec::new();
@@ -711,7 +854,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shard_starts_a_new_frame_at_its_size_target_and_at_a_new_hour() {
+    fn a_batch_starts_a_new_frame_at_its_size_target_and_at_a_new_hour() {
         let hour = 1_795_550_400;
         let (full, bare) = (full_line(), bare_line());
         let mut lines = Lines::default();
@@ -762,7 +905,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shard_batch_is_written_as_one_frame_in_place_and_never_split() {
+    fn a_batch_is_written_as_one_frame_in_place_and_never_split() {
         let dir = tempfile::tempdir().unwrap();
         let hour = 1_795_550_400;
         let mut files = Files {
@@ -770,19 +913,19 @@ mod tests {
             open: BTreeMap::new(),
             dirty: false,
         };
-        let shard_batch = |n| {
+        let batch_of = |n| {
             let mut b = vec![0; FRAME_HEAD];
             b.extend_from_slice(&batch(n));
             b
         };
         // In place: the head gets the length, the batch is the frame.
-        let mut b = shard_batch(3);
+        let mut b = batch_of(3);
         write_batch(&mut files, hour, &mut b, MAX_FRAME).unwrap();
         let mut one = Vec::new();
         frame(&batch(3), &mut one);
         assert_eq!(b, one);
         // Over the limit: an error, and nothing written (its records could not be read apart).
-        let mut b = shard_batch(5);
+        let mut b = batch_of(5);
         let e = write_batch(&mut files, hour, &mut b, 1).unwrap_err();
         assert!(e.to_string().contains("larger than a frame may be"), "{e}");
         // Nothing to write: neither a bare head nor an empty buffer makes a frame.
