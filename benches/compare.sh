@@ -6,10 +6,11 @@
 #
 #   benches/compare.sh [--quick]
 #
-#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 16 minutes on 2 cores)
-#   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 3 minutes)
+#   default: 3 rounds x 10 s per wrk run, 60 s churn (about 20 minutes on 2 cores)
+#   --quick: 1 round  x  5 s per wrk run, 20 s churn (about 4 minutes)
 #   ROUNDS=, SECS=, CHURN_SECS= in the environment override either; ABBA= sets how many times
-#   the paired scenarios (signed / unsigned, metering on / off) alternate A B B A per round (5).
+#   the paired scenarios (signed / unsigned, metering on / off) alternate A B B A per round (5);
+#   METER_ROUNDS= how many rounds scenario 7 runs, each on freshly started instances (2 x ROUNDS).
 #
 # Scenarios: (1) cache hits 1 KiB / 64 KiB / 1 MiB over HTTP/1.1 (wrk), also against a second
 # edgegate with one event-loop thread (`--workers 1`, informational: the load generator shares
@@ -30,7 +31,7 @@ quick=0
 case "${1:-}" in
     --quick) quick=1 ;;
     "") ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
 if ((quick)); then
@@ -250,11 +251,30 @@ if ((metering)); then
     # Its log delivery waits for shutdown, where its CPU is measured on its own: the minute's
     # burst of formatting and gzip would otherwise land in some measured windows and not others.
     start_edgegate meteron "$cache_size" --log-delivery-interval 3600
-    on_port=$EG_PORT meteron_pid=$EG_PID
+    on_port=$EG_PORT meteron_pid=$EG_PID meteron_dir=meteron
     log "starting a fourth edgegate with --metering off, the A/A control's second instance"
     start_edgegate meteroff2 "$cache_size" --metering off
     off2_port=$EG_PORT meteroff2_pid=$EG_PID
 fi
+# Stops scenario 7's three instances (waiting for each to exit, so the metering-on one's log
+# delivery at shutdown is over before anything is measured) and starts fresh ones, warmed, in
+# new data directories.
+restart_meter_instances() { # round
+    local p
+    for p in "$meteroff_pid" "$meteron_pid" "$meteroff2_pid"; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    start_edgegate "meteroff-r$1" "$cache_size" --metering off
+    off_port=$EG_PORT meteroff_pid=$EG_PID
+    start_edgegate "meteron-r$1" "$cache_size" --log-delivery-interval 3600
+    on_port=$EG_PORT meteron_pid=$EG_PID meteron_dir="meteron-r$1"
+    start_edgegate "meteroff2-r$1" "$cache_size" --metering off
+    off2_port=$EG_PORT meteroff2_pid=$EG_PID
+    warm_and_check meteroff "$(base_url meteroff)/obj-1k.bin"
+    warm_and_check meteron "$(base_url meteron)/obj-1k.bin"
+    warm_and_check meteroff2 "$(base_url meteroff2)/obj-1k.bin"
+}
 log "starting an edgegate with one event-loop thread (--workers 1), for scenario 1"
 # Informational: wrk's two threads share the two cores with the system under test, so two
 # event loops (the default: one per core) contend with them for the CPU; this shows what one
@@ -448,17 +468,28 @@ for r in $(seq "$rounds"); do
     log "round $r/$rounds: unsigned vs signed hits, edgegate (A B B A)"
     mapfile -t pair < <(run_abba edgegate "$(base_url edgegate)/obj-1k.bin" edgegate "$signed_url")
     R[unsigned,edgegate,$r]="${pair[0]}" R[signed,edgegate,$r]="${pair[1]}"
-    if ((metering)); then
-        log "round $r/$rounds: metering on vs off, edgegate (A B B A)"
+done
+# Scenario 7 runs its own rounds, each against freshly started instances: the A/A control showed
+# two identical instances a few percent apart for as long as they ran (where their threads and
+# memory happened to land), so one pair kept for every round would read that as the cost of
+# metering. Fresh pairs round after round average it out.
+meter_rounds="${METER_ROUNDS:-$((2 * rounds))}"
+if ((metering)); then
+    for r in $(seq "$meter_rounds"); do
+        if ((r > 1)); then
+            log "round $r/$meter_rounds of scenario 7: restarting its three edgegates"
+            restart_meter_instances "$r"
+        fi
+        log "round $r/$meter_rounds: metering on vs off, edgegate (A B B A)"
         mapfile -t pair < <(run_abba meteroff "$(base_url meteroff)/obj-1k.bin" \
             meteron "$(base_url meteron)/obj-1k.bin")
         R[meter_off,meteroff,$r]="${pair[0]}" R[meter_on,meteron,$r]="${pair[1]}"
-        log "round $r/$rounds: A/A control, two edgegates with metering off (A B B A)"
+        log "round $r/$meter_rounds: A/A control, two edgegates with metering off (A B B A)"
         mapfile -t pair < <(run_abba meteroff "$(base_url meteroff)/obj-1k.bin" \
             meteroff2 "$(base_url meteroff2)/obj-1k.bin")
         R[aa_a,meteroff,$r]="${pair[0]}" R[aa_b,meteroff2,$r]="${pair[1]}"
-    fi
-done
+    done
+fi
 eg_hits_hwm="$(hwm_kib "$eg_pid")"
 
 # Log delivery of the metering-on instance: everything it served, formatted and gzipped at
@@ -477,7 +508,7 @@ if ((metering)); then
         sleep 0.05
     done
     wait "$meteron_pid" 2>/dev/null || true
-    delivered="$(cat "$work"/meteron/data/logs/*.gz 2>/dev/null | gzip -dc | grep -vc '^#' || true)"
+    delivered="$(cat "$work/$meteron_dir"/data/logs/*.gz 2>/dev/null | gzip -dc | grep -vc '^#' || true)"
     delivery_us="$(awk -v t=$((last - before)) -v n="${delivered:-0}" -v hz="$(getconf CLK_TCK)" \
         'BEGIN {if (n + 0 == 0) print "nan"; else printf "%.2f", t * 1e6 / hz / n}')"
 fi
@@ -508,6 +539,11 @@ per_ratio() { # scenB sysB scenA sysA -> "x / y / z" req/s ratios per round
     local IFS=/
     echo "${out[*]}" | sed 's|/| / |g'
 }
+# The same over scenario 7's rounds.
+mcol() { rounds=$meter_rounds col "$@"; }
+mpaired_ratio() { rounds=$meter_rounds paired_ratio "$@"; }
+mper_ratio() { rounds=$meter_rounds per_ratio "$@"; }
+mper_round() { rounds=$meter_rounds per_round "$@"; }
 per_round() { # scenario system -> "a / b / c" req/s
     local r out=()
     for r in $(seq "$rounds"); do out+=("$(awk '{print $1}' <<< "${R[$1,$2,$r]:-n/a}")"); done
@@ -754,28 +790,28 @@ peak of RSS + mirrors.
 ### 7. Metering on vs off (1 KiB hits)
 
 $(if ((metering)); then
-        echo "Each round runs off, on, on, off, $abba times over, in runs of equal length, against two fresh edgegate"
-        echo "instances of the same build that serve only this scenario (the instance of scenarios 1-2 also"
-        echo "meters, but carries the journal and log delivery of all their traffic); the ratio is the"
-        echo "median over rounds of each round's on / off. CPU per request counts every thread of the"
-        echo "instance, the journal writer and log delivery included."
+        echo "$meter_rounds rounds, each against freshly started edgegate instances of the same build that serve"
+        echo "only this scenario (the instance of scenarios 1-2 also meters, but carries the journal and log"
+        echo "delivery of all their traffic). Each round runs off, on, on, off, $abba times over, in runs of"
+        echo "equal length; the ratio is the median over rounds of each round's on / off. CPU per request"
+        echo "counts every thread of the instance, the journal writer and log delivery included."
         echo
         echo "| | req/s (median) | p99 ms | edgegate CPU µs per request | req/s per round |"
         echo "|---|---|---|---|---|"
-        echo "| metering on | $(col meter_on meteron 1) | $(col meter_on meteron 3) | $(col meter_on meteron 4) | $(per_round meter_on meteron) |"
-        echo "| metering off | $(col meter_off meteroff 1) | $(col meter_off meteroff 3) | $(col meter_off meteroff 4) | $(per_round meter_off meteroff) |"
+        echo "| metering on | $(mcol meter_on meteron 1) | $(mcol meter_on meteron 3) | $(mcol meter_on meteron 4) | $(mper_round meter_on meteron) |"
+        echo "| metering off | $(mcol meter_off meteroff 1) | $(mcol meter_off meteroff 3) | $(mcol meter_off meteroff 4) | $(mper_round meter_off meteroff) |"
         echo
-        echo "on / off = **$(paired_ratio meter_on meteron meter_off meteroff 1)** (target >= 0.95; per round: $(per_ratio meter_on meteron meter_off meteroff)); CPU per request on / off = $(ratio "$(col meter_on meteron 4)" "$(col meter_off meteroff 4)")"
+        echo "on / off = **$(mpaired_ratio meter_on meteron meter_off meteroff 1)** (target >= 0.95; per round: $(mper_ratio meter_on meteron meter_off meteroff)); CPU per request on / off = $(ratio "$(mcol meter_on meteron 4)" "$(mcol meter_off meteroff 4)")"
         echo
         echo "A/A control, the same method between the metering-off instance and a second, identical one"
         echo "(nothing differs, so any distance from 1 is the method's own error in this run): second /"
-        echo "first = **$(paired_ratio aa_b meteroff2 aa_a meteroff 1)** (per round: $(per_ratio aa_b meteroff2 aa_a meteroff)); CPU per request second / first = $(ratio "$(col aa_b meteroff2 4)" "$(col aa_a meteroff 4)")"
+        echo "first = **$(mpaired_ratio aa_b meteroff2 aa_a meteroff 1)** (per round: $(mper_ratio aa_b meteroff2 aa_a meteroff)); CPU per request second / first = $(ratio "$(mcol aa_b meteroff2 4)" "$(mcol aa_a meteroff 4)")"
         echo
         echo "The metering-on instance runs with \`--log-delivery-interval 3600\`, so no delivery falls in a"
         echo "measured window; its delivery of everything it served runs at shutdown, at nice 10, and is"
         echo "measured there: **${delivered:-0}** records formatted as CloudFront log lines and gzipped with"
         echo "**$delivery_us µs** of CPU per record. Counting that CPU against serving (a machine that is"
-        echo "saturated all the time), CPU per request on / off is $(awk -v on="$(col meter_on meteron 4)" -v d="$delivery_us" -v off="$(col meter_off meteroff 4)" 'BEGIN {if (off + 0 == 0 || d == "nan") print "nan"; else printf "%.3f", (on + d) / off}')."
+        echo "saturated all the time), CPU per request on / off is $(awk -v on="$(mcol meter_on meteron 4)" -v d="$delivery_us" -v off="$(mcol meter_off meteroff 4)" 'BEGIN {if (off + 0 == 0 || d == "nan") print "nan"; else printf "%.3f", (on + d) / off}')."
     else
         echo "Skipped: this build's \`edgegate serve --help\` has no \`--metering\` flag."
     fi)
@@ -807,10 +843,10 @@ sum "churn: hit ratio sane (>= 0.5 x cache / working set = $churn_ideal)" "$chur
 sum "miss path: added latency over origin (informational)" \
     "median $(awk -v a="$(miss_stat edgegate 50)" -v b="$(miss_stat direct 50)" 'BEGIN {printf "%+.3f", a - b}') ms, p99 $(awk -v a="$(miss_stat edgegate 99)" -v b="$(miss_stat direct 99)" 'BEGIN {printf "%+.3f", a - b}') ms" "-"
 if ((metering)); then
-    mr="$(paired_ratio meter_on meteron meter_off meteroff 1)"
+    mr="$(mpaired_ratio meter_on meteron meter_off meteroff 1)"
     sum "metering on / off >= 0.95 (issue 4)" "$mr" "$(held "$mr" '>=' 0.95)"
     sum "A/A control: off / off, identical instances (informational)" \
-        "$(paired_ratio aa_b meteroff2 aa_a meteroff 1) (per round: $(per_ratio aa_b meteroff2 aa_a meteroff))" "-"
+        "$(mpaired_ratio aa_b meteroff2 aa_a meteroff 1) (per round: $(mper_ratio aa_b meteroff2 aa_a meteroff))" "-"
 else
     sum "metering on / off" "skipped: no --metering flag in this build" "-"
 fi
