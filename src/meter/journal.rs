@@ -7,11 +7,13 @@
 //! The data plane never waits for the disk, nor does more for a record than it must while the
 //! request's values are at hand: [`Meter::submit`] pushes the finished request ([`Finished`]: its
 //! arrival already packed by [`packed::Packer`], the rest as plain values and the instant it
-//! ended) onto one of a few lock-sharded lists, a pointer per record and no wake-up. One writer
-//! thread drains them, and for each record in turn builds its departure, counts it in the
-//! [`Metrics`] and packs it: the same few functions over a batch of records, with their code and
-//! data hot, instead of once per request between everything else a request runs. It appends each
-//! batch to the hour's file as one frame: a little-endian `u32` length, then that many bytes of
+//! ended) onto its thread's lock shard, a pointer per record and no wake-up. Once [`BATCH`]
+//! records wait there, the same thread completes them one after the other: builds each one's
+//! departure, counts it in the [`Metrics`] and packs it into the shard's buffer. Doing that in a
+//! row keeps its code in the cache, where once per request, between everything else a request
+//! runs, it missed; and each record is read and freed by the core that wrote it. One writer
+//! thread completes whatever is left in the shards when it comes by, and appends each shard's
+//! buffer to the hour's file as one frame: a little-endian `u32` length, then that many bytes of
 //! packed records. Nothing is escaped or
 //! formatted on the way in; the text of a record (the journal line of [`w3c::journal_line`]) is
 //! made only when something reads the journal: log delivery (at a lower CPU priority), reports
@@ -96,21 +98,53 @@ impl Clock {
     }
 }
 
-/// The records a request thread handed over since the writer last came by.
+/// Finished requests handed over, not yet completed.
 type Handed = Vec<Box<dyn Finished>>;
+
+/// How many finished requests a request thread lets wait in its shard before it completes them
+/// itself, one after the other: in a row, the code that builds, counts and packs a record stays
+/// in the cache, and each record is still in the cache of the core that made it, which frees it.
+/// The writer completes what is left when it comes by.
+const BATCH: usize = 64;
+
+/// One lock shard of the hand-over: finished requests waiting to be completed, and records
+/// completed and packed, waiting for the writer.
+#[derive(Default)]
+struct Shard {
+    handed: Handed,
+    lines: Lines,
+}
+
+impl Shard {
+    /// Completes every handed-over record, counts it and packs it into `lines`.
+    fn complete(&mut self, metrics: &Metrics) {
+        if self.handed.is_empty() {
+            return;
+        }
+        let clock = Clock::now();
+        let lines = &mut self.lines;
+        for mut record in self.handed.drain(..) {
+            record.complete(&clock, &mut |packer, departure| {
+                metrics.observe(departure);
+                let hour = departure.end_ms.div_euclid(3_600_000) * 3_600;
+                lines.push(hour, packer, departure, FRAME_TARGET);
+            });
+        }
+    }
+}
 
 /// The hand-over between request threads and the writer.
 struct Queue {
     /// A request thread pushes into its own shard ([`super::thread_shard`]), so the writer
     /// never has to be woken per record.
-    shards: [super::CacheAligned<Mutex<Handed>>; super::SHARDS],
+    shards: [super::CacheAligned<Mutex<Shard>>; super::SHARDS],
     /// Sync requests: the writer answers each after writing and fsyncing.
     syncs: Mutex<Vec<mpsc::SyncSender<()>>>,
     wake: Condvar,
     stopped: AtomicBool,
 }
 
-/// Records the writer packed ([`packed`]), waiting to be written.
+/// Records completed and packed ([`packed`]), waiting to be written.
 #[derive(Debug, Default)]
 struct Lines {
     /// The hour `packed` belongs to.
@@ -350,7 +384,7 @@ impl Meter {
         fs::create_dir_all(&dir)?;
         repair(&dir)?;
         let queue = Arc::new(Queue {
-            shards: std::array::from_fn(|_| super::CacheAligned(Mutex::new(Vec::new()))),
+            shards: std::array::from_fn(|_| super::CacheAligned(Mutex::new(Shard::default()))),
             syncs: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -380,10 +414,15 @@ impl Meter {
         })
     }
 
-    /// Hands a finished request to the writer, which completes it, counts it in the metrics
-    /// and packs it into the journal ([`Finished`]). Never blocks for more than a push.
+    /// Hands a finished request over to be completed, counted in the metrics and packed into
+    /// the journal ([`Finished`]): by this thread once [`BATCH`] are waiting in its shard, or
+    /// else by the writer when it comes by. Never blocks for more than that.
     pub fn submit(&self, record: Box<dyn Finished>) {
-        lock(&self.queue.shards[super::thread_shard()]).push(record);
+        let mut shard = lock(&self.queue.shards[super::thread_shard()]);
+        shard.handed.push(record);
+        if shard.handed.len() >= BATCH {
+            shard.complete(&self.metrics);
+        }
     }
 
     /// Waits until everything submitted before this call is written, fsynced and counted in
@@ -545,13 +584,10 @@ fn writer(
             tracing::error!(error = %e, "cannot write the usage journal");
         }
     };
-    // The records packed since the last write, as frames by hour; `packed` keeps the capacity
-    // its last batch grew (up to a limit), so a write interval's records do not grow a new
-    // buffer (a reallocation and a copy of everything so far at each doubling) every time.
-    let mut lines = Lines::default();
-    // Swapped with each shard's list in turn: the shard's next records go into the capacity
-    // the list before it grew.
-    let mut handed: Handed = Vec::new();
+    // One spare buffer per shard, swapped with the shard's on each write: a shard's next batch
+    // goes into the capacity its last batch grew, instead of growing a new buffer (a
+    // reallocation and a copy of everything so far at each doubling) every write interval.
+    let mut spares: [Vec<u8>; super::SHARDS] = std::array::from_fn(|_| Vec::new());
     loop {
         // Sleep until the next write is due, or a sync is asked for.
         let syncs: Vec<mpsc::SyncSender<()>> = {
@@ -568,29 +604,22 @@ fn writer(
         // Checked before draining: once no Meter is left, nothing can be submitted after the
         // drain below.
         let stopping = Arc::strong_count(&queue) == 1;
-        for shard in &queue.shards {
-            std::mem::swap(&mut *lock(shard), &mut handed);
-            let clock = Clock::now();
-            for mut record in handed.drain(..) {
-                record.complete(&clock, &mut |packer, departure| {
-                    metrics.observe(departure);
-                    let hour = departure.end_ms.div_euclid(3_600_000) * 3_600;
-                    lines.push(hour, packer, departure, FRAME_TARGET);
-                });
+        for (shard, spare) in queue.shards.iter().zip(&mut spares) {
+            let (hour, earlier) = {
+                let mut shard = lock(shard);
+                shard.complete(metrics);
+                let lines = &mut shard.lines;
+                std::mem::swap(&mut lines.packed, spare);
+                (lines.hour, std::mem::take(&mut lines.earlier))
+            };
+            for (h, mut batch) in earlier {
+                report(write_batch(&mut files, h, &mut batch, MAX_FRAME));
             }
-        }
-        for (h, mut batch) in std::mem::take(&mut lines.earlier) {
-            report(write_batch(&mut files, h, &mut batch, MAX_FRAME));
-        }
-        if !lines.packed.is_empty() {
-            report(write_batch(
-                &mut files,
-                lines.hour,
-                &mut lines.packed,
-                MAX_FRAME,
-            ));
-            lines.packed.clear();
-            lines.packed.shrink_to(SPARE_CAPACITY);
+            if !spare.is_empty() {
+                report(write_batch(&mut files, hour, spare, MAX_FRAME));
+                spare.clear();
+                spare.shrink_to(SPARE_CAPACITY);
+            }
         }
         if stopping || !syncs.is_empty() || last_sync.elapsed() >= SYNC_INTERVAL {
             report(files.flush_in_background(&flush_tx, syncs));
