@@ -99,12 +99,12 @@ pub(crate) struct MeterContext {
 /// A record waiting for its response to finish: the request's values are packed when it
 /// arrives, the content type with the response head, so a request in flight holds no handle on
 /// the request's or the cache's buffers. When the response ends, the request's thread notes the
-/// instant and hands the record to the journal's writer as it is ([`Meter::submit`]); the writer
-/// builds the departure from these values ([`Finished::complete`]).
+/// instant and hands the record over as it is ([`Meter::submit`]); its departure is built from
+/// these values later, with other records in a batch ([`Finished::complete`]).
 #[derive(Debug)]
 pub(crate) struct Pending {
-    /// Taken when the record is handed over, so a record waiting for the writer holds no
-    /// reference to the meter.
+    /// Taken when the record is handed over, so a record waiting to be completed holds no
+    /// reference to the meter (whose last reference ends the journal's writer).
     ctx: Option<Arc<MeterContext>>,
     region: BillingRegion,
     packer: Packer,
@@ -267,7 +267,7 @@ impl Pending {
         });
     }
 
-    /// Notes when the response ended and hands the record to the journal's writer.
+    /// Notes when the response ended and hands the record over to be completed.
     fn finish(mut self: Box<Self>) {
         self.ended = Instant::now();
         if let Some(ctx) = self.ctx.take() {

@@ -7,7 +7,7 @@
 //! The data plane never waits for the disk, nor does more for a record than it must while the
 //! request's values are at hand: [`Meter::submit`] pushes the finished request ([`Finished`]: its
 //! arrival already packed by [`packed::Packer`], the rest as plain values and the instant it
-//! ended) onto its thread's lock shard, a pointer per record and no wake-up. Once [`BATCH`]
+//! ended) onto its thread's lock shard, a pointer per record and no wake-up. Once 64
 //! records wait there, the same thread completes them one after the other: builds each one's
 //! departure, counts it in the [`Metrics`] and packs it into the shard's buffer. Doing that in a
 //! row keeps its code in the cache, where once per request, between everything else a request
@@ -46,31 +46,30 @@ use super::{packed, w3c};
 pub const WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest written records wait for `fsync`.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// Capacity the writer's buffer of packed records keeps between writes; a burst's larger buffer
-/// is let go.
+/// Capacity each shard's spare buffer keeps between writes; a burst's larger buffer is let go.
 const SPARE_CAPACITY: usize = 1 << 20;
-/// Largest frame readers accept. The writer starts a new frame once its batch reaches
+/// Largest frame readers accept. A shard starts a new frame once its batch reaches
 /// [`FRAME_TARGET`], so only a record larger than the difference (far beyond any request head
 /// the listeners accept) could make a larger one.
 const MAX_FRAME: usize = 64 << 20;
-/// Size at which the writer's batch is closed and the next record starts a new frame.
+/// Size at which a shard's batch is closed and the next record starts a new frame.
 const FRAME_TARGET: usize = 16 << 20;
 /// A journal file's extension.
 const EXTENSION: &str = ".rec3";
 /// The extension of journal files in the format before ([`packed::Format::V2`]), still read.
 const EXTENSION_V2: &str = ".rec2";
 
-/// A request whose response has ended (or whose viewer went away), handed to the writer as it
-/// is. The writer completes it: one reading of the clocks per batch ([`Clock`]) and the record's
-/// own values give its departure.
+/// A request whose response has ended (or whose viewer went away), handed over as it is
+/// ([`Meter::submit`]) and completed later, in a batch: one reading of the clocks per batch
+/// ([`Clock`]) and the record's own values give its departure.
 pub trait Finished: Send {
     /// Calls `f` with the record's packer (arrival and content type) and its departure.
     fn complete(&mut self, clock: &Clock, f: &mut dyn FnMut(&packed::Packer, &Departure<'_>));
 }
 
-/// The writer's reading of both clocks, taken once per batch: a record that ended at a
-/// monotonic instant gets its wall-clock end time from it, so the request's thread reads one
-/// clock, once, when it ends.
+/// A reading of both clocks, taken once per batch of records completed: a record that ended at
+/// a monotonic instant gets its wall-clock end time from it, so a request reads one clock, once,
+/// when it ends.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     mono: Instant,
@@ -152,7 +151,7 @@ struct Lines {
     /// Empty, or [`FRAME_HEAD`] bytes that the writer fills in with the frame's length,
     /// followed by records: a batch is written to the file as it is, without a copy.
     packed: Vec<u8>,
-    /// Records of earlier hours (records of two hours were handed over between two writes),
+    /// Records of earlier hours (a shard that saw the hour change before the writer came by),
     /// or of the same hour when a batch reached [`FRAME_TARGET`].
     earlier: Vec<(i64, Vec<u8>)>,
     /// The texts of the frame in `packed` that later records may refer to.
@@ -415,7 +414,7 @@ impl Meter {
     }
 
     /// Hands a finished request over to be completed, counted in the metrics and packed into
-    /// the journal ([`Finished`]): by this thread once [`BATCH`] are waiting in its shard, or
+    /// the journal ([`Finished`]): by this thread once 64 (`BATCH`) are waiting in its shard, or
     /// else by the writer when it comes by. Never blocks for more than that.
     pub fn submit(&self, record: Box<dyn Finished>) {
         let mut shard = lock(&self.queue.shards[super::thread_shard()]);
