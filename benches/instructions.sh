@@ -21,25 +21,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 n="${N:-4000}"
 
-missing=()
-for pair in valgrind:valgrind nginx:nginx h2load:nghttp2-client curl:curl; do
-    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
-done
-if ((${#missing[@]})); then
-    ((EUID == 0)) || { echo "instructions.sh: missing ${missing[*]}: install them first" >&2; exit 1; }
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-if [[ $# -ge 1 ]]; then
-    bin="$(realpath "$1")"
-else
-    (cd "$root" && cargo build --release --locked -q)
-    bin="$root/target/release/edgegate"
-fi
-
 name=instructions
 # shellcheck source=benches/lib.sh
 source "$root/benches/lib.sh"
+need valgrind:valgrind nginx:nginx h2load:nghttp2-client curl:curl
+bin="$(edgegate_bin "${1:-}")"
 mkdir -p "$work/site/signed"
 head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
 cp "$work/site/obj-1k.bin" "$work/site/signed/obj-1k.bin"

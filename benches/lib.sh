@@ -1,6 +1,7 @@
-# Shared by benches/ab.sh and benches/instructions.sh (sourced, not run): a temp dir whose
-# processes are stopped and which is removed on exit, free loopback ports, and the static nginx
-# origin of benches/peers with edgegate's config rendered for it.
+# Shared by benches/ab.sh, benches/instructions.sh and benches/metering.sh (sourced, not run): a
+# temp dir whose processes are stopped and which is removed on exit, free loopback ports, the
+# static nginx origin of benches/peers with edgegate's config rendered for it, the missing tools
+# installed (`need`), and the binary to measure (`edgegate_bin`).
 #
 # The sourcing script sets `root` (the repository) and `name` (for messages and the temp dir)
 # first; afterwards `work`, `peers`, `host`, `origin_port` are set and `pids` collects the
@@ -18,6 +19,27 @@ cleanup() {
 }
 trap cleanup EXIT
 die() { echo "$name.sh: $*" >&2; exit 1; }
+# Installs the Debian packages of whichever of the commands are missing ("command:package" each);
+# only root can.
+need() {
+    local pair missing=()
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    ((${#missing[@]})) || return 0
+    ((EUID == 0)) || die "missing ${missing[*]}: install them first"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+# The edgegate binary to measure: the one given, else a release build of this repository.
+edgegate_bin() { # [BIN]
+    if [[ -n "${1:-}" ]]; then
+        realpath "$1"
+    else
+        (cd "$root" && cargo build --release --locked -q) >&2
+        echo "$root/target/release/edgegate"
+    fi
+}
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 origin_port="$(port)"

@@ -24,25 +24,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds="${ROUNDS:-20}" secs="${SECS:-2}" cycles="${CYCLES:-3}"
 
-missing=()
-for pair in nginx:nginx wrk:wrk curl:curl; do
-    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
-done
-if ((${#missing[@]})); then
-    ((EUID == 0)) || { echo "metering.sh: missing ${missing[*]}: install them first" >&2; exit 1; }
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-if [[ $# -ge 1 ]]; then
-    bin="$(realpath "$1")"
-else
-    (cd "$root" && cargo build --release --locked -q)
-    bin="$root/target/release/edgegate"
-fi
-
 name=metering
 # shellcheck source=benches/lib.sh
 source "$root/benches/lib.sh"
+need nginx:nginx wrk:wrk curl:curl
+bin="$(edgegate_bin "${1:-}")"
 mkdir -p "$work/site"
 head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
 start_origin
