@@ -587,6 +587,9 @@ fn writer(
     // goes into the capacity its last batch grew, instead of growing a new buffer (a
     // reallocation and a copy of everything so far at each doubling) every write interval.
     let mut spares: [Vec<u8>; super::SHARDS] = std::array::from_fn(|_| Vec::new());
+    let append = |files: &mut Files, hour: i64, batch: &mut [u8]| {
+        report(write_batch(files, hour, batch, MAX_FRAME));
+    };
     loop {
         // Sleep until the next write is due, or a sync is asked for.
         let syncs: Vec<mpsc::SyncSender<()>> = {
@@ -612,10 +615,10 @@ fn writer(
                 (lines.hour, std::mem::take(&mut lines.earlier))
             };
             for (h, mut batch) in earlier {
-                report(write_batch(&mut files, h, &mut batch, MAX_FRAME));
+                append(&mut files, h, &mut batch);
             }
             if !spare.is_empty() {
-                report(write_batch(&mut files, hour, spare, MAX_FRAME));
+                append(&mut files, hour, spare);
                 spare.clear();
                 spare.shrink_to(SPARE_CAPACITY);
             }
@@ -640,10 +643,10 @@ fn writer(
 /// Bytes of a frame's length.
 const FRAME_HEAD: usize = 4;
 
-/// Appends a batch ([`FRAME_HEAD`] bytes, then whole packed records) to the hour's file
+/// Appends a shard's batch ([`FRAME_HEAD`] bytes, then whole packed records) to the hour's file
 /// as one frame, its length written into the head in place. A batch cannot be split (its records
 /// may refer to texts of the ones before them), so one of more than `max` bytes of records is
-/// not written and is reported as an error; the writer closes its batches well before that
+/// not written and is reported as an error; shards close their batches well before that
 /// ([`FRAME_TARGET`]).
 fn write_batch(files: &mut Files, hour: i64, batch: &mut [u8], max: usize) -> io::Result<()> {
     let Some((head, records)) = batch.split_at_mut_checked(FRAME_HEAD) else {
@@ -727,14 +730,14 @@ mod tests {
             .collect()
     }
 
-    /// A finished request as the data plane hands one over: the writer packs its line, with
-    /// the end time its clock gives for the instant the request ended.
-    struct Handed {
+    /// A finished request as the data plane hands one over: completing it packs its line, with
+    /// the end time the batch's clock gives for the instant the request ended.
+    struct TestRecord {
         line: Line<'static>,
         ended: Instant,
     }
 
-    impl Finished for Handed {
+    impl Finished for TestRecord {
         fn complete(&mut self, clock: &Clock, f: &mut dyn FnMut(&packed::Packer, &Departure<'_>)) {
             let mut p = packed::Packer::arrive(&self.line.arrival);
             p.respond(self.line.content_type);
@@ -776,7 +779,7 @@ mod tests {
                     for i in 0..250 {
                         let line = if i % 2 == 0 { full_line() } else { bare_line() };
                         let ended = Instant::now();
-                        m.submit(Box::new(Handed { line, ended }));
+                        m.submit(Box::new(TestRecord { line, ended }));
                     }
                 });
             }
@@ -796,8 +799,9 @@ mod tests {
             .unwrap();
         }
         assert_eq!(ends.len(), 1_000);
-        // Dated by the writer's clock, within the time the records were handed over (the
-        // wall clock is read to the millisecond, so allow one either side).
+        // Dated by the clock of the batch each was completed in (by its own thread or the
+        // writer), within the time the records were handed over (the wall clock is read to the
+        // millisecond, so allow one either side).
         assert!(
             ends.iter().all(|&e| before - 1 <= e && e <= after + 1),
             "{before}..{after}: {ends:?}"
@@ -882,7 +886,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_starts_a_new_frame_at_its_size_target_and_at_a_new_hour() {
+    fn a_shard_starts_a_new_frame_at_its_size_target_and_at_a_new_hour() {
         let hour = 1_795_550_400;
         let (full, bare) = (full_line(), bare_line());
         let mut lines = Lines::default();
@@ -933,7 +937,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_written_as_one_frame_in_place_and_never_split() {
+    fn a_shard_batch_is_written_as_one_frame_in_place_and_never_split() {
         let dir = tempfile::tempdir().unwrap();
         let hour = 1_795_550_400;
         let mut files = Files {
@@ -941,19 +945,19 @@ mod tests {
             open: BTreeMap::new(),
             dirty: false,
         };
-        let batch_of = |n| {
+        let shard_batch = |n| {
             let mut b = vec![0; FRAME_HEAD];
             b.extend_from_slice(&batch(n));
             b
         };
         // In place: the head gets the length, the batch is the frame.
-        let mut b = batch_of(3);
+        let mut b = shard_batch(3);
         write_batch(&mut files, hour, &mut b, MAX_FRAME).unwrap();
         let mut one = Vec::new();
         frame(&batch(3), &mut one);
         assert_eq!(b, one);
         // Over the limit: an error, and nothing written (its records could not be read apart).
-        let mut b = batch_of(5);
+        let mut b = shard_batch(5);
         let e = write_batch(&mut files, hour, &mut b, 1).unwrap_err();
         assert!(e.to_string().contains("larger than a frame may be"), "{e}");
         // Nothing to write: neither a bare head nor an empty buffer makes a frame.
