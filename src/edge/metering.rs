@@ -26,8 +26,8 @@ use crate::cache::store::{HeadSummary, header_line_bytes};
 use crate::config::BillingRegion;
 use crate::meter::Meter;
 use crate::meter::journal::{Clock, Finished};
-use crate::meter::packed::Packer;
-use crate::meter::record::{Arrival, Departure, ResultType, TtlClass, protocol_version};
+use crate::meter::packed::{Packer, Text};
+use crate::meter::record::{Departure, ResultType, TtlClass, protocol_version};
 use crate::server::ConnInfo;
 
 /// Facts learnt while routing and fetching, read when the record is finished. Shared by
@@ -153,38 +153,40 @@ pub(crate) fn intern_pop(pop: &str) -> &'static str {
 
 impl Pending {
     /// Starts the request's record before the pipeline consumes the request: its values are
-    /// copied into the record now. The record is boxed once here, so that handing it from the
-    /// request to the response body and on to [`Pending::finish`] moves a pointer, not the
-    /// record. Also returns the request headers' size as HTTP/1.1 writes them, which routing
-    /// checks against its limit.
+    /// copied into the record now, in one pass over the headers. The record is boxed once here,
+    /// so that handing it from the request to the response body and on to [`Pending::finish`]
+    /// moves a pointer, not the record. Also returns the request headers' size as HTTP/1.1
+    /// writes them, which routing checks against its limit.
     pub(crate) fn new<B>(
         ctx: &Arc<MeterContext>,
         req: &Request<B>,
         conn: &ConnInfo,
         request_id: &HeaderValue,
     ) -> (Box<Pending>, u64) {
-        let h = scan_request_headers(req.headers());
-        let pq = req.uri().path_and_query().map_or(1, |pq| pq.as_str().len());
-        let cs_bytes =
-            (req.method().as_str().len() + 1 + pq + 11) as u64 + h.bytes + 2 + h.body_len;
-        let cookie = h.cookie();
-        let packer = Packer::arrive(&Arrival {
-            pop: ctx.pop.as_bytes(),
-            method: req.method().as_str().as_bytes(),
-            version: protocol_version(req.version()).as_bytes(),
-            path: req.uri().path().as_bytes(),
-            query: req.uri().query().map(str::as_bytes),
-            host_header: h.host.map(HeaderValue::as_bytes),
-            referer: h.referer.map(HeaderValue::as_bytes),
-            user_agent: h.user_agent.map(HeaderValue::as_bytes),
-            cookie: cookie.as_deref(),
-            forwarded_for: h.forwarded_for.map(HeaderValue::as_bytes),
-            request_id: request_id.as_bytes(),
-            tls: conn
-                .tls_protocol
-                .zip(conn.tls_cipher)
-                .map(|(p, c)| (p.as_bytes(), c.as_bytes())),
-        });
+        let uri = req.uri();
+        let method = req.method().as_str();
+        let tls = conn.tls_protocol.zip(conn.tls_cipher);
+        // The request line's texts, the request id and room for the headers the record keeps
+        // and the response's content type, so the texts mostly take one allocation.
+        let mut packer = Packer::begin(
+            method.as_bytes(),
+            protocol_version(req.version()).as_bytes(),
+            tls.is_some(),
+            ctx.pop.len() + uri.path().len() + request_id.len() + 256,
+        );
+        packer.text(Text::Pop, ctx.pop.as_bytes());
+        packer.text(Text::Path, uri.path().as_bytes());
+        if let Some(q) = uri.query() {
+            packer.text(Text::Query, q.as_bytes());
+        }
+        packer.text(Text::RequestId, request_id.as_bytes());
+        if let Some((protocol, cipher)) = tls {
+            packer.text(Text::TlsProtocol, protocol.as_bytes());
+            packer.text(Text::TlsCipher, cipher.as_bytes());
+        }
+        let h = scan_request_headers(req.headers(), &mut packer);
+        let pq = uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+        let cs_bytes = (method.len() + 1 + pq + 11) as u64 + h.bytes + 2 + h.body_len;
         let started = Instant::now();
         let pending = Box::new(Pending {
             ctx: Some(ctx.clone()),
@@ -450,18 +452,11 @@ fn added_connection_header(version: Version, asks_close: bool, asks_keep_alive: 
     }
 }
 
-/// What a record needs from the request's headers, found in one pass over them instead of a
-/// hash lookup per header.
+/// What the request's headers tell beyond the texts a record keeps of them.
 #[derive(Debug, Default)]
-struct RequestHeaders<'a> {
+struct RequestHeaders {
     /// Their size as HTTP/1.1 writes them ([`header_bytes`]).
     bytes: u64,
-    host: Option<&'a HeaderValue>,
-    referer: Option<&'a HeaderValue>,
-    user_agent: Option<&'a HeaderValue>,
-    forwarded_for: Option<&'a HeaderValue>,
-    /// The first `Cookie` header, and the rest when there are several.
-    cookies: Option<(&'a HeaderValue, Vec<&'a HeaderValue>)>,
     /// The request body's declared length (0 when absent or not a number).
     body_len: u64,
     /// A `Connection` token asks to close, or to keep alive.
@@ -469,51 +464,46 @@ struct RequestHeaders<'a> {
     keep_alive: bool,
 }
 
-fn scan_request_headers(h: &HeaderMap) -> RequestHeaders<'_> {
+/// One pass over the request's headers: gives `packer` the texts a record keeps (the first
+/// `Host`, `Referer`, `User-Agent` and `X-Forwarded-For`, and every `Cookie`, joined with `; `
+/// as one header would carry them), and sums up the rest.
+fn scan_request_headers(h: &HeaderMap, packer: &mut Packer) -> RequestHeaders {
     let mut out = RequestHeaders::default();
     let mut content_length = None;
+    let first = |packer: &mut Packer, field: Text, value: &HeaderValue| {
+        if !packer.has(field) {
+            packer.text(field, value.as_bytes());
+        }
+    };
     for (name, value) in h {
         out.bytes += header_line_bytes(name, value);
         if name == header::HOST {
-            out.host.get_or_insert(value);
+            first(packer, Text::Host, value);
         } else if name == header::USER_AGENT {
-            out.user_agent.get_or_insert(value);
+            first(packer, Text::UserAgent, value);
         } else if name == header::REFERER {
-            out.referer.get_or_insert(value);
+            first(packer, Text::Referer, value);
         } else if name == header::COOKIE {
-            match &mut out.cookies {
-                None => out.cookies = Some((value, Vec::new())),
-                Some((_, rest)) => rest.push(value),
-            }
+            packer.join(Text::Cookie, b"; ", value.as_bytes());
         } else if name == header::CONTENT_LENGTH {
             content_length.get_or_insert(value);
         } else if name == header::CONNECTION {
-            for token in value.as_bytes().split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                out.close |= token.eq_ignore_ascii_case(b"close");
-                out.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
+            connection_tokens(value, &mut out);
         } else if name == X_FORWARDED_FOR {
-            out.forwarded_for.get_or_insert(value);
+            first(packer, Text::ForwardedFor, value);
         }
     }
     out.body_len = content_length.and_then(parse_decimal).unwrap_or(0);
     out
 }
 
-impl RequestHeaders<'_> {
-    /// The `Cookie` header; several are joined with `; `, as one header would carry them.
-    fn cookie(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
-        let (first, rest) = self.cookies.as_ref()?;
-        if rest.is_empty() {
-            return Some(first.as_bytes().into());
-        }
-        let mut joined = first.as_bytes().to_vec();
-        for v in rest {
-            joined.extend_from_slice(b"; ");
-            joined.extend_from_slice(v.as_bytes());
-        }
-        Some(joined.into())
+/// Notes whether a `Connection` header asks to close or to keep alive.
+#[cold]
+fn connection_tokens(value: &HeaderValue, out: &mut RequestHeaders) {
+    for token in value.as_bytes().split(|&b| b == b',') {
+        let token = token.trim_ascii();
+        out.close |= token.eq_ignore_ascii_case(b"close");
+        out.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
     }
 }
 
@@ -561,6 +551,10 @@ fn parse_content_range(v: &str) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
 
+    fn test_packer() -> Packer {
+        Packer::begin(b"GET", b"HTTP/1.1", false, 0)
+    }
+
     #[test]
     fn content_range_and_sizes() {
         assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99)));
@@ -577,7 +571,7 @@ mod tests {
             header::CONNECTION,
             HeaderValue::from_static("Upgrade, Close"),
         );
-        let c = scan_request_headers(&close);
+        let c = scan_request_headers(&close, &mut test_packer());
         assert!(c.close && !c.keep_alive);
         assert_eq!(
             added_connection_header(Version::HTTP_11, c.close, c.keep_alive),
@@ -608,13 +602,15 @@ mod tests {
             X_FORWARDED_FOR.clone(),
             HeaderValue::from_static("192.0.2.1"),
         );
-        let r = scan_request_headers(&h);
+        let mut p = test_packer();
+        let r = scan_request_headers(&h, &mut p);
         assert_eq!(r.bytes, header_bytes(&h));
-        assert_eq!(r.host, h.get(header::HOST));
-        assert_eq!(r.user_agent, h.get(header::USER_AGENT));
-        assert_eq!(r.referer, None);
-        assert_eq!(r.forwarded_for, h.get(&X_FORWARDED_FOR));
-        assert_eq!(r.cookie().as_deref(), Some(&b"a=1; b=2"[..]));
+        let get = |n| h.get(n).map(HeaderValue::as_bytes);
+        assert_eq!(p.held(Text::Host), get(&header::HOST));
+        assert_eq!(p.held(Text::UserAgent), get(&header::USER_AGENT));
+        assert_eq!(p.held(Text::Referer), None);
+        assert_eq!(p.held(Text::ForwardedFor), get(&X_FORWARDED_FOR));
+        assert_eq!(p.held(Text::Cookie), Some(&b"a=1; b=2"[..]));
         assert_eq!(r.body_len, 42);
         assert!(!r.close && !r.keep_alive);
 

@@ -97,20 +97,69 @@ const SAME: u8 = 1;
 /// IPv6 address and eleven 10-byte varints.
 const DEPARTURE_HEAD: usize = 1 + 4 + 2 + 2 + 16 + 11 * 10;
 
-/// A record being packed as its request goes: [`Packer::arrive`] when the request comes in,
-/// [`Packer::respond`] once the response head is known (skipped when there is no response),
-/// then [`Packer::finish_into`] when the response has ended.
+/// A request's text that a [`Packer`] is given as the request is read
+/// ([`Packer::text`]); the method and protocol version are given to [`Packer::begin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    /// `x-edge-location`.
+    Pop,
+    /// `cs-uri-stem`.
+    Path,
+    /// `cs-uri-query`.
+    Query,
+    /// `x-host-header`.
+    Host,
+    /// `cs(Referer)`.
+    Referer,
+    /// `cs(User-Agent)`.
+    UserAgent,
+    /// `cs(Cookie)`.
+    Cookie,
+    /// `x-forwarded-for`.
+    ForwardedFor,
+    /// `x-edge-request-id`.
+    RequestId,
+    /// `ssl-protocol`.
+    TlsProtocol,
+    /// `ssl-cipher`.
+    TlsCipher,
+}
+
+impl Text {
+    /// Its slot.
+    fn slot(self) -> usize {
+        match self {
+            Text::Pop => slot::POP,
+            Text::Path => slot::PATH,
+            Text::Query => slot::QUERY,
+            Text::Host => slot::HOST,
+            Text::Referer => slot::REFERER,
+            Text::UserAgent => slot::USER_AGENT,
+            Text::Cookie => slot::COOKIE,
+            Text::ForwardedFor => slot::FORWARDED_FOR,
+            Text::RequestId => slot::REQUEST_ID,
+            Text::TlsProtocol => slot::TLS_PROTOCOL,
+            Text::TlsCipher => slot::TLS_CIPHER,
+        }
+    }
+}
+
+/// A record being packed as its request goes: [`Packer::begin`] and [`Packer::text`] as the
+/// request is read (or [`Packer::arrive`] with all of it at once), [`Packer::respond`] once the
+/// response head is known (skipped when there is no response), then [`Packer::finish_into`]
+/// when the response has ended.
 ///
-/// It holds the texts as they are, one after the other; their length prefixes, and whether a
-/// text repeats the frame's last one for its field, are written when the record joins its frame.
+/// It holds the texts as they are, in the order they were given; their length prefixes, and
+/// whether a text repeats the frame's last one for its field, are written in slot order when the
+/// record joins its frame.
 #[derive(Debug)]
 pub struct Packer {
     /// The arrival byte.
     head: u8,
     texts: Vec<u8>,
-    /// Where each held slot's text ends in `texts` (it starts where the slot before it ends).
-    ends: [usize; slot::HELD],
-    /// Held slots written as absent.
+    /// Where each held slot's text starts and ends in `texts`.
+    spans: [(u32, u32); slot::HELD],
+    /// Held slots written as absent: all until given a text.
     absent: u16,
     /// Held slots this record does not write.
     skipped: u16,
@@ -118,10 +167,87 @@ pub struct Packer {
 }
 
 impl Packer {
-    /// Starts a record with the request's values (copied).
+    /// Starts a record: its method and protocol version, whether TLS values will follow, and
+    /// room for `capacity` bytes of texts (more is made as needed). Every text is absent until
+    /// given ([`Packer::text`]).
+    pub fn begin(method: &[u8], version: &[u8], tls: bool, capacity: usize) -> Packer {
+        let (m, v) = (method_code(method), version_code(version));
+        // The method and version are written as text only when they have no code; the TLS
+        // values only with TLS.
+        let skipped = (u16::from(m != 0) << slot::METHOD)
+            | (u16::from(v != 0) << slot::VERSION)
+            | (u16::from(!tls) * ((1 << slot::TLS_PROTOCOL) | (1 << slot::TLS_CIPHER)));
+        let mut p = Packer {
+            head: (u8::from(tls) * TLS) | (m << 1) | (v << 5),
+            texts: Vec::with_capacity(capacity),
+            spans: [(0, 0); slot::HELD],
+            absent: (1 << slot::HELD) - 1,
+            skipped,
+            responded: false,
+        };
+        if m == 0 {
+            p.hold(slot::METHOD, method);
+        }
+        if v == 0 {
+            p.hold(slot::VERSION, version);
+        }
+        p
+    }
+
+    /// Gives the record `field`'s text (copied); a field given twice keeps the last.
+    pub fn text(&mut self, field: Text, t: &[u8]) {
+        self.hold(field.slot(), t);
+    }
+
+    /// Whether `field` has been given a text.
+    pub fn has(&self, field: Text) -> bool {
+        self.absent & (1 << field.slot()) == 0
+    }
+
+    /// Appends `t` to `field`'s text with `sep` between (or gives it, when it has none): how
+    /// several `Cookie` headers make one text.
+    pub fn join(&mut self, field: Text, sep: &[u8], t: &[u8]) {
+        let slot = field.slot();
+        if !self.has(field) {
+            return self.hold(slot, t);
+        }
+        let (start, end) = self.spans[slot];
+        let (start, end) = (start as usize, end as usize);
+        if end == self.texts.len() {
+            // The field's text is the last one given: extend it in place.
+            self.texts.extend_from_slice(sep);
+            self.texts.extend_from_slice(t);
+            self.spans[slot].1 = span_end(self.texts.len());
+        } else {
+            // Copy it to the end first; its old copy is left unused.
+            let at = self.texts.len();
+            self.texts.extend_from_within(start..end);
+            self.texts.extend_from_slice(sep);
+            self.texts.extend_from_slice(t);
+            self.spans[slot] = (span_end(at), span_end(self.texts.len()));
+        }
+    }
+
+    /// `field`'s text, when it has one.
+    #[cfg(test)]
+    pub fn held(&self, field: Text) -> Option<&[u8]> {
+        let (start, end) = self.spans[field.slot()];
+        self.has(field)
+            .then(|| &self.texts[start as usize..end as usize])
+    }
+
+    #[inline(never)]
+    fn hold(&mut self, slot: usize, t: &[u8]) {
+        let start = self.texts.len();
+        self.texts.extend_from_slice(t);
+        self.spans[slot] = (span_end(start), span_end(self.texts.len()));
+        self.absent &= !(1 << slot);
+    }
+
+    /// Starts a record with all of the request's values at once (copied).
     pub fn arrive(a: &Arrival<'_>) -> Packer {
         let opt_len = |t: Option<&[u8]>| t.map_or(0, <[u8]>::len);
-        let texts = a.pop.len()
+        let capacity = a.pop.len()
             + a.method.len()
             + a.version.len()
             + a.path.len()
@@ -132,61 +258,29 @@ impl Packer {
             + opt_len(a.cookie)
             + opt_len(a.forwarded_for)
             + a.request_id.len()
-            + a.tls.map_or(0, |(p, c)| p.len() + c.len());
-        let (method, version) = (code(&METHODS, a.method), code(&VERSIONS, a.version));
-        let mut p = Packer {
-            head: (u8::from(a.tls.is_some()) * TLS) | (method << 1) | (version << 5),
+            + a.tls.map_or(0, |(p, c)| p.len() + c.len())
             // Room for a content type too, so the texts take one allocation.
-            texts: Vec::with_capacity(texts + 64),
-            ends: [0; slot::HELD],
-            absent: 0,
-            skipped: 0,
-            responded: false,
-        };
-        p.hold(slot::POP, Some(a.pop));
-        if method == 0 {
-            p.hold(slot::METHOD, Some(a.method));
-        } else {
-            p.skip(slot::METHOD);
+            + 64;
+        let mut p = Packer::begin(a.method, a.version, a.tls.is_some(), capacity);
+        let texts = [
+            (Text::Pop, Some(a.pop)),
+            (Text::Path, Some(a.path)),
+            (Text::Query, a.query),
+            (Text::Host, a.host_header),
+            (Text::Referer, a.referer),
+            (Text::UserAgent, a.user_agent),
+            (Text::Cookie, a.cookie),
+            (Text::ForwardedFor, a.forwarded_for),
+            (Text::RequestId, Some(a.request_id)),
+            (Text::TlsProtocol, a.tls.map(|t| t.0)),
+            (Text::TlsCipher, a.tls.map(|t| t.1)),
+        ];
+        for (field, t) in texts {
+            if let Some(t) = t {
+                p.text(field, t);
+            }
         }
-        if version == 0 {
-            p.hold(slot::VERSION, Some(a.version));
-        } else {
-            p.skip(slot::VERSION);
-        }
-        p.hold(slot::PATH, Some(a.path));
-        p.hold(slot::QUERY, a.query);
-        p.hold(slot::HOST, a.host_header);
-        p.hold(slot::REFERER, a.referer);
-        p.hold(slot::USER_AGENT, a.user_agent);
-        p.hold(slot::COOKIE, a.cookie);
-        p.hold(slot::FORWARDED_FOR, a.forwarded_for);
-        p.hold(slot::REQUEST_ID, Some(a.request_id));
-        if let Some((protocol, cipher)) = a.tls {
-            p.hold(slot::TLS_PROTOCOL, Some(protocol));
-            p.hold(slot::TLS_CIPHER, Some(cipher));
-        } else {
-            p.skip(slot::TLS_PROTOCOL);
-            p.skip(slot::TLS_CIPHER);
-        }
-        // Absent until the response says otherwise.
-        p.hold(slot::CONTENT_TYPE, None);
         p
-    }
-
-    #[inline(always)]
-    fn hold(&mut self, slot: usize, t: Option<&[u8]>) {
-        match t {
-            Some(t) => self.texts.extend_from_slice(t),
-            None => self.absent |= 1 << slot,
-        }
-        self.ends[slot] = self.texts.len();
-    }
-
-    #[inline(always)]
-    fn skip(&mut self, slot: usize) {
-        self.skipped |= 1 << slot;
-        self.ends[slot] = self.texts.len();
     }
 
     /// Adds the response's content type (copied). Only the first call counts.
@@ -194,9 +288,7 @@ impl Packer {
         if !self.responded {
             self.responded = true;
             if let Some(t) = content_type {
-                self.absent &= !(1 << slot::CONTENT_TYPE);
-                self.texts.extend_from_slice(t);
-                self.ends[slot::CONTENT_TYPE] = self.texts.len();
+                self.hold(slot::CONTENT_TYPE, t);
             }
         }
     }
@@ -236,8 +328,11 @@ impl Packer {
             out.push(ABSENT);
             return;
         }
-        let start = field.checked_sub(1).map_or(0, |before| self.ends[before]);
-        let text = self.texts.get(start..self.ends[field]).unwrap_or_default();
+        let (start, end) = self.spans[field];
+        let text = self
+            .texts
+            .get(start as usize..end as usize)
+            .unwrap_or_default();
         if field == slot::REQUEST_ID {
             put_literal(text, out);
         } else {
@@ -390,6 +485,12 @@ fn put_literal(t: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(t);
 }
 
+/// A position in a record's texts as a span holds it. Texts come from a request head, which
+/// the listeners limit to far less than 4 GiB; a longer one would be cut, never misplaced.
+fn span_end(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
 /// Appends `l`, packed, to `out` as a frame's first record (no text refers to another record).
 /// The request path packs in steps instead ([`Packer`]); this is the same packing in one go.
 pub fn pack(l: &Line<'_>, out: &mut Vec<u8>) {
@@ -403,12 +504,33 @@ pub fn pack_in_frame(l: &Line<'_>, out: &mut Vec<u8>, recent: &mut Recent) {
     p.finish_into(&l.departure, out, recent);
 }
 
-/// `v`'s code in `table`: its position plus one, or 0 when it is not there.
-fn code(table: &[&[u8]], v: &[u8]) -> u8 {
-    table
-        .iter()
-        .position(|t| *t == v)
-        .map_or(0, |i| i as u8 + 1)
+/// A method's code: its position in [`METHODS`] plus one, or 0 for an extension method. A
+/// match on the bytes, which compiles to a few compares, not a call per table entry.
+fn method_code(m: &[u8]) -> u8 {
+    match m {
+        b"GET" => 1,
+        b"HEAD" => 2,
+        b"POST" => 3,
+        b"PUT" => 4,
+        b"DELETE" => 5,
+        b"OPTIONS" => 6,
+        b"PATCH" => 7,
+        b"TRACE" => 8,
+        b"CONNECT" => 9,
+        _ => 0,
+    }
+}
+
+/// A protocol version's code: its position in [`VERSIONS`] plus one, or 0 for another text.
+fn version_code(v: &[u8]) -> u8 {
+    match v {
+        b"HTTP/0.9" => 1,
+        b"HTTP/1.0" => 2,
+        b"HTTP/1.1" => 3,
+        b"HTTP/2.0" => 4,
+        b"HTTP/3.0" => 5,
+        _ => 0,
+    }
 }
 
 fn result_code(r: ResultType) -> u8 {
@@ -629,6 +751,75 @@ pub fn unpack(buf: &[u8]) -> Option<(Line<'_>, &[u8])> {
 pub(crate) mod tests {
     use super::*;
     use crate::meter::w3c::tests::{bare_line, full_line};
+
+    #[test]
+    fn a_record_given_its_texts_in_any_order_packs_as_one_given_them_at_once() {
+        let l = full_line();
+        let a = &l.arrival;
+        let d = &l.departure;
+        let mut at_once = Vec::new();
+        let mut p = Packer::arrive(a);
+        p.respond(l.content_type);
+        p.finish_into(d, &mut at_once, &mut Recent::new());
+
+        // The request's texts in another order, the cookie in two parts with another text
+        // between them, and a Host given twice (the last counts).
+        let mut p = Packer::begin(a.method, a.version, a.tls.is_some(), 0);
+        let (head, tail) = a.cookie.map_or((None, None), |c| {
+            let cut = c.len() / 2;
+            (Some(&c[..cut]), Some(&c[cut..]))
+        });
+        p.text(Text::RequestId, a.request_id);
+        if let Some(c) = head {
+            p.join(Text::Cookie, b"", c);
+        }
+        p.text(Text::Host, b"not the host");
+        if let Some(c) = tail {
+            p.join(Text::Cookie, b"", c);
+        }
+        assert_eq!(p.held(Text::Cookie), a.cookie);
+        for (field, t) in [
+            (Text::Host, a.host_header),
+            (Text::ForwardedFor, a.forwarded_for),
+            (Text::UserAgent, a.user_agent),
+            (Text::Referer, a.referer),
+            (Text::Query, a.query),
+            (Text::Path, Some(a.path)),
+            (Text::Pop, Some(a.pop)),
+            (Text::TlsCipher, a.tls.map(|t| t.1)),
+            (Text::TlsProtocol, a.tls.map(|t| t.0)),
+        ] {
+            if let Some(t) = t {
+                p.text(field, t);
+            }
+        }
+        p.respond(l.content_type);
+        let mut by_steps = Vec::new();
+        p.finish_into(d, &mut by_steps, &mut Recent::new());
+        assert_eq!(by_steps, at_once);
+
+        let mut joined = Packer::begin(b"GET", b"HTTP/1.1", false, 0);
+        joined.join(Text::Cookie, b"; ", b"a=1");
+        joined.join(Text::Cookie, b"; ", b"b=2");
+        assert_eq!(joined.held(Text::Cookie), Some(&b"a=1; b=2"[..]));
+        assert_eq!(joined.held(Text::Host), None);
+    }
+
+    #[test]
+    fn method_and_version_codes_are_their_places_in_the_tables_the_reader_uses() {
+        for (i, m) in METHODS.iter().enumerate() {
+            assert_eq!(usize::from(method_code(m)), i + 1);
+        }
+        for (i, v) in VERSIONS.iter().enumerate() {
+            assert_eq!(usize::from(version_code(v)), i + 1);
+        }
+        for other in [&b"get"[..], b"PROPFIND", b"", b"GETS"] {
+            assert_eq!(method_code(other), 0);
+        }
+        for other in [&b"HTTP/1.2"[..], b"-", b"http/1.1"] {
+            assert_eq!(version_code(other), 0);
+        }
+    }
 
     fn hex(h: &str) -> Vec<u8> {
         (0..h.len())
