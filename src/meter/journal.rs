@@ -121,10 +121,11 @@ impl Shard {
             return;
         }
         let clock = Clock::now();
+        let mut counter = metrics.counter();
         let lines = &mut self.lines;
         for mut record in self.handed.drain(..) {
             record.complete(&clock, &mut |packer, departure| {
-                metrics.observe(departure);
+                counter.observe(departure);
                 let hour = departure.end_ms.div_euclid(3_600_000) * 3_600;
                 lines.push(hour, packer, departure, FRAME_TARGET);
             });

@@ -1,15 +1,15 @@
 //! Prometheus metrics, rendered in the text exposition format at `GET /metrics` on the admin
 //! listener.
 //!
-//! [`super::Meter::submit`] feeds every record to [`Metrics::observe`] as it hands the record to
-//! the journal, into a per-thread shard of counters, so the counts agree exactly with the
+//! The journal counts every record as it packs it ([`Counter::observe`], a batch of records
+//! under one lock), into a per-thread shard of counters, so the counts agree exactly with the
 //! journal and the request threads rarely share a lock. Label sets
 //! are bounded: distribution ids (the configured ones, or `-`), billing region, protocol,
 //! CloudFront result type and status class; never a path, a key or an address.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::record::{Departure, ResultType};
 use crate::cache::store::CacheStats;
@@ -172,6 +172,29 @@ impl Shard {
     }
 }
 
+/// One thread's counters, locked ([`Metrics::counter`]).
+pub struct Counter<'a>(MutexGuard<'a, Shard>);
+
+impl Counter<'_> {
+    /// Counts one record.
+    pub fn observe(&mut self, r: &Departure<'_>) {
+        let s = &mut *self.0;
+        let c = s.requests_for(r);
+        c.requests += 1;
+        c.response_bytes += r.sc_bytes;
+        c.request_bytes += r.cs_bytes;
+        if let Some(lat) = r.origin_latency_us {
+            let o = s.origin_for(r);
+            o.requests += 1;
+            o.bytes_out += r.origin_bytes_out;
+            o.bytes_in += r.origin_bytes_in;
+            o.latency.observe_us(lat);
+        }
+        s.duration.observe_us(r.time_taken_us);
+        s.ttfb.observe_us(r.ttfb_us);
+    }
+}
+
 /// A distribution id as a label value, made once per label set. Ids are ASCII letters and
 /// digits; anything else is shown lossily rather than dropped.
 fn label(id: Option<&[u8]>) -> Option<Arc<str>> {
@@ -222,23 +245,17 @@ impl State {
 impl Metrics {
     /// Counts one record.
     pub fn observe(&self, r: &Departure<'_>) {
-        let shard = super::thread_shard();
-        let mut s = self.shards[shard]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let c = s.requests_for(r);
-        c.requests += 1;
-        c.response_bytes += r.sc_bytes;
-        c.request_bytes += r.cs_bytes;
-        if let Some(lat) = r.origin_latency_us {
-            let o = s.origin_for(r);
-            o.requests += 1;
-            o.bytes_out += r.origin_bytes_out;
-            o.bytes_in += r.origin_bytes_in;
-            o.latency.observe_us(lat);
-        }
-        s.duration.observe_us(r.time_taken_us);
-        s.ttfb.observe_us(r.ttfb_us);
+        self.counter().observe(r);
+    }
+
+    /// The calling thread's counters, held for as long as the result lives: a batch of records
+    /// is counted under one lock.
+    pub fn counter(&self) -> Counter<'_> {
+        Counter(
+            self.shards[super::thread_shard()]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The text exposition, with the cache's gauges.
