@@ -127,6 +127,7 @@ pub(crate) struct Pending {
 #[derive(Debug)]
 struct ResponseFacts {
     status: u16,
+    /// The headers and the blank line after them; the status line is counted from `status`.
     head_bytes: u64,
     expected_body: Option<u64>,
     content_length: Option<u64>,
@@ -224,7 +225,7 @@ impl Pending {
         let (h, added) = match stored {
             Some((h, added)) => (h, added),
             None => {
-                walked = HeadSummary::of(resp.headers());
+                walked = walk(resp.headers());
                 (&walked, 0)
             }
         };
@@ -238,7 +239,8 @@ impl Pending {
             },
             "a stored head's summary differs from the response's headers"
         );
-        let mut head = status_line_bytes(status) + h.bytes + added + 2;
+        // The status line is added when the record is completed.
+        let mut head = h.bytes + added + 2;
         if !h.date {
             head += DATE_HEADER_BYTES;
         }
@@ -260,11 +262,7 @@ impl Pending {
             head_bytes: head,
             expected_body,
             content_length: content_length.or(expected_body),
-            range: h
-                .content_range
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_content_range),
+            range: h.content_range.as_ref().and_then(range_of),
             x_cache,
         });
     }
@@ -321,7 +319,7 @@ impl Finished for Pending {
         };
         if let Some(resp) = &self.response {
             d.status = resp.status;
-            d.sc_bytes = resp.head_bytes + self.body_sent;
+            d.sc_bytes = status_line_bytes(resp.status) + resp.head_bytes + self.body_sent;
             d.content_length = resp.content_length;
             d.range = resp.range;
             let response_type = if resp.status >= 400 {
@@ -529,9 +527,27 @@ pub(crate) fn header_bytes(h: &HeaderMap) -> u64 {
     h.iter().map(|(k, v)| header_line_bytes(k, v)).sum()
 }
 
-fn status_line_bytes(s: StatusCode) -> u64 {
+fn status_line_bytes(status: u16) -> u64 {
     // "HTTP/1.1 200 OK\r\n"
-    (9 + 3 + 1 + s.canonical_reason().map_or(0, str::len) + 2) as u64
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason());
+    (9 + 3 + 1 + reason.map_or(0, str::len) + 2) as u64
+}
+
+/// The response headers' summary, for a response that is not a stored object's: walked out of
+/// line, so a cache hit's record does not carry this code through the instruction cache.
+#[cold]
+#[inline(never)]
+fn walk(h: &HeaderMap) -> HeadSummary {
+    HeadSummary::of(h)
+}
+
+/// A `Content-Range` value's first and last byte; out of line, as [`walk`].
+#[cold]
+#[inline(never)]
+fn range_of(v: &HeaderValue) -> Option<(u64, u64)> {
+    v.to_str().ok().and_then(parse_content_range)
 }
 
 fn micros(d: std::time::Duration) -> u64 {
@@ -559,10 +575,7 @@ mod tests {
     fn content_range_and_sizes() {
         assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99)));
         assert_eq!(parse_content_range("bytes */1000"), None);
-        assert_eq!(
-            status_line_bytes(StatusCode::OK),
-            "HTTP/1.1 200 OK\r\n".len() as u64
-        );
+        assert_eq!(status_line_bytes(200), "HTTP/1.1 200 OK\r\n".len() as u64);
         let mut h = HeaderMap::new();
         h.insert("x-a", HeaderValue::from_static("b"));
         assert_eq!(header_bytes(&h), "x-a: b\r\n".len() as u64);
