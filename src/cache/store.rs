@@ -71,8 +71,9 @@ pub struct CachedObject {
     pub stored_at: SystemTime,
     /// Freshness lifetime from [`super::ttl::decide`].
     pub ttl: Duration,
-    /// [`HeadSummary`] of `headers`, made when first asked for ([`CachedObject::head`]).
-    pub head: OnceLock<HeadSummary>,
+    /// [`HeadSummary`] of `headers`, made when first asked for ([`CachedObject::head`]), and
+    /// shared with the records of the requests it answers.
+    pub head: OnceLock<Arc<HeadSummary>>,
 }
 
 /// A response's headers summed up in one walk: their size as HTTP/1.1 writes them and the
@@ -123,8 +124,9 @@ pub fn header_line_bytes(name: &header::HeaderName, value: &HeaderValue) -> u64 
 
 impl CachedObject {
     /// The summary of the stored headers, made on first use.
-    pub fn head(&self) -> &HeadSummary {
-        self.head.get_or_init(|| HeadSummary::of(&self.headers))
+    pub fn head(&self) -> &Arc<HeadSummary> {
+        self.head
+            .get_or_init(|| Arc::new(HeadSummary::of(&self.headers)))
     }
 
     /// Time since it was stored (zero if the clock went backwards).

@@ -96,11 +96,12 @@ pub(crate) struct MeterContext {
     pub(crate) region: BillingRegion,
 }
 
-/// A record waiting for its response to finish: the request's values are packed when it
-/// arrives, the content type with the response head, so a request in flight holds no handle on
-/// the request's or the cache's buffers. When the response ends, the request's thread notes the
-/// instant and hands the record over as it is ([`Meter::submit`]); its departure is built from
-/// these values later, with other records in a batch ([`Finished::complete`]).
+/// A record waiting for its response to finish: the request's values are copied when it
+/// arrives, so a request in flight holds no handle on the request's buffers; of the response
+/// head it keeps the summary of the headers (a cached object's own, shared). When the response
+/// ends, the request's thread notes the instant and hands the record over as it is
+/// ([`Meter::submit`]); its departure, sizes and content type are worked out from these values
+/// later, with other records in a batch ([`Finished::complete`]).
 #[derive(Debug)]
 pub(crate) struct Pending {
     /// Taken when the record is handed over, so a record waiting to be completed holds no
@@ -124,15 +125,57 @@ pub(crate) struct Pending {
     connection_header: u64,
 }
 
+/// The response head as noted when it was known; its sizes and values are worked out when the
+/// record is completed, in a batch, so the request path only keeps a reference.
 #[derive(Debug)]
 struct ResponseFacts {
     status: u16,
-    /// The headers and the blank line after them; the status line is counted from `status`.
-    head_bytes: u64,
+    /// The summary of the response's headers: a cached object's, or walked for this response.
+    head: Arc<HeadSummary>,
+    /// Bytes the headers hold beyond `head`'s (what decorating a cached object's added).
+    added: u64,
+    /// The body's length, when known up front.
     expected_body: Option<u64>,
+    /// Sent over HTTP/2, where no `Content-Length` is added for a body of known length.
+    http2: bool,
+    x_cache: XCache,
+}
+
+/// What the record reads from the response head ([`ResponseFacts::measure`]).
+struct Measured {
+    /// Status line, headers (with those hyper adds) and the blank line.
+    head_bytes: u64,
     content_length: Option<u64>,
     range: Option<(u64, u64)>,
-    x_cache: XCache,
+}
+
+impl ResponseFacts {
+    fn measure(&self, connection_header: u64) -> Measured {
+        let h = &*self.head;
+        let mut head = status_line_bytes(self.status) + h.bytes + self.added + 2;
+        if !h.date {
+            head += DATE_HEADER_BYTES;
+        }
+        if !h.connection {
+            head += connection_header;
+        }
+        if h.content_length.is_none()
+            && let Some(n) = self.expected_body
+            && !self.http2
+        {
+            // `content-length: N\r\n`
+            head += 16 + u64::from(n.checked_ilog10().unwrap_or(0) + 1) + 2;
+        }
+        Measured {
+            head_bytes: head,
+            content_length: h
+                .content_length
+                .as_ref()
+                .and_then(parse_decimal)
+                .or(self.expected_body),
+            range: h.content_range.as_ref().and_then(range_of),
+        }
+    }
 }
 
 /// `x-forwarded-for`, parsed once.
@@ -217,52 +260,28 @@ impl Pending {
         &mut self,
         resp: &Response<Body>,
         x_cache: XCache,
-        stored: Option<(&HeadSummary, u64)>,
+        stored: Option<(&Arc<HeadSummary>, u64)>,
     ) {
-        let status = resp.status();
-        let expected_body = resp.body().size_hint().exact();
-        let walked;
-        let (h, added) = match stored {
-            Some((h, added)) => (h, added),
-            None => {
-                walked = walk(resp.headers());
-                (&walked, 0)
-            }
+        let (head, added) = match stored {
+            Some((h, added)) => (h.clone(), added),
+            None => (walk(resp.headers()), 0),
         };
         debug_assert!(
             {
                 let w = HeadSummary::of(resp.headers());
                 w == HeadSummary {
-                    bytes: h.bytes + added,
-                    ..h.clone()
+                    bytes: head.bytes + added,
+                    ..(*head).clone()
                 }
             },
             "a stored head's summary differs from the response's headers"
         );
-        // The status line is added when the record is completed.
-        let mut head = h.bytes + added + 2;
-        if !h.date {
-            head += DATE_HEADER_BYTES;
-        }
-        if !h.connection {
-            head += self.connection_header;
-        }
-        let content_length = h.content_length.as_ref().and_then(parse_decimal);
-        if h.content_length.is_none()
-            && let Some(n) = expected_body
-            && resp.version() != Version::HTTP_2
-        {
-            // `content-length: N\r\n`
-            head += 16 + u64::from(n.checked_ilog10().unwrap_or(0) + 1) + 2;
-        }
-        self.packer
-            .respond(h.content_type.as_ref().map(HeaderValue::as_bytes));
         self.response = Some(ResponseFacts {
-            status: status.as_u16(),
-            head_bytes: head,
-            expected_body,
-            content_length: content_length.or(expected_body),
-            range: h.content_range.as_ref().and_then(range_of),
+            status: resp.status().as_u16(),
+            head,
+            added,
+            expected_body: resp.body().size_hint().exact(),
+            http2: resp.version() == Version::HTTP_2,
             x_cache,
         });
     }
@@ -318,10 +337,13 @@ impl Finished for Pending {
             origin_latency_us: t.origin_latency.load(Ordering::Relaxed).checked_sub(1),
         };
         if let Some(resp) = &self.response {
+            let m = resp.measure(self.connection_header);
+            self.packer
+                .respond(resp.head.content_type.as_ref().map(HeaderValue::as_bytes));
             d.status = resp.status;
-            d.sc_bytes = status_line_bytes(resp.status) + resp.head_bytes + self.body_sent;
-            d.content_length = resp.content_length;
-            d.range = resp.range;
+            d.sc_bytes = m.head_bytes + self.body_sent;
+            d.content_length = m.content_length;
+            d.range = m.range;
             let response_type = if resp.status >= 400 {
                 ResultType::Error
             } else {
@@ -539,8 +561,8 @@ fn status_line_bytes(status: u16) -> u64 {
 /// line, so a cache hit's record does not carry this code through the instruction cache.
 #[cold]
 #[inline(never)]
-fn walk(h: &HeaderMap) -> HeadSummary {
-    HeadSummary::of(h)
+fn walk(h: &HeaderMap) -> Arc<HeadSummary> {
+    Arc::new(HeadSummary::of(h))
 }
 
 /// A `Content-Range` value's first and last byte; out of line, as [`walk`].

@@ -145,8 +145,8 @@ impl Text {
 }
 
 /// A record being packed as its request goes: [`Packer::begin`] and [`Packer::text`] as the
-/// request is read (or [`Packer::arrive`] with all of it at once), [`Packer::respond`] once the
-/// response head is known (skipped when there is no response), then [`Packer::finish_into`]
+/// request is read (or [`Packer::arrive`] with all of it at once), [`Packer::respond`] with the
+/// response's content type (skipped when there was no response), then [`Packer::finish_into`]
 /// when the response has ended.
 ///
 /// It holds the texts as they are, in the order they were given; their length prefixes, and
