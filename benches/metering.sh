@@ -18,7 +18,8 @@
 # can stay a few percent apart for as long as they run (where their threads and memory happened
 # to land); over many rounds that averages out. Prints, and appends to benches/RESULTS.md, each
 # round's ratios to `off` (requests per second, and CPU time per request of the whole process),
-# their means with a 95% confidence interval, and their medians; with BIN_B, also onB / on.
+# their means with a 95% confidence interval, and their medians; with BIN_B, also onB / on. The
+# results name the build by its git description, or by the path of BIN when one is given.
 # Needs nginx, wrk and curl (installed with apt-get if missing, as root).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -130,7 +131,7 @@ PY
 
 section="## Metering on vs off, fresh instances every round (${started}, benches/metering.sh)
 
-edgegate $(git -C "$root" describe --always --dirty 2> /dev/null || echo unknown)${bin_b:+ (onB: $bin_b)}; $(nproc) cores, $(uname -m); load average
+edgegate ${1:-$(git -C "$root" describe --always --dirty 2> /dev/null || echo unknown)}${bin_b:+ (onB: $bin_b)}; $(nproc) cores, $(uname -m); load average
 at the end $(cut -d' ' -f1-3 /proc/loadavg). $rounds rounds; in each, three fresh instances (off, on, $third)
 and wrk -t2 -c50 -d${secs}s against 1 KiB cache hits in the order off on $third $third on off, $cycles times
 over. CPU per request counts every thread of the instance.
