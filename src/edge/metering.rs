@@ -208,6 +208,7 @@ impl Pending {
         request_id: &HeaderValue,
     ) -> (Box<Pending>, u64) {
         let uri = req.uri();
+        let path = uri.path();
         let method = req.method().as_str();
         let tls = conn.tls_protocol.zip(conn.tls_cipher);
         // The request line's texts, the request id and room for the headers the record keeps
@@ -216,10 +217,10 @@ impl Pending {
             method.as_bytes(),
             protocol_version(req.version()).as_bytes(),
             tls.is_some(),
-            ctx.pop.len() + uri.path().len() + request_id.len() + 256,
+            ctx.pop.len() + path.len() + request_id.len() + 256,
         );
         packer.text(Text::Pop, ctx.pop.as_bytes());
-        packer.text(Text::Path, uri.path().as_bytes());
+        packer.text(Text::Path, path.as_bytes());
         if let Some(q) = uri.query() {
             packer.text(Text::Query, q.as_bytes());
         }

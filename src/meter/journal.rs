@@ -6,8 +6,8 @@
 //!
 //! The data plane never waits for the disk, nor does more for a record than it must while the
 //! request's values are at hand: [`Meter::submit`] pushes the finished request ([`Finished`]: its
-//! arrival already packed by [`packed::Packer`], the rest as plain values and the instant it
-//! ended) onto its thread's lock shard, a pointer per record and no wake-up. Once 64
+//! arrival's texts already copied into a [`packed::Packer`], the rest as plain values and the
+//! instant it ended) onto its thread's lock shard, a pointer per record and no wake-up. Once 64
 //! records wait there, the same thread completes them one after the other: builds each one's
 //! departure, counts it in the [`Metrics`] and packs it into the shard's buffer. Doing that in a
 //! row keeps its code in the cache, where once per request, between everything else a request

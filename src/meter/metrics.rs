@@ -243,11 +243,6 @@ impl State {
 }
 
 impl Metrics {
-    /// Counts one record.
-    pub fn observe(&self, r: &Departure<'_>) {
-        self.counter().observe(r);
-    }
-
     /// The calling thread's counters, held for as long as the result lives: a batch of records
     /// is counted under one lock.
     pub fn counter(&self) -> Counter<'_> {
@@ -488,8 +483,11 @@ mod tests {
         let mut other_bytes = hit;
         other_bytes.distribution_id = Some(&id);
         let none = bare_line().departure;
-        for r in [&hit, &miss, &hit, &none, &other_bytes, &miss, &hit] {
-            m.observe(r);
+        {
+            let mut counter = m.counter();
+            for r in [&hit, &miss, &hit, &none, &other_bytes, &miss, &hit] {
+                counter.observe(r);
+            }
         }
         let out = m.render(&CacheStats::default());
         let value = |prefix: &str| -> Vec<u64> {
