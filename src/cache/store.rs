@@ -71,9 +71,9 @@ pub struct CachedObject {
     pub stored_at: SystemTime,
     /// Freshness lifetime from [`super::ttl::decide`].
     pub ttl: Duration,
-    /// [`HeadSummary`] of `headers`, made when first asked for ([`CachedObject::head`]), and
-    /// shared with the records of the requests it answers.
-    pub head: OnceLock<Arc<HeadSummary>>,
+    /// [`HeadSummary`] of `headers`, made when first asked for ([`CachedObject::head`]); the
+    /// records of the requests it answers copy its numbers, so they hold no reference to it.
+    pub head: OnceLock<HeadSummary>,
 }
 
 /// A response's headers summed up in one walk: their size as HTTP/1.1 writes them and the
@@ -89,32 +89,56 @@ pub struct HeadSummary {
     pub connection: bool,
     /// The first `Content-Type`.
     pub content_type: Option<HeaderValue>,
-    /// The first `Content-Length`.
-    pub content_length: Option<HeaderValue>,
-    /// The first `Content-Range`.
-    pub content_range: Option<HeaderValue>,
+    /// The first `Content-Length`, when it is a decimal number ([`parse_decimal`]).
+    pub content_length: Option<u64>,
+    /// The first and last byte of the first `Content-Range` (`bytes 0-99/1000` gives (0, 99)).
+    pub content_range: Option<(u64, u64)>,
 }
 
 impl HeadSummary {
     /// Sums up `h` in one pass over it (no lookup per header).
     pub fn of(h: &HeaderMap) -> HeadSummary {
         let mut out = HeadSummary::default();
+        let (mut length, mut range) = (None, None);
         for (name, value) in h {
             out.bytes += header_line_bytes(name, value);
             if name == header::CONTENT_TYPE {
                 out.content_type.get_or_insert_with(|| value.clone());
             } else if name == header::CONTENT_LENGTH {
-                out.content_length.get_or_insert_with(|| value.clone());
+                length.get_or_insert(value);
             } else if name == header::DATE {
                 out.date = true;
             } else if name == header::CONNECTION {
                 out.connection = true;
             } else if name == header::CONTENT_RANGE {
-                out.content_range.get_or_insert_with(|| value.clone());
+                range.get_or_insert(value);
             }
         }
+        out.content_length = length.and_then(parse_decimal);
+        out.content_range = range
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_content_range);
         out
     }
+}
+
+/// A header value that is a decimal number (at most 19 digits, so it fits), as
+/// `Content-Length` carries one.
+pub fn parse_decimal(v: &HeaderValue) -> Option<u64> {
+    let digits = v.as_bytes();
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+/// A `Content-Range` value's first and last byte: `bytes 0-99/1000` gives (0, 99).
+pub fn parse_content_range(v: &str) -> Option<(u64, u64)> {
+    let range = v.strip_prefix("bytes ")?.split('/').next()?;
+    let (a, b) = range.split_once('-')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
 
 /// One header's size as HTTP/1.1 writes it: `name: value\r\n`.
@@ -124,9 +148,8 @@ pub fn header_line_bytes(name: &header::HeaderName, value: &HeaderValue) -> u64 
 
 impl CachedObject {
     /// The summary of the stored headers, made on first use.
-    pub fn head(&self) -> &Arc<HeadSummary> {
-        self.head
-            .get_or_init(|| Arc::new(HeadSummary::of(&self.headers)))
+    pub fn head(&self) -> &HeadSummary {
+        self.head.get_or_init(|| HeadSummary::of(&self.headers))
     }
 
     /// Time since it was stored (zero if the clock went backwards).

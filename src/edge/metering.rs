@@ -22,7 +22,7 @@ use http_body::{Body as _, Frame, SizeHint};
 
 use super::headers::XCache;
 use super::routing::Distribution;
-use crate::cache::store::{HeadSummary, header_line_bytes};
+use crate::cache::store::{HeadSummary, header_line_bytes, parse_decimal};
 use crate::config::BillingRegion;
 use crate::meter::Meter;
 use crate::meter::journal::{Clock, Finished};
@@ -125,15 +125,21 @@ pub(crate) struct Pending {
     connection_header: u64,
 }
 
-/// The response head as noted when it was known; its sizes and values are worked out when the
-/// record is completed, in a batch, so the request path only keeps a reference.
+/// The response head as noted when it was known: the numbers of its summary ([`HeadSummary`],
+/// a cached object's or walked for this response), copied so that the record holds no reference
+/// to a cached object, whose reference counts the worker threads would contend for. Its sizes
+/// are worked out when the record is completed, in a batch.
 #[derive(Debug)]
 struct ResponseFacts {
     status: u16,
-    /// The summary of the response's headers: a cached object's, or walked for this response.
-    head: Arc<HeadSummary>,
-    /// Bytes the headers hold beyond `head`'s (what decorating a cached object's added).
-    added: u64,
+    /// The headers' size as HTTP/1.1 writes them.
+    header_bytes: u64,
+    /// A `Date` header is present (else hyper adds one).
+    date: bool,
+    /// A `Connection` header is present (else hyper may add one).
+    connection: bool,
+    content_length: Option<u64>,
+    range: Option<(u64, u64)>,
     /// The body's length, when known up front.
     expected_body: Option<u64>,
     /// Sent over HTTP/2, where no `Content-Length` is added for a body of known length.
@@ -151,15 +157,14 @@ struct Measured {
 
 impl ResponseFacts {
     fn measure(&self, connection_header: u64) -> Measured {
-        let h = &*self.head;
-        let mut head = status_line_bytes(self.status) + h.bytes + self.added + 2;
-        if !h.date {
+        let mut head = status_line_bytes(self.status) + self.header_bytes + 2;
+        if !self.date {
             head += DATE_HEADER_BYTES;
         }
-        if !h.connection {
+        if !self.connection {
             head += connection_header;
         }
-        if h.content_length.is_none()
+        if self.content_length.is_none()
             && let Some(n) = self.expected_body
             && !self.http2
         {
@@ -168,12 +173,8 @@ impl ResponseFacts {
         }
         Measured {
             head_bytes: head,
-            content_length: h
-                .content_length
-                .as_ref()
-                .and_then(parse_decimal)
-                .or(self.expected_body),
-            range: h.content_range.as_ref().and_then(range_of),
+            content_length: self.content_length.or(self.expected_body),
+            range: self.range,
         }
     }
 }
@@ -261,26 +262,35 @@ impl Pending {
         &mut self,
         resp: &Response<Body>,
         x_cache: XCache,
-        stored: Option<(&Arc<HeadSummary>, u64)>,
+        stored: Option<(&HeadSummary, u64)>,
     ) {
+        let walked;
         let (head, added) = match stored {
-            Some((h, added)) => (h.clone(), added),
-            None => (walk(resp.headers()), 0),
+            Some(s) => s,
+            None => {
+                walked = walk(resp.headers());
+                (&walked, 0)
+            }
         };
         debug_assert!(
             {
                 let w = HeadSummary::of(resp.headers());
                 w == HeadSummary {
                     bytes: head.bytes + added,
-                    ..(*head).clone()
+                    ..head.clone()
                 }
             },
             "a stored head's summary differs from the response's headers"
         );
+        self.packer
+            .respond(head.content_type.as_ref().map(HeaderValue::as_bytes));
         self.response = Some(ResponseFacts {
             status: resp.status().as_u16(),
-            head,
-            added,
+            header_bytes: head.bytes + added,
+            date: head.date,
+            connection: head.connection,
+            content_length: head.content_length,
+            range: head.content_range,
             expected_body: resp.body().size_hint().exact(),
             http2: resp.version() == Version::HTTP_2,
             x_cache,
@@ -339,8 +349,6 @@ impl Finished for Pending {
         };
         if let Some(resp) = &self.response {
             let m = resp.measure(self.connection_header);
-            self.packer
-                .respond(resp.head.content_type.as_ref().map(HeaderValue::as_bytes));
             d.status = resp.status;
             d.sc_bytes = m.head_bytes + self.body_sent;
             d.content_length = m.content_length;
@@ -528,18 +536,6 @@ fn connection_tokens(value: &HeaderValue, out: &mut RequestHeaders) {
     }
 }
 
-/// A header value that is a decimal number (at most 19 digits, so it fits), as
-/// `Content-Length` carries one.
-fn parse_decimal(v: &HeaderValue) -> Option<u64> {
-    let digits = v.as_bytes();
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
-    })
-}
-
 /// The declared `Content-Length`, when it is a number.
 pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
     h.get(header::CONTENT_LENGTH).and_then(parse_decimal)
@@ -562,15 +558,8 @@ fn status_line_bytes(status: u16) -> u64 {
 /// line, so a cache hit's record does not carry this code through the instruction cache.
 #[cold]
 #[inline(never)]
-fn walk(h: &HeaderMap) -> Arc<HeadSummary> {
-    Arc::new(HeadSummary::of(h))
-}
-
-/// A `Content-Range` value's first and last byte; out of line, as [`walk`].
-#[cold]
-#[inline(never)]
-fn range_of(v: &HeaderValue) -> Option<(u64, u64)> {
-    v.to_str().ok().and_then(parse_content_range)
+fn walk(h: &HeaderMap) -> HeadSummary {
+    HeadSummary::of(h)
 }
 
 fn micros(d: std::time::Duration) -> u64 {
@@ -579,16 +568,10 @@ fn micros(d: std::time::Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_micros()))
 }
 
-/// `bytes 0-99/1000` → (0, 99).
-fn parse_content_range(v: &str) -> Option<(u64, u64)> {
-    let range = v.strip_prefix("bytes ")?.split('/').next()?;
-    let (a, b) = range.split_once('-')?;
-    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::store::parse_content_range;
 
     fn test_packer() -> Packer {
         Packer::begin(b"GET", b"HTTP/1.1", false, 0)
@@ -660,8 +643,8 @@ mod tests {
         let s = HeadSummary::of(&resp);
         assert_eq!(s.bytes, header_bytes(&resp));
         assert_eq!(s.content_type.as_ref(), resp.get(header::CONTENT_TYPE));
-        assert_eq!(s.content_length.as_ref().and_then(parse_decimal), Some(100));
-        assert_eq!(s.content_range.as_ref(), resp.get(header::CONTENT_RANGE));
+        assert_eq!(s.content_length, Some(100));
+        assert_eq!(s.content_range, Some((0, 99)));
         assert!(!s.date && !s.connection);
     }
 
