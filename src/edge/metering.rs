@@ -649,6 +649,36 @@ mod tests {
     }
 
     #[test]
+    fn a_head_summary_keeps_the_first_length_and_range_and_none_it_cannot_read() {
+        let mut resp = HeaderMap::new();
+        resp.append(header::CONTENT_LENGTH, HeaderValue::from_static("12a"));
+        resp.append(header::CONTENT_LENGTH, HeaderValue::from_static("100"));
+        resp.append(
+            header::CONTENT_RANGE,
+            HeaderValue::from_static("bytes */1000"),
+        );
+        resp.append(
+            header::CONTENT_RANGE,
+            HeaderValue::from_static("bytes 0-99/1000"),
+        );
+        let s = HeadSummary::of(&resp);
+        assert_eq!(s.content_length, None);
+        assert_eq!(s.content_range, None);
+        assert_eq!(s.bytes, header_bytes(&resp));
+
+        let mut resp = HeaderMap::new();
+        resp.append(header::CONTENT_LENGTH, HeaderValue::from_static("100"));
+        resp.append(header::CONTENT_LENGTH, HeaderValue::from_static("7"));
+        resp.append(
+            header::CONTENT_RANGE,
+            HeaderValue::from_static("bytes 100-199/1000"),
+        );
+        let s = HeadSummary::of(&resp);
+        assert_eq!(s.content_length, Some(100));
+        assert_eq!(s.content_range, Some((100, 199)));
+    }
+
+    #[test]
     fn decimal_header_values() {
         let d = |s: &'static str| parse_decimal(&HeaderValue::from_static(s));
         assert_eq!(d("0"), Some(0));
