@@ -81,14 +81,21 @@ pub struct CachedObject {
 /// measured without walking the headers again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeadSummary {
+    /// Everything but the content type: what a record copies as it is.
+    pub facts: HeadFacts,
+    /// The first `Content-Type`.
+    pub content_type: Option<HeaderValue>,
+}
+
+/// The numbers and flags of a [`HeadSummary`], plain values that a record copies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeadFacts {
     /// The headers' size as HTTP/1.1 writes them: `name: value\r\n` each.
     pub bytes: u64,
     /// A `Date` header is present (else hyper adds one).
     pub date: bool,
     /// A `Connection` header is present (else hyper may add one).
     pub connection: bool,
-    /// The first `Content-Type`.
-    pub content_type: Option<HeaderValue>,
     /// The first `Content-Length`, when it is a decimal number ([`parse_decimal`]).
     pub content_length: Option<u64>,
     /// The first and last byte of the first `Content-Range` (`bytes 0-99/1000` gives (0, 99)).
@@ -99,23 +106,24 @@ impl HeadSummary {
     /// Sums up `h` in one pass over it (no lookup per header).
     pub fn of(h: &HeaderMap) -> HeadSummary {
         let mut out = HeadSummary::default();
+        let f = &mut out.facts;
         let (mut length, mut range) = (None, None);
         for (name, value) in h {
-            out.bytes += header_line_bytes(name, value);
+            f.bytes += header_line_bytes(name, value);
             if name == header::CONTENT_TYPE {
                 out.content_type.get_or_insert_with(|| value.clone());
             } else if name == header::CONTENT_LENGTH {
                 length.get_or_insert(value);
             } else if name == header::DATE {
-                out.date = true;
+                f.date = true;
             } else if name == header::CONNECTION {
-                out.connection = true;
+                f.connection = true;
             } else if name == header::CONTENT_RANGE {
                 range.get_or_insert(value);
             }
         }
-        out.content_length = length.and_then(parse_decimal);
-        out.content_range = range
+        f.content_length = length.and_then(parse_decimal);
+        f.content_range = range
             .and_then(|v| v.to_str().ok())
             .and_then(parse_content_range);
         out

@@ -22,7 +22,7 @@ use http_body::{Body as _, Frame, SizeHint};
 
 use super::headers::XCache;
 use super::routing::Distribution;
-use crate::cache::store::{HeadSummary, header_line_bytes, parse_decimal};
+use crate::cache::store::{HeadFacts, HeadSummary, header_line_bytes, parse_decimal};
 use crate::config::BillingRegion;
 use crate::meter::Meter;
 use crate::meter::journal::{Clock, Finished};
@@ -125,21 +125,16 @@ pub(crate) struct Pending {
     connection_header: u64,
 }
 
-/// The response head as noted when it was known: the numbers of its summary ([`HeadSummary`],
-/// a cached object's or walked for this response), copied so that the record holds no reference
+/// The response head as noted when it was known: the facts of its summary ([`HeadSummary`], a
+/// cached object's or walked for this response), copied so that the record holds no reference
 /// to a cached object, whose reference counts the worker threads would contend for. Its sizes
 /// are worked out when the record is completed, in a batch.
 #[derive(Debug)]
 struct ResponseFacts {
     status: u16,
-    /// The headers' size as HTTP/1.1 writes them.
-    header_bytes: u64,
-    /// A `Date` header is present (else hyper adds one).
-    date: bool,
-    /// A `Connection` header is present (else hyper may add one).
-    connection: bool,
-    content_length: Option<u64>,
-    range: Option<(u64, u64)>,
+    head: HeadFacts,
+    /// Bytes the headers hold beyond `head`'s (what decorating a cached object's added).
+    added: u64,
     /// The body's length, when known up front.
     expected_body: Option<u64>,
     /// Sent over HTTP/2, where no `Content-Length` is added for a body of known length.
@@ -157,14 +152,15 @@ struct Measured {
 
 impl ResponseFacts {
     fn measure(&self, connection_header: u64) -> Measured {
-        let mut head = status_line_bytes(self.status) + self.header_bytes + 2;
-        if !self.date {
+        let h = &self.head;
+        let mut head = status_line_bytes(self.status) + h.bytes + self.added + 2;
+        if !h.date {
             head += DATE_HEADER_BYTES;
         }
-        if !self.connection {
+        if !h.connection {
             head += connection_header;
         }
-        if self.content_length.is_none()
+        if h.content_length.is_none()
             && let Some(n) = self.expected_body
             && !self.http2
         {
@@ -173,8 +169,8 @@ impl ResponseFacts {
         }
         Measured {
             head_bytes: head,
-            content_length: self.content_length.or(self.expected_body),
-            range: self.range,
+            content_length: h.content_length.or(self.expected_body),
+            range: h.content_range,
         }
     }
 }
@@ -276,8 +272,11 @@ impl Pending {
             {
                 let w = HeadSummary::of(resp.headers());
                 w == HeadSummary {
-                    bytes: head.bytes + added,
-                    ..head.clone()
+                    facts: HeadFacts {
+                        bytes: head.facts.bytes + added,
+                        ..head.facts
+                    },
+                    content_type: head.content_type.clone(),
                 }
             },
             "a stored head's summary differs from the response's headers"
@@ -286,11 +285,8 @@ impl Pending {
             .respond(head.content_type.as_ref().map(HeaderValue::as_bytes));
         self.response = Some(ResponseFacts {
             status: resp.status().as_u16(),
-            header_bytes: head.bytes + added,
-            date: head.date,
-            connection: head.connection,
-            content_length: head.content_length,
-            range: head.content_range,
+            head: head.facts,
+            added,
             expected_body: resp.body().size_hint().exact(),
             http2: resp.version() == Version::HTTP_2,
             x_cache,
@@ -641,8 +637,9 @@ mod tests {
             HeaderValue::from_static("bytes 0-99/1000"),
         );
         let s = HeadSummary::of(&resp);
-        assert_eq!(s.bytes, header_bytes(&resp));
         assert_eq!(s.content_type.as_ref(), resp.get(header::CONTENT_TYPE));
+        let s = s.facts;
+        assert_eq!(s.bytes, header_bytes(&resp));
         assert_eq!(s.content_length, Some(100));
         assert_eq!(s.content_range, Some((0, 99)));
         assert!(!s.date && !s.connection);
@@ -661,7 +658,7 @@ mod tests {
             header::CONTENT_RANGE,
             HeaderValue::from_static("bytes 0-99/1000"),
         );
-        let s = HeadSummary::of(&resp);
+        let s = HeadSummary::of(&resp).facts;
         assert_eq!(s.content_length, None);
         assert_eq!(s.content_range, None);
         assert_eq!(s.bytes, header_bytes(&resp));
@@ -673,7 +670,7 @@ mod tests {
             header::CONTENT_RANGE,
             HeaderValue::from_static("bytes 100-199/1000"),
         );
-        let s = HeadSummary::of(&resp);
+        let s = HeadSummary::of(&resp).facts;
         assert_eq!(s.content_length, Some(100));
         assert_eq!(s.content_range, Some((100, 199)));
     }
