@@ -186,6 +186,17 @@ pub async fn start(
     file: FileConfig,
     config_path: Option<&Path>,
 ) -> Result<Running, String> {
+    start_with_clock(settings, file, config_path, crate::clock::system()).await
+}
+
+/// [`start`], with the data plane reading the time of day from `clock` (tests move a
+/// [`crate::clock::ManualClock`] forward instead of waiting for a TTL to run out).
+pub async fn start_with_clock(
+    settings: Settings,
+    file: FileConfig,
+    config_path: Option<&Path>,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> Result<Running, String> {
     let base = config_path
         .and_then(Path::parent)
         .map(Path::to_path_buf)
@@ -208,7 +219,8 @@ pub async fn start(
         crate::sendfile::raise_open_file_limit();
     }
     let cache = Cache::with_mirrors(settings.cache_size, settings.sendfile);
-    let mut edge = Edge::new(cache, &settings.pop, settings.trusted_proxies.clone());
+    let mut edge =
+        Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()).with_clock(clock);
     let meter = if settings.metering {
         let m = Meter::start(&settings.data_dir, Arc::new(Metrics::default())).map_err(|e| {
             format!(
