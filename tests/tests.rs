@@ -9,3 +9,4 @@ mod goaccess;
 mod localstack_smoke;
 mod metering;
 mod sign;
+mod signers;
