@@ -4,6 +4,7 @@ mod common;
 
 mod api;
 mod edge;
+mod fields;
 mod foundation;
 mod goaccess;
 mod localstack_smoke;
