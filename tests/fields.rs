@@ -61,7 +61,10 @@ const DISTRIBUTION_CONFIG: &[(&str, How)] = &[
         Acted("default_root_object_and_routing_refusals"),
     ),
     ("Origins", Acted("miss_then_hit_with_cloudfront_headers")),
-    ("OriginGroups", Untested("failover_status_codes")),
+    (
+        "OriginGroups",
+        Acted("origin_groups_fail_over_on_their_status_codes"),
+    ),
     (
         "DefaultCacheBehavior",
         Acted("miss_then_hit_with_cloudfront_headers"),
@@ -86,7 +89,7 @@ const DISTRIBUTION_CONFIG: &[(&str, How)] = &[
         "PriceClass",
         Warns(Dist, r#"price_class = "PriceClass_100""#),
     ),
-    ("Enabled", Untested("if !dist.enabled")),
+    ("Enabled", Acted("disabled_distributions_are_refused")),
     (
         "ViewerCertificate",
         Warns(
@@ -211,7 +214,7 @@ const CACHE_BEHAVIOR: &[(&str, How)] = &[
     ),
     (
         "OriginRequestPolicyId",
-        Untested("origin_request_policy_id"),
+        Acted("origin_request_policy_forwards_viewer_headers"),
     ),
     (
         "ResponseHeadersPolicyId",
@@ -224,10 +227,22 @@ const CACHE_BEHAVIOR: &[(&str, How)] = &[
         "GrpcConfig",
         Warns(Behavior, "grpc_config = { enabled = true }"),
     ),
-    ("ForwardedValues", Untested("b.forwarded_values")),
-    ("MinTTL", Untested("b.min_ttl")),
-    ("DefaultTTL", Untested("b.default_ttl")),
-    ("MaxTTL", Untested("b.max_ttl")),
+    (
+        "ForwardedValues",
+        Acted("legacy_forwarded_values_and_ttls_shape_the_cache"),
+    ),
+    (
+        "MinTTL",
+        Acted("legacy_forwarded_values_and_ttls_shape_the_cache"),
+    ),
+    (
+        "DefaultTTL",
+        Acted("legacy_forwarded_values_and_ttls_shape_the_cache"),
+    ),
+    (
+        "MaxTTL",
+        Acted("legacy_forwarded_values_and_ttls_shape_the_cache"),
+    ),
 ];
 
 const ORIGIN: &[(&str, How)] = &[
@@ -276,9 +291,15 @@ const ORIGIN: &[(&str, How)] = &[
 ];
 
 const ORIGIN_GROUP: &[(&str, How)] = &[
-    ("Id", Untested("g.id == target_id")),
-    ("FailoverCriteria", Untested("failover_status_codes")),
-    ("Members", Untested("g.members")),
+    ("Id", Acted("origin_groups_fail_over_on_their_status_codes")),
+    (
+        "FailoverCriteria",
+        Acted("origin_groups_fail_over_on_their_status_codes"),
+    ),
+    (
+        "Members",
+        Acted("origin_groups_fail_over_on_their_status_codes"),
+    ),
     (
         "SelectionCriteria",
         Warns(Group, r#"selection_criteria = "media-quality-based""#),
@@ -571,4 +592,203 @@ fn every_distribution_config_member_is_acted_on_or_warned_about() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(checked > 90, "only {checked} members checked");
+}
+
+// === members acted on, end to end through the real edge ===
+
+/// A distribution on two real origins (`web` and `backup`, the latter under `/backup`) whose
+/// behaviors exercise origin groups, legacy `ForwardedValues` and TTLs, and an origin request
+/// policy; plus a disabled distribution.
+fn acted_config(web: u16, backup: u16) -> String {
+    let fv = r#"forwarded_values = { query_string = true, query_string_cache_keys = ["v"], cookies = { forward = "none" } }"#;
+    let custom = |port: u16| {
+        format!(
+            "custom_origin_config = {{ http_port = {port}, https_port = 443, origin_protocol_policy = \"http-only\", origin_read_timeout = 2 }}"
+        )
+    };
+    let legacy = |pattern: &str, min: u64, default: u64, max: u64| {
+        format!(
+            "[[distributions.cache_behaviors]]\npath_pattern = \"{pattern}\"\ntarget_origin_id = \"web\"\nviewer_protocol_policy = \"allow-all\"\n{fv}\nmin_ttl = {min}\ndefault_ttl = {default}\nmax_ttl = {max}\n"
+        )
+    };
+    format!(
+        r#"
+[[distributions]]
+id = "EACTED000001"
+domain_name = "{host}"
+caller_reference = "acted"
+comment = "acted"
+enabled = true
+
+[[distributions.origins]]
+id = "web"
+domain_name = "localhost"
+connection_attempts = 1
+connection_timeout = 2
+{web_origin}
+
+[[distributions.origins]]
+id = "backup"
+domain_name = "localhost"
+origin_path = "/backup"
+connection_attempts = 1
+connection_timeout = 2
+{backup_origin}
+
+[[distributions.origin_groups]]
+id = "failover"
+failover_criteria = {{ status_codes = [503] }}
+members = [{{ origin_id = "web" }}, {{ origin_id = "backup" }}]
+
+[distributions.default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[distributions.cache_behaviors]]
+path_pattern = "/status/*"
+target_origin_id = "failover"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+
+[[distributions.cache_behaviors]]
+path_pattern = "/headers/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+origin_request_policy_id = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+
+{fv_behavior}
+{nostore_behavior}
+{maxage_behavior}
+{plain0_behavior}
+
+[[distributions]]
+id = "EDISABLED001"
+domain_name = "ddisabled0001.cloudfront.localhost"
+caller_reference = "disabled"
+comment = "disabled"
+enabled = false
+
+[[distributions.origins]]
+id = "web"
+domain_name = "localhost"
+{web_origin}
+
+[distributions.default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+"#,
+        host = crate::common::HOST,
+        web_origin = custom(web),
+        backup_origin = custom(backup),
+        fv_behavior = legacy("/fv/*", 0, 3600, 3600),
+        nostore_behavior = legacy("/nostore/*", 3600, 3600, 3600),
+        maxage_behavior = legacy("/maxage1/*", 0, 0, 0),
+        plain0_behavior = legacy("/plain0/*", 0, 0, 0),
+    )
+}
+
+async fn acted_edge() -> (
+    crate::common::TestEdge,
+    crate::common::origin::TestOrigin,
+    crate::common::origin::TestOrigin,
+) {
+    let web = crate::common::origin::TestOrigin::start().await;
+    let backup = crate::common::origin::TestOrigin::start().await;
+    let edge =
+        crate::common::TestEdge::start(&acted_config(web.addr.port(), backup.addr.port())).await;
+    (edge, web, backup)
+}
+
+/// An origin group sends a request to its secondary member when the primary answers one of
+/// the group's failover status codes, and not otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_groups_fail_over_on_their_status_codes() {
+    use crate::common::{HOST, get};
+    let (edge, web, backup) = acted_edge().await;
+    let r = get(edge.viewer, HOST, "/status/503/a").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "origin:/backup/status/503/a");
+    assert_eq!(web.hits_for("/status/503/a"), 1);
+    assert_eq!(backup.hits_for("/backup/status/503/a"), 1);
+    // 404 is not a failover code of this group: the primary's answer stands.
+    let r = get(edge.viewer, HOST, "/status/404/b").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(backup.hits(), 1);
+    edge.stop().await;
+}
+
+/// Legacy `ForwardedValues` put only the whitelisted query strings in the cache key, and the
+/// behavior's MinTTL, DefaultTTL and MaxTTL bound how long objects stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_forwarded_values_and_ttls_shape_the_cache() {
+    use crate::common::{HOST, get};
+    let (edge, web, _backup) = acted_edge().await;
+    let xc = |r: &crate::common::Resp| r.header("x-cache").unwrap_or("").to_owned();
+    // QueryStringCacheKeys ["v"]: v is in the key, x is not. DefaultTTL 3600 keeps the object.
+    assert_eq!(
+        xc(&get(edge.viewer, HOST, "/fv/a?v=1").await),
+        "Miss from cloudfront"
+    );
+    assert_eq!(
+        xc(&get(edge.viewer, HOST, "/fv/a?v=1&x=2").await),
+        "Hit from cloudfront"
+    );
+    assert_eq!(
+        xc(&get(edge.viewer, HOST, "/fv/a?v=2").await),
+        "Miss from cloudfront"
+    );
+    assert_eq!(web.hits_for("/fv/a"), 2);
+    // DefaultTTL 0: an object without Cache-Control is not kept.
+    get(edge.viewer, HOST, "/plain0/b").await;
+    assert_eq!(
+        xc(&get(edge.viewer, HOST, "/plain0/b").await),
+        "Miss from cloudfront"
+    );
+    // MinTTL 3600 keeps even a no-store object.
+    get(edge.viewer, HOST, "/nostore/c").await;
+    assert_eq!(
+        xc(&get(edge.viewer, HOST, "/nostore/c").await),
+        "Hit from cloudfront"
+    );
+    // MaxTTL 0 caps the origin's max-age=1.
+    get(edge.viewer, HOST, "/maxage1/d").await;
+    assert_eq!(
+        xc(&get(edge.viewer, HOST, "/maxage1/d").await),
+        "Miss from cloudfront"
+    );
+    assert_eq!(web.hits_for("/maxage1/d"), 2);
+    edge.stop().await;
+}
+
+/// An origin request policy (managed AllViewer) forwards viewer headers that a behavior
+/// without one does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_request_policy_forwards_viewer_headers() {
+    use crate::common::{HOST, send};
+    let (edge, web, _backup) = acted_edge().await;
+    let probe = [("x-probe", "1")];
+    send(edge.viewer, "GET", HOST, "/headers/a", &probe, b"").await;
+    assert_eq!(
+        web.last().headers.get("x-probe").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    send(edge.viewer, "GET", HOST, "/plain/a", &probe, b"").await;
+    assert_eq!(web.last().path_and_query, "/plain/a");
+    assert!(web.last().headers.get("x-probe").is_none());
+    edge.stop().await;
+}
+
+/// A distribution with `Enabled: false` serves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_distributions_are_refused() {
+    use crate::common::get;
+    let (edge, web, _backup) = acted_edge().await;
+    let r = get(edge.viewer, "ddisabled0001.cloudfront.localhost", "/a").await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("disabled"), "{}", r.text());
+    assert_eq!(web.hits(), 0);
+    edge.stop().await;
 }
