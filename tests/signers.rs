@@ -374,3 +374,46 @@ public_key = '''{pem}'''
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+/// `edgegate config check` names a behavior whose trusted accounts own no key pair, and passes
+/// once a key pair for the account is declared.
+#[test]
+fn config_check_warns_about_trusted_signers_without_key_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signers.toml");
+    let body = config(8080)
+        .split("[[distributions]]")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let check = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_edgegate"))
+            .args(["config", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = check(format!("[[distributions]]{body}"));
+    for pattern in ["/legacy/*", "/partner/*", "/orphan/*"] {
+        assert!(
+            text.lines().any(|l| l.starts_with("warning:")
+                && l.contains(pattern)
+                && l.contains("TrustedSigners")),
+            "no warning for {pattern}:\n{text}"
+        );
+    }
+    let pem = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem");
+    let text = check(format!(
+        "[[key_pairs]]\nid = \"{SELF_PAIR}\"\npublic_key_file = \"{pem}\"\n\n[[key_pairs]]\nid = \"{PARTNER_PAIR}\"\npublic_key_file = \"{pem}\"\naccount = \"{PARTNER}\"\n\n[[distributions]]{body}"
+    ));
+    assert!(!text.contains("/legacy/*"), "{text}");
+    assert!(!text.contains("/partner/*"), "{text}");
+    assert!(text.contains("/orphan/*"), "{text}");
+}
