@@ -76,18 +76,28 @@ pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), String>
 pub fn check_config(path: &Path) -> Result<String, String> {
     let file = config::load_file(path).map_err(|e| format!("error: {e}\n"))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut errors: Vec<String> = match Settings::resolve(&ServeArgs::default(), &file, &base) {
-        Ok(_) => Vec::new(),
-        Err(es) => es
-            .into_iter()
-            .map(|e| format!("{}: {e}", path.display()))
-            .collect(),
+    let (mut errors, account_id) = match Settings::resolve(&ServeArgs::default(), &file, &base) {
+        Ok(s) => (Vec::new(), s.account_id),
+        Err(es) => (
+            es.into_iter()
+                .map(|e| format!("{}: {e}", path.display()))
+                .collect(),
+            config::DEFAULT_ACCOUNT_ID.to_owned(),
+        ),
     };
     let (declared, report) = declare::decode(&file, path, &base);
     errors.extend(report.errors);
     let mut out = String::new();
     for w in &report.warnings {
         out.push_str(&format!("warning: {w}\n"));
+    }
+    for (i, d) in declared.distributions.iter().enumerate() {
+        for u in config::key_pairs::unowned_signers(&d.d.config, &declared.key_pairs, &account_id) {
+            out.push_str(&format!(
+                "warning: {}: distributions[{i}]: {u}\n",
+                path.display()
+            ));
+        }
     }
     if !errors.is_empty() {
         for e in &errors {
@@ -127,12 +137,24 @@ pub struct Running {
     pub registry: Arc<Registry>,
     /// The meter, unless `--metering off`.
     pub meter: Option<Meter>,
+    /// The config file's warnings, printed at start-up.
+    declaration_warnings: Vec<String>,
+    compiler: Arc<compile::Compiler>,
     delivery: Option<Delivery>,
     trigger: tokio::sync::watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
 }
 
 impl Running {
+    /// The load warnings printed so far: the config file's, then those of the latest
+    /// compilation of the distributions (settings edgegate does not act on, behaviors that deny
+    /// every request, ...).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut all = self.declaration_warnings.clone();
+        all.extend(self.compiler.last_warnings());
+        all
+    }
+
     /// Stops accepting, drains in-flight requests (bounded by the drain timeout), then writes
     /// every usage record and delivers the access logs one last time.
     pub async fn shutdown(mut self) {
@@ -243,7 +265,9 @@ pub async fn start_with_clock(
             S3Client::new(settings.s3_endpoint.clone(), Some(creds)),
         )
     });
-    let builder = Arc::new(compile::Compiler::new(&settings));
+    let key_pairs = Arc::new(declared.key_pairs.clone());
+    let builder =
+        Arc::new(compile::Compiler::new(&settings).with_key_pairs(Arc::clone(&key_pairs)));
     let on_change: OnChange = {
         let edge = edge.clone();
         let builder = builder.clone();
@@ -299,6 +323,7 @@ pub async fn start_with_clock(
         edge: edge.clone(),
         credentials: settings.admin_credentials.clone(),
         account_id: settings.account_id.clone(),
+        key_pairs,
         meter: meter.clone(),
         data_dir: settings.data_dir.clone(),
     });
@@ -329,6 +354,8 @@ pub async fn start_with_clock(
     }
     Ok(Running {
         meter,
+        declaration_warnings: report.warnings,
+        compiler: builder,
         delivery,
         viewer: viewer_addr,
         viewer_tls: tls_addr,
