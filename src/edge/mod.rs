@@ -7,6 +7,7 @@
 //! - [`headers`]: what CloudFront adds to origin requests and responses;
 //! - [`pages`]: the bodies of responses the edge generates itself;
 //! - [`compile`]: control-plane state → routing snapshot;
+//! - [`viewer`]: geo restriction and the `CloudFront-*` viewer headers;
 //! - `metering`: the record of each request, finished when its response is.
 
 pub mod compile;
@@ -16,6 +17,7 @@ pub mod pages;
 pub mod pattern;
 pub mod pipeline;
 pub mod routing;
+pub mod viewer;
 
 pub use metering::MeteredBody;
 pub use pipeline::Edge;

@@ -5,6 +5,8 @@
 //! 3. DefaultRootObject for `/`, then path → behavior (first match, default last);
 //! 4. AllowedMethods (403), ViewerProtocolPolicy (301/307 redirect or 403);
 //! 5. restricted behaviors (TrustedKeyGroups): signed URL or cookies, verified by [`crate::auth`];
+//!    then the viewer checks of [`super::viewer`]: geo restriction (403 `ClientGeoBlocked`), and
+//!    the generated `CloudFront-*` headers in place of any the viewer sent;
 //! 6. cache: key, lookup (hit, 304, range), collapsing of concurrent misses;
 //! 7. origin fetch with CloudFront's origin headers; admission into the cache while streaming;
 //! 8. CloudFront's response headers on everything, errors included.
@@ -24,11 +26,13 @@ use super::metering::{
 use super::pages;
 use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
+use super::viewer::{self, GEO_BLOCKED_MESSAGE, GeoVerdict, ViewerFacts};
 use crate::auth::{self, RequestFacts, VerifiedCache};
 use crate::cache::key::{self, Selection};
 use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
 use crate::config::{BillingRegion, Cidr};
+use crate::geo::GeoDb;
 use crate::meter::Meter;
 use crate::origin::{OriginError, OriginRequest};
 use crate::server::ConnInfo;
@@ -47,6 +51,8 @@ pub struct Edge {
     cache: Cache,
     identity: EdgeIdentity,
     trusted_proxies: Vec<Cidr>,
+    /// The GeoIP database that locates viewers (`--geoip-db`), if any.
+    geo: Option<Arc<GeoDb>>,
     /// Where finished requests are recorded, one copy per lock shard of the meter so that the
     /// worker threads each count references on one of their own; `None` with `--metering off`.
     meter: Option<Vec<Arc<MeterContext>>>,
@@ -87,8 +93,15 @@ impl Edge {
             cache,
             identity: EdgeIdentity::new(pop),
             trusted_proxies,
+            geo: None,
             meter: None,
         }
+    }
+
+    /// Locates viewers with `db` (geo restriction, CloudFront-Viewer-* location headers).
+    pub fn with_geoip(mut self, db: Arc<GeoDb>) -> Self {
+        self.geo = Some(db);
+        self
     }
 
     /// Records every request to `meter`, as served from `pop` in billing region `region`.
@@ -196,7 +209,7 @@ impl Edge {
     /// `measured_header_bytes` is the request headers' size, when metering has measured it.
     async fn route(
         &self,
-        req: Request<hyper::body::Incoming>,
+        mut req: Request<hyper::body::Incoming>,
         measured_header_bytes: Option<u64>,
         conn: &ConnInfo,
         rid: &HeaderValue,
@@ -344,6 +357,18 @@ impl Edge {
             strip_signing,
             tally,
         };
+        // Viewer checks (edge::viewer): geo restriction, then the CloudFront-* headers the
+        // behavior asks for replace any the viewer sent, before the cache key is built.
+        let wanted = behavior.cloudfront_headers;
+        let location = viewer::locate(self.geo.as_deref(), dist.geo.as_ref(), wanted, viewer_ip);
+        if viewer::check_geo(dist.geo.as_ref(), location.as_ref()) == GeoVerdict::Blocked {
+            tally.detailed("ClientGeoBlocked");
+            let (resp, outcome) =
+                edge_error(StatusCode::FORBIDDEN, GEO_BLOCKED_MESSAGE, request_id);
+            return self.custom_error(resp, outcome, &ctx, request_id).await;
+        }
+        let facts = ViewerFacts::new(conn, viewer_ip, req.version(), location.as_ref());
+        viewer::rewrite_headers(req.headers_mut(), wanted, &facts);
         // 6./7. Cache or pass through.
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
             || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
