@@ -101,7 +101,7 @@ struct Record<'a> {
     #[serde(borrow, default)]
     location: Option<Coordinates<'a>>,
     #[serde(default)]
-    autonomous_system_number: Option<u32>,
+    autonomous_system_number: Option<Number>,
     #[serde(default)]
     traits: Option<Traits>,
 }
@@ -129,11 +129,11 @@ struct Postal<'a> {
 #[derive(Deserialize)]
 struct Coordinates<'a> {
     #[serde(default)]
-    latitude: Option<f64>,
+    latitude: Option<Number>,
     #[serde(default)]
-    longitude: Option<f64>,
+    longitude: Option<Number>,
     #[serde(default)]
-    metro_code: Option<u32>,
+    metro_code: Option<Number>,
     #[serde(borrow, default)]
     time_zone: Option<&'a str>,
 }
@@ -141,7 +141,60 @@ struct Coordinates<'a> {
 #[derive(Deserialize)]
 struct Traits {
     #[serde(default)]
-    autonomous_system_number: Option<u32>,
+    autonomous_system_number: Option<Number>,
+}
+
+/// A number of whichever MaxMind type the database stored it as (the reader decodes scalar
+/// types strictly; writers other than MaxMind's choose other widths).
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    Float(f64),
+    Int(u64),
+}
+
+impl Number {
+    fn float(self) -> f64 {
+        match self {
+            Number::Float(f) => f,
+            Number::Int(i) => i as f64,
+        }
+    }
+
+    fn int(self) -> Option<u32> {
+        match self {
+            Number::Int(i) => u32::try_from(i).ok(),
+            Number::Float(_) => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Number, E> {
+                Ok(Number::Int(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Number, E> {
+                u64::try_from(v)
+                    .map(Number::Int)
+                    .map_err(|_| E::custom("negative integer"))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<Number, E> {
+                u64::try_from(v)
+                    .map(Number::Int)
+                    .map_err(|_| E::custom("integer too large"))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Number, E> {
+                Ok(Number::Float(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Place<'_> {
@@ -208,13 +261,14 @@ impl GeoDb {
             region_name: region.and_then(Place::name),
             city: record.city.as_ref().and_then(Place::name),
             postal_code: record.postal.and_then(|p| p.code).map(str::to_owned),
-            latitude: location.and_then(|l| l.latitude),
-            longitude: location.and_then(|l| l.longitude),
-            metro_code: location.and_then(|l| l.metro_code),
+            latitude: location.and_then(|l| l.latitude).map(Number::float),
+            longitude: location.and_then(|l| l.longitude).map(Number::float),
+            metro_code: location.and_then(|l| l.metro_code).and_then(Number::int),
             time_zone: location.and_then(|l| l.time_zone).map(str::to_owned),
             asn: record
                 .autonomous_system_number
-                .or(record.traits.and_then(|t| t.autonomous_system_number)),
+                .or(record.traits.and_then(|t| t.autonomous_system_number))
+                .and_then(Number::int),
         };
         Some(loc)
     }

@@ -5,6 +5,7 @@ mod common;
 mod api;
 mod edge;
 mod foundation;
+mod geo;
 mod goaccess;
 mod localstack_smoke;
 mod metering;
