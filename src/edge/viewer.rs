@@ -101,19 +101,6 @@ const JA4: usize = 24;
 const ERROR_URI: usize = 25;
 const ERROR_ARGS: usize = 26;
 
-/// Headers that may only be in an origin request policy, never in a cache policy (the guide
-/// says so for Address, ASN, TLS, JA3 and JA4; Header-Order and Header-Count are treated the
-/// same way, viewer-headers.md §10.3).
-pub const ORIGIN_REQUEST_POLICY_ONLY: [&str; 7] = [
-    "cloudfront-viewer-address",
-    "cloudfront-viewer-asn",
-    "cloudfront-viewer-tls",
-    "cloudfront-viewer-ja3-fingerprint",
-    "cloudfront-viewer-ja4-fingerprint",
-    "cloudfront-viewer-header-order",
-    "cloudfront-viewer-header-count",
-];
-
 /// The `CloudFront-*` headers used by the managed AllViewerAndCloudFrontHeaders-2022-06 policy
 /// (and, by edgegate's choice, AllViewerExceptHostHeader; viewer-headers.md §7).
 pub const MANAGED_2022_06: [&str; 21] = [
