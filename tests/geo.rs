@@ -531,3 +531,71 @@ async fn a_bad_geoip_database_stops_start_up_with_a_clear_error() {
     };
     assert!(e.contains("bad.mmdb") && e.contains("MaxMind DB"), "{e}");
 }
+
+/// Runs curl over HTTPS to the edge's TLS listener with Host [`HOST`], fetching every path in
+/// `paths` on one connection.
+async fn curl_tls(tls: std::net::SocketAddr, version: &'static str, paths: &[&str]) {
+    let resolve = format!("{HOST}:{}:127.0.0.1", tls.port());
+    let urls: Vec<String> = paths
+        .iter()
+        .map(|p| format!("https://{HOST}:{}{p}", tls.port()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sk",
+                "-o",
+                "/dev/null",
+                "-o",
+                "/dev/null",
+                version,
+                "--resolve",
+            ])
+            .arg(&resolve)
+            .args(&urls)
+            .output()
+            .expect("curl is installed");
+        assert!(out.status.success(), "curl: {out:?}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_viewers_get_tls_protocol_and_http_version_headers() {
+    let origin = TestOrigin::start().await;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::common::self_signed(certs.path());
+    let top = format!(
+        "listen_tls = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let cfg = format!(
+        "{top}{}",
+        config(origin.addr.port(), Some(&dbs().city), None)
+    );
+    let edge = TestEdge::start(&cfg).await;
+    let tls = edge.viewer_tls.expect("TLS listener");
+    let h = |n: &str| seen(&origin, n);
+
+    curl_tls(tls, "--http2", &["/tls/one"]).await;
+    assert_eq!(h("cloudfront-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(h("cloudfront-viewer-http-version").as_deref(), Some("2.0"));
+    let v = h("cloudfront-viewer-tls").expect("CloudFront-Viewer-TLS");
+    let parts: Vec<&str> = v.split(':').collect();
+    assert_eq!(parts.len(), 3, "{v}");
+    assert!(parts[0].starts_with("TLSv1."), "{v}");
+    assert!(!parts[1].is_empty(), "{v}");
+    assert_eq!(parts[2], "fullHandshake", "{v}");
+    // The viewer is 127.0.0.1 (Sweden in the test database) on HTTPS too.
+    assert_eq!(h("cloudfront-viewer-country").as_deref(), Some("SE"));
+
+    // Two requests on one HTTP/1.1 connection: the second reuses it.
+    curl_tls(tls, "--http1.1", &["/tls/a", "/tls/b"]).await;
+    assert_eq!(origin.last().path_and_query, "/tls/b");
+    assert_eq!(h("cloudfront-viewer-http-version").as_deref(), Some("1.1"));
+    let v = h("cloudfront-viewer-tls").unwrap();
+    assert!(v.ends_with(":connectionReused"), "{v}");
+    edge.stop().await;
+}

@@ -538,3 +538,35 @@ fn without_signing_cookies(sel: Selection) -> Selection {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_geo_restriction_without_a_database_is_named_in_a_warning() {
+        let dist = Distribution {
+            id: "EGEO1".into(),
+            domain: "d.example".into(),
+            enabled: true,
+            default_root_object: None,
+            behaviors: vec![],
+            error_responses: vec![],
+            geo: Some(GeoRule::Allow(vec!["US".into()])),
+        };
+        let without = Compiler::new(&Settings::default());
+        let warnings = without.viewer_warnings(&dist);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("EGEO1") && warnings[0].contains("--geoip-db"),
+            "{warnings:?}"
+        );
+        let with = Compiler::new(&Settings {
+            geoip_db: Some("/db.mmdb".into()),
+            ..Settings::default()
+        });
+        assert!(with.viewer_warnings(&dist).is_empty());
+        let open = Distribution { geo: None, ..dist };
+        assert!(without.viewer_warnings(&open).is_empty());
+    }
+}
