@@ -599,3 +599,23 @@ async fn https_viewers_get_tls_protocol_and_http_version_headers() {
     assert!(v.ends_with(":connectionReused"), "{v}");
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn a_custom_error_response_for_403_replaces_the_geo_block_page() {
+    let origin = TestOrigin::start().await;
+    let cfg = config(
+        origin.addr.port(),
+        Some(&dbs().city),
+        Some(r#"{ restriction_type = "blacklist", items = ["GB"] }"#),
+    )
+    .replace(
+        "enabled = true\n",
+        "enabled = true\ncustom_error_responses = [{ error_code = 403, response_page_path = \"/errors/geo.html\", response_code = \"403\", error_caching_min_ttl = 0 }]\n",
+    );
+    let edge = TestEdge::start(&cfg).await;
+    let r = get_as(&edge, "81.2.69.160", "/page", &[]).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.text(), "origin:/errors/geo.html");
+    assert_eq!(origin.hits_for("/page"), 0);
+    edge.stop().await;
+}
