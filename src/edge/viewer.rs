@@ -235,7 +235,8 @@ impl<'a> ViewerFacts<'a> {
         location: Option<&'a Location>,
     ) -> Self {
         Self {
-            ip,
+            // An IPv4 viewer on a dual-stack listener is shown as IPv4.
+            ip: ip.to_canonical(),
             peer: conn.peer,
             version,
             https: conn.https,
