@@ -243,6 +243,11 @@ pub async fn start_with_clock(
     let cache = Cache::with_mirrors(settings.cache_size, settings.sendfile);
     let mut edge =
         Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()).with_clock(clock);
+    if let Some(path) = &settings.geoip_db {
+        let db = crate::geo::GeoDb::open(path).map_err(|e| e.to_string())?;
+        tracing::info!(path = %path.display(), kind = db.kind(), "GeoIP database loaded");
+        edge = edge.with_geoip(Arc::new(db));
+    }
     let meter = if settings.metering {
         let m = Meter::start(&settings.data_dir, Arc::new(Metrics::default())).map_err(|e| {
             format!(

@@ -47,6 +47,7 @@ pub mod config;
 pub mod control;
 pub mod edge;
 pub(crate) mod fold;
+pub mod geo;
 pub mod ids;
 pub mod meter;
 pub mod model;

@@ -37,6 +37,10 @@ pub struct ConnInfo {
     pub tls_protocol: Option<&'static str>,
     /// The negotiated cipher suite in OpenSSL naming where known, if TLS.
     pub tls_cipher: Option<&'static str>,
+    /// How this request's TLS connection was set up, as `CloudFront-Viewer-TLS` names it:
+    /// `fullHandshake`, `sessionResumed`, or `connectionReused` for every request after the
+    /// connection's first. `None` on plain HTTP.
+    pub tls_handshake: Option<&'static str>,
 }
 
 /// What a handler's responses carry: a body hyper can send on HTTP/1 and HTTP/2 connections,
@@ -245,6 +249,7 @@ async fn serve_worker<H, F, B>(
                         https: false,
                         tls_protocol: None,
                         tls_cipher: None,
+                        tls_handshake: None,
                     };
                     let svc = hyper::service::service_fn(move |req| {
                         let fut = handler(req, info);
@@ -278,8 +283,18 @@ async fn serve_worker<H, F, B>(
                         tls_cipher: session
                             .negotiated_cipher_suite()
                             .map(|s| cipher_name(s.suite())),
+                        tls_handshake: Some(match session.handshake_kind() {
+                            Some(rustls::HandshakeKind::Resumed) => "sessionResumed",
+                            _ => "fullHandshake",
+                        }),
                     };
+                    // The connection's first request reports its handshake; later ones reuse it.
+                    let served = Arc::new(AtomicUsize::new(0));
                     let svc = hyper::service::service_fn(move |req| {
+                        let mut info = info;
+                        if served.fetch_add(1, Ordering::Relaxed) > 0 {
+                            info.tls_handshake = Some("connectionReused");
+                        }
                         let fut = handler(req, info);
                         async move { Ok::<_, std::convert::Infallible>(fut.await) }
                     });

@@ -40,9 +40,6 @@ enum How {
     /// Acted on, but no test shows it end to end yet: the text names the code that acts on it,
     /// which must occur in src/ outside the model.
     Untested(&'static str),
-    /// Acted on once the named test exists (another branch adds it); until then the member must
-    /// warn like [`How::Warns`].
-    Awaited(&'static str, At, &'static str),
     /// Not acted on: this TOML sets it to a non-default value, and loading must warn about it.
     Warns(At, &'static str),
 }
@@ -97,14 +94,7 @@ const DISTRIBUTION_CONFIG: &[(&str, How)] = &[
             r#"viewer_certificate = { cloudfront_default_certificate = true, minimum_protocol_version = "TLSv1" }"#,
         ),
     ),
-    (
-        "Restrictions",
-        Awaited(
-            "geo_restriction_blocks_by_country",
-            Dist,
-            r#"restrictions = { geo_restriction = { restriction_type = "blacklist", items = ["FR"] } }"#,
-        ),
-    ),
+    ("Restrictions", Acted("geo_restriction_blocks_by_country")),
     (
         "WebACLId",
         Warns(
@@ -572,11 +562,6 @@ fn every_distribution_config_member_is_acted_on_or_warned_about() {
                         problems.push(format!(
                             "{shape}.{member}: {code:?} does not occur outside src/model"
                         ));
-                    }
-                }
-                Awaited(test, at, toml) => {
-                    if !sources.contains(&format!("fn {test}(")) {
-                        warns(at, toml, &mut problems);
                     }
                 }
                 Warns(at, toml) => warns(at, toml, &mut problems),

@@ -6,6 +6,7 @@ mod api;
 mod edge;
 mod fields;
 mod foundation;
+mod geo;
 mod goaccess;
 mod localstack_smoke;
 mod metering;

@@ -106,6 +106,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<Cidr>>,
+    /// MaxMind GeoIP2/GeoLite2 City or Country database (.mmdb) that locates viewers, for
+    /// geo restriction and the CloudFront-Viewer-* location headers [default: none: every
+    /// viewer's location is unknown].
+    #[arg(long, env = "EDGEGATE_GEOIP_DB", value_name = "FILE")]
+    pub geoip_db: Option<PathBuf>,
     /// Record every request (access logs, usage, metrics): on or off [default: on].
     #[arg(long, env = "EDGEGATE_METERING", value_name = "on|off")]
     pub metering: Option<Switch>,
@@ -163,6 +168,8 @@ pub struct FileConfig {
     pub account_id: Option<String>,
     /// See [`ServeArgs::trusted_proxies`]; a list of CIDR strings.
     pub trusted_proxies: Option<Vec<String>>,
+    /// See [`ServeArgs::geoip_db`]; relative to the config file.
+    pub geoip_db: Option<PathBuf>,
     /// See [`ServeArgs::metering`]: `true` or `false`.
     pub metering: Option<bool>,
     /// See [`ServeArgs::sendfile`]: `true` or `false`.
@@ -237,6 +244,8 @@ pub struct Settings {
     pub account_id: String,
     /// Networks whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<Cidr>,
+    /// The GeoIP database that locates viewers, if any (opened when the edge starts).
+    pub geoip_db: Option<PathBuf>,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
     /// Local-directory origins by name.
@@ -439,6 +448,11 @@ impl Settings {
             (None, None) => Vec::new(),
         };
 
+        let geoip_db = args
+            .geoip_db
+            .clone()
+            .or_else(|| file.geoip_db.as_ref().map(&rel));
+
         let drain_timeout = file
             .drain_timeout
             .map(Duration::from_secs)
@@ -499,6 +513,7 @@ impl Settings {
                 log_delivery_interval,
                 workers,
                 trusted_proxies,
+                geoip_db,
                 drain_timeout,
                 local_origins,
             })

@@ -16,6 +16,7 @@ use super::pattern::PathPattern;
 use super::routing::{
     Behavior, Distribution, ErrorResponse, Forwarding, MethodSet, Routes, Target, ViewerProtocol,
 };
+use super::viewer::{GeoRule, HeaderSet, MANAGED_2022_06};
 use crate::cache::key::{KeySpec, Selection};
 use crate::cache::ttl::TtlBounds;
 use crate::config::Settings;
@@ -43,6 +44,8 @@ pub struct Compiler {
     account_id: String,
     /// The warnings of the latest [`Compiler::routes`].
     last_warnings: Mutex<Vec<String>>,
+    /// Whether a GeoIP database (`--geoip-db`) locates viewers.
+    geoip: bool,
 }
 
 impl Compiler {
@@ -60,6 +63,7 @@ impl Compiler {
             key_pairs: Arc::default(),
             account_id: settings.account_id.clone(),
             last_warnings: Mutex::default(),
+            geoip: settings.geoip_db.is_some(),
         }
     }
 
@@ -105,6 +109,7 @@ impl Compiler {
             }
             match self.distribution(state, &d.v.id, &d.domain_name, &d.v.config) {
                 Ok(dist) => {
+                    warnings.extend(self.viewer_warnings(&dist));
                     let hosts = std::iter::once(d.domain_name.clone())
                         .chain(d.v.config.aliases.iter().cloned());
                     routes.insert(hosts, Arc::new(dist));
@@ -117,6 +122,44 @@ impl Compiler {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = warnings.clone();
         (routes, warnings)
+    }
+
+    /// Warnings for what a compiled distribution asks of viewer handling that edgegate cannot
+    /// do: CloudFront-* headers it does not generate, and a geo restriction without a GeoIP
+    /// database (every viewer's location is then unknown, and unknown locations are served).
+    fn viewer_warnings(&self, dist: &Distribution) -> Vec<String> {
+        let mut out = Vec::new();
+        if dist.geo.is_some() && !self.geoip {
+            out.push(format!(
+                "distribution {}: Restrictions.GeoRestriction has no effect without a GeoIP database (--geoip-db): viewers' locations are unknown and, as CloudFront does for unknown locations, every request is served",
+                dist.id
+            ));
+        }
+        let needs_location = dist
+            .behaviors
+            .iter()
+            .any(|b| b.cloudfront_headers.needs_location());
+        if needs_location && !self.geoip {
+            out.push(format!(
+                "distribution {}: CloudFront-Viewer-* location headers are never added without a GeoIP database (--geoip-db)",
+                dist.id
+            ));
+        }
+        for b in &dist.behaviors {
+            let missing = b.cloudfront_headers.not_generated();
+            if !missing.is_empty() {
+                let at = b
+                    .pattern
+                    .as_ref()
+                    .map_or("the default behavior", |p| p.as_str());
+                out.push(format!(
+                    "distribution {}: {at}: edgegate does not generate {}; these headers are never sent",
+                    dist.id,
+                    missing.join(", ")
+                ));
+            }
+        }
+        out
     }
 
     fn distribution(
@@ -180,6 +223,18 @@ impl Compiler {
                 .filter(|r| !r.is_empty()),
             behaviors,
             error_responses,
+            geo: cfg
+                .restrictions
+                .as_ref()
+                .and_then(|g| match g.restriction_type {
+                    model::distribution::GeoRestrictionType::Whitelist => {
+                        Some(GeoRule::Allow(g.items.clone()))
+                    }
+                    model::distribution::GeoRestrictionType::Blacklist => {
+                        Some(GeoRule::Block(g.items.clone()))
+                    }
+                    model::distribution::GeoRestrictionType::None => None,
+                }),
         })
     }
 
@@ -194,10 +249,17 @@ impl Compiler {
             Some(id) => cache_policy(state, id)?,
             None => legacy_cache_settings(b),
         };
-        let (extra_headers, extra_cookies, extra_query) = match &b.origin_request_policy_id {
-            Some(id) => origin_request_policy(state, id)?,
-            None => (Selection::None, Selection::None, Selection::None),
-        };
+        let (extra_headers, extra_cookies, extra_query, orp_cloudfront) =
+            match &b.origin_request_policy_id {
+                Some(id) => origin_request_policy(state, id)?,
+                None => (
+                    Selection::None,
+                    Selection::None,
+                    Selection::None,
+                    HeaderSet::default(),
+                ),
+            };
+        let cloudfront_headers = HeaderSet::from_selection(&key.headers).union(orp_cloudfront);
         let methods = |m: &[model::Method]| MethodSet::from_names(m.iter().map(|m| m.as_str()));
         let allowed = if b.allowed_methods.is_empty() {
             MethodSet::from_names(["GET", "HEAD"])
@@ -263,6 +325,7 @@ impl Compiler {
             forward,
             ttl,
             trusted_key_ids,
+            cloudfront_headers,
         })
     }
 
@@ -429,11 +492,11 @@ fn cache_policy(state: &State, id: &str) -> Result<(KeySpec, TtlBounds), String>
 }
 
 /// What an origin request policy (managed or custom) adds to the origin request: headers,
-/// cookies and query strings.
+/// cookies and query strings, and the CloudFront-* headers it asks CloudFront to add.
 fn origin_request_policy(
     state: &State,
     id: &str,
-) -> Result<(Selection, Selection, Selection), String> {
+) -> Result<(Selection, Selection, Selection, HeaderSet), String> {
     let cfg = match model::policy::managed_origin_request_policy(id) {
         Some(m) => m.config(),
         None => state
@@ -449,10 +512,22 @@ fn origin_request_policy(
     let headers = match cfg.headers.behavior {
         H::None => Selection::None,
         H::Whitelist => Selection::Whitelist(cfg.headers.names.clone()),
-        // The CloudFront-* headers of allViewerAndWhitelistCloudFront are not generated yet.
+        // The CloudFront-* headers are generated from `cloudfront` below; viewer copies of
+        // them never pass (edge::viewer).
         H::AllViewer | H::AllViewerAndWhitelistCloudFront => Selection::All,
         H::AllExcept => Selection::AllExcept(cfg.headers.names.clone()),
     };
+    let mut cloudfront = match cfg.headers.behavior {
+        H::Whitelist | H::AllViewerAndWhitelistCloudFront => {
+            HeaderSet::from_names(cfg.headers.names.iter().map(String::as_str))
+        }
+        H::None | H::AllViewer | H::AllExcept => HeaderSet::default(),
+    };
+    // The current guide says AllViewerExceptHostHeader also carries the CloudFront headers for
+    // protocol, HTTP version, TLS, device type and location: the 2022-06 list is used.
+    if id == MANAGED_ALL_VIEWER_EXCEPT_HOST {
+        cloudfront = cloudfront.union(HeaderSet::from_names(MANAGED_2022_06));
+    }
     let cookies = match cfg.cookies.behavior {
         C::None => Selection::None,
         C::Whitelist => Selection::Whitelist(cfg.cookies.names.clone()),
@@ -465,8 +540,11 @@ fn origin_request_policy(
         Q::All => Selection::All,
         Q::AllExcept => Selection::AllExcept(cfg.query_strings.names.clone()),
     };
-    Ok((headers, cookies, query_strings))
+    Ok((headers, cookies, query_strings, cloudfront))
 }
+
+/// The id of the managed AllViewerExceptHostHeader origin request policy.
+const MANAGED_ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 
 /// Union of what the cache key and the origin request policy select.
 fn union(a: &Selection, b: &Selection) -> Selection {
@@ -512,5 +590,37 @@ fn without_signing_cookies(sel: Selection) -> Selection {
                 .filter(|n| !SIGNING_COOKIES.contains(&n.as_str()))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_geo_restriction_without_a_database_is_named_in_a_warning() {
+        let dist = Distribution {
+            id: "EGEO1".into(),
+            domain: "d.example".into(),
+            enabled: true,
+            default_root_object: None,
+            behaviors: vec![],
+            error_responses: vec![],
+            geo: Some(GeoRule::Allow(vec!["US".into()])),
+        };
+        let without = Compiler::new(&Settings::default());
+        let warnings = without.viewer_warnings(&dist);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("EGEO1") && warnings[0].contains("--geoip-db"),
+            "{warnings:?}"
+        );
+        let with = Compiler::new(&Settings {
+            geoip_db: Some("/db.mmdb".into()),
+            ..Settings::default()
+        });
+        assert!(with.viewer_warnings(&dist).is_empty());
+        let open = Distribution { geo: None, ..dist };
+        assert!(without.viewer_warnings(&open).is_empty());
     }
 }

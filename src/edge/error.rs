@@ -56,6 +56,9 @@ pub enum EdgeError {
     /// A protocol redirect that cannot be formed, or a method that cannot be redirected.
     #[error("the request cannot be redirected to HTTPS")]
     NotRedirectable(StatusCode),
+    /// The distribution's geo restriction refuses the viewer's country.
+    #[error("the distribution's geo restriction refuses the viewer's country")]
+    GeoBlocked,
     /// The request line or headers exceed CloudFront's limits.
     #[error("the request line or headers are too large")]
     TooLarge,
@@ -99,6 +102,7 @@ impl EdgeError {
             EdgeError::Origin(OriginError::Refused(_)) => "OriginError",
             EdgeError::Origin(OriginError::Connect(_)) => "OriginConnectError",
             EdgeError::Origin(OriginError::Protocol(_)) => "OriginInvalidResponseError",
+            EdgeError::GeoBlocked => "ClientGeoBlocked",
             _ => return None,
         })
     }
@@ -122,6 +126,7 @@ impl EdgeError {
                 "Bad request."
             }
             EdgeError::TooLarge => "Bad request: the request line or headers are too large.",
+            EdgeError::GeoBlocked => super::viewer::GEO_BLOCKED_MESSAGE,
             EdgeError::SignatureRefused(_) => "Access denied.",
             EdgeError::Origin(OriginError::Timeout(_)) => {
                 "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."
@@ -162,6 +167,11 @@ mod tests {
             EdgeError::HttpsOnly,
             EdgeError::SignatureRefused(Denial::MissingKey),
         ];
+        assert_eq!(EdgeError::GeoBlocked.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            EdgeError::GeoBlocked.detailed_result(),
+            Some("ClientGeoBlocked")
+        );
         for e in viewer {
             assert_eq!(e.blame(), Blame::Viewer);
             assert_eq!(e.status(), StatusCode::FORBIDDEN, "{e}");

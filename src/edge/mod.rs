@@ -10,6 +10,7 @@
 //! - [`summary`]: what the phases learn about a request, for the log;
 //! - [`send`]: the body handed to the connection;
 //! - `metering`: the log phase, which records each finished request;
+//! - [`viewer`]: geo restriction and the `CloudFront-*` viewer headers;
 //! - [`compile`]: control-plane state → routing snapshot.
 
 pub mod compile;
@@ -22,6 +23,7 @@ pub mod pipeline;
 pub mod routing;
 pub mod send;
 pub mod summary;
+pub mod viewer;
 
 pub use error::EdgeError;
 pub use pipeline::Edge;

@@ -35,12 +35,14 @@ use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
 use super::send::ResponseBody;
 use super::summary::Summary;
+use super::viewer::{self, GeoVerdict, ViewerFacts};
 use crate::auth::{self, RequestFacts, VerifiedCache};
 use crate::cache::key::{self, Selection};
 use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
 use crate::clock::Clock;
 use crate::config::{BillingRegion, Cidr};
+use crate::geo::{GeoDb, Location};
 use crate::meter::Meter;
 use crate::origin::{OriginError, OriginRequest};
 use crate::server::ConnInfo;
@@ -59,6 +61,8 @@ pub struct Edge {
     cache: Cache,
     identity: EdgeIdentity,
     trusted_proxies: Vec<Cidr>,
+    /// The GeoIP database that locates viewers (`--geoip-db`), if any.
+    geo: Option<Arc<GeoDb>>,
     clock: Arc<dyn Clock>,
     /// The log phase; `None` with `--metering off`.
     log: Option<Log>,
@@ -116,6 +120,7 @@ impl Edge {
             cache,
             identity: EdgeIdentity::new(pop),
             trusted_proxies,
+            geo: None,
             clock: crate::clock::system(),
             log: None,
         }
@@ -124,6 +129,12 @@ impl Edge {
     /// Reads the time of day from `clock` (tests move it forward instead of sleeping).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Locates viewers with `db` (geo restriction, CloudFront-Viewer-* location headers).
+    pub fn with_geoip(mut self, db: Arc<GeoDb>) -> Self {
+        self.geo = Some(db);
         self
     }
 
@@ -222,7 +233,7 @@ impl Edge {
     /// Phases 1 to 7 up to the response headers. An early end is a [`Stop`].
     async fn phases(
         &self,
-        req: Request<hyper::body::Incoming>,
+        mut req: Request<hyper::body::Incoming>,
         conn: &ConnInfo,
         rid: &HeaderValue,
         request_id: &str,
@@ -238,20 +249,36 @@ impl Edge {
         let uri = req.uri().clone();
         let mut root_path = String::new();
         let route = route(&routes, summary, host, &uri, &mut root_path)?;
-        // 3. Viewer checks.
-        let checked = self.viewer_checks(&req, conn, host, &route, &routes)?;
-        // 4. Viewer-request function: not yet.
-        let ctx = Ctx {
+        // 3. Viewer checks. What they refuse after routing may be answered with a custom error
+        // page, as an origin's error is.
+        let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
+        let mut ctx = Ctx {
             dist: route.dist,
             behavior: route.behavior,
             path: route.path,
             query: uri.query(),
-            viewer_ip: checked.viewer_ip,
+            viewer_ip,
             https: conn.https,
             rid,
-            strip_signing: checked.strip_signing,
+            strip_signing: false,
             summary,
         };
+        let location = match self.viewer_checks(&req, conn, host, &ctx, &routes) {
+            Ok(checked) => {
+                ctx.strip_signing = checked.strip_signing;
+                checked.location
+            }
+            Err(Stop::Fail(e)) => {
+                let (resp, outcome) = fail(e, request_id, summary);
+                return Ok(self.custom_error(resp, outcome, &ctx, request_id).await);
+            }
+            Err(stop) => return Err(stop),
+        };
+        // The CloudFront-* headers the behavior asks for replace any the viewer sent, before
+        // the cache key is built.
+        let facts = ViewerFacts::new(conn, viewer_ip, req.version(), location.as_ref());
+        viewer::rewrite_headers(req.headers_mut(), ctx.behavior.cloudfront_headers, &facts);
+        // 4. Viewer-request function: not yet.
         // 5. Cache (which calls 6. origin on a miss, and admits what comes back), or 6. origin
         // alone for what is never cached.
         let behavior = route.behavior;
@@ -268,18 +295,20 @@ impl Edge {
         Ok(self.custom_error(resp, outcome, &ctx, request_id).await)
     }
 
-    /// Phase 3, viewer checks: allowed methods, a GET's body, the viewer protocol policy, and
-    /// on restricted behaviors a signed URL or signed cookies, verified against the behavior's
-    /// trusted keys before the cache is consulted.
+    /// Phase 3, viewer checks, in CloudFront's order: allowed methods, a GET's body, the
+    /// viewer protocol policy, the distribution's geo restriction (with the viewer located
+    /// when the restriction or the behavior's headers need it), and on restricted behaviors a
+    /// signed URL or signed cookies, verified against the behavior's trusted keys, all before
+    /// the cache is consulted.
     fn viewer_checks(
         &self,
         req: &Request<hyper::body::Incoming>,
         conn: &ConnInfo,
         host: &str,
-        route: &Route<'_>,
+        ctx: &Ctx<'_>,
         routes: &Routes,
     ) -> Result<Checked, Stop> {
-        let behavior = route.behavior;
+        let behavior = ctx.behavior;
         if !behavior.allowed.contains(req.method()) {
             return Err(EdgeError::MethodNotAllowed.into());
         }
@@ -302,7 +331,17 @@ impl Edge {
                 }
             }
         }
-        let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
+        let viewer_ip = ctx.viewer_ip;
+        let geo = ctx.dist.geo.as_ref();
+        let location = viewer::locate(
+            self.geo.as_deref(),
+            geo,
+            behavior.cloudfront_headers,
+            viewer_ip,
+        );
+        if viewer::check_geo(geo, location.as_ref()) == GeoVerdict::Blocked {
+            return Err(EdgeError::GeoBlocked.into());
+        }
         let mut strip_signing = false;
         if let Some(key_ids) = &behavior.trusted_key_ids {
             let cookies: Vec<&str> = req
@@ -325,7 +364,7 @@ impl Edge {
             strip_signing = grant.strip_query;
         }
         Ok(Checked {
-            viewer_ip,
+            location,
             strip_signing,
         })
     }
@@ -400,7 +439,8 @@ fn route<'a>(
 
 /// What the viewer checks established.
 struct Checked {
-    viewer_ip: IpAddr,
+    /// Where the viewer is, when it was looked up.
+    location: Option<Location>,
     /// A signed URL granted the request: its signing parameters are neither part of the cache
     /// key nor sent to the origin.
     strip_signing: bool,

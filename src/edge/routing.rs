@@ -12,6 +12,7 @@ use std::sync::Arc;
 use http::Method;
 
 use super::pattern::PathPattern;
+use super::viewer::{GeoRule, HeaderSet};
 use crate::cache::key::{KeySpec, Selection};
 use crate::cache::ttl::TtlBounds;
 use crate::fold::FoldHasher;
@@ -115,6 +116,9 @@ pub struct Behavior {
     /// keys in its trusted key groups and of the key pairs of its trusted accounts; `None` when
     /// the behavior is public. An empty list denies every request.
     pub trusted_key_ids: Option<Vec<String>>,
+    /// The `CloudFront-*` headers its cache and origin request policies ask CloudFront to add
+    /// ([`super::viewer`]).
+    pub cloudfront_headers: HeaderSet,
 }
 
 /// A custom error response rule.
@@ -145,6 +149,8 @@ pub struct Distribution {
     pub behaviors: Vec<Behavior>,
     /// Custom error responses by origin status.
     pub error_responses: Vec<ErrorResponse>,
+    /// `Restrictions.GeoRestriction`; `None` when there is none (type `none`).
+    pub geo: Option<GeoRule>,
 }
 
 impl Distribution {
@@ -234,6 +240,7 @@ mod tests {
             default_root_object: None,
             behaviors: vec![],
             error_responses: vec![],
+            geo: None,
         });
         let mut r = Routes::default();
         r.insert(

@@ -183,7 +183,7 @@ pub struct DistributionConfig {
     pub enabled: bool,
     /// Viewer certificate settings.
     pub viewer_certificate: Option<ViewerCertificate>,
-    /// `Restrictions.GeoRestriction` (accepted, not enforced).
+    /// `Restrictions.GeoRestriction`, enforced with the `--geoip-db` database (`edge::viewer`).
     pub restrictions: Option<GeoRestriction>,
     /// WAF web ACL (accepted, not implemented).
     pub web_acl_id: Option<String>,
@@ -1571,9 +1571,6 @@ impl DistributionConfig {
                         format!("{c:?} is not an ISO 3166-1 alpha-2 country code such as US"),
                     );
                 }
-            }
-            if g.restriction_type != GeoRestrictionType::None {
-                not_implemented(d, gp, "Geo restriction");
             }
         }
         if let Some(w) = &self.web_acl_id {

@@ -117,7 +117,6 @@ fn reference_example_validates_with_warnings_only() {
             "DistributionConfig.Origins.Items[1].OriginShield",
             "DistributionConfig.DefaultCacheBehavior.Compress",
             "DistributionConfig.ViewerCertificate",
-            "DistributionConfig.Restrictions.GeoRestriction",
             "DistributionConfig.HttpVersion",
         ]
     );

@@ -29,6 +29,9 @@ pub const ORIGIN_REQUEST_ONLY_HEADERS: &[&str] = &[
     "cloudfront-viewer-tls",
     "cloudfront-viewer-ja3-fingerprint",
     "cloudfront-viewer-ja4-fingerprint",
+    // AWS does not say; treated like the other fingerprint headers (viewer-headers.md §10.3).
+    "cloudfront-viewer-header-order",
+    "cloudfront-viewer-header-count",
 ];
 
 model_enum!(

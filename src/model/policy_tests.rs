@@ -297,3 +297,22 @@ fn managed_policies_are_valid_and_complete() {
     );
     assert_eq!(except.headers, ["host"]);
 }
+
+#[test]
+fn cache_policy_refuses_origin_request_policy_only_headers() {
+    let mut c = example();
+    c.parameters.headers = NameList {
+        behavior: CachePolicyHeaderBehavior::Whitelist,
+        names: vec!["CloudFront-Viewer-Country".into()],
+    };
+    assert!(errors(|d| c.validate(d)).is_empty());
+    c.parameters
+        .headers
+        .names
+        .push("cloudfront-viewer-address".into());
+    let errs = errors(|d| c.validate(d));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].1, "InvalidArgument", "{errs:?}");
+    c.parameters.headers.names[1] = "CloudFront-Viewer-Header-Order".into();
+    assert_eq!(errors(|d| c.validate(d)).len(), 1);
+}
