@@ -69,8 +69,11 @@ pub struct CachedObject {
     pub mirror: Option<Arc<Mirror>>,
     /// When the response was received from the origin.
     pub stored_at: SystemTime,
-    /// Freshness lifetime from [`super::ttl::decide`].
+    /// Freshness lifetime from [`super::ttl::decide`], counted from `stored_at`.
     pub ttl: Duration,
+    /// The origin's `Age` when it arrived ([`super::ttl::origin_age`]): time it had spent in
+    /// caches before this one.
+    pub origin_age: Duration,
     /// [`HeadSummary`] of `headers`, made when first asked for ([`CachedObject::head`]); the
     /// records of the requests it answers copy its numbers, so they hold no reference to it.
     pub head: OnceLock<HeadSummary>,
@@ -165,6 +168,12 @@ impl CachedObject {
         now.duration_since(self.stored_at).unwrap_or(Duration::ZERO)
     }
 
+    /// The `Age` a viewer is told (RFC 9111 §4.2.3): the origin's `Age` when it arrived plus the
+    /// time since it was stored.
+    pub fn current_age(&self, now: SystemTime) -> Duration {
+        self.origin_age.saturating_add(self.age(now))
+    }
+
     /// Whether it is still fresh at `now`.
     pub fn is_fresh(&self, now: SystemTime) -> bool {
         self.age(now) < self.ttl
@@ -197,9 +206,11 @@ pub struct CachedObjectTemplate {
 
 impl CachedObjectTemplate {
     /// The object with `body` (and its mirror, if any). The header values are copied out of
-    /// whatever buffer they were parsed from (see `detached`).
+    /// whatever buffer they were parsed from (see `detached`); the origin's `Age` is read from
+    /// them.
     pub fn into_object(self, body: Bytes, mirror: Option<Arc<Mirror>>) -> CachedObject {
         CachedObject {
+            origin_age: super::ttl::origin_age(&self.headers),
             status: self.status,
             headers: detached(&self.headers),
             body,
