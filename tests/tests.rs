@@ -6,6 +6,7 @@ mod api;
 mod edge;
 mod foundation;
 mod goaccess;
+mod headers;
 mod localstack_smoke;
 mod metering;
 mod sign;

@@ -67,6 +67,7 @@ impl Compiler {
         for d in state.distributions.values() {
             match self.distribution(state, &d.v.id, &d.domain_name, &d.v.config) {
                 Ok(dist) => {
+                    warnings.extend(s3_host_warnings(&d.v.id, &d.v.config, &dist));
                     let hosts = std::iter::once(d.domain_name.clone())
                         .chain(d.v.config.aliases.iter().cloned());
                     routes.insert(hosts, Arc::new(dist));
@@ -289,7 +290,54 @@ impl Compiler {
     }
 }
 
+/// One warning per behavior that forwards the viewer's `Host` to an S3 origin (or an origin
+/// group with one). CloudFront refuses that configuration (`InvalidHeadersForS3Origin`);
+/// edgegate serves it, but sends the bucket's own host, which its SigV4 signature covers.
+fn s3_host_warnings(id: &str, cfg: &model::DistributionConfig, dist: &Distribution) -> Vec<String> {
+    let is_s3 = |origin_id: &str| {
+        cfg.origins.iter().any(|o| {
+            o.id == origin_id
+                && o.custom_origin_config.is_none()
+                && !o
+                    .domain_name
+                    .to_ascii_lowercase()
+                    .ends_with(LOCAL_ORIGIN_SUFFIX)
+        })
+    };
+    let targets_s3 = |target: &str| {
+        is_s3(target)
+            || cfg
+                .origin_groups
+                .iter()
+                .any(|g| g.id == target && g.members.iter().any(|m| is_s3(m)))
+    };
+    let declared = cfg
+        .cache_behaviors
+        .iter()
+        .map(|b| (b.path_pattern.as_str(), b.target_origin_id.as_str()))
+        .chain(std::iter::once((
+            "default",
+            cfg.default_cache_behavior.target_origin_id.as_str(),
+        )));
+    declared
+        .zip(&dist.behaviors)
+        .filter(|((_, target), b)| {
+            targets_s3(target) && b.forward.headers.selects_ignore_case("host")
+        })
+        .map(|((path, _), _)| {
+            format!(
+                "distribution {id}: cache behavior {path} forwards the viewer's Host header to an \
+                 S3 origin, which CloudFront refuses (InvalidHeadersForS3Origin); edgegate sends \
+                 the bucket's own Host instead"
+            )
+        })
+        .collect()
+}
+
 /// Key and TTLs of a behavior that uses the legacy `ForwardedValues` and its own TTLs.
+///
+/// `Headers` `*` forwards every viewer header and, as in CloudFront ("CloudFront doesn't cache
+/// the objects associated with this cache behavior"), disables caching whatever the TTLs say.
 fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
     let fv = b.forwarded_values.as_ref();
     let query_strings = match fv {
@@ -297,10 +345,10 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
         Some(f) if f.query_string => Selection::Whitelist(f.query_string_cache_keys.clone()),
         _ => Selection::None,
     };
+    let all_headers = fv.is_some_and(|f| f.headers.iter().any(|h| h == "*"));
     let headers = match fv {
-        Some(f) if !f.headers.is_empty() => {
-            Selection::Whitelist(f.headers.iter().filter(|h| *h != "*").cloned().collect())
-        }
+        _ if all_headers => Selection::All,
+        Some(f) if !f.headers.is_empty() => Selection::Whitelist(f.headers.clone()),
         _ => Selection::None,
     };
     let cookies = match fv.map(|f| (&f.cookies.forward, &f.cookies.whitelisted_names)) {
@@ -311,10 +359,14 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
     let min = b.min_ttl.unwrap_or(0);
     let default = b.default_ttl.unwrap_or(86_400.max(min));
     let max = b.max_ttl.unwrap_or(31_536_000.max(default));
-    let ttl = TtlBounds {
-        min: Duration::from_secs(min),
-        default: Duration::from_secs(default),
-        max: Duration::from_secs(max),
+    let ttl = if all_headers {
+        TtlBounds::DISABLED
+    } else {
+        TtlBounds {
+            min: Duration::from_secs(min),
+            default: Duration::from_secs(default),
+            max: Duration::from_secs(max),
+        }
     };
     (
         KeySpec {

@@ -529,7 +529,8 @@ impl Edge {
                         }
                     }
                     let (mut rparts, body) = resp.into_parts();
-                    headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
+                    // Hook (headers): Set-Cookie and Vary by what the behavior forwards.
+                    headers::clean_for(&mut rparts.headers, &ctx.behavior.forward);
                     let now = SystemTime::now();
                     let error_caching_min_ttl = ctx
                         .dist
@@ -593,18 +594,8 @@ impl Edge {
         parts: &http::request::Parts,
         ctx: &Ctx<'_>,
     ) -> (Response<Body>, Outcome) {
-        let mut headers = old.headers.clone();
-        for name in [
-            header::CACHE_CONTROL,
-            header::EXPIRES,
-            header::ETAG,
-            header::LAST_MODIFIED,
-            header::DATE,
-        ] {
-            if let Some(v) = resp.headers().get(&name) {
-                headers.insert(name, v.clone());
-            }
-        }
+        // Hook (headers): every header of the 304 updates the stored one (RFC 9111 §4.3.4).
+        let headers = headers::refreshed(&old.headers, resp.headers(), &ctx.behavior.forward);
         let now = SystemTime::now();
         let template = |ttl| cache_mod::store::CachedObjectTemplate {
             status: old.status,
@@ -653,7 +644,8 @@ impl Edge {
         match fetch(&ctx.behavior.target, origin_req, &parts, ctx.tally).await {
             Ok(resp) => {
                 let (mut rparts, body) = resp.into_parts();
-                headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
+                // Hook (headers): Set-Cookie and Vary by what the behavior forwards.
+                headers::clean_for(&mut rparts.headers, &ctx.behavior.forward);
                 (
                     Response::from_parts(rparts, body),
                     Outcome {
@@ -681,9 +673,10 @@ impl Edge {
             let n = name.as_str();
             let wanted = headers::FORWARDED_AS_IS.contains(&n)
                 || (n == "authorization" && !matches!(parts.method, Method::GET | Method::HEAD))
-                || (n != "host"
-                    && n != "cookie"
-                    && n != "accept-encoding"
+                // Hook (headers): Host too, when forwarded (the origin sets its own otherwise),
+                // and Accept-Encoding as it is when the cache policy does not normalise it.
+                || (n != "cookie"
+                    && (n != "accept-encoding" || !b.key.normalizes_encoding())
                     && b.forward.headers.selects_ignore_case(n));
             let dropped = headers::HOP_BY_HOP.contains(&n)
                 || n == "x-forwarded-for"
@@ -882,7 +875,8 @@ fn serve_cached(
     tally: &Tally,
 ) -> (Response<Body>, Outcome) {
     tally.ttl(obj.ttl);
-    let age = Some(obj.age(now).as_secs());
+    // Hook (headers): the origin's Age counts in the Age a viewer sees.
+    let age = Some(obj.current_age(now).as_secs());
     let outcome = |stored| Outcome {
         x_cache,
         age,
