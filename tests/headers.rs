@@ -383,3 +383,54 @@ async fn http_dates_are_read_leniently() {
     }
     edge.stop().await;
 }
+
+/// Problem 3, S3 side: an S3 origin always gets the bucket endpoint's own Host (which SigV4
+/// signs), even when the behavior forwards every viewer header. Here a loopback server stands
+/// in for the S3 endpoint.
+#[tokio::test]
+async fn s3_origins_get_their_own_host_even_with_all_viewer() {
+    let origin = TestOrigin::start().await;
+    let endpoint = format!("127.0.0.1:{}", origin.addr.port());
+    let config = format!(
+        r#"
+s3_endpoint = "http://{endpoint}"
+
+[[distributions]]
+id = "EHDRS0000002"
+domain_name = "{HOST}"
+caller_reference = "headers-s3"
+comment = "headers-s3"
+enabled = true
+
+[[distributions.origins]]
+id = "bucket"
+domain_name = "media.s3.amazonaws.com"
+s3_origin_config = {{ origin_access_identity = "" }}
+
+[distributions.default_cache_behavior]
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+origin_request_policy_id = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+"#
+    );
+    let edge = TestEdge::start(&config).await;
+    let r = send(
+        edge.viewer,
+        "GET",
+        HOST,
+        "/k.txt",
+        &[("x-custom", "1")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = origin.last();
+    assert_eq!(seen.path_and_query, "/media/k.txt");
+    assert_eq!(seen.headers["host"], endpoint.as_str());
+    assert_eq!(
+        seen.headers["x-custom"], "1",
+        "other viewer headers are forwarded"
+    );
+    edge.stop().await;
+}
