@@ -512,3 +512,100 @@ fn without_signing_cookies(sel: Selection) -> Selection {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::diag::Diagnostics;
+    use crate::model::tree::from_toml;
+
+    /// A distribution with an S3 origin and a custom one, and behaviors forwarding Host or not.
+    const DIST: &str = r#"
+caller_reference = "compile-test"
+comment = "compile"
+enabled = true
+
+[[origins]]
+id = "bucket"
+domain_name = "media.s3.amazonaws.com"
+s3_origin_config = { origin_access_identity = "" }
+
+[[origins]]
+id = "web"
+domain_name = "app.example.com"
+custom_origin_config = { http_port = 80, https_port = 443, origin_protocol_policy = "http-only" }
+
+[default_cache_behavior]
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[cache_behaviors]]
+path_pattern = "/all/*"
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+origin_request_policy_id = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+
+[[cache_behaviors]]
+path_pattern = "/except/*"
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+origin_request_policy_id = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+[[cache_behaviors]]
+path_pattern = "/legacy-star/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+min_ttl = 0
+default_ttl = 600
+forwarded_values = { query_string = false, cookies = { forward = "none" }, headers = ["*"] }
+
+[[cache_behaviors]]
+path_pattern = "/legacy-host/*"
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+min_ttl = 0
+forwarded_values = { query_string = false, cookies = { forward = "none" }, headers = ["Host"] }
+"#;
+
+    fn compiled() -> (model::DistributionConfig, Distribution) {
+        let v: toml::Value = toml::from_str(DIST).unwrap();
+        let mut d = Diagnostics::new();
+        let cfg = model::DistributionConfig::from_tree_at(&from_toml(&v), "d", &mut d);
+        assert!(d.errors.is_empty(), "{d}");
+        let cfg = cfg.unwrap();
+        let compiler = Compiler::new(&Settings::default());
+        let dist = compiler
+            .distribution(&State::default(), "ECOMPILE1", "d.example", &cfg)
+            .unwrap();
+        (cfg, dist)
+    }
+
+    #[test]
+    fn legacy_forward_all_headers_selects_all_and_disables_caching() {
+        let (_, dist) = compiled();
+        let star = &dist.behaviors[2];
+        assert!(matches!(star.forward.headers, Selection::All));
+        assert!(star.forward.headers.selects_ignore_case("x-anything"));
+        assert!(star.ttl.caching_disabled());
+        let host = &dist.behaviors[3];
+        assert!(host.forward.headers.selects_ignore_case("host"));
+        assert!(!host.ttl.caching_disabled());
+    }
+
+    #[test]
+    fn forwarding_host_to_s3_is_warned_about() {
+        let (cfg, dist) = compiled();
+        let warnings = s3_host_warnings("ECOMPILE1", &cfg, &dist);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("/all/*"), "{}", warnings[0]);
+        assert!(warnings[1].contains("/legacy-host/*"), "{}", warnings[1]);
+        assert!(
+            warnings
+                .iter()
+                .all(|w| w.contains("InvalidHeadersForS3Origin"))
+        );
+    }
+}
