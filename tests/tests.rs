@@ -8,6 +8,7 @@ mod fields;
 mod foundation;
 mod geo;
 mod goaccess;
+mod headers;
 mod localstack_smoke;
 mod metering;
 mod sign;

@@ -63,7 +63,7 @@ fn stored_tag(headers: &HeaderMap) -> Option<&str> {
 
 fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
     let v = headers.get(name)?.to_str().ok()?;
-    httpdate::parse_http_date(v.trim()).ok()
+    super::date::parse_http_date(v)
 }
 
 /// Whether a viewer request with `req_headers` can be answered `304 Not Modified` from `cached`.
@@ -108,6 +108,7 @@ mod tests {
             mirror: None,
             stored_at: SystemTime::UNIX_EPOCH,
             ttl: Duration::from_secs(60),
+            origin_age: Duration::ZERO,
             annex: Default::default(),
         }
     }

@@ -80,7 +80,7 @@ pub struct KeySpec {
 impl KeySpec {
     /// Whether Accept-Encoding is normalised (either compression flag on). When it is, the
     /// header is never taken from the header selection.
-    fn normalizes_encoding(&self) -> bool {
+    pub fn normalizes_encoding(&self) -> bool {
         self.gzip || self.brotli
     }
 }

@@ -29,6 +29,7 @@
 //! [`Cache::invalidate`]: crate::cache::Cache::invalidate
 
 pub mod conditional;
+pub mod date;
 pub mod key;
 pub mod range;
 pub mod store;

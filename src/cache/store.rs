@@ -70,8 +70,11 @@ pub struct CachedObject {
     pub mirror: Option<Arc<Mirror>>,
     /// When the response was received from the origin.
     pub stored_at: SystemTime,
-    /// Freshness lifetime from [`super::ttl::decide`].
+    /// Freshness lifetime from [`super::ttl::decide`], counted from `stored_at`.
     pub ttl: Duration,
+    /// The origin's `Age` when it arrived ([`super::ttl::origin_age`]): time it had spent in
+    /// caches before this one.
+    pub origin_age: Duration,
     /// One value another part of the edge derives from the object and keeps with it, made
     /// when first asked for ([`CachedObject::annex`]); the log phase keeps the summary of the
     /// stored headers here, so that a hit is measured without walking them again.
@@ -90,6 +93,12 @@ impl CachedObject {
     /// Time since it was stored (zero if the clock went backwards).
     pub fn age(&self, now: SystemTime) -> Duration {
         now.duration_since(self.stored_at).unwrap_or(Duration::ZERO)
+    }
+
+    /// The `Age` a viewer is told (RFC 9111 §4.2.3): the origin's `Age` when it arrived plus the
+    /// time since it was stored.
+    pub fn current_age(&self, now: SystemTime) -> Duration {
+        self.origin_age.saturating_add(self.age(now))
     }
 
     /// Whether it is still fresh at `now`.
@@ -124,9 +133,11 @@ pub struct CachedObjectTemplate {
 
 impl CachedObjectTemplate {
     /// The object with `body` (and its mirror, if any). The header values are copied out of
-    /// whatever buffer they were parsed from (see `detached`).
+    /// whatever buffer they were parsed from (see `detached`); the origin's `Age` is read from
+    /// them.
     pub fn into_object(self, body: Bytes, mirror: Option<Arc<Mirror>>) -> CachedObject {
         CachedObject {
+            origin_age: super::ttl::origin_age(&self.headers),
             status: self.status,
             headers: detached(&self.headers),
             body,

@@ -34,6 +34,7 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
         mirror: None,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(ttl),
+        origin_age: Duration::ZERO,
         annex: Default::default(),
     })
 }
@@ -106,6 +107,18 @@ fn object_age_and_freshness() {
     assert_eq!(o.age(t0 - Duration::from_secs(4)), Duration::ZERO);
     assert!(o.is_fresh(t0 + Duration::from_secs(9)));
     assert!(!o.is_fresh(t0 + Duration::from_secs(10)));
+    // The Age a viewer sees adds what the origin's Age said; freshness is the stored TTL.
+    let aged = CachedObjectTemplate {
+        status: StatusCode::OK,
+        headers: HeaderMap::from_iter([(header::AGE, HeaderValue::from_static("30"))]),
+        stored_at: t0,
+        ttl: Duration::from_secs(10),
+    }
+    .into_object(Bytes::new(), None);
+    assert_eq!(aged.origin_age, Duration::from_secs(30));
+    let later = t0 + Duration::from_secs(4);
+    assert_eq!(aged.current_age(later), Duration::from_secs(34));
+    assert!(aged.is_fresh(later));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -556,6 +569,7 @@ async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
                 body,
                 stored_at: SystemTime::now(),
                 ttl: Duration::from_secs(60),
+                origin_age: Duration::ZERO,
                 annex: Default::default(),
             });
             assert_eq!(obj.mirror.is_some(), mirrored);

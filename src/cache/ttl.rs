@@ -10,6 +10,17 @@
 //! ttl = 0 ⇒ not stored
 //! ```
 //!
+//! The origin's `Age` (RFC 9111 §4.2.3, §5.1) counts: a response that spent `Age` seconds in
+//! caches before the edge has that much less of a lifetime given by `s-maxage`, `max-age` or the
+//! DefaultTTL left, so `v` above (and the DefaultTTL) is reduced by it before MinTTL and MaxTTL
+//! apply; an object whose `Age` is at least its `max-age` is stale on arrival and, with MinTTL 0,
+//! not stored. `Expires` is an absolute time and is not reduced again. *Choice* (CloudFront's
+//! pages say nothing about an origin's `Age`): MinTTL and MaxTTL bound the time the edge keeps
+//! the object, counted from its arrival, as they do without `Age`.
+//!
+//! A response with `Vary: *` is never stored (RFC 9111 §4.1: it can never match a later
+//! request), whatever the TTLs: every request for it goes to the origin.
+//!
 //! Which statuses are stored (CloudFront's documentation, with edgegate's choices marked):
 //! - 200, 203, 300, 301, 302, 303: by the rules above. CloudFront "caches 3xx responses according
 //!   to the settings in your CloudFront distribution and the headers in the response".
@@ -180,14 +191,32 @@ fn parse_cache_control(headers: &HeaderMap) -> Directives {
 /// date, such as `0`, means already expired). `None` without an Expires header.
 fn expires_in(now: SystemTime, headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(header::EXPIRES)?;
-    let at = value
-        .to_str()
-        .ok()
-        .and_then(|s| httpdate::parse_http_date(s.trim()).ok());
+    let at = value.to_str().ok().and_then(super::date::parse_http_date);
     Some(
         at.and_then(|at| at.duration_since(now).ok())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// The origin's `Age` (RFC 9111 §5.1): the first member of the first `Age` header, in seconds;
+/// zero when there is none or it is not delta-seconds.
+pub fn origin_age(headers: &HeaderMap) -> Duration {
+    headers
+        .get(header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(delta_seconds)
+        .map_or(Duration::ZERO, secs)
+}
+
+/// Whether a `Vary` header of the response lists `*`.
+pub fn varies_on_everything(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|n| n.trim() == "*")
 }
 
 fn secs(s: u64) -> Duration {
@@ -234,7 +263,11 @@ pub fn decide(
     if bounds.caching_disabled() {
         return Storage::DoNotStore;
     }
+    if varies_on_everything(headers) {
+        return Storage::DoNotStore;
+    }
     let d = parse_cache_control(headers);
+    let age = origin_age(headers);
     let class = classify(status);
     match class {
         Class::Never => Storage::DoNotStore,
@@ -246,16 +279,17 @@ pub fn decide(
             let v = d
                 .s_maxage
                 .or(d.max_age)
-                .map(secs)
+                .map(|v| secs(v).saturating_sub(age))
                 .or_else(|| expires_in(now, headers));
             let ttl = match v {
                 Some(v) => v.max(bounds.min).min(bounds.max),
-                None => bounds.min.max(bounds.default),
+                None => bounds.min.max(bounds.default.saturating_sub(age)),
             };
             store(ttl)
         }
         Class::ErrorAlways | Class::ErrorWithMaxAge => {
             let explicit = d.s_maxage.or(d.max_age).map(secs);
+            let remaining = explicit.map(|v| v.saturating_sub(age));
             if matches!(class, Class::ErrorWithMaxAge) && explicit.is_none() {
                 return Storage::DoNotStore;
             }
@@ -263,7 +297,7 @@ pub fn decide(
                 return Storage::DoNotStore;
             }
             let floor = error_caching_min_ttl.unwrap_or(DEFAULT_ERROR_CACHING_MIN_TTL);
-            let v = explicit
+            let v = remaining
                 .or_else(|| expires_in(now, headers))
                 .map(|v| v.min(bounds.max));
             store(v.map_or(floor, |v| v.max(floor)))
@@ -606,6 +640,74 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    // RFC 9111 §4.2.3: the origin's Age is time already spent in caches.
+    #[test]
+    fn origin_age_counts() {
+        let bounds = b(0, 600, 3600);
+        let cc = ("cache-control", "max-age=100");
+        assert_eq!(ok(&[cc, ("age", "30")], bounds), st(70));
+        // Stale on arrival: not stored with MinTTL 0, kept for MinTTL otherwise.
+        assert_eq!(ok(&[cc, ("age", "100")], bounds), Storage::DoNotStore);
+        assert_eq!(ok(&[cc, ("age", "5000")], bounds), Storage::DoNotStore);
+        assert_eq!(ok(&[cc, ("age", "5000")], b(20, 600, 3600)), st(20));
+        // s-maxage the same way; MaxTTL caps what is left.
+        let s = ("cache-control", "s-maxage=5000, max-age=1");
+        assert_eq!(ok(&[s, ("age", "1000")], bounds), st(3600));
+        assert_eq!(ok(&[s, ("age", "4000")], bounds), st(1000));
+        // The DefaultTTL is a lifetime too.
+        assert_eq!(ok(&[("age", "100")], bounds), st(500));
+        // Expires is absolute: Age does not shorten it again.
+        let e = expires_at(300);
+        assert_eq!(ok(&[("expires", &e), ("age", "100")], bounds), st(300));
+        // Invalid Age values count as none; a list counts by its first member.
+        for bad in ["-5", "abc", "1.5", ""] {
+            assert_eq!(ok(&[cc, ("age", bad)], bounds), st(100), "{bad:?}");
+        }
+        assert_eq!(ok(&[cc, ("age", "10, 50")], bounds), st(90));
+        // Errors: what is left, floored by ErrorCachingMinTTL.
+        let h = hdrs(&[("cache-control", "max-age=300"), ("age", "200")]);
+        let d = decide(now(), StatusCode::NOT_FOUND, &h, &bounds, Some(secs(30)));
+        assert_eq!(d, st(100));
+        let h = hdrs(&[("cache-control", "max-age=300"), ("age", "290")]);
+        let d = decide(now(), StatusCode::NOT_FOUND, &h, &bounds, Some(secs(30)));
+        assert_eq!(d, st(30));
+    }
+
+    #[test]
+    fn vary_star_is_never_stored() {
+        let bounds = b(60, 600, 3600);
+        for vary in ["*", "Accept-Encoding, *", " * "] {
+            let h = [("cache-control", "max-age=100"), ("vary", vary)];
+            assert_eq!(ok(&h, bounds), Storage::DoNotStore, "{vary}");
+        }
+        let h = hdrs(&[("vary", "*")]);
+        let d = decide(now(), StatusCode::NOT_FOUND, &h, &bounds, None);
+        assert_eq!(d, Storage::DoNotStore);
+        assert_eq!(ok(&[("vary", "Accept-Encoding, X-Star*")], bounds), st(600));
+    }
+
+    // RFC 9110 §5.6.7 dates are read leniently (crate::cache::date).
+    #[test]
+    fn lenient_expires() {
+        let bounds = b(0, 86400, 86400);
+        // now() is Tue, 14 Nov 2023 22:13:20 GMT.
+        for e in [
+            "Tue, 14 Nov 2023 22:23:20 GMT",
+            "Mon, 14 Nov 2023 22:23:20 GMT",
+            "tue, 14 nov 2023 22:23:20 gmt",
+            "Tuesday, 14-Nov-23 22:23:20 GMT",
+            "Tue Nov 14 22:23:20 2023",
+            "Tue,  14  Nov 2023  22:23:20 GMT",
+        ] {
+            assert_eq!(ok(&[("expires", e)], bounds), st(600), "{e:?}");
+        }
+        // Not a date at all: already expired.
+        assert_eq!(
+            ok(&[("expires", "Tue, 14 Nov 2023 25:23:20 GMT")], bounds),
+            Storage::DoNotStore
+        );
     }
 
     // §4: 416 is never cached.

@@ -110,6 +110,7 @@ impl Compiler {
             match self.distribution(state, &d.v.id, &d.domain_name, &d.v.config) {
                 Ok(dist) => {
                     warnings.extend(self.viewer_warnings(&dist));
+                    warnings.extend(s3_host_warnings(&d.v.id, &d.v.config, &dist));
                     let hosts = std::iter::once(d.domain_name.clone())
                         .chain(d.v.config.aliases.iter().cloned());
                     routes.insert(hosts, Arc::new(dist));
@@ -406,7 +407,54 @@ impl Compiler {
     }
 }
 
+/// One warning per behavior that forwards the viewer's `Host` to an S3 origin (or an origin
+/// group with one). CloudFront refuses that configuration (`InvalidHeadersForS3Origin`);
+/// edgegate serves it, but sends the bucket's own host, which its SigV4 signature covers.
+fn s3_host_warnings(id: &str, cfg: &model::DistributionConfig, dist: &Distribution) -> Vec<String> {
+    let is_s3 = |origin_id: &str| {
+        cfg.origins.iter().any(|o| {
+            o.id == origin_id
+                && o.custom_origin_config.is_none()
+                && !o
+                    .domain_name
+                    .to_ascii_lowercase()
+                    .ends_with(LOCAL_ORIGIN_SUFFIX)
+        })
+    };
+    let targets_s3 = |target: &str| {
+        is_s3(target)
+            || cfg
+                .origin_groups
+                .iter()
+                .any(|g| g.id == target && g.members.iter().any(|m| is_s3(m)))
+    };
+    let declared = cfg
+        .cache_behaviors
+        .iter()
+        .map(|b| (b.path_pattern.as_str(), b.target_origin_id.as_str()))
+        .chain(std::iter::once((
+            "default",
+            cfg.default_cache_behavior.target_origin_id.as_str(),
+        )));
+    declared
+        .zip(&dist.behaviors)
+        .filter(|((_, target), b)| {
+            targets_s3(target) && b.forward.headers.selects_ignore_case("host")
+        })
+        .map(|((path, _), _)| {
+            format!(
+                "distribution {id}: cache behavior {path} forwards the viewer's Host header to an \
+                 S3 origin, which CloudFront refuses (InvalidHeadersForS3Origin); edgegate sends \
+                 the bucket's own Host instead"
+            )
+        })
+        .collect()
+}
+
 /// Key and TTLs of a behavior that uses the legacy `ForwardedValues` and its own TTLs.
+///
+/// `Headers` `*` forwards every viewer header and, as in CloudFront ("CloudFront doesn't cache
+/// the objects associated with this cache behavior"), disables caching whatever the TTLs say.
 fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
     let fv = b.forwarded_values.as_ref();
     let query_strings = match fv {
@@ -414,10 +462,10 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
         Some(f) if f.query_string => Selection::Whitelist(f.query_string_cache_keys.clone()),
         _ => Selection::None,
     };
+    let all_headers = fv.is_some_and(|f| f.headers.iter().any(|h| h == "*"));
     let headers = match fv {
-        Some(f) if !f.headers.is_empty() => {
-            Selection::Whitelist(f.headers.iter().filter(|h| *h != "*").cloned().collect())
-        }
+        _ if all_headers => Selection::All,
+        Some(f) if !f.headers.is_empty() => Selection::Whitelist(f.headers.clone()),
         _ => Selection::None,
     };
     let cookies = match fv.map(|f| (&f.cookies.forward, &f.cookies.whitelisted_names)) {
@@ -428,10 +476,14 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
     let min = b.min_ttl.unwrap_or(0);
     let default = b.default_ttl.unwrap_or(86_400.max(min));
     let max = b.max_ttl.unwrap_or(31_536_000.max(default));
-    let ttl = TtlBounds {
-        min: Duration::from_secs(min),
-        default: Duration::from_secs(default),
-        max: Duration::from_secs(max),
+    let ttl = if all_headers {
+        TtlBounds::DISABLED
+    } else {
+        TtlBounds {
+            min: Duration::from_secs(min),
+            default: Duration::from_secs(default),
+            max: Duration::from_secs(max),
+        }
     };
     (
         KeySpec {
@@ -596,6 +648,8 @@ fn without_signing_cookies(sel: Selection) -> Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::diag::Diagnostics;
+    use crate::model::tree::from_toml;
 
     #[test]
     fn a_geo_restriction_without_a_database_is_named_in_a_warning() {
@@ -622,5 +676,95 @@ mod tests {
         assert!(with.viewer_warnings(&dist).is_empty());
         let open = Distribution { geo: None, ..dist };
         assert!(without.viewer_warnings(&open).is_empty());
+    }
+
+    /// A distribution with an S3 origin and a custom one, and behaviors forwarding Host or not.
+    const DIST: &str = r#"
+caller_reference = "compile-test"
+comment = "compile"
+enabled = true
+
+[[origins]]
+id = "bucket"
+domain_name = "media.s3.amazonaws.com"
+s3_origin_config = { origin_access_identity = "" }
+
+[[origins]]
+id = "web"
+domain_name = "app.example.com"
+custom_origin_config = { http_port = 80, https_port = 443, origin_protocol_policy = "http-only" }
+
+[default_cache_behavior]
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+[[cache_behaviors]]
+path_pattern = "/all/*"
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+origin_request_policy_id = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+
+[[cache_behaviors]]
+path_pattern = "/except/*"
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+origin_request_policy_id = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+[[cache_behaviors]]
+path_pattern = "/legacy-star/*"
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+min_ttl = 0
+default_ttl = 600
+forwarded_values = { query_string = false, cookies = { forward = "none" }, headers = ["*"] }
+
+[[cache_behaviors]]
+path_pattern = "/legacy-host/*"
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+min_ttl = 0
+forwarded_values = { query_string = false, cookies = { forward = "none" }, headers = ["Host"] }
+"#;
+
+    fn compiled() -> (model::DistributionConfig, Distribution) {
+        let v: toml::Value = toml::from_str(DIST).unwrap();
+        let mut d = Diagnostics::new();
+        let cfg = model::DistributionConfig::from_tree_at(&from_toml(&v), "d", &mut d);
+        assert!(d.errors.is_empty(), "{d}");
+        let cfg = cfg.unwrap();
+        let compiler = Compiler::new(&Settings::default());
+        let dist = compiler
+            .distribution(&State::default(), "ECOMPILE1", "d.example", &cfg)
+            .unwrap();
+        (cfg, dist)
+    }
+
+    #[test]
+    fn legacy_forward_all_headers_selects_all_and_disables_caching() {
+        let (_, dist) = compiled();
+        let star = &dist.behaviors[2];
+        assert!(matches!(star.forward.headers, Selection::All));
+        assert!(star.forward.headers.selects_ignore_case("x-anything"));
+        assert!(star.ttl.caching_disabled());
+        let host = &dist.behaviors[3];
+        assert!(host.forward.headers.selects_ignore_case("host"));
+        assert!(!host.ttl.caching_disabled());
+    }
+
+    #[test]
+    fn forwarding_host_to_s3_is_warned_about() {
+        let (cfg, dist) = compiled();
+        let warnings = s3_host_warnings("ECOMPILE1", &cfg, &dist);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("/all/*"), "{}", warnings[0]);
+        assert!(warnings[1].contains("/legacy-host/*"), "{}", warnings[1]);
+        assert!(
+            warnings
+                .iter()
+                .all(|w| w.contains("InvalidHeadersForS3Origin"))
+        );
     }
 }

@@ -3,6 +3,9 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use super::routing::Forwarding;
+use crate::cache::key::Selection;
+
 // CloudFront's own header names, validated once at compile time rather than on every response.
 static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 static X_AMZ_CF_POP: HeaderName = HeaderName::from_static("x-amz-cf-pop");
@@ -102,9 +105,82 @@ pub fn add_origin_request_headers(
     }
 }
 
+/// The device-type headers; `Vary: User-Agent` is kept when one of them is forwarded
+/// (caching.md §8).
+const DEVICE_HEADERS: &[&str] = &[
+    "cloudfront-is-android-viewer",
+    "cloudfront-is-desktop-viewer",
+    "cloudfront-is-ios-viewer",
+    "cloudfront-is-mobile-viewer",
+    "cloudfront-is-smarttv-viewer",
+    "cloudfront-is-tablet-viewer",
+];
+
+/// Whether a cookie selection sends any cookie to the origin (a whitelist of no names sends
+/// none).
+pub fn forwards_cookies(cookies: &Selection) -> bool {
+    match cookies {
+        Selection::None => false,
+        Selection::Whitelist(names) => !names.is_empty(),
+        Selection::All | Selection::AllExcept(_) => true,
+    }
+}
+
+/// Cleans an origin response's headers for a behavior that forwards `forward` (its cache key
+/// and origin request policy together, or its legacy `ForwardedValues`), with
+/// [`clean_origin_response`]: `Set-Cookie` is kept exactly when cookies are forwarded, and
+/// `Vary` keeps `Accept-Encoding`, `Cookie` when cookies are forwarded, the names of forwarded
+/// headers, and `User-Agent` when a device-type header is forwarded.
+pub fn clean_for(headers: &mut HeaderMap, forward: &Forwarding) {
+    let sel = &forward.headers;
+    let forwarded = |name: &str| {
+        sel.selects_ignore_case(name)
+            || (name == "user-agent" && DEVICE_HEADERS.iter().any(|d| sel.selects_ignore_case(d)))
+    };
+    clean_origin_response(headers, forwards_cookies(&forward.cookies), &forwarded);
+}
+
+/// Stored headers that a 304 never changes (RFC 9111 §3.2): those the stored body depends on
+/// (`Content-Length`, `Content-Encoding`, `Content-Range`, `Transfer-Encoding`), and the edge's
+/// own headers, which the stored object holds already.
+const KEPT_ON_REFRESH: &[&str] = &[
+    "content-length",
+    "content-encoding",
+    "content-range",
+    "transfer-encoding",
+    "via",
+    "x-amz-cf-pop",
+    "x-amz-cf-id",
+    "x-cache",
+];
+
+/// The headers of a stored object after the origin answered its revalidation with 304 (RFC 9111
+/// §4.3.4, §3.2): every header the 304 carries, cleaned like any origin response for `forward`,
+/// replaces the stored header of that name (all its values), except those the stored body depends
+/// on (`Content-Length`, `Content-Encoding`, `Content-Range`, `Transfer-Encoding`) and the edge's
+/// own (`Via`, `X-Amz-Cf-Pop`, …). The stored `Age` goes in any case: the object's age starts
+/// again from the 304, whose own `Age` (if any) is kept.
+pub fn refreshed(stored: &HeaderMap, not_modified: &HeaderMap, forward: &Forwarding) -> HeaderMap {
+    let mut fresh = not_modified.clone();
+    clean_for(&mut fresh, forward);
+    let mut out = stored.clone();
+    out.remove(header::AGE);
+    for name in fresh.keys() {
+        if KEPT_ON_REFRESH.contains(&name.as_str()) {
+            continue;
+        }
+        out.remove(name);
+        for value in fresh.get_all(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 /// Cleans an origin response's headers before they are cached or sent: hop-by-hop headers and
-/// `Via` go, `Set-Cookie` goes unless cookies are forwarded, and `Vary` keeps only
-/// `Accept-Encoding`, `Cookie` and the names of forwarded headers.
+/// `Via` go, `Set-Cookie` goes unless `cookies_forwarded`, and `Vary` keeps only
+/// `Accept-Encoding`, `*`, `Cookie` when `cookies_forwarded`, and the names `forwarded` accepts
+/// (given in lower case).
 pub fn clean_origin_response(
     headers: &mut HeaderMap,
     cookies_forwarded: bool,
@@ -128,19 +204,29 @@ pub fn clean_origin_response(
     if !cookies_forwarded {
         headers.remove(header::SET_COOKIE);
     }
-    if let Some(vary) = headers.get(header::VARY).and_then(|v| v.to_str().ok()) {
-        let kept: Vec<&str> = vary
-            .split(',')
+    if headers.contains_key(header::VARY) {
+        // Every Vary line counts; unreadable ones are dropped. The names kept are written as
+        // one line.
+        let kept: Vec<String> = headers
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|n| {
                 n.eq_ignore_ascii_case("accept-encoding")
-                    || n.eq_ignore_ascii_case("cookie")
-                    || forwarded(&n.to_ascii_lowercase())
+                    || *n == "*"
+                    || (cookies_forwarded && n.eq_ignore_ascii_case("cookie"))
+                    || (!n.is_empty()
+                        && !n.eq_ignore_ascii_case("cookie")
+                        && forwarded(&n.to_ascii_lowercase()))
             })
+            .map(str::to_owned)
             .collect();
-        if kept.is_empty() {
-            headers.remove(header::VARY);
-        } else if let Ok(v) = HeaderValue::from_str(&kept.join(", ")) {
+        headers.remove(header::VARY);
+        if let Ok(v) = HeaderValue::from_str(&kept.join(", "))
+            && !kept.is_empty()
+        {
             headers.insert(header::VARY, v);
         }
     }
@@ -354,6 +440,140 @@ mod tests {
             h
         });
         assert_eq!(hit, full, "both ways give the same headers");
+    }
+
+    fn forwarding(headers: Selection, cookies: Selection) -> Forwarding {
+        use crate::cache::key::KeySpec;
+        Forwarding {
+            headers,
+            cookies,
+            query: KeySpec {
+                query_strings: Selection::None,
+                headers: Selection::None,
+                cookies: Selection::None,
+                gzip: false,
+                brotli: false,
+            },
+        }
+    }
+
+    fn origin_headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn cleaning_follows_what_the_behavior_forwards() {
+        let origin = || {
+            origin_headers(&[
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("vary", "Accept-Encoding, Cookie, Origin"),
+                ("vary", "X-Device, User-Agent"),
+            ])
+        };
+        let set_cookies = |h: &HeaderMap| h.get_all("set-cookie").iter().count();
+        // Nothing forwarded: no Set-Cookie, Vary keeps Accept-Encoding only.
+        let mut h = origin();
+        clean_for(&mut h, &forwarding(Selection::None, Selection::None));
+        assert_eq!(set_cookies(&h), 0);
+        assert_eq!(h["vary"], "Accept-Encoding");
+        // Cookies forwarded (any way), and Origin: both Set-Cookie lines, Cookie and Origin.
+        for cookies in [
+            Selection::All,
+            Selection::Whitelist(vec!["a".into()]),
+            Selection::AllExcept(vec!["z".into()]),
+        ] {
+            let mut h = origin();
+            let sel = Selection::Whitelist(vec!["Origin".into()]);
+            clean_for(&mut h, &forwarding(sel, cookies));
+            assert_eq!(set_cookies(&h), 2);
+            assert_eq!(h["vary"], "Accept-Encoding, Cookie, Origin");
+        }
+        // A whitelist of no cookies forwards none.
+        let mut h = origin();
+        clean_for(
+            &mut h,
+            &forwarding(Selection::None, Selection::Whitelist(vec![])),
+        );
+        assert_eq!(set_cookies(&h), 0);
+        // A device-type header keeps User-Agent; all headers keep every name, and `*`.
+        let mut h = origin();
+        let sel = Selection::Whitelist(vec!["CloudFront-Is-Mobile-Viewer".into()]);
+        clean_for(&mut h, &forwarding(sel, Selection::None));
+        assert_eq!(h["vary"], "Accept-Encoding, User-Agent");
+        let mut h = origin();
+        clean_for(&mut h, &forwarding(Selection::All, Selection::None));
+        assert_eq!(h["vary"], "Accept-Encoding, Origin, X-Device, User-Agent");
+        let mut h = origin_headers(&[("vary", "*")]);
+        clean_for(&mut h, &forwarding(Selection::None, Selection::None));
+        assert_eq!(h["vary"], "*");
+        // A Vary with nothing left goes.
+        let mut h = origin_headers(&[("vary", "X-Other")]);
+        clean_for(&mut h, &forwarding(Selection::None, Selection::None));
+        assert!(!h.contains_key("vary"));
+    }
+
+    #[test]
+    fn a_304_updates_every_stored_header_it_carries() {
+        let edge = EdgeIdentity::new("IAD89-C1");
+        let mut stored = origin_headers(&[
+            ("content-type", "text/plain"),
+            ("content-length", "13"),
+            ("content-encoding", "gzip"),
+            ("cache-control", "max-age=1"),
+            ("etag", "\"v1\""),
+            ("x-version", "1"),
+            ("x-multi", "a"),
+            ("x-multi", "b"),
+            ("age", "100"),
+            ("x-untouched", "same"),
+        ]);
+        add_edge_headers(&mut stored, &edge);
+        let not_modified = origin_headers(&[
+            ("cache-control", "max-age=60"),
+            ("etag", "\"v2\""),
+            ("x-version", "2"),
+            ("x-multi", "c"),
+            ("content-length", "0"),
+            ("content-encoding", "br"),
+            ("via", "1.1 upstream"),
+            ("connection", "close"),
+            ("set-cookie", "s=1"),
+            ("x-new", "yes"),
+        ]);
+        let none = forwarding(Selection::None, Selection::None);
+        let h = refreshed(&stored, &not_modified, &none);
+        assert_eq!(h["cache-control"], "max-age=60");
+        assert_eq!(h["etag"], "\"v2\"");
+        assert_eq!(h["x-version"], "2");
+        assert_eq!(h["x-new"], "yes");
+        assert_eq!(h.get_all("x-multi").iter().collect::<Vec<_>>(), ["c"]);
+        assert_eq!(h["x-untouched"], "same");
+        // What the body depends on, and the edge's own headers, stay; hop-by-hop never arrive.
+        assert_eq!(h["content-length"], "13");
+        assert_eq!(h["content-encoding"], "gzip");
+        assert_eq!(h["content-type"], "text/plain");
+        assert_eq!(h[header::VIA], edge.via);
+        assert_eq!(h["x-amz-cf-pop"], "IAD89-C1");
+        assert!(!h.contains_key("connection"));
+        // The 304 is cleaned first: no Set-Cookie unless cookies are forwarded.
+        assert!(!h.contains_key("set-cookie"));
+        let cookies = forwarding(Selection::None, Selection::All);
+        assert_eq!(
+            refreshed(&stored, &not_modified, &cookies)["set-cookie"],
+            "s=1"
+        );
+        // The stored Age goes; the 304's own is kept.
+        assert!(!h.contains_key("age"));
+        let aged = origin_headers(&[("age", "7")]);
+        assert_eq!(refreshed(&stored, &aged, &none)["age"], "7");
     }
 
     #[test]

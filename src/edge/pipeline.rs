@@ -623,7 +623,7 @@ impl Edge {
                         }
                     }
                     let (mut rparts, body) = resp.into_parts();
-                    headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
+                    headers::clean_for(&mut rparts.headers, &ctx.behavior.forward);
                     let now = self.clock.now();
                     let error_caching_min_ttl = ctx
                         .dist
@@ -680,18 +680,8 @@ impl Edge {
         parts: &http::request::Parts,
         ctx: &Ctx<'_>,
     ) -> (Response<Body>, Outcome) {
-        let mut headers = old.headers.clone();
-        for name in [
-            header::CACHE_CONTROL,
-            header::EXPIRES,
-            header::ETAG,
-            header::LAST_MODIFIED,
-            header::DATE,
-        ] {
-            if let Some(v) = resp.headers().get(&name) {
-                headers.insert(name, v.clone());
-            }
-        }
+        // Every header of the 304 updates the stored one (RFC 9111 §4.3.4).
+        let headers = headers::refreshed(&old.headers, resp.headers(), &ctx.behavior.forward);
         let now = self.clock.now();
         let template = |ttl| cache_mod::store::CachedObjectTemplate {
             status: old.status,
@@ -740,7 +730,7 @@ impl Edge {
         match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary).await {
             Ok(resp) => {
                 let (mut rparts, body) = resp.into_parts();
-                headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
+                headers::clean_for(&mut rparts.headers, &ctx.behavior.forward);
                 (
                     Response::from_parts(rparts, body),
                     Outcome::own(XCache::Miss),
@@ -764,9 +754,10 @@ impl Edge {
             let n = name.as_str();
             let wanted = headers::FORWARDED_AS_IS.contains(&n)
                 || (n == "authorization" && !matches!(parts.method, Method::GET | Method::HEAD))
-                || (n != "host"
-                    && n != "cookie"
-                    && n != "accept-encoding"
+                // Host too, when forwarded (the origin sets its own otherwise), and
+                // Accept-Encoding as it is when the cache policy does not normalise it.
+                || (n != "cookie"
+                    && (n != "accept-encoding" || !b.key.normalizes_encoding())
                     && b.forward.headers.selects_ignore_case(n));
             let dropped = headers::HOP_BY_HOP.contains(&n)
                 || n == "x-forwarded-for"
@@ -927,7 +918,8 @@ fn serve_cached(
     summary: &Summary,
 ) -> (Response<Body>, Outcome) {
     summary.ttl(obj.ttl);
-    let age = Some(obj.age(now).as_secs());
+    // The origin's Age counts in the Age a viewer sees.
+    let age = Some(obj.current_age(now).as_secs());
     let outcome = |head| Outcome { x_cache, age, head };
     if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, &obj) {
         let mut resp = Response::new(Body::empty());

@@ -541,7 +541,8 @@ impl HttpOrigin {
         let host_value = HeaderValue::from_str(&host).map_err(|_| {
             OriginError::Protocol(format!("origin host {host:?} is not a valid Host header"))
         })?;
-        headers.insert(HOST, host_value);
+        // A viewer Host the behavior forwards is kept; otherwise the origin's own.
+        headers.entry(HOST).or_insert(host_value);
         apply_custom_headers(&mut headers, &s.custom_headers);
         let limits = Limits {
             attempts: s.connection_attempts,

@@ -39,8 +39,10 @@ pub type OriginFuture<'a> =
 pub trait Origin: Send + Sync + std::fmt::Debug {
     /// Send one request to the origin. `req.path_and_query` is the raw viewer path+query (the
     /// origin prepends its OriginPath); `req.headers` are already filtered by the pipeline
-    /// (User-Agent, Via, X-Amz-Cf-Id, X-Forwarded-For set); the origin sets Host, its custom
-    /// headers and any signature.
+    /// (User-Agent, Via, X-Amz-Cf-Id, X-Forwarded-For set); the origin sets its custom headers
+    /// and any signature, and Host: a custom origin keeps a viewer `Host` the behavior forwards
+    /// and otherwise sets its own domain, an S3 origin always sets the bucket's host (it signs
+    /// it; CloudFront refuses to forward `Host` to S3).
     fn fetch(&self, req: OriginRequest) -> OriginFuture<'_>;
 }
 
@@ -51,7 +53,8 @@ pub struct OriginRequest {
     pub method: ::http::Method,
     /// The viewer path and forwarded query, starting with `/`, still percent-encoded.
     pub path_and_query: String,
-    /// Headers to send (already filtered); the origin adds Host, custom headers and signature.
+    /// Headers to send (already filtered, with the viewer's `Host` when it is forwarded); the
+    /// origin adds Host (see [`Origin::fetch`]), custom headers and signature.
     pub headers: ::http::HeaderMap,
     /// The request body, streamed to the origin.
     pub body: Body,

@@ -7,6 +7,10 @@
 //! - `/delay-ms/{n}/...` waits n milliseconds (for collapsing tests);
 //! - `/maxage1/...` answers with `max-age=1`, and 304 (`max-age=60`) to `If-None-Match: "v1"`;
 //! - `/big/{n}/...` answers n bytes of [`big_body`];
+//! - a path under a prefix given to [`TestOrigin::program`] (the longest that matches): the
+//!   programmed status and headers,
+//!   body `origin:{path}?{query}`; with [`TestOrigin::program_revalidation`], a request that
+//!   carries `If-None-Match` or `If-Modified-Since` gets 304 with the programmed headers;
 //! - anything else: 200, `text/plain`, body `origin:{path}?{query}`, an ETag and Last-Modified.
 
 use std::net::SocketAddr;
@@ -26,12 +30,31 @@ pub struct Seen {
     pub headers: http::HeaderMap,
 }
 
+/// A programmed answer for the paths under a prefix.
+#[derive(Debug, Clone, Default)]
+struct Program {
+    status: u16,
+    headers: Vec<(String, String)>,
+    /// Headers of the 304 sent to a conditional request, when programmed.
+    not_modified: Option<Vec<(String, String)>>,
+}
+
+type Programs = Arc<Mutex<Vec<(String, Program)>>>;
+
+fn owned(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// A running origin.
 #[derive(Clone)]
 pub struct TestOrigin {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    programs: Programs,
 }
 
 impl TestOrigin {
@@ -42,15 +65,58 @@ impl TestOrigin {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (h, s) = (hits.clone(), seen.clone());
+        let programs: Programs = Arc::default();
+        let (h, s, p) = (hits.clone(), seen.clone(), programs.clone());
         let app = axum::Router::new().fallback(move |req: Request| {
-            let (h, s) = (h.clone(), s.clone());
-            async move { answer(req, h, s).await }
+            let (h, s, p) = (h.clone(), s.clone(), p.clone());
+            async move { answer(req, h, s, p).await }
         });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestOrigin { addr, hits, seen }
+        TestOrigin {
+            addr,
+            hits,
+            seen,
+            programs,
+        }
+    }
+
+    /// Paths under `prefix` are answered with `status` and exactly `headers` (in order, names
+    /// may repeat), body `origin:{path}?{query}`.
+    pub fn program(&self, prefix: &str, status: u16, headers: &[(&str, &str)]) {
+        let mut programs = self.programs.lock().unwrap();
+        programs.retain(|(p, _)| p != prefix);
+        programs.push((
+            prefix.to_owned(),
+            Program {
+                status,
+                headers: owned(headers),
+                not_modified: None,
+            },
+        ));
+    }
+
+    /// From now on, a request under `prefix` (already [`TestOrigin::program`]med) that carries
+    /// `If-None-Match` or `If-Modified-Since` is answered 304 with exactly `headers`.
+    pub fn program_revalidation(&self, prefix: &str, headers: &[(&str, &str)]) {
+        let mut programs = self.programs.lock().unwrap();
+        let (_, p) = programs
+            .iter_mut()
+            .find(|(p, _)| p == prefix)
+            .expect("program the prefix first");
+        p.not_modified = Some(owned(headers));
+    }
+
+    /// Every request received whose path starts with `prefix`.
+    pub fn seen_for(&self, prefix: &str) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path_and_query.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// Requests received so far.
@@ -79,7 +145,12 @@ impl TestOrigin {
     }
 }
 
-async fn answer(req: Request, hits: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>>) -> Response {
+async fn answer(
+    req: Request,
+    hits: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    programs: Programs,
+) -> Response {
     hits.fetch_add(1, Ordering::SeqCst);
     let pq = req
         .uri()
@@ -92,6 +163,26 @@ async fn answer(req: Request, hits: Arc<AtomicUsize>, seen: Arc<Mutex<Vec<Seen>>
         headers: req.headers().clone(),
     });
     let path = req.uri().path().to_owned();
+    let program = programs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| path.starts_with(p.as_str()))
+        .max_by_key(|(p, _)| p.len())
+        .map(|(_, p)| p.clone());
+    if let Some(p) = program {
+        let conditional = req.headers().contains_key("if-none-match")
+            || req.headers().contains_key("if-modified-since");
+        let (status, headers, body) = match &p.not_modified {
+            Some(h) if conditional => (304, h, Body::empty()),
+            _ => (p.status, &p.headers, Body::from(format!("origin:{pq}"))),
+        };
+        let mut b = Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        return b.body(body).unwrap();
+    }
     let mut status = 200u16;
     let mut cache_control = None;
     if path.starts_with("/slow/") {
