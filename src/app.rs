@@ -23,8 +23,8 @@ use crate::meter::bucket::S3Client;
 use crate::meter::deliver::{Delivery, DeliveryReport, LogTarget};
 use crate::meter::metrics::Metrics;
 use crate::server::{self, Shutdown};
-use crate::state::StateStore;
 use crate::state::registry::{OnChange, Registry, State};
+use crate::state::{StateError, StateStore};
 
 /// Resolves SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
@@ -244,7 +244,11 @@ pub async fn start(
         })
     };
     let store = StateStore::local(&settings.data_dir.join("state")).map_err(|e| e.to_string())?;
-    let registry = Arc::new(Registry::open(store, &settings.domain_suffix, on_change).await?);
+    let registry = Arc::new(
+        Registry::open(store, &settings.domain_suffix, on_change)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     apply_declarations(&registry, declared).await?;
 
     let viewer = bind(settings.listen, "viewer HTTP").await?;
@@ -329,7 +333,7 @@ pub async fn start(
 
 /// Upserts declared resources in dependency order: keys, groups, policies, distributions.
 async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Result<(), String> {
-    let fail = |what: &str, e: control::ApiError| format!("declared {what}: {}", e.message);
+    let fail = |what: &str, e: StateError| format!("declared {what}: {e}");
     for k in d.public_keys {
         let name = k.config.name.clone();
         registry

@@ -20,7 +20,7 @@ use crate::edge::Edge;
 use crate::model::Document;
 use crate::model::responses::{ActiveKeyGroup, DistributionMeta, InvalidationSummary, Page};
 use crate::model::{self, Diagnostics, PolicyType, Tree};
-use crate::state::registry::{DistributionEntry, Registry, diagnostics_error};
+use crate::state::registry::{DistributionEntry, Registry};
 
 /// Largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
@@ -186,7 +186,7 @@ impl Call<'_> {
         for w in &d.warnings {
             tracing::warn!(path = %w.path, "{}", w.message);
         }
-        if let Some(e) = diagnostics_error(&d) {
+        if let Some(e) = ApiError::from_diagnostics(&d) {
             return Err(e);
         }
         value.ok_or_else(|| {
@@ -259,6 +259,12 @@ enum Routed {
 impl From<ApiError> for Routed {
     fn from(e: ApiError) -> Self {
         Routed::Api(e)
+    }
+}
+
+impl From<crate::state::StateError> for Routed {
+    fn from(e: crate::state::StateError) -> Self {
+        Routed::Api(e.into())
     }
 }
 

@@ -320,7 +320,8 @@ pub async fn load_data_dir(dir: &Path, filter: &Filter) -> Result<Loaded, String
             crate::config::DEFAULT_DOMAIN_SUFFIX,
             Arc::new(|_: &crate::state::registry::State| {}),
         )
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
         for list in registry.snapshot().await.invalidations.values() {
             for inv in list {
                 let t = inv.created.unix_timestamp();

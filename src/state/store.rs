@@ -43,6 +43,18 @@ impl Kind {
             Kind::PublicKey => "public-keys",
         }
     }
+
+    /// The kind's name in messages (`cache policy`, `key group`, …).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::CachePolicy => "cache policy",
+            Kind::Distribution => "distribution",
+            Kind::Invalidation => "invalidation",
+            Kind::KeyGroup => "key group",
+            Kind::OriginRequestPolicy => "origin request policy",
+            Kind::PublicKey => "public key",
+        }
+    }
 }
 
 /// A failure of the underlying store. The message names the object.
