@@ -256,7 +256,7 @@ pub async fn start(
     let viewer_tls = match &settings.listen_tls {
         Some(t) => Some((
             bind(t.addr, "viewer HTTPS").await?,
-            server::tls_acceptor(&t.cert, &t.key)?,
+            server::tls_acceptor(&t.cert, &t.key).map_err(|e| e.to_string())?,
         )),
         None => None,
     };
