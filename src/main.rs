@@ -126,8 +126,8 @@ fn main() -> ExitCode {
                     print!("{report}");
                     ExitCode::SUCCESS
                 }
-                Err(report) => {
-                    eprint!("{report}");
+                Err(failed) => {
+                    eprint!("{}", failed.report);
                     ExitCode::FAILURE
                 }
             }
