@@ -21,6 +21,7 @@ use crate::model::Document;
 use crate::model::responses::{ActiveKeyGroup, DistributionMeta, InvalidationSummary, Page};
 use crate::model::{self, Diagnostics, PolicyType, Tree};
 use crate::state::registry::{DistributionEntry, Registry};
+use crate::state::{Kind, StateError};
 
 /// Largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
@@ -262,10 +263,20 @@ impl From<ApiError> for Routed {
     }
 }
 
-impl From<crate::state::StateError> for Routed {
-    fn from(e: crate::state::StateError) -> Self {
+impl From<StateError> for Routed {
+    fn from(e: StateError) -> Self {
         Routed::Api(e.into())
     }
+}
+
+/// The API's 404 for an unknown id of a resource read from a state snapshot (the same error the
+/// registry gives).
+fn not_found(kind: Kind, id: &str) -> ApiError {
+    StateError::NotFound {
+        kind,
+        id: id.to_owned(),
+    }
+    .into()
 }
 
 fn unsupported(method: &Method, path: &str) -> ApiError {
@@ -588,12 +599,7 @@ async fn get_invalidation(
         .invalidations
         .get(dist_id)
         .and_then(|l| l.iter().find(|i| i.id == inv_id))
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "NoSuchInvalidation",
-                "The specified invalidation does not exist.",
-            )
-        })?;
+        .ok_or_else(|| not_found(Kind::Invalidation, inv_id))?;
     let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
     Ok(xml(StatusCode::OK, &tree, "Invalidation", None, None))
 }
@@ -803,9 +809,10 @@ async fn get_cache_policy(
             )
         } else {
             let snap = state.registry.snapshot().await;
-            let v = snap.cache_policies.get(id).ok_or_else(|| {
-                ApiError::not_found("NoSuchCachePolicy", "The cache policy does not exist.")
-            })?;
+            let v = snap
+                .cache_policies
+                .get(id)
+                .ok_or_else(|| not_found(Kind::CachePolicy, id))?;
             (v.etag.clone(), v.last_modified, v.config.clone())
         };
     Ok(resource(&etag, &config, config_only, "CachePolicy", || {
@@ -882,12 +889,10 @@ async fn get_origin_request_policy(
         )
     } else {
         let snap = state.registry.snapshot().await;
-        let v = snap.origin_request_policies.get(id).ok_or_else(|| {
-            ApiError::not_found(
-                "NoSuchOriginRequestPolicy",
-                "The origin request policy does not exist.",
-            )
-        })?;
+        let v = snap
+            .origin_request_policies
+            .get(id)
+            .ok_or_else(|| not_found(Kind::OriginRequestPolicy, id))?;
         (v.etag.clone(), v.last_modified, v.config.clone())
     };
     Ok(resource(

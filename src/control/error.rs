@@ -252,6 +252,24 @@ mod tests {
                 "The specified key group does not exist.",
             ),
             (
+                StateError::NotFound {
+                    kind: Kind::Invalidation,
+                    id: "I1".into(),
+                },
+                404,
+                "NoSuchInvalidation",
+                "The specified invalidation does not exist.",
+            ),
+            (
+                StateError::NotFound {
+                    kind: Kind::OriginRequestPolicy,
+                    id: "p".into(),
+                },
+                404,
+                "NoSuchOriginRequestPolicy",
+                "The origin request policy does not exist.",
+            ),
+            (
                 StateError::MissingReference {
                     kind: Kind::KeyGroup,
                     id: "g".into(),
