@@ -850,3 +850,120 @@ impl Registry {
         self.put(&mut state, v).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEM: &str = include_str!("../../keys/demo-public.pem");
+
+    async fn open(dir: &std::path::Path) -> Result<Registry, StateError> {
+        Registry::open(
+            StateStore::local(dir)?,
+            "edgegate.test",
+            Arc::new(|_: &State| {}),
+        )
+        .await
+    }
+
+    fn key(name: &str, reference: &str) -> PublicKeyConfig {
+        PublicKeyConfig {
+            caller_reference: reference.into(),
+            name: name.into(),
+            encoded_key: PEM.into(),
+            comment: None,
+        }
+    }
+
+    fn group(name: &str, items: &[&str]) -> KeyGroupConfig {
+        KeyGroupConfig {
+            name: name.into(),
+            items: items.iter().map(|s| s.to_string()).collect(),
+            comment: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_say_what_is_wrong_with_which_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = open(dir.path()).await.unwrap();
+
+        let e = r.create_key_group(group("g", &["K1"]), None, false).await;
+        assert!(
+            matches!(&e, Err(StateError::MissingReference { kind: Kind::PublicKey, id }) if id == "K1"),
+            "{e:?}"
+        );
+        let (k, created) = r
+            .create_public_key(key("k", "ref-1"), None, false)
+            .await
+            .unwrap();
+        assert!(created);
+        let e = r
+            .create_public_key(key("other", "ref-1"), None, false)
+            .await;
+        assert!(
+            matches!(&e, Err(StateError::CallerReferenceReused { kind: Kind::PublicKey, existing, .. }) if *existing == k.id),
+            "{e:?}"
+        );
+        let e = r.create_public_key(key("k", "ref-2"), None, false).await;
+        assert!(
+            matches!(&e, Err(StateError::NameTaken { kind: Kind::PublicKey, name }) if name == "k"),
+            "{e:?}"
+        );
+        let g = r
+            .create_key_group(group("g", &[&k.id]), None, false)
+            .await
+            .unwrap();
+
+        let e = r.delete_public_key(&k.id, None).await;
+        assert!(matches!(e, Err(StateError::MissingIfMatch)), "{e:?}");
+        let e = r.delete_public_key(&k.id, Some("stale")).await;
+        assert!(matches!(e, Err(StateError::PreconditionFailed)), "{e:?}");
+        let e = r.delete_public_key(&k.id, Some(&k.etag)).await;
+        assert!(
+            matches!(&e, Err(StateError::InUse { kind: Kind::PublicKey, id }) if *id == k.id),
+            "{e:?}"
+        );
+        let e = r.key_group("no-such-group").await;
+        assert!(
+            matches!(&e, Err(StateError::NotFound { kind: Kind::KeyGroup, id }) if id == "no-such-group"),
+            "{e:?}"
+        );
+
+        // What was acknowledged is there after a reopen.
+        drop(r);
+        let again = open(dir.path()).await.unwrap();
+        assert_eq!(
+            again.key_group(&g.id).await.unwrap().config.items,
+            [k.id.as_str()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_record_stops_loading_and_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = open(dir.path()).await.unwrap();
+        let (k, _) = r
+            .create_public_key(key("k", "ref-1"), None, false)
+            .await
+            .unwrap();
+        drop(r);
+        std::fs::write(
+            dir.path().join(format!("public-keys/{}.json", k.id)),
+            b"{ not json",
+        )
+        .unwrap();
+        let e = open(dir.path()).await.unwrap_err();
+        let record = format!("public-keys/{}", k.id);
+        assert!(
+            matches!(&e, StateError::CorruptRecord { record: r, .. } if *r == record),
+            "{e:?}"
+        );
+        assert!(e.is_internal());
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{record}: unreadable record: ")),
+            "{e}"
+        );
+    }
+}
