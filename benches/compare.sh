@@ -22,8 +22,9 @@
 # instances with metering off (an A/A control: what the method reads when nothing differs).
 #
 # Prints one markdown table per scenario plus a summary, and appends them (with the machine and
-# the load it saw) to benches/RESULTS.md. Needs nginx, varnish, wrk, nghttp2-client (h2load)
-# and curl; installs the missing ones with apt-get (as root, or through sudo).
+# the load it saw) to benches/results/YYYY-MM-DD-compare.md (the day's file, UTC). Needs nginx,
+# varnish, wrk, nghttp2-client (h2load) and curl; installs the missing ones with apt-get (as
+# root, or through sudo).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
@@ -41,6 +42,8 @@ else
 fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=benches/results.sh
+source "$root/benches/results.sh"
 peers="$root/benches/peers"
 cd "$root"
 
@@ -864,5 +867,6 @@ MD
 )"
 
 echo "$section"
-echo "$section" >> "$root/benches/RESULTS.md"
-log "appended to benches/RESULTS.md"
+results="$(results_file compare "edgegate beside Varnish and nginx (benches/compare.sh)")"
+echo "$section" >> "$results"
+log "appended to ${results#"$root"/}"

@@ -16,9 +16,9 @@
 # X X on off (X the third), CYCLES times over, so that the shared cores' drifting load falls on
 # all three alike, and stops them. Instances are fresh every round because two identical ones
 # can stay a few percent apart for as long as they run (where their threads and memory happened
-# to land); over many rounds that averages out. Prints, and appends to benches/RESULTS.md, each
-# round's ratios to `off` (requests per second, and CPU time per request of the whole process),
-# their means with a 95% confidence interval, and their medians; with BIN_B, also onB / on. The
+# to land); over many rounds that averages out. Prints, and appends to the day's
+# benches/results/YYYY-MM-DD-metering.md (UTC), each round's ratios to `off` (requests per
+# second, and CPU time per request of the whole process), their means with a 95% confidence interval, and their medians; with BIN_B, also onB / on. The
 # results name the build by its git description, or by the path of BIN when one is given.
 # Needs nginx, wrk and curl (installed with apt-get if missing, as root).
 set -euo pipefail
@@ -29,6 +29,8 @@ rounds="${ROUNDS:-20}" secs="${SECS:-2}" cycles="${CYCLES:-3}"
 name=metering
 # shellcheck source=benches/lib.sh
 source "$root/benches/lib.sh"
+# shellcheck source=benches/results.sh
+source "$root/benches/results.sh"
 need nginx:nginx wrk:wrk curl:curl
 bin="$(edgegate_bin "${1:-}")"
 bin_b="${2:+$(realpath "$2")}"
@@ -139,5 +141,6 @@ over. CPU per request counts every thread of the instance.
 $report
 "
 echo "$section"
-printf '\n%s' "$section" >> "$root/benches/RESULTS.md"
-echo ">> appended to benches/RESULTS.md" >&2
+results="$(results_file metering "Metering on against off (benches/metering.sh)")"
+printf '\n%s' "$section" >> "$results"
+echo ">> appended to ${results#"$root"/}" >&2

@@ -6,12 +6,15 @@
 #   benches/signed-hits.sh [ROUNDS] [SECONDS]      # defaults: 3 rounds of 10 s each
 #
 # Builds edgegate in release mode, installs wrk (Debian) if missing, starts an edge on
-# ephemeral loopback ports with a local-directory origin, and prints (and appends to
-# benches/RESULTS.md) a table of requests/s, p50 and p99 latency and the ratio.
+# ephemeral loopback ports with a local-directory origin, and prints (and appends to the day's
+# benches/results/YYYY-MM-DD-signed-hits.md, UTC) a table of requests/s, p50 and p99 latency and
+# the ratio.
 set -euo pipefail
 rounds="${1:-3}"
 secs="${2:-10}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=benches/results.sh
+source "$root/benches/results.sh"
 cd "$root"
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 cargo build --release --locked -q
@@ -123,4 +126,5 @@ Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg).
 MD
 )"
 echo "$table"
-echo "$table" >> "$root/benches/RESULTS.md"
+results="$(results_file signed-hits "Signed against unsigned cache hits (benches/signed-hits.sh)")"
+echo "$table" >> "$results"

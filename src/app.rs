@@ -169,18 +169,28 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
         report: format!("error: {e}\n"),
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut errors: Vec<String> = match Settings::resolve(&ServeArgs::default(), &file, &base) {
-        Ok(_) => Vec::new(),
-        Err(es) => es
-            .into_iter()
-            .map(|e| format!("{}: {e}", path.display()))
-            .collect(),
+    let (mut errors, account_id) = match Settings::resolve(&ServeArgs::default(), &file, &base) {
+        Ok(s) => (Vec::new(), s.account_id),
+        Err(es) => (
+            es.into_iter()
+                .map(|e| format!("{}: {e}", path.display()))
+                .collect(),
+            config::DEFAULT_ACCOUNT_ID.to_owned(),
+        ),
     };
     let (declared, report) = declare::decode(&file, path, &base);
     errors.extend(report.errors);
     let mut out = String::new();
     for w in &report.warnings {
         out.push_str(&format!("warning: {w}\n"));
+    }
+    for (i, d) in declared.distributions.iter().enumerate() {
+        for u in config::key_pairs::unowned_signers(&d.d.config, &declared.key_pairs, &account_id) {
+            out.push_str(&format!(
+                "warning: {}: distributions[{i}]: {u}\n",
+                path.display()
+            ));
+        }
     }
     if !errors.is_empty() {
         for e in &errors {
@@ -220,12 +230,24 @@ pub struct Running {
     pub registry: Arc<Registry>,
     /// The meter, unless `--metering off`.
     pub meter: Option<Meter>,
+    /// The config file's warnings, printed at start-up.
+    declaration_warnings: Vec<String>,
+    compiler: Arc<compile::Compiler>,
     delivery: Option<Delivery>,
     trigger: tokio::sync::watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
 }
 
 impl Running {
+    /// The load warnings printed so far: the config file's, then those of the latest
+    /// compilation of the distributions (settings edgegate does not act on, behaviors that deny
+    /// every request, ...).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut all = self.declaration_warnings.clone();
+        all.extend(self.compiler.last_warnings());
+        all
+    }
+
     /// Stops accepting, drains in-flight requests (bounded by the drain timeout), then writes
     /// every usage record and delivers the access logs one last time.
     pub async fn shutdown(mut self) {
@@ -279,6 +301,17 @@ pub async fn start(
     file: FileConfig,
     config_path: Option<&Path>,
 ) -> Result<Running, StartError> {
+    start_with_clock(settings, file, config_path, crate::clock::system()).await
+}
+
+/// [`start`], with the data plane reading the time of day from `clock` (tests move a
+/// [`crate::clock::ManualClock`] forward instead of waiting for a TTL to run out).
+pub async fn start_with_clock(
+    settings: Settings,
+    file: FileConfig,
+    config_path: Option<&Path>,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> Result<Running, StartError> {
     let base = config_path
         .and_then(Path::parent)
         .map(Path::to_path_buf)
@@ -298,7 +331,8 @@ pub async fn start(
         crate::sendfile::raise_open_file_limit();
     }
     let cache = Cache::with_mirrors(settings.cache_size, settings.sendfile);
-    let mut edge = Edge::new(cache, &settings.pop, settings.trusted_proxies.clone());
+    let mut edge =
+        Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()).with_clock(clock);
     let meter = if settings.metering {
         let m =
             Meter::start(&settings.data_dir, Arc::new(Metrics::default())).map_err(|error| {
@@ -322,7 +356,9 @@ pub async fn start(
             S3Client::new(settings.s3_endpoint.clone(), Some(creds)),
         )
     });
-    let builder = Arc::new(compile::Compiler::new(&settings));
+    let key_pairs = Arc::new(declared.key_pairs.clone());
+    let builder =
+        Arc::new(compile::Compiler::new(&settings).with_key_pairs(Arc::clone(&key_pairs)));
     let on_change: OnChange = {
         let edge = edge.clone();
         let builder = builder.clone();
@@ -378,6 +414,7 @@ pub async fn start(
         edge: edge.clone(),
         credentials: settings.admin_credentials.clone(),
         account_id: settings.account_id.clone(),
+        key_pairs,
         meter: meter.clone(),
         data_dir: settings.data_dir.clone(),
     });
@@ -408,6 +445,8 @@ pub async fn start(
     }
     Ok(Running {
         meter,
+        declaration_warnings: report.warnings,
+        compiler: builder,
         delivery,
         viewer: viewer_addr,
         viewer_tls: tls_addr,

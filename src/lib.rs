@@ -4,23 +4,30 @@
 //! (`src/main.rs`); everything the binary does is reachable from here so tests drive the
 //! same code as production.
 //!
-//! ## Request path (data plane), in order
+//! ## Request path (data plane): CloudFront's phases, in order
 //!
-//! 1. [`server`] accepts viewer connections (HTTP, HTTPS with rustls) and hands each request
-//!    to [`edge::Edge::handle`].
-//! 2. [`edge::pipeline`]: limits, Host → distribution, path → cache behavior
-//!    ([`edge::routing`], [`edge::pattern`]), allowed methods, viewer protocol policy.
-//! 3. [`auth`]: signed URLs and signed cookies on restricted behaviors, before the cache.
-//! 4. [`cache`]: cache key from the behavior's cache policy, lookup, conditional and range
-//!    answers, revalidation, request collapsing, admission of what the origin returns.
-//! 5. [`origin`]: S3 (SigV4 from [`sigv4`]), custom HTTP and local-directory origins behind one
-//!    trait.
-//! 6. [`edge::headers`] and [`edge::pages`]: CloudFront's response headers and generated pages,
-//!    on every outcome.
-//! 7. [`sendfile`]: on plain TCP, a cached body of 16 KiB or more leaves through `sendfile` from
-//!    its in-memory file mirror instead of being copied into the socket.
-//! 8. [`meter`]: one record per request, when the response has finished (or the viewer left),
-//!    journaled for access logs, usage reports and metrics.
+//! [`server`] accepts viewer connections (HTTP, HTTPS with rustls) and hands each request to
+//! [`edge::Edge::handle`], which runs the phases in the order written there
+//! ([`edge::pipeline`], drawn in `docs/architecture.md`):
+//!
+//! 1. **accept**: CloudFront's limits on the URL and the request head;
+//! 2. **route**: Host → distribution, path → cache behavior ([`edge::routing`], [`edge::pattern`]);
+//! 3. **viewer checks**: methods, viewer protocol policy, signed URLs and cookies ([`auth`]);
+//! 4. *viewer-request function* (not yet);
+//! 5. **cache**: key, lookup, conditional and range answers, collapsing, revalidation ([`cache`]);
+//! 6. **origin**: the origin request, built and sent ([`origin`], SigV4 from [`sigv4`]),
+//!    failover in origin groups;
+//! 7. **response**: admission into the cache, custom error pages, CloudFront's headers
+//!    ([`edge::headers`], [`edge::pages`]);
+//! 8. *viewer-response function* (not yet);
+//! 9. **send**: the body handed to the connection ([`edge::send`]), which on plain TCP sends
+//!    a cached body of 16 KiB or more from its file mirror with `sendfile` ([`sendfile`]);
+//! 10. **log**: metering observes the finished request's summary ([`edge::summary`]) exactly
+//!     once, served, failed or abandoned, and journals it for access logs, usage reports and
+//!     metrics ([`meter`]).
+//!
+//! A phase that ends a request early returns an [`edge::EdgeError`], whose blame (viewer,
+//! origin, edge) decides the status. The time of day comes from a [`clock::Clock`].
 //!
 //! ## Control plane
 //!
@@ -35,6 +42,7 @@
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod edge;

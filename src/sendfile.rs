@@ -2,10 +2,11 @@
 //!
 //! Writing a cached body with `writev` makes the kernel copy every byte into the socket's
 //! buffers; at 64 KiB and above that copy is a fifth to a half of a cache hit's CPU time
-//! (`benches/RESULTS.md`). `sendfile` from a file skips it: the socket's buffers refer to the
-//! file's pages. So a cached body of [`MIN_BODY`] bytes or more also gets a [`Mirror`]: a sealed,
-//! anonymous in-memory file (`memfd`) holding the same bytes, made on a blocking thread when the
-//! object is stored and kept beside the body for as long as the object is cached.
+//! (`benches/results/2026-12-02-compare.md`, the readings of the runs). `sendfile` from a file
+//! skips it: the socket's buffers refer to the file's pages. So a cached body of [`MIN_BODY`]
+//! bytes or more also gets a [`Mirror`]: a sealed, anonymous in-memory file (`memfd`) holding
+//! the same bytes, made on a blocking thread when the object is stored and kept beside the body
+//! for as long as the object is cached.
 //!
 //! hyper still builds every response as usual, and writes the body's `Bytes` through the
 //! connection's I/O object. On plain TCP that object is a [`SendfileStream`]: when a buffer it is

@@ -39,19 +39,24 @@ pub struct ConnInfo {
     pub tls_cipher: Option<&'static str>,
 }
 
-/// What a handler's responses carry: a body hyper can send on HTTP/1 and HTTP/2 connections.
-pub trait ResponseBody:
+/// What a handler's responses carry: a body hyper can send on HTTP/1 and HTTP/2 connections,
+/// which may say that its bytes are also in a file mirror. On plain TCP the connection then
+/// sends them from that file with `sendfile` ([`crate::sendfile`]).
+pub trait SendBody:
     http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
     + Send
     + 'static
 {
+    /// The file mirror of the body's bytes, if there is one.
+    fn mirror(&self) -> Option<&Arc<crate::sendfile::Mirror>> {
+        None
+    }
 }
 
-impl<B> ResponseBody for B where
-    B: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
-        + Send
-        + 'static
-{
+impl SendBody for crate::edge::ResponseBody {
+    fn mirror(&self) -> Option<&Arc<crate::sendfile::Mirror>> {
+        crate::edge::ResponseBody::mirror(self)
+    }
 }
 
 /// Largest request head hyper will buffer. CloudFront's own limit (20,480 bytes of request line
@@ -176,7 +181,7 @@ pub async fn serve<H, F, B>(
 ) where
     H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = hyper::Response<B>> + Send + 'static,
-    B: ResponseBody,
+    B: SendBody,
 {
     serve_worker(listener, tls, handler, shutdown, drain, Balance::new(1), 0).await;
 }
@@ -248,7 +253,7 @@ async fn serve_worker<H, F, B>(
 ) where
     H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = hyper::Response<B>> + Send + 'static,
-    B: ResponseBody,
+    B: SendBody,
 {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -301,7 +306,15 @@ async fn serve_worker<H, F, B>(
                     };
                     let svc = hyper::service::service_fn(move |req| {
                         let fut = handler(req, info);
-                        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                        async move {
+                            let resp = fut.await;
+                            // This connection may be asked to write the body's bytes: it
+                            // sends them from the mirror instead (see `crate::sendfile`).
+                            if let Some(m) = resp.body().mirror() {
+                                crate::sendfile::announce(m);
+                            }
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
                     });
                     let conn = builder.serve_connection(
                         TokioIo::new(crate::sendfile::SendfileStream::new(stream)),
@@ -366,7 +379,7 @@ pub fn serve_on_workers<H, F, B>(
 where
     H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = hyper::Response<B>> + Send + 'static,
-    B: ResponseBody,
+    B: SendBody,
 {
     let listener = listener.into_std()?;
     let mut done = Vec::with_capacity(workers);

@@ -271,11 +271,14 @@ async fn viewer_https_http1_and_http2() {
 /// fresh again for the TTL the 304 carried.
 #[tokio::test]
 async fn expired_objects_are_revalidated_as_refresh_hits() {
-    let (edge, origin) = setup().await;
+    let origin = TestOrigin::start().await;
+    let clock = edgegate::clock::ManualClock::new();
+    let config = custom_origin_config(origin.addr.port());
+    let edge = TestEdge::start_clocked(&config, clock.clone()).await;
     let r = get(edge.viewer, HOST, "/maxage1/x").await;
     assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
-    // Let the one-second TTL run out (a wait for expiry, not a timing assertion).
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The edge's clock moves past the one-second TTL: no waiting.
+    clock.advance(std::time::Duration::from_secs(2));
     let r = get(edge.viewer, HOST, "/maxage1/x").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-cache"), Some("RefreshHit from cloudfront"));

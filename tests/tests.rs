@@ -4,8 +4,10 @@ mod common;
 
 mod api;
 mod edge;
+mod fields;
 mod foundation;
 mod goaccess;
 mod localstack_smoke;
 mod metering;
 mod sign;
+mod signers;

@@ -2,7 +2,7 @@
 //! (the specification is `shared/reference/signed-urls.md`; section numbers below refer to it).
 //!
 //! The pipeline calls [`verify`] (or [`verify_cached`]) for a request to a cache behavior with
-//! trusted key groups, after routing and before the cache lookup. On `Ok(`[`Grant`]`)` it
+//! trusted key groups or trusted signers, after routing and before the cache lookup. On `Ok(`[`Grant`]`)` it
 //! removes the parameters for which [`is_signing_param`] holds from the query used for the cache
 //! key and the origin request (when [`Grant::strip_query`]); on `Err(`[`Denial`]`)` it answers
 //! 403 `text/xml` with [`Denial::error_body`].
@@ -51,8 +51,9 @@
 //!     trusted proxies).
 //! 19. An IPv6 viewer never matches an `IpAddress` condition (IPv4-mapped addresses count as
 //!     IPv4); an IPv6 range in a policy is `MalformedPolicy`.
-//! 20. Legacy `APKA…` ids work if the pipeline loads those keys into the [`KeyRing`] and lists
-//!     them as trusted; nothing here is specific to key groups.
+//! 20. Legacy `APKA…` ids work because the compiler loads the declared key pairs
+//!     ([`crate::config::key_pairs`]) into the [`KeyRing`] and lists those of a behavior's
+//!     trusted accounts as trusted; nothing here is specific to key groups.
 //! 21. Cookie policies use the same wildcard rules as URL policies.
 //!
 //! Other choices: a bare IPv4 address in `AWS:SourceIp` means `/32` (the SDKs add it); URL

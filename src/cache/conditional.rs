@@ -108,7 +108,7 @@ mod tests {
             mirror: None,
             stored_at: SystemTime::UNIX_EPOCH,
             ttl: Duration::from_secs(60),
-            head: Default::default(),
+            annex: Default::default(),
         }
     }
 

@@ -25,6 +25,7 @@
 //!   per-distribution generation, checked under a read/write gate when a fill completes, keeps a
 //!   fill that began before an invalidation from storing its (possibly old) object afterwards.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
@@ -57,7 +58,7 @@ const HEADER_OVERHEAD: u64 = 32;
 const SHARDS: usize = 16;
 
 /// A stored response.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CachedObject {
     /// The origin's status.
     pub status: StatusCode,
@@ -71,93 +72,19 @@ pub struct CachedObject {
     pub stored_at: SystemTime,
     /// Freshness lifetime from [`super::ttl::decide`].
     pub ttl: Duration,
-    /// [`HeadSummary`] of `headers`, made when first asked for ([`CachedObject::head`]); the
-    /// records of the requests it answers copy its numbers, so they hold no reference to it.
-    pub head: OnceLock<HeadSummary>,
-}
-
-/// A response's headers summed up in one walk: their size as HTTP/1.1 writes them and the
-/// values a request's record reads from them. A cached object keeps its own, so that a hit is
-/// measured without walking the headers again.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeadSummary {
-    /// Everything but the content type: what a record copies as it is.
-    pub facts: HeadFacts,
-    /// The first `Content-Type`.
-    pub content_type: Option<HeaderValue>,
-}
-
-/// The numbers and flags of a [`HeadSummary`], plain values that a record copies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HeadFacts {
-    /// The headers' size as HTTP/1.1 writes them: `name: value\r\n` each.
-    pub bytes: u64,
-    /// A `Date` header is present (else hyper adds one).
-    pub date: bool,
-    /// A `Connection` header is present (else hyper may add one).
-    pub connection: bool,
-    /// The first `Content-Length`, when it is a decimal number ([`parse_decimal`]).
-    pub content_length: Option<u64>,
-    /// The first and last byte of the first `Content-Range` (`bytes 0-99/1000` gives (0, 99)).
-    pub content_range: Option<(u64, u64)>,
-}
-
-impl HeadSummary {
-    /// Sums up `h` in one pass over it (no lookup per header).
-    pub fn of(h: &HeaderMap) -> HeadSummary {
-        let mut out = HeadSummary::default();
-        let f = &mut out.facts;
-        let (mut length, mut range) = (None, None);
-        for (name, value) in h {
-            f.bytes += header_line_bytes(name, value);
-            if name == header::CONTENT_TYPE {
-                out.content_type.get_or_insert_with(|| value.clone());
-            } else if name == header::CONTENT_LENGTH {
-                length.get_or_insert(value);
-            } else if name == header::DATE {
-                f.date = true;
-            } else if name == header::CONNECTION {
-                f.connection = true;
-            } else if name == header::CONTENT_RANGE {
-                range.get_or_insert(value);
-            }
-        }
-        f.content_length = length.and_then(parse_decimal);
-        f.content_range = range
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_content_range);
-        out
-    }
-}
-
-/// A header value that is a decimal number (at most 19 digits, so it fits), as
-/// `Content-Length` carries one.
-pub fn parse_decimal(v: &HeaderValue) -> Option<u64> {
-    let digits = v.as_bytes();
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
-    })
-}
-
-/// A `Content-Range` value's first and last byte: `bytes 0-99/1000` gives (0, 99).
-pub fn parse_content_range(v: &str) -> Option<(u64, u64)> {
-    let range = v.strip_prefix("bytes ")?.split('/').next()?;
-    let (a, b) = range.split_once('-')?;
-    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
-}
-
-/// One header's size as HTTP/1.1 writes it: `name: value\r\n`.
-pub fn header_line_bytes(name: &header::HeaderName, value: &HeaderValue) -> u64 {
-    (name.as_str().len() + 2 + value.len() + 2) as u64
+    /// One value another part of the edge derives from the object and keeps with it, made
+    /// when first asked for ([`CachedObject::annex`]); the log phase keeps the summary of the
+    /// stored headers here, so that a hit is measured without walking them again.
+    pub annex: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl CachedObject {
-    /// The summary of the stored headers, made on first use.
-    pub fn head(&self) -> &HeadSummary {
-        self.head.get_or_init(|| HeadSummary::of(&self.headers))
+    /// The object's annex of type `T`, made by `make` on first use. The annex holds one value
+    /// for the object's lifetime: `None` when it was made as another type.
+    pub fn annex<T: Any + Send + Sync>(&self, make: impl FnOnce(&CachedObject) -> T) -> Option<&T> {
+        self.annex
+            .get_or_init(|| Box::new(make(self)))
+            .downcast_ref::<T>()
     }
 
     /// Time since it was stored (zero if the clock went backwards).
@@ -206,7 +133,7 @@ impl CachedObjectTemplate {
             mirror,
             stored_at: self.stored_at,
             ttl: self.ttl,
-            head: OnceLock::new(),
+            annex: OnceLock::new(),
         }
     }
 }

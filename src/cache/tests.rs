@@ -34,7 +34,7 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
         mirror: None,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(ttl),
-        head: Default::default(),
+        annex: Default::default(),
     })
 }
 
@@ -100,10 +100,8 @@ async fn lookup_fresh_stale_miss() {
 #[test]
 fn object_age_and_freshness() {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-    let o = CachedObject {
-        stored_at: t0,
-        ..(*object("x", 10)).clone()
-    };
+    let mut o = Arc::into_inner(object("x", 10)).unwrap();
+    o.stored_at = t0;
     assert_eq!(o.age(t0 + Duration::from_secs(4)), Duration::from_secs(4));
     assert_eq!(o.age(t0 - Duration::from_secs(4)), Duration::ZERO);
     assert!(o.is_fresh(t0 + Duration::from_secs(9)));
@@ -558,7 +556,7 @@ async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
                 body,
                 stored_at: SystemTime::now(),
                 ttl: Duration::from_secs(60),
-                head: Default::default(),
+                annex: Default::default(),
             });
             assert_eq!(obj.mirror.is_some(), mirrored);
             alive.push(Arc::downgrade(&obj));

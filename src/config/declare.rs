@@ -13,6 +13,7 @@ use crate::model::{
 };
 
 use super::FileConfig;
+use super::key_pairs::{self, KeyPairs};
 
 /// A decoded declaration: an optional fixed id and the configuration.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct DeclaredDistribution {
 pub struct Declarations {
     /// Public keys.
     pub public_keys: Vec<Declared<PublicKeyConfig>>,
+    /// Legacy CloudFront key pairs (trusted through `TrustedSigners`).
+    pub key_pairs: KeyPairs,
     /// Key groups.
     pub key_groups: Vec<Declared<KeyGroupConfig>>,
     /// Cache policies.
@@ -210,6 +213,23 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
         }
         if let Some(config) = cx.decode::<PublicKeyConfig>(t, &at) {
             out.public_keys.push(Declared { id, config });
+        }
+    }
+    for (i, t) in file.key_pairs.iter().enumerate() {
+        let at = format!("key_pairs[{i}]");
+        let pair = key_pairs::decode(t, base).and_then(|p| {
+            let clash = file
+                .public_keys
+                .iter()
+                .any(|k| k.get("id").and_then(|v| v.as_str()) == Some(p.id.as_str()));
+            if clash {
+                Err(key_pairs::KeyPairError::Duplicate(p.id))
+            } else {
+                out.key_pairs.push(p)
+            }
+        });
+        if let Err(e) = pair {
+            cx.err(&at, e);
         }
     }
     for (i, t) in file.key_groups.iter().enumerate() {

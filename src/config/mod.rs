@@ -14,6 +14,7 @@
 //! Resolution is pure: no sockets are bound and no files but the config file itself are read.
 
 pub mod declare;
+pub mod key_pairs;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -179,6 +180,10 @@ pub struct FileConfig {
     /// Declared public keys (see the README's "Declarative start-up").
     #[serde(default)]
     pub public_keys: Vec<toml::Table>,
+    /// Declared legacy CloudFront key pairs, trusted through `TrustedSigners`
+    /// (see [`key_pairs`]).
+    #[serde(default)]
+    pub key_pairs: Vec<toml::Table>,
     /// Declared key groups.
     #[serde(default)]
     pub key_groups: Vec<toml::Table>,

@@ -16,9 +16,12 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
 use super::error::ApiError;
 use crate::config::AdminCredentials;
+use crate::config::key_pairs::KeyPairs;
 use crate::edge::Edge;
 use crate::model::Document;
-use crate::model::responses::{ActiveKeyGroup, DistributionMeta, InvalidationSummary, Page};
+use crate::model::responses::{
+    ActiveKeyGroup, ActiveSigner, DistributionMeta, InvalidationSummary, Page,
+};
 use crate::model::{self, Diagnostics, PolicyType, Tree};
 use crate::state::registry::{DistributionEntry, Registry};
 use crate::state::{Kind, StateError};
@@ -47,8 +50,10 @@ pub struct AdminState {
     pub edge: Arc<Edge>,
     /// When set, every API request must be SigV4-signed with these.
     pub credentials: Option<AdminCredentials>,
-    /// Account id used in ARNs.
+    /// Account id used in ARNs (and meant by `self` in `TrustedSigners`).
     pub account_id: String,
+    /// Legacy key pairs declared in the config file (reported in `ActiveTrustedSigners`).
+    pub key_pairs: Arc<KeyPairs>,
     /// The meter (for `/metrics` and `/usage`), unless `--metering off`.
     pub meter: Option<crate::meter::Meter>,
     /// The data directory (usage is read from its journal).
@@ -483,7 +488,27 @@ async fn distribution_tree(state: &AdminState, d: &DistributionEntry) -> Tree {
                 key_group_id: id.to_owned(),
             })
             .collect();
-    model::responses::distribution(&distribution_meta(state, d), &d.v.config, &groups)
+    let signers = active_signers(&d.v.config, &state.key_pairs, &state.account_id);
+    model::responses::distribution(&distribution_meta(state, d), &d.v.config, &signers, &groups)
+}
+
+/// Each account the behaviors' `TrustedSigners` list (first mention first, once), with the ids
+/// of its declared key pairs.
+fn active_signers(
+    cfg: &model::DistributionConfig,
+    key_pairs: &KeyPairs,
+    self_account: &str,
+) -> Vec<ActiveSigner> {
+    let mut out: Vec<ActiveSigner> = Vec::new();
+    for a in cfg.behaviors().flat_map(|b| b.trusted_signers.items.iter()) {
+        if !out.iter().any(|s| &s.aws_account_number == a) {
+            out.push(ActiveSigner {
+                aws_account_number: a.clone(),
+                key_pair_ids: key_pairs.ids_of(a, self_account),
+            });
+        }
+    }
+    out
 }
 
 async fn create_distribution(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {

@@ -7,7 +7,7 @@
 //! a warning rather than taking the other distributions down.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -19,6 +19,7 @@ use super::routing::{
 use crate::cache::key::{KeySpec, Selection};
 use crate::cache::ttl::TtlBounds;
 use crate::config::Settings;
+use crate::config::key_pairs::{self, KeyPairs};
 use crate::model::{self, ModelEnum};
 use crate::origin::{
     CredentialsProvider, DefaultChain, HttpOrigin, HttpOriginSettings, LocalDirOrigin, Origin,
@@ -36,6 +37,12 @@ pub struct Compiler {
     s3_endpoint: Option<http::Uri>,
     local_origins: HashMap<String, std::path::PathBuf>,
     credentials: Arc<dyn CredentialsProvider>,
+    /// Legacy key pairs declared in the config file, trusted through `TrustedSigners`.
+    key_pairs: Arc<KeyPairs>,
+    /// The account `self` means in `TrustedSigners` and key pairs.
+    account_id: String,
+    /// The warnings of the latest [`Compiler::routes`].
+    last_warnings: Mutex<Vec<String>>,
 }
 
 impl Compiler {
@@ -50,7 +57,24 @@ impl Compiler {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             credentials: Arc::new(DefaultChain::new()),
+            key_pairs: Arc::default(),
+            account_id: settings.account_id.clone(),
+            last_warnings: Mutex::default(),
         }
+    }
+
+    /// The same compiler, trusting these legacy key pairs for `TrustedSigners`.
+    pub fn with_key_pairs(mut self, key_pairs: Arc<KeyPairs>) -> Self {
+        self.key_pairs = key_pairs;
+        self
+    }
+
+    /// The warnings of the latest compilation (empty before the first).
+    pub fn last_warnings(&self) -> Vec<String> {
+        self.last_warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Compiles every distribution; returns the routes and warnings for what was left out.
@@ -63,8 +87,22 @@ impl Compiler {
                 warnings.push(format!("public key {id} cannot verify signatures: {e}"));
             }
         }
+        for p in self.key_pairs.iter() {
+            if keys.remove(&p.id) {
+                // One id, two keys: neither is trusted (deny rather than guess).
+                warnings.push(format!(
+                    "key pair {0} has the id of a public key; neither verifies signatures",
+                    p.id
+                ));
+            } else if let Err(e) = keys.insert(&p.id, &p.public_key) {
+                warnings.push(format!("key pair {} cannot verify signatures: {e}", p.id));
+            }
+        }
         routes.keys = Arc::new(keys);
         for d in state.distributions.values() {
+            for u in key_pairs::unowned_signers(&d.v.config, &self.key_pairs, &self.account_id) {
+                warnings.push(format!("distribution {}: {u}", d.v.id));
+            }
             match self.distribution(state, &d.v.id, &d.domain_name, &d.v.config) {
                 Ok(dist) => {
                     let hosts = std::iter::once(d.domain_name.clone())
@@ -74,6 +112,10 @@ impl Compiler {
                 Err(e) => warnings.push(format!("distribution {} is not served: {e}", d.v.id)),
             }
         }
+        *self
+            .last_warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = warnings.clone();
         (routes, warnings)
     }
 
@@ -167,14 +209,26 @@ impl Compiler {
         } else {
             methods(&b.cached_methods)
         };
-        let restricted = b.trusted_key_groups.enabled || !b.trusted_key_groups.items.is_empty();
+        // Restricted by key groups or by legacy trusted signers (AWS accounts): the trusted ids
+        // are the union of the groups' public keys and the accounts' key pairs. Restricted with
+        // no id at all denies every request (fail closed).
+        let restricted = b.trusted_key_groups.enabled
+            || !b.trusted_key_groups.items.is_empty()
+            || b.trusted_signers.enabled;
         let trusted_key_ids = restricted.then(|| {
-            b.trusted_key_groups
+            let mut ids: Vec<String> = b
+                .trusted_key_groups
                 .items
                 .iter()
                 .filter_map(|g| state.key_groups.get(g))
                 .flat_map(|g| g.config.items.iter().cloned())
-                .collect::<Vec<_>>()
+                .collect();
+            for id in self.key_pairs.trusted_by(b, &self.account_id) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            ids
         });
         // Signed cookies are credentials, not content: never in the cache key or to the origin.
         let (key, extra_cookies) = if restricted {

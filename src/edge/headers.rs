@@ -3,8 +3,6 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::cache::store::header_line_bytes;
-
 // CloudFront's own header names, validated once at compile time rather than on every response.
 static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 static X_AMZ_CF_POP: HeaderName = HeaderName::from_static("x-amz-cf-pop");
@@ -238,6 +236,33 @@ pub fn decorate_response(
     (!replaced).then_some(added)
 }
 
+/// One header's size as HTTP/1.1 writes it: `name: value\r\n`.
+pub fn header_line_bytes(name: &HeaderName, value: &HeaderValue) -> u64 {
+    (name.as_str().len() + 2 + value.len() + 2) as u64
+}
+
+/// Headers' size as HTTP/1.1 writes them.
+pub fn header_bytes(h: &HeaderMap) -> u64 {
+    h.iter().map(|(k, v)| header_line_bytes(k, v)).sum()
+}
+
+/// The `Content-Length`, when it is a decimal number.
+pub fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH).and_then(parse_decimal)
+}
+
+/// A header value that is a decimal number (at most 19 digits, so it fits), as
+/// `Content-Length` carries one.
+pub fn parse_decimal(v: &HeaderValue) -> Option<u64> {
+    let digits = v.as_bytes();
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +358,6 @@ mod tests {
 
     #[test]
     fn decorating_says_exactly_how_much_it_added() {
-        use crate::edge::metering::header_bytes;
         let edge = EdgeIdentity::new("IAD89-C1");
         let id = HeaderValue::from_static("abc==");
         let mut stored = HeaderMap::new();

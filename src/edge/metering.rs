@@ -1,89 +1,35 @@
-//! The data plane's side of metering: the request's record, packed as its values become known
-//! ([`Pending`]), what routing and fetching learn on the way ([`Tally`]), and [`MeteredBody`],
-//! which finishes the record when the last byte of the response has been handed to the
-//! connection, or when the viewer goes away first.
+//! Phase 10, the log: metering observes each finished request exactly once, whether it was
+//! served, failed or abandoned by the viewer.
+//!
+//! [`LogEntry::open`] starts the request's record before the other phases run (the request's
+//! values are copied into it then), and lends those phases the record's [`Summary`] to note
+//! what they learn. [`LogEntry::respond`] notes the response head; the send phase's body
+//! ([`super::send::ResponseBody`]) counts what it hands to the connection and finishes the
+//! record when the last byte has gone, or when the viewer goes away first. Nothing of this
+//! module appears in the other phases' types.
 //!
 //! Byte counts follow CloudFront's definitions: `sc-bytes` and `cs-bytes` include the status or
 //! request line and headers. edgegate counts them as their HTTP/1.1 serialisation, also for
 //! HTTP/2 (where HPACK makes the wire smaller), and counts a request body by its
 //! `Content-Length`.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::body::Body;
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::Body as _;
 
-use super::headers::XCache;
-use super::routing::Distribution;
-use crate::cache::store::{HeadFacts, HeadSummary, header_line_bytes, parse_decimal};
+use super::headers::{XCache, header_line_bytes, parse_decimal};
+use super::summary::Summary;
+use crate::cache::store::CachedObject;
 use crate::config::BillingRegion;
 use crate::meter::Meter;
 use crate::meter::journal::{Clock, Finished};
 use crate::meter::packed::{Packer, Text};
 use crate::meter::record::{Departure, ResultType, TtlClass, protocol_version};
 use crate::server::ConnInfo;
-
-/// Facts learnt while routing and fetching, read when the record is finished. Shared by
-/// reference across awaits, hence atomics.
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    /// The distribution that matched the Host; routing borrows it from here, so the record
-    /// holds the reference routing took and no other.
-    dist: OnceLock<Arc<Distribution>>,
-    ttl: AtomicU8,
-    origin_out: AtomicU64,
-    origin_in: AtomicU64,
-    /// Microseconds + 1; 0 when the origin was not contacted.
-    origin_latency: AtomicU64,
-    detailed: Mutex<Option<&'static str>>,
-    /// A record is kept for the request (else the tally is only a place to write to).
-    metered: bool,
-}
-
-impl Tally {
-    /// Whether a record is kept for the request.
-    pub(crate) fn metered(&self) -> bool {
-        self.metered
-    }
-
-    /// Keeps the distribution that matched the Host (the first one given) and lends it back
-    /// for as long as the tally lives.
-    pub(crate) fn distribution(&self, dist: Arc<Distribution>) -> &Arc<Distribution> {
-        self.dist.get_or_init(|| dist)
-    }
-
-    /// The TTL the object was (or would have been) cached with.
-    pub(crate) fn ttl(&self, ttl: std::time::Duration) {
-        let class = TtlClass::from_ttl_secs(ttl.as_secs());
-        self.ttl.store(
-            match class {
-                TtlClass::Static => 1,
-                TtlClass::Dynamic => 2,
-            },
-            Ordering::Relaxed,
-        );
-    }
-
-    /// An origin request: bytes sent, bytes received (head and declared length) and latency.
-    pub(crate) fn origin(&self, sent: u64, received: u64, latency: std::time::Duration) {
-        self.origin_out.fetch_add(sent, Ordering::Relaxed);
-        self.origin_in.fetch_add(received, Ordering::Relaxed);
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX - 1);
-        self.origin_latency.store(us + 1, Ordering::Relaxed);
-    }
-
-    /// CloudFront's `x-edge-detailed-result-type` for an error (e.g. `OriginConnectError`).
-    pub(crate) fn detailed(&self, name: &'static str) {
-        *self.detailed.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
-    }
-}
 
 /// What the edge knows about itself, for records. Aligned to its own cache lines so that the
 /// reference counts of the per-shard copies (which different worker threads change on every
@@ -111,10 +57,11 @@ pub(crate) struct Pending {
     packer: Packer,
     client: std::net::SocketAddr,
     https: bool,
-    cs_bytes: u64,
+    /// The request line and declared body; the headers are added from the summary.
+    cs_line_and_body: u64,
     started: Instant,
-    /// What routing and fetching learn; borrowed by the pipeline while the request runs.
-    pub(crate) tally: Tally,
+    /// What the phases learn; lent to them while the request runs.
+    summary: Summary,
     /// Set once the response head is known.
     response: Option<ResponseFacts>,
     body_sent: u64,
@@ -175,6 +122,67 @@ impl ResponseFacts {
     }
 }
 
+/// A response's headers summed up in one walk: their size as HTTP/1.1 writes them and the
+/// values a request's record reads from them. A cached object keeps its own in its annex, so
+/// that a hit is measured without walking the headers again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HeadSummary {
+    /// Everything but the content type: what a record copies as it is.
+    pub(crate) facts: HeadFacts,
+    /// The first `Content-Type`.
+    pub(crate) content_type: Option<HeaderValue>,
+}
+
+/// The numbers and flags of a [`HeadSummary`], plain values that a record copies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HeadFacts {
+    /// The headers' size as HTTP/1.1 writes them: `name: value\r\n` each.
+    pub(crate) bytes: u64,
+    /// A `Date` header is present (else hyper adds one).
+    pub(crate) date: bool,
+    /// A `Connection` header is present (else hyper may add one).
+    pub(crate) connection: bool,
+    /// The first `Content-Length`, when it is a decimal number ([`parse_decimal`]).
+    pub(crate) content_length: Option<u64>,
+    /// The first and last byte of the first `Content-Range` (`bytes 0-99/1000` gives (0, 99)).
+    pub(crate) content_range: Option<(u64, u64)>,
+}
+
+impl HeadSummary {
+    /// Sums up `h` in one pass over it (no lookup per header).
+    pub(crate) fn of(h: &HeaderMap) -> HeadSummary {
+        let mut out = HeadSummary::default();
+        let f = &mut out.facts;
+        let (mut length, mut range) = (None, None);
+        for (name, value) in h {
+            f.bytes += header_line_bytes(name, value);
+            if name == header::CONTENT_TYPE {
+                out.content_type.get_or_insert_with(|| value.clone());
+            } else if name == header::CONTENT_LENGTH {
+                length.get_or_insert(value);
+            } else if name == header::DATE {
+                f.date = true;
+            } else if name == header::CONNECTION {
+                f.connection = true;
+            } else if name == header::CONTENT_RANGE {
+                range.get_or_insert(value);
+            }
+        }
+        f.content_length = length.and_then(parse_decimal);
+        f.content_range = range
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_content_range);
+        out
+    }
+}
+
+/// A `Content-Range` value's first and last byte: `bytes 0-99/1000` gives (0, 99).
+fn parse_content_range(v: &str) -> Option<(u64, u64)> {
+    let range = v.strip_prefix("bytes ")?.split('/').next()?;
+    let (a, b) = range.split_once('-')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
 /// `x-forwarded-for`, parsed once.
 static X_FORWARDED_FOR: header::HeaderName = header::HeaderName::from_static("x-forwarded-for");
 
@@ -196,14 +204,13 @@ impl Pending {
     /// Starts the request's record before the pipeline consumes the request: its values are
     /// copied into the record now, in one pass over the headers. The record is boxed once here,
     /// so that handing it from the request to the response body and on to [`Pending::finish`]
-    /// moves a pointer, not the record. Also returns the request headers' size as HTTP/1.1
-    /// writes them, which routing checks against its limit.
+    /// moves a pointer, not the record.
     pub(crate) fn new<B>(
         ctx: &Arc<MeterContext>,
         req: &Request<B>,
         conn: &ConnInfo,
         request_id: &HeaderValue,
-    ) -> (Box<Pending>, u64) {
+    ) -> Box<Pending> {
         let uri = req.uri();
         let path = uri.path();
         let method = req.method().as_str();
@@ -228,27 +235,23 @@ impl Pending {
         }
         let h = scan_request_headers(req.headers(), &mut packer);
         let pq = uri.path_and_query().map_or(1, |pq| pq.as_str().len());
-        let cs_bytes = (method.len() + 1 + pq + 11) as u64 + h.bytes + 2 + h.body_len;
+        let cs_line_and_body = (method.len() + 1 + pq + 11) as u64 + 2 + h.body_len;
         let started = Instant::now();
-        let pending = Box::new(Pending {
+        Box::new(Pending {
             ctx: Some(ctx.clone()),
             region: ctx.region,
             packer,
             client: conn.peer,
             https: conn.https,
-            cs_bytes,
+            cs_line_and_body,
             connection_header: added_connection_header(req.version(), h.close, h.keep_alive),
             started,
-            tally: Tally {
-                metered: true,
-                ..Tally::default()
-            },
+            summary: Summary::observed(),
             response: None,
             body_sent: 0,
             first_byte: None,
             ended: started,
-        });
-        (pending, h.bytes)
+        })
     }
 
     /// Notes the response head (after CloudFront's headers were added). `stored` is the
@@ -258,10 +261,14 @@ impl Pending {
         &mut self,
         resp: &Response<Body>,
         x_cache: XCache,
-        stored: Option<(&HeadSummary, u64)>,
+        stored: Option<(&CachedObject, u64)>,
     ) {
         let walked;
-        let (head, added) = match stored {
+        let summed = stored.and_then(|(obj, added)| {
+            let head = obj.annex(|o| HeadSummary::of(&o.headers))?;
+            Some((head, added))
+        });
+        let (head, added) = match summed {
             Some(s) => s,
             None => {
                 walked = walk(resp.headers());
@@ -293,8 +300,16 @@ impl Pending {
         });
     }
 
+    /// Counts `n` body bytes handed to the connection; `ended` when they were the last.
+    pub(crate) fn sent(&mut self, n: u64, ended: bool) {
+        if self.first_byte.is_none() && n > 0 && !ended {
+            self.first_byte = Some(Instant::now());
+        }
+        self.body_sent += n;
+    }
+
     /// Notes when the response ended and hands the record over to be completed.
-    fn finish(mut self: Box<Self>) {
+    pub(crate) fn finish(mut self: Box<Self>) {
         self.ended = Instant::now();
         if let Some(ctx) = self.ctx.take() {
             ctx.meter.submit(self);
@@ -305,13 +320,10 @@ impl Pending {
 impl Finished for Pending {
     fn complete(&mut self, clock: &Clock, f: &mut dyn FnMut(&Packer, &Departure<'_>)) {
         let taken = self.ended.saturating_duration_since(self.started);
-        let detailed = *self
-            .tally
-            .detailed
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        let t = &self.tally;
-        let dist = t.dist.get();
+        let detailed = self.summary.detailed_result();
+        let t = &self.summary;
+        let dist = t.dist();
+        let (origin_bytes_out, origin_bytes_in) = t.origin_bytes();
         let mut d = Departure {
             end_ms: clock.wall_ms(self.ended),
             client_ip: self.client.ip(),
@@ -320,7 +332,7 @@ impl Finished for Pending {
             // The viewer went away before a response was ready: status 000.
             status: 0,
             sc_bytes: 0,
-            cs_bytes: self.cs_bytes,
+            cs_bytes: self.cs_line_and_body + t.request_head_bytes(),
             time_taken_us: micros(taken),
             ttfb_us: micros(
                 self.first_byte
@@ -334,14 +346,10 @@ impl Finished for Pending {
             distribution_id: dist.map(|d| d.id.as_bytes()),
             distribution_domain: dist.map(|d| d.domain.as_bytes()),
             billing_region: self.region,
-            ttl_class: match t.ttl.load(Ordering::Relaxed) {
-                1 => Some(TtlClass::Static),
-                2 => Some(TtlClass::Dynamic),
-                _ => None,
-            },
-            origin_bytes_out: t.origin_out.load(Ordering::Relaxed),
-            origin_bytes_in: t.origin_in.load(Ordering::Relaxed),
-            origin_latency_us: t.origin_latency.load(Ordering::Relaxed).checked_sub(1),
+            ttl_class: t.ttl_secs().map(TtlClass::from_ttl_secs),
+            origin_bytes_out,
+            origin_bytes_in,
+            origin_latency_us: t.origin_latency_us(),
         };
         if let Some(resp) = &self.response {
             let m = resp.measure(self.connection_header);
@@ -379,10 +387,75 @@ impl Finished for Pending {
 }
 
 /// Finishes the record as `000` if the request is dropped before its response was built.
+/// The log phase of an edge: where finished requests are recorded, one copy of its context
+/// per lock shard of the meter, so that the worker threads each count references on one of
+/// their own.
 #[derive(Debug)]
-pub(crate) struct AbortGuard(pub(crate) Option<Box<Pending>>);
+pub(crate) struct Log {
+    shards: Vec<Arc<MeterContext>>,
+}
 
-impl Drop for AbortGuard {
+impl Log {
+    /// Records to `meter`, as served from `pop` in billing region `region`.
+    pub(crate) fn new(meter: Meter, pop: &str, region: BillingRegion) -> Self {
+        let ctx = MeterContext {
+            meter,
+            pop: intern_pop(pop),
+            region,
+        };
+        Log {
+            shards: (0..crate::meter::SHARDS)
+                .map(|_| Arc::new(ctx.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// One request's record while the other phases run. Dropped before [`LogEntry::respond`]
+/// (the viewer went away, or the request's future was dropped), it records the request as
+/// abandoned.
+#[derive(Debug)]
+pub(crate) struct LogEntry(Option<Box<Pending>>);
+
+impl LogEntry {
+    /// Opens the request's record, when `log` is on.
+    pub(crate) fn open<B>(
+        log: Option<&Log>,
+        req: &Request<B>,
+        conn: &ConnInfo,
+        request_id: &HeaderValue,
+    ) -> Self {
+        LogEntry(log.map(|l| {
+            Pending::new(
+                &l.shards[crate::meter::thread_shard()],
+                req,
+                conn,
+                request_id,
+            )
+        }))
+    }
+
+    /// The summary the other phases note what they learn in, when the request is recorded.
+    pub(crate) fn summary(&self) -> Option<&Summary> {
+        self.0.as_ref().map(|p| &p.summary)
+    }
+
+    /// Notes the response head (after CloudFront's headers were added) and hands the record
+    /// on to the send phase. `stored` is a cached object whose headers, plus the bytes
+    /// decorating added, are exactly the response's; otherwise the headers are walked.
+    pub(crate) fn respond(
+        &mut self,
+        resp: &Response<Body>,
+        x_cache: XCache,
+        stored: Option<(&CachedObject, u64)>,
+    ) -> Option<Box<Pending>> {
+        let mut pending = self.0.take()?;
+        pending.respond(resp, x_cache, stored);
+        Some(pending)
+    }
+}
+
+impl Drop for LogEntry {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
             p.finish();
@@ -390,77 +463,6 @@ impl Drop for AbortGuard {
     }
 }
 
-/// A viewer response's body: the response's own, which finishes the request's record (when
-/// there is one) once its last byte has been handed to the connection, or when the viewer goes
-/// away first.
-pub struct MeteredBody {
-    inner: Body,
-    pending: Option<Box<Pending>>,
-}
-
-impl MeteredBody {
-    /// Wraps `inner`; `pending`, if any, must have seen [`Pending::respond`].
-    pub(crate) fn new(inner: Body, pending: Option<Box<Pending>>) -> Self {
-        MeteredBody { inner, pending }
-    }
-}
-
-impl http_body::Body for MeteredBody {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if self.pending.is_none() {
-            return polled;
-        }
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                let n = frame.data_ref().map_or(0, |d| d.len() as u64);
-                let ended = self.inner.is_end_stream();
-                if let Some(p) = self.pending.as_mut() {
-                    // A body that ends with its first bytes has its first byte when it ends,
-                    // which `finish` reads the clock for.
-                    if p.first_byte.is_none() && n > 0 && !ended {
-                        p.first_byte = Some(Instant::now());
-                    }
-                    p.body_sent += n;
-                }
-                if ended && let Some(p) = self.pending.take() {
-                    p.finish();
-                }
-            }
-            Poll::Ready(None) => {
-                if let Some(p) = self.pending.take() {
-                    p.finish();
-                }
-            }
-            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for MeteredBody {
-    fn drop(&mut self) {
-        if let Some(p) = self.pending.take() {
-            p.finish();
-        }
-    }
-}
-
-/// `date: Tue, 24 Nov 2026 20:21:54 GMT\r\n`, which hyper adds.
 const DATE_HEADER_BYTES: u64 = 37;
 
 /// The `Connection` header hyper adds to an HTTP/1 response: `connection: close` when the
@@ -480,8 +482,6 @@ fn added_connection_header(version: Version, asks_close: bool, asks_keep_alive: 
 /// What the request's headers tell beyond the texts a record keeps of them.
 #[derive(Debug, Default)]
 struct RequestHeaders {
-    /// Their size as HTTP/1.1 writes them ([`header_bytes`]).
-    bytes: u64,
     /// The request body's declared length (0 when absent or not a number).
     body_len: u64,
     /// A `Connection` token asks to close, or to keep alive.
@@ -501,7 +501,6 @@ fn scan_request_headers(h: &HeaderMap, packer: &mut Packer) -> RequestHeaders {
         }
     };
     for (name, value) in h {
-        out.bytes += header_line_bytes(name, value);
         if name == header::HOST {
             first(packer, Text::Host, value);
         } else if name == header::USER_AGENT {
@@ -533,15 +532,6 @@ fn connection_tokens(value: &HeaderValue, out: &mut RequestHeaders) {
 }
 
 /// The declared `Content-Length`, when it is a number.
-pub(crate) fn content_length(h: &HeaderMap) -> Option<u64> {
-    h.get(header::CONTENT_LENGTH).and_then(parse_decimal)
-}
-
-/// The headers' size as HTTP/1.1 writes them (`name: value\r\n` each).
-pub(crate) fn header_bytes(h: &HeaderMap) -> u64 {
-    h.iter().map(|(k, v)| header_line_bytes(k, v)).sum()
-}
-
 fn status_line_bytes(status: u16) -> u64 {
     // "HTTP/1.1 200 OK\r\n"
     let reason = StatusCode::from_u16(status)
@@ -567,7 +557,7 @@ fn micros(d: std::time::Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::store::parse_content_range;
+    use crate::edge::headers::header_bytes;
 
     fn test_packer() -> Packer {
         Packer::begin(b"GET", b"HTTP/1.1", false, 0)
@@ -619,7 +609,6 @@ mod tests {
         );
         let mut p = test_packer();
         let r = scan_request_headers(&h, &mut p);
-        assert_eq!(r.bytes, header_bytes(&h));
         let get = |n| h.get(n).map(HeaderValue::as_bytes);
         assert_eq!(p.held(Text::Host), get(&header::HOST));
         assert_eq!(p.held(Text::UserAgent), get(&header::USER_AGENT));

@@ -1,13 +1,23 @@
-//! The request path, stage by stage. [`Edge::handle`] is the whole data plane for one request:
+//! The request path as CloudFront's phases. [`Edge::handle`] runs them for one request, and the
+//! order is written there and nowhere else:
 //!
-//! 1. limits (URL ≤ 8,192 bytes, request head ≤ 20,480 bytes, else 413);
-//! 2. Host → distribution (unknown or disabled: 403 page);
-//! 3. DefaultRootObject for `/`, then path → behavior (first match, default last);
-//! 4. AllowedMethods (403), ViewerProtocolPolicy (301/307 redirect or 403);
-//! 5. restricted behaviors (TrustedKeyGroups): signed URL or cookies, verified by [`crate::auth`];
-//! 6. cache: key, lookup (hit, 304, range), collapsing of concurrent misses;
-//! 7. origin fetch with CloudFront's origin headers; admission into the cache while streaming;
-//! 8. CloudFront's response headers on everything, errors included.
+//! | # | phase | where | its job |
+//! |---|---|---|---|
+//! | 1 | accept | `accept` | CloudFront's limits: URL ≤ 8,192 bytes, request head ≤ 20,480 bytes (413) |
+//! | 2 | route | `route` | Host → distribution, DefaultRootObject, path → cache behavior |
+//! | 3 | viewer checks | `Edge::viewer_checks` | methods, a GET's body, viewer protocol policy, signed URL or cookies |
+//! | 4 | viewer-request function | | (CloudFront Functions: not yet) |
+//! | 5 | cache | `Edge::cached` | key, lookup, conditional and range answers, collapsing of misses, revalidation |
+//! | 6 | origin | `Edge::origin_request`, `fetch` | the origin request built and sent; failover in an origin group |
+//! | 7 | response | `Edge::cached` (admission), `Edge::custom_error`, [`headers::decorate_response`] | what is stored, custom error pages, CloudFront's response headers |
+//! | 8 | viewer-response function | | (CloudFront Functions: not yet) |
+//! | 9 | send | [`ResponseBody`] | the body handed to the connection, which may send a cached body with `sendfile` |
+//! | 10 | log | `metering` | observes the finished request's [`Summary`] exactly once: served, failed or abandoned |
+//!
+//! A phase that ends the request early returns an [`EdgeError`] (or a redirect), which decides
+//! the response by who is to blame ([`super::error`]). Phases note what they learn in the
+//! request's [`Summary`]; the log phase reads it when the response has ended. The time of day
+//! comes from the edge's [`Clock`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,17 +27,19 @@ use axum::body::Body;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use super::headers::{self, EdgeIdentity, XCache};
-use super::metering::{
-    AbortGuard, MeterContext, MeteredBody, Pending, Tally, content_length, header_bytes,
-};
+use super::error::EdgeError;
+use super::headers::{self, EdgeIdentity, XCache, content_length, header_bytes};
+use super::metering::{Log, LogEntry};
 use super::pages;
 use super::pattern;
 use super::routing::{Behavior, Distribution, Routes, Target, ViewerProtocol};
+use super::send::ResponseBody;
+use super::summary::Summary;
 use crate::auth::{self, RequestFacts, VerifiedCache};
 use crate::cache::key::{self, Selection};
 use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
+use crate::clock::Clock;
 use crate::config::{BillingRegion, Cidr};
 use crate::meter::Meter;
 use crate::origin::{OriginError, OriginRequest};
@@ -47,39 +59,56 @@ pub struct Edge {
     cache: Cache,
     identity: EdgeIdentity,
     trusted_proxies: Vec<Cidr>,
-    /// Where finished requests are recorded, one copy per lock shard of the meter so that the
-    /// worker threads each count references on one of their own; `None` with `--metering off`.
-    meter: Option<Vec<Arc<MeterContext>>>,
+    clock: Arc<dyn Clock>,
+    /// The log phase; `None` with `--metering off`.
+    log: Option<Log>,
 }
 
-/// How a response came to be, for headers and (later) metering.
+/// How a response came to be, for the response and log phases.
 struct Outcome {
     x_cache: XCache,
     age: Option<u64>,
-    /// Whether the response's headers are a cached object's.
-    stored: Stored,
+    head: Head,
+}
+
+impl Outcome {
+    /// A response whose headers are its own.
+    fn own(x_cache: XCache) -> Self {
+        Outcome {
+            x_cache,
+            age: None,
+            head: Head::Own,
+        }
+    }
 }
 
 /// Whose headers a response carries.
-enum Stored {
+enum Head {
     /// Its own: made at the edge, or the origin's as fetched.
-    No,
+    Own,
     /// A cached object's, which hold the edge's constant headers
-    /// ([`headers::add_edge_headers`]) already. With the object when they are exactly as
-    /// stored and the request is metered: its record reads the object's [`CachedObject::head`]
-    /// instead of walking them.
-    Object(Option<Arc<CachedObject>>),
+    /// ([`headers::add_edge_headers`]) already; `exact` when they are exactly as stored, so
+    /// that the log phase can measure them from the object instead of walking them. The object
+    /// goes on with the body to the connection, which may send it from its file mirror.
+    Cached { obj: Arc<CachedObject>, exact: bool },
 }
 
-impl Stored {
-    /// The headers hold the edge's constant headers already.
-    fn edge_headers(&self) -> bool {
-        !matches!(self, Stored::No)
+/// How a phase ends a request before the cache.
+enum Stop {
+    /// An error, answered by [`EdgeError::into_response`].
+    Fail(EdgeError),
+    /// A viewer protocol redirect.
+    Redirect(Box<Response<Body>>),
+}
+
+impl From<EdgeError> for Stop {
+    fn from(e: EdgeError) -> Self {
+        Stop::Fail(e)
     }
 }
 
 impl Edge {
-    /// A data plane with an empty routing table.
+    /// A data plane with an empty routing table, on the system clock.
     pub fn new(cache: Cache, pop: &str, trusted_proxies: Vec<Cidr>) -> Self {
         Self {
             routes: arc_swap::ArcSwap::from_pointee(Routes::default()),
@@ -87,22 +116,20 @@ impl Edge {
             cache,
             identity: EdgeIdentity::new(pop),
             trusted_proxies,
-            meter: None,
+            clock: crate::clock::system(),
+            log: None,
         }
+    }
+
+    /// Reads the time of day from `clock` (tests move it forward instead of sleeping).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Records every request to `meter`, as served from `pop` in billing region `region`.
     pub fn with_meter(mut self, meter: Meter, pop: &str, region: BillingRegion) -> Self {
-        let ctx = MeterContext {
-            meter,
-            pop: super::metering::intern_pop(pop),
-            region,
-        };
-        self.meter = Some(
-            (0..crate::meter::SHARDS)
-                .map(|_| Arc::new(ctx.clone()))
-                .collect(),
-        );
+        self.log = Some(Log::new(meter, pop, region));
         self
     }
 
@@ -140,36 +167,33 @@ impl Edge {
         ip
     }
 
-    /// Handles one viewer request end to end. Never panics on input; every outcome is a response.
+    /// Handles one viewer request end to end: every phase, in order. Never panics on input;
+    /// every outcome is a response.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<hyper::body::Incoming>,
         conn: ConnInfo,
-    ) -> Response<MeteredBody> {
+    ) -> Response<ResponseBody> {
         let request_id = crate::ids::request_id();
         let rid = HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("-"));
-        // If the viewer leaves before the response is ready, the guard records a `000`.
-        let (pending, measured_header_bytes) = match &self.meter {
-            Some(m) => {
-                let (p, n) = Pending::new(&m[crate::meter::thread_shard()], &req, &conn, &rid);
-                (Some(p), Some(n))
-            }
-            None => (None, None),
-        };
-        let mut guard = AbortGuard(pending);
-        // Routing and fetching note what they learn in the record's tally (or, without
-        // metering, in one on the stack).
+        // 10. Log: opened first, so that it also observes a request abandoned in any phase
+        // (if the viewer leaves before the response is ready, the entry records a `000`).
+        let mut entry = LogEntry::open(self.log.as_ref(), &req, &conn, &rid);
         let local;
-        let tally: &Tally = match &guard.0 {
-            Some(p) => &p.tally,
+        let summary: &Summary = match entry.summary() {
+            Some(s) => s,
             None => {
-                local = Tally::default();
+                local = Summary::default();
                 &local
             }
         };
-        let (mut resp, outcome) = self
-            .route(req, measured_header_bytes, &conn, &rid, &request_id, tally)
-            .await;
+        // 1. to 7.
+        let (mut resp, outcome) = match self.phases(req, &conn, &rid, &request_id, summary).await {
+            Ok(done) => done,
+            Err(Stop::Fail(e)) => fail(e, &request_id, summary),
+            Err(Stop::Redirect(resp)) => (*resp, Outcome::own(XCache::Redirect)),
+        };
+        // 7. Response: CloudFront's headers, on every outcome.
         let status = resp.status();
         let added = headers::decorate_response(
             resp.headers_mut(),
@@ -178,97 +202,86 @@ impl Edge {
             &self.identity,
             &rid,
             outcome.age,
-            outcome.stored.edge_headers(),
+            !matches!(outcome.head, Head::Own),
         );
-        let pending = guard.0.take().map(|mut pending| {
-            // A cached object's headers as stored, plus what decorating added, are measured from
-            // the object's summary instead of walking them again.
-            let stored = match (&outcome.stored, added) {
-                (Stored::Object(Some(obj)), Some(added)) => Some((obj.head(), added)),
-                _ => None,
-            };
-            pending.respond(&resp, outcome.x_cache, stored);
-            pending
-        });
-        resp.map(|b| MeteredBody::new(b, pending))
+        // A cached object's headers as stored, plus what decorating added, are measured from
+        // the object instead of walking them again.
+        let stored = match (&outcome.head, added) {
+            (Head::Cached { obj, exact: true }, Some(added)) => Some((&**obj, added)),
+            _ => None,
+        };
+        let record = entry.respond(&resp, outcome.x_cache, stored);
+        // 9. Send (and 10. log, when the body has been handed to the connection).
+        let source = match outcome.head {
+            Head::Cached { obj, .. } => Some(obj),
+            Head::Own => None,
+        };
+        resp.map(|body| ResponseBody::new(body, record, source))
     }
 
-    /// `measured_header_bytes` is the request headers' size, when metering has measured it.
-    async fn route(
+    /// Phases 1 to 7 up to the response headers. An early end is a [`Stop`].
+    async fn phases(
         &self,
         req: Request<hyper::body::Incoming>,
-        measured_header_bytes: Option<u64>,
         conn: &ConnInfo,
         rid: &HeaderValue,
         request_id: &str,
-        tally: &Tally,
-    ) -> (Response<Body>, Outcome) {
-        let error = |status: StatusCode, reason: &str| edge_error(status, reason, request_id);
-        // 1. Limits.
-        let pq_len = req
-            .uri()
-            .path_and_query()
-            .map(|pq| pq.as_str().len())
-            .unwrap_or(0);
-        let header_len =
-            measured_header_bytes.unwrap_or_else(|| header_bytes(req.headers())) as usize;
-        let head_len = pq_len + req.method().as_str().len() + header_len;
-        if pq_len > MAX_URL_BYTES || head_len > MAX_HEAD_BYTES {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Bad request: the request line or headers are too large.",
-            );
-        }
-        // 2. Host → distribution.
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or("")
-            .to_owned();
+        summary: &Summary,
+    ) -> Result<(Response<Body>, Outcome), Stop> {
+        // 1. Accept.
+        accept(&req, summary)?;
+        // 2. Route.
         let routes = self.routes.load();
-        let Some(dist) = routes.lookup(&host) else {
-            return error(
-                StatusCode::FORBIDDEN,
-                "Bad request. We can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.",
-            );
-        };
-        // The tally keeps the reference and lends it back: the one reference count this request
-        // takes on the distribution, held until its record is written.
-        let dist = tally.distribution(dist.clone());
-        if !dist.enabled {
-            return error(
-                StatusCode::FORBIDDEN,
-                "Bad request. The distribution for this request is disabled.",
-            );
-        }
-        // 3. Path → behavior.
+        let host = host_of(&req);
         // The URI is shared (a reference count), so the path and query borrow from it after
         // the request has been taken apart.
         let uri = req.uri().clone();
-        let root_path;
-        let path = match (&dist.default_root_object, uri.path()) {
-            (Some(root), "/") => {
-                root_path = format!("/{root}");
-                root_path.as_str()
-            }
-            (_, raw_path) => raw_path,
+        let mut root_path = String::new();
+        let route = route(&routes, summary, host, &uri, &mut root_path)?;
+        // 3. Viewer checks.
+        let checked = self.viewer_checks(&req, conn, host, &route, &routes)?;
+        // 4. Viewer-request function: not yet.
+        let ctx = Ctx {
+            dist: route.dist,
+            behavior: route.behavior,
+            path: route.path,
+            query: uri.query(),
+            viewer_ip: checked.viewer_ip,
+            https: conn.https,
+            rid,
+            strip_signing: checked.strip_signing,
+            summary,
         };
-        let raw_query = uri.query();
-        let normalized = pattern::normalize(path);
-        let Some(behavior) = dist.behavior(&normalized) else {
-            return error(
-                StatusCode::FORBIDDEN,
-                "Bad request. No cache behavior matches this request.",
-            );
+        // 5. Cache (which calls 6. origin on a miss, and admits what comes back), or 6. origin
+        // alone for what is never cached.
+        let behavior = route.behavior;
+        let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
+            || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
+        let (resp, outcome) = if cacheable_method && !behavior.ttl.caching_disabled() {
+            let ranged = req.headers().contains_key(header::RANGE);
+            let (parts, _body) = req.into_parts();
+            self.cached(parts, &ctx, ranged, request_id).await
+        } else {
+            self.pass(req, &ctx, request_id).await
         };
-        // 4. Methods and protocol.
+        // 7. Response: custom error pages.
+        Ok(self.custom_error(resp, outcome, &ctx, request_id).await)
+    }
+
+    /// Phase 3, viewer checks: allowed methods, a GET's body, the viewer protocol policy, and
+    /// on restricted behaviors a signed URL or signed cookies, verified against the behavior's
+    /// trusted keys before the cache is consulted.
+    fn viewer_checks(
+        &self,
+        req: &Request<hyper::body::Incoming>,
+        conn: &ConnInfo,
+        host: &str,
+        route: &Route<'_>,
+        routes: &Routes,
+    ) -> Result<Checked, Stop> {
+        let behavior = route.behavior;
         if !behavior.allowed.contains(req.method()) {
-            return error(
-                StatusCode::FORBIDDEN,
-                "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.",
-            );
+            return Err(EdgeError::MethodNotAllowed.into());
         }
         // CloudFront refuses a GET that carries a body (caching.md §7.7).
         let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
@@ -277,27 +290,18 @@ impl Edge {
                 .get(header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0");
         if *req.method() == Method::GET && has_body {
-            return error(
-                StatusCode::FORBIDDEN,
-                "Bad request. A GET request cannot carry a body.",
-            );
+            return Err(EdgeError::GetWithBody.into());
         }
         if !conn.https {
             match behavior.viewer_protocol {
                 ViewerProtocol::AllowAll => {}
-                ViewerProtocol::HttpsOnly => {
-                    return error(
-                        StatusCode::FORBIDDEN,
-                        "Bad request. This distribution only accepts HTTPS requests.",
-                    );
-                }
+                ViewerProtocol::HttpsOnly => return Err(EdgeError::HttpsOnly.into()),
                 ViewerProtocol::RedirectToHttps => {
-                    return redirect(req.method(), req.version(), &host, req.uri(), request_id);
+                    let resp = redirect(req.method(), req.version(), host, req.uri())?;
+                    return Err(Stop::Redirect(Box::new(resp)));
                 }
             }
         }
-        // 5. Restricted behaviors: a signed URL or signed cookies, verified against the public
-        // keys of the behavior's trusted key groups, before the cache is consulted.
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
         let mut strip_signing = false;
         if let Some(key_ids) = &behavior.trusted_key_ids {
@@ -307,56 +311,113 @@ impl Edge {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .collect();
-            let now_epoch = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
             let facts = RequestFacts {
                 scheme: if conn.https { "https" } else { "http" },
-                host: &host,
+                host,
                 raw_path: req.uri().path(),
                 raw_query: req.uri().query(),
                 cookie_headers: &cookies,
                 viewer_ip,
-                now_epoch,
+                now_epoch: self.clock.epoch_secs(),
             };
-            match auth::verify_cached(&facts, key_ids, &routes.keys, Some(&self.verified)) {
-                Ok(grant) => strip_signing = grant.strip_query,
-                Err(denial) => {
-                    return (
-                        pages::response(StatusCode::FORBIDDEN, "text/xml", denial.error_body()),
-                        Outcome {
-                            x_cache: XCache::Error,
-                            age: None,
-                            stored: Stored::No,
-                        },
-                    );
-                }
-            }
+            let grant = auth::verify_cached(&facts, key_ids, &routes.keys, Some(&self.verified))
+                .map_err(EdgeError::SignatureRefused)?;
+            strip_signing = grant.strip_query;
         }
-        let ctx = Ctx {
-            dist,
-            behavior,
-            path,
-            query: raw_query,
+        Ok(Checked {
             viewer_ip,
-            https: conn.https,
-            rid,
             strip_signing,
-            tally,
-        };
-        // 6./7. Cache or pass through.
-        let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
-            || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
-        let ranged = req.headers().contains_key(header::RANGE);
-        if cacheable_method && !behavior.ttl.caching_disabled() {
-            let (parts, _body) = req.into_parts();
-            let (resp, outcome) = self.cached(parts, &ctx, ranged, request_id).await;
-            return self.custom_error(resp, outcome, &ctx, request_id).await;
-        }
-        let (resp, outcome) = self.pass(req, &ctx, request_id).await;
-        self.custom_error(resp, outcome, &ctx, request_id).await
+        })
     }
+}
 
+/// Phase 1, accept: CloudFront's limits on the URL and the request head. Also notes the
+/// head's size for the log.
+fn accept<B>(req: &Request<B>, summary: &Summary) -> Result<(), EdgeError> {
+    let pq_len = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().len())
+        .unwrap_or(0);
+    let header_len = header_bytes(req.headers());
+    summary.request_head(header_len);
+    let head_len = pq_len + req.method().as_str().len() + header_len as usize;
+    if pq_len > MAX_URL_BYTES || head_len > MAX_HEAD_BYTES {
+        return Err(EdgeError::TooLarge);
+    }
+    Ok(())
+}
+
+/// The request's Host: the header, else the URI's authority (HTTP/2), else empty.
+fn host_of<B>(req: &Request<B>) -> &str {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+}
+
+/// What routing found.
+struct Route<'a> {
+    dist: &'a Arc<Distribution>,
+    behavior: &'a Behavior,
+    /// The path the behavior serves (`/` replaced by the DefaultRootObject).
+    path: &'a str,
+}
+
+/// Phase 2, route: Host → distribution (unknown or disabled: 403), DefaultRootObject for `/`,
+/// then path → behavior (first match, default last).
+fn route<'a>(
+    routes: &'a Routes,
+    summary: &'a Summary,
+    host: &str,
+    uri: &'a http::Uri,
+    root_path: &'a mut String,
+) -> Result<Route<'a>, EdgeError> {
+    let dist = routes.lookup(host).ok_or(EdgeError::UnknownHost)?;
+    // The summary keeps the reference and lends it back: the one reference count this request
+    // takes on the distribution, held until the log has read it.
+    let dist = summary.distribution(dist.clone());
+    if !dist.enabled {
+        return Err(EdgeError::DistributionDisabled);
+    }
+    let path = match (&dist.default_root_object, uri.path()) {
+        (Some(root), "/") => {
+            *root_path = format!("/{root}");
+            root_path.as_str()
+        }
+        (_, raw_path) => raw_path,
+    };
+    let behavior = dist
+        .behavior(&pattern::normalize(path))
+        .ok_or(EdgeError::NoBehavior)?;
+    Ok(Route {
+        dist,
+        behavior,
+        path,
+    })
+}
+
+/// What the viewer checks established.
+struct Checked {
+    viewer_ip: IpAddr,
+    /// A signed URL granted the request: its signing parameters are neither part of the cache
+    /// key nor sent to the origin.
+    strip_signing: bool,
+}
+
+/// An error's response: notes its detailed result type for the log, and logs origin failures.
+fn fail(e: EdgeError, request_id: &str, summary: &Summary) -> (Response<Body>, Outcome) {
+    if let Some(detailed) = e.detailed_result() {
+        summary.detailed(detailed);
+    }
+    if e.blame() != super::error::Blame::Viewer {
+        tracing::warn!(error = %e, status = %e.status(), "request failed");
+    }
+    (e.into_response(request_id), Outcome::own(XCache::Error))
+}
+
+impl Edge {
     /// CustomErrorResponses: an origin error with a rule that names a page is answered with that
     /// page, fetched through the behavior its path matches (and cached like any object), with the
     /// rule's ResponseCode. If the page cannot be fetched, the viewer gets what the page's origin
@@ -416,14 +477,7 @@ impl Edge {
                 .unwrap_or(status);
             page_resp.headers_mut().remove(header::AGE);
         }
-        (
-            page_resp,
-            Outcome {
-                x_cache: XCache::Error,
-                age: None,
-                stored: Stored::No,
-            },
-        )
+        (page_resp, Outcome::own(XCache::Error))
     }
 
     /// The cache path for GET/HEAD (and cached OPTIONS).
@@ -447,10 +501,10 @@ impl Edge {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let now = SystemTime::now();
+            let now = self.clock.now();
             let stale = match self.cache.lookup(&cache_key, now).await {
                 Lookup::Fresh(obj) => {
-                    return serve_cached(&obj, &parts, now, XCache::Hit, ctx.tally);
+                    return serve_cached(obj, &parts, now, XCache::Hit, ctx.summary);
                 }
                 Lookup::Stale(obj) => Some(obj),
                 Lookup::Miss => None,
@@ -466,11 +520,11 @@ impl Edge {
                     // Collapsed requests are logged as hits, as CloudFront does.
                     Waited::Object(obj) => {
                         return serve_cached(
-                            &obj,
+                            obj,
                             &parts,
-                            SystemTime::now(),
+                            self.clock.now(),
                             XCache::Hit,
-                            ctx.tally,
+                            ctx.summary,
                         );
                     }
                     Waited::Retry => continue,
@@ -495,7 +549,7 @@ impl Edge {
                         }
                     }
                     let resp =
-                        match fetch(&ctx.behavior.target, origin_req, &parts, ctx.tally).await {
+                        match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary).await {
                             Ok(r) => r,
                             Err(e) => {
                                 guard.abandon();
@@ -503,14 +557,14 @@ impl Edge {
                                 // is served instead (caching.md §4).
                                 if let Some(old) = &stale {
                                     return serve_cached(
-                                        old,
+                                        old.clone(),
                                         &parts,
-                                        SystemTime::now(),
+                                        self.clock.now(),
                                         XCache::Hit,
-                                        ctx.tally,
+                                        ctx.summary,
                                     );
                                 }
-                                return origin_error(e, request_id, ctx.tally);
+                                return fail(e.into(), request_id, ctx.summary);
                             }
                         };
                     if let Some(old) = &stale {
@@ -520,17 +574,17 @@ impl Edge {
                         if resp.status().is_server_error() {
                             guard.abandon();
                             return serve_cached(
-                                old,
+                                old.clone(),
                                 &parts,
-                                SystemTime::now(),
+                                self.clock.now(),
                                 XCache::Hit,
-                                ctx.tally,
+                                ctx.summary,
                             );
                         }
                     }
                     let (mut rparts, body) = resp.into_parts();
                     headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
-                    let now = SystemTime::now();
+                    let now = self.clock.now();
                     let error_caching_min_ttl = ctx
                         .dist
                         .error_responses
@@ -544,7 +598,7 @@ impl Edge {
                         &ctx.behavior.ttl,
                         error_caching_min_ttl,
                     );
-                    ctx.tally.ttl(match decision {
+                    ctx.summary.ttl(match decision {
                         cache_mod::ttl::Storage::Store { ttl } => ttl,
                         cache_mod::ttl::Storage::DoNotStore => std::time::Duration::ZERO,
                     });
@@ -570,14 +624,7 @@ impl Edge {
                         }
                     };
                     let resp = Response::from_parts(rparts, body);
-                    return (
-                        resp,
-                        Outcome {
-                            x_cache: XCache::Miss,
-                            age: None,
-                            stored: Stored::No,
-                        },
-                    );
+                    return (resp, Outcome::own(XCache::Miss));
                 }
             }
         }
@@ -605,7 +652,7 @@ impl Edge {
                 headers.insert(name, v.clone());
             }
         }
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let template = |ttl| cache_mod::store::CachedObjectTemplate {
             status: old.status,
             headers: headers.clone(),
@@ -626,7 +673,7 @@ impl Edge {
                 )
             }
         };
-        serve_cached(&obj, parts, now, XCache::RefreshHit, ctx.tally)
+        serve_cached(obj, parts, now, XCache::RefreshHit, ctx.summary)
     }
 
     async fn pass(
@@ -650,20 +697,16 @@ impl Edge {
         let (parts, body) = req.into_parts();
         let mut origin_req = self.origin_request(&parts, ctx, false);
         origin_req.body = body;
-        match fetch(&ctx.behavior.target, origin_req, &parts, ctx.tally).await {
+        match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary).await {
             Ok(resp) => {
                 let (mut rparts, body) = resp.into_parts();
                 headers::clean_origin_response(&mut rparts.headers, false, &|_| false);
                 (
                     Response::from_parts(rparts, body),
-                    Outcome {
-                        x_cache: XCache::Miss,
-                        age: None,
-                        stored: Stored::No,
-                    },
+                    Outcome::own(XCache::Miss),
                 )
             }
-            Err(e) => origin_error(e, request_id, ctx.tally),
+            Err(e) => fail(e.into(), request_id, ctx.summary),
         }
     }
 
@@ -729,22 +772,6 @@ impl Edge {
     }
 }
 
-/// CloudFront's HTML error page as a response, with `X-Cache: Error`.
-fn edge_error(status: StatusCode, reason: &str, request_id: &str) -> (Response<Body>, Outcome) {
-    (
-        pages::response(
-            status,
-            "text/html",
-            pages::error_page(status, reason, request_id),
-        ),
-        Outcome {
-            x_cache: XCache::Error,
-            age: None,
-            stored: Stored::No,
-        },
-    )
-}
-
 /// How much of an origin error body replaced by a custom error page is still read.
 const ERROR_BODY_DRAIN_LIMIT: usize = 1 << 20;
 
@@ -773,8 +800,8 @@ struct Ctx<'a> {
     /// The request was granted by a signed URL: its signing parameters are neither part of the
     /// cache key nor sent to the origin.
     strip_signing: bool,
-    /// What metering learns on the way.
-    tally: &'a Tally,
+    /// What the phases learn, for the log.
+    summary: &'a Summary,
 }
 
 impl Ctx<'_> {
@@ -793,7 +820,7 @@ async fn fetch(
     target: &Target,
     req: OriginRequest,
     parts: &http::request::Parts,
-    tally: &Tally,
+    summary: &Summary,
 ) -> Result<Response<Body>, OriginError> {
     let sent = origin_request_bytes(&req);
     let started = std::time::Instant::now();
@@ -801,7 +828,7 @@ async fn fetch(
     let received = result.as_ref().map_or(0, |r| {
         header_bytes(r.headers()) + 17 + content_length(r.headers()).unwrap_or(0)
     });
-    tally.origin(sent, received, started.elapsed());
+    summary.origin(sent, received, started.elapsed());
     result
 }
 
@@ -850,45 +877,19 @@ async fn fetch_target(
     }
 }
 
-fn origin_error(e: OriginError, request_id: &str, tally: &Tally) -> (Response<Body>, Outcome) {
-    tally.detailed(match &e {
-        OriginError::Timeout(_) => "OriginCommError",
-        OriginError::Refused(_) => "OriginError",
-        OriginError::Connect(_) => "OriginConnectError",
-        OriginError::Protocol(_) => "OriginInvalidResponseError",
-    });
-    let (status, reason) = match &e {
-        OriginError::Timeout(_) => (
-            StatusCode::GATEWAY_TIMEOUT,
-            "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection.",
-        ),
-        OriginError::Refused(_) => (StatusCode::FORBIDDEN, "Bad request."),
-        OriginError::Connect(_) | OriginError::Protocol(_) => (
-            StatusCode::BAD_GATEWAY,
-            "CloudFront wasn't able to connect to the origin.",
-        ),
-    };
-    tracing::warn!(error = %e, %status, "origin request failed");
-    edge_error(status, reason, request_id)
-}
-
 /// Serves a cached object: 304 for a matching conditional, 206 for a satisfiable single range,
 /// the whole object otherwise.
 fn serve_cached(
-    obj: &Arc<CachedObject>,
+    obj: Arc<CachedObject>,
     parts: &http::request::Parts,
     now: SystemTime,
     x_cache: XCache,
-    tally: &Tally,
+    summary: &Summary,
 ) -> (Response<Body>, Outcome) {
-    tally.ttl(obj.ttl);
+    summary.ttl(obj.ttl);
     let age = Some(obj.age(now).as_secs());
-    let outcome = |stored| Outcome {
-        x_cache,
-        age,
-        stored,
-    };
-    if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, obj) {
+    let outcome = |head| Outcome { x_cache, age, head };
+    if obj.status == StatusCode::OK && cache_mod::conditional::not_modified(&parts.headers, &obj) {
         let mut resp = Response::new(Body::empty());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
         for name in [
@@ -904,14 +905,11 @@ fn serve_cached(
             }
         }
         // A 304 carries only some of the stored headers.
-        return (resp, outcome(Stored::No));
+        return (resp, outcome(Head::Own));
     }
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = obj.status;
     *resp.headers_mut() = obj.headers.clone();
-    if let Some(m) = &obj.mirror {
-        crate::sendfile::announce(m);
-    }
     let len = obj.body.len() as u64;
     let mut body = obj.body.clone();
     let mut changed = false;
@@ -950,8 +948,13 @@ fn serve_cached(
     if parts.method != Method::HEAD {
         *resp.body_mut() = Body::from(body);
     }
-    let summed = (!changed && tally.metered()).then(|| obj.clone());
-    (resp, outcome(Stored::Object(summed)))
+    (
+        resp,
+        outcome(Head::Cached {
+            obj,
+            exact: !changed,
+        }),
+    )
 }
 
 fn redirect(
@@ -959,36 +962,24 @@ fn redirect(
     version: http::Version,
     host: &str,
     uri: &http::Uri,
-    request_id: &str,
-) -> (Response<Body>, Outcome) {
-    let error = |status| edge_error(status, "Bad request.", request_id);
+) -> Result<Response<Body>, EdgeError> {
     let (status, body) = match *method {
         Method::GET | Method::HEAD => (StatusCode::MOVED_PERMANENTLY, pages::MOVED_PERMANENTLY),
         _ if version >= http::Version::HTTP_11 => {
             (StatusCode::TEMPORARY_REDIRECT, pages::TEMPORARY_REDIRECT)
         }
-        _ => return error(StatusCode::FORBIDDEN),
+        _ => return Err(EdgeError::NotRedirectable(StatusCode::FORBIDDEN)),
     };
     let host_no_port = host
         .rsplit_once(':')
         .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
         .map_or(host, |(h, _)| h);
     let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let location = HeaderValue::from_str(&format!("https://{host_no_port}{pq}"))
+        .map_err(|_| EdgeError::NotRedirectable(StatusCode::BAD_REQUEST))?;
     let mut resp = pages::response(status, "text/html", body.to_owned());
-    match HeaderValue::from_str(&format!("https://{host_no_port}{pq}")) {
-        Ok(loc) => {
-            resp.headers_mut().insert(header::LOCATION, loc);
-        }
-        Err(_) => return error(StatusCode::BAD_REQUEST),
-    }
-    (
-        resp,
-        Outcome {
-            x_cache: XCache::Redirect,
-            age: None,
-            stored: Stored::No,
-        },
-    )
+    resp.headers_mut().insert(header::LOCATION, location);
+    Ok(resp)
 }
 
 /// The Cookie header for the origin: selected cookies (case-sensitive names), sorted by name.

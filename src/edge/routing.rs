@@ -111,8 +111,9 @@ pub struct Behavior {
     pub forward: Forwarding,
     /// TTL bounds from the cache policy.
     pub ttl: TtlBounds,
-    /// For a restricted behavior (TrustedKeyGroups), the ids of the public keys in its trusted
-    /// key groups; `None` when the behavior is public.
+    /// For a restricted behavior (TrustedKeyGroups or TrustedSigners), the ids of the public
+    /// keys in its trusted key groups and of the key pairs of its trusted accounts; `None` when
+    /// the behavior is public. An empty list denies every request.
     pub trusted_key_ids: Option<Vec<String>>,
 }
 

@@ -1332,6 +1332,13 @@ impl DistributionConfig {
                     );
                 }
             }
+            if g.selection_criteria == Some(OriginGroupSelectionCriteria::MediaQualityBased) {
+                d.warn(
+                    format!("{gp}.SelectionCriteria"),
+                    NOT_IMPLEMENTED,
+                    "SelectionCriteria media-quality-based is not applied: edgegate picks the primary origin and fails over on FailoverCriteria.StatusCodes, as with default",
+                );
+            }
             if g.members.len() == 2 && g.members[0] == g.members[1] {
                 d.error(
                     format!("{gp}.Members"),
@@ -1503,6 +1510,37 @@ impl DistributionConfig {
                     "a custom viewer certificate (ACM or IAM); edgegate serves the certificates from its own configuration and",
                 );
             }
+            if let Some(m) = v.minimum_protocol_version
+                && m != MinimumProtocolVersion::TlsV1_2_2021
+            {
+                d.warn(
+                    format!("{vp}.MinimumProtocolVersion"),
+                    NOT_IMPLEMENTED,
+                    format!(
+                        "MinimumProtocolVersion {} is not applied: edgegate's HTTPS listener accepts TLS 1.2 and TLS 1.3 with ECDHE and AEAD ciphers (as TLSv1.2_2021 does) for every distribution",
+                        m.as_str()
+                    ),
+                );
+            }
+        }
+        if let Some(pc) = self.price_class
+            && pc != PriceClass::PriceClassAll
+        {
+            d.warn(
+                format!("{ROOT}.PriceClass"),
+                NOT_IMPLEMENTED,
+                format!(
+                    "PriceClass {} is not applied: edgegate is one edge location that serves every request itself, and its usage is priced in its own --billing-region",
+                    pc.as_str()
+                ),
+            );
+        }
+        if self.is_ipv6_enabled == Some(false) {
+            d.warn(
+                format!("{ROOT}.IsIPV6Enabled"),
+                NOT_IMPLEMENTED,
+                "IsIPV6Enabled false is not applied: edgegate serves IPv6 viewers on any IPv6 address it listens on",
+            );
         }
         if let Some(g) = &self.restrictions {
             let gp = format!("{ROOT}.Restrictions.GeoRestriction");
@@ -1550,6 +1588,13 @@ impl DistributionConfig {
             Some(HttpVersion::Http3 | HttpVersion::Http2And3)
         ) {
             not_implemented(d, format!("{ROOT}.HttpVersion"), "HTTP/3");
+        }
+        if self.http_version == Some(HttpVersion::Http1_1) {
+            d.warn(
+                format!("{ROOT}.HttpVersion"),
+                NOT_IMPLEMENTED,
+                "HttpVersion http1.1 is not applied: edgegate offers HTTP/2 (ALPN h2) as well as HTTP/1.1 to every viewer",
+            );
         }
         if self.continuous_deployment_policy_id.is_some() {
             not_implemented(
@@ -1663,6 +1708,12 @@ impl Origin {
                 }
                 if !self.origin_access_control_id.is_empty() {
                     d.error(p, "IllegalOriginAccessConfiguration", "an origin can't use both an origin access control and an origin access identity; set OriginAccessIdentity to \"\"");
+                } else {
+                    d.warn(
+                        format!("{p}.S3OriginConfig.OriginAccessIdentity"),
+                        NOT_IMPLEMENTED,
+                        "an origin access identity is not applied by edgegate: without an OriginAccessControlId it sends unsigned (anonymous) requests to this bucket, which a bucket policy that admits only the OAI refuses; set an OriginAccessControlId to have edgegate sign with its own S3 credentials (SigV4) instead",
+                    );
                 }
             }
         }
@@ -1700,6 +1751,16 @@ impl Origin {
                     INVALID,
                     "OriginSslProtocols needs at least one protocol",
                 );
+            } else if c.origin_ssl_protocols != [SslProtocol::TlsV1_2] {
+                let listed: Vec<&str> = c.origin_ssl_protocols.iter().map(|v| v.as_str()).collect();
+                d.warn(
+                    format!("{cp}.OriginSslProtocols"),
+                    NOT_IMPLEMENTED,
+                    format!(
+                        "OriginSslProtocols [{}] is not applied: edgegate connects to HTTPS origins with TLS 1.2 or TLS 1.3 only, as with the default [TLSv1.2]",
+                        listed.join(", ")
+                    ),
+                );
             }
             if !(1..=120).contains(&c.origin_read_timeout) {
                 d.error(
@@ -1718,18 +1779,36 @@ impl Origin {
             if c.origin_mtls_config.as_ref().is_some_and(|t| !is_inert(t)) {
                 not_implemented(d, format!("{cp}.OriginMtlsConfig"), "Origin mutual TLS");
             }
+            if let Some(t) = c.ip_address_type {
+                d.warn(
+                    format!("{cp}.IpAddressType"),
+                    NOT_IMPLEMENTED,
+                    format!(
+                        "IpAddressType {} is not applied: edgegate connects to the addresses the origin's name resolves to, in the resolver's order",
+                        t.as_str()
+                    ),
+                );
+            }
             if c.origin_http_version == Some(OriginHttpVersion::Http2) {
                 not_implemented(d, format!("{cp}.OriginHttpVersion"), "HTTP/2 to origins");
             }
         }
-        if let Some(t) = self.response_completion_timeout
-            && t < read_timeout
-        {
-            d.error(
-                format!("{p}.ResponseCompletionTimeout"),
-                INVALID,
-                format!("ResponseCompletionTimeout ({t}) must be at least OriginReadTimeout ({read_timeout})"),
-            );
+        if let Some(t) = self.response_completion_timeout {
+            if t < read_timeout {
+                d.error(
+                    format!("{p}.ResponseCompletionTimeout"),
+                    INVALID,
+                    format!("ResponseCompletionTimeout ({t}) must be at least OriginReadTimeout ({read_timeout})"),
+                );
+            } else {
+                not_implemented(
+                    d,
+                    format!("{p}.ResponseCompletionTimeout"),
+                    &format!(
+                        "ResponseCompletionTimeout ({t} s; edgegate bounds each origin read by OriginReadTimeout, not the whole response)"
+                    ),
+                );
+            }
         }
         if self.vpc_origin_config.is_some() {
             not_implemented(d, format!("{p}.VpcOriginConfig"), "A VPC origin");

@@ -265,12 +265,16 @@ fn toml_inline_distribution_without_wrappers() {
 
     let mut d = Diagnostics::new();
     cfg.validate(&mut d);
-    // Compression is not implemented: a warning, no error. Log delivery is.
+    // Compression and TLSv1.1 to the origin are not implemented: warnings, no error. Log
+    // delivery is.
     assert!(d.errors.is_empty(), "{d}");
     let warned: Vec<&str> = d.warnings.iter().map(|w| w.path.as_str()).collect();
     assert_eq!(
         warned,
-        ["DistributionConfig.DefaultCacheBehavior.Compress"],
+        [
+            "DistributionConfig.Origins.Items[1].CustomOriginConfig.OriginSslProtocols",
+            "DistributionConfig.DefaultCacheBehavior.Compress"
+        ],
         "{d}"
     );
 

@@ -56,22 +56,25 @@ fn key_pair_ids(ids: &[String]) -> Tree {
     wrapped(leaves(ids), Vec::new())
 }
 
+/// A trusted signer (AWS account) and its active key pair ids (for `ActiveTrustedSigners`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSigner {
+    /// The account as the behaviors list it: `self` or a 12-digit id.
+    pub aws_account_number: String,
+    /// The account's key pair ids known to edgegate.
+    pub key_pair_ids: Vec<String>,
+}
+
 /// `ActiveTrustedSigners`: enabled when any behavior trusts signers; one `Signer` per account
-/// (edgegate keeps no account key pairs, so each lists none).
-fn active_trusted_signers(cfg: &DistributionConfig) -> Tree {
+/// with the key pair ids edgegate knows for it.
+fn active_trusted_signers(cfg: &DistributionConfig, signers: &[ActiveSigner]) -> Tree {
     let enabled = cfg.behaviors().any(|b| b.trusted_signers.enabled);
-    let mut accounts: Vec<&str> = Vec::new();
-    for a in cfg.behaviors().flat_map(|b| b.trusted_signers.items.iter()) {
-        if !accounts.contains(&a.as_str()) {
-            accounts.push(a);
-        }
-    }
-    let items = accounts
+    let items = signers
         .iter()
-        .map(|a| {
+        .map(|s| {
             MapBuilder::new()
-                .leaf("AwsAccountNumber", a)
-                .node("KeyPairIds", key_pair_ids(&[]))
+                .leaf("AwsAccountNumber", &s.aws_account_number)
+                .node("KeyPairIds", key_pair_ids(&s.key_pair_ids))
                 .build()
         })
         .collect();
@@ -97,6 +100,7 @@ fn active_trusted_key_groups(cfg: &DistributionConfig, groups: &[ActiveKeyGroup]
 pub fn distribution(
     meta: &DistributionMeta,
     cfg: &DistributionConfig,
+    signers: &[ActiveSigner],
     key_groups: &[ActiveKeyGroup],
 ) -> Tree {
     MapBuilder::new()
@@ -109,7 +113,7 @@ pub fn distribution(
             meta.in_progress_invalidation_batches,
         )
         .leaf("DomainName", &meta.domain_name)
-        .node("ActiveTrustedSigners", active_trusted_signers(cfg))
+        .node("ActiveTrustedSigners", active_trusted_signers(cfg, signers))
         .node(
             "ActiveTrustedKeyGroups",
             active_trusted_key_groups(cfg, key_groups),

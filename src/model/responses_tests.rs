@@ -48,11 +48,23 @@ fn distribution_document() {
         key_group_id: "kg-1".into(),
         key_pair_ids: vec!["K2JCJMDEHXQW5F".into()],
     }];
-    let t = distribution(&meta(), &cfg, &groups);
+    let t = distribution(&meta(), &cfg, &[], &groups);
     let xml = t.to_xml("Distribution");
     assert!(xml.contains("<Distribution xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Id>E2QWRUHEXAMPLE</Id><ARN>arn:aws:cloudfront::111122223333:distribution/E2QWRUHEXAMPLE</ARN><Status>Deployed</Status><LastModifiedTime>2024-01-02T03:04:05.678Z</LastModifiedTime><InProgressInvalidationBatches>0</InProgressInvalidationBatches><DomainName>d111111abcdef8.cloudfront.net</DomainName>"));
     assert!(xml.contains("<ActiveTrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedSigners>"));
     assert!(xml.contains("<ActiveTrustedKeyGroups><Enabled>true</Enabled><Quantity>1</Quantity><Items><KeyGroup><KeyGroupId>kg-1</KeyGroupId><KeyPairIds><Quantity>1</Quantity><Items><KeyPairId>K2JCJMDEHXQW5F</KeyPairId></Items></KeyPairIds></KeyGroup></Items></ActiveTrustedKeyGroups>"));
+    // With trusted signers: one Signer per account, with its key pair ids.
+    let mut signed = cfg.clone();
+    signed.default_cache_behavior.trusted_signers = crate::model::distribution::TrustedList {
+        enabled: true,
+        items: vec!["self".into()],
+    };
+    let signers = [ActiveSigner {
+        aws_account_number: "self".into(),
+        key_pair_ids: vec!["APKAEIBAERJR2EXAMPLE".into()],
+    }];
+    let xml2 = distribution(&meta(), &signed, &signers, &groups).to_xml("Distribution");
+    assert!(xml2.contains("<ActiveTrustedSigners><Enabled>true</Enabled><Quantity>1</Quantity><Items><Signer><AwsAccountNumber>self</AwsAccountNumber><KeyPairIds><Quantity>1</Quantity><Items><KeyPairId>APKAEIBAERJR2EXAMPLE</KeyPairId></Items></KeyPairIds></Signer></Items></ActiveTrustedSigners>"), "{xml2}");
     // The embedded config decodes back to the same value.
     let (_, back) = from_xml(xml.as_bytes()).unwrap();
     let mut d = Diagnostics::new();

@@ -10,9 +10,11 @@ pub mod origin;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use edgegate::app::Running;
+use edgegate::clock::ManualClock;
 use edgegate::config::{FileConfig, ServeArgs, Settings};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -36,8 +38,22 @@ impl TestEdge {
         Self::start_in(config_toml, data_dir).await
     }
 
+    /// Like [`TestEdge::start`], on a clock the test moves forward instead of sleeping.
+    pub async fn start_clocked(config_toml: &str, clock: Arc<ManualClock>) -> TestEdge {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_with(config_toml, data_dir, clock).await
+    }
+
     /// Like [`TestEdge::start`] with an existing data directory (restart tests).
     pub async fn start_in(config_toml: &str, data_dir: tempfile::TempDir) -> TestEdge {
+        Self::start_with(config_toml, data_dir, edgegate::clock::system()).await
+    }
+
+    async fn start_with(
+        config_toml: &str,
+        data_dir: tempfile::TempDir,
+        clock: Arc<dyn edgegate::clock::Clock>,
+    ) -> TestEdge {
         let file: FileConfig = toml::from_str(config_toml).expect("test config parses");
         let args = ServeArgs {
             listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -47,7 +63,7 @@ impl TestEdge {
         };
         let base = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let settings = Settings::resolve(&args, &file, &base).expect("test settings valid");
-        let running = edgegate::app::start(settings, file, None)
+        let running = edgegate::app::start_with_clock(settings, file, None, clock)
             .await
             .expect("edge starts");
         TestEdge {

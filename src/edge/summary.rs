@@ -1,0 +1,116 @@
+//! What the phases learn about one request on the way, for the log phase to read once the
+//! request has finished: the distribution that matched, the request head's size, the TTL the
+//! object was (or would have been) cached with, what the origin was sent and answered, and the
+//! detailed reason of an error.
+//!
+//! The phases write through a shared reference across awaits, hence atomics. The summary knows
+//! nothing of how it is recorded: the log phase (`metering`) owns one per metered
+//! request and lends it to the phases; without metering the pipeline keeps one on its stack.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use super::routing::Distribution;
+
+/// What a request's phases learnt; see the module docs.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The distribution that matched the Host; routing borrows it from here, so the summary
+    /// holds the one reference routing took.
+    dist: OnceLock<Arc<Distribution>>,
+    /// The request's headers as HTTP/1.1 writes them, as the accept phase measured them.
+    head_bytes: AtomicU64,
+    /// Seconds + 1; 0 while unknown.
+    ttl: AtomicU64,
+    origin_out: AtomicU64,
+    origin_in: AtomicU64,
+    /// Microseconds + 1; 0 when the origin was not contacted.
+    origin_latency: AtomicU64,
+    detailed: Mutex<Option<&'static str>>,
+    /// The log phase keeps a record of the request (else nothing reads this summary).
+    observed: bool,
+}
+
+impl Summary {
+    /// A summary the log phase will read when the request ends.
+    pub fn observed() -> Self {
+        Summary {
+            observed: true,
+            ..Summary::default()
+        }
+    }
+
+    /// Whether the log phase will read it (phases skip work only it would use otherwise).
+    pub fn is_observed(&self) -> bool {
+        self.observed
+    }
+
+    /// Keeps the distribution that matched the Host (the first one given) and lends it back
+    /// for as long as the summary lives.
+    pub fn distribution(&self, dist: Arc<Distribution>) -> &Arc<Distribution> {
+        self.dist.get_or_init(|| dist)
+    }
+
+    /// The request's headers' size as HTTP/1.1 writes them.
+    pub fn request_head(&self, bytes: u64) {
+        self.head_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The TTL the object was (or would have been) cached with.
+    pub fn ttl(&self, ttl: Duration) {
+        self.ttl
+            .store(ttl.as_secs().saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// An origin request: bytes sent, bytes received (head and declared length) and latency.
+    pub fn origin(&self, sent: u64, received: u64, latency: Duration) {
+        self.origin_out.fetch_add(sent, Ordering::Relaxed);
+        self.origin_in.fetch_add(received, Ordering::Relaxed);
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX - 1);
+        self.origin_latency.store(us + 1, Ordering::Relaxed);
+    }
+
+    /// CloudFront's `x-edge-detailed-result-type` for an error (e.g. `OriginConnectError`).
+    pub fn detailed(&self, name: &'static str) {
+        *self.detailed.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
+    }
+
+    // === read by the log phase ===
+
+    /// The distribution, once routing found one.
+    pub fn dist(&self) -> Option<&Arc<Distribution>> {
+        self.dist.get()
+    }
+
+    /// The request headers' size.
+    pub fn request_head_bytes(&self) -> u64 {
+        self.head_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The TTL in seconds, once known.
+    pub fn ttl_secs(&self) -> Option<u64> {
+        self.ttl.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// Bytes sent to and received from the origin.
+    pub fn origin_bytes(&self) -> (u64, u64) {
+        (
+            self.origin_out.load(Ordering::Relaxed),
+            self.origin_in.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The origin's latency in microseconds, when it was contacted.
+    pub fn origin_latency_us(&self) -> Option<u64> {
+        self.origin_latency.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// The detailed result type of an error, when a phase named one.
+    pub fn detailed_result(&mut self) -> Option<&'static str> {
+        *self
+            .detailed
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
