@@ -8,8 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
-
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -22,9 +21,108 @@ use crate::meter::Meter;
 use crate::meter::bucket::S3Client;
 use crate::meter::deliver::{Delivery, DeliveryReport, LogTarget};
 use crate::meter::metrics::Metrics;
-use crate::server::{self, Shutdown};
-use crate::state::StateStore;
+use crate::server::{self, Shutdown, TlsError};
+use crate::sign::SignError;
 use crate::state::registry::{OnChange, Registry, State};
+use crate::state::{StateError, StateStore};
+
+/// Why the edge could not start (or the demo could not be set up); the text is what the
+/// operator reads after `edgegate:`.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config file cannot be read or parsed.
+    #[error("{0}")]
+    ConfigFile(String),
+    /// The settings (flags, environment and config file together) are invalid; every problem.
+    #[error("invalid settings:{}", list(.0))]
+    Settings(Vec<String>),
+    /// The demo's settings are invalid (the demo's config is built in, so this means bad flags).
+    #[error("{}", .0.join("; "))]
+    DemoSettings(Vec<String>),
+    /// The config file's declarations are invalid; every problem.
+    #[error("invalid configuration:{}", list(.0))]
+    Declarations(Vec<String>),
+    /// The usage journal cannot be opened.
+    #[error("cannot open the usage journal in {}: {error}", dir.display())]
+    Journal {
+        /// The data directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The control-plane state cannot be opened or loaded.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The registry refused a declared resource.
+    #[error("declared {what}: {error}")]
+    Declared {
+        /// The resource, e.g. `public key demo-key`.
+        what: String,
+        /// Why it was refused.
+        #[source]
+        error: StateError,
+    },
+    /// A listener cannot be bound.
+    #[error("cannot listen on {addr} ({what}): {error}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Which listener.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The HTTPS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A bound listener has no local address.
+    #[error("listener address: {0}")]
+    ListenerAddress(#[source] std::io::Error),
+    /// The accept workers cannot start.
+    #[error("cannot start the {name} workers: {error}")]
+    Workers {
+        /// `http` or `https`.
+        name: &'static str,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The demo's site files cannot be written.
+    #[error("{}: {error}", path.display())]
+    DemoFiles {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The built-in demo config does not parse (a build defect).
+    #[error("demo config: {0}")]
+    DemoConfig(#[source] toml::de::Error),
+}
+
+/// One `\n  - ` line per problem.
+fn list(problems: &[String]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            format!(
+                "
+  - {p}"
+            )
+        })
+        .collect()
+}
+
+/// `edgegate config check` found errors; the report lists them (and any warnings).
+#[derive(Debug, thiserror::Error)]
+#[error("{report}")]
+pub struct CheckFailed {
+    /// The whole report, one `warning:`/`error:` line each and a count.
+    pub report: String,
+}
 
 /// Resolves SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
@@ -50,10 +148,10 @@ pub async fn shutdown_signal() {
 }
 
 /// Loads the config file named by `args` (if any) and resolves the settings.
-pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), String> {
+pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), StartError> {
     let (file, base) = match &args.config {
         Some(path) => (
-            config::load_file(path)?,
+            config::load_file(path).map_err(StartError::ConfigFile)?,
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
         None => (
@@ -61,20 +159,15 @@ pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), String>
             std::env::current_dir().unwrap_or_default(),
         ),
     };
-    let settings = Settings::resolve(args, &file, &base).map_err(|errors| {
-        let mut msg = String::from("invalid settings:");
-        for e in errors {
-            msg.push_str("\n  - ");
-            msg.push_str(&e);
-        }
-        msg
-    })?;
+    let settings = Settings::resolve(args, &file, &base).map_err(StartError::Settings)?;
     Ok((settings, file))
 }
 
 /// `edgegate config check FILE`: returns the report to print, `Err` when there are errors.
-pub fn check_config(path: &Path) -> Result<String, String> {
-    let file = config::load_file(path).map_err(|e| format!("error: {e}\n"))?;
+pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
+    let file = config::load_file(path).map_err(|e| CheckFailed {
+        report: format!("error: {e}\n"),
+    })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let (mut errors, account_id) = match Settings::resolve(&ServeArgs::default(), &file, &base) {
         Ok(s) => (Vec::new(), s.account_id),
@@ -104,7 +197,7 @@ pub fn check_config(path: &Path) -> Result<String, String> {
             out.push_str(&format!("error: {e}\n"));
         }
         out.push_str(&format!("{} error(s)\n", errors.len()));
-        return Err(out);
+        return Err(CheckFailed { report: out });
     }
     out.push_str(&format!(
         "{}: OK ({} distributions, {} public keys, {} key groups, {} cache policies, {} origin request policies)\n",
@@ -118,10 +211,10 @@ pub fn check_config(path: &Path) -> Result<String, String> {
     Ok(out)
 }
 
-async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<TcpListener, String> {
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr} ({what}): {e}"))
+        .map_err(|error| StartError::Bind { addr, what, error })
 }
 
 /// A started edge: its bound addresses and the means to stop it.
@@ -207,7 +300,7 @@ pub async fn start(
     settings: Settings,
     file: FileConfig,
     config_path: Option<&Path>,
-) -> Result<Running, String> {
+) -> Result<Running, StartError> {
     start_with_clock(settings, file, config_path, crate::clock::system()).await
 }
 
@@ -218,7 +311,7 @@ pub async fn start_with_clock(
     file: FileConfig,
     config_path: Option<&Path>,
     clock: Arc<dyn crate::clock::Clock>,
-) -> Result<Running, String> {
+) -> Result<Running, StartError> {
     let base = config_path
         .and_then(Path::parent)
         .map(Path::to_path_buf)
@@ -231,10 +324,7 @@ pub async fn start_with_clock(
         tracing::warn!("{w}");
     }
     if !report.errors.is_empty() {
-        return Err(format!(
-            "invalid configuration:\n  - {}",
-            report.errors.join("\n  - ")
-        ));
+        return Err(StartError::Declarations(report.errors));
     }
 
     if settings.sendfile {
@@ -249,12 +339,13 @@ pub async fn start_with_clock(
         edge = edge.with_geoip(Arc::new(db));
     }
     let meter = if settings.metering {
-        let m = Meter::start(&settings.data_dir, Arc::new(Metrics::default())).map_err(|e| {
-            format!(
-                "cannot open the usage journal in {}: {e}",
-                settings.data_dir.display()
-            )
-        })?;
+        let m =
+            Meter::start(&settings.data_dir, Arc::new(Metrics::default())).map_err(|error| {
+                StartError::Journal {
+                    dir: settings.data_dir.clone(),
+                    error,
+                }
+            })?;
         edge = edge.with_meter(m.clone(), &settings.pop, settings.billing_region);
         Some(m)
     } else {
@@ -284,7 +375,7 @@ pub async fn start_with_clock(
             edge.publish(routes);
         })
     };
-    let store = StateStore::local(&settings.data_dir.join("state")).map_err(|e| e.to_string())?;
+    let store = StateStore::local(&settings.data_dir.join("state")).map_err(StateError::from)?;
     let registry = Arc::new(Registry::open(store, &settings.domain_suffix, on_change).await?);
     apply_declarations(&registry, declared).await?;
 
@@ -297,7 +388,7 @@ pub async fn start_with_clock(
         )),
         None => None,
     };
-    let local = |l: &TcpListener| l.local_addr().map_err(|e| format!("listener address: {e}"));
+    let local = |l: &TcpListener| l.local_addr().map_err(StartError::ListenerAddress);
     let viewer_addr = local(&viewer)?;
     let admin_addr = local(&admin)?;
     let tls_addr = match &viewer_tls {
@@ -317,7 +408,7 @@ pub async fn start_with_clock(
     let workers = settings.workers;
     let on_workers = |l, tls, name| {
         server::serve_on_workers(l, tls, handler.clone(), stop.clone(), drain, workers, name)
-            .map_err(|e| format!("cannot start the {name} workers: {e}"))
+            .map_err(|error| StartError::Workers { name, error })
     };
     tasks.spawn(on_workers(viewer, None, "http")?);
     if let Some((l, acceptor)) = viewer_tls {
@@ -372,35 +463,38 @@ pub async fn start_with_clock(
 }
 
 /// Upserts declared resources in dependency order: keys, groups, policies, distributions.
-async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Result<(), String> {
-    let fail = |what: &str, e: control::ApiError| format!("declared {what}: {}", e.message);
+async fn apply_declarations(
+    registry: &Registry,
+    d: declare::Declarations,
+) -> Result<(), StartError> {
+    let fail = |what: String, error: StateError| StartError::Declared { what, error };
     for k in d.public_keys {
         let name = k.config.name.clone();
         registry
             .create_public_key(k.config, k.id, true)
             .await
-            .map_err(|e| fail(&format!("public key {name}"), e))?;
+            .map_err(|e| fail(format!("public key {name}"), e))?;
     }
     for g in d.key_groups {
         let name = g.config.name.clone();
         registry
             .create_key_group(g.config, g.id, true)
             .await
-            .map_err(|e| fail(&format!("key group {name}"), e))?;
+            .map_err(|e| fail(format!("key group {name}"), e))?;
     }
     for p in d.cache_policies {
         let name = p.config.name.clone();
         registry
             .create_cache_policy(p.config, p.id, true)
             .await
-            .map_err(|e| fail(&format!("cache policy {name}"), e))?;
+            .map_err(|e| fail(format!("cache policy {name}"), e))?;
     }
     for p in d.origin_request_policies {
         let name = p.config.name.clone();
         registry
             .create_origin_request_policy(p.config, p.id, true)
             .await
-            .map_err(|e| fail(&format!("origin request policy {name}"), e))?;
+            .map_err(|e| fail(format!("origin request policy {name}"), e))?;
     }
     for dist in d.distributions {
         let what = dist
@@ -412,7 +506,7 @@ async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Re
         registry
             .create_distribution(dist.d.config, fixed, true)
             .await
-            .map_err(|e| fail(&format!("distribution {what}"), e))?;
+            .map_err(|e| fail(format!("distribution {what}"), e))?;
     }
     Ok(())
 }
@@ -420,6 +514,8 @@ async fn apply_declarations(registry: &Registry, d: declare::Declarations) -> Re
 /// The built-in demo: its config and the files of its local-directory origin.
 pub mod demo {
     use std::path::Path;
+
+    use super::{SignError, StartError};
 
     /// The id of the demo's public key (declared in its config).
     pub const KEY_ID: &str = "K2EDGEGATEDEMO";
@@ -450,8 +546,8 @@ pub mod demo {
     ];
 
     /// A signed URL (canned policy, valid for 24 hours) for the demo's private object.
-    pub fn signed_url(port: u16) -> Result<String, String> {
-        let key = crate::sign::PrivateKey::from_pem(PRIVATE_KEY).map_err(|e| e.0)?;
+    pub fn signed_url(port: u16) -> Result<String, SignError> {
+        let key = crate::sign::PrivateKey::from_pem(PRIVATE_KEY)?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let opts = crate::sign::SignOptions {
             url: format!("http://localhost:{port}/private/report.txt"),
@@ -463,21 +559,23 @@ pub mod demo {
             policy: None,
             hash: crate::sign::HashAlgorithm::Sha1,
         };
-        crate::sign::signed_url(&opts, &key).map_err(|e| e.0)
+        crate::sign::signed_url(&opts, &key)
     }
 
     /// Writes the site under `dir` and returns the demo config with its paths pointing there.
-    pub fn materialize(dir: &Path) -> Result<super::FileConfig, String> {
+    pub fn materialize(dir: &Path) -> Result<super::FileConfig, StartError> {
+        let failed = |path: &Path| {
+            let path = path.to_owned();
+            move |error| StartError::DemoFiles { path, error }
+        };
         for (rel, bytes) in SITE {
             let path = dir.join("site").join(rel);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent).map_err(failed(parent))?;
             }
-            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&path, bytes).map_err(failed(&path))?;
         }
-        let mut file: super::FileConfig =
-            toml::from_str(CONFIG).map_err(|e| format!("demo config: {e}"))?;
+        let mut file: super::FileConfig = toml::from_str(CONFIG).map_err(StartError::DemoConfig)?;
         file.local_origins.insert("demo".into(), dir.join("site"));
         for key in &mut file.public_keys {
             key.remove("encoded_key_file");
@@ -496,7 +594,7 @@ pub async fn serve(
     args: ServeArgs,
     demo: bool,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     // Poll the shutdown future once now, so that its signal handlers are installed before the
     // banner tells anyone the edge is up: a SIGTERM from then on drains and flushes.
     let mut shutdown = std::pin::pin!(shutdown);
@@ -506,7 +604,8 @@ pub async fn serve(
     let (settings, file) = if demo {
         let data_dir = args.data_dir.clone().unwrap_or_else(|| "./data".into());
         let file = demo::materialize(&data_dir.join("demo"))?;
-        let settings = Settings::resolve(&args, &file, Path::new(".")).map_err(|e| e.join("; "))?;
+        let settings =
+            Settings::resolve(&args, &file, Path::new(".")).map_err(StartError::DemoSettings)?;
         (settings, file)
     } else {
         load_settings(&args)?
@@ -553,4 +652,59 @@ pub async fn serve(
     running.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_lists_keep_one_line_each() {
+        let e = StartError::Settings(vec!["a: bad".into(), "b: worse".into()]);
+        assert_eq!(e.to_string(), "invalid settings:\n  - a: bad\n  - b: worse");
+        let e = StartError::Declarations(vec!["x".into()]);
+        assert_eq!(e.to_string(), "invalid configuration:\n  - x");
+        assert_eq!(
+            StartError::DemoSettings(vec!["a".into(), "b".into()]).to_string(),
+            "a; b"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_key_group_with_an_unknown_key_stops_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let file: FileConfig = toml::from_str(
+            r#"
+[[key_groups]]
+id = "3c8b9a52-5d4e-4c1a-9a57-6e6d2b0d9e01"
+name = "orphan"
+items = ["K2NOSUCHKEY"]
+"#,
+        )
+        .unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let settings = Settings::resolve(&args, &file, dir.path()).unwrap();
+        let Err(e) = start(settings, file, None).await else {
+            panic!("an edge with a dangling key group must not start")
+        };
+        assert!(
+            matches!(
+                &e,
+                StartError::Declared {
+                    error: StateError::MissingReference { id, .. },
+                    ..
+                } if id == "K2NOSUCHKEY"
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "declared key group orphan: The public key K2NOSUCHKEY does not exist."
+        );
+    }
 }

@@ -126,8 +126,8 @@ fn main() -> ExitCode {
                     print!("{report}");
                     ExitCode::SUCCESS
                 }
-                Err(report) => {
-                    eprint!("{report}");
+                Err(failed) => {
+                    eprint!("{}", failed.report);
                     ExitCode::FAILURE
                 }
             }
@@ -157,7 +157,9 @@ fn main() -> ExitCode {
 }
 
 /// Runs a reporting command on a small runtime.
-fn offline(fut: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+fn offline<E: std::fmt::Display>(
+    fut: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -67,33 +67,91 @@ impl SendBody for crate::edge::ResponseBody {
 /// and headers → 413) is enforced by the edge, so this only needs to be comfortably above it.
 pub const MAX_HEAD_BUFFER: usize = 64 * 1024;
 
+/// Why a certificate and key cannot make a TLS acceptor; the text names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file cannot be read.
+    #[error("{}: cannot read: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The certificate file is not PEM.
+    #[error("{}: not a PEM certificate chain: {error}", path.display())]
+    Certificates {
+        /// The certificate file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("{}: no CERTIFICATE block found", .0.display())]
+    NoCertificate(PathBuf),
+    /// The key file is not PEM.
+    #[error("{}: not a PEM private key: {error}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The key file holds no private key.
+    #[error("{}: no PRIVATE KEY block found", .0.display())]
+    NoKey(PathBuf),
+    /// rustls refused the protocol versions.
+    #[error("TLS: {0}")]
+    Protocol(#[source] rustls::Error),
+    /// The key does not belong to the certificate, or is of an unusable type.
+    #[error("{}: certificate and key do not form a usable pair: {error}", path.display())]
+    Pair {
+        /// The certificate file.
+        path: PathBuf,
+        /// rustls's reason.
+        #[source]
+        error: rustls::Error,
+    },
+}
+
 /// Loads a PEM certificate chain and private key into a TLS acceptor offering h2 and http/1.1.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    let read =
-        |p: &Path| std::fs::read(p).map_err(|e| format!("{}: cannot read: {e}", p.display()));
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|error| TlsError::Read {
+            path: p.to_owned(),
+            error,
+        })
+    };
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
     let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert.display()))?;
+        .map_err(|error| TlsError::Certificates {
+            path: cert.to_owned(),
+            error,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{}: no CERTIFICATE block found", cert.display()));
+        return Err(TlsError::NoCertificate(cert.to_owned()));
     }
     let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{}: not a PEM private key: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no PRIVATE KEY block found", key.display()))?;
+        .map_err(|error| TlsError::Key {
+            path: key.to_owned(),
+            error,
+        })?
+        .ok_or_else(|| TlsError::NoKey(key.to_owned()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS: {e}"))?
+    .map_err(TlsError::Protocol)?
     .with_no_client_auth()
     .with_single_cert(certs, key_der)
-    .map_err(|e| {
-        format!(
-            "{}: certificate and key do not form a usable pair: {e}",
-            cert.display()
-        )
+    .map_err(|error| TlsError::Pair {
+        path: cert.to_owned(),
+        error,
     })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
@@ -422,5 +480,36 @@ mod balance_tests {
         let b = Balance::new(1);
         let _held = b.hold(0);
         assert!(!b.crowded(0));
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::{TlsError, tls_acceptor};
+
+    #[test]
+    fn bad_certificate_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let Err(e) = tls_acceptor(&missing, &missing) else {
+            panic!("a missing file is an error")
+        };
+        assert!(matches!(&e, TlsError::Read { path, .. } if *path == missing));
+        assert!(e.to_string().contains("missing.pem: cannot read"), "{e}");
+
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let Err(e) = tls_acceptor(&empty, &empty) else {
+            panic!("a file without a certificate is an error")
+        };
+        assert!(
+            matches!(&e, TlsError::NoCertificate(p) if *p == empty),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("empty.pem: no CERTIFICATE block found"),
+            "{e}"
+        );
     }
 }

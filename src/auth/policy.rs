@@ -76,35 +76,70 @@ struct SourceIp {
     cidr: String,
 }
 
+/// Why a custom policy is refused. The text is for logs and the `sign` command; a viewer sees
+/// only `MalformedPolicy`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PolicyError {
+    /// Over [`MAX_POLICY_BYTES`].
+    #[error("policy is {len} bytes, over the {MAX_POLICY_BYTES}-byte limit")]
+    TooLarge {
+        /// The policy's length in bytes.
+        len: usize,
+    },
+    /// Not UTF-8.
+    #[error("policy is not UTF-8")]
+    NotUtf8,
+    /// Nested deeper than [`MAX_DEPTH`].
+    #[error("policy is nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// Not JSON of the policy's shape (unknown, misspelt or duplicate fields included).
+    #[error("policy JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Not exactly one statement.
+    #[error("policy has {0} statements; exactly one is allowed")]
+    Statements(usize),
+    /// The required `DateLessThan` is missing.
+    #[error("policy has no DateLessThan condition")]
+    NoDateLessThan,
+    /// `AWS:SourceIp` is not an IPv4 address or range.
+    #[error(transparent)]
+    SourceIp(#[from] CidrError),
+}
+
+/// Why an `AWS:SourceIp` value is refused; each variant carries the value as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CidrError {
+    /// The prefix length is empty, signed, or not a number.
+    #[error("bad prefix length in {0:?}")]
+    BadPrefix(String),
+    /// The prefix length is over 32.
+    #[error("prefix length over 32 in {0:?}")]
+    PrefixTooLong(String),
+    /// The address is not IPv4.
+    #[error("AWS:SourceIp {0:?} is not an IPv4 address or CIDR range")]
+    NotIpv4(String),
+}
+
 /// Parses decoded policy bytes. `Err` carries a reason for logs; the viewer sees only
 /// `MalformedPolicy`.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Policy, String> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Policy, PolicyError> {
     if bytes.len() > MAX_POLICY_BYTES {
-        return Err(format!(
-            "policy is {} bytes, over the {MAX_POLICY_BYTES}-byte limit",
-            bytes.len()
-        ));
+        return Err(PolicyError::TooLarge { len: bytes.len() });
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| "policy is not UTF-8".to_string())?;
+    let text = std::str::from_utf8(bytes).map_err(|_| PolicyError::NotUtf8)?;
     check_depth(text)?;
-    let doc: Doc = serde_json::from_str(text).map_err(|e| format!("policy JSON: {e}"))?;
+    let doc: Doc = serde_json::from_str(text)?;
     let statement = match doc.statement {
         OneOrMany::One(s) => s,
         OneOrMany::Many(mut v) => {
             if v.len() != 1 {
-                return Err(format!(
-                    "policy has {} statements; exactly one is allowed",
-                    v.len()
-                ));
+                return Err(PolicyError::Statements(v.len()));
             }
             v.remove(0)
         }
     };
     let c = statement.condition;
-    let date_less_than = c
-        .date_less_than
-        .ok_or_else(|| "policy has no DateLessThan condition".to_string())?
-        .epoch;
+    let date_less_than = c.date_less_than.ok_or(PolicyError::NoDateLessThan)?.epoch;
     let source_ip = match c.ip_address {
         None => None,
         Some(s) => Some(parse_cidr(&s.cidr)?),
@@ -118,7 +153,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Policy, String> {
 }
 
 /// Refuses JSON nested deeper than [`MAX_DEPTH`] before handing it to the parser.
-fn check_depth(text: &str) -> Result<(), String> {
+fn check_depth(text: &str) -> Result<(), PolicyError> {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for b in text.bytes() {
         if in_string {
@@ -135,7 +170,7 @@ fn check_depth(text: &str) -> Result<(), String> {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(format!("policy is nested deeper than {MAX_DEPTH} levels"));
+                    return Err(PolicyError::TooDeep);
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
@@ -146,26 +181,23 @@ fn check_depth(text: &str) -> Result<(), String> {
 }
 
 /// Parses `a.b.c.d/n` (or a bare address, taken as `/32`). IPv6 is not supported by CloudFront.
-pub(crate) fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+pub(crate) fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), CidrError> {
     let (addr, len) = match s.split_once('/') {
         Some((a, l)) => {
             let len: u8 = if !l.is_empty() && l.len() <= 2 && l.bytes().all(|b| b.is_ascii_digit())
             {
-                l.parse()
-                    .map_err(|_| format!("bad prefix length in {s:?}"))?
+                l.parse().map_err(|_| CidrError::BadPrefix(s.to_owned()))?
             } else {
-                return Err(format!("bad prefix length in {s:?}"));
+                return Err(CidrError::BadPrefix(s.to_owned()));
             };
             (a, len)
         }
         None => (s, 32),
     };
     if len > 32 {
-        return Err(format!("prefix length over 32 in {s:?}"));
+        return Err(CidrError::PrefixTooLong(s.to_owned()));
     }
-    let addr: Ipv4Addr = addr
-        .parse()
-        .map_err(|_| format!("AWS:SourceIp {s:?} is not an IPv4 address or CIDR range"))?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| CidrError::NotIpv4(s.to_owned()))?;
     Ok((addr, len))
 }
 
@@ -239,9 +271,12 @@ mod tests {
     fn bounds_size_and_depth() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let e = parse(&deep.as_bytes()[..MAX_POLICY_BYTES]).unwrap_err();
-        assert!(e.contains("nested"), "{e}");
+        assert!(matches!(e, PolicyError::TooDeep), "{e}");
+        assert_eq!(e.to_string(), "policy is nested deeper than 8 levels");
         let big = vec![b' '; MAX_POLICY_BYTES + 1];
-        assert!(parse(&big).unwrap_err().contains("limit"));
+        let e = parse(&big).unwrap_err();
+        assert!(matches!(e, PolicyError::TooLarge { len } if len == MAX_POLICY_BYTES + 1));
+        assert!(e.to_string().contains("limit"), "{e}");
         // Brackets inside strings do not count.
         let p = format!(
             r#"{{"Statement":[{{"Resource":"https://h/{}","Condition":{{"DateLessThan":{{"AWS:EpochTime":5}}}}}}]}}"#,
@@ -265,7 +300,14 @@ mod tests {
             parse_cidr("0.0.0.0/0").unwrap(),
             "8.8.8.8".parse().unwrap()
         ));
-        assert!(parse_cidr("1.2.3.4/").is_err());
+        assert_eq!(
+            parse_cidr("1.2.3.4/"),
+            Err(CidrError::BadPrefix("1.2.3.4/".into()))
+        );
+        assert_eq!(
+            parse_cidr("1.2.3.4/33").unwrap_err().to_string(),
+            "prefix length over 32 in \"1.2.3.4/33\""
+        );
         assert!(parse_cidr("1.2.3.4/+1").is_err());
         assert!(parse_cidr("1.2.3/8").is_err());
     }

@@ -23,7 +23,8 @@ use crate::model::responses::{
     ActiveKeyGroup, ActiveSigner, DistributionMeta, InvalidationSummary, Page,
 };
 use crate::model::{self, Diagnostics, PolicyType, Tree};
-use crate::state::registry::{DistributionEntry, Registry, diagnostics_error};
+use crate::state::registry::{DistributionEntry, Registry};
+use crate::state::{Kind, StateError};
 
 /// Largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
@@ -191,7 +192,7 @@ impl Call<'_> {
         for w in &d.warnings {
             tracing::warn!(path = %w.path, "{}", w.message);
         }
-        if let Some(e) = diagnostics_error(&d) {
+        if let Some(e) = ApiError::from_diagnostics(&d) {
             return Err(e);
         }
         value.ok_or_else(|| {
@@ -265,6 +266,22 @@ impl From<ApiError> for Routed {
     fn from(e: ApiError) -> Self {
         Routed::Api(e)
     }
+}
+
+impl From<StateError> for Routed {
+    fn from(e: StateError) -> Self {
+        Routed::Api(e.into())
+    }
+}
+
+/// The API's 404 for an unknown id of a resource read from a state snapshot (the same error the
+/// registry gives).
+fn not_found(kind: Kind, id: &str) -> ApiError {
+    StateError::NotFound {
+        kind,
+        id: id.to_owned(),
+    }
+    .into()
 }
 
 fn unsupported(method: &Method, path: &str) -> ApiError {
@@ -607,12 +624,7 @@ async fn get_invalidation(
         .invalidations
         .get(dist_id)
         .and_then(|l| l.iter().find(|i| i.id == inv_id))
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "NoSuchInvalidation",
-                "The specified invalidation does not exist.",
-            )
-        })?;
+        .ok_or_else(|| not_found(Kind::Invalidation, inv_id))?;
     let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
     Ok(xml(StatusCode::OK, &tree, "Invalidation", None, None))
 }
@@ -822,9 +834,10 @@ async fn get_cache_policy(
             )
         } else {
             let snap = state.registry.snapshot().await;
-            let v = snap.cache_policies.get(id).ok_or_else(|| {
-                ApiError::not_found("NoSuchCachePolicy", "The cache policy does not exist.")
-            })?;
+            let v = snap
+                .cache_policies
+                .get(id)
+                .ok_or_else(|| not_found(Kind::CachePolicy, id))?;
             (v.etag.clone(), v.last_modified, v.config.clone())
         };
     Ok(resource(&etag, &config, config_only, "CachePolicy", || {
@@ -901,12 +914,10 @@ async fn get_origin_request_policy(
         )
     } else {
         let snap = state.registry.snapshot().await;
-        let v = snap.origin_request_policies.get(id).ok_or_else(|| {
-            ApiError::not_found(
-                "NoSuchOriginRequestPolicy",
-                "The origin request policy does not exist.",
-            )
-        })?;
+        let v = snap
+            .origin_request_policies
+            .get(id)
+            .ok_or_else(|| not_found(Kind::OriginRequestPolicy, id))?;
         (v.etag.clone(), v.last_modified, v.config.clone())
     };
     Ok(resource(

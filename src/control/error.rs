@@ -1,9 +1,15 @@
 //! The one error type of the control plane. It decides the status code and the CloudFront error
 //! code, and renders CloudFront's XML error envelope; nothing internal leaks into the message.
+//!
+//! The layers below report their own errors: the registry a [`StateError`] (mapped here by
+//! `From`), the model its [`Diagnostics`] ([`ApiError::from_diagnostics`]).
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+
+use crate::model::Diagnostics;
+use crate::state::{Kind, StateError};
 
 /// A rejected control-plane request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +75,19 @@ impl ApiError {
         )
     }
 
+    /// The API's error for a document with problems: the first problem's code, every message
+    /// joined; `None` when there is no error.
+    pub fn from_diagnostics(d: &Diagnostics) -> Option<Self> {
+        let first = d.errors.first()?;
+        let message = d
+            .errors
+            .iter()
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(Self::new(StatusCode::BAD_REQUEST, first.code, message))
+    }
+
     /// `Sender` for 4xx, `Receiver` for 5xx, as CloudFront types its errors.
     pub fn kind(&self) -> &'static str {
         if self.status.is_server_error() {
@@ -104,6 +123,77 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// CloudFront's `NoSuch…` code for a missing resource of a kind.
+fn no_such(kind: Kind) -> &'static str {
+    match kind {
+        Kind::CachePolicy => "NoSuchCachePolicy",
+        Kind::Distribution => "NoSuchDistribution",
+        Kind::Invalidation => "NoSuchInvalidation",
+        // CloudFront answers GetKeyGroup for an unknown id with the generic code.
+        Kind::KeyGroup => "NoSuchResource",
+        Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
+        Kind::PublicKey => "NoSuchPublicKey",
+    }
+}
+
+/// CloudFront's `…AlreadyExists` code for a kind.
+fn already_exists(kind: Kind) -> &'static str {
+    match kind {
+        Kind::CachePolicy => "CachePolicyAlreadyExists",
+        Kind::Distribution => "DistributionAlreadyExists",
+        Kind::Invalidation => "InvalidationBatchAlreadyExists",
+        Kind::KeyGroup => "KeyGroupAlreadyExists",
+        Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
+        Kind::PublicKey => "PublicKeyAlreadyExists",
+    }
+}
+
+/// CloudFront's `…InUse` code for a kind.
+fn in_use(kind: Kind) -> &'static str {
+    match kind {
+        Kind::CachePolicy => "CachePolicyInUse",
+        Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
+        Kind::PublicKey => "PublicKeyInUse",
+        Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
+    }
+}
+
+impl From<StateError> for ApiError {
+    /// The registry's refusals keep their message; store failures become a bare 500 whose
+    /// detail goes to the log only.
+    fn from(e: StateError) -> Self {
+        use StateError as S;
+        let (status, code) = match &e {
+            S::NotFound { kind, .. } => (StatusCode::NOT_FOUND, no_such(*kind)),
+            S::MissingReference {
+                kind: Kind::KeyGroup,
+                ..
+            } => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+            S::MissingReference { kind, .. } => (StatusCode::NOT_FOUND, no_such(*kind)),
+            S::MissingIfMatch => return Self::missing_if_match(),
+            S::PreconditionFailed => return Self::precondition_failed(),
+            S::CallerReferenceReused {
+                kind: Kind::Invalidation,
+                ..
+            } => (StatusCode::BAD_REQUEST, already_exists(Kind::Invalidation)),
+            S::CallerReferenceReused { kind, .. } | S::NameTaken { kind, .. } => {
+                (StatusCode::CONFLICT, already_exists(*kind))
+            }
+            S::CallerReferenceChanged { .. } => (StatusCode::BAD_REQUEST, "IllegalUpdate"),
+            S::CnameTaken { .. } => (StatusCode::CONFLICT, "CNAMEAlreadyExists"),
+            S::DistributionNotDisabled { .. } => (StatusCode::CONFLICT, "DistributionNotDisabled"),
+            S::ImmutablePublicKey { .. } => (
+                StatusCode::BAD_REQUEST,
+                "CannotChangeImmutablePublicKeyFields",
+            ),
+            S::InUse { kind, .. } => (StatusCode::CONFLICT, in_use(*kind)),
+            S::TooManyCachePolicies { .. } => (StatusCode::BAD_REQUEST, "TooManyCachePolicies"),
+            S::Store(_) | S::Encode(_) | S::CorruptRecord { .. } => return Self::internal(e),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = crate::ids::uuid();
@@ -138,5 +228,128 @@ mod tests {
                 .to_xml("x")
                 .contains("a &lt;b&gt;")
         );
+    }
+
+    #[test]
+    fn state_errors_keep_cloudfront_codes() {
+        let cases = [
+            (
+                StateError::NotFound {
+                    kind: Kind::Distribution,
+                    id: "E1".into(),
+                },
+                404,
+                "NoSuchDistribution",
+                "The specified distribution does not exist.",
+            ),
+            (
+                StateError::NotFound {
+                    kind: Kind::KeyGroup,
+                    id: "g".into(),
+                },
+                404,
+                "NoSuchResource",
+                "The specified key group does not exist.",
+            ),
+            (
+                StateError::NotFound {
+                    kind: Kind::Invalidation,
+                    id: "I1".into(),
+                },
+                404,
+                "NoSuchInvalidation",
+                "The specified invalidation does not exist.",
+            ),
+            (
+                StateError::NotFound {
+                    kind: Kind::OriginRequestPolicy,
+                    id: "p".into(),
+                },
+                404,
+                "NoSuchOriginRequestPolicy",
+                "The origin request policy does not exist.",
+            ),
+            (
+                StateError::MissingReference {
+                    kind: Kind::KeyGroup,
+                    id: "g".into(),
+                },
+                400,
+                "InvalidArgument",
+                "The key group g does not exist.",
+            ),
+            (
+                StateError::MissingReference {
+                    kind: Kind::CachePolicy,
+                    id: "p".into(),
+                },
+                404,
+                "NoSuchCachePolicy",
+                "The cache policy p does not exist.",
+            ),
+            (
+                StateError::CallerReferenceReused {
+                    kind: Kind::Invalidation,
+                    caller_reference: "r".into(),
+                    existing: "I1".into(),
+                },
+                400,
+                "InvalidationBatchAlreadyExists",
+                "An invalidation with CallerReference r already exists with different paths.",
+            ),
+            (
+                StateError::CallerReferenceReused {
+                    kind: Kind::Distribution,
+                    caller_reference: "r".into(),
+                    existing: "E1".into(),
+                },
+                409,
+                "DistributionAlreadyExists",
+                "The caller reference that you are using to create a distribution is associated with another distribution: E1",
+            ),
+            (
+                StateError::NameTaken {
+                    kind: Kind::OriginRequestPolicy,
+                    name: "n".into(),
+                },
+                409,
+                "OriginRequestPolicyAlreadyExists",
+                "A origin request policy named n already exists.",
+            ),
+            (
+                StateError::InUse {
+                    kind: Kind::KeyGroup,
+                    id: "g".into(),
+                },
+                409,
+                "ResourceInUse",
+                "The key group g is trusted by a distribution; remove it from the cache behaviors first.",
+            ),
+            (
+                StateError::MissingIfMatch,
+                400,
+                "InvalidIfMatchVersion",
+                "The If-Match version is missing or not valid for the resource.",
+            ),
+            (
+                StateError::PreconditionFailed,
+                412,
+                "PreconditionFailed",
+                "The precondition given in one or more of the request-header fields evaluated to false.",
+            ),
+        ];
+        for (e, status, code, message) in cases {
+            let api = ApiError::from(e);
+            assert_eq!(
+                (api.status.as_u16(), api.code, api.message.as_str()),
+                (status, code, message)
+            );
+        }
+        let internal = ApiError::from(StateError::CorruptRecord {
+            record: "public-keys/K1".into(),
+            problem: "secret detail".into(),
+        });
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!internal.message.contains("secret detail"));
     }
 }

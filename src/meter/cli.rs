@@ -8,12 +8,118 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::bucket::{S3Client, parse_s3_url};
+use super::bucket::{S3Client, S3Error, parse_s3_url};
 use super::record::Entry;
 use super::reports::{self, ReportGranularity, ReportScope};
-use super::usage::{self, Granularity, Query, Rollup};
+use super::usage::{self, Granularity, Query, Rollup, UnknownGranularity};
 use super::{cost, journal, pops, w3c};
 use crate::config::BillingRegion;
+use crate::state::StateError;
+
+/// Why a `--from`/`--to` value (or the `from`/`to` parameter) is not a time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WhenError {
+    /// Unix seconds that do not fit.
+    #[error("{0:?} is too large")]
+    TooLarge(String),
+    /// Neither RFC 3339, `YYYY-MM-DD` nor Unix seconds.
+    #[error("{0:?} is not a time: use RFC 3339 (2026-11-24T20:00:00Z), YYYY-MM-DD or Unix seconds")]
+    NotATime(String),
+}
+
+/// Why a usage or report command (or `GET /usage`) failed; the text is what the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A bad `--from`/`--to`.
+    #[error(transparent)]
+    When(#[from] WhenError),
+    /// `--from` is not before `--to`.
+    #[error("--from must be before --to")]
+    EmptyRange,
+    /// A bad `--granularity` (or `granularity` parameter) for usage.
+    #[error(transparent)]
+    Granularity(#[from] UnknownGranularity),
+    /// A bad `--granularity` for `report cache-stats`.
+    #[error("--granularity {0:?}: use hour or day")]
+    ReportGranularity(String),
+    /// `--account-id` is not 12 digits.
+    #[error("--account-id {0:?} must be exactly 12 digits")]
+    AccountId(String),
+    /// `--s3-endpoint` is not a URL.
+    #[error("--s3-endpoint {value:?}: {error}")]
+    S3Endpoint {
+        /// The value given.
+        value: String,
+        /// Why it is not a URL.
+        #[source]
+        error: http::uri::InvalidUri,
+    },
+    /// `--from-bucket` is not an `s3://` URL.
+    #[error("--from-bucket {0:?} must look like s3://bucket/prefix")]
+    BucketUrl(String),
+    /// Listing or reading the bucket failed.
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    /// A delivered log object is not gzip text.
+    #[error("s3://{bucket}/{key} is not a gzip text file: {error}")]
+    NotGzip {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+        /// The decoder's error.
+        #[source]
+        error: io::Error,
+    },
+    /// The directory is not an edge's data directory.
+    #[error("{} is not a data directory (use --data-dir DIR)", .0.display())]
+    NotADataDir(PathBuf),
+    /// A journal file or directory cannot be read.
+    #[error("{}: {error}", path.display())]
+    Journal {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: io::Error,
+    },
+    /// The task reading the journal failed.
+    #[error("reading the journal failed: {0}")]
+    JournalTask(#[from] tokio::task::JoinError),
+    /// The data directory's control-plane state cannot be loaded.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// `--pricing` cannot be read.
+    #[error("--pricing {}: {error}", path.display())]
+    PricingFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: io::Error,
+    },
+    /// `--pricing` is not a valid price table.
+    #[error("--pricing {}: {error}", path.display())]
+    Pricing {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        error: cost::PricingError,
+    },
+    /// An unknown `GET /usage` parameter.
+    #[error("unknown parameter {0:?}: use from, to, granularity, distribution, detail")]
+    UnknownParameter(String),
+    /// A `detail` parameter other than true or false.
+    #[error("detail={0:?}: use true or false")]
+    Detail(String),
+    /// The report cannot be encoded.
+    #[error("cannot encode the report: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The report cannot be written.
+    #[error("cannot write the report: {0}")]
+    Write(#[source] io::Error),
+}
 
 /// Where usage comes from.
 #[derive(Debug, Clone, clap::Args)]
@@ -154,10 +260,10 @@ pub enum TableFormat {
 }
 
 /// Parses `--from`/`--to`: RFC 3339, `YYYY-MM-DD` (midnight UTC) or Unix seconds.
-pub fn parse_when(s: &str) -> Result<i64, String> {
+pub fn parse_when(s: &str) -> Result<i64, WhenError> {
     use time::format_description::well_known::Rfc3339;
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().map_err(|_| format!("{s:?} is too large"));
+        return s.parse().map_err(|_| WhenError::TooLarge(s.to_owned()));
     }
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(t.unix_timestamp());
@@ -166,9 +272,7 @@ pub fn parse_when(s: &str) -> Result<i64, String> {
     if let Ok(d) = time::Date::parse(s, &fmt) {
         return Ok(d.midnight().assume_utc().unix_timestamp());
     }
-    Err(format!(
-        "{s:?} is not a time: use RFC 3339 (2026-11-24T20:00:00Z), YYYY-MM-DD or Unix seconds"
-    ))
+    Err(WhenError::NotATime(s.to_owned()))
 }
 
 /// What was read.
@@ -223,13 +327,13 @@ impl Filter {
 
 impl SourceArgs {
     /// The range and distribution asked for.
-    pub fn filter(&self) -> Result<Filter, String> {
+    pub fn filter(&self) -> Result<Filter, CliError> {
         let from = self.from.as_deref().map(parse_when).transpose()?;
         let to = self.to.as_deref().map(parse_when).transpose()?;
         if let (Some(f), Some(t)) = (from, to)
             && f >= t
         {
-            return Err("--from must be before --to".into());
+            return Err(CliError::EmptyRange);
         }
         Ok(Filter {
             from,
@@ -239,14 +343,19 @@ impl SourceArgs {
     }
 
     /// Reads every entry the source holds within `filter` (from [`SourceArgs::filter`]).
-    pub async fn load(&self, filter: &Filter) -> Result<Loaded, String> {
+    pub async fn load(&self, filter: &Filter) -> Result<Loaded, CliError> {
         match &self.from_bucket {
             Some(url) => {
                 let endpoint = match &self.s3_endpoint {
-                    Some(e) => Some(
-                        e.parse::<http::Uri>()
-                            .map_err(|err| format!("--s3-endpoint {e:?}: {err}"))?,
-                    ),
+                    Some(e) => {
+                        Some(
+                            e.parse::<http::Uri>()
+                                .map_err(|error| CliError::S3Endpoint {
+                                    value: e.clone(),
+                                    error,
+                                })?,
+                        )
+                    }
                     None => None,
                 };
                 let creds: Arc<dyn crate::origin::CredentialsProvider> =
@@ -268,17 +377,14 @@ impl SourceArgs {
 }
 
 /// Entries from a data directory's journal, and invalidations from its state.
-pub async fn load_data_dir(dir: &Path, filter: &Filter) -> Result<Loaded, String> {
+pub async fn load_data_dir(dir: &Path, filter: &Filter) -> Result<Loaded, CliError> {
     if !dir.is_dir() {
-        return Err(format!(
-            "{} is not a data directory (use --data-dir DIR)",
-            dir.display()
-        ));
+        return Err(CliError::NotADataDir(dir.to_owned()));
     }
     let jdir = journal::journal_dir(dir);
-    let files = journal::files(&jdir).map_err(|e| format!("{}: {e}", jdir.display()))?;
+    let files = journal::files(&jdir).map_err(|error| CliError::Journal { path: jdir, error })?;
     let filter2 = filter.clone();
-    let mut loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, String> {
+    let mut loaded = tokio::task::spawn_blocking(move || -> Result<Loaded, CliError> {
         let mut loaded = Loaded::default();
         for (hour, path) in files {
             if !filter2.hour_may_match(hour) {
@@ -287,7 +393,10 @@ pub async fn load_data_dir(dir: &Path, filter: &Filter) -> Result<Loaded, String
             let format = journal::format_of(&path);
             let mut f = std::fs::File::open(&path)
                 .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|error| CliError::Journal {
+                    path: path.clone(),
+                    error,
+                })?;
             let mut text = Vec::with_capacity(1024);
             // A frame still being written is left for next time.
             let scan = journal::read_records(&mut f, format, u64::MAX, |line| {
@@ -303,18 +412,20 @@ pub async fn load_data_dir(dir: &Path, filter: &Filter) -> Result<Loaded, String
                 }
                 Ok(())
             })
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|error| CliError::Journal {
+                path: path.clone(),
+                error,
+            })?;
             if scan.unreadable {
                 loaded.malformed += 1;
             }
         }
         Ok(loaded)
     })
-    .await
-    .map_err(|e| format!("reading the journal failed: {e}"))??;
+    .await??;
     let state_dir = dir.join("state");
     if state_dir.is_dir() {
-        let store = crate::state::StateStore::local(&state_dir).map_err(|e| e.to_string())?;
+        let store = crate::state::StateStore::local(&state_dir).map_err(StateError::from)?;
         let registry = crate::state::registry::Registry::open(
             store,
             crate::config::DEFAULT_DOMAIN_SUFFIX,
@@ -349,13 +460,9 @@ pub async fn load_bucket(
     url: &str,
     region: &str,
     filter: &Filter,
-) -> Result<Loaded, String> {
-    let (bucket, prefix) = parse_s3_url(url)
-        .ok_or_else(|| format!("--from-bucket {url:?} must look like s3://bucket/prefix"))?;
-    let keys = s3
-        .list(&bucket, region, &prefix)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<Loaded, CliError> {
+    let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| CliError::BucketUrl(url.to_owned()))?;
+    let keys = s3.list(&bucket, region, &prefix).await?;
     let mut loaded = Loaded::default();
     for key in keys {
         let Some((dist, hour)) = w3c::parse_object_name(&key) else {
@@ -365,15 +472,16 @@ pub async fn load_bucket(
         {
             continue;
         }
-        let gz = s3
-            .get(&bucket, region, &key)
-            .await
-            .map_err(|e| e.to_string())?;
+        let gz = s3.get(&bucket, region, &key).await?;
         let mut text = String::new();
         flate2::read::GzDecoder::new(&gz[..])
             .take(1 << 30)
             .read_to_string(&mut text)
-            .map_err(|e| format!("s3://{bucket}/{key} is not a gzip text file: {e}"))?;
+            .map_err(|error| CliError::NotGzip {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                error,
+            })?;
         for line in text.lines() {
             if line.starts_with('#') || line.is_empty() {
                 continue;
@@ -417,23 +525,21 @@ fn now() -> i64 {
 }
 
 /// Runs `edgegate usage …`, writing the report to `out`.
-pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<(), String> {
-    let io_err = |e: io::Error| format!("cannot write the report: {e}");
+pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<(), CliError> {
     match cmd {
         UsageCommand::Journal { data_dir } => {
             let dir = data_dir.unwrap_or_else(|| PathBuf::from("./data"));
             if !dir.is_dir() {
-                return Err(format!(
-                    "{} is not a data directory (use --data-dir DIR)",
-                    dir.display()
-                ));
+                return Err(CliError::NotADataDir(dir));
             }
             out.write_all(w3c::journal_fields_line().as_bytes())
-                .map_err(io_err)?;
-            let jdir = journal::journal_dir(&dir);
+                .map_err(CliError::Write)?;
             journal::write_text(&dir, out)
                 .map(|_| ())
-                .map_err(|e| format!("{}: {e}", jdir.display()))
+                .map_err(|error| CliError::Journal {
+                    path: journal::journal_dir(&dir),
+                    error,
+                })
         }
         UsageCommand::Report {
             source,
@@ -443,9 +549,7 @@ pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<()
             account_id,
         } => {
             if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!(
-                    "--account-id {account_id:?} must be exactly 12 digits"
-                ));
+                return Err(CliError::AccountId(account_id));
             }
             let filter = source.filter()?;
             let loaded = source.load(&filter).await?;
@@ -457,7 +561,7 @@ pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<()
                 UsageFormat::Json => usage::render_json(&r.rows(&q), &account_id, out),
                 UsageFormat::ConsoleCsv => usage::render_console_csv(&r, &q, now(), out),
             }
-            .map_err(io_err)
+            .map_err(CliError::Write)
         }
         UsageCommand::Cost {
             source,
@@ -466,10 +570,15 @@ pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<()
         } => {
             let table = match &pricing {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .map_err(|e| format!("--pricing {}: {e}", p.display()))?;
-                    cost::PriceTable::from_toml(&text)
-                        .map_err(|e| format!("--pricing {}: {e}", p.display()))?
+                    let text =
+                        std::fs::read_to_string(p).map_err(|error| CliError::PricingFile {
+                            path: p.clone(),
+                            error,
+                        })?;
+                    cost::PriceTable::from_toml(&text).map_err(|error| CliError::Pricing {
+                        path: p.clone(),
+                        error,
+                    })?
                 }
                 None => cost::PriceTable::builtin(),
             };
@@ -483,13 +592,13 @@ pub async fn run_usage(cmd: UsageCommand, out: &mut impl io::Write) -> Result<()
                 CostFormat::Csv => cost::render_cost_csv(&est, out),
                 CostFormat::Json => cost::render_cost_json(&est, out),
             }
-            .map_err(io_err)
+            .map_err(CliError::Write)
         }
     }
 }
 
 /// Runs `edgegate report …`, writing the report to `out`.
-pub async fn run_report(cmd: ReportCommand, out: &mut impl io::Write) -> Result<(), String> {
+pub async fn run_report(cmd: ReportCommand, out: &mut impl io::Write) -> Result<(), CliError> {
     let (source, format) = match &cmd {
         ReportCommand::CacheStats { source, format, .. }
         | ReportCommand::PopularObjects { source, format }
@@ -508,39 +617,37 @@ pub async fn run_report(cmd: ReportCommand, out: &mut impl io::Write) -> Result<
         distribution: filter.distribution.clone(),
         generated_at: now(),
     };
-    let json_err = |e: serde_json::Error| format!("cannot encode the report: {e}");
     let text = match cmd {
         ReportCommand::CacheStats { granularity, .. } => {
             let g = match granularity.to_ascii_lowercase().as_str() {
                 "hour" | "hourly" => ReportGranularity::Hour,
                 "day" | "daily" => ReportGranularity::Day,
                 other => {
-                    return Err(format!("--granularity {other:?}: use hour or day"));
+                    return Err(CliError::ReportGranularity(other.to_owned()));
                 }
             };
             let r = reports::cache_statistics(loaded.entries, &scope, g);
             match format {
                 TableFormat::Csv => r.to_csv(),
-                TableFormat::Json => r.to_json().map_err(json_err)?,
+                TableFormat::Json => r.to_json()?,
             }
         }
         ReportCommand::PopularObjects { .. } => {
             let r = reports::popular_objects(loaded.entries, &scope);
             match format {
                 TableFormat::Csv => r.to_csv(),
-                TableFormat::Json => r.to_json().map_err(json_err)?,
+                TableFormat::Json => r.to_json()?,
             }
         }
         ReportCommand::TopReferrers { .. } => {
             let r = reports::top_referrers(loaded.entries, &scope);
             match format {
                 TableFormat::Csv => r.to_csv(),
-                TableFormat::Json => r.to_json().map_err(json_err)?,
+                TableFormat::Json => r.to_json()?,
             }
         }
     };
-    out.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write the report: {e}"))
+    out.write_all(text.as_bytes()).map_err(CliError::Write)
 }
 
 /// `GET /usage` on the admin listener: the JSON usage report over `data_dir`. Query
@@ -549,15 +656,13 @@ pub async fn usage_json(
     data_dir: &Path,
     params: &BTreeMap<String, String>,
     account_id: &str,
-) -> Result<String, String> {
+) -> Result<String, CliError> {
     for k in params.keys() {
         if !matches!(
             k.as_str(),
             "from" | "to" | "granularity" | "distribution" | "detail"
         ) {
-            return Err(format!(
-                "unknown parameter {k:?}: use from, to, granularity, distribution, detail"
-            ));
+            return Err(CliError::UnknownParameter(k.clone()));
         }
     }
     let filter = Filter {
@@ -566,20 +671,20 @@ pub async fn usage_json(
         distribution: params.get("distribution").cloned(),
     };
     let granularity = match params.get("granularity") {
-        Some(g) => g.parse::<Granularity>().map_err(|e| e.to_string())?,
+        Some(g) => g.parse::<Granularity>()?,
         None => Granularity::Hour,
     };
     let detail = match params.get("detail").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") | Some("") => true,
-        Some(other) => return Err(format!("detail={other:?}: use true or false")),
+        Some(other) => return Err(CliError::Detail(other.to_owned())),
     };
     let loaded = load_data_dir(data_dir, &filter).await?;
     let q = filter.query(granularity, detail);
     let mut out = Vec::new();
-    usage::render_json(&rollup(&loaded).rows(&q), account_id, &mut out)
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(out).map_err(|e| e.to_string())
+    usage::render_json(&rollup(&loaded).rows(&q), account_id, &mut out).map_err(CliError::Write)?;
+    String::from_utf8(out)
+        .map_err(|e| CliError::Write(io::Error::new(io::ErrorKind::InvalidData, e)))
 }
 
 #[cfg(test)]
@@ -591,6 +696,19 @@ mod tests {
         assert_eq!(parse_when("0"), Ok(0));
         assert_eq!(parse_when("2026-11-24"), Ok(1_795_478_400));
         assert_eq!(parse_when("2026-11-24T01:00:00Z"), Ok(1_795_482_000));
-        assert!(parse_when("yesterday").unwrap_err().contains("RFC 3339"));
+        assert_eq!(
+            parse_when("yesterday"),
+            Err(WhenError::NotATime("yesterday".into()))
+        );
+        assert!(
+            parse_when("yesterday")
+                .unwrap_err()
+                .to_string()
+                .contains("RFC 3339")
+        );
+        assert_eq!(
+            parse_when("99999999999999999999"),
+            Err(WhenError::TooLarge("99999999999999999999".into()))
+        );
     }
 }

@@ -96,17 +96,20 @@ impl fmt::Display for Granularity {
     }
 }
 
-impl FromStr for Granularity {
-    type Err = String;
+/// A granularity other than hour, day or month (carries the text given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a granularity: use hour, day or month")]
+pub struct UnknownGranularity(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for Granularity {
+    type Err = UnknownGranularity;
+
+    fn from_str(s: &str) -> Result<Self, UnknownGranularity> {
         match s.trim().to_ascii_lowercase().as_str() {
             "hour" => Ok(Self::Hour),
             "day" => Ok(Self::Day),
             "month" => Ok(Self::Month),
-            _ => Err(format!(
-                "{s:?} is not a granularity: use hour, day or month"
-            )),
+            _ => Err(UnknownGranularity(s.to_owned())),
         }
     }
 }
@@ -952,7 +955,10 @@ mod tests {
         assert_eq!("Month".parse(), Ok(Granularity::Month));
         assert_eq!("day".parse(), Ok(Granularity::Day));
         assert_eq!("hour".parse(), Ok(Granularity::Hour));
-        assert!("week".parse::<Granularity>().is_err());
+        assert_eq!(
+            "week".parse::<Granularity>().unwrap_err().to_string(),
+            "\"week\" is not a granularity: use hour, day or month"
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl PublicKeyConfig {
         validate_name(root, &self.name, d);
         validate_comment(root, self.comment.as_deref(), d);
         if let Err(why) = pem_body(&self.encoded_key) {
-            d.error(format!("{root}.EncodedKey"), INVALID, why);
+            d.error(format!("{root}.EncodedKey"), INVALID, why.to_string());
         }
     }
 
@@ -96,33 +96,53 @@ impl PublicKeyConfig {
     }
 }
 
+/// Why an `EncodedKey` is not a `PUBLIC KEY` PEM block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum PemError {
+    /// Over [`MAX_ENCODED_KEY_LEN`].
+    #[error("EncodedKey is longer than {MAX_ENCODED_KEY_LEN} bytes")]
+    TooLong,
+    /// The PEM markers are missing.
+    #[error(
+        "EncodedKey must be a PEM public key: -----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----"
+    )]
+    NotPem,
+    /// Nothing between the markers.
+    #[error("EncodedKey has no key between the PEM markers")]
+    Empty,
+    /// Characters outside the base64 alphabet.
+    #[error("EncodedKey's body is not base64")]
+    NotBase64,
+    /// Base64 characters that do not decode (bad padding or length).
+    #[error("EncodedKey's body is not valid base64")]
+    InvalidBase64,
+}
+
 /// The base64 body of a `PUBLIC KEY` PEM block, or why the text is not one.
-fn pem_body(pem: &str) -> Result<String, String> {
+fn pem_body(pem: &str) -> Result<String, PemError> {
     if pem.len() > MAX_ENCODED_KEY_LEN {
-        return Err(format!(
-            "EncodedKey is longer than {MAX_ENCODED_KEY_LEN} bytes"
-        ));
+        return Err(PemError::TooLong);
     }
     let t = pem.trim();
     let inner = t
         .strip_prefix(PEM_BEGIN)
         .and_then(|s| s.strip_suffix(PEM_END))
-        .ok_or("EncodedKey must be a PEM public key: -----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----")?;
+        .ok_or(PemError::NotPem)?;
     let body: String = inner.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if body.is_empty() {
-        return Err("EncodedKey has no key between the PEM markers".to_owned());
+        return Err(PemError::Empty);
     }
     if !body
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
     {
-        return Err("EncodedKey's body is not base64".to_owned());
+        return Err(PemError::NotBase64);
     }
     if base64::engine::general_purpose::STANDARD
         .decode(&body)
         .is_err()
     {
-        return Err("EncodedKey's body is not valid base64".to_owned());
+        return Err(PemError::InvalidBase64);
     }
     Ok(body)
 }
@@ -295,6 +315,14 @@ mod tests {
                 d.errors[0].message
             );
         }
+        assert_eq!(
+            pem_body(&"x".repeat(MAX_ENCODED_KEY_LEN + 1)),
+            Err(PemError::TooLong)
+        );
+        assert_eq!(
+            pem_body("-----BEGIN PUBLIC KEY-----\nMFk\n-----END PUBLIC KEY-----"),
+            Err(PemError::InvalidBase64)
+        );
         let mut d = Diagnostics::new();
         PublicKeyConfig {
             name: "bad name".into(),

@@ -34,9 +34,171 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::sigv4::Credentials;
 
-/// The future a [`CredentialsProvider`] returns; the error is a message for the operator.
+/// The future a [`CredentialsProvider`] returns; the error tells the operator why.
 pub type CredentialsFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Credentials, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<Credentials, CredentialsError>> + Send + 'a>>;
+
+/// Why a [`CredentialsProvider`] has no credentials. `Clone`: the chain caches a failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CredentialsError {
+    /// No source of the [`DefaultChain`] had credentials; why, source by source.
+    #[error("no AWS credentials found; {}", join_failures(.0))]
+    NoneFound(Vec<SourceFailure>),
+    /// Another provider's failure, in its own words.
+    #[error("{0}")]
+    Provider(String),
+}
+
+fn join_failures(failures: &[SourceFailure]) -> String {
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One source of the [`DefaultChain`] and why it had no credentials.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceFailure {
+    /// The environment variables.
+    #[error("environment: {0}")]
+    Environment(EnvError),
+    /// The shared credentials and config files.
+    #[error("shared files: {0}")]
+    SharedFiles(ProfileError),
+    /// Instance metadata, switched off.
+    #[error("instance metadata: disabled by AWS_EC2_METADATA_DISABLED")]
+    InstanceMetadataDisabled,
+    /// Instance metadata at `endpoint`.
+    #[error("instance metadata ({endpoint}): {error}")]
+    InstanceMetadata {
+        /// The metadata service's base URL.
+        endpoint: String,
+        /// What went wrong.
+        error: ImdsError,
+    },
+}
+
+/// Why the environment holds no credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    /// Only the key id is set.
+    #[error("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")]
+    NoSecretKey,
+    /// Only the secret is set.
+    #[error("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")]
+    NoKeyId,
+    /// Neither is set.
+    #[error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")]
+    Unset,
+}
+
+/// Why the shared files hold no credentials for the selected profile.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProfileError {
+    /// Neither a home directory nor explicit file paths.
+    #[error("HOME is not set and neither AWS_SHARED_CREDENTIALS_FILE nor AWS_CONFIG_FILE is")]
+    NoFiles,
+    /// A file exists but cannot be read.
+    #[error("{}: {error}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: Arc<std::io::Error>,
+    },
+    /// A file is over 1 MiB.
+    #[error("{} is larger than {MAX_FILE} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Neither file has the profile.
+    #[error("no profile '{profile}' in {}", looked.join(" or "))]
+    NoProfile {
+        /// The profile looked for.
+        profile: String,
+        /// The files looked in.
+        looked: Vec<String>,
+    },
+    /// The profile has no static keys.
+    #[error(
+        "profile '{profile}' has no aws_access_key_id and aws_secret_access_key (roles, SSO and credential_process are not supported)"
+    )]
+    NoStaticKeys {
+        /// The profile.
+        profile: String,
+    },
+}
+
+/// Why the instance metadata service gave no credentials.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ImdsError {
+    /// The endpoint does not make a URL.
+    #[error("bad metadata URL {url:?}: {error}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why it is not one.
+        #[source]
+        error: Arc<http::uri::InvalidUri>,
+    },
+    /// One call failed.
+    #[error("{method} {url}: {failure}")]
+    Call {
+        /// The call's method.
+        method: Method,
+        /// The call's URL.
+        url: String,
+        /// What went wrong.
+        failure: CallFailure,
+    },
+    /// The role list is empty.
+    #[error("no IAM role attached to the instance")]
+    NoRole,
+    /// A role name with characters IAM does not allow.
+    #[error("unexpected IAM role name {0:?}")]
+    BadRoleName(String),
+    /// The credentials answer is not the expected JSON.
+    #[error("role credentials are not the expected JSON: {0}")]
+    BadJson(Arc<serde_json::Error>),
+    /// The credentials answer's `Code` is not `Success`.
+    #[error("role credentials answer has Code {0:?}")]
+    Code(String),
+    /// `Expiration` is not an RFC 3339 time.
+    #[error("bad Expiration {value:?}: {error}")]
+    BadExpiration {
+        /// The value given.
+        value: String,
+        /// Why it does not parse.
+        #[source]
+        error: time::error::Parse,
+    },
+}
+
+/// Why one instance metadata call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallFailure {
+    /// The request could not be built.
+    #[error("{0}")]
+    Request(Arc<http::Error>),
+    /// Connecting or sending failed (the whole cause chain).
+    #[error("{0}")]
+    Transport(String),
+    /// Reading the answer failed (or it is over the size limit).
+    #[error("reading the answer: {0}")]
+    Read(String),
+    /// A non-2xx answer.
+    #[error("HTTP {0}")]
+    Status(http::StatusCode),
+    /// The answer is not UTF-8.
+    #[error("answer is not UTF-8")]
+    NotUtf8,
+    /// No answer in time.
+    #[error("no answer within {IMDS_TIMEOUT:?}")]
+    Timeout,
+}
 
 /// A source of AWS credentials.
 pub trait CredentialsProvider: Send + Sync + fmt::Debug {
@@ -104,7 +266,7 @@ impl fmt::Debug for DefaultChain {
 
 /// A resolution result and until when it may be reused (`None`: forever).
 struct Cached {
-    result: Result<Credentials, String>,
+    result: Result<Credentials, CredentialsError>,
     until: Option<OffsetDateTime>,
 }
 
@@ -137,7 +299,7 @@ impl DefaultChain {
                     until: None,
                 };
             }
-            Err(e) => why.push(format!("environment: {e}")),
+            Err(e) => why.push(SourceFailure::Environment(e)),
         }
         match from_profile(&*self.env).await {
             Ok(c) => {
@@ -146,14 +308,14 @@ impl DefaultChain {
                     until: None,
                 };
             }
-            Err(e) => why.push(format!("shared files: {e}")),
+            Err(e) => why.push(SourceFailure::SharedFiles(e)),
         }
         if self
             .env
             .var("AWS_EC2_METADATA_DISABLED")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         {
-            why.push("instance metadata: disabled by AWS_EC2_METADATA_DISABLED".to_owned());
+            why.push(SourceFailure::InstanceMetadataDisabled);
         } else {
             let endpoint = self
                 .env
@@ -167,11 +329,11 @@ impl DefaultChain {
                         until: expires.map(|e| e - REFRESH_MARGIN),
                     };
                 }
-                Err(e) => why.push(format!("instance metadata ({endpoint}): {e}")),
+                Err(error) => why.push(SourceFailure::InstanceMetadata { endpoint, error }),
             }
         }
         Cached {
-            result: Err(format!("no AWS credentials found; {}", why.join("; "))),
+            result: Err(CredentialsError::NoneFound(why)),
             until: Some(OffsetDateTime::now_utc() + FAILURE_TTL),
         }
     }
@@ -203,7 +365,7 @@ fn non_empty(env: &dyn Env, name: &str) -> Option<String> {
 }
 
 /// Credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
-fn from_env(env: &dyn Env) -> Result<Credentials, String> {
+fn from_env(env: &dyn Env) -> Result<Credentials, EnvError> {
     match (
         non_empty(env, "AWS_ACCESS_KEY_ID"),
         non_empty(env, "AWS_SECRET_ACCESS_KEY"),
@@ -213,13 +375,9 @@ fn from_env(env: &dyn Env) -> Result<Credentials, String> {
             secret_access_key,
             session_token: non_empty(env, "AWS_SESSION_TOKEN"),
         }),
-        (Some(_), None) => {
-            Err("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not".to_owned())
-        }
-        (None, Some(_)) => {
-            Err("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not".to_owned())
-        }
-        (None, None) => Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set".to_owned()),
+        (Some(_), None) => Err(EnvError::NoSecretKey),
+        (None, Some(_)) => Err(EnvError::NoKeyId),
+        (None, None) => Err(EnvError::Unset),
     }
 }
 
@@ -232,7 +390,7 @@ fn expand_home(path: &str, home: Option<&str>) -> PathBuf {
 }
 
 /// Static keys of the selected profile from the shared credentials and config files.
-async fn from_profile(env: &dyn Env) -> Result<Credentials, String> {
+async fn from_profile(env: &dyn Env) -> Result<Credentials, ProfileError> {
     let home = non_empty(env, "HOME").or_else(|| non_empty(env, "USERPROFILE"));
     let file = |var: &str, default: &str| -> Option<PathBuf> {
         match non_empty(env, var) {
@@ -246,10 +404,7 @@ async fn from_profile(env: &dyn Env) -> Result<Credentials, String> {
     let credentials_path = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
     let config_path = file("AWS_CONFIG_FILE", "config");
     if credentials_path.is_none() && config_path.is_none() {
-        return Err(
-            "HOME is not set and neither AWS_SHARED_CREDENTIALS_FILE nor AWS_CONFIG_FILE is"
-                .to_owned(),
-        );
+        return Err(ProfileError::NoFiles);
     }
 
     let mut merged: HashMap<String, String> = HashMap::new();
@@ -278,7 +433,7 @@ async fn from_profile(env: &dyn Env) -> Result<Credentials, String> {
         }
     }
     if !found_profile {
-        return Err(format!("no profile '{profile}' in {}", looked.join(" or ")));
+        return Err(ProfileError::NoProfile { profile, looked });
     }
     match (
         merged.get("aws_access_key_id"),
@@ -292,29 +447,29 @@ async fn from_profile(env: &dyn Env) -> Result<Credentials, String> {
                 .filter(|t| !t.is_empty())
                 .cloned(),
         }),
-        _ => Err(format!(
-            "profile '{profile}' has no aws_access_key_id and aws_secret_access_key (roles, SSO and \
-             credential_process are not supported)"
-        )),
+        _ => Err(ProfileError::NoStaticKeys { profile }),
     }
 }
 
 /// The file's text, `None` when it does not exist; an error when unreadable or over 1 MiB.
-async fn read_small(path: &Path) -> Result<Option<String>, String> {
+async fn read_small(path: &Path) -> Result<Option<String>, ProfileError> {
+    let unreadable = |e| ProfileError::Unreadable {
+        path: path.to_owned(),
+        error: Arc::new(e),
+    };
     match tokio::fs::metadata(path).await {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(unreadable(e)),
         Ok(m) if m.len() > MAX_FILE => {
-            return Err(format!(
-                "{} is larger than {MAX_FILE} bytes",
-                path.display()
-            ));
+            return Err(ProfileError::TooLarge {
+                path: path.to_owned(),
+            });
         }
         Ok(_) => {}
     }
     match tokio::fs::read(path).await {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(unreadable(e)),
     }
 }
 
@@ -356,7 +511,7 @@ struct ImdsCredentials {
 type ImdsClient = Client<HttpConnector, Full<Bytes>>;
 
 /// IMDSv2: token, role name, role credentials.
-async fn from_imds(endpoint: &str) -> Result<(Credentials, Option<OffsetDateTime>), String> {
+async fn from_imds(endpoint: &str) -> Result<(Credentials, Option<OffsetDateTime>), ImdsError> {
     let base = endpoint.trim_end_matches('/');
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(1)));
@@ -382,12 +537,12 @@ async fn from_imds(endpoint: &str) -> Result<(Credentials, Option<OffsetDateTime
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .ok_or("no IAM role attached to the instance")?;
+        .ok_or(ImdsError::NoRole)?;
     if !role
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
     {
-        return Err(format!("unexpected IAM role name {role:?}"));
+        return Err(ImdsError::BadRoleName(role.to_owned()));
     }
     let json = imds_call(
         &client,
@@ -396,19 +551,23 @@ async fn from_imds(endpoint: &str) -> Result<(Credentials, Option<OffsetDateTime
         auth,
     )
     .await?;
-    let parsed: ImdsCredentials = serde_json::from_str(&json)
-        .map_err(|e| format!("role credentials are not the expected JSON: {e}"))?;
+    let parsed: ImdsCredentials =
+        serde_json::from_str(&json).map_err(|e| ImdsError::BadJson(Arc::new(e)))?;
     if let Some(code) = parsed.code.as_deref()
         && code != "Success"
     {
-        return Err(format!("role credentials answer has Code {code:?}"));
+        return Err(ImdsError::Code(code.to_owned()));
     }
-    let expires = match parsed.expiration.as_deref() {
-        Some(s) => Some(
-            OffsetDateTime::parse(s, &Rfc3339).map_err(|e| format!("bad Expiration {s:?}: {e}"))?,
-        ),
-        None => None,
-    };
+    let expires =
+        match parsed.expiration.as_deref() {
+            Some(s) => Some(OffsetDateTime::parse(s, &Rfc3339).map_err(|error| {
+                ImdsError::BadExpiration {
+                    value: s.to_owned(),
+                    error,
+                }
+            })?),
+            None => None,
+        };
     Ok((
         Credentials {
             access_key_id: parsed.access_key_id,
@@ -425,36 +584,42 @@ async fn imds_call(
     method: Method,
     url: &str,
     header: (&str, &str),
-) -> Result<String, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("bad metadata URL {url:?}: {e}"))?;
+) -> Result<String, ImdsError> {
+    let uri: Uri = url.parse().map_err(|e| ImdsError::BadUrl {
+        url: url.to_owned(),
+        error: Arc::new(e),
+    })?;
+    let failed = |failure| ImdsError::Call {
+        method: method.clone(),
+        url: url.to_owned(),
+        failure,
+    };
     let req = Request::builder()
         .method(method.clone())
         .uri(uri)
         .header(header.0, header.1)
         .body(Full::new(Bytes::new()))
-        .map_err(|e| format!("{method} {url}: {e}"))?;
+        .map_err(|e| failed(CallFailure::Request(Arc::new(e))))?;
     let call = async {
         let resp = client
             .request(req)
             .await
-            .map_err(|e| super::error_chain(&e))?;
+            .map_err(|e| CallFailure::Transport(super::error_chain(&e)))?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_IMDS_BODY)
             .collect()
             .await
-            .map_err(|e| format!("reading the answer: {e}"))?
+            .map_err(|e| CallFailure::Read(e.to_string()))?
             .to_bytes();
         if !status.is_success() {
-            return Err(format!("HTTP {status}"));
+            return Err(CallFailure::Status(status));
         }
-        String::from_utf8(body.to_vec()).map_err(|_| "answer is not UTF-8".to_owned())
+        String::from_utf8(body.to_vec()).map_err(|_| CallFailure::NotUtf8)
     };
     match tokio::time::timeout(IMDS_TIMEOUT, call).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(format!("{method} {url}: {e}")),
-        Err(_) => Err(format!("{method} {url}: no answer within {IMDS_TIMEOUT:?}")),
+        Ok(Err(e)) => Err(failed(e)),
+        Err(_) => Err(failed(CallFailure::Timeout)),
     }
 }
 

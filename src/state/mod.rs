@@ -1,7 +1,10 @@
-//! Control-plane state: the durable [`store`] and the in-memory registry built from it.
+//! Control-plane state: the durable [`store`] and the in-memory registry built from it, with
+//! their one [`error`] type.
 
+pub mod error;
 pub mod record;
 pub mod registry;
 pub mod store;
 
+pub use error::StateError;
 pub use store::{Kind, StateStore, StoreError};

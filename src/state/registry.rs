@@ -10,16 +10,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::StatusCode;
 use time::OffsetDateTime;
 
+use super::error::StateError;
 use super::record::Envelope;
 use super::store::{Kind, StateStore};
-use crate::control::error::ApiError;
 use crate::model::{
     CachePolicyConfig, Diagnostics, DistributionConfig, Document, InvalidationBatch,
     KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig,
 };
+
+/// CloudFront's default quota of custom cache policies per account.
+const MAX_CACHE_POLICIES: usize = 20;
 
 /// A stored resource: metadata plus its configuration.
 #[derive(Debug, Clone)]
@@ -106,24 +108,12 @@ fn now() -> OffsetDateTime {
 }
 
 /// The outcome of applying an `If-Match` header to a stored version.
-fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), ApiError> {
+fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), StateError> {
     match if_match.map(str::trim) {
-        None | Some("") => Err(ApiError::missing_if_match()),
+        None | Some("") => Err(StateError::MissingIfMatch),
         Some(m) if m.trim_matches('"') == etag => Ok(()),
-        Some(_) => Err(ApiError::precondition_failed()),
+        Some(_) => Err(StateError::PreconditionFailed),
     }
-}
-
-/// Turns model diagnostics into the API's first error (all messages joined).
-pub fn diagnostics_error(d: &Diagnostics) -> Option<ApiError> {
-    let first = d.errors.first()?;
-    let message = d
-        .errors
-        .iter()
-        .map(|i| format!("{}: {}", i.path, i.message))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Some(ApiError::new(StatusCode::BAD_REQUEST, first.code, message))
 }
 
 /// A document the registry persists, and where.
@@ -139,8 +129,14 @@ pub trait Collection: Stored {
     fn map(state: &State) -> &BTreeMap<String, Versioned<Self>>;
     /// Its map in the state, for changes.
     fn map_mut(state: &mut State) -> &mut BTreeMap<String, Versioned<Self>>;
-    /// The error for an unknown id.
-    fn not_found() -> ApiError;
+}
+
+/// The error for an unknown id of a document kind.
+fn not_found<C: Stored>(id: &str) -> StateError {
+    StateError::NotFound {
+        kind: C::KIND,
+        id: id.to_owned(),
+    }
 }
 
 macro_rules! stored {
@@ -152,16 +148,13 @@ macro_rules! stored {
 }
 
 macro_rules! collection {
-    ($ty:ty, $field:ident, $not_found:expr) => {
+    ($ty:ty, $field:ident) => {
         impl Collection for $ty {
             fn map(state: &State) -> &BTreeMap<String, Versioned<Self>> {
                 &state.$field
             }
             fn map_mut(state: &mut State) -> &mut BTreeMap<String, Versioned<Self>> {
                 &mut state.$field
-            }
-            fn not_found() -> ApiError {
-                $not_found
             }
         }
     };
@@ -175,35 +168,27 @@ stored!(
     CachePolicyConfig => Kind::CachePolicy,
     OriginRequestPolicyConfig => Kind::OriginRequestPolicy,
 );
-collection!(PublicKeyConfig, public_keys, no_such_public_key());
-collection!(KeyGroupConfig, key_groups, no_such_key_group());
-collection!(
-    CachePolicyConfig,
-    cache_policies,
-    ApiError::not_found("NoSuchCachePolicy", "The cache policy does not exist.")
-);
-collection!(
-    OriginRequestPolicyConfig,
-    origin_request_policies,
-    ApiError::not_found(
-        "NoSuchOriginRequestPolicy",
-        "The origin request policy does not exist."
-    )
-);
+collection!(PublicKeyConfig, public_keys);
+collection!(KeyGroupConfig, key_groups);
+collection!(CachePolicyConfig, cache_policies);
+collection!(OriginRequestPolicyConfig, origin_request_policies);
 
 /// Every stored record of a document kind, decoded. A record that cannot be read names itself.
-async fn load<C: Stored>(store: &StateStore) -> Result<Vec<(Envelope, C)>, String> {
+async fn load<C: Stored>(store: &StateStore) -> Result<Vec<(Envelope, C)>, StateError> {
     let mut out = Vec::new();
-    for (id, bytes) in store.load_all(C::KIND).await.map_err(|e| e.to_string())? {
-        let what = format!("{}/{id}", C::KIND.prefix());
+    for (id, bytes) in store.load_all(C::KIND).await? {
+        let corrupt = |problem: String| StateError::CorruptRecord {
+            record: format!("{}/{id}", C::KIND.prefix()),
+            problem,
+        };
         let e: Envelope = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{what}: unreadable record: {e}"))?;
+            .map_err(|e| corrupt(format!("unreadable record: {e}")))?;
         let (_, tree) = crate::model::tree::from_xml(e.config_xml.as_bytes())
-            .map_err(|err| format!("{what}: {err}"))?;
+            .map_err(|err| corrupt(err.to_string()))?;
         let mut d = Diagnostics::default();
         match C::decode(&tree, &mut d) {
             Some(c) if d.errors.is_empty() => out.push((e, c)),
-            _ => return Err(format!("{what}: stored config does not decode: {d}")),
+            _ => return Err(corrupt(format!("stored config does not decode: {d}"))),
         }
     }
     Ok(out)
@@ -223,7 +208,7 @@ fn versioned<C>(e: &Envelope, config: C) -> Versioned<C> {
 async fn load_collection<C: Collection>(
     store: &StateStore,
     state: &mut State,
-) -> Result<(), String> {
+) -> Result<(), StateError> {
     for (e, config) in load::<C>(store).await? {
         C::map_mut(state).insert(e.id.clone(), versioned(&e, config));
     }
@@ -237,7 +222,7 @@ impl Registry {
         store: StateStore,
         domain_suffix: &str,
         on_change: OnChange,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StateError> {
         let mut state = State::default();
         for (e, config) in load::<DistributionConfig>(&store).await? {
             let domain_name = e
@@ -287,7 +272,7 @@ impl Registry {
         self.state.lock().await.clone()
     }
 
-    async fn persist(&self, kind: Kind, env: &Envelope) -> Result<(), ApiError> {
+    async fn persist(&self, kind: Kind, env: &Envelope) -> Result<(), StateError> {
         let id = match kind {
             Kind::Invalidation => format!(
                 "{}/{}",
@@ -296,11 +281,8 @@ impl Registry {
             ),
             _ => env.id.clone(),
         };
-        let bytes = serde_json::to_vec(env).map_err(ApiError::internal)?;
-        self.store
-            .put(kind, &id, Bytes::from(bytes))
-            .await
-            .map_err(ApiError::internal)
+        let bytes = serde_json::to_vec(env)?;
+        Ok(self.store.put(kind, &id, Bytes::from(bytes)).await?)
     }
 
     fn envelope<C>(v: &Versioned<C>, config_xml: String) -> Envelope {
@@ -323,16 +305,16 @@ impl Registry {
         state: &State,
         cfg: &DistributionConfig,
         except: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StateError> {
         for id in cfg.referenced_cache_policy_ids() {
             let managed = crate::model::managed_cache_policies()
                 .iter()
                 .any(|m| m.id == id);
             if !managed && !state.cache_policies.contains_key(id) {
-                return Err(ApiError::not_found(
-                    "NoSuchCachePolicy",
-                    format!("The cache policy {id} does not exist."),
-                ));
+                return Err(StateError::MissingReference {
+                    kind: Kind::CachePolicy,
+                    id: id.to_owned(),
+                });
             }
         }
         for id in cfg.referenced_origin_request_policy_ids() {
@@ -340,17 +322,18 @@ impl Registry {
                 .iter()
                 .any(|m| m.id == id);
             if !managed && !state.origin_request_policies.contains_key(id) {
-                return Err(ApiError::not_found(
-                    "NoSuchOriginRequestPolicy",
-                    format!("The origin request policy {id} does not exist."),
-                ));
+                return Err(StateError::MissingReference {
+                    kind: Kind::OriginRequestPolicy,
+                    id: id.to_owned(),
+                });
             }
         }
         for id in cfg.referenced_key_group_ids() {
             if !state.key_groups.contains_key(id) {
-                return Err(ApiError::invalid_argument(format!(
-                    "The key group {id} does not exist."
-                )));
+                return Err(StateError::MissingReference {
+                    kind: Kind::KeyGroup,
+                    id: id.to_owned(),
+                });
             }
         }
         for alias in &cfg.aliases {
@@ -363,13 +346,9 @@ impl Registry {
                         .any(|a| a.eq_ignore_ascii_case(alias))
             });
             if taken {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "CNAMEAlreadyExists",
-                    format!(
-                        "One or more of the CNAMEs you provided are already associated with a different resource: {alias}"
-                    ),
-                ));
+                return Err(StateError::CnameTaken {
+                    alias: alias.clone(),
+                });
             }
         }
         Ok(())
@@ -382,7 +361,7 @@ impl Registry {
         cfg: DistributionConfig,
         fixed: Option<(String, Option<String>)>,
         declared: bool,
-    ) -> Result<(DistributionEntry, bool), ApiError> {
+    ) -> Result<(DistributionEntry, bool), StateError> {
         let mut state = self.state.lock().await;
         if let Some(existing) = state.distributions.values().find(|d| {
             d.v.config.caller_reference == cfg.caller_reference
@@ -392,14 +371,11 @@ impl Registry {
                 return Ok((existing.clone(), false));
             }
             if fixed.is_none() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "DistributionAlreadyExists",
-                    format!(
-                        "The caller reference that you are using to create a distribution is associated with another distribution: {}",
-                        existing.v.id
-                    ),
-                ));
+                return Err(StateError::CallerReferenceReused {
+                    kind: Kind::Distribution,
+                    caller_reference: cfg.caller_reference.clone(),
+                    existing: existing.v.id.clone(),
+                });
             }
         }
         Self::check_distribution_refs(&state, &cfg, fixed.as_ref().map(|(id, _)| id.as_str()))?;
@@ -444,14 +420,14 @@ impl Registry {
     }
 
     /// GetDistribution.
-    pub async fn distribution(&self, id: &str) -> Result<DistributionEntry, ApiError> {
+    pub async fn distribution(&self, id: &str) -> Result<DistributionEntry, StateError> {
         self.state
             .lock()
             .await
             .distributions
             .get(id)
             .cloned()
-            .ok_or_else(no_such_distribution)
+            .ok_or_else(|| not_found::<DistributionConfig>(id))
     }
 
     /// UpdateDistribution (`If-Match` required; the CallerReference cannot change).
@@ -460,20 +436,18 @@ impl Registry {
         id: &str,
         if_match: Option<&str>,
         cfg: DistributionConfig,
-    ) -> Result<DistributionEntry, ApiError> {
+    ) -> Result<DistributionEntry, StateError> {
         let mut state = self.state.lock().await;
         let current = state
             .distributions
             .get(id)
             .cloned()
-            .ok_or_else(no_such_distribution)?;
+            .ok_or_else(|| not_found::<DistributionConfig>(id))?;
         check_if_match(if_match, &current.v.etag)?;
         if current.v.config.caller_reference != cfg.caller_reference {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "IllegalUpdate",
-                "The CallerReference of a distribution cannot be changed.",
-            ));
+            return Err(StateError::CallerReferenceChanged {
+                kind: Kind::Distribution,
+            });
         }
         Self::check_distribution_refs(&state, &cfg, Some(id))?;
         let mut entry = current;
@@ -496,24 +470,17 @@ impl Registry {
         &self,
         id: &str,
         if_match: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StateError> {
         let mut state = self.state.lock().await;
         let current = state
             .distributions
             .get(id)
-            .ok_or_else(no_such_distribution)?;
+            .ok_or_else(|| not_found::<DistributionConfig>(id))?;
         check_if_match(if_match, &current.v.etag)?;
         if current.v.config.enabled {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "DistributionNotDisabled",
-                "The distribution you are trying to delete has not been disabled.",
-            ));
+            return Err(StateError::DistributionNotDisabled { id: id.to_owned() });
         }
-        self.store
-            .delete(Kind::Distribution, id)
-            .await
-            .map_err(ApiError::internal)?;
+        self.store.delete(Kind::Distribution, id).await?;
         for inv in state.invalidations.remove(id).unwrap_or_default() {
             let _ = self
                 .store
@@ -533,10 +500,10 @@ impl Registry {
         &self,
         distribution_id: &str,
         batch: InvalidationBatch,
-    ) -> Result<(InvalidationEntry, bool), ApiError> {
+    ) -> Result<(InvalidationEntry, bool), StateError> {
         let mut state = self.state.lock().await;
         if !state.distributions.contains_key(distribution_id) {
-            return Err(no_such_distribution());
+            return Err(not_found::<DistributionConfig>(distribution_id));
         }
         if let Some(existing) = state.invalidations.get(distribution_id).and_then(|l| {
             l.iter()
@@ -545,14 +512,11 @@ impl Registry {
             if existing.batch.paths == batch.paths {
                 return Ok((existing.clone(), false));
             }
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidationBatchAlreadyExists",
-                format!(
-                    "An invalidation with CallerReference {} already exists with different paths.",
-                    batch.caller_reference
-                ),
-            ));
+            return Err(StateError::CallerReferenceReused {
+                kind: Kind::Invalidation,
+                caller_reference: batch.caller_reference,
+                existing: existing.id.clone(),
+            });
         }
         let entry = InvalidationEntry {
             id: crate::ids::invalidation_id(),
@@ -588,7 +552,7 @@ impl Registry {
         &self,
         state: &mut State,
         v: Versioned<C>,
-    ) -> Result<Versioned<C>, ApiError> {
+    ) -> Result<Versioned<C>, StateError> {
         self.persist(
             C::KIND,
             &Self::envelope(&v, v.config.encode().to_xml(C::ROOT)),
@@ -618,11 +582,11 @@ impl Registry {
         }
     }
 
-    async fn get<C: Collection>(&self, id: &str) -> Result<Versioned<C>, ApiError> {
+    async fn get<C: Collection>(&self, id: &str) -> Result<Versioned<C>, StateError> {
         C::map(&*self.state.lock().await)
             .get(id)
             .cloned()
-            .ok_or_else(C::not_found)
+            .ok_or_else(|| not_found::<C>(id))
     }
 
     /// An update: `If-Match` must name the current version, then `check` sees the current and
@@ -632,10 +596,13 @@ impl Registry {
         id: &str,
         if_match: Option<&str>,
         config: C,
-        check: impl FnOnce(&State, &Versioned<C>, &C) -> Result<(), ApiError>,
-    ) -> Result<Versioned<C>, ApiError> {
+        check: impl FnOnce(&State, &Versioned<C>, &C) -> Result<(), StateError>,
+    ) -> Result<Versioned<C>, StateError> {
         let mut state = self.state.lock().await;
-        let current = C::map(&state).get(id).cloned().ok_or_else(C::not_found)?;
+        let current = C::map(&state)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found::<C>(id))?;
         check_if_match(if_match, &current.etag)?;
         check(&state, &current, &config)?;
         let v = Self::version(&state, id.to_owned(), current.declared, config);
@@ -647,16 +614,13 @@ impl Registry {
         &self,
         id: &str,
         if_match: Option<&str>,
-        in_use: impl FnOnce(&State) -> Result<(), ApiError>,
-    ) -> Result<(), ApiError> {
+        in_use: impl FnOnce(&State) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
         let mut state = self.state.lock().await;
-        let v = C::map(&state).get(id).ok_or_else(C::not_found)?;
+        let v = C::map(&state).get(id).ok_or_else(|| not_found::<C>(id))?;
         check_if_match(if_match, &v.etag)?;
         in_use(&state)?;
-        self.store
-            .delete(C::KIND, id)
-            .await
-            .map_err(ApiError::internal)?;
+        self.store.delete(C::KIND, id).await?;
         C::map_mut(&mut state).remove(id);
         (self.on_change)(&state);
         Ok(())
@@ -669,18 +633,15 @@ impl Registry {
         wanted: &str,
         except: Option<&str>,
         managed: bool,
-        code: &'static str,
-        what: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StateError> {
         let taken = C::map(state)
             .values()
             .any(|v| name(&v.config) == wanted && Some(v.id.as_str()) != except);
         if managed || taken {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                code,
-                format!("A {what} named {wanted} already exists."),
-            ));
+            return Err(StateError::NameTaken {
+                kind: C::KIND,
+                name: wanted.to_owned(),
+            });
         }
         Ok(())
     }
@@ -691,7 +652,7 @@ impl Registry {
         cfg: PublicKeyConfig,
         fixed_id: Option<String>,
         declared: bool,
-    ) -> Result<(Versioned<PublicKeyConfig>, bool), ApiError> {
+    ) -> Result<(Versioned<PublicKeyConfig>, bool), StateError> {
         let mut state = self.state.lock().await;
         if let Some(existing) = state
             .public_keys
@@ -702,14 +663,11 @@ impl Registry {
                 return Ok((existing.clone(), false));
             }
             if fixed_id.as_ref() != Some(&existing.id) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "PublicKeyAlreadyExists",
-                    format!(
-                        "A public key with CallerReference {} already exists: {}",
-                        cfg.caller_reference, existing.id
-                    ),
-                ));
+                return Err(StateError::CallerReferenceReused {
+                    kind: Kind::PublicKey,
+                    caller_reference: cfg.caller_reference.clone(),
+                    existing: existing.id.clone(),
+                });
             }
         }
         Self::unique_name::<PublicKeyConfig>(
@@ -718,8 +676,6 @@ impl Registry {
             &cfg.name,
             fixed_id.as_deref(),
             false,
-            "PublicKeyAlreadyExists",
-            "public key",
         )?;
         let id = fixed_id.unwrap_or_else(crate::ids::public_key_id);
         let v = Self::version(&state, id, declared, cfg);
@@ -727,7 +683,7 @@ impl Registry {
     }
 
     /// GetPublicKey.
-    pub async fn public_key(&self, id: &str) -> Result<Versioned<PublicKeyConfig>, ApiError> {
+    pub async fn public_key(&self, id: &str) -> Result<Versioned<PublicKeyConfig>, StateError> {
         self.get(id).await
     }
 
@@ -737,16 +693,12 @@ impl Registry {
         id: &str,
         if_match: Option<&str>,
         cfg: PublicKeyConfig,
-    ) -> Result<Versioned<PublicKeyConfig>, ApiError> {
+    ) -> Result<Versioned<PublicKeyConfig>, StateError> {
         self.update(id, if_match, cfg, |_, current, new| {
             if current.config.encoded_key.trim() != new.encoded_key.trim()
                 || current.config.caller_reference != new.caller_reference
             {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "CannotChangeImmutablePublicKeyFields",
-                    "You can't change the value of a public key.",
-                ));
+                return Err(StateError::ImmutablePublicKey { id: id.to_owned() });
             }
             Ok(())
         })
@@ -758,14 +710,17 @@ impl Registry {
         &self,
         id: &str,
         if_match: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StateError> {
         self.delete::<PublicKeyConfig>(id, if_match, |state| {
-            if state.key_groups.values().any(|g| g.config.items.iter().any(|k| k == id)) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "PublicKeyInUse",
-                    format!("The public key {id} is used by a key group; remove it from the group first."),
-                ));
+            if state
+                .key_groups
+                .values()
+                .any(|g| g.config.items.iter().any(|k| k == id))
+            {
+                return Err(StateError::InUse {
+                    kind: Kind::PublicKey,
+                    id: id.to_owned(),
+                });
             }
             Ok(())
         })
@@ -776,26 +731,18 @@ impl Registry {
         state: &State,
         cfg: &KeyGroupConfig,
         except: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), StateError> {
         if let Some(k) = cfg
             .items
             .iter()
             .find(|k| !state.public_keys.contains_key(*k))
         {
-            return Err(ApiError::not_found(
-                "NoSuchPublicKey",
-                format!("The public key {k} does not exist."),
-            ));
+            return Err(StateError::MissingReference {
+                kind: Kind::PublicKey,
+                id: k.clone(),
+            });
         }
-        Self::unique_name::<KeyGroupConfig>(
-            state,
-            |c| &c.name,
-            &cfg.name,
-            except,
-            false,
-            "KeyGroupAlreadyExists",
-            "key group",
-        )
+        Self::unique_name::<KeyGroupConfig>(state, |c| &c.name, &cfg.name, except, false)
     }
 
     /// CreateKeyGroup.
@@ -804,7 +751,7 @@ impl Registry {
         cfg: KeyGroupConfig,
         fixed_id: Option<String>,
         declared: bool,
-    ) -> Result<Versioned<KeyGroupConfig>, ApiError> {
+    ) -> Result<Versioned<KeyGroupConfig>, StateError> {
         let mut state = self.state.lock().await;
         Self::check_key_group(&state, &cfg, fixed_id.as_deref())?;
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
@@ -813,7 +760,7 @@ impl Registry {
     }
 
     /// GetKeyGroup.
-    pub async fn key_group(&self, id: &str) -> Result<Versioned<KeyGroupConfig>, ApiError> {
+    pub async fn key_group(&self, id: &str) -> Result<Versioned<KeyGroupConfig>, StateError> {
         self.get(id).await
     }
 
@@ -823,7 +770,7 @@ impl Registry {
         id: &str,
         if_match: Option<&str>,
         cfg: KeyGroupConfig,
-    ) -> Result<Versioned<KeyGroupConfig>, ApiError> {
+    ) -> Result<Versioned<KeyGroupConfig>, StateError> {
         self.update(id, if_match, cfg, |state, _, new| {
             Self::check_key_group(state, new, Some(id))
         })
@@ -831,14 +778,21 @@ impl Registry {
     }
 
     /// DeleteKeyGroup: refused while a distribution trusts it.
-    pub async fn delete_key_group(&self, id: &str, if_match: Option<&str>) -> Result<(), ApiError> {
+    pub async fn delete_key_group(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
         self.delete::<KeyGroupConfig>(id, if_match, |state| {
-            if state.distributions.values().any(|d| d.v.config.referenced_key_group_ids().contains(&id)) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "ResourceInUse",
-                    format!("The key group {id} is trusted by a distribution; remove it from the cache behaviors first."),
-                ));
+            if state
+                .distributions
+                .values()
+                .any(|d| d.v.config.referenced_key_group_ids().contains(&id))
+            {
+                return Err(StateError::InUse {
+                    kind: Kind::KeyGroup,
+                    id: id.to_owned(),
+                });
             }
             Ok(())
         })
@@ -851,7 +805,7 @@ impl Registry {
         cfg: CachePolicyConfig,
         fixed_id: Option<String>,
         declared: bool,
-    ) -> Result<Versioned<CachePolicyConfig>, ApiError> {
+    ) -> Result<Versioned<CachePolicyConfig>, StateError> {
         let mut state = self.state.lock().await;
         let managed = crate::model::managed_cache_policies()
             .iter()
@@ -862,15 +816,11 @@ impl Registry {
             &cfg.name,
             fixed_id.as_deref(),
             managed,
-            "CachePolicyAlreadyExists",
-            "cache policy",
         )?;
-        if fixed_id.is_none() && state.cache_policies.len() >= 20 {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "TooManyCachePolicies",
-                "You have reached the maximum number of cache policies (20).",
-            ));
+        if fixed_id.is_none() && state.cache_policies.len() >= MAX_CACHE_POLICIES {
+            return Err(StateError::TooManyCachePolicies {
+                limit: MAX_CACHE_POLICIES,
+            });
         }
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
         let v = Self::version(&state, id, declared, cfg);
@@ -883,7 +833,7 @@ impl Registry {
         cfg: OriginRequestPolicyConfig,
         fixed_id: Option<String>,
         declared: bool,
-    ) -> Result<Versioned<OriginRequestPolicyConfig>, ApiError> {
+    ) -> Result<Versioned<OriginRequestPolicyConfig>, StateError> {
         let mut state = self.state.lock().await;
         let managed = crate::model::managed_origin_request_policies()
             .iter()
@@ -894,8 +844,6 @@ impl Registry {
             &cfg.name,
             fixed_id.as_deref(),
             managed,
-            "OriginRequestPolicyAlreadyExists",
-            "origin request policy",
         )?;
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
         let v = Self::version(&state, id, declared, cfg);
@@ -903,20 +851,119 @@ impl Registry {
     }
 }
 
-fn no_such_distribution() -> ApiError {
-    ApiError::not_found(
-        "NoSuchDistribution",
-        "The specified distribution does not exist.",
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn no_such_public_key() -> ApiError {
-    ApiError::not_found(
-        "NoSuchPublicKey",
-        "The specified public key does not exist.",
-    )
-}
+    const PEM: &str = include_str!("../../keys/demo-public.pem");
 
-fn no_such_key_group() -> ApiError {
-    ApiError::not_found("NoSuchResource", "The specified key group does not exist.")
+    async fn open(dir: &std::path::Path) -> Result<Registry, StateError> {
+        Registry::open(
+            StateStore::local(dir)?,
+            "edgegate.test",
+            Arc::new(|_: &State| {}),
+        )
+        .await
+    }
+
+    fn key(name: &str, reference: &str) -> PublicKeyConfig {
+        PublicKeyConfig {
+            caller_reference: reference.into(),
+            name: name.into(),
+            encoded_key: PEM.into(),
+            comment: None,
+        }
+    }
+
+    fn group(name: &str, items: &[&str]) -> KeyGroupConfig {
+        KeyGroupConfig {
+            name: name.into(),
+            items: items.iter().map(|s| s.to_string()).collect(),
+            comment: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_say_what_is_wrong_with_which_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = open(dir.path()).await.unwrap();
+
+        let e = r.create_key_group(group("g", &["K1"]), None, false).await;
+        assert!(
+            matches!(&e, Err(StateError::MissingReference { kind: Kind::PublicKey, id }) if id == "K1"),
+            "{e:?}"
+        );
+        let (k, created) = r
+            .create_public_key(key("k", "ref-1"), None, false)
+            .await
+            .unwrap();
+        assert!(created);
+        let e = r
+            .create_public_key(key("other", "ref-1"), None, false)
+            .await;
+        assert!(
+            matches!(&e, Err(StateError::CallerReferenceReused { kind: Kind::PublicKey, existing, .. }) if *existing == k.id),
+            "{e:?}"
+        );
+        let e = r.create_public_key(key("k", "ref-2"), None, false).await;
+        assert!(
+            matches!(&e, Err(StateError::NameTaken { kind: Kind::PublicKey, name }) if name == "k"),
+            "{e:?}"
+        );
+        let g = r
+            .create_key_group(group("g", &[&k.id]), None, false)
+            .await
+            .unwrap();
+
+        let e = r.delete_public_key(&k.id, None).await;
+        assert!(matches!(e, Err(StateError::MissingIfMatch)), "{e:?}");
+        let e = r.delete_public_key(&k.id, Some("stale")).await;
+        assert!(matches!(e, Err(StateError::PreconditionFailed)), "{e:?}");
+        let e = r.delete_public_key(&k.id, Some(&k.etag)).await;
+        assert!(
+            matches!(&e, Err(StateError::InUse { kind: Kind::PublicKey, id }) if *id == k.id),
+            "{e:?}"
+        );
+        let e = r.key_group("no-such-group").await;
+        assert!(
+            matches!(&e, Err(StateError::NotFound { kind: Kind::KeyGroup, id }) if id == "no-such-group"),
+            "{e:?}"
+        );
+
+        // What was acknowledged is there after a reopen.
+        drop(r);
+        let again = open(dir.path()).await.unwrap();
+        assert_eq!(
+            again.key_group(&g.id).await.unwrap().config.items,
+            [k.id.as_str()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_record_stops_loading_and_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = open(dir.path()).await.unwrap();
+        let (k, _) = r
+            .create_public_key(key("k", "ref-1"), None, false)
+            .await
+            .unwrap();
+        drop(r);
+        std::fs::write(
+            dir.path().join(format!("public-keys/{}.json", k.id)),
+            b"{ not json",
+        )
+        .unwrap();
+        let e = open(dir.path()).await.unwrap_err();
+        let record = format!("public-keys/{}", k.id);
+        assert!(
+            matches!(&e, StateError::CorruptRecord { record: r, .. } if *r == record),
+            "{e:?}"
+        );
+        assert!(e.is_internal());
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{record}: unreadable record: ")),
+            "{e}"
+        );
+    }
 }

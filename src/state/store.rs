@@ -7,6 +7,7 @@
 //! durable. On S3 a PUT is atomic per object in the same way, so several edges can later share
 //! one bucket through the same interface.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -43,12 +44,67 @@ impl Kind {
             Kind::PublicKey => "public-keys",
         }
     }
+
+    /// The kind's name in messages (`cache policy`, `key group`, …).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::CachePolicy => "cache policy",
+            Kind::Distribution => "distribution",
+            Kind::Invalidation => "invalidation",
+            Kind::KeyGroup => "key group",
+            Kind::OriginRequestPolicy => "origin request policy",
+            Kind::PublicKey => "public key",
+        }
+    }
 }
 
-/// A failure of the underlying store. The message names the object.
+/// A failure of the underlying store. The message names the directory or object.
 #[derive(Debug, thiserror::Error)]
-#[error("state store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The local directory cannot be created.
+    #[error("state store: cannot create {}: {error}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The local directory cannot be opened as a store.
+    #[error("state store: cannot open {}: {error}", dir.display())]
+    Open {
+        /// The directory.
+        dir: PathBuf,
+        /// The backend's error (boxed: it is large, and errors travel far).
+        #[source]
+        error: Box<object_store::Error>,
+    },
+    /// An operation on one object (or a listing of a prefix) failed.
+    #[error("state store: {op} {path}: {error}")]
+    Object {
+        /// `writing`, `deleting`, `listing` or `reading`.
+        op: &'static str,
+        /// The object or prefix.
+        path: String,
+        /// The backend's error (boxed: it is large, and errors travel far).
+        #[source]
+        error: Box<object_store::Error>,
+    },
+}
+
+impl StoreError {
+    fn object(
+        op: &'static str,
+        path: impl std::fmt::Display,
+    ) -> impl FnOnce(object_store::Error) -> Self {
+        let path = path.to_string();
+        move |error| StoreError::Object {
+            op,
+            path,
+            error: Box::new(error),
+        }
+    }
+}
 
 /// Durable key/value storage of control-plane records.
 #[derive(Debug, Clone)]
@@ -64,10 +120,15 @@ impl StateStore {
 
     /// A crash-safe store in a local directory (created if missing).
     pub fn local(dir: &std::path::Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|error| StoreError::CreateDir {
+            dir: dir.to_owned(),
+            error,
+        })?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| StoreError(format!("cannot open {}: {e}", dir.display())))?
+            .map_err(|error| StoreError::Open {
+                dir: dir.to_owned(),
+                error: Box::new(error),
+            })?
             .with_fsync(true);
         Ok(Self::new(Arc::new(fs)))
     }
@@ -83,7 +144,7 @@ impl StateStore {
             .put(&path, PutPayload::from_bytes(record))
             .await
             .map(|_| ())
-            .map_err(|e| StoreError(format!("writing {path}: {e}")))
+            .map_err(StoreError::object("writing", &path))
     }
 
     /// Deletes one record (absent records are not an error).
@@ -91,7 +152,7 @@ impl StateStore {
         let path = Self::path(kind, id);
         match self.inner.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(StoreError(format!("deleting {path}: {e}"))),
+            Err(e) => Err(StoreError::object("deleting", &path)(e)),
         }
     }
 
@@ -103,7 +164,7 @@ impl StateStore {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| StoreError(format!("listing {prefix}: {e}")))?;
+            .map_err(StoreError::object("listing", &prefix))?;
         let mut out = Vec::with_capacity(metas.len());
         for meta in metas {
             let full = meta.location.as_ref();
@@ -118,10 +179,10 @@ impl StateStore {
                 .inner
                 .get(&meta.location)
                 .await
-                .map_err(|e| StoreError(format!("reading {full}: {e}")))?
+                .map_err(StoreError::object("reading", full))?
                 .bytes()
                 .await
-                .map_err(|e| StoreError(format!("reading {full}: {e}")))?;
+                .map_err(StoreError::object("reading", full))?;
             out.push((id.to_owned(), bytes));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -171,6 +232,22 @@ mod tests {
         again.delete(Kind::Distribution, "E2").await.unwrap();
         assert_eq!(again.load_all(Kind::Distribution).await.unwrap().len(), 1);
         assert!(again.load_all(Kind::KeyGroup).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_created_names_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let e = StateStore::local(&file.join("state")).unwrap_err();
+        assert!(matches!(e, StoreError::CreateDir { .. }), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "state store: cannot create {}",
+                file.join("state").display()
+            )),
+            "{e}"
+        );
     }
 
     #[tokio::test]

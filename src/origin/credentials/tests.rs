@@ -43,6 +43,21 @@ async fn nothing_found_explains_each_source() {
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ]));
     let e = chain.credentials().await.unwrap_err();
+    let CredentialsError::NoneFound(why) = &e else {
+        panic!("{e}")
+    };
+    assert!(
+        matches!(
+            why.as_slice(),
+            [
+                SourceFailure::Environment(EnvError::NoSecretKey),
+                SourceFailure::SharedFiles(ProfileError::NoProfile { .. }),
+                SourceFailure::InstanceMetadataDisabled,
+            ]
+        ),
+        "{e}"
+    );
+    let e = e.to_string();
     assert!(e.contains("AWS_SECRET_ACCESS_KEY is not"), "{e}");
     assert!(e.contains("no profile 'default'"), "{e}");
     assert!(e.contains("disabled by AWS_EC2_METADATA_DISABLED"), "{e}");
@@ -89,7 +104,7 @@ fn write_aws_dir() -> tempfile::TempDir {
     home
 }
 
-async fn profile(home: &Path, extra: &[(&str, &str)]) -> Result<Credentials, String> {
+async fn profile(home: &Path, extra: &[(&str, &str)]) -> Result<Credentials, CredentialsError> {
     let mut pairs = vec![
         ("HOME", home.to_str().unwrap()),
         ("AWS_EC2_METADATA_DISABLED", "true"),
@@ -125,14 +140,16 @@ async fn shared_files_by_profile() {
 
     let e = profile(home.path(), &[("AWS_PROFILE", "assumed")])
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("profile 'assumed' has no aws_access_key_id"),
         "{e}"
     );
     let e = profile(home.path(), &[("AWS_PROFILE", "missing")])
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no profile 'missing'"), "{e}");
 }
 
@@ -269,7 +286,7 @@ async fn unreachable_metadata_service_is_reported() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let (_home, chain) = imds_chain(&format!("http://127.0.0.1:{port}")).await;
-    let e = chain.credentials().await.unwrap_err();
+    let e = chain.credentials().await.unwrap_err().to_string();
     assert!(e.contains("instance metadata (http://127.0.0.1:"), "{e}");
     assert!(e.contains("/latest/api/token"), "{e}");
 }

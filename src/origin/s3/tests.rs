@@ -254,7 +254,11 @@ struct NoCredentials;
 
 impl CredentialsProvider for NoCredentials {
     fn credentials(&self) -> crate::origin::credentials::CredentialsFuture<'_> {
-        Box::pin(async { Err("no AWS credentials found".to_owned()) })
+        Box::pin(async {
+            Err(crate::origin::credentials::CredentialsError::Provider(
+                "no AWS credentials found".to_owned(),
+            ))
+        })
     }
 }
 
