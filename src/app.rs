@@ -54,6 +54,9 @@ pub enum StartError {
     /// The control-plane state cannot be opened or loaded.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The GeoIP database (`--geoip-db`) cannot be read.
+    #[error(transparent)]
+    GeoIp(#[from] crate::geo::GeoDbError),
     /// The registry refused a declared resource.
     #[error("declared {what}: {error}")]
     Declared {
@@ -334,7 +337,7 @@ pub async fn start_with_clock(
     let mut edge =
         Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()).with_clock(clock);
     if let Some(path) = &settings.geoip_db {
-        let db = crate::geo::GeoDb::open(path).map_err(|e| e.to_string())?;
+        let db = crate::geo::GeoDb::open(path)?;
         tracing::info!(path = %path.display(), kind = db.kind(), "GeoIP database loaded");
         edge = edge.with_geoip(Arc::new(db));
     }

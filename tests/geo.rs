@@ -529,6 +529,8 @@ async fn a_bad_geoip_database_stops_start_up_with_a_clear_error() {
         Ok(_) => panic!("started with a bad GeoIP database"),
         Err(e) => e,
     };
+    assert!(matches!(e, edgegate::app::StartError::GeoIp(_)), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("bad.mmdb") && e.contains("MaxMind DB"), "{e}");
 }
 
