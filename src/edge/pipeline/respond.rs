@@ -1,0 +1,90 @@
+//! Phase 7, response: custom error responses. (Admission into the cache happens as the
+//! origin's answer streams, in phase 5; CloudFront's response headers are added by
+//! [`super::Edge::handle`] on every outcome.)
+
+use axum::body::Body;
+use http::header;
+use http::{Request, Response, StatusCode};
+
+use super::super::headers::XCache;
+use super::super::pattern;
+use super::{Ctx, Edge, Outcome};
+
+impl Edge {
+    /// CustomErrorResponses: an origin error with a rule that names a page is answered with that
+    /// page, fetched through the behavior its path matches (and cached like any object), with the
+    /// rule's ResponseCode. If the page cannot be fetched, the viewer gets what the page's origin
+    /// answered (caching.md §18).
+    pub(super) async fn custom_error(
+        &self,
+        resp: Response<Body>,
+        outcome: Outcome,
+        ctx: &Ctx<'_>,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
+        let status = resp.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            return (resp, outcome);
+        }
+        let Some(rule) = ctx
+            .dist
+            .error_responses
+            .iter()
+            .find(|r| r.error_code == status.as_u16())
+        else {
+            return (resp, outcome);
+        };
+        let Some(page) = rule.page_path.as_deref() else {
+            return (resp, outcome);
+        };
+        let Some(behavior) = ctx.dist.behavior(&pattern::normalize(page)) else {
+            return (resp, outcome);
+        };
+        let Ok(page_req) = Request::get(page).body(()) else {
+            return (resp, outcome);
+        };
+        let (parts, ()) = page_req.into_parts();
+        let page_ctx = Ctx {
+            behavior,
+            path: page,
+            query: None,
+            ..*ctx
+        };
+        let (mut page_resp, _) = if behavior.ttl.caching_disabled() {
+            self.pass_parts(
+                Request::from_parts(parts, Body::empty()),
+                &page_ctx,
+                request_id,
+            )
+            .await
+        } else {
+            self.cached(parts, &page_ctx, false, request_id).await
+        };
+        if page_resp.status().is_success() {
+            // The origin's error body is not sent, but it is read (up to a bound) so that the
+            // error itself is cached for ErrorCachingMinTTL, as CloudFront caches it.
+            tokio::spawn(drain(resp.into_body(), ERROR_BODY_DRAIN_LIMIT));
+            *page_resp.status_mut() = rule
+                .response_code
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(status);
+            page_resp.headers_mut().remove(header::AGE);
+        }
+        (page_resp, Outcome::own(XCache::Error))
+    }
+}
+
+/// How much of an origin error body replaced by a custom error page is still read.
+const ERROR_BODY_DRAIN_LIMIT: usize = 1 << 20;
+
+/// Reads a body to its end, or until `limit` bytes, and drops it.
+async fn drain(mut body: Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > limit {
+            break;
+        }
+    }
+}
