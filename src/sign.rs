@@ -88,7 +88,7 @@ impl PrivateKey {
     /// Parses a PEM private key: `RSA PRIVATE KEY` (PKCS#1), `EC PRIVATE KEY` (SEC1) or
     /// `PRIVATE KEY` (PKCS#8 holding RSA or P-256). Encrypted keys are refused.
     pub fn from_pem(pem: &str) -> Result<PrivateKey, SignError> {
-        let (label, der) = keys::pem_block(pem).map_err(SignError)?;
+        let (label, der) = keys::pem_block(pem).map_err(|e| SignError(e.to_string()))?;
         match label.as_str() {
             "RSA PRIVATE KEY" => rsa::RsaPrivateKey::from_pkcs1_der(&der)
                 .map(|k| PrivateKey(KeyInner::Rsa(Box::new(k))))

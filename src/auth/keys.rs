@@ -83,7 +83,7 @@ impl KeyRing {
     /// Parses `pem` (a `-----BEGIN PUBLIC KEY-----` SubjectPublicKeyInfo) and adds it under
     /// `key_id`, replacing any key with that id. Errors name what is wrong with the key: only
     /// RSA-2048 and ECDSA P-256 keys are accepted, as CloudFront does.
-    pub fn insert(&mut self, key_id: &str, pem: &str) -> Result<(), String> {
+    pub fn insert(&mut self, key_id: &str, pem: &str) -> Result<(), KeyError> {
         let der = pem_to_der(pem)?;
         let key = parse_spki(&der)?;
         let fingerprint = Sha256::digest(&der).into();
@@ -112,99 +112,149 @@ impl KeyRing {
     }
 }
 
+/// Why a public key cannot be used; each says what would be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Longer than any PEM public key.
+    #[error("the public key is {0} bytes long; a PEM public key is at most {MAX_PEM_LEN} bytes")]
+    TooLong(usize),
+    /// A PKCS#1 `RSA PUBLIC KEY` block.
+    #[error(
+        "the key is a PKCS#1 `RSA PUBLIC KEY`; CloudFront needs a SubjectPublicKeyInfo `PUBLIC KEY` PEM (openssl rsa -pubout)"
+    )]
+    Pkcs1,
+    /// A private key.
+    #[error("the key is a private key; upload only the public key (openssl pkey -pubout)")]
+    Private,
+    /// Not a PEM public key at all.
+    #[error("the key is not a PEM public key: it must start with `-----BEGIN PUBLIC KEY-----`")]
+    NotPem,
+    /// No end line.
+    #[error("the PEM public key does not end with `-----END PUBLIC KEY-----`")]
+    NoEnd,
+    /// The body is not base64.
+    #[error("the PEM public key's base64 body is invalid: {0}")]
+    Base64(base64::DecodeError),
+    /// The DER is not a SubjectPublicKeyInfo.
+    #[error("the public key is not a valid SubjectPublicKeyInfo: {0}")]
+    NotSpki(String),
+    /// An RSA key that cannot be read.
+    #[error("the RSA public key is invalid: {0}")]
+    Rsa(String),
+    /// An RSA key of another size than 2048 bits.
+    #[error("the RSA key has {0} bits; CloudFront accepts only RSA-2048 keys")]
+    RsaBits(usize),
+    /// An EC key on another curve.
+    #[error(
+        "the EC public key is not on P-256 (prime256v1); CloudFront accepts only ECDSA P-256 keys"
+    )]
+    NotP256,
+    /// Another algorithm.
+    #[error(
+        "the public key's algorithm ({0}) is not supported; CloudFront accepts RSA-2048 and ECDSA P-256 keys"
+    )]
+    Algorithm(String),
+}
+
+/// Why a PEM block (a private key, for the signer) cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PemBlockError {
+    /// Longer than any PEM key.
+    #[error("the key file is {0} bytes long; a PEM key is at most {MAX_PEM_LEN} bytes")]
+    TooLong(usize),
+    /// No begin line.
+    #[error("the key is not PEM: no `-----BEGIN ...-----` line")]
+    NoBegin,
+    /// The begin line is not closed.
+    #[error("the key's PEM `-----BEGIN` line is not closed with `-----`")]
+    BeginNotClosed,
+    /// No matching end line.
+    #[error("the PEM block does not end with `{0}`")]
+    NoEnd(String),
+    /// An encrypted key.
+    #[error(
+        "the PEM key is encrypted (it has headers); decrypt it first (openssl pkey -in KEY -out PLAIN)"
+    )]
+    Encrypted,
+    /// The body is not base64.
+    #[error("the PEM key's base64 body is invalid: {0}")]
+    Base64(base64::DecodeError),
+}
+
 /// Extracts the DER body of a single `PUBLIC KEY` PEM block.
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
+fn pem_to_der(pem: &str) -> Result<Vec<u8>, KeyError> {
     if pem.len() > MAX_PEM_LEN {
-        return Err(format!(
-            "the public key is {} bytes long; a PEM public key is at most {MAX_PEM_LEN} bytes",
-            pem.len()
-        ));
+        return Err(KeyError::TooLong(pem.len()));
     }
     const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
     const END: &str = "-----END PUBLIC KEY-----";
     let text = pem.trim();
     let Some(rest) = text.strip_prefix(BEGIN) else {
         if text.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-            return Err("the key is a PKCS#1 `RSA PUBLIC KEY`; CloudFront needs a SubjectPublicKeyInfo `PUBLIC KEY` PEM (openssl rsa -pubout)".into());
+            return Err(KeyError::Pkcs1);
         }
         if text.contains("PRIVATE KEY-----") {
-            return Err(
-                "the key is a private key; upload only the public key (openssl pkey -pubout)"
-                    .into(),
-            );
+            return Err(KeyError::Private);
         }
-        return Err(
-            "the key is not a PEM public key: it must start with `-----BEGIN PUBLIC KEY-----`"
-                .into(),
-        );
+        return Err(KeyError::NotPem);
     };
     let Some(body) = rest.strip_suffix(END) else {
-        return Err("the PEM public key does not end with `-----END PUBLIC KEY-----`".into());
+        return Err(KeyError::NoEnd);
     };
     let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
-        .map_err(|e| format!("the PEM public key's base64 body is invalid: {e}"))
+        .map_err(KeyError::Base64)
 }
 
 /// Decodes the first PEM block of `pem` (any label, bounded like public keys) into its label
 /// (`RSA PRIVATE KEY`, `PRIVATE KEY`, ...) and DER bytes. Used by the signer for private keys.
-pub(crate) fn pem_block(pem: &str) -> Result<(String, Vec<u8>), String> {
+pub(crate) fn pem_block(pem: &str) -> Result<(String, Vec<u8>), PemBlockError> {
     if pem.len() > MAX_PEM_LEN {
-        return Err(format!(
-            "the key file is {} bytes long; a PEM key is at most {MAX_PEM_LEN} bytes",
-            pem.len()
-        ));
+        return Err(PemBlockError::TooLong(pem.len()));
     }
     let Some(start) = pem.find("-----BEGIN ") else {
-        return Err("the key is not PEM: no `-----BEGIN ...-----` line".into());
+        return Err(PemBlockError::NoBegin);
     };
     let rest = &pem[start + "-----BEGIN ".len()..];
     let Some(label_end) = rest.find("-----") else {
-        return Err("the key's PEM `-----BEGIN` line is not closed with `-----`".into());
+        return Err(PemBlockError::BeginNotClosed);
     };
     let label = &rest[..label_end];
     let body_and_end = &rest[label_end + 5..];
     let end_line = format!("-----END {label}-----");
     let Some(body_end) = body_and_end.find(&end_line) else {
-        return Err(format!("the PEM block does not end with `{end_line}`"));
+        return Err(PemBlockError::NoEnd(end_line));
     };
     let body = &body_and_end[..body_end];
     if body.contains(':') {
-        return Err("the PEM key is encrypted (it has headers); decrypt it first (openssl pkey -in KEY -out PLAIN)".into());
+        return Err(PemBlockError::Encrypted);
     }
     let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
-        .map_err(|e| format!("the PEM key's base64 body is invalid: {e}"))?;
+        .map_err(PemBlockError::Base64)?;
     Ok((label.to_owned(), der))
 }
 
-fn parse_spki(der: &[u8]) -> Result<PublicKey, String> {
-    let spki = SubjectPublicKeyInfoRef::try_from(der)
-        .map_err(|e| format!("the public key is not a valid SubjectPublicKeyInfo: {e}"))?;
+fn parse_spki(der: &[u8]) -> Result<PublicKey, KeyError> {
+    let spki =
+        SubjectPublicKeyInfoRef::try_from(der).map_err(|e| KeyError::NotSpki(e.to_string()))?;
     match spki.algorithm.oid.to_string().as_str() {
         OID_RSA => {
             let key = rsa::RsaPublicKey::from_public_key_der(der)
-                .map_err(|e| format!("the RSA public key is invalid: {e}"))?;
+                .map_err(|e| KeyError::Rsa(e.to_string()))?;
             let bits = key.n().bits();
             if bits != 2048 {
-                return Err(format!(
-                    "the RSA key has {bits} bits; CloudFront accepts only RSA-2048 keys"
-                ));
+                return Err(KeyError::RsaBits(bits));
             }
             Ok(PublicKey::Rsa(Box::new(key)))
         }
         OID_EC => {
-            let key = p256::PublicKey::from_public_key_der(der).map_err(|_| {
-                "the EC public key is not on P-256 (prime256v1); CloudFront accepts only ECDSA P-256 keys"
-                    .to_string()
-            })?;
+            let key = p256::PublicKey::from_public_key_der(der).map_err(|_| KeyError::NotP256)?;
             Ok(PublicKey::P256(Box::new(key.into())))
         }
-        other => Err(format!(
-            "the public key's algorithm ({other}) is not supported; CloudFront accepts RSA-2048 and ECDSA P-256 keys"
-        )),
+        other => Err(KeyError::Algorithm(other.to_owned())),
     }
 }
 
@@ -269,32 +319,35 @@ mod tests {
     #[test]
     fn refuses_other_keys_with_a_message() {
         let mut ring = KeyRing::new();
-        let e = ring.insert("K", RSA1024_PUBLIC).unwrap_err();
+        let e = ring.insert("K", RSA1024_PUBLIC).unwrap_err().to_string();
         assert!(e.contains("1024 bits"), "{e}");
-        let e = ring.insert("K", P384_PUBLIC).unwrap_err();
+        let e = ring.insert("K", P384_PUBLIC).unwrap_err().to_string();
         assert!(e.contains("P-256"), "{e}");
-        let e = ring.insert("K", "hello").unwrap_err();
+        let e = ring.insert("K", "hello").unwrap_err().to_string();
         assert!(e.contains("BEGIN PUBLIC KEY"), "{e}");
         let e = ring
             .insert(
                 "K",
                 "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("private key"), "{e}");
         let e = ring
             .insert(
                 "K",
                 "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----",
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("base64"), "{e}");
         let e = ring
             .insert(
                 "K",
                 "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SubjectPublicKeyInfo"), "{e}");
         assert!(ring.insert("K", &"A".repeat(MAX_PEM_LEN + 1)).is_err());
         assert!(ring.is_empty());
@@ -308,10 +361,16 @@ mod tests {
         let (label, _) = pem_block(include_str!("../../keys/demo-private.pem")).unwrap();
         assert_eq!(label, "RSA PRIVATE KEY");
         let enc = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----\n";
-        assert!(pem_block(enc).unwrap_err().contains("encrypted"));
+        assert!(
+            pem_block(enc)
+                .unwrap_err()
+                .to_string()
+                .contains("encrypted")
+        );
         assert!(
             pem_block("-----BEGIN X-----\nAAAA\n")
                 .unwrap_err()
+                .to_string()
                 .contains("END X")
         );
         assert!(pem_block("no pem").is_err());

@@ -73,5 +73,5 @@ mod verify;
 mod tests;
 
 pub use cache::VerifiedCache;
-pub use keys::KeyRing;
+pub use keys::{KeyError, KeyRing};
 pub use verify::{Denial, Grant, RequestFacts, is_signing_param, verify, verify_cached};

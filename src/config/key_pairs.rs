@@ -91,7 +91,7 @@ pub enum KeyPairError {
     },
     /// The key does not parse or is not a kind CloudFront accepts.
     #[error("the public key cannot verify signatures: {0}")]
-    BadKey(String),
+    BadKey(#[source] crate::auth::KeyError),
     /// `account` is neither `self` nor 12 digits.
     #[error("account {0:?} must be self or a 12-digit AWS account id")]
     BadAccount(String),

@@ -48,6 +48,72 @@ pub struct Compiler {
     geoip: bool,
 }
 
+/// Why a distribution cannot be compiled. The distribution is then not served, and the
+/// warning names it and this reason; the others are served as usual.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A behavior targets an id that is neither an origin nor an origin group.
+    #[error("no origin or origin group {0}")]
+    NoTarget(String),
+    /// An origin group lacks its primary or secondary member.
+    #[error("origin group {group} has no member {index}")]
+    NoGroupMember {
+        /// The group's id.
+        group: String,
+        /// 0 for the primary, 1 for the secondary.
+        index: usize,
+    },
+    /// A custom header's name is not a valid header name.
+    #[error("bad header name {0}")]
+    HeaderName(String),
+    /// A custom header's value is not a valid header value.
+    #[error("bad value for header {0}")]
+    HeaderValue(String),
+    /// A local-directory origin names no configured directory.
+    #[error("origin {origin}: no local_origins.{name} is configured")]
+    NoLocalOrigin {
+        /// The origin's id.
+        origin: String,
+        /// The name before `.edgegate.local`.
+        name: String,
+    },
+    /// A local-directory origin's directory cannot be opened.
+    #[error("origin {origin}: {}: {error}", root.display())]
+    LocalRoot {
+        /// The origin's id.
+        origin: String,
+        /// The directory.
+        root: std::path::PathBuf,
+        /// Why it cannot be opened.
+        #[source]
+        error: std::io::Error,
+    },
+    /// A port does not fit in 16 bits.
+    #[error("origin {origin}: {what} {port} out of range")]
+    Port {
+        /// The origin's id.
+        origin: String,
+        /// `HTTPPort` or `HTTPSPort`.
+        what: &'static str,
+        /// The value given.
+        port: u32,
+    },
+    /// An origin without a custom origin config whose domain is not an S3 bucket's.
+    #[error("origin {origin}: {domain} is not an S3 bucket domain name (bucket.s3.amazonaws.com)")]
+    NotS3 {
+        /// The origin's id.
+        origin: String,
+        /// Its domain name.
+        domain: String,
+    },
+    /// A behavior names a cache policy that does not exist.
+    #[error("cache policy {0} does not exist")]
+    NoCachePolicy(String),
+    /// A behavior names an origin request policy that does not exist.
+    #[error("origin request policy {0} does not exist")]
+    NoOriginRequestPolicy(String),
+}
+
 impl Compiler {
     /// A compiler for this edge's settings.
     pub fn new(settings: &Settings) -> Self {
@@ -169,12 +235,12 @@ impl Compiler {
         id: &str,
         domain: &str,
         cfg: &model::DistributionConfig,
-    ) -> Result<Distribution, String> {
+    ) -> Result<Distribution, CompileError> {
         let mut origins: HashMap<&str, Arc<dyn Origin>> = HashMap::new();
         for o in &cfg.origins {
             origins.insert(&o.id, self.origin(o)?);
         }
-        let target = |target_id: &str| -> Result<Target, String> {
+        let target = |target_id: &str| -> Result<Target, CompileError> {
             if let Some(o) = origins.get(target_id) {
                 return Ok(Target::Origin(o.clone()));
             }
@@ -182,12 +248,15 @@ impl Compiler {
                 .origin_groups
                 .iter()
                 .find(|g| g.id == target_id)
-                .ok_or_else(|| format!("no origin or origin group {target_id}"))?;
+                .ok_or_else(|| CompileError::NoTarget(target_id.to_owned()))?;
             let member = |i: usize| {
                 g.members
                     .get(i)
                     .and_then(|m| origins.get(m.as_str()).cloned())
-                    .ok_or_else(|| format!("origin group {} has no member {i}", g.id))
+                    .ok_or_else(|| CompileError::NoGroupMember {
+                        group: g.id.clone(),
+                        index: i,
+                    })
             };
             Ok(Target::Group {
                 primary: member(0)?,
@@ -245,7 +314,7 @@ impl Compiler {
         b: &model::CacheBehavior,
         pattern: Option<PathPattern>,
         target: Target,
-    ) -> Result<Behavior, String> {
+    ) -> Result<Behavior, CompileError> {
         let (key, ttl) = match &b.cache_policy_id {
             Some(id) => cache_policy(state, id)?,
             None => legacy_cache_settings(b),
@@ -330,18 +399,18 @@ impl Compiler {
         })
     }
 
-    fn origin(&self, o: &model::Origin) -> Result<Arc<dyn Origin>, String> {
+    fn origin(&self, o: &model::Origin) -> Result<Arc<dyn Origin>, CompileError> {
         let headers = o
             .custom_headers
             .iter()
             .map(|h| {
                 let name = HeaderName::from_bytes(h.header_name.as_bytes())
-                    .map_err(|_| format!("bad header name {}", h.header_name))?;
+                    .map_err(|_| CompileError::HeaderName(h.header_name.clone()))?;
                 let value = HeaderValue::from_str(&h.header_value)
-                    .map_err(|_| format!("bad value for header {}", h.header_name))?;
+                    .map_err(|_| CompileError::HeaderValue(h.header_name.clone()))?;
                 Ok((name, value))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, CompileError>>()?;
         let attempts = o.connection_attempts.clamp(1, 3) as u8;
         let connect = Duration::from_secs(u64::from(o.connection_timeout.clamp(1, 10)));
         let domain = o.domain_name.to_ascii_lowercase();
@@ -349,14 +418,25 @@ impl Compiler {
             let root = self
                 .local_origins
                 .get(name)
-                .ok_or_else(|| format!("origin {}: no local_origins.{name} is configured", o.id))?;
-            let origin = LocalDirOrigin::new(root.clone())
-                .map_err(|e| format!("origin {}: {}: {e}", o.id, root.display()))?;
+                .ok_or_else(|| CompileError::NoLocalOrigin {
+                    origin: o.id.clone(),
+                    name: name.to_owned(),
+                })?;
+            let origin =
+                LocalDirOrigin::new(root.clone()).map_err(|error| CompileError::LocalRoot {
+                    origin: o.id.clone(),
+                    root: root.clone(),
+                    error,
+                })?;
             return Ok(Arc::new(origin));
         }
         if let Some(custom) = &o.custom_origin_config {
-            let port = |p: u32, what: &str| {
-                u16::try_from(p).map_err(|_| format!("origin {}: {what} {p} out of range", o.id))
+            let port = |p: u32, what: &'static str| {
+                u16::try_from(p).map_err(|_| CompileError::Port {
+                    origin: o.id.clone(),
+                    what,
+                    port: p,
+                })
             };
             let settings = HttpOriginSettings {
                 domain_name: o.domain_name.clone(),
@@ -380,11 +460,9 @@ impl Compiler {
             };
             return Ok(Arc::new(HttpOrigin::new(settings, self.client.clone())));
         }
-        let (bucket, region) = parse_s3_domain(&domain).ok_or_else(|| {
-            format!(
-                "origin {}: {} is not an S3 bucket domain name (bucket.s3.amazonaws.com)",
-                o.id, o.domain_name
-            )
+        let (bucket, region) = parse_s3_domain(&domain).ok_or_else(|| CompileError::NotS3 {
+            origin: o.id.clone(),
+            domain: o.domain_name.clone(),
         })?;
         let read = o
             .s3_origin_config
@@ -498,14 +576,14 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
 }
 
 /// Key and TTLs from a cache policy (managed or custom).
-fn cache_policy(state: &State, id: &str) -> Result<(KeySpec, TtlBounds), String> {
+fn cache_policy(state: &State, id: &str) -> Result<(KeySpec, TtlBounds), CompileError> {
     let cfg = match model::policy::managed_cache_policy(id) {
         Some(m) => m.config(),
         None => state
             .cache_policies
             .get(id)
             .map(|v| v.config.clone())
-            .ok_or_else(|| format!("cache policy {id} does not exist"))?,
+            .ok_or_else(|| CompileError::NoCachePolicy(id.to_owned()))?,
     };
     use model::policy::{
         CachePolicyCookieBehavior as C, CachePolicyHeaderBehavior as H,
@@ -548,14 +626,14 @@ fn cache_policy(state: &State, id: &str) -> Result<(KeySpec, TtlBounds), String>
 fn origin_request_policy(
     state: &State,
     id: &str,
-) -> Result<(Selection, Selection, Selection, HeaderSet), String> {
+) -> Result<(Selection, Selection, Selection, HeaderSet), CompileError> {
     let cfg = match model::policy::managed_origin_request_policy(id) {
         Some(m) => m.config(),
         None => state
             .origin_request_policies
             .get(id)
             .map(|v| v.config.clone())
-            .ok_or_else(|| format!("origin request policy {id} does not exist"))?,
+            .ok_or_else(|| CompileError::NoOriginRequestPolicy(id.to_owned()))?,
     };
     use model::policy::{
         OriginRequestPolicyCookieBehavior as C, OriginRequestPolicyHeaderBehavior as H,
