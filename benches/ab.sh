@@ -17,6 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 name=ab
 # shellcheck source=benches/lib.sh
 source "$root/benches/lib.sh"
+need nginx:nginx wrk:wrk curl:curl
 mkdir -p "$work/site/churn"
 head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
 head -c 65536 /dev/urandom > "$work/site/obj-64k.bin"

@@ -31,8 +31,8 @@ use crate::state::{StateError, StateStore};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The config file cannot be read or parsed.
-    #[error("{0}")]
-    ConfigFile(String),
+    #[error(transparent)]
+    ConfigFile(#[from] config::ConfigFileError),
     /// The settings (flags, environment and config file together) are invalid; every problem.
     #[error("invalid settings:{}", list(.0))]
     Settings(Vec<String>),
@@ -154,7 +154,7 @@ pub async fn shutdown_signal() {
 pub fn load_settings(args: &ServeArgs) -> Result<(Settings, FileConfig), StartError> {
     let (file, base) = match &args.config {
         Some(path) => (
-            config::load_file(path).map_err(StartError::ConfigFile)?,
+            config::load_file(path)?,
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
         None => (

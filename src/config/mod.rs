@@ -528,11 +528,39 @@ impl Settings {
     }
 }
 
+/// Why a config file cannot be loaded; both name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file cannot be read.
+    #[error("{}: cannot read: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML of the config's shape (the message names the key and line).
+    #[error("{}: {error}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        #[source]
+        error: toml::de::Error,
+    },
+}
+
 /// Reads and parses a config file. Errors name the file.
-pub fn load_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigFileError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigFileError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    toml::from_str(&text).map_err(|error| ConfigFileError::Parse {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 fn parse_or_report<T: std::str::FromStr>(s: &str, key: &str, errors: &mut Vec<String>) -> Option<T>

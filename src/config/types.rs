@@ -6,21 +6,26 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+/// A value a person wrote that cannot be read; the message says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(String);
+
 /// A size in bytes, written as a plain number or with a unit: `512MiB`, `2GiB`, `64KiB`, `1GB`.
 /// Binary units (KiB, MiB, GiB, TiB) are powers of 1024, decimal ones (KB, MB, GB, TB) of 1000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
 impl FromStr for ByteSize {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let n: u64 = num
             .parse()
-            .map_err(|_| format!("{s:?} is not a size: expected a number with an optional unit such as 512MiB or 2GiB"))?;
+            .map_err(|_| ValueError(format!("{s:?} is not a size: expected a number with an optional unit such as 512MiB or 2GiB")))?;
         let mult: u64 = match unit.trim() {
             "" | "B" => 1,
             "KiB" | "K" | "k" => 1 << 10,
@@ -32,14 +37,14 @@ impl FromStr for ByteSize {
             "GB" => 1_000_000_000,
             "TB" => 1_000_000_000_000,
             other => {
-                return Err(format!(
+                return Err(ValueError(format!(
                     "{s:?} has an unknown unit {other:?}: use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"
-                ));
+                )));
             }
         };
         n.checked_mul(mult)
             .map(ByteSize)
-            .ok_or_else(|| format!("{s:?} is too large"))
+            .ok_or_else(|| ValueError(format!("{s:?} is too large")))
     }
 }
 
@@ -109,14 +114,14 @@ impl fmt::Display for BillingRegion {
 }
 
 impl FromStr for BillingRegion {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         Self::ALL
             .into_iter()
             .find(|r| r.code().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                format!("{s:?} is not a billing region: use one of US, CA, EU, ZA, ME, SA, JP, AU, AP, IN")
+                ValueError(format!("{s:?} is not a billing region: use one of US, CA, EU, ZA, ME, SA, JP, AU, AP, IN"))
             })
     }
 }
@@ -155,25 +160,25 @@ impl Cidr {
 }
 
 impl FromStr for Cidr {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         let t = s.trim();
         let (a, p) = match t.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (t, None),
         };
-        let addr: IpAddr = a
-            .parse()
-            .map_err(|_| format!("{s:?} is not a CIDR block such as 10.0.0.0/8 or ::1/128"))?;
+        let addr: IpAddr = a.parse().map_err(|_| {
+            ValueError(format!(
+                "{s:?} is not a CIDR block such as 10.0.0.0/8 or ::1/128"
+            ))
+        })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?} has an invalid prefix length (0 to {max})"))?,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                ValueError(format!("{s:?} has an invalid prefix length (0 to {max})"))
+            })?,
         };
         Ok(Cidr { addr, prefix })
     }
@@ -204,15 +209,17 @@ impl fmt::Debug for AdminCredentials {
 }
 
 impl FromStr for AdminCredentials {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         match s.split_once(':') {
             Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(Self {
                 access_key_id: id.to_owned(),
                 secret_access_key: secret.to_owned(),
             }),
-            _ => Err("admin credentials must be written ACCESS_KEY_ID:SECRET".to_owned()),
+            _ => Err(ValueError(
+                "admin credentials must be written ACCESS_KEY_ID:SECRET".to_owned(),
+            )),
         }
     }
 }
@@ -231,6 +238,7 @@ mod tests {
             "12XB"
                 .parse::<ByteSize>()
                 .unwrap_err()
+                .to_string()
                 .contains("unknown unit")
         );
         assert!("".parse::<ByteSize>().is_err());
@@ -238,6 +246,7 @@ mod tests {
             "99999999999TiB"
                 .parse::<ByteSize>()
                 .unwrap_err()
+                .to_string()
                 .contains("too large")
         );
     }

@@ -105,17 +105,6 @@ pub fn add_origin_request_headers(
     }
 }
 
-/// The device-type headers; `Vary: User-Agent` is kept when one of them is forwarded
-/// (caching.md §8).
-const DEVICE_HEADERS: &[&str] = &[
-    "cloudfront-is-android-viewer",
-    "cloudfront-is-desktop-viewer",
-    "cloudfront-is-ios-viewer",
-    "cloudfront-is-mobile-viewer",
-    "cloudfront-is-smarttv-viewer",
-    "cloudfront-is-tablet-viewer",
-];
-
 /// Whether a cookie selection sends any cookie to the origin (a whitelist of no names sends
 /// none).
 pub fn forwards_cookies(cookies: &Selection) -> bool {
@@ -135,7 +124,11 @@ pub fn clean_for(headers: &mut HeaderMap, forward: &Forwarding) {
     let sel = &forward.headers;
     let forwarded = |name: &str| {
         sel.selects_ignore_case(name)
-            || (name == "user-agent" && DEVICE_HEADERS.iter().any(|d| sel.selects_ignore_case(d)))
+            // `Vary: User-Agent` is kept when a device-type header is forwarded (caching.md §8).
+            || (name == "user-agent"
+                && super::viewer::DEVICE_HEADERS
+                    .iter()
+                    .any(|d| sel.selects_ignore_case(d)))
     };
     clean_origin_response(headers, forwards_cookies(&forward.cookies), &forwarded);
 }

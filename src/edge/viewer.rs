@@ -96,6 +96,12 @@ const IS_DESKTOP: usize = 19;
 const IS_MOBILE: usize = 20;
 const IS_SMARTTV: usize = 21;
 const IS_TABLET: usize = 22;
+/// The device-type headers (`CloudFront-Is-*-Viewer`), worked out from `User-Agent`.
+pub const DEVICE_HEADERS: &[&str] = GENERATED
+    .split_at(IS_ANDROID)
+    .1
+    .split_at(IS_TABLET + 1 - IS_ANDROID)
+    .0;
 const JA3: usize = 23;
 const JA4: usize = 24;
 const ERROR_URI: usize = 25;
