@@ -18,9 +18,10 @@
 //! same. Anything that does not match is written as before, so HTTP/2 frames, ranges (slices of
 //! the body), TLS and stale lookups all stay correct; at worst a buffer is copied.
 //!
-//! Which mirrors a thread may be asked about is known from the cache hits it served: the
-//! pipeline [`announce`]s the mirror of each object it serves, into a small table of the
-//! thread's own (weak references, no locks). A worker thread serves its connections from start to
+//! Which mirrors a thread may be asked about is known from the cache hits it served: a response
+//! served from the cache carries its object ([`crate::edge::ResponseBody::mirror`]), and the
+//! connection ([`crate::server`]) [`announce`]s that mirror, into a small table of the thread's
+//! own (weak references, no locks), before it writes the response. A worker thread serves its connections from start to
 //! end, so the writes of its responses happen on the thread that announced their mirrors.
 //!
 //! A mirror costs its body's size again in memory (in the page cache, not in the process's

@@ -246,7 +246,7 @@ impl Pending {
             cs_line_and_body,
             connection_header: added_connection_header(req.version(), h.close, h.keep_alive),
             started,
-            summary: Summary::observed(),
+            summary: Summary::default(),
             response: None,
             body_sent: 0,
             first_byte: None,

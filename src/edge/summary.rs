@@ -28,24 +28,9 @@ pub struct Summary {
     /// Microseconds + 1; 0 when the origin was not contacted.
     origin_latency: AtomicU64,
     detailed: Mutex<Option<&'static str>>,
-    /// The log phase keeps a record of the request (else nothing reads this summary).
-    observed: bool,
 }
 
 impl Summary {
-    /// A summary the log phase will read when the request ends.
-    pub fn observed() -> Self {
-        Summary {
-            observed: true,
-            ..Summary::default()
-        }
-    }
-
-    /// Whether the log phase will read it (phases skip work only it would use otherwise).
-    pub fn is_observed(&self) -> bool {
-        self.observed
-    }
-
     /// Keeps the distribution that matched the Host (the first one given) and lends it back
     /// for as long as the summary lives.
     pub fn distribution(&self, dist: Arc<Distribution>) -> &Arc<Distribution> {
