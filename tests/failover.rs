@@ -258,3 +258,23 @@ async fn only_get_head_and_options_fail_over() {
     assert_eq!(failovers(&edge, 3).await, 3);
     edge.stop().await;
 }
+
+/// When the secondary fails too, the viewer gets the secondary's failure (502 for a refused
+/// connection, with CloudFront's error page), and nothing is cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_both_members_fail_the_viewer_gets_the_secondarys_failure() {
+    let primary = TestOrigin::start().await;
+    primary.program("/p500/", 500, &[("content-type", "text/plain")]);
+    let edge = TestEdge::start(&config(primary.addr.port(), refused_port())).await;
+
+    for _ in 0..2 {
+        let r = get(edge.viewer, HOST, "/p500/both").await;
+        assert_eq!(r.status, 502, "{}", r.text());
+        assert!(r.text().contains("could not be satisfied"), "{}", r.text());
+        assert_eq!(x_cache(&r), "Error from cloudfront");
+    }
+    // Not cached: the primary was asked each time.
+    assert_eq!(primary.hits_for("/p500/both"), 2);
+    assert_eq!(failovers(&edge, 2).await, 2);
+    edge.stop().await;
+}
