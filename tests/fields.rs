@@ -284,7 +284,7 @@ const ORIGIN_GROUP: &[(&str, How)] = &[
     ("Id", Acted("origin_groups_fail_over_on_their_status_codes")),
     (
         "FailoverCriteria",
-        Acted("origin_groups_fail_over_on_their_status_codes"),
+        Acted("status_codes_fail_over_only_when_configured"),
     ),
     (
         "Members",

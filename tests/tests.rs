@@ -4,6 +4,7 @@ mod common;
 
 mod api;
 mod edge;
+mod failover;
 mod fields;
 mod foundation;
 mod geo;

@@ -14,7 +14,8 @@ use http::{HeaderName, HeaderValue};
 
 use super::pattern::PathPattern;
 use super::routing::{
-    Behavior, Distribution, ErrorResponse, Forwarding, MethodSet, Routes, Target, ViewerProtocol,
+    Behavior, Distribution, ErrorResponse, Forwarding, GroupMember, MethodSet, Routes, Target,
+    ViewerProtocol,
 };
 use super::viewer::{GeoRule, HeaderSet, MANAGED_2022_06};
 use crate::cache::key::{KeySpec, Selection};
@@ -252,13 +253,19 @@ impl Compiler {
             let member = |i: usize| {
                 g.members
                     .get(i)
-                    .and_then(|m| origins.get(m.as_str()).cloned())
+                    .and_then(|m| {
+                        origins.get(m.as_str()).map(|o| GroupMember {
+                            id: m.as_str().into(),
+                            origin: o.clone(),
+                        })
+                    })
                     .ok_or_else(|| CompileError::NoGroupMember {
                         group: g.id.clone(),
                         index: i,
                     })
             };
             Ok(Target::Group {
+                id: g.id.as_str().into(),
                 primary: member(0)?,
                 secondary: member(1)?,
                 statuses: g.failover_status_codes.clone(),

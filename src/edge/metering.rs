@@ -350,6 +350,7 @@ impl Finished for Pending {
             origin_bytes_out,
             origin_bytes_in,
             origin_latency_us: t.origin_latency_us(),
+            origin_failed_over: t.origin_failed_over(),
         };
         if let Some(resp) = &self.response {
             let m = resp.measure(self.connection_header);

@@ -69,16 +69,28 @@ impl MethodSet {
 pub enum Target {
     /// One origin.
     Origin(Arc<dyn Origin>),
-    /// An origin group: try the primary, fail over to the secondary on these statuses (a
-    /// connection failure counts as 503 and a timeout as 504).
+    /// An origin group: every request goes to the primary; a GET, HEAD or OPTIONS goes on to
+    /// the secondary when the primary answers one of `statuses`, cannot be connected to, or does
+    /// not answer in time (caching.md §16).
     Group {
-        /// Primary origin.
-        primary: Arc<dyn Origin>,
-        /// Secondary origin.
-        secondary: Arc<dyn Origin>,
-        /// Failover status codes.
+        /// The group's `Id`, for the log.
+        id: Arc<str>,
+        /// Primary origin (the first member).
+        primary: GroupMember,
+        /// Secondary origin (the second member).
+        secondary: GroupMember,
+        /// `FailoverCriteria.StatusCodes`.
         statuses: Vec<u16>,
     },
+}
+
+/// One member of an origin group.
+#[derive(Debug, Clone)]
+pub struct GroupMember {
+    /// The member's origin `Id`, for the log.
+    pub id: Arc<str>,
+    /// The origin itself.
+    pub origin: Arc<dyn Origin>,
 }
 
 /// What a behavior forwards to the origin: its cache key plus what its origin request policy

@@ -1,13 +1,13 @@
 //! What the phases learn about one request on the way, for the log phase to read once the
 //! request has finished: the distribution that matched, the request head's size, the TTL the
-//! object was (or would have been) cached with, what the origin was sent and answered, and the
-//! detailed reason of an error.
+//! object was (or would have been) cached with, what the origin was sent and answered, whether an
+//! origin group failed over, and the detailed reason of an error.
 //!
 //! The phases write through a shared reference across awaits, hence atomics. The summary knows
 //! nothing of how it is recorded: the log phase (`metering`) owns one per metered
 //! request and lends it to the phases; without metering the pipeline keeps one on its stack.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub struct Summary {
     /// Microseconds + 1; 0 when the origin was not contacted.
     origin_latency: AtomicU64,
     detailed: Mutex<Option<&'static str>>,
+    /// An origin group's primary failed and the request went on to its secondary.
+    failed_over: AtomicBool,
 }
 
 impl Summary {
@@ -61,7 +63,17 @@ impl Summary {
         *self.detailed.lock().unwrap_or_else(PoisonError::into_inner) = Some(name);
     }
 
+    /// An origin group's primary failed and the request went on to its secondary origin.
+    pub fn failed_over(&self) {
+        self.failed_over.store(true, Ordering::Relaxed);
+    }
+
     // === read by the log phase ===
+
+    /// Whether an origin group failed over to its secondary origin for this request.
+    pub fn origin_failed_over(&self) -> bool {
+        self.failed_over.load(Ordering::Relaxed)
+    }
 
     /// The distribution, once routing found one.
     pub fn dist(&self) -> Option<&Arc<Distribution>> {

@@ -90,6 +90,8 @@ struct RequestCounts {
 #[derive(Debug, Default, Clone)]
 struct OriginCounts {
     requests: u64,
+    /// Requests an origin group's secondary answered after its primary failed.
+    failovers: u64,
     bytes_out: u64,
     bytes_in: u64,
     latency: Histogram,
@@ -186,6 +188,7 @@ impl Counter<'_> {
         if let Some(lat) = r.origin_latency_us {
             let o = s.origin_for(r);
             o.requests += 1;
+            o.failovers += u64::from(r.origin_failed_over);
             o.bytes_out += r.origin_bytes_out;
             o.bytes_in += r.origin_bytes_in;
             o.latency.observe_us(lat);
@@ -233,6 +236,7 @@ impl State {
         for (d, c) in &o.origin {
             let m = self.origin.entry(d.clone()).or_default();
             m.requests += c.requests;
+            m.failovers += c.failovers;
             m.bytes_out += c.bytes_out;
             m.bytes_in += c.bytes_in;
             m.latency.merge(&c.latency);
@@ -292,11 +296,16 @@ impl Metrics {
                 );
             }
         }
-        let origin: [Family<OriginCounts>; 3] = [
+        let origin: [Family<OriginCounts>; 4] = [
             (
                 "edgegate_origin_requests_total",
                 "Requests sent to origins.",
                 |o| o.requests,
+            ),
+            (
+                "edgegate_origin_failovers_total",
+                "Viewer requests an origin group sent on to its secondary origin after its primary failed (a failover status code, no connection, or a timeout).",
+                |o| o.failovers,
             ),
             (
                 "edgegate_origin_request_bytes_total",

@@ -61,6 +61,7 @@ const CONTENT_LENGTH: u8 = 4;
 const RANGE: u8 = 8;
 const ORIGIN_LATENCY: u8 = 16;
 const DETAILED_TEXT: u8 = 32;
+const FAILED_OVER: u8 = 64;
 
 /// A record's text fields ("slots"), in the order they are written. A slot a record does not
 /// write (the method's text when the method has a code, the TLS values without TLS, the
@@ -382,7 +383,8 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>, recent: &mut Recent) {
         | (u8::from(d.content_length.is_some()) * CONTENT_LENGTH)
         | (u8::from(d.range.is_some()) * RANGE)
         | (u8::from(d.origin_latency_us.is_some()) * ORIGIN_LATENCY)
-        | (u8::from(detailed_text) * DETAILED_TEXT);
+        | (u8::from(detailed_text) * DETAILED_TEXT)
+        | (u8::from(d.origin_failed_over) * FAILED_OVER);
     head[1] = result_code(d.result_type);
     head[2] = result_code(d.response_result_type);
     head[3] = region_code(d.billing_region);
@@ -637,7 +639,10 @@ impl<'a> Unpacker<'a> {
         };
         let (content_type, rest) = self.text(slot::CONTENT_TYPE, rest)?;
         let (&flags, rest) = rest.split_first()?;
-        if flags & !(HTTPS | V6 | CONTENT_LENGTH | RANGE | ORIGIN_LATENCY | DETAILED_TEXT) != 0 {
+        if flags
+            & !(HTTPS | V6 | CONTENT_LENGTH | RANGE | ORIGIN_LATENCY | DETAILED_TEXT | FAILED_OVER)
+            != 0
+        {
             return None;
         }
         let (codes, mut rest) = rest.split_first_chunk::<8>()?;
@@ -734,6 +739,7 @@ impl<'a> Unpacker<'a> {
                 origin_bytes_out,
                 origin_bytes_in,
                 origin_latency_us,
+                origin_failed_over: flags & FAILED_OVER != 0,
             },
         };
         Some((line, rest))
@@ -954,6 +960,7 @@ pub(crate) mod tests {
             d.content_length = (i % 2 == 0).then_some(n);
             d.range = (i % 2 == 1).then_some((n, n / 2));
             d.origin_latency_us = (i < 2).then_some(n);
+            d.origin_failed_over = i == 1;
             d.client_ip = ip;
             d.status = n as u16;
             d.client_port = !(n as u16);

@@ -243,6 +243,9 @@ pub struct Departure<'a> {
     pub origin_bytes_in: u64,
     /// `x-origin-latency`: the origin's time to first byte, µs, when it was contacted.
     pub origin_latency_us: Option<u64>,
+    /// An origin group's primary origin failed and the request went on to its secondary (not
+    /// a field of CloudFront's log; counted in `edgegate_origin_failovers_total`).
+    pub origin_failed_over: bool,
 }
 
 /// `HTTP/1.1` and so on, as `cs-protocol-version` writes them.

@@ -1336,7 +1336,7 @@ impl DistributionConfig {
                 d.warn(
                     format!("{gp}.SelectionCriteria"),
                     NOT_IMPLEMENTED,
-                    "SelectionCriteria media-quality-based is not applied: edgegate picks the primary origin and fails over on FailoverCriteria.StatusCodes, as with default",
+                    "SelectionCriteria media-quality-based is not applied: edgegate sends every request to the primary origin and fails over as with default (FailoverCriteria.StatusCodes, connection failures and timeouts)",
                 );
             }
             if g.members.len() == 2 && g.members[0] == g.members[1] {

@@ -246,3 +246,49 @@ async fn answer(
 pub fn big_body(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
+
+/// A loopback port with nothing listening on it: connecting is refused. (Bound and released at
+/// once; another test could take the port in between, which is unlikely enough among the
+/// ephemeral ports.)
+pub fn refused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    port
+}
+
+/// An origin that accepts connections and reads what it is sent, but never answers: the edge's
+/// response timeout runs out.
+#[derive(Clone)]
+pub struct SilentOrigin {
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl SilentOrigin {
+    pub async fn start() -> SilentOrigin {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind silent origin");
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    let mut buf = [0u8; 4096];
+                    // Read until the edge gives up and closes; answer nothing.
+                    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        SilentOrigin { addr, accepted }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}

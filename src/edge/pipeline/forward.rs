@@ -110,7 +110,9 @@ impl Edge {
     }
 }
 
-/// Sends to the behavior's target, failing over inside an origin group for GET/HEAD/OPTIONS.
+/// Sends to the behavior's target, failing over inside an origin group (see [`failover`]), and
+/// notes in the summary what went to and came from the origins, and whether the group failed
+/// over.
 pub(super) async fn fetch(
     target: &Target,
     req: OriginRequest,
@@ -119,12 +121,32 @@ pub(super) async fn fetch(
 ) -> Result<Response<Body>, OriginError> {
     let sent = origin_request_bytes(&req);
     let started = std::time::Instant::now();
-    let result = fetch_target(target, req, parts).await;
-    let received = result.as_ref().map_or(0, |r| {
+    let fetched = fetch_target(target, req, parts).await;
+    let received = |r: &Response<Body>| {
         header_bytes(r.headers()) + 17 + content_length(r.headers()).unwrap_or(0)
-    });
-    summary.origin(sent, received, started.elapsed());
-    result
+    };
+    match fetched {
+        Fetched::Direct(result) => {
+            summary.origin(sent, result.as_ref().map_or(0, received), started.elapsed());
+            result
+        }
+        Fetched::FailedOver { primary, result } => {
+            // The primary was sent the request unless no connection could be made; of an
+            // answer it gave, its head was read (the body is not).
+            let (primary_sent, primary_received) = match primary {
+                Failover::Connect => (0, 0),
+                Failover::Timeout | Failover::Broken => (sent, 0),
+                Failover::Status { head_bytes, .. } => (sent, head_bytes),
+            };
+            summary.origin(
+                primary_sent + sent,
+                primary_received + result.as_ref().map_or(0, received),
+                started.elapsed(),
+            );
+            summary.failed_over();
+            result
+        }
+    }
 }
 
 /// The origin request's size as HTTP/1.1: request line, headers, declared body.
@@ -133,22 +155,87 @@ fn origin_request_bytes(req: &OriginRequest) -> u64 {
     (line + 2) as u64 + header_bytes(&req.headers) + content_length(&req.headers).unwrap_or(0)
 }
 
+/// What sending to a target came to.
+enum Fetched {
+    /// One origin was asked, and this is its answer.
+    Direct(Result<Response<Body>, OriginError>),
+    /// An origin group's primary failed this way, and the secondary answered this.
+    FailedOver {
+        primary: Failover,
+        result: Result<Response<Body>, OriginError>,
+    },
+}
+
+/// Why an origin group's primary was passed over for its secondary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failover {
+    /// It answered one of the group's failover status codes; `head_bytes` is the size of the
+    /// answer's head, which was read.
+    Status { status: u16, head_bytes: u64 },
+    /// No connection could be made: every connection attempt failed or timed out.
+    Connect,
+    /// It did not answer within its response timeout (`OriginReadTimeout`, after its attempts).
+    Timeout,
+    /// It broke the connection or the protocol before a usable answer, which the edge answers
+    /// with 502, and 502 is one of the group's failover status codes.
+    Broken,
+}
+
+impl Failover {
+    /// The primary's failure as a short text for the log.
+    fn describe(self) -> String {
+        match self {
+            Failover::Status { status, .. } => format!("answered {status}"),
+            Failover::Connect => "could not be connected to".to_owned(),
+            Failover::Timeout => "did not answer in time".to_owned(),
+            Failover::Broken => "broke the connection (502)".to_owned(),
+        }
+    }
+}
+
+/// Whether an origin group fails over, given what its primary gave (caching.md §16, from
+/// CloudFront's developer guide): it does when the primary answered one of the group's
+/// failover status codes, when CloudFront "fails to connect to the primary origin", and when
+/// "the response from the primary origin takes too long (times out)", whatever the status codes.
+/// An answer the edge cannot use (a broken connection or protocol, which it answers with 502)
+/// counts as that 502. A request the edge refused itself never fails over.
+fn failover(first: &Result<Response<Body>, OriginError>, statuses: &[u16]) -> Option<Failover> {
+    match first {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            statuses.contains(&status).then(|| Failover::Status {
+                status,
+                head_bytes: header_bytes(r.headers()) + 17,
+            })
+        }
+        Err(OriginError::Connect(_)) => Some(Failover::Connect),
+        Err(OriginError::Timeout(_)) => Some(Failover::Timeout),
+        Err(OriginError::Protocol(_)) => statuses.contains(&502).then_some(Failover::Broken),
+        Err(OriginError::Refused(_)) => None,
+    }
+}
+
+/// Sends to one origin, or through an origin group: every request starts at the primary, and
+/// only a GET, HEAD or OPTIONS without a body goes on to the secondary (a body already streamed
+/// to the primary cannot be sent again).
 async fn fetch_target(
     target: &Target,
     req: OriginRequest,
     parts: &http::request::Parts,
-) -> Result<Response<Body>, OriginError> {
+) -> Fetched {
     match target {
-        Target::Origin(o) => o.fetch(req).await,
+        Target::Origin(o) => Fetched::Direct(o.fetch(req).await),
         Target::Group {
+            id,
             primary,
             secondary,
             statuses,
         } => {
             let can_fail_over =
-                matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+                matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+                    && http_body::Body::size_hint(&req.body).exact() == Some(0);
             if !can_fail_over {
-                return primary.fetch(req).await;
+                return Fetched::Direct(primary.origin.fetch(req).await);
             }
             let retry = OriginRequest {
                 method: req.method.clone(),
@@ -157,16 +244,32 @@ async fn fetch_target(
                 body: Body::empty(),
                 viewer_https: req.viewer_https,
             };
-            let first = primary.fetch(req).await;
-            let fail_status = match &first {
-                Ok(r) => r.status().as_u16(),
-                Err(OriginError::Timeout(_)) => 504,
-                Err(_) => 503,
+            let first = primary.origin.fetch(req).await;
+            let Some(why) = failover(&first, statuses) else {
+                return Fetched::Direct(first);
             };
-            if statuses.contains(&fail_status) {
-                secondary.fetch(retry).await
-            } else {
-                first
+            if let Err(e) = &first {
+                tracing::debug!(group = %id, origin = %primary.id, error = %e, "primary origin failed");
+            }
+            // The primary's answer (if any) is dropped unread: its connection is closed rather
+            // than reused.
+            drop(first);
+            let result = secondary.origin.fetch(retry).await;
+            tracing::info!(
+                group = %id,
+                primary = %primary.id,
+                secondary = %secondary.id,
+                path = %parts.uri.path(),
+                "origin group failed over: the primary {}, the secondary answered {}",
+                why.describe(),
+                match &result {
+                    Ok(r) => r.status().as_str().to_owned(),
+                    Err(e) => format!("nothing ({e})"),
+                },
+            );
+            Fetched::FailedOver {
+                primary: why,
+                result,
             }
         }
     }
@@ -195,4 +298,43 @@ fn forwarded_cookies(headers: &HeaderMap, sel: &Selection) -> Option<HeaderValue
         .collect::<Vec<_>>()
         .join("; ");
     HeaderValue::from_str(&joined).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16) -> Result<Response<Body>, OriginError> {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        Ok(r)
+    }
+
+    #[test]
+    fn a_group_fails_over_on_its_codes_and_on_connection_failures_and_timeouts() {
+        let codes = [500, 404];
+        assert!(matches!(
+            failover(&answer(500), &codes),
+            Some(Failover::Status { status: 500, .. })
+        ));
+        assert!(matches!(
+            failover(&answer(404), &codes),
+            Some(Failover::Status { status: 404, .. })
+        ));
+        for status in [200, 304, 403, 502, 503, 504] {
+            assert_eq!(failover(&answer(status), &codes), None, "{status}");
+        }
+        // Whatever the codes: CloudFront fails over when it cannot connect or times out.
+        let connect = Err(OriginError::Connect("refused".into()));
+        let timeout = Err(OriginError::Timeout("late".into()));
+        assert_eq!(failover(&connect, &codes), Some(Failover::Connect));
+        assert_eq!(failover(&timeout, &codes), Some(Failover::Timeout));
+        // A broken answer counts as the 502 the edge would give.
+        let broken = || Err(OriginError::Protocol("reset".into()));
+        assert_eq!(failover(&broken(), &codes), None);
+        assert_eq!(failover(&broken(), &[502]), Some(Failover::Broken));
+        // A request the edge refused itself never goes on.
+        let refused = Err(OriginError::Refused("escapes its root".into()));
+        assert_eq!(failover(&refused, &[403, 500, 502, 503, 504]), None);
+    }
 }

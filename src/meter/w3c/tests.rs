@@ -47,6 +47,7 @@ pub(crate) fn full_line() -> Line<'static> {
             origin_bytes_out: 0,
             origin_bytes_in: 0,
             origin_latency_us: None,
+            origin_failed_over: false,
         },
     }
 }
@@ -91,6 +92,7 @@ pub(crate) fn bare_line() -> Line<'static> {
             origin_bytes_out: 300,
             origin_bytes_in: 0,
             origin_latency_us: Some(1_234_567),
+            origin_failed_over: false,
         },
     }
 }
