@@ -4,6 +4,7 @@ mod common;
 
 mod api;
 mod edge;
+mod errpages;
 mod fields;
 mod foundation;
 mod geo;
