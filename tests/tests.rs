@@ -3,6 +3,7 @@
 mod common;
 
 mod api;
+mod collapsing;
 mod edge;
 mod errpages;
 mod fields;

@@ -36,6 +36,7 @@ impl Edge {
             &ctx.behavior.key,
             &drop_query,
         );
+        let no_collapsing = headers::forwards_cookies(&ctx.behavior.forward.cookies);
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -53,7 +54,14 @@ impl Edge {
                 let req = Request::from_parts(parts, Body::empty());
                 return self.pass_parts(req, ctx, request_id).await;
             }
-            match self.cache.begin_fill(&cache_key) {
+            // No collapsing for a behavior that forwards cookies (caching.md §12): every miss
+            // fetches on its own, and a cacheable answer is still stored.
+            let fill = if no_collapsing {
+                Fill::Leader(self.cache.begin_solo(&cache_key))
+            } else {
+                self.cache.begin_fill(&cache_key)
+            };
+            match fill {
                 Fill::Follower(waiter) => match waiter.wait_outcome().await {
                     // Collapsed requests are logged as hits, as CloudFront does.
                     Waited::Object(obj) => {
@@ -155,6 +163,16 @@ impl Edge {
                                 ttl,
                             };
                             cache_mod::store::tee(body, guard, template, limit)
+                        }
+                        cache_mod::ttl::Storage::DoNotStore
+                            if cache_mod::ttl::forbids_collapsing(
+                                &rparts.headers,
+                                &ctx.behavior.ttl,
+                            ) =>
+                        {
+                            // Later misses of this object are not collapsed either.
+                            guard.pass_uncollapsible();
+                            body
                         }
                         _ => {
                             guard.pass();
