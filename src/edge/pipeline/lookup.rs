@@ -1,6 +1,10 @@
 //! Phase 5, cache: the key, the lookup, conditional and range answers, collapsing of concurrent
 //! misses and revalidation of expired objects; on a miss it calls phase 6 (origin) and admits
 //! what comes back (phase 7).
+//!
+//! Collapsing follows caching.md §12: none on a behavior that forwards cookies (solo fills), and
+//! none for a while for an object whose answer forbade it under MinTTL 0
+//! ([`crate::cache::store::FillGuard::pass_uncollapsible`]).
 
 use std::sync::Arc;
 use std::time::SystemTime;
