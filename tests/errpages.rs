@@ -201,3 +201,55 @@ async fn requests_served_wrongly_keep_cloudfronts_page() {
     assert_eq!(app.hits(), 0);
     edge.stop().await;
 }
+
+/// An origin that accepts connections and closes them at once; counts them.
+async fn dropping_origin() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (port, count)
+}
+
+/// The edge's 502 for an origin that fails is cached like an origin's 502 (caching.md §4): for
+/// the 10 s default without a rule, not at all with an ErrorCachingMinTTL of 0.
+#[tokio::test]
+async fn an_origin_failure_is_cached_for_error_caching_min_ttl() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let pages = TestOrigin::start().await;
+    let (port, accepted) = dropping_origin().await;
+    let clock = ManualClock::new();
+    let no_502_rule = config(port, pages.addr.port()).replace(
+        "    { error_code = 502, response_page_path = \"/pages/5xx.html\", response_code = \"200\", error_caching_min_ttl = 0 },\n",
+        "",
+    );
+    assert!(!no_502_rule.contains("error_code = 502"));
+    let edge = TestEdge::start_clocked(&no_502_rule, clock.clone()).await;
+    let r = get(edge.viewer, HOST, "/down.txt").await;
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("The request could not be satisfied"));
+    assert_eq!(accepted.load(SeqCst), 1);
+    let r = get(edge.viewer, HOST, "/down.txt").await;
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("x-cache"), Some("Error from cloudfront"));
+    assert_eq!(accepted.load(SeqCst), 1, "the 502 is cached for 10 s");
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(get(edge.viewer, HOST, "/down.txt").await.status, 502);
+    assert_eq!(accepted.load(SeqCst), 2, "asked again after 10 s");
+    edge.stop().await;
+
+    // ErrorCachingMinTTL 0 for 502: every request tries the origin (and gets the page).
+    let edge = TestEdge::start(&config(port, pages.addr.port())).await;
+    for n in 3..=4 {
+        let r = get(edge.viewer, HOST, "/down.txt").await;
+        assert_eq!(r.text(), "origin:/pages/5xx.html");
+        assert_eq!(accepted.load(SeqCst), n);
+    }
+    edge.stop().await;
+}
