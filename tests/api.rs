@@ -698,7 +698,7 @@ async fn declared_distribution_from_get_distribution_config_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_urls_from_the_aws_cli_open_restricted_behaviors() {
     let origin = TestOrigin::start().await;
-    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    let edge = TestEdge::start(&without_403_page(&custom_origin_config(origin.addr.port()))).await;
     let sign = |url: &str, key_id: &str, until: &str| {
         let (url, key_id, until) = (url.to_owned(), key_id.to_owned(), until.to_owned());
         async move {
@@ -767,7 +767,7 @@ async fn signed_urls_from_the_aws_cli_open_restricted_behaviors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_cookies_open_restricted_behaviors() {
     let origin = TestOrigin::start().await;
-    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    let edge = TestEdge::start(&without_403_page(&custom_origin_config(origin.addr.port()))).await;
     let url = format!("http://{HOST}/private/cookie.txt");
     let signed = cli_sign(
         &url,
@@ -822,7 +822,7 @@ async fn signed_cookies_open_restricted_behaviors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_through_the_api_applies_at_once() {
     let origin = TestOrigin::start().await;
-    let edge = TestEdge::start(&custom_origin_config(origin.addr.port())).await;
+    let edge = TestEdge::start(&without_403_page(&custom_origin_config(origin.addr.port()))).await;
     let ep = format!("http://{}", edge.admin);
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://{HOST}/private/rotate.txt");

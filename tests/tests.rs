@@ -3,7 +3,9 @@
 mod common;
 
 mod api;
+mod collapsing;
 mod edge;
+mod errpages;
 mod failover;
 mod fields;
 mod foundation;

@@ -16,6 +16,13 @@
 //!   ([`FillGuard::pass`]) and followers go to the origin on their own instead of queueing
 //!   one by one. The in-flight table is sharded and each shard is a std mutex held only for a
 //!   map operation, never across an await.
+//! - **No collapsing.** Some requests are never collapsed (caching.md §12): the pipeline asks
+//!   for a [`Cache::begin_solo`] fill (a behavior that forwards cookies), and a leader whose
+//!   object said `private`, `no-store`, `no-cache` or `max-age=0` under MinTTL 0 ends with
+//!   [`FillGuard::pass_uncollapsible`], which marks the key: for [`UNCOLLAPSIBLE_FOR`], or until
+//!   a fill of the key stores an object, [`Cache::begin_fill`] hands out solo fills for it, so
+//!   concurrent requests go to the origin together instead of waiting for each other. A solo
+//!   fill still stores a cacheable answer; it only has no followers.
 //! - **Stale windows.** `stale-while-revalidate` / `stale-if-error` windows longer than the
 //!   grace are not honoured past it: the entry is gone from memory by then.
 //! - **Admission.** [`tee`] streams the origin body to the viewer while collecting it; the
@@ -56,6 +63,13 @@ const ENTRY_OVERHEAD: u64 = 256;
 const HEADER_OVERHEAD: u64 = 32;
 /// Shards of the in-flight table.
 const SHARDS: usize = 16;
+/// How long a key stays uncollapsible after an answer that forbids collapsing
+/// ([`FillGuard::pass_uncollapsible`]), unless a fill stores an object for it sooner.
+pub const UNCOLLAPSIBLE_FOR: Duration = Duration::from_secs(120);
+/// Uncollapsible keys remembered per shard; past it, expired marks are dropped, and if that is
+/// not enough, all of the shard's marks (they only ever cost a collapsed wait, never a wrong
+/// answer).
+const MARKS_PER_SHARD: usize = 4096;
 
 /// A stored response.
 #[derive(Debug)]
@@ -301,6 +315,8 @@ struct Inner {
     store: moka::future::Cache<CacheKey, Arc<CachedObject>>,
     capacity: u64,
     inflight: Box<[Mutex<HashMap<CacheKey, Slot>>]>,
+    /// Keys not collapsed until the instant given (sharded like `inflight`).
+    uncollapsible: Box<[Mutex<HashMap<CacheKey, Instant>>]>,
     hasher: RandomState,
     next_fill: AtomicU64,
     generations: Mutex<HashMap<Arc<str>, u64>>,
@@ -321,9 +337,48 @@ struct Inner {
 const MAINTAIN_EVERY: u64 = 32;
 
 impl Inner {
+    fn shard_of(&self, key: &CacheKey) -> usize {
+        (self.hasher.hash_one(key) as usize) % self.inflight.len()
+    }
+
     fn shard(&self, key: &CacheKey) -> &Mutex<HashMap<CacheKey, Slot>> {
-        let i = (self.hasher.hash_one(key) as usize) % self.inflight.len();
-        &self.inflight[i]
+        &self.inflight[self.shard_of(key)]
+    }
+
+    fn marks(&self, key: &CacheKey) -> &Mutex<HashMap<CacheKey, Instant>> {
+        &self.uncollapsible[self.shard_of(key)]
+    }
+
+    /// Whether `key` is marked uncollapsible now (an expired mark is removed).
+    fn is_uncollapsible(&self, key: &CacheKey) -> bool {
+        let mut marks = lock(self.marks(key));
+        match marks.get(key) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                marks.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn mark_uncollapsible(&self, key: &CacheKey) {
+        let now = Instant::now();
+        let mut marks = lock(self.marks(key));
+        if marks.len() >= MARKS_PER_SHARD && !marks.contains_key(key) {
+            marks.retain(|_, until| *until > now);
+            if marks.len() >= MARKS_PER_SHARD {
+                marks.clear();
+            }
+        }
+        marks.insert(key.clone(), now + UNCOLLAPSIBLE_FOR);
+    }
+
+    fn unmark(&self, key: &CacheKey) {
+        let mut marks = lock(self.marks(key));
+        if !marks.is_empty() {
+            marks.remove(key);
+        }
     }
 
     fn generation(&self, dist_id: &str) -> u64 {
@@ -399,6 +454,8 @@ impl FillGuard {
                     .insert(self.key.clone(), Arc::clone(&obj))
                     .await;
                 bump(&self.inner.counters.stored);
+                // The key gave a cacheable answer: collapse its misses again.
+                self.inner.unmark(&self.key);
                 let since = self.inner.unmaintained.fetch_add(weight, Ordering::Relaxed) + weight;
                 if since > self.inner.capacity / MAINTAIN_EVERY {
                     self.inner.unmaintained.store(0, Ordering::Relaxed);
@@ -425,10 +482,19 @@ impl FillGuard {
     /// them to go to the origin themselves rather than queue behind a new leader.
     pub fn pass(mut self) {
         self.inner.remove_slot(&self.key, self.id);
+        bump(&self.inner.counters.passed);
         if let Some(tx) = self.tx.take() {
-            bump(&self.inner.counters.passed);
             tx.send_replace(Outcome::Pass);
         }
+    }
+
+    /// Like [`FillGuard::pass`], for an answer that forbids collapsing (caching.md §12:
+    /// `private`, `no-store`, `no-cache`, `max-age=0` or `s-maxage=0` with MinTTL 0): the key
+    /// is also marked, so that for [`UNCOLLAPSIBLE_FOR`], or until a fill stores an object for
+    /// it, its misses are solo fills that do not wait for one another.
+    pub fn pass_uncollapsible(self) {
+        self.inner.mark_uncollapsible(&self.key);
+        self.pass();
     }
 }
 
@@ -520,11 +586,13 @@ impl Cache {
             .expire_after(Lifetime)
             .build();
         let inflight = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
+        let uncollapsible = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
         Self {
             inner: Arc::new(Inner {
                 store,
                 capacity: capacity_bytes,
                 inflight,
+                uncollapsible,
                 hasher: RandomState::new(),
                 next_fill: AtomicU64::new(1),
                 generations: Mutex::new(HashMap::new()),
@@ -564,8 +632,14 @@ impl Cache {
     ///
     /// A leader should [`Cache::lookup`] once more before contacting the origin: another
     /// leader may have completed between the caller's miss and this call.
+    ///
+    /// A key marked by [`FillGuard::pass_uncollapsible`] gets a [`Cache::begin_solo`] fill
+    /// instead, while the mark lasts.
     pub fn begin_fill(&self, key: &CacheKey) -> Fill {
         let inner = &self.inner;
+        if inner.is_uncollapsible(key) {
+            return Fill::Leader(self.begin_solo(key));
+        }
         let (tx, id) = {
             let mut map = lock(inner.shard(key));
             if let Some((_, rx)) = map.get(key) {
@@ -588,6 +662,22 @@ impl Cache {
             generation,
             tx: Some(tx),
         })
+    }
+
+    /// A fill nobody can join (caching.md §12: no collapsing): it is not published in the
+    /// in-flight table, so concurrent requests for `key` fetch on their own; it still stores a
+    /// cacheable object through [`FillGuard::complete`] or [`tee`].
+    pub fn begin_solo(&self, key: &CacheKey) -> FillGuard {
+        let inner = &self.inner;
+        bump(&inner.counters.fills);
+        FillGuard {
+            inner: Arc::clone(inner),
+            key: key.clone(),
+            // Never in the in-flight table, so removing its slot removes nothing.
+            id: inner.next_fill.fetch_add(1, Ordering::Relaxed),
+            generation: inner.generation(key.dist_id()),
+            tx: None,
+        }
     }
 
     /// Removes every entry of `dist_id` whose path (with the query kept in its key) equals one

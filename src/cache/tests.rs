@@ -221,6 +221,38 @@ async fn passed_fill_tells_followers_to_go_to_the_origin() {
 }
 
 #[tokio::test]
+async fn uncollapsible_keys_get_solo_fills_until_one_stores() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/no-store", None);
+    let other = key_for("D1", "/other", None);
+    leader(&cache, &k).pass_uncollapsible();
+    // Marked: every fill of the key leads on its own, none follows.
+    let solos: Vec<_> = (0..3).map(|_| leader(&cache, &k)).collect();
+    // Other keys still collapse.
+    let _other_leader = leader(&cache, &other);
+    assert!(matches!(cache.begin_fill(&other), Fill::Follower(_)));
+    // A solo fill still stores a cacheable object, and the key collapses again.
+    let mut solos = solos.into_iter();
+    solos
+        .next()
+        .unwrap()
+        .complete(object("now cacheable", 60))
+        .await;
+    assert!(matches!(
+        cache.lookup(&k, SystemTime::now()).await,
+        Lookup::Fresh(o) if o.body == "now cacheable"
+    ));
+    let _g = leader(&cache, &k);
+    assert!(matches!(cache.begin_fill(&k), Fill::Follower(_)));
+    // A solo fill dropped by its leader touches nobody else's fill.
+    drop(solos);
+    assert!(matches!(cache.begin_fill(&k), Fill::Follower(_)));
+    // A solo fill asked for directly is never joined.
+    let _solo = cache.begin_solo(&other);
+    assert!(matches!(cache.begin_fill(&other), Fill::Follower(_)));
+}
+
+#[tokio::test]
 async fn wait_outcome_distinguishes_object_and_retry() {
     let cache = Cache::new(1 << 20);
     let k = key_for("D1", "/o", None);

@@ -250,6 +250,16 @@ fn store(ttl: Duration) -> Storage {
     }
 }
 
+/// Whether an answer forbids collapsing the misses of its object (caching.md §12): MinTTL 0
+/// and `private`, `no-store`, `no-cache`, `max-age=0` or `s-maxage=0`.
+pub fn forbids_collapsing(headers: &HeaderMap, bounds: &TtlBounds) -> bool {
+    if !bounds.min.is_zero() {
+        return false;
+    }
+    let d = parse_cache_control(headers);
+    d.forbids() || d.max_age == Some(0) || d.s_maxage == Some(0)
+}
+
 /// Decides whether a response with `status` and `headers`, received at `now`, is stored and for
 /// how long. `error_caching_min_ttl` is the distribution's ErrorCachingMinTTL for this status
 /// (`None`: the 10 s default). See the module documentation for the rules.
@@ -566,6 +576,36 @@ mod tests {
     }
 
     // §4: 404, 414, 500-504 are cached whatever the headers, for 10 s by default.
+    #[test]
+    fn collapsing_forbidden_only_under_min_ttl_0() {
+        let zero = TtlBounds {
+            min: Duration::ZERO,
+            ..TtlBounds::default()
+        };
+        for cc in [
+            "private",
+            "no-store",
+            "no-cache",
+            "max-age=0",
+            "s-maxage=0, max-age=60",
+        ] {
+            let h = hdrs(&[("cache-control", cc)]);
+            assert!(forbids_collapsing(&h, &zero), "{cc}");
+            let one = TtlBounds {
+                min: Duration::from_secs(1),
+                ..zero
+            };
+            assert!(!forbids_collapsing(&h, &one), "{cc}");
+        }
+        for cc in ["max-age=60", "public", "must-revalidate"] {
+            assert!(
+                !forbids_collapsing(&hdrs(&[("cache-control", cc)]), &zero),
+                "{cc}"
+            );
+        }
+        assert!(!forbids_collapsing(&HeaderMap::new(), &zero));
+    }
+
     #[test]
     fn errors_always_cached() {
         let bounds = b(0, 86400, 31_536_000);

@@ -252,8 +252,8 @@ impl Edge {
         let uri = req.uri().clone();
         let mut root_path = String::new();
         let route = route(&routes, summary, host, &uri, &mut root_path)?;
-        // 3. Viewer checks. A geo refusal may be answered with a custom error page, as an
-        // origin's error is.
+        // 3. Viewer checks. A geo or signature refusal may be answered with a custom error
+        // page, as an origin's error is (`respond::custom_page_applies`).
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
         let mut ctx = Ctx {
             dist: route.dist,
@@ -271,7 +271,7 @@ impl Edge {
                 ctx.strip_signing = checked.strip_signing;
                 checked.location
             }
-            Err(Stop::Fail(e @ EdgeError::GeoBlocked)) => {
+            Err(Stop::Fail(e)) if respond::custom_page_applies(&e) => {
                 let (resp, outcome) = fail(e, request_id, summary);
                 return Ok(self.custom_error(resp, outcome, &ctx, request_id).await);
             }

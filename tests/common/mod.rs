@@ -221,6 +221,16 @@ trusted_key_groups = ["5b0f3c1e-8d2a-4f6b-9c7d-1a2b3c4d5e6f"]
     )
 }
 
+/// [`custom_origin_config`] without its 403 custom error response, for tests of the edge's own
+/// 403 answers: with the rule, CloudFront answers every 403 of the distribution (signed-URL
+/// refusals included) with the rule's page.
+pub fn without_403_page(config: &str) -> String {
+    let rule = "    {{ error_code = 403, response_page_path = \"/errors/app.html\", response_code = \"200\", error_caching_min_ttl = 0 }},\n";
+    let rule = rule.replace("{{", "{").replace("}}", "}");
+    assert!(config.contains(&rule), "the config has the 403 rule");
+    config.replace(&rule, "")
+}
+
 /// A self-signed certificate and key made with `openssl`, in `dir`: (cert, key).
 pub fn self_signed(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

@@ -1,6 +1,10 @@
 //! Phase 5, cache: the key, the lookup, conditional and range answers, collapsing of concurrent
 //! misses and revalidation of expired objects; on a miss it calls phase 6 (origin) and admits
 //! what comes back (phase 7).
+//!
+//! Collapsing follows caching.md §12: none on a behavior that forwards cookies (solo fills), and
+//! none for a while for an object whose answer forbade it under MinTTL 0
+//! ([`crate::cache::store::FillGuard::pass_uncollapsible`]).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -36,6 +40,7 @@ impl Edge {
             &ctx.behavior.key,
             &drop_query,
         );
+        let no_collapsing = headers::forwards_cookies(&ctx.behavior.forward.cookies);
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -53,7 +58,14 @@ impl Edge {
                 let req = Request::from_parts(parts, Body::empty());
                 return self.pass_parts(req, ctx, request_id).await;
             }
-            match self.cache.begin_fill(&cache_key) {
+            // No collapsing for a behavior that forwards cookies (caching.md §12): every miss
+            // fetches on its own, and a cacheable answer is still stored.
+            let fill = if no_collapsing {
+                Fill::Leader(self.cache.begin_solo(&cache_key))
+            } else {
+                self.cache.begin_fill(&cache_key)
+            };
+            match fill {
                 Fill::Follower(waiter) => match waiter.wait_outcome().await {
                     // Collapsed requests are logged as hits, as CloudFront does.
                     Waited::Object(obj) => {
@@ -90,10 +102,10 @@ impl Edge {
                         match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary).await {
                             Ok(r) => r,
                             Err(e) => {
-                                guard.abandon();
                                 // An origin that does not answer counts as a 5xx: the expired copy
                                 // is served instead (caching.md §4).
                                 if let Some(old) = &stale {
+                                    guard.abandon();
                                     return serve_cached(
                                         old.clone(),
                                         &parts,
@@ -102,7 +114,7 @@ impl Edge {
                                         ctx.summary,
                                     );
                                 }
-                                return fail(e.into(), request_id, ctx.summary);
+                                return self.failed_fill(e.into(), guard, ctx, request_id).await;
                             }
                         };
                     if let Some(old) = &stale {
@@ -156,6 +168,16 @@ impl Edge {
                             };
                             cache_mod::store::tee(body, guard, template, limit)
                         }
+                        cache_mod::ttl::Storage::DoNotStore
+                            if cache_mod::ttl::forbids_collapsing(
+                                &rparts.headers,
+                                &ctx.behavior.ttl,
+                            ) =>
+                        {
+                            // Later misses of this object are not collapsed either.
+                            guard.pass_uncollapsible();
+                            body
+                        }
                         _ => {
                             guard.pass();
                             body
@@ -166,6 +188,55 @@ impl Edge {
                 }
             }
         }
+    }
+
+    /// The origin could not be reached or did not answer in time, and no expired copy can stand
+    /// in: the edge's 502 or 504 is cached for the distribution's ErrorCachingMinTTL for that
+    /// status (10 s by default), as an origin's 502 or 504 would be (caching.md §4: an origin that
+    /// does not respond counts as a 5xx), so that followers and the requests after it do not
+    /// retry a failing origin one by one. An ErrorCachingMinTTL of 0 stores nothing.
+    async fn failed_fill(
+        &self,
+        e: super::EdgeError,
+        guard: cache_mod::store::FillGuard,
+        ctx: &Ctx<'_>,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
+        use http_body_util::BodyExt;
+        let status = e.status();
+        let (resp, outcome) = fail(e, request_id, ctx.summary);
+        let ttl = ctx
+            .dist
+            .error_responses
+            .iter()
+            .find(|r| r.error_code == status.as_u16())
+            .map_or(cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL, |r| {
+                r.caching_min_ttl
+            });
+        if !status.is_server_error() || ttl.is_zero() {
+            guard.abandon();
+            return (resp, outcome);
+        }
+        let (parts, body) = resp.into_parts();
+        // The edge's own page, already whole in memory.
+        let Ok(collected) = body.collect().await else {
+            guard.abandon();
+            return (Response::from_parts(parts, Body::empty()), outcome);
+        };
+        let bytes = collected.to_bytes();
+        let mut stored = parts.headers.clone();
+        headers::add_edge_headers(&mut stored, &self.identity);
+        let template = cache_mod::store::CachedObjectTemplate {
+            status,
+            headers: stored,
+            stored_at: self.clock.now(),
+            ttl,
+        };
+        ctx.summary.ttl(ttl);
+        guard
+            .complete(Arc::new(template.into_object(bytes.clone(), None)))
+            .await;
+        (Response::from_parts(parts, Body::from(bytes)), outcome)
     }
 
     /// A 304 answered the revalidation of an expired copy: the copy gets the new validators and

@@ -6,13 +6,30 @@ use axum::body::Body;
 use http::header;
 use http::{Request, Response, StatusCode};
 
+use super::super::error::EdgeError;
 use super::super::headers::XCache;
 use super::super::pattern;
 use super::{Ctx, Edge, Outcome};
 
+/// Whether a refusal made by the viewer checks is answered with the distribution's custom
+/// error response for its status, as an origin's error is (caching.md §18, §19;
+/// signed-urls.md §10): a geo restriction's 403 and a refused signed URL or cookie's 403 are
+/// (the rule covers the whole distribution, so CloudFront's XML refusal is replaced too; the
+/// page is fetched on its own, so the refused object never reaches the origin).
+///
+/// A request CloudFront cannot serve as asked keeps CloudFront's own page: a method the
+/// behavior does not allow, a GET with a body, plain HTTP on an `https-only` behavior, a
+/// request that cannot be redirected. A page answered with the rule's code (often 200) would
+/// tell a client that sent a write, or used the wrong scheme, that it succeeded. Errors before
+/// a distribution is known (413, an unknown or disabled Host) have no rules to apply. Origin
+/// failures (502, 504) are answered after the cache phase and do get the page.
+pub(super) fn custom_page_applies(e: &EdgeError) -> bool {
+    matches!(e, EdgeError::GeoBlocked | EdgeError::SignatureRefused(_))
+}
+
 impl Edge {
-    /// CustomErrorResponses: an origin error with a rule that names a page is answered with that
-    /// page, fetched through the behavior its path matches (and cached like any object), with the
+    /// CustomErrorResponses: an origin error (or a refusal [`custom_page_applies`] to) with a
+    /// rule that names a page is answered with that page, fetched through the behavior its path matches (and cached like any object), with the
     /// rule's ResponseCode. If the page cannot be fetched, the viewer gets what the page's origin
     /// answered (caching.md §18).
     pub(super) async fn custom_error(
