@@ -13,3 +13,4 @@ mod localstack_smoke;
 mod metering;
 mod sign;
 mod signers;
+mod stale;

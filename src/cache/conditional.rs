@@ -109,6 +109,8 @@ mod tests {
             stored_at: SystemTime::UNIX_EPOCH,
             ttl: Duration::from_secs(60),
             origin_age: Duration::ZERO,
+            stale: Default::default(),
+            keep: Duration::ZERO,
             annex: Default::default(),
         }
     }

@@ -35,6 +35,8 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(ttl),
         origin_age: Duration::ZERO,
+        stale: Default::default(),
+        keep: Duration::from_secs(3600),
         annex: Default::default(),
     })
 }
@@ -49,6 +51,8 @@ fn template(content_length: Option<u64>) -> CachedObjectTemplate {
         headers,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale: Default::default(),
+        keep: Duration::ZERO,
     }
 }
 
@@ -113,6 +117,8 @@ fn object_age_and_freshness() {
         headers: HeaderMap::from_iter([(header::AGE, HeaderValue::from_static("30"))]),
         stored_at: t0,
         ttl: Duration::from_secs(10),
+        stale: Default::default(),
+        keep: Duration::ZERO,
     }
     .into_object(Bytes::new(), None);
     assert_eq!(aged.origin_age, Duration::from_secs(30));
@@ -517,6 +523,8 @@ fn stored_objects_do_not_share_the_buffers_they_were_parsed_from() {
         headers,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale: Default::default(),
+        keep: Duration::ZERO,
     };
     let obj = template.into_object(Bytes::from_static(b"body"), None);
     let ct = obj.headers.get(header::CONTENT_TYPE).unwrap();
@@ -570,6 +578,8 @@ async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
                 stored_at: SystemTime::now(),
                 ttl: Duration::from_secs(60),
                 origin_age: Duration::ZERO,
+                stale: Default::default(),
+                keep: Duration::ZERO,
                 annex: Default::default(),
             });
             assert_eq!(obj.mirror.is_some(), mirrored);
