@@ -11,6 +11,7 @@ use std::time::Duration;
 use edgegate::clock::ManualClock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::common::meter::{field, journal, journal_line};
 use crate::common::origin::TestOrigin;
 use crate::common::*;
 
@@ -149,6 +150,19 @@ fn x_cache(r: &Resp) -> &str {
     r.header("x-cache").unwrap_or("-")
 }
 
+/// Stops the edge and checks that each response's journal line (found by its `X-Amz-Cf-Id`)
+/// has the result type its `X-Cache` header named, and the expected one.
+async fn assert_logged(edge: TestEdge, expected: &[(&Resp, &str)]) {
+    let data = edge.stop().await;
+    let lines = journal(data.path());
+    for (r, result) in expected {
+        let line = journal_line(&lines, r.header("x-amz-cf-id").expect("a request id"));
+        assert_eq!(line[field::RESULT], *result);
+        assert_eq!(x_cache(r), format!("{result} from cloudfront"));
+        assert_eq!(line[field::STATUS], r.status.to_string());
+    }
+}
+
 /// Waits (on the wall clock, for a background task, not for a TTL) until the origin has seen
 /// `n` requests under `prefix`, for at most five seconds.
 async fn until_hits(origin: &TestOrigin, prefix: &str, n: usize) {
@@ -269,30 +283,37 @@ async fn stale_if_error_serves_stale_on_5xx_until_the_window_ends() {
         200,
         &[("cache-control", "max-age=10, stale-if-error=60")],
     );
-    assert_eq!(
-        x_cache(&get(edge.viewer, HOST, "/sie/a").await),
-        "Miss from cloudfront"
-    );
+    let miss = get(edge.viewer, HOST, "/sie/a").await;
+    assert_eq!(x_cache(&miss), "Miss from cloudfront");
     origin.program("/sie/", 500, &[]);
     clock.advance(secs(40));
-    let r = get(edge.viewer, HOST, "/sie/a").await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.text(), "origin:/sie/a");
-    assert_eq!(x_cache(&r), "Hit from cloudfront");
+    let stale = get(edge.viewer, HOST, "/sie/a").await;
+    assert_eq!(stale.status, 200);
+    assert_eq!(stale.text(), "origin:/sie/a");
+    assert_eq!(x_cache(&stale), "Hit from cloudfront");
     assert_eq!(origin.hits_for("/sie/a"), 2, "the origin was asked");
     clock.advance(secs(29));
     assert_eq!(get(edge.viewer, HOST, "/sie/a").await.status, 200);
     // 10 s + 60 s after it was stored: the window is over.
     clock.advance(secs(2));
-    let r = get(edge.viewer, HOST, "/sie/a").await;
-    assert_eq!(r.status, 500);
-    assert_eq!(x_cache(&r), "Error from cloudfront");
+    let error = get(edge.viewer, HOST, "/sie/a").await;
+    assert_eq!(error.status, 500);
+    assert_eq!(x_cache(&error), "Error from cloudfront");
     let hits = origin.hits_for("/sie/a");
     // The 500 is cached for the default ErrorCachingMinTTL (10 s).
     let r = get(edge.viewer, HOST, "/sie/a").await;
     assert_eq!(r.status, 500);
     assert_eq!(origin.hits_for("/sie/a"), hits);
-    edge.stop().await;
+    assert_logged(
+        edge,
+        &[
+            (&miss, "Miss"),
+            (&stale, "Hit"),
+            (&error, "Error"),
+            (&r, "Error"),
+        ],
+    )
+    .await;
 }
 
 /// An origin that refuses connections counts as a 5xx: the stale object is served within
