@@ -292,6 +292,24 @@ async fn stale_if_error_serves_stale_on_5xx_until_the_window_ends() {
     assert_eq!(stale.text(), "origin:/sie/a");
     assert_eq!(x_cache(&stale), "Hit from cloudfront");
     assert_eq!(origin.hits_for("/sie/a"), 2, "the origin was asked");
+    // HEAD and ranges, which go to the origin on their own, get the stale copy too.
+    let head = send(edge.viewer, "HEAD", HOST, "/sie/a", &[], b"").await;
+    assert_eq!((head.status, x_cache(&head)), (200, "Hit from cloudfront"));
+    let range = send(
+        edge.viewer,
+        "GET",
+        HOST,
+        "/sie/a",
+        &[("range", "bytes=0-5")],
+        b"",
+    )
+    .await;
+    assert_eq!(
+        (range.status, x_cache(&range)),
+        (206, "Hit from cloudfront")
+    );
+    assert_eq!(range.text(), "origin");
+    assert_eq!(origin.hits_for("/sie/a"), 4);
     clock.advance(secs(29));
     assert_eq!(get(edge.viewer, HOST, "/sie/a").await.status, 200);
     // 10 s + 60 s after it was stored: the window is over.

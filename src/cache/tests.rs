@@ -622,3 +622,62 @@ async fn a_cache_with_mirrors_gives_large_filled_bodies_one() {
         }
     }
 }
+
+#[tokio::test]
+async fn expired_objects_are_held_only_for_their_keep_time() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/keep", None);
+    let t0 = SystemTime::now();
+    let mut template = template(None);
+    template.stored_at = t0;
+    template.ttl = Duration::from_secs(10);
+    template.stale = crate::cache::ttl::StaleWindows {
+        while_revalidate: Duration::from_secs(5),
+        if_error: Some(Duration::from_secs(20)),
+    };
+    template.keep = Duration::from_secs(20);
+    let obj = Arc::new(template.into_object(Bytes::from_static(b"kept"), None));
+    store(&cache, &k, Arc::clone(&obj)).await;
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert!(matches!(cache.lookup(&k, at(9)).await, Lookup::Fresh(_)));
+    assert!(matches!(cache.lookup(&k, at(29)).await, Lookup::Stale(_)));
+    assert!(matches!(cache.lookup(&k, at(30)).await, Lookup::Miss));
+    // The windows count from expiry.
+    assert!(!obj.within_while_revalidate(at(9)));
+    assert!(obj.within_while_revalidate(at(14)));
+    assert!(!obj.within_while_revalidate(at(15)));
+    assert!(obj.within_if_error(at(29), Duration::ZERO));
+    assert!(!obj.within_if_error(at(30), Duration::from_secs(100)));
+    // Without stale-if-error, the caller's window applies.
+    let mut no_sie = template_at(t0);
+    no_sie.stale.if_error = None;
+    let o = no_sie.into_object(Bytes::new(), None);
+    assert!(o.within_if_error(at(15), Duration::from_secs(10)));
+    assert!(!o.within_if_error(at(20), Duration::from_secs(10)));
+    assert!(
+        !o.within_if_error(at(5), Duration::from_secs(10)),
+        "fresh is not stale"
+    );
+}
+
+fn template_at(t0: SystemTime) -> CachedObjectTemplate {
+    let mut t = template(None);
+    t.stored_at = t0;
+    t.ttl = Duration::from_secs(10);
+    t
+}
+
+#[tokio::test]
+async fn one_revalidation_at_a_time() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/reval", None);
+    let first = cache.begin_revalidation(&k).expect("nothing in flight");
+    assert!(cache.begin_revalidation(&k).is_none());
+    // A viewer's fill in flight also counts.
+    assert!(matches!(cache.begin_fill(&k), Fill::Follower(_)));
+    first.abandon();
+    let second = cache.begin_revalidation(&k).expect("the first one ended");
+    assert!(matches!(cache.begin_fill(&k), Fill::Follower(_)));
+    second.pass();
+    assert!(cache.begin_revalidation(&k).is_some());
+}

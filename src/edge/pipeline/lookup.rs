@@ -69,8 +69,19 @@ impl Edge {
             if attempts > 3 || ranged || parts.method == Method::HEAD {
                 // A range or HEAD miss is passed through uncached (CloudFront may widen a range;
                 // edgegate forwards it as is). Repeated abandoned fills also stop collapsing.
-                let req = Request::from_parts(parts, Body::empty());
-                return self.pass_parts(req, ctx, request_id).await;
+                // An expired copy still answers in place of the origin's error.
+                let Some(old) = stale else {
+                    let req = Request::from_parts(parts, Body::empty());
+                    return self.pass_parts(req, ctx, request_id).await;
+                };
+                let req = Request::from_parts(parts.clone(), Body::empty());
+                let (resp, outcome) = self.pass_parts(req, ctx, request_id).await;
+                let now = self.clock.now();
+                if resp.status().is_server_error() && stale_on_error(&old, resp.status(), ctx, now)
+                {
+                    return serve_cached(old, &parts, now, XCache::Hit, ctx.summary);
+                }
+                return (resp, outcome);
             }
             match self.cache.begin_fill(&cache_key) {
                 Fill::Follower(waiter) => match waiter.wait_outcome().await {
