@@ -292,28 +292,41 @@ async fn stale_if_error_serves_stale_on_5xx_until_the_window_ends() {
     assert_eq!(stale.text(), "origin:/sie/a");
     assert_eq!(x_cache(&stale), "Hit from cloudfront");
     assert_eq!(origin.hits_for("/sie/a"), 2, "the origin was asked");
-    // HEAD and ranges, which go to the origin on their own, get the stale copy too.
-    let head = send(edge.viewer, "HEAD", HOST, "/sie/a", &[], b"").await;
-    assert_eq!((head.status, x_cache(&head)), (200, "Hit from cloudfront"));
-    let range = send(
-        edge.viewer,
-        "GET",
-        HOST,
-        "/sie/a",
-        &[("range", "bytes=0-5")],
-        b"",
-    )
-    .await;
-    assert_eq!(
-        (range.status, x_cache(&range)),
-        (206, "Hit from cloudfront")
-    );
-    assert_eq!(range.text(), "origin");
-    assert_eq!(origin.hits_for("/sie/a"), 4);
-    clock.advance(secs(29));
+    // For the error's ErrorCachingMinTTL (10 s) the stale copy answers without the origin
+    // being asked, HEAD and ranges included.
+    let head = || send(edge.viewer, "HEAD", HOST, "/sie/a", &[], b"");
+    let range = || {
+        send(
+            edge.viewer,
+            "GET",
+            HOST,
+            "/sie/a",
+            &[("range", "bytes=0-5")],
+            b"",
+        )
+    };
+    let h = head().await;
+    assert_eq!((h.status, x_cache(&h)), (200, "Hit from cloudfront"));
+    let r = range().await;
+    assert_eq!((r.status, x_cache(&r)), (206, "Hit from cloudfront"));
+    assert_eq!(r.text(), "origin");
+    assert_eq!(origin.hits_for("/sie/a"), 2);
+    // After it (51 s after storing), HEAD, passed through on its own, asks the origin, gets the
+    // 500 and the stale copy instead; the error is cached again.
+    clock.advance(secs(11));
+    let h = head().await;
+    assert_eq!((h.status, x_cache(&h)), (200, "Hit from cloudfront"));
+    assert_eq!(origin.hits_for("/sie/a"), 3);
+    let r = range().await;
+    assert_eq!((r.status, x_cache(&r)), (206, "Hit from cloudfront"));
+    assert_eq!(origin.hits_for("/sie/a"), 3);
+    // 62 s after storing: asked again, still within the window.
+    clock.advance(secs(11));
     assert_eq!(get(edge.viewer, HOST, "/sie/a").await.status, 200);
-    // 10 s + 60 s after it was stored: the window is over.
-    clock.advance(secs(2));
+    assert_eq!(origin.hits_for("/sie/a"), 4);
+    // 10 s + 60 s after it was stored: the window is over (and so is the error cached at
+    // 62 s, which never outlasts it).
+    clock.advance(secs(8));
     let error = get(edge.viewer, HOST, "/sie/a").await;
     assert_eq!(error.status, 500);
     assert_eq!(x_cache(&error), "Error from cloudfront");
@@ -390,8 +403,14 @@ async fn without_directives_stale_lasts_the_error_caching_min_ttl() {
     clock.advance(secs(6));
     let r = get(edge.viewer, HOST, "/plain/a").await;
     assert_eq!((r.status, x_cache(&r)), (500, "Error from cloudfront"));
+    let hits = origin.hits_for("/plain503/a");
     let r = get(edge.viewer, HOST, "/plain503/a").await;
     assert_eq!((r.status, x_cache(&r)), (200, "Hit from cloudfront"));
+    assert_eq!(
+        origin.hits_for("/plain503/a"),
+        hits,
+        "the 503 is cached for 30 s"
+    );
     clock.advance(secs(20));
     let r = get(edge.viewer, HOST, "/plain503/a").await;
     assert_eq!((r.status, x_cache(&r)), (503, "Error from cloudfront"));

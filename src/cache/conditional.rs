@@ -111,6 +111,7 @@ mod tests {
             origin_age: Duration::ZERO,
             stale: Default::default(),
             keep: Duration::ZERO,
+            error_cached_until: Default::default(),
             annex: Default::default(),
         }
     }

@@ -84,6 +84,10 @@ pub struct CachedObject {
     pub stale: StaleWindows,
     /// How long after expiry it is held (see the module documentation).
     pub keep: Duration,
+    /// Until when (milliseconds since the Unix epoch; 0: not set) it answers in place of an
+    /// origin that failed, without asking the origin again: the error's ErrorCachingMinTTL
+    /// (caching.md §4). See [`CachedObject::note_origin_error`].
+    pub error_cached_until: AtomicU64,
     /// One value another part of the edge derives from the object and keeps with it, made
     /// when first asked for ([`CachedObject::annex`]); the log phase keeps the summary of the
     /// stored headers here, so that a hit is measured without walking them again.
@@ -129,6 +133,29 @@ impl CachedObject {
     pub fn within_while_revalidate(&self, now: SystemTime) -> bool {
         self.expired_for(now)
             .is_some_and(|e| e < self.stale.while_revalidate)
+    }
+
+    /// Notes that it was served in place of an origin error, and is to be served so without
+    /// asking the origin again until `until`, but never beyond its `stale-if-error` window
+    /// (`default_window` without the directive, as for [`CachedObject::within_if_error`]).
+    pub fn note_origin_error(&self, until: SystemTime, default_window: Duration) {
+        let window = self.stale.if_error.unwrap_or(default_window);
+        let window_end = self.stored_at + self.ttl.saturating_add(window);
+        let until = until.min(window_end);
+        let ms = until
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.error_cached_until.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether, at `now`, an origin error it answered is still cached
+    /// ([`CachedObject::note_origin_error`]): it is served without asking the origin.
+    pub fn origin_error_cached(&self, now: SystemTime) -> bool {
+        let until = self.error_cached_until.load(Ordering::Relaxed);
+        until != 0
+            && now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .is_ok_and(|d| d.as_millis() < u128::from(until))
     }
 
     /// Whether it may be served in place of an origin error at `now`: expired for less than
@@ -182,6 +209,7 @@ impl CachedObjectTemplate {
             ttl: self.ttl,
             stale: self.stale,
             keep: self.keep,
+            error_cached_until: AtomicU64::new(0),
             annex: OnceLock::new(),
         }
     }

@@ -37,6 +37,7 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
         origin_age: Duration::ZERO,
         stale: Default::default(),
         keep: Duration::from_secs(3600),
+        error_cached_until: Default::default(),
         annex: Default::default(),
     })
 }
@@ -580,6 +581,7 @@ async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
                 origin_age: Duration::ZERO,
                 stale: Default::default(),
                 keep: Duration::ZERO,
+                error_cached_until: Default::default(),
                 annex: Default::default(),
             });
             assert_eq!(obj.mirror.is_some(), mirrored);
@@ -680,4 +682,23 @@ async fn one_revalidation_at_a_time() {
     assert!(matches!(cache.begin_fill(&k), Fill::Follower(_)));
     second.pass();
     assert!(cache.begin_revalidation(&k).is_some());
+}
+
+#[test]
+fn an_origin_error_is_cached_within_the_stale_if_error_window() {
+    let t0 = SystemTime::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let obj = template_at(t0).into_object(Bytes::new(), None);
+    assert!(!obj.origin_error_cached(at(11)));
+    // No stale-if-error: the caller's window (here 10 s after expiry) caps it.
+    obj.note_origin_error(at(25), Duration::from_secs(10));
+    assert!(obj.origin_error_cached(at(19)));
+    assert!(!obj.origin_error_cached(at(20)));
+    // With stale-if-error=60, the error's own duration ends it.
+    let mut t = template_at(t0);
+    t.stale.if_error = Some(Duration::from_secs(60));
+    let obj = t.into_object(Bytes::new(), None);
+    obj.note_origin_error(at(25), Duration::ZERO);
+    assert!(obj.origin_error_cached(at(24)));
+    assert!(!obj.origin_error_cached(at(25)));
 }

@@ -9,7 +9,10 @@
 //!   that is unreachable or answers 5xx gets it served as `Hit` within its `stale-if-error`
 //!   window, or without the directive within the error's ErrorCachingMinTTL (10 s by default;
 //!   none when a custom error response with a page is configured for the status); after that
-//!   the viewer gets the error (`Error`), which is cached as errors are.
+//!   the viewer gets the error (`Error`), which is cached as errors are;
+//! - once served in place of an origin error, it keeps answering without the origin being asked
+//!   for the error's ErrorCachingMinTTL (within the windows above), as CloudFront caches the
+//!   error.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -63,6 +66,11 @@ impl Edge {
                     self.revalidate_in_background(&obj, &cache_key, &parts, ctx);
                     return serve_cached(obj, &parts, now, XCache::RefreshHit, ctx.summary);
                 }
+                Lookup::Stale(obj) if obj.origin_error_cached(now) => {
+                    // The origin failed lately: the error is cached for its ErrorCachingMinTTL,
+                    // and the expired copy answers meanwhile without asking it (caching.md §4).
+                    return serve_cached(obj, &parts, now, XCache::Hit, ctx.summary);
+                }
                 Lookup::Stale(obj) => Some(obj),
                 Lookup::Miss => None,
             };
@@ -79,6 +87,7 @@ impl Edge {
                 let now = self.clock.now();
                 if resp.status().is_server_error() && stale_on_error(&old, resp.status(), ctx, now)
                 {
+                    note_origin_error(&old, resp.status(), ctx, now);
                     return serve_cached(old, &parts, now, XCache::Hit, ctx.summary);
                 }
                 return (resp, outcome);
@@ -107,25 +116,32 @@ impl Edge {
                         // Revalidate the expired copy (caching.md §11).
                         add_validators(&mut origin_req.headers, old);
                     }
-                    let resp = match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary)
-                        .await
-                    {
-                        Ok(r) => r,
-                        Err(e) => {
-                            // An origin that does not answer counts as a 5xx (caching.md
-                            // §4): the expired copy is served within its stale-if-error
-                            // window.
-                            let e: EdgeError = e.into();
-                            let now = self.clock.now();
-                            if let Some(old) = &stale
-                                && stale_on_error(old, e.status(), ctx, now)
-                            {
-                                return serve_stale_on_error(old, guard, &parts, now, ctx).await;
+                    let resp =
+                        match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary).await {
+                            Ok(r) => r,
+                            Err(e) => {
+                                // An origin that does not answer counts as a 5xx (caching.md
+                                // §4): the expired copy is served within its stale-if-error
+                                // window.
+                                let e: EdgeError = e.into();
+                                let now = self.clock.now();
+                                if let Some(old) = &stale
+                                    && stale_on_error(old, e.status(), ctx, now)
+                                {
+                                    return serve_stale_on_error(
+                                        old,
+                                        e.status(),
+                                        guard,
+                                        &parts,
+                                        now,
+                                        ctx,
+                                    )
+                                    .await;
+                                }
+                                guard.abandon();
+                                return fail(e, request_id, ctx.summary);
                             }
-                            guard.abandon();
-                            return fail(e, request_id, ctx.summary);
-                        }
-                    };
+                        };
                     if let Some(old) = &stale {
                         if resp.status() == StatusCode::NOT_MODIFIED {
                             let now = self.clock.now();
@@ -144,7 +160,15 @@ impl Edge {
                         if resp.status().is_server_error()
                             && stale_on_error(old, resp.status(), ctx, now)
                         {
-                            return serve_stale_on_error(old, guard, &parts, now, ctx).await;
+                            return serve_stale_on_error(
+                                old,
+                                resp.status(),
+                                guard,
+                                &parts,
+                                now,
+                                ctx,
+                            )
+                            .await;
                         }
                     }
                     let resp = admit(
@@ -239,30 +263,61 @@ fn add_validators(headers: &mut http::HeaderMap, old: &CachedObject) {
 /// default), unless a custom error response with a page is configured for the status, which is
 /// then served instead (§3).
 fn stale_on_error(old: &CachedObject, status: StatusCode, ctx: &Ctx<'_>, now: SystemTime) -> bool {
+    old.within_if_error(now, default_if_error(status, ctx))
+}
+
+/// The window in which an expired object without `stale-if-error` answers an origin error with
+/// `status`: the error's ErrorCachingMinTTL, or none when a custom error response with a page
+/// is configured for it (caching.md §3).
+fn default_if_error(status: StatusCode, ctx: &Ctx<'_>) -> Duration {
     let rule = ctx
         .dist
         .error_responses
         .iter()
         .find(|r| r.error_code == status.as_u16());
-    let default = match rule {
+    match rule {
         Some(r) if r.page_path.is_some() => Duration::ZERO,
         Some(r) => r.caching_min_ttl,
         None => cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL,
-    };
-    old.within_if_error(now, default)
+    }
 }
 
-/// Serves `old` in place of an origin error, logged as a `Hit` (served from the cache; the
-/// origin confirmed nothing). Requests collapsed on this fill get it too.
+/// Notes on `old` that it answered an origin error with `status` at `now`: the error is cached
+/// for its ErrorCachingMinTTL, within the object's window.
+fn note_origin_error(old: &CachedObject, status: StatusCode, ctx: &Ctx<'_>, now: SystemTime) {
+    old.note_origin_error(
+        now + error_caching_min_ttl(status, ctx),
+        default_if_error(status, ctx),
+    );
+}
+
+/// Serves `old` in place of an origin error with `status`, logged as a `Hit` (served from the
+/// cache; the origin confirmed nothing). The error is cached for its ErrorCachingMinTTL: until
+/// then (within the object's keep time) `old` answers without the origin being asked again.
+/// Requests collapsed on this fill get it too.
 async fn serve_stale_on_error(
     old: &Arc<CachedObject>,
+    status: StatusCode,
     guard: FillGuard,
     parts: &http::request::Parts,
     now: SystemTime,
     ctx: &Ctx<'_>,
 ) -> (Response<Body>, Outcome) {
+    note_origin_error(old, status, ctx, now);
     guard.complete(Arc::clone(old)).await;
     serve_cached(Arc::clone(old), parts, now, XCache::Hit, ctx.summary)
+}
+
+/// The ErrorCachingMinTTL of an origin error with `status`: its custom error response's, or
+/// 10 s.
+fn error_caching_min_ttl(status: StatusCode, ctx: &Ctx<'_>) -> Duration {
+    ctx.dist
+        .error_responses
+        .iter()
+        .find(|r| r.error_code == status.as_u16())
+        .map_or(cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL, |r| {
+            r.caching_min_ttl
+        })
 }
 
 /// How long past its TTL a new object of `dist` is held when it has no `stale-if-error`: the
