@@ -16,3 +16,4 @@ mod localstack_smoke;
 mod metering;
 mod sign;
 mod signers;
+mod stale;

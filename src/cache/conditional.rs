@@ -109,6 +109,9 @@ mod tests {
             stored_at: SystemTime::UNIX_EPOCH,
             ttl: Duration::from_secs(60),
             origin_age: Duration::ZERO,
+            stale: Default::default(),
+            keep: Duration::ZERO,
+            error_cached_until: Default::default(),
             annex: Default::default(),
         }
     }

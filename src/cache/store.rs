@@ -6,10 +6,15 @@
 //!   once a 32nd of the capacity has been stored since the last run, so the objects held
 //!   never exceed the capacity by much more than that. [`Cache::max_object_size`] is an eighth
 //!   of it (and never above what a u32 weight can express); larger responses are passed through.
-//! - **Staleness.** An entry stays in moka for its TTL plus [`STALE_GRACE`] (one hour), so an
-//!   expired object can be revalidated with the origin (RefreshHit) or served on an origin
-//!   error. Lifetimes in moka are capped at [`MAX_RESIDENCY`]; freshness always uses the object's
-//!   own TTL.
+//! - **Staleness.** An object is held past its TTL only as long as something can still use
+//!   it: its *keep* time, the larger of its `stale-while-revalidate` and `stale-if-error`
+//!   windows (caching.md §3), where a missing `stale-if-error` counts as the longest
+//!   ErrorCachingMinTTL a 5xx of its distribution has (10 s by default), the window in which
+//!   CloudFront still serves an expired object on an origin error. While held, an expired
+//!   object is revalidated with the origin (RefreshHit on 304) or served stale within its
+//!   windows; after that, [`Cache::lookup`] treats it as a miss (by the edge's clock) and moka
+//!   drops it (by its own). Lifetimes in moka are capped at [`MAX_RESIDENCY`]; freshness always
+//!   uses the object's own TTL.
 //! - **Collapsing.** [`Cache::begin_fill`] makes the first request for a key the leader;
 //!   concurrent requests wait for its object. A leader whose fill fails abandons it (followers
 //!   retry, one of them leading next); a leader whose response is not cacheable passes
@@ -23,8 +28,9 @@
 //!   a fill of the key stores an object, [`Cache::begin_fill`] hands out solo fills for it, so
 //!   concurrent requests go to the origin together instead of waiting for each other. A solo
 //!   fill still stores a cacheable answer; it only has no followers.
-//! - **Stale windows.** `stale-while-revalidate` / `stale-if-error` windows longer than the
-//!   grace are not honoured past it: the entry is gone from memory by then.
+//! - **Background revalidation.** [`Cache::begin_revalidation`] leads a fill only when none is
+//!   in flight for the key, so concurrent viewers served stale within `stale-while-revalidate`
+//!   start one revalidation between them.
 //! - **Admission.** [`tee`] streams the origin body to the viewer while collecting it; the
 //!   object is stored only after a clean, complete body within the size limit. A viewer that
 //!   disconnects abandons the fill (CloudFront does not cache cancelled requests either).
@@ -51,10 +57,9 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::watch;
 
 use super::key::CacheKey;
+use super::ttl::StaleWindows;
 use crate::sendfile::{MIN_BODY, Mirror};
 
-/// How long an expired entry is kept for revalidation after its TTL.
-pub const STALE_GRACE: Duration = Duration::from_secs(3600);
 /// The longest an entry stays in memory, whatever its TTL (about one year).
 pub const MAX_RESIDENCY: Duration = Duration::from_secs(366 * 86_400);
 /// Fixed bytes added to every entry's weight for bookkeeping.
@@ -89,6 +94,14 @@ pub struct CachedObject {
     /// The origin's `Age` when it arrived ([`super::ttl::origin_age`]): time it had spent in
     /// caches before this one.
     pub origin_age: Duration,
+    /// Its `stale-while-revalidate` / `stale-if-error` windows ([`super::ttl::stale_windows`]).
+    pub stale: StaleWindows,
+    /// How long after expiry it is held (see the module documentation).
+    pub keep: Duration,
+    /// Until when (milliseconds since the Unix epoch; 0: not set) it answers in place of an
+    /// origin that failed, without asking the origin again: the error's ErrorCachingMinTTL
+    /// (caching.md §4). See [`CachedObject::note_origin_error`].
+    pub error_cached_until: AtomicU64,
     /// One value another part of the edge derives from the object and keeps with it, made
     /// when first asked for ([`CachedObject::annex`]); the log phase keeps the summary of the
     /// stored headers here, so that a hit is measured without walking them again.
@@ -120,6 +133,52 @@ impl CachedObject {
         self.age(now) < self.ttl
     }
 
+    /// How long ago it expired; `None` while it is fresh.
+    pub fn expired_for(&self, now: SystemTime) -> Option<Duration> {
+        self.age(now).checked_sub(self.ttl)
+    }
+
+    /// Whether it is still held at `now`: fresh, or expired for less than its keep time.
+    pub fn is_held(&self, now: SystemTime) -> bool {
+        self.expired_for(now).is_none_or(|e| e < self.keep)
+    }
+
+    /// Whether it is expired but within its `stale-while-revalidate` window at `now`.
+    pub fn within_while_revalidate(&self, now: SystemTime) -> bool {
+        self.expired_for(now)
+            .is_some_and(|e| e < self.stale.while_revalidate)
+    }
+
+    /// Notes that it was served in place of an origin error, and is to be served so without
+    /// asking the origin again until `until`, but never beyond its `stale-if-error` window
+    /// (`default_window` without the directive, as for [`CachedObject::within_if_error`]).
+    pub fn note_origin_error(&self, until: SystemTime, default_window: Duration) {
+        let window = self.stale.if_error.unwrap_or(default_window);
+        let window_end = self.stored_at + self.ttl.saturating_add(window);
+        let until = until.min(window_end);
+        let ms = until
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.error_cached_until.store(ms, Ordering::Relaxed);
+    }
+
+    /// Whether, at `now`, an origin error it answered is still cached
+    /// ([`CachedObject::note_origin_error`]): it is served without asking the origin.
+    pub fn origin_error_cached(&self, now: SystemTime) -> bool {
+        let until = self.error_cached_until.load(Ordering::Relaxed);
+        until != 0
+            && now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .is_ok_and(|d| d.as_millis() < u128::from(until))
+    }
+
+    /// Whether it may be served in place of an origin error at `now`: expired for less than
+    /// its `stale-if-error` window, or `default_window` without the directive.
+    pub fn within_if_error(&self, now: SystemTime, default_window: Duration) -> bool {
+        let window = self.stale.if_error.unwrap_or(default_window);
+        self.expired_for(now).is_some_and(|e| e < window)
+    }
+
     /// Bytes of body and headers, and the body's mirror again when it has one.
     pub fn size(&self) -> u64 {
         let headers: u64 = self
@@ -143,6 +202,10 @@ pub struct CachedObjectTemplate {
     pub stored_at: SystemTime,
     /// Freshness lifetime.
     pub ttl: Duration,
+    /// Its stale windows.
+    pub stale: StaleWindows,
+    /// How long after expiry it is held.
+    pub keep: Duration,
 }
 
 impl CachedObjectTemplate {
@@ -158,6 +221,9 @@ impl CachedObjectTemplate {
             mirror,
             stored_at: self.stored_at,
             ttl: self.ttl,
+            stale: self.stale,
+            keep: self.keep,
+            error_cached_until: AtomicU64::new(0),
             annex: OnceLock::new(),
         }
     }
@@ -190,7 +256,7 @@ pub(crate) fn detached_value(value: &HeaderValue) -> HeaderValue {
 pub enum Lookup {
     /// A fresh object: serve it (Hit).
     Fresh(Arc<CachedObject>),
-    /// An expired object still held for revalidation (RefreshHit) or stale-on-error.
+    /// An expired object still held (for revalidation, RefreshHit, or to be served stale).
     Stale(Arc<CachedObject>),
     /// Nothing stored.
     Miss,
@@ -271,12 +337,12 @@ pub enum Waited {
 /// followers clone.
 type Slot = (u64, watch::Receiver<Outcome>);
 
-/// Moka lifetimes: TTL plus the stale grace, capped.
+/// Moka lifetimes: TTL plus the keep time, each capped.
 struct Lifetime;
 
 impl Lifetime {
     fn of(obj: &CachedObject) -> Duration {
-        obj.ttl.min(MAX_RESIDENCY) + STALE_GRACE
+        obj.ttl.min(MAX_RESIDENCY) + obj.keep.min(MAX_RESIDENCY)
     }
 }
 
@@ -617,11 +683,12 @@ impl Cache {
                 bump(&self.inner.counters.hits);
                 Lookup::Fresh(obj)
             }
-            Some(obj) => {
+            Some(obj) if obj.is_held(now) => {
                 bump(&self.inner.counters.stale_hits);
                 Lookup::Stale(obj)
             }
-            None => {
+            // Past its keep time by the edge's clock (moka's own may not have caught up).
+            Some(_) | None => {
                 bump(&self.inner.counters.misses);
                 Lookup::Miss
             }
@@ -677,6 +744,20 @@ impl Cache {
             id: inner.next_fill.fetch_add(1, Ordering::Relaxed),
             generation: inner.generation(key.dist_id()),
             tx: None,
+        }
+    }
+
+    /// Leads a fill of `key` only when none is in flight: the background revalidation of an
+    /// object served within `stale-while-revalidate`, which concurrent viewers do not repeat.
+    /// `None` when another fill or revalidation of the key is under way.
+    pub fn begin_revalidation(&self, key: &CacheKey) -> Option<FillGuard> {
+        if lock(self.inner.shard(key)).contains_key(key) {
+            return None;
+        }
+        match self.begin_fill(key) {
+            Fill::Leader(guard) => Some(guard),
+            // Another request began one between the check and the call.
+            Fill::Follower(_) => None,
         }
     }
 

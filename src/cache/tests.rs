@@ -35,6 +35,9 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(ttl),
         origin_age: Duration::ZERO,
+        stale: Default::default(),
+        keep: Duration::from_secs(3600),
+        error_cached_until: Default::default(),
         annex: Default::default(),
     })
 }
@@ -49,6 +52,8 @@ fn template(content_length: Option<u64>) -> CachedObjectTemplate {
         headers,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale: Default::default(),
+        keep: Duration::ZERO,
     }
 }
 
@@ -113,6 +118,8 @@ fn object_age_and_freshness() {
         headers: HeaderMap::from_iter([(header::AGE, HeaderValue::from_static("30"))]),
         stored_at: t0,
         ttl: Duration::from_secs(10),
+        stale: Default::default(),
+        keep: Duration::ZERO,
     }
     .into_object(Bytes::new(), None);
     assert_eq!(aged.origin_age, Duration::from_secs(30));
@@ -549,6 +556,8 @@ fn stored_objects_do_not_share_the_buffers_they_were_parsed_from() {
         headers,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(60),
+        stale: Default::default(),
+        keep: Duration::ZERO,
     };
     let obj = template.into_object(Bytes::from_static(b"body"), None);
     let ct = obj.headers.get(header::CONTENT_TYPE).unwrap();
@@ -602,6 +611,9 @@ async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
                 stored_at: SystemTime::now(),
                 ttl: Duration::from_secs(60),
                 origin_age: Duration::ZERO,
+                stale: Default::default(),
+                keep: Duration::ZERO,
+                error_cached_until: Default::default(),
                 annex: Default::default(),
             });
             assert_eq!(obj.mirror.is_some(), mirrored);
@@ -643,4 +655,82 @@ async fn a_cache_with_mirrors_gives_large_filled_bodies_one() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn expired_objects_are_held_only_for_their_keep_time() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/keep", None);
+    let t0 = SystemTime::now();
+    let mut template = template(None);
+    template.stored_at = t0;
+    template.ttl = Duration::from_secs(10);
+    template.stale = crate::cache::ttl::StaleWindows {
+        while_revalidate: Duration::from_secs(5),
+        if_error: Some(Duration::from_secs(20)),
+    };
+    template.keep = Duration::from_secs(20);
+    let obj = Arc::new(template.into_object(Bytes::from_static(b"kept"), None));
+    store(&cache, &k, Arc::clone(&obj)).await;
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    assert!(matches!(cache.lookup(&k, at(9)).await, Lookup::Fresh(_)));
+    assert!(matches!(cache.lookup(&k, at(29)).await, Lookup::Stale(_)));
+    assert!(matches!(cache.lookup(&k, at(30)).await, Lookup::Miss));
+    // The windows count from expiry.
+    assert!(!obj.within_while_revalidate(at(9)));
+    assert!(obj.within_while_revalidate(at(14)));
+    assert!(!obj.within_while_revalidate(at(15)));
+    assert!(obj.within_if_error(at(29), Duration::ZERO));
+    assert!(!obj.within_if_error(at(30), Duration::from_secs(100)));
+    // Without stale-if-error, the caller's window applies.
+    let mut no_sie = template_at(t0);
+    no_sie.stale.if_error = None;
+    let o = no_sie.into_object(Bytes::new(), None);
+    assert!(o.within_if_error(at(15), Duration::from_secs(10)));
+    assert!(!o.within_if_error(at(20), Duration::from_secs(10)));
+    assert!(
+        !o.within_if_error(at(5), Duration::from_secs(10)),
+        "fresh is not stale"
+    );
+}
+
+fn template_at(t0: SystemTime) -> CachedObjectTemplate {
+    let mut t = template(None);
+    t.stored_at = t0;
+    t.ttl = Duration::from_secs(10);
+    t
+}
+
+#[tokio::test]
+async fn one_revalidation_at_a_time() {
+    let cache = Cache::new(1 << 20);
+    let k = key_for("D1", "/reval", None);
+    let first = cache.begin_revalidation(&k).expect("nothing in flight");
+    assert!(cache.begin_revalidation(&k).is_none());
+    // A viewer's fill in flight also counts.
+    assert!(matches!(cache.begin_fill(&k), Fill::Follower(_)));
+    first.abandon();
+    let second = cache.begin_revalidation(&k).expect("the first one ended");
+    assert!(matches!(cache.begin_fill(&k), Fill::Follower(_)));
+    second.pass();
+    assert!(cache.begin_revalidation(&k).is_some());
+}
+
+#[test]
+fn an_origin_error_is_cached_within_the_stale_if_error_window() {
+    let t0 = SystemTime::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let obj = template_at(t0).into_object(Bytes::new(), None);
+    assert!(!obj.origin_error_cached(at(11)));
+    // No stale-if-error: the caller's window (here 10 s after expiry) caps it.
+    obj.note_origin_error(at(25), Duration::from_secs(10));
+    assert!(obj.origin_error_cached(at(19)));
+    assert!(!obj.origin_error_cached(at(20)));
+    // With stale-if-error=60, the error's own duration ends it.
+    let mut t = template_at(t0);
+    t.stale.if_error = Some(Duration::from_secs(60));
+    let obj = t.into_object(Bytes::new(), None);
+    obj.note_origin_error(at(25), Duration::ZERO);
+    assert!(obj.origin_error_cached(at(24)));
+    assert!(!obj.origin_error_cached(at(25)));
 }

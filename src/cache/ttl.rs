@@ -42,6 +42,13 @@
 //! responses to GET and HEAD (and cached OPTIONS) are candidates; the caller checks the method.
 //! The S3 rule "an ErrorCachingMinTTL of 0 counts as 1 s" is the caller's to apply, since only it
 //! knows the origin type.
+//!
+//! Stale content (caching.md §3, RFC 5861): [`stale_windows`] reads `stale-while-revalidate`
+//! and `stale-if-error` (delta-seconds, the first valid occurrence of each) and caps each by
+//! the behavior's MaxTTL ("up to the value of the directive or the value of the CloudFront
+//! maximum TTL, whichever is less"). Both windows are counted from the moment the object
+//! expires. Without `stale-if-error`, the window in which an expired object is still served on
+//! an origin error is the ErrorCachingMinTTL of the error (§3, §4), which the caller knows.
 
 use std::time::{Duration, SystemTime};
 
@@ -108,6 +115,8 @@ struct Directives {
     no_cache: bool,
     no_store: bool,
     private: bool,
+    stale_while_revalidate: Option<u64>,
+    stale_if_error: Option<u64>,
 }
 
 impl Directives {
@@ -174,6 +183,14 @@ fn parse_cache_control(headers: &HeaderMap) -> Directives {
                 if d.s_maxage.is_none() {
                     d.s_maxage = arg.and_then(delta_seconds);
                 }
+            } else if name.eq_ignore_ascii_case("stale-while-revalidate") {
+                if d.stale_while_revalidate.is_none() {
+                    d.stale_while_revalidate = arg.and_then(delta_seconds);
+                }
+            } else if name.eq_ignore_ascii_case("stale-if-error") {
+                if d.stale_if_error.is_none() {
+                    d.stale_if_error = arg.and_then(delta_seconds);
+                }
             } else if name.eq_ignore_ascii_case("no-cache") {
                 // Qualified forms (`no-cache="Set-Cookie"`) are treated like the plain one.
                 d.no_cache = true;
@@ -185,6 +202,38 @@ fn parse_cache_control(headers: &HeaderMap) -> Directives {
         }
     }
     d
+}
+
+/// How long after it expires a stored object may still be served (caching.md §3).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StaleWindows {
+    /// `stale-while-revalidate`, capped by MaxTTL: served at once while one background
+    /// revalidation runs. Zero without the directive.
+    pub while_revalidate: Duration,
+    /// `stale-if-error`, capped by MaxTTL: served when the origin is unreachable or answers
+    /// 5xx. `None` without the directive (then the error's ErrorCachingMinTTL applies).
+    pub if_error: Option<Duration>,
+}
+
+impl StaleWindows {
+    /// How long after expiry the object is worth keeping: the larger window, where a missing
+    /// `stale-if-error` counts as `default_if_error` (the longest ErrorCachingMinTTL a 5xx of
+    /// the distribution can have).
+    pub fn keep(&self, default_if_error: Duration) -> Duration {
+        self.while_revalidate
+            .max(self.if_error.unwrap_or(default_if_error))
+    }
+}
+
+/// The stale windows a response's `Cache-Control` gives it, each capped by `bounds.max`.
+/// Directives without a valid delta-seconds value are ignored.
+pub fn stale_windows(headers: &HeaderMap, bounds: &TtlBounds) -> StaleWindows {
+    let d = parse_cache_control(headers);
+    let cap = |v: u64| secs(v).min(bounds.max);
+    StaleWindows {
+        while_revalidate: d.stale_while_revalidate.map_or(Duration::ZERO, cap),
+        if_error: d.stale_if_error.map(cap),
+    }
 }
 
 /// Seconds until `Expires`, zero if it is in the past or unparsable (RFC 9111 §5.3: an invalid
@@ -762,6 +811,74 @@ mod tests {
             Some(secs(60)),
         );
         assert_eq!(s, Storage::DoNotStore);
+    }
+
+    // §3: stale-while-revalidate and stale-if-error, capped by MaxTTL.
+    #[test]
+    fn stale_directives() {
+        let bounds = b(0, 86400, 1000);
+        let none = StaleWindows::default();
+        let w = |swr: u64, sie: Option<u64>| StaleWindows {
+            while_revalidate: secs(swr),
+            if_error: sie.map(secs),
+        };
+        let table: &[(&[&str], StaleWindows)] = &[
+            (&[], none),
+            (&["max-age=60"], none),
+            (&["max-age=60, stale-while-revalidate=30"], w(30, None)),
+            (&["stale-if-error=120"], w(0, Some(120))),
+            (
+                &["max-age=1, stale-while-revalidate=5, stale-if-error=7"],
+                w(5, Some(7)),
+            ),
+            // Case, spaces and quotes as for max-age; several header lines.
+            (
+                &["Stale-While-Revalidate = \"40\"", "STALE-IF-ERROR=50"],
+                w(40, Some(50)),
+            ),
+            // stale-if-error=0 turns serving stale on errors off.
+            (&["stale-if-error=0"], w(0, Some(0))),
+            // Capped by MaxTTL; huge values saturate and are capped too.
+            (
+                &["stale-while-revalidate=5000, stale-if-error=99999999999999999999999"],
+                w(1000, Some(1000)),
+            ),
+            // Invalid values and bare names are ignored; the first valid occurrence wins.
+            (&["stale-while-revalidate=abc, stale-if-error"], none),
+            (&["stale-while-revalidate=-1"], none),
+            (
+                &["stale-while-revalidate=10, stale-while-revalidate=20"],
+                w(10, None),
+            ),
+            // Inside a quoted string it is not a directive.
+            (&["ext=\"a, stale-if-error=9\""], none),
+        ];
+        for (lines, want) in table {
+            let pairs: Vec<(&str, &str)> = lines.iter().map(|l| ("cache-control", *l)).collect();
+            assert_eq!(stale_windows(&hdrs(&pairs), &bounds), *want, "{lines:?}");
+        }
+        // The directives do not change the TTL.
+        assert_eq!(
+            ok(
+                &[("cache-control", "max-age=60, stale-while-revalidate=30")],
+                bounds
+            ),
+            st(60)
+        );
+    }
+
+    #[test]
+    fn stale_keep_is_the_larger_window() {
+        let ten = secs(10);
+        let w = |swr: u64, sie: Option<u64>| StaleWindows {
+            while_revalidate: secs(swr),
+            if_error: sie.map(secs),
+        };
+        assert_eq!(w(0, None).keep(ten), ten);
+        assert_eq!(w(30, None).keep(ten), secs(30));
+        assert_eq!(w(3, Some(0)).keep(ten), secs(3));
+        assert_eq!(w(3, Some(60)).keep(ten), secs(60));
+        assert_eq!(w(0, Some(0)).keep(ten), Duration::ZERO);
     }
 
     // §2.3: 501 with no-cache/no-store/private is not cached even with MinTTL > 0.

@@ -10,7 +10,8 @@
 //! - a path under a prefix given to [`TestOrigin::program`] (the longest that matches): the
 //!   programmed status and headers,
 //!   body `origin:{path}?{query}`; with [`TestOrigin::program_revalidation`], a request that
-//!   carries `If-None-Match` or `If-Modified-Since` gets 304 with the programmed headers;
+//!   carries `If-None-Match` or `If-Modified-Since` gets 304 with the programmed headers, and
+//!   with [`TestOrigin::program_delay`] the answer comes after a delay;
 //! - anything else: 200, `text/plain`, body `origin:{path}?{query}`, an ETag and Last-Modified.
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ struct Program {
     headers: Vec<(String, String)>,
     /// Headers of the 304 sent to a conditional request, when programmed.
     not_modified: Option<Vec<(String, String)>>,
+    /// How long to wait before answering, when programmed.
+    delay: Option<Duration>,
 }
 
 type Programs = Arc<Mutex<Vec<(String, Program)>>>;
@@ -93,6 +96,7 @@ impl TestOrigin {
                 status,
                 headers: owned(headers),
                 not_modified: None,
+                delay: None,
             },
         ));
     }
@@ -106,6 +110,17 @@ impl TestOrigin {
             .find(|(p, _)| p == prefix)
             .expect("program the prefix first");
         p.not_modified = Some(owned(headers));
+    }
+
+    /// From now on, requests under `prefix` (already [`TestOrigin::program`]med) are answered
+    /// after `delay`.
+    pub fn program_delay(&self, prefix: &str, delay: Duration) {
+        let mut programs = self.programs.lock().unwrap();
+        let (_, p) = programs
+            .iter_mut()
+            .find(|(p, _)| p == prefix)
+            .expect("program the prefix first");
+        p.delay = Some(delay);
     }
 
     /// Every request received whose path starts with `prefix`.
@@ -171,6 +186,9 @@ async fn answer(
         .max_by_key(|(p, _)| p.len())
         .map(|(_, p)| p.clone());
     if let Some(p) = program {
+        if let Some(delay) = p.delay {
+            tokio::time::sleep(delay).await;
+        }
         let conditional = req.headers().contains_key("if-none-match")
             || req.headers().contains_key("if-modified-since");
         let (status, headers, body) = match &p.not_modified {

@@ -5,21 +5,36 @@
 //! Collapsing follows caching.md §12: none on a behavior that forwards cookies (solo fills), and
 //! none for a while for an object whose answer forbade it under MinTTL 0
 //! ([`crate::cache::store::FillGuard::pass_uncollapsible`]).
+//!
+//! Expired objects (caching.md §3, §4, §11), while the cache still holds them:
+//! - within `stale-while-revalidate`: served at once as `RefreshHit`, while one background
+//!   revalidation (conditional when the object has a validator) runs for all viewers;
+//! - otherwise revalidated by the request itself: a 304 serves it as `RefreshHit`; an origin
+//!   that is unreachable or answers 5xx gets it served as `Hit` within its `stale-if-error`
+//!   window, or without the directive within the error's ErrorCachingMinTTL (10 s by default;
+//!   none when a custom error response with a page is configured for the status); after that
+//!   the viewer gets the error (`Error`), which is cached as errors are;
+//! - once served in place of an origin error, it keeps answering without the origin being asked
+//!   for the error's ErrorCachingMinTTL (within the windows above), as CloudFront caches the
+//!   error.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 
-use super::super::headers::{self, XCache, content_length};
+use super::super::error::EdgeError;
+use super::super::headers::{self, EdgeIdentity, XCache, content_length};
+use super::super::routing::{Behavior, Distribution};
 use super::super::summary::Summary;
 use super::forward::fetch;
 use super::{Ctx, Edge, Head, Outcome, fail};
-use crate::cache::key;
-use crate::cache::store::{CachedObject, Fill, Lookup, Waited};
-use crate::cache::{self as cache_mod};
+use crate::cache::key::{self, CacheKey};
+use crate::cache::store::{CachedObject, Fill, FillGuard, Lookup, Waited};
+use crate::cache::{self as cache_mod, Cache};
 
 impl Edge {
     /// The cache path for GET/HEAD (and cached OPTIONS).
@@ -49,14 +64,38 @@ impl Edge {
                 Lookup::Fresh(obj) => {
                     return serve_cached(obj, &parts, now, XCache::Hit, ctx.summary);
                 }
+                Lookup::Stale(obj) if obj.within_while_revalidate(now) => {
+                    // stale-while-revalidate (caching.md §3): served at once, while one
+                    // revalidation runs in the background; logged as RefreshHit, the object
+                    // being expired and the origin contacted to revalidate it.
+                    self.revalidate_in_background(&obj, &cache_key, &parts, ctx);
+                    return serve_cached(obj, &parts, now, XCache::RefreshHit, ctx.summary);
+                }
+                Lookup::Stale(obj) if obj.origin_error_cached(now) => {
+                    // The origin failed lately: the error is cached for its ErrorCachingMinTTL,
+                    // and the expired copy answers meanwhile without asking it (caching.md §4).
+                    return serve_cached(obj, &parts, now, XCache::Hit, ctx.summary);
+                }
                 Lookup::Stale(obj) => Some(obj),
                 Lookup::Miss => None,
             };
             if attempts > 3 || ranged || parts.method == Method::HEAD {
                 // A range or HEAD miss is passed through uncached (CloudFront may widen a range;
                 // edgegate forwards it as is). Repeated abandoned fills also stop collapsing.
-                let req = Request::from_parts(parts, Body::empty());
-                return self.pass_parts(req, ctx, request_id).await;
+                // An expired copy still answers in place of the origin's error.
+                let Some(old) = stale else {
+                    let req = Request::from_parts(parts, Body::empty());
+                    return self.pass_parts(req, ctx, request_id).await;
+                };
+                let req = Request::from_parts(parts.clone(), Body::empty());
+                let (resp, outcome) = self.pass_parts(req, ctx, request_id).await;
+                let now = self.clock.now();
+                if resp.status().is_server_error() && stale_on_error(&old, resp.status(), ctx, now)
+                {
+                    note_origin_error(&old, resp.status(), ctx, now);
+                    return serve_cached(old, &parts, now, XCache::Hit, ctx.summary);
+                }
+                return (resp, outcome);
             }
             // No collapsing for a behavior that forwards cookies (caching.md §12): every miss
             // fetches on its own, and a cacheable answer is still stored.
@@ -87,103 +126,72 @@ impl Edge {
                     let mut origin_req = self.origin_request(&parts, ctx, true);
                     if let Some(old) = &stale {
                         // Revalidate the expired copy (caching.md §11).
-                        if let Some(etag) = old.headers.get(header::ETAG) {
-                            origin_req
-                                .headers
-                                .insert(header::IF_NONE_MATCH, etag.clone());
-                        }
-                        if let Some(lm) = old.headers.get(header::LAST_MODIFIED) {
-                            origin_req
-                                .headers
-                                .insert(header::IF_MODIFIED_SINCE, lm.clone());
-                        }
+                        add_validators(&mut origin_req.headers, old);
                     }
                     let resp =
                         match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary).await {
                             Ok(r) => r,
                             Err(e) => {
-                                // An origin that does not answer counts as a 5xx: the expired copy
-                                // is served instead (caching.md §4).
-                                if let Some(old) = &stale {
-                                    guard.abandon();
-                                    return serve_cached(
-                                        old.clone(),
+                                // An origin that does not answer counts as a 5xx (caching.md
+                                // §4): the expired copy is served within its stale-if-error
+                                // window.
+                                let e: EdgeError = e.into();
+                                let now = self.clock.now();
+                                if let Some(old) = &stale
+                                    && stale_on_error(old, e.status(), ctx, now)
+                                {
+                                    return serve_stale_on_error(
+                                        old,
+                                        e.status(),
+                                        guard,
                                         &parts,
-                                        self.clock.now(),
-                                        XCache::Hit,
-                                        ctx.summary,
-                                    );
+                                        now,
+                                        ctx,
+                                    )
+                                    .await;
                                 }
-                                return self.failed_fill(e.into(), guard, ctx, request_id).await;
+                                return self.failed_fill(e, guard, ctx, request_id).await;
                             }
                         };
                     if let Some(old) = &stale {
                         if resp.status() == StatusCode::NOT_MODIFIED {
-                            return self.refresh(old, resp, guard, &parts, ctx).await;
+                            let now = self.clock.now();
+                            let obj = refreshed_object(
+                                old,
+                                resp.headers(),
+                                guard,
+                                ctx.behavior,
+                                ctx.dist,
+                                now,
+                            )
+                            .await;
+                            return serve_cached(obj, &parts, now, XCache::RefreshHit, ctx.summary);
                         }
-                        if resp.status().is_server_error() {
-                            guard.abandon();
-                            return serve_cached(
-                                old.clone(),
+                        let now = self.clock.now();
+                        if resp.status().is_server_error()
+                            && stale_on_error(old, resp.status(), ctx, now)
+                        {
+                            return serve_stale_on_error(
+                                old,
+                                resp.status(),
+                                guard,
                                 &parts,
-                                self.clock.now(),
-                                XCache::Hit,
-                                ctx.summary,
-                            );
+                                now,
+                                ctx,
+                            )
+                            .await;
                         }
                     }
-                    let (mut rparts, body) = resp.into_parts();
-                    headers::clean_for(&mut rparts.headers, &ctx.behavior.forward);
-                    let now = self.clock.now();
-                    let error_caching_min_ttl = ctx
-                        .dist
-                        .error_responses
-                        .iter()
-                        .find(|r| r.error_code == rparts.status.as_u16())
-                        .map(|r| r.caching_min_ttl);
-                    let decision = cache_mod::ttl::decide(
-                        now,
-                        rparts.status,
-                        &rparts.headers,
-                        &ctx.behavior.ttl,
-                        error_caching_min_ttl,
+                    let resp = admit(
+                        &self.cache,
+                        &self.identity,
+                        self.clock.now(),
+                        ctx.behavior,
+                        ctx.dist,
+                        ctx.summary,
+                        resp,
+                        guard,
                     );
-                    ctx.summary.ttl(match decision {
-                        cache_mod::ttl::Storage::Store { ttl } => ttl,
-                        cache_mod::ttl::Storage::DoNotStore => std::time::Duration::ZERO,
-                    });
-                    let len = content_length(&rparts.headers);
-                    let limit = self.cache.max_object_size();
-                    let body = match decision {
-                        cache_mod::ttl::Storage::Store { ttl }
-                            if len.is_none_or(|l| l <= limit) =>
-                        {
-                            let mut stored = rparts.headers.clone();
-                            headers::add_edge_headers(&mut stored, &self.identity);
-                            let template = cache_mod::store::CachedObjectTemplate {
-                                status: rparts.status,
-                                headers: stored,
-                                stored_at: now,
-                                ttl,
-                            };
-                            cache_mod::store::tee(body, guard, template, limit)
-                        }
-                        cache_mod::ttl::Storage::DoNotStore
-                            if cache_mod::ttl::forbids_collapsing(
-                                &rparts.headers,
-                                &ctx.behavior.ttl,
-                            ) =>
-                        {
-                            // Later misses of this object are not collapsed either.
-                            guard.pass_uncollapsible();
-                            body
-                        }
-                        _ => {
-                            guard.pass();
-                            body
-                        }
-                    };
-                    let resp = Response::from_parts(rparts, body);
                     return (resp, Outcome::own(XCache::Miss));
                 }
             }
@@ -231,6 +239,12 @@ impl Edge {
             headers: stored,
             stored_at: self.clock.now(),
             ttl,
+            // The edge's own error page is never served in place of another error.
+            stale: cache_mod::ttl::StaleWindows {
+                while_revalidate: Duration::ZERO,
+                if_error: Some(Duration::ZERO),
+            },
+            keep: Duration::ZERO,
         };
         ctx.summary.ttl(ttl);
         guard
@@ -239,40 +253,243 @@ impl Edge {
         (Response::from_parts(parts, Body::from(bytes)), outcome)
     }
 
-    /// A 304 answered the revalidation of an expired copy: the copy gets the new validators and
-    /// freshness and is served as `RefreshHit`.
-    pub(super) async fn refresh(
+    /// Starts the background revalidation of `old`, served within its
+    /// `stale-while-revalidate` window, unless a fill or revalidation of `key` is already under
+    /// way (concurrent viewers start one between them). It holds nothing of the viewer's
+    /// request: the origin's answer is admitted as a miss's would be (a 304 refreshes the
+    /// object; a 5xx or an unreachable origin leaves the stale object in place).
+    fn revalidate_in_background(
         &self,
         old: &Arc<CachedObject>,
-        resp: Response<Body>,
-        guard: cache_mod::store::FillGuard,
+        key: &CacheKey,
         parts: &http::request::Parts,
         ctx: &Ctx<'_>,
-    ) -> (Response<Body>, Outcome) {
-        // Every header of the 304 updates the stored one (RFC 9111 §4.3.4).
-        let headers = headers::refreshed(&old.headers, resp.headers(), &ctx.behavior.forward);
-        let now = self.clock.now();
-        let template = |ttl| cache_mod::store::CachedObjectTemplate {
-            status: old.status,
-            headers: headers.clone(),
-            stored_at: now,
-            ttl,
+    ) {
+        let Some(index) = ctx
+            .dist
+            .behaviors
+            .iter()
+            .position(|b| std::ptr::eq(b, ctx.behavior))
+        else {
+            return;
         };
-        let obj = match cache_mod::ttl::decide(now, old.status, &headers, &ctx.behavior.ttl, None) {
-            cache_mod::ttl::Storage::Store { ttl } => {
-                let obj = Arc::new(template(ttl).into_object(old.body.clone(), old.mirror.clone()));
-                guard.complete(obj.clone()).await;
-                obj
-            }
-            cache_mod::ttl::Storage::DoNotStore => {
-                guard.pass();
-                Arc::new(
-                    template(std::time::Duration::ZERO)
-                        .into_object(old.body.clone(), old.mirror.clone()),
-                )
-            }
+        let Some(guard) = self.cache.begin_revalidation(key) else {
+            return;
         };
-        serve_cached(obj, parts, now, XCache::RefreshHit, ctx.summary)
+        let mut origin_req = self.origin_request(parts, ctx, true);
+        // The whole object, whatever the viewer's method.
+        origin_req.method = Method::GET;
+        add_validators(&mut origin_req.headers, old);
+        let (get, ()) = Request::get("/").body(()).unwrap_or_default().into_parts();
+        let dist = Arc::clone(ctx.dist);
+        let old = Arc::clone(old);
+        let cache = self.cache.clone();
+        let identity = self.identity.clone();
+        let clock = Arc::clone(&self.clock);
+        tokio::spawn(async move {
+            let behavior = &dist.behaviors[index];
+            // The revalidation is the edge's own request, not the viewer's: it is not logged.
+            let summary = Summary::default();
+            let Ok(resp) = fetch(&behavior.target, origin_req, &get, &summary).await else {
+                guard.abandon();
+                return;
+            };
+            let now = clock.now();
+            if resp.status() == StatusCode::NOT_MODIFIED {
+                refreshed_object(&old, resp.headers(), guard, behavior, &dist, now).await;
+                return;
+            }
+            if resp.status().is_server_error() {
+                guard.abandon();
+                return;
+            }
+            let resp = admit(
+                &cache, &identity, now, behavior, &dist, &summary, resp, guard,
+            );
+            // Read to its end so that the object is stored.
+            let mut body = resp.into_body();
+            while let Some(Ok(_)) = body.frame().await {}
+        });
+    }
+}
+
+/// The request headers that revalidate `old` with the origin (caching.md §11).
+fn add_validators(headers: &mut http::HeaderMap, old: &CachedObject) {
+    if let Some(etag) = old.headers.get(header::ETAG) {
+        headers.insert(header::IF_NONE_MATCH, etag.clone());
+    }
+    if let Some(lm) = old.headers.get(header::LAST_MODIFIED) {
+        headers.insert(header::IF_MODIFIED_SINCE, lm.clone());
+    }
+}
+
+/// Whether the expired `old` answers in place of an origin error with `status` (an
+/// unreachable origin counts as its 502 or 504) at `now`: within its `stale-if-error` window
+/// (caching.md §3), or without the directive within the error's ErrorCachingMinTTL (§4, 10 s by
+/// default), unless a custom error response with a page is configured for the status, which is
+/// then served instead (§3).
+fn stale_on_error(old: &CachedObject, status: StatusCode, ctx: &Ctx<'_>, now: SystemTime) -> bool {
+    old.within_if_error(now, default_if_error(status, ctx))
+}
+
+/// The window in which an expired object without `stale-if-error` answers an origin error with
+/// `status`: the error's ErrorCachingMinTTL, or none when a custom error response with a page
+/// is configured for it (caching.md §3).
+fn default_if_error(status: StatusCode, ctx: &Ctx<'_>) -> Duration {
+    let rule = ctx
+        .dist
+        .error_responses
+        .iter()
+        .find(|r| r.error_code == status.as_u16());
+    match rule {
+        Some(r) if r.page_path.is_some() => Duration::ZERO,
+        Some(r) => r.caching_min_ttl,
+        None => cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL,
+    }
+}
+
+/// Notes on `old` that it answered an origin error with `status` at `now`: the error is cached
+/// for its ErrorCachingMinTTL, within the object's window.
+fn note_origin_error(old: &CachedObject, status: StatusCode, ctx: &Ctx<'_>, now: SystemTime) {
+    old.note_origin_error(
+        now + error_caching_min_ttl(status, ctx),
+        default_if_error(status, ctx),
+    );
+}
+
+/// Serves `old` in place of an origin error with `status`, logged as a `Hit` (served from the
+/// cache; the origin confirmed nothing). The error is cached for its ErrorCachingMinTTL: until
+/// then (within the object's keep time) `old` answers without the origin being asked again.
+/// Requests collapsed on this fill get it too.
+async fn serve_stale_on_error(
+    old: &Arc<CachedObject>,
+    status: StatusCode,
+    guard: FillGuard,
+    parts: &http::request::Parts,
+    now: SystemTime,
+    ctx: &Ctx<'_>,
+) -> (Response<Body>, Outcome) {
+    note_origin_error(old, status, ctx, now);
+    guard.complete(Arc::clone(old)).await;
+    serve_cached(Arc::clone(old), parts, now, XCache::Hit, ctx.summary)
+}
+
+/// The ErrorCachingMinTTL of an origin error with `status`: its custom error response's, or
+/// 10 s.
+fn error_caching_min_ttl(status: StatusCode, ctx: &Ctx<'_>) -> Duration {
+    ctx.dist
+        .error_responses
+        .iter()
+        .find(|r| r.error_code == status.as_u16())
+        .map_or(cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL, |r| {
+            r.caching_min_ttl
+        })
+}
+
+/// How long past its TTL a new object of `dist` is held when it has no `stale-if-error`: the
+/// longest ErrorCachingMinTTL one of its 5xx errors can have.
+fn default_error_window(dist: &Distribution) -> Duration {
+    dist.error_responses
+        .iter()
+        .filter(|r| (500..600).contains(&r.error_code))
+        .map(|r| r.caching_min_ttl)
+        .fold(cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL, Duration::max)
+}
+
+/// Admission (phase 7): the origin's answer to a fill is decided on and, when it is to be
+/// stored, streamed through [`cache_mod::store::tee`]; otherwise the fill passes.
+#[allow(clippy::too_many_arguments)]
+fn admit(
+    cache: &Cache,
+    identity: &EdgeIdentity,
+    now: SystemTime,
+    behavior: &Behavior,
+    dist: &Distribution,
+    summary: &Summary,
+    resp: Response<Body>,
+    guard: FillGuard,
+) -> Response<Body> {
+    let (mut rparts, body) = resp.into_parts();
+    headers::clean_for(&mut rparts.headers, &behavior.forward);
+    let error_caching_min_ttl = dist
+        .error_responses
+        .iter()
+        .find(|r| r.error_code == rparts.status.as_u16())
+        .map(|r| r.caching_min_ttl);
+    let decision = cache_mod::ttl::decide(
+        now,
+        rparts.status,
+        &rparts.headers,
+        &behavior.ttl,
+        error_caching_min_ttl,
+    );
+    summary.ttl(match decision {
+        cache_mod::ttl::Storage::Store { ttl } => ttl,
+        cache_mod::ttl::Storage::DoNotStore => Duration::ZERO,
+    });
+    let len = content_length(&rparts.headers);
+    let limit = cache.max_object_size();
+    let body = match decision {
+        cache_mod::ttl::Storage::Store { ttl } if len.is_none_or(|l| l <= limit) => {
+            let stale = cache_mod::ttl::stale_windows(&rparts.headers, &behavior.ttl);
+            let mut stored = rparts.headers.clone();
+            headers::add_edge_headers(&mut stored, identity);
+            let template = cache_mod::store::CachedObjectTemplate {
+                status: rparts.status,
+                headers: stored,
+                stored_at: now,
+                ttl,
+                stale,
+                keep: stale.keep(default_error_window(dist)),
+            };
+            cache_mod::store::tee(body, guard, template, limit)
+        }
+        cache_mod::ttl::Storage::DoNotStore
+            if cache_mod::ttl::forbids_collapsing(&rparts.headers, &behavior.ttl) =>
+        {
+            // Later misses of this object are not collapsed either (caching.md §12).
+            guard.pass_uncollapsible();
+            body
+        }
+        _ => {
+            guard.pass();
+            body
+        }
+    };
+    Response::from_parts(rparts, body)
+}
+
+/// A 304 answered the revalidation of an expired copy: the copy gets the new validators,
+/// freshness and stale windows (every header of the 304 updates the stored one, RFC 9111
+/// §4.3.4), is stored through `guard` and returned, to be served as `RefreshHit`.
+async fn refreshed_object(
+    old: &Arc<CachedObject>,
+    not_modified: &http::HeaderMap,
+    guard: FillGuard,
+    behavior: &Behavior,
+    dist: &Distribution,
+    now: SystemTime,
+) -> Arc<CachedObject> {
+    let headers = headers::refreshed(&old.headers, not_modified, &behavior.forward);
+    let stale = cache_mod::ttl::stale_windows(&headers, &behavior.ttl);
+    let template = |ttl| cache_mod::store::CachedObjectTemplate {
+        status: old.status,
+        headers: headers.clone(),
+        stored_at: now,
+        ttl,
+        stale,
+        keep: stale.keep(default_error_window(dist)),
+    };
+    match cache_mod::ttl::decide(now, old.status, &headers, &behavior.ttl, None) {
+        cache_mod::ttl::Storage::Store { ttl } => {
+            let obj = Arc::new(template(ttl).into_object(old.body.clone(), old.mirror.clone()));
+            guard.complete(obj.clone()).await;
+            obj
+        }
+        cache_mod::ttl::Storage::DoNotStore => {
+            guard.pass();
+            Arc::new(template(Duration::ZERO).into_object(old.body.clone(), old.mirror.clone()))
+        }
     }
 }
 
