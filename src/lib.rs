@@ -42,6 +42,7 @@
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub(crate) mod civil;
 pub mod clock;
 pub mod config;
 pub mod control;
