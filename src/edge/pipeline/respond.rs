@@ -29,9 +29,9 @@ pub(super) fn custom_page_applies(e: &EdgeError) -> bool {
 
 impl Edge {
     /// CustomErrorResponses: an origin error (or a refusal [`custom_page_applies`] to) with a
-    /// rule that names a page is answered with that page, fetched through the behavior its path matches (and cached like any object), with the
-    /// rule's ResponseCode. If the page cannot be fetched, the viewer gets what the page's origin
-    /// answered (caching.md §18).
+    /// rule that names a page is answered with that page, fetched through the behavior its path
+    /// matches (and cached like any object), with the rule's ResponseCode. If the page cannot be
+    /// fetched, the viewer gets what the page's origin answered (caching.md §18).
     pub(super) async fn custom_error(
         &self,
         resp: Response<Body>,
