@@ -12,6 +12,8 @@ use axum::extract::Request;
 use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use edgegate::clock::ManualClock;
+
 use crate::common::*;
 
 const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
@@ -41,7 +43,8 @@ fn script() -> Vec<u8> {
 ///   edge must pass through untouched);
 /// - `/chunked/...`: the script streamed without `Content-Length`.
 ///
-/// Every answer has `ETag: "v1"`. Paths seen are recorded.
+/// Every answer has `ETag: "v1"` and `max-age=3600`; a request whose `If-None-Match` matches
+/// it (weakly) gets 304. Paths seen are recorded.
 async fn origin() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -52,6 +55,22 @@ async fn origin() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
         async move {
             let path = req.uri().path().to_owned();
             s.lock().unwrap().push(path.clone());
+            // Revalidation, with RFC 9110's weak comparison for If-None-Match.
+            let inm = req
+                .headers()
+                .get("if-none-match")
+                .map(|v| v.as_bytes().to_vec());
+            if let Some(inm) = inm {
+                let tag = inm.strip_prefix(b"W/").unwrap_or(&inm);
+                if tag == b"\"v1\"" {
+                    return Response::builder()
+                        .status(304)
+                        .header("etag", "\"v1\"")
+                        .header("cache-control", "max-age=3600")
+                        .body(Body::empty())
+                        .unwrap();
+                }
+            }
             let first = path.split('/').nth(1).unwrap_or_default().to_owned();
             let (status, ctype, body): (u16, &str, Vec<u8>) = match first.as_str() {
                 "missing" => (404, "text/javascript", script()),
@@ -310,5 +329,28 @@ async fn compress_only_where_cloudfront_compresses() {
     assert!(!head.contains("content-encoding"), "{head}");
     assert_eq!(raw.len() - split - 4, n, "the whole uncompressed body");
     assert_eq!(hits(&seen, "/js/old.js"), 1);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn compress_variant_revalidated_keeps_its_bytes_and_weak_etag() {
+    let (addr, seen) = origin().await;
+    let clock = ManualClock::new();
+    let edge = TestEdge::start_clocked(&config(addr.port()), clock.clone()).await;
+    let first = get_ae(&edge, "/js/reval.js", "br").await;
+    assert_eq!(first.header("content-encoding"), Some("br"));
+    clock.advance(std::time::Duration::from_secs(3_601));
+    // Expired: revalidated with the origin, whose 304 (strong "v1") refreshes the variant.
+    let again = get_ae(&edge, "/js/reval.js", "br").await;
+    assert_eq!(again.header("x-cache"), Some("RefreshHit from cloudfront"));
+    assert_eq!(again.header("content-encoding"), Some("br"));
+    assert_eq!(
+        again.header("etag"),
+        Some("W/\"v1\""),
+        "still the weak ETag"
+    );
+    assert_eq!(again.body, first.body);
+    assert_eq!(unbrotli(&again.body), script());
+    assert_eq!(hits(&seen, "/js/reval.js"), 2);
     edge.stop().await;
 }

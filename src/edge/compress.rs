@@ -195,6 +195,19 @@ pub fn mark(headers: &mut HeaderMap, encoding: Encoding, len: usize) {
     }
 }
 
+/// After a 304 refreshed a stored object's headers: when the stored ETag is the weak form the
+/// edge gave a compressed variant (`W/"x"`) and the 304 brought back the origin's strong `"x"`,
+/// the weak one is kept, since the stored bytes are still the compressed ones.
+pub fn keep_weak_etag(stored: &HeaderMap, refreshed: &mut HeaderMap) {
+    let (Some(old), Some(new)) = (stored.get(header::ETAG), refreshed.get(header::ETAG)) else {
+        return;
+    };
+    if old.as_bytes().strip_prefix(b"W/") == Some(new.as_bytes()) {
+        let old = old.clone();
+        refreshed.insert(header::ETAG, old);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -555,7 +555,8 @@ async fn refreshed_object(
     dist: &Distribution,
     now: SystemTime,
 ) -> Arc<CachedObject> {
-    let headers = headers::refreshed(&old.headers, not_modified, &behavior.forward);
+    let mut headers = headers::refreshed(&old.headers, not_modified, &behavior.forward);
+    compress::keep_weak_etag(&old.headers, &mut headers);
     let stale = cache_mod::ttl::stale_windows(&headers, &behavior.ttl);
     let template = |ttl| cache_mod::store::CachedObjectTemplate {
         status: old.status,
