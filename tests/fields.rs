@@ -172,7 +172,10 @@ const CACHE_BEHAVIOR: &[(&str, How)] = &[
         "SmoothStreaming",
         Warns(Behavior, "smooth_streaming = true"),
     ),
-    ("Compress", Warns(Behavior, "compress = true")),
+    (
+        "Compress",
+        Acted("compress_brotli_and_gzip_variants_made_once_and_cached"),
+    ),
     (
         "LambdaFunctionAssociations",
         Warns(

@@ -4,6 +4,7 @@ mod common;
 
 mod api;
 mod collapsing;
+mod compress;
 mod edge;
 mod errpages;
 mod failover;

@@ -403,6 +403,7 @@ impl Compiler {
             ttl,
             trusted_key_ids,
             cloudfront_headers,
+            compress: b.compress,
         })
     }
 
@@ -575,7 +576,9 @@ fn legacy_cache_settings(b: &model::CacheBehavior) -> (KeySpec, TtlBounds) {
             query_strings,
             headers,
             cookies,
-            gzip: false,
+            // Legacy settings with Compress on: gzip only (Brotli needs a cache policy), the
+            // normalised Accept-Encoding in the key as a policy with gzip puts it.
+            gzip: b.compress,
             brotli: false,
         },
         ttl,

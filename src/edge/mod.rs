@@ -14,6 +14,7 @@
 //! - [`compile`]: control-plane state → routing snapshot.
 
 pub mod compile;
+pub mod compress;
 pub mod error;
 pub mod headers;
 pub(crate) mod metering;

@@ -131,6 +131,9 @@ pub struct Behavior {
     /// The `CloudFront-*` headers its cache and origin request policies ask CloudFront to add
     /// ([`super::viewer`]).
     pub cloudfront_headers: HeaderSet,
+    /// `Compress`: answers are compressed at the edge with the encodings the cache key's
+    /// normalised `Accept-Encoding` allows ([`super::compress`]).
+    pub compress: bool,
 }
 
 /// A custom error response rule.

@@ -1928,13 +1928,6 @@ impl CacheBehavior {
         if self.smooth_streaming == Some(true) {
             not_implemented(d, format!("{p}.SmoothStreaming"), "Smooth streaming");
         }
-        if self.compress {
-            not_implemented(
-                d,
-                format!("{p}.Compress"),
-                "Edge compression (objects are served as the origin sent them)",
-            );
-        }
         for (name, v) in [
             (
                 "LambdaFunctionAssociations",

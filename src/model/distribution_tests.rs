@@ -115,7 +115,6 @@ fn reference_example_validates_with_warnings_only() {
         warned,
         [
             "DistributionConfig.Origins.Items[1].OriginShield",
-            "DistributionConfig.DefaultCacheBehavior.Compress",
             "DistributionConfig.ViewerCertificate",
             "DistributionConfig.HttpVersion",
         ]
@@ -264,16 +263,13 @@ fn toml_inline_distribution_without_wrappers() {
 
     let mut d = Diagnostics::new();
     cfg.validate(&mut d);
-    // Compression and TLSv1.1 to the origin are not implemented: warnings, no error. Log
-    // delivery is.
+    // TLSv1.1 to the origin is not implemented: a warning, no error. Log delivery and
+    // compression are.
     assert!(d.errors.is_empty(), "{d}");
     let warned: Vec<&str> = d.warnings.iter().map(|w| w.path.as_str()).collect();
     assert_eq!(
         warned,
-        [
-            "DistributionConfig.Origins.Items[1].CustomOriginConfig.OriginSslProtocols",
-            "DistributionConfig.DefaultCacheBehavior.Compress"
-        ],
+        ["DistributionConfig.Origins.Items[1].CustomOriginConfig.OriginSslProtocols"],
         "{d}"
     );
 

@@ -35,16 +35,23 @@ use super::{Ctx, Edge, Head, Outcome, fail};
 use crate::cache::key::{self, CacheKey};
 use crate::cache::store::{CachedObject, Fill, FillGuard, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
+use crate::edge::compress::{self, Encoding};
 
 impl Edge {
     /// The cache path for GET/HEAD (and cached OPTIONS).
     pub(super) async fn cached(
         &self,
-        parts: http::request::Parts,
+        mut parts: http::request::Parts,
         ctx: &Ctx<'_>,
         ranged: bool,
         request_id: &str,
     ) -> (Response<Body>, Outcome) {
+        if parts.version == http::Version::HTTP_10 {
+            // CloudFront removes an HTTP/1.0 viewer's Accept-Encoding (caching.md §13): it gets
+            // the identity variant, and nothing is compressed for it.
+            parts.headers.remove(header::ACCEPT_ENCODING);
+        }
+        let encoding = edge_encoding(&parts, ctx.behavior);
         let drop_query = ctx.drop_query();
         let cache_key = key::build(
             &ctx.dist.id,
@@ -191,7 +198,9 @@ impl Edge {
                         ctx.summary,
                         resp,
                         guard,
-                    );
+                        encoding,
+                    )
+                    .await;
                     return (resp, Outcome::own(XCache::Miss));
                 }
             }
@@ -286,6 +295,7 @@ impl Edge {
         let cache = self.cache.clone();
         let identity = self.identity.clone();
         let clock = Arc::clone(&self.clock);
+        let encoding = edge_encoding(parts, ctx.behavior);
         tokio::spawn(async move {
             let behavior = &dist.behaviors[index];
             // The revalidation is the edge's own request, not the viewer's: it is not logged.
@@ -304,8 +314,9 @@ impl Edge {
                 return;
             }
             let resp = admit(
-                &cache, &identity, now, behavior, &dist, &summary, resp, guard,
-            );
+                &cache, &identity, now, behavior, &dist, &summary, resp, guard, encoding,
+            )
+            .await;
             // Read to its end so that the object is stored.
             let mut body = resp.into_body();
             while let Some(Ok(_)) = body.frame().await {}
@@ -396,10 +407,67 @@ fn default_error_window(dist: &Distribution) -> Duration {
         .fold(cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL, Duration::max)
 }
 
-/// Admission (phase 7): the origin's answer to a fill is decided on and, when it is to be
-/// stored, streamed through [`cache_mod::store::tee`]; otherwise the fill passes.
+/// The encoding the edge compresses a fill of this request with: the one its cache key's
+/// normalised Accept-Encoding names, when the behavior compresses (caching.md §13).
+fn edge_encoding(parts: &http::request::Parts, behavior: &Behavior) -> Option<Encoding> {
+    if !behavior.compress {
+        return None;
+    }
+    Encoding::for_key(key::normalized_accept_encoding(
+        &parts.headers,
+        &behavior.key,
+    ))
+}
+
+/// Compresses an eligible origin answer (caching.md §13) with `encoding`: the whole body
+/// (at most 10,000,000 bytes, as its Content-Length says) is collected, compressed on a
+/// blocking thread, and the answer's headers rewritten for it. A body that breaks off is
+/// returned as an error, for the fill to be abandoned; an encoder that fails leaves the answer
+/// as the origin sent it (CloudFront compresses on a best-effort basis).
+async fn compressed(
+    rparts: &mut http::response::Parts,
+    body: Body,
+    encoding: Encoding,
+) -> Result<Body, axum::Error> {
+    let Some(len) = content_length(&rparts.headers) else {
+        return Ok(body);
+    };
+    let limit = usize::try_from(len).unwrap_or(usize::MAX);
+    let bytes = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(axum::Error::new)?
+        .to_bytes();
+    if bytes.len() as u64 != len {
+        return Err(axum::Error::new(ShortBody));
+    }
+    let work = bytes.clone();
+    match tokio::task::spawn_blocking(move || compress::compress(encoding, &work)).await {
+        Ok(Ok(out)) => {
+            compress::mark(&mut rparts.headers, encoding, out.len());
+            Ok(Body::from(out))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "edge compression failed; serving uncompressed");
+            Ok(Body::from(bytes))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "edge compression task failed; serving uncompressed");
+            Ok(Body::from(bytes))
+        }
+    }
+}
+
+/// The origin's body ended before its Content-Length.
+#[derive(Debug, thiserror::Error)]
+#[error("the origin's body ended before its Content-Length")]
+struct ShortBody;
+
+/// Admission (phase 7): the origin's answer to a fill is compressed when the behavior and the
+/// viewer's variant call for it ([`compressed`]), decided on and, when it is to be stored,
+/// streamed through [`cache_mod::store::tee`]; otherwise the fill passes.
 #[allow(clippy::too_many_arguments)]
-fn admit(
+async fn admit(
     cache: &Cache,
     identity: &EdgeIdentity,
     now: SystemTime,
@@ -408,9 +476,26 @@ fn admit(
     summary: &Summary,
     resp: Response<Body>,
     guard: FillGuard,
+    encoding: Option<Encoding>,
 ) -> Response<Body> {
     let (mut rparts, body) = resp.into_parts();
     headers::clean_for(&mut rparts.headers, &behavior.forward);
+    let body = match encoding {
+        Some(enc) if compress::eligible(rparts.status, &rparts.headers) => {
+            match compressed(&mut rparts, body, enc).await {
+                Ok(body) => body,
+                Err(e) => {
+                    // The origin's body broke off: nothing is stored, and the viewer's answer
+                    // breaks off too, as a streamed one would.
+                    guard.abandon();
+                    let failed =
+                        futures_util::stream::once(async move { Err::<bytes::Bytes, _>(e) });
+                    return Response::from_parts(rparts, Body::from_stream(failed));
+                }
+            }
+        }
+        _ => body,
+    };
     let error_caching_min_ttl = dist
         .error_responses
         .iter()
@@ -470,7 +555,8 @@ async fn refreshed_object(
     dist: &Distribution,
     now: SystemTime,
 ) -> Arc<CachedObject> {
-    let headers = headers::refreshed(&old.headers, not_modified, &behavior.forward);
+    let mut headers = headers::refreshed(&old.headers, not_modified, &behavior.forward);
+    compress::keep_weak_etag(&old.headers, &mut headers);
     let stale = cache_mod::ttl::stale_windows(&headers, &behavior.ttl);
     let template = |ttl| cache_mod::store::CachedObjectTemplate {
         status: old.status,
