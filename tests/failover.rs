@@ -5,7 +5,7 @@
 //! `/metrics` counts the failovers. Every primary here really fails on loopback: a closed port,
 //! an origin that never answers, an origin answering 500 or 503.
 
-use crate::common::origin::{SilentOrigin, TestOrigin, refused_port};
+use crate::common::origin::{RefusedPort, SilentOrigin, TestOrigin};
 use crate::common::{Resp, TestEdge, get, send};
 
 const HOST: &str = "dfailover00001.cloudfront.localhost";
@@ -111,7 +111,8 @@ async fn failovers(edge: &TestEdge, want: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_primary_fails_over_whatever_the_status_codes() {
     let secondary = TestOrigin::start().await;
-    let edge = TestEdge::start(&config(refused_port(), secondary.addr.port())).await;
+    let refused = RefusedPort::new();
+    let edge = TestEdge::start(&config(refused.port(), secondary.addr.port())).await;
 
     let r = get(edge.viewer, HOST, "/refused/a").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -266,7 +267,8 @@ async fn only_get_head_and_options_fail_over() {
 async fn when_both_members_fail_the_viewer_gets_the_secondarys_failure() {
     let primary = TestOrigin::start().await;
     primary.program("/p500/", 500, &[("content-type", "text/plain")]);
-    let edge = TestEdge::start(&config(primary.addr.port(), refused_port())).await;
+    let refused = RefusedPort::new();
+    let edge = TestEdge::start(&config(primary.addr.port(), refused.port())).await;
 
     for _ in 0..2 {
         let r = get(edge.viewer, HOST, "/p500/both").await;

@@ -265,14 +265,27 @@ pub fn big_body(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-/// A loopback port with nothing listening on it: connecting is refused. (Bound and released at
-/// once; another test could take the port in between, which is unlikely enough among the
-/// ephemeral ports.)
-pub fn refused_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
+/// A loopback port on which connections are refused: a socket bound to it but never listening,
+/// so that no other server of the test run can be given the port while a test uses it (a port
+/// merely closed again can be, and then the "refused" origin answers). Keep it alive for as
+/// long as the port is used.
+pub struct RefusedPort {
+    socket: tokio::net::TcpSocket,
+}
+
+impl RefusedPort {
+    pub fn new() -> RefusedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        // No SO_REUSEADDR: a listener asking for this port is refused while it is held.
+        socket
+            .bind("127.0.0.1:0".parse().unwrap())
+            .expect("bind a port to refuse connections on");
+        RefusedPort { socket }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().expect("bound").port()
+    }
 }
 
 /// An origin that accepts connections and reads what it is sent, but never answers: the edge's
