@@ -169,6 +169,13 @@ pub struct Distribution {
 }
 
 impl Distribution {
+    /// The custom error response rule for an error with `status`, if one is configured.
+    pub fn error_response(&self, status: http::StatusCode) -> Option<&ErrorResponse> {
+        self.error_responses
+            .iter()
+            .find(|r| r.error_code == status.as_u16())
+    }
+
     /// The first behavior whose pattern matches the normalised path; the default otherwise.
     pub fn behavior(&self, normalized_path: &str) -> Option<&Behavior> {
         self.behaviors.iter().find(|b| {

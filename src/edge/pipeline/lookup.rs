@@ -222,14 +222,7 @@ impl Edge {
         use http_body_util::BodyExt;
         let status = e.status();
         let (resp, outcome) = fail(e, request_id, ctx.summary);
-        let ttl = ctx
-            .dist
-            .error_responses
-            .iter()
-            .find(|r| r.error_code == status.as_u16())
-            .map_or(cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL, |r| {
-                r.caching_min_ttl
-            });
+        let ttl = error_caching_min_ttl(status, ctx);
         if !status.is_server_error() || ttl.is_zero() {
             guard.abandon();
             return (resp, outcome);
@@ -347,12 +340,7 @@ fn stale_on_error(old: &CachedObject, status: StatusCode, ctx: &Ctx<'_>, now: Sy
 /// `status`: the error's ErrorCachingMinTTL, or none when a custom error response with a page
 /// is configured for it (caching.md §3).
 fn default_if_error(status: StatusCode, ctx: &Ctx<'_>) -> Duration {
-    let rule = ctx
-        .dist
-        .error_responses
-        .iter()
-        .find(|r| r.error_code == status.as_u16());
-    match rule {
+    match ctx.dist.error_response(status) {
         Some(r) if r.page_path.is_some() => Duration::ZERO,
         Some(r) => r.caching_min_ttl,
         None => cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL,
@@ -389,9 +377,7 @@ async fn serve_stale_on_error(
 /// 10 s.
 fn error_caching_min_ttl(status: StatusCode, ctx: &Ctx<'_>) -> Duration {
     ctx.dist
-        .error_responses
-        .iter()
-        .find(|r| r.error_code == status.as_u16())
+        .error_response(status)
         .map_or(cache_mod::ttl::DEFAULT_ERROR_CACHING_MIN_TTL, |r| {
             r.caching_min_ttl
         })
@@ -497,9 +483,7 @@ async fn admit(
         _ => body,
     };
     let error_caching_min_ttl = dist
-        .error_responses
-        .iter()
-        .find(|r| r.error_code == rparts.status.as_u16())
+        .error_response(rparts.status)
         .map(|r| r.caching_min_ttl);
     let decision = cache_mod::ttl::decide(
         now,

@@ -43,12 +43,7 @@ impl Edge {
         if !(status.is_client_error() || status.is_server_error()) {
             return (resp, outcome);
         }
-        let Some(rule) = ctx
-            .dist
-            .error_responses
-            .iter()
-            .find(|r| r.error_code == status.as_u16())
-        else {
+        let Some(rule) = ctx.dist.error_response(status) else {
             return (resp, outcome);
         };
         let Some(page) = rule.page_path.as_deref() else {
