@@ -863,6 +863,9 @@ struct Tee {
     limit: u64,
     expected: Option<u64>,
     completing: Option<Completion>,
+    /// The last frame of a body of known length, held until its object is stored, so that a
+    /// viewer who has every byte can count on the next request finding the object.
+    held: Option<Frame<Bytes>>,
 }
 
 impl Tee {
@@ -926,7 +929,7 @@ impl http_body::Body for Tee {
         if let Some(fut) = this.completing.as_mut() {
             ready!(fut.as_mut().poll(cx));
             this.completing = None;
-            return Poll::Ready(None);
+            return Poll::Ready(this.held.take().map(Ok));
         }
         match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
@@ -935,14 +938,20 @@ impl http_body::Body for Tee {
                 }
                 // With a Content-Length, the server stops polling (and drops the body) as soon
                 // as that many bytes went out, so the object is handed over with the last
-                // byte rather than at a final `None` that may never be asked for. The insert
-                // runs on the next poll, or in the background from `Drop`.
+                // byte rather than at a final `None` that may never be asked for: the last
+                // frame is held until the insert is done (or finished in the background from
+                // `Drop`, if the viewer goes away meanwhile).
                 let complete = match (&this.fill, this.expected) {
                     (Some(fill), Some(len)) => fill.received == len,
                     _ => false,
                 };
-                if complete {
-                    this.completing = this.finish();
+                if complete
+                    && let Some(mut fut) = this.finish()
+                    && fut.as_mut().poll(cx).is_pending()
+                {
+                    this.completing = Some(fut);
+                    this.held = Some(frame);
+                    return Poll::Pending;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -964,7 +973,10 @@ impl http_body::Body for Tee {
 
     fn is_end_stream(&self) -> bool {
         // Not before the end has been seen and the object handed over.
-        self.fill.is_none() && self.completing.is_none() && self.inner.is_end_stream()
+        self.fill.is_none()
+            && self.completing.is_none()
+            && self.held.is_none()
+            && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -1002,6 +1014,7 @@ pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: 
         return body;
     }
     Body::new(Tee {
+        held: None,
         inner: body,
         fill: Some(Filling {
             guard,
