@@ -15,6 +15,7 @@ mod goaccess;
 mod headers;
 mod localstack_smoke;
 mod metering;
+mod ranges;
 mod sign;
 mod signers;
 mod stale;

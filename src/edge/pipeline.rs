@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
 use http::{Method, Request, Response};
 
 use super::error::EdgeError;
@@ -288,9 +288,8 @@ impl Edge {
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
             || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
         let (resp, outcome) = if cacheable_method && !behavior.ttl.caching_disabled() {
-            let ranged = req.headers().contains_key(header::RANGE);
             let (parts, _body) = req.into_parts();
-            self.cached(parts, &ctx, ranged, request_id).await
+            self.cached(parts, &ctx, request_id).await
         } else {
             self.pass(req, &ctx, request_id).await
         };
