@@ -110,18 +110,6 @@ EOF
     done
     die "nginx $1 did not start: see $dir/error.log"
 }
-wrk_run() { # port path accept-encoding -> "rps p99ms"
-    local out ae=()
-    [[ -n $3 ]] && ae=(-H "Accept-Encoding: $3")
-    out="$(wrk -t2 -c50 -d"${secs}s" --latency -H "Host: $host" "${ae[@]}" \
-        "http://127.0.0.1:$1$2" 2>&1)"
-    grep -q 'Non-2xx' <<< "$out" && die "non-2xx: $out"
-    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
-                          if (v ~ /s$/) return v * 1000; return v }
-         /Requests\/sec/ {rps = $2} /^ +99%/ {p99 = ms($2)}
-         END {printf "%.0f %.3f\n", rps, p99}' <<< "$out"
-}
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 # The encoding and size a system answers with.
 answer() { # port accept-encoding
@@ -177,7 +165,9 @@ for r in $(seq "$rounds"); do
     declare -A this=()
     for run in "${order[@]}"; do
         IFS='|' read -r p ae key <<< "$run"
-        read -r q p99 <<< "$(wrk_run "$p" /z/app.js "$ae")"
+        hdr=()
+        [[ -n $ae ]] && hdr=("Accept-Encoding: $ae")
+        read -r q p99 <<< "$(wrk_run "$p" /z/app.js "${hdr[@]}")"
         this[$key]="$q"
         R[$key]+="$q"$'\n'
     done

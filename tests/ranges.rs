@@ -350,33 +350,9 @@ async fn a_signed_url_is_checked_on_every_range() {
         .as_secs()
         + 600;
     let url = format!("http://{HOST}{path}");
-    let key = concat!(
-        "file://",
-        env!("CARGO_MANIFEST_DIR"),
-        "/keys/demo-private.pem"
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        crate::common::awscli::aws(&[
-            "cloudfront",
-            "sign",
-            "--url",
-            &url,
-            "--key-pair-id",
-            "KTESTKEY00001",
-            "--private-key",
-            key,
-            "--date-less-than",
-            &expires.to_string(),
-        ])
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let signed = String::from_utf8(out.stdout).unwrap();
+    let signed =
+        crate::common::awscli::sign_with_demo_key(&url, "KTESTKEY00001", &expires.to_string())
+            .await;
     let signed = signed
         .trim()
         .strip_prefix(&format!("http://{HOST}"))
