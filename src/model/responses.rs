@@ -230,6 +230,12 @@ pub fn distribution_list(page: &Page, items: &[(DistributionMeta, DistributionCo
     )
 }
 
+/// A `DistributionIdList` (root element `DistributionIdList`), as the
+/// `ListDistributionsBy…` operations that list ids return.
+pub fn distribution_id_list(page: &Page, ids: &[String]) -> Tree {
+    paged_list(page, leaves(ids))
+}
+
 /// An `Invalidation` (root element `Invalidation`).
 pub fn invalidation(
     id: &str,
