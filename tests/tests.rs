@@ -3,6 +3,7 @@
 mod common;
 
 mod api;
+mod api_codes;
 mod collapsing;
 mod compress;
 mod edge;

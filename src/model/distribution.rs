@@ -1685,6 +1685,22 @@ impl Origin {
         }
         let mut read_timeout = 30;
         if let Some(s) = &self.s3_origin_config {
+            // CloudFront: "The parameter Origin DomainName does not refer to a valid S3 bucket."
+            // Local-directory origins (`{name}.edgegate.local`) are edgegate's own S3-like kind.
+            let domain = self.domain_name.to_ascii_lowercase();
+            if valid_host(&self.domain_name)
+                && crate::origin::parse_s3_domain(&domain).is_none()
+                && !domain.ends_with(crate::edge::compile::LOCAL_ORIGIN_SUFFIX)
+            {
+                d.error(
+                    format!("{p}.DomainName"),
+                    INVALID,
+                    format!(
+                        "The parameter Origin DomainName does not refer to a valid S3 bucket: {:?} (an S3OriginConfig needs bucket.s3.amazonaws.com or bucket.s3.REGION.amazonaws.com; use a CustomOriginConfig for other origins, including S3 website endpoints)",
+                        self.domain_name
+                    ),
+                );
+            }
             read_timeout = s.origin_read_timeout;
             if !(1..=120).contains(&s.origin_read_timeout) {
                 d.error(

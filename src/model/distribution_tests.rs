@@ -511,6 +511,23 @@ fn rule_origins() {
         "InvalidArgument",
     );
 
+    // An S3OriginConfig on a domain that is not an S3 bucket's: InvalidArgument, as CloudFront.
+    let mut c = toml_config();
+    c.origins[1].s3_origin_config = c.origins[0].s3_origin_config.clone();
+    c.origins[1].custom_origin_config = None;
+    assert_error(
+        &c,
+        &format!("{D}.Origins.Items[1].DomainName"),
+        "InvalidArgument",
+    );
+    let mut c = toml_config();
+    c.origins[1].s3_origin_config = c.origins[0].s3_origin_config.clone();
+    c.origins[1].custom_origin_config = None;
+    c.origins[1].domain_name = "site.edgegate.local".into();
+    let mut d = Diagnostics::default();
+    c.validate(&mut d);
+    assert!(d.errors.is_empty(), "{d}");
+
     let s = format!("{D}.Origins.Items[0]");
     let mut c = toml_config();
     c.origins[0].custom_origin_config = c.origins[1].custom_origin_config.clone();
