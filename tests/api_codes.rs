@@ -56,7 +56,7 @@ def dist(ref, origin_domain="origin.example.com", s3=False, **changes):
 /// `out`. Runs on a blocking thread (the edge serves on this runtime).
 pub async fn boto3(endpoint: &str, script: &str) -> serde_json::Value {
     let endpoint = endpoint.to_owned();
-    let code = format!("{PRELUDE}\n{script}\nprint(json.dumps(out))\n");
+    let code = format!("{PRELUDE}\n{script}\nprint(json.dumps(out, default=str))\n");
     tokio::task::spawn_blocking(move || {
         let mut cmd = std::process::Command::new(python());
         for (key, _) in std::env::vars_os() {

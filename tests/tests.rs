@@ -4,6 +4,8 @@ mod common;
 
 mod api;
 mod api_codes;
+mod api_ops;
+mod api_resources;
 mod collapsing;
 mod compress;
 mod edge;
