@@ -559,13 +559,22 @@ async fn get_distribution(
     config_only: bool,
 ) -> Result<Response, ApiError> {
     let d = state.registry.distribution(id).await?;
-    let full = distribution_tree(state, &d).await;
-    Ok(resource(
-        &d.v.etag,
-        &d.v.config,
-        config_only,
+    if config_only {
+        let tree = model::responses::distribution_config(&d.v.config);
+        return Ok(xml(
+            StatusCode::OK,
+            &tree,
+            "DistributionConfig",
+            Some(&d.v.etag),
+            None,
+        ));
+    }
+    Ok(xml(
+        StatusCode::OK,
+        &distribution_tree(state, &d).await,
         "Distribution",
-        || full,
+        Some(&d.v.etag),
+        None,
     ))
 }
 

@@ -1,7 +1,7 @@
 //! The operations of CloudFront's API that edgegate does not implement.
 //!
 //! A request the dispatcher does not handle is matched against every operation of botocore's
-//! service model ([`model_table::OPERATIONS`]: method, request URI and the literal query some
+//! service model ([`super::model_table::OPERATIONS`]: method, request URI and the literal query some
 //! URIs carry), so the answer is always `UnsupportedOperation` naming the operation the client
 //! meant, never a misleading code from an operation that happens to share the path.
 

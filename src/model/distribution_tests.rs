@@ -232,7 +232,8 @@ fn toml_inline_distribution_without_wrappers() {
             .as_ref()
             .unwrap()
             .origin_read_timeout,
-        30
+        None,
+        "not given, so not invented (the edge uses CloudFront's 30 s)"
     );
     assert_eq!(
         cfg.default_cache_behavior.trusted_key_groups,
@@ -537,7 +538,7 @@ fn rule_origins() {
     assert_error(&c, &s, "InvalidOrigin");
     let mut c = toml_config();
     let s3 = c.origins[0].s3_origin_config.as_mut().unwrap();
-    s3.origin_read_timeout = 0;
+    s3.origin_read_timeout = Some(0);
     s3.origin_access_identity = "origin-access-identity/E123".into();
     assert_error(
         &c,
