@@ -244,6 +244,14 @@ legacy["DefaultCacheBehavior"] = {{"TargetOriginId": "s3", "ViewerProtocolPolicy
 l = cf.create_distribution(DistributionConfig=legacy)["Distribution"]["DistributionConfig"]
 out["legacy_behavior"] = l["DefaultCacheBehavior"]
 out["legacy_errors"] = l["CustomErrorResponses"]
+cp = cf.create_cache_policy(CachePolicyConfig={{"Name": "min", "Comment": "", "MinTTL": 5,
+    "ParametersInCacheKeyAndForwardedToOrigin": {{"EnableAcceptEncodingGzip": False,
+    "HeadersConfig": {{"HeaderBehavior": "none"}}, "CookiesConfig": {{"CookieBehavior": "none"}},
+    "QueryStringsConfig": {{"QueryStringBehavior": "none"}}}}}})
+out["cp_create"] = cp["CachePolicy"]["CachePolicyConfig"]
+out["cp_get_config"] = cf.get_cache_policy_config(Id=cp["CachePolicy"]["Id"])["CachePolicyConfig"]
+arn = d["Distribution"]["ARN"]
+out["no_tags"] = cf.list_tags_for_resource(Resource=arn)["Tags"]
 "#,
         cfg = minimal("min-boto3")
     );
@@ -264,5 +272,15 @@ out["legacy_errors"] = l["CustomErrorResponses"]
             {"ErrorCode": 404, "ResponsePagePath": "", "ResponseCode": "", "ErrorCachingMinTTL": 10}]}),
         &v["legacy_errors"],
     );
+    // A cache policy: left-out TTLs come back as CloudFront's values, the empty Comment kept.
+    let cp = serde_json::json!({"Name": "min", "Comment": "", "MinTTL": 5,
+        "DefaultTTL": 86400, "MaxTTL": 31536000,
+        "ParametersInCacheKeyAndForwardedToOrigin": {"EnableAcceptEncodingGzip": false,
+            "EnableAcceptEncodingBrotli": false,
+            "HeadersConfig": {"HeaderBehavior": "none"}, "CookiesConfig": {"CookieBehavior": "none"},
+            "QueryStringsConfig": {"QueryStringBehavior": "none"}}});
+    assert_same("cache policy create", &cp, &v["cp_create"]);
+    assert_same("cache policy get-config", &cp, &v["cp_get_config"]);
+    assert_same("untagged", &serde_json::json!({"Items": []}), &v["no_tags"]);
     edge.stop().await;
 }

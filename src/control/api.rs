@@ -874,9 +874,18 @@ async fn get_cache_policy(
                 .ok_or_else(|| not_found(Kind::CachePolicy, id))?;
             (v.etag.clone(), v.last_modified, v.config.clone())
         };
-    Ok(resource(&etag, &config, config_only, "CachePolicy", || {
-        model::responses::cache_policy(id, modified, &config)
-    }))
+    if config_only {
+        let tree = model::responses::cache_policy_config(&config);
+        return Ok(xml(
+            StatusCode::OK,
+            &tree,
+            "CachePolicyConfig",
+            Some(&etag),
+            None,
+        ));
+    }
+    let tree = model::responses::cache_policy(id, modified, &config);
+    Ok(xml(StatusCode::OK, &tree, "CachePolicy", Some(&etag), None))
 }
 
 async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {

@@ -435,8 +435,20 @@ pub fn cache_policy(id: &str, last_modified_time: OffsetDateTime, cfg: &CachePol
     MapBuilder::new()
         .leaf("Id", id)
         .leaf("LastModifiedTime", timestamp(last_modified_time))
-        .node("CachePolicyConfig", cfg.to_tree())
+        .node("CachePolicyConfig", cache_policy_config(cfg))
         .build()
+}
+
+/// A `CachePolicyConfig` as CloudFront reads it back: a left-out `DefaultTTL` or `MaxTTL` comes
+/// back as the value CloudFront uses (86400, or MinTTL when larger; 31536000, or DefaultTTL when
+/// larger).
+pub fn cache_policy_config(cfg: &CachePolicyConfig) -> Tree {
+    let mut t = cfg.to_tree();
+    or_default(&mut t, "DefaultTTL", || {
+        Tree::leaf(cfg.effective_default_ttl())
+    });
+    or_default(&mut t, "MaxTTL", || Tree::leaf(cfg.effective_max_ttl()));
+    t
 }
 
 /// A `CachePolicyList` (root element `CachePolicyList`) of `CachePolicySummary{Type,

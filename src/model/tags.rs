@@ -147,11 +147,8 @@ pub fn tags_tree(items: &[Tag]) -> Tree {
                 .build()
         })
         .collect();
-    if items.is_empty() {
-        Tree::Map(Vec::new())
-    } else {
-        Tree::Map(vec![("Items".to_owned(), Tree::List(items))])
-    }
+    // An empty list is written as `<Items/>`, which clients read as `Items: []`.
+    Tree::Map(vec![("Items".to_owned(), Tree::List(items))])
 }
 
 /// `TagKeys`: `{Items: [Key]}` (no `Quantity`).
