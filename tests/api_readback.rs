@@ -176,12 +176,15 @@ async fn minimal_and_maximal_configs_read_back_as_cloudfront_returns_them_via_aw
     );
     let list = cli_json(cf(&ep, &["list-distributions"])).await;
     let row = &list["DistributionList"]["Items"][0];
+    assert_eq!(
+        row["HttpVersion"], "HTTP2",
+        "as the CLI's list-distributions example"
+    );
     for k in [
         "PriceClass",
         "ViewerCertificate",
         "Restrictions",
         "WebACLId",
-        "HttpVersion",
         "IsIPV6Enabled",
         "Staging",
         "Origins",
@@ -190,12 +193,14 @@ async fn minimal_and_maximal_configs_read_back_as_cloudfront_returns_them_via_aw
         assert_same(&format!("list.{k}"), &want[k], &row[k]);
     }
 
-    // Maximal: caching.md's example, every member given, reads back exactly as sent.
-    let example: serde_json::Value = serde_json::from_str(include_str!(
+    // Maximal: caching.md's example, every member given, reads back as sent, plus the
+    // `CloudFrontDefaultCertificate: false` CloudFront adds beside an ACM certificate.
+    let mut example: serde_json::Value = serde_json::from_str(include_str!(
         "../src/model/fixtures/caching-md-example.json"
     ))
     .unwrap();
     let file = write("max.json", &example);
+    example["ViewerCertificate"]["CloudFrontDefaultCertificate"] = false.into();
     let created = cli_json(cf(
         &ep,
         &["create-distribution", "--distribution-config", &file],
@@ -266,6 +271,11 @@ out["no_tags"] = cf.list_tags_for_resource(Resource=arn)["Tags"]
         (&0.into(), &86400.into(), &31536000.into())
     );
     assert_eq!(b["ForwardedValues"]["Headers"]["Quantity"], 0);
+    assert_same(
+        "legacy cookies",
+        &serde_json::json!({"Forward": "none"}),
+        &b["ForwardedValues"]["Cookies"],
+    );
     assert_same(
         "legacy errors",
         &serde_json::json!({"Quantity": 1, "Items": [

@@ -1045,10 +1045,21 @@ impl CacheBehavior {
                         .leaf("QueryString", f.query_string)
                         .node(
                             "Cookies",
-                            MapBuilder::new()
-                                .leaf("Forward", f.cookies.forward)
-                                .wrapped("WhitelistedNames", leaves(&f.cookies.whitelisted_names))
-                                .build(),
+                            {
+                                // CloudFront writes WhitelistedNames only for a whitelist.
+                                let c = MapBuilder::new().leaf("Forward", f.cookies.forward);
+                                if f.cookies.forward == ItemSelection::Whitelist
+                                    || !f.cookies.whitelisted_names.is_empty()
+                                {
+                                    c.wrapped(
+                                        "WhitelistedNames",
+                                        leaves(&f.cookies.whitelisted_names),
+                                    )
+                                } else {
+                                    c
+                                }
+                            }
+                            .build(),
                         )
                         .wrapped("Headers", leaves(&f.headers))
                         .wrapped("QueryStringCacheKeys", leaves(&f.query_string_cache_keys))

@@ -154,9 +154,11 @@ fn behavior_defaults(b: &mut Tree) {
     }
 }
 
-/// The viewer certificate as CloudFront reads it back: the `*.cloudfront.net` certificate (with
-/// `vip`, `TLSv1` and source `cloudfront`) when none is given, and the deprecated `Certificate` /
-/// `CertificateSource` pair filled from the ACM or IAM certificate.
+/// The viewer certificate as CloudFront reads it back (the AWS CLI's documented outputs): the
+/// `*.cloudfront.net` certificate (`vip`, `TLSv1`, source `cloudfront`, as the current
+/// `list-distributions` example shows) when none is given; with an ACM
+/// or IAM certificate, `CloudFrontDefaultCertificate: false` and the deprecated `Certificate` /
+/// `CertificateSource` pair filled from it.
 fn viewer_certificate(t: &mut Tree) {
     or_default(t, "ViewerCertificate", || {
         MapBuilder::new()
@@ -167,9 +169,11 @@ fn viewer_certificate(t: &mut Tree) {
         return;
     };
     if let Some(arn) = leaf_of(vc, "ACMCertificateArn").map(str::to_owned) {
+        or_default(vc, "CloudFrontDefaultCertificate", || Tree::leaf(false));
         or_default(vc, "Certificate", || Tree::leaf(&arn));
         or_default(vc, "CertificateSource", || Tree::leaf("acm"));
     } else if let Some(id) = leaf_of(vc, "IAMCertificateId").map(str::to_owned) {
+        or_default(vc, "CloudFrontDefaultCertificate", || Tree::leaf(false));
         or_default(vc, "Certificate", || Tree::leaf(&id));
         or_default(vc, "CertificateSource", || Tree::leaf("iam"));
     } else if leaf_of(vc, "CloudFrontDefaultCertificate") == Some("true") {
@@ -281,7 +285,14 @@ pub fn distribution_summary(meta: &DistributionMeta, cfg: &DistributionConfig) -
         .opt_node("ViewerCertificate", take("ViewerCertificate"))
         .opt_node("Restrictions", take("Restrictions"))
         .opt_node("WebACLId", take("WebACLId"))
-        .opt_node("HttpVersion", take("HttpVersion"))
+        // ListDistributions writes the version in capitals (`HTTP2`), as the AWS CLI's
+        // documented `list-distributions` output shows; Get/Create/Update write `http2`.
+        .opt_leaf(
+            "HttpVersion",
+            t.get("HttpVersion")
+                .and_then(Tree::as_str)
+                .map(str::to_ascii_uppercase),
+        )
         .opt_node("IsIPV6Enabled", take("IsIPV6Enabled"))
         .opt_node("Staging", take("Staging"))
         .opt_leaf("ConnectionMode", cfg.connection_mode)
