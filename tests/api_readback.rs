@@ -153,6 +153,28 @@ async fn minimal_and_maximal_configs_read_back_as_cloudfront_returns_them_via_aw
     assert_same("get", &want, &got["Distribution"]["DistributionConfig"]);
     let got = cli_json(cf(&ep, &["get-distribution-config", "--id", &id])).await;
     assert_same("get-config", &want, &got["DistributionConfig"]);
+    // The same request again is the same distribution (CallerReference), also after a restart.
+    let again = cli_json(cf(
+        &ep,
+        &["create-distribution", "--distribution-config", &file],
+    ))
+    .await;
+    assert_eq!(again["Distribution"]["Id"], id.as_str());
+    let data = edge.stop().await;
+    let edge = TestEdge::start_in("", data).await;
+    let ep = format!("http://{}", edge.admin);
+    let again = cli_json(cf(
+        &ep,
+        &["create-distribution", "--distribution-config", &file],
+    ))
+    .await;
+    assert_eq!(again["Distribution"]["Id"], id.as_str());
+    let got = cli_json(cf(&ep, &["get-distribution-config", "--id", &id])).await;
+    assert_same(
+        "get-config after restart",
+        &want,
+        &got["DistributionConfig"],
+    );
     // Sending the read-back unchanged is an update that changes nothing.
     let etag = got["ETag"].as_str().unwrap().to_owned();
     let file = write("back.json", &got["DistributionConfig"]);

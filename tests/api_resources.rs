@@ -248,6 +248,8 @@ params = lambda qs: {{"EnableAcceptEncodingGzip": False,
 new = {{"Name": "short", "MinTTL": 0, "DefaultTTL": 3600, "MaxTTL": 3600,
        "ParametersInCacheKeyAndForwardedToOrigin": params("all")}}
 err("stale", cf.update_cache_policy, Id="{cp}", IfMatch="ESTALE", CachePolicyConfig=new)
+err("taken", cf.update_cache_policy, Id="{cp}", IfMatch="{cp_etag}",
+    CachePolicyConfig=dict(new, Name="Managed-CachingOptimized"))
 u = cf.update_cache_policy(Id="{cp}", IfMatch="{cp_etag}", CachePolicyConfig=new)
 out["cp_etag"] = u["ETag"]
 out["ttl"] = u["CachePolicy"]["CachePolicyConfig"]["DefaultTTL"]
@@ -266,6 +268,7 @@ err("managed_orp", cf.delete_origin_request_policy, Id="216adef6-5c7f-47e4-b989-
     )
     .await;
     assert_eq!(v["stale"]["code"], "PreconditionFailed");
+    assert_eq!(v["taken"]["code"], "CachePolicyAlreadyExists");
     assert_eq!(v["ttl"], 3600);
     assert_eq!(v["read_back"], 3600);
     assert_eq!(v["cp_in_use"]["code"], "CachePolicyInUse");
