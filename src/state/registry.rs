@@ -370,8 +370,10 @@ impl Registry {
         Ok(())
     }
 
-    /// CreateDistribution. Returns the entry and whether it was newly created (an identical
-    /// repeat of a CallerReference returns the existing one).
+    /// CreateDistribution. Returns the entry and whether it was newly created. A CallerReference
+    /// already used is `CallerReferenceReused` (CloudFront's DistributionAlreadyExists), whatever
+    /// the config; with `fixed` (a declared distribution re-applied at start) an unchanged
+    /// config returns the existing entry and a changed one replaces it.
     pub async fn create_distribution(
         &self,
         cfg: DistributionConfig,
@@ -383,8 +385,7 @@ impl Registry {
     }
 
     /// CreateDistributionWithTags: [`Registry::create_distribution`] with the distribution's
-    /// first tags (an identical repeat of a CallerReference returns the existing distribution
-    /// with its tags as they are).
+    /// first tags.
     pub async fn create_distribution_with_tags(
         &self,
         cfg: DistributionConfig,
@@ -397,7 +398,10 @@ impl Registry {
             d.v.config.caller_reference == cfg.caller_reference
                 && fixed.as_ref().is_none_or(|(id, _)| *id == d.v.id)
         }) {
-            if existing.v.config == cfg {
+            // A declared distribution re-applied unchanged at start is left as it is. Through
+            // the API a CallerReference is never reused, even with the same config: the current
+            // model documents DistributionAlreadyExists for any repeat.
+            if fixed.is_some() && existing.v.config == cfg {
                 return Ok((existing.clone(), false));
             }
             if fixed.is_none() {
