@@ -3,6 +3,10 @@
 mod common;
 
 mod api;
+mod api_codes;
+mod api_ops;
+mod api_readback;
+mod api_resources;
 mod collapsing;
 mod compress;
 mod edge;
