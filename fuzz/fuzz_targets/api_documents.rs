@@ -25,7 +25,12 @@ fn round_trip<T: Document + std::fmt::Debug>(tree: &Tree) {
     let (_, again) = Tree::from_xml(xml.as_bytes()).expect("edgegate's own XML parses");
     let mut d2 = Diagnostics::default();
     let back = T::decode(&again, &mut d2);
-    assert_eq!(back.as_ref(), Some(&doc), "{} does not read back:\n{xml}", T::ROOT);
+    assert_eq!(
+        back.as_ref(),
+        Some(&doc),
+        "{} does not read back:\n{xml}",
+        T::ROOT
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

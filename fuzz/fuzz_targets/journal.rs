@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, file)) = data.split_first() else {
         return;
     };
-    let format = if mode % 2 == 0 { Format::V2 } else { Format::V3 };
+    let format = if mode % 2 == 0 {
+        Format::V2
+    } else {
+        Format::V3
+    };
     let mut records = 0u64;
     let scan = read_records(&mut &file[..], format, u64::MAX, |_| {
         records += 1;

@@ -25,9 +25,11 @@ fn edge() -> SocketAddr {
             default_hook(info);
             std::process::abort();
         }));
-        let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/demo/edgegate.toml");
+        let config =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/demo/edgegate.toml");
         let file: FileConfig = edgegate::config::load_file(&config).expect("the demo config loads");
-        let data_dir = std::env::temp_dir().join(format!("edgegate-fuzz-viewer-{}", std::process::id()));
+        let data_dir =
+            std::env::temp_dir().join(format!("edgegate-fuzz-viewer-{}", std::process::id()));
         let args = ServeArgs {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             admin_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -80,7 +82,11 @@ fuzz_target!(|data: &[u8]| {
     let answer = exchange(addr, data, Duration::from_millis(100));
     // Every answer is HTTP, and none is the edge's own failure.
     if !answer.is_empty() {
-        assert!(answer.starts_with(b"HTTP/1."), "not HTTP: {:?}", String::from_utf8_lossy(&answer[..answer.len().min(200)]));
+        assert!(
+            answer.starts_with(b"HTTP/1."),
+            "not HTTP: {:?}",
+            String::from_utf8_lossy(&answer[..answer.len().min(200)])
+        );
         if answer.starts_with(b"HTTP/1.1 500") || find(&answer, b"\nHTTP/1.1 500").is_some() {
             panic!("a 500: {:?}", String::from_utf8_lossy(&answer));
         }
@@ -91,7 +97,11 @@ fuzz_target!(|data: &[u8]| {
         b"GET /public/hello.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         Duration::from_secs(5),
     );
-    assert!(probe.starts_with(b"HTTP/1.1 200"), "the edge stopped serving: {:?}", String::from_utf8_lossy(&probe));
+    assert!(
+        probe.starts_with(b"HTTP/1.1 200"),
+        "the edge stopped serving: {:?}",
+        String::from_utf8_lossy(&probe)
+    );
 });
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
