@@ -135,22 +135,22 @@ async fn dispatch(State(state): State<Arc<AdminState>>, req: Request) -> Respons
 }
 
 /// A decoded request.
-struct Call<'a> {
-    method: Method,
-    segments: Vec<&'a str>,
+pub(super) struct Call<'a> {
+    pub(super) method: Method,
+    pub(super) segments: Vec<&'a str>,
     query: Vec<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 }
 
 impl Call<'_> {
-    fn if_match(&self) -> Option<&str> {
+    pub(super) fn if_match(&self) -> Option<&str> {
         self.headers
             .get(header::IF_MATCH)
             .and_then(|v| v.to_str().ok())
     }
 
-    fn query(&self, name: &str) -> Option<&str> {
+    pub(super) fn query(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
@@ -158,7 +158,7 @@ impl Call<'_> {
     }
 
     /// Parses the body as the document `C`, decodes and validates it.
-    fn document<C: Document>(&self) -> Result<C, ApiError> {
+    pub(super) fn document<C: Document>(&self) -> Result<C, ApiError> {
         self.decode(C::ROOT, |t, d| {
             let c = C::decode(t, d)?;
             c.validate(d);
@@ -276,7 +276,7 @@ impl From<StateError> for Routed {
 
 /// The API's 404 for an unknown id of a resource read from a state snapshot (the same error the
 /// registry gives).
-fn not_found(kind: Kind, id: &str) -> ApiError {
+pub(super) fn not_found(kind: Kind, id: &str) -> ApiError {
     StateError::NotFound {
         kind,
         id: id.to_owned(),
@@ -295,7 +295,7 @@ fn unsupported(method: &Method, path: &str) -> ApiError {
 }
 
 /// An XML response with optional ETag and Location.
-fn xml(
+pub(super) fn xml(
     status: StatusCode,
     tree: &Tree,
     root: &str,
@@ -320,7 +320,7 @@ fn xml(
 
 /// `Get…` or `Get…Config` for a stored document: the whole resource or only its config, with
 /// the document's ETag either way.
-fn resource<C: Document>(
+pub(super) fn resource<C: Document>(
     etag: &str,
     config: &C,
     config_only: bool,
@@ -334,14 +334,14 @@ fn resource<C: Document>(
     }
 }
 
-fn no_content() -> Response {
+pub(super) fn no_content() -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp
 }
 
 /// Paging parameters: `Marker` (an id to start after) and `MaxItems` (default 100).
-fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
+pub(super) fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
     let max = match call.query("MaxItems") {
         None | Some("") => 100,
         Some(s) => s
@@ -363,7 +363,7 @@ fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
 }
 
 /// Applies Marker/MaxItems to ids in order: the page and the next marker, if truncated.
-fn page<'a, T>(
+pub(super) fn page<'a, T>(
     items: &'a [T],
     id: impl Fn(&T) -> &str,
     marker: &Option<String>,
@@ -445,6 +445,13 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         }
         (M::GET, ["origin-request-policy", id, "config"]) => {
             get_origin_request_policy(state, id, true).await?
+        }
+        // === response headers policies (control::response_headers) ===
+        (_, ["response-headers-policy", ..]) => {
+            match super::response_headers::route(state, call).await? {
+                Some(resp) => resp,
+                None => return Err(Routed::NotFound),
+            }
         }
         _ => return Err(Routed::NotFound),
     };

@@ -133,6 +133,7 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::KeyGroup => "NoSuchResource",
         Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
         Kind::PublicKey => "NoSuchPublicKey",
+        Kind::ResponseHeadersPolicy => "NoSuchResponseHeadersPolicy",
     }
 }
 
@@ -145,6 +146,7 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::KeyGroup => "KeyGroupAlreadyExists",
         Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
         Kind::PublicKey => "PublicKeyAlreadyExists",
+        Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyAlreadyExists",
     }
 }
 
@@ -154,6 +156,7 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::CachePolicy => "CachePolicyInUse",
         Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
         Kind::PublicKey => "PublicKeyInUse",
+        Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
     }
 }
@@ -188,6 +191,9 @@ impl From<StateError> for ApiError {
             ),
             S::InUse { kind, .. } => (StatusCode::CONFLICT, in_use(*kind)),
             S::TooManyCachePolicies { .. } => (StatusCode::BAD_REQUEST, "TooManyCachePolicies"),
+            S::TooManyResponseHeadersPolicies { .. } => {
+                (StatusCode::BAD_REQUEST, "TooManyResponseHeadersPolicies")
+            }
             S::Store(_) | S::Encode(_) | S::CorruptRecord { .. } => return Self::internal(e),
         };
         Self::new(status, code, e.to_string())

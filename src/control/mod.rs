@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod response_headers;
 
 pub use api::{AdminState, router};
 pub use error::ApiError;

@@ -93,6 +93,12 @@ pub enum StateError {
         /// The limit.
         limit: usize,
     },
+    /// The account's limit of custom response headers policies is reached.
+    #[error("You have reached the maximum number of response headers policies ({limit}).")]
+    TooManyResponseHeadersPolicies {
+        /// The limit.
+        limit: usize,
+    },
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -122,7 +128,7 @@ impl StateError {
 
 fn not_found_message(kind: Kind) -> String {
     match kind {
-        Kind::CachePolicy | Kind::OriginRequestPolicy => {
+        Kind::CachePolicy | Kind::OriginRequestPolicy | Kind::ResponseHeadersPolicy => {
             format!("The {} does not exist.", kind.noun())
         }
         _ => format!("The specified {} does not exist.", kind.noun()),

@@ -17,7 +17,7 @@ use super::record::Envelope;
 use super::store::{Kind, StateStore};
 use crate::model::{
     CachePolicyConfig, Diagnostics, DistributionConfig, Document, InvalidationBatch,
-    KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig,
+    KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig, ResponseHeadersPolicyConfig,
 };
 
 /// CloudFront's default quota of custom cache policies per account.
@@ -79,6 +79,8 @@ pub struct State {
     pub cache_policies: BTreeMap<String, Versioned<CachePolicyConfig>>,
     /// Custom origin request policies by id.
     pub origin_request_policies: BTreeMap<String, Versioned<OriginRequestPolicyConfig>>,
+    /// Custom response headers policies by id.
+    pub response_headers_policies: BTreeMap<String, Versioned<ResponseHeadersPolicyConfig>>,
 }
 
 /// Hook run after every change with the new state (publishes routes to the data plane).
@@ -167,11 +169,13 @@ stored!(
     KeyGroupConfig => Kind::KeyGroup,
     CachePolicyConfig => Kind::CachePolicy,
     OriginRequestPolicyConfig => Kind::OriginRequestPolicy,
+    ResponseHeadersPolicyConfig => Kind::ResponseHeadersPolicy,
 );
 collection!(PublicKeyConfig, public_keys);
 collection!(KeyGroupConfig, key_groups);
 collection!(CachePolicyConfig, cache_policies);
 collection!(OriginRequestPolicyConfig, origin_request_policies);
+collection!(ResponseHeadersPolicyConfig, response_headers_policies);
 
 /// Every stored record of a document kind, decoded. A record that cannot be read names itself.
 async fn load<C: Stored>(store: &StateStore) -> Result<Vec<(Envelope, C)>, StateError> {
@@ -258,6 +262,7 @@ impl Registry {
         load_collection::<KeyGroupConfig>(&store, &mut state).await?;
         load_collection::<CachePolicyConfig>(&store, &mut state).await?;
         load_collection::<OriginRequestPolicyConfig>(&store, &mut state).await?;
+        load_collection::<ResponseHeadersPolicyConfig>(&store, &mut state).await?;
         on_change(&state);
         Ok(Self {
             store,
@@ -324,6 +329,15 @@ impl Registry {
             if !managed && !state.origin_request_policies.contains_key(id) {
                 return Err(StateError::MissingReference {
                     kind: Kind::OriginRequestPolicy,
+                    id: id.to_owned(),
+                });
+            }
+        }
+        for id in cfg.referenced_response_headers_policy_ids() {
+            let managed = crate::model::response_headers::managed_response_headers_policy(id);
+            if managed.is_none() && !state.response_headers_policies.contains_key(id) {
+                return Err(StateError::MissingReference {
+                    kind: Kind::ResponseHeadersPolicy,
                     id: id.to_owned(),
                 });
             }
@@ -848,6 +862,86 @@ impl Registry {
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
         let v = Self::version(&state, id, declared, cfg);
         self.put(&mut state, v).await
+    }
+
+    // === response headers policies ===
+
+    /// CreateResponseHeadersPolicy: names are unique (managed names included), at most
+    /// [`crate::model::response_headers::MAX_POLICIES`] custom policies.
+    pub async fn create_response_headers_policy(
+        &self,
+        cfg: ResponseHeadersPolicyConfig,
+        fixed_id: Option<String>,
+        declared: bool,
+    ) -> Result<Versioned<ResponseHeadersPolicyConfig>, StateError> {
+        use crate::model::response_headers::{MAX_POLICIES, managed_response_headers_policies};
+        let mut state = self.state.lock().await;
+        let managed = managed_response_headers_policies()
+            .iter()
+            .any(|m| m.name == cfg.name);
+        Self::unique_name::<ResponseHeadersPolicyConfig>(
+            &state,
+            |c| &c.name,
+            &cfg.name,
+            fixed_id.as_deref(),
+            managed,
+        )?;
+        let replacing = fixed_id
+            .as_ref()
+            .is_some_and(|id| state.response_headers_policies.contains_key(id));
+        if !replacing && state.response_headers_policies.len() >= MAX_POLICIES {
+            return Err(StateError::TooManyResponseHeadersPolicies {
+                limit: MAX_POLICIES,
+            });
+        }
+        let id = fixed_id.unwrap_or_else(crate::ids::uuid);
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
+    }
+
+    /// UpdateResponseHeadersPolicy (`If-Match` required; the name stays unique). The
+    /// distributions that use it are recompiled by the change hook.
+    pub async fn update_response_headers_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        cfg: ResponseHeadersPolicyConfig,
+    ) -> Result<Versioned<ResponseHeadersPolicyConfig>, StateError> {
+        self.update(id, if_match, cfg, |state, _, new| {
+            let managed = crate::model::managed_response_headers_policies()
+                .iter()
+                .any(|m| m.name == new.name);
+            Self::unique_name::<ResponseHeadersPolicyConfig>(
+                state,
+                |c| &c.name,
+                &new.name,
+                Some(id),
+                managed,
+            )
+        })
+        .await
+    }
+
+    /// DeleteResponseHeadersPolicy: refused while a cache behavior uses it.
+    pub async fn delete_response_headers_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.delete::<ResponseHeadersPolicyConfig>(id, if_match, |state| {
+            if state.distributions.values().any(|d| {
+                d.v.config
+                    .referenced_response_headers_policy_ids()
+                    .contains(&id)
+            }) {
+                return Err(StateError::InUse {
+                    kind: Kind::ResponseHeadersPolicy,
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
