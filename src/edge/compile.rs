@@ -113,6 +113,12 @@ pub enum CompileError {
     /// A behavior names an origin request policy that does not exist.
     #[error("origin request policy {0} does not exist")]
     NoOriginRequestPolicy(String),
+    /// A behavior names a response headers policy that does not exist.
+    #[error("response headers policy {0} does not exist")]
+    NoResponseHeadersPolicy(String),
+    /// A response headers policy cannot be compiled.
+    #[error(transparent)]
+    ResponseHeadersPolicy(#[from] super::response_headers::PolicyError),
 }
 
 impl Compiler {
@@ -404,6 +410,10 @@ impl Compiler {
             trusted_key_ids,
             cloudfront_headers,
             compress: b.compress,
+            response_headers: match &b.response_headers_policy_id {
+                Some(id) => Some(response_headers_policy(state, id)?),
+                None => None,
+            },
         })
     }
 
@@ -731,6 +741,25 @@ fn without_signing_cookies(sel: Selection) -> Selection {
                 .collect(),
         ),
     }
+}
+
+/// A behavior's response headers policy, managed or custom, compiled for the data plane.
+fn response_headers_policy(
+    state: &State,
+    id: &str,
+) -> Result<Arc<super::response_headers::CompiledPolicy>, CompileError> {
+    use super::response_headers::CompiledPolicy;
+    let compiled = match model::response_headers::managed_response_headers_policy(id) {
+        Some(m) => CompiledPolicy::new(id, &m.config())?,
+        None => {
+            let v = state
+                .response_headers_policies
+                .get(id)
+                .ok_or_else(|| CompileError::NoResponseHeadersPolicy(id.to_owned()))?;
+            CompiledPolicy::new(id, &v.config)?
+        }
+    };
+    Ok(Arc::new(compiled))
 }
 
 #[cfg(test)]
