@@ -499,6 +499,13 @@ async fn apply_declarations(
             .await
             .map_err(|e| fail(format!("origin request policy {name}"), e))?;
     }
+    for p in d.response_headers_policies {
+        let name = p.config.name.clone();
+        registry
+            .create_response_headers_policy(p.config, p.id, true)
+            .await
+            .map_err(|e| fail(format!("response headers policy {name}"), e))?;
+    }
     for dist in d.distributions {
         let what = dist
             .d

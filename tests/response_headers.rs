@@ -673,3 +673,70 @@ async fn server_timing_and_policy_updates_apply_at_once() {
     assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
     assert_eq!(r.header("x-powered-by"), Some("edge-v2"));
 }
+
+#[tokio::test]
+async fn a_policy_declared_in_the_config_file_serves_from_the_first_request() {
+    let origin = TestOrigin::start().await;
+    origin.program(
+        "/",
+        200,
+        &[("x-frame-options", "SAMEORIGIN"), ("server", "origin/1")],
+    );
+    let port = origin.addr.port();
+    let config = format!(
+        r#"
+[[response_headers_policies]]
+id = "1f6e2f3a-0b1c-4d5e-8f90-a1b2c3d4e5f6"
+name = "declared"
+comment = "from the config file"
+security_headers_config = {{ frame_options = {{ override = true, frame_option = "DENY" }}, strict_transport_security = {{ override = false, access_control_max_age_sec = 63072000, include_subdomains = true, preload = true }} }}
+custom_headers_config = [{{ header = "X-Declared", value = "yes", override = false }}]
+remove_headers_config = [{{ header = "Server" }}]
+
+[[distributions]]
+id = "ERHP00000001"
+domain_name = "{HOST}"
+caller_reference = "declared-rhp"
+comment = ""
+enabled = true
+
+[[distributions.origins]]
+id = "web"
+domain_name = "localhost"
+custom_origin_config = {{ http_port = {port}, https_port = 443, origin_protocol_policy = "http-only" }}
+
+[distributions.default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "{CACHING_OPTIMIZED}"
+response_headers_policy_id = "1f6e2f3a-0b1c-4d5e-8f90-a1b2c3d4e5f6"
+"#
+    );
+    let edge = TestEdge::start(&config).await;
+    let r = get(edge.viewer, HOST, "/a").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=63072000; includeSubDomains; preload")
+    );
+    assert_eq!(r.header("x-declared"), Some("yes"));
+    assert_eq!(r.header("server"), Some("CloudFront"));
+    // The API reads the declared policy back in CloudFront's shape.
+    let api = send(
+        edge.admin,
+        "GET",
+        "localhost",
+        "/2020-05-31/response-headers-policy/1f6e2f3a-0b1c-4d5e-8f90-a1b2c3d4e5f6/config",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(api.status, 200);
+    let body = api.text();
+    assert!(body.contains("<Name>declared</Name>"), "{body}");
+    assert!(
+        body.contains("<CustomHeadersConfig><Quantity>1</Quantity><Items><ResponseHeadersPolicyCustomHeader><Header>X-Declared</Header>"),
+        "{body}"
+    );
+}
