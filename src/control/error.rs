@@ -191,6 +191,10 @@ impl From<StateError> for ApiError {
             ),
             S::InUse { kind, .. } => (StatusCode::CONFLICT, in_use(*kind)),
             S::TooManyCachePolicies { .. } => (StatusCode::BAD_REQUEST, "TooManyCachePolicies"),
+            S::TooManyDistributionsForResponseHeadersPolicy { .. } => (
+                StatusCode::BAD_REQUEST,
+                "TooManyDistributionsAssociatedToResponseHeadersPolicy",
+            ),
             S::TooManyResponseHeadersPolicies { .. } => {
                 (StatusCode::BAD_REQUEST, "TooManyResponseHeadersPolicies")
             }

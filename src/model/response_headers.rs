@@ -29,6 +29,8 @@ pub const MAX_HEADER_VALUE: usize = 1_783;
 pub const MAX_CUSTOM_TOTAL: usize = 10_240;
 /// Custom response headers policies per account (managed ones do not count).
 pub const MAX_POLICIES: usize = 20;
+/// Distributions associated with one response headers policy.
+pub const MAX_DISTRIBUTIONS_PER_POLICY: usize = 100;
 
 /// Response headers that a policy can neither remove nor set (reference §6; the same list is
 /// refused for custom headers, §5). Entries ending in `-` are prefixes (`X-Amz-Cf-.*`).

@@ -99,6 +99,16 @@ pub enum StateError {
         /// The limit.
         limit: usize,
     },
+    /// A response headers policy already serves the most distributions it may.
+    #[error(
+        "The response headers policy {id} is already associated with {limit} distributions, the maximum."
+    )]
+    TooManyDistributionsForResponseHeadersPolicy {
+        /// The policy's id.
+        id: String,
+        /// The limit.
+        limit: usize,
+    },
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -341,6 +341,23 @@ impl Registry {
                     id: id.to_owned(),
                 });
             }
+            let limit = crate::model::response_headers::MAX_DISTRIBUTIONS_PER_POLICY;
+            let users = state
+                .distributions
+                .values()
+                .filter(|d| Some(d.v.id.as_str()) != except)
+                .filter(|d| {
+                    d.v.config
+                        .referenced_response_headers_policy_ids()
+                        .contains(&id)
+                })
+                .count();
+            if users >= limit {
+                return Err(StateError::TooManyDistributionsForResponseHeadersPolicy {
+                    id: id.to_owned(),
+                    limit,
+                });
+            }
         }
         for id in cfg.referenced_key_group_ids() {
             if !state.key_groups.contains_key(id) {
@@ -1031,6 +1048,122 @@ mod tests {
             again.key_group(&g.id).await.unwrap().config.items,
             [k.id.as_str()]
         );
+    }
+
+    fn distribution(reference: &str, policy: &str) -> DistributionConfig {
+        let toml: toml::Value = toml::from_str(&format!(
+            r#"
+caller_reference = "{reference}"
+comment = ""
+enabled = true
+[[origins]]
+id = "web"
+domain_name = "origin.example"
+custom_origin_config = {{ http_port = 80, https_port = 443, origin_protocol_policy = "http-only" }}
+[default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+response_headers_policy_id = "{policy}"
+"#
+        ))
+        .unwrap();
+        let mut d = Diagnostics::default();
+        let cfg = DistributionConfig::decode(&crate::model::Tree::from_toml(&toml), &mut d);
+        assert!(d.errors.is_empty(), "{d}");
+        cfg.unwrap()
+    }
+
+    fn rhp(name: &str) -> ResponseHeadersPolicyConfig {
+        ResponseHeadersPolicyConfig {
+            comment: None,
+            name: name.into(),
+            cors: None,
+            security: None,
+            server_timing: None,
+            custom_headers: None,
+            remove_headers: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn response_headers_policy_quotas_and_use() {
+        use crate::model::response_headers::{MAX_DISTRIBUTIONS_PER_POLICY, MAX_POLICIES};
+        let dir = tempfile::tempdir().unwrap();
+        let r = open(dir.path()).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..MAX_POLICIES {
+            ids.push(
+                r.create_response_headers_policy(rhp(&format!("p{i}")), None, false)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let e = r
+            .create_response_headers_policy(rhp("one-more"), None, false)
+            .await;
+        assert!(
+            matches!(
+                e,
+                Err(StateError::TooManyResponseHeadersPolicies { limit: 20 })
+            ),
+            "{e:?}"
+        );
+        let e = r
+            .create_response_headers_policy(rhp("Managed-SimpleCORS"), None, false)
+            .await;
+        assert!(
+            matches!(
+                &e,
+                Err(StateError::NameTaken {
+                    kind: Kind::ResponseHeadersPolicy,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+
+        let p = &ids[0];
+        for i in 0..MAX_DISTRIBUTIONS_PER_POLICY {
+            r.create_distribution(distribution(&format!("d{i}"), &p.id), None, false)
+                .await
+                .unwrap();
+        }
+        let e = r
+            .create_distribution(distribution("too-many", &p.id), None, false)
+            .await;
+        assert!(
+            matches!(&e, Err(StateError::TooManyDistributionsForResponseHeadersPolicy { id, limit: 100 }) if *id == p.id),
+            "{e:?}"
+        );
+        let e = r
+            .create_distribution(distribution("unknown", "nope"), None, false)
+            .await;
+        assert!(
+            matches!(&e, Err(StateError::MissingReference { kind: Kind::ResponseHeadersPolicy, id }) if id == "nope"),
+            "{e:?}"
+        );
+        let e = r.delete_response_headers_policy(&p.id, Some(&p.etag)).await;
+        assert!(
+            matches!(
+                &e,
+                Err(StateError::InUse {
+                    kind: Kind::ResponseHeadersPolicy,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+        r.delete_response_headers_policy(&ids[1].id, Some(&ids[1].etag))
+            .await
+            .unwrap();
+
+        // What was acknowledged is there after a reopen.
+        drop(r);
+        let again = open(dir.path()).await.unwrap();
+        let snap = again.snapshot().await;
+        assert_eq!(snap.response_headers_policies.len(), MAX_POLICIES - 1);
+        assert!(!snap.response_headers_policies.contains_key(&ids[1].id));
     }
 
     #[tokio::test]
