@@ -76,7 +76,8 @@ out = {{}}
 }
 
 /// The Python expression of a distribution config on `localhost:{port}`: the default behavior
-/// has no policy, and each `(path, policy id, allow OPTIONS, cache policy)` is a behavior.
+/// has no policy, each `(path, policy id, allow OPTIONS, cache policy)` is a behavior, and a
+/// 404 is answered with the page `/errors/404.html` (through the default behavior).
 fn distribution_py(port: u16, caller: &str, behaviors: &[(&str, &str, bool, &str)]) -> String {
     let items: Vec<String> = behaviors
         .iter()
@@ -100,6 +101,8 @@ fn distribution_py(port: u16, caller: &str, behaviors: &[(&str, &str, bool, &str
     "DefaultCacheBehavior": {{"TargetOriginId": "web", "ViewerProtocolPolicy": "allow-all",
         "CachePolicyId": "{CACHING_OPTIMIZED}"}},
     "CacheBehaviors": {{"Quantity": {n}, "Items": [{items}]}},
+    "CustomErrorResponses": {{"Quantity": 1, "Items": [{{"ErrorCode": 404,
+        "ResponsePagePath": "/errors/404.html", "ResponseCode": "404", "ErrorCachingMinTTL": 0}}]}},
 }}"#,
         n = items.len(),
         items = items.join(",")
@@ -451,6 +454,18 @@ async fn policies_act_on_hits_misses_and_the_edges_own_answers() {
     let r = send(v, "DELETE", &host, "/sec/a", &[], b"").await;
     assert_eq!(r.status, 403);
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    // So does a custom error page, fetched through a behavior without a policy: the policy is
+    // the one of the behavior the viewer's request matched.
+    origin.program("/sec/missing", 404, &[]);
+    let r = get(v, &host, "/sec/missing").await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.text().starts_with("origin:/errors/404.html"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("x-frame-options"), Some("SAMEORIGIN"));
     // A behavior without a policy gets none of it.
     let r = get(v, &host, "/plain").await;
     assert_eq!(r.status, 200);

@@ -604,5 +604,27 @@ mod tests {
 
         let unsampled = request(&p, Method::GET, &[]);
         assert!(!apply(&p, &unsampled, &[], XCache::Miss).contains_key("server-timing"));
+
+        // A rate of 100 % samples every response; 50 % some and not others.
+        let rate = |r: &str| {
+            let p = policy(&format!(
+                "<ResponseHeadersPolicyConfig><Name>t</Name><ServerTimingHeadersConfig><Enabled>true</Enabled><SamplingRate>{r}</SamplingRate></ServerTimingHeadersConfig></ResponseHeadersPolicyConfig>"
+            ));
+            (0..200)
+                .filter(|_| {
+                    let req = request(&p, Method::GET, &[]);
+                    apply(&p, &req, &[], XCache::Hit).contains_key("server-timing")
+                })
+                .count()
+        };
+        assert_eq!(rate("100"), 200);
+        let half = rate("50");
+        assert!((40..=160).contains(&half), "{half} of 200 at 50 %");
+        // Disabled: Pragma does not force it.
+        let off = policy(
+            "<ResponseHeadersPolicyConfig><Name>t</Name><ServerTimingHeadersConfig><Enabled>false</Enabled><SamplingRate>100</SamplingRate></ServerTimingHeadersConfig></ResponseHeadersPolicyConfig>",
+        );
+        let req = request(&off, Method::GET, &[("pragma", "server-timing")]);
+        assert!(!apply(&off, &req, &[], XCache::Hit).contains_key("server-timing"));
     }
 }
