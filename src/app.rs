@@ -203,13 +203,14 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
         return Err(CheckFailed { report: out });
     }
     out.push_str(&format!(
-        "{}: OK ({} distributions, {} public keys, {} key groups, {} cache policies, {} origin request policies)\n",
+        "{}: OK ({} distributions, {} public keys, {} key groups, {} cache policies, {} origin request policies, {} response headers policies)\n",
         path.display(),
         declared.distributions.len(),
         declared.public_keys.len(),
         declared.key_groups.len(),
         declared.cache_policies.len(),
-        declared.origin_request_policies.len()
+        declared.origin_request_policies.len(),
+        declared.response_headers_policies.len()
     ));
     Ok(out)
 }
