@@ -925,15 +925,28 @@ impl OriginPattern {
 }
 
 /// `*` matches any run of characters (including none); everything else matches itself,
-/// ASCII case-insensitively.
+/// ASCII case-insensitively. Linear backtracking, so a pattern with many `*` against a long
+/// viewer-supplied name costs at most `pattern × text` steps.
 pub fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        Some((c, rest)) => text
-            .split_first()
-            .is_some_and(|(t, trest)| t.eq_ignore_ascii_case(c) && glob(rest, trest)),
+    let (mut p, mut t) = (0, 0);
+    // The last `*` seen and the text position it was tried at.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p].eq_ignore_ascii_case(&text[t]) {
+            p += 1;
+            t += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
     }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 // === stored and managed policies ===
