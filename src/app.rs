@@ -203,13 +203,14 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
         return Err(CheckFailed { report: out });
     }
     out.push_str(&format!(
-        "{}: OK ({} distributions, {} public keys, {} key groups, {} cache policies, {} origin request policies)\n",
+        "{}: OK ({} distributions, {} public keys, {} key groups, {} cache policies, {} origin request policies, {} response headers policies)\n",
         path.display(),
         declared.distributions.len(),
         declared.public_keys.len(),
         declared.key_groups.len(),
         declared.cache_policies.len(),
-        declared.origin_request_policies.len()
+        declared.origin_request_policies.len(),
+        declared.response_headers_policies.len()
     ));
     Ok(out)
 }
@@ -498,6 +499,13 @@ async fn apply_declarations(
             .create_origin_request_policy(p.config, p.id, true)
             .await
             .map_err(|e| fail(format!("origin request policy {name}"), e))?;
+    }
+    for p in d.response_headers_policies {
+        let name = p.config.name.clone();
+        registry
+            .create_response_headers_policy(p.config, p.id, true)
+            .await
+            .map_err(|e| fail(format!("response headers policy {name}"), e))?;
     }
     for dist in d.distributions {
         let what = dist

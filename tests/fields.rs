@@ -211,10 +211,7 @@ const CACHE_BEHAVIOR: &[(&str, How)] = &[
     ),
     (
         "ResponseHeadersPolicyId",
-        Warns(
-            Behavior,
-            r#"response_headers_policy_id = "67f7725c-6f97-4210-82d7-5512b31e9d03""#,
-        ),
+        Acted("policies_act_on_hits_misses_and_the_edges_own_answers"),
     ),
     (
         "GrpcConfig",

@@ -20,6 +20,7 @@ mod headers;
 mod localstack_smoke;
 mod metering;
 mod ranges;
+mod response_headers;
 mod sign;
 mod signers;
 mod stale;

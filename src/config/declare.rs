@@ -1,6 +1,7 @@
-//! Declarative start-up: public keys, key groups, policies and distributions declared in the
-//! config file, inline (CloudFront's structure, snake_case names, no Quantity/Items wrappers) or
-//! by reference to CloudFront JSON files as `aws cloudfront get-distribution-config` prints them.
+//! Declarative start-up: public keys, key groups, policies (cache, origin request, response
+//! headers) and distributions declared in the config file, inline (CloudFront's structure,
+//! snake_case names, no Quantity/Items wrappers) or by reference to CloudFront JSON files as
+//! `aws cloudfront get-distribution-config` prints them.
 //!
 //! Declarations are decoded and validated here, with every problem reported at once and each
 //! naming its file and field path; they are applied (upserted by id) when the edge starts.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{
     self, CachePolicyConfig, Diagnostics, DistributionConfig, Document, KeyGroupConfig,
-    OriginRequestPolicyConfig, PublicKeyConfig, Tree,
+    OriginRequestPolicyConfig, PublicKeyConfig, ResponseHeadersPolicyConfig, Tree,
 };
 
 use super::FileConfig;
@@ -46,6 +47,8 @@ pub struct Declarations {
     pub cache_policies: Vec<Declared<CachePolicyConfig>>,
     /// Origin request policies.
     pub origin_request_policies: Vec<Declared<OriginRequestPolicyConfig>>,
+    /// Response headers policies.
+    pub response_headers_policies: Vec<Declared<ResponseHeadersPolicyConfig>>,
     /// Distributions.
     pub distributions: Vec<DeclaredDistribution>,
 }
@@ -254,6 +257,14 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
         let id = cx.take_str(&mut t, "id", &at);
         if let Some(config) = cx.decode::<OriginRequestPolicyConfig>(t, &at) {
             out.origin_request_policies.push(Declared { id, config });
+        }
+    }
+    for (i, t) in file.response_headers_policies.iter().enumerate() {
+        let at = format!("response_headers_policies[{i}]");
+        let mut t = t.clone();
+        let id = cx.take_str(&mut t, "id", &at);
+        if let Some(config) = cx.decode::<ResponseHeadersPolicyConfig>(t, &at) {
+            out.response_headers_policies.push(Declared { id, config });
         }
     }
     for (i, t) in file.distributions.iter().enumerate() {

@@ -200,6 +200,9 @@ pub struct FileConfig {
     /// Declared origin request policies.
     #[serde(default)]
     pub origin_request_policies: Vec<toml::Table>,
+    /// Declared response headers policies.
+    #[serde(default)]
+    pub response_headers_policies: Vec<toml::Table>,
     /// Declared distributions.
     #[serde(default)]
     pub distributions: Vec<toml::Table>,

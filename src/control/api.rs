@@ -317,7 +317,7 @@ pub(super) fn xml(
 
 /// `Get…` or `Get…Config` for a stored document: the whole resource or only its config, with
 /// the document's ETag either way.
-fn resource<C: Document>(
+pub(super) fn resource<C: Document>(
     etag: &str,
     config: &C,
     config_only: bool,
@@ -470,6 +470,13 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (_, ["tagging"]) => return super::tags::route(state, call).await,
         (M::GET, [by, id]) if by.starts_with("distributionsBy") => {
             return super::lists::route(state, call, by, id).await;
+        }
+        // === response headers policies (control::response_headers) ===
+        (_, ["response-headers-policy", ..]) => {
+            match super::response_headers::route(state, call).await? {
+                Some(resp) => resp,
+                None => return Err(Routed::NotFound),
+            }
         }
         _ => return Err(Routed::NotFound),
     };

@@ -143,6 +143,7 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::KeyGroup => "NoSuchResource",
         Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
         Kind::PublicKey => "NoSuchPublicKey",
+        Kind::ResponseHeadersPolicy => "NoSuchResponseHeadersPolicy",
     }
 }
 
@@ -155,6 +156,7 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::KeyGroup => "KeyGroupAlreadyExists",
         Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
         Kind::PublicKey => "PublicKeyAlreadyExists",
+        Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyAlreadyExists",
     }
 }
 
@@ -164,6 +166,7 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::CachePolicy => "CachePolicyInUse",
         Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
         Kind::PublicKey => "PublicKeyInUse",
+        Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
     }
 }
@@ -201,6 +204,13 @@ impl From<StateError> for ApiError {
             S::TooManyTags { .. } => (StatusCode::BAD_REQUEST, "InvalidTagging"),
             S::ManagedUpdate { .. } => (StatusCode::BAD_REQUEST, "IllegalUpdate"),
             S::ManagedDelete { .. } => (StatusCode::BAD_REQUEST, "IllegalDelete"),
+            S::TooManyDistributionsForResponseHeadersPolicy { .. } => (
+                StatusCode::BAD_REQUEST,
+                "TooManyDistributionsAssociatedToResponseHeadersPolicy",
+            ),
+            S::TooManyResponseHeadersPolicies { .. } => {
+                (StatusCode::BAD_REQUEST, "TooManyResponseHeadersPolicies")
+            }
             S::Store(_) | S::Encode(_) | S::CorruptRecord { .. } => return Self::internal(e),
         };
         Self::new(status, code, e.to_string())

@@ -4,8 +4,7 @@
 //!
 //! A policy or key group that does not exist gives its `NoSuch…` error, as CloudFront does. Web
 //! ACLs live in AWS WAF, which edgegate cannot see, so any web ACL id lists the distributions that
-//! name it (possibly none). Edgegate keeps no response headers policies of its own: an id that no
-//! distribution names is `NoSuchResponseHeadersPolicy`.
+//! name it (possibly none).
 
 use axum::response::Response;
 use http::StatusCode;
@@ -67,19 +66,20 @@ pub(super) async fn route(
             id_list(state, call, |c| c.referenced_key_group_ids().contains(&id)).await?
         }
         "distributionsByResponseHeadersPolicyId" => {
-            let uses = |c: &DistributionConfig| {
-                c.behaviors()
-                    .any(|b| b.response_headers_policy_id.as_deref() == Some(id))
-            };
-            let snap = state.registry.snapshot().await;
-            if !snap.distributions.values().any(|d| uses(&d.v.config)) {
-                return Err(ApiError::not_found(
-                    "NoSuchResponseHeadersPolicy",
-                    format!("The response headers policy {id} does not exist."),
-                )
-                .into());
+            let known = model::response_headers::managed_response_headers_policy(id).is_some()
+                || state
+                    .registry
+                    .snapshot()
+                    .await
+                    .response_headers_policies
+                    .contains_key(id);
+            if !known {
+                return Err(not_found(Kind::ResponseHeadersPolicy, id).into());
             }
-            id_list(state, call, uses).await?
+            id_list(state, call, |c| {
+                c.referenced_response_headers_policy_ids().contains(&id)
+            })
+            .await?
         }
         "distributionsByWebACLId" => web_acl_list(state, call, id).await?,
         _ => return Err(Routed::NotFound),

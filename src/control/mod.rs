@@ -12,6 +12,7 @@ pub mod model_table;
 mod policies;
 mod tags;
 pub mod unsupported;
+pub mod response_headers;
 
 pub use api::{AdminState, router};
 pub use error::ApiError;

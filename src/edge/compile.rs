@@ -113,6 +113,12 @@ pub enum CompileError {
     /// A behavior names an origin request policy that does not exist.
     #[error("origin request policy {0} does not exist")]
     NoOriginRequestPolicy(String),
+    /// A behavior names a response headers policy that does not exist.
+    #[error("response headers policy {0} does not exist")]
+    NoResponseHeadersPolicy(String),
+    /// A response headers policy cannot be compiled.
+    #[error(transparent)]
+    ResponseHeadersPolicy(#[from] super::response_headers::PolicyError),
 }
 
 impl Compiler {
@@ -170,11 +176,13 @@ impl Compiler {
             }
         }
         routes.keys = Arc::new(keys);
+        // Each response headers policy is compiled once and shared by every behavior using it.
+        let mut policies = PolicyMemo::new();
         for d in state.distributions.values() {
             for u in key_pairs::unowned_signers(&d.v.config, &self.key_pairs, &self.account_id) {
                 warnings.push(format!("distribution {}: {u}", d.v.id));
             }
-            match self.distribution(state, &d.v.id, &d.domain_name, &d.v.config) {
+            match self.distribution(state, &d.v.id, &d.domain_name, &d.v.config, &mut policies) {
                 Ok(dist) => {
                     warnings.extend(self.viewer_warnings(&dist));
                     warnings.extend(s3_host_warnings(&d.v.id, &d.v.config, &dist));
@@ -236,6 +244,7 @@ impl Compiler {
         id: &str,
         domain: &str,
         cfg: &model::DistributionConfig,
+        policies: &mut PolicyMemo,
     ) -> Result<Distribution, CompileError> {
         let mut origins: HashMap<&str, Arc<dyn Origin>> = HashMap::new();
         for o in &cfg.origins {
@@ -275,13 +284,14 @@ impl Compiler {
         for b in &cfg.cache_behaviors {
             behaviors.push(self.behavior(
                 state,
+                policies,
                 b,
                 Some(PathPattern::new(&b.path_pattern)),
                 target(&b.target_origin_id)?,
             )?);
         }
         let d = &cfg.default_cache_behavior;
-        behaviors.push(self.behavior(state, d, None, target(&d.target_origin_id)?)?);
+        behaviors.push(self.behavior(state, policies, d, None, target(&d.target_origin_id)?)?);
         let error_responses = cfg
             .custom_error_responses
             .iter()
@@ -318,6 +328,7 @@ impl Compiler {
     fn behavior(
         &self,
         state: &State,
+        policies: &mut PolicyMemo,
         b: &model::CacheBehavior,
         pattern: Option<PathPattern>,
         target: Target,
@@ -404,6 +415,10 @@ impl Compiler {
             trusted_key_ids,
             cloudfront_headers,
             compress: b.compress,
+            response_headers: match &b.response_headers_policy_id {
+                Some(id) => Some(response_headers_policy(state, policies, id)?),
+                None => None,
+            },
         })
     }
 
@@ -733,6 +748,35 @@ fn without_signing_cookies(sel: Selection) -> Selection {
     }
 }
 
+/// Response headers policies compiled so far in one compilation, by id.
+type PolicyMemo = HashMap<String, Arc<super::response_headers::CompiledPolicy>>;
+
+/// A behavior's response headers policy, managed or custom, compiled for the data plane (once
+/// per compilation: later behaviors share the first one's).
+fn response_headers_policy(
+    state: &State,
+    memo: &mut PolicyMemo,
+    id: &str,
+) -> Result<Arc<super::response_headers::CompiledPolicy>, CompileError> {
+    use super::response_headers::CompiledPolicy;
+    if let Some(p) = memo.get(id) {
+        return Ok(p.clone());
+    }
+    let compiled = match model::response_headers::managed_response_headers_policy(id) {
+        Some(m) => CompiledPolicy::new(id, &m.config())?,
+        None => {
+            let v = state
+                .response_headers_policies
+                .get(id)
+                .ok_or_else(|| CompileError::NoResponseHeadersPolicy(id.to_owned()))?;
+            CompiledPolicy::new(id, &v.config)?
+        }
+    };
+    let compiled = Arc::new(compiled);
+    memo.insert(id.to_owned(), compiled.clone());
+    Ok(compiled)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -825,7 +869,13 @@ forwarded_values = { query_string = false, cookies = { forward = "none" }, heade
         let cfg = cfg.unwrap();
         let compiler = Compiler::new(&Settings::default());
         let dist = compiler
-            .distribution(&State::default(), "ECOMPILE1", "d.example", &cfg)
+            .distribution(
+                &State::default(),
+                "ECOMPILE1",
+                "d.example",
+                &cfg,
+                &mut PolicyMemo::new(),
+            )
             .unwrap();
         (cfg, dist)
     }

@@ -11,6 +11,7 @@
 //! - [`send`]: the body handed to the connection;
 //! - `metering`: the log phase, which records each finished request;
 //! - [`viewer`]: geo restriction and the `CloudFront-*` viewer headers;
+//! - [`response_headers`]: response headers policies, compiled and applied;
 //! - [`compile`]: control-plane state → routing snapshot.
 
 pub mod compile;
@@ -21,6 +22,7 @@ pub(crate) mod metering;
 pub mod pages;
 pub mod pattern;
 pub mod pipeline;
+pub mod response_headers;
 pub mod routing;
 pub mod send;
 pub mod summary;

@@ -201,8 +201,10 @@ impl Edge {
                 &local
             }
         };
-        // 1. to 7.
-        let (mut resp, outcome) = match self.phases(req, &conn, &rid, &request_id, summary).await {
+        // 1. to 7. Routing notes the behavior's response headers policy, if any.
+        let mut policy = None;
+        let phases = self.phases(req, &conn, &rid, &request_id, summary, &mut policy);
+        let (mut resp, outcome) = match phases.await {
             Ok(done) => done,
             Err(Stop::Fail(e)) => fail(e, &request_id, summary),
             Err(Stop::Redirect(resp)) => (*resp, Outcome::own(XCache::Redirect)),
@@ -218,6 +220,14 @@ impl Edge {
             outcome.age,
             !matches!(outcome.head, Head::Own),
         );
+        // 7. Response: the behavior's response headers policy, on every outcome once routed.
+        let added = match &policy {
+            Some(policy) => {
+                respond::response_headers_policy(&mut resp, policy, &outcome, &self, &rid, summary);
+                None
+            }
+            None => added,
+        };
         // A cached object's headers as stored, plus what decorating added, are measured from
         // the object instead of walking them again.
         let stored = match (&outcome.head, added) {
@@ -241,6 +251,7 @@ impl Edge {
         rid: &HeaderValue,
         request_id: &str,
         summary: &Summary,
+        policy: &mut Option<respond::Policy>,
     ) -> Result<(Response<Body>, Outcome), Stop> {
         // 1. Accept.
         accept(&req, summary)?;
@@ -252,6 +263,7 @@ impl Edge {
         let uri = req.uri().clone();
         let mut root_path = String::new();
         let route = route(&routes, summary, host, &uri, &mut root_path)?;
+        *policy = respond::policy_for(route.behavior, &req);
         // 3. Viewer checks. A geo or signature refusal may be answered with a custom error
         // page, as an origin's error is (`respond::custom_page_applies`).
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());

@@ -134,6 +134,9 @@ pub struct Behavior {
     /// `Compress`: answers are compressed at the edge with the encodings the cache key's
     /// normalised `Accept-Encoding` allows ([`super::compress`]).
     pub compress: bool,
+    /// `ResponseHeadersPolicyId`, compiled once per snapshot and shared by the behaviors that
+    /// use it; `None` costs a request nothing.
+    pub response_headers: Option<Arc<super::response_headers::CompiledPolicy>>,
 }
 
 /// A custom error response rule.

@@ -1144,6 +1144,14 @@ impl DistributionConfig {
         )
     }
 
+    /// Response headers policy ids used by any behavior, each once.
+    pub fn referenced_response_headers_policy_ids(&self) -> Vec<&str> {
+        unique(
+            self.behaviors()
+                .filter_map(|b| b.response_headers_policy_id.as_deref()),
+        )
+    }
+
     /// Key group ids trusted by any behavior, each once.
     pub fn referenced_key_group_ids(&self) -> Vec<&str> {
         unique(
@@ -1978,7 +1986,6 @@ impl CacheBehavior {
                     .filter(|s| !s.is_empty()),
             ),
             ("RealtimeLogConfigArn", &self.realtime_log_config_arn),
-            ("ResponseHeadersPolicyId", &self.response_headers_policy_id),
         ] {
             if v.is_some() {
                 not_implemented(d, format!("{p}.{name}"), name);

@@ -939,7 +939,6 @@ fn unimplemented_members_warn_and_round_trip() {
         format!("{b}.GrpcConfig"),
         format!("{b}.FieldLevelEncryptionId"),
         format!("{b}.RealtimeLogConfigArn"),
-        format!("{b}.ResponseHeadersPolicyId"),
         format!("{D}.WebACLId"),
         format!("{D}.Staging"),
         format!("{D}.ContinuousDeploymentPolicyId"),

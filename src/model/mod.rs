@@ -17,7 +17,7 @@
 //!   the syntaxes (snake_case names, bare lists instead of `{Quantity, Items}` wrappers).
 //! - [`diag`]: errors and warnings with the path of the offending member and CloudFront's
 //!   error code.
-//! - [`distribution`], [`policy`], [`keys`], [`invalidation`]: typed documents with
+//! - [`distribution`], [`policy`], [`response_headers`], [`keys`], [`invalidation`]: typed documents with
 //!   `from_tree`, `to_tree` and `validate`.
 //! - [`tags`]: resource tags (`Tags`, `TagKeys`, `DistributionConfigWithTags`).
 //! - [`responses`]: API response documents built from plain values, and the error envelope.
@@ -31,6 +31,7 @@ pub mod invalidation;
 pub mod keys;
 pub mod policy;
 pub mod reader;
+pub mod response_headers;
 pub mod responses;
 pub mod tags;
 pub mod tree;
@@ -48,6 +49,9 @@ pub use policy::{
     managed_origin_request_policies,
 };
 pub use reader::ModelEnum;
+pub use response_headers::{
+    ManagedResponseHeadersPolicy, ResponseHeadersPolicyConfig, managed_response_headers_policies,
+};
 pub use tree::{Tree, TreeError};
 
 /// A configuration document of the API: decoded from and encoded to a [`Tree`] whose XML root
@@ -87,4 +91,5 @@ document!(
     KeyGroupConfig => "KeyGroupConfig",
     CachePolicyConfig => "CachePolicyConfig",
     OriginRequestPolicyConfig => "OriginRequestPolicyConfig",
+    ResponseHeadersPolicyConfig => "ResponseHeadersPolicyConfig",
 );

@@ -178,6 +178,13 @@ pub fn list_item_name(holder: &str) -> &'static str {
         "DistributionIdList" => "DistributionId",
         "Tags" => "Tag",
         "TagKeys" => "Key",
+        // Response headers policies.
+        "AccessControlAllowOrigins" => "Origin",
+        "AccessControlAllowHeaders" | "AccessControlExposeHeaders" => "Header",
+        "AccessControlAllowMethods" => "Method",
+        "CustomHeadersConfig" => "ResponseHeadersPolicyCustomHeader",
+        "RemoveHeadersConfig" => "ResponseHeadersPolicyRemoveHeader",
+        "ResponseHeadersPolicyList" => "ResponseHeadersPolicySummary",
         _ => "member",
     }
 }

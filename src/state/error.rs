@@ -117,6 +117,22 @@ pub enum StateError {
         /// Its id.
         id: String,
     },
+    /// The account's limit of custom response headers policies is reached.
+    #[error("You have reached the maximum number of response headers policies ({limit}).")]
+    TooManyResponseHeadersPolicies {
+        /// The limit.
+        limit: usize,
+    },
+    /// A response headers policy already serves the most distributions it may.
+    #[error(
+        "The response headers policy {id} is already associated with {limit} distributions, the maximum."
+    )]
+    TooManyDistributionsForResponseHeadersPolicy {
+        /// The policy's id.
+        id: String,
+        /// The limit.
+        limit: usize,
+    },
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -146,7 +162,7 @@ impl StateError {
 
 fn not_found_message(kind: Kind) -> String {
     match kind {
-        Kind::CachePolicy | Kind::OriginRequestPolicy => {
+        Kind::CachePolicy | Kind::OriginRequestPolicy | Kind::ResponseHeadersPolicy => {
             format!("The {} does not exist.", kind.noun())
         }
         _ => format!("The specified {} does not exist.", kind.noun()),

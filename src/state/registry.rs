@@ -18,7 +18,7 @@ use super::store::{Kind, StateStore};
 use crate::model::tags::{MAX_TAGS, Tag};
 use crate::model::{
     CachePolicyConfig, Diagnostics, DistributionConfig, Document, InvalidationBatch,
-    KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig,
+    KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig, ResponseHeadersPolicyConfig,
 };
 
 /// CloudFront's default quota of custom cache policies per account.
@@ -82,6 +82,8 @@ pub struct State {
     pub cache_policies: BTreeMap<String, Versioned<CachePolicyConfig>>,
     /// Custom origin request policies by id.
     pub origin_request_policies: BTreeMap<String, Versioned<OriginRequestPolicyConfig>>,
+    /// Custom response headers policies by id.
+    pub response_headers_policies: BTreeMap<String, Versioned<ResponseHeadersPolicyConfig>>,
 }
 
 /// Hook run after every change with the new state (publishes routes to the data plane).
@@ -170,11 +172,13 @@ stored!(
     KeyGroupConfig => Kind::KeyGroup,
     CachePolicyConfig => Kind::CachePolicy,
     OriginRequestPolicyConfig => Kind::OriginRequestPolicy,
+    ResponseHeadersPolicyConfig => Kind::ResponseHeadersPolicy,
 );
 collection!(PublicKeyConfig, public_keys);
 collection!(KeyGroupConfig, key_groups);
 collection!(CachePolicyConfig, cache_policies);
 collection!(OriginRequestPolicyConfig, origin_request_policies);
+collection!(ResponseHeadersPolicyConfig, response_headers_policies);
 
 /// Every stored record of a document kind, decoded. A record that cannot be read names itself.
 async fn load<C: Stored>(store: &StateStore) -> Result<Vec<(Envelope, C)>, StateError> {
@@ -262,6 +266,7 @@ impl Registry {
         load_collection::<KeyGroupConfig>(&store, &mut state).await?;
         load_collection::<CachePolicyConfig>(&store, &mut state).await?;
         load_collection::<OriginRequestPolicyConfig>(&store, &mut state).await?;
+        load_collection::<ResponseHeadersPolicyConfig>(&store, &mut state).await?;
         on_change(&state);
         Ok(Self {
             store,
@@ -341,6 +346,32 @@ impl Registry {
                 return Err(StateError::MissingReference {
                     kind: Kind::OriginRequestPolicy,
                     id: id.to_owned(),
+                });
+            }
+        }
+        for id in cfg.referenced_response_headers_policy_ids() {
+            let managed = crate::model::response_headers::managed_response_headers_policy(id);
+            if managed.is_none() && !state.response_headers_policies.contains_key(id) {
+                return Err(StateError::MissingReference {
+                    kind: Kind::ResponseHeadersPolicy,
+                    id: id.to_owned(),
+                });
+            }
+            let limit = crate::model::response_headers::MAX_DISTRIBUTIONS_PER_POLICY;
+            let users = state
+                .distributions
+                .values()
+                .filter(|d| Some(d.v.id.as_str()) != except)
+                .filter(|d| {
+                    d.v.config
+                        .referenced_response_headers_policy_ids()
+                        .contains(&id)
+                })
+                .count();
+            if users >= limit {
+                return Err(StateError::TooManyDistributionsForResponseHeadersPolicy {
+                    id: id.to_owned(),
+                    limit,
                 });
             }
         }
@@ -1043,6 +1074,86 @@ impl Registry {
         })
         .await
     }
+
+    // === response headers policies ===
+
+    /// CreateResponseHeadersPolicy: names are unique (managed names included), at most
+    /// [`crate::model::response_headers::MAX_POLICIES`] custom policies.
+    pub async fn create_response_headers_policy(
+        &self,
+        cfg: ResponseHeadersPolicyConfig,
+        fixed_id: Option<String>,
+        declared: bool,
+    ) -> Result<Versioned<ResponseHeadersPolicyConfig>, StateError> {
+        use crate::model::response_headers::{MAX_POLICIES, managed_response_headers_policies};
+        let mut state = self.state.lock().await;
+        let managed = managed_response_headers_policies()
+            .iter()
+            .any(|m| m.name == cfg.name);
+        Self::unique_name::<ResponseHeadersPolicyConfig>(
+            &state,
+            |c| &c.name,
+            &cfg.name,
+            fixed_id.as_deref(),
+            managed,
+        )?;
+        let replacing = fixed_id
+            .as_ref()
+            .is_some_and(|id| state.response_headers_policies.contains_key(id));
+        if !replacing && state.response_headers_policies.len() >= MAX_POLICIES {
+            return Err(StateError::TooManyResponseHeadersPolicies {
+                limit: MAX_POLICIES,
+            });
+        }
+        let id = fixed_id.unwrap_or_else(crate::ids::uuid);
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
+    }
+
+    /// UpdateResponseHeadersPolicy (`If-Match` required; the name stays unique). The
+    /// distributions that use it are recompiled by the change hook.
+    pub async fn update_response_headers_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        cfg: ResponseHeadersPolicyConfig,
+    ) -> Result<Versioned<ResponseHeadersPolicyConfig>, StateError> {
+        self.update(id, if_match, cfg, |state, _, new| {
+            let managed = crate::model::managed_response_headers_policies()
+                .iter()
+                .any(|m| m.name == new.name);
+            Self::unique_name::<ResponseHeadersPolicyConfig>(
+                state,
+                |c| &c.name,
+                &new.name,
+                Some(id),
+                managed,
+            )
+        })
+        .await
+    }
+
+    /// DeleteResponseHeadersPolicy: refused while a cache behavior uses it.
+    pub async fn delete_response_headers_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.delete::<ResponseHeadersPolicyConfig>(id, if_match, |state| {
+            if state.distributions.values().any(|d| {
+                d.v.config
+                    .referenced_response_headers_policy_ids()
+                    .contains(&id)
+            }) {
+                return Err(StateError::InUse {
+                    kind: Kind::ResponseHeadersPolicy,
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -1131,6 +1242,122 @@ mod tests {
             again.key_group(&g.id).await.unwrap().config.items,
             [k.id.as_str()]
         );
+    }
+
+    fn distribution(reference: &str, policy: &str) -> DistributionConfig {
+        let toml: toml::Value = toml::from_str(&format!(
+            r#"
+caller_reference = "{reference}"
+comment = ""
+enabled = true
+[[origins]]
+id = "web"
+domain_name = "origin.example"
+custom_origin_config = {{ http_port = 80, https_port = 443, origin_protocol_policy = "http-only" }}
+[default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+response_headers_policy_id = "{policy}"
+"#
+        ))
+        .unwrap();
+        let mut d = Diagnostics::default();
+        let cfg = DistributionConfig::decode(&crate::model::Tree::from_toml(&toml), &mut d);
+        assert!(d.errors.is_empty(), "{d}");
+        cfg.unwrap()
+    }
+
+    fn rhp(name: &str) -> ResponseHeadersPolicyConfig {
+        ResponseHeadersPolicyConfig {
+            comment: None,
+            name: name.into(),
+            cors: None,
+            security: None,
+            server_timing: None,
+            custom_headers: None,
+            remove_headers: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn response_headers_policy_quotas_and_use() {
+        use crate::model::response_headers::{MAX_DISTRIBUTIONS_PER_POLICY, MAX_POLICIES};
+        let dir = tempfile::tempdir().unwrap();
+        let r = open(dir.path()).await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..MAX_POLICIES {
+            ids.push(
+                r.create_response_headers_policy(rhp(&format!("p{i}")), None, false)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let e = r
+            .create_response_headers_policy(rhp("one-more"), None, false)
+            .await;
+        assert!(
+            matches!(
+                e,
+                Err(StateError::TooManyResponseHeadersPolicies { limit: 20 })
+            ),
+            "{e:?}"
+        );
+        let e = r
+            .create_response_headers_policy(rhp("Managed-SimpleCORS"), None, false)
+            .await;
+        assert!(
+            matches!(
+                &e,
+                Err(StateError::NameTaken {
+                    kind: Kind::ResponseHeadersPolicy,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+
+        let p = &ids[0];
+        for i in 0..MAX_DISTRIBUTIONS_PER_POLICY {
+            r.create_distribution(distribution(&format!("d{i}"), &p.id), None, false)
+                .await
+                .unwrap();
+        }
+        let e = r
+            .create_distribution(distribution("too-many", &p.id), None, false)
+            .await;
+        assert!(
+            matches!(&e, Err(StateError::TooManyDistributionsForResponseHeadersPolicy { id, limit: 100 }) if *id == p.id),
+            "{e:?}"
+        );
+        let e = r
+            .create_distribution(distribution("unknown", "nope"), None, false)
+            .await;
+        assert!(
+            matches!(&e, Err(StateError::MissingReference { kind: Kind::ResponseHeadersPolicy, id }) if id == "nope"),
+            "{e:?}"
+        );
+        let e = r.delete_response_headers_policy(&p.id, Some(&p.etag)).await;
+        assert!(
+            matches!(
+                &e,
+                Err(StateError::InUse {
+                    kind: Kind::ResponseHeadersPolicy,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+        r.delete_response_headers_policy(&ids[1].id, Some(&ids[1].etag))
+            .await
+            .unwrap();
+
+        // What was acknowledged is there after a reopen.
+        drop(r);
+        let again = open(dir.path()).await.unwrap();
+        let snap = again.snapshot().await;
+        assert_eq!(snap.response_headers_policies.len(), MAX_POLICIES - 1);
+        assert!(!snap.response_headers_policies.contains_key(&ids[1].id));
     }
 
     #[tokio::test]

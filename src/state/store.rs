@@ -30,6 +30,8 @@ pub enum Kind {
     OriginRequestPolicy,
     /// Public keys.
     PublicKey,
+    /// Response headers policies (custom ones; managed ones are built in).
+    ResponseHeadersPolicy,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::KeyGroup => "key-groups",
             Kind::OriginRequestPolicy => "origin-request-policies",
             Kind::PublicKey => "public-keys",
+            Kind::ResponseHeadersPolicy => "response-headers-policies",
         }
     }
 
@@ -54,6 +57,7 @@ impl Kind {
             Kind::KeyGroup => "key group",
             Kind::OriginRequestPolicy => "origin request policy",
             Kind::PublicKey => "public key",
+            Kind::ResponseHeadersPolicy => "response headers policy",
         }
     }
 }

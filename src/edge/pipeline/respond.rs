@@ -1,6 +1,6 @@
-//! Phase 7, response: custom error responses. (Admission into the cache happens as the
-//! origin's answer streams, in phase 5; CloudFront's response headers are added by
-//! [`super::Edge::handle`] on every outcome.)
+//! Phase 7, response: custom error responses, and the behavior's response headers policy.
+//! (Admission into the cache happens as the origin's answer streams, in phase 5; CloudFront's
+//! response headers are added by [`super::Edge::handle`] on every outcome.)
 
 use axum::body::Body;
 use http::header;
@@ -10,6 +10,44 @@ use super::super::error::EdgeError;
 use super::super::headers::XCache;
 use super::super::pattern;
 use super::{Ctx, Edge, Outcome};
+use crate::edge::response_headers::{CompiledPolicy, PolicyRequest, Served};
+use crate::edge::summary::Summary;
+use std::sync::Arc;
+
+/// A request's response headers policy and what it needs of the request.
+pub(super) type Policy = (Arc<CompiledPolicy>, PolicyRequest);
+
+/// The behavior's response headers policy and the request's facts it needs, noted when the
+/// request is routed (before later phases consume the request). A behavior without a policy
+/// costs one `Option` check.
+pub(super) fn policy_for<B>(behavior: &super::Behavior, req: &http::Request<B>) -> Option<Policy> {
+    let p = behavior.response_headers.as_ref()?;
+    Some((
+        p.clone(),
+        PolicyRequest::new(p, req.method(), req.headers()),
+    ))
+}
+
+/// Applies a response headers policy to a response about to be sent: every outcome after
+/// routing, hits, misses, custom error pages and the edge's own refusals and redirects
+/// (response-headers-policies.md §12.5).
+pub(super) fn response_headers_policy<B>(
+    resp: &mut http::Response<B>,
+    (policy, req): &Policy,
+    outcome: &Outcome,
+    edge: &Edge,
+    request_id: &http::HeaderValue,
+    summary: &Summary,
+) {
+    let served = Served {
+        x_cache: outcome.x_cache,
+        pop: &edge.identity.pop,
+        request_id,
+        upstream_us: summary.origin_latency_us(),
+        now: edge.clock.now(),
+    };
+    policy.apply(resp.headers_mut(), req, &served);
+}
 
 /// Whether a refusal made by the viewer checks is answered with the distribution's custom
 /// error response for its status, as an origin's error is (caching.md §18, §19;
