@@ -214,10 +214,13 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
     Ok(out)
 }
 
-async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|error| StartError::Bind { addr, what, error })
+/// Binds `n` sockets to `addr` in one `SO_REUSEPORT` group ([`server::bind_group`]).
+fn bind(
+    addr: SocketAddr,
+    n: usize,
+    what: &'static str,
+) -> Result<Vec<std::net::TcpListener>, StartError> {
+    server::bind_group(addr, n).map_err(|error| StartError::Bind { addr, what, error })
 }
 
 /// A started edge: its bound addresses and the means to stop it.
@@ -382,22 +385,51 @@ pub async fn start_with_clock(
     let registry = Arc::new(Registry::open(store, &settings.domain_suffix, on_change).await?);
     apply_declarations(&registry, declared).await?;
 
-    let viewer = bind(settings.listen, "viewer HTTP").await?;
-    let admin = bind(settings.admin_listen, "admin").await?;
+    let workers = settings.workers;
+    let viewer = bind(settings.listen, workers, "viewer HTTP")?;
+    let mut admin = bind(settings.admin_listen, 1, "admin")?;
     let viewer_tls = match &settings.listen_tls {
         Some(t) => Some((
-            bind(t.addr, "viewer HTTPS").await?,
+            bind(t.addr, workers, "viewer HTTPS")?,
             server::tls_acceptor(&t.cert, &t.key)?,
         )),
         None => None,
     };
-    let local = |l: &TcpListener| l.local_addr().map_err(StartError::ListenerAddress);
+    let local = |l: &[std::net::TcpListener]| match l.first() {
+        Some(l) => l.local_addr().map_err(StartError::ListenerAddress),
+        None => Err(StartError::ListenerAddress(
+            std::io::ErrorKind::NotFound.into(),
+        )),
+    };
     let viewer_addr = local(&viewer)?;
     let admin_addr = local(&admin)?;
     let tls_addr = match &viewer_tls {
         Some((l, _)) => Some(local(l)?),
         None => None,
     };
+    let admin = admin
+        .pop()
+        .ok_or(StartError::ListenerAddress(
+            std::io::ErrorKind::NotFound.into(),
+        ))
+        .and_then(|l| {
+            l.set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+                .map_err(StartError::ListenerAddress)
+        })?;
+    let limits = server::Limits {
+        header_timeout: settings.header_timeout,
+        keepalive_timeout: settings.keepalive_timeout,
+        send_timeout: settings.send_timeout,
+        max_connections: settings
+            .max_connections
+            .unwrap_or_else(server::default_max_connections),
+    };
+    let admin_limits = server::Limits {
+        max_connections: server::ADMIN_MAX_CONNECTIONS,
+        ..limits
+    };
+    let gate = server::Gate::new(limits.max_connections);
 
     let (trigger, stop) = Shutdown::new();
     let drain = settings.drain_timeout;
@@ -408,10 +440,18 @@ pub async fn start_with_clock(
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    let workers = settings.workers;
     let on_workers = |l, tls, name| {
-        server::serve_on_workers(l, tls, handler.clone(), stop.clone(), drain, workers, name)
-            .map_err(|error| StartError::Workers { name, error })
+        server::serve_on_workers(
+            l,
+            tls,
+            handler.clone(),
+            stop.clone(),
+            drain,
+            limits,
+            gate.clone(),
+            name,
+        )
+        .map_err(|error| StartError::Workers { name, error })
     };
     tasks.spawn(on_workers(viewer, None, "http")?);
     if let Some((l, acceptor)) = viewer_tls {
@@ -427,12 +467,24 @@ pub async fn start_with_clock(
         data_dir: settings.data_dir.clone(),
     });
     let admin_router = control::router(admin_state);
-    let admin_stop = stop.clone();
-    tasks.spawn(async move {
-        let _ = axum::serve(admin, admin_router)
-            .with_graceful_shutdown(admin_stop.wait())
-            .await;
-    });
+    let admin_handler = move |req: hyper::Request<hyper::body::Incoming>, _: server::ConnInfo| {
+        let mut router = admin_router.clone();
+        async move {
+            match tower_service::Service::call(&mut router, req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    };
+    tasks.spawn(server::serve(
+        admin,
+        None,
+        admin_handler,
+        stop.clone(),
+        drain,
+        admin_limits,
+        server::Gate::new(admin_limits.max_connections),
+    ));
     if let Some(d) = delivery.clone() {
         let registry = registry.clone();
         let meter = meter.clone();

@@ -12,6 +12,7 @@ mod fields;
 mod foundation;
 mod geo;
 mod goaccess;
+mod hardening;
 mod headers;
 mod localstack_smoke;
 mod metering;

@@ -46,6 +46,17 @@ pub const DEFAULT_LOG_DELIVERY_INTERVAL_SECS: u64 = 60;
 pub const MAX_WORKERS: usize = 1024;
 /// How long a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default seconds a connection has to deliver a whole request head (nginx's
+/// `client_header_timeout` is 60).
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
+/// Default seconds an open connection may wait for its next request (nginx's
+/// `keepalive_timeout` is 75).
+pub const DEFAULT_KEEPALIVE_TIMEOUT_SECS: u64 = 60;
+/// Default seconds a send may stall on a viewer that does not read (nginx's `send_timeout` is
+/// 60).
+pub const DEFAULT_SEND_TIMEOUT_SECS: u64 = 60;
+/// Longest timeout the settings accept, in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 3_600;
 
 /// The flags of `edgegate serve`. Every field is optional so that the config file can supply it;
 /// defaults are applied in [`Settings::resolve`].
@@ -125,6 +136,23 @@ pub struct ServeArgs {
     /// of CPUs].
     #[arg(long, env = "EDGEGATE_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Seconds a connection has to send a complete request head, from its first byte (or, on
+    /// a new connection, from the accept) [default: 30].
+    #[arg(long, env = "EDGEGATE_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds an idle connection (HTTP/1.1 keep-alive or HTTP/2, no request in flight) is
+    /// kept open waiting for its next request [default: 60].
+    #[arg(long, env = "EDGEGATE_KEEPALIVE_TIMEOUT", value_name = "SECONDS")]
+    pub keepalive_timeout: Option<u64>,
+    /// Seconds a send may stall on a viewer that does not read before the connection is
+    /// dropped [default: 60].
+    #[arg(long, env = "EDGEGATE_SEND_TIMEOUT", value_name = "SECONDS")]
+    pub send_timeout: Option<u64>,
+    /// Most viewer connections open at once (HTTP and HTTPS together); beyond it new
+    /// connections wait in the listen queue and idle ones are closed first [default: half of
+    /// the open-file limit left after a reserve of 256 descriptors].
+    #[arg(long, env = "EDGEGATE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// `on` or `off`.
@@ -180,6 +208,14 @@ pub struct FileConfig {
     pub workers: Option<usize>,
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
     pub drain_timeout: Option<u64>,
+    /// See [`ServeArgs::header_timeout`].
+    pub header_timeout: Option<u64>,
+    /// See [`ServeArgs::keepalive_timeout`].
+    pub keepalive_timeout: Option<u64>,
+    /// See [`ServeArgs::send_timeout`].
+    pub send_timeout: Option<u64>,
+    /// See [`ServeArgs::max_connections`].
+    pub max_connections: Option<usize>,
     /// Local-directory origins by name: an origin whose DomainName is `NAME.edgegate.local` serves
     /// the files under the directory (relative to the config file).
     #[serde(default)]
@@ -258,6 +294,15 @@ pub struct Settings {
     pub log_delivery_interval: Duration,
     /// Threads serving viewer connections.
     pub workers: usize,
+    /// Time a connection has to send a complete request head (viewer and admin listeners).
+    pub header_timeout: Duration,
+    /// Time an idle connection waits for its next request (viewer and admin listeners).
+    pub keepalive_timeout: Duration,
+    /// Time a send may stall on a peer that does not read (viewer and admin listeners).
+    pub send_timeout: Duration,
+    /// Most viewer connections open at once; `None`: derived from the open-file limit when
+    /// the edge starts ([`crate::server::default_max_connections`]).
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Settings {
@@ -485,6 +530,38 @@ impl Settings {
             errors.push(format!("workers {workers} must be 1 to {MAX_WORKERS}"));
         }
 
+        let mut timeout = |flag: Option<u64>, file: Option<u64>, key: &str, default: u64| {
+            let secs = flag.or(file).unwrap_or(default);
+            if secs == 0 || secs > MAX_TIMEOUT_SECS {
+                errors.push(format!(
+                    "{key} {secs} must be 1 to {MAX_TIMEOUT_SECS} seconds"
+                ));
+            }
+            Duration::from_secs(secs.clamp(1, MAX_TIMEOUT_SECS))
+        };
+        let header_timeout = timeout(
+            args.header_timeout,
+            file.header_timeout,
+            "header_timeout",
+            DEFAULT_HEADER_TIMEOUT_SECS,
+        );
+        let keepalive_timeout = timeout(
+            args.keepalive_timeout,
+            file.keepalive_timeout,
+            "keepalive_timeout",
+            DEFAULT_KEEPALIVE_TIMEOUT_SECS,
+        );
+        let send_timeout = timeout(
+            args.send_timeout,
+            file.send_timeout,
+            "send_timeout",
+            DEFAULT_SEND_TIMEOUT_SECS,
+        );
+        let max_connections = args.max_connections.or(file.max_connections);
+        if max_connections == Some(0) {
+            errors.push("max_connections must be at least 1".into());
+        }
+
         let mut local_origins = BTreeMap::new();
         for (name, dir) in &file.local_origins {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -512,6 +589,10 @@ impl Settings {
                 sendfile,
                 log_delivery_interval,
                 workers,
+                header_timeout,
+                keepalive_timeout,
+                send_timeout,
+                max_connections,
                 trusted_proxies,
                 geoip_db,
                 drain_timeout,
@@ -694,6 +775,34 @@ mod tests {
                 errs.contains("workers") && errs.contains("1 to 1024"),
                 "{errs}"
             );
+        }
+    }
+
+    #[test]
+    fn connection_timeouts_and_limit() {
+        let s = Settings::default();
+        assert_eq!(s.header_timeout, Duration::from_secs(30));
+        assert_eq!(s.keepalive_timeout, Duration::from_secs(60));
+        assert_eq!(s.send_timeout, Duration::from_secs(60));
+        assert_eq!(s.max_connections, None);
+        let f = file(
+            "header_timeout = 5\nkeepalive_timeout = 7\nsend_timeout = 9\nmax_connections = 100",
+        );
+        let args = ServeArgs {
+            keepalive_timeout: Some(2),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, &f, Path::new(".")).unwrap();
+        assert_eq!(s.header_timeout, Duration::from_secs(5));
+        assert_eq!(s.keepalive_timeout, Duration::from_secs(2));
+        assert_eq!(s.send_timeout, Duration::from_secs(9));
+        assert_eq!(s.max_connections, Some(100));
+        let bad = file("header_timeout = 0\nsend_timeout = 99999\nmax_connections = 0");
+        let errs = Settings::resolve(&ServeArgs::default(), &bad, Path::new("."))
+            .unwrap_err()
+            .join("\n");
+        for needle in ["header_timeout 0", "send_timeout 99999", "max_connections"] {
+            assert!(errs.contains(needle), "missing {needle} in {errs}");
         }
     }
 

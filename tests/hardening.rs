@@ -1,0 +1,229 @@
+//! Hardening of the listeners (issue 26): timeouts, the connection limit, HTTP conformance at
+//! the edge and operations, each driven through the real server by a misbehaving client on a
+//! raw `TcpStream`. Timeouts are configured short (1–2 s) and every wait is bounded.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::origin::TestOrigin;
+use crate::common::{HOST, TestEdge, custom_origin_config};
+
+/// Short timeouts for the tests: 1 s for a request head, 2 s of keep-alive, 1 s of stalled send.
+const SHORT: &str = "header_timeout = 1\nkeepalive_timeout = 2\nsend_timeout = 1\n";
+
+/// An edge with `settings` (such as [`SHORT`]) in front of a test origin.
+async fn edge_with(settings: &str) -> (TestEdge, TestOrigin) {
+    let origin = TestOrigin::start().await;
+    let config = format!("{settings}{}", custom_origin_config(origin.addr.port()));
+    (TestEdge::start(&config).await, origin)
+}
+
+/// Reads and discards until the peer closes the connection (EOF or reset); returns the bytes
+/// read and how long it took, or `None` if it is still open after `bound`.
+async fn until_closed(stream: &mut TcpStream, bound: Duration) -> Option<(usize, Duration)> {
+    let start = Instant::now();
+    let mut total = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let left = bound.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some((total, start.elapsed())),
+            Ok(Ok(n)) => total += n,
+        }
+    }
+}
+
+/// Sends `request` and reads one response head and its `Content-Length` body, bounded by 5 s:
+/// (status, head text, body).
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> (u16, String, Vec<u8>) {
+    stream.write_all(request).await.expect("request written");
+    read_response(stream).await
+}
+
+async fn read_response(stream: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    let work = async {
+        let mut data = Vec::new();
+        let mut buf = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut buf).await.expect("response read");
+            assert!(n > 0, "connection closed before a response head: {data:?}");
+            data.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = data[head_end..].to_vec();
+        while body.len() < length {
+            let n = stream.read(&mut buf).await.expect("body read");
+            assert!(n > 0, "connection closed mid-body");
+            body.extend_from_slice(&buf[..n]);
+        }
+        (status, head, body)
+    };
+    tokio::time::timeout(Duration::from_secs(5), work)
+        .await
+        .expect("a response within 5 s")
+}
+
+fn get_request(host: &str, path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let mut silent = TcpStream::connect(edge.viewer).await.unwrap();
+    let (_, took) = until_closed(&mut silent, Duration::from_secs(5))
+        .await
+        .expect("a silent connection is closed");
+    assert!(
+        took >= Duration::from_millis(800),
+        "not before the header timeout: {took:?}"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_head_sent_a_byte_at_a_time_is_cut_off_by_the_header_timeout() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let mut slow = TcpStream::connect(edge.viewer).await.unwrap();
+    let head = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nX-Slow: ");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let start = Instant::now();
+    // One more byte every 200 ms: each resets nothing.
+    let closed = loop {
+        if start.elapsed() > Duration::from_secs(5) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if slow.write_all(b"a").await.is_err() {
+            break true;
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) => break true,
+            Err(_) => {}
+        }
+    };
+    assert!(closed, "a slowloris head is still open after 5 s");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_keepalive_timeout() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    let (status, _, body) = exchange(&mut conn, &get_request(HOST, "/a.txt")).await;
+    assert_eq!((status, body.as_slice()), (200, &b"origin:/a.txt"[..]));
+    // Still open well within the keep-alive timeout (2 s), longer than the header timeout.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let (status, _, _) = exchange(&mut conn, &get_request(HOST, "/b.txt")).await;
+    assert_eq!(
+        status, 200,
+        "the connection was kept alive past the header timeout"
+    );
+    let (_, took) = until_closed(&mut conn, Duration::from_secs(6))
+        .await
+        .expect("an idle keep-alive connection is closed");
+    assert!(took >= Duration::from_millis(1_800), "{took:?}");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_h2c_connection_is_closed() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    // The HTTP/2 preface and an empty SETTINGS frame, then nothing.
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let (read, _) = until_closed(&mut conn, Duration::from_secs(5))
+        .await
+        .expect("an idle HTTP/2 connection is closed");
+    assert!(
+        read > 0,
+        "the edge spoke HTTP/2 (its SETTINGS) before closing"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_that_stops_reading_is_dropped_after_the_send_timeout() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let size = 48 << 20;
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    let path = format!("/big/{size}/stalled");
+    conn.write_all(&get_request(HOST, &path)).await.unwrap();
+    // Read nothing for 3 s: the edge fills the socket buffers, then its send stalls.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (read, _) = until_closed(&mut conn, Duration::from_secs(10))
+        .await
+        .expect("the connection ends");
+    assert!(
+        read < size,
+        "the stalled viewer was dropped before the whole body ({read} of {size} bytes)"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_listener_closes_silent_connections_too() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let mut silent = TcpStream::connect(edge.admin).await.unwrap();
+    assert!(
+        until_closed(&mut silent, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a silent admin connection is closed"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn at_the_connection_limit_idle_connections_make_room_for_new_ones() {
+    let (edge, _origin) =
+        edge_with("header_timeout = 1\nkeepalive_timeout = 60\nmax_connections = 3\n").await;
+    // Three idle keep-alive connections fill the limit.
+    let mut idle = Vec::new();
+    for i in 0..3 {
+        let mut c = TcpStream::connect(edge.viewer).await.unwrap();
+        let (status, _, _) = exchange(&mut c, &get_request(HOST, &format!("/idle/{i}"))).await;
+        assert_eq!(status, 200);
+        idle.push(c);
+    }
+    // A fourth viewer is still served: the idle ones are closed to make room.
+    let mut fourth = TcpStream::connect(edge.viewer).await.unwrap();
+    let (status, _, body) = exchange(&mut fourth, &get_request(HOST, "/fourth")).await;
+    assert_eq!((status, body.as_slice()), (200, &b"origin:/fourth"[..]));
+    let mut closed = 0;
+    for c in &mut idle {
+        if until_closed(c, Duration::from_millis(500)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "an idle connection made room");
+    edge.stop().await;
+}
