@@ -227,3 +227,122 @@ async fn at_the_connection_limit_idle_connections_make_room_for_new_ones() {
     assert!(closed >= 1, "an idle connection made room");
     edge.stop().await;
 }
+
+/// Sends raw `request` bytes on a new connection and reads one response.
+async fn raw(edge: &TestEdge, request: &str) -> (u16, String, Vec<u8>) {
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    exchange(&mut conn, request.as_bytes()).await
+}
+
+#[tokio::test]
+async fn host_headers_that_differ_or_are_missing_get_400() {
+    let (edge, origin) = edge_with(SHORT).await;
+    let (status, _, _) = raw(
+        &edge,
+        &format!("GET /x HTTP/1.1\r\nHost: {HOST}\r\nHost: www.other.test\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 400, "two differing Host headers");
+    let (status, _, _) = raw(&edge, "GET /x HTTP/1.1\r\nAccept: */*\r\n\r\n").await;
+    assert_eq!(status, 400, "HTTP/1.1 without Host");
+    // HTTP/1.0 may leave Host out: it is then simply not routed.
+    let (status, _, _) = raw(&edge, "GET /x HTTP/1.0\r\n\r\n").await;
+    assert_eq!(status, 403, "HTTP/1.0 without Host routes nowhere");
+    // The same Host twice is not ambiguous.
+    let (status, _, _) = raw(
+        &edge,
+        &format!("GET /same HTTP/1.1\r\nHost: {HOST}\r\nHost: {HOST}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        origin.hits(),
+        1,
+        "only the unambiguous request reached the origin"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_is_routed_by_its_authority() {
+    let (edge, origin) = edge_with(SHORT).await;
+    let (status, _, body) = raw(
+        &edge,
+        &format!("GET http://{HOST}/abs.txt HTTP/1.1\r\nHost: www.unknown.test\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, b"origin:/abs.txt");
+    // And the other way round: the Host header does not route an unknown authority.
+    let (status, _, _) = raw(
+        &edge,
+        &format!("GET http://www.unknown.test/abs2.txt HTTP/1.1\r\nHost: {HOST}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(origin.hits_for("/abs2.txt"), 0);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_chunked_body_is_the_viewers_error_400() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let (status, _, _) = raw(
+        &edge,
+        &format!(
+            "POST /api/upload HTTP/1.1\r\nHost: {HOST}\r\nTransfer-Encoding: chunked\r\n\r\n\
+             5\r\nhello\r\nzz\r\nnot a chunk\r\n0\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "not 502: the origin is not to blame");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_transfer_coding_other_than_chunked_gets_501() {
+    let (edge, origin) = edge_with(SHORT).await;
+    let (status, _, _) = raw(
+        &edge,
+        &format!(
+            "POST /api/gz HTTP/1.1\r\nHost: {HOST}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+             5\r\nhello\r\n0\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(status, 501);
+    assert_eq!(origin.hits_for("/api/gz"), 0, "not forwarded");
+    // Plain chunked is fine.
+    let (status, _, body) = raw(
+        &edge,
+        &format!(
+            "POST /api/ok HTTP/1.1\r\nHost: {HOST}\r\nTransfer-Encoding: chunked\r\n\r\n\
+             5\r\nhello\r\n0\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!((status, body.as_slice()), (200, &b"origin:/api/ok"[..]));
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn options_star_is_answered_at_the_edge() {
+    let (edge, origin) = edge_with(SHORT).await;
+    let (status, head, body) = raw(
+        &edge,
+        &format!("OPTIONS * HTTP/1.1\r\nHost: {HOST}\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "{head}");
+    let allow = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("allow: ")
+                .or_else(|| l.strip_prefix("Allow: "))
+        })
+        .expect("an Allow header");
+    assert_eq!(allow, "GET, HEAD", "the default behavior's methods");
+    assert!(body.is_empty());
+    assert_eq!(origin.hits(), 0, "not forwarded");
+    edge.stop().await;
+}

@@ -48,7 +48,7 @@ mod lookup;
 mod respond;
 mod route;
 
-use route::{accept, host_of, route};
+use route::{ViewerBody, accept, host_of, is_options_star, options_star, route};
 
 /// CloudFront's limit on the URL (path and query).
 pub const MAX_URL_BYTES: usize = 8_192;
@@ -243,7 +243,7 @@ impl Edge {
         summary: &Summary,
     ) -> Result<(Response<Body>, Outcome), Stop> {
         // 1. Accept.
-        accept(&req, summary)?;
+        accept(&mut req, summary)?;
         // 2. Route.
         let routes = self.routes.load();
         let host = host_of(&req);
@@ -252,6 +252,9 @@ impl Edge {
         let uri = req.uri().clone();
         let mut root_path = String::new();
         let route = route(&routes, summary, host, &uri, &mut root_path)?;
+        if is_options_star(&req) {
+            return Ok((options_star(route.behavior), Outcome::own(XCache::Miss)));
+        }
         // 3. Viewer checks. A geo or signature refusal may be answered with a custom error
         // page, as an origin's error is (`respond::custom_page_applies`).
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
@@ -292,20 +295,43 @@ impl Edge {
             let (parts, _body) = req.into_parts();
             self.cached(parts, &ctx, ranged, request_id).await
         } else {
-            self.pass(req, &ctx, request_id).await
+            // A request body the viewer fails to deliver whole is the viewer's fault (400),
+            // even though the origin request is what notices it.
+            let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (parts, body) = req.into_parts();
+            let body = Body::new(ViewerBody::new(body, failed.clone()));
+            let passed = self
+                .pass_parts(Request::from_parts(parts, body), &ctx, request_id)
+                .await;
+            if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                fail(
+                    EdgeError::BadRequest(super::error::BadRequest::InvalidBody),
+                    request_id,
+                    summary,
+                )
+            } else {
+                passed
+            }
         };
         // 7. Response: custom error pages.
         Ok(self.custom_error(resp, outcome, &ctx, request_id).await)
     }
 }
 
+/// One "request failed" line per [`crate::server::WARN_INTERVAL`] at most: an attack can make
+/// every request fail.
+static REQUEST_FAILED: crate::server::Throttle =
+    crate::server::Throttle::new(crate::server::WARN_INTERVAL);
+
 /// An error's response: notes its detailed result type for the log, and logs origin failures.
 fn fail(e: EdgeError, request_id: &str, summary: &Summary) -> (Response<Body>, Outcome) {
     if let Some(detailed) = e.detailed_result() {
         summary.detailed(detailed);
     }
-    if e.blame() != super::error::Blame::Viewer {
-        tracing::warn!(error = %e, status = %e.status(), "request failed");
+    if e.blame() != super::error::Blame::Viewer
+        && let Some(suppressed) = REQUEST_FAILED.admit()
+    {
+        tracing::warn!(error = %e, status = %e.status(), "request failed{suppressed}");
     }
     (e.into_response(request_id), Outcome::own(XCache::Error))
 }
