@@ -346,3 +346,159 @@ async fn options_star_is_answered_at_the_edge() {
     assert_eq!(origin.hits(), 0, "not forwarded");
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_edge_on_the_same_data_directory_is_refused() {
+    let (edge, _origin) = edge_with(SHORT).await;
+    let dir = edge.data_dir.path().to_path_buf();
+    // In process: start fails with the lock's holder named.
+    let args = edgegate::config::ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let file = edgegate::config::FileConfig::default();
+    let settings = edgegate::config::Settings::resolve(&args, &file, &dir).unwrap();
+    let Err(e) = edgegate::app::start(settings, file, None).await else {
+        panic!("a second edge must not open a data directory in use");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("is in use by another edgegate")
+            && text.contains(&format!("(pid {})", std::process::id())),
+        "{text}"
+    );
+    // The binary: a clear message and a failing exit status, without serving.
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("edgegate runs");
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("the second edgegate kept running");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is in use by another edgegate"), "{stderr}");
+    // Once the first has stopped, the directory is free again.
+    let dir = edge.stop().await;
+    let again = TestEdge::start_in(SHORT, dir).await;
+    again.stop().await;
+}
+
+/// Runs curl against `url` with `auth` arguments; returns the HTTP status.
+async fn curl_status(url: String, auth: &'static [&'static str]) -> u16 {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "10",
+            ])
+            .args(auth)
+            .arg(&url)
+            .output()
+            .expect("curl runs")
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .parse()
+        .expect("a status")
+}
+
+#[tokio::test]
+async fn off_loopback_metrics_and_usage_need_the_admin_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let file: edgegate::config::FileConfig =
+        toml::from_str("admin_credentials = \"AKIDHARDENING:s3cr3t\"\n").unwrap();
+    let args = edgegate::config::ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("0.0.0.0:0".parse().unwrap()),
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let settings = edgegate::config::Settings::resolve(&args, &file, dir.path()).unwrap();
+    let running = edgegate::app::start(settings, file, None).await.unwrap();
+    let admin = format!("http://127.0.0.1:{}", running.admin.port());
+    for path in ["/metrics", "/usage"] {
+        let url = format!("{admin}{path}");
+        assert_eq!(
+            curl_status(url.clone(), &[]).await,
+            401,
+            "{path} without credentials"
+        );
+        assert_eq!(
+            curl_status(url.clone(), &["-u", "AKIDHARDENING:wrong"]).await,
+            403,
+            "{path} with a wrong secret"
+        );
+        assert_eq!(
+            curl_status(url.clone(), &["-u", "AKIDHARDENING:s3cr3t"]).await,
+            200,
+            "{path} with HTTP Basic"
+        );
+        assert_eq!(
+            curl_status(
+                url.clone(),
+                &[
+                    "--aws-sigv4",
+                    "aws:amz:us-east-1:cloudfront",
+                    "--user",
+                    "AKIDHARDENING:s3cr3t"
+                ]
+            )
+            .await,
+            200,
+            "{path} signed with SigV4"
+        );
+        assert_eq!(
+            curl_status(
+                url,
+                &[
+                    "--aws-sigv4",
+                    "aws:amz:us-east-1:cloudfront",
+                    "--user",
+                    "AKIDHARDENING:other"
+                ]
+            )
+            .await,
+            403,
+            "{path} signed with the wrong secret"
+        );
+    }
+    assert_eq!(curl_status(format!("{admin}/healthz"), &[]).await, 200);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn on_loopback_metrics_stay_open() {
+    let edge = TestEdge::start("admin_credentials = \"AKIDHARDENING:s3cr3t\"\n").await;
+    let url = format!("http://{}/metrics", edge.admin);
+    assert_eq!(curl_status(url, &[]).await, 200);
+    edge.stop().await;
+}
