@@ -502,3 +502,81 @@ async fn on_loopback_metrics_stay_open() {
     assert_eq!(curl_status(url, &[]).await, 200);
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn out_of_descriptors_the_edge_closes_idle_connections_and_keeps_serving() {
+    let origin = TestOrigin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = custom_origin_config(origin.addr.port()).replace(
+        "keys/demo-public.pem",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem"),
+    );
+    let config_path = dir.path().join("edgegate.toml");
+    std::fs::write(&config_path, config).unwrap();
+    // 64 descriptors in all, and a connection limit far above them: accepting runs out of
+    // descriptors, which must neither spin nor stop the edge.
+    let script = format!(
+        "ulimit -n 64 && exec \"$0\" serve --workers 1 --max-connections 1000 \
+         --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --config {} --data-dir {}",
+        config_path.display(),
+        dir.path().join("data").display()
+    );
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_edgegate"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("edgegate runs");
+    let stdout = child.stdout.take().unwrap();
+    let banner = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        line
+    });
+    let banner = tokio::time::timeout(Duration::from_secs(20), banner)
+        .await
+        .expect("edgegate starts within 20 s")
+        .unwrap();
+    let viewer: std::net::SocketAddr = banner
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("viewer=http://"))
+        .unwrap_or_else(|| panic!("a banner: {banner:?}"))
+        .parse()
+        .unwrap();
+    // More silent connections than the edge has descriptors.
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        idle.push(TcpStream::connect(viewer).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut served = 0;
+    for i in 0..5 {
+        let mut conn = TcpStream::connect(viewer).await.unwrap();
+        let (status, _, body) = exchange(&mut conn, &get_request(HOST, &format!("/fd/{i}"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, format!("origin:/fd/{i}").into_bytes());
+        served += 1;
+    }
+    assert_eq!(served, 5);
+    let mut closed = 0;
+    for c in &mut idle {
+        if until_closed(c, Duration::from_millis(20)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert!(closed > 0, "idle connections gave their descriptors back");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let accept_lines = stderr
+        .lines()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    assert!(
+        (1..=3).contains(&accept_lines),
+        "running out of descriptors is logged, once per 10 s: {accept_lines} lines\n{stderr}"
+    );
+}
