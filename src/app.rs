@@ -400,8 +400,13 @@ pub async fn start_with_clock(
         crate::sendfile::raise_open_file_limit();
     }
     let cache = Cache::with_mirrors(settings.cache_size, settings.sendfile);
-    let mut edge =
-        Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()).with_clock(clock);
+    let mut edge = Edge::new(cache, &settings.pop, settings.trusted_proxies.clone())
+        .with_clock(clock)
+        .with_body_limits(crate::edge::pipeline::BodyLimits {
+            buffer: usize::try_from(settings.request_body_buffer).unwrap_or(usize::MAX),
+            max: settings.max_request_body,
+            idle: settings.header_timeout,
+        });
     if let Some(path) = &settings.geoip_db {
         let db = crate::geo::GeoDb::open(path)?;
         tracing::info!(path = %path.display(), kind = db.kind(), "GeoIP database loaded");

@@ -580,3 +580,87 @@ async fn out_of_descriptors_the_edge_closes_idle_connections_and_keeps_serving()
         "running out of descriptors is logged, once per 10 s: {accept_lines} lines\n{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_slow_upload_holds_no_origin_connection_and_does_not_time_the_origin_out() {
+    // The origin's OriginReadTimeout is 2 s; the upload takes longer, each part within the
+    // 1 s header timeout that also bounds a body's parts.
+    let (edge, origin) = edge_with(SHORT).await;
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    let head =
+        format!("POST /api/slow-upload HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 4000\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let start = Instant::now();
+    for _ in 0..4 {
+        conn.write_all(&[b'u'; 1000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        if start.elapsed() < Duration::from_millis(3_000) {
+            assert_eq!(
+                origin.hits_for("/api/slow-upload"),
+                0,
+                "no origin request while the viewer is still uploading"
+            );
+        }
+    }
+    assert!(start.elapsed() > Duration::from_secs(3));
+    let (status, _, body) = read_response(&mut conn).await;
+    assert_eq!(
+        status, 200,
+        "the origin answered at once once the body was there"
+    );
+    assert_eq!(body, b"origin:/api/slow-upload");
+    let seen = origin.seen_for("/api/slow-upload");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].headers.get("content-length").map(|v| v.as_bytes()),
+        Some(&b"4000"[..])
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn request_bodies_over_the_limit_get_413_and_a_stalled_one_408() {
+    let (edge, origin) = edge_with(&format!(
+        "{SHORT}request_body_buffer = \"1KiB\"\nmax_request_body = 4000\n"
+    ))
+    .await;
+    // Too long by its Content-Length: refused before anything is read.
+    let (status, _, _) = raw(
+        &edge,
+        &format!("POST /api/big HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 5000\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(origin.hits_for("/api/big"), 0);
+    let chunked = |path: &str, chunks: usize| {
+        let mut r =
+            format!("POST {path} HTTP/1.1\r\nHost: {HOST}\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for _ in 0..chunks {
+            r.push_str(&format!("3e8\r\n{}\r\n", "c".repeat(1000)));
+        }
+        r.push_str("0\r\n\r\n");
+        r
+    };
+    // Within the limit, longer than the buffer: streamed on after the first KiB.
+    let (status, _, _) = raw(&edge, &chunked("/api/streamed", 3)).await;
+    assert_eq!(status, 200);
+    let seen = origin.seen_for("/api/streamed");
+    assert_eq!(seen.len(), 1);
+    // Over the limit while streamed: 413, not an origin error.
+    let (status, _, _) = raw(&edge, &chunked("/api/too-long", 5)).await;
+    assert_eq!(status, 413);
+    // A body that stops coming: 408 after the header timeout.
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    let head =
+        format!("POST /api/stalled HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 100\r\n\r\nabc");
+    let start = Instant::now();
+    let (status, _, _) = exchange(&mut conn, head.as_bytes()).await;
+    assert_eq!(status, 408);
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(origin.hits_for("/api/stalled"), 0);
+    edge.stop().await;
+}

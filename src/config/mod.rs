@@ -55,6 +55,10 @@ pub const DEFAULT_KEEPALIVE_TIMEOUT_SECS: u64 = 60;
 /// Default seconds a send may stall on a viewer that does not read (nginx's `send_timeout` is
 /// 60).
 pub const DEFAULT_SEND_TIMEOUT_SECS: u64 = 60;
+/// Default size up to which a request body is read whole before the origin request is sent.
+pub const DEFAULT_REQUEST_BODY_BUFFER: u64 = 1 << 20;
+/// Largest `request_body_buffer` the settings accept.
+pub const MAX_REQUEST_BODY_BUFFER: u64 = 64 << 20;
 /// Longest timeout the settings accept, in seconds.
 pub const MAX_TIMEOUT_SECS: u64 = 3_600;
 
@@ -153,6 +157,14 @@ pub struct ServeArgs {
     /// the open-file limit left after a reserve of 256 descriptors].
     #[arg(long, env = "EDGEGATE_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Request bodies up to this size are read whole before the origin request is sent, so
+    /// that a slow upload holds no origin connection and OriginReadTimeout counts from the
+    /// moment the request has been sent; larger ones are streamed [default: 1MiB].
+    #[arg(long, env = "EDGEGATE_REQUEST_BODY_BUFFER", value_name = "BYTES")]
+    pub request_body_buffer: Option<ByteSize>,
+    /// Largest request body accepted; larger ones get 413 [default: no limit, as CloudFront].
+    #[arg(long, env = "EDGEGATE_MAX_REQUEST_BODY", value_name = "BYTES")]
+    pub max_request_body: Option<ByteSize>,
 }
 
 /// `on` or `off`.
@@ -216,6 +228,10 @@ pub struct FileConfig {
     pub send_timeout: Option<u64>,
     /// See [`ServeArgs::max_connections`].
     pub max_connections: Option<usize>,
+    /// See [`ServeArgs::request_body_buffer`]; a string (`"1MiB"`) or a number of bytes.
+    pub request_body_buffer: Option<toml::Value>,
+    /// See [`ServeArgs::max_request_body`]; a string (`"100MiB"`) or a number of bytes.
+    pub max_request_body: Option<toml::Value>,
     /// Local-directory origins by name: an origin whose DomainName is `NAME.edgegate.local` serves
     /// the files under the directory (relative to the config file).
     #[serde(default)]
@@ -303,6 +319,10 @@ pub struct Settings {
     /// Most viewer connections open at once; `None`: derived from the open-file limit when
     /// the edge starts ([`crate::server::default_max_connections`]).
     pub max_connections: Option<usize>,
+    /// Request bodies up to this many bytes are read whole before the origin request.
+    pub request_body_buffer: u64,
+    /// Largest request body accepted (413 beyond), if limited.
+    pub max_request_body: Option<u64>,
 }
 
 impl Default for Settings {
@@ -562,6 +582,25 @@ impl Settings {
             errors.push("max_connections must be at least 1".into());
         }
 
+        let request_body_buffer = byte_size(
+            args.request_body_buffer,
+            &file.request_body_buffer,
+            "request_body_buffer",
+            &mut errors,
+        )
+        .unwrap_or(DEFAULT_REQUEST_BODY_BUFFER);
+        if request_body_buffer > MAX_REQUEST_BODY_BUFFER {
+            errors.push(format!(
+                "request_body_buffer {request_body_buffer} is above the maximum of 64MiB"
+            ));
+        }
+        let max_request_body = byte_size(
+            args.max_request_body,
+            &file.max_request_body,
+            "max_request_body",
+            &mut errors,
+        );
+
         let mut local_origins = BTreeMap::new();
         for (name, dir) in &file.local_origins {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -593,6 +632,8 @@ impl Settings {
                 keepalive_timeout,
                 send_timeout,
                 max_connections,
+                request_body_buffer,
+                max_request_body,
                 trusted_proxies,
                 geoip_db,
                 drain_timeout,
@@ -654,6 +695,35 @@ where
             errors.push(format!("{key}: {s:?}: {e}"));
             None
         }
+    }
+}
+
+/// A size from its flag, else from the config file (a string such as `"1MiB"` or a number of
+/// bytes), else `None`.
+fn byte_size(
+    flag: Option<ByteSize>,
+    file: &Option<toml::Value>,
+    key: &str,
+    errors: &mut Vec<String>,
+) -> Option<u64> {
+    match (flag, file) {
+        (Some(s), _) => Some(s.0),
+        (None, Some(toml::Value::Integer(n))) if *n >= 0 => Some(*n as u64),
+        (None, Some(toml::Value::String(s))) => match s.parse::<ByteSize>() {
+            Ok(b) => Some(b.0),
+            Err(e) => {
+                errors.push(format!("{key}: {e}"));
+                None
+            }
+        },
+        (None, Some(other)) => {
+            errors.push(format!(
+                "{key} must be a size such as \"1MiB\", not {}",
+                other.type_str()
+            ));
+            None
+        }
+        (None, None) => None,
     }
 }
 
@@ -785,6 +855,26 @@ mod tests {
         assert_eq!(s.keepalive_timeout, Duration::from_secs(60));
         assert_eq!(s.send_timeout, Duration::from_secs(60));
         assert_eq!(s.max_connections, None);
+        assert_eq!(s.request_body_buffer, 1 << 20);
+        assert_eq!(s.max_request_body, None);
+        let sizes = file("request_body_buffer = \"64KiB\"\nmax_request_body = 1000");
+        let s = Settings::resolve(&ServeArgs::default(), &sizes, Path::new(".")).unwrap();
+        assert_eq!(
+            (s.request_body_buffer, s.max_request_body),
+            (64 << 10, Some(1000))
+        );
+        let errs = Settings::resolve(
+            &ServeArgs::default(),
+            &file("request_body_buffer = \"1GiB\"\nmax_request_body = true"),
+            Path::new("."),
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(
+            errs.contains("request_body_buffer")
+                && errs.contains("max_request_body must be a size"),
+            "{errs}"
+        );
         let f = file(
             "header_timeout = 5\nkeepalive_timeout = 7\nsend_timeout = 9\nmax_connections = 100",
         );

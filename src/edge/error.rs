@@ -7,7 +7,7 @@
 //!
 //! | blame | statuses | examples |
 //! |---|---|---|
-//! | [`Blame::Viewer`] | 400, 403, 413, 501 | unknown Host, method not allowed, signed URL refused |
+//! | [`Blame::Viewer`] | 400, 403, 408, 413, 501 | unknown Host, method not allowed, signed URL refused |
 //! | [`Blame::Origin`] | 502, 504 (403 for a refused local path) | connection failed, timeout |
 //! | [`Blame::Edge`] | 500 | a response the edge could not form |
 //!
@@ -79,6 +79,12 @@ pub enum EdgeError {
     /// The request is malformed (400).
     #[error("malformed request: {0}")]
     BadRequest(BadRequest),
+    /// The request body is larger than `--max-request-body` (413).
+    #[error("the request body is too large")]
+    BodyTooLarge,
+    /// The viewer stopped sending the request body for longer than the header timeout (408).
+    #[error("the request body stalled")]
+    BodyTimeout,
     /// The request body has a transfer coding other than `chunked` (501, as RFC 9112 asks).
     #[error("unsupported transfer coding")]
     UnsupportedTransferCoding,
@@ -104,6 +110,8 @@ impl EdgeError {
         match self {
             EdgeError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EdgeError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            EdgeError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             EdgeError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             EdgeError::NotRedirectable(status) => *status,
             EdgeError::Origin(OriginError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
@@ -149,6 +157,8 @@ impl EdgeError {
             }
             EdgeError::TooLarge => "Bad request: the request line or headers are too large.",
             EdgeError::BadRequest(_) => "Bad request.",
+            EdgeError::BodyTooLarge => "Bad request: the request body is too large.",
+            EdgeError::BodyTimeout => "Bad request: the request body was not sent in time.",
             EdgeError::UnsupportedTransferCoding => {
                 "Not implemented: the request's transfer coding is not supported."
             }

@@ -48,7 +48,8 @@ mod lookup;
 mod respond;
 mod route;
 
-use route::{ViewerBody, accept, host_of, is_options_star, options_star, route};
+pub use route::BodyLimits;
+use route::{accept, host_of, is_options_star, options_star, route, take_body};
 
 /// CloudFront's limit on the URL (path and query).
 pub const MAX_URL_BYTES: usize = 8_192;
@@ -69,6 +70,8 @@ pub struct Edge {
     clock: Arc<dyn Clock>,
     /// The log phase; `None` with `--metering off`.
     log: Option<Log>,
+    /// How request bodies are taken before the origin request.
+    body_limits: BodyLimits,
 }
 
 /// How a response came to be, for the response and log phases.
@@ -126,7 +129,14 @@ impl Edge {
             geo: None,
             clock: crate::clock::system(),
             log: None,
+            body_limits: BodyLimits::default(),
         }
+    }
+
+    /// Takes request bodies as `limits` say (`--request-body-buffer`, `--max-request-body`).
+    pub fn with_body_limits(mut self, limits: BodyLimits) -> Self {
+        self.body_limits = limits;
+        self
     }
 
     /// Reads the time of day from `clock` (tests move it forward instead of sleeping).
@@ -295,22 +305,23 @@ impl Edge {
             let (parts, _body) = req.into_parts();
             self.cached(parts, &ctx, ranged, request_id).await
         } else {
-            // A request body the viewer fails to deliver whole is the viewer's fault (400),
-            // even though the origin request is what notices it.
-            let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // The body is read first (up to --request-body-buffer), so that a slow upload
+            // holds no origin connection. A body the viewer fails to deliver whole is the
+            // viewer's fault (400, 413), even when the origin request is what notices it.
+            let failed = Arc::new(std::sync::atomic::AtomicU8::new(route::BODY_OK));
             let (parts, body) = req.into_parts();
-            let body = Body::new(ViewerBody::new(body, failed.clone()));
+            let body = take_body(&parts.headers, body, &self.body_limits, failed.clone()).await?;
             let passed = self
                 .pass_parts(Request::from_parts(parts, body), &ctx, request_id)
                 .await;
-            if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                fail(
+            match failed.load(std::sync::atomic::Ordering::Relaxed) {
+                route::BODY_INVALID => fail(
                     EdgeError::BadRequest(super::error::BadRequest::InvalidBody),
                     request_id,
                     summary,
-                )
-            } else {
-                passed
+                ),
+                route::BODY_TOO_LARGE => fail(EdgeError::BodyTooLarge, request_id, summary),
+                _ => passed,
             }
         };
         // 7. Response: custom error pages.

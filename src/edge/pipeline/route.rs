@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -95,42 +95,142 @@ pub(super) fn options_star(behavior: &Behavior) -> Response<Body> {
     resp
 }
 
-/// A viewer's request body on its way to the origin, which notes whether reading it failed
-/// (an invalid chunked encoding, a connection cut mid-body), so that the failure is answered
-/// as the viewer's (400) and not as the origin's (502).
-pub(super) struct ViewerBody {
-    inner: hyper::body::Incoming,
-    failed: Arc<AtomicBool>,
+/// How the edge takes a viewer's request body before the origin request (`--request-body-buffer`,
+/// `--max-request-body`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Bodies up to this many bytes are read whole first; larger ones are streamed after it.
+    pub buffer: usize,
+    /// Larger bodies get 413.
+    pub max: Option<u64>,
+    /// Longest wait for the next part of a body being read (408 beyond).
+    pub idle: std::time::Duration,
 }
 
-impl ViewerBody {
-    /// Wraps `inner`; `failed` is set when a read of it fails.
-    pub(super) fn new(inner: hyper::body::Incoming, failed: Arc<AtomicBool>) -> Self {
-        ViewerBody { inner, failed }
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            buffer: 1 << 20,
+            max: None,
+            idle: std::time::Duration::from_secs(30),
+        }
     }
 }
 
+/// How reading a viewer's body failed while it was streamed to the origin.
+pub(super) const BODY_OK: u8 = 0;
+/// The body could not be read (an invalid chunked encoding, a connection cut mid-body).
+pub(super) const BODY_INVALID: u8 = 1;
+/// The body passed `--max-request-body`.
+pub(super) const BODY_TOO_LARGE: u8 = 2;
+
+/// Takes the viewer's request body before the origin request: a body up to `limits.buffer`
+/// bytes is read whole (each part within `limits.idle`), so that the origin request is sent at
+/// once, with its length; a larger one is sent on as it arrives, after what was read. A body
+/// longer than `limits.max` (by `Content-Length`, or as read) is 413. While streamed, a read
+/// failure is noted in `failed` ([`BODY_INVALID`], [`BODY_TOO_LARGE`]).
+pub(super) async fn take_body(
+    headers: &http::HeaderMap,
+    mut body: hyper::body::Incoming,
+    limits: &BodyLimits,
+    failed: Arc<AtomicU8>,
+) -> Result<Body, EdgeError> {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    if let (Some(max), Some(len)) = (limits.max, super::super::headers::content_length(headers))
+        && len > max
+    {
+        return Err(EdgeError::BodyTooLarge);
+    }
+    if body.is_end_stream() {
+        return Ok(Body::empty());
+    }
+    let mut buf = bytes::BytesMut::new();
+    while buf.len() <= limits.buffer {
+        match tokio::time::timeout(limits.idle, body.frame()).await {
+            Err(_) => return Err(EdgeError::BodyTimeout),
+            Ok(None) => return Ok(Body::from(buf.freeze())),
+            Ok(Some(Err(_))) => return Err(EdgeError::BadRequest(BadRequest::InvalidBody)),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+                if limits.max.is_some_and(|max| buf.len() as u64 > max) {
+                    return Err(EdgeError::BodyTooLarge);
+                }
+            }
+        }
+    }
+    let seen = buf.len() as u64;
+    Ok(Body::new(ViewerBody {
+        first: Some(buf.freeze()),
+        inner: body,
+        failed,
+        seen,
+        max: limits.max,
+    }))
+}
+
+/// The rest of a viewer's request body on its way to the origin, after the part already read,
+/// which notes why reading it failed (an invalid chunked encoding, a connection cut mid-body,
+/// more than `--max-request-body`), so that the failure is answered as the viewer's (400, 413)
+/// and not as the origin's (502).
+struct ViewerBody {
+    first: Option<Bytes>,
+    inner: hyper::body::Incoming,
+    failed: Arc<AtomicU8>,
+    seen: u64,
+    max: Option<u64>,
+}
+
+/// Why a viewer's body stopped: the edge's own reason, for the origin client to carry.
+#[derive(Debug, thiserror::Error)]
+#[error("the viewer's request body failed")]
+struct ViewerBodyFailed;
+
 impl http_body::Body for ViewerBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ViewerBodyFailed;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &polled {
-            self.failed.store(true, Ordering::Relaxed);
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, ViewerBodyFailed>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(first))));
         }
-        polled
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match polled {
+            Poll::Ready(Some(Err(_))) => {
+                self.failed.store(BODY_INVALID, Ordering::Relaxed);
+                Poll::Ready(Some(Err(ViewerBodyFailed)))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                self.seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if self.max.is_some_and(|max| self.seen > max) {
+                    self.failed.store(BODY_TOO_LARGE, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(ViewerBodyFailed)));
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        let rest = self.inner.size_hint();
+        let first = self.first.as_ref().map_or(0, |b| b.len() as u64);
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(rest.lower() + first);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
     }
 }
 
