@@ -38,16 +38,6 @@ start() { # name bin cache-size -> sets PID PORT
     line="$(grep -o 'viewer=http://[^ ]*' "$work/$name/out.txt")" || die "$name did not start"
     PORT="${line##*:}"
 }
-wrk_run() { # port path -> "rps p99ms"
-    local out
-    out="$(wrk -t2 -c50 -d"${secs}s" --latency -H "Host: $host" "http://127.0.0.1:$1$2" 2>&1)"
-    grep -q 'Non-2xx' <<< "$out" && die "non-2xx: $out"
-    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
-                          if (v ~ /s$/) return v * 1000; return v }
-         /Requests\/sec/ {rps = $2} /^ +99%/ {p99 = ms($2)}
-         END {printf "%.0f %.3f\n", rps, p99}' <<< "$out"
-}
-median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 if [[ $what == hits || $what == all ]]; then
     start a "$bin_a" 256MiB; pa=$PORT

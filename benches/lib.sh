@@ -1,7 +1,8 @@
-# Shared by benches/ab.sh, benches/instructions.sh and benches/metering.sh (sourced, not run): a
-# temp dir whose processes are stopped and which is removed on exit, free loopback ports, the
-# static nginx origin of benches/peers with edgegate's config rendered for it, the missing tools
-# installed (`need`), and the binary to measure (`edgegate_bin`).
+# Shared by benches/ab.sh, benches/caching.sh, benches/instructions.sh and benches/metering.sh
+# (sourced, not run): a temp dir whose processes are stopped and which is removed on exit, free
+# loopback ports, the static nginx origin of benches/peers with edgegate's config rendered for it,
+# the missing tools installed (`need`), the binary to measure (`edgegate_bin`), and `wrk_run` and
+# `median` for the scripts that run wrk (they set `secs`).
 #
 # The sourcing script sets `root` (the repository) and `name` (for messages and the temp dir)
 # first; afterwards `work`, `peers`, `host`, `origin_port` are set and `pids` collects the
@@ -65,3 +66,20 @@ start_origin() {
     done
     die "the origin (nginx) did not start: see $work/origin/error.log"
 }
+
+# One wrk run of $secs seconds (2 threads, 50 connections) against 127.0.0.1:PORT/PATH with the
+# bench Host and any extra headers; fails on a non-2xx answer. Prints "req/s p99-ms".
+wrk_run() { # port path [header...]
+    local port="$1" path="$2" out h args=()
+    shift 2
+    for h in "$@"; do args+=(-H "$h"); done
+    out="$(wrk -t2 -c50 -d"${secs}s" --latency -H "Host: $host" "${args[@]}" \
+        "http://127.0.0.1:$port$path" 2>&1)"
+    grep -q 'Non-2xx' <<< "$out" && die "non-2xx: $out"
+    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                          if (v ~ /s$/) return v * 1000; return v }
+         /Requests\/sec/ {rps = $2} /^ +99%/ {p99 = ms($2)}
+         END {printf "%.0f %.3f\n", rps, p99}' <<< "$out"
+}
+# The median of the numbers on standard input, one per line.
+median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }

@@ -354,3 +354,59 @@ async fn compress_variant_revalidated_keeps_its_bytes_and_weak_etag() {
     assert_eq!(hits(&seen, "/js/reval.js"), 2);
     edge.stop().await;
 }
+
+/// Ranges on a variant the edge compresses apply to the compressed bytes (caching.md §10): a
+/// range miss is filled with the whole compressed object, which the first viewer gets (200),
+/// and later ranges are cut from the compressed bytes; the origin is asked once, without the
+/// range. A viewer that accepts no compression gets its ranges from the identity variant.
+#[tokio::test]
+async fn compress_ranges_apply_to_the_compressed_bytes() {
+    let (addr, seen) = origin().await;
+    let edge = TestEdge::start(&config(addr.port())).await;
+    let path = "/js/ranged.js";
+    let ranged = |range: &'static str| {
+        let viewer = edge.viewer;
+        async move {
+            let headers = [("accept-encoding", "gzip"), ("range", range)];
+            send(viewer, "GET", HOST, path, &headers, b"").await
+        }
+    };
+    let first = ranged("bytes=0-99").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-encoding"), Some("gzip"));
+    assert_eq!(gunzip(&first.body), script());
+    let whole = first.body.clone();
+    let r = ranged("bytes=100-199").await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        r.header("content-range").unwrap(),
+        format!("bytes 100-199/{}", whole.len())
+    );
+    assert_eq!(r.body.as_ref(), &whole[100..200]);
+    assert_eq!(hits(&seen, path), 1);
+    // The identity variant: this origin ignores ranges, so its whole answer is the first
+    // viewer's and the next range is a hit.
+    for status in [200, 206] {
+        let r = send(
+            edge.viewer,
+            "GET",
+            HOST,
+            path,
+            &[("range", "bytes=0-9")],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status, status);
+        assert_eq!(r.header("content-encoding"), None);
+        let expected = if status == 200 {
+            &script()[..]
+        } else {
+            &script()[0..10]
+        };
+        assert_eq!(r.body.as_ref(), expected);
+    }
+    assert_eq!(hits(&seen, path), 2);
+    edge.stop().await;
+}

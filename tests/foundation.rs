@@ -72,33 +72,8 @@ async fn builtin_demo_serves_public_and_guards_private() {
     assert!(r.text().contains("MissingKey"));
     // The banner's signing command opens it.
     let url = format!("http://localhost:{}/private/report.txt", viewer.port());
-    let key = concat!(
-        "file://",
-        env!("CARGO_MANIFEST_DIR"),
-        "/keys/demo-private.pem"
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        crate::common::awscli::aws(&[
-            "cloudfront",
-            "sign",
-            "--url",
-            &url,
-            "--key-pair-id",
-            "K2EDGEGATEDEMO",
-            "--private-key",
-            key,
-            "--date-less-than",
-            "2099-01-01",
-        ])
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let signed = String::from_utf8(out.stdout).unwrap();
+    let signed =
+        crate::common::awscli::sign_with_demo_key(&url, "K2EDGEGATEDEMO", "2099-01-01").await;
     let path = signed
         .trim()
         .split_once(&format!(":{}", viewer.port()))

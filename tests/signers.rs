@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::common::awscli::{aws, aws_json};
+use crate::common::awscli::{aws_json, sign_with_demo_key};
 use crate::common::origin::TestOrigin;
 use crate::common::*;
 
@@ -90,38 +90,27 @@ trusted_signers = ["{ORPHAN}"]
 /// the AWS CLI cannot read, by `edgegate sign url` (byte-identical to it, see tests/sign.rs).
 async fn sign(path: &str, key_pair_id: &str, private_key: &str) -> String {
     let url = format!("http://{HOST}{path}");
-    let (key_pair_id, private_key) = (key_pair_id.to_owned(), private_key.to_owned());
-    let out = tokio::task::spawn_blocking(move || {
-        if private_key == DEMO_PRIVATE {
-            aws(&[
-                "cloudfront",
-                "sign",
-                "--url",
-                &url,
-                "--key-pair-id",
-                &key_pair_id,
-                "--private-key",
-                &format!("file://{private_key}"),
-                "--date-less-than",
-                "2099-01-01",
-            ])
-        } else {
+    let signed = if private_key == DEMO_PRIVATE {
+        sign_with_demo_key(&url, key_pair_id, "2099-01-01").await
+    } else {
+        let (key_pair_id, private_key) = (key_pair_id.to_owned(), private_key.to_owned());
+        let out = tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_edgegate"))
                 .args(["sign", "url", "--url", &url, "--key-pair-id", &key_pair_id])
                 .args(["--private-key", &private_key, "--expires", "4070908800"])
                 .output()
                 .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    signed
         .trim()
         .strip_prefix(&format!("http://{HOST}"))
         .unwrap()

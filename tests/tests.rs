@@ -3,6 +3,10 @@
 mod common;
 
 mod api;
+mod api_codes;
+mod api_ops;
+mod api_readback;
+mod api_resources;
 mod collapsing;
 mod compress;
 mod edge;
@@ -16,6 +20,7 @@ mod hardening;
 mod headers;
 mod localstack_smoke;
 mod metering;
+mod ranges;
 mod sign;
 mod signers;
 mod stale;

@@ -14,8 +14,13 @@ fn keys() -> &'static KeyRing {
     static KEYS: OnceLock<KeyRing> = OnceLock::new();
     KEYS.get_or_init(|| {
         let mut k = KeyRing::new();
-        k.insert("K2EDGEGATEDEMO", include_str!("../../keys/demo-public.pem")).expect("demo key");
-        k.insert("KEC", include_str!("../../tests/fixtures/signing/ec-public.pem")).expect("ec key");
+        k.insert("K2EDGEGATEDEMO", include_str!("../../keys/demo-public.pem"))
+            .expect("demo key");
+        k.insert(
+            "KEC",
+            include_str!("../../tests/fixtures/signing/ec-public.pem"),
+        )
+        .expect("ec key");
         k
     })
 }

@@ -86,6 +86,37 @@ pub fn not_modified(req_headers: &HeaderMap, cached: &CachedObject) -> bool {
     })
 }
 
+/// Whether a viewer's `Range` applies to `cached` given its `If-Range` (RFC 9110 §13.1.5): with
+/// no `If-Range` it does; an entity tag must match the stored one strongly (neither weak), a
+/// date must equal the stored `Last-Modified` exactly. Otherwise, or when unreadable, the whole
+/// object is sent.
+pub fn range_applies(req_headers: &HeaderMap, cached: &CachedObject) -> bool {
+    let Some(value) = req_headers.get(header::IF_RANGE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let value = value.trim();
+    if value.starts_with("W/") {
+        return false;
+    }
+    if let Some(tag) = value.strip_prefix('"') {
+        let Some(etag) = cached.headers.get(header::ETAG) else {
+            return false;
+        };
+        let Ok(etag) = etag.to_str() else {
+            return false;
+        };
+        let etag = etag.trim();
+        return !etag.starts_with("W/") && etag.strip_prefix('"') == Some(tag);
+    }
+    let Some(since) = super::date::parse_http_date(value) else {
+        return false;
+    };
+    http_date(&cached.headers, header::LAST_MODIFIED) == Some(since)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +228,35 @@ mod tests {
             &object(&[])
         ));
         assert!(!not_modified(&req(&[]), &obj));
+    }
+
+    #[test]
+    fn if_range() {
+        let obj = object(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Mon, 02 Jan 2023 03:04:05 GMT"),
+        ]);
+        let req = |v: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = v {
+                h.insert(header::IF_RANGE, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        assert!(range_applies(&req(None), &obj));
+        assert!(range_applies(&req(Some("\"v1\"")), &obj));
+        assert!(!range_applies(&req(Some("\"v2\"")), &obj));
+        assert!(!range_applies(&req(Some("W/\"v1\"")), &obj));
+        assert!(range_applies(
+            &req(Some("Mon, 02 Jan 2023 03:04:05 GMT")),
+            &obj
+        ));
+        assert!(!range_applies(
+            &req(Some("Mon, 02 Jan 2023 03:04:06 GMT")),
+            &obj
+        ));
+        assert!(!range_applies(&req(Some("junk")), &obj));
+        let weak = object(&[("etag", "W/\"v1\"")]);
+        assert!(!range_applies(&req(Some("\"v1\"")), &weak));
     }
 }

@@ -76,6 +76,68 @@ pub fn parse(range: &HeaderValue, len: u64) -> RangeOutcome {
     RangeOutcome::Partial(start, end)
 }
 
+/// The shape of a `Range` header, judged before the object's length is known: what a miss
+/// does with it (caching.md §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeForm {
+    /// One well-formed byte range: `N-M`, `N-` or `-N`.
+    Single,
+    /// Several well-formed byte ranges, ascending and not overlapping (a suffix range last).
+    Multiple,
+    /// Anything else: CloudFront answers it with the whole object (200).
+    Invalid,
+}
+
+/// Classifies a `Range` header.
+pub fn form(range: &HeaderValue) -> RangeForm {
+    let Some(specs) = range
+        .to_str()
+        .ok()
+        .and_then(|t| t.trim().split_once('='))
+        .filter(|(unit, _)| unit.trim().eq_ignore_ascii_case("bytes"))
+        .map(|(_, set)| set)
+    else {
+        return RangeForm::Invalid;
+    };
+    let mut count = 0usize;
+    // The first position the next range may start at; None after a suffix or open range.
+    let mut next_start = Some(0u64);
+    for spec in specs.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((first, last)) = spec.split_once('-') else {
+            return RangeForm::Invalid;
+        };
+        let (first, last) = (first.trim(), last.trim());
+        let Some(min) = next_start else {
+            // Nothing may follow a suffix or open-ended range.
+            return RangeForm::Invalid;
+        };
+        if first.is_empty() {
+            if position(last).is_none() {
+                return RangeForm::Invalid;
+            }
+            next_start = None;
+        } else {
+            let Some(start) = position(first).filter(|&s| s >= min) else {
+                return RangeForm::Invalid;
+            };
+            next_start = if last.is_empty() {
+                None
+            } else {
+                match position(last) {
+                    Some(end) if end >= start => end.checked_add(1),
+                    _ => return RangeForm::Invalid,
+                }
+            };
+        }
+        count += 1;
+    }
+    match count {
+        0 => RangeForm::Invalid,
+        1 => RangeForm::Single,
+        _ => RangeForm::Multiple,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +173,30 @@ mod tests {
         assert_eq!(p("bytes=-0", 1000), Unsatisfiable);
         assert_eq!(p("bytes=0-", 0), Unsatisfiable);
         assert_eq!(p("bytes=-5", 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn forms() {
+        let f = |s: &str| form(&HeaderValue::from_str(s).unwrap());
+        for s in ["bytes=0-99", "bytes=5-", "bytes=-5", "Bytes = 1-2 ,"] {
+            assert_eq!(f(s), RangeForm::Single, "{s}");
+        }
+        for s in ["bytes=0-1,5-6", "bytes=0-1, 2-3, -4", "bytes=0-9,10-"] {
+            assert_eq!(f(s), RangeForm::Multiple, "{s}");
+        }
+        for s in [
+            "bytes=5-6,0-1",
+            "bytes=0-5,5-9",
+            "bytes=-5,0-1",
+            "bytes=0-,5-6",
+            "bytes=5-1",
+            "bytes=",
+            "bytes=x-1",
+            "items=0-1",
+            "0-1",
+        ] {
+            assert_eq!(f(s), RangeForm::Invalid, "{s}");
+        }
     }
 
     #[test]

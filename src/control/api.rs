@@ -32,7 +32,7 @@ pub const MAX_BODY: usize = 1 << 20;
 pub const PREFIX: &str = "/2020-05-31/";
 
 /// Paging members for the lists that carry a `Marker`.
-fn page_info(marker: &Option<String>, next: &Option<String>, max: usize) -> Page {
+pub(super) fn page_info(marker: &Option<String>, next: &Option<String>, max: usize) -> Page {
     Page {
         marker: marker.clone().unwrap_or_default(),
         next_marker: next.clone(),
@@ -135,22 +135,26 @@ async fn dispatch(State(state): State<Arc<AdminState>>, req: Request) -> Respons
 }
 
 /// A decoded request.
-struct Call<'a> {
-    method: Method,
-    segments: Vec<&'a str>,
-    query: Vec<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+pub(super) struct Call<'a> {
+    pub(super) method: Method,
+    pub(super) segments: Vec<&'a str>,
+    pub(super) query: Vec<(String, String)>,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
 }
 
 impl Call<'_> {
-    fn if_match(&self) -> Option<&str> {
+    pub(super) fn if_match(&self) -> Option<&str> {
         self.headers
             .get(header::IF_MATCH)
             .and_then(|v| v.to_str().ok())
     }
 
-    fn query(&self, name: &str) -> Option<&str> {
+    pub(super) fn has_query(&self, name: &str) -> bool {
+        self.query.iter().any(|(k, _)| k == name)
+    }
+
+    pub(super) fn query(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
@@ -158,7 +162,7 @@ impl Call<'_> {
     }
 
     /// Parses the body as the document `C`, decodes and validates it.
-    fn document<C: Document>(&self) -> Result<C, ApiError> {
+    pub(super) fn document<C: Document>(&self) -> Result<C, ApiError> {
         self.decode(C::ROOT, |t, d| {
             let c = C::decode(t, d)?;
             c.validate(d);
@@ -167,7 +171,7 @@ impl Call<'_> {
     }
 
     /// Parses the body as the XML document `root` and decodes it with `decode`.
-    fn decode<T>(
+    pub(super) fn decode<T>(
         &self,
         root: &str,
         decode: impl FnOnce(&Tree, &mut Diagnostics) -> Option<T>,
@@ -222,11 +226,7 @@ async fn handle(state: &AdminState, req: Request) -> Result<Response, ApiError> 
         .map_err(|e| ApiError::new(e.status(), e.code(), e.message()))?;
     }
     let path = parts.uri.path();
-    let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Err(unsupported(&parts.method, path));
-    };
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let query = parts
+    let query: Vec<(String, String)> = parts
         .uri
         .query()
         .map(|q| {
@@ -244,6 +244,10 @@ async fn handle(state: &AdminState, req: Request) -> Result<Response, ApiError> 
                 .collect()
         })
         .unwrap_or_default();
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return Err(super::unsupported::unsupported(&parts.method, path, &query));
+    };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let call = Call {
         method: parts.method.clone(),
         segments,
@@ -252,13 +256,16 @@ async fn handle(state: &AdminState, req: Request) -> Result<Response, ApiError> 
         body,
     };
     route(state, &call).await.map_err(|e| match e {
-        Routed::NotFound => unsupported(&call.method, path),
+        Routed::NotFound => super::unsupported::unsupported(&call.method, path, &call.query),
         Routed::Api(e) => e,
     })
 }
 
-enum Routed {
+/// The dispatcher's outcome when no response was made: no route, or a refusal.
+pub(super) enum Routed {
+    /// No route handles the request.
     NotFound,
+    /// The request was refused.
     Api(ApiError),
 }
 
@@ -276,7 +283,7 @@ impl From<StateError> for Routed {
 
 /// The API's 404 for an unknown id of a resource read from a state snapshot (the same error the
 /// registry gives).
-fn not_found(kind: Kind, id: &str) -> ApiError {
+pub(super) fn not_found(kind: Kind, id: &str) -> ApiError {
     StateError::NotFound {
         kind,
         id: id.to_owned(),
@@ -284,18 +291,8 @@ fn not_found(kind: Kind, id: &str) -> ApiError {
     .into()
 }
 
-fn unsupported(method: &Method, path: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "UnsupportedOperation",
-        format!(
-            "edgegate does not implement {method} {path}; see the README for the supported CloudFront API operations."
-        ),
-    )
-}
-
 /// An XML response with optional ETag and Location.
-fn xml(
+pub(super) fn xml(
     status: StatusCode,
     tree: &Tree,
     root: &str,
@@ -334,14 +331,14 @@ fn resource<C: Document>(
     }
 }
 
-fn no_content() -> Response {
+pub(super) fn no_content() -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     resp
 }
 
 /// Paging parameters: `Marker` (an id to start after) and `MaxItems` (default 100).
-fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
+pub(super) fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
     let max = match call.query("MaxItems") {
         None | Some("") => 100,
         Some(s) => s
@@ -363,7 +360,7 @@ fn paging(call: &Call<'_>) -> Result<(Option<String>, usize), ApiError> {
 }
 
 /// Applies Marker/MaxItems to ids in order: the page and the next marker, if truncated.
-fn page<'a, T>(
+pub(super) fn page<'a, T>(
     items: &'a [T],
     id: impl Fn(&T) -> &str,
     marker: &Option<String>,
@@ -388,6 +385,9 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
     let s = &call.segments;
     let resp = match (call.method.clone(), s.as_slice()) {
         // === distributions ===
+        (M::POST, ["distribution"]) if call.has_query("WithTags") => {
+            super::tags::create_distribution_with_tags(state, call).await?
+        }
         (M::POST, ["distribution"]) => create_distribution(state, call).await?,
         (M::GET, ["distribution"]) => list_distributions(state, call).await?,
         (M::GET, ["distribution", id]) => get_distribution(state, id, false).await?,
@@ -446,6 +446,31 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::GET, ["origin-request-policy", id, "config"]) => {
             get_origin_request_policy(state, id, true).await?
         }
+        (M::PUT, ["cache-policy", id]) => {
+            super::policies::update_cache_policy(state, call, id).await?
+        }
+        (M::DELETE, ["cache-policy", id]) => {
+            state
+                .registry
+                .delete_cache_policy(id, call.if_match())
+                .await?;
+            no_content()
+        }
+        (M::PUT, ["origin-request-policy", id]) => {
+            super::policies::update_origin_request_policy(state, call, id).await?
+        }
+        (M::DELETE, ["origin-request-policy", id]) => {
+            state
+                .registry
+                .delete_origin_request_policy(id, call.if_match())
+                .await?;
+            no_content()
+        }
+        // === tags and the ListDistributionsBy… family ===
+        (_, ["tagging"]) => return super::tags::route(state, call).await,
+        (M::GET, [by, id]) if by.starts_with("distributionsBy") => {
+            return super::lists::route(state, call, by, id).await;
+        }
         _ => return Err(Routed::NotFound),
     };
     Ok(resp)
@@ -453,11 +478,11 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
 
 // === distributions ===
 
-fn dist_location(id: &str) -> String {
+pub(super) fn dist_location(id: &str) -> String {
     format!("https://cloudfront.amazonaws.com/2020-05-31/distribution/{id}")
 }
 
-fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> DistributionMeta {
+pub(super) fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> DistributionMeta {
     DistributionMeta {
         id: d.v.id.clone(),
         arn: format!(
@@ -473,7 +498,7 @@ fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> DistributionM
     }
 }
 
-async fn distribution_tree(state: &AdminState, d: &DistributionEntry) -> Tree {
+pub(super) async fn distribution_tree(state: &AdminState, d: &DistributionEntry) -> Tree {
     let snap = state.registry.snapshot().await;
     let groups: Vec<ActiveKeyGroup> =
         d.v.config
@@ -534,13 +559,22 @@ async fn get_distribution(
     config_only: bool,
 ) -> Result<Response, ApiError> {
     let d = state.registry.distribution(id).await?;
-    let full = distribution_tree(state, &d).await;
-    Ok(resource(
-        &d.v.etag,
-        &d.v.config,
-        config_only,
+    if config_only {
+        let tree = model::responses::distribution_config(&d.v.config);
+        return Ok(xml(
+            StatusCode::OK,
+            &tree,
+            "DistributionConfig",
+            Some(&d.v.etag),
+            None,
+        ));
+    }
+    Ok(xml(
+        StatusCode::OK,
+        &distribution_tree(state, &d).await,
         "Distribution",
-        || full,
+        Some(&d.v.etag),
+        None,
     ))
 }
 
@@ -840,9 +874,18 @@ async fn get_cache_policy(
                 .ok_or_else(|| not_found(Kind::CachePolicy, id))?;
             (v.etag.clone(), v.last_modified, v.config.clone())
         };
-    Ok(resource(&etag, &config, config_only, "CachePolicy", || {
-        model::responses::cache_policy(id, modified, &config)
-    }))
+    if config_only {
+        let tree = model::responses::cache_policy_config(&config);
+        return Ok(xml(
+            StatusCode::OK,
+            &tree,
+            "CachePolicyConfig",
+            Some(&etag),
+            None,
+        ));
+    }
+    let tree = model::responses::cache_policy(id, modified, &config);
+    Ok(xml(StatusCode::OK, &tree, "CachePolicy", Some(&etag), None))
 }
 
 async fn list_cache_policies(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {

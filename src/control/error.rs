@@ -22,11 +22,21 @@ pub struct ApiError {
     pub message: String,
 }
 
+/// The HTTP status botocore's service model gives an error code, if the code is the model's.
+pub fn model_status(code: &str) -> Option<StatusCode> {
+    super::model_table::ERRORS
+        .binary_search_by(|(c, _)| (*c).cmp(code))
+        .ok()
+        .and_then(|i| StatusCode::from_u16(super::model_table::ERRORS[i].1).ok())
+}
+
 impl ApiError {
-    /// An error with an explicit status.
+    /// An error with a code. A code of CloudFront's service model always carries the model's
+    /// status (so no call site can send `NoSuchOrigin` with anything but 404); `status` is used
+    /// only for codes outside the model (`MalformedInput`, SigV4's codes, `InternalError`).
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: model_status(code).unwrap_or(status),
             code,
             message: message.into(),
         }
@@ -188,6 +198,9 @@ impl From<StateError> for ApiError {
             ),
             S::InUse { kind, .. } => (StatusCode::CONFLICT, in_use(*kind)),
             S::TooManyCachePolicies { .. } => (StatusCode::BAD_REQUEST, "TooManyCachePolicies"),
+            S::TooManyTags { .. } => (StatusCode::BAD_REQUEST, "InvalidTagging"),
+            S::ManagedUpdate { .. } => (StatusCode::BAD_REQUEST, "IllegalUpdate"),
+            S::ManagedDelete { .. } => (StatusCode::BAD_REQUEST, "IllegalDelete"),
             S::Store(_) | S::Encode(_) | S::CorruptRecord { .. } => return Self::internal(e),
         };
         Self::new(status, code, e.to_string())

@@ -7,6 +7,11 @@
 
 pub mod api;
 pub mod error;
+mod lists;
+pub mod model_table;
+mod policies;
+mod tags;
+pub mod unsupported;
 
 pub use api::{AdminState, router};
 pub use error::ApiError;

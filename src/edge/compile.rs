@@ -475,7 +475,7 @@ impl Compiler {
         let read = o
             .s3_origin_config
             .as_ref()
-            .map(|s| s.origin_read_timeout)
+            .and_then(|s| s.origin_read_timeout)
             .unwrap_or(30)
             .clamp(1, 120);
         let settings = S3OriginSettings {

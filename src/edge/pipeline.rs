@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
 use http::{Method, Request, Response};
 
 use super::error::EdgeError;
@@ -301,9 +301,8 @@ impl Edge {
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
             || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
         let (resp, outcome) = if cacheable_method && !behavior.ttl.caching_disabled() {
-            let ranged = req.headers().contains_key(header::RANGE);
             let (parts, _body) = req.into_parts();
-            self.cached(parts, &ctx, ranged, request_id).await
+            self.cached(parts, &ctx, request_id).await
         } else {
             // The body is read first (up to --request-body-buffer), so that a slow upload
             // holds no origin connection. A body the viewer fails to deliver whole is the

@@ -252,8 +252,9 @@ pub struct OriginCustomHeader {
 pub struct S3OriginConfig {
     /// Legacy OAI, `origin-access-identity/cloudfront/<ID>`, or empty.
     pub origin_access_identity: String,
-    /// Response timeout in seconds, 1–120 (default 30).
-    pub origin_read_timeout: u32,
+    /// Response timeout in seconds, 1–120; CloudFront's default (30) when `None`, which is
+    /// also left out when read back (CloudFront does not add it).
+    pub origin_read_timeout: Option<u32>,
 }
 
 /// Settings of a custom origin.
@@ -595,7 +596,7 @@ fn decode_origin(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<Origin>
     let s3_origin_config = r.map("S3OriginConfig", d).map(|mut m| {
         let c = S3OriginConfig {
             origin_access_identity: m.string("OriginAccessIdentity", d).unwrap_or_default(),
-            origin_read_timeout: m.int("OriginReadTimeout", d).unwrap_or(30),
+            origin_read_timeout: m.int("OriginReadTimeout", d),
         };
         m.finish(d);
         c
@@ -734,7 +735,8 @@ fn decode_behavior(
     let compress = r.bool("Compress", d).unwrap_or(false);
     let lambda_function_associations = r.verbatim("LambdaFunctionAssociations", d);
     let function_associations = r.verbatim("FunctionAssociations", d);
-    let field_level_encryption_id = r.string_nonempty("FieldLevelEncryptionId", d);
+    // Kept when empty: CloudFront reads back `FieldLevelEncryptionId: ""`.
+    let field_level_encryption_id = r.string("FieldLevelEncryptionId", d);
     let realtime_log_config_arn = r.string_nonempty("RealtimeLogConfigArn", d);
     let cache_policy_id = r.string_nonempty("CachePolicyId", d);
     let origin_request_policy_id = r.string_nonempty("OriginRequestPolicyId", d);
@@ -922,7 +924,7 @@ impl Origin {
                 self.s3_origin_config.as_ref().map(|s| {
                     MapBuilder::new()
                         .leaf("OriginAccessIdentity", &s.origin_access_identity)
-                        .leaf("OriginReadTimeout", s.origin_read_timeout)
+                        .opt_leaf("OriginReadTimeout", s.origin_read_timeout)
                         .build()
                 }),
             )
@@ -1043,10 +1045,21 @@ impl CacheBehavior {
                         .leaf("QueryString", f.query_string)
                         .node(
                             "Cookies",
-                            MapBuilder::new()
-                                .leaf("Forward", f.cookies.forward)
-                                .wrapped("WhitelistedNames", leaves(&f.cookies.whitelisted_names))
-                                .build(),
+                            {
+                                // CloudFront writes WhitelistedNames only for a whitelist.
+                                let c = MapBuilder::new().leaf("Forward", f.cookies.forward);
+                                if f.cookies.forward == ItemSelection::Whitelist
+                                    || !f.cookies.whitelisted_names.is_empty()
+                                {
+                                    c.wrapped(
+                                        "WhitelistedNames",
+                                        leaves(&f.cookies.whitelisted_names),
+                                    )
+                                } else {
+                                    c
+                                }
+                            }
+                            .build(),
                         )
                         .wrapped("Headers", leaves(&f.headers))
                         .wrapped("QueryStringCacheKeys", leaves(&f.query_string_cache_keys))
@@ -1685,8 +1698,24 @@ impl Origin {
         }
         let mut read_timeout = 30;
         if let Some(s) = &self.s3_origin_config {
-            read_timeout = s.origin_read_timeout;
-            if !(1..=120).contains(&s.origin_read_timeout) {
+            // CloudFront: "The parameter Origin DomainName does not refer to a valid S3 bucket."
+            // Local-directory origins (`{name}.edgegate.local`) are edgegate's own S3-like kind.
+            let domain = self.domain_name.to_ascii_lowercase();
+            if valid_host(&self.domain_name)
+                && crate::origin::parse_s3_domain(&domain).is_none()
+                && !domain.ends_with(crate::edge::compile::LOCAL_ORIGIN_SUFFIX)
+            {
+                d.error(
+                    format!("{p}.DomainName"),
+                    INVALID,
+                    format!(
+                        "The parameter Origin DomainName does not refer to a valid S3 bucket: {:?} (an S3OriginConfig needs bucket.s3.amazonaws.com or bucket.s3.REGION.amazonaws.com; use a CustomOriginConfig for other origins, including S3 website endpoints)",
+                        self.domain_name
+                    ),
+                );
+            }
+            read_timeout = s.origin_read_timeout.unwrap_or(30);
+            if !(1..=120).contains(&read_timeout) {
                 d.error(
                     format!("{p}.S3OriginConfig.OriginReadTimeout"),
                     "InvalidOriginReadTimeout",
@@ -1941,7 +1970,13 @@ impl CacheBehavior {
             }
         }
         for (name, v) in [
-            ("FieldLevelEncryptionId", &self.field_level_encryption_id),
+            (
+                "FieldLevelEncryptionId",
+                &self
+                    .field_level_encryption_id
+                    .clone()
+                    .filter(|s| !s.is_empty()),
+            ),
             ("RealtimeLogConfigArn", &self.realtime_log_config_arn),
             ("ResponseHeadersPolicyId", &self.response_headers_policy_id),
         ] {

@@ -232,7 +232,8 @@ fn toml_inline_distribution_without_wrappers() {
             .as_ref()
             .unwrap()
             .origin_read_timeout,
-        30
+        None,
+        "not given, so not invented (the edge uses CloudFront's 30 s)"
     );
     assert_eq!(
         cfg.default_cache_behavior.trusted_key_groups,
@@ -511,6 +512,23 @@ fn rule_origins() {
         "InvalidArgument",
     );
 
+    // An S3OriginConfig on a domain that is not an S3 bucket's: InvalidArgument, as CloudFront.
+    let mut c = toml_config();
+    c.origins[1].s3_origin_config = c.origins[0].s3_origin_config.clone();
+    c.origins[1].custom_origin_config = None;
+    assert_error(
+        &c,
+        &format!("{D}.Origins.Items[1].DomainName"),
+        "InvalidArgument",
+    );
+    let mut c = toml_config();
+    c.origins[1].s3_origin_config = c.origins[0].s3_origin_config.clone();
+    c.origins[1].custom_origin_config = None;
+    c.origins[1].domain_name = "site.edgegate.local".into();
+    let mut d = Diagnostics::default();
+    c.validate(&mut d);
+    assert!(d.errors.is_empty(), "{d}");
+
     let s = format!("{D}.Origins.Items[0]");
     let mut c = toml_config();
     c.origins[0].custom_origin_config = c.origins[1].custom_origin_config.clone();
@@ -520,7 +538,7 @@ fn rule_origins() {
     assert_error(&c, &s, "InvalidOrigin");
     let mut c = toml_config();
     let s3 = c.origins[0].s3_origin_config.as_mut().unwrap();
-    s3.origin_read_timeout = 0;
+    s3.origin_read_timeout = Some(0);
     s3.origin_access_identity = "origin-access-identity/E123".into();
     assert_error(
         &c,

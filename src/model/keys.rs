@@ -49,7 +49,7 @@ impl PublicKeyConfig {
             let caller_reference = r.string_req("CallerReference", d);
             let name = r.string_req("Name", d);
             let encoded_key = r.string_req("EncodedKey", d);
-            let comment = r.string_nonempty("Comment", d);
+            let comment = r.string("Comment", d);
             r.finish(d);
             Some(Self {
                 caller_reference: caller_reference?,
@@ -174,7 +174,7 @@ impl KeyGroupConfig {
                     None
                 }
             };
-            let comment = r.string_nonempty("Comment", d);
+            let comment = r.string("Comment", d);
             r.finish(d);
             Some(Self {
                 name: name?,

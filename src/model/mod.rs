@@ -19,6 +19,7 @@
 //!   error code.
 //! - [`distribution`], [`policy`], [`keys`], [`invalidation`]: typed documents with
 //!   `from_tree`, `to_tree` and `validate`.
+//! - [`tags`]: resource tags (`Tags`, `TagKeys`, `DistributionConfigWithTags`).
 //! - [`responses`]: API response documents built from plain values, and the error envelope.
 //!
 //! Cross-resource checks (a `CachePolicyId` that names an existing policy, a key group that
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod policy;
 pub mod reader;
 pub mod responses;
+pub mod tags;
 pub mod tree;
 
 pub use diag::{Diagnostics, Issue};

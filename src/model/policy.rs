@@ -183,7 +183,7 @@ impl CachePolicyConfig {
 
     fn decode(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<Self> {
         let mut r = MapReader::new(tree, path, d)?;
-        let comment = r.string_nonempty("Comment", d);
+        let comment = r.string("Comment", d);
         let name = r.string_req("Name", d);
         let default_ttl = r.int("DefaultTTL", d);
         let max_ttl = r.int("MaxTTL", d);
@@ -420,7 +420,7 @@ impl OriginRequestPolicyConfig {
 
     fn decode(tree: &Tree, path: &str, d: &mut Diagnostics) -> Option<Self> {
         let mut r = MapReader::new(tree, path, d)?;
-        let comment = r.string_nonempty("Comment", d);
+        let comment = r.string("Comment", d);
         let name = r.string_req("Name", d);
         let headers = decode_names(&mut r, "HeadersConfig", "HeaderBehavior", "Headers", d);
         let cookies = decode_names(&mut r, "CookiesConfig", "CookieBehavior", "Cookies", d);

@@ -25,7 +25,7 @@ fn errors(f: impl FnOnce(&mut Diagnostics)) -> Vec<(String, &'static str)> {
 fn cache_policy_round_trip() {
     let c = example();
     assert_eq!(c.name, "my-policy");
-    assert_eq!(c.comment, None);
+    assert_eq!(c.comment.as_deref(), Some(""), "an empty Comment is kept");
     assert_eq!(
         (c.min_ttl, c.effective_default_ttl(), c.effective_max_ttl()),
         (1, 86_400, 31_536_000)

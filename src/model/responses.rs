@@ -12,7 +12,7 @@ use super::distribution::DistributionConfig;
 use super::invalidation::InvalidationBatch;
 use super::keys::{KeyGroupConfig, PublicKeyConfig};
 use super::policy::{CachePolicyConfig, OriginRequestPolicyConfig, PolicyType};
-use super::reader::{MapBuilder, ModelEnum, leaves, wrapped};
+use super::reader::{MapBuilder, leaves, wrapped};
 use super::tree::{Tree, XMLNS, escape_text};
 
 /// A timestamp as CloudFront writes it: UTC, milliseconds, `Z`.
@@ -96,6 +96,145 @@ fn active_trusted_key_groups(cfg: &DistributionConfig, groups: &[ActiveKeyGroup]
     wrapped(items, vec![("Enabled".into(), Tree::leaf(enabled))])
 }
 
+/// Adds `key` to a structure when it is missing.
+fn or_default(t: &mut Tree, key: &str, default: impl FnOnce() -> Tree) {
+    if let Tree::Map(m) = t
+        && !m.iter().any(|(k, _)| k == key)
+    {
+        m.push((key.to_owned(), default()));
+    }
+}
+
+/// Each item of the list wrapper `key` of a structure.
+fn items_mut<'a>(t: &'a mut Tree, key: &str) -> impl Iterator<Item = &'a mut Tree> {
+    let list = match t {
+        Tree::Map(m) => m
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, w)| match w {
+                Tree::Map(w) => w.iter_mut().find(|(k, _)| k == "Items").map(|(_, l)| l),
+                _ => None,
+            }),
+        _ => None,
+    };
+    match list {
+        Some(Tree::List(items)) => items.iter_mut(),
+        _ => [].iter_mut(),
+    }
+}
+
+fn member<'a>(t: &'a mut Tree, key: &str) -> Option<&'a mut Tree> {
+    match t {
+        Tree::Map(m) => m.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn leaf_of<'a>(t: &'a Tree, key: &str) -> Option<&'a str> {
+    t.get(key).and_then(Tree::as_str)
+}
+
+fn empty_list() -> Tree {
+    wrapped(Vec::new(), Vec::new())
+}
+
+/// CloudFront's defaults for a cache behavior's members the request left out.
+fn behavior_defaults(b: &mut Tree) {
+    or_default(b, "SmoothStreaming", || Tree::leaf(false));
+    or_default(b, "LambdaFunctionAssociations", empty_list);
+    or_default(b, "FunctionAssociations", empty_list);
+    or_default(b, "FieldLevelEncryptionId", || Tree::leaf(""));
+    or_default(b, "GrpcConfig", || {
+        MapBuilder::new().leaf("Enabled", false).build()
+    });
+    // The legacy form's TTLs (MinTTL is required with ForwardedValues).
+    if b.get("ForwardedValues").is_some() {
+        or_default(b, "DefaultTTL", || Tree::leaf(86400));
+        or_default(b, "MaxTTL", || Tree::leaf(31_536_000));
+    }
+}
+
+/// The viewer certificate as CloudFront reads it back (the AWS CLI's documented outputs): the
+/// `*.cloudfront.net` certificate (`vip`, `TLSv1`, source `cloudfront`, as the current
+/// `list-distributions` example shows) when none is given; with an ACM
+/// or IAM certificate, `CloudFrontDefaultCertificate: false` and the deprecated `Certificate` /
+/// `CertificateSource` pair filled from it.
+fn viewer_certificate(t: &mut Tree) {
+    or_default(t, "ViewerCertificate", || {
+        MapBuilder::new()
+            .leaf("CloudFrontDefaultCertificate", true)
+            .build()
+    });
+    let Some(vc) = member(t, "ViewerCertificate") else {
+        return;
+    };
+    if let Some(arn) = leaf_of(vc, "ACMCertificateArn").map(str::to_owned) {
+        or_default(vc, "CloudFrontDefaultCertificate", || Tree::leaf(false));
+        or_default(vc, "Certificate", || Tree::leaf(&arn));
+        or_default(vc, "CertificateSource", || Tree::leaf("acm"));
+    } else if let Some(id) = leaf_of(vc, "IAMCertificateId").map(str::to_owned) {
+        or_default(vc, "CloudFrontDefaultCertificate", || Tree::leaf(false));
+        or_default(vc, "Certificate", || Tree::leaf(&id));
+        or_default(vc, "CertificateSource", || Tree::leaf("iam"));
+    } else if leaf_of(vc, "CloudFrontDefaultCertificate") == Some("true") {
+        or_default(vc, "SSLSupportMethod", || Tree::leaf("vip"));
+        or_default(vc, "MinimumProtocolVersion", || Tree::leaf("TLSv1"));
+        or_default(vc, "CertificateSource", || Tree::leaf("cloudfront"));
+    }
+}
+
+/// A `DistributionConfig` as CloudFront reads it back: the config as given, with CloudFront's
+/// defaults for every member left out (no logging, `PriceClass_All`, the default certificate,
+/// no geo restriction, no web ACL, `http2`, IPv6 on, origin shield off, empty
+/// `FieldLevelEncryptionId`, no function associations, the legacy TTLs, error caching of 10
+/// seconds). Nothing else is added: an S3 origin gets no `OriginReadTimeout` it was not given.
+pub fn distribution_config(cfg: &DistributionConfig) -> Tree {
+    let mut t = cfg.to_tree();
+    or_default(&mut t, "Logging", || {
+        MapBuilder::new()
+            .leaf("Enabled", false)
+            .leaf("IncludeCookies", false)
+            .leaf("Bucket", "")
+            .leaf("Prefix", "")
+            .build()
+    });
+    or_default(&mut t, "PriceClass", || Tree::leaf("PriceClass_All"));
+    viewer_certificate(&mut t);
+    or_default(&mut t, "Restrictions", || {
+        MapBuilder::new()
+            .node(
+                "GeoRestriction",
+                wrapped(
+                    Vec::new(),
+                    vec![("RestrictionType".into(), Tree::leaf("none"))],
+                ),
+            )
+            .build()
+    });
+    or_default(&mut t, "WebACLId", || Tree::leaf(""));
+    or_default(&mut t, "HttpVersion", || Tree::leaf("http2"));
+    or_default(&mut t, "IsIPV6Enabled", || Tree::leaf(true));
+    or_default(&mut t, "ContinuousDeploymentPolicyId", || Tree::leaf(""));
+    or_default(&mut t, "Staging", || Tree::leaf(false));
+    for o in items_mut(&mut t, "Origins") {
+        or_default(o, "OriginShield", || {
+            MapBuilder::new().leaf("Enabled", false).build()
+        });
+    }
+    if let Some(b) = member(&mut t, "DefaultCacheBehavior") {
+        behavior_defaults(b);
+    }
+    for b in items_mut(&mut t, "CacheBehaviors") {
+        behavior_defaults(b);
+    }
+    for e in items_mut(&mut t, "CustomErrorResponses") {
+        or_default(e, "ResponsePagePath", || Tree::leaf(""));
+        or_default(e, "ResponseCode", || Tree::leaf(""));
+        or_default(e, "ErrorCachingMinTTL", || Tree::leaf(10));
+    }
+    t
+}
+
 /// A `Distribution` (root element `Distribution`), as Create/Get/UpdateDistribution return.
 pub fn distribution(
     meta: &DistributionMeta,
@@ -118,31 +257,15 @@ pub fn distribution(
             "ActiveTrustedKeyGroups",
             active_trusted_key_groups(cfg, key_groups),
         )
-        .node("DistributionConfig", cfg.to_tree())
+        .node("DistributionConfig", distribution_config(cfg))
         .build()
 }
 
 /// One `DistributionSummary`, with every member the model requires (defaults filled in where
 /// the config leaves them out).
 pub fn distribution_summary(meta: &DistributionMeta, cfg: &DistributionConfig) -> Tree {
-    let t = cfg.to_tree();
+    let t = distribution_config(cfg);
     let take = |k: &str| t.get(k).cloned();
-    let default_restrictions = || {
-        MapBuilder::new()
-            .node(
-                "GeoRestriction",
-                wrapped(
-                    Vec::new(),
-                    vec![("RestrictionType".into(), Tree::leaf("none"))],
-                ),
-            )
-            .build()
-    };
-    let default_cert = || {
-        MapBuilder::new()
-            .leaf("CloudFrontDefaultCertificate", true)
-            .build()
-    };
     MapBuilder::new()
         .leaf("Id", &meta.id)
         .leaf("ARN", &meta.arn)
@@ -157,26 +280,21 @@ pub fn distribution_summary(meta: &DistributionMeta, cfg: &DistributionConfig) -
         .opt_node("CacheBehaviors", take("CacheBehaviors"))
         .opt_node("CustomErrorResponses", take("CustomErrorResponses"))
         .leaf("Comment", &cfg.comment)
-        .leaf(
-            "PriceClass",
-            cfg.price_class.map_or("PriceClass_All", |p| p.as_str()),
-        )
+        .opt_node("PriceClass", take("PriceClass"))
         .leaf("Enabled", cfg.enabled)
-        .node(
-            "ViewerCertificate",
-            take("ViewerCertificate").unwrap_or_else(default_cert),
-        )
-        .node(
-            "Restrictions",
-            take("Restrictions").unwrap_or_else(default_restrictions),
-        )
-        .leaf("WebACLId", cfg.web_acl_id.as_deref().unwrap_or(""))
-        .leaf(
+        .opt_node("ViewerCertificate", take("ViewerCertificate"))
+        .opt_node("Restrictions", take("Restrictions"))
+        .opt_node("WebACLId", take("WebACLId"))
+        // ListDistributions writes the version in capitals (`HTTP2`), as the AWS CLI's
+        // documented `list-distributions` output shows; Get/Create/Update write `http2`.
+        .opt_leaf(
             "HttpVersion",
-            cfg.http_version.map_or("http2", |v| v.as_str()),
+            t.get("HttpVersion")
+                .and_then(Tree::as_str)
+                .map(str::to_ascii_uppercase),
         )
-        .leaf("IsIPV6Enabled", cfg.is_ipv6_enabled.unwrap_or(false))
-        .leaf("Staging", cfg.staging.unwrap_or(false))
+        .opt_node("IsIPV6Enabled", take("IsIPV6Enabled"))
+        .opt_node("Staging", take("Staging"))
         .opt_leaf("ConnectionMode", cfg.connection_mode)
         .opt_leaf("AnycastIpListId", cfg.anycast_ip_list_id.as_ref())
         .opt_node("ViewerMtlsConfig", cfg.viewer_mtls_config.clone())
@@ -228,6 +346,12 @@ pub fn distribution_list(page: &Page, items: &[(DistributionMeta, DistributionCo
             .map(|(m, c)| distribution_summary(m, c))
             .collect(),
     )
+}
+
+/// A `DistributionIdList` (root element `DistributionIdList`), as the
+/// `ListDistributionsBy…` operations that list ids return.
+pub fn distribution_id_list(page: &Page, ids: &[String]) -> Tree {
+    paged_list(page, leaves(ids))
 }
 
 /// An `Invalidation` (root element `Invalidation`).
@@ -322,8 +446,20 @@ pub fn cache_policy(id: &str, last_modified_time: OffsetDateTime, cfg: &CachePol
     MapBuilder::new()
         .leaf("Id", id)
         .leaf("LastModifiedTime", timestamp(last_modified_time))
-        .node("CachePolicyConfig", cfg.to_tree())
+        .node("CachePolicyConfig", cache_policy_config(cfg))
         .build()
+}
+
+/// A `CachePolicyConfig` as CloudFront reads it back: a left-out `DefaultTTL` or `MaxTTL` comes
+/// back as the value CloudFront uses (86400, or MinTTL when larger; 31536000, or DefaultTTL when
+/// larger).
+pub fn cache_policy_config(cfg: &CachePolicyConfig) -> Tree {
+    let mut t = cfg.to_tree();
+    or_default(&mut t, "DefaultTTL", || {
+        Tree::leaf(cfg.effective_default_ttl())
+    });
+    or_default(&mut t, "MaxTTL", || Tree::leaf(cfg.effective_max_ttl()));
+    t
 }
 
 /// A `CachePolicyList` (root element `CachePolicyList`) of `CachePolicySummary{Type,

@@ -334,6 +334,7 @@ pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
                         format!("bad character or entity reference: {e}"),
                     )
                 })?;
+                check_chars(&text, &here(&stack))?;
                 match stack.last_mut() {
                     Some(f) => f.text.push_str(&text),
                     None if text.trim().is_empty() => {}
@@ -344,6 +345,7 @@ pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
                 let text = std::str::from_utf8(&c)
                     .map_err(|_| TreeError::new(here(&stack), "CDATA is not UTF-8"))?
                     .to_owned();
+                check_chars(&text, &here(&stack))?;
                 match stack.last_mut() {
                     Some(f) => f.text.push_str(&text),
                     None => return Err(TreeError::new("", "CDATA outside the root element")),
@@ -366,6 +368,20 @@ pub fn from_xml(bytes: &[u8]) -> Result<(String, Tree), TreeError> {
         buf.clear();
     }
     root.ok_or_else(|| TreeError::new("", "the body has no XML element"))
+}
+
+/// Refuses the characters XML 1.0 does not allow, raw or as references (`&#0;`): controls
+/// other than tab, line feed and carriage return, and U+FFFE / U+FFFF.
+fn check_chars(text: &str, path: &str) -> Result<(), TreeError> {
+    match text.chars().find(|&c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    }) {
+        Some(c) => Err(TreeError::new(
+            path,
+            format!("U+{:04X} is not a character XML allows", c as u32),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn element_name(raw: &[u8], path: &str) -> Result<String, TreeError> {
@@ -580,6 +596,10 @@ mod tests {
             (b"<A><B>x</C></A>", "malformed"),
             (b"<!DOCTYPE A [<!ENTITY x \"y\">]><A>&x;</A>", "DOCTYPE"),
             (b"<A>&x;</A>", "entity"),
+            (b"<A>a\x00b</A>", "U+0000 is not a character XML allows"),
+            (b"<A>a\x01b</A>", "U+0001 is not a character XML allows"),
+            (b"<A><![CDATA[\x1f]]></A>", "U+001F"),
+            (b"<A>&#xFFFF;</A>", "U+FFFF"),
             (b"<A>text<B>1</B></A>", "mixes text"),
             (b"<A><B>1</B><B>2</B></A>", "more than once"),
             (b"<A a=\"1\"/>", "unexpected attribute"),

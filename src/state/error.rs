@@ -93,6 +93,30 @@ pub enum StateError {
         /// The limit.
         limit: usize,
     },
+    /// Adding tags would give a resource more than CloudFront allows.
+    #[error("A resource can have at most {limit} tags; this request would give it {count}.")]
+    TooManyTags {
+        /// The limit.
+        limit: usize,
+        /// How many it would have.
+        count: usize,
+    },
+    /// A managed policy cannot be changed.
+    #[error("The {} {id} is managed by CloudFront and cannot be changed.", kind.noun())]
+    ManagedUpdate {
+        /// What kind of policy.
+        kind: Kind,
+        /// Its id.
+        id: String,
+    },
+    /// A managed policy cannot be deleted.
+    #[error("The {} {id} is managed by CloudFront and cannot be deleted.", kind.noun())]
+    ManagedDelete {
+        /// What kind of policy.
+        kind: Kind,
+        /// Its id.
+        id: String,
+    },
     /// The durable store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -151,6 +175,10 @@ fn in_use_message(kind: Kind, id: &str) -> String {
         }
         Kind::KeyGroup => format!(
             "The key group {id} is trusted by a distribution; remove it from the cache behaviors first."
+        ),
+        Kind::CachePolicy | Kind::OriginRequestPolicy => format!(
+            "The {} {id} is used by a distribution's cache behavior; remove it from the behaviors first.",
+            kind.noun()
         ),
         _ => format!("The {} {id} is in use.", kind.noun()),
     }

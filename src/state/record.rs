@@ -32,4 +32,7 @@ pub struct Envelope {
     pub declared: bool,
     /// The configuration, as CloudFront XML.
     pub config_xml: String,
+    /// The resource's tags (distributions only), in the order they were added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<crate::model::tags::Tag>,
 }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::error::StateError;
 use super::record::Envelope;
 use super::store::{Kind, StateStore};
+use crate::model::tags::{MAX_TAGS, Tag};
 use crate::model::{
     CachePolicyConfig, Diagnostics, DistributionConfig, Document, InvalidationBatch,
     KeyGroupConfig, OriginRequestPolicyConfig, PublicKeyConfig,
@@ -47,6 +48,8 @@ pub struct DistributionEntry {
     pub v: Versioned<DistributionConfig>,
     /// `d…​.{suffix}`.
     pub domain_name: String,
+    /// Its tags (TagResource, CreateDistributionWithTags), in the order they were added.
+    pub tags: Vec<Tag>,
 }
 
 /// An invalidation.
@@ -232,6 +235,7 @@ impl Registry {
             state.distributions.insert(
                 e.id.clone(),
                 DistributionEntry {
+                    tags: e.tags.clone(),
                     v: versioned(&e, config),
                     domain_name,
                 },
@@ -296,7 +300,19 @@ impl Registry {
             status: None,
             declared: v.declared,
             config_xml,
+            tags: Vec::new(),
         }
+    }
+
+    /// Writes a distribution's record (config, domain name and tags).
+    async fn persist_distribution(&self, entry: &DistributionEntry) -> Result<(), StateError> {
+        let mut env = Self::envelope(
+            &entry.v,
+            entry.v.config.to_tree().to_xml("DistributionConfig"),
+        );
+        env.domain_name = Some(entry.domain_name.clone());
+        env.tags = entry.tags.clone();
+        self.persist(Kind::Distribution, &env).await
     }
 
     // === distributions ===
@@ -354,11 +370,26 @@ impl Registry {
         Ok(())
     }
 
-    /// CreateDistribution. Returns the entry and whether it was newly created (an identical
-    /// repeat of a CallerReference returns the existing one).
+    /// CreateDistribution. Returns the entry and whether it was newly created. A CallerReference
+    /// already used is `CallerReferenceReused` (CloudFront's DistributionAlreadyExists), whatever
+    /// the config; with `fixed` (a declared distribution re-applied at start) an unchanged
+    /// config returns the existing entry and a changed one replaces it.
     pub async fn create_distribution(
         &self,
         cfg: DistributionConfig,
+        fixed: Option<(String, Option<String>)>,
+        declared: bool,
+    ) -> Result<(DistributionEntry, bool), StateError> {
+        self.create_distribution_with_tags(cfg, Vec::new(), fixed, declared)
+            .await
+    }
+
+    /// CreateDistributionWithTags: [`Registry::create_distribution`] with the distribution's
+    /// first tags.
+    pub async fn create_distribution_with_tags(
+        &self,
+        cfg: DistributionConfig,
+        tags: Vec<Tag>,
         fixed: Option<(String, Option<String>)>,
         declared: bool,
     ) -> Result<(DistributionEntry, bool), StateError> {
@@ -367,7 +398,10 @@ impl Registry {
             d.v.config.caller_reference == cfg.caller_reference
                 && fixed.as_ref().is_none_or(|(id, _)| *id == d.v.id)
         }) {
-            if existing.v.config == cfg {
+            // A declared distribution re-applied unchanged at start is left as it is. Through
+            // the API a CallerReference is never reused, even with the same config: the current
+            // model documents DistributionAlreadyExists for any repeat.
+            if fixed.is_some() && existing.v.config == cfg {
                 return Ok((existing.clone(), false));
             }
             if fixed.is_none() {
@@ -407,13 +441,18 @@ impl Registry {
                 config: cfg,
             },
             domain_name: domain,
+            // A declared distribution re-applied at start keeps the tags it was given.
+            tags: if tags.is_empty() {
+                state
+                    .distributions
+                    .get(&id)
+                    .map(|d| d.tags.clone())
+                    .unwrap_or_default()
+            } else {
+                tags
+            },
         };
-        let mut env = Self::envelope(
-            &entry.v,
-            entry.v.config.to_tree().to_xml("DistributionConfig"),
-        );
-        env.domain_name = Some(entry.domain_name.clone());
-        self.persist(Kind::Distribution, &env).await?;
+        self.persist_distribution(&entry).await?;
         state.distributions.insert(id, entry.clone());
         (self.on_change)(&state);
         Ok((entry, true))
@@ -454,12 +493,7 @@ impl Registry {
         entry.v.config = cfg;
         entry.v.etag = crate::ids::etag();
         entry.v.last_modified = now();
-        let mut env = Self::envelope(
-            &entry.v,
-            entry.v.config.to_tree().to_xml("DistributionConfig"),
-        );
-        env.domain_name = Some(entry.domain_name.clone());
-        self.persist(Kind::Distribution, &env).await?;
+        self.persist_distribution(&entry).await?;
         state.distributions.insert(id.to_owned(), entry.clone());
         (self.on_change)(&state);
         Ok(entry)
@@ -489,6 +523,46 @@ impl Registry {
         }
         state.distributions.remove(id);
         (self.on_change)(&state);
+        Ok(())
+    }
+
+    /// TagResource on a distribution: adds the tags, replacing the value of a key it already
+    /// has. The distribution's ETag does not change (tags are not part of its config).
+    pub async fn tag_distribution(&self, id: &str, tags: Vec<Tag>) -> Result<(), StateError> {
+        let mut state = self.state.lock().await;
+        let mut entry = state
+            .distributions
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found::<DistributionConfig>(id))?;
+        for t in tags {
+            match entry.tags.iter_mut().find(|o| o.key == t.key) {
+                Some(o) => o.value = t.value,
+                None => entry.tags.push(t),
+            }
+        }
+        if entry.tags.len() > MAX_TAGS {
+            return Err(StateError::TooManyTags {
+                limit: MAX_TAGS,
+                count: entry.tags.len(),
+            });
+        }
+        self.persist_distribution(&entry).await?;
+        state.distributions.insert(id.to_owned(), entry);
+        Ok(())
+    }
+
+    /// UntagResource on a distribution: removes the keys it has (unknown keys are ignored).
+    pub async fn untag_distribution(&self, id: &str, keys: &[String]) -> Result<(), StateError> {
+        let mut state = self.state.lock().await;
+        let mut entry = state
+            .distributions
+            .get(id)
+            .cloned()
+            .ok_or_else(|| not_found::<DistributionConfig>(id))?;
+        entry.tags.retain(|t| !keys.contains(&t.key));
+        self.persist_distribution(&entry).await?;
+        state.distributions.insert(id.to_owned(), entry);
         Ok(())
     }
 
@@ -535,6 +609,7 @@ impl Registry {
             status: Some(entry.status.clone()),
             declared: false,
             config_xml: entry.batch.to_tree().to_xml("InvalidationBatch"),
+            tags: Vec::new(),
         };
         self.persist(Kind::Invalidation, &env).await?;
         state
@@ -848,6 +923,125 @@ impl Registry {
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
         let v = Self::version(&state, id, declared, cfg);
         self.put(&mut state, v).await
+    }
+
+    /// UpdateCachePolicy (`If-Match` required; a managed policy cannot be changed; the name
+    /// stays unique). Distributions using the policy see the change on their next request.
+    pub async fn update_cache_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        cfg: CachePolicyConfig,
+    ) -> Result<Versioned<CachePolicyConfig>, StateError> {
+        if crate::model::managed_cache_policies()
+            .iter()
+            .any(|m| m.id == id)
+        {
+            return Err(StateError::ManagedUpdate {
+                kind: Kind::CachePolicy,
+                id: id.to_owned(),
+            });
+        }
+        self.update(id, if_match, cfg, |state, _, new| {
+            let managed = crate::model::managed_cache_policies()
+                .iter()
+                .any(|m| m.name == new.name);
+            Self::unique_name::<CachePolicyConfig>(state, |c| &c.name, &new.name, Some(id), managed)
+        })
+        .await
+    }
+
+    /// DeleteCachePolicy: not a managed one, and not while a distribution uses it.
+    pub async fn delete_cache_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
+        if crate::model::managed_cache_policies()
+            .iter()
+            .any(|m| m.id == id)
+        {
+            return Err(StateError::ManagedDelete {
+                kind: Kind::CachePolicy,
+                id: id.to_owned(),
+            });
+        }
+        self.delete::<CachePolicyConfig>(id, if_match, |state| {
+            if state
+                .distributions
+                .values()
+                .any(|d| d.v.config.referenced_cache_policy_ids().contains(&id))
+            {
+                return Err(StateError::InUse {
+                    kind: Kind::CachePolicy,
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// UpdateOriginRequestPolicy (as [`Registry::update_cache_policy`]).
+    pub async fn update_origin_request_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        cfg: OriginRequestPolicyConfig,
+    ) -> Result<Versioned<OriginRequestPolicyConfig>, StateError> {
+        if crate::model::managed_origin_request_policies()
+            .iter()
+            .any(|m| m.id == id)
+        {
+            return Err(StateError::ManagedUpdate {
+                kind: Kind::OriginRequestPolicy,
+                id: id.to_owned(),
+            });
+        }
+        self.update(id, if_match, cfg, |state, _, new| {
+            let managed = crate::model::managed_origin_request_policies()
+                .iter()
+                .any(|m| m.name == new.name);
+            Self::unique_name::<OriginRequestPolicyConfig>(
+                state,
+                |c| &c.name,
+                &new.name,
+                Some(id),
+                managed,
+            )
+        })
+        .await
+    }
+
+    /// DeleteOriginRequestPolicy (as [`Registry::delete_cache_policy`]).
+    pub async fn delete_origin_request_policy(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
+        if crate::model::managed_origin_request_policies()
+            .iter()
+            .any(|m| m.id == id)
+        {
+            return Err(StateError::ManagedDelete {
+                kind: Kind::OriginRequestPolicy,
+                id: id.to_owned(),
+            });
+        }
+        self.delete::<OriginRequestPolicyConfig>(id, if_match, |state| {
+            if state.distributions.values().any(|d| {
+                d.v.config
+                    .referenced_origin_request_policy_ids()
+                    .contains(&id)
+            }) {
+                return Err(StateError::InUse {
+                    kind: Kind::OriginRequestPolicy,
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -76,6 +76,37 @@ pub fn aws_ok(args: &[&str]) -> Output {
     out
 }
 
+/// `url` signed by `aws cloudfront sign` (botocore's CloudFrontSigner) with the demo key
+/// (`keys/demo-private.pem`) under `key_pair_id`, valid until `date_less_than` (a date or Unix
+/// seconds, as the CLI takes it). Panics unless the CLI succeeds.
+pub async fn sign_with_demo_key(url: &str, key_pair_id: &str, date_less_than: &str) -> String {
+    let key = concat!(
+        "file://",
+        env!("CARGO_MANIFEST_DIR"),
+        "/keys/demo-private.pem"
+    );
+    let args = [
+        "cloudfront",
+        "sign",
+        "--url",
+        url,
+        "--key-pair-id",
+        key_pair_id,
+        "--private-key",
+        key,
+        "--date-less-than",
+        date_less_than,
+    ]
+    .map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || aws_ok(&args.each_ref().map(String::as_str)))
+        .await
+        .expect("the AWS CLI ran");
+    String::from_utf8(out.stdout)
+        .expect("a URL")
+        .trim()
+        .to_owned()
+}
+
 /// Runs the AWS CLI with `args` (JSON output is forced); panics unless it exits 0. Returns the
 /// parsed JSON it printed, or `Value::Null` when it printed nothing.
 pub fn aws_json(args: &[&str]) -> serde_json::Value {

@@ -33,6 +33,7 @@ use super::super::summary::Summary;
 use super::forward::fetch;
 use super::{Ctx, Edge, Head, Outcome, fail};
 use crate::cache::key::{self, CacheKey};
+use crate::cache::range::RangeForm;
 use crate::cache::store::{CachedObject, Fill, FillGuard, Lookup, Waited};
 use crate::cache::{self as cache_mod, Cache};
 use crate::edge::compress::{self, Encoding};
@@ -43,7 +44,6 @@ impl Edge {
         &self,
         mut parts: http::request::Parts,
         ctx: &Ctx<'_>,
-        ranged: bool,
         request_id: &str,
     ) -> (Response<Body>, Outcome) {
         if parts.version == http::Version::HTTP_10 {
@@ -63,6 +63,15 @@ impl Edge {
             &drop_query,
         );
         let no_collapsing = headers::forwards_cookies(&ctx.behavior.forward.cookies);
+        // What a miss does with a Range (caching.md §10): one range of an object stored as it
+        // comes goes to the origin as it is, and the whole object is filled behind it
+        // ([`Edge::range_miss`]); several ranges pass through; an invalid Range is a request
+        // for the whole object. A range of a variant the edge compresses is answered from the
+        // whole compressed object, as ranges apply to the compressed bytes.
+        let range = match parts.method {
+            Method::GET => parts.headers.get(header::RANGE).map(cache_mod::range::form),
+            _ => None,
+        };
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -86,10 +95,15 @@ impl Edge {
                 Lookup::Stale(obj) => Some(obj),
                 Lookup::Miss => None,
             };
-            if attempts > 3 || ranged || parts.method == Method::HEAD {
-                // A range or HEAD miss is passed through uncached (CloudFront may widen a range;
-                // edgegate forwards it as is). Repeated abandoned fills also stop collapsing.
-                // An expired copy still answers in place of the origin's error.
+            if stale.is_none() && range == Some(RangeForm::Single) && encoding.is_none() {
+                return self
+                    .range_miss(parts, ctx, &cache_key, no_collapsing, request_id)
+                    .await;
+            }
+            if attempts > 3 || range == Some(RangeForm::Multiple) || parts.method == Method::HEAD {
+                // A HEAD miss, or one for several ranges, is passed through uncached. Repeated
+                // abandoned fills also stop collapsing. An expired copy still answers in place
+                // of the origin's error.
                 let Some(old) = stale else {
                     let req = Request::from_parts(parts, Body::empty());
                     return self.pass_parts(req, ctx, request_id).await;
@@ -267,44 +281,137 @@ impl Edge {
         parts: &http::request::Parts,
         ctx: &Ctx<'_>,
     ) {
+        if let Some(guard) = self.cache.begin_revalidation(key) {
+            self.fill_in_background(guard, Some(old), parts, ctx);
+        }
+    }
+
+    /// A miss for one range (caching.md §10): the range goes to the origin as the viewer asked
+    /// for it, so that its answer comes at once however large the object, and when the origin
+    /// answers 206 for an object the cache can store, the whole object is filled in the
+    /// background for the ranges after it. An origin that ignores the range answers 200 with
+    /// the whole object, which is stored and sent as a miss's would be. Requests collapse on
+    /// this fill; a range that finds another fill under way goes to the origin on its own.
+    async fn range_miss(
+        &self,
+        parts: http::request::Parts,
+        ctx: &Ctx<'_>,
+        key: &CacheKey,
+        no_collapsing: bool,
+        request_id: &str,
+    ) -> (Response<Body>, Outcome) {
+        let fill = if no_collapsing {
+            Fill::Leader(self.cache.begin_solo(key))
+        } else {
+            self.cache.begin_fill(key)
+        };
+        let Fill::Leader(guard) = fill else {
+            let req = Request::from_parts(parts, Body::empty());
+            return self.pass_parts(req, ctx, request_id).await;
+        };
+        let origin_req = self.origin_request(&parts, ctx, false);
+        let resp = match fetch(&ctx.behavior.target, origin_req, &parts, ctx.summary).await {
+            Ok(resp) => resp,
+            Err(e) => return self.failed_fill(e.into(), guard, ctx, request_id).await,
+        };
+        let now = self.clock.now();
+        match resp.status() {
+            StatusCode::OK => {
+                let resp = admit(
+                    &self.cache,
+                    &self.identity,
+                    now,
+                    ctx.behavior,
+                    ctx.dist,
+                    ctx.summary,
+                    resp,
+                    guard,
+                    None,
+                )
+                .await;
+                return (resp, Outcome::own(XCache::Miss));
+            }
+            StatusCode::PARTIAL_CONTENT => {
+                let whole = content_range_total(resp.headers());
+                let ttl = &ctx.behavior.ttl;
+                match cache_mod::ttl::decide(now, StatusCode::OK, resp.headers(), ttl, None) {
+                    cache_mod::ttl::Storage::Store { .. }
+                        if whole.is_some_and(|n| n <= self.cache.max_object_size()) =>
+                    {
+                        self.fill_in_background(guard, None, &parts, ctx);
+                    }
+                    _ if cache_mod::ttl::forbids_collapsing(resp.headers(), ttl) => {
+                        guard.pass_uncollapsible();
+                    }
+                    _ => guard.pass(),
+                }
+            }
+            _ => guard.pass(),
+        }
+        let (mut rparts, body) = resp.into_parts();
+        headers::clean_for(&mut rparts.headers, &ctx.behavior.forward);
+        (
+            Response::from_parts(rparts, body),
+            Outcome::own(XCache::Miss),
+        )
+    }
+
+    /// Fills `guard`'s object with a GET of the whole object sent by the edge itself, in the
+    /// background: the revalidation of `old` (conditional when it has validators), or the fill
+    /// behind a range miss. It holds nothing of the viewer's request and is not logged. A 304
+    /// refreshes `old`; a 5xx or an unreachable origin leaves the cache as it was, as does any
+    /// answer but 200 to a fill behind a range; anything else is admitted as a miss's answer.
+    fn fill_in_background(
+        &self,
+        guard: FillGuard,
+        old: Option<&Arc<CachedObject>>,
+        parts: &http::request::Parts,
+        ctx: &Ctx<'_>,
+    ) {
         let Some(index) = ctx
             .dist
             .behaviors
             .iter()
             .position(|b| std::ptr::eq(b, ctx.behavior))
         else {
-            return;
-        };
-        let Some(guard) = self.cache.begin_revalidation(key) else {
+            guard.abandon();
             return;
         };
         let mut origin_req = self.origin_request(parts, ctx, true);
         // The whole object, whatever the viewer's method.
         origin_req.method = Method::GET;
-        add_validators(&mut origin_req.headers, old);
+        if let Some(old) = old {
+            add_validators(&mut origin_req.headers, old);
+        }
         let (get, ()) = Request::get("/").body(()).unwrap_or_default().into_parts();
         let dist = Arc::clone(ctx.dist);
-        let old = Arc::clone(old);
+        let old = old.cloned();
         let cache = self.cache.clone();
         let identity = self.identity.clone();
         let clock = Arc::clone(&self.clock);
         let encoding = edge_encoding(parts, ctx.behavior);
         tokio::spawn(async move {
             let behavior = &dist.behaviors[index];
-            // The revalidation is the edge's own request, not the viewer's: it is not logged.
             let summary = Summary::default();
             let Ok(resp) = fetch(&behavior.target, origin_req, &get, &summary).await else {
                 guard.abandon();
                 return;
             };
             let now = clock.now();
-            if resp.status() == StatusCode::NOT_MODIFIED {
-                refreshed_object(&old, resp.headers(), guard, behavior, &dist, now).await;
-                return;
-            }
-            if resp.status().is_server_error() {
-                guard.abandon();
-                return;
+            match &old {
+                Some(old) if resp.status() == StatusCode::NOT_MODIFIED => {
+                    refreshed_object(old, resp.headers(), guard, behavior, &dist, now).await;
+                    return;
+                }
+                None if resp.status() != StatusCode::OK => {
+                    guard.abandon();
+                    return;
+                }
+                _ if resp.status().is_server_error() => {
+                    guard.abandon();
+                    return;
+                }
+                _ => {}
             }
             let resp = admit(
                 &cache, &identity, now, behavior, &dist, &summary, resp, guard, encoding,
@@ -315,6 +422,13 @@ impl Edge {
             while let Some(Ok(_)) = body.frame().await {}
         });
     }
+}
+
+/// The whole object's length from a 206's `Content-Range: bytes a-b/N`.
+fn content_range_total(headers: &http::HeaderMap) -> Option<u64> {
+    let v = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let (_, total) = v.strip_prefix("bytes ")?.rsplit_once('/')?;
+    total.trim().parse().ok()
 }
 
 /// The request headers that revalidate `old` with the origin (caching.md §11).
@@ -602,25 +716,24 @@ pub(super) fn serve_cached(
     let mut changed = false;
     if obj.status == StatusCode::OK
         && let Some(range) = parts.headers.get(header::RANGE)
+        && cache_mod::conditional::range_applies(&parts.headers, &obj)
     {
-        {
-            match cache_mod::range::parse(range, len) {
-                cache_mod::range::RangeOutcome::Full => {}
-                cache_mod::range::RangeOutcome::Partial(start, end) => {
-                    body = obj.body.slice(start as usize..=end as usize);
-                    changed = true;
-                    *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-                    if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-                        resp.headers_mut().insert(header::CONTENT_RANGE, v);
-                    }
+        match cache_mod::range::parse(range, len) {
+            cache_mod::range::RangeOutcome::Full => {}
+            cache_mod::range::RangeOutcome::Partial(start, end) => {
+                body = obj.body.slice(start as usize..=end as usize);
+                changed = true;
+                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
-                cache_mod::range::RangeOutcome::Unsatisfiable => {
-                    *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                    body = bytes::Bytes::new();
-                    changed = true;
-                    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                        resp.headers_mut().insert(header::CONTENT_RANGE, v);
-                    }
+            }
+            cache_mod::range::RangeOutcome::Unsatisfiable => {
+                *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+                body = bytes::Bytes::new();
+                changed = true;
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
             }
         }

@@ -70,7 +70,7 @@ impl Edge {
             )
             .await
         } else {
-            self.cached(parts, &page_ctx, false, request_id).await
+            self.cached(parts, &page_ctx, request_id).await
         };
         if page_resp.status().is_success() {
             // The origin's error body is not sent, but it is read (up to a bound) so that the
