@@ -7,8 +7,16 @@
 //! current response), and the wait is bounded by the drain timeout.
 //!
 //! [`serve_on_workers`] runs that accept loop on `--workers` threads, each with its own
-//! single-threaded runtime and a clone of the listening socket; a connection is served start to
-//! end by the thread that accepted it.
+//! single-threaded runtime and its own listening socket of one `SO_REUSEPORT` group
+//! ([`bind_group`]); a connection is served start to end by the thread that accepted it.
+//!
+//! What a connection may hold is bounded ([`Limits`]): a watchdog beside each connection closes
+//! it when a request head takes longer than the header timeout, when it has had no request in
+//! flight for the keep-alive timeout, or when a write has waited on a peer that does not read
+//! for the send timeout. The listeners that share a [`Gate`] hold at most its number of
+//! connections; at the limit, or when accepting fails for lack of descriptors, idle connections
+//! are closed first and accepting pauses instead of spinning. Repeated warnings go through a
+//! [`Throttle`].
 
 use std::future::Future;
 use std::io::IoSlice;
