@@ -666,3 +666,23 @@ async fn request_bodies_over_the_limit_get_413_and_a_stalled_one_408() {
     assert_eq!(origin.hits_for("/api/stalled"), 0);
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn a_silent_https_connection_is_closed_within_the_header_timeout() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::common::self_signed(certs.path());
+    let tls = format!(
+        "listen_tls = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let (edge, _origin) = edge_with(&format!("{SHORT}{tls}")).await;
+    let mut silent = TcpStream::connect(edge.viewer_tls.expect("an HTTPS listener"))
+        .await
+        .unwrap();
+    let (_, took) = until_closed(&mut silent, Duration::from_secs(5))
+        .await
+        .expect("a connection that never starts its TLS handshake is closed");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    edge.stop().await;
+}
