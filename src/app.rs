@@ -92,6 +92,27 @@ pub enum StartError {
         #[source]
         error: std::io::Error,
     },
+    /// Another edgegate holds the data directory's lock.
+    #[error(
+        "the data directory {} is in use by another edgegate{}: stop it, or give this one another --data-dir",
+        dir.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    DataDirLocked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The process id the lock file names, if it names one.
+        holder: Option<u32>,
+    },
+    /// The data directory or its lock file cannot be created or locked.
+    #[error("cannot lock the data directory {}: {error}", dir.display())]
+    DataDirLock {
+        /// The data directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
     /// The demo's site files cannot be written.
     #[error("{}: {error}", path.display())]
     DemoFiles {
@@ -215,10 +236,52 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
     Ok(out)
 }
 
-async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|error| StartError::Bind { addr, what, error })
+/// Binds `n` sockets to `addr` in one `SO_REUSEPORT` group ([`server::bind_group`]).
+fn bind(
+    addr: SocketAddr,
+    n: usize,
+    what: &'static str,
+) -> Result<Vec<std::net::TcpListener>, StartError> {
+    server::bind_group(addr, n).map_err(|error| StartError::Bind { addr, what, error })
+}
+
+/// The lock file in the data directory that one edgegate at a time holds (`flock`), with the
+/// holder's process id in it.
+pub const LOCK_FILE: &str = "edgegate.lock";
+
+/// Takes the data directory's lock ([`LOCK_FILE`]), creating the directory if needed. The
+/// lock lasts as long as the returned file is open, and goes with the process however it ends.
+pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
+    use std::io::{Read, Seek, Write};
+    let failed = |error| StartError::DataDirLock {
+        dir: dir.to_owned(),
+        error,
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))
+        .map_err(failed)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StartError::DataDirLocked {
+                dir: dir.to_owned(),
+                holder: text.trim().parse().ok(),
+            });
+        }
+        Err(e) => return Err(failed(e.into())),
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(failed)?;
+    Ok(file)
 }
 
 /// A started edge: its bound addresses and the means to stop it.
@@ -240,6 +303,8 @@ pub struct Running {
     delivery: Option<Delivery>,
     trigger: tokio::sync::watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
+    /// The data directory's lock, released when the edge is dropped.
+    _lock: std::fs::File,
 }
 
 impl Running {
@@ -331,12 +396,18 @@ pub async fn start_with_clock(
         return Err(StartError::Declarations(report.errors));
     }
 
+    let lock = lock_data_dir(&settings.data_dir)?;
     if settings.sendfile {
         crate::sendfile::raise_open_file_limit();
     }
     let cache = Cache::with_mirrors(settings.cache_size, settings.sendfile);
-    let mut edge =
-        Edge::new(cache, &settings.pop, settings.trusted_proxies.clone()).with_clock(clock);
+    let mut edge = Edge::new(cache, &settings.pop, settings.trusted_proxies.clone())
+        .with_clock(clock)
+        .with_body_limits(crate::edge::pipeline::BodyLimits {
+            buffer: usize::try_from(settings.request_body_buffer).unwrap_or(usize::MAX),
+            max: settings.max_request_body,
+            idle: settings.header_timeout,
+        });
     if let Some(path) = &settings.geoip_db {
         let db = crate::geo::GeoDb::open(path)?;
         tracing::info!(path = %path.display(), kind = db.kind(), "GeoIP database loaded");
@@ -383,22 +454,51 @@ pub async fn start_with_clock(
     let registry = Arc::new(Registry::open(store, &settings.domain_suffix, on_change).await?);
     apply_declarations(&registry, declared).await?;
 
-    let viewer = bind(settings.listen, "viewer HTTP").await?;
-    let admin = bind(settings.admin_listen, "admin").await?;
+    let workers = settings.workers;
+    let viewer = bind(settings.listen, workers, "viewer HTTP")?;
+    let mut admin = bind(settings.admin_listen, 1, "admin")?;
     let viewer_tls = match &settings.listen_tls {
         Some(t) => Some((
-            bind(t.addr, "viewer HTTPS").await?,
+            bind(t.addr, workers, "viewer HTTPS")?,
             server::tls_acceptor(&t.cert, &t.key)?,
         )),
         None => None,
     };
-    let local = |l: &TcpListener| l.local_addr().map_err(StartError::ListenerAddress);
+    let local = |l: &[std::net::TcpListener]| match l.first() {
+        Some(l) => l.local_addr().map_err(StartError::ListenerAddress),
+        None => Err(StartError::ListenerAddress(
+            std::io::ErrorKind::NotFound.into(),
+        )),
+    };
     let viewer_addr = local(&viewer)?;
     let admin_addr = local(&admin)?;
     let tls_addr = match &viewer_tls {
         Some((l, _)) => Some(local(l)?),
         None => None,
     };
+    let admin = admin
+        .pop()
+        .ok_or(StartError::ListenerAddress(
+            std::io::ErrorKind::NotFound.into(),
+        ))
+        .and_then(|l| {
+            l.set_nonblocking(true)
+                .and_then(|()| TcpListener::from_std(l))
+                .map_err(StartError::ListenerAddress)
+        })?;
+    let limits = server::Limits {
+        header_timeout: settings.header_timeout,
+        keepalive_timeout: settings.keepalive_timeout,
+        send_timeout: settings.send_timeout,
+        max_connections: settings
+            .max_connections
+            .unwrap_or_else(server::default_max_connections),
+    };
+    let admin_limits = server::Limits {
+        max_connections: server::ADMIN_MAX_CONNECTIONS,
+        ..limits
+    };
+    let gate = server::Gate::new(limits.max_connections);
 
     let (trigger, stop) = Shutdown::new();
     let drain = settings.drain_timeout;
@@ -409,10 +509,18 @@ pub async fn start_with_clock(
         }
     };
     let mut tasks = tokio::task::JoinSet::new();
-    let workers = settings.workers;
     let on_workers = |l, tls, name| {
-        server::serve_on_workers(l, tls, handler.clone(), stop.clone(), drain, workers, name)
-            .map_err(|error| StartError::Workers { name, error })
+        server::serve_on_workers(
+            l,
+            tls,
+            handler.clone(),
+            stop.clone(),
+            drain,
+            limits,
+            gate.clone(),
+            name,
+        )
+        .map_err(|error| StartError::Workers { name, error })
     };
     tasks.spawn(on_workers(viewer, None, "http")?);
     if let Some((l, acceptor)) = viewer_tls {
@@ -428,12 +536,35 @@ pub async fn start_with_clock(
         data_dir: settings.data_dir.clone(),
     });
     let admin_router = control::router(admin_state);
-    let admin_stop = stop.clone();
-    tasks.spawn(async move {
-        let _ = axum::serve(admin, admin_router)
-            .with_graceful_shutdown(admin_stop.wait())
-            .await;
-    });
+    // Off loopback, /metrics and /usage need the admin credentials as the API does.
+    let guard = (!settings.admin_listen.ip().is_loopback())
+        .then(|| settings.admin_credentials.clone())
+        .flatten()
+        .map(Arc::new);
+    let admin_handler = move |req: hyper::Request<hyper::body::Incoming>, _: server::ConnInfo| {
+        let mut router = admin_router.clone();
+        let refused = guard
+            .as_deref()
+            .and_then(|creds| reports_refusal(&req, creds));
+        async move {
+            if let Some(refused) = refused {
+                return refused;
+            }
+            match tower_service::Service::call(&mut router, req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            }
+        }
+    };
+    tasks.spawn(server::serve(
+        admin,
+        None,
+        admin_handler,
+        stop.clone(),
+        drain,
+        admin_limits,
+        server::Gate::new(admin_limits.max_connections),
+    ));
     if let Some(d) = delivery.clone() {
         let registry = registry.clone();
         let meter = meter.clone();
@@ -463,7 +594,73 @@ pub async fn start_with_clock(
         registry,
         trigger,
         tasks,
+        _lock: lock,
     })
+}
+
+/// The admin listener's report endpoints, which show traffic and cost.
+const REPORTS: [&str; 2] = ["/metrics", "/usage"];
+
+/// The refusal of a request for a report endpoint (`/metrics`, `/usage`) that does not carry the admin
+/// credentials, either as a SigV4 signature (service `cloudfront`, as the API takes them; `curl
+/// --aws-sigv4 aws:amz:us-east-1:cloudfront --user ID:SECRET`) or as HTTP Basic (`curl -u
+/// ID:SECRET`, what Prometheus's `basic_auth` sends); `None` when it may go on.
+pub fn reports_refusal<B>(
+    req: &hyper::Request<B>,
+    creds: &config::AdminCredentials,
+) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if !REPORTS.contains(&req.uri().path()) {
+        return None;
+    }
+    let Some(auth) = req.headers().get(http::header::AUTHORIZATION) else {
+        return Some(
+            (
+                http::StatusCode::UNAUTHORIZED,
+                [(
+                    http::header::WWW_AUTHENTICATE,
+                    "Basic realm=\"edgegate admin\"",
+                )],
+                "this report needs the admin credentials (SigV4 or HTTP Basic)\n",
+            )
+                .into_response(),
+        );
+    };
+    let basic = auth
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(|b64| {
+            use base64::Engine;
+            let expected = format!("{}:{}", creds.access_key_id, creds.secret_access_key);
+            let given = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .unwrap_or_default();
+            // Compared in full whatever the first difference, as a signature is.
+            given.len() == expected.len()
+                && given
+                    .iter()
+                    .zip(expected.as_bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+    let verdict = match basic {
+        Some(true) => Ok(()),
+        Some(false) => Err("the credentials are not the admin credentials".to_owned()),
+        None => crate::sigv4::verify(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            &crate::sigv4::sha256_hex(b""),
+            |id| (id == creds.access_key_id).then(|| creds.secret_access_key.clone()),
+            "cloudfront",
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| e.to_string()),
+    };
+    verdict
+        .err()
+        .map(|why| (http::StatusCode::FORBIDDEN, format!("{why}\n")).into_response())
 }
 
 /// Upserts declared resources in dependency order: keys, groups, policies, distributions.

@@ -7,14 +7,25 @@
 //! current response), and the wait is bounded by the drain timeout.
 //!
 //! [`serve_on_workers`] runs that accept loop on `--workers` threads, each with its own
-//! single-threaded runtime and a clone of the listening socket; a connection is served start to
-//! end by the thread that accepted it.
+//! single-threaded runtime and its own listening socket of one `SO_REUSEPORT` group
+//! ([`bind_group`]); a connection is served start to end by the thread that accepted it.
+//!
+//! What a connection may hold is bounded ([`Limits`]): a watchdog beside each connection closes
+//! it when a request head takes longer than the header timeout, when it has had no request in
+//! flight for the keep-alive timeout, or when a write has waited on a peer that does not read
+//! for the send timeout. The listeners that share a [`Gate`] hold at most its number of
+//! connections; at the limit, or when accepting fails for lack of descriptors, idle connections
+//! are closed first and accepting pauses instead of spinning. Repeated warnings go through a
+//! [`Throttle`].
 
 use std::future::Future;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +33,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -49,6 +61,7 @@ pub struct ConnInfo {
 pub trait SendBody:
     http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
     + Send
+    + Unpin
     + 'static
 {
     /// The file mirror of the body's bytes, if there is one.
@@ -174,132 +187,563 @@ impl Shutdown {
     }
 }
 
-/// Serves viewer connections from `listener` until `shutdown` fires, then drains for at most
-/// `drain`. With `tls` set, every connection is a TLS handshake first.
-pub async fn serve<H, F, B>(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    handler: H,
-    shutdown: Shutdown,
-    drain: Duration,
-) where
-    H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<B>> + Send + 'static,
-    B: SendBody,
-{
-    serve_worker(listener, tls, handler, shutdown, drain, Balance::new(1), 0).await;
+/// Timeouts and limits of a listener's connections (the settings of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time a connection has to send a complete request head: from the head's first byte, or
+    /// from the accept while a new connection has sent nothing.
+    pub header_timeout: Duration,
+    /// Time a connection with no request in flight waits for the next one (HTTP/1.1
+    /// keep-alive and HTTP/2 alike).
+    pub keepalive_timeout: Duration,
+    /// Time a write may stay blocked on a peer that does not read.
+    pub send_timeout: Duration,
+    /// Most connections open at once on the listeners sharing a [`Gate`].
+    pub max_connections: usize,
 }
 
-/// Live connections per worker thread, so that the threads sharing a listening socket take
-/// turns: a thread holding more connections than another leaves the next one to that thread.
+/// Open-file descriptors kept back from viewer connections for the journal, the logs, the
+/// state store, TLS files, and the admin listener.
+pub const FD_RESERVE: u64 = 256;
+
+/// Most connections the admin listener holds at once.
+pub const ADMIN_MAX_CONNECTIONS: usize = 256;
+
+/// Longest a TLS handshake may take (bounded further by the header timeout).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default of `--max-connections`: half of the open-file limit (each viewer connection may
+/// hold an origin connection too) left after [`FD_RESERVE`], and at least 16.
+pub fn default_max_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1 << 21);
+    let n = limit.saturating_sub(FD_RESERVE) / 2;
+    usize::try_from(n.clamp(16, 1 << 20)).unwrap_or(1 << 20)
+}
+
+/// The listen backlog: the system's maximum (`/proc/sys/net/core/somaxconn`, which the kernel
+/// caps any backlog at), or 4096 where it cannot be read.
+pub fn listen_backlog() -> i32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+        .map_or(4096, |n| n.clamp(128, 65_535))
+}
+
+/// Binds `n` listening sockets to `addr`, one per worker thread, in one `SO_REUSEPORT` group:
+/// the kernel spreads new connections over them, so no worker waits on another. Each has the
+/// [`listen_backlog`].
 ///
-/// Without it, whichever thread wakes first takes a burst of connections: with the 50
-/// connections wrk opens at once, one of two threads did 62% of the work (by CPU time), and the
-/// busier thread set the pace of the whole edge.
-///
-/// The check comes before a thread waits on the socket (tokio offers no way to wait for a
-/// connection without accepting it), so it evens out connections that arrive together; a
-/// thread still holding more after 2 ms waits in `accept` like the others. Handing
-/// accepted connections from one thread to another would balance exactly, at the price of a
-/// wake-up per hand-off.
+/// With a fixed port the address is first bound alone (without `SO_REUSEPORT`), so that an
+/// address already in use (another edgegate) fails as a plain bind would, instead of the two
+/// sharing the port.
+pub fn bind_group(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    if addr.port() != 0 {
+        let probe = socket_for(addr)?;
+        rustix::net::bind(&probe, &addr)?;
+    }
+    let first = listen_socket(addr)?;
+    let actual = first.local_addr()?;
+    let mut all = Vec::with_capacity(n.max(1));
+    all.push(first);
+    for _ in 1..n.max(1) {
+        all.push(listen_socket(actual)?);
+    }
+    Ok(all)
+}
+
+fn socket_for(addr: SocketAddr) -> std::io::Result<rustix::fd::OwnedFd> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let fd = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    Ok(fd)
+}
+
+fn listen_socket(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let fd = socket_for(addr)?;
+    rustix::net::sockopt::set_socket_reuseport(&fd, true)?;
+    rustix::net::bind(&fd, &addr)?;
+    rustix::net::listen(&fd, listen_backlog())?;
+    Ok(std::net::TcpListener::from(fd))
+}
+
+/// A warning logged at most once per interval, with the number left out since the last one:
+/// one attacking client per connection must not write one log line per connection.
 #[derive(Debug)]
-pub struct Balance {
-    live: Vec<crate::meter::CacheAligned<AtomicUsize>>,
+pub struct Throttle {
+    interval: Duration,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+    suppressed: AtomicU64,
 }
 
-/// Longest a thread leaves a waiting connection to a less busy one (which may itself be busy
-/// with a long task) before it accepts it itself.
-const BALANCE_WAIT: Duration = Duration::from_millis(2);
+impl Throttle {
+    /// At most one warning per `interval`.
+    pub const fn new(interval: Duration) -> Self {
+        Throttle {
+            interval,
+            last: std::sync::Mutex::new(None),
+            suppressed: AtomicU64::new(0),
+        }
+    }
 
-impl Balance {
-    /// Counters for `workers` threads.
-    pub fn new(workers: usize) -> Arc<Balance> {
-        Arc::new(Balance {
-            live: (0..workers.max(1))
-                .map(|_| crate::meter::CacheAligned(AtomicUsize::new(0)))
-                .collect(),
+    /// Whether to log this warning now: `Some` with the number of similar warnings suppressed
+    /// since the last one logged, or `None` (counted) while the interval has not passed.
+    pub fn admit(&self) -> Option<Suppressed> {
+        let now = std::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some(t) if now.duration_since(t) < self.interval => {
+                self.suppressed.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            _ => {
+                *last = Some(now);
+                Some(Suppressed(self.suppressed.swap(0, Ordering::Relaxed)))
+            }
+        }
+    }
+}
+
+/// How many similar warnings a [`Throttle`] left out; displays as
+/// `" (N similar warnings suppressed)"`, or nothing when none were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suppressed(pub u64);
+
+impl std::fmt::Display for Suppressed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            1 => f.write_str(" (1 similar warning suppressed)"),
+            n => write!(f, " ({n} similar warnings suppressed)"),
+        }
+    }
+}
+
+/// How often a repeated per-connection warning is logged.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+static ACCEPT_FAILED: Throttle = Throttle::new(WARN_INTERVAL);
+static AT_CAPACITY: Throttle = Throttle::new(WARN_INTERVAL);
+
+/// The connections of the listeners that share a limit: counts them, and asks idle ones to
+/// close when the limit is reached or descriptors run short.
+#[derive(Debug)]
+pub struct Gate {
+    live: AtomicUsize,
+    max: usize,
+    /// Wakes every connection's watchdog to close its connection if idle.
+    reap: tokio::sync::Notify,
+    /// Wakes accept loops waiting for a connection to end.
+    freed: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// A limit of `max` connections (at least one).
+    pub fn new(max: usize) -> Arc<Gate> {
+        Arc::new(Gate {
+            live: AtomicUsize::new(0),
+            max: max.max(1),
+            reap: tokio::sync::Notify::new(),
+            freed: tokio::sync::Notify::new(),
         })
     }
 
-    /// Whether thread `me` holds more connections than some other thread.
-    fn crowded(&self, me: usize) -> bool {
-        let mine = self.live[me].load(Ordering::Relaxed);
+    /// Connections open now.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// A place for one more connection, if the limit allows.
+    fn try_take(self: &Arc<Self>) -> Option<Slot> {
         self.live
-            .iter()
-            .enumerate()
-            .any(|(i, n)| i != me && n.load(Ordering::Relaxed) < mine)
-    }
-
-    /// Counts a connection on thread `me` until the guard drops.
-    fn hold(self: &Arc<Self>, me: usize) -> Held {
-        self.live[me].fetch_add(1, Ordering::Relaxed);
-        Held(self.clone(), me)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.clone()))
     }
 }
 
-/// One live connection of a worker thread (see [`Balance`]).
-struct Held(Arc<Balance>, usize);
+/// One connection's place under a [`Gate`]'s limit.
+struct Slot(Arc<Gate>);
 
-impl Drop for Held {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.live[self.1].fetch_sub(1, Ordering::Relaxed);
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) >= self.0.max {
+            self.0.freed.notify_waiters();
+        }
     }
 }
 
-async fn serve_worker<H, F, B>(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    handler: H,
-    shutdown: Shutdown,
-    drain: Duration,
-    balance: Arc<Balance>,
-    me: usize,
-) where
-    H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = hyper::Response<B>> + Send + 'static,
-    B: SendBody,
-{
-    let graceful = GracefulShutdown::new();
+/// What a connection is doing, for its watchdog: times in milliseconds since its accept.
+#[derive(Debug)]
+struct Activity {
+    base: std::time::Instant,
+    /// Requests whose response has not been sent to its end.
+    in_flight: AtomicUsize,
+    /// Requests received.
+    served: AtomicU64,
+    /// When the last request in flight ended (0: the accept).
+    idle_since: AtomicU64,
+    /// When the first byte arrived while no request was in flight, plus one; 0: none.
+    head_since: AtomicU64,
+    /// When a write started waiting for the peer to read, plus one; 0: not waiting.
+    blocked_since: AtomicU64,
+}
+
+/// Why a watchdog closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// No complete request head within the header timeout.
+    Head,
+    /// No new request within the keep-alive timeout.
+    Idle,
+    /// A write blocked for the send timeout.
+    Send,
+    /// Idle while connections or descriptors ran short.
+    Reaped,
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity::fresh())
+    }
+
+    fn fresh() -> Activity {
+        Activity {
+            base: std::time::Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            served: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(0),
+            blocked_since: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX / 2)
+    }
+
+    fn read(&self, n: usize) {
+        if n > 0
+            && self.head_since.load(Ordering::Relaxed) == 0
+            && self.in_flight.load(Ordering::Acquire) == 0
+        {
+            self.head_since.store(self.now() + 1, Ordering::Relaxed);
+        }
+    }
+
+    fn write<T>(&self, result: &Poll<T>) {
+        let blocked = self.blocked_since.load(Ordering::Relaxed);
+        match (result.is_pending(), blocked) {
+            (true, 0) => self.blocked_since.store(self.now() + 1, Ordering::Relaxed),
+            (false, b) if b != 0 => self.blocked_since.store(0, Ordering::Relaxed),
+            _ => {}
+        }
+    }
+
+    fn begin(&self) {
+        self.served.fetch_add(1, Ordering::Relaxed);
+        self.head_since.store(0, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn end(&self) {
+        self.idle_since.store(self.now(), Ordering::Release);
+        self.head_since.store(0, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The time until the next check, or why the connection is to be closed now.
+    fn verdict(&self, limits: &Limits) -> Result<Duration, Closed> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4);
+        let now = self.now();
+        let mut next = now
+            + ms(limits
+                .header_timeout
+                .min(limits.keepalive_timeout)
+                .min(limits.send_timeout));
+        let blocked = self.blocked_since.load(Ordering::Relaxed);
+        if blocked != 0 {
+            let deadline = blocked - 1 + ms(limits.send_timeout);
+            if now >= deadline {
+                return Err(Closed::Send);
+            }
+            next = next.min(deadline);
+        }
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            let head = self.head_since.load(Ordering::Relaxed);
+            let (deadline, why) = if head != 0 {
+                (head - 1 + ms(limits.header_timeout), Closed::Head)
+            } else if self.served.load(Ordering::Relaxed) == 0 {
+                (ms(limits.header_timeout), Closed::Head)
+            } else {
+                (
+                    self.idle_since.load(Ordering::Acquire) + ms(limits.keepalive_timeout),
+                    Closed::Idle,
+                )
+            };
+            if now >= deadline {
+                return Err(why);
+            }
+            next = next.min(deadline);
+        }
+        Ok(Duration::from_millis(next.saturating_sub(now).max(1)))
+    }
+
+    /// Whether the connection may be closed to make room: no request in flight, and no
+    /// request head arriving for less than a second.
+    fn reapable(&self) -> bool {
+        let head = self.head_since.load(Ordering::Relaxed);
+        self.in_flight.load(Ordering::Acquire) == 0 && (head == 0 || self.now() >= head + 1_000)
+    }
+}
+
+/// Watches a connection until one of its timeouts runs out, or it is idle when the [`Gate`]
+/// asks for room; returns why it is to be closed.
+async fn watchdog(activity: &Activity, limits: &Limits, gate: &Gate) -> Closed {
+    loop {
+        let wait = match activity.verdict(limits) {
+            Ok(wait) => wait,
+            Err(why) => return why,
+        };
+        let reap = gate.reap.notified();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = reap => if activity.reapable() {
+                return Closed::Reaped;
+            },
+        }
+    }
+}
+
+/// A connection's byte stream, noting reads and blocked writes in its [`Activity`].
+struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.activity.read(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity.write(&polled);
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity.write(&polled);
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.activity.write(&polled);
+        polled
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A request in flight on a connection, from its head until its response body has ended or
+/// been dropped.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.begin();
+        InFlight(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it ends.
+struct Counted<B> {
+    body: B,
+    in_flight: Option<InFlight>,
+}
+
+impl<B: SendBody> http_body::Body for Counted<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.in_flight = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl<B: SendBody> SendBody for Counted<B> {
+    fn mirror(&self) -> Option<&Arc<crate::sendfile::Mirror>> {
+        self.body.mirror()
+    }
+}
+
+impl SendBody for axum::body::Body {}
+
+/// The hyper connection builder. Its own header timeout is off: it runs from the moment the
+/// connection waits for a request, so it would also cut keep-alive connections short; each
+/// connection's watchdog keeps the header and keep-alive timeouts instead.
+fn conn_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .keep_alive(true)
         .max_buf_size(MAX_HEAD_BUFFER)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(None);
     builder.http2().max_concurrent_streams(128);
-    let builder = Arc::new(builder);
-    let stop = shutdown.clone().wait();
+    builder
+}
+
+/// Whether an accept failed for lack of descriptors or kernel memory.
+fn out_of_resources(error: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
+        .iter()
+        .any(|e| error.raw_os_error() == Some(e.raw_os_error()))
+}
+
+/// First and longest pause of the accept loop after a failed accept; the pause doubles while
+/// accepts keep failing.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
+/// Serves connections from `listener` on the current runtime until `shutdown` fires, then
+/// drains for at most `drain`. With `tls` set, every connection is a TLS handshake first.
+/// The connections count against `gate`, and are closed by the timeouts of `limits`.
+pub async fn serve<H, F, B>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    handler: H,
+    shutdown: Shutdown,
+    drain: Duration,
+    limits: Limits,
+    gate: Arc<Gate>,
+) where
+    H: Fn(hyper::Request<Incoming>, ConnInfo) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = hyper::Response<B>> + Send + 'static,
+    B: SendBody,
+{
+    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(conn_builder());
+    let stop = shutdown.wait();
     tokio::pin!(stop);
+    let mut backoff = ACCEPT_BACKOFF.0;
     'accepting: loop {
-        // Leave the next connection to a less busy thread, for a moment.
-        let deadline = tokio::time::Instant::now() + BALANCE_WAIT;
-        while balance.crowded(me) && tokio::time::Instant::now() < deadline {
+        // A place under the limit first. At the limit, idle connections are asked to close
+        // and new ones wait in the listen queue until one has.
+        let slot = loop {
+            let freed = gate.freed.notified();
+            if let Some(slot) = gate.try_take() {
+                break slot;
+            }
+            gate.reap.notify_waiters();
+            if let Some(n) = AT_CAPACITY.admit() {
+                tracing::warn!(
+                    max = gate.max,
+                    "connection limit reached: closing idle connections, new ones wait{n}"
+                );
+            }
             tokio::select! {
                 () = &mut stop => break 'accepting,
-                () = tokio::time::sleep(Duration::from_millis(1)) => {}
+                () = freed => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
-        }
+        };
         let (stream, peer) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = ACCEPT_BACKOFF.0;
+                    a
+                }
                 Err(error) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    drop(slot);
+                    // Out of descriptors: idle connections give theirs back, and the loop
+                    // pauses (longer each time) instead of spinning on the same error.
+                    if out_of_resources(&error) {
+                        gate.reap.notify_waiters();
+                    }
+                    if let Some(n) = ACCEPT_FAILED.admit() {
+                        tracing::warn!(%error, "accept failed; pausing accepts{n}");
+                    }
+                    tokio::select! {
+                        () = &mut stop => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
                     continue;
                 }
             },
         };
         let _ = stream.set_nodelay(true);
-        let held = balance.hold(me);
         let handler = handler.clone();
         let builder = builder.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
+        let gate = gate.clone();
         tokio::spawn(async move {
-            let _held = held;
+            let _slot = slot;
+            let activity = Activity::new();
             match tls {
                 None => {
                     let info = ConnInfo {
@@ -309,7 +753,9 @@ async fn serve_worker<H, F, B>(
                         tls_cipher: None,
                         tls_handshake: None,
                     };
+                    let counting = activity.clone();
                     let svc = hyper::service::service_fn(move |req| {
+                        let in_flight = InFlight::new(&counting);
                         let fut = handler(req, info);
                         async move {
                             let resp = fut.await;
@@ -318,18 +764,34 @@ async fn serve_worker<H, F, B>(
                             if let Some(m) = resp.body().mirror() {
                                 crate::sendfile::announce(m);
                             }
-                            Ok::<_, std::convert::Infallible>(resp)
+                            Ok::<_, std::convert::Infallible>(resp.map(|body| Counted {
+                                body,
+                                in_flight: Some(in_flight),
+                            }))
                         }
                     });
-                    let conn = builder.serve_connection(
-                        TokioIo::new(crate::sendfile::SendfileStream::new(stream)),
-                        svc,
-                    );
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    let io = Watched {
+                        inner: crate::sendfile::SendfileStream::new(stream),
+                        activity: activity.clone(),
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(io), svc);
+                    let served = watcher.watch(conn.into_owned());
+                    tokio::select! {
+                        _ = served => {}
+                        why = watchdog(&activity, &limits, &gate) => {
+                            tracing::debug!(%peer, ?why, "connection closed");
+                        }
+                    }
                 }
                 Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                    let io = Watched {
+                        inner: stream,
+                        activity: activity.clone(),
+                    };
+                    let handshake = tokio::time::timeout(
+                        limits.header_timeout.min(TLS_HANDSHAKE_TIMEOUT),
+                        acceptor.accept(io),
+                    );
                     let Ok(Ok(tls_stream)) = handshake.await else {
                         return;
                     };
@@ -346,18 +808,34 @@ async fn serve_worker<H, F, B>(
                             _ => "fullHandshake",
                         }),
                     };
+                    // The handshake's bytes are not a request head.
+                    activity.head_since.store(0, Ordering::Relaxed);
                     // The connection's first request reports its handshake; later ones reuse it.
                     let served = Arc::new(AtomicUsize::new(0));
+                    let counting = activity.clone();
                     let svc = hyper::service::service_fn(move |req| {
                         let mut info = info;
                         if served.fetch_add(1, Ordering::Relaxed) > 0 {
                             info.tls_handshake = Some("connectionReused");
                         }
+                        let in_flight = InFlight::new(&counting);
                         let fut = handler(req, info);
-                        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                        async move {
+                            let resp = fut.await;
+                            Ok::<_, std::convert::Infallible>(resp.map(|body| Counted {
+                                body,
+                                in_flight: Some(in_flight),
+                            }))
+                        }
                     });
                     let conn = builder.serve_connection(TokioIo::new(tls_stream), svc);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    let served = watcher.watch(conn.into_owned());
+                    tokio::select! {
+                        _ = served => {}
+                        why = watchdog(&activity, &limits, &gate) => {
+                            tracing::debug!(%peer, ?why, "connection closed");
+                        }
+                    }
                 }
             }
         });
@@ -374,21 +852,24 @@ async fn serve_worker<H, F, B>(
     }
 }
 
-/// Serves `listener` on `workers` threads, each running its own single-threaded runtime with
-/// its own accept loop on a clone of the listening socket (see [`serve`] for the rest).
+/// Serves `listeners` (from [`bind_group`]) on as many threads, each running its own
+/// single-threaded runtime with its own accept loop on its own socket (see [`serve`] for the
+/// rest). The connections of every thread count against one `gate`.
 ///
 /// A connection stays on the thread that accepted it, so a request never wakes another thread;
 /// under tokio's work-stealing scheduler, waking idle workers took a measurable share of a small
-/// cache hit's CPU time. The threads take connections in turns ([`Balance`]): one that holds
-/// more than another leaves the next connection to it, for up to 2 ms. Returns a future that resolves once every thread has drained; fails at once if a
-/// thread or runtime cannot be started.
+/// cache hit's CPU time. The kernel spreads new connections over the threads' sockets
+/// (`SO_REUSEPORT`), so no thread waits for another. Returns a future that resolves once every
+/// thread has drained; fails at once if a thread or runtime cannot be started.
+#[allow(clippy::too_many_arguments)]
 pub fn serve_on_workers<H, F, B>(
-    listener: TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     tls: Option<TlsAcceptor>,
     handler: H,
     shutdown: Shutdown,
     drain: Duration,
-    workers: usize,
+    limits: Limits,
+    gate: Arc<Gate>,
     name: &str,
 ) -> std::io::Result<impl Future<Output = ()> + Send + 'static>
 where
@@ -396,23 +877,21 @@ where
     F: Future<Output = hyper::Response<B>> + Send + 'static,
     B: SendBody,
 {
-    let listener = listener.into_std()?;
-    let mut done = Vec::with_capacity(workers);
-    let balance = Balance::new(workers);
-    for i in 0..workers.max(1) {
-        let balance = balance.clone();
-        let socket = listener.try_clone()?;
+    let mut done = Vec::with_capacity(listeners.len());
+    for (i, socket) in listeners.into_iter().enumerate() {
+        socket.set_nonblocking(true)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (tls, handler, shutdown) = (tls.clone(), handler.clone(), shutdown.clone());
+        let (tls, handler, shutdown, gate) =
+            (tls.clone(), handler.clone(), shutdown.clone(), gate.clone());
         std::thread::Builder::new()
             .name(format!("edgegate-{name}-{i}"))
             .spawn(move || {
                 runtime.block_on(async move {
                     match TcpListener::from_std(socket) {
-                        Ok(l) => serve_worker(l, tls, handler, shutdown, drain, balance, i).await,
+                        Ok(l) => serve(l, tls, handler, shutdown, drain, limits, gate).await,
                         Err(error) => tracing::error!(%error, "worker cannot listen"),
                     }
                 });
@@ -456,30 +935,108 @@ fn cipher_name(s: rustls::CipherSuite) -> &'static str {
 }
 
 #[cfg(test)]
-mod balance_tests {
-    use super::Balance;
+mod limit_tests {
+    use super::*;
 
-    #[test]
-    fn a_thread_with_more_connections_than_another_is_crowded() {
-        let b = Balance::new(3);
-        assert!(!b.crowded(0) && !b.crowded(1) && !b.crowded(2));
-        let first = b.hold(0);
-        assert!(b.crowded(0), "0 holds one, 1 and 2 none");
-        assert!(!b.crowded(1) && !b.crowded(2));
-        let second = b.hold(1);
-        assert!(b.crowded(0) && b.crowded(1), "2 still holds none");
-        let _third = b.hold(2);
-        assert!(!b.crowded(0) && !b.crowded(1) && !b.crowded(2));
-        drop(first);
-        drop(second);
-        assert!(b.crowded(2) && !b.crowded(0) && !b.crowded(1));
+    fn limits() -> Limits {
+        Limits {
+            header_timeout: Duration::from_millis(300),
+            keepalive_timeout: Duration::from_millis(600),
+            send_timeout: Duration::from_millis(400),
+            max_connections: 2,
+        }
+    }
+
+    /// An activity whose clock reads `ms` milliseconds later than it does.
+    fn later(a: &mut Activity, ms: u64) {
+        a.base -= Duration::from_millis(ms);
     }
 
     #[test]
-    fn a_single_thread_is_never_crowded() {
-        let b = Balance::new(1);
-        let _held = b.hold(0);
-        assert!(!b.crowded(0));
+    fn a_silent_connection_gets_the_header_timeout_then_the_keepalive_one() {
+        let l = limits();
+        let mut a = Activity::fresh();
+        assert!(a.verdict(&l).unwrap() <= l.header_timeout);
+        later(&mut a, 350);
+        assert_eq!(a.verdict(&l), Err(Closed::Head));
+        // A request came and went: the keep-alive timeout, from its end.
+        a.begin();
+        assert!(a.verdict(&l).is_ok(), "a request in flight is not idle");
+        a.end();
+        later(&mut a, 500);
+        assert!(
+            a.verdict(&l).is_ok(),
+            "idle for less than the keep-alive timeout"
+        );
+        later(&mut a, 200);
+        assert_eq!(a.verdict(&l), Err(Closed::Idle));
+    }
+
+    #[test]
+    fn a_partial_head_is_bounded_by_the_header_timeout() {
+        let mut a = Activity::fresh();
+        a.begin();
+        a.end();
+        a.read(1);
+        assert!(!a.reapable(), "a head is arriving");
+        later(&mut a, 310);
+        assert_eq!(a.verdict(&limits()), Err(Closed::Head));
+        later(&mut a, 1_000);
+        assert!(a.reapable(), "a head pending for over a second");
+    }
+
+    #[test]
+    fn a_blocked_write_is_bounded_by_the_send_timeout_even_mid_request() {
+        let mut a = Activity::fresh();
+        a.begin();
+        a.write(&Poll::<()>::Pending);
+        assert!(a.verdict(&limits()).is_ok());
+        later(&mut a, 410);
+        assert_eq!(a.verdict(&limits()), Err(Closed::Send));
+        a.write(&Poll::Ready(()));
+        assert!(a.verdict(&limits()).is_ok(), "the write went through");
+        assert!(!a.reapable(), "a request is in flight");
+    }
+
+    #[test]
+    fn the_gate_counts_connections_up_to_its_limit() {
+        let g = Gate::new(2);
+        let one = g.try_take().unwrap();
+        let _two = g.try_take().unwrap();
+        assert!(g.try_take().is_none());
+        assert_eq!(g.live(), 2);
+        drop(one);
+        assert!(g.try_take().is_some());
+    }
+
+    #[test]
+    fn a_throttle_counts_what_it_leaves_out() {
+        let t = Throttle::new(Duration::from_secs(3600));
+        assert_eq!(t.admit(), Some(Suppressed(0)));
+        for _ in 0..5 {
+            assert_eq!(t.admit(), None);
+        }
+        assert_eq!(
+            Suppressed(5).to_string(),
+            " (5 similar warnings suppressed)"
+        );
+        assert_eq!(Suppressed(0).to_string(), "");
+        let t = Throttle::new(Duration::ZERO);
+        assert_eq!(t.admit(), Some(Suppressed(0)));
+        assert_eq!(t.admit(), Some(Suppressed(0)));
+    }
+
+    #[test]
+    fn a_bound_group_shares_one_port_and_refuses_a_second_owner() {
+        let group = bind_group("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        let port = group[0].local_addr().unwrap().port();
+        assert!(group.iter().all(|l| l.local_addr().unwrap().port() == port));
+        let Err(e) = bind_group(SocketAddr::from(([127, 0, 0, 1], port)), 2) else {
+            panic!("a second group on a port in use must not bind");
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+        assert!(listen_backlog() >= 128);
+        assert!(default_max_connections() >= 16);
     }
 }
 

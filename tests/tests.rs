@@ -16,6 +16,7 @@ mod fields;
 mod foundation;
 mod geo;
 mod goaccess;
+mod hardening;
 mod headers;
 mod localstack_smoke;
 mod metering;

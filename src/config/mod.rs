@@ -46,6 +46,21 @@ pub const DEFAULT_LOG_DELIVERY_INTERVAL_SECS: u64 = 60;
 pub const MAX_WORKERS: usize = 1024;
 /// How long a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default seconds a connection has to deliver a whole request head (nginx's
+/// `client_header_timeout` is 60).
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
+/// Default seconds an open connection may wait for its next request (nginx's
+/// `keepalive_timeout` is 75).
+pub const DEFAULT_KEEPALIVE_TIMEOUT_SECS: u64 = 60;
+/// Default seconds a send may stall on a viewer that does not read (nginx's `send_timeout` is
+/// 60).
+pub const DEFAULT_SEND_TIMEOUT_SECS: u64 = 60;
+/// Default size up to which a request body is read whole before the origin request is sent.
+pub const DEFAULT_REQUEST_BODY_BUFFER: u64 = 1 << 20;
+/// Largest `request_body_buffer` the settings accept.
+pub const MAX_REQUEST_BODY_BUFFER: u64 = 64 << 20;
+/// Longest timeout the settings accept, in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 3_600;
 
 /// The flags of `edgegate serve`. Every field is optional so that the config file can supply it;
 /// defaults are applied in [`Settings::resolve`].
@@ -125,6 +140,31 @@ pub struct ServeArgs {
     /// of CPUs].
     #[arg(long, env = "EDGEGATE_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Seconds a connection has to send a complete request head, from its first byte (or, on
+    /// a new connection, from the accept) [default: 30].
+    #[arg(long, env = "EDGEGATE_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<u64>,
+    /// Seconds an idle connection (HTTP/1.1 keep-alive or HTTP/2, no request in flight) is
+    /// kept open waiting for its next request [default: 60].
+    #[arg(long, env = "EDGEGATE_KEEPALIVE_TIMEOUT", value_name = "SECONDS")]
+    pub keepalive_timeout: Option<u64>,
+    /// Seconds a send may stall on a viewer that does not read before the connection is
+    /// dropped [default: 60].
+    #[arg(long, env = "EDGEGATE_SEND_TIMEOUT", value_name = "SECONDS")]
+    pub send_timeout: Option<u64>,
+    /// Most viewer connections open at once (HTTP and HTTPS together); beyond it new
+    /// connections wait in the listen queue and idle ones are closed first [default: half of
+    /// the open-file limit left after a reserve of 256 descriptors].
+    #[arg(long, env = "EDGEGATE_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Request bodies up to this size are read whole before the origin request is sent, so
+    /// that a slow upload holds no origin connection and OriginReadTimeout counts from the
+    /// moment the request has been sent; larger ones are streamed [default: 1MiB].
+    #[arg(long, env = "EDGEGATE_REQUEST_BODY_BUFFER", value_name = "BYTES")]
+    pub request_body_buffer: Option<ByteSize>,
+    /// Largest request body accepted; larger ones get 413 [default: no limit, as CloudFront].
+    #[arg(long, env = "EDGEGATE_MAX_REQUEST_BODY", value_name = "BYTES")]
+    pub max_request_body: Option<ByteSize>,
 }
 
 /// `on` or `off`.
@@ -180,6 +220,18 @@ pub struct FileConfig {
     pub workers: Option<usize>,
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
     pub drain_timeout: Option<u64>,
+    /// See [`ServeArgs::header_timeout`].
+    pub header_timeout: Option<u64>,
+    /// See [`ServeArgs::keepalive_timeout`].
+    pub keepalive_timeout: Option<u64>,
+    /// See [`ServeArgs::send_timeout`].
+    pub send_timeout: Option<u64>,
+    /// See [`ServeArgs::max_connections`].
+    pub max_connections: Option<usize>,
+    /// See [`ServeArgs::request_body_buffer`]; a string (`"1MiB"`) or a number of bytes.
+    pub request_body_buffer: Option<toml::Value>,
+    /// See [`ServeArgs::max_request_body`]; a string (`"100MiB"`) or a number of bytes.
+    pub max_request_body: Option<toml::Value>,
     /// Local-directory origins by name: an origin whose DomainName is `NAME.edgegate.local` serves
     /// the files under the directory (relative to the config file).
     #[serde(default)]
@@ -261,6 +313,19 @@ pub struct Settings {
     pub log_delivery_interval: Duration,
     /// Threads serving viewer connections.
     pub workers: usize,
+    /// Time a connection has to send a complete request head (viewer and admin listeners).
+    pub header_timeout: Duration,
+    /// Time an idle connection waits for its next request (viewer and admin listeners).
+    pub keepalive_timeout: Duration,
+    /// Time a send may stall on a peer that does not read (viewer and admin listeners).
+    pub send_timeout: Duration,
+    /// Most viewer connections open at once; `None`: derived from the open-file limit when
+    /// the edge starts ([`crate::server::default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// Request bodies up to this many bytes are read whole before the origin request.
+    pub request_body_buffer: u64,
+    /// Largest request body accepted (413 beyond), if limited.
+    pub max_request_body: Option<u64>,
 }
 
 impl Default for Settings {
@@ -488,6 +553,57 @@ impl Settings {
             errors.push(format!("workers {workers} must be 1 to {MAX_WORKERS}"));
         }
 
+        let mut timeout = |flag: Option<u64>, file: Option<u64>, key: &str, default: u64| {
+            let secs = flag.or(file).unwrap_or(default);
+            if secs == 0 || secs > MAX_TIMEOUT_SECS {
+                errors.push(format!(
+                    "{key} {secs} must be 1 to {MAX_TIMEOUT_SECS} seconds"
+                ));
+            }
+            Duration::from_secs(secs.clamp(1, MAX_TIMEOUT_SECS))
+        };
+        let header_timeout = timeout(
+            args.header_timeout,
+            file.header_timeout,
+            "header_timeout",
+            DEFAULT_HEADER_TIMEOUT_SECS,
+        );
+        let keepalive_timeout = timeout(
+            args.keepalive_timeout,
+            file.keepalive_timeout,
+            "keepalive_timeout",
+            DEFAULT_KEEPALIVE_TIMEOUT_SECS,
+        );
+        let send_timeout = timeout(
+            args.send_timeout,
+            file.send_timeout,
+            "send_timeout",
+            DEFAULT_SEND_TIMEOUT_SECS,
+        );
+        let max_connections = args.max_connections.or(file.max_connections);
+        if max_connections == Some(0) {
+            errors.push("max_connections must be at least 1".into());
+        }
+
+        let request_body_buffer = byte_size(
+            args.request_body_buffer,
+            &file.request_body_buffer,
+            "request_body_buffer",
+            &mut errors,
+        )
+        .unwrap_or(DEFAULT_REQUEST_BODY_BUFFER);
+        if request_body_buffer > MAX_REQUEST_BODY_BUFFER {
+            errors.push(format!(
+                "request_body_buffer {request_body_buffer} is above the maximum of 64MiB"
+            ));
+        }
+        let max_request_body = byte_size(
+            args.max_request_body,
+            &file.max_request_body,
+            "max_request_body",
+            &mut errors,
+        );
+
         let mut local_origins = BTreeMap::new();
         for (name, dir) in &file.local_origins {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -515,6 +631,12 @@ impl Settings {
                 sendfile,
                 log_delivery_interval,
                 workers,
+                header_timeout,
+                keepalive_timeout,
+                send_timeout,
+                max_connections,
+                request_body_buffer,
+                max_request_body,
                 trusted_proxies,
                 geoip_db,
                 drain_timeout,
@@ -576,6 +698,35 @@ where
             errors.push(format!("{key}: {s:?}: {e}"));
             None
         }
+    }
+}
+
+/// A size from its flag, else from the config file (a string such as `"1MiB"` or a number of
+/// bytes), else `None`.
+fn byte_size(
+    flag: Option<ByteSize>,
+    file: &Option<toml::Value>,
+    key: &str,
+    errors: &mut Vec<String>,
+) -> Option<u64> {
+    match (flag, file) {
+        (Some(s), _) => Some(s.0),
+        (None, Some(toml::Value::Integer(n))) if *n >= 0 => Some(*n as u64),
+        (None, Some(toml::Value::String(s))) => match s.parse::<ByteSize>() {
+            Ok(b) => Some(b.0),
+            Err(e) => {
+                errors.push(format!("{key}: {e}"));
+                None
+            }
+        },
+        (None, Some(other)) => {
+            errors.push(format!(
+                "{key} must be a size such as \"1MiB\", not {}",
+                other.type_str()
+            ));
+            None
+        }
+        (None, None) => None,
     }
 }
 
@@ -697,6 +848,54 @@ mod tests {
                 errs.contains("workers") && errs.contains("1 to 1024"),
                 "{errs}"
             );
+        }
+    }
+
+    #[test]
+    fn connection_timeouts_and_limit() {
+        let s = Settings::default();
+        assert_eq!(s.header_timeout, Duration::from_secs(30));
+        assert_eq!(s.keepalive_timeout, Duration::from_secs(60));
+        assert_eq!(s.send_timeout, Duration::from_secs(60));
+        assert_eq!(s.max_connections, None);
+        assert_eq!(s.request_body_buffer, 1 << 20);
+        assert_eq!(s.max_request_body, None);
+        let sizes = file("request_body_buffer = \"64KiB\"\nmax_request_body = 1000");
+        let s = Settings::resolve(&ServeArgs::default(), &sizes, Path::new(".")).unwrap();
+        assert_eq!(
+            (s.request_body_buffer, s.max_request_body),
+            (64 << 10, Some(1000))
+        );
+        let errs = Settings::resolve(
+            &ServeArgs::default(),
+            &file("request_body_buffer = \"1GiB\"\nmax_request_body = true"),
+            Path::new("."),
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(
+            errs.contains("request_body_buffer")
+                && errs.contains("max_request_body must be a size"),
+            "{errs}"
+        );
+        let f = file(
+            "header_timeout = 5\nkeepalive_timeout = 7\nsend_timeout = 9\nmax_connections = 100",
+        );
+        let args = ServeArgs {
+            keepalive_timeout: Some(2),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, &f, Path::new(".")).unwrap();
+        assert_eq!(s.header_timeout, Duration::from_secs(5));
+        assert_eq!(s.keepalive_timeout, Duration::from_secs(2));
+        assert_eq!(s.send_timeout, Duration::from_secs(9));
+        assert_eq!(s.max_connections, Some(100));
+        let bad = file("header_timeout = 0\nsend_timeout = 99999\nmax_connections = 0");
+        let errs = Settings::resolve(&ServeArgs::default(), &bad, Path::new("."))
+            .unwrap_err()
+            .join("\n");
+        for needle in ["header_timeout 0", "send_timeout 99999", "max_connections"] {
+            assert!(errs.contains(needle), "missing {needle} in {errs}");
         }
     }
 

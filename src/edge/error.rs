@@ -7,7 +7,7 @@
 //!
 //! | blame | statuses | examples |
 //! |---|---|---|
-//! | [`Blame::Viewer`] | 400, 403, 413 | unknown Host, method not allowed, signed URL refused |
+//! | [`Blame::Viewer`] | 400, 403, 408, 413, 501 | unknown Host, method not allowed, signed URL refused |
 //! | [`Blame::Origin`] | 502, 504 (403 for a refused local path) | connection failed, timeout |
 //! | [`Blame::Edge`] | 500 | a response the edge could not form |
 //!
@@ -30,6 +30,20 @@ pub enum Blame {
     Origin,
     /// The viewer's request: 4xx.
     Viewer,
+}
+
+/// What is malformed in a request the edge answers with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadRequest {
+    /// An HTTP/1.1 request without `Host`.
+    #[error("an HTTP/1.1 request without Host")]
+    MissingHost,
+    /// Several `Host` headers that differ.
+    #[error("Host headers that differ")]
+    ConflictingHost,
+    /// The request body cannot be read as sent (an invalid chunked encoding).
+    #[error("an unreadable request body")]
+    InvalidBody,
 }
 
 /// Why the edge answered a request itself.
@@ -62,6 +76,18 @@ pub enum EdgeError {
     /// The request line or headers exceed CloudFront's limits.
     #[error("the request line or headers are too large")]
     TooLarge,
+    /// The request is malformed (400).
+    #[error("malformed request: {0}")]
+    BadRequest(BadRequest),
+    /// The request body is larger than `--max-request-body` (413).
+    #[error("the request body is too large")]
+    BodyTooLarge,
+    /// The viewer stopped sending the request body for longer than the header timeout (408).
+    #[error("the request body stalled")]
+    BodyTimeout,
+    /// The request body has a transfer coding other than `chunked` (501, as RFC 9112 asks).
+    #[error("unsupported transfer coding")]
+    UnsupportedTransferCoding,
     /// A restricted behavior refused the signed URL or cookies (or their absence).
     #[error("signed URL or cookies refused: {0}")]
     SignatureRefused(Denial),
@@ -83,6 +109,10 @@ impl EdgeError {
     pub fn status(&self) -> StatusCode {
         match self {
             EdgeError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            EdgeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EdgeError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            EdgeError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            EdgeError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             EdgeError::NotRedirectable(status) => *status,
             EdgeError::Origin(OriginError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             EdgeError::Origin(OriginError::Refused(_)) => StatusCode::FORBIDDEN,
@@ -126,6 +156,12 @@ impl EdgeError {
                 "Bad request."
             }
             EdgeError::TooLarge => "Bad request: the request line or headers are too large.",
+            EdgeError::BadRequest(_) => "Bad request.",
+            EdgeError::BodyTooLarge => "Bad request: the request body is too large.",
+            EdgeError::BodyTimeout => "Bad request: the request body was not sent in time.",
+            EdgeError::UnsupportedTransferCoding => {
+                "Not implemented: the request's transfer coding is not supported."
+            }
             EdgeError::GeoBlocked => super::viewer::GEO_BLOCKED_MESSAGE,
             EdgeError::SignatureRefused(_) => "Access denied.",
             EdgeError::Origin(OriginError::Timeout(_)) => {
@@ -178,6 +214,15 @@ mod tests {
             assert_eq!(e.detailed_result(), None);
         }
         assert_eq!(EdgeError::TooLarge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let bad = EdgeError::BadRequest(BadRequest::MissingHost);
+        assert_eq!(
+            (bad.blame(), bad.status()),
+            (Blame::Viewer, StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            EdgeError::UnsupportedTransferCoding.status(),
+            StatusCode::NOT_IMPLEMENTED
+        );
         let timeout = EdgeError::from(OriginError::Timeout("slow".into()));
         assert_eq!(timeout.blame(), Blame::Origin);
         assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);

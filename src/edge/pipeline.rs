@@ -48,7 +48,8 @@ mod lookup;
 mod respond;
 mod route;
 
-use route::{accept, host_of, route};
+pub use route::BodyLimits;
+use route::{accept, host_of, is_options_star, options_star, route, take_body};
 
 /// CloudFront's limit on the URL (path and query).
 pub const MAX_URL_BYTES: usize = 8_192;
@@ -69,6 +70,8 @@ pub struct Edge {
     clock: Arc<dyn Clock>,
     /// The log phase; `None` with `--metering off`.
     log: Option<Log>,
+    /// How request bodies are taken before the origin request.
+    body_limits: BodyLimits,
 }
 
 /// How a response came to be, for the response and log phases.
@@ -126,7 +129,14 @@ impl Edge {
             geo: None,
             clock: crate::clock::system(),
             log: None,
+            body_limits: BodyLimits::default(),
         }
+    }
+
+    /// Takes request bodies as `limits` say (`--request-body-buffer`, `--max-request-body`).
+    pub fn with_body_limits(mut self, limits: BodyLimits) -> Self {
+        self.body_limits = limits;
+        self
     }
 
     /// Reads the time of day from `clock` (tests move it forward instead of sleeping).
@@ -254,7 +264,7 @@ impl Edge {
         policy: &mut Option<respond::Policy>,
     ) -> Result<(Response<Body>, Outcome), Stop> {
         // 1. Accept.
-        accept(&req, summary)?;
+        accept(&mut req, summary)?;
         // 2. Route.
         let routes = self.routes.load();
         let host = host_of(&req);
@@ -264,6 +274,9 @@ impl Edge {
         let mut root_path = String::new();
         let route = route(&routes, summary, host, &uri, &mut root_path)?;
         *policy = respond::policy_for(route.behavior, &req);
+        if is_options_star(&req) {
+            return Ok((options_star(route.behavior), Outcome::own(XCache::Miss)));
+        }
         // 3. Viewer checks. A geo or signature refusal may be answered with a custom error
         // page, as an origin's error is (`respond::custom_page_applies`).
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
@@ -303,20 +316,44 @@ impl Edge {
             let (parts, _body) = req.into_parts();
             self.cached(parts, &ctx, request_id).await
         } else {
-            self.pass(req, &ctx, request_id).await
+            // The body is read first (up to --request-body-buffer), so that a slow upload
+            // holds no origin connection. A body the viewer fails to deliver whole is the
+            // viewer's fault (400, 413), even when the origin request is what notices it.
+            let failed = Arc::new(std::sync::atomic::AtomicU8::new(route::BODY_OK));
+            let (parts, body) = req.into_parts();
+            let body = take_body(&parts.headers, body, &self.body_limits, failed.clone()).await?;
+            let passed = self
+                .pass_parts(Request::from_parts(parts, body), &ctx, request_id)
+                .await;
+            match failed.load(std::sync::atomic::Ordering::Relaxed) {
+                route::BODY_INVALID => fail(
+                    EdgeError::BadRequest(super::error::BadRequest::InvalidBody),
+                    request_id,
+                    summary,
+                ),
+                route::BODY_TOO_LARGE => fail(EdgeError::BodyTooLarge, request_id, summary),
+                _ => passed,
+            }
         };
         // 7. Response: custom error pages.
         Ok(self.custom_error(resp, outcome, &ctx, request_id).await)
     }
 }
 
+/// One "request failed" line per [`crate::server::WARN_INTERVAL`] at most: an attack can make
+/// every request fail.
+static REQUEST_FAILED: crate::server::Throttle =
+    crate::server::Throttle::new(crate::server::WARN_INTERVAL);
+
 /// An error's response: notes its detailed result type for the log, and logs origin failures.
 fn fail(e: EdgeError, request_id: &str, summary: &Summary) -> (Response<Body>, Outcome) {
     if let Some(detailed) = e.detailed_result() {
         summary.detailed(detailed);
     }
-    if e.blame() != super::error::Blame::Viewer {
-        tracing::warn!(error = %e, status = %e.status(), "request failed");
+    if e.blame() != super::error::Blame::Viewer
+        && let Some(suppressed) = REQUEST_FAILED.admit()
+    {
+        tracing::warn!(error = %e, status = %e.status(), "request failed{suppressed}");
     }
     (e.into_response(request_id), Outcome::own(XCache::Error))
 }

@@ -55,6 +55,15 @@ impl MethodSet {
         MethodSet(bits)
     }
 
+    /// The names of the methods in the set, in CloudFront's order (`GET`, `HEAD`, `OPTIONS`,
+    /// `PUT`, `POST`, `PATCH`, `DELETE`).
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::ALL
+            .iter()
+            .filter(move |(_, b)| self.0 & b != 0)
+            .map(|(name, _)| *name)
+    }
+
     /// Whether the set holds `m`.
     pub fn contains(self, m: &Method) -> bool {
         Self::ALL

@@ -13,17 +13,6 @@ use crate::cache::key::{self, Selection};
 use crate::origin::{OriginError, OriginRequest};
 
 impl Edge {
-    pub(super) async fn pass(
-        &self,
-        req: Request<hyper::body::Incoming>,
-        ctx: &Ctx<'_>,
-        request_id: &str,
-    ) -> (Response<Body>, Outcome) {
-        let (parts, body) = req.into_parts();
-        self.pass_parts(Request::from_parts(parts, Body::new(body)), ctx, request_id)
-            .await
-    }
-
     /// Sends the request to the origin and streams the answer back, caching nothing.
     pub(super) async fn pass_parts(
         &self,
