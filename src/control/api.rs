@@ -446,6 +446,19 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::GET, ["origin-request-policy", id, "config"]) => {
             get_origin_request_policy(state, id, true).await?
         }
+        // === CloudFront Functions (control::functions) ===
+        (_, ["function", rest @ ..]) => {
+            let fc = super::functions::FunctionCall {
+                method: &call.method,
+                rest,
+                query: &call.query,
+                headers: &call.headers,
+                body: &call.body,
+            };
+            super::functions::handle(state, &fc)
+                .await
+                .ok_or(Routed::NotFound)??
+        }
         _ => return Err(Routed::NotFound),
     };
     Ok(resp)

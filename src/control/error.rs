@@ -133,6 +133,7 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::KeyGroup => "NoSuchResource",
         Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
         Kind::PublicKey => "NoSuchPublicKey",
+        Kind::Function => "NoSuchFunctionExists",
     }
 }
 
@@ -145,6 +146,7 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::KeyGroup => "KeyGroupAlreadyExists",
         Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
         Kind::PublicKey => "PublicKeyAlreadyExists",
+        Kind::Function => "FunctionAlreadyExists",
     }
 }
 
@@ -154,6 +156,7 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::CachePolicy => "CachePolicyInUse",
         Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
         Kind::PublicKey => "PublicKeyInUse",
+        Kind::Function => "FunctionInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
     }
 }
@@ -169,6 +172,11 @@ impl From<StateError> for ApiError {
                 kind: Kind::KeyGroup,
                 ..
             } => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+            // A distribution naming a function that does not exist or is not published.
+            S::MissingReference {
+                kind: Kind::Function,
+                ..
+            } => (StatusCode::BAD_REQUEST, "InvalidFunctionAssociation"),
             S::MissingReference { kind, .. } => (StatusCode::NOT_FOUND, no_such(*kind)),
             S::MissingIfMatch => return Self::missing_if_match(),
             S::PreconditionFailed => return Self::precondition_failed(),

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod error;
+pub mod functions;
 
 pub use api::{AdminState, router};
 pub use error::ApiError;

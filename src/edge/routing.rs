@@ -134,6 +134,8 @@ pub struct Behavior {
     /// `Compress`: answers are compressed at the edge with the encodings the cache key's
     /// normalised `Accept-Encoding` allows ([`super::compress`]).
     pub compress: bool,
+    /// `FunctionAssociations`: the CloudFront Functions it runs.
+    pub functions: crate::functions::Associations,
 }
 
 /// A custom error response rule.

@@ -29,6 +29,15 @@ pub const COMPUTE_BUDGET_NANOS: u64 = 1_000_000;
 /// `console.log` output kept per invocation (CloudFront truncates at 10 KB).
 pub const MAX_LOG_BYTES: usize = 10 * 1024;
 
+/// The functions a cache behavior runs (LIVE stages only).
+#[derive(Debug, Clone, Default)]
+pub struct Associations {
+    /// Runs after the viewer checks, before the cache lookup.
+    pub viewer_request: Option<std::sync::Arc<Script>>,
+    /// Runs before the response is sent (not for status ≥ 400 or custom error pages).
+    pub viewer_response: Option<std::sync::Arc<Script>>,
+}
+
 /// `FunctionConfig.Runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum JsRuntime {

@@ -30,6 +30,8 @@ pub enum Kind {
     OriginRequestPolicy,
     /// Public keys.
     PublicKey,
+    /// CloudFront Functions (the id is the function's name).
+    Function,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::KeyGroup => "key-groups",
             Kind::OriginRequestPolicy => "origin-request-policies",
             Kind::PublicKey => "public-keys",
+            Kind::Function => "functions",
         }
     }
 
@@ -54,6 +57,7 @@ impl Kind {
             Kind::KeyGroup => "key group",
             Kind::OriginRequestPolicy => "origin request policy",
             Kind::PublicKey => "public key",
+            Kind::Function => "function",
         }
     }
 }
