@@ -1085,3 +1085,58 @@ async fn failing_functions_get_503_and_the_edge_keeps_serving() {
     }
     edge.stop().await;
 }
+
+/// boto3 (the SDK, not the CLI): UpdateFunction's new ETag arrives through the model's
+/// `ETtag` header, and TestFunction's result parses.
+#[tokio::test]
+async fn boto3_reads_the_update_etag_and_test_results() {
+    let edge = TestEdge::start("").await;
+    let ep = format!("http://{}", edge.admin);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("EDGEGATE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("tests/.venv/bin/python"));
+    let script = r#"
+import json, sys, boto3
+cf = boto3.client("cloudfront", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+code = b"function handler(event) { console.log('seen ' + event.request.uri); return event.request; }"
+c = cf.create_function(Name="b3", FunctionConfig={"Comment": "", "Runtime": "cloudfront-js-2.0"}, FunctionCode=code)
+u = cf.update_function(Name="b3", IfMatch=c["ETag"], FunctionConfig={"Comment": "v2", "Runtime": "cloudfront-js-2.0"}, FunctionCode=code)
+d = cf.describe_function(Name="b3")
+ev = {"version": "1.0", "context": {"eventType": "viewer-request"}, "viewer": {"ip": "1.2.3.4"},
+      "request": {"method": "GET", "uri": "/x", "querystring": {}, "headers": {}, "cookies": {}}}
+t = cf.test_function(Name="b3", IfMatch=u["ETag"], EventObject=json.dumps(ev).encode())["TestResult"]
+print(json.dumps({"created": c["ETag"], "updated": u.get("ETag"), "described": d["ETag"],
+                  "logs": t["FunctionExecutionLogs"], "error": t["FunctionErrorMessage"],
+                  "output": json.loads(t["FunctionOutput"])}))
+"#;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(&ep)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("python runs (use scripts/test)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let updated = v["updated"]
+        .as_str()
+        .expect("boto3 found the ETag in ETtag");
+    assert_ne!(updated, v["created"].as_str().unwrap());
+    assert_eq!(v["described"], updated);
+    assert_eq!(v["logs"], json!(["seen /x"]));
+    assert_eq!(v["error"], "");
+    assert_eq!(v["output"]["request"]["uri"], "/x");
+    edge.stop().await;
+}

@@ -181,7 +181,7 @@ fn config_and_code(tree: &Tree) -> Result<(String, JsRuntime, Vec<String>, Strin
     let code = base64::engine::general_purpose::STANDARD
         .decode(blob.trim())
         .map_err(|_| ApiError::invalid_argument("FunctionCode is not valid base64."))?;
-    let code = checked_code(&code, runtime, tree)?;
+    let code = checked_code(&code, runtime)?;
     Ok((comment, runtime, stores, code))
 }
 
@@ -199,8 +199,7 @@ fn valid_kvs_arn(a: &str) -> bool {
 }
 
 /// The code's static checks and a trial load (syntax, `handler`, top-level run).
-fn checked_code(code: &[u8], runtime: JsRuntime, tree: &Tree) -> Result<String, ApiError> {
-    let _ = tree;
+fn checked_code(code: &[u8], runtime: JsRuntime) -> Result<String, ApiError> {
     let prepared = check::check(code, runtime);
     match prepared {
         Ok(_) => {}
@@ -249,8 +248,7 @@ fn status(state: &State, f: &FunctionEntry, stage: Stage) -> &'static str {
                 .contains(&f.arn.as_str())
         })
     };
-    let live = |v: &StageVersion| {
-        let _ = v;
+    let live = || {
         if associated() {
             "DEPLOYED"
         } else {
@@ -258,8 +256,9 @@ fn status(state: &State, f: &FunctionEntry, stage: Stage) -> &'static str {
         }
     };
     match (stage, &f.live) {
-        (Stage::Live, Some(v)) => live(v),
-        (Stage::Development, Some(v)) if v.etag == f.development.etag => live(v),
+        (Stage::Live, Some(_)) => live(),
+        // DEVELOPMENT reads as published while it is what LIVE was published from.
+        (Stage::Development, Some(v)) if v.etag == f.development.etag => live(),
         _ => "UNPUBLISHED",
     }
 }

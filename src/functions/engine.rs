@@ -27,8 +27,9 @@ use super::{
 };
 
 const PRELUDE: &str = include_str!("prelude.js");
-/// Function versions kept per thread before the cache starts over.
-const MAX_CACHED: usize = 256;
+/// Function versions kept per thread before the cache starts over (CloudFront's quota of
+/// functions per account).
+const MAX_CACHED: usize = 100;
 /// QuickJS's stack limit for a function (deep recursion is a RangeError, not a crash).
 const MAX_STACK_BYTES: usize = 256 * 1024;
 
@@ -441,6 +442,13 @@ fn settle<'js>(ctx: &Ctx<'js>, meter: &Meter, promise: Promise<'js>) -> Result<V
 /// the compute budget, and it defines `handler` (CreateFunction, UpdateFunction).
 pub fn validate(script: &Script) -> Result<(), FunctionError> {
     Instance::load(script, &EdgeLocation::default()).map(|_| ())
+}
+
+/// The memory a loaded function's runtime holds (bytes), before any invocation: the engine's
+/// own footprint plus the compiled function (for measurements).
+pub fn footprint(script: &Script) -> Result<usize, FunctionError> {
+    let i = Instance::load(script, &EdgeLocation::default())?;
+    Ok(i._rt.memory_usage().memory_used_size.max(0) as usize)
 }
 
 /// Runs `script` on `event` (the event object as JSON) at `now_ms` (what `Date.now()` returns
