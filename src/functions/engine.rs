@@ -18,6 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use base64::Engine as _;
 use rquickjs::{Context, Ctx, Function, Object, Persistent, Promise, Runtime, Value};
@@ -77,30 +78,73 @@ pub struct Failure {
     pub utilization: u32,
 }
 
-/// The running invocation's start in thread CPU time (0: none), for the interrupt handler.
+/// Meters the running invocation against the compute budget in thread CPU time. Reading that
+/// clock is a system call, so it is read only when QuickJS checks in (its interrupt handler
+/// runs every few thousand operations): a short run reads only the wall clock. Time used is the
+/// wall time until the first check (at most [`FIRST_CHECK_CAP_NANOS`], as no run gets that far
+/// without a check, so a viewer preempted early is not charged for it), plus the thread's CPU
+/// time since.
 #[derive(Default)]
 struct Meter {
-    start: Cell<u64>,
+    /// When the running invocation started; `None` when none runs.
+    wall: Cell<Option<Instant>>,
+    /// At the first check: the thread's CPU clock, and the time charged until then.
+    first: Cell<Option<(u64, u64)>>,
     tripped: Cell<bool>,
 }
 
+/// The most wall time charged before the engine's first check.
+const FIRST_CHECK_CAP_NANOS: u64 = 200_000;
+
 impl Meter {
+    fn begin(&self) {
+        self.tripped.set(false);
+        self.first.set(None);
+        self.wall.set(Some(Instant::now()));
+    }
+
+    /// Time used so far (ns); the first call of a run reads the CPU clock for the next ones.
+    fn used(&self, checking: bool) -> u64 {
+        let Some(start) = self.wall.get() else {
+            return 0;
+        };
+        match self.first.get() {
+            Some((cpu0, charged)) => charged + cpu_nanos().saturating_sub(cpu0),
+            None => {
+                let wall = start.elapsed().as_nanos() as u64;
+                if checking {
+                    let charged = wall.min(FIRST_CHECK_CAP_NANOS);
+                    self.first.set(Some((cpu_nanos(), charged)));
+                    charged
+                } else {
+                    wall
+                }
+            }
+        }
+    }
+
+    /// The interrupt handler: whether to stop the run.
     fn over_budget(&self) -> bool {
-        let start = self.start.get();
-        if start != 0 && cpu_nanos().saturating_sub(start) > COMPUTE_BUDGET_NANOS {
+        if self.used(true) > COMPUTE_BUDGET_NANOS {
             self.tripped.set(true);
         }
         self.tripped.get()
     }
+
+    /// Ends the run: the time it used.
+    fn end(&self) -> u64 {
+        let used = self.used(false);
+        self.wall.set(None);
+        used
+    }
 }
 
-/// This thread's CPU time in nanoseconds (never 0).
+/// This thread's CPU time in nanoseconds.
 fn cpu_nanos() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64)
-        .max(1)
 }
 
 fn utilization(nanos: u64) -> u32 {
@@ -307,7 +351,7 @@ impl Instance {
                 rquickjs::Error::Exception => FunctionError::Execution(exception_text(&ctx)),
                 e => internal(e),
             })?;
-            meter.start.set(cpu_nanos());
+            meter.begin();
             let mut options = rquickjs::context::EvalOptions::default();
             options.global = true;
             options.strict = true;
@@ -316,14 +360,14 @@ impl Instance {
             let handler = match evaluated {
                 Ok(v) => v,
                 Err(e) => {
-                    meter.start.set(0);
+                    meter.end();
                     return Err(match classify(&meter, &ctx, e) {
                         FunctionError::Execution(text) => FunctionError::Compile(text),
                         other => other,
                     });
                 }
             };
-            meter.start.set(0);
+            meter.end();
             let Some(handler) = handler.into_function() else {
                 return Err(FunctionError::Compile(
                     "ReferenceError: the code does not define a function named handler".into(),
@@ -354,9 +398,7 @@ impl Instance {
     fn call(&self, event: &str, now_ms: f64) -> Result<(String, u64), (FunctionError, u64)> {
         self.ctx.with(|ctx| {
             let meter = &*self.meter;
-            meter.tripped.set(false);
-            let start = cpu_nanos();
-            meter.start.set(start);
+            meter.begin();
             let result = (|| {
                 let set_now = self.set_now.clone().restore(&ctx)?;
                 set_now.call::<_, ()>((now_ms,))?;
@@ -372,8 +414,7 @@ impl Instance {
                     None => "null".to_owned(),
                 })
             })();
-            let used = cpu_nanos().saturating_sub(start);
-            meter.start.set(0);
+            let used = meter.end();
             match result {
                 Ok(json) if !meter.tripped.get() => Ok((json, used)),
                 Ok(_) => Err((FunctionError::Throttled, used)),
