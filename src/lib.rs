@@ -48,6 +48,7 @@ pub mod config;
 pub mod control;
 pub mod edge;
 pub(crate) mod fold;
+pub mod functions;
 pub mod geo;
 pub mod ids;
 pub mod meter;

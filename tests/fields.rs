@@ -185,10 +185,7 @@ const CACHE_BEHAVIOR: &[(&str, How)] = &[
     ),
     (
         "FunctionAssociations",
-        Warns(
-            Behavior,
-            r#"function_associations = [{ function_arn = "arn:aws:cloudfront::111122223333:function/f", event_type = "viewer-request" }]"#,
-        ),
+        Acted("viewer_functions_change_requests_and_responses_through_the_edge"),
     ),
     (
         "FieldLevelEncryptionId",

@@ -14,6 +14,7 @@ mod errpages;
 mod failover;
 mod fields;
 mod foundation;
+mod functions;
 mod geo;
 mod goaccess;
 mod hardening;

@@ -478,6 +478,19 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
                 None => return Err(Routed::NotFound),
             }
         }
+        // === CloudFront Functions (control::functions) ===
+        (_, ["function", rest @ ..]) => {
+            let fc = super::functions::FunctionCall {
+                method: &call.method,
+                rest,
+                query: &call.query,
+                headers: &call.headers,
+                body: &call.body,
+            };
+            super::functions::handle(state, &fc)
+                .await
+                .ok_or(Routed::NotFound)??
+        }
         _ => return Err(Routed::NotFound),
     };
     Ok(resp)

@@ -144,6 +144,7 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
         Kind::PublicKey => "NoSuchPublicKey",
         Kind::ResponseHeadersPolicy => "NoSuchResponseHeadersPolicy",
+        Kind::Function => "NoSuchFunctionExists",
     }
 }
 
@@ -157,6 +158,7 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
         Kind::PublicKey => "PublicKeyAlreadyExists",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyAlreadyExists",
+        Kind::Function => "FunctionAlreadyExists",
     }
 }
 
@@ -167,6 +169,7 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
         Kind::PublicKey => "PublicKeyInUse",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyInUse",
+        Kind::Function => "FunctionInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
     }
 }
@@ -182,6 +185,11 @@ impl From<StateError> for ApiError {
                 kind: Kind::KeyGroup,
                 ..
             } => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+            // A distribution naming a function that does not exist or is not published.
+            S::MissingReference {
+                kind: Kind::Function,
+                ..
+            } => (StatusCode::BAD_REQUEST, "InvalidFunctionAssociation"),
             S::MissingReference { kind, .. } => (StatusCode::NOT_FOUND, no_such(*kind)),
             S::MissingIfMatch => return Self::missing_if_match(),
             S::PreconditionFailed => return Self::precondition_failed(),

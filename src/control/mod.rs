@@ -7,12 +7,13 @@
 
 pub mod api;
 pub mod error;
+pub mod functions;
 mod lists;
 pub mod model_table;
 mod policies;
+pub mod response_headers;
 mod tags;
 pub mod unsupported;
-pub mod response_headers;
 
 pub use api::{AdminState, router};
 pub use error::ApiError;

@@ -29,6 +29,31 @@ use crate::origin::{
 };
 use crate::state::registry::State;
 
+/// A behavior's `FunctionAssociations`, resolved to the functions' LIVE stages. The registry
+/// refuses a distribution naming a function that is missing or unpublished, so a miss here
+/// means state changed underneath: the distribution is left out rather than run without it.
+fn function_associations(
+    state: &State,
+    b: &model::CacheBehavior,
+) -> Result<crate::functions::Associations, CompileError> {
+    use crate::functions::Stage;
+    let mut out = crate::functions::Associations::default();
+    for (arn, event) in b.function_association_list() {
+        let script = state
+            .functions
+            .values()
+            .find(|f| f.arn == arn)
+            .and_then(|f| f.script(Stage::Live))
+            .ok_or_else(|| CompileError::NoFunction(arn.to_owned()))?;
+        match event {
+            "viewer-request" => out.viewer_request = Some(Arc::new(script)),
+            "viewer-response" => out.viewer_response = Some(Arc::new(script)),
+            _ => return Err(CompileError::NoFunction(arn.to_owned())),
+        }
+    }
+    Ok(out)
+}
+
 /// The domain suffix that names a local-directory origin (`NAME.edgegate.local`).
 pub const LOCAL_ORIGIN_SUFFIX: &str = ".edgegate.local";
 
@@ -64,6 +89,9 @@ pub enum CompileError {
         /// 0 for the primary, 1 for the secondary.
         index: usize,
     },
+    /// A behavior names a CloudFront function that is not published (LIVE).
+    #[error("no published CloudFront function {0}")]
+    NoFunction(String),
     /// A custom header's name is not a valid header name.
     #[error("bad header name {0}")]
     HeaderName(String),
@@ -419,6 +447,7 @@ impl Compiler {
                 Some(id) => Some(response_headers_policy(state, policies, id)?),
                 None => None,
             },
+            functions: function_associations(state, b)?,
         })
     }
 

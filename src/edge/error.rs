@@ -94,6 +94,9 @@ pub enum EdgeError {
     /// The origin failed.
     #[error(transparent)]
     Origin(#[from] OriginError),
+    /// A CloudFront function failed: 503 (threw, throttled) or 502 (invalid result).
+    #[error("CloudFront function failed: {0}")]
+    Function(crate::functions::FunctionError),
 }
 
 impl EdgeError {
@@ -101,6 +104,7 @@ impl EdgeError {
     pub fn blame(&self) -> Blame {
         match self {
             EdgeError::Origin(_) => Blame::Origin,
+            EdgeError::Function(_) => Blame::Edge,
             _ => Blame::Viewer,
         }
     }
@@ -117,6 +121,9 @@ impl EdgeError {
             EdgeError::Origin(OriginError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             EdgeError::Origin(OriginError::Refused(_)) => StatusCode::FORBIDDEN,
             EdgeError::Origin(_) => StatusCode::BAD_GATEWAY,
+            EdgeError::Function(e) => {
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
             _ => match self.blame() {
                 Blame::Viewer => StatusCode::FORBIDDEN,
                 Blame::Origin => StatusCode::BAD_GATEWAY,
@@ -133,6 +140,7 @@ impl EdgeError {
             EdgeError::Origin(OriginError::Connect(_)) => "OriginConnectError",
             EdgeError::Origin(OriginError::Protocol(_)) => "OriginInvalidResponseError",
             EdgeError::GeoBlocked => "ClientGeoBlocked",
+            EdgeError::Function(e) => e.result_type(),
             _ => return None,
         })
     }
@@ -168,6 +176,12 @@ impl EdgeError {
                 "CloudFront attempted to establish a connection with the origin, but either the attempt failed or the origin closed the connection."
             }
             EdgeError::Origin(_) => "CloudFront wasn't able to connect to the origin.",
+            EdgeError::Function(crate::functions::FunctionError::Validation(_)) => {
+                "The CloudFront function returned an invalid value to CloudFront."
+            }
+            EdgeError::Function(_) => {
+                "The CloudFront function associated with the cache behavior failed to run."
+            }
         }
     }
 

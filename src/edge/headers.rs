@@ -238,6 +238,14 @@ pub enum XCache {
     Redirect,
     /// `RefreshHit from cloudfront`: an expired object revalidated with the origin.
     RefreshHit,
+    /// `FunctionGeneratedResponse from cloudfront`: a viewer-request function answered.
+    FunctionGeneratedResponse,
+    /// `FunctionExecutionError from cloudfront`: a function threw (503).
+    FunctionExecutionError,
+    /// `FunctionThrottledError from cloudfront`: a function went past its budget (503).
+    FunctionThrottledError,
+    /// `FunctionValidationError from cloudfront`: a function returned an invalid object (502).
+    FunctionValidationError,
 }
 
 impl XCache {
@@ -249,6 +257,10 @@ impl XCache {
             XCache::Miss => "Miss from cloudfront",
             XCache::Redirect => "Redirect from cloudfront",
             XCache::RefreshHit => "RefreshHit from cloudfront",
+            XCache::FunctionGeneratedResponse => "FunctionGeneratedResponse from cloudfront",
+            XCache::FunctionExecutionError => "FunctionExecutionError from cloudfront",
+            XCache::FunctionThrottledError => "FunctionThrottledError from cloudfront",
+            XCache::FunctionValidationError => "FunctionValidationError from cloudfront",
         })
     }
 
@@ -260,7 +272,23 @@ impl XCache {
             XCache::Miss => "Miss",
             XCache::Redirect => "Redirect",
             XCache::RefreshHit => "RefreshHit",
+            XCache::FunctionGeneratedResponse => "FunctionGeneratedResponse",
+            XCache::FunctionExecutionError => "FunctionExecutionError",
+            XCache::FunctionThrottledError => "FunctionThrottledError",
+            XCache::FunctionValidationError => "FunctionValidationError",
         }
+    }
+
+    /// Whether a CloudFront function decided the response (its label stands whatever the
+    /// status).
+    pub fn from_function(self) -> bool {
+        matches!(
+            self,
+            XCache::FunctionGeneratedResponse
+                | XCache::FunctionExecutionError
+                | XCache::FunctionThrottledError
+                | XCache::FunctionValidationError
+        )
     }
 }
 
@@ -290,11 +318,12 @@ pub fn decorate_response(
     age: Option<u64>,
     edge_headers_present: bool,
 ) -> Option<u64> {
-    let x_cache = if status.is_client_error() || status.is_server_error() {
-        XCache::Error
-    } else {
-        x_cache
-    };
+    let x_cache =
+        if (status.is_client_error() || status.is_server_error()) && !x_cache.from_function() {
+            XCache::Error
+        } else {
+            x_cache
+        };
     // What the headers grow by, as HTTP/1.1 writes them, while every insert is a new header.
     let x_cache = x_cache.header();
     let mut added =

@@ -367,6 +367,12 @@ impl Finished for Pending {
                     XCache::Miss => ResultType::Miss,
                     XCache::Redirect => ResultType::Redirect,
                     XCache::Error => ResultType::Error,
+                    // A function's own answer below 400: the log's result types have no
+                    // FunctionGeneratedResponse, so it is recorded as a Miss.
+                    XCache::FunctionGeneratedResponse => ResultType::Miss,
+                    XCache::FunctionExecutionError
+                    | XCache::FunctionThrottledError
+                    | XCache::FunctionValidationError => ResultType::Error,
                 }
             };
             let complete = resp.expected_body.is_none_or(|n| self.body_sent >= n);

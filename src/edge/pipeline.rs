@@ -6,11 +6,11 @@
 //! | 1 | accept | `route` | CloudFront's limits: URL ≤ 8,192 bytes, request head ≤ 20,480 bytes (413) |
 //! | 2 | route | `route` | Host → distribution, DefaultRootObject, path → cache behavior |
 //! | 3 | viewer checks | `checks` | methods, a GET's body, viewer protocol policy, geo restriction, signed URL or cookies; then the `CloudFront-*` headers |
-//! | 4 | viewer-request function | | (CloudFront Functions: not yet) |
+//! | 4 | viewer-request function | `function` | the behavior's CloudFront Function: may change the request or answer it |
 //! | 5 | cache | `lookup` | key, lookup, conditional and range answers, collapsing of misses, revalidation |
 //! | 6 | origin | `forward` | the origin request built and sent; failover in an origin group |
 //! | 7 | response | `lookup` (admission), `respond`, [`headers::decorate_response`] | what is stored, custom error pages, CloudFront's response headers |
-//! | 8 | viewer-response function | | (CloudFront Functions: not yet) |
+//! | 8 | viewer-response function | `function` | the behavior's CloudFront Function on responses below 400 |
 //! | 9 | send | [`super::send`] | the body handed to the connection, which may send a cached body with `sendfile` |
 //! | 10 | log | `metering` | observes the finished request's [`Summary`] exactly once: served, failed or abandoned |
 //!
@@ -44,6 +44,7 @@ use crate::server::ConnInfo;
 
 mod checks;
 mod forward;
+mod function;
 mod lookup;
 mod respond;
 mod route;
@@ -277,6 +278,9 @@ impl Edge {
         if is_options_star(&req) {
             return Ok((options_star(route.behavior), Outcome::own(XCache::Miss)));
         }
+        // What a viewer-request function changes the path and query to (phase 4).
+        let fn_path: String;
+        let fn_query: String;
         // 3. Viewer checks. A geo or signature refusal may be answered with a custom error
         // page, as an origin's error is (`respond::custom_page_applies`).
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
@@ -306,10 +310,51 @@ impl Edge {
         // the cache key is built.
         let facts = ViewerFacts::new(conn, viewer_ip, req.version(), location.as_ref());
         viewer::rewrite_headers(req.headers_mut(), ctx.behavior.cloudfront_headers, &facts);
-        // 4. Viewer-request function: not yet.
+        // 4. Viewer-request function (CloudFront Functions).
+        let behavior = route.behavior;
+        if let Some(script) = &behavior.functions.viewer_request {
+            let method = req.method().clone();
+            match self.viewer_request_function(
+                script,
+                &method,
+                &uri,
+                req.headers_mut(),
+                &ctx,
+                request_id,
+            ) {
+                Ok(function::RequestStep::Continue { uri, query }) => {
+                    if let Some(u) = uri {
+                        fn_path = u;
+                        ctx.path = &fn_path;
+                    }
+                    if let Some(q) = query {
+                        fn_query = q;
+                        ctx.query = Some(fn_query.as_str()).filter(|q| !q.is_empty());
+                    }
+                }
+                Ok(function::RequestStep::Respond(resp)) => {
+                    return Ok((*resp, Outcome::own(XCache::FunctionGeneratedResponse)));
+                }
+                Err(e) => {
+                    let x_cache = function::x_cache_of(&e);
+                    let (resp, _) = fail(e, request_id, summary);
+                    return Ok((resp, Outcome::own(x_cache)));
+                }
+            }
+        }
+        // What the viewer-response function (phase 8) will need of the request.
+        let response_fn =
+            behavior
+                .functions
+                .viewer_response
+                .as_ref()
+                .map(|script| function::ResponseFn {
+                    script: script.clone(),
+                    method: req.method().clone(),
+                    headers: req.headers().clone(),
+                });
         // 5. Cache (which calls 6. origin on a miss, and admits what comes back), or 6. origin
         // alone for what is never cached.
-        let behavior = route.behavior;
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
             || (*req.method() == Method::OPTIONS && behavior.cached.contains(&Method::OPTIONS));
         let (resp, outcome) = if cacheable_method && !behavior.ttl.caching_disabled() {
@@ -336,7 +381,12 @@ impl Edge {
             }
         };
         // 7. Response: custom error pages.
-        Ok(self.custom_error(resp, outcome, &ctx, request_id).await)
+        let (resp, outcome) = self.custom_error(resp, outcome, &ctx, request_id).await;
+        // 8. Viewer-response function (CloudFront Functions).
+        Ok(match response_fn {
+            Some(f) => self.viewer_response_function(f, resp, outcome, &ctx, request_id),
+            None => (resp, outcome),
+        })
     }
 }
 

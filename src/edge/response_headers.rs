@@ -382,6 +382,11 @@ impl CompiledPolicy {
             XCache::RefreshHit => v.push_str("cdn-cache-refresh,"),
             XCache::Miss => v.push_str("cdn-cache-miss,"),
             // A response the edge made itself: from the origin if it was asked, else neither.
+            // A function's own answer or failure never reached the cache or the origin.
+            XCache::FunctionGeneratedResponse
+            | XCache::FunctionExecutionError
+            | XCache::FunctionThrottledError
+            | XCache::FunctionValidationError => {}
             XCache::Error | XCache::Redirect if upstream.is_some() => v.push_str("cdn-cache-miss,"),
             XCache::Error | XCache::Redirect => {}
         }

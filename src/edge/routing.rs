@@ -146,6 +146,8 @@ pub struct Behavior {
     /// `ResponseHeadersPolicyId`, compiled once per snapshot and shared by the behaviors that
     /// use it; `None` costs a request nothing.
     pub response_headers: Option<Arc<super::response_headers::CompiledPolicy>>,
+    /// `FunctionAssociations`: the CloudFront Functions it runs.
+    pub functions: crate::functions::Associations,
 }
 
 /// A custom error response rule.

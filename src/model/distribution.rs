@@ -3,7 +3,7 @@
 //! (caching.md §7, §15, §16, §18, §20, §21).
 //!
 //! Members edgegate implements have typed fields. Members it accepts but does not act on
-//! (Lambda@Edge and CloudFront Functions associations, field-level encryption, real-time logs,
+//! (Lambda@Edge associations, field-level encryption, real-time logs,
 //! response headers policies, WAF, Origin Shield, geo restriction, smooth streaming, continuous
 //! deployment, gRPC, multi-tenant settings, viewer mTLS, Anycast IP lists, cache tags, VPC
 //! origins, origin mTLS, …) are kept as written (a [`Tree`] or a plain value) so they survive
@@ -1161,6 +1161,82 @@ impl DistributionConfig {
     }
 }
 
+// === CloudFront Functions associations ===
+
+/// `FunctionAssociation.EventType`s a CloudFront Function can have.
+const FUNCTION_EVENTS: [&str; 2] = ["viewer-request", "viewer-response"];
+
+impl CacheBehavior {
+    /// `FunctionAssociations` as (FunctionARN, EventType) pairs, in order.
+    pub fn function_association_list(&self) -> Vec<(&str, &str)> {
+        let Some(items) = self
+            .function_associations
+            .as_ref()
+            .and_then(|t| t.get("Items"))
+            .and_then(Tree::as_list)
+        else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .map(|i| {
+                let field = |k| i.get(k).and_then(Tree::as_str).unwrap_or("");
+                (field("FunctionARN"), field("EventType"))
+            })
+            .collect()
+    }
+
+    /// CloudFront's rules for `FunctionAssociations`: viewer events only, one function per
+    /// event type (`InvalidFunctionAssociation`), at most two (`TooManyFunctionAssociations`).
+    /// Whether each function exists and is published is the registry's check.
+    fn validate_function_associations(&self, p: &str, d: &mut Diagnostics) {
+        let list = self.function_association_list();
+        let path = format!("{p}.FunctionAssociations");
+        if list.len() > FUNCTION_EVENTS.len() {
+            d.error(
+                path.clone(),
+                "TooManyFunctionAssociations",
+                "A cache behavior can have at most one function per event type (viewer-request, viewer-response).",
+            );
+        }
+        let mut seen = HashSet::new();
+        for (i, (arn, event)) in list.iter().enumerate() {
+            let at = format!("{path}.Items[{i}]");
+            if !arn.starts_with("arn:aws:cloudfront::") || !arn.contains(":function/") {
+                d.error(
+                    format!("{at}.FunctionARN"),
+                    "InvalidFunctionAssociation",
+                    format!("{arn:?} is not the ARN of a CloudFront function."),
+                );
+            }
+            if !FUNCTION_EVENTS.contains(event) {
+                d.error(
+                    format!("{at}.EventType"),
+                    "InvalidFunctionAssociation",
+                    format!("CloudFront Functions can be associated only with viewer-request and viewer-response events, not {event:?}."),
+                );
+            } else if !seen.insert(*event) {
+                d.error(
+                    format!("{at}.EventType"),
+                    "InvalidFunctionAssociation",
+                    format!("Only one function can be associated with the {event} event of a cache behavior."),
+                );
+            }
+        }
+    }
+}
+
+impl DistributionConfig {
+    /// Function ARNs associated with any behavior, each once.
+    pub fn referenced_function_arns(&self) -> Vec<&str> {
+        unique(self.behaviors().flat_map(|b| {
+            b.function_association_list()
+                .into_iter()
+                .map(|(arn, _)| arn)
+        }))
+    }
+}
+
 fn unique<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = HashSet::new();
     it.filter(|s| seen.insert(*s)).collect()
@@ -1960,6 +2036,7 @@ impl CacheBehavior {
             );
         }
         self.validate_methods(p, d);
+        self.validate_function_associations(p, d);
         self.validate_trust(p, d);
         self.validate_cache_settings(p, d);
         if self.smooth_streaming == Some(true) {
@@ -1970,7 +2047,6 @@ impl CacheBehavior {
                 "LambdaFunctionAssociations",
                 &self.lambda_function_associations,
             ),
-            ("FunctionAssociations", &self.function_associations),
             ("GrpcConfig", &self.grpc_config),
         ] {
             if v.as_ref().is_some_and(|t| !is_inert(t)) {

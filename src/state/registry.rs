@@ -84,6 +84,17 @@ pub struct State {
     pub origin_request_policies: BTreeMap<String, Versioned<OriginRequestPolicyConfig>>,
     /// Custom response headers policies by id.
     pub response_headers_policies: BTreeMap<String, Versioned<ResponseHeadersPolicyConfig>>,
+    /// CloudFront Functions by name (changed through [`Registry::change_function`]).
+    pub functions: BTreeMap<String, crate::functions::FunctionEntry>,
+}
+
+/// What a change to one function writes ([`Registry::change_function`]).
+#[derive(Debug)]
+pub enum FunctionChange {
+    /// Store this version of the function.
+    Put(Box<crate::functions::FunctionEntry>),
+    /// Delete the function.
+    Delete,
 }
 
 /// Hook run after every change with the new state (publishes routes to the data plane).
@@ -267,6 +278,14 @@ impl Registry {
         load_collection::<CachePolicyConfig>(&store, &mut state).await?;
         load_collection::<OriginRequestPolicyConfig>(&store, &mut state).await?;
         load_collection::<ResponseHeadersPolicyConfig>(&store, &mut state).await?;
+        for (id, bytes) in store.load_all(Kind::Function).await? {
+            let f: crate::functions::FunctionEntry =
+                serde_json::from_slice(&bytes).map_err(|e| StateError::CorruptRecord {
+                    record: format!("{}/{id}", Kind::Function.prefix()),
+                    problem: format!("unreadable record: {e}"),
+                })?;
+            state.functions.insert(f.name.clone(), f);
+        }
         on_change(&state);
         Ok(Self {
             store,
@@ -318,6 +337,39 @@ impl Registry {
         env.domain_name = Some(entry.domain_name.clone());
         env.tags = entry.tags.clone();
         self.persist(Kind::Distribution, &env).await
+    }
+
+    // === CloudFront Functions (the operations are in `control::functions`) ===
+
+    /// Changes the function `name` under the write lock: `f` sees the current state and
+    /// decides the change (or refuses with its own error); the change is persisted before it
+    /// is applied and published.
+    pub async fn change_function<R, E: From<StateError>>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&State) -> Result<(FunctionChange, R), E>,
+    ) -> Result<R, E> {
+        let mut state = self.state.lock().await;
+        let (change, out) = f(&state)?;
+        match change {
+            FunctionChange::Put(entry) => {
+                let bytes = serde_json::to_vec(&entry).map_err(StateError::from)?;
+                self.store
+                    .put(Kind::Function, name, Bytes::from(bytes))
+                    .await
+                    .map_err(StateError::from)?;
+                state.functions.insert(name.to_owned(), *entry);
+            }
+            FunctionChange::Delete => {
+                self.store
+                    .delete(Kind::Function, name)
+                    .await
+                    .map_err(StateError::from)?;
+                state.functions.remove(name);
+            }
+        }
+        (self.on_change)(&state);
+        Ok(out)
     }
 
     // === distributions ===
@@ -380,6 +432,19 @@ impl Registry {
                 return Err(StateError::MissingReference {
                     kind: Kind::KeyGroup,
                     id: id.to_owned(),
+                });
+            }
+        }
+        // CloudFront Functions: only published (LIVE) ones can be associated.
+        for arn in cfg.referenced_function_arns() {
+            if !state
+                .functions
+                .values()
+                .any(|f| f.arn == arn && f.live.is_some())
+            {
+                return Err(StateError::MissingReference {
+                    kind: Kind::Function,
+                    id: arn.to_owned(),
                 });
             }
         }

@@ -32,6 +32,8 @@ pub enum Kind {
     PublicKey,
     /// Response headers policies (custom ones; managed ones are built in).
     ResponseHeadersPolicy,
+    /// CloudFront Functions (the id is the function's name).
+    Function,
 }
 
 impl Kind {
@@ -45,6 +47,7 @@ impl Kind {
             Kind::OriginRequestPolicy => "origin-request-policies",
             Kind::PublicKey => "public-keys",
             Kind::ResponseHeadersPolicy => "response-headers-policies",
+            Kind::Function => "functions",
         }
     }
 
@@ -58,6 +61,7 @@ impl Kind {
             Kind::OriginRequestPolicy => "origin request policy",
             Kind::PublicKey => "public key",
             Kind::ResponseHeadersPolicy => "response headers policy",
+            Kind::Function => "function",
         }
     }
 }
