@@ -143,6 +143,7 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::KeyGroup => "NoSuchResource",
         Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
         Kind::PublicKey => "NoSuchPublicKey",
+        Kind::OriginAccessControl => "NoSuchOriginAccessControl",
         Kind::ResponseHeadersPolicy => "NoSuchResponseHeadersPolicy",
     }
 }
@@ -156,6 +157,7 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::KeyGroup => "KeyGroupAlreadyExists",
         Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
         Kind::PublicKey => "PublicKeyAlreadyExists",
+        Kind::OriginAccessControl => "OriginAccessControlAlreadyExists",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyAlreadyExists",
     }
 }
@@ -166,6 +168,7 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::CachePolicy => "CachePolicyInUse",
         Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
         Kind::PublicKey => "PublicKeyInUse",
+        Kind::OriginAccessControl => "OriginAccessControlInUse",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
     }
@@ -182,6 +185,11 @@ impl From<StateError> for ApiError {
                 kind: Kind::KeyGroup,
                 ..
             } => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+            // CreateDistribution and UpdateDistribution have no NoSuchOriginAccessControl.
+            S::MissingReference {
+                kind: Kind::OriginAccessControl,
+                ..
+            } => (StatusCode::BAD_REQUEST, "InvalidOriginAccessControl"),
             S::MissingReference { kind, .. } => (StatusCode::NOT_FOUND, no_such(*kind)),
             S::MissingIfMatch => return Self::missing_if_match(),
             S::PreconditionFailed => return Self::precondition_failed(),
@@ -208,6 +216,13 @@ impl From<StateError> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "TooManyDistributionsAssociatedToResponseHeadersPolicy",
             ),
+            S::TooManyOriginAccessControls { .. } => {
+                (StatusCode::BAD_REQUEST, "TooManyOriginAccessControls")
+            }
+            S::OriginAccessControlTypeInUse { .. } => (StatusCode::BAD_REQUEST, "IllegalUpdate"),
+            S::OriginAccessControlNotForOrigin { .. } => {
+                (StatusCode::BAD_REQUEST, "InvalidOriginAccessControl")
+            }
             S::TooManyResponseHeadersPolicies { .. } => {
                 (StatusCode::BAD_REQUEST, "TooManyResponseHeadersPolicies")
             }

@@ -9,10 +9,11 @@ pub mod api;
 pub mod error;
 mod lists;
 pub mod model_table;
+mod origin_access;
 mod policies;
+pub mod response_headers;
 mod tags;
 pub mod unsupported;
-pub mod response_headers;
 
 pub use api::{AdminState, router};
 pub use error::ApiError;

@@ -185,6 +185,8 @@ pub fn list_item_name(holder: &str) -> &'static str {
         "CustomHeadersConfig" => "ResponseHeadersPolicyCustomHeader",
         "RemoveHeadersConfig" => "ResponseHeadersPolicyRemoveHeader",
         "ResponseHeadersPolicyList" => "ResponseHeadersPolicySummary",
+        // Origin access controls.
+        "OriginAccessControlList" => "OriginAccessControlSummary",
         _ => "member",
     }
 }

@@ -15,6 +15,9 @@ use time::OffsetDateTime;
 use super::error::StateError;
 use super::record::Envelope;
 use super::store::{Kind, StateStore};
+use crate::model::origin_access::{
+    MAX_ORIGIN_ACCESS_CONTROLS, OriginAccessControlConfig, OriginAccessControlOriginType,
+};
 use crate::model::tags::{MAX_TAGS, Tag};
 use crate::model::{
     CachePolicyConfig, Diagnostics, DistributionConfig, Document, InvalidationBatch,
@@ -84,6 +87,8 @@ pub struct State {
     pub origin_request_policies: BTreeMap<String, Versioned<OriginRequestPolicyConfig>>,
     /// Custom response headers policies by id.
     pub response_headers_policies: BTreeMap<String, Versioned<ResponseHeadersPolicyConfig>>,
+    /// Origin access controls by id.
+    pub origin_access_controls: BTreeMap<String, Versioned<OriginAccessControlConfig>>,
 }
 
 /// Hook run after every change with the new state (publishes routes to the data plane).
@@ -173,12 +178,14 @@ stored!(
     CachePolicyConfig => Kind::CachePolicy,
     OriginRequestPolicyConfig => Kind::OriginRequestPolicy,
     ResponseHeadersPolicyConfig => Kind::ResponseHeadersPolicy,
+    OriginAccessControlConfig => Kind::OriginAccessControl,
 );
 collection!(PublicKeyConfig, public_keys);
 collection!(KeyGroupConfig, key_groups);
 collection!(CachePolicyConfig, cache_policies);
 collection!(OriginRequestPolicyConfig, origin_request_policies);
 collection!(ResponseHeadersPolicyConfig, response_headers_policies);
+collection!(OriginAccessControlConfig, origin_access_controls);
 
 /// Every stored record of a document kind, decoded. A record that cannot be read names itself.
 async fn load<C: Stored>(store: &StateStore) -> Result<Vec<(Envelope, C)>, StateError> {
@@ -267,6 +274,7 @@ impl Registry {
         load_collection::<CachePolicyConfig>(&store, &mut state).await?;
         load_collection::<OriginRequestPolicyConfig>(&store, &mut state).await?;
         load_collection::<ResponseHeadersPolicyConfig>(&store, &mut state).await?;
+        load_collection::<OriginAccessControlConfig>(&store, &mut state).await?;
         on_change(&state);
         Ok(Self {
             store,
@@ -375,6 +383,7 @@ impl Registry {
                 });
             }
         }
+        Self::check_origin_access(state, cfg)?;
         for id in cfg.referenced_key_group_ids() {
             if !state.key_groups.contains_key(id) {
                 return Err(StateError::MissingReference {
@@ -1067,6 +1076,129 @@ impl Registry {
             }) {
                 return Err(StateError::InUse {
                     kind: Kind::OriginRequestPolicy,
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // === origin access controls ===
+
+    /// Every origin's `OriginAccessControlId` names an existing OAC that edgegate can apply:
+    /// type `s3` on an S3 origin (edgegate signs S3 origins only).
+    fn check_origin_access(state: &State, cfg: &DistributionConfig) -> Result<(), StateError> {
+        for o in &cfg.origins {
+            let id = o.origin_access_control_id.as_str();
+            if id.is_empty() {
+                continue;
+            }
+            let oac = state.origin_access_controls.get(id).ok_or_else(|| {
+                StateError::MissingReference {
+                    kind: Kind::OriginAccessControl,
+                    id: id.to_owned(),
+                }
+            })?;
+            let refuse = |why: String| StateError::OriginAccessControlNotForOrigin {
+                id: id.to_owned(),
+                origin: o.id.clone(),
+                why,
+            };
+            if oac.config.origin_type != OriginAccessControlOriginType::S3 {
+                return Err(refuse(format!(
+                    "its OriginAccessControlOriginType is {}; edgegate signs only s3 origins",
+                    oac.config.origin_type
+                )));
+            }
+            if o.custom_origin_config.is_some() {
+                return Err(refuse(
+                    "an s3 origin access control needs an S3 origin (S3OriginConfig)".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids of the origin access controls a distribution's origins name.
+    fn origin_access_control_ids(cfg: &DistributionConfig) -> impl Iterator<Item = &str> {
+        cfg.origins
+            .iter()
+            .map(|o| o.origin_access_control_id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
+    /// CreateOriginAccessControl: names are unique, at most [`MAX_ORIGIN_ACCESS_CONTROLS`].
+    pub async fn create_origin_access_control(
+        &self,
+        cfg: OriginAccessControlConfig,
+        fixed_id: Option<String>,
+        declared: bool,
+    ) -> Result<Versioned<OriginAccessControlConfig>, StateError> {
+        let mut state = self.state.lock().await;
+        Self::unique_name::<OriginAccessControlConfig>(
+            &state,
+            |c| &c.name,
+            &cfg.name,
+            fixed_id.as_deref(),
+            false,
+        )?;
+        let replacing = fixed_id
+            .as_ref()
+            .is_some_and(|id| state.origin_access_controls.contains_key(id));
+        if !replacing && state.origin_access_controls.len() >= MAX_ORIGIN_ACCESS_CONTROLS {
+            return Err(StateError::TooManyOriginAccessControls {
+                limit: MAX_ORIGIN_ACCESS_CONTROLS,
+            });
+        }
+        let id = fixed_id.unwrap_or_else(crate::ids::distribution_id);
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
+    }
+
+    /// UpdateOriginAccessControl (`If-Match` required; the name stays unique; an OAC in use
+    /// keeps a type edgegate can apply to its origins). Distributions whose origins use it are
+    /// recompiled by the change hook, so a new `SigningBehavior` applies to the next request.
+    pub async fn update_origin_access_control(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        cfg: OriginAccessControlConfig,
+    ) -> Result<Versioned<OriginAccessControlConfig>, StateError> {
+        self.update(id, if_match, cfg, |state, _, new| {
+            Self::unique_name::<OriginAccessControlConfig>(
+                state,
+                |c| &c.name,
+                &new.name,
+                Some(id),
+                false,
+            )?;
+            let used = state
+                .distributions
+                .values()
+                .any(|d| Self::origin_access_control_ids(&d.v.config).any(|o| o == id));
+            if used && new.origin_type != OriginAccessControlOriginType::S3 {
+                return Err(StateError::OriginAccessControlTypeInUse { id: id.to_owned() });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// DeleteOriginAccessControl: refused while a distribution's origin names it.
+    pub async fn delete_origin_access_control(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.delete::<OriginAccessControlConfig>(id, if_match, |state| {
+            if state
+                .distributions
+                .values()
+                .any(|d| Self::origin_access_control_ids(&d.v.config).any(|o| o == id))
+            {
+                return Err(StateError::InUse {
+                    kind: Kind::OriginAccessControl,
                     id: id.to_owned(),
                 });
             }

@@ -30,6 +30,8 @@ pub enum Kind {
     OriginRequestPolicy,
     /// Public keys.
     PublicKey,
+    /// Origin access controls.
+    OriginAccessControl,
     /// Response headers policies (custom ones; managed ones are built in).
     ResponseHeadersPolicy,
 }
@@ -44,6 +46,7 @@ impl Kind {
             Kind::KeyGroup => "key-groups",
             Kind::OriginRequestPolicy => "origin-request-policies",
             Kind::PublicKey => "public-keys",
+            Kind::OriginAccessControl => "origin-access-controls",
             Kind::ResponseHeadersPolicy => "response-headers-policies",
         }
     }
@@ -57,6 +60,7 @@ impl Kind {
             Kind::KeyGroup => "key group",
             Kind::OriginRequestPolicy => "origin request policy",
             Kind::PublicKey => "public key",
+            Kind::OriginAccessControl => "origin access control",
             Kind::ResponseHeadersPolicy => "response headers policy",
         }
     }
