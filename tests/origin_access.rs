@@ -1,7 +1,8 @@
 //! Origin access controls through the real server (origin-access.md §3–§6, §10): the API with
 //! boto3 and the AWS CLI, distributions that name an OAC, and each `SigningBehavior` observed
 //! on a real loopback origin standing in for S3 (`s3_endpoint`), with the signature edgegate
-//! sent compared byte for byte with botocore's for the same request.
+//! sent compared byte for byte with botocore's for the same request. Legacy origin access
+//! identities: their API, and edgegate signing for them.
 
 use crate::api_codes::{boto3, python};
 use crate::common::awscli::aws_json;
@@ -401,4 +402,151 @@ out["etag"] = r["ETag"]
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(s3.last().headers["authorization"], viewer_auth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oai_crud_idempotency_and_signing_on_an_s3_origin() {
+    let s3 = TestOrigin::start().await;
+    let (ak, sk) = ("AKIDOAITEST", "oai-secret");
+    let config = format!(
+        "s3_endpoint = \"http://{}\"\norigin_credentials = \"{ak}:{sk}\"\n",
+        s3.addr
+    );
+    let edge = TestEdge::start(&config).await;
+    let ep = format!("http://{}", edge.admin);
+    let script = r#"
+empty = cf.list_cloud_front_origin_access_identities()["CloudFrontOriginAccessIdentityList"]
+out["empty_has_items"] = "Items" in empty
+r = cf.create_cloud_front_origin_access_identity(CloudFrontOriginAccessIdentityConfig={"CallerReference": "r1", "Comment": "first"})
+out["status"] = r["ResponseMetadata"]["HTTPStatusCode"]
+out["location"] = r["Location"]
+oai = r["CloudFrontOriginAccessIdentity"]
+out["oai"] = oai
+again = cf.create_cloud_front_origin_access_identity(CloudFrontOriginAccessIdentityConfig={"CallerReference": "r1", "Comment": "first"})
+out["replay_status"] = again["ResponseMetadata"]["HTTPStatusCode"]
+out["replay_same"] = again["CloudFrontOriginAccessIdentity"]["Id"] == oai["Id"] and again["ETag"] == r["ETag"]
+err("reuse", cf.create_cloud_front_origin_access_identity, CloudFrontOriginAccessIdentityConfig={"CallerReference": "r1", "Comment": "other"})
+err("unknown", cf.get_cloud_front_origin_access_identity, Id="ENOSUCHOAI1234")
+err("stale", cf.update_cloud_front_origin_access_identity, Id=oai["Id"], IfMatch="ESTALE", CloudFrontOriginAccessIdentityConfig={"CallerReference": "r1", "Comment": "x"})
+err("no_if_match", cf.update_cloud_front_origin_access_identity, Id=oai["Id"], CloudFrontOriginAccessIdentityConfig={"CallerReference": "r1", "Comment": "x"})
+err("change_ref", cf.update_cloud_front_origin_access_identity, Id=oai["Id"], IfMatch=r["ETag"], CloudFrontOriginAccessIdentityConfig={"CallerReference": "r2", "Comment": "x"})
+u = cf.update_cloud_front_origin_access_identity(Id=oai["Id"], IfMatch=r["ETag"], CloudFrontOriginAccessIdentityConfig={"CallerReference": "r1", "Comment": "renamed"})
+out["updated_comment"] = u["CloudFrontOriginAccessIdentity"]["CloudFrontOriginAccessIdentityConfig"]["Comment"]
+g = cf.get_cloud_front_origin_access_identity_config(Id=oai["Id"])
+out["config"] = g["CloudFrontOriginAccessIdentityConfig"]
+second = cf.create_cloud_front_origin_access_identity(CloudFrontOriginAccessIdentityConfig={"CallerReference": "r2", "Comment": ""})["CloudFrontOriginAccessIdentity"]["Id"]
+p1 = cf.list_cloud_front_origin_access_identities(MaxItems="1")["CloudFrontOriginAccessIdentityList"]
+p2 = cf.list_cloud_front_origin_access_identities(MaxItems="1", Marker=p1["NextMarker"])["CloudFrontOriginAccessIdentityList"]
+out["pages"] = [p1["Items"][0]["Id"], p2["Items"][0]["Id"], p1["IsTruncated"], p2["IsTruncated"]]
+out["summary"] = p1["Items"][0]
+out["ids"] = sorted([oai["Id"], second])
+oai_ref = "origin-access-identity/cloudfront/" + oai["Id"]
+cfg = dist("oai", origin_domain="photos.s3.us-east-1.amazonaws.com", s3=True)
+err("dist_unknown", cf.create_distribution, DistributionConfig=dict(cfg, CallerReference="oai-x",
+    Origins={"Quantity": 1, "Items": [dict(cfg["Origins"]["Items"][0], S3OriginConfig={"OriginAccessIdentity": "origin-access-identity/cloudfront/ENOSUCHOAI1234"})]}))
+cfg["Origins"]["Items"][0]["S3OriginConfig"]["OriginAccessIdentity"] = oai_ref
+d = cf.create_distribution(DistributionConfig=cfg)
+out["domain"] = d["Distribution"]["DomainName"]
+out["dist_oai"] = d["Distribution"]["DistributionConfig"]["Origins"]["Items"][0]["S3OriginConfig"]["OriginAccessIdentity"]
+etag = cf.get_cloud_front_origin_access_identity(Id=oai["Id"])["ETag"]
+err("in_use", cf.delete_cloud_front_origin_access_identity, Id=oai["Id"], IfMatch=etag)
+r = cf.delete_cloud_front_origin_access_identity(Id=second, IfMatch=cf.get_cloud_front_origin_access_identity(Id=second)["ETag"])
+out["delete_status"] = r["ResponseMetadata"]["HTTPStatusCode"]
+err("deleted", cf.get_cloud_front_origin_access_identity, Id=second)
+"#;
+    let out = boto3(&ep, script).await;
+    let code = |name: &str| {
+        (
+            out[name]["code"].as_str().unwrap_or("(none)").to_owned(),
+            out[name]["status"].as_u64().unwrap_or(0),
+        )
+    };
+    assert_eq!(out["empty_has_items"], false, "{out}");
+    assert_eq!(out["status"], 201);
+    let oai = &out["oai"];
+    let id = oai["Id"].as_str().unwrap();
+    assert_eq!(
+        out["location"],
+        format!(
+            "https://cloudfront.amazonaws.com/2020-05-31/origin-access-identity/cloudfront/{id}"
+        )
+    );
+    let canonical = oai["S3CanonicalUserId"].as_str().unwrap();
+    assert_eq!(canonical.len(), 64);
+    assert!(
+        canonical
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    assert_eq!(
+        oai["CloudFrontOriginAccessIdentityConfig"],
+        serde_json::json!({"CallerReference": "r1", "Comment": "first"})
+    );
+    assert_eq!(out["replay_status"], 201);
+    assert_eq!(out["replay_same"], true);
+    assert_eq!(
+        code("reuse"),
+        ("CloudFrontOriginAccessIdentityAlreadyExists".into(), 409)
+    );
+    assert_eq!(
+        code("unknown"),
+        ("NoSuchCloudFrontOriginAccessIdentity".into(), 404)
+    );
+    assert_eq!(code("stale"), ("PreconditionFailed".into(), 412));
+    assert_eq!(code("no_if_match"), ("InvalidIfMatchVersion".into(), 400));
+    assert_eq!(code("change_ref"), ("IllegalUpdate".into(), 400));
+    assert_eq!(out["updated_comment"], "renamed");
+    assert_eq!(
+        out["config"],
+        serde_json::json!({"CallerReference": "r1", "Comment": "renamed"})
+    );
+    let ids = out["ids"].as_array().unwrap();
+    assert_eq!(
+        out["pages"],
+        serde_json::json!([ids[0], ids[1], true, false])
+    );
+    let summary = out["summary"].as_object().unwrap();
+    assert!(summary.contains_key("S3CanonicalUserId") && summary.contains_key("Comment"));
+    assert_eq!(
+        code("dist_unknown"),
+        ("InvalidOriginAccessIdentity".into(), 400)
+    );
+    assert_eq!(
+        out["dist_oai"],
+        format!("origin-access-identity/cloudfront/{id}")
+    );
+    assert_eq!(
+        code("in_use"),
+        ("CloudFrontOriginAccessIdentityInUse".into(), 409)
+    );
+    assert_eq!(out["delete_status"], 204);
+    assert_eq!(
+        code("deleted"),
+        ("NoSuchCloudFrontOriginAccessIdentity".into(), 404)
+    );
+
+    // edgegate signs for the OAI with its origin credentials, always, replacing a viewer's
+    // Authorization; botocore computes the same signature.
+    let host = out["domain"].as_str().unwrap();
+    let r = send(
+        edge.viewer,
+        "GET",
+        host,
+        "/k/x.txt",
+        &[("authorization", "Bearer viewer")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = s3.last();
+    assert_eq!(seen.path_and_query, "/photos/k/x.txt");
+    let auth = seen.headers["authorization"].to_str().unwrap().to_owned();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDOAITEST/"),
+        "{auth}"
+    );
+    let ours = tokio::task::spawn_blocking(move || botocore_authorization(&seen, ak, sk))
+        .await
+        .unwrap();
+    assert_eq!(auth, ours);
 }

@@ -478,7 +478,13 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
                 None => return Err(Routed::NotFound),
             }
         }
-        // === origin access controls (control::origin_access) ===
+        // === origin access controls and identities (control::origin_access) ===
+        (_, ["origin-access-identity", ..]) => {
+            match super::origin_access::route_identity(state, call).await? {
+                Some(resp) => resp,
+                None => return Err(Routed::NotFound),
+            }
+        }
         (_, ["origin-access-control", ..]) => {
             match super::origin_access::route(state, call).await? {
                 Some(resp) => resp,

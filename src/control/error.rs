@@ -144,6 +144,7 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
         Kind::PublicKey => "NoSuchPublicKey",
         Kind::OriginAccessControl => "NoSuchOriginAccessControl",
+        Kind::OriginAccessIdentity => "NoSuchCloudFrontOriginAccessIdentity",
         Kind::ResponseHeadersPolicy => "NoSuchResponseHeadersPolicy",
     }
 }
@@ -158,6 +159,7 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
         Kind::PublicKey => "PublicKeyAlreadyExists",
         Kind::OriginAccessControl => "OriginAccessControlAlreadyExists",
+        Kind::OriginAccessIdentity => "CloudFrontOriginAccessIdentityAlreadyExists",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyAlreadyExists",
     }
 }
@@ -169,6 +171,7 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
         Kind::PublicKey => "PublicKeyInUse",
         Kind::OriginAccessControl => "OriginAccessControlInUse",
+        Kind::OriginAccessIdentity => "CloudFrontOriginAccessIdentityInUse",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
     }
@@ -190,6 +193,10 @@ impl From<StateError> for ApiError {
                 kind: Kind::OriginAccessControl,
                 ..
             } => (StatusCode::BAD_REQUEST, "InvalidOriginAccessControl"),
+            S::MissingReference {
+                kind: Kind::OriginAccessIdentity,
+                ..
+            } => (StatusCode::BAD_REQUEST, "InvalidOriginAccessIdentity"),
             S::MissingReference { kind, .. } => (StatusCode::NOT_FOUND, no_such(*kind)),
             S::MissingIfMatch => return Self::missing_if_match(),
             S::PreconditionFailed => return Self::precondition_failed(),
@@ -215,6 +222,10 @@ impl From<StateError> for ApiError {
             S::TooManyDistributionsForResponseHeadersPolicy { .. } => (
                 StatusCode::BAD_REQUEST,
                 "TooManyDistributionsAssociatedToResponseHeadersPolicy",
+            ),
+            S::TooManyOriginAccessIdentities { .. } => (
+                StatusCode::BAD_REQUEST,
+                "TooManyCloudFrontOriginAccessIdentities",
             ),
             S::TooManyOriginAccessControls { .. } => {
                 (StatusCode::BAD_REQUEST, "TooManyOriginAccessControls")

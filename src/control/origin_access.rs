@@ -1,5 +1,9 @@
 //! The origin access control operations of the API (origin-access.md §3): Create, Get,
-//! GetConfig, Update, Delete and List.
+//! GetConfig, Update, Delete and List; and the same six for the legacy CloudFront origin access
+//! identities (§8) under `/origin-access-identity/cloudfront`.
+//!
+//! A CreateCloudFrontOriginAccessIdentity replayed with the same CallerReference and config
+//! answers 201 with the original identity and ETag (§11.7).
 //!
 //! Update goes to `…/origin-access-control/{Id}/config`; Get and Delete to `…/{Id}`. Update and
 //! Delete require `If-Match` (missing: 400 `InvalidIfMatchVersion`; stale: 412
@@ -12,7 +16,9 @@ use http::{Method, StatusCode};
 use super::api::{AdminState, Call, no_content, not_found, page, paging, resource, xml};
 use super::error::ApiError;
 use crate::model::origin_access::{
-    OriginAccessControlConfig, origin_access_control_list_tree, origin_access_control_tree,
+    CloudFrontOriginAccessIdentityConfig, OriginAccessControlConfig,
+    origin_access_control_list_tree, origin_access_control_tree, origin_access_identity_list_tree,
+    origin_access_identity_tree,
 };
 use crate::state::Kind;
 
@@ -126,4 +132,95 @@ async fn list(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError>
         None,
         None,
     ))
+}
+
+// === origin access identities (legacy) ===
+
+/// `…/origin-access-identity/cloudfront/{Id}` as CloudFront spells it in `Location`.
+fn oai_location(id: &str) -> String {
+    format!("https://cloudfront.amazonaws.com/2020-05-31/origin-access-identity/cloudfront/{id}")
+}
+
+/// Answers a `/2020-05-31/origin-access-identity/cloudfront…` call; `None` when no operation
+/// has that method and path.
+pub(super) async fn route_identity(
+    state: &AdminState,
+    call: &Call<'_>,
+) -> Result<Option<Response>, ApiError> {
+    const OAI: &str = "CloudFrontOriginAccessIdentity";
+    let resp = match (call.method.clone(), call.segments.as_slice()) {
+        (Method::POST, ["origin-access-identity", "cloudfront"]) => {
+            let cfg = call.document::<CloudFrontOriginAccessIdentityConfig>()?;
+            let (v, _) = state
+                .registry
+                .create_origin_access_identity(cfg, None, false)
+                .await?;
+            xml(
+                StatusCode::CREATED,
+                &origin_access_identity_tree(&v.id, &v.config),
+                OAI,
+                Some(&v.etag),
+                Some(oai_location(&v.id)),
+            )
+        }
+        (Method::GET, ["origin-access-identity", "cloudfront"]) => {
+            let (marker, max) = paging(call)?;
+            let snap = state.registry.snapshot().await;
+            let all: Vec<(String, CloudFrontOriginAccessIdentityConfig)> = snap
+                .origin_access_identities
+                .values()
+                .map(|v| (v.id.clone(), v.config.clone()))
+                .collect();
+            let (items, next) = page(&all, |(id, _)| id, &marker, max);
+            let rows: Vec<_> = items.into_iter().cloned().collect();
+            let tree = origin_access_identity_list_tree(
+                marker.as_deref().unwrap_or(""),
+                next.as_deref(),
+                max as u32,
+                &rows,
+            );
+            xml(
+                StatusCode::OK,
+                &tree,
+                "CloudFrontOriginAccessIdentityList",
+                None,
+                None,
+            )
+        }
+        (Method::GET, ["origin-access-identity", "cloudfront", id, rest @ ..])
+            if rest.is_empty() || rest == ["config"] =>
+        {
+            let snap = state.registry.snapshot().await;
+            let v = snap
+                .origin_access_identities
+                .get(*id)
+                .ok_or_else(|| not_found(Kind::OriginAccessIdentity, id))?;
+            resource(&v.etag, &v.config, !rest.is_empty(), OAI, || {
+                origin_access_identity_tree(id, &v.config)
+            })
+        }
+        (Method::PUT, ["origin-access-identity", "cloudfront", id, "config"]) => {
+            let cfg = call.document::<CloudFrontOriginAccessIdentityConfig>()?;
+            let v = state
+                .registry
+                .update_origin_access_identity(id, call.if_match(), cfg)
+                .await?;
+            xml(
+                StatusCode::OK,
+                &origin_access_identity_tree(&v.id, &v.config),
+                OAI,
+                Some(&v.etag),
+                None,
+            )
+        }
+        (Method::DELETE, ["origin-access-identity", "cloudfront", id]) => {
+            state
+                .registry
+                .delete_origin_access_identity(id, call.if_match())
+                .await?;
+            no_content()
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(resp))
 }

@@ -502,13 +502,19 @@ impl Compiler {
             .unwrap_or(30)
             .clamp(1, 120);
         // The registry admits only existing `s3` OACs; a missing one (never expected) signs
-        // rather than sending anonymous requests.
-        let signing = (!o.origin_access_control_id.is_empty()).then(|| {
-            state
-                .origin_access_controls
-                .get(&o.origin_access_control_id)
-                .map_or(SigningBehavior::Always, |v| v.config.signing_behavior)
-        });
+        // rather than sending anonymous requests. A legacy origin access identity signs every
+        // request with the same credentials (`always`).
+        let signing = if !o.origin_access_control_id.is_empty() {
+            Some(
+                state
+                    .origin_access_controls
+                    .get(&o.origin_access_control_id)
+                    .map_or(SigningBehavior::Always, |v| v.config.signing_behavior),
+            )
+        } else {
+            crate::state::registry::Registry::origin_access_identity_id(o)
+                .map(|_| SigningBehavior::Always)
+        };
         let settings = S3OriginSettings {
             bucket,
             region: region.unwrap_or_else(|| "us-east-1".to_owned()),

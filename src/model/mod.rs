@@ -44,7 +44,7 @@ pub use distribution::{
 };
 pub use invalidation::InvalidationBatch;
 pub use keys::{KeyGroupConfig, PublicKeyConfig};
-pub use origin_access::OriginAccessControlConfig;
+pub use origin_access::{CloudFrontOriginAccessIdentityConfig, OriginAccessControlConfig};
 pub use policy::{
     CachePolicyConfig, MANAGED_ETAG, MANAGED_LAST_MODIFIED, ManagedCachePolicy,
     ManagedOriginRequestPolicy, OriginRequestPolicyConfig, PolicyType, managed_cache_policies,
@@ -95,4 +95,5 @@ document!(
     OriginRequestPolicyConfig => "OriginRequestPolicyConfig",
     ResponseHeadersPolicyConfig => "ResponseHeadersPolicyConfig",
     OriginAccessControlConfig => "OriginAccessControlConfig",
+    CloudFrontOriginAccessIdentityConfig => "CloudFrontOriginAccessIdentityConfig",
 );

@@ -1,6 +1,7 @@
 //! Origin access controls (origin-access.md §2, §5): the `OriginAccessControlConfig` document,
 //! its rules, and the response shapes of the OAC operations (`OriginAccessControl`,
-//! `OriginAccessControlList`).
+//! `OriginAccessControlList`); and the legacy origin access identities (§8):
+//! `CloudFrontOriginAccessIdentityConfig` and its responses.
 //!
 //! edgegate signs with SigV4 only: `SigningProtocol` `sigv4a` is refused (`InvalidArgument`)
 //! rather than accepted and silently signed another way. `always-amz-auth` is, per the service
@@ -148,6 +149,112 @@ pub fn origin_access_control_list_tree(
     wrapped(items.iter().map(|(id, c)| summary(id, c)).collect(), extras)
 }
 
+/// CloudFront's default quota of origin access identities per account.
+pub const MAX_ORIGIN_ACCESS_IDENTITIES: usize = 100;
+/// Longest OAI `Comment`, in characters.
+pub const MAX_OAI_COMMENT_LEN: usize = 128;
+/// The prefix of `S3OriginConfig.OriginAccessIdentity` before the OAI's id.
+pub const OAI_PREFIX: &str = "origin-access-identity/cloudfront/";
+
+/// A legacy origin access identity's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudFrontOriginAccessIdentityConfig {
+    /// Unique per create request (replays with the same config return the same OAI).
+    pub caller_reference: String,
+    /// Free text, at most [`MAX_OAI_COMMENT_LEN`] characters (required, may be empty).
+    pub comment: String,
+}
+
+impl CloudFrontOriginAccessIdentityConfig {
+    /// Decodes a `CloudFrontOriginAccessIdentityConfig` tree. `None` when any error was
+    /// recorded.
+    pub fn from_tree(tree: &Tree, d: &mut Diagnostics) -> Option<Self> {
+        let before = d.errors.len();
+        let out = (|| {
+            let mut r = MapReader::new(tree, "CloudFrontOriginAccessIdentityConfig", d)?;
+            let caller_reference = r.string_req("CallerReference", d);
+            let comment = r.string_req("Comment", d);
+            r.finish(d);
+            Some(Self {
+                caller_reference: caller_reference?,
+                comment: comment?,
+            })
+        })();
+        if d.errors.len() > before { None } else { out }
+    }
+
+    /// The config in CloudFront's shape (root element `CloudFrontOriginAccessIdentityConfig`).
+    pub fn to_tree(&self) -> Tree {
+        MapBuilder::new()
+            .leaf("CallerReference", &self.caller_reference)
+            .leaf("Comment", &self.comment)
+            .build()
+    }
+
+    /// CallerReference is not empty; the comment fits.
+    pub fn validate(&self, d: &mut Diagnostics) {
+        let root = "CloudFrontOriginAccessIdentityConfig";
+        if self.caller_reference.is_empty() {
+            d.error(
+                format!("{root}.CallerReference"),
+                INVALID,
+                "CallerReference must not be empty",
+            );
+        }
+        if self.comment.chars().count() > MAX_OAI_COMMENT_LEN {
+            d.error(
+                format!("{root}.Comment"),
+                INVALID,
+                format!("Comment must be at most {MAX_OAI_COMMENT_LEN} characters"),
+            );
+        }
+    }
+}
+
+/// The `S3CanonicalUserId` of an OAI: 64 lower-case hex digits, derived from its id so that it
+/// is stable across restarts (edgegate has no S3 account to issue one).
+pub fn s3_canonical_user_id(id: &str) -> String {
+    crate::sigv4::sha256_hex(format!("edgegate-origin-access-identity:{id}").as_bytes())
+}
+
+/// A `CloudFrontOriginAccessIdentity` (root element `CloudFrontOriginAccessIdentity`).
+pub fn origin_access_identity_tree(id: &str, cfg: &CloudFrontOriginAccessIdentityConfig) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("S3CanonicalUserId", s3_canonical_user_id(id))
+        .node("CloudFrontOriginAccessIdentityConfig", cfg.to_tree())
+        .build()
+}
+
+/// A `CloudFrontOriginAccessIdentityList` (root element `CloudFrontOriginAccessIdentityList`)
+/// of `CloudFrontOriginAccessIdentitySummary{Id, S3CanonicalUserId, Comment}`.
+pub fn origin_access_identity_list_tree(
+    marker: &str,
+    next_marker: Option<&str>,
+    max_items: u32,
+    items: &[(String, CloudFrontOriginAccessIdentityConfig)],
+) -> Tree {
+    let mut extras = vec![("Marker".to_owned(), Tree::leaf(marker))];
+    if let Some(n) = next_marker {
+        extras.push(("NextMarker".to_owned(), Tree::leaf(n)));
+    }
+    extras.push(("MaxItems".to_owned(), Tree::leaf(max_items)));
+    extras.push(("IsTruncated".to_owned(), Tree::leaf(next_marker.is_some())));
+    wrapped(
+        items
+            .iter()
+            .map(|(id, c)| {
+                MapBuilder::new()
+                    .leaf("Id", id)
+                    .leaf("S3CanonicalUserId", s3_canonical_user_id(id))
+                    .leaf("Comment", &c.comment)
+                    .build()
+            })
+            .collect(),
+        extras,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +302,33 @@ mod tests {
         let (_, d) =
             decode("<OriginAccessControlConfig><Name>a</Name></OriginAccessControlConfig>");
         assert!(!d.errors.is_empty());
+    }
+
+    #[test]
+    fn oai_config_and_canonical_user_id() {
+        let (_, tree) = crate::model::tree::from_xml(
+            b"<CloudFrontOriginAccessIdentityConfig><CallerReference>r1</CallerReference><Comment></Comment></CloudFrontOriginAccessIdentityConfig>",
+        )
+        .expect("xml");
+        let mut d = Diagnostics::default();
+        let c = CloudFrontOriginAccessIdentityConfig::from_tree(&tree, &mut d).expect("config");
+        c.validate(&mut d);
+        assert!(d.errors.is_empty(), "{d}");
+        assert_eq!(c.comment, "");
+        let id = s3_canonical_user_id("E74FTE3AEXAMPLE");
+        assert_eq!(id.len(), 64);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert_eq!(id, s3_canonical_user_id("E74FTE3AEXAMPLE"));
+        assert_ne!(id, s3_canonical_user_id("E74FTE3AEXAMPLF"));
+        let (_, tree) = crate::model::tree::from_xml(
+            b"<CloudFrontOriginAccessIdentityConfig><CallerReference>r1</CallerReference></CloudFrontOriginAccessIdentityConfig>",
+        )
+        .expect("xml");
+        let mut d = Diagnostics::default();
+        assert!(CloudFrontOriginAccessIdentityConfig::from_tree(&tree, &mut d).is_none());
     }
 
     #[test]

@@ -187,6 +187,7 @@ pub fn list_item_name(holder: &str) -> &'static str {
         "ResponseHeadersPolicyList" => "ResponseHeadersPolicySummary",
         // Origin access controls.
         "OriginAccessControlList" => "OriginAccessControlSummary",
+        "CloudFrontOriginAccessIdentityList" => "CloudFrontOriginAccessIdentitySummary",
         _ => "member",
     }
 }

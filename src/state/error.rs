@@ -123,6 +123,12 @@ pub enum StateError {
         /// The limit.
         limit: usize,
     },
+    /// The account's limit of origin access identities is reached.
+    #[error("You have reached the maximum number of origin access identities ({limit}).")]
+    TooManyOriginAccessIdentities {
+        /// The limit.
+        limit: usize,
+    },
     /// The account's limit of origin access controls is reached.
     #[error("You have reached the maximum number of origin access controls ({limit}).")]
     TooManyOriginAccessControls {
@@ -219,6 +225,9 @@ fn in_use_message(kind: Kind, id: &str) -> String {
         Kind::CachePolicy | Kind::OriginRequestPolicy => format!(
             "The {} {id} is used by a distribution's cache behavior; remove it from the behaviors first.",
             kind.noun()
+        ),
+        Kind::OriginAccessIdentity => format!(
+            "The CloudFront origin access identity {id} is used by a distribution's S3 origin; remove it from the origins first."
         ),
         Kind::OriginAccessControl => format!(
             "The origin access control {id} is used by a distribution's origin; remove it from the origins first."

@@ -32,6 +32,8 @@ pub enum Kind {
     PublicKey,
     /// Origin access controls.
     OriginAccessControl,
+    /// Legacy CloudFront origin access identities.
+    OriginAccessIdentity,
     /// Response headers policies (custom ones; managed ones are built in).
     ResponseHeadersPolicy,
 }
@@ -47,6 +49,7 @@ impl Kind {
             Kind::OriginRequestPolicy => "origin-request-policies",
             Kind::PublicKey => "public-keys",
             Kind::OriginAccessControl => "origin-access-controls",
+            Kind::OriginAccessIdentity => "origin-access-identities",
             Kind::ResponseHeadersPolicy => "response-headers-policies",
         }
     }
@@ -61,6 +64,7 @@ impl Kind {
             Kind::OriginRequestPolicy => "origin request policy",
             Kind::PublicKey => "public key",
             Kind::OriginAccessControl => "origin access control",
+            Kind::OriginAccessIdentity => "CloudFront origin access identity",
             Kind::ResponseHeadersPolicy => "response headers policy",
         }
     }
