@@ -550,3 +550,77 @@ err("deleted", cf.get_cloud_front_origin_access_identity, Id=second)
         .unwrap();
     assert_eq!(auth, ours);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_origin_access_control_signs_and_reads_back_through_the_api() {
+    let s3 = TestOrigin::start().await;
+    let config = format!(
+        r#"
+s3_endpoint = "http://{addr}"
+origin_credentials = "AKIDDECLARED:declared-secret"
+
+[[origin_access_controls]]
+id = "EDECLAREDOAC01"
+name = "declared"
+signing_protocol = "sigv4"
+signing_behavior = "always"
+origin_access_control_origin_type = "s3"
+
+[[origin_access_identities]]
+id = "EDECLAREDOAI01"
+caller_reference = "declared-oai"
+comment = "from the config file"
+
+[[distributions]]
+id = "EDECLOAC00001"
+domain_name = "ddecloac00001.cloudfront.localhost"
+caller_reference = "declared-oac"
+comment = ""
+enabled = true
+
+[[distributions.origins]]
+id = "bucket"
+domain_name = "photos.s3.us-east-1.amazonaws.com"
+origin_access_control_id = "EDECLAREDOAC01"
+s3_origin_config = {{ origin_access_identity = "" }}
+
+[distributions.default_cache_behavior]
+target_origin_id = "bucket"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+"#,
+        addr = s3.addr
+    );
+    let edge = TestEdge::start(&config).await;
+    let r = get(edge.viewer, "ddecloac00001.cloudfront.localhost", "/p.txt").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = s3.last();
+    assert_eq!(seen.path_and_query, "/photos/p.txt");
+    assert!(
+        seen.headers["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIDDECLARED/")
+    );
+    let ep = format!("http://{}", edge.admin);
+    let out = boto3(
+        &ep,
+        r#"
+out["oac"] = cf.get_origin_access_control(Id="EDECLAREDOAC01")["OriginAccessControl"]
+out["oai"] = cf.get_cloud_front_origin_access_identity(Id="EDECLAREDOAI01")["CloudFrontOriginAccessIdentity"]["CloudFrontOriginAccessIdentityConfig"]
+err("in_use", cf.delete_origin_access_control, Id="EDECLAREDOAC01",
+    IfMatch=cf.get_origin_access_control(Id="EDECLAREDOAC01")["ETag"])
+"#,
+    )
+    .await;
+    assert_eq!(
+        out["oac"]["OriginAccessControlConfig"],
+        serde_json::json!({"Name": "declared", "Description": "", "SigningProtocol": "sigv4",
+            "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"})
+    );
+    assert_eq!(
+        out["oai"],
+        serde_json::json!({"CallerReference": "declared-oai", "Comment": "from the config file"})
+    );
+    assert_eq!(out["in_use"]["code"], "OriginAccessControlInUse");
+}

@@ -266,6 +266,12 @@ pub struct FileConfig {
     /// Declared response headers policies.
     #[serde(default)]
     pub response_headers_policies: Vec<toml::Table>,
+    /// Declared origin access controls (`[[origin_access_controls]]`).
+    #[serde(default)]
+    pub origin_access_controls: Vec<toml::Table>,
+    /// Declared legacy origin access identities (`[[origin_access_identities]]`).
+    #[serde(default)]
+    pub origin_access_identities: Vec<toml::Table>,
     /// Declared distributions.
     #[serde(default)]
     pub distributions: Vec<toml::Table>,
