@@ -704,6 +704,20 @@ async fn apply_declarations(
             .await
             .map_err(|e| fail(format!("response headers policy {name}"), e))?;
     }
+    for o in d.origin_access_controls {
+        let name = o.config.name.clone();
+        registry
+            .create_origin_access_control(o.config, o.id, true)
+            .await
+            .map_err(|e| fail(format!("origin access control {name}"), e))?;
+    }
+    for o in d.origin_access_identities {
+        let what = o.config.caller_reference.clone();
+        registry
+            .create_origin_access_identity(o.config, o.id, true)
+            .await
+            .map_err(|e| fail(format!("origin access identity {what}"), e))?;
+    }
     for dist in d.distributions {
         let what = dist
             .d

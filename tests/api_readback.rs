@@ -238,6 +238,18 @@ async fn minimal_and_maximal_configs_read_back_as_cloudfront_returns_them_via_aw
         "../src/model/fixtures/caching-md-example.json"
     ))
     .unwrap();
+    // Its S3 origin names an origin access control, which must exist.
+    let oac = cli_json(cf(
+        &ep,
+        &[
+            "create-origin-access-control",
+            "--origin-access-control-config",
+            "Name=readback,SigningProtocol=sigv4,SigningBehavior=always,OriginAccessControlOriginType=s3",
+        ],
+    ))
+    .await;
+    example["Origins"]["Items"][0]["OriginAccessControlId"] =
+        oac["OriginAccessControl"]["Id"].clone();
     let file = write("max.json", &example);
     example["ViewerCertificate"]["CloudFrontDefaultCertificate"] = false.into();
     let created = cli_json(cf(

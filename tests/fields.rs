@@ -273,7 +273,7 @@ const ORIGIN: &[(&str, How)] = &[
     ),
     (
         "OriginAccessControlId",
-        Untested("origin_access_control_id"),
+        Acted("signing_behaviors_on_an_s3_origin_and_botocore_agrees_on_the_signature"),
     ),
 ];
 
@@ -296,10 +296,7 @@ const ORIGIN_GROUP: &[(&str, How)] = &[
 const S3_ORIGIN_CONFIG: &[(&str, How)] = &[
     (
         "OriginAccessIdentity",
-        Warns(
-            S3,
-            r#"origin_access_identity = "origin-access-identity/cloudfront/E2QWRUHEXAMPLE""#,
-        ),
+        Acted("oai_crud_idempotency_and_signing_on_an_s3_origin"),
     ),
     ("OriginReadTimeout", Untested("s.origin_read_timeout")),
 ];

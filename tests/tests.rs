@@ -21,6 +21,7 @@ mod hardening;
 mod headers;
 mod localstack_smoke;
 mod metering;
+mod origin_access;
 mod ranges;
 mod response_headers;
 mod sign;

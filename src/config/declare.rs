@@ -12,6 +12,7 @@ use crate::model::{
     self, CachePolicyConfig, Diagnostics, DistributionConfig, Document, KeyGroupConfig,
     OriginRequestPolicyConfig, PublicKeyConfig, ResponseHeadersPolicyConfig, Tree,
 };
+use crate::model::{CloudFrontOriginAccessIdentityConfig, OriginAccessControlConfig};
 
 use super::FileConfig;
 use super::key_pairs::{self, KeyPairs};
@@ -49,6 +50,10 @@ pub struct Declarations {
     pub origin_request_policies: Vec<Declared<OriginRequestPolicyConfig>>,
     /// Response headers policies.
     pub response_headers_policies: Vec<Declared<ResponseHeadersPolicyConfig>>,
+    /// Origin access controls.
+    pub origin_access_controls: Vec<Declared<OriginAccessControlConfig>>,
+    /// Legacy origin access identities.
+    pub origin_access_identities: Vec<Declared<CloudFrontOriginAccessIdentityConfig>>,
     /// Distributions.
     pub distributions: Vec<DeclaredDistribution>,
 }
@@ -265,6 +270,22 @@ pub fn decode(file: &FileConfig, path: &Path, base: &Path) -> (Declarations, Rep
         let id = cx.take_str(&mut t, "id", &at);
         if let Some(config) = cx.decode::<ResponseHeadersPolicyConfig>(t, &at) {
             out.response_headers_policies.push(Declared { id, config });
+        }
+    }
+    for (i, t) in file.origin_access_controls.iter().enumerate() {
+        let at = format!("origin_access_controls[{i}]");
+        let mut t = t.clone();
+        let id = cx.take_str(&mut t, "id", &at);
+        if let Some(config) = cx.decode::<OriginAccessControlConfig>(t, &at) {
+            out.origin_access_controls.push(Declared { id, config });
+        }
+    }
+    for (i, t) in file.origin_access_identities.iter().enumerate() {
+        let at = format!("origin_access_identities[{i}]");
+        let mut t = t.clone();
+        let id = cx.take_str(&mut t, "id", &at);
+        if let Some(config) = cx.decode::<CloudFrontOriginAccessIdentityConfig>(t, &at) {
+            out.origin_access_identities.push(Declared { id, config });
         }
     }
     for (i, t) in file.distributions.iter().enumerate() {

@@ -92,6 +92,15 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_credentials: Option<AdminCredentials>,
+    /// Credentials edgegate signs origin requests with (S3 origins with an origin access
+    /// control), as ACCESS_KEY_ID:SECRET [default: the AWS environment, shared files, instance role].
+    #[arg(
+        long,
+        env = "EDGEGATE_ORIGIN_CREDENTIALS",
+        value_name = "ID:SECRET",
+        hide_env_values = true
+    )]
+    pub origin_credentials: Option<AdminCredentials>,
     /// Directory for state, logs and usage [default: ./data].
     #[arg(long, env = "EDGEGATE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -192,6 +201,8 @@ pub struct FileConfig {
     pub admin_listen: Option<String>,
     /// See [`ServeArgs::admin_credentials`].
     pub admin_credentials: Option<String>,
+    /// See [`ServeArgs::origin_credentials`].
+    pub origin_credentials: Option<String>,
     /// See [`ServeArgs::data_dir`]; relative to the config file.
     pub data_dir: Option<PathBuf>,
     /// See [`ServeArgs::pop`].
@@ -255,6 +266,12 @@ pub struct FileConfig {
     /// Declared response headers policies.
     #[serde(default)]
     pub response_headers_policies: Vec<toml::Table>,
+    /// Declared origin access controls (`[[origin_access_controls]]`).
+    #[serde(default)]
+    pub origin_access_controls: Vec<toml::Table>,
+    /// Declared legacy origin access identities (`[[origin_access_identities]]`).
+    #[serde(default)]
+    pub origin_access_identities: Vec<toml::Table>,
     /// Declared distributions.
     #[serde(default)]
     pub distributions: Vec<toml::Table>,
@@ -283,6 +300,8 @@ pub struct Settings {
     /// Credentials control-plane requests must be signed with; `None` = unauthenticated, which
     /// is only allowed on a loopback admin address.
     pub admin_credentials: Option<AdminCredentials>,
+    /// Credentials for signing origin requests; `None` = the AWS default chain.
+    pub origin_credentials: Option<AdminCredentials>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Edge location code.
@@ -397,6 +416,11 @@ impl Settings {
         let admin_credentials = match (&args.admin_credentials, &file.admin_credentials) {
             (Some(c), _) => Some(c.clone()),
             (None, Some(s)) => parse_or_report(s, "admin_credentials", &mut errors),
+            (None, None) => None,
+        };
+        let origin_credentials = match (&args.origin_credentials, &file.origin_credentials) {
+            (Some(c), _) => Some(c.clone()),
+            (None, Some(s)) => parse_or_report(s, "origin_credentials", &mut errors),
             (None, None) => None,
         };
         if admin_credentials.is_none() && !admin_listen.ip().is_loopback() {
@@ -620,6 +644,7 @@ impl Settings {
                 listen_tls,
                 admin_listen,
                 admin_credentials,
+                origin_credentials,
                 data_dir,
                 pop,
                 billing_region,

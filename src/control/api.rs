@@ -491,6 +491,19 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
                 .await
                 .ok_or(Routed::NotFound)??
         }
+        // === origin access controls and identities (control::origin_access) ===
+        (_, ["origin-access-identity", ..]) => {
+            match super::origin_access::route_identity(state, call).await? {
+                Some(resp) => resp,
+                None => return Err(Routed::NotFound),
+            }
+        }
+        (_, ["origin-access-control", ..]) => {
+            match super::origin_access::route(state, call).await? {
+                Some(resp) => resp,
+                None => return Err(Routed::NotFound),
+            }
+        }
         _ => return Err(Routed::NotFound),
     };
     Ok(resp)

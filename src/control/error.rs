@@ -143,6 +143,8 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::KeyGroup => "NoSuchResource",
         Kind::OriginRequestPolicy => "NoSuchOriginRequestPolicy",
         Kind::PublicKey => "NoSuchPublicKey",
+        Kind::OriginAccessControl => "NoSuchOriginAccessControl",
+        Kind::OriginAccessIdentity => "NoSuchCloudFrontOriginAccessIdentity",
         Kind::ResponseHeadersPolicy => "NoSuchResponseHeadersPolicy",
         Kind::Function => "NoSuchFunctionExists",
     }
@@ -157,6 +159,8 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::KeyGroup => "KeyGroupAlreadyExists",
         Kind::OriginRequestPolicy => "OriginRequestPolicyAlreadyExists",
         Kind::PublicKey => "PublicKeyAlreadyExists",
+        Kind::OriginAccessControl => "OriginAccessControlAlreadyExists",
+        Kind::OriginAccessIdentity => "CloudFrontOriginAccessIdentityAlreadyExists",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyAlreadyExists",
         Kind::Function => "FunctionAlreadyExists",
     }
@@ -168,6 +172,8 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::CachePolicy => "CachePolicyInUse",
         Kind::OriginRequestPolicy => "OriginRequestPolicyInUse",
         Kind::PublicKey => "PublicKeyInUse",
+        Kind::OriginAccessControl => "OriginAccessControlInUse",
+        Kind::OriginAccessIdentity => "CloudFrontOriginAccessIdentityInUse",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyInUse",
         Kind::Function => "FunctionInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
@@ -190,6 +196,15 @@ impl From<StateError> for ApiError {
                 kind: Kind::Function,
                 ..
             } => (StatusCode::BAD_REQUEST, "InvalidFunctionAssociation"),
+            // CreateDistribution and UpdateDistribution have no NoSuchOriginAccessControl.
+            S::MissingReference {
+                kind: Kind::OriginAccessControl,
+                ..
+            } => (StatusCode::BAD_REQUEST, "InvalidOriginAccessControl"),
+            S::MissingReference {
+                kind: Kind::OriginAccessIdentity,
+                ..
+            } => (StatusCode::BAD_REQUEST, "InvalidOriginAccessIdentity"),
             S::MissingReference { kind, .. } => (StatusCode::NOT_FOUND, no_such(*kind)),
             S::MissingIfMatch => return Self::missing_if_match(),
             S::PreconditionFailed => return Self::precondition_failed(),
@@ -216,6 +231,17 @@ impl From<StateError> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "TooManyDistributionsAssociatedToResponseHeadersPolicy",
             ),
+            S::TooManyOriginAccessIdentities { .. } => (
+                StatusCode::BAD_REQUEST,
+                "TooManyCloudFrontOriginAccessIdentities",
+            ),
+            S::TooManyOriginAccessControls { .. } => {
+                (StatusCode::BAD_REQUEST, "TooManyOriginAccessControls")
+            }
+            S::OriginAccessControlTypeInUse { .. } => (StatusCode::BAD_REQUEST, "IllegalUpdate"),
+            S::OriginAccessControlNotForOrigin { .. } => {
+                (StatusCode::BAD_REQUEST, "InvalidOriginAccessControl")
+            }
             S::TooManyResponseHeadersPolicies { .. } => {
                 (StatusCode::BAD_REQUEST, "TooManyResponseHeadersPolicies")
             }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod functions;
 mod lists;
 pub mod model_table;
+mod origin_access;
 mod policies;
 pub mod response_headers;
 mod tags;

@@ -22,10 +22,11 @@ use crate::cache::key::{KeySpec, Selection};
 use crate::cache::ttl::TtlBounds;
 use crate::config::Settings;
 use crate::config::key_pairs::{self, KeyPairs};
+use crate::model::origin_access::SigningBehavior;
 use crate::model::{self, ModelEnum};
 use crate::origin::{
     CredentialsProvider, DefaultChain, HttpOrigin, HttpOriginSettings, LocalDirOrigin, Origin,
-    OriginClient, ProtocolPolicy, S3Origin, S3OriginSettings, parse_s3_domain,
+    OriginClient, ProtocolPolicy, S3Origin, S3OriginSettings, StaticCredentials, parse_s3_domain,
 };
 use crate::state::registry::State;
 
@@ -160,7 +161,14 @@ impl Compiler {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            credentials: Arc::new(DefaultChain::new()),
+            credentials: match &settings.origin_credentials {
+                Some(c) => Arc::new(StaticCredentials(crate::sigv4::Credentials {
+                    access_key_id: c.access_key_id.clone(),
+                    secret_access_key: c.secret_access_key.clone(),
+                    session_token: None,
+                })),
+                None => Arc::new(DefaultChain::new()),
+            },
             key_pairs: Arc::default(),
             account_id: settings.account_id.clone(),
             last_warnings: Mutex::default(),
@@ -276,7 +284,7 @@ impl Compiler {
     ) -> Result<Distribution, CompileError> {
         let mut origins: HashMap<&str, Arc<dyn Origin>> = HashMap::new();
         for o in &cfg.origins {
-            origins.insert(&o.id, self.origin(o)?);
+            origins.insert(&o.id, self.origin(state, o)?);
         }
         let target = |target_id: &str| -> Result<Target, CompileError> {
             if let Some(o) = origins.get(target_id) {
@@ -451,7 +459,7 @@ impl Compiler {
         })
     }
 
-    fn origin(&self, o: &model::Origin) -> Result<Arc<dyn Origin>, CompileError> {
+    fn origin(&self, state: &State, o: &model::Origin) -> Result<Arc<dyn Origin>, CompileError> {
         let headers = o
             .custom_headers
             .iter()
@@ -522,6 +530,20 @@ impl Compiler {
             .and_then(|s| s.origin_read_timeout)
             .unwrap_or(30)
             .clamp(1, 120);
+        // The registry admits only existing `s3` OACs; a missing one (never expected) signs
+        // rather than sending anonymous requests. A legacy origin access identity signs every
+        // request with the same credentials (`always`).
+        let signing = if !o.origin_access_control_id.is_empty() {
+            Some(
+                state
+                    .origin_access_controls
+                    .get(&o.origin_access_control_id)
+                    .map_or(SigningBehavior::Always, |v| v.config.signing_behavior),
+            )
+        } else {
+            crate::state::registry::Registry::origin_access_identity_id(o)
+                .map(|_| SigningBehavior::Always)
+        };
         let settings = S3OriginSettings {
             bucket,
             region: region.unwrap_or_else(|| "us-east-1".to_owned()),
@@ -531,7 +553,10 @@ impl Compiler {
             connection_attempts: attempts,
             connection_timeout: connect,
             read_timeout: Duration::from_secs(u64::from(read)),
-            credentials: (!o.origin_access_control_id.is_empty()).then(|| self.credentials.clone()),
+            credentials: signing
+                .is_some_and(|b| b != SigningBehavior::Never)
+                .then(|| self.credentials.clone()),
+            keep_viewer_authorization: signing == Some(SigningBehavior::NoOverride),
         };
         Ok(Arc::new(S3Origin::new(settings, self.client.clone())))
     }

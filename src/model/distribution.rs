@@ -1816,14 +1816,9 @@ impl Origin {
                 if !ok {
                     d.error(format!("{p}.S3OriginConfig.OriginAccessIdentity"), "InvalidOriginAccessIdentity", "OriginAccessIdentity must be empty or origin-access-identity/cloudfront/<ID>");
                 }
+                // Without an OAC, edgegate signs for the OAI with its origin credentials.
                 if !self.origin_access_control_id.is_empty() {
                     d.error(p, "IllegalOriginAccessConfiguration", "an origin can't use both an origin access control and an origin access identity; set OriginAccessIdentity to \"\"");
-                } else {
-                    d.warn(
-                        format!("{p}.S3OriginConfig.OriginAccessIdentity"),
-                        NOT_IMPLEMENTED,
-                        "an origin access identity is not applied by edgegate: without an OriginAccessControlId it sends unsigned (anonymous) requests to this bucket, which a bucket policy that admits only the OAI refuses; set an OriginAccessControlId to have edgegate sign with its own S3 credentials (SigV4) instead",
-                    );
                 }
             }
         }

@@ -17,7 +17,7 @@
 //!   the syntaxes (snake_case names, bare lists instead of `{Quantity, Items}` wrappers).
 //! - [`diag`]: errors and warnings with the path of the offending member and CloudFront's
 //!   error code.
-//! - [`distribution`], [`policy`], [`response_headers`], [`keys`], [`invalidation`]: typed documents with
+//! - [`distribution`], [`policy`], [`response_headers`], [`keys`], [`origin_access`], [`invalidation`]: typed documents with
 //!   `from_tree`, `to_tree` and `validate`.
 //! - [`tags`]: resource tags (`Tags`, `TagKeys`, `DistributionConfigWithTags`).
 //! - [`responses`]: API response documents built from plain values, and the error envelope.
@@ -29,6 +29,7 @@ pub mod diag;
 pub mod distribution;
 pub mod invalidation;
 pub mod keys;
+pub mod origin_access;
 pub mod policy;
 pub mod reader;
 pub mod response_headers;
@@ -43,6 +44,7 @@ pub use distribution::{
 };
 pub use invalidation::InvalidationBatch;
 pub use keys::{KeyGroupConfig, PublicKeyConfig};
+pub use origin_access::{CloudFrontOriginAccessIdentityConfig, OriginAccessControlConfig};
 pub use policy::{
     CachePolicyConfig, MANAGED_ETAG, MANAGED_LAST_MODIFIED, ManagedCachePolicy,
     ManagedOriginRequestPolicy, OriginRequestPolicyConfig, PolicyType, managed_cache_policies,
@@ -92,4 +94,6 @@ document!(
     CachePolicyConfig => "CachePolicyConfig",
     OriginRequestPolicyConfig => "OriginRequestPolicyConfig",
     ResponseHeadersPolicyConfig => "ResponseHeadersPolicyConfig",
+    OriginAccessControlConfig => "OriginAccessControlConfig",
+    CloudFrontOriginAccessIdentityConfig => "CloudFrontOriginAccessIdentityConfig",
 );

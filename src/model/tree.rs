@@ -185,6 +185,9 @@ pub fn list_item_name(holder: &str) -> &'static str {
         "CustomHeadersConfig" => "ResponseHeadersPolicyCustomHeader",
         "RemoveHeadersConfig" => "ResponseHeadersPolicyRemoveHeader",
         "ResponseHeadersPolicyList" => "ResponseHeadersPolicySummary",
+        // Origin access controls.
+        "OriginAccessControlList" => "OriginAccessControlSummary",
+        "CloudFrontOriginAccessIdentityList" => "CloudFrontOriginAccessIdentitySummary",
         _ => "member",
     }
 }

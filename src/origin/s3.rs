@@ -7,10 +7,13 @@
 //! `{endpoint}/{bucket}{origin_path}{path}`. The query string is forwarded as given; S3 ignores
 //! parameters it does not know.
 //!
-//! When the distribution's origin has an origin access control, requests are signed with SigV4
-//! (service `s3`, payload `UNSIGNED-PAYLOAD`), replacing any viewer `Authorization` header
-//! (CloudFront's `always` signing behaviour); otherwise they are anonymous. Sending reuses the
-//! shared client and limits of [`super::http`].
+//! When the distribution's origin has an origin access control whose `SigningBehavior` is not
+//! `never`, requests are signed with SigV4 (service `s3`, payload `UNSIGNED-PAYLOAD`). With
+//! `always` the signature replaces any viewer `Authorization` header; with `no-override` a
+//! request that carries the viewer's `Authorization` (the forward phase passes it only when the
+//! behavior's policies forward it) goes unsigned with that header, and any other request is
+//! signed (origin-access.md §5). Without signing, requests carry only what the forward phase
+//! passes. Sending reuses the shared client and limits of [`super::http`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,8 +104,12 @@ pub struct S3OriginSettings {
     pub connection_timeout: Duration,
     /// `OriginReadTimeout` (S3OriginConfig).
     pub read_timeout: Duration,
-    /// Some when the origin has an `OriginAccessControlId`: sign with SigV4, service `s3`.
+    /// Some when the origin has an `OriginAccessControlId` whose `SigningBehavior` is not
+    /// `never`: sign with SigV4, service `s3`.
     pub credentials: Option<Arc<dyn CredentialsProvider>>,
+    /// `SigningBehavior` `no-override`: a request carrying the viewer's `Authorization` is
+    /// forwarded with it, unsigned.
+    pub keep_viewer_authorization: bool,
 }
 
 /// An S3 bucket origin.
@@ -149,7 +156,8 @@ impl S3Origin {
         })?;
         headers.insert(HOST, host);
         apply_custom_headers(&mut headers, &s.custom_headers);
-        if let Some(provider) = &s.credentials {
+        let viewer_signed = s.keep_viewer_authorization && headers.contains_key(AUTHORIZATION);
+        if let Some(provider) = s.credentials.as_ref().filter(|_| !viewer_signed) {
             let creds = provider.credentials().await.map_err(|e| {
                 OriginError::Protocol(format!(
                     "cannot sign the request to bucket {}: {e}",

@@ -123,6 +123,36 @@ pub enum StateError {
         /// The limit.
         limit: usize,
     },
+    /// The account's limit of origin access identities is reached.
+    #[error("You have reached the maximum number of origin access identities ({limit}).")]
+    TooManyOriginAccessIdentities {
+        /// The limit.
+        limit: usize,
+    },
+    /// The account's limit of origin access controls is reached.
+    #[error("You have reached the maximum number of origin access controls ({limit}).")]
+    TooManyOriginAccessControls {
+        /// The limit.
+        limit: usize,
+    },
+    /// An origin names an origin access control that edgegate cannot apply to it.
+    #[error("The origin access control {id} cannot be used by origin {origin}: {why}")]
+    OriginAccessControlNotForOrigin {
+        /// The origin access control.
+        id: String,
+        /// The origin's Id.
+        origin: String,
+        /// Why not.
+        why: String,
+    },
+    /// An origin access control in use cannot take a type edgegate cannot apply to its origins.
+    #[error(
+        "The origin access control {id} is used by a distribution's S3 origin; its OriginAccessControlOriginType must stay s3."
+    )]
+    OriginAccessControlTypeInUse {
+        /// The origin access control.
+        id: String,
+    },
     /// A response headers policy already serves the most distributions it may.
     #[error(
         "The response headers policy {id} is already associated with {limit} distributions, the maximum."
@@ -195,6 +225,12 @@ fn in_use_message(kind: Kind, id: &str) -> String {
         Kind::CachePolicy | Kind::OriginRequestPolicy => format!(
             "The {} {id} is used by a distribution's cache behavior; remove it from the behaviors first.",
             kind.noun()
+        ),
+        Kind::OriginAccessIdentity => format!(
+            "The CloudFront origin access identity {id} is used by a distribution's S3 origin; remove it from the origins first."
+        ),
+        Kind::OriginAccessControl => format!(
+            "The origin access control {id} is used by a distribution's origin; remove it from the origins first."
         ),
         _ => format!("The {} {id} is in use.", kind.noun()),
     }

@@ -15,6 +15,10 @@ use time::OffsetDateTime;
 use super::error::StateError;
 use super::record::Envelope;
 use super::store::{Kind, StateStore};
+use crate::model::origin_access::{
+    CloudFrontOriginAccessIdentityConfig, MAX_ORIGIN_ACCESS_CONTROLS, MAX_ORIGIN_ACCESS_IDENTITIES,
+    OAI_PREFIX, OriginAccessControlConfig, OriginAccessControlOriginType,
+};
 use crate::model::tags::{MAX_TAGS, Tag};
 use crate::model::{
     CachePolicyConfig, Diagnostics, DistributionConfig, Document, InvalidationBatch,
@@ -84,6 +88,10 @@ pub struct State {
     pub origin_request_policies: BTreeMap<String, Versioned<OriginRequestPolicyConfig>>,
     /// Custom response headers policies by id.
     pub response_headers_policies: BTreeMap<String, Versioned<ResponseHeadersPolicyConfig>>,
+    /// Origin access controls by id.
+    pub origin_access_controls: BTreeMap<String, Versioned<OriginAccessControlConfig>>,
+    /// Legacy origin access identities by id.
+    pub origin_access_identities: BTreeMap<String, Versioned<CloudFrontOriginAccessIdentityConfig>>,
     /// CloudFront Functions by name (changed through [`Registry::change_function`]).
     pub functions: BTreeMap<String, crate::functions::FunctionEntry>,
 }
@@ -184,12 +192,19 @@ stored!(
     CachePolicyConfig => Kind::CachePolicy,
     OriginRequestPolicyConfig => Kind::OriginRequestPolicy,
     ResponseHeadersPolicyConfig => Kind::ResponseHeadersPolicy,
+    OriginAccessControlConfig => Kind::OriginAccessControl,
+    CloudFrontOriginAccessIdentityConfig => Kind::OriginAccessIdentity,
 );
 collection!(PublicKeyConfig, public_keys);
 collection!(KeyGroupConfig, key_groups);
 collection!(CachePolicyConfig, cache_policies);
 collection!(OriginRequestPolicyConfig, origin_request_policies);
 collection!(ResponseHeadersPolicyConfig, response_headers_policies);
+collection!(OriginAccessControlConfig, origin_access_controls);
+collection!(
+    CloudFrontOriginAccessIdentityConfig,
+    origin_access_identities
+);
 
 /// Every stored record of a document kind, decoded. A record that cannot be read names itself.
 async fn load<C: Stored>(store: &StateStore) -> Result<Vec<(Envelope, C)>, StateError> {
@@ -286,6 +301,8 @@ impl Registry {
                 })?;
             state.functions.insert(f.name.clone(), f);
         }
+        load_collection::<OriginAccessControlConfig>(&store, &mut state).await?;
+        load_collection::<CloudFrontOriginAccessIdentityConfig>(&store, &mut state).await?;
         on_change(&state);
         Ok(Self {
             store,
@@ -427,6 +444,7 @@ impl Registry {
                 });
             }
         }
+        Self::check_origin_access(state, cfg)?;
         for id in cfg.referenced_key_group_ids() {
             if !state.key_groups.contains_key(id) {
                 return Err(StateError::MissingReference {
@@ -1132,6 +1150,232 @@ impl Registry {
             }) {
                 return Err(StateError::InUse {
                     kind: Kind::OriginRequestPolicy,
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // === origin access controls ===
+
+    /// Every origin's `OriginAccessControlId` names an existing OAC that edgegate can apply:
+    /// type `s3` on an S3 origin (edgegate signs S3 origins only).
+    fn check_origin_access(state: &State, cfg: &DistributionConfig) -> Result<(), StateError> {
+        for id in cfg
+            .origins
+            .iter()
+            .filter_map(Self::origin_access_identity_id)
+        {
+            if !state.origin_access_identities.contains_key(id) {
+                return Err(StateError::MissingReference {
+                    kind: Kind::OriginAccessIdentity,
+                    id: id.to_owned(),
+                });
+            }
+        }
+        for o in &cfg.origins {
+            let id = o.origin_access_control_id.as_str();
+            if id.is_empty() {
+                continue;
+            }
+            let oac = state.origin_access_controls.get(id).ok_or_else(|| {
+                StateError::MissingReference {
+                    kind: Kind::OriginAccessControl,
+                    id: id.to_owned(),
+                }
+            })?;
+            let refuse = |why: String| StateError::OriginAccessControlNotForOrigin {
+                id: id.to_owned(),
+                origin: o.id.clone(),
+                why,
+            };
+            if oac.config.origin_type != OriginAccessControlOriginType::S3 {
+                return Err(refuse(format!(
+                    "its OriginAccessControlOriginType is {}; edgegate signs only s3 origins",
+                    oac.config.origin_type
+                )));
+            }
+            if o.custom_origin_config.is_some() {
+                return Err(refuse(
+                    "an s3 origin access control needs an S3 origin (S3OriginConfig)".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids of the origin access controls a distribution's origins name.
+    fn origin_access_control_ids(cfg: &DistributionConfig) -> impl Iterator<Item = &str> {
+        cfg.origins
+            .iter()
+            .map(|o| o.origin_access_control_id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
+    /// CreateOriginAccessControl: names are unique, at most [`MAX_ORIGIN_ACCESS_CONTROLS`].
+    pub async fn create_origin_access_control(
+        &self,
+        cfg: OriginAccessControlConfig,
+        fixed_id: Option<String>,
+        declared: bool,
+    ) -> Result<Versioned<OriginAccessControlConfig>, StateError> {
+        let mut state = self.state.lock().await;
+        Self::unique_name::<OriginAccessControlConfig>(
+            &state,
+            |c| &c.name,
+            &cfg.name,
+            fixed_id.as_deref(),
+            false,
+        )?;
+        let replacing = fixed_id
+            .as_ref()
+            .is_some_and(|id| state.origin_access_controls.contains_key(id));
+        if !replacing && state.origin_access_controls.len() >= MAX_ORIGIN_ACCESS_CONTROLS {
+            return Err(StateError::TooManyOriginAccessControls {
+                limit: MAX_ORIGIN_ACCESS_CONTROLS,
+            });
+        }
+        let id = fixed_id.unwrap_or_else(crate::ids::distribution_id);
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
+    }
+
+    /// UpdateOriginAccessControl (`If-Match` required; the name stays unique; an OAC in use
+    /// keeps a type edgegate can apply to its origins). Distributions whose origins use it are
+    /// recompiled by the change hook, so a new `SigningBehavior` applies to the next request.
+    pub async fn update_origin_access_control(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        cfg: OriginAccessControlConfig,
+    ) -> Result<Versioned<OriginAccessControlConfig>, StateError> {
+        self.update(id, if_match, cfg, |state, _, new| {
+            Self::unique_name::<OriginAccessControlConfig>(
+                state,
+                |c| &c.name,
+                &new.name,
+                Some(id),
+                false,
+            )?;
+            let used = state
+                .distributions
+                .values()
+                .any(|d| Self::origin_access_control_ids(&d.v.config).any(|o| o == id));
+            if used && new.origin_type != OriginAccessControlOriginType::S3 {
+                return Err(StateError::OriginAccessControlTypeInUse { id: id.to_owned() });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// DeleteOriginAccessControl: refused while a distribution's origin names it.
+    pub async fn delete_origin_access_control(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.delete::<OriginAccessControlConfig>(id, if_match, |state| {
+            if state
+                .distributions
+                .values()
+                .any(|d| Self::origin_access_control_ids(&d.v.config).any(|o| o == id))
+            {
+                return Err(StateError::InUse {
+                    kind: Kind::OriginAccessControl,
+                    id: id.to_owned(),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // === origin access identities (legacy) ===
+
+    /// The OAI id an origin's `S3OriginConfig.OriginAccessIdentity` names, if any.
+    pub fn origin_access_identity_id(o: &crate::model::Origin) -> Option<&str> {
+        o.s3_origin_config
+            .as_ref()
+            .and_then(|s| s.origin_access_identity.strip_prefix(OAI_PREFIX))
+            .filter(|id| !id.is_empty())
+    }
+
+    /// CreateCloudFrontOriginAccessIdentity. A CallerReference already used with the same
+    /// config returns the existing OAI (`false`: not new); with another config it is
+    /// `CloudFrontOriginAccessIdentityAlreadyExists`.
+    pub async fn create_origin_access_identity(
+        &self,
+        cfg: CloudFrontOriginAccessIdentityConfig,
+        fixed_id: Option<String>,
+        declared: bool,
+    ) -> Result<(Versioned<CloudFrontOriginAccessIdentityConfig>, bool), StateError> {
+        let mut state = self.state.lock().await;
+        if let Some(existing) = state
+            .origin_access_identities
+            .values()
+            .find(|v| v.config.caller_reference == cfg.caller_reference)
+        {
+            if existing.config == cfg && fixed_id.as_ref().is_none_or(|id| *id == existing.id) {
+                return Ok((existing.clone(), false));
+            }
+            if fixed_id.as_ref() != Some(&existing.id) {
+                return Err(StateError::CallerReferenceReused {
+                    kind: Kind::OriginAccessIdentity,
+                    caller_reference: cfg.caller_reference.clone(),
+                    existing: existing.id.clone(),
+                });
+            }
+        }
+        let replacing = fixed_id
+            .as_ref()
+            .is_some_and(|id| state.origin_access_identities.contains_key(id));
+        if !replacing && state.origin_access_identities.len() >= MAX_ORIGIN_ACCESS_IDENTITIES {
+            return Err(StateError::TooManyOriginAccessIdentities {
+                limit: MAX_ORIGIN_ACCESS_IDENTITIES,
+            });
+        }
+        let id = fixed_id.unwrap_or_else(crate::ids::distribution_id);
+        let v = Self::version(&state, id, declared, cfg);
+        Ok((self.put(&mut state, v).await?, true))
+    }
+
+    /// UpdateCloudFrontOriginAccessIdentity (`If-Match` required; only `Comment` may change).
+    pub async fn update_origin_access_identity(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        cfg: CloudFrontOriginAccessIdentityConfig,
+    ) -> Result<Versioned<CloudFrontOriginAccessIdentityConfig>, StateError> {
+        self.update(id, if_match, cfg, |_, current, new| {
+            if current.config.caller_reference != new.caller_reference {
+                return Err(StateError::CallerReferenceChanged {
+                    kind: Kind::OriginAccessIdentity,
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// DeleteCloudFrontOriginAccessIdentity: refused while a distribution's S3 origin names it.
+    pub async fn delete_origin_access_identity(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.delete::<CloudFrontOriginAccessIdentityConfig>(id, if_match, |state| {
+            let used = state.distributions.values().any(|d| {
+                d.v.config
+                    .origins
+                    .iter()
+                    .any(|o| Self::origin_access_identity_id(o) == Some(id))
+            });
+            if used {
+                return Err(StateError::InUse {
+                    kind: Kind::OriginAccessIdentity,
                     id: id.to_owned(),
                 });
             }

@@ -30,6 +30,10 @@ pub enum Kind {
     OriginRequestPolicy,
     /// Public keys.
     PublicKey,
+    /// Origin access controls.
+    OriginAccessControl,
+    /// Legacy CloudFront origin access identities.
+    OriginAccessIdentity,
     /// Response headers policies (custom ones; managed ones are built in).
     ResponseHeadersPolicy,
     /// CloudFront Functions (the id is the function's name).
@@ -46,6 +50,8 @@ impl Kind {
             Kind::KeyGroup => "key-groups",
             Kind::OriginRequestPolicy => "origin-request-policies",
             Kind::PublicKey => "public-keys",
+            Kind::OriginAccessControl => "origin-access-controls",
+            Kind::OriginAccessIdentity => "origin-access-identities",
             Kind::ResponseHeadersPolicy => "response-headers-policies",
             Kind::Function => "functions",
         }
@@ -60,6 +66,8 @@ impl Kind {
             Kind::KeyGroup => "key group",
             Kind::OriginRequestPolicy => "origin request policy",
             Kind::PublicKey => "public key",
+            Kind::OriginAccessControl => "origin access control",
+            Kind::OriginAccessIdentity => "CloudFront origin access identity",
             Kind::ResponseHeadersPolicy => "response headers policy",
             Kind::Function => "function",
         }

@@ -82,6 +82,7 @@ fn settings(bucket: &str, endpoint: Option<&str>) -> S3OriginSettings {
         connection_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_secs(10),
         credentials: None,
+        keep_viewer_authorization: false,
     }
 }
 
