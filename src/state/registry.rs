@@ -28,6 +28,9 @@ use crate::model::{
 /// CloudFront's default quota of custom cache policies per account.
 const MAX_CACHE_POLICIES: usize = 20;
 
+/// The quota of a kind of named resource: how many there may be, and the error beyond it.
+type Quota = Option<(usize, fn(usize) -> StateError)>;
+
 /// A stored resource: metadata plus its configuration.
 #[derive(Debug, Clone)]
 pub struct Versioned<C> {
@@ -835,6 +838,35 @@ impl Registry {
         Ok(())
     }
 
+    /// Creates a named resource: its name unique among its kind and not a managed resource's
+    /// (`managed`), at most `limit` of them (a declared one that replaces itself does not count),
+    /// and a new id from `new_id` unless the declaration fixes one.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_named<C: Collection>(
+        &self,
+        cfg: C,
+        name: impl Fn(&C) -> &str,
+        fixed_id: Option<String>,
+        declared: bool,
+        managed: bool,
+        limit: Quota,
+        new_id: fn() -> String,
+    ) -> Result<Versioned<C>, StateError> {
+        let mut state = self.state.lock().await;
+        Self::unique_name::<C>(&state, &name, name(&cfg), fixed_id.as_deref(), managed)?;
+        let map = C::map(&state);
+        let replacing = fixed_id.as_ref().is_some_and(|id| map.contains_key(id));
+        if let Some((limit, too_many)) = limit
+            && !replacing
+            && map.len() >= limit
+        {
+            return Err(too_many(limit));
+        }
+        let id = fixed_id.unwrap_or_else(new_id);
+        let v = Self::version(&state, id, declared, cfg);
+        self.put(&mut state, v).await
+    }
+
     /// CreatePublicKey (CallerReference idempotent).
     pub async fn create_public_key(
         &self,
@@ -995,25 +1027,21 @@ impl Registry {
         fixed_id: Option<String>,
         declared: bool,
     ) -> Result<Versioned<CachePolicyConfig>, StateError> {
-        let mut state = self.state.lock().await;
         let managed = crate::model::managed_cache_policies()
             .iter()
             .any(|m| m.name == cfg.name);
-        Self::unique_name::<CachePolicyConfig>(
-            &state,
+        let too_many = |limit| StateError::TooManyCachePolicies { limit };
+        let limit = Some((MAX_CACHE_POLICIES, too_many as fn(usize) -> StateError));
+        self.create_named(
+            cfg,
             |c| &c.name,
-            &cfg.name,
-            fixed_id.as_deref(),
+            fixed_id,
+            declared,
             managed,
-        )?;
-        if fixed_id.is_none() && state.cache_policies.len() >= MAX_CACHE_POLICIES {
-            return Err(StateError::TooManyCachePolicies {
-                limit: MAX_CACHE_POLICIES,
-            });
-        }
-        let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let v = Self::version(&state, id, declared, cfg);
-        self.put(&mut state, v).await
+            limit,
+            crate::ids::uuid,
+        )
+        .await
     }
 
     /// CreateOriginRequestPolicy.
@@ -1023,20 +1051,19 @@ impl Registry {
         fixed_id: Option<String>,
         declared: bool,
     ) -> Result<Versioned<OriginRequestPolicyConfig>, StateError> {
-        let mut state = self.state.lock().await;
         let managed = crate::model::managed_origin_request_policies()
             .iter()
             .any(|m| m.name == cfg.name);
-        Self::unique_name::<OriginRequestPolicyConfig>(
-            &state,
+        self.create_named(
+            cfg,
             |c| &c.name,
-            &cfg.name,
-            fixed_id.as_deref(),
+            fixed_id,
+            declared,
             managed,
-        )?;
-        let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let v = Self::version(&state, id, declared, cfg);
-        self.put(&mut state, v).await
+            None,
+            crate::ids::uuid,
+        )
+        .await
     }
 
     /// UpdateCachePolicy (`If-Match` required; a managed policy cannot be changed; the name
@@ -1221,25 +1248,14 @@ impl Registry {
         fixed_id: Option<String>,
         declared: bool,
     ) -> Result<Versioned<OriginAccessControlConfig>, StateError> {
-        let mut state = self.state.lock().await;
-        Self::unique_name::<OriginAccessControlConfig>(
-            &state,
-            |c| &c.name,
-            &cfg.name,
-            fixed_id.as_deref(),
-            false,
-        )?;
-        let replacing = fixed_id
-            .as_ref()
-            .is_some_and(|id| state.origin_access_controls.contains_key(id));
-        if !replacing && state.origin_access_controls.len() >= MAX_ORIGIN_ACCESS_CONTROLS {
-            return Err(StateError::TooManyOriginAccessControls {
-                limit: MAX_ORIGIN_ACCESS_CONTROLS,
-            });
-        }
-        let id = fixed_id.unwrap_or_else(crate::ids::distribution_id);
-        let v = Self::version(&state, id, declared, cfg);
-        self.put(&mut state, v).await
+        let too_many = |limit| StateError::TooManyOriginAccessControls { limit };
+        let limit = Some((
+            MAX_ORIGIN_ACCESS_CONTROLS,
+            too_many as fn(usize) -> StateError,
+        ));
+        let new_id = crate::ids::distribution_id;
+        self.create_named(cfg, |c| &c.name, fixed_id, declared, false, limit, new_id)
+            .await
     }
 
     /// UpdateOriginAccessControl (`If-Match` required; the name stays unique; an OAC in use
@@ -1395,28 +1411,21 @@ impl Registry {
         declared: bool,
     ) -> Result<Versioned<ResponseHeadersPolicyConfig>, StateError> {
         use crate::model::response_headers::{MAX_POLICIES, managed_response_headers_policies};
-        let mut state = self.state.lock().await;
         let managed = managed_response_headers_policies()
             .iter()
             .any(|m| m.name == cfg.name);
-        Self::unique_name::<ResponseHeadersPolicyConfig>(
-            &state,
+        let too_many = |limit| StateError::TooManyResponseHeadersPolicies { limit };
+        let limit = Some((MAX_POLICIES, too_many as fn(usize) -> StateError));
+        self.create_named(
+            cfg,
             |c| &c.name,
-            &cfg.name,
-            fixed_id.as_deref(),
+            fixed_id,
+            declared,
             managed,
-        )?;
-        let replacing = fixed_id
-            .as_ref()
-            .is_some_and(|id| state.response_headers_policies.contains_key(id));
-        if !replacing && state.response_headers_policies.len() >= MAX_POLICIES {
-            return Err(StateError::TooManyResponseHeadersPolicies {
-                limit: MAX_POLICIES,
-            });
-        }
-        let id = fixed_id.unwrap_or_else(crate::ids::uuid);
-        let v = Self::version(&state, id, declared, cfg);
-        self.put(&mut state, v).await
+            limit,
+            crate::ids::uuid,
+        )
+        .await
     }
 
     /// UpdateResponseHeadersPolicy (`If-Match` required; the name stays unique). The
