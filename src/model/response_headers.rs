@@ -13,7 +13,6 @@ use super::reader::{
     INVALID, ListReader, MapBuilder, MapReader, ModelEnum, leaf_enum, leaf_string, model_enum,
 };
 use super::reader::{leaves, wrapped};
-use super::responses::timestamp;
 use super::tree::Tree;
 
 /// Custom headers per policy (quota, adjustable at AWS).
@@ -968,11 +967,7 @@ pub fn policy_tree(
     last_modified: OffsetDateTime,
     cfg: &ResponseHeadersPolicyConfig,
 ) -> Tree {
-    MapBuilder::new()
-        .leaf("Id", id)
-        .leaf("LastModifiedTime", timestamp(last_modified))
-        .node("ResponseHeadersPolicyConfig", cfg.to_tree())
-        .build()
+    super::responses::with_id(id, last_modified, cfg)
 }
 
 /// A `ResponseHeadersPolicyList` (root element `ResponseHeadersPolicyList`).
@@ -986,22 +981,12 @@ pub fn policy_list_tree(
         ResponseHeadersPolicyConfig,
     )],
 ) -> Tree {
-    let mut extras = Vec::new();
-    if let Some(n) = next_marker {
-        extras.push(("NextMarker".to_owned(), Tree::leaf(n)));
-    }
-    extras.push(("MaxItems".to_owned(), Tree::leaf(max_items)));
-    wrapped(
-        items
-            .iter()
-            .map(|(ty, id, t, c)| {
-                MapBuilder::new()
-                    .leaf("Type", ty)
-                    .node("ResponseHeadersPolicy", policy_tree(id, *t, c))
-                    .build()
-            })
-            .collect(),
-        extras,
+    super::responses::policy_list(
+        next_marker,
+        max_items,
+        "ResponseHeadersPolicy",
+        items,
+        policy_tree,
     )
 }
 

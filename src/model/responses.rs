@@ -469,6 +469,19 @@ pub fn cache_policy_list(
     max_items: u32,
     items: &[(PolicyType, String, OffsetDateTime, CachePolicyConfig)],
 ) -> Tree {
+    policy_list(next_marker, max_items, "CachePolicy", items, cache_policy)
+}
+
+/// A list of policies (`CachePolicyList`, `OriginRequestPolicyList`,
+/// `ResponseHeadersPolicyList`): `NextMarker`, `MaxItems` and `{Type, <resource>}` summaries,
+/// each resource made by `policy`.
+pub fn policy_list<C>(
+    next_marker: Option<&str>,
+    max_items: u32,
+    resource: &str,
+    items: &[(PolicyType, String, OffsetDateTime, C)],
+    policy: impl Fn(&str, OffsetDateTime, &C) -> Tree,
+) -> Tree {
     simple_list(
         next_marker,
         max_items,
@@ -477,11 +490,21 @@ pub fn cache_policy_list(
             .map(|(ty, id, t, c)| {
                 MapBuilder::new()
                     .leaf("Type", ty)
-                    .node("CachePolicy", cache_policy(id, *t, c))
+                    .node(resource, policy(id, *t, c))
                     .build()
             })
             .collect(),
     )
+}
+
+/// A resource with its id and modification time, as Get, Create and Update return it:
+/// `{Id, LastModifiedTime, <its config>}` (an `OriginRequestPolicy`, a `ResponseHeadersPolicy`).
+pub fn with_id<D: super::Document>(id: &str, last_modified_time: OffsetDateTime, cfg: &D) -> Tree {
+    MapBuilder::new()
+        .leaf("Id", id)
+        .leaf("LastModifiedTime", timestamp(last_modified_time))
+        .node(D::ROOT, cfg.encode())
+        .build()
 }
 
 /// An `OriginRequestPolicy` (root element `OriginRequestPolicy`).
@@ -490,11 +513,7 @@ pub fn origin_request_policy(
     last_modified_time: OffsetDateTime,
     cfg: &OriginRequestPolicyConfig,
 ) -> Tree {
-    MapBuilder::new()
-        .leaf("Id", id)
-        .leaf("LastModifiedTime", timestamp(last_modified_time))
-        .node("OriginRequestPolicyConfig", cfg.to_tree())
-        .build()
+    with_id(id, last_modified_time, cfg)
 }
 
 /// An `OriginRequestPolicyList` (root element `OriginRequestPolicyList`) of
@@ -509,18 +528,12 @@ pub fn origin_request_policy_list(
         OriginRequestPolicyConfig,
     )],
 ) -> Tree {
-    simple_list(
+    policy_list(
         next_marker,
         max_items,
-        items
-            .iter()
-            .map(|(ty, id, t, c)| {
-                MapBuilder::new()
-                    .leaf("Type", ty)
-                    .node("OriginRequestPolicy", origin_request_policy(id, *t, c))
-                    .build()
-            })
-            .collect(),
+        "OriginRequestPolicy",
+        items,
+        origin_request_policy,
     )
 }
 
