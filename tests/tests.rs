@@ -7,6 +7,7 @@ mod api_codes;
 mod api_ops;
 mod api_readback;
 mod api_resources;
+mod api_sdk;
 mod collapsing;
 mod compress;
 mod edge;
