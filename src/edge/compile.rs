@@ -229,6 +229,7 @@ impl Compiler {
                 Err(e) => warnings.push(format!("distribution {} is not served: {e}", d.v.id)),
             }
         }
+        warnings.extend(key_value_store_warnings(state));
         *self
             .last_warnings
             .lock()
@@ -831,6 +832,27 @@ fn response_headers_policy(
     Ok(compiled)
 }
 
+/// A published function's `KeyValueStoreAssociations` are kept but not acted on: edgegate has no
+/// KeyValueStore yet, and `kvs()` throws in the function. Named in a warning, one per function.
+fn key_value_store_warnings(state: &State) -> Vec<String> {
+    state
+        .functions
+        .values()
+        .filter(|f| {
+            f.live
+                .as_ref()
+                .is_some_and(|l| !l.key_value_stores.is_empty())
+        })
+        .map(|f| {
+            format!(
+                "function {}: KeyValueStoreAssociations are accepted but not implemented by \
+                 edgegate; kvs() throws in it",
+                f.name
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,6 +979,40 @@ forwarded_values = { query_string = false, cookies = { forward = "none" }, heade
             warnings
                 .iter()
                 .all(|w| w.contains("InvalidHeadersForS3Origin"))
+        );
+    }
+
+    #[test]
+    fn a_published_functions_key_value_store_associations_are_named_in_a_warning() {
+        let stage = |stores: &[&str]| crate::functions::record::StageVersion {
+            etag: "E1".into(),
+            runtime: crate::functions::JsRuntime::V2,
+            comment: String::new(),
+            key_value_stores: stores.iter().map(|s| (*s).to_owned()).collect(),
+            code: "function handler(e) { return e.request; }".into(),
+            last_modified: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let kvs = "arn:aws:cloudfront::000000000000:key-value-store/k";
+        let mut state = State::default();
+        for (name, live) in [
+            ("with-kvs", Some(stage(&[kvs]))),
+            ("plain", Some(stage(&[]))),
+            ("unpublished", None),
+        ] {
+            let f = crate::functions::FunctionEntry {
+                name: name.into(),
+                arn: format!("arn:aws:cloudfront::000000000000:function/{name}"),
+                created: time::OffsetDateTime::UNIX_EPOCH,
+                development: stage(&[kvs]),
+                live,
+            };
+            state.functions.insert(name.into(), f);
+        }
+        let warnings = key_value_store_warnings(&state);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("with-kvs") && warnings[0].contains("KeyValueStoreAssociations"),
+            "{warnings:?}"
         );
     }
 }
