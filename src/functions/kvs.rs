@@ -472,6 +472,32 @@ mod tests {
     }
 
     #[test]
+    fn an_invocation_reads_the_data_it_first_saw_and_the_next_one_sees_writes() {
+        let cell = Arc::new(ArcSwap::from_pointee(data(&[("k", "1")])));
+        let b = Binding {
+            id: "store".into(),
+            created: OffsetDateTime::UNIX_EPOCH,
+            data: Some(cell.clone()),
+        };
+        begin();
+        assert_eq!(pinned(&b).unwrap().items["k"], "1");
+        cell.store(Arc::new(data(&[("k", "2")])));
+        assert_eq!(
+            pinned(&b).unwrap().items["k"],
+            "1",
+            "pinned for the invocation"
+        );
+        begin();
+        assert_eq!(
+            pinned(&b).unwrap().items["k"],
+            "2",
+            "the next invocation sees it"
+        );
+        let missing = Binding { data: None, ..b };
+        assert!(pinned(&missing).is_none());
+    }
+
+    #[test]
     fn the_store_is_limited_to_5_mb() {
         let mut d = data(&[]);
         let now = OffsetDateTime::UNIX_EPOCH;
