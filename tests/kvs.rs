@@ -2,7 +2,8 @@
 //! *-key-value-store`, the data-plane API with `aws cloudfront-keyvaluestore` (signed with
 //! SigV4A by the CLI's CRT), its ETags and limits, and a function that checks an HS256 JWT with
 //! the secret in the store (functions.md §11.6), exercised through the edge while the secret is
-//! rotated, and after a restart on the same data directory.
+//! rotated, and after a restart on the same data directory; a store imported from S3
+//! (LocalStack).
 //!
 //! The SDKs send data-plane calls to `{account id}.{endpoint host}` even with a custom
 //! endpoint (`http://123456789012.localhost:PORT`), a name the test machines do not resolve.
@@ -17,6 +18,7 @@ use hmac::Mac as _;
 use serde_json::{Value, json};
 
 use crate::common::awscli::{aws_command, credentials};
+use crate::common::localstack::{create_bucket, put_object, s3_endpoint, unique_bucket};
 use crate::common::origin::TestOrigin;
 use crate::common::{TestEdge, get, send};
 
@@ -300,19 +302,6 @@ async fn key_value_stores_with_the_cli_control_and_data_plane() {
     )
     .await;
     assert!(bad.contains("InvalidArgument"), "{bad}");
-    let import = err(
-        admin,
-        &[
-            "cloudfront",
-            "create-key-value-store",
-            "--name",
-            "imported",
-            "--import-source",
-            "SourceType=S3,SourceARN=arn:aws:s3:::bucket/keys.json",
-        ],
-    )
-    .await;
-    assert!(import.contains("UnsupportedOperation"), "{import}");
     create_store(admin, "other").await;
 
     let described = ok(
@@ -1072,4 +1061,89 @@ async fn jwt_check_with_the_secret_in_a_key_value_store_through_the_edge() {
     .await;
     let r = get(edge.viewer, &domain, &format!("/doc?jwt={rotated}")).await;
     assert_eq!(r.status, 401, "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_key_value_store_is_imported_from_s3() {
+    let endpoint = tokio::task::spawn_blocking(s3_endpoint).await.unwrap();
+    let bucket = unique_bucket("kvs-import");
+    let (good, bad, dup) = {
+        let bucket = bucket.clone();
+        tokio::task::spawn_blocking(move || {
+            create_bucket(&bucket);
+            let json = "application/json";
+            let data = json!({"data": [{"key": "k1", "value": "v1"}, {"key": "jwt.secret", "value": "s"}]});
+            put_object(&bucket, "keys.json", data.to_string().as_bytes(), json, None);
+            put_object(&bucket, "bad.json", b"[1, 2]", json, None);
+            let dup = json!({"data": [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}]});
+            put_object(&bucket, "dup.json", dup.to_string().as_bytes(), json, None);
+            ("keys.json", "bad.json", "dup.json")
+        })
+        .await
+        .unwrap()
+    };
+    let (ak, sk) = credentials();
+    let edge = TestEdge::start(&format!(
+        "{}s3_endpoint = \"{endpoint}\"\norigin_credentials = \"{ak}:{sk}\"\n",
+        config()
+    ))
+    .await;
+    let admin = edge.admin;
+    let source = |key: &str| format!("SourceType=S3,SourceARN=arn:aws:s3:::{bucket}/{key}");
+    let created = ok(
+        admin,
+        &[
+            "cloudfront",
+            "create-key-value-store",
+            "--name",
+            "imported",
+            "--import-source",
+            &source(good),
+        ],
+    )
+    .await;
+    assert_eq!(created["KeyValueStore"]["Status"], "READY");
+    let arn = created["KeyValueStore"]["ARN"].as_str().unwrap().to_owned();
+    let keys = ok(
+        admin,
+        &["cloudfront-keyvaluestore", "list-keys", "--kvs-arn", &arn],
+    )
+    .await;
+    assert_eq!(
+        keys["Items"],
+        json!([{"Key": "jwt.secret", "Value": "s"}, {"Key": "k1", "Value": "v1"}])
+    );
+    let d = ok(
+        admin,
+        &[
+            "cloudfront-keyvaluestore",
+            "describe-key-value-store",
+            "--kvs-arn",
+            &arn,
+        ],
+    )
+    .await;
+    assert_eq!(d["ItemCount"].as_u64(), Some(2));
+    // An import that cannot be read or breaks a rule refuses the create; no store is left.
+    for (name, key) in [("missing", "nope.json"), ("bad", bad), ("dup", dup)] {
+        let e = err(
+            admin,
+            &[
+                "cloudfront",
+                "create-key-value-store",
+                "--name",
+                name,
+                "--import-source",
+                &source(key),
+            ],
+        )
+        .await;
+        assert!(e.contains("InvalidArgument"), "{name}: {e}");
+        let gone = err(
+            admin,
+            &["cloudfront", "describe-key-value-store", "--name", name],
+        )
+        .await;
+        assert!(gone.contains("EntityNotFound"), "{gone}");
+    }
 }

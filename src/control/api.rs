@@ -58,6 +58,9 @@ pub struct AdminState {
     pub meter: Option<crate::meter::Meter>,
     /// The data directory (usage is read from its journal).
     pub data_dir: std::path::PathBuf,
+    /// S3 as the origins reach it (`s3_endpoint`, `origin_credentials`): where
+    /// `CreateKeyValueStore` reads its `ImportSource`.
+    pub s3: crate::meter::bucket::S3Client,
 }
 
 /// The admin listener's router: `/healthz`, `/metrics`, `/usage` and the CloudFront API.

@@ -5,7 +5,11 @@
 //!   `DescribeKeyValueStore`, `ListKeyValueStores`, `UpdateKeyValueStore` (the comment only,
 //!   with `If-Match`) and `DeleteKeyValueStore` (204; `CannotDeleteEntityWhileInUse` while a
 //!   function names the store). Stores are `READY` as soon as they are created.
-//!   `ImportSource` is refused with `UnsupportedOperation`: load the keys with `UpdateKeys`.
+//!   `ImportSource` (an S3 object ARN, `arn:aws:s3:::bucket/key`) is read at once from S3 as
+//!   the origins reach it (`s3_endpoint`, `origin_credentials`), in the documented format
+//!   `{"data": [{"key": …, "value": …}]}` with the data plane's limits; an import that cannot be
+//!   read or breaks a limit refuses the create (`InvalidArgument`), so no store is ever left in
+//!   a failed state.
 //! - The data-plane API `cloudfront-keyvaluestore` (REST-JSON, API version 2022-07-26), under
 //!   `/key-value-stores/{KvsARN}`: `DescribeKeyValueStore`, `GetKey`, `ListKeys`, `PutKey`,
 //!   `DeleteKey` and `UpdateKeys`, with the store's own `ETag` (a stale `If-Match` is a
@@ -156,18 +160,14 @@ async fn create(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiErro
         )));
     }
     let comment = comment_of(&tree)?.unwrap_or_default();
-    if tree.get("ImportSource").is_some() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UnsupportedOperation",
-            "edgegate does not import key value stores from S3 (ImportSource): create the store \
-             without it and load the keys with the cloudfront-keyvaluestore UpdateKeys operation.",
-        ));
-    }
+    let t = now();
+    let data = match tree.get("ImportSource") {
+        Some(source) => import(state, source, t).await?,
+        None => StoreData::empty(t),
+    };
     if tree.get("Tags").is_some() {
         tracing::warn!(store = %name, "CreateKeyValueStore: Tags are not kept by edgegate");
     }
-    let t = now();
     let id = crate::ids::uuid();
     let meta = StoreMeta {
         arn: format!(
@@ -181,7 +181,7 @@ async fn create(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiErro
         last_modified: t,
         etag: crate::ids::etag(),
     };
-    let entry = StoreEntry::new(meta.clone(), StoreData::empty(t));
+    let entry = StoreEntry::new(meta.clone(), data);
     state
         .registry
         .change_key_value_store(&name, |s| {
@@ -218,6 +218,90 @@ async fn create(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiErro
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// The largest import file.
+const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
+
+/// Reads an `ImportSource` from S3: the items it holds, checked against the data plane's limits.
+async fn import(
+    state: &AdminState,
+    source: &Tree,
+    now: OffsetDateTime,
+) -> Result<StoreData, ApiError> {
+    let kind = source
+        .get("SourceType")
+        .and_then(Tree::as_str)
+        .unwrap_or("");
+    if kind != "S3" {
+        return Err(ApiError::invalid_argument(format!(
+            "ImportSource.SourceType must be S3, not {kind:?}."
+        )));
+    }
+    let arn = source.get("SourceARN").and_then(Tree::as_str).unwrap_or("");
+    let Some((bucket, key)) = arn
+        .strip_prefix("arn:aws:s3:::")
+        .and_then(|r| r.split_once('/'))
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+    else {
+        return Err(ApiError::invalid_argument(format!(
+            "ImportSource.SourceARN must be an S3 object ARN (arn:aws:s3:::bucket/key), not {arn:?}."
+        )));
+    };
+    let bytes = state.s3.get(bucket, "us-east-1", key).await.map_err(|e| {
+        ApiError::invalid_argument(format!("The import source cannot be read: {e}"))
+    })?;
+    let items = parse_import(&bytes).map_err(|e| {
+        ApiError::invalid_argument(format!(
+            "The import source s3://{bucket}/{key} is not valid: {e}"
+        ))
+    })?;
+    let mut data = StoreData::empty(now);
+    data.items = items;
+    let size = data.total_size();
+    if size > kvs::MAX_STORE_BYTES {
+        return Err(ApiError::invalid_argument(
+            WriteError::StoreFull(size).to_string(),
+        ));
+    }
+    Ok(data)
+}
+
+/// `{"data": [{"key": …, "value": …}, …]}`: the items, with no duplicate key and every key and
+/// value within the limits.
+fn parse_import(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    #[derive(Deserialize)]
+    struct Item {
+        key: String,
+        value: String,
+    }
+    #[derive(Deserialize)]
+    struct File {
+        data: Vec<Item>,
+    }
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(format!(
+            "the file is {} bytes; an import file can be at most {MAX_IMPORT_BYTES} bytes",
+            bytes.len()
+        ));
+    }
+    let file: File = serde_json::from_slice(bytes)
+        .map_err(|e| format!("expected {{\"data\": [{{\"key\": …, \"value\": …}}]}}: {e}"))?;
+    let mut items = std::collections::BTreeMap::new();
+    for item in file.data {
+        kvs::check_key(&item.key).map_err(|e| e.to_string())?;
+        if item.value.len() > kvs::MAX_VALUE_BYTES {
+            return Err(WriteError::ValueTooLarge {
+                key: item.key,
+                len: item.value.len(),
+            }
+            .to_string());
+        }
+        if items.insert(item.key.clone(), item.value).is_some() {
+            return Err(WriteError::DuplicateKey(item.key).to_string());
+        }
+    }
+    Ok(items)
 }
 
 async fn describe(state: &AdminState, name: &str) -> Result<Response, ApiError> {
@@ -356,6 +440,34 @@ pub fn check_associations(state: &State, arns: &[String]) -> Result<(), ApiError
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_files_are_read_with_the_limits() {
+        let ok = parse_import(br#"{"data":[{"key":"k1","value":"v1"},{"key":"k2","value":"v2"}]}"#)
+            .unwrap();
+        assert_eq!(ok.len(), 2);
+        assert!(
+            parse_import(br#"{"data":[{"key":"k","value":"1"},{"key":"k","value":"2"}]}"#)
+                .unwrap_err()
+                .contains("more than once")
+        );
+        let long = format!(
+            r#"{{"data":[{{"key":"{}","value":"v"}}]}}"#,
+            "k".repeat(513)
+        );
+        assert!(parse_import(long.as_bytes()).is_err());
+        let big = format!(
+            r#"{{"data":[{{"key":"k","value":"{}"}}]}}"#,
+            "v".repeat(1025)
+        );
+        assert!(parse_import(big.as_bytes()).is_err());
+        assert!(parse_import(b"[1, 2]").is_err());
+    }
 }
 
 // === data plane ===
