@@ -219,12 +219,24 @@ async fn signed(
     if_match: &str,
     body: &[u8],
 ) -> crate::common::Resp {
-    let (id, secret) = credentials();
     let host = format!("123456789012.localhost:{}", admin.port());
+    signed_to(admin, &host, method, path, if_match, body).await
+}
+
+/// [`signed`] with a Host header of the caller's choice.
+async fn signed_to(
+    admin: std::net::SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    if_match: &str,
+    body: &[u8],
+) -> crate::common::Resp {
+    let (id, secret) = credentials();
     let (mut parts, ()) = http::Request::builder()
         .method(method)
         .uri(format!("http://{host}{path}"))
-        .header("host", &host)
+        .header("host", host)
         .header("if-match", if_match)
         .header("content-type", "application/json")
         .body(())
@@ -254,7 +266,7 @@ async fn signed(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    send(admin, method, &host, path, &refs, body).await
+    send(admin, method, host, path, &refs, body).await
 }
 
 fn enc(s: &str) -> String {
@@ -649,6 +661,60 @@ async fn key_value_stores_with_the_cli_control_and_data_plane() {
     )
     .await;
     assert!(quota.contains("ServiceQuotaExceededException"), "{quota}");
+
+    // The host need not carry the account id; the model's validation errors.
+    let host = format!("localhost:{}", admin.port());
+    let r = signed_to(
+        admin,
+        &host,
+        "GET",
+        &format!("{path}?MaxResults=2"),
+        "",
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let page: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(page["Items"].as_array().map(Vec::len), Some(2));
+    let next = page["NextToken"].as_str().unwrap();
+    let r = signed_to(
+        admin,
+        &host,
+        "GET",
+        &format!("{path}?MaxResults=2&NextToken={next}"),
+        "",
+        b"",
+    )
+    .await;
+    let second: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_ne!(second["Items"][0], page["Items"][0]);
+    for (method, path, if_match, body) in [
+        ("GET", format!("{path}?MaxResults=51"), "", &b""[..]),
+        ("GET", format!("{path}?MaxResults=0"), "", &b""[..]),
+        ("GET", format!("{path}?NextToken=%21%21"), "", &b""[..]),
+        ("PUT", format!("{path}/k"), "", &br#"{"Value":"v"}"#[..]),
+        (
+            "PUT",
+            format!("{path}/k"),
+            current.as_str(),
+            &b"not json"[..],
+        ),
+        (
+            "POST",
+            path.clone(),
+            current.as_str(),
+            &br#"{"Puts":[]}"#[..],
+        ),
+    ] {
+        let r = signed_to(admin, &host, method, &path, if_match, body).await;
+        assert_eq!(
+            (r.status, r.header("x-amzn-errortype")),
+            (400, Some("ValidationException")),
+            "{method} {path}: {}",
+            r.text()
+        );
+        assert!(serde_json::from_slice::<Value>(&r.body).unwrap()["message"].is_string());
+    }
 
     // Signatures: a wrong secret, an unsigned request and a stale SigV4 signature are denied.
     let wrong = cli_env(

@@ -497,6 +497,58 @@ mod tests {
         assert!(pinned(&missing).is_none());
     }
 
+    fn run(code: &str, binding: Option<Arc<Binding>>) -> Result<String, String> {
+        let script = super::super::Script {
+            name: "kvs".into(),
+            arn: format!(
+                "arn:aws:cloudfront::123456789012:function/kvs-{}",
+                crate::ids::uuid()
+            )
+            .into(),
+            etag: crate::ids::etag().into(),
+            runtime: super::super::JsRuntime::V2,
+            code: code.into(),
+            kvs: binding,
+        };
+        let event = r#"{"version":"1.0","context":{"eventType":"viewer-request"},"viewer":{"ip":"1.2.3.4"},"request":{"method":"GET","uri":"/","querystring":{},"headers":{},"cookies":{}}}"#;
+        super::super::engine::invoke(&script, event, 0.0, &Default::default())
+            .map(|i| i.output)
+            .map_err(|f| f.error.to_string())
+    }
+
+    #[test]
+    fn functions_open_only_their_own_store() {
+        let cell = Arc::new(ArcSwap::from_pointee(data(&[("k", "v")])));
+        let bound = |data| {
+            Some(Arc::new(Binding {
+                id: "11111111-2222-4333-8444-555555555555".into(),
+                created: OffsetDateTime::UNIX_EPOCH,
+                data,
+            }))
+        };
+        let read = "import cf from 'cloudfront';\nasync function handler(e) { const kvs = cf.kvs(ID); return { statusCode: 200, statusDescription: await kvs.get('k') }; }";
+        let by_default = read.replace("ID", "");
+        let by_id = read.replace("ID", "'11111111-2222-4333-8444-555555555555'");
+        let other = read.replace("ID", "'99999999-2222-4333-8444-555555555555'");
+        assert!(
+            run(&by_default, bound(Some(cell.clone())))
+                .unwrap()
+                .contains("\"v\"")
+        );
+        assert!(
+            run(&by_id, bound(Some(cell.clone())))
+                .unwrap()
+                .contains("\"v\"")
+        );
+        let e = run(&other, bound(Some(cell.clone()))).unwrap_err();
+        assert!(e.contains("is not associated"), "{e}");
+        let e = run(&by_default, None).unwrap_err();
+        assert!(e.contains("no key value store"), "{e}");
+        // The store is gone (a damaged data directory): reads reject.
+        let e = run(&by_default, bound(None)).unwrap_err();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+
     #[test]
     fn the_store_is_limited_to_5_mb() {
         let mut d = data(&[]);
