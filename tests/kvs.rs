@@ -3,7 +3,7 @@
 //! SigV4A by the CLI's CRT), its ETags and limits, and a function that checks an HS256 JWT with
 //! the secret in the store (functions.md §11.6), exercised through the edge while the secret is
 //! rotated, and after a restart on the same data directory; a store imported from S3
-//! (LocalStack).
+//! (LocalStack); acknowledged key writes surviving a SIGKILL of the binary.
 //!
 //! The SDKs send data-plane calls to `{account id}.{endpoint host}` even with a custom
 //! endpoint (`http://123456789012.localhost:PORT`), a name the test machines do not resolve.
@@ -1212,4 +1212,87 @@ async fn a_key_value_store_is_imported_from_s3() {
         .await;
         assert!(gone.contains("EntityNotFound"), "{gone}");
     }
+}
+
+/// Starts the real binary with the admin credentials; returns it with its admin address.
+fn spawn_binary(data_dir: &Path) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::BufRead as _;
+    let (id, secret) = credentials();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--admin-credentials")
+        .arg(format!("{id}:{secret}"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("edgegate binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let admin = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("admin="))
+        .expect("admin address printed");
+    let admin = admin
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("admin address {admin:?}: {e}"));
+    (child, admin)
+}
+
+#[tokio::test]
+async fn acknowledged_key_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, admin) = spawn_binary(dir.path());
+    let arn = create_store(admin, "durable").await["KeyValueStore"]["ARN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut current = etag(admin, &arn).await;
+    for i in 0..3 {
+        let key = format!("k{i}");
+        let put = ok(
+            admin,
+            &[
+                "cloudfront-keyvaluestore",
+                "put-key",
+                "--kvs-arn",
+                &arn,
+                "--key",
+                &key,
+                "--value",
+                "v",
+                "--if-match",
+                &current,
+            ],
+        )
+        .await;
+        current = put["ETag"].as_str().unwrap().to_owned();
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (mut child, admin) = spawn_binary(dir.path());
+    assert_eq!(etag(admin, &arn).await, current);
+    let keys = ok(
+        admin,
+        &["cloudfront-keyvaluestore", "list-keys", "--kvs-arn", &arn],
+    )
+    .await;
+    assert_eq!(
+        keys["Items"],
+        json!([{"Key": "k0", "Value": "v"}, {"Key": "k1", "Value": "v"}, {"Key": "k2", "Value": "v"}])
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
