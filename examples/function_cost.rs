@@ -25,6 +25,7 @@ fn main() {
         etag: etag.into(),
         runtime: JsRuntime::V2,
         code: ADD_HEADER.into(),
+        kvs: None,
     };
     // Loading: a fresh version each time.
     let loads = 200;

@@ -534,6 +534,19 @@ pub async fn start_with_clock(
         key_pairs,
         meter: meter.clone(),
         data_dir: settings.data_dir.clone(),
+        s3: S3Client::new(
+            settings.s3_endpoint.clone(),
+            Some(match &settings.origin_credentials {
+                Some(c) => Arc::new(crate::origin::StaticCredentials(
+                    crate::sigv4::Credentials {
+                        access_key_id: c.access_key_id.clone(),
+                        secret_access_key: c.secret_access_key.clone(),
+                        session_token: None,
+                    },
+                )),
+                None => Arc::new(crate::origin::DefaultChain::new()),
+            }),
+        ),
     });
     let admin_router = control::router(admin_state);
     // Off loopback, /metrics and /usage need the admin credentials as the API does.

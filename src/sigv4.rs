@@ -13,6 +13,9 @@
 //! except S3, whose path is encoded exactly once and never normalised; the query is sorted by
 //! encoded name then value; header values are trimmed with inner runs of spaces collapsed.
 //! Presigned (query-string) requests are not verified.
+//!
+//! [`v4a`] verifies SigV4A (`AWS4-ECDSA-P256-SHA256`), which the SDKs use for
+//! `cloudfront-keyvaluestore`.
 
 use std::fmt;
 
@@ -230,7 +233,7 @@ pub fn verify(
     let raw = raw.to_str().map_err(|_| {
         VerifyError::IncompleteSignature("Authorization header is not valid ASCII.".to_owned())
     })?;
-    let auth = parse_authorization(raw)?;
+    let auth = parse_authorization(raw, ALGORITHM)?;
 
     let cred: Vec<&str> = auth.credential.split('/').collect();
     let [access_key, date, region, cred_service, terminator] = cred[..] else {
@@ -329,13 +332,14 @@ struct Authorization {
     signature: String,
 }
 
-/// Parses `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`.
-fn parse_authorization(raw: &str) -> Result<Authorization, VerifyError> {
+/// Parses `{expected} Credential=..., SignedHeaders=..., Signature=...`, where `expected` is
+/// the algorithm (`AWS4-HMAC-SHA256`, or SigV4A's `AWS4-ECDSA-P256-SHA256`).
+fn parse_authorization(raw: &str, expected: &str) -> Result<Authorization, VerifyError> {
     let raw_trimmed = raw.trim();
     let (algorithm, rest) = raw_trimmed.split_once(' ').unwrap_or((raw_trimmed, ""));
-    if algorithm != ALGORITHM {
+    if algorithm != expected {
         return Err(VerifyError::IncompleteSignature(format!(
-            "Unsupported AWS 'algorithm': '{}'; only '{ALGORITHM}' is supported.",
+            "Unsupported AWS 'algorithm': '{}'; only '{expected}' is supported.",
             shorten(algorithm)
         )));
     }
@@ -607,7 +611,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.len() > 128 {
+    if !s.len().is_multiple_of(2) || s.len() > 144 {
         return None;
     }
     let nibble = |c: u8| match c {
@@ -621,6 +625,8 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
         .collect()
 }
+
+pub mod v4a;
 
 #[cfg(test)]
 mod tests;

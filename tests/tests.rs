@@ -20,6 +20,7 @@ mod geo;
 mod goaccess;
 mod hardening;
 mod headers;
+mod kvs;
 mod localstack_smoke;
 mod metering;
 mod origin_access;

@@ -58,6 +58,9 @@ pub struct AdminState {
     pub meter: Option<crate::meter::Meter>,
     /// The data directory (usage is read from its journal).
     pub data_dir: std::path::PathBuf,
+    /// S3 as the origins reach it (`s3_endpoint`, `origin_credentials`): where
+    /// `CreateKeyValueStore` reads its `ImportSource`.
+    pub s3: crate::meter::bucket::S3Client,
 }
 
 /// The admin listener's router: `/healthz`, `/metrics`, `/usage` and the CloudFront API.
@@ -210,6 +213,15 @@ async fn handle(state: &AdminState, req: Request) -> Result<Response, ApiError> 
     let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         ApiError::malformed(format!("The request body is larger than {MAX_BODY} bytes."))
     })?;
+    // The KeyValueStore data-plane API (its own protocol, signing name and errors).
+    let path = parts.uri.path();
+    if path == super::kvs::DATA_PREFIX
+        || path
+            .strip_prefix(super::kvs::DATA_PREFIX)
+            .is_some_and(|r| r.starts_with('/'))
+    {
+        return Ok(super::kvs::data_plane(state, parts, body).await);
+    }
     if let Some(creds) = &state.credentials {
         let hash = crate::sigv4::sha256_hex(&body);
         let lookup =
@@ -491,6 +503,10 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
                 .await
                 .ok_or(Routed::NotFound)??
         }
+        // === KeyValueStore (control::kvs) ===
+        (_, ["key-value-store", rest @ ..]) => super::kvs::handle(state, call, rest)
+            .await
+            .ok_or(Routed::NotFound)??,
         // === origin access controls and identities (control::origin_access) ===
         (_, ["origin-access-identity", ..]) => {
             match super::origin_access::route_identity(state, call).await? {

@@ -147,6 +147,7 @@ fn no_such(kind: Kind) -> &'static str {
         Kind::OriginAccessIdentity => "NoSuchCloudFrontOriginAccessIdentity",
         Kind::ResponseHeadersPolicy => "NoSuchResponseHeadersPolicy",
         Kind::Function => "NoSuchFunctionExists",
+        Kind::KeyValueStore => "EntityNotFound",
     }
 }
 
@@ -163,6 +164,7 @@ fn already_exists(kind: Kind) -> &'static str {
         Kind::OriginAccessIdentity => "CloudFrontOriginAccessIdentityAlreadyExists",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyAlreadyExists",
         Kind::Function => "FunctionAlreadyExists",
+        Kind::KeyValueStore => "EntityAlreadyExists",
     }
 }
 
@@ -176,6 +178,7 @@ fn in_use(kind: Kind) -> &'static str {
         Kind::OriginAccessIdentity => "CloudFrontOriginAccessIdentityInUse",
         Kind::ResponseHeadersPolicy => "ResponseHeadersPolicyInUse",
         Kind::Function => "FunctionInUse",
+        Kind::KeyValueStore => "CannotDeleteEntityWhileInUse",
         Kind::Distribution | Kind::Invalidation | Kind::KeyGroup => "ResourceInUse",
     }
 }

@@ -181,7 +181,7 @@ fn config_and_code(tree: &Tree) -> Result<(String, JsRuntime, Vec<String>, Strin
     let code = base64::engine::general_purpose::STANDARD
         .decode(blob.trim())
         .map_err(|_| ApiError::invalid_argument("FunctionCode is not valid base64."))?;
-    let code = checked_code(&code, runtime)?;
+    let code = checked_code(&code, runtime, &stores)?;
     Ok((comment, runtime, stores, code))
 }
 
@@ -198,8 +198,9 @@ fn valid_kvs_arn(a: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
-/// The code's static checks and a trial load (syntax, `handler`, top-level run).
-fn checked_code(code: &[u8], runtime: JsRuntime) -> Result<String, ApiError> {
+/// The code's static checks and a trial load (syntax, `handler`, top-level run), with `cf.kvs()`
+/// bound to the associated store (`stores`), which top-level code may open.
+fn checked_code(code: &[u8], runtime: JsRuntime, stores: &[String]) -> Result<String, ApiError> {
     let prepared = check::check(code, runtime);
     match prepared {
         Ok(_) => {}
@@ -223,6 +224,15 @@ fn checked_code(code: &[u8], runtime: JsRuntime) -> Result<String, ApiError> {
         etag: "-".into(),
         runtime,
         code: text.as_str().into(),
+        kvs: stores.first().map(|arn| {
+            std::sync::Arc::new(crate::functions::kvs::Binding {
+                id: crate::functions::kvs::id_of_arn(arn)
+                    .unwrap_or(arn)
+                    .to_owned(),
+                created: OffsetDateTime::UNIX_EPOCH,
+                data: None,
+            })
+        }),
     };
     match engine::validate(&scratch) {
         Ok(()) => Ok(text),
@@ -369,6 +379,7 @@ async fn create(state: &AdminState, call: &FunctionCall<'_>) -> Result<Response,
                     format!("A function named {name} already exists."),
                 ));
             }
+            super::kvs::check_associations(s, &entry.development.key_value_stores)?;
             if s.functions.len() >= MAX_FUNCTIONS {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -459,6 +470,7 @@ async fn update(
                 .cloned()
                 .ok_or_else(|| no_such(name))?;
             check_if_match(if_match.as_deref(), &f.development.etag)?;
+            super::kvs::check_associations(s, &stores)?;
             f.development = StageVersion {
                 etag: crate::ids::etag(),
                 runtime,
@@ -666,7 +678,8 @@ async fn test(
     let f = s.functions.get(name).ok_or_else(|| no_such(name))?;
     let v = f.stage(stage).ok_or_else(|| no_such(name))?;
     check_if_match(call.if_match(), &v.etag)?;
-    let script = f.script(stage).ok_or_else(|| no_such(name))?;
+    let mut script = f.script(stage).ok_or_else(|| no_such(name))?;
+    script.kvs = crate::functions::kvs::binding(&s.key_value_stores, &v.key_value_stores);
     let event = String::from_utf8_lossy(&event).into_owned();
     let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as f64;
     // The engine is synchronous and bounded by the compute budget.

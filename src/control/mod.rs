@@ -8,6 +8,7 @@
 pub mod api;
 pub mod error;
 pub mod functions;
+pub mod kvs;
 mod lists;
 pub mod model_table;
 mod origin_access;

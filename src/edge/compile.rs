@@ -44,7 +44,12 @@ fn function_associations(
             .functions
             .values()
             .find(|f| f.arn == arn)
-            .and_then(|f| f.script(Stage::Live))
+            .and_then(|f| {
+                let mut script = f.script(Stage::Live)?;
+                let stores = &f.live.as_ref()?.key_value_stores;
+                script.kvs = crate::functions::kvs::binding(&state.key_value_stores, stores);
+                Some(script)
+            })
             .ok_or_else(|| CompileError::NoFunction(arn.to_owned()))?;
         match event {
             "viewer-request" => out.viewer_request = Some(Arc::new(script)),
@@ -832,25 +837,24 @@ fn response_headers_policy(
     Ok(compiled)
 }
 
-/// A published function's `KeyValueStoreAssociations` are kept but not acted on: edgegate has no
-/// KeyValueStore yet, and `kvs()` throws in the function. Named in a warning, one per function.
+/// A published function associated with a key value store that does not exist (the API refuses
+/// such an association and the deletion of a store in use, so only a damaged data directory
+/// gets here): named in a warning; in the function, every read of the store rejects.
 fn key_value_store_warnings(state: &State) -> Vec<String> {
-    state
-        .functions
-        .values()
-        .filter(|f| {
-            f.live
-                .as_ref()
-                .is_some_and(|l| !l.key_value_stores.is_empty())
-        })
-        .map(|f| {
-            format!(
-                "function {}: KeyValueStoreAssociations are accepted but not implemented by \
-                 edgegate; kvs() throws in it",
-                f.name
-            )
-        })
-        .collect()
+    let mut out = Vec::new();
+    for f in state.functions.values() {
+        let Some(live) = &f.live else { continue };
+        for arn in &live.key_value_stores {
+            if !state.key_value_stores.values().any(|s| s.meta.arn == *arn) {
+                out.push(format!(
+                    "function {}: its key value store {arn} does not exist; every kvs() read \
+                     in it rejects",
+                    f.name
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -983,7 +987,7 @@ forwarded_values = { query_string = false, cookies = { forward = "none" }, heade
     }
 
     #[test]
-    fn a_published_functions_key_value_store_associations_are_named_in_a_warning() {
+    fn a_published_function_naming_a_missing_key_value_store_is_named_in_a_warning() {
         let stage = |stores: &[&str]| crate::functions::record::StageVersion {
             etag: "E1".into(),
             runtime: crate::functions::JsRuntime::V2,
@@ -1011,8 +1015,27 @@ forwarded_values = { query_string = false, cookies = { forward = "none" }, heade
         let warnings = key_value_store_warnings(&state);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
-            warnings[0].contains("with-kvs") && warnings[0].contains("KeyValueStoreAssociations"),
+            warnings[0].contains("with-kvs") && warnings[0].contains("does not exist"),
             "{warnings:?}"
         );
+        // Once the store exists, nothing is said.
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let meta = crate::functions::kvs::StoreMeta {
+            name: "k".into(),
+            id: "k".into(),
+            arn: kvs.into(),
+            comment: String::new(),
+            created: now,
+            last_modified: now,
+            etag: "E1".into(),
+        };
+        state.key_value_stores.insert(
+            "k".into(),
+            crate::functions::kvs::StoreEntry::new(
+                meta,
+                crate::functions::kvs::StoreData::empty(now),
+            ),
+        );
+        assert_eq!(key_value_store_warnings(&state), Vec::<String>::new());
     }
 }

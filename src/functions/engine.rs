@@ -47,6 +47,8 @@ pub struct Script {
     pub runtime: JsRuntime,
     /// The code as stored.
     pub code: Arc<str>,
+    /// The key value store the version is associated with (2.0), for `cf.kvs()`.
+    pub kvs: Option<Arc<super::kvs::Binding>>,
 }
 
 /// A completed invocation.
@@ -351,6 +353,9 @@ impl Instance {
                 rquickjs::Error::Exception => FunctionError::Execution(exception_text(&ctx)),
                 e => internal(e),
             })?;
+            if script.runtime == JsRuntime::V2 {
+                super::kvs::install(&ctx, script.kvs.as_ref()).map_err(internal)?;
+            }
             meter.begin();
             let mut options = rquickjs::context::EvalOptions::default();
             options.global = true;
@@ -527,6 +532,7 @@ pub fn invoke(
         }
     };
     take_logs();
+    super::kvs::begin();
     let result = instance.call(event, now_ms);
     let logs = take_logs();
     match result {
@@ -558,6 +564,7 @@ mod tests {
             etag: crate::ids::etag().into(),
             runtime,
             code: code.into(),
+            kvs: None,
         }
     }
 

@@ -9,11 +9,13 @@
 //! - [`check`]: what `CreateFunction`/`UpdateFunction` refuse (size, syntax, features the
 //!   runtime forbids).
 //! - [`event`]: HTTP request/response → event object → the function's result, applied.
+//! - [`kvs`]: KeyValueStore: the stored store, its writes and limits, and `cf.kvs()`.
 //! - [`record`]: the stored function with its DEVELOPMENT and LIVE stages.
 
 pub mod check;
 pub mod engine;
 pub mod event;
+pub mod kvs;
 pub mod record;
 
 pub use engine::{Invocation, Script};

@@ -49,7 +49,7 @@ pub struct StageVersion {
     pub runtime: JsRuntime,
     /// `FunctionConfig.Comment`.
     pub comment: String,
-    /// `FunctionConfig.KeyValueStoreAssociations` ARNs (kept; not run yet).
+    /// `FunctionConfig.KeyValueStoreAssociations` ARNs (at most one).
     #[serde(default)]
     pub key_value_stores: Vec<String>,
     /// The code (UTF-8, at most 10 KB).
@@ -85,7 +85,8 @@ impl FunctionEntry {
         }
     }
 
-    /// The runnable script of a stage.
+    /// The runnable script of a stage, without its key value store: the callers that know the
+    /// stores attach it ([`super::kvs::binding`]).
     pub fn script(&self, stage: Stage) -> Option<Script> {
         let v = self.stage(stage)?;
         Some(Script {
@@ -94,6 +95,7 @@ impl FunctionEntry {
             etag: Arc::from(v.etag.as_str()),
             runtime: v.runtime,
             code: Arc::from(v.code.as_str()),
+            kvs: None,
         })
     }
 }

@@ -97,6 +97,19 @@ pub struct State {
     pub origin_access_identities: BTreeMap<String, Versioned<CloudFrontOriginAccessIdentityConfig>>,
     /// CloudFront Functions by name (changed through [`Registry::change_function`]).
     pub functions: BTreeMap<String, crate::functions::FunctionEntry>,
+    /// KeyValueStores by name (changed through [`Registry::change_key_value_store`]).
+    pub key_value_stores: BTreeMap<String, crate::functions::kvs::StoreEntry>,
+}
+
+/// What a change to one key value store writes ([`Registry::change_key_value_store`]).
+#[derive(Debug)]
+pub enum StoreChange {
+    /// Store this resource (created, or its comment changed) with its current items.
+    Put(Box<crate::functions::kvs::StoreEntry>),
+    /// Replace the items of the store (a data-plane write); the routes are not recompiled.
+    Items(Box<crate::functions::kvs::StoreData>),
+    /// Delete the store.
+    Delete,
 }
 
 /// What a change to one function writes ([`Registry::change_function`]).
@@ -304,6 +317,17 @@ impl Registry {
                 })?;
             state.functions.insert(f.name.clone(), f);
         }
+        for (id, bytes) in store.load_all(Kind::KeyValueStore).await? {
+            let r: crate::functions::kvs::StoreRecord =
+                serde_json::from_slice(&bytes).map_err(|e| StateError::CorruptRecord {
+                    record: format!("{}/{id}", Kind::KeyValueStore.prefix()),
+                    problem: format!("unreadable record: {e}"),
+                })?;
+            state.key_value_stores.insert(
+                r.meta.name.clone(),
+                crate::functions::kvs::StoreEntry::new(r.meta, r.data),
+            );
+        }
         load_collection::<OriginAccessControlConfig>(&store, &mut state).await?;
         load_collection::<CloudFrontOriginAccessIdentityConfig>(&store, &mut state).await?;
         on_change(&state);
@@ -386,6 +410,51 @@ impl Registry {
                     .await
                     .map_err(StateError::from)?;
                 state.functions.remove(name);
+            }
+        }
+        (self.on_change)(&state);
+        Ok(out)
+    }
+
+    /// Changes the key value store `name` under the write lock, as
+    /// [`Registry::change_function`] does. A change of the items is persisted, then swapped
+    /// into the store's cell, where the next invocation of every associated function reads it.
+    pub async fn change_key_value_store<R, E: From<StateError>>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&State) -> Result<(StoreChange, R), E>,
+    ) -> Result<R, E> {
+        let mut state = self.state.lock().await;
+        let (change, out) = f(&state)?;
+        let put = |record: crate::functions::kvs::StoreRecord| async move {
+            let bytes = serde_json::to_vec(&record).map_err(StateError::from)?;
+            self.store
+                .put(Kind::KeyValueStore, name, Bytes::from(bytes))
+                .await
+                .map_err(StateError::from)
+        };
+        match change {
+            StoreChange::Put(entry) => {
+                put(entry.record(&entry.data.load())).await?;
+                state.key_value_stores.insert(name.to_owned(), *entry);
+            }
+            StoreChange::Items(data) => {
+                let entry = state.key_value_stores.get(name).cloned().ok_or_else(|| {
+                    StateError::NotFound {
+                        kind: Kind::KeyValueStore,
+                        id: name.to_owned(),
+                    }
+                })?;
+                put(entry.record(&data)).await?;
+                entry.data.store(std::sync::Arc::new(*data));
+                return Ok(out);
+            }
+            StoreChange::Delete => {
+                self.store
+                    .delete(Kind::KeyValueStore, name)
+                    .await
+                    .map_err(StateError::from)?;
+                state.key_value_stores.remove(name);
             }
         }
         (self.on_change)(&state);

@@ -38,6 +38,8 @@ pub enum Kind {
     ResponseHeadersPolicy,
     /// CloudFront Functions (the id is the function's name).
     Function,
+    /// KeyValueStores with their items (the id is the store's name).
+    KeyValueStore,
 }
 
 impl Kind {
@@ -54,6 +56,7 @@ impl Kind {
             Kind::OriginAccessIdentity => "origin-access-identities",
             Kind::ResponseHeadersPolicy => "response-headers-policies",
             Kind::Function => "functions",
+            Kind::KeyValueStore => "key-value-stores",
         }
     }
 
@@ -70,6 +73,7 @@ impl Kind {
             Kind::OriginAccessIdentity => "CloudFront origin access identity",
             Kind::ResponseHeadersPolicy => "response headers policy",
             Kind::Function => "function",
+            Kind::KeyValueStore => "key value store",
         }
     }
 }
