@@ -1296,3 +1296,54 @@ async fn acknowledged_key_writes_survive_sigkill() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Without admin credentials the admin listener is loopback-only, and the data plane is as open
+/// there as the control plane: the CLI's SigV4A calls are answered whatever the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_admin_credentials_the_loopback_data_plane_takes_any_signature() {
+    let edge = TestEdge::start("account_id = \"123456789012\"\n").await;
+    let admin = edge.admin;
+    let arn = create_store(admin, "open").await["KeyValueStore"]["ARN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tag = etag(admin, &arn).await;
+    let put = cli_env(
+        admin,
+        &[
+            "cloudfront-keyvaluestore",
+            "put-key",
+            "--kvs-arn",
+            &arn,
+            "--key",
+            "k",
+            "--value",
+            "v",
+            "--if-match",
+            &tag,
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+    )
+    .await;
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let got = ok(
+        admin,
+        &[
+            "cloudfront-keyvaluestore",
+            "get-key",
+            "--kvs-arn",
+            &arn,
+            "--key",
+            "k",
+        ],
+    )
+    .await;
+    assert_eq!(got["Value"], "v");
+}
