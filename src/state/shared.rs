@@ -1,0 +1,342 @@
+//! Many edges, one bucket: how an edge follows the shared state and reports what it has applied.
+//!
+//! Every `--state-poll-interval` an edge on `--state s3://…`:
+//!
+//! 1. asks whether the [`GENERATION`](super::store::GENERATION) object changed (one
+//!    conditional HEAD, `If-None-Match`; a 304 when nothing did) and, when it did or once a
+//!    minute regardless, reloads the state (one LIST per kind, then a GET only for records
+//!    whose ETag changed), republishes the routing snapshot and purges the cache for every
+//!    invalidation it has not executed yet;
+//! 2. writes its heartbeat, `edges/{edge-id}.json`: the ETag of every distribution it has
+//!    applied and the invalidations (of the last hour) it has executed. The body only changes
+//!    when those do; S3's `LastModified` is the heartbeat's time;
+//! 3. lists `edges/` and fetches the heartbeats whose ETag changed.
+//!
+//! An edge whose heartbeat is older than the dead-edge timeout (3 × the poll interval, at
+//! least 10 s) relative to the newest heartbeat is dead and no longer counts (S3's clock on
+//! both sides, so the edges' clocks need not agree). A distribution is `Deployed` when every
+//! live edge has applied its current ETag, an invalidation `Completed` when every live edge has
+//! executed it (or when it is more than an hour old).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::error::StateError;
+use super::registry::{InvalidationEntry, Registry, State};
+use super::store::{StateStore, StoreError};
+
+/// How long after its creation an invalidation is `Completed` whatever the edges report (and
+/// left out of the heartbeats).
+pub const INVALIDATION_WINDOW: Duration = Duration::from_secs(3600);
+
+/// How often the state is reloaded even when the generation object did not change (a writer
+/// that died between its write and the generation bump is picked up this way).
+const FULL_RELOAD: Duration = Duration::from_secs(60);
+
+/// The prefix of the heartbeats.
+const EDGES: &str = "edges";
+
+/// Removes the cache entries of one invalidation on this edge: `(distribution id, paths)`.
+pub type Purge = Arc<dyn Fn(String, Vec<String>) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The dead-edge timeout for a poll interval: 3 × the interval, at least 10 s.
+pub fn dead_after(poll: Duration) -> Duration {
+    (poll * 3).max(Duration::from_secs(10))
+}
+
+/// What one edge reports in `edges/{edge-id}.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The edge's id.
+    pub edge: String,
+    /// Distribution id → the ETag of the configuration this edge serves.
+    pub applied: BTreeMap<String, String>,
+    /// The invalidations (`{distribution id}/{invalidation id}`) this edge has executed, of the
+    /// last [`INVALIDATION_WINDOW`].
+    pub purged: BTreeSet<String>,
+}
+
+/// One other edge as last listed.
+#[derive(Debug, Clone)]
+struct Peer {
+    e_tag: Option<String>,
+    last_modified: OffsetDateTime,
+    beat: Heartbeat,
+}
+
+/// This edge's membership of the fleet sharing a bucket.
+#[derive(Debug)]
+pub struct Fleet {
+    id: String,
+    backend: Arc<dyn ObjectStore>,
+    poll: Duration,
+    dead_after: Duration,
+    /// The other edges' last heartbeats, and the newest `LastModified` of the listing.
+    peers: Mutex<(HashMap<String, Peer>, Option<OffsetDateTime>)>,
+    /// The invalidations this edge has executed, with their creation time.
+    purged: Mutex<BTreeMap<String, OffsetDateTime>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The key of an invalidation in heartbeats.
+fn key(inv: &InvalidationEntry) -> String {
+    format!("{}/{}", inv.distribution_id, inv.id)
+}
+
+impl Fleet {
+    /// Membership of the fleet on `store` (which must be shared) as `edge_id`.
+    pub fn new(store: &StateStore, edge_id: &str, poll: Duration) -> Self {
+        Self {
+            id: edge_id.to_owned(),
+            backend: Arc::clone(store.backend()),
+            poll,
+            dead_after: dead_after(poll),
+            peers: Mutex::new((HashMap::new(), None)),
+            purged: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// This edge's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll
+    }
+
+    /// Records that this edge has executed an invalidation.
+    pub fn mark_purged(&self, inv: &InvalidationEntry) {
+        lock(&self.purged).insert(key(inv), inv.created);
+    }
+
+    /// The other edges that count: those whose heartbeat is within the dead-edge timeout of
+    /// the newest one.
+    fn live_peers(&self) -> Vec<Heartbeat> {
+        let peers = lock(&self.peers);
+        let Some(newest) = peers.1 else {
+            return Vec::new();
+        };
+        peers
+            .0
+            .values()
+            .filter(|p| newest - p.last_modified <= self.dead_after)
+            .map(|p| p.beat.clone())
+            .collect()
+    }
+
+    /// `Deployed` when every live edge serves `etag` for distribution `id` (this edge serves
+    /// what it stores), else `InProgress`.
+    pub fn distribution_status(&self, id: &str, etag: &str) -> &'static str {
+        let all = self
+            .live_peers()
+            .iter()
+            .all(|b| b.applied.get(id).map(String::as_str) == Some(etag));
+        if all { "Deployed" } else { "InProgress" }
+    }
+
+    /// `Completed` when every live edge (this one included) has executed the invalidation, or
+    /// it is older than [`INVALIDATION_WINDOW`]; else `InProgress`.
+    pub fn invalidation_status(&self, inv: &InvalidationEntry) -> &'static str {
+        if OffsetDateTime::now_utc() - inv.created > INVALIDATION_WINDOW {
+            return "Completed";
+        }
+        let k = key(inv);
+        let here = lock(&self.purged).contains_key(&k);
+        let all = here && self.live_peers().iter().all(|b| b.purged.contains(&k));
+        if all { "Completed" } else { "InProgress" }
+    }
+
+    /// This edge's heartbeat for `state`.
+    fn heartbeat(&self, state: &State) -> Heartbeat {
+        let now = OffsetDateTime::now_utc();
+        let mut purged = lock(&self.purged);
+        purged.retain(|_, created| now - *created <= INVALIDATION_WINDOW);
+        Heartbeat {
+            edge: self.id.clone(),
+            applied: state
+                .distributions
+                .iter()
+                .map(|(id, d)| (id.clone(), d.v.etag.clone()))
+                .collect(),
+            purged: purged.keys().cloned().collect(),
+        }
+    }
+
+    fn path(id: &str) -> ObjectPath {
+        ObjectPath::from(format!("{EDGES}/{id}.json"))
+    }
+
+    /// Writes this edge's heartbeat.
+    async fn beat(&self, state: &State) -> Result<(), StoreError> {
+        let body = serde_json::to_vec(&self.heartbeat(state)).unwrap_or_default();
+        let path = Self::path(&self.id);
+        self.backend
+            .put(&path, PutPayload::from(Bytes::from(body)))
+            .await
+            .map(|_| ())
+            .map_err(|error| StoreError::Object {
+                op: "writing",
+                path: path.to_string(),
+                error: Box::new(error),
+            })
+    }
+
+    /// Lists the heartbeats and fetches those that changed.
+    async fn refresh_peers(&self) -> Result<(), StoreError> {
+        let prefix = ObjectPath::from(EDGES);
+        let err = |op: &'static str, path: String| {
+            move |error| StoreError::Object {
+                op,
+                path,
+                error: Box::new(error),
+            }
+        };
+        let metas: Vec<_> = self
+            .backend
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(err("listing", prefix.to_string()))?;
+        let newest = metas
+            .iter()
+            .map(|m| OffsetDateTime::from_unix_timestamp(m.last_modified.timestamp()))
+            .filter_map(Result::ok)
+            .max();
+        let old = lock(&self.peers).0.clone();
+        let mut peers = HashMap::new();
+        for meta in metas {
+            let Some(id) = meta
+                .location
+                .as_ref()
+                .strip_prefix("edges/")
+                .and_then(|r| r.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            if id == self.id {
+                continue;
+            }
+            let Ok(last_modified) =
+                OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp())
+            else {
+                continue;
+            };
+            let beat = match old.get(id) {
+                Some(p) if p.e_tag.is_some() && p.e_tag == meta.e_tag => p.beat.clone(),
+                _ => {
+                    let loc = meta.location.to_string();
+                    let bytes = match self.backend.get(&meta.location).await {
+                        Ok(r) => r.bytes().await.map_err(err("reading", loc.clone()))?,
+                        // Deleted between the listing and the read: the edge stopped.
+                        Err(object_store::Error::NotFound { .. }) => continue,
+                        Err(e) => return Err(err("reading", loc)(e)),
+                    };
+                    match serde_json::from_slice(&bytes) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(heartbeat = %loc, error = %e, "unreadable heartbeat ignored");
+                            continue;
+                        }
+                    }
+                }
+            };
+            peers.insert(
+                id.to_owned(),
+                Peer {
+                    e_tag: meta.e_tag,
+                    last_modified,
+                    beat,
+                },
+            );
+        }
+        *lock(&self.peers) = (peers, newest);
+        Ok(())
+    }
+
+    /// Removes this edge's heartbeat (a graceful stop: the others stop waiting for it at once).
+    pub async fn leave(&self) {
+        if let Err(e) = self.backend.delete(&Self::path(&self.id)).await {
+            tracing::warn!(error = %e, "could not remove this edge's heartbeat");
+        }
+    }
+
+    /// One poll: reload when the state changed, purge new invalidations, heartbeat, peers.
+    pub async fn poll_once(
+        &self,
+        registry: &Registry,
+        purge: &Purge,
+        full: bool,
+    ) -> Result<(), StateError> {
+        let changed = registry.store().generation_changed().await?;
+        if changed || full {
+            registry.reload().await?;
+        }
+        let state = registry.snapshot().await;
+        let fresh: Vec<InvalidationEntry> = {
+            let purged = lock(&self.purged);
+            state
+                .invalidations
+                .values()
+                .flatten()
+                .filter(|i| !purged.contains_key(&key(i)))
+                .cloned()
+                .collect()
+        };
+        let now = OffsetDateTime::now_utc();
+        for inv in fresh {
+            if now - inv.created <= INVALIDATION_WINDOW {
+                purge(inv.distribution_id.clone(), inv.batch.paths.clone()).await;
+                tracing::info!(
+                    distribution = %inv.distribution_id,
+                    invalidation = %inv.id,
+                    "invalidation from another edge executed"
+                );
+            }
+            self.mark_purged(&inv);
+        }
+        self.beat(&state).await?;
+        Ok(self.refresh_peers().await?)
+    }
+
+    /// Polls until the process ends.
+    pub async fn run(self: Arc<Self>, registry: Arc<Registry>, purge: Purge) {
+        let mut last_full = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(self.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let full = last_full.elapsed() >= FULL_RELOAD;
+            if full {
+                last_full = tokio::time::Instant::now();
+            }
+            if let Err(e) = self.poll_once(&registry, &purge, full).await {
+                tracing::warn!(error = %e, "shared state poll failed; retrying at the next one");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dead_edge_timeout_is_three_polls_and_at_least_ten_seconds() {
+        assert_eq!(dead_after(Duration::from_secs(2)), Duration::from_secs(10));
+        assert_eq!(dead_after(Duration::from_secs(5)), Duration::from_secs(15));
+    }
+}
