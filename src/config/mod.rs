@@ -852,6 +852,38 @@ mod tests {
     }
 
     #[test]
+    fn shared_state_is_an_s3_url_polled_every_few_seconds() {
+        let s = Settings::default();
+        assert_eq!(s.state, None);
+        assert_eq!(s.state_poll_interval, Duration::from_secs(2));
+        let f = file("state = \"s3://edge-state/prod\"\nstate_poll_interval = 5");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(s.state.as_deref(), Some("s3://edge-state/prod"));
+        assert_eq!(s.state_poll_interval, Duration::from_secs(5));
+        let args = ServeArgs {
+            state: Some("s3://other".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, &f, Path::new(".")).unwrap();
+        assert_eq!(s.state.as_deref(), Some("s3://other"));
+
+        let bad = file("state = \"/var/lib/edgegate\"\nstate_poll_interval = 0");
+        let errors = Settings::resolve(&ServeArgs::default(), &bad, Path::new("."))
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errors.contains("state \"/var/lib/edgegate\" must be s3://BUCKET"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("state_poll_interval 0 must be 1 to 3600"),
+            "{errors}"
+        );
+        let no_bucket = file("state = \"s3:///prefix\"");
+        assert!(Settings::resolve(&ServeArgs::default(), &no_bucket, Path::new(".")).is_err());
+    }
+
+    #[test]
     fn flags_win_over_file() {
         let f = file(
             "listen = \"127.0.0.1:1111\"\npop = \"FRA1-C1\"\ncache_size = \"2GiB\"\nbilling_region = \"EU\"",
