@@ -333,6 +333,124 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Diagnostics, DistributionConfig, Document, InvalidationBatch};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn distribution(reference: &str) -> DistributionConfig {
+        let toml: toml::Value = toml::from_str(&format!(
+            r#"
+caller_reference = "{reference}"
+comment = ""
+enabled = true
+[[origins]]
+id = "web"
+domain_name = "origin.example"
+custom_origin_config = {{ http_port = 80, https_port = 443, origin_protocol_policy = "http-only" }}
+[default_cache_behavior]
+target_origin_id = "web"
+viewer_protocol_policy = "allow-all"
+cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+"#
+        ))
+        .unwrap();
+        let mut d = Diagnostics::default();
+        let cfg = DistributionConfig::decode(&crate::model::Tree::from_toml(&toml), &mut d);
+        assert!(d.errors.is_empty(), "{d}");
+        cfg.unwrap()
+    }
+
+    /// An edge on the shared in-memory bucket: its registry, its fleet membership, and how many
+    /// purges it has run.
+    async fn edge(
+        bucket: &Arc<dyn ObjectStore>,
+        id: &str,
+    ) -> (Registry, Arc<Fleet>, Purge, Arc<AtomicUsize>) {
+        let store = StateStore::shared(Arc::clone(bucket));
+        let registry = Registry::open(store, "edgegate.test", Arc::new(|_: &State| {}))
+            .await
+            .unwrap();
+        let fleet = Arc::new(Fleet::new(registry.store(), id, Duration::from_secs(2)));
+        registry.set_fleet(fleet.clone());
+        let purges = Arc::new(AtomicUsize::new(0));
+        let counter = purges.clone();
+        let purge: Purge = Arc::new(move |_, _| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {})
+        });
+        (registry, fleet, purge, purges)
+    }
+
+    #[tokio::test]
+    async fn a_change_is_in_progress_until_every_edge_has_applied_it() {
+        let bucket: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let (ra, fa, pa, purged_a) = edge(&bucket, "a").await;
+        let (rb, fb, pb, purged_b) = edge(&bucket, "b").await;
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        fb.poll_once(&rb, &pb, false).await.unwrap();
+
+        let (d, _) = ra
+            .create_distribution(distribution("one"), None, false)
+            .await
+            .unwrap();
+        // B has not seen it yet: A knows, from B's heartbeat.
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        assert_eq!(ra.distribution_status(&d), "InProgress");
+        // B picks it up at its next poll, and A sees that in B's heartbeat.
+        fb.poll_once(&rb, &pb, false).await.unwrap();
+        let on_b = rb.distribution(&d.v.id).await.unwrap();
+        assert_eq!(on_b.v.etag, d.v.etag);
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        assert_eq!(ra.distribution_status(&d), "Deployed");
+
+        // An update through B with A's stale view of nothing: B's write wins, and a write from
+        // A on the version it had is refused once B's is stored.
+        let updated = rb
+            .update_distribution(&d.v.id, Some(&d.v.etag), distribution("one"))
+            .await
+            .unwrap();
+        let lost = ra
+            .update_distribution(&d.v.id, Some(&d.v.etag), distribution("one"))
+            .await
+            .unwrap_err();
+        assert!(matches!(lost, StateError::PreconditionFailed), "{lost}");
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        assert_eq!(
+            ra.distribution(&d.v.id).await.unwrap().v.etag,
+            updated.v.etag
+        );
+
+        // An invalidation through A is executed by B at its next poll, then Completed.
+        let batch = InvalidationBatch {
+            paths: vec!["/x/*".into()],
+            caller_reference: "inv".into(),
+        };
+        let (inv, _) = ra.create_invalidation(&d.v.id, batch).await.unwrap();
+        assert_eq!(ra.invalidation_status(&inv), "InProgress");
+        assert_eq!(purged_b.load(Ordering::SeqCst), 0);
+        fb.poll_once(&rb, &pb, false).await.unwrap();
+        assert_eq!(purged_b.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            rb.invalidation_status(&inv),
+            "InProgress",
+            "B has not heard from A"
+        );
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        assert_eq!(ra.invalidation_status(&inv), "Completed");
+        // A executed it itself before storing it (the API does): its poll does not run it again.
+        assert_eq!(purged_a.load(Ordering::SeqCst), 0);
+        fb.poll_once(&rb, &pb, false).await.unwrap();
+        assert_eq!(purged_b.load(Ordering::SeqCst), 1, "executed once");
+        assert_eq!(rb.invalidation_status(&inv), "Completed");
+
+        // A stopped edge leaves: it no longer holds a change up.
+        fb.leave().await;
+        let again = ra
+            .update_distribution(&d.v.id, Some(&updated.v.etag), distribution("one"))
+            .await
+            .unwrap();
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        assert_eq!(ra.distribution_status(&again), "Deployed");
+    }
 
     #[test]
     fn the_dead_edge_timeout_is_three_polls_and_at_least_ten_seconds() {
