@@ -264,12 +264,18 @@ async fn set_origin_path(edge: &Proc, id: &str, etag: &str, path: &str) -> serde
     .await
 }
 
-/// Waits until every edge serves `path` from the origin under `origin_path`.
+/// Waits until every edge serves paths under `path` from the origin under `origin_path`. Each
+/// attempt asks for a path never asked before: a path cached under the previous configuration
+/// would keep its old answer (a configuration change does not purge the cache, on CloudFront
+/// either).
 async fn all_serve(edges: &[&Proc], host: &str, path: &str, origin_path: &str) {
-    let want = &format!("origin:{origin_path}{path}");
+    let attempt = &std::sync::atomic::AtomicUsize::new(0);
     for (i, e) in edges.iter().enumerate() {
-        until(&format!("edge {i} serves {want}"), edges, || async move {
-            (served(e, host, path).await? == *want).then_some(())
+        let what = format!("edge {i} serves {path}/… from origin:{origin_path}{path}/…");
+        until(&what, edges, || async move {
+            let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = format!("{path}/{i}-{n}");
+            (served(e, host, &p).await? == format!("origin:{origin_path}{p}")).then_some(())
         })
         .await;
     }

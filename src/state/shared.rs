@@ -268,9 +268,16 @@ impl Fleet {
     }
 
     /// Removes this edge's heartbeat (a graceful stop: the others stop waiting for it at once).
+    /// Bounded to 5 s: a bucket that does not answer does not hold the shutdown up (the edge
+    /// then stops counting after the dead-edge timeout instead).
     pub async fn leave(&self) {
-        if let Err(e) = self.backend.delete(&Self::path(&self.id)).await {
-            tracing::warn!(error = %e, "could not remove this edge's heartbeat");
+        let path = Self::path(&self.id);
+        match tokio::time::timeout(Duration::from_secs(5), self.backend.delete(&path)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not remove this edge's heartbeat"),
+            Err(_) => tracing::warn!(
+                "the state bucket did not answer; this edge's heartbeat stays until it times out"
+            ),
         }
     }
 

@@ -462,7 +462,13 @@ pub fn s3(
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_conditional_put(S3ConditionalPut::ETagMatch)
-        .with_http_connector(HyperConnector);
+        .with_http_connector(HyperConnector)
+        // An API call waits for its write: a few quick retries, not object_store's 3 minutes.
+        .with_retry(object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(20),
+            ..object_store::RetryConfig::default()
+        });
     if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
     {
         builder = builder.with_region("us-east-1");
