@@ -526,7 +526,7 @@ pub(super) fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> Di
         // every live edge serves this version (`state::shared`).
         status: state.registry.distribution_status(d).to_owned(),
         last_modified_time: d.v.last_modified,
-        in_progress_invalidation_batches: 0,
+        in_progress_invalidation_batches: state.registry.invalidations_in_progress(&d.v.id),
         domain_name: d.domain_name.clone(),
         etag: Some(d.v.etag.clone()),
     }

@@ -363,6 +363,13 @@ impl Registry {
         }
     }
 
+    /// How many of a distribution's invalidations are `InProgress` (always 0 on a store of its
+    /// own: an invalidation is executed before it is stored).
+    pub fn invalidations_in_progress(&self, distribution_id: &str) -> u32 {
+        self.fleet()
+            .map_or(0, |f| f.invalidations_in_progress(distribution_id))
+    }
+
     /// An invalidation's `Status`: as stored on a store of its own (`Completed`); on a shared
     /// store, `Completed` once every live edge has executed it.
     pub fn invalidation_status(&self, inv: &InvalidationEntry) -> String {

@@ -151,13 +151,39 @@ impl Fleet {
     /// `Completed` when every live edge (this one included) has executed the invalidation, or
     /// it is older than [`INVALIDATION_WINDOW`]; else `InProgress`.
     pub fn invalidation_status(&self, inv: &InvalidationEntry) -> &'static str {
-        if OffsetDateTime::now_utc() - inv.created > INVALIDATION_WINDOW {
+        let here = lock(&self.purged).contains_key(&key(inv));
+        self.status_of(&key(inv), inv.created, here, &self.live_peers())
+    }
+
+    fn status_of(
+        &self,
+        k: &str,
+        created: OffsetDateTime,
+        here: bool,
+        peers: &[Heartbeat],
+    ) -> &'static str {
+        if OffsetDateTime::now_utc() - created > INVALIDATION_WINDOW {
             return "Completed";
         }
-        let k = key(inv);
-        let here = lock(&self.purged).contains_key(&k);
-        let all = here && self.live_peers().iter().all(|b| b.purged.contains(&k));
-        if all { "Completed" } else { "InProgress" }
+        if here && peers.iter().all(|b| b.purged.contains(k)) {
+            "Completed"
+        } else {
+            "InProgress"
+        }
+    }
+
+    /// How many of a distribution's invalidations are `InProgress` (those this edge has
+    /// executed and some live edge has not).
+    pub fn invalidations_in_progress(&self, distribution_id: &str) -> u32 {
+        let peers = self.live_peers();
+        let head = format!("{distribution_id}/");
+        let purged = lock(&self.purged).clone();
+        let n = purged
+            .iter()
+            .filter(|(k, _)| k.starts_with(&head))
+            .filter(|(k, created)| self.status_of(k, **created, true, &peers) == "InProgress")
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// This edge's heartbeat for `state`.
@@ -433,6 +459,7 @@ cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
         };
         let (inv, _) = ra.create_invalidation(&d.v.id, batch).await.unwrap();
         assert_eq!(ra.invalidation_status(&inv), "InProgress");
+        assert_eq!(fa.invalidations_in_progress(&d.v.id), 1);
         assert_eq!(purged_b.load(Ordering::SeqCst), 0);
         fb.poll_once(&rb, &pb, false).await.unwrap();
         assert_eq!(purged_b.load(Ordering::SeqCst), 1);
@@ -443,6 +470,7 @@ cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
         );
         fa.poll_once(&ra, &pa, false).await.unwrap();
         assert_eq!(ra.invalidation_status(&inv), "Completed");
+        assert_eq!(fa.invalidations_in_progress(&d.v.id), 0);
         // A executed it itself before storing it (the API does): its poll does not run it again.
         assert_eq!(purged_a.load(Ordering::SeqCst), 0);
         fb.poll_once(&rb, &pb, false).await.unwrap();
