@@ -441,6 +441,30 @@ async fn three_edges_share_one_bucket() {
     .await;
     assert_eq!(inv["status"], "Completed");
     let inv_id = inv["id"].as_str().unwrap().to_owned();
+    // The CLI's waiter, through another edge, returns too.
+    let (ep, dist, inv2) = (c.admin.clone(), id.to_owned(), inv_id.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        aws_command(&[
+            "--endpoint-url",
+            &ep,
+            "cloudfront",
+            "wait",
+            "invalidation-completed",
+            "--distribution-id",
+            &dist,
+            "--id",
+            &inv2,
+        ])
+        .output()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "wait invalidation-completed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for e in [a, b, c] {
         let r = get(e.viewer, host, "/inv/x").await;
         assert_eq!(r.status, 200);
