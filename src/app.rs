@@ -24,6 +24,7 @@ use crate::meter::metrics::Metrics;
 use crate::server::{self, Shutdown, TlsError};
 use crate::sign::SignError;
 use crate::state::registry::{OnChange, Registry, State};
+use crate::state::shared::{Fleet, Purge};
 use crate::state::{StateError, StateStore};
 
 /// Why the edge could not start (or the demo could not be set up); the text is what the
@@ -54,6 +55,18 @@ pub enum StartError {
     /// The control-plane state cannot be opened or loaded.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The shared state bucket (`--state s3://…`) cannot be configured.
+    #[error(transparent)]
+    SharedState(#[from] crate::state::S3StoreError),
+    /// The edge id file in the data directory cannot be read or written.
+    #[error("cannot read or write the edge id {}: {error}", path.display())]
+    EdgeId {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        error: std::io::Error,
+    },
     /// The GeoIP database (`--geoip-db`) cannot be read.
     #[error(transparent)]
     GeoIp(#[from] crate::geo::GeoDbError),
@@ -346,6 +359,25 @@ impl Running {
     }
 }
 
+/// This edge's id in a shared state bucket: kept in `DATA_DIR/edge-id`, so that an edge restarted
+/// on the same data directory takes its own place again; a new one is `{pop}-{16 hex digits}`.
+fn edge_id(data_dir: &Path, pop: &str) -> Result<String, StartError> {
+    let path = data_dir.join("edge-id");
+    let fail = |error| StartError::EdgeId {
+        path: path.clone(),
+        error,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
+    }
+    let id = format!("{}-{:016x}", pop.to_ascii_lowercase(), fastrand::u64(..));
+    std::fs::write(&path, format!("{id}\n")).map_err(fail)?;
+    Ok(id)
+}
+
 /// Every distribution's access-log destination.
 async fn log_targets(registry: &Registry) -> HashMap<String, LogTarget> {
     registry
@@ -450,9 +482,39 @@ pub async fn start_with_clock(
             edge.publish(routes);
         })
     };
-    let store = StateStore::local(&settings.data_dir.join("state")).map_err(StateError::from)?;
+    let store = match &settings.state {
+        Some(url) => {
+            let endpoint = settings.s3_endpoint.as_ref().map(ToString::to_string);
+            crate::state::store::s3(url, endpoint.as_deref(), None)?
+        }
+        None => StateStore::local(&settings.data_dir.join("state")).map_err(StateError::from)?,
+    };
     let registry = Arc::new(Registry::open(store, &settings.domain_suffix, on_change).await?);
     apply_declarations(&registry, declared).await?;
+    let fleet = if registry.store().is_shared() {
+        let id = edge_id(&settings.data_dir, &settings.pop)?;
+        let fleet = Arc::new(Fleet::new(
+            registry.store(),
+            &id,
+            settings.state_poll_interval,
+        ));
+        registry.set_fleet(fleet.clone());
+        let purge: Purge = {
+            let edge = edge.clone();
+            Arc::new(move |dist: String, paths: Vec<String>| {
+                let edge = edge.clone();
+                Box::pin(async move {
+                    edge.cache().invalidate(&dist, &paths).await;
+                })
+            })
+        };
+        // Registered (and caught up) before serving, so the fleet counts this edge at once.
+        fleet.poll_once(&registry, &purge, true).await?;
+        tracing::info!(edge = %id, state = settings.state.as_deref().unwrap_or(""), "joined the edges sharing the state bucket");
+        Some((fleet, purge))
+    } else {
+        None
+    };
 
     let workers = settings.workers;
     let viewer = bind(settings.listen, workers, "viewer HTTP")?;
@@ -578,6 +640,17 @@ pub async fn start_with_clock(
         admin_limits,
         server::Gate::new(admin_limits.max_connections),
     ));
+    if let Some((fleet, purge)) = &fleet {
+        let (fleet, purge, registry) = (fleet.clone(), purge.clone(), registry.clone());
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                () = fleet.clone().run(registry, purge) => {}
+                () = stop.wait() => {}
+            }
+            fleet.leave().await;
+        });
+    }
     if let Some(d) = delivery.clone() {
         let registry = registry.clone();
         let meter = meter.clone();

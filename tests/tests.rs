@@ -26,6 +26,7 @@ mod metering;
 mod origin_access;
 mod ranges;
 mod response_headers;
+mod scaleout;
 mod sign;
 mod signers;
 mod stale;

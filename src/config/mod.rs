@@ -113,6 +113,13 @@ pub struct ServeArgs {
     /// S3 endpoint for S3 origins and log buckets (LocalStack, MinIO), addressed path-style.
     #[arg(long, env = "EDGEGATE_S3_ENDPOINT", value_name = "URL")]
     pub s3_endpoint: Option<String>,
+    /// Keep the control-plane state in an S3 bucket shared by several edges, as
+    /// s3://BUCKET/PREFIX (with --s3-endpoint for LocalStack or MinIO) [default: DATA_DIR/state].
+    #[arg(long, env = "EDGEGATE_STATE", value_name = "s3://BUCKET/PREFIX")]
+    pub state: Option<String>,
+    /// Seconds between polls of a shared state bucket for other edges' changes [default: 2].
+    #[arg(long, env = "EDGEGATE_STATE_POLL_INTERVAL", value_name = "SECONDS")]
+    pub state_poll_interval: Option<u64>,
     /// Suffix of generated distribution domain names [default: cloudfront.localhost].
     #[arg(long, env = "EDGEGATE_DOMAIN_SUFFIX", value_name = "SUFFIX")]
     pub domain_suffix: Option<String>,
@@ -211,6 +218,10 @@ pub struct FileConfig {
     pub billing_region: Option<String>,
     /// See [`ServeArgs::s3_endpoint`].
     pub s3_endpoint: Option<String>,
+    /// See [`ServeArgs::state`].
+    pub state: Option<String>,
+    /// See [`ServeArgs::state_poll_interval`].
+    pub state_poll_interval: Option<u64>,
     /// See [`ServeArgs::domain_suffix`].
     pub domain_suffix: Option<String>,
     /// See [`ServeArgs::cache_size`]; a string (`"512MiB"`) or a number of bytes.
@@ -310,6 +321,10 @@ pub struct Settings {
     pub billing_region: BillingRegion,
     /// S3 endpoint override (path-style addressing), e.g. `http://127.0.0.1:4566`.
     pub s3_endpoint: Option<http::Uri>,
+    /// The shared state bucket (`s3://BUCKET/PREFIX`), or `None` for `DATA_DIR/state`.
+    pub state: Option<String>,
+    /// How often a shared state bucket is polled.
+    pub state_poll_interval: Duration,
     /// Suffix of generated distribution domain names.
     pub domain_suffix: String,
     /// Cache capacity in bytes.
@@ -560,6 +575,28 @@ impl Settings {
             (None, Some(b)) => b,
             (None, None) => true,
         };
+        let state = args.state.clone().or_else(|| file.state.clone());
+        if let Some(url) = &state {
+            let bucket = url
+                .strip_prefix("s3://")
+                .map(|r| r.split('/').next().unwrap_or(""));
+            if bucket.is_none_or(str::is_empty) {
+                errors.push(format!(
+                    "state {url:?} must be s3://BUCKET or s3://BUCKET/PREFIX (without it the state is kept in the data directory)"
+                ));
+            }
+        }
+        let state_poll_interval = args
+            .state_poll_interval
+            .or(file.state_poll_interval)
+            .unwrap_or(2);
+        if state_poll_interval == 0 || state_poll_interval > 3600 {
+            errors.push(format!(
+                "state_poll_interval {state_poll_interval} must be 1 to 3600 seconds"
+            ));
+        }
+        let state_poll_interval = Duration::from_secs(state_poll_interval.clamp(1, 3600));
+
         let log_delivery_interval = args
             .log_delivery_interval
             .or(file.log_delivery_interval)
@@ -649,6 +686,8 @@ impl Settings {
                 pop,
                 billing_region,
                 s3_endpoint,
+                state,
+                state_poll_interval,
                 domain_suffix,
                 cache_size,
                 account_id,
@@ -810,6 +849,38 @@ mod tests {
                 .unwrap()
                 .sendfile
         );
+    }
+
+    #[test]
+    fn shared_state_is_an_s3_url_polled_every_few_seconds() {
+        let s = Settings::default();
+        assert_eq!(s.state, None);
+        assert_eq!(s.state_poll_interval, Duration::from_secs(2));
+        let f = file("state = \"s3://edge-state/prod\"\nstate_poll_interval = 5");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(s.state.as_deref(), Some("s3://edge-state/prod"));
+        assert_eq!(s.state_poll_interval, Duration::from_secs(5));
+        let args = ServeArgs {
+            state: Some("s3://other".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args, &f, Path::new(".")).unwrap();
+        assert_eq!(s.state.as_deref(), Some("s3://other"));
+
+        let bad = file("state = \"/var/lib/edgegate\"\nstate_poll_interval = 0");
+        let errors = Settings::resolve(&ServeArgs::default(), &bad, Path::new("."))
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            errors.contains("state \"/var/lib/edgegate\" must be s3://BUCKET"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("state_poll_interval 0 must be 1 to 3600"),
+            "{errors}"
+        );
+        let no_bucket = file("state = \"s3:///prefix\"");
+        assert!(Settings::resolve(&ServeArgs::default(), &no_bucket, Path::new(".")).is_err());
     }
 
     #[test]

@@ -538,10 +538,11 @@ pub(super) fn distribution_meta(state: &AdminState, d: &DistributionEntry) -> Di
             "arn:aws:cloudfront::{}:distribution/{}",
             state.account_id, d.v.id
         ),
-        // Changes apply on this edge before the API answers, so a distribution is always deployed.
-        status: "Deployed".to_owned(),
+        // Deployed at once on an edge with its own state; with a shared state bucket, once
+        // every live edge serves this version (`state::shared`).
+        status: state.registry.distribution_status(d).to_owned(),
         last_modified_time: d.v.last_modified,
-        in_progress_invalidation_batches: 0,
+        in_progress_invalidation_batches: state.registry.invalidations_in_progress(&d.v.id),
         domain_name: d.domain_name.clone(),
         etag: Some(d.v.etag.clone()),
     }
@@ -676,8 +677,9 @@ async fn create_invalidation(
     })?;
     // Make sure the distribution exists before touching the cache.
     state.registry.distribution(dist_id).await?;
-    // The edge removes every matching entry before the invalidation is acknowledged, so it is
-    // stored (and reported) as Completed.
+    // The edge removes every matching entry before the invalidation is acknowledged, so with
+    // its own state it is stored (and reported) as Completed; with a shared state bucket the
+    // other edges execute it at their next poll, and it is Completed once they all have.
     let removed = state.edge.cache().invalidate(dist_id, &batch.paths).await;
     tracing::info!(
         distribution = dist_id,
@@ -686,7 +688,8 @@ async fn create_invalidation(
         "invalidation"
     );
     let (inv, created) = state.registry.create_invalidation(dist_id, batch).await?;
-    let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
+    let status = state.registry.invalidation_status(&inv);
+    let tree = model::responses::invalidation(&inv.id, &status, inv.created, &inv.batch);
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -708,7 +711,8 @@ async fn get_invalidation(
         .get(dist_id)
         .and_then(|l| l.iter().find(|i| i.id == inv_id))
         .ok_or_else(|| not_found(Kind::Invalidation, inv_id))?;
-    let tree = model::responses::invalidation(&inv.id, &inv.status, inv.created, &inv.batch);
+    let status = state.registry.invalidation_status(inv);
+    let tree = model::responses::invalidation(&inv.id, &status, inv.created, &inv.batch);
     Ok(xml(StatusCode::OK, &tree, "Invalidation", None, None))
 }
 
@@ -736,7 +740,7 @@ async fn list_invalidations(
         .map(|i| InvalidationSummary {
             id: i.id.clone(),
             create_time: i.created,
-            status: i.status.clone(),
+            status: state.registry.invalidation_status(i),
         })
         .collect();
     let tree = model::responses::invalidation_list(&page_info(&marker, &next, max), &rows);

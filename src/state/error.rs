@@ -165,7 +165,7 @@ pub enum StateError {
     },
     /// The durable store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// A record could not be encoded for the store.
     #[error("cannot encode a state record: {0}")]
     Encode(#[from] serde_json::Error),
@@ -177,6 +177,20 @@ pub enum StateError {
         /// What is wrong with it.
         problem: String,
     },
+}
+
+impl From<StoreError> for StateError {
+    /// A conditional write another edge won is CloudFront's `PreconditionFailed`; anything else
+    /// is a failure of the store.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { path } => {
+                tracing::info!(%path, "a concurrent change through another edge won");
+                Self::PreconditionFailed
+            }
+            e => Self::Store(e),
+        }
+    }
 }
 
 impl StateError {

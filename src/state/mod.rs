@@ -4,7 +4,8 @@
 pub mod error;
 pub mod record;
 pub mod registry;
+pub mod shared;
 pub mod store;
 
 pub use error::StateError;
-pub use store::{Kind, StateStore, StoreError};
+pub use store::{Kind, S3StoreError, StateStore, StoreError};

@@ -127,6 +127,8 @@ pub type OnChange = Arc<dyn Fn(&State) + Send + Sync>;
 /// The registry.
 pub struct Registry {
     store: StateStore,
+    /// This edge's membership of the fleet, on a shared store (`state::shared`).
+    fleet: std::sync::OnceLock<Arc<super::shared::Fleet>>,
     state: tokio::sync::Mutex<State>,
     domain_suffix: String,
     on_change: OnChange,
@@ -272,8 +274,21 @@ impl Registry {
         domain_suffix: &str,
         on_change: OnChange,
     ) -> Result<Self, StateError> {
+        let state = Self::load_state(&store, domain_suffix).await?;
+        on_change(&state);
+        Ok(Self {
+            store,
+            fleet: std::sync::OnceLock::new(),
+            state: tokio::sync::Mutex::new(state),
+            domain_suffix: domain_suffix.to_owned(),
+            on_change,
+        })
+    }
+
+    /// Every stored record, decoded into a [`State`].
+    async fn load_state(store: &StateStore, domain_suffix: &str) -> Result<State, StateError> {
         let mut state = State::default();
-        for (e, config) in load::<DistributionConfig>(&store).await? {
+        for (e, config) in load::<DistributionConfig>(store).await? {
             let domain_name = e
                 .domain_name
                 .clone()
@@ -287,7 +302,7 @@ impl Registry {
                 },
             );
         }
-        for (e, batch) in load::<InvalidationBatch>(&store).await? {
+        for (e, batch) in load::<InvalidationBatch>(store).await? {
             let dist = e.distribution_id.clone().unwrap_or_default();
             state
                 .invalidations
@@ -304,11 +319,11 @@ impl Registry {
         for list in state.invalidations.values_mut() {
             list.sort_by_key(|i| i.created);
         }
-        load_collection::<PublicKeyConfig>(&store, &mut state).await?;
-        load_collection::<KeyGroupConfig>(&store, &mut state).await?;
-        load_collection::<CachePolicyConfig>(&store, &mut state).await?;
-        load_collection::<OriginRequestPolicyConfig>(&store, &mut state).await?;
-        load_collection::<ResponseHeadersPolicyConfig>(&store, &mut state).await?;
+        load_collection::<PublicKeyConfig>(store, &mut state).await?;
+        load_collection::<KeyGroupConfig>(store, &mut state).await?;
+        load_collection::<CachePolicyConfig>(store, &mut state).await?;
+        load_collection::<OriginRequestPolicyConfig>(store, &mut state).await?;
+        load_collection::<ResponseHeadersPolicyConfig>(store, &mut state).await?;
         for (id, bytes) in store.load_all(Kind::Function).await? {
             let f: crate::functions::FunctionEntry =
                 serde_json::from_slice(&bytes).map_err(|e| StateError::CorruptRecord {
@@ -328,15 +343,64 @@ impl Registry {
                 crate::functions::kvs::StoreEntry::new(r.meta, r.data),
             );
         }
-        load_collection::<OriginAccessControlConfig>(&store, &mut state).await?;
-        load_collection::<CloudFrontOriginAccessIdentityConfig>(&store, &mut state).await?;
-        on_change(&state);
-        Ok(Self {
-            store,
-            state: tokio::sync::Mutex::new(state),
-            domain_suffix: domain_suffix.to_owned(),
-            on_change,
-        })
+        load_collection::<OriginAccessControlConfig>(store, &mut state).await?;
+        load_collection::<CloudFrontOriginAccessIdentityConfig>(store, &mut state).await?;
+        Ok(state)
+    }
+
+    /// Reloads every record from the store (on a shared store: only the changed ones are
+    /// fetched) and publishes the result, as another edge's change requires.
+    pub async fn reload(&self) -> Result<(), StateError> {
+        let mut state = self.state.lock().await;
+        let before = self.store.fingerprint();
+        let fresh = Self::load_state(&self.store, &self.domain_suffix).await?;
+        if before.is_some() && self.store.fingerprint() == before {
+            return Ok(());
+        }
+        *state = fresh;
+        tracing::info!("state reloaded from the store; routes rebuilt");
+        (self.on_change)(&state);
+        Ok(())
+    }
+
+    /// The store.
+    pub fn store(&self) -> &StateStore {
+        &self.store
+    }
+
+    /// Joins the fleet sharing this registry's store (once; later calls are ignored).
+    pub fn set_fleet(&self, fleet: Arc<super::shared::Fleet>) {
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// This edge's membership of a fleet, on a shared store.
+    pub fn fleet(&self) -> Option<&Arc<super::shared::Fleet>> {
+        self.fleet.get()
+    }
+
+    /// A distribution's `Status`: `Deployed` at once on a store of its own (changes apply here
+    /// before the API answers); on a shared store, once every live edge serves this version.
+    pub fn distribution_status(&self, d: &DistributionEntry) -> &'static str {
+        match self.fleet() {
+            Some(f) => f.distribution_status(&d.v.id, &d.v.etag),
+            None => "Deployed",
+        }
+    }
+
+    /// How many of a distribution's invalidations are `InProgress` (always 0 on a store of its
+    /// own: an invalidation is executed before it is stored).
+    pub fn invalidations_in_progress(&self, distribution_id: &str) -> u32 {
+        self.fleet()
+            .map_or(0, |f| f.invalidations_in_progress(distribution_id))
+    }
+
+    /// An invalidation's `Status`: as stored on a store of its own (`Completed`); on a shared
+    /// store, `Completed` once every live edge has executed it.
+    pub fn invalidation_status(&self, inv: &InvalidationEntry) -> String {
+        match self.fleet() {
+            Some(f) => f.invalidation_status(inv).to_owned(),
+            None => inv.status.clone(),
+        }
     }
 
     /// A copy of the current state (for reads and listings).
@@ -782,7 +846,12 @@ impl Registry {
             id: crate::ids::invalidation_id(),
             distribution_id: distribution_id.to_owned(),
             created: now(),
-            status: "Completed".into(),
+            // On a shared store the other edges execute it when they see it.
+            status: if self.store.is_shared() {
+                "InProgress".into()
+            } else {
+                "Completed".into()
+            },
             batch,
         };
         let env = Envelope {
@@ -798,6 +867,9 @@ impl Registry {
             tags: Vec::new(),
         };
         self.persist(Kind::Invalidation, &env).await?;
+        if let Some(f) = self.fleet() {
+            f.mark_purged(&entry);
+        }
         state
             .invalidations
             .entry(distribution_id.to_owned())
