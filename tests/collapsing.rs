@@ -32,6 +32,17 @@ struct Script {
     chunked_cut: bool,
     /// Send this many body bytes, then wait this long before the rest.
     stall: Option<(usize, Duration)>,
+    /// Send the head and this many body bytes, then hold the rest until the gate opens
+    /// (`true`); with no bytes, hold the head too.
+    gate: Option<(usize, tokio::sync::watch::Receiver<bool>)>,
+}
+
+/// A gate the test opens: what [`Script::gate`] waits on.
+fn gate() -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::sync::watch::channel(false)
 }
 
 /// A hand-written HTTP/1.1 origin (one request per connection) that counts requests per path
@@ -135,6 +146,9 @@ impl SlowOrigin {
             self.woken.notify_waiters();
         }
         tokio::time::sleep(script.delay).await;
+        if let Some((0, mut gate)) = script.gate.clone() {
+            let _ = gate.wait_for(|open| *open).await;
+        }
         let body = &script.body;
         let mut resp = String::from("HTTP/1.1 200 OK\r\nconnection: close\r\n");
         for (k, v) in &script.headers {
@@ -148,14 +162,18 @@ impl SlowOrigin {
             resp.push_str(&format!("content-length: {len}\r\n\r\n"));
         }
         let _ = stream.write_all(resp.as_bytes()).await;
-        let (first, rest) = match script.stall {
-            Some((n, _)) => body.split_at(n.min(body.len())),
+        let split = (script.stall.map(|(n, _)| n)).or(script.gate.as_ref().map(|(n, _)| *n));
+        let (first, rest) = match split {
+            Some(n) => body.split_at(n.min(body.len())),
             None => (&body[..], &[][..]),
         };
         let _ = stream.write_all(first).await;
         let _ = stream.flush().await;
         if let Some((_, wait)) = script.stall {
             tokio::time::sleep(wait).await;
+        }
+        if let Some((_, mut gate)) = script.gate.clone() {
+            let _ = gate.wait_for(|open| *open).await;
         }
         let _ = stream.write_all(rest).await;
         if script.chunked_cut {
@@ -166,6 +184,20 @@ impl SlowOrigin {
         *self.in_flight.lock().unwrap().get_mut(&path).unwrap() -= 1;
         // Dropping the stream closes the connection, whatever was announced.
     }
+}
+
+/// [`config`] with the origin's OriginReadTimeout set to `read_timeout` seconds and a 504 not
+/// cached (ErrorCachingMinTTL 0).
+fn config_timeout(port: u16, read_timeout: u32) -> String {
+    config(port)
+        .replace(
+            "origin_read_timeout = 10",
+            &format!("origin_read_timeout = {read_timeout}"),
+        )
+        .replace(
+            "enabled = true\n",
+            "enabled = true\ncustom_error_responses = [{ error_code = 504, error_caching_min_ttl = 0 }]\n",
+        )
 }
 
 /// A distribution on `port` with the default behavior (CachingOptimized, MinTTL 1 s) and:
@@ -457,5 +489,232 @@ async fn a_body_short_of_its_length_is_never_cached() {
             assert_eq!(origin.hits(path), round, "{path}");
         }
     }
+    edge.stop().await;
+}
+
+/// Reads a response head and then body bytes until at least `want` of them have arrived, the
+/// connection ends, or 10 s pass: (head, body so far).
+async fn head_and_body(stream: &mut TcpStream, want: usize) -> (String, Vec<u8>) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
+            && got.len() - (end + 4) >= want
+        {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    match got.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => (
+            String::from_utf8_lossy(&got[..end]).into_owned(),
+            got[end + 4..].to_vec(),
+        ),
+        None => (String::from_utf8_lossy(&got).into_owned(), Vec::new()),
+    }
+}
+
+/// Reads until the edge closes the connection (or 10 s pass); the bytes read, and whether it
+/// closed.
+async fn rest_until_closed(stream: &mut TcpStream) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Err(_) => return (got, false),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn x_cache(head: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("x-cache")
+            .then(|| v.trim().to_owned())
+    })
+}
+
+/// Eight viewers collapsed onto one miss whose origin sends its head and part of the body and
+/// then stalls: every one of them has the head and the partial body while the origin still
+/// holds the rest (the followers stream the leader's answer as it arrives, rather than waiting
+/// for the whole object), and all get the whole body, from one origin request, once it comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapsed_viewers_stream_the_body_as_it_arrives() {
+    let origin = SlowOrigin::start().await;
+    let whole: Vec<u8> = (0..12_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let (open, gated) = gate();
+    origin.script(
+        "/stream/",
+        Script {
+            body: whole.clone(),
+            gate: Some((5_000, gated)),
+            ..Default::default()
+        },
+    );
+    let edge = TestEdge::start(&config(origin.addr.port())).await;
+    let mut viewers = Vec::new();
+    for _ in 0..8 {
+        viewers.push(raw_get(&edge, "/stream/x").await);
+    }
+    let mut heads = Vec::new();
+    for (i, v) in viewers.iter_mut().enumerate() {
+        let (head, partial) = head_and_body(v, 5_000).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "viewer {i}: {head}");
+        assert_eq!(partial.len(), 5_000, "viewer {i} has the partial body");
+        assert_eq!(&partial[..], &whole[..5_000], "viewer {i}");
+        heads.push((head, partial));
+    }
+    // Nobody had to wait for the origin to finish.
+    assert!(!*open.borrow());
+    assert_eq!(origin.hits("/stream/x"), 1);
+    open.send_replace(true);
+    let mut misses = 0;
+    for (i, (v, (head, mut body))) in viewers.iter_mut().zip(heads).enumerate() {
+        let more = read_some(v, whole.len() - body.len()).await;
+        body.extend_from_slice(&more);
+        assert_eq!(body.len(), whole.len(), "viewer {i}");
+        assert_eq!(&body[..], &whole[..], "viewer {i}");
+        match x_cache(&head).as_deref() {
+            Some("Miss from cloudfront") => misses += 1,
+            Some("Hit from cloudfront") => {}
+            other => panic!("viewer {i}: X-Cache {other:?}"),
+        }
+    }
+    assert_eq!(
+        misses, 1,
+        "one viewer led the fill, the others were collapsed"
+    );
+    assert_eq!(origin.hits("/stream/x"), 1);
+    // The object was stored whole.
+    let r = get(edge.viewer, HOST, "/stream/x").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(&r.body[..], &whole[..]);
+    assert_eq!(origin.hits("/stream/x"), 1);
+    edge.stop().await;
+}
+
+/// The origin sends its head and part of the body and then stalls past OriginReadTimeout: all
+/// eight collapsed viewers have the partial body, and all see the connection cut short, from
+/// the one origin request (before, the followers retried the origin one after another, each
+/// waiting out the timeout again). Nothing is cached: the next request fetches afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapsed_viewers_fail_together_when_the_body_stalls() {
+    let origin = SlowOrigin::start().await;
+    let whole: Vec<u8> = (0..12_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let (open, gated) = gate();
+    origin.script(
+        "/stall/",
+        Script {
+            body: whole.clone(),
+            gate: Some((5_000, gated)),
+            ..Default::default()
+        },
+    );
+    let edge = TestEdge::start(&config_timeout(origin.addr.port(), 1)).await;
+    let mut viewers = Vec::new();
+    for _ in 0..8 {
+        viewers.push(raw_get(&edge, "/stall/x").await);
+    }
+    let mut failed = 0;
+    for (i, v) in viewers.iter_mut().enumerate() {
+        let (head, partial) = head_and_body(v, 5_000).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "viewer {i}: {head}");
+        assert_eq!(&partial[..], &whole[..5_000], "viewer {i}");
+        let (rest, closed) = rest_until_closed(v).await;
+        assert!(closed, "viewer {i}: the connection is cut");
+        assert!(rest.is_empty(), "viewer {i}: {} bytes more", rest.len());
+        failed += 1;
+    }
+    assert_eq!(failed, 8);
+    // All eight failed from the one origin request, before the gate opened.
+    assert!(!*open.borrow());
+    assert_eq!(origin.hits("/stall/x"), 1);
+    open.send_replace(true);
+    let r = get(edge.viewer, HOST, "/stall/x").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    assert_eq!(&r.body[..], &whole[..]);
+    assert_eq!(origin.hits("/stall/x"), 2);
+    edge.stop().await;
+}
+
+/// The origin never sends its head: the leader's 504 (not cached: ErrorCachingMinTTL 0) is the
+/// answer of every viewer collapsed on it, from the one origin request, instead of each
+/// follower trying the stalled origin again in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapsed_viewers_get_the_same_504_when_the_origin_times_out() {
+    let origin = SlowOrigin::start().await;
+    let (open, gated) = gate();
+    origin.script(
+        "/silent/",
+        Script {
+            body: body("late"),
+            gate: Some((0, gated)),
+            ..Default::default()
+        },
+    );
+    let edge = TestEdge::start(&config_timeout(origin.addr.port(), 1)).await;
+    let rs = concurrently(&edge, "/silent/x", 8).await;
+    for r in &rs {
+        assert_eq!(r.status, 504);
+        assert_eq!(r.header("x-cache"), Some("Error from cloudfront"));
+    }
+    assert!(!*open.borrow());
+    assert_eq!(
+        origin.hits("/silent/x"),
+        1,
+        "one origin request for all eight"
+    );
+    // The 504 was not cached.
+    open.send_replace(true);
+    let r = get(edge.viewer, HOST, "/silent/x").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "late");
+    assert_eq!(origin.hits("/silent/x"), 2);
+    edge.stop().await;
+}
+
+/// The leader's viewer goes away while collapsed viewers stream the fill: the fill goes on for
+/// them, they get the whole body, and the object is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fill_goes_on_for_followers_when_the_leader_leaves() {
+    let origin = SlowOrigin::start().await;
+    let whole: Vec<u8> = (0..12_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let (open, gated) = gate();
+    origin.script(
+        "/leave/",
+        Script {
+            body: whole.clone(),
+            gate: Some((5_000, gated)),
+            ..Default::default()
+        },
+    );
+    let edge = TestEdge::start(&config(origin.addr.port())).await;
+    let mut leader = raw_get(&edge, "/leave/x").await;
+    let (head, _) = head_and_body(&mut leader, 5_000).await;
+    assert_eq!(x_cache(&head).as_deref(), Some("Miss from cloudfront"));
+    let mut followers = Vec::new();
+    for _ in 0..3 {
+        let mut f = raw_get(&edge, "/leave/x").await;
+        let (head, partial) = head_and_body(&mut f, 5_000).await;
+        assert_eq!(x_cache(&head).as_deref(), Some("Hit from cloudfront"));
+        followers.push((f, partial));
+    }
+    drop(leader);
+    open.send_replace(true);
+    for (i, (mut f, mut body)) in followers.into_iter().enumerate() {
+        body.extend_from_slice(&read_some(&mut f, whole.len() - body.len()).await);
+        assert_eq!(&body[..], &whole[..], "follower {i}");
+    }
+    assert_eq!(origin.hits("/leave/x"), 1);
+    let r = get(edge.viewer, HOST, "/leave/x").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(&r.body[..], &whole[..]);
+    assert_eq!(origin.hits("/leave/x"), 1);
     edge.stop().await;
 }

@@ -686,3 +686,76 @@ async fn a_silent_https_connection_is_closed_within_the_header_timeout() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     edge.stop().await;
 }
+
+/// An origin that reads the whole request body before it answers, and answers with its length;
+/// the bodies it received, in order.
+async fn body_reading_origin() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use axum::body::Bytes;
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Default::default();
+    let kept = bodies.clone();
+    let app = axum::Router::new().fallback(move |body: Bytes| {
+        let kept = kept.clone();
+        async move {
+            let len = body.len();
+            kept.lock().unwrap().push(body.to_vec());
+            format!("received {len}")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, bodies)
+}
+
+/// An upload larger than `--request-body-buffer`, from a viewer slower in total than the
+/// origin's OriginReadTimeout (2 s), to a healthy origin: the part past the buffer streams on,
+/// the read timeout counts from the end of the send, and the origin gets every byte (200).
+#[tokio::test]
+async fn a_slow_upload_larger_than_the_buffer_streams_and_is_not_timed_out() {
+    let (port, bodies) = body_reading_origin().await;
+    let settings = "header_timeout = 2\nkeepalive_timeout = 2\nsend_timeout = 1\n\
+                    request_body_buffer = \"1KiB\"\n";
+    let config = format!("{settings}{}", custom_origin_config(port));
+    assert!(config.contains("origin_read_timeout = 2"), "{config}");
+    let edge = TestEdge::start(&config).await;
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    let head =
+        format!("POST /api/big-upload HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 6000\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let sent: Vec<u8> = (0..6000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let start = Instant::now();
+    for part in sent.chunks(1000) {
+        conn.write_all(part).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    // Slower in total than the origin's read timeout.
+    assert!(start.elapsed() > Duration::from_secs(3));
+    let (status, _, body) = read_response(&mut conn).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, b"received 6000");
+    let received = bodies.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0], sent, "the origin received every byte");
+    edge.stop().await;
+}
+
+/// A body larger than the buffer that stops coming while it streams to the origin: 408 after
+/// the idle limit (the header timeout), not a wait without end for an origin that waits too.
+#[tokio::test]
+async fn a_streamed_upload_that_stalls_gets_408() {
+    let (port, bodies) = body_reading_origin().await;
+    let settings = "header_timeout = 1\nkeepalive_timeout = 2\nsend_timeout = 1\n\
+                    request_body_buffer = \"1KiB\"\n";
+    let edge = TestEdge::start(&format!("{settings}{}", custom_origin_config(port))).await;
+    let mut conn = TcpStream::connect(edge.viewer).await.unwrap();
+    let head = format!("POST /api/stalls HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 6000\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&[b's'; 2000]).await.unwrap();
+    let (status, _, _) = read_response(&mut conn).await;
+    assert_eq!(status, 408);
+    assert!(
+        bodies.lock().unwrap().is_empty(),
+        "the origin got no whole body"
+    );
+    edge.stop().await;
+}

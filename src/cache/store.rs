@@ -21,6 +21,21 @@
 //!   ([`FillGuard::pass`]) and followers go to the origin on their own instead of queueing
 //!   one by one. The in-flight table is sharded and each shard is a std mutex held only for a
 //!   map operation, never across an await.
+//! - **Streaming to followers.** Once the leader's answer is being stored ([`tee`]) and its
+//!   Content-Length is known (it is then within the size limit), the body is shared as it
+//!   arrives: followers that asked with [`FillWaiter::wait_streaming`] get the head at once
+//!   and a body ([`FillStream`]) that replays the bytes received so far and follows the origin,
+//!   so every collapsed viewer gets the first byte when the leader's viewer does. The shared
+//!   buffer is the fill's own (allocated at the announced size, which is within
+//!   [`Cache::max_object_size`]), so sharing holds no more memory than filling does. When the
+//!   origin's body breaks off (an error, `OriginReadTimeout` between chunks, a short body),
+//!   every follower's body breaks off at once, as the leader's does. When the leader's viewer
+//!   goes away while followers are streaming, the fill goes on for them in the background
+//!   (and is stored); with no follower streaming, it is abandoned as before. A body without a
+//!   Content-Length is not shared while it arrives: its followers wait for the stored object.
+//!   The leader's viewer sets the pace: the origin is read as fast as the leader's connection
+//!   takes it (a leader that stops reading is dropped after the send timeout, and the fill goes
+//!   on in the background).
 //! - **No collapsing.** Some requests are never collapsed (caching.md §12): the pipeline asks
 //!   for a [`Cache::begin_solo`] fill (a behavior that forwards cookies), and a leader whose
 //!   object said `private`, `no-store`, `no-cache` or `max-age=0` under MinTTL 0 ends with
@@ -313,6 +328,9 @@ fn bump(c: &AtomicU64) {
 enum Outcome {
     /// The leader is still fetching.
     Pending,
+    /// The leader's answer is being stored and its body arrives in this shared buffer: followers
+    /// that stream join it ([`FillWaiter::wait_streaming`]); the others wait on.
+    Streaming(Arc<Growing>),
     /// The leader completed with this object.
     Done(Arc<CachedObject>),
     /// The leader's response is not cacheable: followers go to the origin without collapsing.
@@ -320,7 +338,7 @@ enum Outcome {
 }
 
 /// What a follower learns from [`FillWaiter::wait_outcome`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Waited {
     /// The leader completed: serve this object (a collapsed Hit).
     Object(Arc<CachedObject>),
@@ -331,6 +349,217 @@ pub enum Waited {
     /// directly, without collapsing, so uncacheable objects are not fetched one request at a
     /// time (caching.md §12: no collapsing for `private`/`no-store`/`max-age=0` with MinTTL 0).
     Pass,
+    /// Only from [`FillWaiter::wait_streaming`]: the leader's answer is arriving; answer with
+    /// its head and stream its body as it comes.
+    Stream(FillStream),
+}
+
+/// How a shared body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Still arriving.
+    Open,
+    /// Every byte arrived and the object was handed over (stored, unless invalidated).
+    Complete,
+    /// The origin's body broke off: every reader's body breaks off too.
+    Failed,
+    /// The leader's viewer went away with nobody streaming: the fill was abandoned.
+    Cancelled,
+}
+
+/// What a [`Growing`] body holds, under its lock.
+struct GrowState {
+    /// The bytes received so far, while the body arrives (the fill's own buffer).
+    buf: BytesMut,
+    /// The whole body once it has arrived (`buf` is then empty).
+    whole: Option<Bytes>,
+    end: End,
+    /// Followers streaming it.
+    readers: usize,
+}
+
+/// A fill's body as it arrives, shared between the leader's fill and the followers streaming it
+/// (see the module documentation).
+pub struct Growing {
+    /// The head followers answer with.
+    head: CachedObjectTemplate,
+    /// The announced length.
+    len: u64,
+    state: Mutex<GrowState>,
+    /// Bumped whenever bytes arrive or the body ends, to wake readers.
+    arrived: watch::Sender<u64>,
+}
+
+impl fmt::Debug for Growing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Growing")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest frame a follower's body hands to its connection at once while the body arrives.
+const STREAM_FRAME: usize = 256 * 1024;
+
+impl Growing {
+    /// Joins as a reader; `None` when the fill was cancelled (the caller retries).
+    fn join(self: &Arc<Self>) -> Option<FillStream> {
+        let mut st = lock(&self.state);
+        if st.end == End::Cancelled {
+            return None;
+        }
+        st.readers += 1;
+        drop(st);
+        Some(FillStream {
+            growing: Arc::clone(self),
+            rx: self.arrived.subscribe(),
+            offset: 0,
+        })
+    }
+
+    fn ended(&self, end: End) {
+        {
+            let mut st = lock(&self.state);
+            if st.end != End::Open {
+                return;
+            }
+            st.end = end;
+        }
+        self.arrived.send_modify(|_| {});
+    }
+}
+
+/// The writing side of a [`Growing`] body, owned by the fill: dropped before
+/// [`Writer::complete`], the body has failed.
+struct Writer(Arc<Growing>);
+
+impl Writer {
+    fn push(&self, data: &[u8]) {
+        let n = {
+            let mut st = lock(&self.0.state);
+            st.buf.extend_from_slice(data);
+            st.buf.len() as u64
+        };
+        self.0.arrived.send_replace(n);
+    }
+
+    /// The whole body, which readers now read without copying.
+    fn take_body(&self) -> Bytes {
+        let mut st = lock(&self.0.state);
+        let body = exact_body(std::mem::take(&mut st.buf));
+        st.whole = Some(body.clone());
+        body
+    }
+
+    /// Marks the fill cancelled when nobody streams it; `false` (and nothing changes) when
+    /// followers do.
+    fn cancel_unless_read(&self) -> bool {
+        let mut st = lock(&self.0.state);
+        if st.readers > 0 {
+            return false;
+        }
+        if st.end == End::Open {
+            st.end = End::Cancelled;
+        }
+        true
+    }
+
+    fn complete(self) {
+        self.0.ended(End::Complete);
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Not completed: the origin's body broke off (no-op after `complete`).
+        self.0.ended(End::Failed);
+    }
+}
+
+/// A follower's view of a fill's body as it arrives ([`Waited::Stream`]): the head with
+/// [`FillStream::head`], the body (from its first byte) with [`FillStream::into_body`].
+pub struct FillStream {
+    growing: Arc<Growing>,
+    rx: watch::Receiver<u64>,
+    offset: u64,
+}
+
+impl fmt::Debug for FillStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FillStream")
+            .field("len", &self.growing.len)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A shared body broke off: the origin's body failed, or the fill was abandoned.
+#[derive(Debug, thiserror::Error)]
+#[error("the collapsed fill this response streams from broke off")]
+pub struct FillBrokeOff;
+
+impl FillStream {
+    /// The head of the object being filled: status and headers as they will be stored (with the
+    /// edge's constant headers), its TTL and the time it arrived.
+    pub fn head(&self) -> &CachedObjectTemplate {
+        &self.growing.head
+    }
+
+    /// The body: every byte received so far, then the rest as it arrives. It ends when the
+    /// object has been handed over (so that a viewer who has every byte finds it stored), and
+    /// breaks off with [`FillBrokeOff`] when the fill fails.
+    pub fn into_body(self) -> Body {
+        let frames = futures_util::stream::unfold(self, |mut s| async move {
+            let next = s.next().await?;
+            Some((next, s))
+        });
+        Body::from_stream(frames)
+    }
+
+    async fn next(&mut self) -> Option<Result<Bytes, FillBrokeOff>> {
+        loop {
+            self.rx.borrow_and_update();
+            {
+                let st = lock(&self.growing.state);
+                let have = st
+                    .whole
+                    .as_ref()
+                    .map_or(st.buf.len() as u64, |b| b.len() as u64);
+                // The last byte waits until the object is handed over, as the leader's does.
+                let limit = if st.end == End::Complete {
+                    have
+                } else {
+                    have.min(self.growing.len.saturating_sub(1))
+                };
+                if self.offset < limit {
+                    let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
+                    let end = usize::try_from(limit)
+                        .unwrap_or(usize::MAX)
+                        .min(start.saturating_add(STREAM_FRAME));
+                    let chunk = match &st.whole {
+                        Some(whole) => whole.slice(start..end),
+                        None => Bytes::copy_from_slice(&st.buf[start..end]),
+                    };
+                    self.offset = end as u64;
+                    return Some(Ok(chunk));
+                }
+                match st.end {
+                    End::Complete => return None,
+                    End::Failed | End::Cancelled => return Some(Err(FillBrokeOff)),
+                    End::Open => {}
+                }
+            }
+            // The sender lives in `growing`, which this reader holds: `changed` cannot fail.
+            let _ = self.rx.changed().await;
+        }
+    }
+}
+
+impl Drop for FillStream {
+    fn drop(&mut self) {
+        let mut st = lock(&self.growing.state);
+        st.readers = st.readers.saturating_sub(1);
+    }
 }
 
 /// One in-flight fill: its id (to tell it from a later fill of the same key) and a receiver
@@ -535,6 +764,25 @@ impl FillGuard {
         // Drop removes the slot; followers that already hold a receiver see the object.
     }
 
+    /// Hands `obj` to every follower without storing it: the edge's own error page for an
+    /// origin that failed before its head when the error is not cached (ErrorCachingMinTTL 0),
+    /// so that collapsed viewers fail together with the same answer instead of retrying the
+    /// origin one after another.
+    pub fn share(mut self, obj: Arc<CachedObject>) {
+        self.inner.remove_slot(&self.key, self.id);
+        if let Some(tx) = self.tx.take() {
+            bump(&self.inner.counters.abandoned);
+            tx.send_replace(Outcome::Done(obj));
+        }
+    }
+
+    /// Offers the body arriving in `growing` to followers that stream ([`Waited::Stream`]).
+    fn publish(&self, growing: &Arc<Growing>) {
+        if let Some(tx) = &self.tx {
+            tx.send_replace(Outcome::Streaming(Arc::clone(growing)));
+        }
+    }
+
     /// Gives up: nothing is stored and followers get `None` / [`Waited::Retry`] (they then
     /// call [`Cache::begin_fill`] again, one of them becoming the new leader). Use it when the
     /// origin failed or the transfer was cut; dropping the guard does the same.
@@ -588,12 +836,30 @@ impl FillWaiter {
     pub async fn wait(self) -> Option<Arc<CachedObject>> {
         match self.wait_outcome().await {
             Waited::Object(obj) => Some(obj),
-            Waited::Retry | Waited::Pass => None,
+            Waited::Retry | Waited::Pass | Waited::Stream(_) => None,
         }
     }
 
-    /// Waits for the leader and says what to do next.
+    /// Waits for the leader's object and says what to do next (never [`Waited::Stream`]).
     pub async fn wait_outcome(mut self) -> Waited {
+        let settled = self
+            .rx
+            .wait_for(|o| matches!(o, Outcome::Done(_) | Outcome::Pass))
+            .await
+            .map(|o| o.clone());
+        match settled {
+            Ok(Outcome::Done(obj)) => Waited::Object(obj),
+            Ok(Outcome::Pass) => Waited::Pass,
+            // The sender was dropped without a result: the fill was abandoned.
+            Ok(Outcome::Pending | Outcome::Streaming(_)) | Err(_) => Waited::Retry,
+        }
+    }
+
+    /// Like [`FillWaiter::wait_outcome`], but as soon as the leader's answer is being stored
+    /// with a known length, returns [`Waited::Stream`]: its head, and its body as it arrives
+    /// (see the module documentation). A fill cancelled before this follower joined it is
+    /// [`Waited::Retry`].
+    pub async fn wait_streaming(mut self) -> Waited {
         let settled = self
             .rx
             .wait_for(|o| !matches!(o, Outcome::Pending))
@@ -602,7 +868,10 @@ impl FillWaiter {
         match settled {
             Ok(Outcome::Done(obj)) => Waited::Object(obj),
             Ok(Outcome::Pass) => Waited::Pass,
-            // The sender was dropped without a result: the fill was abandoned.
+            Ok(Outcome::Streaming(growing)) => match growing.join() {
+                Some(stream) => Waited::Stream(stream),
+                None => Waited::Retry,
+            },
             Ok(Outcome::Pending) | Err(_) => Waited::Retry,
         }
     }
@@ -837,7 +1106,11 @@ impl Cache {
 struct Filling {
     guard: FillGuard,
     template: CachedObjectTemplate,
+    /// The body so far, unless it is shared.
     buf: BytesMut,
+    /// The body so far, shared with followers that stream it (a collapsible fill of known
+    /// length); `buf` is then unused.
+    shared: Option<Writer>,
     received: u64,
 }
 
@@ -880,7 +1153,10 @@ impl Tee {
             // Dropping the guard abandons the fill; the viewer still gets every byte.
             self.fill = None;
         } else if !data.is_empty() {
-            fill.buf.extend_from_slice(data);
+            match &fill.shared {
+                Some(shared) => shared.push(data),
+                None => fill.buf.extend_from_slice(data),
+            }
         }
     }
 
@@ -894,9 +1170,13 @@ impl Tee {
             guard,
             template,
             buf,
+            shared,
             ..
         } = fill;
-        let body = exact_body(buf);
+        let body = match &shared {
+            Some(shared) => shared.take_body(),
+            None => exact_body(buf),
+        };
         let mirrored = guard.inner.mirrors && body.len() >= MIN_BODY;
         Some(Box::pin(async move {
             // Copying the body into its mirror takes time in proportion to its size (a
@@ -913,6 +1193,10 @@ impl Tee {
             guard
                 .complete(Arc::new(template.into_object(body, mirror)))
                 .await;
+            // Streaming followers get their last byte once the object is handed over.
+            if let Some(shared) = shared {
+                shared.complete();
+            }
         }))
     }
 }
@@ -993,6 +1277,27 @@ impl Drop for Tee {
         {
             handle.spawn(fut);
         }
+        // The viewer went away mid-body while followers stream the fill: it goes on for them
+        // in the background, bounded by the origin's read timeout between chunks.
+        let streamed = self
+            .fill
+            .as_ref()
+            .and_then(|f| f.shared.as_ref())
+            .is_some_and(|w| !w.cancel_unless_read());
+        if streamed && let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let mut rest = Tee {
+                inner: std::mem::replace(&mut self.inner, Body::empty()),
+                fill: self.fill.take(),
+                limit: self.limit,
+                expected: self.expected,
+                completing: None,
+                held: None,
+            };
+            handle.spawn(async move {
+                use http_body_util::BodyExt;
+                while let Some(Ok(_)) = rest.frame().await {}
+            });
+        }
     }
 }
 
@@ -1013,17 +1318,38 @@ pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: 
         guard.abandon();
         return body;
     }
+    // Exactly the announced size (already checked against `limit`), so the buffer never
+    // grows by doubling; without a length, start small and let it grow.
+    let buf = BytesMut::with_capacity(
+        expected.map_or(UNSIZED_FILL_START, |l| usize::try_from(l).unwrap_or(0)),
+    );
+    // A collapsible fill of known length shares its buffer with followers as it arrives.
+    let (buf, shared) = match expected {
+        Some(len) if guard.tx.is_some() => {
+            let growing = Arc::new(Growing {
+                head: template.clone(),
+                len,
+                state: Mutex::new(GrowState {
+                    buf,
+                    whole: None,
+                    end: End::Open,
+                    readers: 0,
+                }),
+                arrived: watch::Sender::new(0),
+            });
+            guard.publish(&growing);
+            (BytesMut::new(), Some(Writer(growing)))
+        }
+        _ => (buf, None),
+    };
     Body::new(Tee {
         held: None,
         inner: body,
         fill: Some(Filling {
             guard,
             template,
-            // Exactly the announced size (already checked against `limit`), so the buffer never
-            // grows by doubling; without a length, start small and let it grow.
-            buf: BytesMut::with_capacity(
-                expected.map_or(UNSIZED_FILL_START, |l| usize::try_from(l).unwrap_or(0)),
-            ),
+            buf,
+            shared,
             received: 0,
         }),
         limit,

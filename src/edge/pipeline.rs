@@ -377,6 +377,7 @@ impl Edge {
                     summary,
                 ),
                 route::BODY_TOO_LARGE => fail(EdgeError::BodyTooLarge, request_id, summary),
+                route::BODY_STALLED => fail(EdgeError::BodyTimeout, request_id, summary),
                 _ => passed,
             }
         };

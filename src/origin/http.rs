@@ -5,8 +5,9 @@
 //! * `ConnectionAttempts` (1–3) × `ConnectionTimeout`: the connector tries to connect (TCP and,
 //!   for HTTPS, the TLS handshake) up to `attempts` times, each bounded by the timeout, and then
 //!   gives up with [`OriginError::Connect`].
-//! * `OriginReadTimeout`: bounds the wait for the response head once a connection is in hand,
-//!   and every gap between body chunks. A timeout before the head is [`OriginError::Timeout`];
+//! * `OriginReadTimeout`: bounds the wait for the response head once a connection is in hand
+//!   and the request body (streamed from a viewer still uploading) has been sent, and every gap
+//!   between body chunks. A timeout before the head is [`OriginError::Timeout`];
 //!   GET and HEAD are then tried again, up to `ConnectionAttempts` times in all, other methods
 //!   are not. A stall in the middle of a body ends the body stream with an error.
 //! * `OriginKeepaliveTimeout`: how long an idle pooled connection is kept. Origins with the same
@@ -211,6 +212,9 @@ enum Phase {
 #[derive(Debug)]
 struct Probe {
     phase: Mutex<Phase>,
+    /// Where the request body is: `None` when nothing is streamed, `Some(None)` while it is
+    /// being sent, `Some(Some(at))` once it was.
+    body: Mutex<Option<Option<Instant>>>,
     changed: Notify,
 }
 
@@ -218,7 +222,39 @@ impl Probe {
     fn new() -> Self {
         Probe {
             phase: Mutex::new(Phase::Idle),
+            body: Mutex::new(None),
             changed: Notify::new(),
+        }
+    }
+
+    fn set_body(&self, body: Option<Option<Instant>>) {
+        *self.body.lock().unwrap_or_else(|p| p.into_inner()) = body;
+        self.changed.notify_waiters();
+    }
+
+    fn body(&self) -> Option<Option<Instant>> {
+        *self.body.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// When waiting for the head gives up: `read_timeout` after the connection is in hand (or
+    /// from `start`, or after the connect budget while connecting) and after the request body
+    /// has been sent; `None` while the body is still being sent (the viewer's idle limit bounds
+    /// that).
+    fn deadline(
+        &self,
+        start: Instant,
+        read_timeout: Duration,
+        connect_budget: Duration,
+    ) -> Option<Instant> {
+        let connected = match self.get() {
+            Phase::Idle => start + read_timeout,
+            Phase::Connecting => start + connect_budget + read_timeout,
+            Phase::Done(at) => at + read_timeout,
+        };
+        match self.body() {
+            None => Some(connected),
+            Some(None) => None,
+            Some(Some(sent)) => Some(connected.max(sent + read_timeout)),
         }
     }
 
@@ -336,11 +372,23 @@ pub(crate) async fn send(
     let connect_budget = limits.connection_timeout * u32::from(limits.attempts);
     let mut body = Some(body);
     for attempt in 1..=tries {
-        let mut req = Request::new(body.take().unwrap_or_else(Body::empty));
+        let probe = Arc::new(Probe::new());
+        let sent = match body.take() {
+            // A body still arriving from the viewer: the read timeout starts once it is sent.
+            Some(b) if !http_body::Body::is_end_stream(&b) => {
+                probe.set_body(Some(None));
+                Body::new(SendingBody {
+                    inner: b,
+                    probe: Arc::clone(&probe),
+                })
+            }
+            Some(b) => b,
+            None => Body::empty(),
+        };
+        let mut req = Request::new(sent);
         *req.method_mut() = method.clone();
         *req.uri_mut() = uri.clone();
         *req.headers_mut() = headers.clone();
-        let probe = Arc::new(Probe::new());
         let policy = ConnectPolicy {
             attempts: limits.attempts,
             timeout: limits.connection_timeout,
@@ -382,26 +430,60 @@ where
         let changed = probe.changed.notified();
         let mut changed = std::pin::pin!(changed);
         changed.as_mut().enable();
-        let deadline = match probe.get() {
-            Phase::Idle => start + read_timeout,
-            Phase::Connecting => start + connect_budget + read_timeout,
-            Phase::Done(at) => at + read_timeout,
+        let deadline = probe.deadline(start, read_timeout, connect_budget);
+        let expired = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
         };
         tokio::select! {
             out = &mut fut => return Some(out),
-            () = tokio::time::sleep_until(deadline) => {
+            () = expired => {
                 // The phase may have moved on just now; only give up if it has not.
-                let again = match probe.get() {
-                    Phase::Idle => start + read_timeout,
-                    Phase::Connecting => start + connect_budget + read_timeout,
-                    Phase::Done(at) => at + read_timeout,
-                };
-                if again <= Instant::now() {
+                let again = probe.deadline(start, read_timeout, connect_budget);
+                if again.is_some_and(|at| at <= Instant::now()) {
                     return None;
                 }
             }
             () = &mut changed => {}
         }
+    }
+}
+
+/// A request body streamed to the origin that notes in its [`Probe`] when it has all been sent,
+/// from which the read timeout counts.
+struct SendingBody {
+    inner: Body,
+    probe: Arc<Probe>,
+}
+
+impl http_body::Body for SendingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let sent = match &polled {
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if sent && self.probe.body() == Some(None) {
+            self.probe.set_body(Some(Some(Instant::now())));
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

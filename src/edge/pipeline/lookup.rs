@@ -4,7 +4,10 @@
 //!
 //! Collapsing follows caching.md §12: none on a behavior that forwards cookies (solo fills), and
 //! none for a while for an object whose answer forbade it under MinTTL 0
-//! ([`crate::cache::store::FillGuard::pass_uncollapsible`]).
+//! ([`crate::cache::store::FillGuard::pass_uncollapsible`]). A collapsed plain GET streams the
+//! leader's answer as it arrives (when its length is known) and breaks off when it does; a
+//! collapsed range or conditional request waits for the stored object. An origin that fails
+//! before its head gives every collapsed request the leader's 502 or 504, cached or not.
 //!
 //! Expired objects (caching.md §3, §4, §11), while the cache still holds them:
 //! - within `stale-while-revalidate`: served at once as `RefreshHit`, while one background
@@ -126,7 +129,10 @@ impl Edge {
                 self.cache.begin_fill(&cache_key)
             };
             match fill {
-                Fill::Follower(waiter) => match waiter.wait_outcome().await {
+                Fill::Follower(waiter) => match wait(waiter, &parts).await {
+                    Waited::Stream(stream) => {
+                        return serve_streaming(stream, self.clock.now(), ctx.summary);
+                    }
                     // Collapsed requests are logged as hits, as CloudFront does.
                     Waited::Object(obj) => {
                         return serve_cached(
@@ -237,7 +243,7 @@ impl Edge {
         let status = e.status();
         let (resp, outcome) = fail(e, request_id, ctx.summary);
         let ttl = error_caching_min_ttl(status, ctx);
-        if !status.is_server_error() || ttl.is_zero() {
+        if !status.is_server_error() {
             guard.abandon();
             return (resp, outcome);
         }
@@ -263,9 +269,14 @@ impl Edge {
             keep: Duration::ZERO,
         };
         ctx.summary.ttl(ttl);
-        guard
-            .complete(Arc::new(template.into_object(bytes.clone(), None)))
-            .await;
+        let obj = Arc::new(template.into_object(bytes.clone(), None));
+        if ttl.is_zero() {
+            // Not cached, but the requests collapsed on this fill get the same answer now
+            // rather than trying the failing origin again one after another.
+            guard.share(obj);
+        } else {
+            guard.complete(obj).await;
+        }
         (Response::from_parts(parts, Body::from(bytes)), outcome)
     }
 
@@ -422,6 +433,54 @@ impl Edge {
             while let Some(Ok(_)) = body.frame().await {}
         });
     }
+}
+
+/// Waits for the fill a request collapsed onto. A plain GET (no range, no conditional) streams
+/// the leader's answer as it arrives ([`Waited::Stream`]); the others wait for the stored
+/// object, which their range or conditional is answered from.
+async fn wait(waiter: cache_mod::store::FillWaiter, parts: &http::request::Parts) -> Waited {
+    let plain = parts.method == Method::GET
+        && ![
+            header::RANGE,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::IF_MATCH,
+            header::IF_UNMODIFIED_SINCE,
+            header::IF_RANGE,
+        ]
+        .iter()
+        .any(|h| parts.headers.contains_key(h));
+    if plain {
+        waiter.wait_streaming().await
+    } else {
+        waiter.wait_outcome().await
+    }
+}
+
+/// Answers a request collapsed onto a fill whose answer is arriving: the head the object will
+/// be stored with, and the body as it comes, logged as a `Hit` as collapsed requests are. When
+/// the fill breaks off, so does this body, as the leader's does.
+fn serve_streaming(
+    stream: cache_mod::store::FillStream,
+    now: SystemTime,
+    summary: &Summary,
+) -> (Response<Body>, Outcome) {
+    let head = stream.head();
+    summary.ttl(head.ttl);
+    let age = cache_mod::ttl::origin_age(&head.headers)
+        .saturating_add(now.duration_since(head.stored_at).unwrap_or_default());
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = head.status;
+    *resp.headers_mut() = head.headers.clone();
+    *resp.body_mut() = stream.into_body();
+    (
+        resp,
+        Outcome {
+            x_cache: XCache::Hit,
+            age: Some(age.as_secs()),
+            head: Head::Own,
+        },
+    )
 }
 
 /// The whole object's length from a 206's `Content-Range: bytes a-b/N`.

@@ -1,6 +1,7 @@
 //! Phases 1 and 2: accept (CloudFront's limits, and the HTTP rules every request must meet
 //! before it is routed) and route (Host → distribution, path → cache behavior).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -123,6 +124,9 @@ pub(super) const BODY_OK: u8 = 0;
 pub(super) const BODY_INVALID: u8 = 1;
 /// The body passed `--max-request-body`.
 pub(super) const BODY_TOO_LARGE: u8 = 2;
+/// The viewer sent no part of the body for the idle limit (the header timeout) while it was
+/// streamed: the origin's read timeout does not run until the body is sent, so this bounds it.
+pub(super) const BODY_STALLED: u8 = 3;
 
 /// Takes the viewer's request body before the origin request: a body up to `limits.buffer`
 /// bytes is read whole (each part within `limits.idle`), so that the origin request is sent at
@@ -168,6 +172,8 @@ pub(super) async fn take_body(
         failed,
         seen,
         max: limits.max,
+        idle: limits.idle,
+        stall: Box::pin(tokio::time::sleep(limits.idle)),
     }))
 }
 
@@ -181,6 +187,9 @@ struct ViewerBody {
     failed: Arc<AtomicU8>,
     seen: u64,
     max: Option<u64>,
+    /// Longest wait for the next part.
+    idle: std::time::Duration,
+    stall: Pin<Box<tokio::time::Sleep>>,
 }
 
 /// Why a viewer's body stopped: the edge's own reason, for the origin client to carry.
@@ -206,6 +215,8 @@ impl http_body::Body for ViewerBody {
                 Poll::Ready(Some(Err(ViewerBodyFailed)))
             }
             Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + self.idle;
+                self.stall.as_mut().reset(next);
                 self.seen += frame.data_ref().map_or(0, |d| d.len() as u64);
                 if self.max.is_some_and(|max| self.seen > max) {
                     self.failed.store(BODY_TOO_LARGE, Ordering::Relaxed);
@@ -214,7 +225,13 @@ impl http_body::Body for ViewerBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => match self.stall.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.failed.store(BODY_STALLED, Ordering::Relaxed);
+                    Poll::Ready(Some(Err(ViewerBodyFailed)))
+                }
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 
