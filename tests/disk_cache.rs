@@ -359,12 +359,20 @@ async fn a_sigkill_during_fills_never_serves_a_torn_object() {
         assert!(n > 0, "the edge streamed part of the body");
         got += n;
     }
-    child.kill().unwrap(); // SIGKILL, with the last writes possibly in flight
+    // At least one file committed (the writer thread works behind the responses), then the
+    // kill, with the later writes possibly in flight.
+    let objects = disk.path().join("objects");
+    for _ in 0..200 {
+        if std::fs::read_dir(&objects).is_ok_and(|mut d| d.next().is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     drop(conn);
 
     // A torn cache file beside the others (as if a write had been cut): refused at load.
-    let objects = disk.path().join("objects");
     let committed: Vec<_> = std::fs::read_dir(&objects)
         .unwrap()
         .flatten()
