@@ -318,6 +318,8 @@ pub struct Running {
     tasks: tokio::task::JoinSet<()>,
     /// The data directory's lock, released when the edge is dropped.
     _lock: std::fs::File,
+    /// The cache, whose disk writes are waited for at shutdown.
+    cache: Cache,
 }
 
 impl Running {
@@ -335,6 +337,7 @@ impl Running {
     pub async fn shutdown(mut self) {
         let _ = self.trigger.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.cache.flush_disk().await;
         if let Some(meter) = &self.meter {
             meter.sync_async().await;
         }
@@ -432,14 +435,22 @@ pub async fn start_with_clock(
     if settings.sendfile {
         crate::sendfile::raise_open_file_limit();
     }
-    let cache = Cache::with_mirrors(settings.cache_size, settings.sendfile);
-    let mut edge = Edge::new(cache, &settings.pop, settings.trusted_proxies.clone())
-        .with_clock(clock)
-        .with_body_limits(crate::edge::pipeline::BodyLimits {
-            buffer: usize::try_from(settings.request_body_buffer).unwrap_or(usize::MAX),
-            max: settings.max_request_body,
-            idle: settings.header_timeout,
-        });
+    let disk = match settings.disk_cache.clone() {
+        Some((dir, size)) => open_disk_cache(dir, size, clock.now()).await,
+        None => None,
+    };
+    let cache = Cache::with_tiers(settings.cache_size, settings.sendfile, disk);
+    let mut edge = Edge::new(
+        cache.clone(),
+        &settings.pop,
+        settings.trusted_proxies.clone(),
+    )
+    .with_clock(clock)
+    .with_body_limits(crate::edge::pipeline::BodyLimits {
+        buffer: usize::try_from(settings.request_body_buffer).unwrap_or(usize::MAX),
+        max: settings.max_request_body,
+        idle: settings.header_timeout,
+    });
     if let Some(path) = &settings.geoip_db {
         let db = crate::geo::GeoDb::open(path)?;
         tracing::info!(path = %path.display(), kind = db.kind(), "GeoIP database loaded");
@@ -515,6 +526,9 @@ pub async fn start_with_clock(
     } else {
         None
     };
+    if cache.has_disk() {
+        apply_past_invalidations(&cache, &registry).await;
+    }
 
     let workers = settings.workers;
     let viewer = bind(settings.listen, workers, "viewer HTTP")?;
@@ -681,6 +695,7 @@ pub async fn start_with_clock(
         trigger,
         tasks,
         _lock: lock,
+        cache,
     })
 }
 
@@ -960,6 +975,49 @@ pub async fn serve(
     running.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the disk cache tier; an unusable directory is logged and the edge goes on with the
+/// memory cache only.
+async fn open_disk_cache(
+    dir: PathBuf,
+    size: u64,
+    now: std::time::SystemTime,
+) -> Option<crate::cache::disk::DiskTier> {
+    let opened =
+        tokio::task::spawn_blocking(move || crate::cache::disk::DiskTier::open(&dir, size, now))
+            .await;
+    match opened {
+        Ok(Ok(tier)) => Some(tier),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "disk cache off: serving from the memory cache only");
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "disk cache off: its loader failed");
+            None
+        }
+    }
+}
+
+/// Applies to the disk tier the invalidations it may have missed while the edge was down:
+/// files written before an invalidation's creation that match it are dropped.
+async fn apply_past_invalidations(cache: &Cache, registry: &Registry) {
+    let state = registry.snapshot().await;
+    let mut removed = 0;
+    for list in state.invalidations.values() {
+        for inv in list {
+            let created: std::time::SystemTime = inv.created.into();
+            removed +=
+                cache.invalidate_disk_before(&inv.distribution_id, &inv.batch.paths, created);
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "disk cache: objects invalidated while the edge was down"
+        );
+    }
 }
 
 #[cfg(test)]

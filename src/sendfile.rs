@@ -73,6 +73,10 @@ pub fn bytes_sent() -> u64 {
 /// A cached body's copy in a sealed memfd, from which [`SendfileStream`] sends it.
 pub struct Mirror {
     file: OwnedFd,
+    /// Where the body starts in `file`: 0 in a memfd, the body's offset in a disk cache file.
+    start: u64,
+    /// Whether `file` is a memfd made for the mirror (it weighs its length in memory).
+    memfd: bool,
     /// The body's address and length: the memory this mirror stands for.
     base: usize,
     len: usize,
@@ -104,6 +108,8 @@ impl Mirror {
                 HELD.fetch_add(body.len() as u64, Ordering::Relaxed);
                 Mirror {
                     file,
+                    start: 0,
+                    memfd: true,
                     base: body.as_ptr() as usize,
                     len: body.len(),
                     _body: body.clone(),
@@ -117,14 +123,58 @@ impl Mirror {
         }
     }
 
-    /// The body's length in bytes (what the mirror adds to its object's weight).
+    /// A mirror of `body` that is the bytes of `file` from `start` on: a disk cache file
+    /// ([`crate::cache::disk`]), which is never written again once committed, so its bytes
+    /// and the body's stay the same. Takes no memory beyond the page cache; `None` past the
+    /// limit on mirrors, or for a body below [`MIN_BODY`].
+    pub fn of_file(file: OwnedFd, start: u64, body: &Bytes) -> Option<Arc<Mirror>> {
+        if body.len() < MIN_BODY {
+            return None;
+        }
+        if LIVE.fetch_add(1, Ordering::Relaxed) >= mirror_limit() {
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Arc::new(Mirror {
+            file,
+            start,
+            memfd: false,
+            base: body.as_ptr() as usize,
+            len: body.len(),
+            _body: body.clone(),
+        }))
+    }
+
+    /// The mirrored body as a `Bytes` that keeps `mirror` alive (the same memory): for a body
+    /// nothing else holds (a disk cache object above the memory tier's bound), so that the
+    /// mirror still lives when hyper writes the bytes after dropping the response's body.
+    pub fn pinned_body(mirror: &Arc<Mirror>) -> Bytes {
+        Bytes::from_owner(Pinned(Arc::clone(mirror)))
+    }
+
+    /// The body's length in bytes.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// What the mirror adds to its object's weight: its length for a memfd, nothing for a disk
+    /// cache file (whose pages the kernel may drop at any time).
+    pub fn weight(&self) -> usize {
+        if self.memfd { self.len } else { 0 }
     }
 
     /// Always false: mirrors are made of bodies of [`MIN_BODY`] bytes or more.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// A mirror's body that holds the mirror ([`Mirror::pinned_body`]).
+struct Pinned(Arc<Mirror>);
+
+impl AsRef<[u8]> for Pinned {
+    fn as_ref(&self) -> &[u8] {
+        &self.0._body
     }
 }
 
@@ -137,7 +187,9 @@ fn offset_in(base: usize, len: usize, slice: &[u8]) -> Option<u64> {
 impl Drop for Mirror {
     fn drop(&mut self) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
-        HELD.fetch_sub(self.len as u64, Ordering::Relaxed);
+        if self.memfd {
+            HELD.fetch_sub(self.len as u64, Ordering::Relaxed);
+        }
     }
 }
 
@@ -266,7 +318,7 @@ impl SendfileStream {
                 return Ok(sent);
             }
         }
-        let mut at = offset;
+        let mut at = mirror.start + offset;
         match rustix::fs::sendfile(self.inner.as_fd(), &mirror.file, Some(&mut at), body.len()) {
             Ok(n) => {
                 SENT.fetch_add(n as u64, Ordering::Relaxed);
@@ -457,6 +509,27 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_file_mirror_sends_from_the_bodys_offset_in_the_file() {
+        let b = body(MIN_BODY * 5 + 7);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"a head of 17 bytes").unwrap();
+        f.write_all(&b).unwrap();
+        f.write_all(b"trailer").unwrap();
+        let m = Mirror::of_file(OwnedFd::from(f), 18, &b).unwrap();
+        assert_eq!(m.weight(), 0, "the page cache is not the process's memory");
+        announce(&m);
+        let (mut edge, mut viewer) = pair().await;
+        let before = bytes_sent();
+        let part = b.slice(100..MIN_BODY * 3);
+        for x in [&b, &part] {
+            let reader = async { read_exact(&mut viewer, 2 + x.len()).await };
+            let ((), got) = tokio::join!(write_all(&mut edge, vec![b"hd", x]), reader);
+            assert!(got[2..] == x[..], "sent from the right offset");
+        }
+        assert!(bytes_sent() - before >= (b.len() + part.len()) as u64);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn bodies_without_a_live_announced_mirror_are_written_by_copy() {
         let (mut edge, mut viewer) = pair().await;
         // Never announced on this thread.
@@ -482,6 +555,8 @@ mod tests {
         HELD.fetch_add(b.len() as u64, Ordering::Relaxed);
         let m = Arc::new(Mirror {
             file: OwnedFd::from(File::open("/").unwrap()),
+            start: 0,
+            memfd: true,
             base: b.as_ptr() as usize,
             len: b.len(),
             _body: b.clone(),

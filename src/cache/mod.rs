@@ -30,6 +30,7 @@
 
 pub mod conditional;
 pub mod date;
+pub mod disk;
 pub mod key;
 pub mod range;
 pub mod store;

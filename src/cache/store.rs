@@ -71,6 +71,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http_body::{Frame, SizeHint};
 use tokio::sync::watch;
 
+use super::disk::{DiskStats, DiskTier};
 use super::key::CacheKey;
 use super::ttl::StaleWindows;
 use crate::sendfile::{MIN_BODY, Mirror};
@@ -201,7 +202,7 @@ impl CachedObject {
             .iter()
             .map(|(k, v)| (k.as_str().len() + v.len()) as u64 + HEADER_OVERHEAD)
             .sum();
-        let mirror = self.mirror.as_ref().map_or(0, |m| m.len() as u64);
+        let mirror = self.mirror.as_ref().map_or(0, |m| m.weight() as u64);
         self.body.len() as u64 + mirror + headers
     }
 }
@@ -304,6 +305,10 @@ pub struct CacheStats {
     pub stored: u64,
     /// Entries removed by invalidations.
     pub invalidated: u64,
+    /// Body bytes of the objects lookups found in memory.
+    pub memory_hit_bytes: u64,
+    /// The disk tier's, when there is one.
+    pub disk: Option<DiskStats>,
 }
 
 #[derive(Debug, Default)]
@@ -317,6 +322,7 @@ struct Counters {
     passed: AtomicU64,
     stored: AtomicU64,
     invalidated: AtomicU64,
+    memory_hit_bytes: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -623,6 +629,8 @@ struct Inner {
     unmaintained: AtomicU64,
     /// Stored bodies get a [`Mirror`] for `sendfile`.
     mirrors: bool,
+    /// The disk tier under this one, if any (see the section at the end of the file).
+    disk: Option<DiskTier>,
 }
 
 /// moka evicts when 64 writes have queued up (or on a timer), so without a nudge the cache could
@@ -742,7 +750,18 @@ impl FillGuard {
     pub async fn complete(mut self, obj: Arc<CachedObject>) {
         {
             let _shared = self.inner.gate.read().await;
-            if self.inner.generation(self.key.dist_id()) == self.generation {
+            if self.inner.generation(self.key.dist_id()) == self.generation
+                && let Some(disk) = &self.inner.disk
+            {
+                disk.store(
+                    &self.key,
+                    Arc::clone(&obj),
+                    disk.generation(self.key.dist_id()),
+                );
+            }
+            // Objects above the memory tier's bound are stored on disk only.
+            let fits = obj.body.len() as u64 <= self.inner.memory_max_object_size();
+            if fits && self.inner.generation(self.key.dist_id()) == self.generation {
                 let weight = u64::from(weigh(&self.key, &obj));
                 self.inner
                     .store
@@ -914,6 +933,11 @@ impl Cache {
     /// A cache holding at most `capacity_bytes` (by entry weight), which gives the bodies it
     /// stores a [`Mirror`] (see [`crate::sendfile`]) when `mirrors` is true.
     pub fn with_mirrors(capacity_bytes: u64, mirrors: bool) -> Self {
+        Self::with_tiers(capacity_bytes, mirrors, None)
+    }
+
+    /// Like [`Cache::with_mirrors`], over the disk tier `disk` when given.
+    pub fn with_tiers(capacity_bytes: u64, mirrors: bool, disk: Option<DiskTier>) -> Self {
         let store = moka::future::Cache::builder()
             .name("edgegate-objects")
             .max_capacity(capacity_bytes)
@@ -935,19 +959,36 @@ impl Cache {
                 counters: Counters::default(),
                 unmaintained: AtomicU64::new(0),
                 mirrors,
+                disk,
             }),
         }
     }
 
     /// The largest body stored: an eighth of the capacity, so one object cannot flush most of
     /// the cache, and at most what a moka weight (u32) can hold after overheads.
+    /// With a disk tier, the larger of that and the disk tier's bound
+    /// ([`DiskTier::max_object_size`]): larger objects are stored on disk only.
     pub fn max_object_size(&self) -> u64 {
-        (self.inner.capacity / 8).min(u64::from(u32::MAX) - 64 * 1024)
+        let memory = self.inner.memory_max_object_size();
+        self.inner
+            .disk
+            .as_ref()
+            .map_or(memory, |d| memory.max(d.max_object_size()))
     }
 
     /// Looks `key` up at `now`.
     pub async fn lookup(&self, key: &CacheKey, now: SystemTime) -> Lookup {
-        match self.inner.store.get(key).await {
+        let found = match self.inner.store.get(key).await {
+            Some(obj) => {
+                self.inner
+                    .counters
+                    .memory_hit_bytes
+                    .fetch_add(obj.body.len() as u64, Ordering::Relaxed);
+                Some(obj)
+            }
+            None => self.lookup_disk(key, now).await,
+        };
+        match found {
             Some(obj) if obj.is_fresh(now) => {
                 bump(&self.inner.counters.hits);
                 Lookup::Fresh(obj)
@@ -1040,6 +1081,16 @@ impl Cache {
         let inner = &self.inner;
         {
             let _exclusive = inner.gate.write().await;
+            // Before the generation moves on, so that a lookup that reads the new generation
+            // no longer finds the entries on disk (see `lookup_disk`).
+            if let Some(disk) = &inner.disk {
+                let m = PathMatcher::new(paths);
+                let removed = disk.invalidate(dist_id, &|p| m.matches(p), None);
+                inner
+                    .counters
+                    .invalidated
+                    .fetch_add(removed, Ordering::Relaxed);
+            }
             let mut gens = lock(&inner.generations);
             match gens.get_mut(dist_id) {
                 Some(g) => *g += 1,
@@ -1094,7 +1145,66 @@ impl Cache {
             passed: get(&c.passed),
             stored: get(&c.stored),
             invalidated: get(&c.invalidated),
+            memory_hit_bytes: get(&c.memory_hit_bytes),
+            disk: self.inner.disk.as_ref().map(DiskTier::stats),
         }
+    }
+}
+
+// === the disk tier (src/cache/disk): the hooks of the memory tier ===
+
+impl Inner {
+    /// The memory tier's largest object: an eighth of its capacity, so one object cannot
+    /// flush most of it, and at most what a moka weight (u32) can hold after overheads.
+    fn memory_max_object_size(&self) -> u64 {
+        (self.capacity / 8).min(u64::from(u32::MAX) - 64 * 1024)
+    }
+}
+
+impl Cache {
+    /// A memory miss: the object from the disk tier, if it has it, promoted into memory when
+    /// it fits there (unless an invalidation came in between).
+    async fn lookup_disk(&self, key: &CacheKey, now: SystemTime) -> Option<Arc<CachedObject>> {
+        let inner = &self.inner;
+        let disk = inner.disk.as_ref()?;
+        // Read before the disk index: an invalidation removes disk entries before it moves the
+        // generation on, so an object found here is either still valid or refused below.
+        let generation = inner.generation(key.dist_id());
+        let obj = disk.load(key, now, inner.mirrors).await?;
+        if obj.body.len() as u64 <= inner.memory_max_object_size() {
+            let _shared = inner.gate.read().await;
+            if inner.generation(key.dist_id()) == generation {
+                inner.store.insert(key.clone(), Arc::clone(&obj)).await;
+            }
+        }
+        Some(obj)
+    }
+
+    /// Removes the disk entries of `dist_id` matching `paths` that were written before
+    /// `created`: an invalidation made while this edge was down. Returns how many.
+    pub fn invalidate_disk_before(
+        &self,
+        dist_id: &str,
+        paths: &[String],
+        created: SystemTime,
+    ) -> u64 {
+        let Some(disk) = &self.inner.disk else {
+            return 0;
+        };
+        let m = PathMatcher::new(paths);
+        disk.invalidate(dist_id, &|p| m.matches(p), Some(created))
+    }
+
+    /// Waits for the disk tier's queued writes (shutdown, tests); nothing without one.
+    pub async fn flush_disk(&self) {
+        if let Some(disk) = &self.inner.disk {
+            disk.flush().await;
+        }
+    }
+
+    /// Whether there is a disk tier.
+    pub fn has_disk(&self) -> bool {
+        self.inner.disk.is_some()
     }
 }
 
@@ -1177,7 +1287,9 @@ impl Tee {
             Some(shared) => shared.take_body(),
             None => exact_body(buf),
         };
-        let mirrored = guard.inner.mirrors && body.len() >= MIN_BODY;
+        let mirrored = guard.inner.mirrors
+            && body.len() >= MIN_BODY
+            && body.len() as u64 <= guard.inner.memory_max_object_size();
         Some(Box::pin(async move {
             // Copying the body into its mirror takes time in proportion to its size (a
             // millisecond for a few MiB): on a blocking thread, not the event loop.

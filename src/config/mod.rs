@@ -39,6 +39,8 @@ pub const DEFAULT_POP: &str = "LCL50-C1";
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 /// Default in-memory cache size.
 pub const DEFAULT_CACHE_SIZE: u64 = 512 << 20;
+/// Default `--disk-cache-size`: 10 GiB.
+pub const DEFAULT_DISK_CACHE_SIZE: u64 = 10 << 30;
 /// Default seconds between access-log deliveries.
 pub const DEFAULT_LOG_DELIVERY_INTERVAL_SECS: u64 = 60;
 
@@ -181,6 +183,14 @@ pub struct ServeArgs {
     /// Largest request body accepted; larger ones get 413 [default: no limit, as CloudFront].
     #[arg(long, env = "EDGEGATE_MAX_REQUEST_BODY", value_name = "BYTES")]
     pub max_request_body: Option<ByteSize>,
+    /// Directory of the disk cache tier under the memory cache, kept across restarts
+    /// [default: none: memory only].
+    #[arg(long, env = "EDGEGATE_DISK_CACHE", value_name = "DIR")]
+    pub disk_cache: Option<PathBuf>,
+    /// Bytes the disk cache tier may hold, e.g. 10GiB; objects up to a quarter of it are
+    /// cached [default: 10GiB].
+    #[arg(long, env = "EDGEGATE_DISK_CACHE_SIZE", value_name = "BYTES")]
+    pub disk_cache_size: Option<ByteSize>,
 }
 
 /// `on` or `off`.
@@ -254,6 +264,10 @@ pub struct FileConfig {
     pub request_body_buffer: Option<toml::Value>,
     /// See [`ServeArgs::max_request_body`]; a string (`"100MiB"`) or a number of bytes.
     pub max_request_body: Option<toml::Value>,
+    /// See [`ServeArgs::disk_cache`]; relative to the config file.
+    pub disk_cache: Option<PathBuf>,
+    /// See [`ServeArgs::disk_cache_size`]; a string (`"10GiB"`) or a number of bytes.
+    pub disk_cache_size: Option<toml::Value>,
     /// Local-directory origins by name: an origin whose DomainName is `NAME.edgegate.local` serves
     /// the files under the directory (relative to the config file).
     #[serde(default)]
@@ -358,6 +372,8 @@ pub struct Settings {
     pub max_connections: Option<usize>,
     /// Request bodies up to this many bytes are read whole before the origin request.
     pub request_body_buffer: u64,
+    /// The disk cache tier's directory and size, when there is one ([`crate::cache::disk`]).
+    pub disk_cache: Option<(PathBuf, u64)>,
     /// Largest request body accepted (413 beyond), if limited.
     pub max_request_body: Option<u64>,
 }
@@ -665,6 +681,24 @@ impl Settings {
             &mut errors,
         );
 
+        let disk_cache_size = byte_size(
+            args.disk_cache_size,
+            &file.disk_cache_size,
+            "disk_cache_size",
+            &mut errors,
+        )
+        .unwrap_or(DEFAULT_DISK_CACHE_SIZE);
+        if disk_cache_size < (1 << 20) {
+            errors.push(format!(
+                "disk_cache_size {disk_cache_size} is below the minimum of 1MiB"
+            ));
+        }
+        let disk_cache = args
+            .disk_cache
+            .clone()
+            .or_else(|| file.disk_cache.as_ref().map(&rel))
+            .map(|dir| (dir, disk_cache_size));
+
         let mut local_origins = BTreeMap::new();
         for (name, dir) in &file.local_origins {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -701,6 +735,7 @@ impl Settings {
                 max_connections,
                 request_body_buffer,
                 max_request_body,
+                disk_cache,
                 trusted_proxies,
                 geoip_db,
                 drain_timeout,
@@ -829,6 +864,34 @@ mod tests {
         assert_eq!(s.billing_region, BillingRegion::Us);
         assert_eq!(s.cache_size, DEFAULT_CACHE_SIZE);
         assert_eq!(s.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn the_disk_cache_is_off_unless_a_directory_is_given() {
+        assert_eq!(Settings::default().disk_cache, None);
+        let base = Path::new("/etc/edgegate");
+        let s = Settings::resolve(
+            &ServeArgs::default(),
+            &file("disk_cache = \"cache\"\ndisk_cache_size = \"2GiB\""),
+            base,
+        )
+        .unwrap();
+        assert_eq!(s.disk_cache, Some((base.join("cache"), 2 << 30)));
+        let flags = ServeArgs {
+            disk_cache: Some("/var/cache/edgegate".into()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&flags, &FileConfig::default(), base).unwrap();
+        assert_eq!(
+            s.disk_cache,
+            Some(("/var/cache/edgegate".into(), DEFAULT_DISK_CACHE_SIZE))
+        );
+        let errors =
+            Settings::resolve(&flags, &file("disk_cache_size = \"1KiB\""), base).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("disk_cache_size")),
+            "{errors:?}"
+        );
     }
 
     #[test]

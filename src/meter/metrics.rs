@@ -430,7 +430,139 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
             );
         }
+        render_tiers(&mut out, cache);
         out
+    }
+}
+
+/// The cache's metrics by tier (memory, disk) and the disk tier's own.
+fn render_tiers(out: &mut String, cache: &CacheStats) {
+    let disk = cache.disk.unwrap_or_default();
+    let found = cache.hits + cache.stale_hits;
+    for (name, help, memory, on_disk) in [
+        (
+            "edgegate_cache_tier_hits_total",
+            "Lookups that found an object (fresh or stale), by the tier it came from.",
+            found.saturating_sub(disk.hits),
+            disk.hits,
+        ),
+        (
+            "edgegate_cache_tier_hit_bytes_total",
+            "Body bytes of the objects lookups found, by tier.",
+            cache.memory_hit_bytes,
+            disk.hit_bytes,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        let _ = writeln!(out, "{name}{{tier=\"memory\"}} {memory}");
+        if cache.disk.is_some() {
+            let _ = writeln!(out, "{name}{{tier=\"disk\"}} {on_disk}");
+        }
+    }
+    for (name, help, v) in [
+        (
+            "edgegate_cache_fills_total",
+            "Origin fetches led to fill the cache.",
+            cache.fills,
+        ),
+        (
+            "edgegate_cache_stored_total",
+            "Objects stored in the memory tier.",
+            cache.stored,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
+    }
+    let Some(d) = cache.disk else {
+        return;
+    };
+    for (name, kind, help, v) in [
+        (
+            "edgegate_disk_cache_entries",
+            "gauge",
+            "Objects in the disk tier's index.",
+            d.entries as f64,
+        ),
+        (
+            "edgegate_disk_cache_bytes",
+            "gauge",
+            "Bytes of the disk tier's files.",
+            d.used_bytes as f64,
+        ),
+        (
+            "edgegate_disk_cache_capacity_bytes",
+            "gauge",
+            "The disk tier's capacity (--disk-cache-size).",
+            d.capacity_bytes as f64,
+        ),
+        (
+            "edgegate_disk_cache_index_bytes",
+            "gauge",
+            "Approximate memory taken by the disk tier's index.",
+            d.index_bytes as f64,
+        ),
+        (
+            "edgegate_disk_cache_load_seconds",
+            "gauge",
+            "Time the disk tier's index took to load at start.",
+            d.load_millis as f64 / 1000.0,
+        ),
+        (
+            "edgegate_disk_cache_writes_total",
+            "counter",
+            "Objects written to the disk tier (fills).",
+            d.writes as f64,
+        ),
+        (
+            "edgegate_disk_cache_write_bytes_total",
+            "counter",
+            "Bytes written to the disk tier.",
+            d.write_bytes as f64,
+        ),
+        (
+            "edgegate_disk_cache_write_errors_total",
+            "counter",
+            "Disk tier writes that failed (logged; the object stays in memory).",
+            d.write_errors as f64,
+        ),
+        (
+            "edgegate_disk_cache_writes_dropped_total",
+            "counter",
+            "Disk tier writes dropped (queue full, or writes turned off after an error).",
+            d.writes_dropped as f64,
+        ),
+        (
+            "edgegate_disk_cache_evictions_total",
+            "counter",
+            "Objects evicted from the disk tier to make room.",
+            d.evictions as f64,
+        ),
+        (
+            "edgegate_disk_cache_evicted_bytes_total",
+            "counter",
+            "Bytes evicted from the disk tier.",
+            d.evicted_bytes as f64,
+        ),
+        (
+            "edgegate_disk_cache_invalidated_total",
+            "counter",
+            "Disk tier objects removed by invalidations.",
+            d.invalidated as f64,
+        ),
+        (
+            "edgegate_disk_cache_refused_total",
+            "counter",
+            "Disk tier files refused as damaged or torn (and deleted).",
+            d.corrupt as f64,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
     }
 }
 

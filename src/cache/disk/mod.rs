@@ -1,0 +1,1037 @@
+//! The disk tier under the memory cache (`--disk-cache DIR`, `--disk-cache-size BYTES`): one
+//! file per object, an in-memory index loaded at start, CLOCK eviction, crash-safe commits.
+//!
+//! - **What goes to disk.** Every object the memory tier stores is also written to disk, in
+//!   the background, by one writer thread (write-through, so the hot objects survive a restart
+//!   too); objects above the memory tier's bound (an eighth of `--cache-size`) but within a
+//!   quarter of the disk size ([`DiskTier::max_object_size`]) are stored on disk only. Writes
+//!   are dropped (and counted) while [`MAX_QUEUED`] bytes of bodies wait for the writer (one
+//!   larger object is taken when nothing waits), so a burst of fills holds bounded memory.
+//! - **Finding and promoting.** The index maps each key to its file. A memory miss that the
+//!   index knows is read back on a blocking thread (never on an event loop), checked, and
+//!   promoted into the memory tier, whose own admission (moka's TinyLFU) decides whether it
+//!   stays. A promoted object's `sendfile` mirror is the cache file itself (from the body's
+//!   offset), so it costs no memfd copy.
+//! - **Eviction.** CLOCK (FIFO with one reference bit, the second-chance core of S3-FIFO): a
+//!   hit sets the bit; when room is needed the oldest file is evicted unless its bit is set,
+//!   in which case the bit is cleared and it goes to the back of the queue.
+//! - **Crash safety.** A file is written under `tmp/`, then `fdatasync`ed, then renamed into
+//!   `objects/`: a name in `objects/` always stands for a whole file. Each file carries a
+//!   checksummed head and a trailer written last ([`format`](mod@format)); the index load refuses (and
+//!   deletes) files whose head, length or trailer do not match, and every read checks the
+//!   body's CRC-32 before the object is served. The directory is not fsynced per file: a crash
+//!   can lose the last renames (a miss later), never tear an object.
+//! - **Invalidation.** [`DiskTier::invalidate`] removes matching entries from the index at once
+//!   (their files are deleted by the writer thread), and a per-distribution generation keeps a
+//!   write queued before it from landing afterwards. Invalidations made while the edge was
+//!   down are applied at start ([`DiskTier::invalidate`] with the invalidation's creation
+//!   time): files written before it are dropped.
+//! - **Failures degrade, never fail requests.** An unusable directory at start leaves the edge
+//!   memory-only with a logged error; a failed write is logged (at most every 10 s) and
+//!   counted; a permission or read-only error turns writes off; a full disk evicts and goes on.
+//!
+//! One edge per directory: two processes sharing one would evict each other's files.
+
+pub mod format;
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+use super::key::CacheKey;
+use super::store::CachedObject;
+use super::ttl::StaleWindows;
+use crate::sendfile::{MIN_BODY, Mirror};
+
+/// Objects up to this fraction of the disk size (a quarter) are cached on disk.
+pub const MAX_OBJECT_DIVISOR: u64 = 4;
+/// Bytes of bodies that may wait for the writer thread; beyond it, new writes are dropped (an
+/// object larger than this is taken only when nothing waits). The churn benchmark's peak RSS
+/// was 581 MiB with a bound of 256 MiB (a 64 MiB memory tier).
+pub const MAX_QUEUED: u64 = 64 << 20;
+/// Bytes the index is reckoned to spend per entry beyond its key and path (for metrics).
+const ENTRY_OVERHEAD: u64 = 160;
+
+/// Why the disk tier could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    /// The directory cannot be created, read or written.
+    #[error("the disk cache directory {dir} is not usable: {source}")]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// A file could not be read back.
+    #[error("disk cache I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// A file is damaged or does not hold the key asked for.
+    #[error("damaged disk cache file: {0}")]
+    Corrupt(#[from] format::FormatError),
+    /// A file holds another key than its index entry says.
+    #[error("disk cache file holds another key")]
+    WrongKey,
+}
+
+/// Counters and sizes of the disk tier, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Objects in the index.
+    pub entries: u64,
+    /// Bytes of the files in the index.
+    pub used_bytes: u64,
+    /// `--disk-cache-size`.
+    pub capacity_bytes: u64,
+    /// Approximate bytes of memory the index takes.
+    pub index_bytes: u64,
+    /// Lookups answered from disk.
+    pub hits: u64,
+    /// Body bytes of the objects read back from disk.
+    pub hit_bytes: u64,
+    /// Objects written.
+    pub writes: u64,
+    /// Bytes written.
+    pub write_bytes: u64,
+    /// Writes that failed (logged).
+    pub write_errors: u64,
+    /// Writes dropped because the queue was full or writes are off.
+    pub writes_dropped: u64,
+    /// Objects evicted to make room.
+    pub evictions: u64,
+    /// Bytes evicted.
+    pub evicted_bytes: u64,
+    /// Objects removed by invalidations (at start too).
+    pub invalidated: u64,
+    /// Files refused when loading or reading (damaged, torn, mismatched).
+    pub corrupt: u64,
+    /// Milliseconds the index took to load at start.
+    pub load_millis: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    hit_bytes: AtomicU64,
+    writes: AtomicU64,
+    write_bytes: AtomicU64,
+    write_errors: AtomicU64,
+    writes_dropped: AtomicU64,
+    evictions: AtomicU64,
+    evicted_bytes: AtomicU64,
+    invalidated: AtomicU64,
+    corrupt: AtomicU64,
+    load_millis: AtomicU64,
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// One object on disk, as the index knows it.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: u64,
+    file_len: u64,
+    body_offset: u64,
+    dist: Arc<str>,
+    path_and_query: Box<str>,
+    written_at: SystemTime,
+    stored_at: SystemTime,
+    ttl: Duration,
+    keep: Duration,
+    referenced: bool,
+}
+
+impl Entry {
+    fn held(&self, now: SystemTime) -> bool {
+        let age = now.duration_since(self.stored_at).unwrap_or(Duration::ZERO);
+        age < self.ttl.saturating_add(self.keep)
+    }
+
+    fn weight(&self, key_len: usize) -> u64 {
+        key_len as u64 + self.path_and_query.len() as u64 + ENTRY_OVERHEAD
+    }
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    map: HashMap<Bytes, Entry>,
+    /// The CLOCK queue: keys with the id they had when queued (stale pairs are skipped).
+    clock: VecDeque<(Bytes, u64)>,
+    used: u64,
+    index_bytes: u64,
+    generations: HashMap<Arc<str>, u64>,
+    /// Objects queued for writing, found here until their file is committed (an object above
+    /// the memory tier's bound is nowhere else meanwhile).
+    pending: HashMap<CacheKey, Arc<CachedObject>>,
+}
+
+impl Index {
+    fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
+        self.used += entry.file_len;
+        self.index_bytes += entry.weight(key.len());
+        self.clock.push_back((key.clone(), entry.id));
+        let old = self.map.insert(key.clone(), entry);
+        if let Some(o) = &old {
+            self.used -= o.file_len;
+            self.index_bytes -= o.weight(key.len());
+        }
+        old
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        self.used -= e.file_len;
+        self.index_bytes -= e.weight(key.len());
+        Some(e)
+    }
+
+    /// Removes the entry of `key` only if it is still file `id`.
+    fn remove_id(&mut self, key: &[u8], id: u64) -> Option<Entry> {
+        if self.map.get(key).is_some_and(|e| e.id == id) {
+            self.remove(key)
+        } else {
+            None
+        }
+    }
+
+    /// CLOCK: the next victim, or `None` when the index is empty.
+    fn evict_one(&mut self) -> Option<Entry> {
+        while let Some((key, id)) = self.clock.pop_front() {
+            let Some(e) = self.map.get_mut(&key) else {
+                continue;
+            };
+            if e.id != id {
+                continue;
+            }
+            if e.referenced {
+                e.referenced = false;
+                self.clock.push_back((key, id));
+                continue;
+            }
+            return self.remove(&key);
+        }
+        None
+    }
+
+    fn generation(&self, dist: &str) -> u64 {
+        self.generations.get(dist).copied().unwrap_or(0)
+    }
+}
+
+enum Job {
+    Write {
+        key: CacheKey,
+        obj: Arc<CachedObject>,
+        generation: u64,
+    },
+    Unlink(Vec<u64>),
+    Flush(mpsc::Sender<()>),
+}
+
+struct Inner {
+    dir: PathBuf,
+    objects: PathBuf,
+    tmp: PathBuf,
+    capacity: u64,
+    index: Mutex<Index>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    queued: AtomicU64,
+    writes_off: AtomicBool,
+    last_error_log: Mutex<Option<Instant>>,
+    counters: Counters,
+}
+
+/// The disk tier. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct DiskTier {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DiskTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskTier")
+            .field("dir", &self.inner.dir)
+            .field("capacity", &self.inner.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn file_name(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+impl DiskTier {
+    /// Opens (creating it if needed) the tier in `dir`, holding at most `capacity` bytes of
+    /// files, and loads its index; `now` (the edge's clock) drops objects no longer held. A
+    /// directory that cannot be created or written is an error: the caller goes on without
+    /// the tier.
+    pub fn open(dir: &Path, capacity: u64, now: SystemTime) -> Result<DiskTier, DiskError> {
+        let objects = dir.join("objects");
+        let tmp = dir.join("tmp");
+        let dir_err = |source| DiskError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(&objects).map_err(dir_err)?;
+        fs::create_dir_all(&tmp).map_err(dir_err)?;
+        // Leftovers of writes a crash interrupted; and a probe that the directory is writable.
+        for e in fs::read_dir(&tmp).map_err(dir_err)?.flatten() {
+            let _ = fs::remove_file(e.path());
+        }
+        let probe = tmp.join("probe");
+        File::create(&probe)
+            .and_then(|mut f| f.write_all(b"probe"))
+            .map_err(dir_err)?;
+        let _ = fs::remove_file(&probe);
+
+        let started = Instant::now();
+        let (index, corrupt) = load_index(&objects, now).map_err(dir_err)?;
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            objects,
+            tmp,
+            capacity,
+            index: Mutex::new(index),
+            jobs: Mutex::new(None),
+            queued: AtomicU64::new(0),
+            writes_off: AtomicBool::new(false),
+            last_error_log: Mutex::new(None),
+            counters: Counters::default(),
+        });
+        add(&inner.counters.corrupt, corrupt);
+        // A smaller size than last time: evict down to it.
+        let victims = {
+            let mut index = lock(&inner.index);
+            let mut v = Vec::new();
+            while index.used > capacity {
+                match index.evict_one() {
+                    Some(e) => v.push(e),
+                    None => break,
+                }
+            }
+            v
+        };
+        inner.evicted(&victims);
+        for e in &victims {
+            let _ = fs::remove_file(inner.objects.join(file_name(e.id)));
+        }
+        let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        inner.counters.load_millis.store(millis, Ordering::Relaxed);
+
+        let (tx, rx) = mpsc::channel();
+        *lock(&inner.jobs) = Some(tx);
+        let worker = Arc::clone(&inner);
+        std::thread::Builder::new()
+            .name("edgegate-disk-cache".into())
+            .spawn(move || worker.run(rx))
+            .map_err(dir_err)?;
+        let tier = DiskTier { inner };
+        let s = tier.stats();
+        tracing::info!(
+            dir = %dir.display(),
+            objects = s.entries,
+            bytes = s.used_bytes,
+            refused = corrupt,
+            millis,
+            "disk cache loaded"
+        );
+        Ok(tier)
+    }
+
+    /// The largest object cached on disk: a quarter of the disk size.
+    pub fn max_object_size(&self) -> u64 {
+        self.inner.capacity / MAX_OBJECT_DIVISOR
+    }
+
+    /// The distribution's write generation, to pass to [`DiskTier::store`].
+    pub fn generation(&self, dist_id: &str) -> u64 {
+        lock(&self.inner.index).generation(dist_id)
+    }
+
+    /// Queues `obj` to be written under `key`; `generation` is [`DiskTier::generation`] read
+    /// when the object was accepted, so that an invalidation in between discards the write.
+    /// Dropped (and counted) when too large, when writes are off, or when the queue is full.
+    pub fn store(&self, key: &CacheKey, obj: Arc<CachedObject>, generation: u64) {
+        let inner = &self.inner;
+        let size = obj.body.len() as u64;
+        if size > self.max_object_size() {
+            return;
+        }
+        let queued = inner.queued.load(Ordering::Relaxed);
+        if inner.writes_off.load(Ordering::Relaxed) || (queued > 0 && queued + size > MAX_QUEUED) {
+            add(&inner.counters.writes_dropped, 1);
+            return;
+        }
+        inner.queued.fetch_add(size, Ordering::Relaxed);
+        lock(&inner.index)
+            .pending
+            .insert(key.clone(), Arc::clone(&obj));
+        let job = Job::Write {
+            key: key.clone(),
+            obj,
+            generation,
+        };
+        if !inner.send(job) {
+            lock(&inner.index).pending.remove(key);
+            inner.queued.fetch_sub(size, Ordering::Relaxed);
+            add(&inner.counters.writes_dropped, 1);
+        }
+    }
+
+    /// Looks `key` up at `now` and reads its object back (on a blocking thread), checking it
+    /// whole; the object's mirror is the cache file when `mirrors` is on. `None` when it is not
+    /// on disk, no longer held, or damaged (then it is removed).
+    pub async fn load(
+        &self,
+        key: &CacheKey,
+        now: SystemTime,
+        mirrors: bool,
+    ) -> Option<Arc<CachedObject>> {
+        let inner = &self.inner;
+        let entry = {
+            let mut index = lock(&inner.index);
+            if let Some(obj) = index.pending.get(key) {
+                let obj = obj.is_held(now).then(|| Arc::clone(obj))?;
+                add(&inner.counters.hits, 1);
+                add(&inner.counters.hit_bytes, obj.body.len() as u64);
+                return Some(obj);
+            }
+            let e = index.map.get_mut(key.as_bytes())?;
+            if !e.held(now) {
+                let id = e.id;
+                index.remove_id(key.as_bytes(), id);
+                drop(index);
+                inner.send(Job::Unlink(vec![id]));
+                return None;
+            }
+            e.referenced = true;
+            e.clone()
+        };
+        let id = entry.id;
+        let path = inner.objects.join(file_name(id));
+        let want = Bytes::copy_from_slice(key.as_bytes());
+        let read =
+            tokio::task::spawn_blocking(move || read_object(&path, &entry, &want, mirrors)).await;
+        match read {
+            Ok(Ok(obj)) => {
+                add(&inner.counters.hits, 1);
+                add(&inner.counters.hit_bytes, obj.body.len() as u64);
+                Some(Arc::new(obj))
+            }
+            Ok(Err(error)) => {
+                // Removed, or damaged: either way it is gone from the index.
+                if lock(&inner.index).remove_id(key.as_bytes(), id).is_some() {
+                    inner.send(Job::Unlink(vec![id]));
+                }
+                if !matches!(&error, DiskError::Io(e) if e.kind() == io::ErrorKind::NotFound) {
+                    add(&inner.counters.corrupt, 1);
+                    inner.log_error("a disk cache file was refused and deleted", &error);
+                }
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Removes every entry of `dist_id` whose path and query `matches`, written before
+    /// `before` when given (an invalidation made while the edge was down), and discards
+    /// writes of the distribution queued earlier. Returns how many entries were removed.
+    pub fn invalidate(
+        &self,
+        dist_id: &str,
+        matches: &dyn Fn(&str) -> bool,
+        before: Option<SystemTime>,
+    ) -> u64 {
+        let inner = &self.inner;
+        let ids: Vec<u64> = {
+            let mut index = lock(&inner.index);
+            let victims: Vec<Bytes> = index
+                .map
+                .iter()
+                .filter(|(_, e)| {
+                    &*e.dist == dist_id
+                        && matches(&e.path_and_query)
+                        && before.is_none_or(|t| e.written_at < t)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            if before.is_none() {
+                index
+                    .pending
+                    .retain(|k, _| !(k.dist_id() == dist_id && matches(k.path_and_query())));
+                match index.generations.get_mut(dist_id) {
+                    Some(g) => *g += 1,
+                    None => {
+                        index.generations.insert(Arc::from(dist_id), 1);
+                    }
+                }
+            }
+            victims
+                .iter()
+                .filter_map(|k| index.remove(k).map(|e| e.id))
+                .collect()
+        };
+        let n = ids.len() as u64;
+        add(&inner.counters.invalidated, n);
+        if !ids.is_empty() && !inner.send(Job::Unlink(ids.clone())) {
+            for id in ids {
+                let _ = fs::remove_file(inner.objects.join(file_name(id)));
+            }
+        }
+        n
+    }
+
+    /// Waits until every write and deletion queued so far is done (shutdown, tests).
+    pub async fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.inner.send(Job::Flush(tx)) {
+            let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
+        }
+    }
+
+    /// Current counters and sizes.
+    pub fn stats(&self) -> DiskStats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (entries, used, index_bytes) = {
+            let i = lock(&self.inner.index);
+            (i.map.len() as u64, i.used, i.index_bytes)
+        };
+        DiskStats {
+            entries,
+            used_bytes: used,
+            capacity_bytes: self.inner.capacity,
+            index_bytes,
+            hits: get(&c.hits),
+            hit_bytes: get(&c.hit_bytes),
+            writes: get(&c.writes),
+            write_bytes: get(&c.write_bytes),
+            write_errors: get(&c.write_errors),
+            writes_dropped: get(&c.writes_dropped),
+            evictions: get(&c.evictions),
+            evicted_bytes: get(&c.evicted_bytes),
+            invalidated: get(&c.invalidated),
+            corrupt: get(&c.corrupt),
+            load_millis: get(&c.load_millis),
+        }
+    }
+}
+
+impl Inner {
+    fn send(&self, job: Job) -> bool {
+        lock(&self.jobs)
+            .as_ref()
+            .is_some_and(|tx| tx.send(job).is_ok())
+    }
+
+    fn evicted(&self, victims: &[Entry]) {
+        add(&self.counters.evictions, victims.len() as u64);
+        add(
+            &self.counters.evicted_bytes,
+            victims.iter().map(|e| e.file_len).sum(),
+        );
+    }
+
+    /// Logs a disk error, at most once every 10 s.
+    fn log_error(&self, what: &str, error: &dyn std::fmt::Display) {
+        let mut last = lock(&self.last_error_log);
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::error!(dir = %self.dir.display(), %error, "{what}");
+        }
+    }
+
+    /// The writer thread: writes, deletions and flushes, in order.
+    fn run(self: Arc<Self>, rx: mpsc::Receiver<Job>) {
+        static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+        let next = NEXT.get_or_init(|| AtomicU64::new(fastrand::u64(..) >> 8));
+        while let Ok(job) = rx.recv() {
+            match job {
+                Job::Write {
+                    key,
+                    obj,
+                    generation,
+                } => {
+                    let size = obj.body.len() as u64;
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    self.write(&key, &obj, generation, id);
+                    // Committed (or failed): no longer found among the pending ones.
+                    let mut index = lock(&self.index);
+                    if index
+                        .pending
+                        .get(&key)
+                        .is_some_and(|p| Arc::ptr_eq(p, &obj))
+                    {
+                        index.pending.remove(&key);
+                    }
+                    drop(index);
+                    self.queued.fetch_sub(size, Ordering::Relaxed);
+                }
+                Job::Unlink(ids) => {
+                    for id in ids {
+                        let _ = fs::remove_file(self.objects.join(file_name(id)));
+                    }
+                }
+                Job::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    /// Evicts until `need` more bytes fit; deletes the victims' files.
+    fn make_room(&self, need: u64) {
+        let victims = {
+            let mut index = lock(&self.index);
+            let mut v = Vec::new();
+            while index.used + need > self.capacity {
+                match index.evict_one() {
+                    Some(e) => v.push(e),
+                    None => break,
+                }
+            }
+            v
+        };
+        self.evicted(&victims);
+        for e in &victims {
+            let _ = fs::remove_file(self.objects.join(file_name(e.id)));
+        }
+    }
+
+    fn write(&self, key: &CacheKey, obj: &CachedObject, generation: u64, id: u64) {
+        let head = format::Head {
+            key: key.as_bytes().to_vec(),
+            dist_id: key.dist_id().to_owned(),
+            path_and_query: key.path_and_query().to_owned(),
+            status: obj.status,
+            stored_at: obj.stored_at,
+            written_at: SystemTime::now(),
+            ttl: obj.ttl,
+            origin_age: obj.origin_age,
+            while_revalidate: obj.stale.while_revalidate,
+            if_error: obj.stale.if_error,
+            keep: obj.keep,
+            body_len: obj.body.len() as u64,
+            headers: obj.headers.clone(),
+        };
+        let head_bytes = format::encode_head(&head);
+        let file_len = head_bytes.len() as u64 + head.body_len + format::TRAILER_LEN;
+        self.make_room(file_len);
+        let tmp = self.tmp.join(file_name(id));
+        let done = self.objects.join(file_name(id));
+        let mut result = write_file(&tmp, &head_bytes, &obj.body, &done);
+        if let Err(e) = &result
+            && e.kind() == io::ErrorKind::StorageFull
+        {
+            // The file system is fuller than our own count says: evict an eighth more, retry
+            // once.
+            self.make_room(file_len + self.capacity / 8);
+            result = write_file(&tmp, &head_bytes, &obj.body, &done);
+        }
+        if let Err(error) = result {
+            let _ = fs::remove_file(&tmp);
+            add(&self.counters.write_errors, 1);
+            let off = matches!(
+                error.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            );
+            if off {
+                self.writes_off.store(true, Ordering::Relaxed);
+                self.log_error(
+                    "disk cache writes turned off (the edge goes on with the memory cache and the objects already on disk)",
+                    &error,
+                );
+            } else {
+                self.log_error(
+                    "a disk cache write failed; the object stays in memory only",
+                    &error,
+                );
+            }
+            return;
+        }
+        let entry = Entry {
+            id,
+            file_len,
+            body_offset: head_bytes.len() as u64,
+            dist: Arc::from(head.dist_id.as_str()),
+            path_and_query: head.path_and_query.into_boxed_str(),
+            written_at: head.written_at,
+            stored_at: head.stored_at,
+            ttl: head.ttl,
+            keep: head.keep,
+            referenced: false,
+        };
+        let stale = {
+            let mut index = lock(&self.index);
+            if index.generation(key.dist_id()) == generation {
+                index
+                    .insert(Bytes::copy_from_slice(key.as_bytes()), entry)
+                    .map(|old| old.id)
+            } else {
+                // Invalidated while it was queued.
+                Some(id)
+            }
+        };
+        if let Some(old) = stale {
+            let _ = fs::remove_file(self.objects.join(file_name(old)));
+        }
+        add(&self.counters.writes, 1);
+        add(&self.counters.write_bytes, file_len);
+    }
+}
+
+/// Writes `head`, `body` and the trailer to `tmp`, syncs the data and renames it to `done`.
+fn write_file(tmp: &Path, head: &[u8], body: &[u8], done: &Path) -> io::Result<()> {
+    let mut f = File::create(tmp)?;
+    f.write_all(head)?;
+    f.write_all(body)?;
+    f.write_all(&format::trailer(format::crc(body), body.len() as u64))?;
+    f.sync_data()?;
+    drop(f);
+    fs::rename(tmp, done)
+}
+
+/// Reads a file's head and checks its length and trailer (not the body).
+fn read_entry(path: &Path) -> Result<(format::Head, Entry), DiskError> {
+    let f = File::open(path)?;
+    let file_len = f.metadata()?.len();
+    let mut prefix = [0u8; format::PREFIX_LEN as usize];
+    f.read_exact_at(&mut prefix, 0)?;
+    let head_len = format::head_len(&prefix)?;
+    let mut head = vec![0u8; head_len as usize + 4];
+    f.read_exact_at(&mut head, format::PREFIX_LEN)?;
+    let head = format::decode_head(&head)?;
+    let body_offset = format::body_offset(head_len);
+    if body_offset + head.body_len + format::TRAILER_LEN != file_len {
+        return Err(format::FormatError::Length.into());
+    }
+    let mut trailer = [0u8; format::TRAILER_LEN as usize];
+    f.read_exact_at(&mut trailer, body_offset + head.body_len)?;
+    format::check_trailer(&trailer, head.body_len)?;
+    let id = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| u64::from_str_radix(n, 16).ok())
+        .ok_or(format::FormatError::Magic)?;
+    let entry = Entry {
+        id,
+        file_len,
+        body_offset,
+        dist: Arc::from(head.dist_id.as_str()),
+        path_and_query: head.path_and_query.clone().into_boxed_str(),
+        written_at: head.written_at,
+        stored_at: head.stored_at,
+        ttl: head.ttl,
+        keep: head.keep,
+        referenced: false,
+    };
+    Ok((head, entry))
+}
+
+/// Reads an object back whole and checks it: head, length, trailer, key and body checksum.
+fn read_object(
+    path: &Path,
+    entry: &Entry,
+    key: &[u8],
+    mirrors: bool,
+) -> Result<CachedObject, DiskError> {
+    let (head, e) = read_entry(path)?;
+    if head.key != key || e.file_len != entry.file_len {
+        return Err(DiskError::WrongKey);
+    }
+    let f = File::open(path)?;
+    let mut body = vec![0u8; usize::try_from(head.body_len).unwrap_or(usize::MAX)];
+    f.read_exact_at(&mut body, e.body_offset)?;
+    let mut trailer = [0u8; format::TRAILER_LEN as usize];
+    f.read_exact_at(&mut trailer, e.body_offset + head.body_len)?;
+    let sum = format::check_trailer(&trailer, head.body_len)?;
+    if format::crc(&body) != sum {
+        return Err(format::FormatError::BodyChecksum.into());
+    }
+    let body = Bytes::from(body);
+    let mirror = if mirrors && body.len() >= MIN_BODY {
+        Mirror::of_file(f.into(), e.body_offset, &body)
+    } else {
+        None
+    };
+    // The body keeps its mirror alive while any part of it is being sent, even when the object
+    // itself is not kept (above the memory tier's bound).
+    let body = mirror.as_ref().map_or(body, Mirror::pinned_body);
+    Ok(CachedObject {
+        status: head.status,
+        headers: head.headers,
+        body,
+        mirror,
+        stored_at: head.stored_at,
+        ttl: head.ttl,
+        origin_age: head.origin_age,
+        stale: StaleWindows {
+            while_revalidate: head.while_revalidate,
+            if_error: head.if_error,
+        },
+        keep: head.keep,
+        error_cached_until: AtomicU64::new(0),
+        annex: OnceLock::new(),
+    })
+}
+
+/// Threads that read the index at start.
+const LOADERS: usize = 4;
+
+/// Reads every file's head in `objects` (on [`LOADERS`] threads); damaged, torn or no longer
+/// held files are deleted. Returns the index and how many files were refused as damaged.
+fn load_index(objects: &Path, now: SystemTime) -> io::Result<(Index, u64)> {
+    let paths: Vec<PathBuf> = fs::read_dir(objects)?.flatten().map(|e| e.path()).collect();
+    let chunk = paths.len().div_ceil(LOADERS).max(1);
+    let loaded: Vec<(Vec<(Bytes, Entry)>, u64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut ok = Vec::with_capacity(part.len());
+                    let mut refused = 0;
+                    for p in part {
+                        match read_entry(p) {
+                            Ok((head, entry)) if entry.held(now) => {
+                                ok.push((Bytes::from(head.key), entry));
+                            }
+                            Ok(_) => {
+                                let _ = fs::remove_file(p);
+                            }
+                            Err(error) => {
+                                refused += 1;
+                                tracing::warn!(file = %p.display(), %error, "damaged disk cache file deleted");
+                                let _ = fs::remove_file(p);
+                            }
+                        }
+                    }
+                    (ok, refused)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut all = Vec::with_capacity(paths.len());
+    let mut refused = 0;
+    for (ok, r) in loaded {
+        all.extend(ok);
+        refused += r;
+    }
+    // Oldest first: the CLOCK queue's order.
+    all.sort_by_key(|(_, e)| e.written_at);
+    let mut index = Index::default();
+    for (key, entry) in all {
+        // A key written twice (a crash between a rename and the old file's deletion): the
+        // newer one stays.
+        if let Some(old) = index.insert(key, entry) {
+            let _ = fs::remove_file(objects.join(file_name(old.id)));
+        }
+    }
+    Ok((index, refused))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::key::{KeySpec, build};
+    use http::{HeaderMap, StatusCode};
+
+    fn key(path: &str) -> CacheKey {
+        build(
+            "D1",
+            false,
+            path,
+            None,
+            &HeaderMap::new(),
+            &KeySpec::default(),
+            &|_| false,
+        )
+    }
+
+    fn object(body: &[u8], now: SystemTime) -> Arc<CachedObject> {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        Arc::new(CachedObject {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::copy_from_slice(body),
+            mirror: None,
+            stored_at: now,
+            ttl: Duration::from_secs(3600),
+            origin_age: Duration::ZERO,
+            stale: StaleWindows::default(),
+            keep: Duration::ZERO,
+            error_cached_until: AtomicU64::new(0),
+            annex: OnceLock::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn objects_survive_a_reopen_and_damage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 1 << 20, now).unwrap();
+        let (a, b) = (key("/a"), key("/b"));
+        tier.store(&a, object(b"alpha", now), tier.generation("D1"));
+        tier.store(&b, object(&[7u8; 20_000], now), tier.generation("D1"));
+        tier.flush().await;
+        assert_eq!(tier.stats().entries, 2);
+        let got = tier.load(&a, now, true).await.expect("a is on disk");
+        assert_eq!(&got.body[..], b"alpha");
+        assert!(got.mirror.is_none(), "too small for a mirror");
+        drop(tier);
+        let tier = DiskTier::open(dir.path(), 1 << 20, now).unwrap();
+        let got = tier.load(&b, now, true).await.expect("b is on disk");
+        assert_eq!(got.body.len(), 20_000);
+        let mirror = Arc::downgrade(got.mirror.as_ref().expect("its mirror is the cache file"));
+        // A range of the body, all that is left once the response's object is dropped, keeps
+        // the mirror (and so the open file) alive until it is written.
+        let range = got.body.slice(100..MIN_BODY + 100);
+        drop(got);
+        assert!(mirror.upgrade().is_some());
+        drop(range);
+        assert!(mirror.upgrade().is_none());
+        drop(tier);
+
+        // Damage b's body: the index still loads it (head and trailer are intact), but the
+        // read refuses it and deletes it.
+        let objects = dir.path().join("objects");
+        let files: Vec<_> = fs::read_dir(&objects).unwrap().flatten().collect();
+        assert_eq!(files.len(), 2);
+        for f in &files {
+            let p = f.path();
+            let bytes = fs::read(&p).unwrap();
+            if bytes.windows(3).any(|w| w == [7, 7, 7]) {
+                let mut bytes = bytes;
+                let n = bytes.len();
+                bytes[n - 100] ^= 0xff;
+                fs::write(&p, bytes).unwrap();
+            }
+        }
+        // And a torn file (no trailer) and a stray temporary file.
+        fs::write(objects.join(file_name(99)), b"EGDISK01\x05\0\0\0abc").unwrap();
+        fs::write(dir.path().join("tmp").join("x"), b"partial").unwrap();
+        let tier = DiskTier::open(dir.path(), 1 << 20, now).unwrap();
+        assert_eq!(tier.stats().entries, 2, "the torn file is refused at load");
+        assert_eq!(tier.stats().corrupt, 1);
+        assert!(
+            tier.load(&b, now, false).await.is_none(),
+            "a damaged body is never served"
+        );
+        assert_eq!(tier.stats().corrupt, 2);
+        assert_eq!(tier.stats().entries, 1);
+        assert!(tier.load(&a, now, false).await.is_some());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn clock_eviction_keeps_referenced_objects_and_the_size_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        // 4 files of about 100 KiB fit in 450 KiB.
+        let tier = DiskTier::open(dir.path(), 450 << 10, now).unwrap();
+        let body = vec![1u8; 100 << 10];
+        let keys: Vec<CacheKey> = (0..4).map(|i| key(&format!("/o{i}"))).collect();
+        for k in &keys {
+            tier.store(k, object(&body, now), 0);
+        }
+        tier.flush().await;
+        assert!(tier.load(&keys[0], now, false).await.is_some());
+        let extra = key("/o4");
+        tier.store(&extra, object(&body, now), 0);
+        tier.flush().await;
+        let s = tier.stats();
+        assert!(s.used_bytes <= 450 << 10, "{s:?}");
+        assert_eq!(s.evictions, 1);
+        assert!(
+            tier.load(&keys[0], now, false).await.is_some(),
+            "referenced: kept"
+        );
+        assert!(
+            tier.load(&keys[1], now, false).await.is_none(),
+            "oldest unreferenced: evicted"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalidation_removes_entries_and_discards_queued_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 1 << 20, now).unwrap();
+        let (a, b) = (key("/img/a"), key("/doc/b"));
+        let g = tier.generation("D1");
+        tier.store(&a, object(b"a", now), g);
+        tier.store(&b, object(b"b", now), g);
+        tier.flush().await;
+        assert_eq!(tier.invalidate("D1", &|p| p.starts_with("/img/"), None), 1);
+        // A write accepted before an invalidation and queued until after it never lands.
+        tier.store(&a, object(b"a", now), g);
+        tier.flush().await;
+        assert!(tier.load(&a, now, false).await.is_none());
+        assert!(tier.load(&b, now, false).await.is_some());
+        // An invalidation made while the edge was down applies to older files only.
+        let later = SystemTime::now() + Duration::from_secs(1);
+        assert_eq!(
+            tier.invalidate("D1", &|_| true, Some(now - Duration::from_secs(60))),
+            0
+        );
+        assert_eq!(tier.invalidate("D1", &|_| true, Some(later)), 1);
+    }
+
+    /// 10,000 objects by default; `EDGEGATE_DISK_INDEX_OBJECTS=100000` for the figure in
+    /// docs/performance.md (writing the files is what takes most of the test's time).
+    #[test]
+    fn the_index_of_many_objects_loads_in_seconds() {
+        let count: u64 = std::env::var("EDGEGATE_DISK_INDEX_OBJECTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let dir = tempfile::tempdir().unwrap();
+        let objects = dir.path().join("objects");
+        fs::create_dir_all(&objects).unwrap();
+        let now = SystemTime::now();
+        let obj = object(&[5u8; 512], now);
+        for i in 0..count {
+            let k = key(&format!("/objects/{i}"));
+            let head = format::encode_head(&format::Head {
+                key: k.as_bytes().to_vec(),
+                dist_id: "D1".into(),
+                path_and_query: k.path_and_query().into(),
+                status: obj.status,
+                stored_at: now,
+                written_at: now,
+                ttl: obj.ttl,
+                origin_age: Duration::ZERO,
+                while_revalidate: Duration::ZERO,
+                if_error: None,
+                keep: Duration::ZERO,
+                body_len: obj.body.len() as u64,
+                headers: obj.headers.clone(),
+            });
+            let mut bytes = head;
+            bytes.extend_from_slice(&obj.body);
+            bytes.extend_from_slice(&format::trailer(format::crc(&obj.body), 512));
+            fs::write(objects.join(file_name(i + 1)), bytes).unwrap();
+        }
+        let started = Instant::now();
+        let tier = DiskTier::open(dir.path(), 1 << 30, now).unwrap();
+        let took = started.elapsed();
+        assert_eq!(tier.stats().entries, count);
+        eprintln!("index of {count} objects loaded in {took:?}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+}

@@ -1,0 +1,413 @@
+//! The disk cache tier (`disk_cache`, `disk_cache_size`) through the real server: objects
+//! survive a restart as hits, a SIGKILL of the real binary in the middle of fills never leaves
+//! a torn object that is served later, invalidations reach disk entries (also those made while
+//! the edge was down), an unusable directory or a tiny disk size degrades without failing a
+//! request, and an object above the memory tier's bound is cached on disk and served with
+//! ranges.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::awscli::aws_json;
+use crate::common::origin::{TestOrigin, big_body};
+use crate::common::{HOST, TestEdge, custom_origin_config, get, send};
+
+/// The test distribution in front of `port`, with a disk tier in `disk` and the given settings.
+///
+/// Without `sendfile`: tests/edge.rs counts the process-wide bytes sent with it and must be the
+/// only test of this binary that moves the count. That disk hits leave through `sendfile` from
+/// the cache file, and that the file stays open while hyper writes a body nothing else holds,
+/// is shown by the unit tests of `cache::disk` and `sendfile`.
+fn config(port: u16, disk: &Path, settings: &str) -> String {
+    format!(
+        "sendfile = false\ndisk_cache = {:?}\n{settings}\n{}",
+        disk.display().to_string(),
+        custom_origin_config(port)
+    )
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+async fn metrics(edge: &TestEdge) -> String {
+    get(edge.admin, "localhost", "/metrics").await.text()
+}
+
+async fn invalidate(edge: &TestEdge, paths: &[&str]) {
+    let mut args = vec![
+        "--endpoint-url".to_owned(),
+        format!("http://{}", edge.admin),
+        "cloudfront".to_owned(),
+        "create-invalidation".to_owned(),
+        "--distribution-id".to_owned(),
+        "ETEST0000001".to_owned(),
+        "--paths".to_owned(),
+    ];
+    args.extend(paths.iter().map(|p| p.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        aws_json(&refs)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out["Invalidation"]["Status"], "Completed");
+}
+
+#[tokio::test]
+async fn objects_on_disk_are_hits_after_a_restart() {
+    let origin = TestOrigin::start().await;
+    let disk = tempfile::tempdir().unwrap();
+    let cfg = config(origin.addr.port(), disk.path(), "");
+    let edge = TestEdge::start(&cfg).await;
+    for path in ["/big/70000/a.bin", "/small.txt"] {
+        let r = get(edge.viewer, HOST, path).await;
+        assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"), "{path}");
+    }
+    let r = get(edge.viewer, HOST, "/big/70000/a.bin").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(origin.hits(), 2);
+    edge.stop().await;
+
+    // A new edge with a fresh data directory and an empty memory cache: the disk tier answers.
+    let edge = TestEdge::start(&cfg).await;
+    let r = get(edge.viewer, HOST, "/big/70000/a.bin").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(&r.body[..], &big_body(70_000)[..]);
+    let r = get(edge.viewer, HOST, "/small.txt").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(r.text(), "origin:/small.txt");
+    assert_eq!(origin.hits(), 2, "the origin was not asked again");
+    let m = metrics(&edge).await;
+    assert_eq!(metric(&m, "edgegate_disk_cache_entries"), 2.0);
+    assert!(
+        m.contains("edgegate_cache_tier_hits_total{tier=\"disk\"} 2"),
+        "{m}"
+    );
+    // Promoted: the next hit comes from memory.
+    get(edge.viewer, HOST, "/small.txt").await;
+    let m = metrics(&edge).await;
+    assert!(
+        m.contains("edgegate_cache_tier_hits_total{tier=\"disk\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("edgegate_cache_tier_hits_total{tier=\"memory\"} 1"),
+        "{m}"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_object_above_the_memory_bound_is_cached_on_disk_and_served_with_ranges() {
+    let origin = TestOrigin::start().await;
+    let disk = tempfile::tempdir().unwrap();
+    // Memory tier 1 MiB: objects above 128 KiB were passed through uncached before.
+    let cfg = config(
+        origin.addr.port(),
+        disk.path(),
+        "cache_size = \"1MiB\"\ndisk_cache_size = \"64MiB\"",
+    );
+    let edge = TestEdge::start(&cfg).await;
+    let n = 3_000_000;
+    let want = big_body(n);
+    let path = format!("/big/{n}/video.mp4");
+    let r = get(edge.viewer, HOST, &path).await;
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    assert_eq!(&r.body[..], &want[..]);
+    let r = get(edge.viewer, HOST, &path).await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert!(r.body[..] == want[..]);
+    edge.stop().await;
+
+    // After a restart, from the cache file.
+    let edge = TestEdge::start(&cfg).await;
+    let r = get(edge.viewer, HOST, &path).await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(r.body.len(), n);
+    assert!(r.body[..] == want[..]);
+    let r = send(
+        edge.viewer,
+        "GET",
+        HOST,
+        &path,
+        &[("range", "bytes=1000000-1000999")],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(
+        r.header("content-range"),
+        Some("bytes 1000000-1000999/3000000")
+    );
+    assert_eq!(&r.body[..], &want[1_000_000..1_001_000]);
+    assert_eq!(origin.hits(), 1);
+    let m = metrics(&edge).await;
+    assert_eq!(metric(&m, "edgegate_cache_entries"), 0.0, "not in memory");
+    assert!(metric(&m, "edgegate_disk_cache_bytes") > n as f64, "{m}");
+    assert!(
+        m.contains("edgegate_cache_tier_hits_total{tier=\"disk\"} 2"),
+        "{m}"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn invalidations_reach_disk_entries_even_made_while_the_edge_was_down() {
+    let origin = TestOrigin::start().await;
+    let disk = tempfile::tempdir().unwrap();
+    let cfg = config(origin.addr.port(), disk.path(), "");
+    let edge = TestEdge::start(&cfg).await;
+    for p in ["/doc/a", "/doc/b", "/img/c"] {
+        get(edge.viewer, HOST, p).await;
+    }
+    assert_eq!(origin.hits(), 3);
+    invalidate(&edge, &["/img/*"]).await;
+    let data = edge.stop().await;
+
+    // The disk entry is gone too: a restarted edge misses.
+    let edge = TestEdge::start_in(&cfg, data).await;
+    let r = get(edge.viewer, HOST, "/img/c").await;
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    assert_eq!(origin.hits(), 4);
+    let data = edge.stop().await;
+
+    // An edge on the same state but without the disk tier invalidates /doc/a while the disk
+    // edge is down.
+    let plain = custom_origin_config(origin.addr.port());
+    let edge = TestEdge::start_in(&plain, data).await;
+    invalidate(&edge, &["/doc/a"]).await;
+    let data = edge.stop().await;
+
+    let edge = TestEdge::start_in(&cfg, data).await;
+    let r = get(edge.viewer, HOST, "/doc/a").await;
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    let r = get(edge.viewer, HOST, "/doc/b").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(origin.hits(), 5);
+    // And an invalidation now reaches an object that is on disk only (evicted from memory by
+    // the restart).
+    invalidate(&edge, &["/doc/*"]).await;
+    let r = get(edge.viewer, HOST, "/doc/b").await;
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    assert_eq!(origin.hits(), 6);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_unusable_directory_or_a_full_disk_degrades_to_memory() {
+    let origin = TestOrigin::start().await;
+    // A regular file where the directory should be.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let cfg = config(origin.addr.port(), file.path(), "");
+    let edge = TestEdge::start(&cfg).await;
+    let r = get(edge.viewer, HOST, "/a").await;
+    assert_eq!(r.status, 200);
+    let r = get(edge.viewer, HOST, "/a").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    let m = metrics(&edge).await;
+    assert!(!m.contains("edgegate_disk_cache_entries"), "{m}");
+    edge.stop().await;
+
+    // A 1 MiB disk tier filled several times over: it evicts and stays within its size, and
+    // every request is answered.
+    let disk = tempfile::tempdir().unwrap();
+    let cfg = config(
+        origin.addr.port(),
+        disk.path(),
+        "disk_cache_size = \"1MiB\"",
+    );
+    let edge = TestEdge::start(&cfg).await;
+    for i in 0..20 {
+        let r = get(edge.viewer, HOST, &format!("/big/200000/{i}")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body.len(), 200_000);
+    }
+    // Stopping waits for the queued disk writes.
+    edge.stop().await;
+    let edge = TestEdge::start(&cfg).await;
+    let m = metrics(&edge).await;
+    assert!(
+        metric(&m, "edgegate_disk_cache_bytes") <= (1 << 20) as f64,
+        "{m}"
+    );
+    assert!(metric(&m, "edgegate_disk_cache_entries") >= 3.0, "{m}");
+    let r = get(edge.viewer, HOST, "/big/200000/19").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    edge.stop().await;
+}
+
+/// An origin for the SIGKILL test: `/big/{n}/...` answers n bytes of [`big_body`]; the first
+/// request under `/stall/{n}/` gets the head and half the body, then nothing more.
+async fn stalling_origin() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stalls = Arc::new(AtomicUsize::new(0));
+    let s = stalls.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    let Ok(n) = conn.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end + 4);
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let n: usize = path
+                        .split('/')
+                        .nth(2)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(10);
+                    let body = big_body(n);
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncache-control: max-age=3600\r\ncontent-length: {n}\r\n\r\n"
+                    );
+                    let stall =
+                        path.starts_with("/stall/") && s.fetch_add(1, Ordering::SeqCst) == 0;
+                    if conn.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if stall {
+                        let _ = conn.write_all(&body[..n / 2]).await;
+                        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+                        return;
+                    }
+                    if conn.write_all(&body).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, stalls)
+}
+
+#[tokio::test]
+async fn a_sigkill_during_fills_never_serves_a_torn_object() {
+    let (port, _stalls) = stalling_origin().await;
+    let disk = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem");
+    let cfg = config(port, disk.path(), "");
+    let cfg_file = files.path().join("edge.toml");
+    std::fs::write(&cfg_file, cfg.replace("keys/demo-public.pem", key)).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgegate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--config")
+        .arg(&cfg_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("edgegate binary starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let viewer: std::net::SocketAddr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("viewer=http://"))
+        .expect("viewer address printed")
+        .parse()
+        .unwrap();
+
+    let sizes = [150_000, 600_000, 20_000, 1_000_000, 300_000, 2_000_000];
+    for (i, n) in sizes.iter().enumerate() {
+        let r = get(viewer, HOST, &format!("/big/{n}/{i}")).await;
+        assert_eq!(r.body.len(), *n);
+    }
+    // A fill cut in the middle: the edge has half the body when it is killed.
+    let mut conn = tokio::net::TcpStream::connect(viewer).await.unwrap();
+    conn.write_all(format!("GET /stall/400000/s HTTP/1.1\r\nhost: {HOST}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut got = 0;
+    let mut buf = vec![0u8; 65536];
+    while got < 150_000 {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the edge streamed part of the body");
+        got += n;
+    }
+    // At least one file committed (the writer thread works behind the responses), then the
+    // kill, with the later writes possibly in flight.
+    let objects = disk.path().join("objects");
+    for _ in 0..200 {
+        if std::fs::read_dir(&objects).is_ok_and(|mut d| d.next().is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(conn);
+
+    // A torn cache file beside the others (as if a write had been cut): refused at load.
+    let committed: Vec<_> = std::fs::read_dir(&objects)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    if let Some(p) = committed.first() {
+        let bytes = std::fs::read(p).unwrap();
+        std::fs::write(p, &bytes[..bytes.len() - 7]).unwrap();
+    }
+
+    let edge = TestEdge::start(&config(port, disk.path(), "")).await;
+    let mut hits = 0;
+    for (i, n) in sizes.iter().enumerate() {
+        let r = get(edge.viewer, HOST, &format!("/big/{n}/{i}")).await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body[..] == big_body(*n)[..],
+            "object {i} is whole and right"
+        );
+        if r.header("x-cache") == Some("Hit from cloudfront") {
+            hits += 1;
+        }
+    }
+    let r = get(edge.viewer, HOST, "/stall/400000/s").await;
+    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    assert!(r.body[..] == big_body(400_000)[..]);
+    let m = metrics(&edge).await;
+    if !committed.is_empty() {
+        assert!(hits >= 1, "the files committed before the kill are hits");
+        assert!(hits < sizes.len(), "the torn file is not one of them");
+        assert_eq!(metric(&m, "edgegate_disk_cache_refused_total"), 1.0, "{m}");
+    }
+    assert!(
+        !committed.is_empty(),
+        "fills were committed to disk before the kill"
+    );
+    edge.stop().await;
+}
