@@ -269,10 +269,35 @@
     throw new Error("Cannot find module '" + name + "'");
   };
 
+  // The request's methods: on its prototype, so they are neither enumerated nor serialised.
+  // rawQueryString() (2.0) gives the query string as received; for a TestFunction event
+  // (raw === null) the event's querystring joined back.
+  var raw, requestProto = {};
+  function joined(q) {
+    if (typeof q === "string") return q;
+    var out = [];
+    if (q && typeof q === "object") Object.keys(q).forEach(function (k) {
+      var f = q[k] || {}, all = Array.isArray(f.multiValue) && f.multiValue.length ? f.multiValue : [f];
+      all.forEach(function (m) { out.push(k + "=" + (m && m.value !== undefined ? m.value : "")); });
+    });
+    return out.length ? out.join("&") : undefined;
+  }
+  if (v2) Object.defineProperty(requestProto, "rawQueryString", {
+    value: function rawQueryString() { return raw === null ? joined(this.querystring) : raw; },
+    writable: true, configurable: true
+  });
+
   function noCodegen() { throw new EvalError("Code generation from strings is not allowed"); }
   return {
-    setNow: function (t) { now = t; },
-    run: function (handler, json) { return handler(JSON.parse(json)); },
+    begin: function (t, q) { now = t; raw = q; },
+    requestProto: requestProto,
+    adopt: function (event) {
+      if (event && typeof event === "object" && event.request && typeof event.request === "object" &&
+          Object.getPrototypeOf(event.request) === Object.prototype) {
+        Object.setPrototypeOf(event.request, requestProto);
+      }
+      return event;
+    },
     lockdown: function () {
       g.eval = noCodegen;
       [function () {}, async function () {}, function* () {}, async function* () {}].forEach(function (f) {

@@ -21,7 +21,9 @@ use crate::edge::error::EdgeError;
 use crate::edge::headers::XCache;
 use crate::functions::FunctionError;
 use crate::functions::engine::{self, EdgeLocation, Script};
-use crate::functions::event::{self, EventContext, RequestOutcome, RequestView};
+use crate::functions::event::{
+    self, EventContext, RequestEvent, RequestOutcome, RequestView, ResponseEvent,
+};
 
 /// What a viewer-request function decided.
 pub(super) enum RequestStep {
@@ -82,10 +84,16 @@ impl Edge {
             query: uri.query(),
             headers,
         };
-        let ev = event::request_event(&Self::event_context(ctx, request_id), &view);
-        let out = engine::invoke(script, &ev, self.now_ms(), &self.location())
+        let ev = RequestEvent {
+            cx: Self::event_context(ctx, request_id),
+            req: view,
+        };
+        let out = engine::invoke_with(script, &ev, self.now_ms(), &self.location())
             .map_err(|f| failed(script, f.error))?;
-        match event::apply_request(&out.output, &view).map_err(|e| failed(script, e))? {
+        let applied = out
+            .output
+            .and_then(|result| event::apply_request_result(&result, &view));
+        match applied.map_err(|e| failed(script, e))? {
             RequestOutcome::Continue {
                 uri,
                 query,
@@ -100,6 +108,9 @@ impl Edge {
                 let mut resp = Response::new(Body::from(r.body.unwrap_or_default()));
                 *resp.status_mut() = r.status;
                 *resp.headers_mut() = r.headers;
+                if let Some(reason) = r.reason {
+                    resp.extensions_mut().insert(reason);
+                }
                 Ok(RequestStep::Respond(Box::new(resp)))
             }
         }
@@ -129,21 +140,27 @@ impl Edge {
             query: ctx.query,
             headers: &f.headers,
         };
-        let ev = event::response_event(
-            &Self::event_context(ctx, request_id),
-            &view,
-            resp.status(),
-            resp.headers(),
-        );
-        let applied = engine::invoke(&f.script, &ev, self.now_ms(), &self.location())
+        let ev = ResponseEvent {
+            cx: Self::event_context(ctx, request_id),
+            req: view,
+            status: resp.status(),
+            headers: resp.headers(),
+        };
+        let applied = engine::invoke_with(&f.script, &ev, self.now_ms(), &self.location())
             .map_err(|fail| fail.error)
-            .and_then(|out| event::apply_response(&out.output, resp.status(), resp.headers()));
+            .and_then(|out| out.output)
+            .and_then(|result| {
+                event::apply_response_result(&result, resp.status(), resp.headers())
+            });
         match applied {
             Ok(None) => (resp, outcome),
             Ok(Some(change)) => {
                 let (mut parts, body) = resp.into_parts();
                 parts.status = change.status;
                 parts.headers = change.headers;
+                if let Some(reason) = change.reason {
+                    parts.extensions.insert(reason);
+                }
                 let mut outcome = outcome;
                 let body = match change.body {
                     Some(b) => {
