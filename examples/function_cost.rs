@@ -5,7 +5,9 @@
 //! the edge's way (the event built and the result read with the engine's own values) and, for
 //! comparison, through JSON (as `TestFunction` does).
 //!
-//!   cargo run --release --example function_cost [CALLS]
+//!   cargo run --release --example function_cost [CALLS] [direct|json|both]
+//!
+//! (`direct` or `json` times one way only, for a profiler.)
 
 use std::time::Instant;
 
@@ -81,8 +83,9 @@ fn main() {
         }
         t.elapsed().as_secs_f64() * 1e6 / calls as f64
     };
-    let call_us = time(&direct);
-    let json_us = time(&json);
+    let mode = std::env::args().nth(2).unwrap_or_else(|| "both".to_owned());
+    let call_us = if mode == "json" { 0.0 } else { time(&direct) };
+    let json_us = if mode == "direct" { 0.0 } else { time(&json) };
     println!("engine: QuickJS (rquickjs 0.14)");
     println!("load (parse + compile + prelude), per function version and thread: {load_us:.0} µs");
     println!("memory held by one loaded function: {} KiB", bytes / 1024);

@@ -59,6 +59,8 @@ pub struct Invocation<T = String> {
     pub utilization: u32,
     /// `console.log` lines.
     pub logs: Vec<String>,
+    /// Where the function sent the request with the origin-selection helpers (the last call).
+    pub origin: Option<super::origin_select::OriginCall>,
 }
 
 /// Where the edge running the function is, for `cloudfront.edgeLocation`.
@@ -259,6 +261,18 @@ fn push_log(line: String) {
     })
 }
 
+/// The origin-selection helpers' native side: records the call, logs what is not acted on;
+/// the message of the `TypeError` to throw when the arguments are refused.
+fn origin_call(helper: String, args: String) -> Option<String> {
+    match super::origin_select::record(&helper, &args) {
+        Ok(lines) => {
+            lines.into_iter().for_each(push_log);
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 /// A JS "binary" string (one char per byte) as bytes.
 fn bin_bytes(s: &str) -> Vec<u8> {
     s.chars().map(|c| (c as u32 & 0xff) as u8).collect()
@@ -396,6 +410,7 @@ impl Instance {
                 native.set("digest", Function::new(ctx.clone(), digest)?)?;
                 native.set("codec", Function::new(ctx.clone(), codec)?)?;
                 native.set("log", Function::new(ctx.clone(), push_log)?)?;
+                native.set("origin", Function::new(ctx.clone(), origin_call)?)?;
                 let location = Object::new(ctx.clone())?;
                 location.set("name", edge.name.as_str())?;
                 location.set("serverIp", "127.0.0.1")?;
@@ -606,13 +621,16 @@ pub fn invoke_with<I: EventIo>(
         }
     };
     take_logs();
+    super::origin_select::clear();
     let result = instance.call(io, now_ms);
     let logs = take_logs();
+    let origin = super::origin_select::take();
     match result {
         Ok((output, used)) => Ok(Invocation {
             output,
             utilization: utilization(used),
             logs,
+            origin,
         }),
         Err((error, used)) => {
             // A failed runtime is not reused: the next call starts from a fresh one.

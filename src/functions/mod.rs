@@ -9,11 +9,14 @@
 //! - [`check`]: what `CreateFunction`/`UpdateFunction` refuse (size, syntax, features the
 //!   runtime forbids).
 //! - [`event`]: HTTP request/response → event object → the function's result, applied.
+//! - [`origin_select`]: the `cloudfront` module's origin-selection helpers, checked and kept
+//!   for the edge.
 //! - [`record`]: the stored function with its DEVELOPMENT and LIVE stages.
 
 pub mod check;
 pub mod engine;
 pub mod event;
+pub mod origin_select;
 pub mod record;
 
 pub use engine::{Invocation, Script};

@@ -223,16 +223,22 @@
   qs.decode = qs.parse;
   qs.encode = qs.stringify;
 
-  function unsupported(name) {
-    return function () { throw new Error("cloudfront." + name + " is not supported by edgegate"); };
+  // The origin-selection helpers: checked and recorded natively (origin_select.rs); a refused
+  // argument throws here.
+  var originNative = native.origin;
+  function originHelper(name) {
+    return function () {
+      var refused = originNative(name, JSON.stringify(Array.prototype.slice.call(arguments)));
+      if (typeof refused === "string") throw new TypeError(refused);
+    };
   }
   var cf = {
     edgeLocation: edge,
     kvs: function () { throw new Error("The function has no key value store associated (edgegate does not run KeyValueStore yet)"); },
-    updateRequestOrigin: unsupported("updateRequestOrigin"),
-    selectRequestOriginById: unsupported("selectRequestOriginById"),
-    overrideRequestOrigin: unsupported("overrideRequestOrigin"),
-    createRequestOriginGroup: unsupported("createRequestOriginGroup")
+    updateRequestOrigin: originHelper("updateRequestOrigin"),
+    selectRequestOriginById: originHelper("selectRequestOriginById"),
+    overrideRequestOrigin: originHelper("overrideRequestOrigin"),
+    createRequestOriginGroup: originHelper("createRequestOriginGroup")
   };
 
   var modules = { crypto: crypto, querystring: qs };

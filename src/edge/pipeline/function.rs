@@ -19,6 +19,7 @@ use http::{Method, Response};
 use super::{Ctx, Edge, Head, Outcome};
 use crate::edge::error::EdgeError;
 use crate::edge::headers::XCache;
+use crate::edge::routing::Target;
 use crate::functions::FunctionError;
 use crate::functions::engine::{self, EdgeLocation, Script};
 use crate::functions::event::{
@@ -27,10 +28,11 @@ use crate::functions::event::{
 
 /// What a viewer-request function decided.
 pub(super) enum RequestStep {
-    /// Go on, with a new path and/or query string when `Some`.
+    /// Go on, with a new path and/or query string, and to another origin, when `Some`.
     Continue {
         uri: Option<String>,
         query: Option<String>,
+        target: Option<Target>,
     },
     /// Answer with this response.
     Respond(Box<Response<Body>>),
@@ -99,10 +101,29 @@ impl Edge {
                 query,
                 headers: new_headers,
             } => {
+                // Where the function sent the request (cloudfront.updateRequestOrigin and
+                // friends); the cache key does not change.
+                let target = match &out.origin {
+                    Some(call) => {
+                        if !call.warnings.is_empty()
+                            && let Some(suppressed) = ORIGIN_WARNINGS.admit()
+                        {
+                            tracing::warn!(function = %script.name, "{}{suppressed}", call.warnings.join("; "));
+                        }
+                        let t = super::forward::override_target(
+                            &call.change,
+                            &ctx.behavior.target,
+                            &ctx.dist.origins,
+                        )
+                        .map_err(|e| failed(script, e))?;
+                        Some(t)
+                    }
+                    None => None,
+                };
                 if let Some(h) = new_headers {
                     *headers = h;
                 }
-                Ok(RequestStep::Continue { uri, query })
+                Ok(RequestStep::Continue { uri, query, target })
             }
             RequestOutcome::Respond(r) => {
                 let mut resp = Response::new(Body::from(r.body.unwrap_or_default()));
@@ -148,7 +169,14 @@ impl Edge {
         };
         let applied = engine::invoke_with(&f.script, &ev, self.now_ms(), &self.location())
             .map_err(|fail| fail.error)
-            .and_then(|out| out.output)
+            .and_then(|out| {
+                if out.origin.is_some()
+                    && let Some(suppressed) = ORIGIN_WARNINGS.admit()
+                {
+                    tracing::warn!(function = %f.script.name, "the origin-selection helpers have no effect in a viewer-response function{suppressed}");
+                }
+                out.output
+            })
             .and_then(|result| {
                 event::apply_response_result(&result, resp.status(), resp.headers())
             });
@@ -186,6 +214,11 @@ impl Edge {
         }
     }
 }
+
+/// One warning line per [`crate::server::WARN_INTERVAL`] at most about origin changes a
+/// function asked for and edgegate does not act on (every request may ask).
+static ORIGIN_WARNINGS: crate::server::Throttle =
+    crate::server::Throttle::new(crate::server::WARN_INTERVAL);
 
 /// A function's failure as the edge's error (logged with the function's name).
 fn failed(script: &Script, e: FunctionError) -> EdgeError {
