@@ -309,9 +309,9 @@ use rquickjs::{Array as JsArray, Ctx as JsCtx, Object as JsObject, Value as JsVa
 use super::engine::{EventIo, Hooks};
 
 /// Defines `key` on `o` as `JSON.parse` would (writable, enumerable, configurable).
-fn define<'js, V: rquickjs::IntoJs<'js>>(
+fn define<'js, K: rquickjs::IntoAtom<'js>, V: rquickjs::IntoJs<'js>>(
     o: &JsObject<'js>,
-    key: &str,
+    key: K,
     v: V,
 ) -> rquickjs::Result<()> {
     o.prop(
@@ -322,14 +322,18 @@ fn define<'js, V: rquickjs::IntoJs<'js>>(
 
 fn js_groups<'js>(ctx: &JsCtx<'js>, g: &Groups) -> rquickjs::Result<JsObject<'js>> {
     let o = JsObject::new(ctx.clone())?;
+    if g.is_empty() {
+        return Ok(o);
+    }
+    let value = rquickjs::Atom::from_str(ctx.clone(), "value")?;
     for (name, values) in g {
         let f = JsObject::new(ctx.clone())?;
-        define(&f, "value", values[0].as_str())?;
+        define(&f, value.clone(), values[0].as_str())?;
         if values.len() > 1 {
             let all = JsArray::new(ctx.clone())?;
             for (i, v) in values.iter().enumerate() {
                 let e = JsObject::new(ctx.clone())?;
-                define(&e, "value", v.as_str())?;
+                define(&e, value.clone(), v.as_str())?;
                 all.set(i, e)?;
             }
             define(&f, "multiValue", all)?;
@@ -370,31 +374,25 @@ fn js_event<'js>(
     event_type: &str,
     req: &RequestView<'_>,
 ) -> rquickjs::Result<JsObject<'js>> {
-    let ev = JsObject::new(ctx.clone())?;
-    define(&ev, "version", "1.0")?;
-    let c = JsObject::new(ctx.clone())?;
-    define(&c, "distributionDomainName", cx.distribution_domain)?;
-    define(&c, "distributionId", cx.distribution_id)?;
-    define(&c, "eventType", event_type)?;
-    define(&c, "requestId", cx.request_id)?;
-    define(&ev, "context", c)?;
-    let viewer = JsObject::new(ctx.clone())?;
     let mut ip = String::with_capacity(40);
     let _ = write!(ip, "{}", cx.viewer_ip);
-    define(&viewer, "ip", ip)?;
-    define(&ev, "viewer", viewer)?;
-    let r = hooks.new_request(ctx)?;
-    define(&r, "method", req.method)?;
-    define(&r, "uri", req.uri)?;
-    define(&r, "querystring", js_groups(ctx, &query_groups(req.query))?)?;
-    define(
-        &r,
-        "headers",
-        js_groups(ctx, &header_groups(req.headers, false))?,
-    )?;
-    define(&r, "cookies", js_groups(ctx, &cookie_groups(req.headers))?)?;
-    define(&ev, "request", r)?;
-    Ok(ev)
+    hooks.event(
+        [
+            event_type,
+            cx.distribution_domain,
+            cx.distribution_id,
+            cx.request_id,
+            &ip,
+            req.method,
+            req.uri,
+        ],
+        req.query,
+        [
+            js_groups(ctx, &query_groups(req.query))?,
+            js_groups(ctx, &header_groups(req.headers, false))?,
+            js_groups(ctx, &cookie_groups(req.headers))?,
+        ],
+    )
 }
 
 /// A viewer-request event, built in the engine ([`EventIo`]); its result is read back as a
@@ -411,7 +409,6 @@ impl EventIo for RequestEvent<'_> {
     type Output = Result<FunctionResult, FunctionError>;
 
     fn build<'js>(&self, ctx: &JsCtx<'js>, hooks: &Hooks<'js>) -> rquickjs::Result<JsValue<'js>> {
-        hooks.begin(self.req.query)?;
         Ok(js_event(ctx, hooks, &self.cx, "viewer-request", &self.req)?.into_value())
     }
 
@@ -437,7 +434,6 @@ impl EventIo for ResponseEvent<'_> {
     type Output = Result<FunctionResult, FunctionError>;
 
     fn build<'js>(&self, ctx: &JsCtx<'js>, hooks: &Hooks<'js>) -> rquickjs::Result<JsValue<'js>> {
-        hooks.begin(self.req.query)?;
         let ev = js_event(ctx, hooks, &self.cx, "viewer-response", &self.req)?;
         let r = JsObject::new(ctx.clone())?;
         define(&r, "statusCode", self.status.as_u16())?;

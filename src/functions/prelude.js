@@ -296,6 +296,17 @@
   function noCodegen() { throw new EvalError("Code generation from strings is not allowed"); }
   return {
     begin: function (t, q) { now = t; raw = q; },
+    // The edge's event: begins the invocation and builds the skeleton with object literals
+    // (members defined as JSON.parse defines them), around the groups built natively.
+    event: function (t, q, type, domain, id, rid, ip, method, uri, qs, headers, cookies) {
+      now = t; raw = q;
+      return {
+        version: "1.0",
+        context: { distributionDomainName: domain, distributionId: id, eventType: type, requestId: rid },
+        viewer: { ip: ip },
+        request: { __proto__: requestProto, method: method, uri: uri, querystring: qs, headers: headers, cookies: cookies }
+      };
+    },
     requestProto: requestProto,
     adopt: function (event) {
       if (event && typeof event === "object" && event.request && typeof event.request === "object" &&
