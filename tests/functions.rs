@@ -1140,3 +1140,203 @@ print(json.dumps({"created": c["ETag"], "updated": u.get("ETag"), "described": d
     assert_eq!(v["output"]["request"]["uri"], "/x");
     edge.stop().await;
 }
+
+/// The `cloudfront` module's origin-selection helpers (functions.md §5.4) through the real
+/// edge with two real origins: a function selects the second origin by Id, points the request
+/// at another domain (with origin path, custom header, `Host` and port), builds a failover
+/// group, names an origin the distribution lacks (502), and catches a refused argument. What
+/// is not acted on (`originShield`) is named in the function's logs (`test-function`).
+#[tokio::test]
+async fn functions_select_the_origin_of_this_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let edge = TestEdge::start("").await;
+    let ep = format!("http://{}", edge.admin);
+    let first = TestOrigin::start().await;
+    let second = TestOrigin::start().await;
+    let code = format!(
+        r#"import cf from 'cloudfront';
+function handler(event) {{
+    var r = event.request;
+    if (r.uri.startsWith('/byid/')) {{
+        cf.selectRequestOriginById('second');
+    }} else if (r.uri.startsWith('/alias/')) {{
+        cf.overrideRequestOrigin('second', {{hostHeader: 'alias.example'}});
+    }} else if (r.uri.startsWith('/domain/')) {{
+        cf.updateRequestOrigin({{domainName: 'localhost', originPath: '/moved',
+            customOriginConfig: {{port: {port}, protocol: 'http'}},
+            customHeaders: {{'x-chosen': 'domain'}}, hostHeader: 'b.example',
+            timeouts: {{readTimeout: 5, connectionTimeout: 2}},
+            originShield: {{enabled: true, region: 'us-east-1'}}}});
+    }} else if (r.uri.startsWith('/group/')) {{
+        cf.createRequestOriginGroup({{
+            originIds: [{{originId: 'web', originOverrides: {{originPath: '/down'}}}}, 'second'],
+            failoverCriteria: {{statusCodes: [500, 503]}}}});
+    }} else if (r.uri.startsWith('/nosuch/')) {{
+        cf.selectRequestOriginById('nope');
+    }} else if (r.uri.startsWith('/bad/')) {{
+        try {{ cf.updateRequestOrigin({{domainName: '10.0.0.1'}}); }}
+        catch (e) {{ r.headers['x-refused'] = {{value: e.name}}; }}
+    }}
+    return r;
+}}"#,
+        port = second.addr.port()
+    );
+    let arn = deploy(&ep, dir, "origins", "cloudfront-js-2.0", &code).await;
+    let mut cfg = distribution(
+        first.addr.port(),
+        behavior(
+            None,
+            CACHING_DISABLED,
+            Some(ALL_VIEWER),
+            &[(&arn, "viewer-request")],
+        ),
+        vec![],
+    );
+    let mut second_origin = cfg["Origins"]["Items"][0].clone();
+    second_origin["Id"] = json!("second");
+    second_origin["CustomOriginConfig"]["HTTPPort"] = json!(second.addr.port());
+    cfg["Origins"]["Items"]
+        .as_array_mut()
+        .unwrap()
+        .push(second_origin);
+    cfg["Origins"]["Quantity"] = json!(2);
+    let domain = create_distribution(&ep, dir, &cfg).await;
+
+    // No helper called: the behavior's origin.
+    let r = get(edge.viewer, &domain, "/plain/x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (first.hits_for("/plain/"), second.hits_for("/plain/")),
+        (1, 0)
+    );
+
+    // By Id, and through the alias with a Host.
+    let r = get(edge.viewer, &domain, "/byid/x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (first.hits_for("/byid/"), second.hits_for("/byid/")),
+        (0, 1)
+    );
+    let r = get(edge.viewer, &domain, "/alias/x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = second.seen_for("/alias/");
+    assert_eq!((first.hits_for("/alias/"), seen.len()), (0, 1));
+    assert_eq!(seen[0].headers["host"], "alias.example");
+
+    // Another domain, port, origin path, custom header and Host.
+    let r = get(edge.viewer, &domain, "/domain/x?q=1").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(first.hits_for("/moved/"), 0);
+    let seen = second.seen_for("/moved/");
+    assert_eq!(seen.len(), 1, "{:?}", second.seen_for("/"));
+    assert_eq!(seen[0].path_and_query, "/moved/domain/x?q=1");
+    assert_eq!(seen[0].headers["x-chosen"], "domain");
+    assert_eq!(seen[0].headers["host"], "b.example");
+
+    // A group built by the function fails over from the first origin's 500 to the second.
+    first.program("/down/group/", 500, &[]);
+    let r = get(edge.viewer, &domain, "/group/x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "origin:/group/x");
+    assert_eq!(first.hits_for("/down/group/"), 1);
+    assert_eq!(second.hits_for("/group/"), 1);
+
+    // An origin the distribution does not have: the function's validation error.
+    let r = get(edge.viewer, &domain, "/nosuch/x").await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(
+        r.header("x-cache"),
+        Some("FunctionValidationError from cloudfront")
+    );
+    assert_eq!(first.hits_for("/nosuch/") + second.hits_for("/nosuch/"), 0);
+
+    // A refused argument throws a TypeError the function can catch; the request goes on.
+    let r = get(edge.viewer, &domain, "/bad/x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = first.seen_for("/bad/");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["x-refused"], "TypeError");
+
+    // test-function runs the code (it applies no origin change) and logs what is not acted on.
+    let etag = cli_json(&ep, &["describe-function", "--name", "origins"]).await["ETag"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let evf = event_file(
+        dir,
+        "origins.json",
+        &json!({"version": "1.0", "context": {"eventType": "viewer-request"},
+                "viewer": {"ip": "192.0.2.1"},
+                "request": {"method": "GET", "uri": "/domain/x", "querystring": {},
+                            "headers": {}, "cookies": {}}}),
+    );
+    let t = cli_json(
+        &ep,
+        &[
+            "test-function",
+            "--name",
+            "origins",
+            "--if-match",
+            &etag,
+            "--event-object",
+            &evf,
+        ],
+    )
+    .await;
+    let r = &t["TestResult"];
+    assert_eq!(r["FunctionErrorMessage"], "", "{r}");
+    let logs = r["FunctionExecutionLogs"].to_string();
+    assert!(
+        logs.contains("cloudfront.updateRequestOrigin: originShield is not acted on"),
+        "{logs}"
+    );
+}
+
+/// `request.rawQueryString()` (2.0) and a generated response's `statusDescription` as the
+/// HTTP/1.1 reason phrase on the wire.
+#[tokio::test]
+async fn raw_query_strings_and_reason_phrases_through_the_edge() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let edge = TestEdge::start("").await;
+    let ep = format!("http://{}", edge.admin);
+    let origin = TestOrigin::start().await;
+    let code = r#"function handler(event) {
+    var raw = event.request.rawQueryString();
+    return {statusCode: 403, statusDescription: 'Go Away Please',
+            headers: {'x-raw': {value: raw === undefined ? '(none)' : '[' + raw + ']'}}};
+}"#;
+    let arn = deploy(&ep, dir, "raw", "cloudfront-js-2.0", code).await;
+    let cfg = distribution(
+        origin.addr.port(),
+        behavior(None, CACHING_DISABLED, None, &[(&arn, "viewer-request")]),
+        vec![],
+    );
+    let domain = create_distribution(&ep, dir, &cfg).await;
+    for (path, want) in [
+        ("/a?b=2&a=%20&a", "[b=2&a=%20&a]"),
+        ("/a?", "[]"),
+        ("/a", "(none)"),
+    ] {
+        let r = get(edge.viewer, &domain, path).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert_eq!(r.header("x-raw"), Some(want), "{path}");
+    }
+    assert_eq!(origin.hits(), 0);
+    // The reason phrase, read off the wire.
+    let mut s = tokio::net::TcpStream::connect(edge.viewer).await.unwrap();
+    s.write_all(
+        format!("GET /a HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("HTTP/1.1 403 Go Away Please\r\n"),
+        "{text}"
+    );
+}

@@ -14,8 +14,8 @@ use http::{HeaderName, HeaderValue};
 
 use super::pattern::PathPattern;
 use super::routing::{
-    Behavior, Distribution, ErrorResponse, Forwarding, GroupMember, MethodSet, Routes, Target,
-    ViewerProtocol,
+    Behavior, Distribution, DistributionOrigins, ErrorResponse, Forwarding, GroupMember, MethodSet,
+    OriginSlot, Routes, Target, ViewerProtocol,
 };
 use super::viewer::{GeoRule, HeaderSet, MANAGED_2022_06};
 use crate::cache::key::{KeySpec, Selection};
@@ -289,8 +289,16 @@ impl Compiler {
         policies: &mut PolicyMemo,
     ) -> Result<Distribution, CompileError> {
         let mut origins: HashMap<&str, Arc<dyn Origin>> = HashMap::new();
+        let mut slots = DistributionOrigins {
+            by_id: HashMap::with_capacity(cfg.origins.len()),
+            client: Some(self.client.clone()),
+        };
         for o in &cfg.origins {
-            origins.insert(&o.id, self.origin(state, o)?);
+            let (origin, http) = self.origin(state, o)?;
+            origins.insert(&o.id, origin.clone());
+            slots
+                .by_id
+                .insert(o.id.clone(), OriginSlot { origin, http });
         }
         let target = |target_id: &str| -> Result<Target, CompileError> {
             if let Some(o) = origins.get(target_id) {
@@ -364,6 +372,7 @@ impl Compiler {
                     }
                     model::distribution::GeoRestrictionType::None => None,
                 }),
+            origins: slots,
         })
     }
 
@@ -465,7 +474,12 @@ impl Compiler {
         })
     }
 
-    fn origin(&self, state: &State, o: &model::Origin) -> Result<Arc<dyn Origin>, CompileError> {
+    /// An origin as built, and a custom origin's settings.
+    fn origin(
+        &self,
+        state: &State,
+        o: &model::Origin,
+    ) -> Result<(Arc<dyn Origin>, Option<HttpOriginSettings>), CompileError> {
         let headers = o
             .custom_headers
             .iter()
@@ -494,7 +508,7 @@ impl Compiler {
                     root: root.clone(),
                     error,
                 })?;
-            return Ok(Arc::new(origin));
+            return Ok((Arc::new(origin), None));
         }
         if let Some(custom) = &o.custom_origin_config {
             let port = |p: u32, what: &'static str| {
@@ -524,7 +538,8 @@ impl Compiler {
                     custom.origin_keepalive_timeout.clamp(1, 120),
                 )),
             };
-            return Ok(Arc::new(HttpOrigin::new(settings, self.client.clone())));
+            let origin = HttpOrigin::new(settings.clone(), self.client.clone());
+            return Ok((Arc::new(origin), Some(settings)));
         }
         let (bucket, region) = parse_s3_domain(&domain).ok_or_else(|| CompileError::NotS3 {
             origin: o.id.clone(),
@@ -564,7 +579,7 @@ impl Compiler {
                 .then(|| self.credentials.clone()),
             keep_viewer_authorization: signing == Some(SigningBehavior::NoOverride),
         };
-        Ok(Arc::new(S3Origin::new(settings, self.client.clone())))
+        Ok((Arc::new(S3Origin::new(settings, self.client.clone())), None))
     }
 }
 
@@ -873,6 +888,7 @@ mod tests {
             behaviors: vec![],
             error_responses: vec![],
             geo: Some(GeoRule::Allow(vec!["US".into()])),
+            origins: Default::default(),
         };
         let without = Compiler::new(&Settings::default());
         let warnings = without.viewer_warnings(&dist);

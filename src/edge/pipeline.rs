@@ -278,9 +278,11 @@ impl Edge {
         if is_options_star(&req) {
             return Ok((options_star(route.behavior), Outcome::own(XCache::Miss)));
         }
-        // What a viewer-request function changes the path and query to (phase 4).
+        // What a viewer-request function changes the path and query to, and where it sends
+        // the request (phase 4).
         let fn_path: String;
         let fn_query: String;
+        let fn_behavior: Behavior;
         // 3. Viewer checks. A geo or signature refusal may be answered with a custom error
         // page, as an origin's error is (`respond::custom_page_applies`).
         let viewer_ip = self.viewer_ip(req.headers(), conn.peer.ip());
@@ -322,7 +324,14 @@ impl Edge {
                 &ctx,
                 request_id,
             ) {
-                Ok(function::RequestStep::Continue { uri, query }) => {
+                Ok(function::RequestStep::Continue { uri, query, target }) => {
+                    if let Some(target) = target {
+                        fn_behavior = Behavior {
+                            target,
+                            ..behavior.clone()
+                        };
+                        ctx.behavior = &fn_behavior;
+                    }
                     if let Some(u) = uri {
                         fn_path = u;
                         ctx.path = &fn_path;

@@ -180,6 +180,27 @@ pub struct Distribution {
     pub error_responses: Vec<ErrorResponse>,
     /// `Restrictions.GeoRestriction`; `None` when there is none (type `none`).
     pub geo: Option<GeoRule>,
+    /// Its origins by `Id`, for the origin-selection helpers of CloudFront Functions.
+    pub origins: DistributionOrigins,
+}
+
+/// A distribution's origins by `Id`, and the client a function-changed custom origin sends
+/// through (`cloudfront.updateRequestOrigin` and friends).
+#[derive(Debug, Clone, Default)]
+pub struct DistributionOrigins {
+    /// The origins by `Id`.
+    pub by_id: HashMap<String, OriginSlot>,
+    /// The shared origin client; `None` where none was built (tests).
+    pub client: Option<crate::origin::OriginClient>,
+}
+
+/// One origin of a distribution.
+#[derive(Debug, Clone)]
+pub struct OriginSlot {
+    /// The origin as built.
+    pub origin: Arc<dyn Origin>,
+    /// A custom origin's settings (`None` for S3 and local origins).
+    pub http: Option<crate::origin::HttpOriginSettings>,
 }
 
 impl Distribution {
@@ -277,6 +298,7 @@ mod tests {
             behaviors: vec![],
             error_responses: vec![],
             geo: None,
+            origins: Default::default(),
         });
         let mut r = Routes::default();
         r.insert(

@@ -53,13 +53,16 @@ pub struct Script {
 
 /// A completed invocation.
 #[derive(Debug, Clone)]
-pub struct Invocation {
-    /// What the handler returned (awaited for an async handler), as JSON.
-    pub output: String,
+pub struct Invocation<T = String> {
+    /// What the handler returned (awaited for an async handler): as JSON from [`invoke`], as
+    /// the [`EventIo`]'s reading from [`invoke_with`].
+    pub output: T,
     /// Thread CPU time used, as a percentage of the compute budget (0 to 100).
     pub utilization: u32,
     /// `console.log` lines.
     pub logs: Vec<String>,
+    /// Where the function sent the request with the origin-selection helpers (the last call).
+    pub origin: Option<super::origin_select::OriginCall>,
 }
 
 /// Where the edge running the function is, for `cloudfront.edgeLocation`.
@@ -153,12 +156,98 @@ fn utilization(nanos: u64) -> u32 {
     (nanos.saturating_mul(100) / COMPUTE_BUDGET_NANOS).min(100) as u32
 }
 
+/// How an invocation's event goes into the engine and its result comes out: built and read
+/// with the engine's own values ([`super::event::RequestEvent`], the edge's way, which costs no
+/// JSON), or as JSON ([`invoke`], for `TestFunction`).
+pub trait EventIo {
+    /// What reading the result gives.
+    type Output;
+    /// Builds the event object, beginning the invocation with [`Hooks::event`] or
+    /// [`Hooks::begin`].
+    fn build<'js>(&self, ctx: &Ctx<'js>, hooks: &Hooks<'js>) -> rquickjs::Result<Value<'js>>;
+    /// Reads what the handler returned (settled). It runs within the compute budget (a getter
+    /// is the function's code); an engine error is classified as the handler's would be.
+    fn read<'js>(&self, result: Value<'js>) -> rquickjs::Result<Self::Output>;
+}
+
+/// What an [`EventIo`] gets from the prelude to build an event.
+pub struct Hooks<'js> {
+    begin: Function<'js>,
+    event: Function<'js>,
+    adopt: Function<'js>,
+    request_proto: Object<'js>,
+    now_ms: f64,
+}
+
+impl<'js> Hooks<'js> {
+    /// Starts the invocation: freezes `Date` at its start time and sets what
+    /// `request.rawQueryString()` returns, the query string as received without `?` (`None`
+    /// when the URL had no `?`).
+    pub fn begin(&self, raw_query: Option<&str>) -> rquickjs::Result<()> {
+        self.begin.call((self.now_ms, raw_query))
+    }
+
+    /// Begins the invocation as [`Hooks::begin`] does and builds the event: `strings` are the
+    /// event type, distribution domain name, distribution id, request id, viewer address,
+    /// method and URI; `groups` the request's `querystring`, `headers` and `cookies`. The
+    /// skeleton is made of object literals in the prelude, which costs a fraction of defining
+    /// each member from here.
+    pub fn event(
+        &self,
+        strings: [&str; 7],
+        raw_query: Option<&str>,
+        groups: [Object<'js>; 3],
+    ) -> rquickjs::Result<Object<'js>> {
+        let mut args = rquickjs::function::Args::new(self.event.ctx().clone(), 12);
+        args.push_arg(self.now_ms)?;
+        args.push_arg(raw_query)?;
+        for s in strings {
+            args.push_arg(s)?;
+        }
+        for g in groups {
+            args.push_arg(g)?;
+        }
+        self.event.call_arg(args)
+    }
+
+    /// A new `request` object, with the request methods of the runtime (2.0:
+    /// `rawQueryString()`, not an own property, so it is neither enumerated nor serialised).
+    pub fn new_request(&self, ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+        Object::new_proto(ctx.clone(), Some(&self.request_proto))
+    }
+}
+
+/// The event as JSON, the result as JSON (`TestFunction`; [`invoke`]). `rawQueryString()`
+/// gives the event's `querystring` joined back (`undefined` when it has no parameters), as
+/// the raw query is not part of a test event.
+struct JsonIo<'a>(&'a str);
+
+impl EventIo for JsonIo<'_> {
+    type Output = String;
+
+    fn build<'js>(&self, ctx: &Ctx<'js>, hooks: &Hooks<'js>) -> rquickjs::Result<Value<'js>> {
+        hooks.begin.call::<_, ()>((hooks.now_ms, rquickjs::Null))?;
+        let event = ctx.json_parse(self.0)?;
+        hooks.adopt.call((event,))
+    }
+
+    fn read<'js>(&self, result: Value<'js>) -> rquickjs::Result<String> {
+        let ctx = result.ctx().clone();
+        Ok(match ctx.json_stringify(result)? {
+            Some(s) => s.to_string()?,
+            None => "null".to_owned(),
+        })
+    }
+}
+
 /// A function version loaded into its own QuickJS runtime. Field order matters: values rooted
 /// in the runtime are released before the context and the runtime.
 struct Instance {
     handler: Persistent<Function<'static>>,
-    run: Persistent<Function<'static>>,
-    set_now: Persistent<Function<'static>>,
+    begin: Persistent<Function<'static>>,
+    event: Persistent<Function<'static>>,
+    adopt: Persistent<Function<'static>>,
+    request_proto: Persistent<Object<'static>>,
     ctx: Context,
     _rt: Runtime,
     meter: Rc<Meter>,
@@ -198,6 +287,18 @@ fn push_log(line: String) {
         l.1 += line.len();
         l.0.push(line);
     })
+}
+
+/// The origin-selection helpers' native side: records the call, logs what is not acted on;
+/// the message of the `TypeError` to throw when the arguments are refused.
+fn origin_call(helper: String, args: String) -> Option<String> {
+    match super::origin_select::record(&helper, &args) {
+        Ok(lines) => {
+            lines.into_iter().for_each(push_log);
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 /// A JS "binary" string (one char per byte) as bytes.
@@ -331,12 +432,13 @@ impl Instance {
         let m = meter.clone();
         rt.set_interrupt_handler(Some(Box::new(move || m.over_budget())));
         let ctx = Context::full(&rt).map_err(internal)?;
-        let (handler, run, set_now) = ctx.with(|ctx| {
+        let (handler, begin, event, adopt, request_proto) = ctx.with(|ctx| {
             let native = Object::new(ctx.clone()).map_err(internal)?;
             let hooks = (|| {
                 native.set("digest", Function::new(ctx.clone(), digest)?)?;
                 native.set("codec", Function::new(ctx.clone(), codec)?)?;
                 native.set("log", Function::new(ctx.clone(), push_log)?)?;
+                native.set("origin", Function::new(ctx.clone(), origin_call)?)?;
                 let location = Object::new(ctx.clone())?;
                 location.set("name", edge.name.as_str())?;
                 location.set("serverIp", "127.0.0.1")?;
@@ -380,10 +482,13 @@ impl Instance {
             };
             let get = |name: &str| hooks.get::<_, Function<'_>>(name).map_err(internal);
             get("lockdown")?.call::<_, ()>(()).map_err(internal)?;
+            let request_proto: Object<'_> = hooks.get("requestProto").map_err(internal)?;
             Ok((
                 Persistent::save(&ctx, handler),
-                Persistent::save(&ctx, get("run")?),
-                Persistent::save(&ctx, get("setNow")?),
+                Persistent::save(&ctx, get("begin")?),
+                Persistent::save(&ctx, get("event")?),
+                Persistent::save(&ctx, get("adopt")?),
+                Persistent::save(&ctx, request_proto),
             ))
         })?;
         rt.run_gc();
@@ -391,33 +496,40 @@ impl Instance {
         rt.set_memory_limit(baseline + MEMORY_LIMIT_BYTES);
         Ok(Instance {
             handler,
-            run,
-            set_now,
+            begin,
+            event,
+            adopt,
+            request_proto,
             ctx,
             _rt: rt,
             meter,
         })
     }
 
-    /// Runs the handler on one event (JSON): the result as JSON and the CPU time used.
-    fn call(&self, event: &str, now_ms: f64) -> Result<(String, u64), (FunctionError, u64)> {
+    /// Runs the handler on one event: the result as `io` reads it, and the CPU time used.
+    fn call<I: EventIo>(
+        &self,
+        io: &I,
+        now_ms: f64,
+    ) -> Result<(I::Output, u64), (FunctionError, u64)> {
         self.ctx.with(|ctx| {
             let meter = &*self.meter;
             meter.begin();
             let result = (|| {
-                let set_now = self.set_now.clone().restore(&ctx)?;
-                set_now.call::<_, ()>((now_ms,))?;
-                let run = self.run.clone().restore(&ctx)?;
+                let hooks = Hooks {
+                    begin: self.begin.clone().restore(&ctx)?,
+                    event: self.event.clone().restore(&ctx)?,
+                    adopt: self.adopt.clone().restore(&ctx)?,
+                    request_proto: self.request_proto.clone().restore(&ctx)?,
+                    now_ms,
+                };
+                let event = io.build(&ctx, &hooks)?;
                 let handler = self.handler.clone().restore(&ctx)?;
-                let mut value: Value<'_> = run.call((handler, event))?;
+                let mut value: Value<'_> = handler.call((event,))?;
                 if let Some(promise) = value.as_promise().cloned() {
                     value = settle(&ctx, meter, promise)?;
                 }
-                let json = ctx.json_stringify(value)?;
-                Ok(match json {
-                    Some(s) => s.to_string()?,
-                    None => "null".to_owned(),
-                })
+                Ok(io.read(value)?)
             })();
             let used = meter.end();
             match result {
@@ -498,13 +610,24 @@ pub fn footprint(script: &Script) -> Result<usize, FunctionError> {
 }
 
 /// Runs `script` on `event` (the event object as JSON) at `now_ms` (what `Date.now()` returns
-/// throughout the run). The compiled version is reused from this thread's cache.
+/// throughout the run), giving the result as JSON. The compiled version is reused from this
+/// thread's cache.
 pub fn invoke(
     script: &Script,
     event: &str,
     now_ms: f64,
     edge: &EdgeLocation,
 ) -> Result<Invocation, Failure> {
+    invoke_with(script, &JsonIo(event), now_ms, edge)
+}
+
+/// Runs `script` on the event `io` builds, at `now_ms`, giving the result as `io` reads it.
+pub fn invoke_with<I: EventIo>(
+    script: &Script,
+    io: &I,
+    now_ms: f64,
+    edge: &EdgeLocation,
+) -> Result<Invocation<I::Output>, Failure> {
     let key = (script.arn.clone(), script.etag.clone());
     let cached = CACHE.with(|c| c.borrow().get(&key).cloned());
     let instance = match cached {
@@ -533,13 +656,16 @@ pub fn invoke(
     };
     take_logs();
     super::kvs::begin();
-    let result = instance.call(event, now_ms);
+    super::origin_select::clear();
+    let result = instance.call(io, now_ms);
     let logs = take_logs();
+    let origin = super::origin_select::take();
     match result {
         Ok((output, used)) => Ok(Invocation {
             output,
             utilization: utilization(used),
             logs,
+            origin,
         }),
         Err((error, used)) => {
             // A failed runtime is not reused: the next call starts from a fresh one.

@@ -294,6 +294,385 @@ pub fn response_event(
     out
 }
 
+// === the event object built in the engine, and the result read back ===
+//
+// The edge builds the event with the engine's own values and reads the result the same way,
+// with no JSON in between. Both follow what `JSON.parse` of the JSON event above and
+// `JSON.stringify` of the result would give: properties are defined (not assigned), only own
+// enumerable string-keyed properties of the result are read, `undefined`, functions and
+// symbols count as absent, `null` as absent where a field is optional, non-finite numbers
+// as `null`, and a leaf with a `toJSON` method is read through it.
+
+use rquickjs::object::{Filter, Property};
+use rquickjs::{Array as JsArray, Ctx as JsCtx, Object as JsObject, Value as JsValue};
+
+use super::engine::{EventIo, Hooks};
+
+/// Defines `key` on `o` as `JSON.parse` would (writable, enumerable, configurable).
+fn define<'js, K: rquickjs::IntoAtom<'js>, V: rquickjs::IntoJs<'js>>(
+    o: &JsObject<'js>,
+    key: K,
+    v: V,
+) -> rquickjs::Result<()> {
+    o.prop(
+        key,
+        Property::from(v).writable().enumerable().configurable(),
+    )
+}
+
+fn js_groups<'js>(ctx: &JsCtx<'js>, g: &Groups) -> rquickjs::Result<JsObject<'js>> {
+    let o = JsObject::new(ctx.clone())?;
+    if g.is_empty() {
+        return Ok(o);
+    }
+    let value = rquickjs::Atom::from_str(ctx.clone(), "value")?;
+    for (name, values) in g {
+        let f = JsObject::new(ctx.clone())?;
+        define(&f, value.clone(), values[0].as_str())?;
+        if values.len() > 1 {
+            let all = JsArray::new(ctx.clone())?;
+            for (i, v) in values.iter().enumerate() {
+                let e = JsObject::new(ctx.clone())?;
+                define(&e, value.clone(), v.as_str())?;
+                all.set(i, e)?;
+            }
+            define(&f, "multiValue", all)?;
+        }
+        define(&o, name, f)?;
+    }
+    Ok(o)
+}
+
+fn js_set_cookies<'js>(ctx: &JsCtx<'js>, g: &SetCookies) -> rquickjs::Result<JsObject<'js>> {
+    let one = |(v, a): &(String, String)| -> rquickjs::Result<JsObject<'js>> {
+        let e = JsObject::new(ctx.clone())?;
+        define(&e, "value", v.as_str())?;
+        if !a.is_empty() {
+            define(&e, "attributes", a.as_str())?;
+        }
+        Ok(e)
+    };
+    let o = JsObject::new(ctx.clone())?;
+    for (name, values) in g {
+        let f = one(&values[0])?;
+        if values.len() > 1 {
+            let all = JsArray::new(ctx.clone())?;
+            for (i, v) in values.iter().enumerate() {
+                all.set(i, one(v)?)?;
+            }
+            define(&f, "multiValue", all)?;
+        }
+        define(&o, name, f)?;
+    }
+    Ok(o)
+}
+
+fn js_event<'js>(
+    ctx: &JsCtx<'js>,
+    hooks: &Hooks<'js>,
+    cx: &EventContext<'_>,
+    event_type: &str,
+    req: &RequestView<'_>,
+) -> rquickjs::Result<JsObject<'js>> {
+    let mut ip = String::with_capacity(40);
+    let _ = write!(ip, "{}", cx.viewer_ip);
+    hooks.event(
+        [
+            event_type,
+            cx.distribution_domain,
+            cx.distribution_id,
+            cx.request_id,
+            &ip,
+            req.method,
+            req.uri,
+        ],
+        req.query,
+        [
+            js_groups(ctx, &query_groups(req.query))?,
+            js_groups(ctx, &header_groups(req.headers, false))?,
+            js_groups(ctx, &cookie_groups(req.headers))?,
+        ],
+    )
+}
+
+/// A viewer-request event, built in the engine ([`EventIo`]); its result is read back as a
+/// [`FunctionResult`], or a validation error.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestEvent<'a> {
+    /// The event's `context` and `viewer`.
+    pub cx: EventContext<'a>,
+    /// The request.
+    pub req: RequestView<'a>,
+}
+
+impl EventIo for RequestEvent<'_> {
+    type Output = Result<FunctionResult, FunctionError>;
+
+    fn build<'js>(&self, ctx: &JsCtx<'js>, hooks: &Hooks<'js>) -> rquickjs::Result<JsValue<'js>> {
+        Ok(js_event(ctx, hooks, &self.cx, "viewer-request", &self.req)?.into_value())
+    }
+
+    fn read<'js>(&self, result: JsValue<'js>) -> rquickjs::Result<Self::Output> {
+        read_result(result)
+    }
+}
+
+/// A viewer-response event, built in the engine ([`EventIo`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseEvent<'a> {
+    /// The event's `context` and `viewer`.
+    pub cx: EventContext<'a>,
+    /// The request the response answers.
+    pub req: RequestView<'a>,
+    /// The response's status.
+    pub status: StatusCode,
+    /// The response's headers.
+    pub headers: &'a HeaderMap,
+}
+
+impl EventIo for ResponseEvent<'_> {
+    type Output = Result<FunctionResult, FunctionError>;
+
+    fn build<'js>(&self, ctx: &JsCtx<'js>, hooks: &Hooks<'js>) -> rquickjs::Result<JsValue<'js>> {
+        let ev = js_event(ctx, hooks, &self.cx, "viewer-response", &self.req)?;
+        let r = JsObject::new(ctx.clone())?;
+        define(&r, "statusCode", self.status.as_u16())?;
+        define(
+            &r,
+            "statusDescription",
+            self.status.canonical_reason().unwrap_or(""),
+        )?;
+        define(
+            &r,
+            "headers",
+            js_groups(ctx, &header_groups(self.headers, true))?,
+        )?;
+        define(
+            &r,
+            "cookies",
+            js_set_cookies(ctx, &set_cookie_groups(self.headers))?,
+        )?;
+        define(&ev, "response", r)?;
+        Ok(ev.into_value())
+    }
+
+    fn read<'js>(&self, result: JsValue<'js>) -> rquickjs::Result<Self::Output> {
+        read_result(result)
+    }
+}
+
+/// Why a result could not be read: the engine failed (a getter threw, the run was
+/// interrupted), or the result is not a valid request or response.
+enum ReadError {
+    Engine(rquickjs::Error),
+    Invalid(FunctionError),
+}
+
+impl From<rquickjs::Error> for ReadError {
+    fn from(e: rquickjs::Error) -> Self {
+        ReadError::Engine(e)
+    }
+}
+
+type Read<T> = Result<T, ReadError>;
+
+fn read_result(v: JsValue<'_>) -> rquickjs::Result<Result<FunctionResult, FunctionError>> {
+    match result_out(v) {
+        Ok(out) => Ok(Ok(FunctionResult(out))),
+        Err(ReadError::Invalid(e)) => Ok(Err(e)),
+        Err(ReadError::Engine(e)) => Err(e),
+    }
+}
+
+/// What `JSON.stringify` leaves out of an object: `undefined`, functions and symbols.
+fn omitted(v: &JsValue<'_>) -> bool {
+    v.is_undefined()
+        || v.is_function()
+        || v.is_symbol()
+        || v.type_of() == rquickjs::Type::Uninitialized
+}
+
+/// A plain object (not an array, not a function).
+fn plain<'a, 'js>(v: &'a JsValue<'js>) -> Option<&'a JsObject<'js>> {
+    if v.is_array() || v.is_function() {
+        return None;
+    }
+    v.as_object()
+}
+
+/// An object's own enumerable string-keyed properties, in `JSON.stringify`'s order.
+fn for_each_own<'js>(
+    o: &JsObject<'js>,
+    mut f: impl FnMut(&str, JsValue<'js>) -> Read<()>,
+) -> Read<()> {
+    for atom in o.own_keys::<rquickjs::Atom<'js>>(Filter::new().string().enum_only()) {
+        let atom = atom?;
+        let key = js_text(&atom.to_js_string()?.into_value())?;
+        let v: JsValue<'js> = o.get(atom)?;
+        f(&key, v)?;
+    }
+    Ok(())
+}
+
+fn js_text(v: &JsValue<'_>) -> Read<String> {
+    v.as_string()
+        .and_then(|s| s.to_string().ok())
+        .ok_or_else(|| ReadError::Invalid(invalid("a string in the result is not valid text")))
+}
+
+fn js_number(f: f64) -> Option<Value> {
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    if !f.is_finite() {
+        None
+    } else if f.fract() == 0.0 && (0.0..TWO_64).contains(&f) {
+        Some(Value::from(f as u64))
+    } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+        Some(Value::from(f as i64))
+    } else {
+        serde_json::Number::from_f64(f).map(Value::Number)
+    }
+}
+
+/// A leaf (`value`, `attributes`, `statusCode`, `uri`, ...) as JSON would carry it; `None`
+/// when it is absent or `null`. Objects and arrays come back as empty ones (no leaf may be
+/// one), after a `toJSON` method if they have one.
+fn leaf(v: JsValue<'_>) -> Read<Option<Value>> {
+    leaf_in(v, true)
+}
+
+fn leaf_in(v: JsValue<'_>, to_json: bool) -> Read<Option<Value>> {
+    if omitted(&v) || v.is_null() {
+        return Ok(None);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Some(Value::Bool(b)));
+    }
+    if let Some(i) = v.as_int() {
+        return Ok(Some(Value::from(i)));
+    }
+    if let Some(f) = v.as_float() {
+        return Ok(js_number(f));
+    }
+    if v.is_string() {
+        return js_text(&v).map(|s| Some(Value::String(s)));
+    }
+    if let Some(o) = v.as_object() {
+        if to_json && let Ok(f) = o.get::<_, rquickjs::Function<'_>>("toJSON") {
+            let r: JsValue<'_> = f.call((rquickjs::function::This(o.clone()), ""))?;
+            return leaf_in(r, false);
+        }
+        return Ok(Some(if v.is_array() {
+            Value::Array(Vec::new())
+        } else {
+            Value::Object(serde_json::Map::new())
+        }));
+    }
+    // A BigInt, which JSON cannot carry.
+    Err(ReadError::Invalid(invalid(
+        "the result holds a value that is not a string, number or object",
+    )))
+}
+
+fn result_out(v: JsValue<'_>) -> Read<ResultOut> {
+    let Some(o) = plain(&v) else {
+        return Err(ReadError::Invalid(not_a_result()));
+    };
+    let mut out = ResultOut::default();
+    for_each_own(o, |key, v| {
+        match key {
+            "statusCode" => out.status_code = leaf(v)?,
+            "statusDescription" => out.status_description = leaf(v)?,
+            "uri" => out.uri = leaf(v)?,
+            "querystring" => {
+                out.querystring = if omitted(&v) || v.is_null() {
+                    None
+                } else if v.is_string() {
+                    Some(QueryOut::Text(js_text(&v)?))
+                } else if let Some(q) = plain(&v) {
+                    Some(QueryOut::Fields(fields(q)?))
+                } else {
+                    return Err(ReadError::Invalid(not_a_result()));
+                }
+            }
+            "headers" | "cookies" => {
+                let f = if omitted(&v) || v.is_null() {
+                    None
+                } else if let Some(f) = plain(&v) {
+                    Some(fields(f)?)
+                } else {
+                    return Err(ReadError::Invalid(not_a_result()));
+                };
+                if key == "headers" {
+                    out.headers = f;
+                } else {
+                    out.cookies = f;
+                }
+            }
+            "body" => out.body = body(v)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn body(v: JsValue<'_>) -> Read<Option<Value>> {
+    let Some(o) = plain(&v).filter(|_| !omitted(&v)) else {
+        return leaf_in(v, false);
+    };
+    let mut m = serde_json::Map::new();
+    for_each_own(o, |key, v| {
+        if matches!(key, "data" | "encoding")
+            && let Some(l) = leaf(v)?
+        {
+            m.insert(key.to_owned(), l);
+        }
+        Ok(())
+    })?;
+    Ok(Some(Value::Object(m)))
+}
+
+fn fields(o: &JsObject<'_>) -> Read<Ordered<FieldOut>> {
+    let mut out = Vec::new();
+    for_each_own(o, |key, v| {
+        if omitted(&v) {
+            return Ok(());
+        }
+        out.push((key.to_owned(), field(&v)?));
+        Ok(())
+    })?;
+    Ok(Ordered(out))
+}
+
+fn field(v: &JsValue<'_>) -> Read<FieldOut> {
+    let Some(o) = plain(v) else {
+        return Err(ReadError::Invalid(not_a_result()));
+    };
+    let mut f = FieldOut::default();
+    for_each_own(o, |key, v| {
+        match key {
+            "value" => f.value = leaf(v)?,
+            "attributes" => f.attributes = leaf(v)?,
+            "multiValue" => {
+                f.multi_value = if omitted(&v) || v.is_null() {
+                    None
+                } else if let Some(a) = v.as_array() {
+                    let mut all = Vec::with_capacity(a.len());
+                    for i in 0..a.len() {
+                        all.push(field(&a.get::<JsValue<'_>>(i)?)?);
+                    }
+                    Some(all)
+                } else {
+                    return Err(ReadError::Invalid(not_a_result()));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(f)
+}
+
 // === results ===
 
 /// An object's members in document order.
@@ -320,7 +699,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct FieldOut {
     #[serde(default)]
     value: Option<Value>,
@@ -337,10 +716,12 @@ enum QueryOut {
     Fields(Ordered<FieldOut>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct ResultOut {
     #[serde(default, rename = "statusCode")]
     status_code: Option<Value>,
+    #[serde(default, rename = "statusDescription")]
+    status_description: Option<Value>,
     #[serde(default)]
     uri: Option<Value>,
     #[serde(default)]
@@ -542,6 +923,9 @@ fn body_of(v: &Value) -> Result<Bytes, FunctionError> {
 pub struct ResponseOut {
     /// Its status.
     pub status: StatusCode,
+    /// The reason phrase for HTTP/1.1 (`statusDescription`), when it is not the status's
+    /// canonical one.
+    pub reason: Option<hyper::ext::ReasonPhrase>,
     /// Its headers, complete.
     pub headers: HeaderMap,
     /// A new body, if the function set one.
@@ -565,8 +949,41 @@ pub enum RequestOutcome {
 }
 
 fn parse_result(output: &str) -> Result<ResultOut, FunctionError> {
-    serde_json::from_str::<ResultOut>(output)
-        .map_err(|_| invalid("The function must return the request or a response object"))
+    serde_json::from_str::<ResultOut>(output).map_err(|_| not_a_result())
+}
+
+fn not_a_result() -> FunctionError {
+    invalid("The function must return the request or a response object")
+}
+
+/// What a function returned, read into the fields the edge applies: from the engine directly
+/// ([`RequestEvent`], [`ResponseEvent`]) or from JSON ([`FunctionResult::from_json`]).
+#[derive(Debug, Default)]
+pub struct FunctionResult(ResultOut);
+
+impl FunctionResult {
+    /// Reads a result given as JSON (what `JSON.stringify` makes of the returned object).
+    pub fn from_json(output: &str) -> Result<Self, FunctionError> {
+        parse_result(output).map(FunctionResult)
+    }
+}
+
+/// The reason phrase a returned `statusDescription` asks for: `None` when it is absent or is
+/// the canonical phrase of `status`.
+fn reason_of(
+    v: Option<&Value>,
+    status: StatusCode,
+) -> Result<Option<hyper::ext::ReasonPhrase>, FunctionError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    let text = text(v, "statusDescription")?;
+    if status.canonical_reason() == Some(text.as_str()) {
+        return Ok(None);
+    }
+    hyper::ext::ReasonPhrase::try_from(text.into_bytes())
+        .map(Some)
+        .map_err(|_| invalid("statusDescription must be a valid HTTP reason phrase"))
 }
 
 fn status_of(v: &Value) -> Result<StatusCode, FunctionError> {
@@ -579,9 +996,18 @@ fn status_of(v: &Value) -> Result<StatusCode, FunctionError> {
 
 /// Applies a viewer-request function's result (JSON) to the request it was given.
 pub fn apply_request(output: &str, req: &RequestView<'_>) -> Result<RequestOutcome, FunctionError> {
-    let out = parse_result(output)?;
+    apply_request_result(&FunctionResult::from_json(output)?, req)
+}
+
+/// Applies a viewer-request function's result to the request it was given.
+pub fn apply_request_result(
+    out: &FunctionResult,
+    req: &RequestView<'_>,
+) -> Result<RequestOutcome, FunctionError> {
+    let out = &out.0;
     if let Some(code) = &out.status_code {
         let status = status_of(code)?;
+        let reason = reason_of(out.status_description.as_ref(), status)?;
         let empty = HeaderMap::new();
         let after = match &out.headers {
             Some(h) => groups_of(h, &Groups::new(), true)?,
@@ -592,6 +1018,7 @@ pub fn apply_request(output: &str, req: &RequestView<'_>) -> Result<RequestOutco
         let body = out.body.as_ref().map(body_of).transpose()?;
         return Ok(RequestOutcome::Respond(ResponseOut {
             status,
+            reason,
             headers,
             body,
         }));
@@ -703,10 +1130,24 @@ pub fn apply_response(
     status: StatusCode,
     headers: &HeaderMap,
 ) -> Result<Option<ResponseOut>, FunctionError> {
-    let out = parse_result(output)?;
+    apply_response_result(&FunctionResult::from_json(output)?, status, headers)
+}
+
+/// Applies a viewer-response function's result to the response it was given: `None` when
+/// nothing changed. A `statusDescription` is sent only when the function changed it.
+pub fn apply_response_result(
+    out: &FunctionResult,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Result<Option<ResponseOut>, FunctionError> {
+    let out = &out.0;
     let new_status = match &out.status_code {
         Some(code) => status_of(code)?,
         None => status,
+    };
+    let reason = match &out.status_description {
+        Some(Value::String(d)) if Some(d.as_str()) == status.canonical_reason() => None,
+        d => reason_of(d.as_ref(), new_status)?,
     };
     let before_h = header_groups(headers, true);
     let after_h = match &out.headers {
@@ -728,7 +1169,12 @@ pub fn apply_response(
         old != new
     });
     let body = out.body.as_ref().map(body_of).transpose()?;
-    if new_status == status && after_h == before_h && !cookies_changed && body.is_none() {
+    if new_status == status
+        && reason.is_none()
+        && after_h == before_h
+        && !cookies_changed
+        && body.is_none()
+    {
         return Ok(None);
     }
     let cookies = match new_cookies {
@@ -747,6 +1193,7 @@ pub fn apply_response(
     }
     Ok(Some(ResponseOut {
         status: new_status,
+        reason,
         headers: h,
         body,
     }))
@@ -913,5 +1360,253 @@ mod tests {
         assert_eq!(out.headers["x-frame-options"], "DENY");
         assert_eq!(out.headers["set-cookie"], "a=1; Path=/");
         assert_eq!(out.headers["via"], "1.1 x (CloudFront)");
+    }
+
+    use crate::functions::JsRuntime;
+    use crate::functions::engine::{self, EdgeLocation, Script};
+
+    fn script(body: &str, runtime: JsRuntime) -> Script {
+        Script {
+            name: "t".into(),
+            arn: format!("arn:aws:cloudfront::123456789012:function/e{}", body.len()).into(),
+            etag: crate::ids::etag().into(),
+            runtime,
+            code: format!("function handler(event) {{ {body} }}").into(),
+            kvs: None,
+        }
+    }
+
+    fn busy_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("example.com"));
+        h.append("accept", HeaderValue::from_static("a, b"));
+        h.append("x-multi", HeaderValue::from_static("1"));
+        h.append("x-multi", HeaderValue::from_static("2"));
+        h.append("cookie", HeaderValue::from_static("a=1; b=2; a=3"));
+        h.append("connection", HeaderValue::from_static("close"));
+        h.append("set-cookie", HeaderValue::from_static("s=1; Path=/"));
+        h.append("set-cookie", HeaderValue::from_static("s=2"));
+        h
+    }
+
+    /// What the engine path (event built and result read with QuickJS values) and the JSON
+    /// path (the event as JSON, the result through `JSON.stringify`) make of a handler.
+    fn both_ways(body: &str, query: Option<&str>) -> (String, String) {
+        let h = busy_headers();
+        let req = RequestView {
+            method: "GET",
+            uri: "/p/%E5%AE%B6",
+            query,
+            headers: &h,
+        };
+        let s = script(body, JsRuntime::V2);
+        let at = 1_700_000_000_000.0;
+        let loc = EdgeLocation::default();
+        let json = engine::invoke(&s, &request_event(&cx(), &req), at, &loc)
+            .map_err(|f| f.error)
+            .and_then(|out| apply_request(&out.output, &req));
+        let ev = RequestEvent { cx: cx(), req };
+        let direct = engine::invoke_with(&s, &ev, at, &loc)
+            .map_err(|f| f.error)
+            .and_then(|out| out.output)
+            .and_then(|r| apply_request_result(&r, &req));
+        (format!("{json:?}"), format!("{direct:?}"))
+    }
+
+    #[test]
+    fn the_engine_path_reads_what_json_would() {
+        for body in [
+            "return event.request;",
+            "event.request.headers['x-fn'] = {value: '1'}; return event.request;",
+            "var r = event.request; r.querystring = 'z=1&y=2'; return r;",
+            "var r = event.request; r.querystring.a.multiValue.push({value: '3'}); return r;",
+            "var r = event.request; r.querystring.a.value = 'x'; return r;",
+            "var r = event.request; r.headers['x-multi'].value = 'x'; return r;",
+            "var r = event.request; r.cookies = {s: {value: 'v'}}; r.uri = '/q'; return r;",
+            "var r = event.request; delete r.cookies.a; return r;",
+            "var r = event.request; r.headers['x-n'] = {value: 5}; r.headers['x-f'] = {value: 1.5}; r.headers['x-g'] = {value: -0}; r.headers['x-big'] = {value: 1e21}; r.headers['x-b'] = {value: true}; return r;",
+            "var r = event.request; r.headers['x-u'] = {value: undefined}; return r;",
+            "var r = event.request; r.headers['x-d'] = {value: new Date(0)}; return r;",
+            "var r = event.request; r.headers['x-o'] = {value: {}}; return r;",
+            "var r = event.request; r.headers.host = {value: 'evil'}; return r;",
+            "var r = event.request; r.headers['x-null'] = null; return r;",
+            "var r = event.request; r.headers['x-fn'] = function () {}; return r;",
+            "var r = event.request; r.headers['x-mv'] = {value: 'a', multiValue: null}; return r;",
+            "var r = event.request; r.headers['x-mv'] = {multiValue: [{value: 'a'}, {value: 'b'}]}; return r;",
+            "var r = event.request; r.headers['x-mv'] = {value: 'a', multiValue: 'b'}; return r;",
+            "var r = event.request; r.headers['x-mv'] = {value: 'a', multiValue: [null]}; return r;",
+            "var r = event.request; r.headers = null; r.cookies = undefined; return r;",
+            "var r = event.request; r.headers = 'x'; return r;",
+            "var r = event.request; r.querystring = 5; return r;",
+            "var r = event.request; r.querystring = null; return r;",
+            "var r = event.request; r.uri = 5; return r;",
+            "var r = event.request; r.uri = 'no-slash'; return r;",
+            "return {statusCode: 302, statusDescription: 'Found', headers: {location: {value: 'https://x/'}}, cookies: {a: {value: '1', attributes: 'Path=/'}}};",
+            "return {statusCode: 200, body: 'hi'};",
+            "return {statusCode: 200, body: {encoding: 'base64', data: 'aGk='}};",
+            "return {statusCode: 200, body: {encoding: 'base64', data: '!!'}};",
+            "return {statusCode: 200, body: {encoding: 'rot13', data: 'x'}};",
+            "return {statusCode: 200, body: {data: 5}};",
+            "return {statusCode: 200, body: [1]};",
+            "return {statusCode: 200, body: 5};",
+            "return {statusCode: '200'};",
+            "return {statusCode: 299.5};",
+            "return {statusCode: NaN};",
+            "return {statusCode: 700};",
+            "return {statusCode: 418, statusDescription: 'I am a teapot, really'};",
+            "return {statusCode: 200, statusDescription: 'bad\\nphrase'};",
+            "return {statusCode: 200, statusDescription: 7};",
+            "return 5;",
+            "return null;",
+            "return undefined;",
+            "return 'x';",
+            "return function () {};",
+            "var o = Object.create({uri: '/inherited'}); o.headers = {}; return o;",
+            "var r = event.request; Object.defineProperty(r, 'uri', {value: '/hidden', enumerable: false}); return r;",
+            "var r = event.request; r.headers['__proto__'] = {value: 'p'}; return r;",
+        ] {
+            for query in [None, Some("a=1&a=2&b=%20")] {
+                let (json, direct) = both_ways(body, query);
+                assert_eq!(json, direct, "{body} with query {query:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_engine_builds_the_event_json_describes() {
+        let h = busy_headers();
+        let req = RequestView {
+            method: "GET",
+            uri: "/p",
+            query: Some("q=%20x&a=1&a=2&flag"),
+            headers: &h,
+        };
+        let show = "return {statusCode: 200, headers: {'x-ev': {value: JSON.stringify(event)}}};";
+        let s = script(show, JsRuntime::V2);
+        let loc = EdgeLocation::default();
+        let built = |io: &dyn Fn() -> Result<FunctionResult, FunctionError>| match io() {
+            Ok(r) => match apply_request_result(&r, &req).unwrap() {
+                RequestOutcome::Respond(r) => r.headers["x-ev"].to_str().unwrap().to_owned(),
+                other => panic!("{other:?}"),
+            },
+            Err(e) => panic!("{e}"),
+        };
+        let request = built(&|| {
+            engine::invoke_with(&s, &RequestEvent { cx: cx(), req }, 1.0, &loc)
+                .map_err(|f| f.error)
+                .and_then(|o| o.output)
+        });
+        let as_json: Value = serde_json::from_str(&request_event(&cx(), &req)).unwrap();
+        let as_built: Value = serde_json::from_str(&request).unwrap();
+        assert_eq!(as_built, as_json);
+        // Member order too (serde_json's maps sort, so compare the text).
+        assert_eq!(request, request_event(&cx(), &req));
+        let response = built(&|| {
+            let ev = ResponseEvent {
+                cx: cx(),
+                req,
+                status: StatusCode::OK,
+                headers: &h,
+            };
+            engine::invoke_with(&s, &ev, 1.0, &loc)
+                .map_err(|f| f.error)
+                .and_then(|o| o.output)
+        });
+        let as_json: Value =
+            serde_json::from_str(&response_event(&cx(), &req, StatusCode::OK, &h)).unwrap();
+        let as_built: Value = serde_json::from_str(&response).unwrap();
+        assert_eq!(as_built, as_json);
+        assert_eq!(
+            as_built["response"]["cookies"]["s"]["multiValue"][1],
+            serde_json::json!({"value": "2"})
+        );
+    }
+
+    #[test]
+    fn raw_query_string_is_the_query_as_received() {
+        let h = HeaderMap::new();
+        let code = "return {statusCode: 200, headers: {'x-raw': {value: String(event.request.rawQueryString && event.request.rawQueryString())}, 'x-keys': {value: Object.keys(event.request).join(',') + ' ' + JSON.stringify(event.request).indexOf('raw')}}};";
+        let run = |query: Option<&str>, runtime| {
+            let req = RequestView {
+                method: "GET",
+                uri: "/",
+                query,
+                headers: &h,
+            };
+            let out = engine::invoke_with(
+                &script(code, runtime),
+                &RequestEvent { cx: cx(), req },
+                1.0,
+                &EdgeLocation::default(),
+            )
+            .unwrap();
+            match apply_request_result(&out.output.unwrap(), &req).unwrap() {
+                RequestOutcome::Respond(r) => (
+                    r.headers["x-raw"].to_str().unwrap().to_owned(),
+                    r.headers["x-keys"].to_str().unwrap().to_owned(),
+                ),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            run(Some("b=2&a=%20&a"), JsRuntime::V2),
+            (
+                "b=2&a=%20&a".to_owned(),
+                "method,uri,querystring,headers,cookies -1".to_owned()
+            )
+        );
+        assert_eq!(run(Some(""), JsRuntime::V2).0, "");
+        assert_eq!(run(None, JsRuntime::V2).0, "undefined");
+        // A 1.0 request has no such method.
+        assert_eq!(run(Some("a=1"), JsRuntime::V1).0, "undefined");
+        // TestFunction (JSON) events: the querystring joined back.
+        let out = engine::invoke(
+            &script(code, JsRuntime::V2),
+            r#"{"request":{"uri":"/","querystring":{"a":{"value":"1","multiValue":[{"value":"1"},{"value":"2"}]},"b":{"value":""}}}}"#,
+            1.0,
+            &EdgeLocation::default(),
+        )
+        .unwrap();
+        assert!(
+            out.output.contains(r#""x-raw":{"value":"a=1&a=2&b="}"#),
+            "{}",
+            out.output
+        );
+    }
+
+    #[test]
+    fn a_generated_status_description_is_the_reason_phrase() {
+        let h = HeaderMap::new();
+        let req = RequestView {
+            method: "GET",
+            uri: "/",
+            query: None,
+            headers: &h,
+        };
+        let RequestOutcome::Respond(r) = apply_request(
+            r#"{"statusCode":302,"statusDescription":"Moved Along"}"#,
+            &req,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.reason.unwrap().as_bytes(), b"Moved Along");
+        let RequestOutcome::Respond(r) =
+            apply_request(r#"{"statusCode":302,"statusDescription":"Found"}"#, &req).unwrap()
+        else {
+            panic!()
+        };
+        assert!(r.reason.is_none());
+        // A viewer-response function's description counts only when it changed it.
+        let mut rh = HeaderMap::new();
+        rh.insert("content-type", HeaderValue::from_static("text/plain"));
+        let same = r#"{"statusCode":200,"statusDescription":"OK","headers":{"content-type":{"value":"text/plain"}}}"#;
+        assert!(apply_response(same, StatusCode::OK, &rh).unwrap().is_none());
+        let moved = r#"{"statusCode":404,"statusDescription":"OK","headers":{"content-type":{"value":"text/plain"}}}"#;
+        let out = apply_response(moved, StatusCode::OK, &rh).unwrap().unwrap();
+        assert_eq!((out.status.as_u16(), out.reason), (404, None));
+        let told = r#"{"statusCode":200,"statusDescription":"Fine","headers":{"content-type":{"value":"text/plain"}}}"#;
+        let out = apply_response(told, StatusCode::OK, &rh).unwrap().unwrap();
+        assert_eq!(out.reason.unwrap().as_bytes(), b"Fine");
     }
 }

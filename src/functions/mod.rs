@@ -10,12 +10,15 @@
 //!   runtime forbids).
 //! - [`event`]: HTTP request/response → event object → the function's result, applied.
 //! - [`kvs`]: KeyValueStore: the stored store, its writes and limits, and `cf.kvs()`.
+//! - [`origin_select`]: the `cloudfront` module's origin-selection helpers, checked and kept
+//!   for the edge.
 //! - [`record`]: the stored function with its DEVELOPMENT and LIVE stages.
 
 pub mod check;
 pub mod engine;
 pub mod event;
 pub mod kvs;
+pub mod origin_select;
 pub mod record;
 
 pub use engine::{Invocation, Script};

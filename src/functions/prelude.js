@@ -223,16 +223,22 @@
   qs.decode = qs.parse;
   qs.encode = qs.stringify;
 
-  function unsupported(name) {
-    return function () { throw new Error("cloudfront." + name + " is not supported by edgegate"); };
+  // The origin-selection helpers: checked and recorded natively (origin_select.rs); a refused
+  // argument throws here.
+  var originNative = native.origin;
+  function originHelper(name) {
+    return function () {
+      var refused = originNative(name, JSON.stringify(Array.prototype.slice.call(arguments)));
+      if (typeof refused === "string") throw new TypeError(refused);
+    };
   }
   var cf = {
     edgeLocation: edge,
-    kvs: function () { throw new Error("The function has no key value store associated (edgegate does not run KeyValueStore yet)"); },
-    updateRequestOrigin: unsupported("updateRequestOrigin"),
-    selectRequestOriginById: unsupported("selectRequestOriginById"),
-    overrideRequestOrigin: unsupported("overrideRequestOrigin"),
-    createRequestOriginGroup: unsupported("createRequestOriginGroup")
+    kvs: function () { throw new Error("The function has no key value store associated"); },
+    updateRequestOrigin: originHelper("updateRequestOrigin"),
+    selectRequestOriginById: originHelper("selectRequestOriginById"),
+    overrideRequestOrigin: originHelper("overrideRequestOrigin"),
+    createRequestOriginGroup: originHelper("createRequestOriginGroup")
   };
 
   var modules = { crypto: crypto, querystring: qs };
@@ -269,10 +275,46 @@
     throw new Error("Cannot find module '" + name + "'");
   };
 
+  // The request's methods: on its prototype, so they are neither enumerated nor serialised.
+  // rawQueryString() (2.0) gives the query string as received; for a TestFunction event
+  // (raw === null) the event's querystring joined back.
+  var raw, requestProto = {};
+  function joined(q) {
+    if (typeof q === "string") return q;
+    var out = [];
+    if (q && typeof q === "object") Object.keys(q).forEach(function (k) {
+      var f = q[k] || {}, all = Array.isArray(f.multiValue) && f.multiValue.length ? f.multiValue : [f];
+      all.forEach(function (m) { out.push(k + "=" + (m && m.value !== undefined ? m.value : "")); });
+    });
+    return out.length ? out.join("&") : undefined;
+  }
+  if (v2) Object.defineProperty(requestProto, "rawQueryString", {
+    value: function rawQueryString() { return raw === null ? joined(this.querystring) : raw; },
+    writable: true, configurable: true
+  });
+
   function noCodegen() { throw new EvalError("Code generation from strings is not allowed"); }
   return {
-    setNow: function (t) { now = t; },
-    run: function (handler, json) { return handler(JSON.parse(json)); },
+    begin: function (t, q) { now = t; raw = q; },
+    // The edge's event: begins the invocation and builds the skeleton with object literals
+    // (members defined as JSON.parse defines them), around the groups built natively.
+    event: function (t, q, type, domain, id, rid, ip, method, uri, qs, headers, cookies) {
+      now = t; raw = q;
+      return {
+        version: "1.0",
+        context: { distributionDomainName: domain, distributionId: id, eventType: type, requestId: rid },
+        viewer: { ip: ip },
+        request: { __proto__: requestProto, method: method, uri: uri, querystring: qs, headers: headers, cookies: cookies }
+      };
+    },
+    requestProto: requestProto,
+    adopt: function (event) {
+      if (event && typeof event === "object" && event.request && typeof event.request === "object" &&
+          Object.getPrototypeOf(event.request) === Object.prototype) {
+        Object.setPrototypeOf(event.request, requestProto);
+      }
+      return event;
+    },
     lockdown: function () {
       g.eval = noCodegen;
       [function () {}, async function () {}, function* () {}, async function* () {}].forEach(function (f) {

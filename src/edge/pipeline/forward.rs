@@ -1,16 +1,25 @@
 //! Phase 6, origin: the origin request built from the viewer's (what the behavior forwards, and
-//! CloudFront's own headers), sent to the behavior's origin, with failover in an origin group.
+//! CloudFront's own headers), sent to the behavior's origin, with failover in an origin group;
+//! a viewer-request function may have sent this request elsewhere ([`override_target`]).
 
 use axum::body::Body;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::super::headers::{self, XCache, content_length, header_bytes};
-use super::super::routing::Target;
+use super::super::routing::{DistributionOrigins, GroupMember, Target};
 use super::super::summary::Summary;
 use super::{Ctx, Edge, Outcome, fail};
 use crate::cache::key::{self, Selection};
-use crate::origin::{OriginError, OriginRequest};
+use crate::functions::FunctionError;
+use crate::functions::origin_select::{OriginChange, OriginProtocol, OriginUpdate};
+use crate::origin::{
+    HttpOrigin, HttpOriginSettings, Origin, OriginError, OriginFuture, OriginRequest,
+    ProtocolPolicy,
+};
 
 impl Edge {
     /// Sends the request to the origin and streams the answer back, caching nothing.
@@ -261,6 +270,182 @@ async fn fetch_target(
                 result,
             }
         }
+    }
+}
+
+/// A viewer-request function's origin change (`cloudfront.updateRequestOrigin`,
+/// `selectRequestOriginById`, `createRequestOriginGroup`) applied to where the behavior sends
+/// this request: the target to use instead. An origin the distribution does not have, or a
+/// change edgegate cannot make, is the function's validation error (502), never a silent
+/// fallback to the behavior's own origin.
+pub(super) fn override_target(
+    change: &OriginChange,
+    current: &Target,
+    origins: &DistributionOrigins,
+) -> Result<Target, FunctionError> {
+    let slot = |id: &str| {
+        origins.by_id.get(id).ok_or_else(|| {
+            FunctionError::Validation(format!(
+                "the function selected origin {id:?}, which the distribution does not have"
+            ))
+        })
+    };
+    let http_of = |o: &Arc<dyn Origin>| {
+        origins
+            .by_id
+            .values()
+            .find(|s| Arc::ptr_eq(&s.origin, o))
+            .and_then(|s| s.http.as_ref())
+    };
+    match change {
+        OriginChange::Update(u) => Ok(match current {
+            Target::Origin(o) => Target::Origin(changed(o, http_of(o), u, origins)?),
+            // Of a group, only the primary changes.
+            Target::Group {
+                id,
+                primary,
+                secondary,
+                statuses,
+            } => Target::Group {
+                id: id.clone(),
+                primary: GroupMember {
+                    id: primary.id.clone(),
+                    origin: changed(&primary.origin, http_of(&primary.origin), u, origins)?,
+                },
+                secondary: secondary.clone(),
+                statuses: statuses.clone(),
+            },
+        }),
+        OriginChange::Select { origin_id, update } => {
+            let s = slot(origin_id)?;
+            Ok(Target::Origin(changed(
+                &s.origin,
+                s.http.as_ref(),
+                update,
+                origins,
+            )?))
+        }
+        OriginChange::Group {
+            members,
+            status_codes,
+        } => {
+            let member = |(id, u): &(String, OriginUpdate)| {
+                let s = slot(id)?;
+                Ok::<_, FunctionError>(GroupMember {
+                    id: id.as_str().into(),
+                    origin: changed(&s.origin, s.http.as_ref(), u, origins)?,
+                })
+            };
+            Ok(Target::Group {
+                id: "function-origin-group".into(),
+                primary: member(&members[0])?,
+                secondary: member(&members[1])?,
+                statuses: status_codes.clone(),
+            })
+        }
+    }
+}
+
+/// One origin with a function's changes: a custom origin built from the original's settings
+/// (or, for an S3 or local origin given a `domainName`, from CloudFront's custom-origin
+/// defaults: HTTPS on 443, 3 attempts, 10 s to connect, 30 s to read, 5 s keep-alive).
+fn changed(
+    origin: &Arc<dyn Origin>,
+    http: Option<&HttpOriginSettings>,
+    u: &OriginUpdate,
+    origins: &DistributionOrigins,
+) -> Result<Arc<dyn Origin>, FunctionError> {
+    let refuse = |why: &str| Err(FunctionError::Validation(why.to_owned()));
+    if u.host_header.is_some() && http.is_none() && u.domain_name.is_none() {
+        return refuse(
+            "hostHeader cannot change the Host of an S3 or local origin (S3 requests are signed for the bucket's host)",
+        );
+    }
+    let base: Arc<dyn Origin> = if u.only_host() {
+        origin.clone()
+    } else {
+        let Some(client) = &origins.client else {
+            return refuse("edgegate cannot build a changed origin here");
+        };
+        let mut s = match (http, &u.domain_name) {
+            (Some(s), _) => s.clone(),
+            (None, Some(_)) => HttpOriginSettings {
+                domain_name: String::new(),
+                http_port: 80,
+                https_port: 443,
+                protocol_policy: ProtocolPolicy::HttpsOnly,
+                origin_path: String::new(),
+                custom_headers: Vec::new(),
+                connection_attempts: 3,
+                connection_timeout: Duration::from_secs(10),
+                read_timeout: Duration::from_secs(30),
+                keepalive_timeout: Duration::from_secs(5),
+            },
+            (None, None) => {
+                return refuse(
+                    "updateRequestOrigin can change an S3 or local origin only with a domainName (which makes it a custom origin for this request)",
+                );
+            }
+        };
+        if let Some(d) = &u.domain_name {
+            s.domain_name = d.clone();
+        }
+        if let Some(p) = &u.origin_path {
+            s.origin_path = p.clone();
+        }
+        if let Some(h) = &u.custom_headers {
+            s.custom_headers = h.clone();
+        }
+        if let Some(a) = u.connection_attempts {
+            s.connection_attempts = a;
+        }
+        if let Some(t) = u.read_timeout {
+            s.read_timeout = t;
+        }
+        if let Some(t) = u.keepalive_timeout {
+            s.keepalive_timeout = t;
+        }
+        if let Some(t) = u.connection_timeout {
+            s.connection_timeout = t;
+        }
+        match u.protocol {
+            Some(OriginProtocol::Http) => s.protocol_policy = ProtocolPolicy::HttpOnly,
+            Some(OriginProtocol::Https) => s.protocol_policy = ProtocolPolicy::HttpsOnly,
+            None => {}
+        }
+        if let Some(port) = u.port {
+            match s.protocol_policy {
+                ProtocolPolicy::HttpOnly => s.http_port = port,
+                ProtocolPolicy::HttpsOnly => s.https_port = port,
+                ProtocolPolicy::MatchViewer => {
+                    s.http_port = port;
+                    s.https_port = port;
+                }
+            }
+        }
+        Arc::new(HttpOrigin::new(s, client.clone()))
+    };
+    Ok(match &u.host_header {
+        Some(host) => Arc::new(WithHost {
+            inner: base,
+            host: host.clone(),
+        }),
+        None => base,
+    })
+}
+
+/// An origin sent a function's `hostHeader` as `Host` (a custom origin keeps a `Host` it is
+/// given).
+#[derive(Debug)]
+struct WithHost {
+    inner: Arc<dyn Origin>,
+    host: HeaderValue,
+}
+
+impl Origin for WithHost {
+    fn fetch(&self, mut req: OriginRequest) -> OriginFuture<'_> {
+        req.headers.insert(header::HOST, self.host.clone());
+        self.inner.fetch(req)
     }
 }
 

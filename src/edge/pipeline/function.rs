@@ -19,16 +19,20 @@ use http::{Method, Response};
 use super::{Ctx, Edge, Head, Outcome};
 use crate::edge::error::EdgeError;
 use crate::edge::headers::XCache;
+use crate::edge::routing::Target;
 use crate::functions::FunctionError;
 use crate::functions::engine::{self, EdgeLocation, Script};
-use crate::functions::event::{self, EventContext, RequestOutcome, RequestView};
+use crate::functions::event::{
+    self, EventContext, RequestEvent, RequestOutcome, RequestView, ResponseEvent,
+};
 
 /// What a viewer-request function decided.
 pub(super) enum RequestStep {
-    /// Go on, with a new path and/or query string when `Some`.
+    /// Go on, with a new path and/or query string, and to another origin, when `Some`.
     Continue {
         uri: Option<String>,
         query: Option<String>,
+        target: Option<Target>,
     },
     /// Answer with this response.
     Respond(Box<Response<Body>>),
@@ -82,24 +86,52 @@ impl Edge {
             query: uri.query(),
             headers,
         };
-        let ev = event::request_event(&Self::event_context(ctx, request_id), &view);
-        let out = engine::invoke(script, &ev, self.now_ms(), &self.location())
+        let ev = RequestEvent {
+            cx: Self::event_context(ctx, request_id),
+            req: view,
+        };
+        let out = engine::invoke_with(script, &ev, self.now_ms(), &self.location())
             .map_err(|f| failed(script, f.error))?;
-        match event::apply_request(&out.output, &view).map_err(|e| failed(script, e))? {
+        let applied = out
+            .output
+            .and_then(|result| event::apply_request_result(&result, &view));
+        match applied.map_err(|e| failed(script, e))? {
             RequestOutcome::Continue {
                 uri,
                 query,
                 headers: new_headers,
             } => {
+                // Where the function sent the request (cloudfront.updateRequestOrigin and
+                // friends); the cache key does not change.
+                let target = match &out.origin {
+                    Some(call) => {
+                        if !call.warnings.is_empty()
+                            && let Some(suppressed) = ORIGIN_WARNINGS.admit()
+                        {
+                            tracing::warn!(function = %script.name, "{}{suppressed}", call.warnings.join("; "));
+                        }
+                        let t = super::forward::override_target(
+                            &call.change,
+                            &ctx.behavior.target,
+                            &ctx.dist.origins,
+                        )
+                        .map_err(|e| failed(script, e))?;
+                        Some(t)
+                    }
+                    None => None,
+                };
                 if let Some(h) = new_headers {
                     *headers = h;
                 }
-                Ok(RequestStep::Continue { uri, query })
+                Ok(RequestStep::Continue { uri, query, target })
             }
             RequestOutcome::Respond(r) => {
                 let mut resp = Response::new(Body::from(r.body.unwrap_or_default()));
                 *resp.status_mut() = r.status;
                 *resp.headers_mut() = r.headers;
+                if let Some(reason) = r.reason {
+                    resp.extensions_mut().insert(reason);
+                }
                 Ok(RequestStep::Respond(Box::new(resp)))
             }
         }
@@ -129,21 +161,34 @@ impl Edge {
             query: ctx.query,
             headers: &f.headers,
         };
-        let ev = event::response_event(
-            &Self::event_context(ctx, request_id),
-            &view,
-            resp.status(),
-            resp.headers(),
-        );
-        let applied = engine::invoke(&f.script, &ev, self.now_ms(), &self.location())
+        let ev = ResponseEvent {
+            cx: Self::event_context(ctx, request_id),
+            req: view,
+            status: resp.status(),
+            headers: resp.headers(),
+        };
+        let applied = engine::invoke_with(&f.script, &ev, self.now_ms(), &self.location())
             .map_err(|fail| fail.error)
-            .and_then(|out| event::apply_response(&out.output, resp.status(), resp.headers()));
+            .and_then(|out| {
+                if out.origin.is_some()
+                    && let Some(suppressed) = ORIGIN_WARNINGS.admit()
+                {
+                    tracing::warn!(function = %f.script.name, "the origin-selection helpers have no effect in a viewer-response function{suppressed}");
+                }
+                out.output
+            })
+            .and_then(|result| {
+                event::apply_response_result(&result, resp.status(), resp.headers())
+            });
         match applied {
             Ok(None) => (resp, outcome),
             Ok(Some(change)) => {
                 let (mut parts, body) = resp.into_parts();
                 parts.status = change.status;
                 parts.headers = change.headers;
+                if let Some(reason) = change.reason {
+                    parts.extensions.insert(reason);
+                }
                 let mut outcome = outcome;
                 let body = match change.body {
                     Some(b) => {
@@ -169,6 +214,11 @@ impl Edge {
         }
     }
 }
+
+/// One warning line per [`crate::server::WARN_INTERVAL`] at most about origin changes a
+/// function asked for and edgegate does not act on (every request may ask).
+static ORIGIN_WARNINGS: crate::server::Throttle =
+    crate::server::Throttle::new(crate::server::WARN_INTERVAL);
 
 /// A function's failure as the edge's error (logged with the function's name).
 fn failed(script: &Script, e: FunctionError) -> EdgeError {
