@@ -271,7 +271,7 @@ MD
 )"
 SUM=()
 for sz in "${sizes[@]}"; do table h1 "$sz" > /dev/null; table h2 "$sz" > /dev/null; done
-section+="$(
+section+=$'\n'"$(
     cat <<MD
 
 ### Summary
