@@ -10,6 +10,7 @@ mod api_resources;
 mod api_sdk;
 mod collapsing;
 mod compress;
+mod deploy;
 mod disk_cache;
 mod edge;
 mod errpages;
