@@ -480,7 +480,7 @@ pub async fn start_with_clock(
     let edge = Arc::new(edge);
     let delivery = meter.as_ref().map(|_| {
         let creds: Arc<dyn crate::origin::CredentialsProvider> =
-            Arc::new(crate::origin::DefaultChain::new());
+            crate::origin::DefaultChain::shared();
         Delivery::new(
             &settings.data_dir,
             &settings.pop,
@@ -504,7 +504,13 @@ pub async fn start_with_clock(
     let store = match &settings.state {
         Some(url) => {
             let endpoint = settings.s3_endpoint.as_ref().map(ToString::to_string);
-            crate::state::store::s3(url, endpoint.as_deref(), None)?
+            crate::state::store::s3(
+                url,
+                endpoint.as_deref(),
+                Some(Arc::new(crate::state::store::BridgedCredentials(
+                    crate::origin::DefaultChain::shared(),
+                ))),
+            )?
         }
         None => StateStore::local(&settings.data_dir.join("state")).map_err(StateError::from)?,
     };
@@ -628,7 +634,7 @@ pub async fn start_with_clock(
                         session_token: None,
                     },
                 )),
-                None => Arc::new(crate::origin::DefaultChain::new()),
+                None => crate::origin::DefaultChain::shared(),
             }),
         ),
     });

@@ -8,6 +8,7 @@ mod api_ops;
 mod api_readback;
 mod api_resources;
 mod api_sdk;
+mod aws_credentials;
 mod collapsing;
 mod compress;
 mod deploy;
