@@ -801,21 +801,21 @@ async fn apply_declarations(
     for p in d.cache_policies {
         let name = p.config.name.clone();
         registry
-            .create_cache_policy(p.config, p.id, true)
+            .create_policy(p.config, p.id, true)
             .await
             .map_err(|e| fail(format!("cache policy {name}"), e))?;
     }
     for p in d.origin_request_policies {
         let name = p.config.name.clone();
         registry
-            .create_origin_request_policy(p.config, p.id, true)
+            .create_policy(p.config, p.id, true)
             .await
             .map_err(|e| fail(format!("origin request policy {name}"), e))?;
     }
     for p in d.response_headers_policies {
         let name = p.config.name.clone();
         registry
-            .create_response_headers_policy(p.config, p.id, true)
+            .create_policy(p.config, p.id, true)
             .await
             .map_err(|e| fail(format!("response headers policy {name}"), e))?;
     }

@@ -464,7 +464,7 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::DELETE, ["cache-policy", id]) => {
             state
                 .registry
-                .delete_cache_policy(id, call.if_match())
+                .delete_policy::<model::CachePolicyConfig>(id, call.if_match())
                 .await?;
             no_content()
         }
@@ -474,7 +474,7 @@ async fn route(state: &AdminState, call: &Call<'_>) -> Result<Response, Routed> 
         (M::DELETE, ["origin-request-policy", id]) => {
             state
                 .registry
-                .delete_origin_request_policy(id, call.if_match())
+                .delete_policy::<model::OriginRequestPolicyConfig>(id, call.if_match())
                 .await?;
             no_content()
         }
@@ -893,7 +893,7 @@ async fn list_key_groups(state: &AdminState, call: &Call<'_>) -> Result<Response
 
 async fn create_cache_policy(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
     let cfg = call.document::<model::CachePolicyConfig>()?;
-    let v = state.registry.create_cache_policy(cfg, None, false).await?;
+    let v = state.registry.create_policy(cfg, None, false).await?;
     let location = format!(
         "https://cloudfront.amazonaws.com/2020-05-31/cache-policy/{}",
         v.id
@@ -977,10 +977,7 @@ async fn create_origin_request_policy(
     call: &Call<'_>,
 ) -> Result<Response, ApiError> {
     let cfg = call.document::<model::OriginRequestPolicyConfig>()?;
-    let v = state
-        .registry
-        .create_origin_request_policy(cfg, None, false)
-        .await?;
+    let v = state.registry.create_policy(cfg, None, false).await?;
     let location = format!(
         "https://cloudfront.amazonaws.com/2020-05-31/origin-request-policy/{}",
         v.id

@@ -18,7 +18,7 @@ pub(super) async fn update_cache_policy(
     let cfg = call.document::<model::CachePolicyConfig>()?;
     let v = state
         .registry
-        .update_cache_policy(id, call.if_match(), cfg)
+        .update_policy(id, call.if_match(), cfg)
         .await?;
     Ok(xml(
         StatusCode::OK,
@@ -38,7 +38,7 @@ pub(super) async fn update_origin_request_policy(
     let cfg = call.document::<model::OriginRequestPolicyConfig>()?;
     let v = state
         .registry
-        .update_origin_request_policy(id, call.if_match(), cfg)
+        .update_policy(id, call.if_match(), cfg)
         .await?;
     Ok(xml(
         StatusCode::OK,

@@ -43,10 +43,7 @@ pub(super) async fn route(
 
 async fn create(state: &AdminState, call: &Call<'_>) -> Result<Response, ApiError> {
     let cfg = call.document::<ResponseHeadersPolicyConfig>()?;
-    let v = state
-        .registry
-        .create_response_headers_policy(cfg, None, false)
-        .await?;
+    let v = state.registry.create_policy(cfg, None, false).await?;
     Ok(xml(
         StatusCode::CREATED,
         &policy_tree(&v.id, v.last_modified, &v.config),
@@ -77,25 +74,14 @@ async fn get(state: &AdminState, id: &str, config_only: bool) -> Result<Response
     ))
 }
 
-fn managed_refusal(code: &'static str, id: &str, what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        code,
-        format!("{id} is a managed response headers policy; managed policies cannot be {what}."),
-    )
-}
-
 async fn update(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
-    if managed_response_headers_policy(id).is_some() {
-        return Err(managed_refusal("IllegalUpdate", id, "updated"));
-    }
     if call.if_match().is_none() {
         return Err(ApiError::missing_if_match());
     }
     let cfg = call.document::<ResponseHeadersPolicyConfig>()?;
     let v = state
         .registry
-        .update_response_headers_policy(id, call.if_match(), cfg)
+        .update_policy(id, call.if_match(), cfg)
         .await?;
     Ok(xml(
         StatusCode::OK,
@@ -107,12 +93,9 @@ async fn update(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Respons
 }
 
 async fn delete(state: &AdminState, call: &Call<'_>, id: &str) -> Result<Response, ApiError> {
-    if managed_response_headers_policy(id).is_some() {
-        return Err(managed_refusal("IllegalDelete", id, "deleted"));
-    }
     state
         .registry
-        .delete_response_headers_policy(id, call.if_match())
+        .delete_policy::<ResponseHeadersPolicyConfig>(id, call.if_match())
         .await?;
     Ok(no_content())
 }

@@ -202,6 +202,91 @@ macro_rules! collection {
     };
 }
 
+/// A policy kind (cache, origin request, response headers): named, with managed policies
+/// CloudFront owns, used by distributions' behaviors, and for some a quota.
+pub trait Policy: Collection {
+    /// Its name.
+    fn name(&self) -> &str;
+    /// Whether `name` is a managed policy's.
+    fn is_managed_name(name: &str) -> bool;
+    /// Whether `id` is a managed policy's.
+    fn is_managed_id(id: &str) -> bool;
+    /// The ids of this kind a distribution's behaviors use.
+    fn used_by(cfg: &DistributionConfig) -> Vec<&str>;
+    /// The account's limit of custom policies of this kind, and its error.
+    fn quota() -> Quota;
+}
+
+impl Policy for CachePolicyConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn is_managed_name(name: &str) -> bool {
+        crate::model::managed_cache_policies()
+            .iter()
+            .any(|m| m.name == name)
+    }
+    fn is_managed_id(id: &str) -> bool {
+        crate::model::managed_cache_policies()
+            .iter()
+            .any(|m| m.id == id)
+    }
+    fn used_by(cfg: &DistributionConfig) -> Vec<&str> {
+        cfg.referenced_cache_policy_ids()
+    }
+    fn quota() -> Quota {
+        Some((MAX_CACHE_POLICIES, |limit| {
+            StateError::TooManyCachePolicies { limit }
+        }))
+    }
+}
+
+impl Policy for OriginRequestPolicyConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn is_managed_name(name: &str) -> bool {
+        crate::model::managed_origin_request_policies()
+            .iter()
+            .any(|m| m.name == name)
+    }
+    fn is_managed_id(id: &str) -> bool {
+        crate::model::managed_origin_request_policies()
+            .iter()
+            .any(|m| m.id == id)
+    }
+    fn used_by(cfg: &DistributionConfig) -> Vec<&str> {
+        cfg.referenced_origin_request_policy_ids()
+    }
+    fn quota() -> Quota {
+        None
+    }
+}
+
+impl Policy for ResponseHeadersPolicyConfig {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn is_managed_name(name: &str) -> bool {
+        crate::model::managed_response_headers_policies()
+            .iter()
+            .any(|m| m.name == name)
+    }
+    fn is_managed_id(id: &str) -> bool {
+        crate::model::managed_response_headers_policies()
+            .iter()
+            .any(|m| m.id == id)
+    }
+    fn used_by(cfg: &DistributionConfig) -> Vec<&str> {
+        cfg.referenced_response_headers_policy_ids()
+    }
+    fn quota() -> Quota {
+        Some((crate::model::response_headers::MAX_POLICIES, |limit| {
+            StateError::TooManyResponseHeadersPolicies { limit }
+        }))
+    }
+}
+
 stored!(
     DistributionConfig => Kind::Distribution,
     InvalidationBatch => Kind::Invalidation,
@@ -1161,163 +1246,71 @@ impl Registry {
         .await
     }
 
-    /// CreateCachePolicy.
-    pub async fn create_cache_policy(
+    // === the three policy kinds ===
+
+    /// CreateCachePolicy, CreateOriginRequestPolicy, CreateResponseHeadersPolicy: the name unique
+    /// among the kind's policies and not a managed one's, within the kind's quota.
+    pub async fn create_policy<P: Policy>(
         &self,
-        cfg: CachePolicyConfig,
+        cfg: P,
         fixed_id: Option<String>,
         declared: bool,
-    ) -> Result<Versioned<CachePolicyConfig>, StateError> {
-        let managed = crate::model::managed_cache_policies()
-            .iter()
-            .any(|m| m.name == cfg.name);
-        let too_many = |limit| StateError::TooManyCachePolicies { limit };
-        let limit = Some((MAX_CACHE_POLICIES, too_many as fn(usize) -> StateError));
+    ) -> Result<Versioned<P>, StateError> {
+        let managed = P::is_managed_name(cfg.name());
         self.create_named(
             cfg,
-            |c| &c.name,
+            P::name,
             fixed_id,
             declared,
             managed,
-            limit,
+            P::quota(),
             crate::ids::uuid,
         )
         .await
     }
 
-    /// CreateOriginRequestPolicy.
-    pub async fn create_origin_request_policy(
-        &self,
-        cfg: OriginRequestPolicyConfig,
-        fixed_id: Option<String>,
-        declared: bool,
-    ) -> Result<Versioned<OriginRequestPolicyConfig>, StateError> {
-        let managed = crate::model::managed_origin_request_policies()
-            .iter()
-            .any(|m| m.name == cfg.name);
-        self.create_named(
-            cfg,
-            |c| &c.name,
-            fixed_id,
-            declared,
-            managed,
-            None,
-            crate::ids::uuid,
-        )
-        .await
-    }
-
-    /// UpdateCachePolicy (`If-Match` required; a managed policy cannot be changed; the name
-    /// stays unique). Distributions using the policy see the change on their next request.
-    pub async fn update_cache_policy(
+    /// UpdateCachePolicy and its kin (`If-Match` required; a managed policy cannot be changed;
+    /// the name stays unique). Distributions using the policy see the change on their next
+    /// request (the change hook recompiles them).
+    pub async fn update_policy<P: Policy>(
         &self,
         id: &str,
         if_match: Option<&str>,
-        cfg: CachePolicyConfig,
-    ) -> Result<Versioned<CachePolicyConfig>, StateError> {
-        if crate::model::managed_cache_policies()
-            .iter()
-            .any(|m| m.id == id)
-        {
+        cfg: P,
+    ) -> Result<Versioned<P>, StateError> {
+        if P::is_managed_id(id) {
             return Err(StateError::ManagedUpdate {
-                kind: Kind::CachePolicy,
+                kind: P::KIND,
                 id: id.to_owned(),
             });
         }
         self.update(id, if_match, cfg, |state, _, new| {
-            let managed = crate::model::managed_cache_policies()
-                .iter()
-                .any(|m| m.name == new.name);
-            Self::unique_name::<CachePolicyConfig>(state, |c| &c.name, &new.name, Some(id), managed)
+            let managed = P::is_managed_name(new.name());
+            Self::unique_name::<P>(state, P::name, new.name(), Some(id), managed)
         })
         .await
     }
 
-    /// DeleteCachePolicy: not a managed one, and not while a distribution uses it.
-    pub async fn delete_cache_policy(
+    /// DeleteCachePolicy and its kin: not a managed one, and not while a distribution uses it.
+    pub async fn delete_policy<P: Policy>(
         &self,
         id: &str,
         if_match: Option<&str>,
     ) -> Result<(), StateError> {
-        if crate::model::managed_cache_policies()
-            .iter()
-            .any(|m| m.id == id)
-        {
+        if P::is_managed_id(id) {
             return Err(StateError::ManagedDelete {
-                kind: Kind::CachePolicy,
+                kind: P::KIND,
                 id: id.to_owned(),
             });
         }
-        self.delete::<CachePolicyConfig>(id, if_match, |state| {
+        self.delete::<P>(id, if_match, |state| {
             if state
                 .distributions
                 .values()
-                .any(|d| d.v.config.referenced_cache_policy_ids().contains(&id))
+                .any(|d| P::used_by(&d.v.config).contains(&id))
             {
                 return Err(StateError::InUse {
-                    kind: Kind::CachePolicy,
-                    id: id.to_owned(),
-                });
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// UpdateOriginRequestPolicy (as [`Registry::update_cache_policy`]).
-    pub async fn update_origin_request_policy(
-        &self,
-        id: &str,
-        if_match: Option<&str>,
-        cfg: OriginRequestPolicyConfig,
-    ) -> Result<Versioned<OriginRequestPolicyConfig>, StateError> {
-        if crate::model::managed_origin_request_policies()
-            .iter()
-            .any(|m| m.id == id)
-        {
-            return Err(StateError::ManagedUpdate {
-                kind: Kind::OriginRequestPolicy,
-                id: id.to_owned(),
-            });
-        }
-        self.update(id, if_match, cfg, |state, _, new| {
-            let managed = crate::model::managed_origin_request_policies()
-                .iter()
-                .any(|m| m.name == new.name);
-            Self::unique_name::<OriginRequestPolicyConfig>(
-                state,
-                |c| &c.name,
-                &new.name,
-                Some(id),
-                managed,
-            )
-        })
-        .await
-    }
-
-    /// DeleteOriginRequestPolicy (as [`Registry::delete_cache_policy`]).
-    pub async fn delete_origin_request_policy(
-        &self,
-        id: &str,
-        if_match: Option<&str>,
-    ) -> Result<(), StateError> {
-        if crate::model::managed_origin_request_policies()
-            .iter()
-            .any(|m| m.id == id)
-        {
-            return Err(StateError::ManagedDelete {
-                kind: Kind::OriginRequestPolicy,
-                id: id.to_owned(),
-            });
-        }
-        self.delete::<OriginRequestPolicyConfig>(id, if_match, |state| {
-            if state.distributions.values().any(|d| {
-                d.v.config
-                    .referenced_origin_request_policy_ids()
-                    .contains(&id)
-            }) {
-                return Err(StateError::InUse {
-                    kind: Kind::OriginRequestPolicy,
+                    kind: P::KIND,
                     id: id.to_owned(),
                 });
             }
@@ -1540,79 +1533,6 @@ impl Registry {
         })
         .await
     }
-
-    // === response headers policies ===
-
-    /// CreateResponseHeadersPolicy: names are unique (managed names included), at most
-    /// [`crate::model::response_headers::MAX_POLICIES`] custom policies.
-    pub async fn create_response_headers_policy(
-        &self,
-        cfg: ResponseHeadersPolicyConfig,
-        fixed_id: Option<String>,
-        declared: bool,
-    ) -> Result<Versioned<ResponseHeadersPolicyConfig>, StateError> {
-        use crate::model::response_headers::{MAX_POLICIES, managed_response_headers_policies};
-        let managed = managed_response_headers_policies()
-            .iter()
-            .any(|m| m.name == cfg.name);
-        let too_many = |limit| StateError::TooManyResponseHeadersPolicies { limit };
-        let limit = Some((MAX_POLICIES, too_many as fn(usize) -> StateError));
-        self.create_named(
-            cfg,
-            |c| &c.name,
-            fixed_id,
-            declared,
-            managed,
-            limit,
-            crate::ids::uuid,
-        )
-        .await
-    }
-
-    /// UpdateResponseHeadersPolicy (`If-Match` required; the name stays unique). The
-    /// distributions that use it are recompiled by the change hook.
-    pub async fn update_response_headers_policy(
-        &self,
-        id: &str,
-        if_match: Option<&str>,
-        cfg: ResponseHeadersPolicyConfig,
-    ) -> Result<Versioned<ResponseHeadersPolicyConfig>, StateError> {
-        self.update(id, if_match, cfg, |state, _, new| {
-            let managed = crate::model::managed_response_headers_policies()
-                .iter()
-                .any(|m| m.name == new.name);
-            Self::unique_name::<ResponseHeadersPolicyConfig>(
-                state,
-                |c| &c.name,
-                &new.name,
-                Some(id),
-                managed,
-            )
-        })
-        .await
-    }
-
-    /// DeleteResponseHeadersPolicy: refused while a cache behavior uses it.
-    pub async fn delete_response_headers_policy(
-        &self,
-        id: &str,
-        if_match: Option<&str>,
-    ) -> Result<(), StateError> {
-        self.delete::<ResponseHeadersPolicyConfig>(id, if_match, |state| {
-            if state.distributions.values().any(|d| {
-                d.v.config
-                    .referenced_response_headers_policy_ids()
-                    .contains(&id)
-            }) {
-                return Err(StateError::InUse {
-                    kind: Kind::ResponseHeadersPolicy,
-                    id: id.to_owned(),
-                });
-            }
-            Ok(())
-        })
-        .await
-    }
 }
 
 #[cfg(test)]
@@ -1747,14 +1667,12 @@ response_headers_policy_id = "{policy}"
         let mut ids = Vec::new();
         for i in 0..MAX_POLICIES {
             ids.push(
-                r.create_response_headers_policy(rhp(&format!("p{i}")), None, false)
+                r.create_policy(rhp(&format!("p{i}")), None, false)
                     .await
                     .unwrap(),
             );
         }
-        let e = r
-            .create_response_headers_policy(rhp("one-more"), None, false)
-            .await;
+        let e = r.create_policy(rhp("one-more"), None, false).await;
         assert!(
             matches!(
                 e,
@@ -1763,7 +1681,7 @@ response_headers_policy_id = "{policy}"
             "{e:?}"
         );
         let e = r
-            .create_response_headers_policy(rhp("Managed-SimpleCORS"), None, false)
+            .create_policy(rhp("Managed-SimpleCORS"), None, false)
             .await;
         assert!(
             matches!(
@@ -1796,7 +1714,9 @@ response_headers_policy_id = "{policy}"
             matches!(&e, Err(StateError::MissingReference { kind: Kind::ResponseHeadersPolicy, id }) if id == "nope"),
             "{e:?}"
         );
-        let e = r.delete_response_headers_policy(&p.id, Some(&p.etag)).await;
+        let e = r
+            .delete_policy::<ResponseHeadersPolicyConfig>(&p.id, Some(&p.etag))
+            .await;
         assert!(
             matches!(
                 &e,
@@ -1807,7 +1727,7 @@ response_headers_policy_id = "{policy}"
             ),
             "{e:?}"
         );
-        r.delete_response_headers_policy(&ids[1].id, Some(&ids[1].etag))
+        r.delete_policy::<ResponseHeadersPolicyConfig>(&ids[1].id, Some(&ids[1].etag))
             .await
             .unwrap();
 
