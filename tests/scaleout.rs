@@ -86,6 +86,20 @@ async fn localstack_honours_both_write_conditions() {
         .await
         .expect("update after re-reading");
     assert_eq!(fresh.load_all(Kind::KeyGroup).await.unwrap()[0].1, "v3");
+
+    // Delete: conditional too (a tombstone with If-Match, then the delete). a last saw v2, so
+    // its delete must not remove b's v3; once a has read v3 it goes through.
+    let e = a
+        .delete(Kind::KeyGroup, "K1")
+        .await
+        .expect_err("a delete on a stale version must fail");
+    assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+    assert_eq!(fresh.load_all(Kind::KeyGroup).await.unwrap()[0].1, "v3");
+    assert_eq!(a.load_all(Kind::KeyGroup).await.unwrap()[0].1, "v3");
+    a.delete(Kind::KeyGroup, "K1")
+        .await
+        .expect("delete after re-reading");
+    assert!(fresh.load_all(Kind::KeyGroup).await.unwrap().is_empty());
 }
 
 /// One edgegate process.

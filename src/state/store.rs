@@ -175,6 +175,11 @@ struct Shared {
     generation: Mutex<Option<Option<String>>>,
 }
 
+/// What a conditional delete on a shared backend writes over the record (with `If-Match` on the
+/// version this edge saw) before it deletes it, so that a delete racing another edge's update
+/// is a conflict, never a lost update. Loads skip it; a later create replaces it.
+const TOMBSTONE: &[u8] = b"{\"edgegate\":\"deleted\"}\n";
+
 /// The object every write on a shared backend replaces; its ETag changing is the signal to
 /// reload. Its name cannot collide with a kind's prefix.
 pub const GENERATION: &str = "generation";
@@ -238,6 +243,20 @@ impl StateStore {
                 .map(|_| ())
                 .map_err(StoreError::object("writing", &path));
         };
+        self.put_conditional(shared, &path, record).await?;
+        self.bump().await
+    }
+
+    /// Writes `record` at `path` on the shared backend: `If-Match` on the version this edge
+    /// saw, else `If-None-Match: *`. A failed condition is [`StoreError::Conflict`], unless the
+    /// object already holds exactly `record`: then an earlier attempt of this same write landed
+    /// and only its retry failed (records carry a fresh ETag, so no other write is identical).
+    async fn put_conditional(
+        &self,
+        shared: &Shared,
+        path: &ObjectPath,
+        record: Bytes,
+    ) -> Result<(), StoreError> {
         let mode = match lock(&shared.known).get(path.as_ref()) {
             Some(k) => PutMode::Update(k.version.clone()),
             None => PutMode::Create,
@@ -246,38 +265,64 @@ impl StateStore {
             mode,
             ..PutOptions::default()
         };
-        match self
+        let version = match self
             .inner
-            .put_opts(&path, PutPayload::from_bytes(record.clone()), opts)
+            .put_opts(path, PutPayload::from_bytes(record.clone()), opts)
             .await
         {
-            Ok(done) => {
-                let version = UpdateVersion {
-                    e_tag: done.e_tag,
-                    version: done.version,
-                };
-                lock(&shared.known).insert(
-                    path.to_string(),
-                    Known {
-                        version,
-                        bytes: record,
-                    },
-                );
-                self.bump().await
-            }
+            Ok(done) => UpdateVersion {
+                e_tag: done.e_tag,
+                version: done.version,
+            },
             Err(
                 object_store::Error::Precondition { .. }
                 | object_store::Error::AlreadyExists { .. },
-            ) => Err(StoreError::Conflict {
-                path: path.to_string(),
-            }),
-            Err(e) => Err(StoreError::object("writing", &path)(e)),
-        }
+            ) => {
+                let conflict = || StoreError::Conflict {
+                    path: path.to_string(),
+                };
+                let got = match self.inner.get(path).await {
+                    Ok(got) => got,
+                    Err(object_store::Error::NotFound { .. }) => return Err(conflict()),
+                    Err(e) => return Err(StoreError::object("reading", path)(e)),
+                };
+                let version = UpdateVersion {
+                    e_tag: got.meta.e_tag.clone(),
+                    version: got.meta.version.clone(),
+                };
+                let now = got
+                    .bytes()
+                    .await
+                    .map_err(StoreError::object("reading", path))?;
+                if now != record {
+                    return Err(conflict());
+                }
+                version
+            }
+            Err(e) => return Err(StoreError::object("writing", path)(e)),
+        };
+        lock(&shared.known).insert(
+            path.to_string(),
+            Known {
+                version,
+                bytes: record,
+            },
+        );
+        Ok(())
     }
 
-    /// Deletes one record (absent records are not an error).
+    /// Deletes one record (absent records are not an error). On a shared backend the delete
+    /// is conditional like an update: a tombstone is written with `If-Match` on the version
+    /// this edge saw, so a record another edge changed since is [`StoreError::Conflict`] and
+    /// stays; then the object is deleted.
     pub async fn delete(&self, kind: Kind, id: &str) -> Result<(), StoreError> {
         let path = Self::path(kind, id);
+        if let Some(shared) = &self.shared
+            && lock(&shared.known).contains_key(path.as_ref())
+        {
+            self.put_conditional(shared, &path, Bytes::from_static(TOMBSTONE))
+                .await?;
+        }
         match self.inner.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(StoreError::object("deleting", &path)(e)),
@@ -358,6 +403,7 @@ impl StateStore {
             .await
             .map_err(StoreError::object("listing", &prefix))?;
         let mut out = Vec::with_capacity(metas.len());
+        let mut listed = std::collections::HashSet::new();
         for meta in metas {
             let full = meta.location.as_ref();
             let Some(id) = full
@@ -373,7 +419,10 @@ impl StateStore {
                     .filter(|k| meta.e_tag.is_some() && k.version.e_tag == meta.e_tag)
                     .map(|k| k.bytes.clone());
                 if let Some(bytes) = cached {
-                    out.push((id.to_owned(), bytes));
+                    listed.insert(id.to_owned());
+                    if bytes != TOMBSTONE {
+                        out.push((id.to_owned(), bytes));
+                    }
                     continue;
                 }
             }
@@ -399,18 +448,21 @@ impl StateStore {
                     },
                 );
             }
-            out.push((id.to_owned(), bytes));
+            listed.insert(id.to_owned());
+            // A tombstone left by a delete that stopped half-way is no record; its version is
+            // kept (above), so that a new record with the same id replaces it conditionally.
+            if bytes != TOMBSTONE {
+                out.push((id.to_owned(), bytes));
+            }
         }
         if let Some(shared) = &self.shared {
             // Records deleted by another edge are forgotten, so that a new one with the same
             // id is a create.
-            let present: std::collections::HashSet<&str> =
-                out.iter().map(|(id, _)| id.as_str()).collect();
             let head = format!("{}/", kind.prefix());
             lock(&shared.known).retain(|p, _| {
                 p.strip_prefix(&head)
                     .and_then(|r| r.strip_suffix(".json"))
-                    .is_none_or(|id| present.contains(id))
+                    .is_none_or(|id| listed.contains(id))
             });
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -651,6 +703,86 @@ mod tests {
         again.delete(Kind::Distribution, "E2").await.unwrap();
         assert_eq!(again.load_all(Kind::Distribution).await.unwrap().len(), 1);
         assert!(again.load_all(Kind::KeyGroup).await.unwrap().is_empty());
+    }
+
+    /// Two edges on one shared bucket (in memory here; LocalStack in tests/scaleout.rs).
+    fn two_edges() -> (StateStore, StateStore) {
+        let bucket: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        (
+            StateStore::shared(bucket.clone()),
+            StateStore::shared(bucket),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_delete_racing_an_update_is_a_conflict_and_loses_nothing() {
+        let (a, b) = two_edges();
+        a.put(Kind::KeyGroup, "K1", Bytes::from_static(b"v1"))
+            .await
+            .unwrap();
+        assert_eq!(b.load_all(Kind::KeyGroup).await.unwrap().len(), 1);
+        // a updates; b, still on v1, deletes: b's delete must not remove a's update.
+        a.put(Kind::KeyGroup, "K1", Bytes::from_static(b"v2"))
+            .await
+            .unwrap();
+        let e = b.delete(Kind::KeyGroup, "K1").await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+        assert_eq!(
+            a.load_all(Kind::KeyGroup).await.unwrap(),
+            vec![("K1".into(), Bytes::from_static(b"v2"))]
+        );
+        // Once b has read v2 its delete goes through, and both see the record gone.
+        assert_eq!(b.load_all(Kind::KeyGroup).await.unwrap()[0].1, "v2");
+        b.delete(Kind::KeyGroup, "K1").await.unwrap();
+        assert!(a.load_all(Kind::KeyGroup).await.unwrap().is_empty());
+        assert!(b.load_all(Kind::KeyGroup).await.unwrap().is_empty());
+        // The id can be created again, from either edge.
+        a.put(Kind::KeyGroup, "K1", Bytes::from_static(b"again"))
+            .await
+            .unwrap();
+        assert_eq!(b.load_all(Kind::KeyGroup).await.unwrap()[0].1, "again");
+    }
+
+    #[tokio::test]
+    async fn a_tombstone_left_by_a_half_done_delete_is_no_record() {
+        let (a, b) = two_edges();
+        a.put(Kind::PublicKey, "P1", Bytes::from_static(b"key"))
+            .await
+            .unwrap();
+        // What a delete stopped between its conditional tombstone and the delete leaves.
+        a.put(Kind::PublicKey, "P1", Bytes::from_static(TOMBSTONE))
+            .await
+            .unwrap();
+        assert!(b.load_all(Kind::PublicKey).await.unwrap().is_empty());
+        // A new record with that id replaces the tombstone (conditionally, on its version).
+        b.put(Kind::PublicKey, "P1", Bytes::from_static(b"new"))
+            .await
+            .unwrap();
+        assert_eq!(a.load_all(Kind::PublicKey).await.unwrap()[0].1, "new");
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_retry_finds_it_already_stored_succeeds() {
+        let (a, b) = two_edges();
+        let record = Bytes::from_static(b"{\"etag\":\"E1\"}");
+        a.put(Kind::CachePolicy, "C1", record.clone())
+            .await
+            .unwrap();
+        // b has not read it, so its create is conditional on absence and fails on S3; the
+        // object holding exactly these bytes is what a retried create of a landed write sees.
+        b.put(Kind::CachePolicy, "C1", record.clone())
+            .await
+            .unwrap();
+        // b now holds the version it found, so its next update is conditional on it; a, which
+        // has not read b's write, is stale.
+        b.put(Kind::CachePolicy, "C1", Bytes::from_static(b"other"))
+            .await
+            .unwrap();
+        let e = a
+            .put(Kind::CachePolicy, "C1", Bytes::from_static(b"stale"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
     }
 
     #[test]
