@@ -739,6 +739,9 @@ impl Registry {
             if fixed.is_some() && existing.v.config == cfg {
                 return Ok((existing.clone(), false));
             }
+            if declared {
+                self.warn_redeclared(Kind::Distribution, &existing.v.id);
+            }
             if fixed.is_none() {
                 return Err(StateError::CallerReferenceReused {
                     kind: Kind::Distribution,
@@ -981,6 +984,40 @@ impl Registry {
         Ok(v)
     }
 
+    /// A declaration re-applied at start: the current version when it is unchanged (nothing is
+    /// written, so restarting a fleet does not churn the shared state), else `None`. On a
+    /// shared store a changed one is logged, since it replaces what the API or another edge's
+    /// config file made.
+    fn redeclared<C: Collection>(
+        &self,
+        state: &State,
+        fixed_id: Option<&str>,
+        cfg: &C,
+        declared: bool,
+    ) -> Option<Versioned<C>> {
+        let existing = C::map(state).get(fixed_id?)?;
+        if !declared {
+            return None;
+        }
+        if existing.config == *cfg {
+            return Some(existing.clone());
+        }
+        self.warn_redeclared(C::KIND, &existing.id);
+        None
+    }
+
+    /// The warning of [`Registry::redeclared`] for a declaration that replaces a shared copy.
+    fn warn_redeclared(&self, kind: Kind, id: &str) {
+        if self.store.is_shared() {
+            tracing::warn!(
+                "declared {} {id} differs from its copy in the shared state (changed through \
+                 the API, or declared differently by another edge): this edge's declaration \
+                 replaces it; give every edge the same declarations",
+                kind.noun()
+            );
+        }
+    }
+
     /// A new version of `id`, keeping its creation time when it already exists.
     fn version<C: Collection>(
         state: &State,
@@ -1079,6 +1116,9 @@ impl Registry {
         new_id: fn() -> String,
     ) -> Result<Versioned<C>, StateError> {
         let mut state = self.state.lock().await;
+        if let Some(v) = self.redeclared(&state, fixed_id.as_deref(), &cfg, declared) {
+            return Ok(v);
+        }
         Self::unique_name::<C>(&state, &name, name(&cfg), fixed_id.as_deref(), managed)?;
         let map = C::map(&state);
         let replacing = fixed_id.as_ref().is_some_and(|id| map.contains_key(id));
@@ -1101,6 +1141,9 @@ impl Registry {
         declared: bool,
     ) -> Result<(Versioned<PublicKeyConfig>, bool), StateError> {
         let mut state = self.state.lock().await;
+        if let Some(v) = self.redeclared(&state, fixed_id.as_deref(), &cfg, declared) {
+            return Ok((v, false));
+        }
         if let Some(existing) = state
             .public_keys
             .values()
@@ -1200,6 +1243,9 @@ impl Registry {
         declared: bool,
     ) -> Result<Versioned<KeyGroupConfig>, StateError> {
         let mut state = self.state.lock().await;
+        if let Some(v) = self.redeclared(&state, fixed_id.as_deref(), &cfg, declared) {
+            return Ok(v);
+        }
         Self::check_key_group(&state, &cfg, fixed_id.as_deref())?;
         let id = fixed_id.unwrap_or_else(crate::ids::uuid);
         let v = Self::version(&state, id, declared, cfg);
@@ -1463,6 +1509,9 @@ impl Registry {
         declared: bool,
     ) -> Result<(Versioned<CloudFrontOriginAccessIdentityConfig>, bool), StateError> {
         let mut state = self.state.lock().await;
+        if let Some(v) = self.redeclared(&state, fixed_id.as_deref(), &cfg, declared) {
+            return Ok((v, false));
+        }
         if let Some(existing) = state
             .origin_access_identities
             .values()
@@ -1548,6 +1597,65 @@ mod tests {
             Arc::new(|_: &State| {}),
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_declaration_is_not_written_again() {
+        let bucket: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::memory::InMemory::new());
+        let open_shared = || async {
+            Registry::open(
+                StateStore::shared(bucket.clone()),
+                "edgegate.test",
+                Arc::new(|_: &State| {}),
+            )
+            .await
+            .unwrap()
+        };
+        let a = open_shared().await;
+        let k = a
+            .create_public_key(key("k", "ref"), Some("K1".into()), true)
+            .await
+            .unwrap()
+            .0;
+        let g = a
+            .create_key_group(group("g", &["K1"]), Some("G1".into()), true)
+            .await
+            .unwrap();
+        let c = a
+            .create_policy(rhp("p"), Some("P1".into()), true)
+            .await
+            .unwrap();
+        // A second edge starting with the same declarations writes nothing: same versions.
+        let b = open_shared().await;
+        let generation = b.store().generation_changed().await.unwrap();
+        assert!(generation, "the first poll");
+        let k2 = b
+            .create_public_key(key("k", "ref"), Some("K1".into()), true)
+            .await
+            .unwrap();
+        assert_eq!((k2.0.etag, k2.1), (k.etag, false));
+        let g2 = b
+            .create_key_group(group("g", &["K1"]), Some("G1".into()), true)
+            .await
+            .unwrap();
+        assert_eq!(g2.etag, g.etag);
+        let c2 = b
+            .create_policy(rhp("p"), Some("P1".into()), true)
+            .await
+            .unwrap();
+        assert_eq!(c2.etag, c.etag);
+        assert!(
+            !b.store().generation_changed().await.unwrap(),
+            "nothing was written"
+        );
+        // A changed declaration is applied (and warned about on a shared store).
+        let g3 = b
+            .create_key_group(group("g2", &["K1"]), Some("G1".into()), true)
+            .await
+            .unwrap();
+        assert_ne!(g3.etag, g.etag);
+        assert_eq!(g3.config.name, "g2");
     }
 
     fn key(name: &str, reference: &str) -> PublicKeyConfig {
