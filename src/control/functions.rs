@@ -102,19 +102,11 @@ pub async fn handle(
 }
 
 fn no_such(name: &str) -> ApiError {
-    StateError::NotFound {
-        kind: Kind::Function,
-        id: name.to_owned(),
-    }
-    .into()
+    StateError::not_found(Kind::Function, name).into()
 }
 
 fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), ApiError> {
-    match if_match.map(str::trim) {
-        None | Some("") => Err(ApiError::missing_if_match()),
-        Some(m) if m.trim_matches('"') == etag => Ok(()),
-        Some(_) => Err(ApiError::precondition_failed()),
-    }
+    Ok(StateError::check_if_match(if_match, etag)?)
 }
 
 fn stage_param(call: &FunctionCall<'_>) -> Result<Stage, ApiError> {

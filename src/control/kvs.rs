@@ -103,19 +103,11 @@ fn respond(status: StatusCode, root: &str, inner: &str, etag: Option<&str>) -> R
 }
 
 fn no_such(name: &str) -> ApiError {
-    StateError::NotFound {
-        kind: Kind::KeyValueStore,
-        id: name.to_owned(),
-    }
-    .into()
+    StateError::not_found(Kind::KeyValueStore, name).into()
 }
 
 fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), ApiError> {
-    match if_match.map(str::trim) {
-        None | Some("") => Err(ApiError::missing_if_match()),
-        Some(m) if m.trim_matches('"') == etag => Ok(()),
-        Some(_) => Err(ApiError::precondition_failed()),
-    }
+    Ok(StateError::check_if_match(if_match, etag)?)
 }
 
 fn comment_of(tree: &Tree) -> Result<Option<String>, ApiError> {

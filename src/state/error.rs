@@ -194,6 +194,24 @@ impl From<StoreError> for StateError {
 }
 
 impl StateError {
+    /// The error for an unknown id of a kind.
+    pub fn not_found(kind: Kind, id: &str) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.to_owned(),
+        }
+    }
+
+    /// The outcome of applying an `If-Match` header to a stored version's `etag`: missing is
+    /// [`StateError::MissingIfMatch`], another version [`StateError::PreconditionFailed`].
+    pub fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), Self> {
+        match if_match.map(str::trim) {
+            None | Some("") => Err(Self::MissingIfMatch),
+            Some(m) if m.trim_matches('"') == etag => Ok(()),
+            Some(_) => Err(Self::PreconditionFailed),
+        }
+    }
+
     /// Whether this is a failure of the edge itself (store, encoding, corrupt records) rather
     /// than a refusal of the request.
     pub fn is_internal(&self) -> bool {

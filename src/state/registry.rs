@@ -149,14 +149,6 @@ fn now() -> OffsetDateTime {
         .unwrap_or(t)
 }
 
-/// The outcome of applying an `If-Match` header to a stored version.
-fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<(), StateError> {
-    match if_match.map(str::trim) {
-        None | Some("") => Err(StateError::MissingIfMatch),
-        Some(m) if m.trim_matches('"') == etag => Ok(()),
-        Some(_) => Err(StateError::PreconditionFailed),
-    }
-}
 
 /// A document the registry persists, and where.
 pub trait Stored: Document {
@@ -175,10 +167,7 @@ pub trait Collection: Stored {
 
 /// The error for an unknown id of a document kind.
 fn not_found<C: Stored>(id: &str) -> StateError {
-    StateError::NotFound {
-        kind: C::KIND,
-        id: id.to_owned(),
-    }
+    StateError::not_found(C::KIND, id)
 }
 
 macro_rules! stored {
@@ -820,7 +809,7 @@ impl Registry {
             .get(id)
             .cloned()
             .ok_or_else(|| not_found::<DistributionConfig>(id))?;
-        check_if_match(if_match, &current.v.etag)?;
+        StateError::check_if_match(if_match, &current.v.etag)?;
         if current.v.config.caller_reference != cfg.caller_reference {
             return Err(StateError::CallerReferenceChanged {
                 kind: Kind::Distribution,
@@ -848,7 +837,7 @@ impl Registry {
             .distributions
             .get(id)
             .ok_or_else(|| not_found::<DistributionConfig>(id))?;
-        check_if_match(if_match, &current.v.etag)?;
+        StateError::check_if_match(if_match, &current.v.etag)?;
         if current.v.config.enabled {
             return Err(StateError::DistributionNotDisabled { id: id.to_owned() });
         }
@@ -1058,7 +1047,7 @@ impl Registry {
             .get(id)
             .cloned()
             .ok_or_else(|| not_found::<C>(id))?;
-        check_if_match(if_match, &current.etag)?;
+        StateError::check_if_match(if_match, &current.etag)?;
         check(&state, &current, &config)?;
         let v = Self::version(&state, id.to_owned(), current.declared, config);
         self.put(&mut state, v).await
@@ -1073,7 +1062,7 @@ impl Registry {
     ) -> Result<(), StateError> {
         let mut state = self.state.lock().await;
         let v = C::map(&state).get(id).ok_or_else(|| not_found::<C>(id))?;
-        check_if_match(if_match, &v.etag)?;
+        StateError::check_if_match(if_match, &v.etag)?;
         in_use(&state)?;
         self.store.delete(C::KIND, id).await?;
         C::map_mut(&mut state).remove(id);
