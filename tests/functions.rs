@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::common::awscli::aws;
+use crate::common::awscli::{aws_async, blob_arg as file, err_of, json_of};
 use crate::common::meter::{field, journal, journal_line};
 use crate::common::origin::TestOrigin;
 use crate::common::{TestEdge, get, send};
@@ -126,7 +126,7 @@ const ALLOC: &str =
     "function handler(event) { var a = []; for (;;) { a.push(new Array(100000).fill(event)); } }\n";
 const THROW: &str = "function handler(event) { throw new Error('boom'); }\n";
 
-/// Runs the CLI on a blocking thread (the edge runs on the same runtime).
+/// Runs `aws cloudfront ARGS` against the endpoint `ep`.
 async fn cli(ep: &str, args: &[&str]) -> std::process::Output {
     let mut all = vec![
         "--endpoint-url".to_owned(),
@@ -134,46 +134,22 @@ async fn cli(ep: &str, args: &[&str]) -> std::process::Output {
         "cloudfront".to_owned(),
     ];
     all.extend(args.iter().map(|s| s.to_string()));
-    all.extend(["--output".to_owned(), "json".to_owned()]);
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        aws(&refs)
-    })
-    .await
-    .unwrap()
+    aws_async(all, Vec::new()).await
 }
 
 async fn cli_json(ep: &str, args: &[&str]) -> Value {
-    let out = cli(ep, args).await;
-    assert!(
-        out.status.success(),
-        "aws cloudfront {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
+    json_of(
+        &cli(ep, args).await,
+        &format!("cloudfront {}", args.join(" ")),
+    )
 }
 
 /// The CLI's error output, asserting it failed.
 async fn cli_err(ep: &str, args: &[&str]) -> String {
-    let out = cli(ep, args).await;
-    assert!(
-        !out.status.success(),
-        "aws cloudfront {} succeeded",
-        args.join(" ")
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn file(dir: &Path, name: &str, content: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    format!("fileb://{}", p.display())
+    err_of(
+        &cli(ep, args).await,
+        &format!("cloudfront {}", args.join(" ")),
+    )
 }
 
 /// Creates and publishes a function; returns its ARN.

@@ -17,7 +17,7 @@ use base64::Engine as _;
 use hmac::Mac as _;
 use serde_json::{Value, json};
 
-use crate::common::awscli::{aws_command, credentials};
+use crate::common::awscli::{aws_async, blob_arg as file, credentials, err_of, json_of};
 use crate::common::localstack::{create_bucket, put_object, s3_endpoint, unique_bucket};
 use crate::common::origin::TestOrigin;
 use crate::common::{TestEdge, get, send};
@@ -110,33 +110,21 @@ fn config() -> String {
     format!("admin_credentials = \"{id}:{secret}\"\naccount_id = \"123456789012\"\n")
 }
 
-/// Runs the CLI (JSON output) on a blocking thread, with the admin listener as its endpoint
-/// and its HTTP proxy.
+/// Runs the CLI with the admin listener as its endpoint and its HTTP proxy (the account-id
+/// host prefix), and `env`.
 async fn cli_env(admin: std::net::SocketAddr, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut all: Vec<String> = vec![
         "--endpoint-url".into(),
         format!("http://localhost:{}", admin.port()),
     ];
     all.extend(args.iter().map(|s| s.to_string()));
-    all.extend(["--output".into(), "json".into()]);
-    let env: Vec<(String, String)> = env
+    let mut vars: Vec<(String, String)> = ["NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy"]
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|k| (k.to_string(), String::new()))
         .collect();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        let mut cmd = aws_command(&refs);
-        for k in ["NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy"] {
-            cmd.env_remove(k);
-        }
-        cmd.env("HTTP_PROXY", format!("http://{admin}"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.output().expect("the AWS CLI runs")
-    })
-    .await
-    .unwrap()
+    vars.push(("HTTP_PROXY".into(), format!("http://{admin}")));
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    aws_async(all, vars).await
 }
 
 async fn cli(admin: std::net::SocketAddr, args: &[&str]) -> Output {
@@ -144,32 +132,12 @@ async fn cli(admin: std::net::SocketAddr, args: &[&str]) -> Output {
 }
 
 async fn ok(admin: std::net::SocketAddr, args: &[&str]) -> Value {
-    let out = cli(admin, args).await;
-    assert!(
-        out.status.success(),
-        "aws {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
+    json_of(&cli(admin, args).await, &args.join(" "))
 }
 
 /// The CLI's error text, asserting it failed.
 async fn err(admin: std::net::SocketAddr, args: &[&str]) -> String {
-    let out = cli(admin, args).await;
-    assert!(!out.status.success(), "aws {} succeeded", args.join(" "));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn file(dir: &Path, name: &str, content: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    format!("fileb://{}", p.display())
+    err_of(&cli(admin, args).await, &args.join(" "))
 }
 
 /// A JSON parameter in a file (`file://`, read as text; `fileb://` is for blobs).

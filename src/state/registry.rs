@@ -149,7 +149,6 @@ fn now() -> OffsetDateTime {
         .unwrap_or(t)
 }
 
-
 /// A document the registry persists, and where.
 pub trait Stored: Document {
     /// Where it is stored.

@@ -120,3 +120,50 @@ pub fn aws_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("aws {}: output is not JSON ({e}):\n{text}", args.join(" ")))
 }
+
+/// Runs the AWS CLI on a blocking thread (for tests whose edge runs on the same runtime):
+/// `args` with `--output json`, and `env` set on the child after the isolation of
+/// [`aws_command`]. Returns the output whatever its exit status.
+pub async fn aws_async(args: Vec<String>, env: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+        all.extend(["--output", "json"]);
+        let mut cmd = aws_command(&all);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", aws_path().display()))
+    })
+    .await
+    .expect("the AWS CLI ran")
+}
+
+/// The JSON a CLI run printed (`Value::Null` for nothing), asserting it exited 0; `what`
+/// names the command in the failure.
+pub fn json_of(out: &Output, what: &str) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "aws {what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("aws {what}: output is not JSON ({e}):\n{text}"))
+}
+
+/// The error text of a CLI run, asserting it failed.
+pub fn err_of(out: &Output, what: &str) -> String {
+    assert!(!out.status.success(), "aws {what} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes `content` to `dir/name` and returns it as a CLI blob argument (`fileb://`).
+pub fn blob_arg(dir: &std::path::Path, name: &str, content: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    format!("fileb://{}", p.display())
+}
