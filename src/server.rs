@@ -507,9 +507,14 @@ impl Activity {
     }
 
     /// Whether the connection may be closed to make room: no request in flight, and no
-    /// request head arriving for less than a second.
+    /// request head arriving for less than a second. A new connection's first request is on
+    /// its way from the accept on (its bytes may not have been read yet), so it gets that
+    /// second too: closing it would reset a viewer that has just sent its request.
     fn reapable(&self) -> bool {
-        let head = self.head_since.load(Ordering::Relaxed);
+        let mut head = self.head_since.load(Ordering::Relaxed);
+        if head == 0 && self.served.load(Ordering::Relaxed) == 0 {
+            head = 1;
+        }
         self.in_flight.load(Ordering::Acquire) == 0 && (head == 0 || self.now() >= head + 1_000)
     }
 }
@@ -1000,6 +1005,18 @@ mod limit_tests {
         );
         later(&mut a, 200);
         assert_eq!(a.verdict(&l), Err(Closed::Idle));
+    }
+
+    #[test]
+    fn a_new_connection_is_not_reaped_before_its_first_request_could_arrive() {
+        let mut a = Activity::fresh();
+        assert!(!a.reapable(), "just accepted: its request may be unread");
+        later(&mut a, 1_001);
+        assert!(a.reapable(), "silent for a second after the accept");
+        let mut b = Activity::fresh();
+        b.begin();
+        b.end();
+        assert!(b.reapable(), "idle after a request");
     }
 
     #[test]
