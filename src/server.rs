@@ -1013,7 +1013,7 @@ mod limit_tests {
         assert!(!a.reapable(), "just accepted: its request may be unread");
         later(&mut a, 1_001);
         assert!(a.reapable(), "silent for a second after the accept");
-        let mut b = Activity::fresh();
+        let b = Activity::fresh();
         b.begin();
         b.end();
         assert!(b.reapable(), "idle after a request");
