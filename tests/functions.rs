@@ -1316,3 +1316,75 @@ async fn raw_query_strings_and_reason_phrases_through_the_edge() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_log_lines_reach_the_edges_log_with_the_request_id() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let origin = TestOrigin::start().await;
+    let log_path = dir.join("edgegate.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("EDGEGATE_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("edgegate binary starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = |key: &str| -> String {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key} in {line:?}"))
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let (viewer, admin): (std::net::SocketAddr, String) =
+        (addr("viewer=").parse().unwrap(), addr("admin="));
+    let ep = format!("http://{admin}");
+    let code = "function handler(event) {\n    console.log('seen ' + event.request.uri);\n    return event.request;\n}\n";
+    let arn = deploy(&ep, dir, "talk", "cloudfront-js-2.0", code).await;
+    let cfg = distribution(
+        origin.addr.port(),
+        behavior(None, CACHING_DISABLED, None, &[(&arn, "viewer-request")]),
+        vec![],
+    );
+    let domain = create_distribution(&ep, dir, &cfg).await;
+    let r = get(viewer, &domain, "/said/this").await;
+    assert_eq!(r.status, 200);
+    let id = r.header("x-amz-cf-id").expect("a request id").to_owned();
+    // The line is written as the function returns; give the log writer a moment.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = std::fs::read_to_string(&log_path).unwrap();
+        if log.contains("seen /said/this") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let found = log
+        .lines()
+        .find(|l| l.contains("seen /said/this"))
+        .unwrap_or_else(|| panic!("no console.log line in the edge's log:\n{log}"));
+    assert!(
+        !found.contains('\u{1b}'),
+        "no colour codes in a log file: {found}"
+    );
+    assert!(found.contains("cloudfront_function"), "{found}");
+    assert!(found.contains("function=\"talk\""), "{found}");
+    assert!(found.contains(&id), "the request id {id} in {found}");
+}

@@ -91,7 +91,11 @@ impl Edge {
             req: view,
         };
         let out = engine::invoke_with(script, &ev, self.now_ms(), &self.location())
-            .map_err(|f| failed(script, f.error))?;
+            .inspect(|out| console(&script.name, request_id, &out.logs))
+            .map_err(|f| {
+                console(&script.name, request_id, &f.logs);
+                failed(script, f.error)
+            })?;
         let applied = out
             .output
             .and_then(|result| event::apply_request_result(&result, &view));
@@ -168,8 +172,12 @@ impl Edge {
             headers: resp.headers(),
         };
         let applied = engine::invoke_with(&f.script, &ev, self.now_ms(), &self.location())
-            .map_err(|fail| fail.error)
+            .map_err(|fail| {
+                console(&f.script.name, request_id, &fail.logs);
+                fail.error
+            })
             .and_then(|out| {
+                console(&f.script.name, request_id, &out.logs);
                 if out.origin.is_some()
                     && let Some(suppressed) = ORIGIN_WARNINGS.admit()
                 {
@@ -219,6 +227,15 @@ impl Edge {
 /// function asked for and edgegate does not act on (every request may ask).
 static ORIGIN_WARNINGS: crate::server::Throttle =
     crate::server::Throttle::new(crate::server::WARN_INTERVAL);
+
+/// A function's `console.log` lines, where CloudFront sends them to CloudWatch Logs: to the
+/// edge's log, target `cloudfront_function` (`EDGEGATE_LOG=info,cloudfront_function=off`
+/// mutes them), with the function's name and the request's id.
+fn console(function: &str, request_id: &str, lines: &[String]) {
+    for line in lines {
+        tracing::info!(target: "cloudfront_function", function, request_id, "{line}");
+    }
+}
 
 /// A function's failure as the edge's error (logged with the function's name).
 fn failed(script: &Script, e: FunctionError) -> EdgeError {
