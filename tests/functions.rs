@@ -1388,3 +1388,53 @@ async fn console_log_lines_reach_the_edges_log_with_the_request_id() {
     assert!(found.contains("function=\"talk\""), "{found}");
     assert!(found.contains(&id), "the request id {id} in {found}");
 }
+
+#[tokio::test]
+async fn edge_location_is_set_in_viewer_request_and_empty_in_viewer_response() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let edge = TestEdge::start("").await;
+    let ep = format!("http://{}", edge.admin);
+    let origin = TestOrigin::start().await;
+    // One function at both events: each gets its own instance and its own cf.edgeLocation.
+    let code = r#"import cf from 'cloudfront';
+function handler(event) {
+    var loc = JSON.stringify(cf.edgeLocation);
+    if (event.context.eventType === 'viewer-request') {
+        event.request.headers['x-req-loc'] = {value: loc};
+        return event.request;
+    }
+    var r = event.response;
+    r.headers['x-resp-loc'] = {value: loc};
+    var q = event.request.headers['x-req-loc'];
+    r.headers['x-req-loc'] = {value: q ? q.value : '(none)'};
+    return r;
+}"#;
+    let arn = deploy(&ep, dir, "where", "cloudfront-js-2.0", code).await;
+    let cfg = distribution(
+        origin.addr.port(),
+        behavior(
+            None,
+            CACHING_DISABLED,
+            None,
+            &[(&arn, "viewer-request"), (&arn, "viewer-response")],
+        ),
+        vec![],
+    );
+    let domain = create_distribution(&ep, dir, &cfg).await;
+    for _ in 0..2 {
+        let r = get(edge.viewer, &domain, "/here").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("x-resp-loc"),
+            Some("{}"),
+            "empty in viewer-response"
+        );
+        let req: Value = serde_json::from_str(r.header("x-req-loc").unwrap()).unwrap();
+        assert_eq!(req["name"], "IAD", "{req}");
+        assert!(
+            req["serverIp"].is_string() && req["region"].is_string(),
+            "{req}"
+        );
+    }
+}

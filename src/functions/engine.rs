@@ -70,6 +70,8 @@ pub struct Invocation<T = String> {
 pub struct EdgeLocation {
     /// The POP's name (`TST1-C1` gives `TST`).
     pub name: String,
+    /// `cf.edgeLocation` is an empty object, as in a viewer-response function.
+    pub empty: bool,
 }
 
 /// A failed invocation: why, and what the function logged before failing.
@@ -253,8 +255,9 @@ struct Instance {
     meter: Rc<Meter>,
 }
 
-/// A function version's key: its ARN and ETag.
-type VersionKey = (Arc<str>, Arc<str>);
+/// A function version's key: its ARN and ETag, and whether its `cf.edgeLocation` is empty (a
+/// function associated with both events gets one instance for each).
+type VersionKey = (Arc<str>, Arc<str>, bool);
 
 thread_local! {
     static CACHE: RefCell<HashMap<VersionKey, Rc<Instance>>> = RefCell::new(HashMap::new());
@@ -440,9 +443,11 @@ impl Instance {
                 native.set("log", Function::new(ctx.clone(), push_log)?)?;
                 native.set("origin", Function::new(ctx.clone(), origin_call)?)?;
                 let location = Object::new(ctx.clone())?;
-                location.set("name", edge.name.as_str())?;
-                location.set("serverIp", "127.0.0.1")?;
-                location.set("region", "us-east-1")?;
+                if !edge.empty {
+                    location.set("name", edge.name.as_str())?;
+                    location.set("serverIp", "127.0.0.1")?;
+                    location.set("region", "us-east-1")?;
+                }
                 let prelude: Function<'_> = ctx.eval(PRELUDE)?;
                 prelude.call::<_, Object<'_>>((
                     ctx.globals(),
@@ -628,7 +633,7 @@ pub fn invoke_with<I: EventIo>(
     now_ms: f64,
     edge: &EdgeLocation,
 ) -> Result<Invocation<I::Output>, Failure> {
-    let key = (script.arn.clone(), script.etag.clone());
+    let key = (script.arn.clone(), script.etag.clone(), edge.empty);
     let cached = CACHE.with(|c| c.borrow().get(&key).cloned());
     let instance = match cached {
         Some(i) => i,

@@ -50,6 +50,7 @@ impl Edge {
         let pop = self.identity.pop.to_str().unwrap_or("");
         EdgeLocation {
             name: pop.get(..3).unwrap_or(pop).to_owned(),
+            empty: false,
         }
     }
 
@@ -171,7 +172,12 @@ impl Edge {
             status: resp.status(),
             headers: resp.headers(),
         };
-        let applied = engine::invoke_with(&f.script, &ev, self.now_ms(), &self.location())
+        // `cf.edgeLocation` is empty in viewer-response functions.
+        let nowhere = EdgeLocation {
+            empty: true,
+            ..EdgeLocation::default()
+        };
+        let applied = engine::invoke_with(&f.script, &ev, self.now_ms(), &nowhere)
             .map_err(|fail| {
                 console(&f.script.name, request_id, &fail.logs);
                 fail.error
