@@ -93,7 +93,7 @@ pub enum S3Error {
         error: Box<object_store::Error>,
     },
     /// S3 refused the request or could not be reached.
-    #[error("{op} s3://{bucket}/{key} at {at} failed: {error}")]
+    #[error("{op} s3://{bucket}/{key} at {at} failed: {}", with_causes(error))]
     Request {
         /// `PUT`, `GET` or `LIST`.
         op: &'static str,
@@ -338,6 +338,22 @@ fn object_path(op: &'static str, bucket: &str, key: &str) -> Result<ObjectPath, 
         }));
     }
     Ok(path)
+}
+
+/// `error` followed by each of its causes that its message does not already contain (so that
+/// the operator reads "Connection refused", not only "client error (Connect)").
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
