@@ -574,6 +574,21 @@ async fn two_billing_regions_deliver_to_one_bucket() {
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     assert_eq!(requests, want, "request rows from the bucket");
+    // A key prefix that is not a folder selects keys as S3's prefix does; one that matches
+    // nothing reports nothing.
+    let partial = format!("s3://{bucket}/cf/{DIST}.");
+    let same = usage_report(
+        &["--from-bucket", &partial, "--s3-endpoint", &endpoint],
+        &[],
+    )
+    .await;
+    assert_eq!(usage_totals(&same), totals, "report from {partial}");
+    let none = format!("s3://{bucket}/cf/E0THER");
+    let empty = usage_report(&["--from-bucket", &none, "--s3-endpoint", &endpoint], &[]).await;
+    assert!(
+        usage_totals(&empty).is_empty(),
+        "report from {none}: {empty}"
+    );
     let out_bytes = by_region(&totals, "DataTransfer-Out-Bytes");
     assert_eq!(
         out_bytes, logged,
@@ -1210,4 +1225,28 @@ async fn unreachable_log_bucket_is_named_and_loses_nothing() {
         );
     }
     edge.stop().await;
+}
+
+/// `usage report --from-bucket` against a bucket that cannot be reached fails with a message
+/// naming the listing, where it was sent and why, not a panic or an empty report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_from_an_unreachable_bucket_says_why() {
+    let refused = crate::common::origin::RefusedPort::new();
+    let dead = format!("http://127.0.0.1:{}", refused.port());
+    let args = [
+        "usage",
+        "report",
+        "--from-bucket",
+        "s3://gone/cf/",
+        "--s3-endpoint",
+        &dead,
+    ];
+    let (ok, stdout, stderr) = edgegate(args.iter().map(|s| s.to_string()).collect()).await;
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!("LIST s3://gone/cf/ at {dead} failed: "))
+            && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
