@@ -484,7 +484,7 @@ pub async fn start_with_clock(
         Delivery::new(
             &settings.data_dir,
             &settings.pop,
-            S3Client::new(settings.s3_endpoint.clone(), Some(creds)),
+            S3Client::new(settings.s3_endpoint.clone(), creds),
         )
     });
     let key_pairs = Arc::new(declared.key_pairs.clone());
@@ -507,7 +507,7 @@ pub async fn start_with_clock(
             crate::state::store::s3(
                 url,
                 endpoint.as_deref(),
-                Some(Arc::new(crate::state::store::BridgedCredentials(
+                Some(Arc::new(crate::s3::BridgedCredentials(
                     crate::origin::DefaultChain::shared(),
                 ))),
             )?
@@ -626,7 +626,7 @@ pub async fn start_with_clock(
         data_dir: settings.data_dir.clone(),
         s3: S3Client::new(
             settings.s3_endpoint.clone(),
-            Some(match &settings.origin_credentials {
+            match &settings.origin_credentials {
                 Some(c) => Arc::new(crate::origin::StaticCredentials(
                     crate::sigv4::Credentials {
                         access_key_id: c.access_key_id.clone(),
@@ -635,7 +635,7 @@ pub async fn start_with_clock(
                     },
                 )),
                 None => crate::origin::DefaultChain::shared(),
-            }),
+            },
         ),
     });
     let admin_router = control::router(admin_state);

@@ -54,6 +54,7 @@ pub mod ids;
 pub mod meter;
 pub mod model;
 pub mod origin;
+pub mod s3;
 pub mod sendfile;
 pub mod server;
 /// The signer's side: signed URLs and cookies, and key generation (`edgegate sign`, `keygen`).

@@ -371,3 +371,153 @@ async fn no_credentials_anywhere_denies_instead_of_sending_unsigned() {
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(s3.hits(), 0);
 }
+
+/// Sends SIGTERM to a served edge and waits for it to exit (the final log delivery included).
+async fn stop_gracefully(mut edge: Served) {
+    let pid = edge.child.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -TERM {pid}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if edge.child.try_wait().unwrap().is_some() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "edge did not exit on SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The log file PUTs a loopback S3 received for `bucket` under `prefix`.
+fn log_puts(s3: &TestOrigin, bucket: &str, prefix: &str) -> Vec<crate::common::origin::Seen> {
+    s3.seen_for(&format!("/{bucket}/{prefix}"))
+        .into_iter()
+        .filter(|s| s.method == "PUT")
+        .collect()
+}
+
+/// Access-log delivery signs its PUTs with the chain's credentials (here the environment's,
+/// with a session token), and the signature verifies with that secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_delivery_signs_with_the_chains_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = TestOrigin::start().await;
+    let s3 = TestOrigin::start().await;
+    let config = crate::common::meter::meter_config(
+        origin.addr.port(),
+        &format!("s3_endpoint = \"http://{}\"", s3.addr),
+        Some(("edge-logs", "cf/")),
+    );
+    let edge = serve(
+        dir.path(),
+        &config,
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDMETERLOGS".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "meter-secret".to_owned()),
+            ("AWS_SESSION_TOKEN", "meter-token".to_owned()),
+            (
+                "AWS_CONFIG_FILE",
+                dir.path().join("none-c").display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.path().join("none-s").display().to_string(),
+            ),
+        ],
+    );
+    let r = get(edge.viewer, crate::common::meter::MHOST, "/logged.txt").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    stop_gracefully(edge).await;
+
+    let puts = log_puts(&s3, "edge-logs", "cf/");
+    assert_eq!(puts.len(), 1, "one log file delivered: {puts:?}");
+    let put = &puts[0];
+    let name = put.path_and_query.strip_prefix("/edge-logs/cf/").unwrap();
+    assert!(
+        name.starts_with(&format!("{}.", crate::common::meter::DIST)) && name.ends_with(".gz"),
+        "{name}"
+    );
+    let (key, token) = last_key_id(&s3);
+    assert_eq!(key, "AKIDMETERLOGS");
+    assert_eq!(token.as_deref(), Some("meter-token"));
+    assert_eq!(put.headers["content-type"], "application/x-gzip");
+    // The signature is S3's SigV4 over this request, made with the chain's secret.
+    let host = put.headers["host"].to_str().unwrap();
+    let uri: http::Uri = format!("http://{host}{}", put.path_and_query)
+        .parse()
+        .unwrap();
+    let payload = put.headers["x-amz-content-sha256"].to_str().unwrap();
+    edgegate::sigv4::verify(
+        &http::Method::PUT,
+        &uri,
+        &put.headers,
+        payload,
+        |id| (id == "AKIDMETERLOGS").then(|| "meter-secret".to_owned()),
+        "s3",
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap_or_else(|e| panic!("the log PUT's signature does not verify: {e:?}"));
+    let wrong = edgegate::sigv4::verify(
+        &http::Method::PUT,
+        &uri,
+        &put.headers,
+        payload,
+        |_| Some("another-secret".to_owned()),
+        "s3",
+        time::OffsetDateTime::now_utc(),
+    );
+    assert!(wrong.is_err(), "a wrong secret must not verify");
+}
+
+/// No credentials anywhere: log files still reach an explicit `s3_endpoint` (LocalStack,
+/// MinIO), unsigned, and the edge says so once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_credentials_an_explicit_endpoint_gets_unsigned_log_uploads_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = TestOrigin::start().await;
+    let s3 = TestOrigin::start().await;
+    let config = crate::common::meter::meter_config(
+        origin.addr.port(),
+        &format!("s3_endpoint = \"http://{}\"", s3.addr),
+        Some(("open-logs", "")),
+    );
+    let edge = serve(
+        dir.path(),
+        &config,
+        &[
+            (
+                "AWS_CONFIG_FILE",
+                dir.path().join("none-c").display().to_string(),
+            ),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                dir.path().join("none-s").display().to_string(),
+            ),
+        ],
+    );
+    let r = get(edge.viewer, crate::common::meter::MHOST, "/open.txt").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    stop_gracefully(edge).await;
+
+    let puts = log_puts(&s3, "open-logs", "");
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert!(
+        puts[0].headers.get("authorization").is_none(),
+        "{:?}",
+        puts[0].headers
+    );
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert_eq!(
+        stderr
+            .matches("S3 requests to --s3-endpoint are sent unsigned")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}

@@ -574,6 +574,21 @@ async fn two_billing_regions_deliver_to_one_bucket() {
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     assert_eq!(requests, want, "request rows from the bucket");
+    // A key prefix that is not a folder selects keys as S3's prefix does; one that matches
+    // nothing reports nothing.
+    let partial = format!("s3://{bucket}/cf/{DIST}.");
+    let same = usage_report(
+        &["--from-bucket", &partial, "--s3-endpoint", &endpoint],
+        &[],
+    )
+    .await;
+    assert_eq!(usage_totals(&same), totals, "report from {partial}");
+    let none = format!("s3://{bucket}/cf/E0THER");
+    let empty = usage_report(&["--from-bucket", &none, "--s3-endpoint", &endpoint], &[]).await;
+    assert!(
+        usage_totals(&empty).is_empty(),
+        "report from {none}: {empty}"
+    );
     let out_bytes = by_region(&totals, "DataTransfer-Out-Bytes");
     assert_eq!(
         out_bytes, logged,
@@ -646,6 +661,12 @@ async fn failed_delivery_is_retried_without_duplicates() {
         (r1.files_written, r1.lines, r1.uploaded, r1.failed),
         (1, n, 0, 1),
         "no bucket yet: {r1:?}"
+    );
+    assert!(
+        r1.errors[0].starts_with(&format!("PUT s3://{bucket}/logs/{DIST}."))
+            && r1.errors[0].contains("NoSuchBucket"),
+        "S3's refusal, named: {:?}",
+        r1.errors
     );
     assert_eq!(queued(), 1, "the file stays queued");
 
@@ -1122,4 +1143,110 @@ async fn a_pop_of_another_region_is_refused() {
     assert!(!ok, "config check passed a AP pop billed in IN");
     let all = format!("{out}{err}");
     assert!(all.contains("SIN2-P1") && all.contains("BOM50-C1"), "{all}");
+}
+
+/// A log bucket that cannot be reached: the delivery report (and the log) names the object,
+/// where it was sent and why it failed; the file stays queued, a shutdown keeps it, and the
+/// next start on the same data directory with a reachable bucket delivers every line once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_log_bucket_is_named_and_loses_nothing() {
+    let endpoint = s3_endpoint();
+    let bucket = unique_bucket("meter-unreach");
+    let refused = crate::common::origin::RefusedPort::new();
+    let dead = format!("http://127.0.0.1:{}", refused.port());
+    let origin = TestOrigin::start().await;
+    let config = |s3: &str| {
+        meter_config(
+            origin.addr.port(),
+            &format!("pop = \"IAD89-C1\"\ns3_endpoint = \"{s3}\""),
+            Some((&bucket, "logs/")),
+        )
+    };
+    let edge = TestEdge::start(&config(&dead)).await;
+    let n = 4;
+    for i in 0..n {
+        let r = get(edge.viewer, MHOST, &format!("/u{i}.txt")).await;
+        assert_eq!(r.status, 200);
+    }
+    let running = edge.running.as_ref().unwrap();
+    let r1 = running.deliver_logs().await.unwrap();
+    assert_eq!(
+        (r1.files_written, r1.lines, r1.uploaded, r1.failed),
+        (1, n, 0, 1),
+        "{r1:?}"
+    );
+    let e = &r1.errors[0];
+    assert!(
+        e.starts_with(&format!("PUT s3://{bucket}/logs/{DIST}.")),
+        "names the object: {e}"
+    );
+    assert!(
+        e.contains(&format!(" at {dead} failed: ")),
+        "names where: {e}"
+    );
+    assert!(e.contains("Connection refused"), "says why: {e}");
+    let r2 = running.deliver_logs().await.unwrap();
+    assert_eq!(
+        (r2.files_written, r2.uploaded, r2.failed),
+        (0, 0, 1),
+        "still queued, not rewritten: {r2:?}"
+    );
+    let data_dir = edge.stop().await;
+    let queued: Vec<_> = std::fs::read_dir(data_dir.path().join("meter/outbox"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(
+        queued.len(),
+        1,
+        "the shutdown's delivery failed too; still queued"
+    );
+
+    create_bucket(&bucket);
+    let edge = TestEdge::start_in(&config(&endpoint), data_dir).await;
+    let r3 = edge.running.as_ref().unwrap().deliver_logs().await.unwrap();
+    assert_eq!(
+        (r3.files_written, r3.uploaded, r3.failed),
+        (0, 1, 0),
+        "{r3:?}"
+    );
+    let keys = list_keys(&bucket, "logs/");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let (gz, _) = crate::common::localstack::get_object(&bucket, &keys[0]);
+    let text = gunzip(&gz);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len() as u64, n, "{text}");
+    for i in 0..n {
+        let stem = format!("\t/u{i}.txt\t");
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(&stem)).count(),
+            1,
+            "{text}"
+        );
+    }
+    edge.stop().await;
+}
+
+/// `usage report --from-bucket` against a bucket that cannot be reached fails with a message
+/// naming the listing, where it was sent and why, not a panic or an empty report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_from_an_unreachable_bucket_says_why() {
+    let refused = crate::common::origin::RefusedPort::new();
+    let dead = format!("http://127.0.0.1:{}", refused.port());
+    let args = [
+        "usage",
+        "report",
+        "--from-bucket",
+        "s3://gone/cf/",
+        "--s3-endpoint",
+        &dead,
+    ];
+    let (ok, stdout, stderr) = edgegate(args.iter().map(|s| s.to_string()).collect()).await;
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!("LIST s3://gone/cf/ at {dead} failed: "))
+            && stderr.contains("Connection refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -241,9 +241,19 @@ async fn import(
             "ImportSource.SourceARN must be an S3 object ARN (arn:aws:s3:::bucket/key), not {arn:?}."
         )));
     };
-    let bytes = state.s3.get(bucket, "us-east-1", key).await.map_err(|e| {
-        ApiError::invalid_argument(format!("The import source cannot be read: {e}"))
-    })?;
+    let bytes = state
+        .s3
+        .get(bucket, "us-east-1", key, MAX_IMPORT_BYTES)
+        .await
+        .map_err(|e| match e {
+            crate::meter::bucket::S3Error::TooLarge { size, .. } => {
+                ApiError::invalid_argument(format!(
+                    "The import source s3://{bucket}/{key} is not valid: the file is {size} \
+                     bytes; an import file can be at most {MAX_IMPORT_BYTES} bytes"
+                ))
+            }
+            e => ApiError::invalid_argument(format!("The import source cannot be read: {e}")),
+        })?;
     let items = parse_import(&bytes).map_err(|e| {
         ApiError::invalid_argument(format!(
             "The import source s3://{bucket}/{key} is not valid: {e}"

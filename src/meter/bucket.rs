@@ -1,135 +1,233 @@
-//! A small S3 client for what metering needs: PUT an object (log delivery), list a prefix and
-//! GET an object (`usage report --from-bucket`). Path-style against `--s3-endpoint` (LocalStack,
-//! MinIO), virtual-hosted against AWS; SigV4-signed when credentials are available, unsigned
-//! otherwise (LocalStack accepts both).
+//! What metering and the control plane ask of S3 buckets other than the state bucket: PUT an
+//! object (access-log delivery), list a prefix and GET an object (`usage report --from-bucket`,
+//! KeyValueStore imports), on the one S3 client ([`crate::s3::builder`], object_store's
+//! `AmazonS3`): path-style against `--s3-endpoint` (LocalStack, MinIO), virtual-hosted against
+//! AWS.
+//!
+//! The bucket differs per call (each distribution's log bucket, the report's bucket, an import's
+//! bucket), so one store is built per bucket, region and signing, and kept.
+//!
+//! Requests are signed with the given credentials (aws-config's chain in edgegate). When the
+//! chain has none, requests to an explicit `--s3-endpoint` go unsigned (LocalStack and MinIO
+//! with open buckets accept that) and a warning says so once; against AWS the call fails with
+//! the chain's explanation instead: nothing is sent unsigned to AWS.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use http::{HeaderMap, HeaderValue, Method, Request, Uri};
-use http_body_util::BodyExt;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use time::OffsetDateTime;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::Uri;
+use object_store::aws::AmazonS3;
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
 
-use crate::origin::{CredentialsProvider, OriginClient};
-use crate::sigv4;
+use crate::origin::CredentialsProvider;
+use crate::origin::credentials::CredentialsError;
+use crate::s3::{BridgedCredentials, Signing};
 
-/// Largest object or listing page read back.
-const MAX_READ: usize = 256 << 20;
+/// Largest object read back.
+pub const MAX_READ: usize = 256 << 20;
 
-/// Characters left unescaped in an S3 key path (`/` separates segments).
-const KEY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
+/// Most keys one listing returns (after the caller's filter).
+pub const MAX_KEYS: usize = 10_000_000;
 
-/// An S3 endpoint and the credentials to use with it.
+/// Stores kept at most; beyond this the cache starts over (buckets come from the config and
+/// from API calls, so their number is not bounded by anything else).
+const MAX_STORES: usize = 64;
+
+/// Buckets reached through an endpoint or AWS, with the credentials to sign with. Clones share
+/// their stores.
 #[derive(Debug, Clone)]
 pub struct S3Client {
-    client: OriginClient,
-    endpoint: Option<Uri>,
-    credentials: Option<Arc<dyn CredentialsProvider>>,
+    endpoint: Option<String>,
+    credentials: Arc<dyn CredentialsProvider>,
+    stores: Arc<Mutex<HashMap<StoreKey, Arc<AmazonS3>>>>,
 }
 
-/// Why an S3 call failed, for the operator.
+/// (bucket, region, signed).
+type StoreKey = (String, String, bool);
+
+/// Why an S3 call failed, for the operator: each names the object (`s3://bucket/key`) and
+/// where it was sent.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct S3Error(pub String);
+pub enum S3Error {
+    /// No credentials, and the bucket is on AWS (never reached unsigned).
+    #[error("{op} s3://{bucket}/{key}: {error}; not sending an unsigned request to AWS")]
+    NoCredentials {
+        /// `PUT`, `GET` or `LIST`.
+        op: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The key or prefix.
+        key: String,
+        /// The chain's explanation.
+        #[source]
+        error: CredentialsError,
+    },
+    /// A key S3 could hold but object_store cannot address (an empty segment, `.` or `..`, a
+    /// control character, or a leading or trailing `/`).
+    #[error("{op} s3://{bucket}/{key}: the key cannot be addressed ({error})")]
+    Key {
+        /// `PUT`, `GET` or `LIST`.
+        op: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The key or prefix.
+        key: String,
+        /// object_store's objection (boxed: it is large, and errors travel far).
+        #[source]
+        error: Box<object_store::path::Error>,
+    },
+    /// The client for the bucket cannot be built.
+    #[error("S3 bucket {bucket} at {at}: {error}")]
+    Build {
+        /// The bucket.
+        bucket: String,
+        /// The endpoint or AWS region.
+        at: String,
+        /// object_store's error.
+        #[source]
+        error: Box<object_store::Error>,
+    },
+    /// S3 refused the request or could not be reached.
+    #[error("{op} s3://{bucket}/{key} at {at} failed: {}", with_causes(error))]
+    Request {
+        /// `PUT`, `GET` or `LIST`.
+        op: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The key or prefix.
+        key: String,
+        /// The endpoint or AWS region.
+        at: String,
+        /// object_store's error (S3's status and code, or the connection's failure).
+        #[source]
+        error: Box<object_store::Error>,
+    },
+    /// The object is larger than edgegate reads back.
+    #[error("GET s3://{bucket}/{key}: the object is {size} bytes; at most {max} are read")]
+    TooLarge {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// Its size (at least).
+        size: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// The listing holds more matching keys than edgegate reads.
+    #[error("LIST s3://{bucket}/{prefix}: more than {max} keys; narrow the prefix")]
+    TooManyKeys {
+        /// The bucket.
+        bucket: String,
+        /// The prefix.
+        prefix: String,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Whether the warning about unsigned requests was logged.
+static UNSIGNED_WARNED: AtomicBool = AtomicBool::new(false);
 
 impl S3Client {
-    /// A client for `endpoint` (path-style) or AWS (virtual-hosted) when `None`.
-    pub fn new(endpoint: Option<Uri>, credentials: Option<Arc<dyn CredentialsProvider>>) -> Self {
+    /// A client for `endpoint` (path-style) or AWS (virtual-hosted) when `None`, signing with
+    /// `credentials`.
+    pub fn new(endpoint: Option<Uri>, credentials: Arc<dyn CredentialsProvider>) -> Self {
         S3Client {
-            client: OriginClient::new(),
-            endpoint,
+            endpoint: endpoint.map(|e| e.to_string()),
             credentials,
+            stores: Arc::default(),
         }
     }
 
-    fn url(&self, bucket: &str, region: &str, key: &str, query: &str) -> String {
-        let key = utf8_percent_encode(key, KEY).to_string();
-        let q = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
+    /// Where requests for a bucket in `region` go, for messages.
+    fn at(&self, region: &str) -> String {
         match &self.endpoint {
-            Some(ep) => {
-                let scheme = ep.scheme_str().unwrap_or("http");
-                let authority = ep.authority().map(|a| a.as_str()).unwrap_or("");
-                let base = ep.path().trim_end_matches('/');
-                format!("{scheme}://{authority}{base}/{bucket}/{key}{q}")
-            }
-            None => format!("https://{bucket}.s3.{region}.amazonaws.com/{key}{q}"),
+            Some(e) => e.trim_end_matches('/').to_owned(),
+            None => format!("AWS {region}"),
         }
     }
 
-    async fn call(
+    /// The store for `bucket` in `region`: signed when the credentials resolve, unsigned only
+    /// at an explicit endpoint.
+    async fn store(
         &self,
-        method: Method,
-        url: String,
+        op: &'static str,
+        bucket: &str,
         region: &str,
-        body: Bytes,
-    ) -> Result<(http::StatusCode, Bytes), S3Error> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| S3Error(format!("cannot form an S3 URL from {url:?}: {e}")))?;
-        let mut headers = HeaderMap::new();
-        if let Some(a) = uri.authority()
-            && let Ok(v) = HeaderValue::from_str(a.as_str())
-        {
-            headers.insert(HOST, v);
-        }
-        if method == Method::PUT {
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-gzip"));
-        }
-        if let Some(provider) = &self.credentials
-            && let Ok(creds) = provider.credentials().await
-        {
-            let (mut parts, ()) = Request::builder()
-                .method(method.clone())
-                .uri(uri.clone())
-                .body(())
-                .map_err(|e| S3Error(format!("cannot build the S3 request: {e}")))?
-                .into_parts();
-            parts.headers = headers;
-            let payload = sigv4::sha256_hex(&body);
-            sigv4::sign(
-                &mut parts,
-                &creds,
-                region,
-                "s3",
-                OffsetDateTime::now_utc(),
-                &payload,
-            );
-            headers = parts.headers;
-        }
-        let limits = crate::origin::http::Limits {
-            attempts: 1,
-            connection_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
-            keepalive: Duration::from_secs(5),
+        key: &str,
+    ) -> Result<Arc<AmazonS3>, S3Error> {
+        let signed = match self.credentials.credentials().await {
+            Ok(_) => true,
+            Err(error) => match &self.endpoint {
+                Some(endpoint) => {
+                    if !UNSIGNED_WARNED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(%endpoint, %error, "no AWS credentials: S3 requests to --s3-endpoint are sent unsigned (LocalStack, MinIO); buckets on AWS are never reached unsigned");
+                    }
+                    false
+                }
+                None => {
+                    return Err(S3Error::NoCredentials {
+                        op,
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                        error,
+                    });
+                }
+            },
         };
-        let resp =
-            crate::origin::http::send(&self.client, limits, method, uri, headers, Body::from(body))
-                .await
-                .map_err(|e| S3Error(format!("S3 request to {url} failed: {e}")))?;
-        let status = resp.status();
-        let body = http_body_util::Limited::new(resp.into_body(), MAX_READ)
-            .collect()
-            .await
-            .map_err(|e| S3Error(format!("reading the S3 response from {url}: {e}")))?
-            .to_bytes();
-        Ok((status, body))
+        let id = (bucket.to_owned(), region.to_owned(), signed);
+        if let Some(s) = lock(&self.stores).get(&id) {
+            return Ok(Arc::clone(s));
+        }
+        let signing = if signed {
+            Signing::With(Arc::new(BridgedCredentials(Arc::clone(&self.credentials))))
+        } else {
+            Signing::Unsigned
+        };
+        let store = crate::s3::builder(bucket, region, self.endpoint.as_deref(), signing)
+            .with_retry(object_store::RetryConfig {
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(15),
+                ..object_store::RetryConfig::default()
+            })
+            .build()
+            .map_err(|error| S3Error::Build {
+                bucket: bucket.to_owned(),
+                at: self.at(region),
+                error: Box::new(error),
+            })?;
+        let store = Arc::new(store);
+        let mut stores = lock(&self.stores);
+        if stores.len() >= MAX_STORES {
+            stores.clear();
+        }
+        stores.insert(id, Arc::clone(&store));
+        Ok(store)
     }
 
-    /// Stores `body` at `bucket/key`.
+    fn failed<'a>(
+        &'a self,
+        op: &'static str,
+        bucket: &'a str,
+        region: &'a str,
+        key: &'a str,
+    ) -> impl FnOnce(object_store::Error) -> S3Error + 'a {
+        move |error| S3Error::Request {
+            op,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            at: self.at(region),
+            error: Box::new(error),
+        }
+    }
+
+    /// Stores `body` at `bucket/key` (`Content-Type: application/x-gzip`: access logs).
     pub async fn put(
         &self,
         bucket: &str,
@@ -137,126 +235,129 @@ impl S3Client {
         key: &str,
         body: Bytes,
     ) -> Result<(), S3Error> {
-        let url = self.url(bucket, region, key, "");
-        let (status, resp) = self.call(Method::PUT, url, region, body).await?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(S3Error(format!(
-                "S3 refused PUT s3://{bucket}/{key}: {status} {}",
-                s3_error_code(&resp)
-            )))
-        }
+        let path = object_path("PUT", bucket, key)?;
+        let store = self.store("PUT", bucket, region, key).await?;
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, "application/x-gzip".into());
+        let opts = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        store
+            .put_opts(&path, PutPayload::from_bytes(body), opts)
+            .await
+            .map(|_| ())
+            .map_err(self.failed("PUT", bucket, region, key))
     }
 
-    /// Reads `bucket/key`.
-    pub async fn get(&self, bucket: &str, region: &str, key: &str) -> Result<Bytes, S3Error> {
-        let url = self.url(bucket, region, key, "");
-        let (status, resp) = self.call(Method::GET, url, region, Bytes::new()).await?;
-        if status.is_success() {
-            Ok(resp)
-        } else {
-            Err(S3Error(format!(
-                "S3 refused GET s3://{bucket}/{key}: {status} {}",
-                s3_error_code(&resp)
-            )))
+    /// Reads `bucket/key`, at most `max` bytes (else [`S3Error::TooLarge`]).
+    pub async fn get(
+        &self,
+        bucket: &str,
+        region: &str,
+        key: &str,
+        max: usize,
+    ) -> Result<Bytes, S3Error> {
+        let path = object_path("GET", bucket, key)?;
+        let store = self.store("GET", bucket, region, key).await?;
+        let got = store
+            .get(&path)
+            .await
+            .map_err(self.failed("GET", bucket, region, key))?;
+        let too_large = |size: u64| S3Error::TooLarge {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            size,
+            max,
+        };
+        if got.meta.size > max as u64 {
+            return Err(too_large(got.meta.size));
         }
+        let mut out = BytesMut::with_capacity(got.meta.size as usize);
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(self.failed("GET", bucket, region, key))?;
+            if out.len() + chunk.len() > max {
+                return Err(too_large((out.len() + chunk.len()) as u64));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.freeze())
     }
 
-    /// Every key under `prefix` (ListObjectsV2, following continuation tokens).
+    /// The keys under `prefix` (a key prefix, not only a folder) that `keep` accepts, at most
+    /// [`MAX_KEYS`] of them. ListObjectsV2, following continuation tokens.
     pub async fn list(
         &self,
         bucket: &str,
         region: &str,
         prefix: &str,
+        mut keep: impl FnMut(&str) -> bool,
     ) -> Result<Vec<String>, S3Error> {
+        // object_store lists folders: list the folder the prefix is in, keep what starts with it.
+        let folder = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+        let folder = if folder.is_empty() {
+            None
+        } else {
+            Some(object_path("LIST", bucket, folder)?)
+        };
+        let store = self.store("LIST", bucket, region, prefix).await?;
+        let mut listing = store.list(folder.as_ref());
         let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..100_000 {
-            let mut q = format!(
-                "list-type=2&prefix={}",
-                utf8_percent_encode(prefix, NON_ALPHANUMERIC)
-            );
-            if let Some(t) = &token {
-                q.push_str("&continuation-token=");
-                q.push_str(&utf8_percent_encode(t, NON_ALPHANUMERIC).to_string());
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(self.failed("LIST", bucket, region, prefix))?;
+            let key = meta.location.as_ref();
+            if !key.starts_with(prefix) || !keep(key) {
+                continue;
             }
-            let url = self.url(bucket, region, "", &q);
-            let (status, body) = self.call(Method::GET, url, region, Bytes::new()).await?;
-            if !status.is_success() {
-                return Err(S3Error(format!(
-                    "S3 refused to list s3://{bucket}/{prefix}: {status} {}",
-                    s3_error_code(&body)
-                )));
+            if keys.len() == MAX_KEYS {
+                return Err(S3Error::TooManyKeys {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.to_owned(),
+                    max: MAX_KEYS,
+                });
             }
-            let page = parse_list(&body)?;
-            keys.extend(page.keys);
-            match page.next {
-                Some(t) => token = Some(t),
-                None => return Ok(keys),
-            }
+            keys.push(key.to_owned());
         }
-        Err(S3Error(format!(
-            "listing s3://{bucket}/{prefix} did not end"
-        )))
+        Ok(keys)
     }
 }
 
-struct ListPage {
-    keys: Vec<String>,
-    next: Option<String>,
+/// `key` as object_store's path, refused when that would address another key.
+fn object_path(op: &'static str, bucket: &str, key: &str) -> Result<ObjectPath, S3Error> {
+    let refuse = |error| S3Error::Key {
+        op,
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        error: Box::new(error),
+    };
+    let path = ObjectPath::parse(key).map_err(refuse)?;
+    if path.as_ref() != key {
+        return Err(refuse(object_store::path::Error::EmptySegment {
+            path: key.to_owned(),
+        }));
+    }
+    Ok(path)
 }
 
-fn parse_list(xml: &[u8]) -> Result<ListPage, S3Error> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_reader(xml);
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    let mut keys = Vec::new();
-    let mut next = None;
-    let mut truncated = false;
-    let mut buf = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) => {
-                if path.len() > 8 {
-                    return Err(S3Error("S3 listing is nested too deeply".into()));
-                }
-                path.push(e.local_name().as_ref().to_vec());
-            }
-            Ok(Event::End(_)) => {
-                path.pop();
-            }
-            Ok(Event::Text(t)) => {
-                let text = t
-                    .unescape()
-                    .map_err(|e| S3Error(format!("bad S3 listing: {e}")))?
-                    .into_owned();
-                let names: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
-                match names[..] {
-                    [b"ListBucketResult", b"Contents", b"Key"] => keys.push(text),
-                    [b"ListBucketResult", b"NextContinuationToken"] => next = Some(text),
-                    [b"ListBucketResult", b"IsTruncated"] => truncated = text == "true",
-                    _ => {}
-                }
-            }
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => return Err(S3Error(format!("bad S3 listing: {e}"))),
+/// `error` followed by each of its causes that its message does not already contain (so that
+/// the operator reads "Connection refused", not only "client error (Connect)").
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
         }
-        buf.clear();
+        cause = c.source();
     }
-    Ok(ListPage {
-        keys,
-        next: if truncated { next } else { None },
-    })
+    text
 }
 
-fn s3_error_code(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(2048)]);
-    match (text.find("<Code>"), text.find("</Code>")) {
-        (Some(a), Some(b)) if a + 6 <= b => text[a + 6..b].to_owned(),
-        _ => String::new(),
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix).
@@ -269,20 +370,57 @@ pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::origin::credentials::CredentialsFuture;
+
+    /// A chain that finds nothing.
+    #[derive(Debug)]
+    struct Nothing;
+
+    impl CredentialsProvider for Nothing {
+        fn credentials(&self) -> CredentialsFuture<'_> {
+            Box::pin(async { Err(CredentialsError::Chain("no source had any".into())) })
+        }
+    }
 
     #[test]
-    fn listing_pages_and_urls() {
-        let xml = br#"<?xml version="1.0"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>true</IsTruncated><Contents><Key>logs/E1.2026-11-24-20.A.gz</Key></Contents><Contents><Key>b &amp; c</Key></Contents><NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
-        let p = parse_list(xml).unwrap();
-        assert_eq!(p.keys, ["logs/E1.2026-11-24-20.A.gz", "b & c"]);
-        assert_eq!(p.next.as_deref(), Some("tok"));
+    fn urls_and_keys() {
         assert_eq!(parse_s3_url("s3://b/p/q"), Some(("b".into(), "p/q".into())));
         assert_eq!(parse_s3_url("s3://b"), Some(("b".into(), String::new())));
         assert_eq!(parse_s3_url("http://b"), None);
-        let c = S3Client::new(Some("http://127.0.0.1:4566".parse().unwrap()), None);
         assert_eq!(
-            c.url("logs", "us-east-1", "p/E1.x y.gz", ""),
-            "http://127.0.0.1:4566/logs/p/E1.x%20y.gz"
+            object_path("PUT", "b", "p/E1.x y.gz").unwrap().as_ref(),
+            "p/E1.x y.gz"
         );
+        for bad in ["/lead", "trail/", "a//b", "a/../b", "a\u{1}b"] {
+            let e = object_path("GET", "b", bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("GET s3://b/{bad}: the key cannot be addressed")),
+                "{e}"
+            );
+        }
+    }
+
+    /// Without credentials a bucket on AWS is not reached at all: the call fails at once with
+    /// the chain's explanation (no request leaves, so no network is needed here).
+    #[tokio::test]
+    async fn no_credentials_against_aws_is_an_error_not_an_unsigned_request() {
+        let c = S3Client::new(None, Arc::new(Nothing));
+        let e = c
+            .put("logs", "us-east-1", "a.gz", Bytes::from_static(b"x"))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, S3Error::NoCredentials { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "PUT s3://logs/a.gz: no AWS credentials from the default chain: no source had any; \
+             not sending an unsigned request to AWS"
+        );
+        let e = c
+            .list("logs", "us-east-1", "cf/", |_| true)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, S3Error::NoCredentials { .. }), "{e}");
+        assert!(c.stores.lock().unwrap().is_empty());
     }
 }

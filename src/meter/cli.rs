@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::bucket::{S3Client, S3Error, parse_s3_url};
+use super::bucket::{MAX_READ, S3Client, S3Error, parse_s3_url};
 use super::record::Entry;
 use super::reports::{self, ReportGranularity, ReportScope};
 use super::usage::{self, Granularity, Query, Rollup, UnknownGranularity};
@@ -360,7 +360,7 @@ impl SourceArgs {
                 };
                 let creds: Arc<dyn crate::origin::CredentialsProvider> =
                     crate::origin::DefaultChain::shared();
-                let s3 = S3Client::new(endpoint, Some(creds));
+                let s3 = S3Client::new(endpoint, creds);
                 let mut loaded = load_bucket(&s3, url, &self.bucket_region, filter).await?;
                 loaded.fallback_region = self.billing_region.unwrap_or(BillingRegion::Us);
                 Ok(loaded)
@@ -462,17 +462,18 @@ pub async fn load_bucket(
     filter: &Filter,
 ) -> Result<Loaded, CliError> {
     let (bucket, prefix) = parse_s3_url(url).ok_or_else(|| CliError::BucketUrl(url.to_owned()))?;
-    let keys = s3.list(&bucket, region, &prefix).await?;
+    let wanted = |key: &str| {
+        w3c::parse_object_name(key).is_some_and(|(dist, hour)| {
+            filter.hour_may_match(hour) && filter.distribution.as_deref().is_none_or(|d| d == dist)
+        })
+    };
+    let keys = s3.list(&bucket, region, &prefix, wanted).await?;
     let mut loaded = Loaded::default();
     for key in keys {
-        let Some((dist, hour)) = w3c::parse_object_name(&key) else {
+        let Some((dist, _)) = w3c::parse_object_name(&key) else {
             continue;
         };
-        if !filter.hour_may_match(hour) || filter.distribution.as_deref().is_some_and(|d| d != dist)
-        {
-            continue;
-        }
-        let gz = s3.get(&bucket, region, &key).await?;
+        let gz = s3.get(&bucket, region, &key, MAX_READ).await?;
         let mut text = String::new();
         flate2::read::GzDecoder::new(&gz[..])
             .take(1 << 30)

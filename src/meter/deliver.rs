@@ -86,6 +86,9 @@ pub struct DeliveryReport {
     pub uploaded: usize,
     /// Uploads that failed and stay queued.
     pub failed: usize,
+    /// Why each failed upload failed (the object, where it was sent, S3's answer or the
+    /// connection's failure), as logged.
+    pub errors: Vec<String>,
 }
 
 /// The delivery worker's state.
@@ -149,9 +152,10 @@ impl Delivery {
                 DeliveryReport::default()
             }
         };
-        let (up, failed) = self.upload_queued().await;
+        let (up, errors) = self.upload_queued().await;
         report.uploaded = up;
-        report.failed = failed;
+        report.failed = errors.len();
+        report.errors = errors;
         report
     }
 
@@ -243,10 +247,10 @@ impl Delivery {
         Ok(report)
     }
 
-    /// Step 5: (uploaded, failed).
-    async fn upload_queued(&self) -> (usize, usize) {
+    /// Step 5: (uploaded, why each failure failed).
+    async fn upload_queued(&self) -> (usize, Vec<String>) {
         let Ok(rd) = fs::read_dir(self.outbox()) else {
-            return (0, 0);
+            return (0, Vec::new());
         };
         let mut queued: Vec<PathBuf> = rd
             .filter_map(Result::ok)
@@ -254,7 +258,7 @@ impl Delivery {
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
         queued.sort();
-        let (mut ok, mut failed) = (0, 0);
+        let (mut ok, mut failed) = (0, Vec::new());
         for marker in queued {
             let q: Queued = match fs::read(&marker)
                 .ok()
@@ -281,8 +285,8 @@ impl Delivery {
                     ok += 1;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "log delivery failed; will retry");
-                    failed += 1;
+                    tracing::warn!(error = %e, "log delivery failed; the file stays queued and is retried at the next delivery");
+                    failed.push(e.to_string());
                 }
             }
         }

@@ -13,15 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::origin::CredentialsProvider;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use http_body_util::BodyExt;
-use object_store::aws::{AmazonS3Builder, AwsCredential, S3ConditionalPut};
-use object_store::client::{
-    ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest,
-    HttpRequestBody, HttpResponse, HttpResponseBody, HttpService,
-};
+use object_store::aws::S3ConditionalPut;
 use object_store::path::Path as ObjectPath;
 use object_store::{
     GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
@@ -494,45 +488,15 @@ pub enum S3StoreError {
     },
 }
 
-/// The S3 credentials the state store signs with (object_store's provider trait).
-pub type S3Credentials = Arc<dyn object_store::CredentialProvider<Credential = AwsCredential>>;
+pub use crate::s3::{BridgedCredentials, S3Credentials};
 
-/// An edgegate [`CredentialsProvider`] (normally aws-config's chain, [`DefaultChain::shared`])
-/// as object_store's credential provider, so the state bucket signs with the same credentials
-/// as OAC and log delivery.
-///
-/// [`DefaultChain::shared`]: crate::origin::DefaultChain::shared
-#[derive(Debug)]
-pub struct BridgedCredentials(pub Arc<dyn CredentialsProvider>);
-
-#[async_trait::async_trait]
-impl object_store::CredentialProvider for BridgedCredentials {
-    type Credential = AwsCredential;
-
-    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        let c = self
-            .0
-            .credentials()
-            .await
-            .map_err(|e| object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(e),
-            })?;
-        Ok(Arc::new(AwsCredential {
-            key_id: c.access_key_id,
-            secret_key: c.secret_access_key,
-            token: c.session_token,
-        }))
-    }
-}
-
-/// The state store in an S3 bucket (`s3://BUCKET/PREFIX`), addressed path-style at `endpoint`
-/// when one is given (LocalStack, MinIO). edgegate passes [`BridgedCredentials`] over
-/// aws-config's chain; without `credentials`, object_store's own chain
-/// applies: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web identity
-/// (`AWS_WEB_IDENTITY_TOKEN_FILE`), ECS container credentials, then IMDSv2; the region is
-/// `AWS_REGION`/`AWS_DEFAULT_REGION` (default `us-east-1`). HTTP goes through hyper with
-/// ring-based rustls.
+/// The state store in an S3 bucket (`s3://BUCKET/PREFIX`), on the one S3 client
+/// ([`crate::s3::builder`]): path-style at `endpoint` when one is given (LocalStack, MinIO),
+/// virtual-hosted against AWS, over hyper with ring-based rustls. edgegate passes
+/// [`BridgedCredentials`] over aws-config's chain; without `credentials`, object_store's own
+/// chain applies: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web identity
+/// (`AWS_WEB_IDENTITY_TOKEN_FILE`), ECS container credentials, then IMDSv2. The region is
+/// `AWS_REGION`/`AWS_DEFAULT_REGION` (default `us-east-1`).
 pub fn s3(
     url: &str,
     endpoint: Option<&str>,
@@ -546,29 +510,23 @@ pub fn s3(
     if bucket.is_empty() {
         return Err(bad());
     }
-    let mut builder = AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let signing = match credentials {
+        Some(c) => crate::s3::Signing::With(c),
+        None => crate::s3::Signing::Environment,
+    };
+    let builder = crate::s3::builder(bucket, &region, endpoint, signing)
         .with_conditional_put(S3ConditionalPut::ETagMatch)
-        .with_http_connector(HyperConnector)
         // An API call waits for its write: a few quick retries, not object_store's 3 minutes.
         .with_retry(object_store::RetryConfig {
             max_retries: 3,
             retry_timeout: Duration::from_secs(20),
             ..object_store::RetryConfig::default()
         });
-    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-    {
-        builder = builder.with_region("us-east-1");
-    }
-    if let Some(ep) = endpoint {
-        builder = builder
-            .with_endpoint(ep.trim_end_matches('/'))
-            .with_allow_http(ep.starts_with("http://"))
-            .with_virtual_hosted_style_request(false);
-    }
-    if let Some(c) = credentials {
-        builder = builder.with_credentials(c);
-    }
     let s3 = builder.build().map_err(|error| S3StoreError::Build {
         url: url.to_owned(),
         error: Box::new(error),
@@ -580,85 +538,6 @@ pub fn s3(
         Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
     };
     Ok(StateStore::shared(inner))
-}
-
-/// object_store's HTTP client on hyper (the same stack as the origins: no second TLS library).
-#[derive(Debug, Clone, Copy)]
-struct HyperConnector;
-
-type S3Hyper = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    HttpRequestBody,
->;
-
-#[derive(Debug)]
-struct HyperService(S3Hyper);
-
-impl HttpConnector for HyperConnector {
-    fn connect(&self, _: &ClientOptions) -> object_store::Result<HttpClient> {
-        let provider = rustls::crypto::ring::default_provider();
-        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "no system root certificates; an https state bucket will fail certificate checks");
-                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| object_store::Error::Generic {
-                    store: "S3",
-                    source: Box::new(e),
-                })?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
-            }
-        };
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let https = builder.https_or_http().enable_http1().wrap_connector(http);
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .pool_timer(hyper_util::rt::TokioTimer::new())
-                .build(https);
-        Ok(HttpClient::new(HyperService(client)))
-    }
-}
-
-impl HttpService for HyperService {
-    fn call<'a, 'b>(
-        &'a self,
-        req: HttpRequest,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<HttpResponse, HttpError>> + Send + 'b>,
-    >
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            let resp = tokio::time::timeout(Duration::from_secs(30), self.0.request(req))
-                .await
-                .map_err(|e| HttpError::new(HttpErrorKind::Timeout, e))?
-                .map_err(|e| {
-                    let kind = if e.is_connect() {
-                        HttpErrorKind::Connect
-                    } else {
-                        HttpErrorKind::Request
-                    };
-                    HttpError::new(kind, e)
-                })?;
-            let (parts, body) = resp.into_parts();
-            let body = HttpResponseBody::new(
-                body.map_err(|e| HttpError::new(HttpErrorKind::Interrupted, e)),
-            );
-            Ok(HttpResponse::from_parts(parts, body))
-        })
-    }
 }
 
 #[cfg(test)]
