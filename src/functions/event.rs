@@ -582,6 +582,7 @@ fn result_out(v: JsValue<'_>) -> Read<ResultOut> {
         match key {
             "statusCode" => out.status_code = leaf(v)?,
             "statusDescription" => out.status_description = leaf(v)?,
+            "method" => out.method = leaf(v)?,
             "uri" => out.uri = leaf(v)?,
             "querystring" => {
                 out.querystring = if omitted(&v) || v.is_null() {
@@ -722,6 +723,8 @@ struct ResultOut {
     status_code: Option<Value>,
     #[serde(default, rename = "statusDescription")]
     status_description: Option<Value>,
+    #[serde(default)]
+    method: Option<Value>,
     #[serde(default)]
     uri: Option<Value>,
     #[serde(default)]
@@ -1023,6 +1026,18 @@ pub fn apply_request_result(
             body,
         }));
     }
+    // `method` is the request's only read-only field: changing it is refused like changing a
+    // read-only header (CloudFront does not say; it would otherwise be silently ignored).
+    match &out.method {
+        None => {}
+        Some(Value::String(m)) if m == req.method => {}
+        Some(_) => {
+            return Err(invalid(format!(
+                "The CloudFront function tried to change the read-only request method {}",
+                req.method
+            )));
+        }
+    }
     let uri = match &out.uri {
         Some(Value::String(u)) if u == req.uri => None,
         Some(Value::String(u)) => {
@@ -1302,6 +1317,10 @@ mod tests {
             Err(FunctionError::Validation(_))
         ));
         let mut bad = ev["request"].clone();
+        bad["method"] = "DELETE".into();
+        let e = apply_request(&bad.to_string(), &req).unwrap_err();
+        assert!(e.to_string().contains("read-only request method"), "{e}");
+        let mut bad = ev["request"].clone();
         bad["headers"]["x-forwarded-proto"] = serde_json::json!({"value": "https"});
         assert!(matches!(
             apply_request(&bad.to_string(), &req),
@@ -1441,6 +1460,9 @@ mod tests {
             "var r = event.request; r.querystring = null; return r;",
             "var r = event.request; r.uri = 5; return r;",
             "var r = event.request; r.uri = 'no-slash'; return r;",
+            "var r = event.request; r.method = 'POST'; return r;",
+            "var r = event.request; r.method = 'GET'; return r;",
+            "var r = event.request; delete r.method; return r;",
             "return {statusCode: 302, statusDescription: 'Found', headers: {location: {value: 'https://x/'}}, cookies: {a: {value: '1', attributes: 'Path=/'}}};",
             "return {statusCode: 200, body: 'hi'};",
             "return {statusCode: 200, body: {encoding: 'base64', data: 'aGk='}};",
