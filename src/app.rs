@@ -450,7 +450,15 @@ pub async fn start_with_clock(
         buffer: usize::try_from(settings.request_body_buffer).unwrap_or(usize::MAX),
         max: settings.max_request_body,
         idle: settings.header_timeout,
-    });
+    })
+    // Only a shield (--shield-region) accepts shield requests from other edges.
+    .with_shield_key(
+        settings
+            .shield_region
+            .as_ref()
+            .and(settings.shield_key.as_deref())
+            .map(Arc::from),
+    );
     if let Some(path) = &settings.geoip_db {
         let db = crate::geo::GeoDb::open(path)?;
         tracing::info!(path = %path.display(), kind = db.kind(), "GeoIP database loaded");

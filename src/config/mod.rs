@@ -158,6 +158,28 @@ pub struct ServeArgs {
     /// of CPUs].
     #[arg(long, env = "EDGEGATE_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Make this edge the Origin Shield for origins whose OriginShieldRegion is REGION (e.g.
+    /// us-east-1).
+    #[arg(long, env = "EDGEGATE_SHIELD_REGION", value_name = "REGION")]
+    pub shield_region: Option<String>,
+    /// Where the Origin Shield of REGION listens (its viewer listener, http://HOST:PORT);
+    /// repeatable, comma-separated in the environment.
+    #[arg(
+        long = "shield-endpoint",
+        env = "EDGEGATE_SHIELD_ENDPOINT",
+        value_name = "REGION=URL",
+        value_delimiter = ','
+    )]
+    pub shield_endpoints: Option<Vec<String>>,
+    /// Secret shared by the edges and their shields that authenticates shield requests
+    /// [default: derived from --admin-credentials; without either, no shield is used or served].
+    #[arg(
+        long,
+        env = "EDGEGATE_SHIELD_KEY",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub shield_key: Option<String>,
     /// Seconds a connection has to send a complete request head, from its first byte (or, on
     /// a new connection, from the accept) [default: 30].
     #[arg(long, env = "EDGEGATE_HEADER_TIMEOUT", value_name = "SECONDS")]
@@ -250,6 +272,13 @@ pub struct FileConfig {
     pub log_delivery_interval: Option<u64>,
     /// See [`ServeArgs::workers`].
     pub workers: Option<usize>,
+    /// See [`ServeArgs::shield_region`].
+    pub shield_region: Option<String>,
+    /// See [`ServeArgs::shield_endpoints`]: a table of REGION = URL.
+    #[serde(default)]
+    pub shield_endpoints: BTreeMap<String, String>,
+    /// See [`ServeArgs::shield_key`].
+    pub shield_key: Option<String>,
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
     pub drain_timeout: Option<u64>,
     /// See [`ServeArgs::header_timeout`].
@@ -353,6 +382,12 @@ pub struct Settings {
     pub drain_timeout: Duration,
     /// Local-directory origins by name.
     pub local_origins: BTreeMap<String, PathBuf>,
+    /// The Origin Shield region this edge serves (`--shield-region`), if any.
+    pub shield_region: Option<String>,
+    /// Declared Origin Shield endpoints by region (`--shield-endpoint REGION=URL`).
+    pub shield_endpoints: BTreeMap<String, http::Uri>,
+    /// The key that authenticates shield requests, if any ([`crate::edge::shield`]).
+    pub shield_key: Option<Vec<u8>>,
     /// Whether requests are metered (journal, access logs, usage, metrics).
     pub metering: bool,
     /// Whether cached bodies get a mirror sent with `sendfile` ([`crate::sendfile`]).
@@ -709,8 +744,48 @@ impl Settings {
             local_origins.insert(name.to_ascii_lowercase(), rel(dir));
         }
 
+        let shield_region = args.shield_region.clone().or(file.shield_region.clone());
+        let mut shield_endpoints = BTreeMap::new();
+        let declared: Vec<(String, String)> = match &args.shield_endpoints {
+            Some(list) => list
+                .iter()
+                .map(|e| match e.split_once('=') {
+                    Some((r, u)) => (r.trim().to_owned(), u.trim().to_owned()),
+                    None => (e.clone(), String::new()),
+                })
+                .collect(),
+            None => file
+                .shield_endpoints
+                .iter()
+                .map(|(r, u)| (r.clone(), u.clone()))
+                .collect(),
+        };
+        for (region, url) in declared {
+            match url.parse::<http::Uri>() {
+                Ok(u) if !region.is_empty() && u.scheme().is_some() && u.authority().is_some() => {
+                    shield_endpoints.insert(region, u);
+                }
+                _ => errors.push(format!(
+                    "shield_endpoint {region}={url}: expected REGION=http://HOST:PORT"
+                )),
+            }
+        }
+        let shield_key = args
+            .shield_key
+            .clone()
+            .or(file.shield_key.clone())
+            .map(String::into_bytes)
+            .or_else(|| {
+                admin_credentials
+                    .as_ref()
+                    .map(|c| crate::edge::shield::derive_key(&c.secret_access_key))
+            });
+
         if errors.is_empty() {
             Ok(Settings {
+                shield_region,
+                shield_endpoints,
+                shield_key,
                 listen,
                 listen_tls,
                 admin_listen,

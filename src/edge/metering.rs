@@ -380,7 +380,12 @@ impl Finished for Pending {
             if complete {
                 d.result_type = response_type;
                 d.detailed_result_type = match response_type {
-                    ResultType::Error => detailed.unwrap_or("Error"),
+                    ResultType::Error => detailed
+                        .filter(|d| *d != super::shield::SHIELD_HIT)
+                        .unwrap_or("Error"),
+                    ResultType::Hit if detailed == Some(super::shield::SHIELD_HIT) => {
+                        super::shield::SHIELD_HIT
+                    }
                     other => other.as_str(),
                 }
                 .as_bytes();
