@@ -1059,6 +1059,35 @@ mod tests {
     }
 
     #[test]
+    fn shield_region_endpoints_and_key() {
+        let f = file(
+            "shield_region = \"us-east-1\"\nshield_key = \"k\"\n[shield_endpoints]\n\"eu-west-1\" = \"http://10.0.0.5:8080\"",
+        );
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(s.shield_region.as_deref(), Some("us-east-1"));
+        assert_eq!(s.shield_key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(
+            s.shield_endpoints["eu-west-1"].to_string(),
+            "http://10.0.0.5:8080/"
+        );
+        // Flags win; a bad endpoint is an error naming it.
+        let args = ServeArgs {
+            shield_endpoints: Some(vec!["us-east-2=http://a:1".into(), "nope".into()]),
+            ..Default::default()
+        };
+        let errs = Settings::resolve(&args, &f, Path::new(".")).unwrap_err();
+        assert!(errs.join("\n").contains("shield_endpoint nope"), "{errs:?}");
+        // Without --shield-key, the key comes from the admin credentials.
+        let f = file("admin_credentials = \"AKID:secret\"");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(
+            s.shield_key,
+            Some(crate::edge::shield::derive_key("secret"))
+        );
+        assert!(Settings::default().shield_key.is_none());
+    }
+
+    #[test]
     fn workers() {
         assert!(Settings::default().workers >= 1);
         let f = file("workers = 3");
