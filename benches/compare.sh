@@ -11,6 +11,8 @@
 #   ROUNDS=, SECS=, CHURN_SECS= in the environment override either; ABBA= sets how many times
 #   the paired scenarios (signed / unsigned, metering on / off) alternate A B B A per round (5);
 #   METER_ROUNDS= how many rounds scenario 7 runs, each on freshly started instances (2 x ROUNDS).
+#   Then runs benches/tls.sh (HTTPS HTTP/1.1 and HTTP/2 hits) with the same rounds, run length
+#   and binary, unless TLS=0.
 #
 # Scenarios: (1) cache hits 1 KiB / 64 KiB / 1 MiB over HTTP/1.1 (wrk), also against a second
 # edgegate with one event-loop thread (`--workers 1`, informational: the load generator shares
@@ -32,7 +34,7 @@ quick=0
 case "${1:-}" in
     --quick) quick=1 ;;
     "") ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
 if ((quick)); then
@@ -870,3 +872,11 @@ echo "$section"
 results="$(results_file compare "edgegate beside Varnish and nginx (benches/compare.sh)")"
 echo "$section" >> "$results"
 log "appended to ${results#"$root"/}"
+
+# The HTTPS scenarios (HTTP/1.1 and HTTP/2 hits, 1 KiB and 64 KiB, against nginx with OpenSSL
+# and Varnish behind Hitch): benches/tls.sh, same rounds and run length, same binary; TLS=0
+# skips them.
+if [[ "${TLS:-1}" != 0 ]]; then
+    log "HTTPS scenarios: benches/tls.sh"
+    ROUNDS="$rounds" SECS="$secs" "$root/benches/tls.sh" "$bin"
+fi

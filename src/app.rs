@@ -206,8 +206,14 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
         report: format!("error: {e}\n"),
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut out = String::new();
     let (mut errors, account_id) = match Settings::resolve(&ServeArgs::default(), &file, &base) {
-        Ok(s) => (Vec::new(), s.account_id),
+        Ok(s) => {
+            if let Some(w) = s.pop_warning() {
+                out.push_str(&format!("warning: {}: {w}\n", path.display()));
+            }
+            (Vec::new(), s.account_id)
+        }
         Err(es) => (
             es.into_iter()
                 .map(|e| format!("{}: {e}", path.display()))
@@ -217,7 +223,6 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
     };
     let (declared, report) = declare::decode(&file, path, &base);
     errors.extend(report.errors);
-    let mut out = String::new();
     for w in &report.warnings {
         out.push_str(&format!("warning: {w}\n"));
     }
@@ -424,6 +429,9 @@ pub async fn start_with_clock(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| "<config>".into());
     let (declared, report) = declare::decode(&file, &shown, &base);
+    if let Some(w) = settings.pop_warning() {
+        tracing::warn!("{w}");
+    }
     for w in &report.warnings {
         tracing::warn!("{w}");
     }
@@ -480,7 +488,7 @@ pub async fn start_with_clock(
     let edge = Arc::new(edge);
     let delivery = meter.as_ref().map(|_| {
         let creds: Arc<dyn crate::origin::CredentialsProvider> =
-            Arc::new(crate::origin::DefaultChain::new());
+            crate::origin::DefaultChain::shared();
         Delivery::new(
             &settings.data_dir,
             &settings.pop,
@@ -504,7 +512,13 @@ pub async fn start_with_clock(
     let store = match &settings.state {
         Some(url) => {
             let endpoint = settings.s3_endpoint.as_ref().map(ToString::to_string);
-            crate::state::store::s3(url, endpoint.as_deref(), None)?
+            crate::state::store::s3(
+                url,
+                endpoint.as_deref(),
+                Some(Arc::new(crate::state::store::BridgedCredentials(
+                    crate::origin::DefaultChain::shared(),
+                ))),
+            )?
         }
         None => StateStore::local(&settings.data_dir.join("state")).map_err(StateError::from)?,
     };
@@ -628,7 +642,7 @@ pub async fn start_with_clock(
                         session_token: None,
                     },
                 )),
-                None => Arc::new(crate::origin::DefaultChain::new()),
+                None => crate::origin::DefaultChain::shared(),
             }),
         ),
     });

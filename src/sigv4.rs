@@ -227,13 +227,7 @@ pub fn verify(
     service: &str,
     now: OffsetDateTime,
 ) -> Result<(), VerifyError> {
-    let raw = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(VerifyError::MissingAuthenticationToken)?;
-    let raw = raw.to_str().map_err(|_| {
-        VerifyError::IncompleteSignature("Authorization header is not valid ASCII.".to_owned())
-    })?;
-    let auth = parse_authorization(raw, ALGORITHM)?;
+    let (raw, auth) = authorization(headers, ALGORITHM)?;
 
     let cred: Vec<&str> = auth.credential.split('/').collect();
     let [access_key, date, region, cred_service, terminator] = cred[..] else {
@@ -330,6 +324,20 @@ struct Authorization {
     credential: String,
     signed_headers: Vec<String>,
     signature: String,
+}
+
+/// The request's `Authorization` header, as text and parsed for the `expected` algorithm.
+fn authorization<'h>(
+    headers: &'h HeaderMap,
+    expected: &str,
+) -> Result<(&'h str, Authorization), VerifyError> {
+    let raw = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(VerifyError::MissingAuthenticationToken)?;
+    let raw = raw.to_str().map_err(|_| {
+        VerifyError::IncompleteSignature("Authorization header is not valid ASCII.".to_owned())
+    })?;
+    Ok((raw, parse_authorization(raw, expected)?))
 }
 
 /// Parses `{expected} Credential=..., SignedHeaders=..., Signature=...`, where `expected` is

@@ -437,21 +437,29 @@ async fn a_viewer_that_leaves_mid_fill_leaves_nothing_partial() {
         String::from_utf8_lossy(&seen)
     );
     drop(a);
-    // The next viewer gets the whole object, whether it joined the abandoned fill or not.
+    // The next viewer gets the whole object. Either the edge noticed the first viewer leave
+    // before it arrived (the fill was abandoned, nothing stored: a Miss and a second origin
+    // request), or it joined the fill while the first connection was still open (the fill went
+    // on for it: a Hit from the one origin request). Which one is a race of the test's sockets.
     let r = get(edge.viewer, HOST, "/trickle/x").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body.len(), whole.len());
     assert_eq!(&r.body[..], &whole[..]);
-    assert_eq!(r.header("x-cache"), Some("Miss from cloudfront"));
+    let fetches = match r.header("x-cache") {
+        Some("Miss from cloudfront") => 2,
+        Some("Hit from cloudfront") => 1,
+        other => panic!("unexpected X-Cache {other:?}"),
+    };
     assert_eq!(
         origin.hits("/trickle/x"),
-        2,
+        fetches,
         "the cancelled fill was not stored"
     );
+    // Whatever the race, what is stored is the whole object.
     let r = get(edge.viewer, HOST, "/trickle/x").await;
     assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
     assert_eq!(&r.body[..], &whole[..]);
-    assert_eq!(origin.hits("/trickle/x"), 2);
+    assert_eq!(origin.hits("/trickle/x"), fetches);
     edge.stop().await;
 }
 

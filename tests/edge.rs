@@ -17,7 +17,7 @@ async fn miss_then_hit_with_cloudfront_headers() {
     assert_eq!(r1.status, 200, "{}", r1.text());
     assert_eq!(r1.text(), "origin:/a.txt");
     assert_eq!(r1.header("x-cache"), Some("Miss from cloudfront"));
-    assert_eq!(r1.header("x-amz-cf-pop"), Some("LCL50-C1"));
+    assert_eq!(r1.header("x-amz-cf-pop"), Some("IAD50-C1"));
     assert_eq!(r1.header("x-amz-cf-id").map(str::len), Some(56));
     assert!(
         r1.header("via")

@@ -1008,3 +1008,118 @@ async fn sigterm_right_after_the_banner_exits_cleanly() {
         failed.len()
     );
 }
+
+/// Three edges, each told its billing region a different way (only `billing_region`, only
+/// `pop`, both), deliver to one bucket; ONE report from the bucket, whose own fallback region
+/// (`--billing-region CA`) none of them is in, bills every edge's requests and bytes in that
+/// edge's region: the pop each edge writes in `x-edge-location` reads back as its region.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_edges_one_bucket_one_report_exact_regions() {
+    let endpoint = s3_endpoint();
+    let bucket = unique_bucket("meter-three");
+    create_bucket(&bucket);
+    let origin = TestOrigin::start().await;
+    let edge_config = |top: &str| {
+        meter_config(
+            origin.addr.port(),
+            &format!("{top}\ns3_endpoint = \"{endpoint}\""),
+            Some((&bucket, "all/")),
+        )
+    };
+    // (edge settings, the pop it must show, its region, GETs to send)
+    let edges = [
+        ("billing_region = \"EU\"", "FRA50-C1", "EU", 2u64),
+        ("pop = \"NRT57-P3\"", "NRT57-P3", "JP", 3),
+        (
+            "pop = \"GRU3-C1\"\nbilling_region = \"SA\"",
+            "GRU3-C1",
+            "SA",
+            4,
+        ),
+    ];
+    let mut want_requests = BTreeMap::new();
+    let mut want_bytes = BTreeMap::new();
+    for (top, pop, region, gets) in edges {
+        let edge = TestEdge::start(&edge_config(top)).await;
+        let mut bytes = 0;
+        for _ in 0..gets {
+            let w = raw_http(edge.viewer, "GET", MHOST, "/one.txt", b"").await;
+            assert_eq!(w.status, 200, "{region}");
+            assert_eq!(w.header("x-amz-cf-pop"), Some(pop), "{top}");
+            bytes += w.total_bytes;
+        }
+        let report = edge.running.as_ref().unwrap().deliver_logs().await.unwrap();
+        assert_eq!(
+            (report.uploaded, report.failed),
+            (1, 0),
+            "{region}: {report:?}"
+        );
+        let data = edge.stop().await;
+        // Every journal line names this edge's pop and region.
+        for l in journal(data.path()) {
+            assert_eq!(l[field::REGION], region, "{l:?}");
+        }
+        want_requests.insert(region.to_owned(), gets);
+        want_bytes.insert(region.to_owned(), bytes);
+    }
+    assert_eq!(list_keys(&bucket, "all/").len(), 3);
+
+    let url = format!("s3://{bucket}/all/");
+    let report = usage_report(
+        &["--from-bucket", &url, "--s3-endpoint", &endpoint],
+        &["--billing-region", "CA"],
+    )
+    .await;
+    let totals = usage_totals(&report);
+    assert_eq!(
+        by_region(&totals, "Requests-Tier1"),
+        want_requests,
+        "requests per region from one report over the three edges' logs"
+    );
+    assert_eq!(
+        by_region(&totals, "DataTransfer-Out-Bytes"),
+        want_bytes,
+        "bytes per region from the bucket vs bytes the clients received"
+    );
+}
+
+/// A pop whose airport code names another region than `--billing-region` is refused at start,
+/// by `serve` and by `config check`, with both named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pop_of_another_region_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--pop",
+        "LHR61-P5",
+        "--billing-region",
+        "US",
+        "--data-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([dir.path().display().to_string()])
+    .collect();
+    let (ok, _, err) = edgegate(args).await;
+    assert!(!ok, "serve started with a EU pop billed in US");
+    assert!(
+        err.contains("LHR61-P5") && err.contains("billing region EU"),
+        "{err}"
+    );
+
+    let file = dir.path().join("edgegate.toml");
+    std::fs::write(&file, "pop = \"SIN2-P1\"\nbilling_region = \"IN\"\n").unwrap();
+    let (ok, out, err) = edgegate(vec![
+        "config".into(),
+        "check".into(),
+        file.display().to_string(),
+    ])
+    .await;
+    assert!(!ok, "config check passed a AP pop billed in IN");
+    let all = format!("{out}{err}");
+    assert!(all.contains("SIN2-P1") && all.contains("BOM50-C1"), "{all}");
+}

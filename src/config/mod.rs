@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::meter::pops;
 use serde::Deserialize;
 
 pub use types::{AdminCredentials, BillingRegion, ByteSize, Cidr};
@@ -33,8 +34,6 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 /// Default domain suffix of distribution domain names. `*.localhost` resolves to loopback in
 /// curl and browsers, so `http://d…​.cloudfront.localhost:8080/` works without DNS set-up.
 pub const DEFAULT_DOMAIN_SUFFIX: &str = "cloudfront.localhost";
-/// Default edge location code (shown in `X-Amz-Cf-Pop` and logs).
-pub const DEFAULT_POP: &str = "LCL50-C1";
 /// Default account id used in ARNs (the same as LocalStack's default account).
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 /// Default in-memory cache size.
@@ -106,10 +105,12 @@ pub struct ServeArgs {
     /// Directory for state, logs and usage [default: ./data].
     #[arg(long, env = "EDGEGATE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Edge location code shown in X-Amz-Cf-Pop and logs [default: LCL50-C1].
+    /// Edge location code shown in X-Amz-Cf-Pop and logs; its airport prefix must not name
+    /// another billing region than --billing-region [default: one of that region, IAD50-C1 for US].
     #[arg(long, env = "EDGEGATE_POP", value_name = "CODE")]
     pub pop: Option<String>,
-    /// Billing region of this edge: US, CA, EU, ZA, ME, SA, JP, AU, AP or IN [default: US].
+    /// Billing region of this edge: US, CA, EU, ZA, ME, SA, JP, AU, AP or IN [default: the
+    /// region of --pop's airport prefix, else US].
     #[arg(long, env = "EDGEGATE_BILLING_REGION", value_name = "CODE")]
     pub billing_region: Option<BillingRegion>,
     /// S3 endpoint for S3 origins and log buckets (LocalStack, MinIO), addressed path-style.
@@ -502,11 +503,18 @@ impl Settings {
             .or_else(|| file.data_dir.as_ref().map(&rel))
             .unwrap_or_else(|| PathBuf::from("./data"));
 
-        let pop = args
-            .pop
-            .clone()
-            .or_else(|| file.pop.clone())
-            .unwrap_or_else(|| DEFAULT_POP.to_owned());
+        let given_pop = args.pop.clone().or_else(|| file.pop.clone());
+        let given_region = match (args.billing_region, &file.billing_region) {
+            (Some(r), _) => Some(r),
+            (None, Some(s)) => parse_or_report(s, "billing_region", &mut errors),
+            (None, None) => None,
+        };
+        // The two are tied so that a log line's x-edge-location reads back as this edge's
+        // region (meter::pops): each defaults from the other, and a contradiction is refused.
+        let billing_region = given_region
+            .or_else(|| given_pop.as_deref().and_then(pops::billing_region))
+            .unwrap_or(BillingRegion::Us);
+        let pop = given_pop.unwrap_or_else(|| pops::default_pop(billing_region).to_owned());
         if pop.is_empty()
             || pop.len() > 32
             || !pop.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -514,15 +522,15 @@ impl Settings {
             errors.push(format!(
                 "pop {pop:?} must be 1-32 letters, digits or '-' (like CloudFront's IAD89-C1)"
             ));
+        } else if let pops::PopRegion::Conflicts(other) = pops::check_pop(&pop, billing_region) {
+            errors.push(format!(
+                "pop {pop:?} is an edge location in billing region {other}, but billing_region \
+                 (--billing-region) is {billing_region}: `usage report --from-bucket` reads the \
+                 region from the pop's airport code, so name the pop after a city of \
+                 {billing_region} (e.g. {}) or leave it out",
+                pops::default_pop(billing_region)
+            ));
         }
-
-        let billing_region = match (args.billing_region, &file.billing_region) {
-            (Some(r), _) => r,
-            (None, Some(s)) => {
-                parse_or_report(s, "billing_region", &mut errors).unwrap_or(BillingRegion::Us)
-            }
-            (None, None) => BillingRegion::Us,
-        };
 
         let s3_endpoint = match args.s3_endpoint.as_ref().or(file.s3_endpoint.as_ref()) {
             None => None,
@@ -821,6 +829,23 @@ impl Settings {
         }
     }
 
+    /// A warning when this edge's pop has no airport code of the table in `meter::pops`: usage
+    /// reports read from a bucket then bill its lines in the report's `--billing-region`.
+    pub fn pop_warning(&self) -> Option<String> {
+        (pops::check_pop(&self.pop, self.billing_region) == pops::PopRegion::Unknown).then(|| {
+            format!(
+                "pop {:?} does not start with a known edge location code: `usage report \
+                 --from-bucket` will bill this edge's log lines in the report's \
+                 --billing-region, not in {}; name the pop after a city of {} (e.g. {}) to \
+                 make it exact",
+                self.pop,
+                self.billing_region,
+                self.billing_region,
+                pops::default_pop(self.billing_region)
+            )
+        })
+    }
+
     /// Whether X-Forwarded-For from `peer` is believed.
     pub fn trusts_proxy(&self, peer: std::net::IpAddr) -> bool {
         self.trusted_proxies.iter().any(|c| c.contains(peer))
@@ -1035,6 +1060,49 @@ mod tests {
         assert_eq!(s.pop, "FRA1-C1");
         assert_eq!(s.cache_size, 2 << 30);
         assert_eq!(s.billing_region, BillingRegion::Eu);
+    }
+
+    #[test]
+    fn pop_and_billing_region_read_back_as_each_other() {
+        let resolve =
+            |text: &str| Settings::resolve(&ServeArgs::default(), &file(text), Path::new("."));
+        // Neither: US, and a US code.
+        let s = resolve("").unwrap();
+        assert_eq!(
+            (s.pop.as_str(), s.billing_region),
+            ("IAD50-C1", BillingRegion::Us)
+        );
+        assert_eq!(s.pop_warning(), None);
+        // Only the region: a pop of that region.
+        let s = resolve("billing_region = \"JP\"").unwrap();
+        assert_eq!(
+            (s.pop.as_str(), s.billing_region),
+            ("NRT50-C1", BillingRegion::Jp)
+        );
+        // Only the pop: its region.
+        let s = resolve("pop = \"SYD4-C2\"").unwrap();
+        assert_eq!(
+            (s.pop.as_str(), s.billing_region),
+            ("SYD4-C2", BillingRegion::Au)
+        );
+        // Both, agreeing.
+        assert!(resolve("pop = \"LHR61-P5\"\nbilling_region = \"EU\"").is_ok());
+        // Both, disagreeing: refused, naming both and a way out.
+        let errs = resolve("pop = \"LHR61-P5\"\nbilling_region = \"US\"").unwrap_err();
+        let e = errs.join("\n");
+        for needle in ["LHR61-P5", "region EU", "is US", "IAD50-C1"] {
+            assert!(e.contains(needle), "{needle} in {e}");
+        }
+        // A flag disagreeing with the file's pop is refused the same way.
+        let args = ServeArgs {
+            billing_region: Some(BillingRegion::Ap),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(&args, &file("pop = \"FRA1\""), Path::new(".")).is_err());
+        // A code not in the table: allowed, with a warning naming the consequence.
+        let s = resolve("pop = \"edge-a\"\nbilling_region = \"EU\"").unwrap();
+        let w = s.pop_warning().expect("a warning");
+        assert!(w.contains("edge-a") && w.contains("FRA50-C1"), "{w}");
     }
 
     #[test]

@@ -182,7 +182,7 @@ impl Compiler {
                     secret_access_key: c.secret_access_key.clone(),
                     session_token: None,
                 })),
-                None => Arc::new(DefaultChain::new()),
+                None => DefaultChain::shared(),
             },
             key_pairs: Arc::default(),
             shield: super::shield::ShieldSettings {

@@ -359,7 +359,7 @@ impl SourceArgs {
                     None => None,
                 };
                 let creds: Arc<dyn crate::origin::CredentialsProvider> =
-                    Arc::new(crate::origin::DefaultChain::new());
+                    crate::origin::DefaultChain::shared();
                 let s3 = S3Client::new(endpoint, Some(creds));
                 let mut loaded = load_bucket(&s3, url, &self.bucket_region, filter).await?;
                 loaded.fallback_region = self.billing_region.unwrap_or(BillingRegion::Us);

@@ -23,6 +23,12 @@
 //! Mainland China (Beijing, Shanghai, Shenzhen, Zhongwei) is served by a separate CloudFront
 //! partition that is not billed in these regions; its codes, like any code not in the table,
 //! give `None`.
+//!
+//! An edge's own `--pop` and `--billing-region` are tied together by [`default_pop`] (the code an
+//! edge writes when `--pop` is left out, chosen so that it reads back as its region) and
+//! [`check_pop`] (a `--pop` that reads back as another region is refused), so that
+//! `usage report --from-bucket` bills every delivered line in the region of the edge that served
+//! it, with CloudFront's log format unchanged.
 
 use crate::config::BillingRegion;
 
@@ -210,6 +216,46 @@ pub fn billing_region(pop: &str) -> Option<BillingRegion> {
         .map(|i| TABLE[i].1)
 }
 
+/// The edge location code an edge in `region` writes when `--pop` is not given: a code of the
+/// largest CloudFront city of that region, numbered 50 and suffixed `-C1` like CloudFront's, so
+/// that [`billing_region`] of it is `region` again.
+pub fn default_pop(region: BillingRegion) -> &'static str {
+    match region {
+        Us => "IAD50-C1",
+        Ca => "YUL50-C1",
+        Eu => "FRA50-C1",
+        Za => "JNB50-C1",
+        Me => "DXB50-C1",
+        Sa => "GRU50-C1",
+        Jp => "NRT50-C1",
+        Au => "SYD50-C1",
+        Ap => "SIN50-C1",
+        In => "BOM50-C1",
+    }
+}
+
+/// How an edge's `--pop` relates to its `--billing-region` when logs are read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PopRegion {
+    /// The code reads back as the edge's region: reports from a bucket are exact.
+    Matches,
+    /// The code is not in the table: reports from a bucket bill its lines in the report's own
+    /// `--billing-region`.
+    Unknown,
+    /// The code reads back as this other region: reports from a bucket would bill the edge's
+    /// requests in the wrong region.
+    Conflicts(BillingRegion),
+}
+
+/// Checks that `pop` reads back as `region` (see [`PopRegion`]).
+pub fn check_pop(pop: &str, region: BillingRegion) -> PopRegion {
+    match billing_region(pop) {
+        Some(r) if r == region => PopRegion::Matches,
+        Some(r) => PopRegion::Conflicts(r),
+        None => PopRegion::Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +307,17 @@ mod tests {
         for (pop, want) in cases {
             assert_eq!(billing_region(pop), want, "{pop}");
         }
+    }
+
+    #[test]
+    fn default_pops_read_back_as_their_region() {
+        for r in BillingRegion::ALL {
+            let pop = default_pop(r);
+            assert_eq!(billing_region(pop), Some(r), "{pop}");
+            assert_eq!(check_pop(pop, r), PopRegion::Matches, "{pop}");
+        }
+        assert_eq!(check_pop("FRA56-C1", Us), PopRegion::Conflicts(Eu));
+        assert_eq!(check_pop("edge-a", Eu), PopRegion::Unknown);
     }
 
     #[test]

@@ -11,14 +11,14 @@
 //! first k (a 256-bit big-endian number) not above n − 2 gives the private key k + 1, where n
 //! is the order of P-256. The canonical request is SigV4's.
 
-use http::{HeaderMap, Method, Uri, header};
+use http::{HeaderMap, Method, Uri};
 use p256::elliptic_curve::PrimeField;
 use p256::elliptic_curve::ops::MulByGenerator;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::{
-    AMZ_DATE, MAX_SKEW, MISMATCH, VerifyError, canonical_request, decode_hex, format_amz_date,
-    hmac, parse_authorization, request_time, sha256_hex, shorten,
+    AMZ_DATE, MAX_SKEW, MISMATCH, VerifyError, authorization, canonical_request, decode_hex,
+    format_amz_date, hmac, request_time, sha256_hex, shorten,
 };
 
 /// The SigV4A algorithm name.
@@ -78,13 +78,7 @@ pub fn verify(
     service: &str,
     now: OffsetDateTime,
 ) -> Result<(), VerifyError> {
-    let raw = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(VerifyError::MissingAuthenticationToken)?;
-    let raw = raw.to_str().map_err(|_| {
-        VerifyError::IncompleteSignature("Authorization header is not valid ASCII.".to_owned())
-    })?;
-    let auth = parse_authorization(raw, ALGORITHM)?;
+    let (raw, auth) = authorization(headers, ALGORITHM)?;
     let cred: Vec<&str> = auth.credential.split('/').collect();
     let [access_key, date, cred_service, terminator] = cred[..] else {
         return Err(VerifyError::IncompleteSignature(format!(
@@ -183,7 +177,7 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         headers.insert(
-            header::AUTHORIZATION,
+            http::header::AUTHORIZATION,
             format!(
                 "{ALGORITHM} Credential={akid}/20260101/cloudfront-keyvaluestore/aws4_request, SignedHeaders={}, Signature={hex}",
                 signed.join(";")

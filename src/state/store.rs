@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::origin::CredentialsProvider;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http_body_util::BodyExt;
@@ -444,8 +445,38 @@ pub enum S3StoreError {
 /// The S3 credentials the state store signs with (object_store's provider trait).
 pub type S3Credentials = Arc<dyn object_store::CredentialProvider<Credential = AwsCredential>>;
 
+/// An edgegate [`CredentialsProvider`] (normally aws-config's chain, [`DefaultChain::shared`])
+/// as object_store's credential provider, so the state bucket signs with the same credentials
+/// as OAC and log delivery.
+///
+/// [`DefaultChain::shared`]: crate::origin::DefaultChain::shared
+#[derive(Debug)]
+pub struct BridgedCredentials(pub Arc<dyn CredentialsProvider>);
+
+#[async_trait::async_trait]
+impl object_store::CredentialProvider for BridgedCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        let c = self
+            .0
+            .credentials()
+            .await
+            .map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })?;
+        Ok(Arc::new(AwsCredential {
+            key_id: c.access_key_id,
+            secret_key: c.secret_access_key,
+            token: c.session_token,
+        }))
+    }
+}
+
 /// The state store in an S3 bucket (`s3://BUCKET/PREFIX`), addressed path-style at `endpoint`
-/// when one is given (LocalStack, MinIO). Without `credentials`, object_store's own chain
+/// when one is given (LocalStack, MinIO). edgegate passes [`BridgedCredentials`] over
+/// aws-config's chain; without `credentials`, object_store's own chain
 /// applies: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web identity
 /// (`AWS_WEB_IDENTITY_TOKEN_FILE`), ECS container credentials, then IMDSv2; the region is
 /// `AWS_REGION`/`AWS_DEFAULT_REGION` (default `us-east-1`). HTTP goes through hyper with
