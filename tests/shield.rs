@@ -1,19 +1,27 @@
 //! Origin Shield (caching.md §17) through real servers on loopback: a shield edge
 //! (`shield_region`) and three edges that send their misses for the shielded origin to it
 //! (`shield_endpoints`), all declaring the same distribution. Concurrent misses over the three
-//! edges reach the origin once; the shield logs its hits as `OriginShieldHit`; an unreachable
-//! shield sends the edges to the origin; a forged shield request is refused.
+//! edges reach the origin once; the edge logs a hit on the shield as `OriginShieldHit` and the
+//! shield logs nothing of the edges' requests; one usage report over every journal counts each
+//! viewer request once and each Origin Shield request once; an unreachable shield sends the
+//! edges to the origin; a forged shield request is refused.
 
 use std::time::Duration;
 
-use crate::common::meter::journal;
+use crate::common::meter::{journal, usage_report, usage_totals};
 use crate::common::origin::{RefusedPort, TestOrigin};
 use crate::common::*;
 
 const KEY: &str = "shield-test-key";
 /// `x-edge-detailed-result-type` in a journal line (CloudFront's 29th standard field).
 const DETAILED: usize = 28;
+/// `x-edge-result-type`.
+const RESULT_TYPE: usize = 13;
 const STEM: usize = 7;
+/// `x-origin-shield-billing-region`, the journal's 7th extension field.
+const SHIELD_REGION: usize = 39;
+/// The shield's answer to an edge, which no viewer sees.
+const RESULT: &str = "x-edgegate-shield-result";
 
 /// The test distribution with its origin behind an Origin Shield in us-east-1, after `top`.
 fn shielded_config(origin_port: u16, top: &str) -> String {
@@ -98,13 +106,162 @@ async fn two_hundred_misses_over_three_edges_reach_the_origin_once() {
     assert_eq!(second.header("x-cache"), Some("Miss from cloudfront"));
     assert_eq!(second.text(), "origin:/shared/second.txt");
     assert_eq!(origin.hits_for("/shared/second.txt"), 1);
-    let lines = journal_for(&shield, "/shared/second.txt").await;
-    let detailed: Vec<&str> = lines.iter().map(|l| l[DETAILED].as_str()).collect();
-    assert_eq!(detailed, ["Miss", "OriginShieldHit"], "{lines:?}");
-    // The edges log their own misses as misses.
-    let on_edge = journal_for(&edges[1], "/shared/second.txt").await;
-    assert_eq!(on_edge.len(), 1);
-    assert_eq!(on_edge[0][DETAILED], "Miss");
+    assert!(
+        second.header(RESULT).is_none(),
+        "the shield's answer is not the viewer's"
+    );
+    // The shield logs none of the edges' requests; the edges log theirs: a miss on the
+    // shield as a Miss, a hit on the shield as a Miss with OriginShieldHit.
+    assert!(journal_for(&shield, "/shared/second.txt").await.is_empty());
+    let on_first = journal_for(&edges[0], "/shared/second.txt").await;
+    assert_eq!(on_first.len(), 1);
+    assert_eq!(
+        (
+            on_first[0][RESULT_TYPE].as_str(),
+            on_first[0][DETAILED].as_str()
+        ),
+        ("Miss", "Miss")
+    );
+    let on_second = journal_for(&edges[1], "/shared/second.txt").await;
+    assert_eq!(on_second.len(), 1);
+    assert_eq!(
+        (
+            on_second[0][RESULT_TYPE].as_str(),
+            on_second[0][DETAILED].as_str()
+        ),
+        ("Miss", "OriginShieldHit")
+    );
+}
+
+/// N viewer requests over three edges and the shield, then one usage report over the four
+/// journals: N viewer requests, each billed once where its edge is, and one Origin Shield
+/// request (in the shield's billing region) for each request an edge sent to the shield.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_usage_report_over_the_edges_and_the_shield_counts_each_request_once() {
+    let origin = TestOrigin::start().await;
+    origin.program("/u/", 200, &[("cache-control", "max-age=600")]);
+    origin.program("/api/", 200, &[]);
+    let shield = shield_for(&origin).await;
+    let url = format!("http://{}", shield.viewer);
+    // The edges bill in Europe, the shield (us-east-1) in the United States.
+    let config = shielded_config(
+        origin.addr.port(),
+        &format!(
+            "pop = \"FRA56-P1\"\nbilling_region = \"EU\"\nshield_key = \"{KEY}\"\n[shield_endpoints]\n\"us-east-1\" = \"{url}\"\n"
+        ),
+    );
+    let edges = [
+        TestEdge::start(&config).await,
+        TestEdge::start(&config).await,
+        TestEdge::start(&config).await,
+    ];
+
+    const OBJECTS: usize = 4;
+    let mut viewer_requests = 0;
+    for k in 0..OBJECTS {
+        let path = format!("/u/{k}.txt");
+        // A miss on every edge in turn (the first fills the shield), then a hit on the first.
+        for (i, e) in edges.iter().enumerate() {
+            let r = get(e.viewer, HOST, &path).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(
+                r.header("x-cache"),
+                Some("Miss from cloudfront"),
+                "edge {i}"
+            );
+            assert!(r.header(RESULT).is_none());
+            viewer_requests += 1;
+        }
+        let r = get(edges[0].viewer, HOST, &path).await;
+        assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+        viewer_requests += 1;
+        assert_eq!(origin.hits_for(&path), 1, "{path}: one origin fetch");
+    }
+    // A viewer of the shield itself: a hit there, and no Origin Shield request.
+    let r = get(shield.viewer, HOST, "/u/0.txt").await;
+    assert_eq!(r.header("x-cache"), Some("Hit from cloudfront"));
+    viewer_requests += 1;
+    // A POST: straight to the origin, but an Origin Shield request as CloudFront bills it.
+    let r = send(edges[2].viewer, "POST", HOST, "/api/post", &[], b"body").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(origin.hits_for("/api/post"), 1);
+    viewer_requests += 1;
+
+    let mut dirs = Vec::new();
+    for e in edges {
+        dirs.push(e.stop().await);
+    }
+    let shield_dir = shield.stop().await;
+
+    // The logs: only the viewer's edge writes a line; a shield hit is OriginShieldHit there.
+    let shield_lines = journal(shield_dir.path());
+    assert_eq!(shield_lines.len(), 1, "{shield_lines:?}");
+    assert_eq!(shield_lines[0][DETAILED], "Hit");
+    assert_eq!(shield_lines[0][SHIELD_REGION], "-");
+    for (i, d) in dirs.iter().enumerate() {
+        for k in 0..OBJECTS {
+            let stem = format!("/u/{k}.txt");
+            let lines: Vec<Vec<String>> = journal(d.path())
+                .into_iter()
+                .filter(|l| l[STEM] == stem)
+                .collect();
+            // Journal order is not request order (records are written per lock shard).
+            let mut seen: Vec<(&str, &str, &str)> = lines
+                .iter()
+                .map(|l| {
+                    (
+                        l[RESULT_TYPE].as_str(),
+                        l[DETAILED].as_str(),
+                        l[SHIELD_REGION].as_str(),
+                    )
+                })
+                .collect();
+            seen.sort();
+            let expected: &[(&str, &str, &str)] = match i {
+                0 => &[("Hit", "Hit", "-"), ("Miss", "Miss", "US")],
+                _ => &[("Miss", "OriginShieldHit", "US")],
+            };
+            assert_eq!(seen, expected, "edge {i}, {stem}");
+        }
+    }
+
+    // One report over the four journals.
+    let mut source = Vec::new();
+    for d in dirs.iter().chain([&shield_dir]) {
+        source.push("--data-dir".to_owned());
+        source.push(d.path().to_str().unwrap().to_owned());
+    }
+    let source: Vec<&str> = source.iter().map(String::as_str).collect();
+    let totals = usage_totals(&usage_report(&source, &[]).await);
+    let requests: u64 = totals
+        .iter()
+        .filter(|((_, t), _)| {
+            t.ends_with("-Requests-Tier1")
+                || t.ends_with("-Requests-Tier2-HTTPS")
+                || t.ends_with("-Proxy")
+        })
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(requests, viewer_requests, "{totals:?}");
+    let at = |op: &str, t: &str| {
+        totals
+            .get(&(op.to_owned(), t.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(at("GET", "EU-Requests-Tier1"), (OBJECTS * 4) as u64);
+    assert_eq!(at("GET", "US-Requests-Tier1"), 1, "the shield's own viewer");
+    assert_eq!(at("POST", "EU-Requests-HTTP-Proxy"), 1);
+    // Every edge's first miss of each object went to the shield; the shield's own misses and
+    // the edges' hits did not; the POST counts as CloudFront counts a proxy method.
+    assert_eq!(at("GET", "US-Requests-OriginShield"), (OBJECTS * 3) as u64);
+    assert_eq!(at("POST", "US-Requests-OriginShield"), 1);
+    let shield_rows: u64 = totals
+        .iter()
+        .filter(|((_, t), _)| t.contains("OriginShield"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(shield_rows, (OBJECTS * 3 + 1) as u64, "{totals:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

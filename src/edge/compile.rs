@@ -189,11 +189,22 @@ impl Compiler {
                 own_region: settings.shield_region.clone(),
                 endpoints: settings.shield_endpoints.clone(),
                 key: settings.shield_key.as_deref().map(Arc::from),
+                // On a shared state bucket, shields are found through their heartbeats.
+                directory: settings
+                    .state
+                    .is_some()
+                    .then(|| Arc::new(super::shield::ShieldDirectory::default())),
             },
             account_id: settings.account_id.clone(),
             last_warnings: Mutex::default(),
             geoip: settings.geoip_db.is_some(),
         }
+    }
+
+    /// The shields found through the shared state bucket (`None` without one), which the
+    /// fleet's poll keeps up to date.
+    pub fn shield_directory(&self) -> Option<Arc<super::shield::ShieldDirectory>> {
+        self.shield.directory.clone()
     }
 
     /// The same compiler, trusting these legacy key pairs for `TrustedSigners`.
@@ -202,9 +213,10 @@ impl Compiler {
         self
     }
 
-    /// `origin` behind its Origin Shield when it has one in a region another edge serves;
-    /// as it is when this edge is that shield, or when no shield serves the region (which
-    /// [`Compiler::shield_warnings`] names).
+    /// `origin` behind its Origin Shield when it has one in a region another edge serves
+    /// (declared with `--shield-endpoint`, or found through the shared state bucket); counted
+    /// as the shield's own when this edge is that shield; as it is when no shield serves the
+    /// region (which [`Compiler::shield_warnings`] names).
     fn shielded(
         &self,
         origin: Arc<dyn Origin>,
@@ -215,10 +227,15 @@ impl Compiler {
             return origin;
         };
         if self.shield.own_region.as_deref() == Some(region) {
-            return origin;
+            return Arc::new(super::shield::OwnShield::new(origin, region));
         }
-        match (self.shield.endpoints.get(region), &self.shield.key) {
-            (Some(endpoint), Some(key)) => Arc::new(super::shield::ShieldOrigin::new(
+        let endpoint = match (self.shield.endpoints.get(region), &self.shield.directory) {
+            (Some(u), _) => super::shield::ShieldEndpoint::Declared(u.clone()),
+            (None, Some(d)) => super::shield::ShieldEndpoint::Discovered(d.clone()),
+            (None, None) => return origin,
+        };
+        match &self.shield.key {
+            Some(key) => Arc::new(super::shield::ShieldOrigin::new(
                 endpoint,
                 self.client.clone(),
                 origin,
@@ -227,7 +244,7 @@ impl Compiler {
                 &o.id,
                 region,
             )),
-            _ => origin,
+            None => origin,
         }
     }
 
@@ -240,9 +257,10 @@ impl Compiler {
                 if self.shield.own_region.as_deref() == Some(region) {
                     return None;
                 }
-                let why = match (self.shield.endpoints.contains_key(region), &self.shield.key) {
+                let known = self.shield.endpoints.contains_key(region) || self.shield.directory.is_some();
+                let why = match (known, &self.shield.key) {
                     (true, Some(_)) => return None,
-                    (false, _) => format!("no --shield-endpoint {region}=URL and this edge is not started with --shield-region {region}"),
+                    (false, _) => format!("no --shield-endpoint {region}=URL, no shared --state bucket to find a shield in, and this edge is not started with --shield-region {region}"),
                     (true, None) => "no --shield-key (or --admin-credentials) to sign shield requests with".to_owned(),
                 };
                 Some(format!(

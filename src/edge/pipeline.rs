@@ -229,6 +229,20 @@ impl Edge {
             Err(Stop::Fail(e)) => fail(e, &request_id, summary),
             Err(Stop::Redirect(resp)) => (*resp, Outcome::own(XCache::Redirect)),
         };
+        // A shield request from another edge: that edge logs the request and counts it, so
+        // this one only tells it whether its cache answered (`super::shield`).
+        let for_edge = summary.is_for_edge();
+        if for_edge {
+            let result = if matches!(outcome.x_cache, XCache::Hit) {
+                "Hit"
+            } else {
+                "Miss"
+            };
+            resp.headers_mut().insert(
+                super::shield::RESULT_HEADER,
+                HeaderValue::from_static(result),
+            );
+        }
         // 7. Response: CloudFront's headers, on every outcome.
         let status = resp.status();
         let added = headers::decorate_response(
@@ -254,6 +268,9 @@ impl Edge {
             (Head::Cached { obj, exact: true }, Some(added)) => Some((&**obj, added)),
             _ => None,
         };
+        if for_edge {
+            entry.discard();
+        }
         let record = entry.respond(&resp, outcome.x_cache, stored);
         // 9. Send (and 10. log, when the body has been handed to the connection).
         let source = match outcome.head {
@@ -421,7 +438,8 @@ impl Edge {
 }
 
 impl Edge {
-    /// Whether `req` is a shield request from another edge, verified (the log then notes it);
+    /// Whether `req` is a shield request from another edge, verified (it is then not logged
+    /// here: the edge that sent it logs it);
     /// a request carrying shield headers that do not verify is refused with 403.
     fn shield_request<B>(
         &self,
@@ -455,7 +473,7 @@ impl Edge {
                 crate::auth::Denial::AccessDenied,
             )));
         }
-        summary.detailed(super::shield::SHIELD_HIT);
+        summary.for_edge();
         Ok(true)
     }
 }
