@@ -254,6 +254,15 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
     Ok(out)
 }
 
+/// The URL an Origin Shield advertises to the other edges: `--shield-advertise`, else its viewer
+/// listener's address unless that is a wildcard (0.0.0.0, ::), which names no host to reach.
+fn shield_url(declared: Option<&http::Uri>, viewer: SocketAddr) -> Option<String> {
+    if let Some(u) = declared {
+        return Some(u.to_string().trim_end_matches('/').to_owned());
+    }
+    (!viewer.ip().is_unspecified()).then(|| format!("http://{viewer}"))
+}
+
 /// Binds `n` sockets to `addr` in one `SO_REUSEPORT` group ([`server::bind_group`]).
 fn bind(
     addr: SocketAddr,
@@ -532,6 +541,11 @@ pub async fn start_with_clock(
             settings.state_poll_interval,
         ));
         registry.set_fleet(fleet.clone());
+        // Shields advertised in the other edges' heartbeats serve the regions without a
+        // declared --shield-endpoint.
+        if let Some(directory) = builder.shield_directory() {
+            fleet.on_shields(Arc::new(move |live| directory.set(live)));
+        }
         let purge: Purge = {
             let edge = edge.clone();
             Arc::new(move |dist: String, paths: Vec<String>| {
@@ -574,6 +588,25 @@ pub async fn start_with_clock(
         Some((l, _)) => Some(local(l)?),
         None => None,
     };
+    let mut shield_warnings = Vec::new();
+    if let (Some((fleet, _)), Some(region)) = (&fleet, &settings.shield_region) {
+        match shield_url(settings.shield_advertise.as_ref(), viewer_addr) {
+            Some(url) => {
+                tracing::info!(%region, %url, "advertising this Origin Shield in the state bucket");
+                fleet.advertise_shield(crate::state::shared::ShieldBeacon {
+                    region: region.clone(),
+                    url,
+                });
+            }
+            None => {
+                let w = format!(
+                    "this Origin Shield ({region}) is not advertised in the state bucket: the viewer listener {viewer_addr} is a wildcard address; give --shield-advertise http://HOST:PORT, or the other edges --shield-endpoint {region}=URL"
+                );
+                tracing::warn!("{w}");
+                shield_warnings.push(w);
+            }
+        }
+    }
     let admin = admin
         .pop()
         .ok_or(StartError::ListenerAddress(
@@ -707,7 +740,7 @@ pub async fn start_with_clock(
     }
     Ok(Running {
         meter,
-        declaration_warnings: report.warnings,
+        declaration_warnings: report.warnings.into_iter().chain(shield_warnings).collect(),
         compiler: builder,
         delivery,
         viewer: viewer_addr,

@@ -348,3 +348,194 @@ async fn an_origin_shield_no_edge_serves_is_named_in_a_warning() {
     assert_eq!(get(edge.viewer, HOST, "/w/a").await.status, 200);
     assert_eq!(origin.hits_for("/w/a"), 1);
 }
+
+/// One edgegate process on a shared state bucket, with `extra` flags; its log is kept.
+struct Proc {
+    child: std::process::Child,
+    viewer: std::net::SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Proc {
+    fn start(
+        dir: &std::path::Path,
+        config: &std::path::Path,
+        bucket: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> Proc {
+        use std::io::BufRead;
+        let (key_id, secret) = crate::common::awscli::credentials();
+        let data = dir.join(name);
+        let log = dir.join(format!("{name}.log"));
+        let err = std::fs::File::create(&log).expect("log file");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let mut child = cmd
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--metering",
+                "off",
+                "--workers",
+                "1",
+                "--state-poll-interval",
+                "1",
+            ])
+            .args(["--s3-endpoint", &crate::common::localstack::s3_endpoint()])
+            .args(["--state", &format!("s3://{bucket}/state"), "--pop", name])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(config)
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", key_id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .expect("edgegate binary starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let viewer = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("viewer=http://"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name} did not start ({line:?}):\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .parse()
+            .expect("viewer address");
+        Proc { child, viewer, log }
+    }
+
+    /// Its log so far, without terminal colours.
+    fn log(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw.as_str();
+        while let Some(at) = rest.find('\u{1b}') {
+            out.push_str(&rest[..at]);
+            rest = &rest[at..];
+            rest = rest.find('m').map_or("", |m| &rest[m + 1..]);
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 200 ms until it is true, or fails naming `what` after a minute (the
+/// bucket is polled every second; a dead edge counts for 10 s).
+async fn until(what: &str, log: impl Fn() -> String, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen; the edge's log:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// On a shared state bucket an edge with no --shield-endpoint finds the shield through the
+/// shield's heartbeat (its region and viewer URL), sends its misses there, and stops when the
+/// shield dies (SIGKILL: its heartbeat times out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_finds_the_shield_through_the_state_bucket_and_drops_a_dead_one() {
+    let bucket = crate::common::localstack::unique_bucket("shield-disc");
+    crate::common::localstack::create_bucket(&bucket);
+    let origin = TestOrigin::start().await;
+    origin.program("/disc/", 200, &[("cache-control", "max-age=600")]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("edgegate.toml");
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem");
+    std::fs::write(
+        &config,
+        shielded_config(origin.addr.port(), "").replace("keys/demo-public.pem", keys),
+    )
+    .unwrap();
+    let shield = Proc::start(
+        dir.path(),
+        &config,
+        &bucket,
+        "IAD89-C1",
+        &["--shield-region", "us-east-1", "--shield-key", KEY],
+    );
+    let edge = Proc::start(
+        dir.path(),
+        &config,
+        &bucket,
+        "IAD55-C2",
+        &["--shield-key", KEY],
+    );
+    assert!(
+        shield.log().contains("advertising this Origin Shield"),
+        "{}",
+        shield.log()
+    );
+
+    // Each try: a new object through the edge, then from the shield itself. Once the edge
+    // uses the shield, the shield has the object already and the origin saw it once.
+    let mut n = 0;
+    let found = std::cell::Cell::new(None);
+    until(
+        "the edge using the shield",
+        || edge.log(),
+        async || {
+            n += 1;
+            let path = format!("/disc/{n}.txt");
+            assert_eq!(get(edge.viewer, HOST, &path).await.status, 200);
+            let on_shield = get(shield.viewer, HOST, &path).await;
+            let hit = on_shield.header("x-cache") == Some("Hit from cloudfront");
+            if hit {
+                found.set(Some(path));
+            }
+            hit
+        },
+    )
+    .await;
+    let path = found.take().unwrap();
+    assert_eq!(origin.hits_for(&path), 1, "{path} reached the origin once");
+    let advertised = format!("\"us-east-1\": http://{}/", shield.viewer);
+    assert!(edge.log().contains(&advertised), "{}", edge.log());
+
+    // A shield killed outright leaves its heartbeat, which stops counting after the dead-edge
+    // timeout; the edge then stops sending to it and goes to the origin.
+    drop(shield);
+    until(
+        "the dead shield dropping out",
+        || edge.log(),
+        async || {
+            edge.log()
+                .contains("Origin Shields found through the state bucket shields={}")
+        },
+    )
+    .await;
+    let r = get(edge.viewer, HOST, "/disc/after.txt").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(origin.hits_for("/disc/after.txt"), 1);
+}

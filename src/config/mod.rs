@@ -181,6 +181,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub shield_key: Option<String>,
+    /// The URL other edges reach this Origin Shield at (http://HOST:PORT), advertised in its
+    /// heartbeat on a shared --state bucket so that edges without --shield-endpoint find it
+    /// [default: the viewer listener's address, when it is not a wildcard such as 0.0.0.0].
+    #[arg(long, env = "EDGEGATE_SHIELD_ADVERTISE", value_name = "URL")]
+    pub shield_advertise: Option<String>,
     /// Seconds a connection has to send a complete request head, from its first byte (or, on
     /// a new connection, from the accept) [default: 30].
     #[arg(long, env = "EDGEGATE_HEADER_TIMEOUT", value_name = "SECONDS")]
@@ -280,6 +285,8 @@ pub struct FileConfig {
     pub shield_endpoints: BTreeMap<String, String>,
     /// See [`ServeArgs::shield_key`].
     pub shield_key: Option<String>,
+    /// See [`ServeArgs::shield_advertise`].
+    pub shield_advertise: Option<String>,
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
     pub drain_timeout: Option<u64>,
     /// See [`ServeArgs::header_timeout`].
@@ -389,6 +396,9 @@ pub struct Settings {
     pub shield_endpoints: BTreeMap<String, http::Uri>,
     /// The key that authenticates shield requests, if any ([`crate::edge::shield`]).
     pub shield_key: Option<Vec<u8>>,
+    /// The URL this Origin Shield advertises to the other edges (`--shield-advertise`), if
+    /// declared; else the viewer listener's address when it is not a wildcard.
+    pub shield_advertise: Option<http::Uri>,
     /// Whether requests are metered (journal, access logs, usage, metrics).
     pub metering: bool,
     /// Whether cached bodies get a mirror sent with `sendfile` ([`crate::sendfile`]).
@@ -778,6 +788,27 @@ impl Settings {
                 )),
             }
         }
+        let shield_advertise = match args
+            .shield_advertise
+            .as_ref()
+            .or(file.shield_advertise.as_ref())
+        {
+            None => None,
+            Some(url) => match url.parse::<http::Uri>() {
+                Ok(u)
+                    if matches!(u.scheme_str(), Some("http" | "https"))
+                        && u.host().is_some_and(|h| !h.is_empty()) =>
+                {
+                    Some(u)
+                }
+                _ => {
+                    errors.push(format!(
+                        "shield_advertise {url}: expected a URL such as http://10.0.0.5:8080"
+                    ));
+                    None
+                }
+            },
+        };
         let shield_key = args
             .shield_key
             .clone()
@@ -794,6 +825,7 @@ impl Settings {
                 shield_region,
                 shield_endpoints,
                 shield_key,
+                shield_advertise,
                 listen,
                 listen_tls,
                 admin_listen,
@@ -1145,6 +1177,15 @@ mod tests {
         };
         let errs = Settings::resolve(&args, &f, Path::new(".")).unwrap_err();
         assert!(errs.join("\n").contains("shield_endpoint nope"), "{errs:?}");
+        let f = file("shield_advertise = \"http://10.0.0.5:8080\"");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(
+            s.shield_advertise.map(|u| u.to_string()).as_deref(),
+            Some("http://10.0.0.5:8080/")
+        );
+        let f = file("shield_advertise = \"10.0.0.5\"");
+        let errs = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap_err();
+        assert!(errs.join("\n").contains("shield_advertise"), "{errs:?}");
         // Without --shield-key, the key comes from the admin credentials.
         let f = file("admin_credentials = \"AKID:secret\"");
         let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
