@@ -163,7 +163,8 @@ file="$(results_file shield "Origin Shield: origin requests with and without a s
     echo
     echo "## $(date -u +%FT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "\`benches/shield.sh\` ($bin): three edges, one loopback origin (${DELAY_MS:-20} ms per answer)."
+    echo "\`benches/shield.sh\` (${bin#"$root"/}): three edges, one loopback origin (${DELAY_MS:-20} ms per answer)."
+    echo "req/s is the Python client's on a shared machine: informational, not a measure of the edges."
     echo
     echo "$out"
 } >> "$file"

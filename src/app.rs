@@ -1080,6 +1080,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_shield_advertises_its_declared_url_else_a_listener_that_is_not_a_wildcard() {
+        let declared: http::Uri = "http://10.0.0.5:8080".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(
+            shield_url(Some(&declared), any).as_deref(),
+            Some("http://10.0.0.5:8080")
+        );
+        assert_eq!(
+            shield_url(None, lo).as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(shield_url(None, any), None);
+        assert_eq!(shield_url(None, "[::]:80".parse().unwrap()), None);
+    }
+
+    #[test]
     fn problem_lists_keep_one_line_each() {
         let e = StartError::Settings(vec!["a: bad".into(), "b: worse".into()]);
         assert_eq!(e.to_string(), "invalid settings:\n  - a: bad\n  - b: worse");
