@@ -254,6 +254,15 @@ pub fn check_config(path: &Path) -> Result<String, CheckFailed> {
     Ok(out)
 }
 
+/// The URL an Origin Shield advertises to the other edges: `--shield-advertise`, else its viewer
+/// listener's address unless that is a wildcard (0.0.0.0, ::), which names no host to reach.
+fn shield_url(declared: Option<&http::Uri>, viewer: SocketAddr) -> Option<String> {
+    if let Some(u) = declared {
+        return Some(u.to_string().trim_end_matches('/').to_owned());
+    }
+    (!viewer.ip().is_unspecified()).then(|| format!("http://{viewer}"))
+}
+
 /// Binds `n` sockets to `addr` in one `SO_REUSEPORT` group ([`server::bind_group`]).
 fn bind(
     addr: SocketAddr,
@@ -458,7 +467,15 @@ pub async fn start_with_clock(
         buffer: usize::try_from(settings.request_body_buffer).unwrap_or(usize::MAX),
         max: settings.max_request_body,
         idle: settings.header_timeout,
-    });
+    })
+    // Only a shield (--shield-region) accepts shield requests from other edges.
+    .with_shield_key(
+        settings
+            .shield_region
+            .as_ref()
+            .and(settings.shield_key.as_deref())
+            .map(Arc::from),
+    );
     if let Some(path) = &settings.geoip_db {
         let db = crate::geo::GeoDb::open(path)?;
         tracing::info!(path = %path.display(), kind = db.kind(), "GeoIP database loaded");
@@ -524,6 +541,11 @@ pub async fn start_with_clock(
             settings.state_poll_interval,
         ));
         registry.set_fleet(fleet.clone());
+        // Shields advertised in the other edges' heartbeats serve the regions without a
+        // declared --shield-endpoint.
+        if let Some(directory) = builder.shield_directory() {
+            fleet.on_shields(Arc::new(move |live| directory.set(live)));
+        }
         let purge: Purge = {
             let edge = edge.clone();
             Arc::new(move |dist: String, paths: Vec<String>| {
@@ -566,6 +588,25 @@ pub async fn start_with_clock(
         Some((l, _)) => Some(local(l)?),
         None => None,
     };
+    let mut shield_warnings = Vec::new();
+    if let (Some((fleet, _)), Some(region)) = (&fleet, &settings.shield_region) {
+        match shield_url(settings.shield_advertise.as_ref(), viewer_addr) {
+            Some(url) => {
+                tracing::info!(%region, %url, "advertising this Origin Shield in the state bucket");
+                fleet.advertise_shield(crate::state::shared::ShieldBeacon {
+                    region: region.clone(),
+                    url,
+                });
+            }
+            None => {
+                let w = format!(
+                    "this Origin Shield ({region}) is not advertised in the state bucket: the viewer listener {viewer_addr} is a wildcard address; give --shield-advertise http://HOST:PORT, or the other edges --shield-endpoint {region}=URL"
+                );
+                tracing::warn!("{w}");
+                shield_warnings.push(w);
+            }
+        }
+    }
     let admin = admin
         .pop()
         .ok_or(StartError::ListenerAddress(
@@ -699,7 +740,7 @@ pub async fn start_with_clock(
     }
     Ok(Running {
         meter,
-        declaration_warnings: report.warnings,
+        declaration_warnings: report.warnings.into_iter().chain(shield_warnings).collect(),
         compiler: builder,
         delivery,
         viewer: viewer_addr,
@@ -1037,6 +1078,23 @@ async fn apply_past_invalidations(cache: &Cache, registry: &Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shield_advertises_its_declared_url_else_a_listener_that_is_not_a_wildcard() {
+        let declared: http::Uri = "http://10.0.0.5:8080".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        assert_eq!(
+            shield_url(Some(&declared), any).as_deref(),
+            Some("http://10.0.0.5:8080")
+        );
+        assert_eq!(
+            shield_url(None, lo).as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(shield_url(None, any), None);
+        assert_eq!(shield_url(None, "[::]:80".parse().unwrap()), None);
+    }
 
     #[test]
     fn problem_lists_keep_one_line_each() {

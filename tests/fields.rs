@@ -266,10 +266,7 @@ const ORIGIN: &[(&str, How)] = &[
     ),
     (
         "OriginShield",
-        Warns(
-            Origin,
-            r#"origin_shield = { enabled = true, origin_shield_region = "us-east-1" }"#,
-        ),
+        Acted("two_hundred_misses_over_three_edges_reach_the_origin_once"),
     ),
     (
         "OriginAccessControlId",

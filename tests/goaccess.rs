@@ -71,6 +71,7 @@ fn record<'a>(i: usize, r: &'a Req, request_id: &'a str) -> Line<'a> {
             origin_bytes_in: 0,
             origin_latency_us: None,
             origin_failed_over: false,
+            origin_shield: None,
         },
     }
 }

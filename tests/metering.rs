@@ -943,8 +943,8 @@ async fn torn_journal_frame_is_cut_on_start() {
     let data = edge.stop().await;
     let lines = journal(data.path());
     assert_eq!(lines.len(), 4);
-    assert!(lines.iter().all(|l| l.len() == 39), "every line whole");
-    // `edgegate usage journal` prints the same lines under a #Fields: line naming all 39.
+    assert!(lines.iter().all(|l| l.len() == 40), "every line whole");
+    // `edgegate usage journal` prints the same lines under a #Fields: line naming all 40.
     let (ok, out, err) = edgegate(
         [
             "usage",
@@ -964,10 +964,10 @@ async fn torn_journal_frame_is_cut_on_start() {
         "{fields}"
     );
     assert!(
-        fields.ends_with(" x-origin-bytes-in x-origin-latency"),
+        fields.ends_with(" x-origin-bytes-in x-origin-latency x-origin-shield-billing-region"),
         "{fields}"
     );
-    assert_eq!(fields.split(' ').count(), 40, "{fields}");
+    assert_eq!(fields.split(' ').count(), 41, "{fields}");
     let printed: Vec<Vec<String>> = printed
         .map(|l| l.split('\t').map(str::to_owned).collect())
         .collect();

@@ -30,6 +30,7 @@ mod origin_access;
 mod ranges;
 mod response_headers;
 mod scaleout;
+mod shield;
 mod sign;
 mod signers;
 mod stale;

@@ -159,6 +159,33 @@ pub struct ServeArgs {
     /// of CPUs].
     #[arg(long, env = "EDGEGATE_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Make this edge the Origin Shield for origins whose OriginShieldRegion is REGION (e.g.
+    /// us-east-1).
+    #[arg(long, env = "EDGEGATE_SHIELD_REGION", value_name = "REGION")]
+    pub shield_region: Option<String>,
+    /// Where the Origin Shield of REGION listens (its viewer listener, http://HOST:PORT);
+    /// repeatable, comma-separated in the environment.
+    #[arg(
+        long = "shield-endpoint",
+        env = "EDGEGATE_SHIELD_ENDPOINT",
+        value_name = "REGION=URL",
+        value_delimiter = ','
+    )]
+    pub shield_endpoints: Option<Vec<String>>,
+    /// Secret shared by the edges and their shields that authenticates shield requests
+    /// [default: derived from --admin-credentials; without either, no shield is used or served].
+    #[arg(
+        long,
+        env = "EDGEGATE_SHIELD_KEY",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub shield_key: Option<String>,
+    /// The URL other edges reach this Origin Shield at (http://HOST:PORT), advertised in its
+    /// heartbeat on a shared --state bucket so that edges without --shield-endpoint find it
+    /// [default: the viewer listener's address, when it is not a wildcard such as 0.0.0.0].
+    #[arg(long, env = "EDGEGATE_SHIELD_ADVERTISE", value_name = "URL")]
+    pub shield_advertise: Option<String>,
     /// Seconds a connection has to send a complete request head, from its first byte (or, on
     /// a new connection, from the accept) [default: 30].
     #[arg(long, env = "EDGEGATE_HEADER_TIMEOUT", value_name = "SECONDS")]
@@ -251,6 +278,15 @@ pub struct FileConfig {
     pub log_delivery_interval: Option<u64>,
     /// See [`ServeArgs::workers`].
     pub workers: Option<usize>,
+    /// See [`ServeArgs::shield_region`].
+    pub shield_region: Option<String>,
+    /// See [`ServeArgs::shield_endpoints`]: a table of REGION = URL.
+    #[serde(default)]
+    pub shield_endpoints: BTreeMap<String, String>,
+    /// See [`ServeArgs::shield_key`].
+    pub shield_key: Option<String>,
+    /// See [`ServeArgs::shield_advertise`].
+    pub shield_advertise: Option<String>,
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30].
     pub drain_timeout: Option<u64>,
     /// See [`ServeArgs::header_timeout`].
@@ -354,6 +390,15 @@ pub struct Settings {
     pub drain_timeout: Duration,
     /// Local-directory origins by name.
     pub local_origins: BTreeMap<String, PathBuf>,
+    /// The Origin Shield region this edge serves (`--shield-region`), if any.
+    pub shield_region: Option<String>,
+    /// Declared Origin Shield endpoints by region (`--shield-endpoint REGION=URL`).
+    pub shield_endpoints: BTreeMap<String, http::Uri>,
+    /// The key that authenticates shield requests, if any ([`crate::edge::shield`]).
+    pub shield_key: Option<Vec<u8>>,
+    /// The URL this Origin Shield advertises to the other edges (`--shield-advertise`), if
+    /// declared; else the viewer listener's address when it is not a wildcard.
+    pub shield_advertise: Option<http::Uri>,
     /// Whether requests are metered (journal, access logs, usage, metrics).
     pub metering: bool,
     /// Whether cached bodies get a mirror sent with `sendfile` ([`crate::sendfile`]).
@@ -717,8 +762,70 @@ impl Settings {
             local_origins.insert(name.to_ascii_lowercase(), rel(dir));
         }
 
+        let shield_region = args.shield_region.clone().or(file.shield_region.clone());
+        let mut shield_endpoints = BTreeMap::new();
+        let declared: Vec<(String, String)> = match &args.shield_endpoints {
+            Some(list) => list
+                .iter()
+                .map(|e| match e.split_once('=') {
+                    Some((r, u)) => (r.trim().to_owned(), u.trim().to_owned()),
+                    None => (e.clone(), String::new()),
+                })
+                .collect(),
+            None => file
+                .shield_endpoints
+                .iter()
+                .map(|(r, u)| (r.clone(), u.clone()))
+                .collect(),
+        };
+        for (region, url) in declared {
+            match url.parse::<http::Uri>() {
+                Ok(u) if !region.is_empty() && u.scheme().is_some() && u.authority().is_some() => {
+                    shield_endpoints.insert(region, u);
+                }
+                _ => errors.push(format!(
+                    "shield_endpoint {region}={url}: expected REGION=http://HOST:PORT"
+                )),
+            }
+        }
+        let shield_advertise = match args
+            .shield_advertise
+            .as_ref()
+            .or(file.shield_advertise.as_ref())
+        {
+            None => None,
+            Some(url) => match url.parse::<http::Uri>() {
+                Ok(u)
+                    if matches!(u.scheme_str(), Some("http" | "https"))
+                        && u.host().is_some_and(|h| !h.is_empty()) =>
+                {
+                    Some(u)
+                }
+                _ => {
+                    errors.push(format!(
+                        "shield_advertise {url}: expected a URL such as http://10.0.0.5:8080"
+                    ));
+                    None
+                }
+            },
+        };
+        let shield_key = args
+            .shield_key
+            .clone()
+            .or(file.shield_key.clone())
+            .map(String::into_bytes)
+            .or_else(|| {
+                admin_credentials
+                    .as_ref()
+                    .map(|c| crate::edge::shield::derive_key(&c.secret_access_key))
+            });
+
         if errors.is_empty() {
             Ok(Settings {
+                shield_region,
+                shield_endpoints,
+                shield_key,
+                shield_advertise,
                 listen,
                 listen_tls,
                 admin_listen,
@@ -1049,6 +1156,44 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle} in {all}");
         }
+    }
+
+    #[test]
+    fn shield_region_endpoints_and_key() {
+        let f = file(
+            "shield_region = \"us-east-1\"\nshield_key = \"k\"\n[shield_endpoints]\n\"eu-west-1\" = \"http://10.0.0.5:8080\"",
+        );
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(s.shield_region.as_deref(), Some("us-east-1"));
+        assert_eq!(s.shield_key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(
+            s.shield_endpoints["eu-west-1"].to_string(),
+            "http://10.0.0.5:8080/"
+        );
+        // Flags win; a bad endpoint is an error naming it.
+        let args = ServeArgs {
+            shield_endpoints: Some(vec!["us-east-2=http://a:1".into(), "nope".into()]),
+            ..Default::default()
+        };
+        let errs = Settings::resolve(&args, &f, Path::new(".")).unwrap_err();
+        assert!(errs.join("\n").contains("shield_endpoint nope"), "{errs:?}");
+        let f = file("shield_advertise = \"http://10.0.0.5:8080\"");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(
+            s.shield_advertise.map(|u| u.to_string()).as_deref(),
+            Some("http://10.0.0.5:8080/")
+        );
+        let f = file("shield_advertise = \"10.0.0.5\"");
+        let errs = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap_err();
+        assert!(errs.join("\n").contains("shield_advertise"), "{errs:?}");
+        // Without --shield-key, the key comes from the admin credentials.
+        let f = file("admin_credentials = \"AKID:secret\"");
+        let s = Settings::resolve(&ServeArgs::default(), &f, Path::new(".")).unwrap();
+        assert_eq!(
+            s.shield_key,
+            Some(crate::edge::shield::derive_key("secret"))
+        );
+        assert!(Settings::default().shield_key.is_none());
     }
 
     #[test]

@@ -60,6 +60,14 @@ fn function_associations(
     Ok(out)
 }
 
+/// The region of an origin's enabled Origin Shield.
+fn shield_region(o: &model::Origin) -> Option<&str> {
+    o.origin_shield
+        .as_ref()
+        .filter(|s| s.enabled)
+        .and_then(|s| s.origin_shield_region.as_deref())
+}
+
 /// The domain suffix that names a local-directory origin (`NAME.edgegate.local`).
 pub const LOCAL_ORIGIN_SUFFIX: &str = ".edgegate.local";
 
@@ -72,6 +80,8 @@ pub struct Compiler {
     credentials: Arc<dyn CredentialsProvider>,
     /// Legacy key pairs declared in the config file, trusted through `TrustedSigners`.
     key_pairs: Arc<KeyPairs>,
+    /// Origin Shield: the region this edge serves and where the other regions' shields are.
+    shield: super::shield::ShieldSettings,
     /// The account `self` means in `TrustedSigners` and key pairs.
     account_id: String,
     /// The warnings of the latest [`Compiler::routes`].
@@ -175,16 +185,90 @@ impl Compiler {
                 None => DefaultChain::shared(),
             },
             key_pairs: Arc::default(),
+            shield: super::shield::ShieldSettings {
+                own_region: settings.shield_region.clone(),
+                endpoints: settings.shield_endpoints.clone(),
+                key: settings.shield_key.as_deref().map(Arc::from),
+                // On a shared state bucket, shields are found through their heartbeats.
+                directory: settings
+                    .state
+                    .is_some()
+                    .then(|| Arc::new(super::shield::ShieldDirectory::default())),
+            },
             account_id: settings.account_id.clone(),
             last_warnings: Mutex::default(),
             geoip: settings.geoip_db.is_some(),
         }
     }
 
+    /// The shields found through the shared state bucket (`None` without one), which the
+    /// fleet's poll keeps up to date.
+    pub fn shield_directory(&self) -> Option<Arc<super::shield::ShieldDirectory>> {
+        self.shield.directory.clone()
+    }
+
     /// The same compiler, trusting these legacy key pairs for `TrustedSigners`.
     pub fn with_key_pairs(mut self, key_pairs: Arc<KeyPairs>) -> Self {
         self.key_pairs = key_pairs;
         self
+    }
+
+    /// `origin` behind its Origin Shield when it has one in a region another edge serves
+    /// (declared with `--shield-endpoint`, or found through the shared state bucket); counted
+    /// as the shield's own when this edge is that shield; as it is when no shield serves the
+    /// region (which [`Compiler::shield_warnings`] names).
+    fn shielded(
+        &self,
+        origin: Arc<dyn Origin>,
+        domain: &str,
+        o: &model::Origin,
+    ) -> Arc<dyn Origin> {
+        let Some(region) = shield_region(o) else {
+            return origin;
+        };
+        if self.shield.own_region.as_deref() == Some(region) {
+            return Arc::new(super::shield::OwnShield::new(origin, region));
+        }
+        let endpoint = match (self.shield.endpoints.get(region), &self.shield.directory) {
+            (Some(u), _) => super::shield::ShieldEndpoint::Declared(u.clone()),
+            (None, Some(d)) => super::shield::ShieldEndpoint::Discovered(d.clone()),
+            (None, None) => return origin,
+        };
+        match &self.shield.key {
+            Some(key) => Arc::new(super::shield::ShieldOrigin::new(
+                endpoint,
+                self.client.clone(),
+                origin,
+                key.clone(),
+                domain,
+                &o.id,
+                region,
+            )),
+            None => origin,
+        }
+    }
+
+    /// One warning per origin with Origin Shield enabled in a region no shield serves here.
+    fn shield_warnings(&self, id: &str, cfg: &model::DistributionConfig) -> Vec<String> {
+        cfg.origins
+            .iter()
+            .filter_map(|o| {
+                let region = shield_region(o)?;
+                if self.shield.own_region.as_deref() == Some(region) {
+                    return None;
+                }
+                let known = self.shield.endpoints.contains_key(region) || self.shield.directory.is_some();
+                let why = match (known, &self.shield.key) {
+                    (true, Some(_)) => return None,
+                    (false, _) => format!("no --shield-endpoint {region}=URL, no shared --state bucket to find a shield in, and this edge is not started with --shield-region {region}"),
+                    (true, None) => "no --shield-key (or --admin-credentials) to sign shield requests with".to_owned(),
+                };
+                Some(format!(
+                    "distribution {id}: origin {}: OriginShield in {region} is not used ({why}); misses go to the origin directly",
+                    o.id
+                ))
+            })
+            .collect()
     }
 
     /// The warnings of the latest compilation (empty before the first).
@@ -227,6 +311,7 @@ impl Compiler {
                 Ok(dist) => {
                     warnings.extend(self.viewer_warnings(&dist));
                     warnings.extend(s3_host_warnings(&d.v.id, &d.v.config, &dist));
+                    warnings.extend(self.shield_warnings(&d.v.id, &d.v.config));
                     let hosts = std::iter::once(d.domain_name.clone())
                         .chain(d.v.config.aliases.iter().cloned());
                     routes.insert(hosts, Arc::new(dist));
@@ -295,6 +380,7 @@ impl Compiler {
         };
         for o in &cfg.origins {
             let (origin, http) = self.origin(state, o)?;
+            let origin = self.shielded(origin, domain, o);
             origins.insert(&o.id, origin.clone());
             slots
                 .by_id

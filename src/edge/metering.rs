@@ -351,6 +351,7 @@ impl Finished for Pending {
             origin_bytes_in,
             origin_latency_us: t.origin_latency_us(),
             origin_failed_over: t.origin_failed_over(),
+            origin_shield: t.origin_shield(),
         };
         if let Some(resp) = &self.response {
             let m = resp.measure(self.connection_header);
@@ -380,7 +381,14 @@ impl Finished for Pending {
             if complete {
                 d.result_type = response_type;
                 d.detailed_result_type = match response_type {
-                    ResultType::Error => detailed.unwrap_or("Error"),
+                    ResultType::Error => detailed
+                        .filter(|d| *d != super::shield::SHIELD_HIT)
+                        .unwrap_or("Error"),
+                    // Served by the Origin Shield's cache: a Miss here, `OriginShieldHit` in
+                    // the detailed result type only.
+                    ResultType::Miss if detailed == Some(super::shield::SHIELD_HIT) => {
+                        super::shield::SHIELD_HIT
+                    }
                     other => other.as_str(),
                 }
                 .as_bytes();
@@ -445,6 +453,12 @@ impl LogEntry {
     /// The summary the other phases note what they learn in, when the request is recorded.
     pub(crate) fn summary(&self) -> Option<&Summary> {
         self.0.as_ref().map(|p| &p.summary)
+    }
+
+    /// Drops the record unwritten: the request is another edge's shield request, which that
+    /// edge logs and counts.
+    pub(crate) fn discard(&mut self) {
+        self.0 = None;
     }
 
     /// Notes the response head (after CloudFront's headers were added) and hands the record

@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod response_headers;
 pub mod routing;
 pub mod send;
+pub mod shield;
 pub mod summary;
 pub mod viewer;
 

@@ -73,6 +73,8 @@ pub struct Edge {
     log: Option<Log>,
     /// How request bodies are taken before the origin request.
     body_limits: BodyLimits,
+    /// The key shield requests from other edges are verified with ([`super::shield`]).
+    shield_key: Option<Arc<[u8]>>,
 }
 
 /// How a response came to be, for the response and log phases.
@@ -131,7 +133,14 @@ impl Edge {
             clock: crate::clock::system(),
             log: None,
             body_limits: BodyLimits::default(),
+            shield_key: None,
         }
+    }
+
+    /// The same edge, accepting shield requests signed with `key` (`--shield-key`).
+    pub fn with_shield_key(mut self, key: Option<Arc<[u8]>>) -> Self {
+        self.shield_key = key;
+        self
     }
 
     /// Takes request bodies as `limits` say (`--request-body-buffer`, `--max-request-body`).
@@ -220,6 +229,20 @@ impl Edge {
             Err(Stop::Fail(e)) => fail(e, &request_id, summary),
             Err(Stop::Redirect(resp)) => (*resp, Outcome::own(XCache::Redirect)),
         };
+        // A shield request from another edge: that edge logs the request and counts it, so
+        // this one only tells it whether its cache answered (`super::shield`).
+        let for_edge = summary.is_for_edge();
+        if for_edge {
+            let result = if matches!(outcome.x_cache, XCache::Hit) {
+                "Hit"
+            } else {
+                "Miss"
+            };
+            resp.headers_mut().insert(
+                super::shield::RESULT_HEADER,
+                HeaderValue::from_static(result),
+            );
+        }
         // 7. Response: CloudFront's headers, on every outcome.
         let status = resp.status();
         let added = headers::decorate_response(
@@ -245,6 +268,9 @@ impl Edge {
             (Head::Cached { obj, exact: true }, Some(added)) => Some((&**obj, added)),
             _ => None,
         };
+        if for_edge {
+            entry.discard();
+        }
         let record = entry.respond(&resp, outcome.x_cache, stored);
         // 9. Send (and 10. log, when the body has been handed to the connection).
         let source = match outcome.head {
@@ -297,7 +323,11 @@ impl Edge {
             strip_signing: false,
             summary,
         };
+        // A shield request from another edge (its viewer checks and functions are done there)
+        // is served as the edge would fetch it; a forged one is refused.
+        let shielded = self.shield_request(&req, host, summary)?;
         let location = match self.viewer_checks(&req, conn, host, &ctx, &routes) {
+            _ if shielded => None,
             Ok(checked) => {
                 ctx.strip_signing = checked.strip_signing;
                 checked.location
@@ -312,9 +342,16 @@ impl Edge {
         // the cache key is built.
         let facts = ViewerFacts::new(conn, viewer_ip, req.version(), location.as_ref());
         viewer::rewrite_headers(req.headers_mut(), ctx.behavior.cloudfront_headers, &facts);
+        if shielded {
+            let h = req.headers_mut();
+            h.remove(super::shield::ORIGIN_HEADER);
+            h.remove(super::shield::SIGNATURE_HEADER);
+        }
         // 4. Viewer-request function (CloudFront Functions).
         let behavior = route.behavior;
-        if let Some(script) = &behavior.functions.viewer_request {
+        if let Some(script) = &behavior.functions.viewer_request
+            && !shielded
+        {
             let method = req.method().clone();
             match self.viewer_request_function(
                 script,
@@ -352,16 +389,16 @@ impl Edge {
             }
         }
         // What the viewer-response function (phase 8) will need of the request.
-        let response_fn =
-            behavior
-                .functions
-                .viewer_response
-                .as_ref()
-                .map(|script| function::ResponseFn {
-                    script: script.clone(),
-                    method: req.method().clone(),
-                    headers: req.headers().clone(),
-                });
+        let response_fn = behavior
+            .functions
+            .viewer_response
+            .as_ref()
+            .filter(|_| !shielded)
+            .map(|script| function::ResponseFn {
+                script: script.clone(),
+                method: req.method().clone(),
+                headers: req.headers().clone(),
+            });
         // 5. Cache (which calls 6. origin on a miss, and admits what comes back), or 6. origin
         // alone for what is never cached.
         let cacheable_method = matches!(*req.method(), Method::GET | Method::HEAD)
@@ -397,6 +434,47 @@ impl Edge {
             Some(f) => self.viewer_response_function(f, resp, outcome, &ctx, request_id),
             None => (resp, outcome),
         })
+    }
+}
+
+impl Edge {
+    /// Whether `req` is a shield request from another edge, verified (it is then not logged
+    /// here: the edge that sent it logs it);
+    /// a request carrying shield headers that do not verify is refused with 403.
+    fn shield_request<B>(
+        &self,
+        req: &Request<B>,
+        host: &str,
+        summary: &Summary,
+    ) -> Result<bool, Stop> {
+        let h = req.headers();
+        let (origin, signature) = (
+            h.get(super::shield::ORIGIN_HEADER),
+            h.get(super::shield::SIGNATURE_HEADER),
+        );
+        if origin.is_none() && signature.is_none() {
+            return Ok(false);
+        }
+        let host = host.split(':').next().unwrap_or_default();
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let valid = match (&self.shield_key, origin, signature) {
+            (Some(key), Some(o), Some(s)) => super::shield::verify(
+                key,
+                host,
+                o.to_str().unwrap_or_default(),
+                req.method(),
+                path,
+                s.to_str().unwrap_or_default(),
+            ),
+            _ => false,
+        };
+        if !valid {
+            return Err(Stop::Fail(EdgeError::SignatureRefused(
+                crate::auth::Denial::AccessDenied,
+            )));
+        }
+        summary.for_edge();
+        Ok(true)
     }
 }
 

@@ -7,11 +7,13 @@
 //! nothing of how it is recorded: the log phase (`metering`) owns one per metered
 //! request and lends it to the phases; without metering the pipeline keeps one on its stack.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::routing::Distribution;
+use super::shield::{SHIELD_HIT, ShieldUse};
+use crate::config::BillingRegion;
 
 /// What a request's phases learnt; see the module docs.
 #[derive(Debug, Default)]
@@ -30,6 +32,11 @@ pub struct Summary {
     detailed: Mutex<Option<&'static str>>,
     /// An origin group's primary failed and the request went on to its secondary.
     failed_over: AtomicBool,
+    /// The billing region of the Origin Shield the request counts at, as its index in
+    /// [`BillingRegion::ALL`] + 1; 0 when none.
+    origin_shield: AtomicU8,
+    /// This is a shield request from another edge: that edge logs it, this one does not.
+    for_edge: AtomicBool,
 }
 
 impl Summary {
@@ -68,7 +75,38 @@ impl Summary {
         self.failed_over.store(true, Ordering::Relaxed);
     }
 
+    /// The origin request went through an Origin Shield (or counts as if it had): it is an
+    /// Origin Shield request, and a hit there is logged as `OriginShieldHit`.
+    pub fn shield(&self, used: ShieldUse) {
+        let code = BillingRegion::ALL
+            .iter()
+            .position(|r| *r == used.billing_region)
+            .map_or(0, |i| i as u8 + 1);
+        self.origin_shield.store(code, Ordering::Relaxed);
+        if used.hit {
+            self.detailed(SHIELD_HIT);
+        }
+    }
+
+    /// This request is a shield request from another edge, which logs it.
+    pub fn for_edge(&self) {
+        self.for_edge.store(true, Ordering::Relaxed);
+    }
+
     // === read by the log phase ===
+
+    /// The billing region of the Origin Shield this request counts at, if any.
+    pub fn origin_shield(&self) -> Option<BillingRegion> {
+        let code = self.origin_shield.load(Ordering::Relaxed);
+        BillingRegion::ALL
+            .get(usize::from(code.checked_sub(1)?))
+            .copied()
+    }
+
+    /// Whether this is a shield request from another edge (not logged here).
+    pub fn is_for_edge(&self) -> bool {
+        self.for_edge.load(Ordering::Relaxed)
+    }
 
     /// Whether an origin group failed over to its secondary origin for this request.
     pub fn origin_failed_over(&self) -> bool {

@@ -124,9 +124,11 @@ pub enum CliError {
 /// Where usage comes from.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SourceArgs {
-    /// Data directory of an edge (its journal and state) [default: ./data].
+    /// Data directory of an edge (its journal and state) [default: ./data]; repeat it to add
+    /// up several edges' journals in one report (an Origin Shield's requests are counted in
+    /// the journals of the edges that sent them).
     #[arg(long, value_name = "DIR", conflicts_with = "from_bucket")]
-    pub data_dir: Option<PathBuf>,
+    pub data_dir: Vec<PathBuf>,
     /// Add up the CloudFront logs delivered under s3://BUCKET/PREFIX (by one or many edges).
     #[arg(long, value_name = "S3URL")]
     pub from_bucket: Option<String>,
@@ -185,7 +187,7 @@ pub enum UsageCommand {
         format: CostFormat,
     },
     /// The journal as text: a `#Fields:` line, then one TAB-separated line per request (the 33
-    /// standard-log fields and edgegate's 6 extension fields), oldest first.
+    /// standard-log fields and edgegate's 7 extension fields), oldest first.
     Journal {
         /// Data directory of an edge [default: ./data].
         #[arg(long, value_name = "DIR")]
@@ -366,11 +368,18 @@ impl SourceArgs {
                 Ok(loaded)
             }
             None => {
-                let dir = self
-                    .data_dir
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("./data"));
-                load_data_dir(&dir, filter).await
+                let dirs = match self.data_dir.as_slice() {
+                    [] => vec![PathBuf::from("./data")],
+                    dirs => dirs.to_vec(),
+                };
+                let mut all = Loaded::default();
+                for dir in dirs {
+                    let one = load_data_dir(&dir, filter).await?;
+                    all.entries.extend(one.entries);
+                    all.invalidations.extend(one.invalidations);
+                    all.malformed += one.malformed;
+                }
+                Ok(all)
             }
         }
     }

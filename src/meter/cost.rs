@@ -81,6 +81,11 @@ pub struct RegionPrices {
     pub https_per_10k: f64,
     /// Data transfer out to the origin, dollars per GB.
     pub origin_per_gb: f64,
+    /// Origin Shield requests (`Requests-OriginShield`, counted in the shield's region),
+    /// dollars per 10,000; absent where no price is published (those rows are reported
+    /// unpriced).
+    #[serde(default)]
+    pub origin_shield_per_10k: Option<f64>,
 }
 
 /// Invalidation prices.
@@ -202,6 +207,9 @@ impl PriceTable {
             check_price(&key("http_per_10k"), prices.http_per_10k)?;
             check_price(&key("https_per_10k"), prices.https_per_10k)?;
             check_price(&key("origin_per_gb"), prices.origin_per_gb)?;
+            if let Some(p) = prices.origin_shield_per_10k {
+                check_price(&key("origin_shield_per_10k"), p)?;
+            }
         }
         for r in BillingRegion::ALL {
             if !self.regions.contains_key(r.code()) {
@@ -339,6 +347,8 @@ enum Priced {
     HttpProxy,
     /// `Requests-HTTPS-Proxy`.
     HttpsProxy,
+    /// `Requests-OriginShield`.
+    OriginShield,
 }
 
 enum Kind {
@@ -365,6 +375,7 @@ fn classify(usage_type: &str) -> Kind {
         "Requests-Tier2-HTTPS" => Priced::Https,
         "Requests-HTTP-Proxy" => Priced::HttpProxy,
         "Requests-HTTPS-Proxy" => Priced::HttpsProxy,
+        "Requests-OriginShield" => Priced::OriginShield,
         "Requests-HTTP-Static"
         | "Requests-HTTP-Dynamic"
         | "Requests-HTTPS-Static"
@@ -494,6 +505,14 @@ pub fn estimate(table: &PriceTable, rows: &[UsageRow]) -> Estimate {
                 "Proxy HTTPS",
                 "Requests-HTTPS-Proxy",
             )),
+            Priced::OriginShield => match prices.origin_shield_per_10k {
+                Some(price) => {
+                    lines.push(requests(price, "Origin Shield", "Requests-OriginShield"))
+                }
+                None => {
+                    unpriced.insert(usage_type("Requests-OriginShield"));
+                }
+            },
             Priced::OutOBytes => {
                 let price = nanos(prices.origin_per_gb);
                 lines.push(CostLine {
@@ -1009,6 +1028,22 @@ mod tests {
             ]
         );
         assert_eq!(e.total().to_decimal(4), "1.0000");
+    }
+
+    #[test]
+    fn origin_shield_requests_are_priced_where_a_price_is_published() {
+        let t = PriceTable::builtin();
+        let e = estimate(
+            &t,
+            &[
+                row(0, "GET", "US-Requests-OriginShield", 20_000),
+                row(0, "GET", "ME-Requests-OriginShield", 5),
+            ],
+        );
+        assert_eq!(e.lines.len(), 1);
+        assert_eq!(e.lines[0].usage_type, "US-Requests-OriginShield");
+        assert_eq!(e.total().to_decimal(4), "0.0150");
+        assert!(e.unpriced.contains("ME-Requests-OriginShield"));
     }
 
     #[test]

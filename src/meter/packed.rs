@@ -15,7 +15,8 @@
 //!    whether the detailed result type differs from the result type and so follows as text),
 //!    one byte each for the result type, the response result type, the billing region and the
 //!    TTL class, the status and the client port as little-endian `u16`s, the client address (4
-//!    or 16 bytes), the numbers as LEB128 varints, then its texts.
+//!    or 16 bytes), the numbers as LEB128 varints (the last, when the Origin Shield flag is
+//!    set, the code of the shield's billing region), then its texts.
 //!
 //! A text starts with a varint: 0 for an absent text; in version 3, 1 for "the same text as the
 //! last one written for this field in this frame" ([`Recent`]), and otherwise its length plus
@@ -62,6 +63,9 @@ const RANGE: u8 = 8;
 const ORIGIN_LATENCY: u8 = 16;
 const DETAILED_TEXT: u8 = 32;
 const FAILED_OVER: u8 = 64;
+/// Departure flag: the request counts as an Origin Shield request; the shield's billing region
+/// code follows the numbers (one byte). Records without it read as before.
+const ORIGIN_SHIELD: u8 = 128;
 
 /// A record's text fields ("slots"), in the order they are written. A slot a record does not
 /// write (the method's text when the method has a code, the TLS values without TLS, the
@@ -95,8 +99,8 @@ const ABSENT: u8 = 0;
 const SAME: u8 = 1;
 
 /// The most a departure's fixed part and numbers take: flags, four codes, status, port, an
-/// IPv6 address and eleven 10-byte varints.
-const DEPARTURE_HEAD: usize = 1 + 4 + 2 + 2 + 16 + 11 * 10;
+/// IPv6 address and twelve 10-byte varints.
+const DEPARTURE_HEAD: usize = 1 + 4 + 2 + 2 + 16 + 12 * 10;
 
 /// A request's text that a [`Packer`] is given as the request is read
 /// ([`Packer::text`]); the method and protocol version are given to [`Packer::begin`].
@@ -384,7 +388,8 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>, recent: &mut Recent) {
         | (u8::from(d.range.is_some()) * RANGE)
         | (u8::from(d.origin_latency_us.is_some()) * ORIGIN_LATENCY)
         | (u8::from(detailed_text) * DETAILED_TEXT)
-        | (u8::from(d.origin_failed_over) * FAILED_OVER);
+        | (u8::from(d.origin_failed_over) * FAILED_OVER)
+        | (u8::from(d.origin_shield.is_some()) * ORIGIN_SHIELD);
     head[1] = result_code(d.result_type);
     head[2] = result_code(d.response_result_type);
     head[3] = region_code(d.billing_region);
@@ -432,6 +437,9 @@ fn put_departure(d: &Departure<'_>, out: &mut Vec<u8>, recent: &mut Recent) {
     }
     if let Some(n) = d.origin_latency_us {
         put(n);
+    }
+    if let Some(r) = d.origin_shield {
+        put(u64::from(region_code(r)));
     }
     out.extend_from_slice(&head[..at]);
     if detailed_text {
@@ -639,12 +647,8 @@ impl<'a> Unpacker<'a> {
         };
         let (content_type, rest) = self.text(slot::CONTENT_TYPE, rest)?;
         let (&flags, rest) = rest.split_first()?;
-        if flags
-            & !(HTTPS | V6 | CONTENT_LENGTH | RANGE | ORIGIN_LATENCY | DETAILED_TEXT | FAILED_OVER)
-            != 0
-        {
-            return None;
-        }
+        // Every bit of the flags byte has a meaning (the last one, ORIGIN_SHIELD, since an
+        // Origin Shield's requests were counted), so any flags byte is well formed.
         let (codes, mut rest) = rest.split_first_chunk::<8>()?;
         let result = |c: u8| ResultType::ALL.get(usize::from(c)).copied();
         let result_type = result(codes[0])?;
@@ -694,6 +698,12 @@ impl<'a> Unpacker<'a> {
         } else {
             None
         };
+        let origin_shield = if flags & ORIGIN_SHIELD != 0 {
+            let code = usize::try_from(number()?).ok()?;
+            Some(BillingRegion::ALL.get(code).copied()?)
+        } else {
+            None
+        };
         let (detailed_result_type, rest) = if flags & DETAILED_TEXT != 0 {
             self.present(slot::DETAILED, rest)?
         } else {
@@ -740,6 +750,7 @@ impl<'a> Unpacker<'a> {
                 origin_bytes_in,
                 origin_latency_us,
                 origin_failed_over: flags & FAILED_OVER != 0,
+                origin_shield,
             },
         };
         Some((line, rest))
@@ -961,6 +972,7 @@ pub(crate) mod tests {
             d.range = (i % 2 == 1).then_some((n, n / 2));
             d.origin_latency_us = (i < 2).then_some(n);
             d.origin_failed_over = i == 1;
+            d.origin_shield = [None, Some(BillingRegion::Us), None, Some(BillingRegion::Za)][i];
             d.client_ip = ip;
             d.status = n as u16;
             d.client_port = !(n as u16);

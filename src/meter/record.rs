@@ -24,14 +24,17 @@ pub const STATIC_TTL_SECS: u64 = 3_600;
 /// The extension fields that follow the 33 standard fields on a journal line, in order:
 /// the distribution id, the billing region (`US` …), the TTL class (`Static`, `Dynamic` or `-`),
 /// bytes sent to the origin (request line, headers and body), bytes received from the origin,
-/// and the origin's time to first byte in seconds (`-` when the origin was not contacted).
-pub const EXT_FIELDS: [&str; 6] = [
+/// the origin's time to first byte in seconds (`-` when the origin was not contacted), and the
+/// billing region of the Origin Shield the request counts at as an Origin Shield request (`-`
+/// when it does not; `crate::edge::shield`).
+pub const EXT_FIELDS: [&str; 7] = [
     "x-distribution-id",
     "x-billing-region",
     "x-ttl-class",
     "x-origin-bytes-out",
     "x-origin-bytes-in",
     "x-origin-latency",
+    "x-origin-shield-billing-region",
 ];
 
 /// CloudFront's result types (`x-edge-result-type`, `x-edge-response-result-type`).
@@ -149,6 +152,9 @@ pub struct Entry {
     pub ttl_class: Option<TtlClass>,
     /// From the journal (0 when read from a CloudFront log).
     pub origin_bytes_out: u64,
+    /// From the journal: the billing region of the Origin Shield this request counts at
+    /// (`None` for `-`, and when read from a CloudFront log, whose format does not say).
+    pub origin_shield: Option<BillingRegion>,
 }
 
 /// One request's record, borrowed: text as the bytes that get escaped (raw, as the request
@@ -246,6 +252,9 @@ pub struct Departure<'a> {
     /// An origin group's primary origin failed and the request went on to its secondary (not
     /// a field of CloudFront's log; counted in `edgegate_origin_failovers_total`).
     pub origin_failed_over: bool,
+    /// `x-origin-shield-billing-region`: the request counts as an Origin Shield request, in this
+    /// billing region (the shield's).
+    pub origin_shield: Option<BillingRegion>,
 }
 
 /// `HTTP/1.1` and so on, as `cs-protocol-version` writes them.

@@ -158,6 +158,9 @@ enum UsageType {
     OutBytesProxy(Proto),
     /// Detail: `Out-OBytes-{HTTP|HTTPS}-Proxy`.
     OutOBytesProxy(Proto),
+    /// `Requests-OriginShield`: requests that went through an Origin Shield as an incremental
+    /// layer, in the shield's billing region.
+    RequestsOriginShield,
 }
 
 impl UsageType {
@@ -171,6 +174,7 @@ impl UsageType {
                 | Self::OutBytes
                 | Self::OutOBytes
                 | Self::Invalidations
+                | Self::RequestsOriginShield
         )
     }
 
@@ -187,6 +191,7 @@ impl UsageType {
             Self::OutBytesDetail(p, c) => format!("Out-Bytes-{}-{}", p.as_str(), c.as_str()),
             Self::OutBytesProxy(p) => format!("Out-Bytes-{}-Proxy", p.as_str()),
             Self::OutOBytesProxy(p) => format!("Out-OBytes-{}-Proxy", p.as_str()),
+            Self::RequestsOriginShield => "Requests-OriginShield".to_owned(),
         };
         match region {
             Some(r) => format!("{}-{rest}", r.code()),
@@ -271,6 +276,10 @@ impl ConsoleCounts {
 ///   the edge did the work of receiving and routing them, and counting them keeps the report
 ///   equal to the number of lines in the access log.
 /// - The operation is the request method as logged.
+/// - A request that counts as an Origin Shield request (the journal's
+///   `x-origin-shield-billing-region`, see `crate::edge::shield`) also counts one
+///   `{S}-Requests-OriginShield`, where S is the shield's billing region, not the edge's. A
+///   CloudFront log line does not say, so reports from delivered logs have none.
 #[derive(Debug, Clone, Default)]
 pub struct Rollup {
     names: Names,
@@ -365,6 +374,19 @@ impl Rollup {
             e.origin_bytes_out
         };
 
+        if let Some(shield) = e.origin_shield {
+            self.bump(
+                Key {
+                    hour,
+                    distribution: dist,
+                    region: Some(shield),
+                    operation: op,
+                    usage_type: UsageType::RequestsOriginShield,
+                },
+                1,
+            );
+        }
+
         let c = self
             .console
             .entry((hour, dist, region, e.https))
@@ -426,7 +448,8 @@ impl Rollup {
     ///
     /// Without [`Query::detail`] only the billed aggregate types appear (`Requests-Tier1`,
     /// `Requests-Tier2-HTTPS`, `Requests-HTTP-Proxy`, `Requests-HTTPS-Proxy`,
-    /// `DataTransfer-Out-Bytes`, `DataTransfer-Out-OBytes`, `Invalidations`). With it the detail
+    /// `DataTransfer-Out-Bytes`, `DataTransfer-Out-OBytes`, `Invalidations`,
+    /// `Requests-OriginShield`). With it the detail
     /// types appear too, as in CloudFront's usage report, so summing every row double counts.
     pub fn rows(&self, q: &Query) -> Vec<UsageRow> {
         let mut out: BTreeMap<(i64, &str, &str, String), u64> = BTreeMap::new();
@@ -747,11 +770,35 @@ mod tests {
             billing_region: region,
             ttl_class: ttl,
             origin_bytes_out,
+            origin_shield: None,
         }
     }
 
     use BillingRegion::{Eu, Jp, Us};
     use TtlClass::{Dynamic, Static};
+
+    #[test]
+    fn origin_shield_requests_count_in_the_shields_region() {
+        let mut r = Rollup::new();
+        let mut via_shield = entry(H1 + 1, "GET", true, Some(Jp), None, 500, 0, 200);
+        via_shield.origin_shield = Some(Us);
+        r.add(&via_shield, Us);
+        r.add(&entry(H1 + 2, "GET", true, Some(Jp), None, 500, 0, 200), Us);
+        let rows = r.rows(&Query::default());
+        let shield: Vec<_> = rows
+            .iter()
+            .filter(|row| row.usage_type.ends_with("OriginShield"))
+            .map(|row| (row.usage_type.as_str(), row.value))
+            .collect();
+        assert_eq!(shield, [("US-Requests-OriginShield", 1)]);
+        // The viewer requests still count where the edge is, once each.
+        let tier2: u64 = rows
+            .iter()
+            .filter(|row| row.usage_type == "JP-Requests-Tier2-HTTPS")
+            .map(|row| row.value)
+            .sum();
+        assert_eq!(tier2, 2);
+    }
 
     fn sample() -> Rollup {
         let entries = [

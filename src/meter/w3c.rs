@@ -241,7 +241,7 @@ fn push_date_time(secs: i64, out: &mut Vec<u8>) {
 }
 
 /// Appends the journal line of `r` (a record read back from the journal): the 33 standard
-/// fields, then the 6 [`EXT_FIELDS`], all TAB-separated, ending with `\n`.
+/// fields, then the 7 [`EXT_FIELDS`], all TAB-separated, ending with `\n`.
 pub fn journal_line(r: &Line<'_>, out: &mut Vec<u8>) {
     push_line(r, true, true, out);
 }
@@ -370,6 +370,8 @@ fn push_line(r: &Line<'_>, cookie: bool, extension: bool, out: &mut Vec<u8>) {
         Some(us) => push_secs_6(us, out),
         None => out.push(b'-'),
     }
+    tab(out);
+    push_text(d.origin_shield.map(|r| r.code().as_bytes()), out);
     out.push(b'\n');
 }
 
@@ -525,10 +527,11 @@ fn parse_standard_fields(
         billing_region: None,
         ttl_class: None,
         origin_bytes_out: 0,
+        origin_shield: None,
     })
 }
 
-/// Parses a journal line (39 fields; a trailing `\n` is allowed). Lines starting with `#` are
+/// Parses a journal line (40 fields; a trailing `\n` is allowed). Lines starting with `#` are
 /// not journal lines; the caller skips them.
 pub fn parse_journal(line: &str) -> Result<Entry, ParseError> {
     let line = strip_eol(line);
@@ -542,7 +545,7 @@ pub fn parse_journal(line: &str) -> Result<Entry, ParseError> {
     }
     if found != JOURNAL_FIELDS {
         return Err(ParseError::FieldCount {
-            expected: "39",
+            expected: "40",
             found,
         });
     }
@@ -584,6 +587,13 @@ pub fn parse_journal(line: &str) -> Result<Entry, ParseError> {
             "expected seconds (e.g. 0.012345) or -",
         ));
     }
+    entry.origin_shield = match ext[6] {
+        "-" => None,
+        code => Some(
+            code.parse::<BillingRegion>()
+                .map_err(|_| field_error(EXT_FIELDS[6], code, "not a billing region code"))?,
+        ),
+    };
     Ok(entry)
 }
 

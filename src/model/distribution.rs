@@ -232,7 +232,7 @@ pub struct Origin {
     pub connection_timeout: u32,
     /// Whole-response deadline in seconds; unset means none.
     pub response_completion_timeout: Option<u32>,
-    /// Origin Shield (accepted, not implemented).
+    /// Origin Shield: misses go through the edge that serves its region (`crate::edge::shield`).
     pub origin_shield: Option<OriginShield>,
     /// Origin access control id (SigV4 signing to S3); empty for none.
     pub origin_access_control_id: String,
@@ -1934,9 +1934,6 @@ impl Origin {
                     ),
                 ),
                 _ => {}
-            }
-            if s.enabled {
-                not_implemented(d, sp, "Origin Shield");
             }
         }
         self.validate_headers(p, d);

@@ -114,7 +114,6 @@ fn reference_example_validates_with_warnings_only() {
     assert_eq!(
         warned,
         [
-            "DistributionConfig.Origins.Items[1].OriginShield",
             "DistributionConfig.ViewerCertificate",
             "DistributionConfig.HttpVersion",
         ]

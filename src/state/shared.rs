@@ -8,7 +8,8 @@
 //!    whose ETag changed), republishes the routing snapshot and purges the cache for every
 //!    invalidation it has not executed yet;
 //! 2. writes its heartbeat, `edges/{edge-id}.json`: the ETag of every distribution it has
-//!    applied and the invalidations (of the last hour) it has executed. The body only changes
+//!    applied, the invalidations (of the last hour) it has executed and, for an Origin Shield,
+//!    its region and the URL other edges reach it at ([`ShieldBeacon`]). The body only changes
 //!    when those do; S3's `LastModified` is the heartbeat's time;
 //! 3. lists `edges/` and fetches the heartbeats whose ETag changed.
 //!
@@ -16,7 +17,9 @@
 //! least 10 s) relative to the newest heartbeat is dead and no longer counts (S3's clock on
 //! both sides, so the edges' clocks need not agree). A distribution is `Deployed` when every
 //! live edge has applied its current ETag, an invalidation `Completed` when every live edge has
-//! executed it (or when it is more than an hour old).
+//! executed it (or when it is more than an hour old). The live Origin Shields found this way
+//! are handed to the edge ([`Fleet::on_shields`]), which sends its misses for shielded origins
+//! without a `--shield-endpoint` to them; a dead shield drops out with its heartbeat.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -63,7 +66,23 @@ pub struct Heartbeat {
     /// The invalidations (`{distribution id}/{invalidation id}`) this edge has executed, of the
     /// last [`INVALIDATION_WINDOW`].
     pub purged: BTreeSet<String>,
+    /// When this edge is an Origin Shield: its region and the URL the other edges reach it at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shield: Option<ShieldBeacon>,
 }
+
+/// An Origin Shield's entry in its heartbeat (`crate::edge::shield`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShieldBeacon {
+    /// The Origin Shield region it serves (`--shield-region`), e.g. `us-east-1`.
+    pub region: String,
+    /// Where the other edges send shield requests (`--shield-advertise`), e.g.
+    /// `http://10.0.0.5:8080`.
+    pub url: String,
+}
+
+/// Told the live Origin Shields (region → URL) after every listing of the heartbeats.
+pub type OnShields = Arc<dyn Fn(BTreeMap<String, String>) + Send + Sync>;
 
 /// One other edge as last listed.
 #[derive(Debug, Clone)]
@@ -84,6 +103,20 @@ pub struct Fleet {
     peers: Mutex<(HashMap<String, Peer>, Option<OffsetDateTime>)>,
     /// The invalidations this edge has executed, with their creation time.
     purged: Mutex<BTreeMap<String, OffsetDateTime>>,
+    /// What this edge advertises as an Origin Shield, if it is one.
+    shield: Mutex<Option<ShieldBeacon>>,
+    /// Told the live shields after every listing.
+    on_shields: Mutex<Option<ShieldsHook>>,
+}
+
+/// An [`OnShields`] in a [`Fleet`] (which is `Debug`).
+#[derive(Clone)]
+struct ShieldsHook(OnShields);
+
+impl std::fmt::Debug for ShieldsHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnShields")
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -105,7 +138,31 @@ impl Fleet {
             dead_after: dead_after(poll),
             peers: Mutex::new((HashMap::new(), None)),
             purged: Mutex::new(BTreeMap::new()),
+            shield: Mutex::new(None),
+            on_shields: Mutex::new(None),
         }
+    }
+
+    /// Advertises this edge as the Origin Shield of `beacon.region` in its next heartbeats.
+    pub fn advertise_shield(&self, beacon: ShieldBeacon) {
+        *lock(&self.shield) = Some(beacon);
+    }
+
+    /// Calls `f` with the live Origin Shields (region → URL) after every listing of the
+    /// heartbeats. Of two live shields of one region, the one with the smaller edge id is taken,
+    /// so that every edge picks the same.
+    pub fn on_shields(&self, f: OnShields) {
+        *lock(&self.on_shields) = Some(ShieldsHook(f));
+    }
+
+    /// The live Origin Shields of the other edges: region → URL.
+    pub fn live_shields(&self) -> BTreeMap<String, String> {
+        let mut live: Vec<Heartbeat> = self.live_peers();
+        live.sort_by(|a, b| b.edge.cmp(&a.edge));
+        live.into_iter()
+            .filter_map(|b| b.shield)
+            .map(|s| (s.region, s.url))
+            .collect()
     }
 
     /// This edge's id.
@@ -199,6 +256,7 @@ impl Fleet {
                 .map(|(id, d)| (id.clone(), d.v.etag.clone()))
                 .collect(),
             purged: purged.keys().cloned().collect(),
+            shield: lock(&self.shield).clone(),
         }
     }
 
@@ -290,6 +348,10 @@ impl Fleet {
             );
         }
         *lock(&self.peers) = (peers, newest);
+        let on_shields = lock(&self.on_shields).clone();
+        if let Some(ShieldsHook(f)) = on_shields {
+            f(self.live_shields());
+        }
         Ok(())
     }
 
@@ -485,6 +547,30 @@ cache_policy_id = "658327ea-f89d-4fab-a63d-7e88639e58f6"
             .unwrap();
         fa.poll_once(&ra, &pa, false).await.unwrap();
         assert_eq!(ra.distribution_status(&again), "Deployed");
+    }
+
+    #[tokio::test]
+    async fn a_shield_is_found_through_its_heartbeat_until_it_leaves() {
+        let bucket: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let (rs, fs, ps, _) = edge(&bucket, "shield").await;
+        let (ra, fa, pa, _) = edge(&bucket, "a").await;
+        let seen: Arc<Mutex<Vec<BTreeMap<String, String>>>> = Arc::default();
+        let log = seen.clone();
+        fa.on_shields(Arc::new(move |live| lock(&log).push(live)));
+        fs.advertise_shield(ShieldBeacon {
+            region: "us-east-1".into(),
+            url: "http://10.0.0.5:8080".into(),
+        });
+        fs.poll_once(&rs, &ps, false).await.unwrap();
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        let want = BTreeMap::from([("us-east-1".to_owned(), "http://10.0.0.5:8080".to_owned())]);
+        assert_eq!(lock(&seen).last(), Some(&want));
+        // An edge that is not a shield advertises nothing.
+        assert!(fs.live_shields().is_empty());
+        // A stopped shield leaves: the edge stops using it at its next poll.
+        fs.leave().await;
+        fa.poll_once(&ra, &pa, false).await.unwrap();
+        assert_eq!(lock(&seen).last(), Some(&BTreeMap::new()));
     }
 
     #[test]

@@ -123,9 +123,20 @@ pub(super) async fn fetch(
     let received = |r: &Response<Body>| {
         header_bytes(r.headers()) + 17 + content_length(r.headers()).unwrap_or(0)
     };
+    // An Origin Shield's part in the answer ([`crate::edge::shield`]), for the log.
+    let shield = |result: &Result<Response<Body>, OriginError>| {
+        if let Some(used) = result
+            .as_ref()
+            .ok()
+            .and_then(|r| r.extensions().get::<crate::edge::shield::ShieldUse>())
+        {
+            summary.shield(*used);
+        }
+    };
     match fetched {
         Fetched::Direct(result) => {
             summary.origin(sent, result.as_ref().map_or(0, received), started.elapsed());
+            shield(&result);
             result
         }
         Fetched::FailedOver { primary, result } => {
@@ -142,6 +153,7 @@ pub(super) async fn fetch(
                 started.elapsed(),
             );
             summary.failed_over();
+            shield(&result);
             result
         }
     }

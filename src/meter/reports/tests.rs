@@ -38,6 +38,7 @@ fn entry(
         billing_region: None,
         ttl_class: None,
         origin_bytes_out: 0,
+        origin_shield: None,
     }
 }
 

@@ -48,6 +48,7 @@ pub(crate) fn full_line() -> Line<'static> {
             origin_bytes_in: 0,
             origin_latency_us: None,
             origin_failed_over: false,
+            origin_shield: None,
         },
     }
 }
@@ -93,6 +94,7 @@ pub(crate) fn bare_line() -> Line<'static> {
             origin_bytes_in: 0,
             origin_latency_us: Some(1_234_567),
             origin_failed_over: false,
+            origin_shield: None,
         },
     }
 }
@@ -175,6 +177,7 @@ fn full_journal_line_is_exact() {
         "0",
         "0",
         "-",
+        "-",
     ]
     .join("\t")
         + "\n";
@@ -223,6 +226,7 @@ fn bare_journal_line_uses_dashes_and_000() {
         "300",
         "0",
         "1.234567",
+        "-",
     ]
     .join("\t")
         + "\n";
@@ -328,7 +332,7 @@ fn standard_line_drops_cookies_unless_asked() {
 
     // The journal line carries the extension fields after the 33 standard ones.
     let fields: Vec<&str> = journal.trim_end_matches('\n').split('\t').collect();
-    assert_eq!(fields.len(), 39);
+    assert_eq!(fields.len(), 40);
     assert_eq!(fields[33], "EDFDVBD6EXAMPLE");
     assert_eq!(fields[0], "2019-12-04");
     assert_eq!(fields[38], "-");
@@ -359,6 +363,7 @@ fn journal_round_trip() {
             billing_region: Some(BillingRegion::Us),
             ttl_class: Some(TtlClass::Static),
             origin_bytes_out: 0,
+            origin_shield: None,
         }
     );
     let e = parse_journal(&line_of(&bare_line())).unwrap();
@@ -442,7 +447,7 @@ fn parse_errors_name_the_field() {
     assert_eq!(
         parse_journal("a\tb"),
         Err(ParseError::FieldCount {
-            expected: "39",
+            expected: "40",
             found: 2
         })
     );
@@ -545,7 +550,7 @@ fn random_header_values_keep_the_line_whole() {
             line.ends_with('\n') && line.matches('\n').count() == 1,
             "{line:?}"
         );
-        assert_eq!(line.split('\t').count(), 39, "{line:?}");
+        assert_eq!(line.split('\t').count(), 40, "{line:?}");
         assert!(
             line.bytes()
                 .all(|b| b.is_ascii_graphic() || b == b'\t' || b == b'\n')
