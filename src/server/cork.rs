@@ -29,8 +29,10 @@ use tokio_rustls::server::TlsStream;
 /// Plaintext bytes of a full TLS record (TLS's maximum fragment length).
 const RECORD: usize = 16 * 1024;
 
-/// Most bytes of sealed records held for the socket before a write waits for the socket.
-pub(super) const CORK_LIMIT: usize = 256 * 1024;
+/// Most bytes of sealed records held for the socket before a write waits for the socket: what
+/// an HTTP/1.1 connection's rustls holds (`TLS_SEND_BUFFER`), so a viewer that does not read
+/// pins no more memory over HTTP/2.
+pub(super) const CORK_LIMIT: usize = 128 * 1024;
 
 /// Most of hyper's buffers considered in one write; it writes the rest again.
 const MAX_IOV: usize = 32;
