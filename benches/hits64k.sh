@@ -32,19 +32,19 @@ sed -e "s|@CACHE_DIR@|$cache_dir|g" -e "s|@NGINX_PORT@|$np|g" -e "s|@NGINX_H2_PO
     "$work/nginx.conf.tmp" > "$work/nginx.conf"
 nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx.conf" 2> /dev/null &
 pids+=("$!")
-start() { # name serve-flags... -> the viewer port
-    local n="$1"
-    shift
+declare -A P=([nginx]="$np")
+start() { # system name serve-flags... -> sets P[system] (not in a subshell: pids must see it)
+    local s="$1" n="$2"
+    shift 2
     mkdir -p "$work/$n"
     "$bin" serve --config "$work/edgegate.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
         --data-dir "$work/$n/data" --cache-size 256MiB "$@" > "$work/$n/out" 2>&1 &
     pids+=("$!")
     for _ in $(seq 200); do grep -q "viewer=" "$work/$n/out" 2> /dev/null && break; sleep 0.1; done
-    grep -o 'viewer=http://[^ ]*' "$work/$n/out" | sed 's/.*://' || die "edgegate ($n) did not start"
+    P[$s]="$(grep -o 'viewer=http://[^ ]*' "$work/$n/out" | sed 's/.*://')" || die "edgegate ($n) did not start"
 }
-declare -A P=([nginx]="$np")
-P[sendfile-on]="$(start on)"
-P[sendfile-off]="$(start off --sendfile off)"
+start sendfile-on on
+start sendfile-off off --sendfile off
 for s in nginx sendfile-on sendfile-off; do
     for i in $(seq 50); do
         curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:${P[$s]}/obj-$obj.bin" && break
