@@ -5,8 +5,12 @@
 #   benches/ab.sh BIN_A BIN_B [hits|churn|all]
 #
 #   ROUNDS= (default 3), SECS= per wrk run (default 5), CHURN_SECS= (default 30), SIZES= (default
-#   "1k 64k 1m"). Needs nginx (the origin) and wrk. Prints per-round req/s / p99 and the median
-#   ratio B/A per size; for churn, each binary's peak RSS (VmHWM), end RSS and hit ratio.
+#   "1k 64k 1m"). A_ARGS= and B_ARGS=: more `serve` flags for A or B (split on spaces; for
+#   example B_ARGS="--disk-cache DIR"; a DIR of `@` is a fresh directory in the run's temp dir).
+#   Needs nginx (the origin) and wrk. Prints per-round req/s / p99, the median ratio B/A per
+#   size and the mean ratio with its 95% confidence interval (t over the rounds' log ratios),
+#   with the load average at the start and the end; for churn, each binary's peak RSS
+#   (VmHWM), end RSS and hit ratio.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 [[ $# -ge 2 ]] || { sed -n '2,10p' "$0"; exit 2; }
@@ -26,11 +30,16 @@ head -c 262144 /dev/urandom > "$work/churn.bin"
 for i in $(seq 0 1023); do ln "$work/churn.bin" "$work/site/churn/o-$i.bin"; done
 start_origin
 
-start() { # name bin cache-size -> sets PID PORT
-    local name="$1"
+read -r -a a_args <<< "${A_ARGS:-}"
+read -r -a b_args <<< "${B_ARGS:-}"
+start() { # name bin cache-size [serve flags...] -> sets PID PORT
+    local name="$1" bin="$2" size="$3" extra=() a
+    shift 3
     mkdir -p "$work/$name"
-    "$2" serve --config "$work/edgegate.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        --data-dir "$work/$name/data" --cache-size "$3" > "$work/$name/out.txt" 2> "$work/$name/err.txt" &
+    for a in "$@"; do [[ $a == @ ]] && a="$work/$name/disk"; extra+=("$a"); done
+    "$bin" serve --config "$work/edgegate.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --data-dir "$work/$name/data" --cache-size "$size" "${extra[@]}" \
+        > "$work/$name/out.txt" 2> "$work/$name/err.txt" &
     PID=$!
     pids+=("$PID")
     for _ in $(seq 200); do grep -q "viewer=" "$work/$name/out.txt" 2>/dev/null && break; sleep 0.1; done
@@ -39,9 +48,27 @@ start() { # name bin cache-size -> sets PID PORT
     PORT="${line##*:}"
 }
 
+# Ratios on stdin, one a line -> "M (95% interval L to U)": the geometric mean and a t interval
+# over the logs of the ratios.
+mean_ci() {
+    python3 -c '
+import math, statistics, sys
+x = [math.log(float(v)) for v in sys.stdin.read().split()]
+m = statistics.fmean(x)
+if len(x) < 2:
+    print(f"{math.exp(m):.3f}")
+    sys.exit()
+t = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23,
+     11: 2.20, 12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11, 18: 2.10, 19: 2.09}
+h = t.get(len(x) - 1, 2.0) * statistics.stdev(x) / math.sqrt(len(x))
+print(f"{math.exp(m):.3f} (95% interval {math.exp(m - h):.3f} to {math.exp(m + h):.3f})")
+'
+}
+
 if [[ $what == hits || $what == all ]]; then
-    start a "$bin_a" 256MiB; pa=$PORT
-    start b "$bin_b" 256MiB; pb=$PORT
+    load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+    start a "$bin_a" 256MiB "${a_args[@]}"; pa=$PORT
+    start b "$bin_b" 256MiB "${b_args[@]}"; pb=$PORT
     for p in "$pa" "$pb"; do for sz in "${sizes[@]}"; do for _ in 1 2 3; do
         curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$p/obj-$sz.bin"; done; done; done
     echo "| size | round | A req/s | B req/s | B/A | A p99 ms | B p99 ms |"
@@ -58,7 +85,10 @@ if [[ $what == hits || $what == all ]]; then
         done
     done
     echo
-    for sz in "${sizes[@]}"; do echo "median B/A req/s, $sz: $(printf '%s' "${RAT[$sz]}" | median)"; done
+    for sz in "${sizes[@]}"; do
+        echo "median B/A req/s, $sz: $(printf '%s' "${RAT[$sz]}" | median); mean $(printf '%s' "${RAT[$sz]}" | mean_ci) ($rounds rounds)"
+    done
+    echo "load average: $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 fi
 
 if [[ $what == churn || $what == all ]]; then
@@ -67,7 +97,8 @@ if [[ $what == churn || $what == all ]]; then
     echo "|---|---|---|---|---|---|"
     for name in a b; do
         bin="$bin_a"; [[ $name == b ]] && bin="$bin_b"
-        start "churn-$name" "$bin" 64MiB
+        if [[ $name == a ]]; then start "churn-$name" "$bin" 64MiB "${a_args[@]}"
+        else start "churn-$name" "$bin" 64MiB "${b_args[@]}"; fi
         before="$(grep -c /churn/ "$work/origin/access.log" || true)"
         out="$(wrk -t2 -c50 -d"${churn_secs}s" -H "Host: $host" -s "$peers/random-path.lua" \
             "http://127.0.0.1:$PORT/" -- 1024 2>&1)"

@@ -8,6 +8,8 @@
 #   benches/instructions.sh [BIN]
 #
 #   BIN defaults to target/release/edgegate (built with cargo build --release --locked).
+#   ARGS= more `serve` flags for every case (split on spaces; a DIR of `@` in them is a fresh
+#   directory per case, e.g. ARGS="--disk-cache @").
 #   N= requests per case (default 4000). Each case starts a fresh edgegate under callgrind with
 #   one worker thread in front of a local nginx origin, warms the object into the cache, zeroes
 #   the counters, sends N keep-alive GETs over 4 connections with h2load, and divides the
@@ -38,11 +40,13 @@ signed_path="${signed#"http://$host"}"
 count() { # label path serve-args... -> instructions per request
     local label="$1" path="$2"
     shift 2
-    local p out="$work/$label.cg" pid
+    local p out="$work/$label.cg" pid a extra=() more=()
+    read -r -a more <<< "${ARGS:-}"
+    for a in "${more[@]}"; do [[ $a == @ ]] && a="$work/$label.disk"; extra+=("$a"); done
     p="$(port)"
     valgrind --tool=callgrind --callgrind-out-file="$out" --dump-instr=no -q \
         "$bin" serve --config "$work/edgegate.toml" --listen "127.0.0.1:$p" \
-        --admin-listen 127.0.0.1:0 --data-dir "$work/$label" --workers 1 "$@" \
+        --admin-listen 127.0.0.1:0 --data-dir "$work/$label" --workers 1 "$@" "${extra[@]}" \
         > "$work/$label.out" 2>&1 &
     pid=$!
     pids+=("$pid")

@@ -38,6 +38,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+mod cork;
+
 /// What the request handler knows about the connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnInfo {
@@ -806,7 +808,8 @@ pub async fn serve<H, F, B>(
                     };
                     // Room for a whole 64 KiB body and its head in one write: with rustls's
                     // default (64 KiB of records waiting for the socket) such a response takes
-                    // a second write, record and syscall for its last kilobyte.
+                    // a second write, record and syscall for its last kilobyte. (An HTTP/2
+                    // connection's cork bounds what waits for the socket itself.)
                     tls_stream
                         .get_mut()
                         .1
@@ -854,22 +857,30 @@ pub async fn serve<H, F, B>(
                             })
                         };
                     }
-                    macro_rules! drive {
-                        ($svc:expr) => {{
-                            let conn = builder.serve_connection(TokioIo::new(tls_stream), $svc);
-                            let served = watcher.watch(conn.into_owned());
+                    macro_rules! until_closed {
+                        ($served:expr) => {
                             tokio::select! {
-                                _ = served => {}
+                                _ = $served => {}
                                 why = watchdog(&activity, &limits, &gate) => {
                                     tracing::debug!(%peer, ?why, "connection closed");
                                 }
                             }
-                        }};
+                        };
                     }
                     if h2 {
-                        drive!(service!(Box::pin));
+                        // h2 writes and flushes a frame at a time: its writes wait for the end
+                        // of the connection's turn and leave in whole records, in one write
+                        // (see `cork`).
+                        let (io, sender) = cork::cork(tls_stream);
+                        let conn = builder.serve_connection(TokioIo::new(io), service!(Box::pin));
+                        until_closed!(cork::drive(watcher.watch(conn.into_owned()), sender));
                     } else {
-                        drive!(service!(std::convert::identity));
+                        // hyper writes an HTTP/1.1 response's head and body in one write.
+                        let conn = builder.serve_connection(
+                            TokioIo::new(tls_stream),
+                            service!(std::convert::identity),
+                        );
+                        until_closed!(watcher.watch(conn.into_owned()));
                     }
                 }
             }

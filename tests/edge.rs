@@ -270,6 +270,115 @@ async fn viewer_https_http1_and_http2() {
     edge.stop().await;
 }
 
+/// Many HTTP/2 streams on one TLS connection, with bodies around the 16 KiB of a TLS record and
+/// an h2 frame, as misses and then as hits: every body arrives whole and in order, though an h2
+/// connection's frames are sealed in whole records and sent at the end of its turn
+/// (`server::cork`), and a lone small response still leaves without waiting for more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_over_tls_streams_arrive_whole() {
+    const SIZES: [usize; 12] = [
+        1, 100, 16_375, 16_383, 16_384, 16_385, 16_393, 32_768, 40_000, 65_536, 100_001, 300_000,
+    ];
+    let origin = TestOrigin::start().await;
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(certs.path());
+    // No mirrors: `large_cached_bodies_leave_through_sendfile_unchanged` counts them process-wide.
+    let config = format!(
+        "sendfile = false\nlisten_tls = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n{}",
+        cert.display(),
+        key.display(),
+        custom_origin_config(origin.addr.port())
+    );
+    let edge = TestEdge::start(&config).await;
+    let tls = edge.viewer_tls.expect("TLS listener bound");
+    // One curl, every URL as a stream of one HTTP/2 connection; `copies` of each.
+    let fetch = |copies: usize| {
+        let out = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = [
+            "-sk",
+            "--http2",
+            "--parallel",
+            "--parallel-max",
+            "64",
+            "--max-time",
+            "30",
+            "-w",
+            "%{http_version} %{num_connects}\\n",
+            "--resolve",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("{HOST}:{}:127.0.0.1", tls.port()));
+        for n in SIZES {
+            for c in 0..copies {
+                args.push(format!("https://{HOST}:{}/big/{n}/h2.bin", tls.port()));
+                args.push("-o".into());
+                args.push(out.path().join(format!("{n}-{c}")).display().to_string());
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            let run = std::process::Command::new("curl")
+                .args(&args)
+                .output()
+                .expect("curl is installed");
+            assert!(run.status.success(), "curl: {:?}", run.status);
+            (out, String::from_utf8_lossy(&run.stdout).into_owned())
+        })
+    };
+    for copies in [1, 4] {
+        let (out, written) = fetch(copies).await.unwrap();
+        assert!(
+            written.lines().all(|l| l.starts_with("2 ")),
+            "every stream over HTTP/2: {written}"
+        );
+        // Streams after the first share its connection (curl counts the connects it made).
+        let connects: usize = written
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1)?.parse::<usize>().ok())
+            .sum();
+        assert_eq!(connects, 1, "one connection: {written}");
+        for n in SIZES {
+            let want = crate::common::origin::big_body(n);
+            for c in 0..copies {
+                let got = std::fs::read(out.path().join(format!("{n}-{c}"))).unwrap();
+                assert!(
+                    got == want,
+                    "body of {n} bytes, copy {c}: {} bytes",
+                    got.len()
+                );
+            }
+        }
+    }
+    // The second round was all hits.
+    for n in SIZES {
+        assert_eq!(origin.hits_for(&format!("/big/{n}/h2.bin")), 1, "{n} bytes");
+    }
+    // A single small answer on a connection of its own is not held back.
+    let started = std::time::Instant::now();
+    let url = format!("https://{HOST}:{}/big/100/h2.bin", tls.port());
+    let resolve = format!("{HOST}:{}:127.0.0.1", tls.port());
+    let one = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args([
+                "-sk",
+                "--http2",
+                "--max-time",
+                "10",
+                "--resolve",
+                &resolve,
+                &url,
+            ])
+            .output()
+            .expect("curl is installed")
+    })
+    .await
+    .unwrap();
+    assert!(one.status.success(), "curl: {:?}", one.status);
+    assert_eq!(one.stdout, crate::common::origin::big_body(100));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    edge.stop().await;
+}
+
 /// An expired object is revalidated with the origin: a 304 makes it a `RefreshHit` and it is
 /// fresh again for the TTL the 304 carried.
 #[tokio::test]
