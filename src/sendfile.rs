@@ -664,6 +664,39 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_token_sends_its_file_in_windows_once_announced() {
+        let b = body(TOKEN_WINDOW * 2 + 12_345);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"head").unwrap();
+        f.write_all(&b).unwrap();
+        let token = Mirror::token(OwnedFd::from(f), 4, b.len() as u64).unwrap();
+        assert!(
+            Mirror::token_body(&token, 0, b.len() as u64).is_none(),
+            "not announced: the caller reads the file"
+        );
+        announce(&token);
+        let (mut edge, mut viewer) = pair().await;
+        let before = bytes_sent();
+        // A range from an offset to the end, window by window.
+        let (from, end) = (1000u64, b.len() as u64);
+        let mut at = from;
+        let mut got = Vec::new();
+        while at < end {
+            let w = Mirror::token_body(&token, at, end).unwrap();
+            assert!(w.len() <= TOKEN_WINDOW);
+            at += w.len() as u64;
+            let reader = async { read_exact(&mut viewer, w.len()).await };
+            let ((), part) = tokio::join!(write_all(&mut edge, vec![&w]), reader);
+            got.extend_from_slice(&part);
+        }
+        assert!(
+            got[..] == b[from as usize..],
+            "the file's bytes, not the window's"
+        );
+        assert!(bytes_sent() - before >= end - from);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn bodies_without_a_live_announced_mirror_are_written_by_copy() {
         let (mut edge, mut viewer) = pair().await;
         // Never announced on this thread.

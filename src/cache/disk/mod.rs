@@ -1269,6 +1269,129 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
+    /// The bytes of a body kept in its file, read back in chunks.
+    async fn disk_bytes(obj: &CachedObject) -> Vec<u8> {
+        let StoredBody::Disk(d) = &obj.body else {
+            panic!("a body in memory");
+        };
+        let d = Arc::clone(d);
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            d.each_chunk(|b| {
+                out.extend_from_slice(b);
+                Ok(())
+            })
+            .map(|()| out)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_large_body_stays_in_its_file_verified_once_and_refused_when_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
+        let k = key("/large");
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        tier.store(&k, object(&body, now), 0);
+        tier.flush().await;
+        let (got, again) = tier.load(&k, now, true).await.expect("on disk");
+        assert!(!again);
+        assert!(got.body.in_memory().is_none(), "not read into memory");
+        assert_eq!(got.body.len(), body.len() as u64);
+        assert!(got.mirror.is_some(), "a token for sendfile");
+        assert_eq!(disk_bytes(&got).await, body);
+        let (_, again) = tier.load(&k, now, true).await.unwrap();
+        assert!(again, "the second hit of the round");
+        drop(tier);
+
+        // After a restart the body's checksum is checked on its first hit: a damaged byte in
+        // the middle of the body makes it a miss, and the file is deleted.
+        let objects = dir.path().join("objects");
+        let file = fs::read_dir(&objects)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = fs::read(&file).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0xff;
+        fs::write(&file, bytes).unwrap();
+        let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
+        assert_eq!(tier.stats().entries, 1, "head and trailer are intact");
+        assert!(tier.load(&k, now, false).await.is_none());
+        assert_eq!(tier.stats().corrupt, 1);
+        assert_eq!(tier.stats().entries, 0);
+    }
+
+    #[tokio::test]
+    async fn a_fill_written_as_it_arrives_is_committed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 64 << 20, now).unwrap();
+        let template = CachedObjectTemplate {
+            status: http::StatusCode::OK,
+            headers: HeaderMap::new(),
+            stored_at: now,
+            ttl: Duration::from_secs(60),
+            stale: StaleWindows::default(),
+            keep: Duration::ZERO,
+        };
+        let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
+        let seen = Arc::new(AtomicU64::new(0));
+        let progress = {
+            let seen = Arc::clone(&seen);
+            Box::new(move |n| seen.store(n, Ordering::Relaxed))
+        };
+        let k = key("/fill");
+        let mut fill = tier
+            .begin_fill(&k, &template, Some(body.len() as u64), 0, progress)
+            .unwrap();
+        for part in body.chunks(100_000) {
+            std::future::poll_fn(|cx| fill.poll_ready(cx)).await;
+            assert!(fill.send(Bytes::copy_from_slice(part)));
+        }
+        let (reader, offset) = fill.reader();
+        let committed = fill.finish().await.expect("committed");
+        assert_eq!(seen.load(Ordering::Relaxed), body.len() as u64);
+        let mut first = vec![0u8; 1000];
+        reader.read_exact_at(&mut first, offset).unwrap();
+        assert_eq!(
+            first,
+            body[..1000],
+            "followers read the body from its offset"
+        );
+        assert_eq!(committed.len(), body.len() as u64);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        let (got, _) = tier.load(&k, now, false).await.expect("a hit");
+        assert_eq!(disk_bytes(&got).await, body);
+
+        // Dropped before its end, or shorter than announced: nothing is stored.
+        let k2 = key("/cut");
+        let mut cut = tier
+            .begin_fill(&k2, &template, Some(10), 0, Box::new(|_| {}))
+            .unwrap();
+        assert!(cut.send(Bytes::from_static(b"12345")));
+        drop(cut);
+        let short = tier
+            .begin_fill(&k2, &template, Some(10), 0, Box::new(|_| {}))
+            .unwrap();
+        assert!(short.finish().await.is_none());
+        tier.flush().await;
+        for _ in 0..100 {
+            if fs::read_dir(dir.path().join("tmp")).unwrap().count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert!(tier.load(&k2, now, false).await.is_none());
+        assert_eq!(tier.stats().entries, 1);
+    }
+
     #[tokio::test]
     async fn clock_eviction_keeps_referenced_objects_and_the_size_bound() {
         let dir = tempfile::tempdir().unwrap();
