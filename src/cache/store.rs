@@ -77,7 +77,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http_body::{Frame, SizeHint};
 use tokio::sync::watch;
 
-use super::disk::{DiskBody, DiskFill, DiskStats, DiskTier};
+use super::disk::{Committed, DiskBody, DiskFill, DiskStats, DiskTier};
 use super::key::CacheKey;
 use super::ttl::StaleWindows;
 use crate::sendfile::{MIN_BODY, Mirror};
@@ -859,6 +859,10 @@ impl FillGuard {
             // stay in their file.
             let fits = obj.body.in_memory().is_some()
                 && obj.body.len() <= self.inner.memory_max_object_size();
+            if on_disk && self.inner.generation(self.key.dist_id()) == self.generation {
+                bump(&self.inner.counters.stored);
+                self.inner.unmark(&self.key);
+            }
             if fits && self.inner.generation(self.key.dist_id()) == self.generation {
                 let weight = u64::from(weigh(&self.key, &obj));
                 self.inner
@@ -1466,9 +1470,19 @@ impl Tee {
             let mirrors = guard.inner.mirrors;
             return Some(Box::pin(async move {
                 // Committed (synced, renamed, indexed) before the last byte goes out.
-                let Some(body) = disk.finish().await else {
+                let body = match disk.finish().await {
+                    Committed::Stored(body) => body,
+                    Committed::NotStored => {
+                        // Nothing stored (waiting followers retry), but the body is whole in
+                        // the file: the followers streaming it get their last byte.
+                        drop(guard);
+                        if let Some(shared) = shared {
+                            shared.complete();
+                        }
+                        return;
+                    }
                     // Dropping the guard and the shared body abandons the fill.
-                    return;
+                    Committed::Failed => return,
                 };
                 let token = if mirrors {
                     body.file()

@@ -49,7 +49,7 @@
 pub mod format;
 pub mod stream;
 
-pub use stream::{DiskBody, DiskFill};
+pub use stream::{Committed, DiskBody, DiskFill};
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
@@ -932,10 +932,10 @@ impl Inner {
         body_offset: u64,
         written: u64,
         sum: u32,
-    ) -> Option<Arc<DiskBody>> {
+    ) -> Committed {
         if fill.len.is_some_and(|l| l != written) {
             let _ = fs::remove_file(&fill.tmp);
-            return None;
+            return Committed::Failed;
         }
         fill.head.body_len = written;
         fill.head.written_at = SystemTime::now();
@@ -957,7 +957,7 @@ impl Inner {
             let _ = fs::remove_file(&fill.tmp);
             add(&self.counters.write_errors, 1);
             self.failed_write(&error);
-            return None;
+            return Committed::NotStored;
         }
         let entry = Entry {
             id: fill.id,
@@ -973,9 +973,9 @@ impl Inner {
             verified: true,
         };
         if !self.enter(fill.key, entry, fill.generation) {
-            return None;
+            return Committed::NotStored;
         }
-        Some(Arc::new(DiskBody::new(fill.file, body_offset, written)))
+        Committed::Stored(Arc::new(DiskBody::new(fill.file, body_offset, written)))
     }
 }
 
@@ -1355,7 +1355,9 @@ mod tests {
             assert!(fill.send(Bytes::copy_from_slice(part)));
         }
         let (reader, offset) = fill.reader();
-        let committed = fill.finish().await.expect("committed");
+        let Committed::Stored(committed) = fill.finish().await else {
+            panic!("not committed");
+        };
         assert_eq!(seen.load(Ordering::Relaxed), body.len() as u64);
         let mut first = vec![0u8; 1000];
         reader.read_exact_at(&mut first, offset).unwrap();
@@ -1379,7 +1381,7 @@ mod tests {
         let short = tier
             .begin_fill(&k2, &template, Some(10), 0, Box::new(|_| {}))
             .unwrap();
-        assert!(short.finish().await.is_none());
+        assert!(matches!(short.finish().await, Committed::Failed));
         tier.flush().await;
         for _ in 0..100 {
             if fs::read_dir(dir.path().join("tmp")).unwrap().count() == 0 {

@@ -166,12 +166,24 @@ impl DiskBody {
     }
 }
 
+/// How a [`DiskFill`] ended ([`DiskFill::finish`]).
+#[derive(Debug)]
+pub enum Committed {
+    /// Committed and in the index: the object's body.
+    Stored(Arc<DiskBody>),
+    /// The whole body is in the (deleted) file, whose readers may finish reading it, but it was
+    /// not stored: an invalidation came meanwhile, or the commit failed (logged).
+    NotStored,
+    /// The body is not whole (a write failed, or it is shorter than announced).
+    Failed,
+}
+
 /// What a fill's writer task is handed.
 pub(super) enum FillMsg {
     /// The next bytes of the body.
     Data(Bytes),
     /// The body is complete: commit it and answer with the committed body.
-    Finish(oneshot::Sender<Option<Arc<DiskBody>>>),
+    Finish(oneshot::Sender<Committed>),
 }
 
 type Reserving = Pin<
@@ -268,15 +280,19 @@ impl DiskFill {
             .is_some_and(|tx| tx.try_send(FillMsg::Data(data)).is_ok())
     }
 
-    /// Commits the file: the body, once written, synced, renamed and entered in the index;
-    /// `None` when it could not be (write error, wrong length, invalidated meanwhile).
-    pub async fn finish(mut self) -> Option<Arc<DiskBody>> {
+    /// Commits the file: the body, once written, synced, renamed and entered in the index
+    /// (see [`Committed`]).
+    pub async fn finish(mut self) -> Committed {
         let (reply, answer) = oneshot::channel();
         self.permit = None;
         self.reserving = None;
-        let tx = self.tx.take()?;
-        tx.send(FillMsg::Finish(reply)).await.ok()?;
+        let Some(tx) = self.tx.take() else {
+            return Committed::Failed;
+        };
+        if tx.send(FillMsg::Finish(reply)).await.is_err() {
+            return Committed::Failed;
+        }
         drop(tx);
-        answer.await.ok().flatten()
+        answer.await.unwrap_or(Committed::Failed)
     }
 }
