@@ -29,8 +29,9 @@
 //! file's bytes. When the connection announced it (a plain-TCP HTTP/1 connection), the body is
 //! handed over in windows ([`Mirror::token_body`], [`TOKEN_WINDOW`] bytes each) of a reused
 //! buffer whose own bytes are never sent: each window is a mirror of its own for its part of
-//! the file, and announced tokens are kept in a list of their own, which drops only dead ones,
-//! so every slice of a window a connection writes is found and sent from the file. Should
+//! the file, kept in a list every thread looks at until it dies, so every slice of a window a
+//! connection writes is found and sent from the file (a thread's 16 recent announcements do
+//! not limit it). Should
 //! `sendfile` itself fail for a window, its bytes are read from the file and sent by copy.
 //!
 //! A mirror costs its body's size again in memory (in the page cache, not in the process's
@@ -219,7 +220,7 @@ impl Mirror {
             len,
             _body: window,
         });
-        announce(&mirror);
+        register_window(&mirror);
         Some(Mirror::pinned_body(&mirror).slice(..len))
     }
 
@@ -271,6 +272,7 @@ impl Drop for Mirror {
         }
         // A token's window goes back to the pool (nothing else holds it once the mirror dies).
         if self.token && self._body.len() == TOKEN_WINDOW {
+            WINDOW_COUNT.fetch_sub(1, Ordering::Relaxed);
             let mut pool = lock_pool();
             if pool.len() < TOKEN_POOL {
                 pool.push(std::mem::take(&mut self._body));
@@ -283,6 +285,20 @@ impl Drop for Mirror {
 pub const TOKEN_WINDOW: usize = 1 << 20;
 /// Windows kept for reuse.
 const TOKEN_POOL: usize = 64;
+
+/// Live token windows, known to every thread: a window's bytes must never be written as they
+/// are, so it is found wherever its connection writes it (tokio's multi-threaded runtime may
+/// move a task between threads; edgegate's viewer runtimes do not).
+static WINDOWS: std::sync::Mutex<Vec<Weak<Mirror>>> = std::sync::Mutex::new(Vec::new());
+/// How many windows are alive: [`find`] looks at [`WINDOWS`] only when some are.
+static WINDOW_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn register_window(window: &Arc<Mirror>) {
+    let mut w = WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
+    w.retain(|m| m.strong_count() > 0);
+    w.push(Arc::downgrade(window));
+    WINDOW_COUNT.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Token windows not in use: their addresses are free to stand for other files' bytes.
 fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Bytes>> {
@@ -338,7 +354,8 @@ pub fn raise_open_file_limit() {
 const RECENT: usize = 16;
 
 thread_local! {
-    /// Tokens announced on this thread and still alive (see the module docs).
+    /// Tokens announced on this thread and still alive: the connections that send with
+    /// `sendfile` on this thread (see the module docs).
     static TOKENS: RefCell<Vec<Weak<Mirror>>> = const { RefCell::new(Vec::new()) };
     static ANNOUNCED: RefCell<Announced> = const { RefCell::new(Announced { slots: [const { None }; RECENT], next: 0 }) };
 }
@@ -377,16 +394,19 @@ pub fn announce(mirror: &Arc<Mirror>) {
 
 /// The live mirror `slice` lies in, and where in it, among those announced on this thread.
 fn find(slice: &[u8]) -> Option<(Arc<Mirror>, u64)> {
-    // Tokens first, whatever the slice's length: their bytes must never be written as they are.
-    let token = TOKENS.with(|t| {
-        t.borrow().iter().find_map(|w| {
+    // Token windows first, whatever the slice's length: their bytes must never be written as
+    // they are.
+    if WINDOW_COUNT.load(Ordering::Relaxed) > 0 {
+        let windows = WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
+        let found = windows.iter().find_map(|w| {
             let m = w.upgrade()?;
             let at = offset_in(m.base, m.len, slice)?;
             Some((m, at))
-        })
-    });
-    if token.is_some() {
-        return token;
+        });
+        drop(windows);
+        if found.is_some() {
+            return found;
+        }
     }
     if slice.len() < MIN_BODY / 4 {
         return None;
