@@ -10,18 +10,25 @@
 #   (3) restart with the warm disk tier of (1): time from exec until the edge serves, the index
 #       load time it reports, and how many of the first 64 distinct requests are hits;
 #   (4) the index load of INDEX_OBJECTS (default 100,000) files of 512 bytes, written directly in
-#       the tier's file format: load time and time until serving.
+#       the tier's file format: load time and time until serving;
+#   (5) disk hits of a 1 GiB object: edgegate with a 64 MiB memory tier and an 8 GiB disk tier
+#       (the object is filled to its file while streamed, and stays on disk only) against nginx
+#       proxy_cache (max_size=8g), wrk -t2 -c4 --timeout 60s for BIG_SECS (default 20): req/s,
+#       GiB/s and p99, and the peak RSS of both (edgegate's must stay far below 1 GiB).
+#       BIG=0 skips it (it needs 3 GiB of free disk).
 #
 #   benches/disk.sh [BIN]
 #
 #   WARM_SECS= (default 20), CHURN_SECS= (default 60), SECS= per wrk run in (2) (default 10),
-#   ROUNDS= of (2) (default 3), INDEX_OBJECTS= of (4). BIN is the edgegate binary (default: a release build of this
-#   repository). Needs nginx, wrk and curl (installed when missing, as root). Prints markdown
-#   tables and appends them to benches/results/YYYY-MM-DD-disk.md.
+#   ROUNDS= of (2) (default 3), INDEX_OBJECTS= of (4), BIG=0 / BIG_SECS= of (5). BIN is the
+#   edgegate binary (default: a release build of this repository). Needs nginx, wrk and curl
+#   (installed when missing, as root). Prints markdown tables and appends them to
+#   benches/results/YYYY-MM-DD-disk.md.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
-[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,22p' "$0"; exit 0; }
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,26p' "$0"; exit 0; }
 warm_secs="${WARM_SECS:-20}" churn_secs="${CHURN_SECS:-60}" secs="${SECS:-10}" rounds="${ROUNDS:-3}"
+big="${BIG:-1}" big_secs="${BIG_SECS:-20}"
 index_objects="${INDEX_OBJECTS:-100000}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 name=disk
@@ -36,6 +43,7 @@ objects=1024
 mkdir -p "$work/site/churn"
 head -c 1024 /dev/urandom > "$work/site/obj-1k.bin"
 head -c 1048576 /dev/urandom > "$work/site/obj-1m.bin"
+((big)) && head -c 1073741824 /dev/urandom > "$work/site/obj-1g.bin"
 head -c 262144 /dev/urandom > "$work/churn-256k.bin"
 for i in $(seq 0 $((objects - 1))); do ln "$work/churn-256k.bin" "$work/site/churn/o-$i.bin"; done
 start_origin
@@ -235,6 +243,53 @@ start_edgegate index --disk-cache "$index_dir" --disk-cache-size 10GiB
     echo "| $(metric "$ADMIN" edgegate_disk_cache_entries) | $(metric "$ADMIN" edgegate_disk_cache_load_seconds) s | $STARTUP_MS ms |"
     echo
 } >> "$out"
+
+# --- (5) disk hits of a 1 GiB object ---
+if ((big)); then
+    start_edgegate hits1g --cache-size 64MiB --disk-cache "$work/edge-disk-1g" --disk-cache-size 8GiB
+    pg=$PORT; pg_admin=$ADMIN; pg_pid=$PID
+    start_nginx proxy1g 8g; png=$PORT
+    fill_ms=()
+    for p in "$pg" "$png"; do
+        t0="$(date +%s%N)"
+        curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$p/obj-1g.bin"
+        fill_ms+=("$((($(date +%s%N) - t0) / 1000000))")
+        for _ in 1 2; do curl -sf -o /dev/null -H "Host: $host" "http://127.0.0.1:$p/obj-1g.bin"; done
+    done
+    big_run() { # port -> "req/s GiB/s p99-ms"
+        local out
+        out="$(wrk -t2 -c4 -d"${big_secs}s" --timeout 60s --latency -H "Host: $host" \
+            "http://127.0.0.1:$1/obj-1g.bin" 2>&1)" || die "wrk (1 GiB) failed: $out"
+        grep -q 'Non-2xx' <<< "$out" && die "non-2xx: $out"
+        awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                              if (v ~ /s$/) return v * 1000; return v }
+             function gib(v) { if (v ~ /GB$/) return v + 0; if (v ~ /MB$/) return v / 1024;
+                               if (v ~ /KB$/) return v / 1048576; return v / 1073741824 }
+             /Requests\/sec/ {rps = $2} /Transfer\/sec/ {t = gib($2)} /^ +99%/ {p99 = ms($2)}
+             END {printf "%.2f %.2f %.0f\n", rps, t, p99}' <<< "$out"
+    }
+    read -r gq gt gp <<< "$(big_run "$pg")"
+    read -r nq nt np <<< "$(big_run "$png")"
+    ghwm="$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$pg_pid/status")"
+    nhwm="$(for f in /proc/[0-9]*/cmdline; do
+        tr '\0' ' ' < "$f" 2>/dev/null | grep -q "$work/proxy1g/nginx.conf" || continue
+        d="${f%/cmdline}"; awk '/^VmHWM:/ {print $2}' "$d/status"
+    done | sort -n | tail -1 | awk '{printf "%.0f", $1 / 1024}')"
+    {
+        echo "### (5) disk hits of a 1 GiB object (wrk -t2 -c4 --timeout 60s, ${big_secs} s; edgegate --cache-size 64MiB --disk-cache-size 8GiB, nginx max_size=8g)"
+        echo
+        echo "| system | first fill (miss) ms | req/s | GiB/s | p99 ms | peak RSS MiB |"
+        echo "|---|---|---|---|---|---|"
+        echo "| edgegate (disk tier, sendfile) | ${fill_ms[0]} | $gq | $gt | $gp | $ghwm |"
+        echo "| nginx proxy_cache (disk) | ${fill_ms[1]} | $nq | $nt | $np | $nhwm (largest process) |"
+        echo
+        echo "edgegate / nginx: **$(awk -v a="$gq" -v b="$nq" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')**;" \
+            "disk hits counted by edgegate: $(curl -s "http://127.0.0.1:$pg_admin/metrics" | awk '/^edgegate_cache_tier_hits_total\{tier="disk"\}/ {print $2}')," \
+            "sent with sendfile: $(metric "$pg_admin" edgegate_sendfile_bytes_total) bytes; load after: $(cut -d' ' -f1-3 /proc/loadavg)."
+        echo
+    } >> "$out"
+    kill -TERM "$pg_pid"; wait "$pg_pid" 2>/dev/null || true
+fi
 
 cat "$out"
 cat "$out" >> "$(results_file disk "The disk cache tier (benches/disk.sh)")"

@@ -24,6 +24,16 @@
 //! own (weak references, no locks), before it writes the response. A worker thread serves its connections from start to
 //! end, so the writes of its responses happen on the thread that announced their mirrors.
 //!
+//! A body a disk cache object keeps in its file is never read into memory
+//! ([`crate::cache::disk`]): its mirror is a *token* ([`Mirror::token`]) that stands for the
+//! file's bytes. When the connection announced it (a plain-TCP HTTP/1 connection), the body is
+//! handed over in windows ([`Mirror::token_body`], [`TOKEN_WINDOW`] bytes each) of a reused
+//! buffer whose own bytes are never sent: each window is a mirror of its own for its part of
+//! the file, kept in a list every thread looks at until it dies, so every slice of a window a
+//! connection writes is found and sent from the file (a thread's 16 recent announcements do
+//! not limit it). Should
+//! `sendfile` itself fail for a window, its bytes are read from the file and sent by copy.
+//!
 //! A mirror costs its body's size again in memory (in the page cache, not in the process's
 //! resident set), and the cache weighs objects with a mirror twice over, so `--cache-size` still
 //! bounds what is held. `--sendfile off` turns mirrors off. The number of mirrors is kept under
@@ -77,6 +87,8 @@ pub struct Mirror {
     start: u64,
     /// Whether `file` is a memfd made for the mirror (it weighs its length in memory).
     memfd: bool,
+    /// A token (see the module docs): `_body` holds zeros, not the bytes, which are in `file`.
+    token: bool,
     /// The body's address and length: the memory this mirror stands for.
     base: usize,
     len: usize,
@@ -110,6 +122,7 @@ impl Mirror {
                     file,
                     start: 0,
                     memfd: true,
+                    token: false,
                     base: body.as_ptr() as usize,
                     len: body.len(),
                     _body: body.clone(),
@@ -139,10 +152,76 @@ impl Mirror {
             file,
             start,
             memfd: false,
+            token: false,
             base: body.as_ptr() as usize,
             len: body.len(),
             _body: body.clone(),
         }))
+    }
+
+    /// A token (see the module docs) for the `len` bytes of `file` from `start`: a disk cache
+    /// file's body that is not in memory. It stands for no memory itself; announced, it tells
+    /// [`Mirror::token_body`] that the connection sends with `sendfile`. `None` below
+    /// [`MIN_BODY`] (the body is then read from the file in chunks).
+    pub fn token(file: OwnedFd, start: u64, len: u64) -> Option<Arc<Mirror>> {
+        if len < MIN_BODY as u64 {
+            return None;
+        }
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        Some(Arc::new(Mirror {
+            file,
+            start,
+            memfd: false,
+            token: true,
+            base: 0,
+            len: 0,
+            _body: Bytes::new(),
+        }))
+    }
+
+    /// The next bytes from `start` (up to `end`, at most [`TOKEN_WINDOW`]) of the body `token`
+    /// stands for, to hand to a connection, when the token was announced on this thread
+    /// ([`announce`]: a plain-TCP connection, which sends them with `sendfile` from the file);
+    /// `None` otherwise (the caller reads the file instead), or past the limit on mirrors.
+    /// The bytes are a window of a reused buffer, announced too, whose addresses stand for the
+    /// file's bytes for as long as they are alive; its own bytes never leave.
+    pub fn token_body(token: &Arc<Mirror>, start: u64, end: u64) -> Option<Bytes> {
+        if !token.token || start >= end {
+            return None;
+        }
+        let me = Arc::as_ptr(token);
+        let announced = TOKENS.with(|t| t.borrow().iter().any(|w| std::ptr::eq(w.as_ptr(), me)));
+        if !announced {
+            return None;
+        }
+        let len = usize::try_from(end - start)
+            .unwrap_or(TOKEN_WINDOW)
+            .min(TOKEN_WINDOW);
+        if LIVE.fetch_add(1, Ordering::Relaxed) >= mirror_limit() {
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let file = match token.file.try_clone() {
+            Ok(f) => f,
+            Err(_) => {
+                LIVE.fetch_sub(1, Ordering::Relaxed);
+                return None;
+            }
+        };
+        let window = lock_pool()
+            .pop()
+            .unwrap_or_else(|| Bytes::from(vec![0u8; TOKEN_WINDOW]));
+        let mirror = Arc::new(Mirror {
+            file,
+            start: token.start + start,
+            memfd: false,
+            token: true,
+            base: window.as_ptr() as usize,
+            len,
+            _body: window,
+        });
+        register_window(&mirror);
+        Some(Mirror::pinned_body(&mirror).slice(..len))
     }
 
     /// The mirrored body as a `Bytes` that keeps `mirror` alive (the same memory): for a body
@@ -163,7 +242,8 @@ impl Mirror {
         if self.memfd { self.len } else { 0 }
     }
 
-    /// Always false: mirrors are made of bodies of [`MIN_BODY`] bytes or more.
+    /// False but for a token (which stands for no memory itself): mirrors are made of bodies
+    /// of [`MIN_BODY`] bytes or more.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -190,7 +270,40 @@ impl Drop for Mirror {
         if self.memfd {
             HELD.fetch_sub(self.len as u64, Ordering::Relaxed);
         }
+        // A token's window goes back to the pool (nothing else holds it once the mirror dies).
+        if self.token && self._body.len() == TOKEN_WINDOW {
+            WINDOW_COUNT.fetch_sub(1, Ordering::Relaxed);
+            let mut pool = lock_pool();
+            if pool.len() < TOKEN_POOL {
+                pool.push(std::mem::take(&mut self._body));
+            }
+        }
     }
+}
+
+/// Bytes of a token's window ([`Mirror::token_body`]): a frame sent with `sendfile`.
+pub const TOKEN_WINDOW: usize = 1 << 20;
+/// Windows kept for reuse.
+const TOKEN_POOL: usize = 64;
+
+/// Live token windows, known to every thread: a window's bytes must never be written as they
+/// are, so it is found wherever its connection writes it (tokio's multi-threaded runtime may
+/// move a task between threads; edgegate's viewer runtimes do not).
+static WINDOWS: std::sync::Mutex<Vec<Weak<Mirror>>> = std::sync::Mutex::new(Vec::new());
+/// How many windows are alive: [`find`] looks at [`WINDOWS`] only when some are.
+static WINDOW_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn register_window(window: &Arc<Mirror>) {
+    let mut w = WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
+    w.retain(|m| m.strong_count() > 0);
+    w.push(Arc::downgrade(window));
+    WINDOW_COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Token windows not in use: their addresses are free to stand for other files' bytes.
+fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Bytes>> {
+    static POOL: std::sync::Mutex<Vec<Bytes>> = std::sync::Mutex::new(Vec::new());
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn write_sealed(body: &[u8]) -> io::Result<OwnedFd> {
@@ -241,6 +354,9 @@ pub fn raise_open_file_limit() {
 const RECENT: usize = 16;
 
 thread_local! {
+    /// Tokens announced on this thread and still alive: the connections that send with
+    /// `sendfile` on this thread (see the module docs).
+    static TOKENS: RefCell<Vec<Weak<Mirror>>> = const { RefCell::new(Vec::new()) };
     static ANNOUNCED: RefCell<Announced> = const { RefCell::new(Announced { slots: [const { None }; RECENT], next: 0 }) };
 }
 
@@ -253,6 +369,17 @@ struct Announced {
 
 /// Tells this thread's [`SendfileStream`]s that `mirror`'s body may be written soon.
 pub fn announce(mirror: &Arc<Mirror>) {
+    if mirror.token {
+        TOKENS.with(|t| {
+            let mut t = t.borrow_mut();
+            let me = Arc::as_ptr(mirror);
+            if !t.iter().any(|w| std::ptr::eq(w.as_ptr(), me)) {
+                t.retain(|w| w.strong_count() > 0);
+                t.push(Arc::downgrade(mirror));
+            }
+        });
+        return;
+    }
     ANNOUNCED.with(|a| {
         let mut a = a.borrow_mut();
         let me = Arc::as_ptr(mirror);
@@ -267,6 +394,20 @@ pub fn announce(mirror: &Arc<Mirror>) {
 
 /// The live mirror `slice` lies in, and where in it, among those announced on this thread.
 fn find(slice: &[u8]) -> Option<(Arc<Mirror>, u64)> {
+    // Token windows first, whatever the slice's length: their bytes must never be written as
+    // they are.
+    if WINDOW_COUNT.load(Ordering::Relaxed) > 0 {
+        let windows = WINDOWS.lock().unwrap_or_else(|e| e.into_inner());
+        let found = windows.iter().find_map(|w| {
+            let m = w.upgrade()?;
+            let at = offset_in(m.base, m.len, slice)?;
+            Some((m, at))
+        });
+        drop(windows);
+        if found.is_some() {
+            return found;
+        }
+    }
     if slice.len() < MIN_BODY / 4 {
         return None;
     }
@@ -326,6 +467,19 @@ impl SendfileStream {
             }
             Err(_) if sent > 0 => Ok(sent),
             Err(rustix::io::Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(_) if mirror.token => {
+                // A token's bytes are zeros: read the real ones from the file.
+                let mut buf = vec![0u8; body.len().min(64 * 1024)];
+                let n = rustix::io::pread(&mirror.file, &mut buf, mirror.start + offset)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(rustix::net::send(
+                    &self.inner,
+                    &buf[..n],
+                    SendFlags::NOSIGNAL,
+                )?)
+            }
             Err(_) => Ok(rustix::net::send(&self.inner, body, SendFlags::NOSIGNAL)?),
         }
     }
@@ -530,6 +684,39 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_token_sends_its_file_in_windows_once_announced() {
+        let b = body(TOKEN_WINDOW * 2 + 12_345);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"head").unwrap();
+        f.write_all(&b).unwrap();
+        let token = Mirror::token(OwnedFd::from(f), 4, b.len() as u64).unwrap();
+        assert!(
+            Mirror::token_body(&token, 0, b.len() as u64).is_none(),
+            "not announced: the caller reads the file"
+        );
+        announce(&token);
+        let (mut edge, mut viewer) = pair().await;
+        let before = bytes_sent();
+        // A range from an offset to the end, window by window.
+        let (from, end) = (1000u64, b.len() as u64);
+        let mut at = from;
+        let mut got = Vec::new();
+        while at < end {
+            let w = Mirror::token_body(&token, at, end).unwrap();
+            assert!(w.len() <= TOKEN_WINDOW);
+            at += w.len() as u64;
+            let reader = async { read_exact(&mut viewer, w.len()).await };
+            let ((), part) = tokio::join!(write_all(&mut edge, vec![&w]), reader);
+            got.extend_from_slice(&part);
+        }
+        assert!(
+            got[..] == b[from as usize..],
+            "the file's bytes, not the window's"
+        );
+        assert!(bytes_sent() - before >= end - from);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn bodies_without_a_live_announced_mirror_are_written_by_copy() {
         let (mut edge, mut viewer) = pair().await;
         // Never announced on this thread.
@@ -557,6 +744,7 @@ mod tests {
             file: OwnedFd::from(File::open("/").unwrap()),
             start: 0,
             memfd: true,
+            token: false,
             base: b.as_ptr() as usize,
             len: b.len(),
             _body: b.clone(),

@@ -135,7 +135,7 @@ mod tests {
         CachedObject {
             status: StatusCode::OK,
             headers,
-            body: Bytes::from_static(b"x"),
+            body: Bytes::from_static(b"x").into(),
             mirror: None,
             stored_at: SystemTime::UNIX_EPOCH,
             ttl: Duration::from_secs(60),

@@ -36,6 +36,12 @@
 //!   The leader's viewer sets the pace: the origin is read as fast as the leader's connection
 //!   takes it (a leader that stops reading is dropped after the send timeout, and the fill goes
 //!   on in the background).
+//! - **Objects for the disk tier only.** With a disk tier, a body above this tier's bound is
+//!   never held whole: it is written to a file as it arrives ([`DiskTier::begin_fill`])
+//!   instead of into the fill's buffer, followers stream it from that file, and the origin is
+//!   read no faster than the disk takes it. A body without a Content-Length moves to a file
+//!   once it outgrows the bound. The object handed over is a [`StoredBody::Disk`] (stored on
+//!   disk only); the last byte goes out once its file is committed.
 //! - **No collapsing.** Some requests are never collapsed (caching.md §12): the pipeline asks
 //!   for a [`Cache::begin_solo`] fill (a behavior that forwards cookies), and a leader whose
 //!   object said `private`, `no-store`, `no-cache` or `max-age=0` under MinTTL 0 ends with
@@ -71,7 +77,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http_body::{Frame, SizeHint};
 use tokio::sync::watch;
 
-use super::disk::{DiskStats, DiskTier};
+use super::disk::{Committed, DiskBody, DiskFill, DiskStats, DiskTier};
 use super::key::CacheKey;
 use super::ttl::StaleWindows;
 use crate::sendfile::{MIN_BODY, Mirror};
@@ -92,6 +98,52 @@ pub const UNCOLLAPSIBLE_FOR: Duration = Duration::from_secs(120);
 /// answer).
 const MARKS_PER_SHARD: usize = 4096;
 
+/// A stored body: in memory, or in a disk cache file (an object on disk only, above the
+/// memory tier's bound or not promoted into it; see [`super::disk`]).
+#[derive(Debug, Clone)]
+pub enum StoredBody {
+    /// The bytes, in memory.
+    Memory(Bytes),
+    /// In a committed disk cache file, read from it (or sent with `sendfile`) when served.
+    Disk(Arc<DiskBody>),
+}
+
+impl StoredBody {
+    /// The body's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            StoredBody::Memory(b) => b.len() as u64,
+            StoredBody::Disk(d) => d.len(),
+        }
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, when they are in memory.
+    pub fn in_memory(&self) -> Option<&Bytes> {
+        match self {
+            StoredBody::Memory(b) => Some(b),
+            StoredBody::Disk(_) => None,
+        }
+    }
+}
+
+impl From<Bytes> for StoredBody {
+    fn from(b: Bytes) -> Self {
+        StoredBody::Memory(b)
+    }
+}
+
+/// A body in memory equals the text with its bytes; a body in a file equals no text.
+impl PartialEq<&str> for StoredBody {
+    fn eq(&self, other: &&str) -> bool {
+        self.in_memory().is_some_and(|b| b == other.as_bytes())
+    }
+}
+
 /// A stored response.
 #[derive(Debug)]
 pub struct CachedObject {
@@ -100,7 +152,7 @@ pub struct CachedObject {
     /// The origin's headers as stored (already cleaned by the pipeline).
     pub headers: HeaderMap,
     /// The whole body.
-    pub body: Bytes,
+    pub body: StoredBody,
     /// The body's copy that plain-TCP connections send with `sendfile`, when it has one.
     pub mirror: Option<Arc<Mirror>>,
     /// When the response was received from the origin.
@@ -203,7 +255,8 @@ impl CachedObject {
             .map(|(k, v)| (k.as_str().len() + v.len()) as u64 + HEADER_OVERHEAD)
             .sum();
         let mirror = self.mirror.as_ref().map_or(0, |m| m.weight() as u64);
-        self.body.len() as u64 + mirror + headers
+        let body = self.body.in_memory().map_or(0, |b| b.len() as u64);
+        body + mirror + headers
     }
 }
 
@@ -228,12 +281,16 @@ impl CachedObjectTemplate {
     /// The object with `body` (and its mirror, if any). The header values are copied out of
     /// whatever buffer they were parsed from (see `detached`); the origin's `Age` is read from
     /// them.
-    pub fn into_object(self, body: Bytes, mirror: Option<Arc<Mirror>>) -> CachedObject {
+    pub fn into_object(
+        self,
+        body: impl Into<StoredBody>,
+        mirror: Option<Arc<Mirror>>,
+    ) -> CachedObject {
         CachedObject {
             origin_age: super::ttl::origin_age(&self.headers),
             status: self.status,
             headers: detached(&self.headers),
-            body,
+            body: body.into(),
             mirror,
             stored_at: self.stored_at,
             ttl: self.ttl,
@@ -392,8 +449,12 @@ pub struct Growing {
     /// The announced length.
     len: u64,
     state: Mutex<GrowState>,
-    /// Bumped whenever bytes arrive or the body ends, to wake readers.
-    arrived: watch::Sender<u64>,
+    /// Bumped whenever bytes arrive or the body ends, to wake readers. For a body written to
+    /// a file ([`DiskFill`]) it is the number of bytes in the file.
+    arrived: Arc<watch::Sender<u64>>,
+    /// The file a disk fill writes the body to and where the body starts in it, from which
+    /// readers read it (`buf` is unused).
+    file: Option<(Arc<std::fs::File>, u64)>,
 }
 
 impl fmt::Debug for Growing {
@@ -524,20 +585,30 @@ impl FillStream {
 
     async fn next(&mut self) -> Option<Result<Bytes, FillBrokeOff>> {
         loop {
-            self.rx.borrow_and_update();
+            let on_disk = *self.rx.borrow_and_update();
+            let mut from_file = None;
             {
                 let st = lock(&self.growing.state);
-                let have = st
-                    .whole
-                    .as_ref()
-                    .map_or(st.buf.len() as u64, |b| b.len() as u64);
+                let have = match (&self.growing.file, &st.whole) {
+                    (Some(_), _) if st.end == End::Complete => self.growing.len,
+                    (Some(_), _) => on_disk,
+                    (None, Some(whole)) => whole.len() as u64,
+                    (None, None) => st.buf.len() as u64,
+                };
                 // The last byte waits until the object is handed over, as the leader's does.
                 let limit = if st.end == End::Complete {
                     have
                 } else {
                     have.min(self.growing.len.saturating_sub(1))
                 };
-                if self.offset < limit {
+                if self.offset < limit
+                    && let Some((file, body_offset)) = &self.growing.file
+                {
+                    let n = usize::try_from(limit - self.offset)
+                        .unwrap_or(STREAM_FRAME)
+                        .min(STREAM_FRAME);
+                    from_file = Some((Arc::clone(file), body_offset + self.offset, n));
+                } else if self.offset < limit {
                     let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
                     let end = usize::try_from(limit)
                         .unwrap_or(usize::MAX)
@@ -549,11 +620,29 @@ impl FillStream {
                     self.offset = end as u64;
                     return Some(Ok(chunk));
                 }
-                match st.end {
-                    End::Complete => return None,
-                    End::Failed | End::Cancelled => return Some(Err(FillBrokeOff)),
-                    End::Open => {}
+                if from_file.is_none() {
+                    match st.end {
+                        End::Complete => return None,
+                        End::Failed | End::Cancelled => return Some(Err(FillBrokeOff)),
+                        End::Open => {}
+                    }
                 }
+            }
+            if let Some((file, at, n)) = from_file {
+                // Written already: read on a blocking thread, never on the event loop.
+                let read = tokio::task::spawn_blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    let mut buf = vec![0u8; n];
+                    file.read_exact_at(&mut buf, at).map(|()| Bytes::from(buf))
+                })
+                .await;
+                return match read {
+                    Ok(Ok(chunk)) => {
+                        self.offset += n as u64;
+                        Some(Ok(chunk))
+                    }
+                    _ => Some(Err(FillBrokeOff)),
+                };
             }
             // The sender lives in `growing`, which this reader holds: `changed` cannot fail.
             let _ = self.rx.changed().await;
@@ -747,10 +836,17 @@ impl FillGuard {
 
     /// Stores `obj` (unless the distribution was invalidated since the fill began) and hands it
     /// to every follower.
-    pub async fn complete(mut self, obj: Arc<CachedObject>) {
+    pub async fn complete(self, obj: Arc<CachedObject>) {
+        self.complete_in(obj, false).await;
+    }
+
+    /// [`FillGuard::complete`], for an object whose file the disk tier has committed already
+    /// when `on_disk`.
+    async fn complete_in(mut self, obj: Arc<CachedObject>, on_disk: bool) {
         {
             let _shared = self.inner.gate.read().await;
             if self.inner.generation(self.key.dist_id()) == self.generation
+                && !on_disk
                 && let Some(disk) = &self.inner.disk
             {
                 disk.store(
@@ -759,8 +855,14 @@ impl FillGuard {
                     disk.generation(self.key.dist_id()),
                 );
             }
-            // Objects above the memory tier's bound are stored on disk only.
-            let fits = obj.body.len() as u64 <= self.inner.memory_max_object_size();
+            // Objects above the memory tier's bound are stored on disk only, as are bodies that
+            // stay in their file.
+            let fits = obj.body.in_memory().is_some()
+                && obj.body.len() <= self.inner.memory_max_object_size();
+            if on_disk && self.inner.generation(self.key.dist_id()) == self.generation {
+                bump(&self.inner.counters.stored);
+                self.inner.unmark(&self.key);
+            }
             if fits && self.inner.generation(self.key.dist_id()) == self.generation {
                 let weight = u64::from(weigh(&self.key, &obj));
                 self.inner
@@ -983,7 +1085,7 @@ impl Cache {
                 self.inner
                     .counters
                     .memory_hit_bytes
-                    .fetch_add(obj.body.len() as u64, Ordering::Relaxed);
+                    .fetch_add(obj.body.len(), Ordering::Relaxed);
                 Some(obj)
             }
             None => self.lookup_disk(key, now).await,
@@ -1170,14 +1272,41 @@ impl Cache {
         // Read before the disk index: an invalidation removes disk entries before it moves the
         // generation on, so an object found here is either still valid or refused below.
         let generation = inner.generation(key.dist_id());
-        let obj = disk.load(key, now, inner.mirrors).await?;
-        if obj.body.len() as u64 <= inner.memory_max_object_size() {
-            let _shared = inner.gate.read().await;
-            if inner.generation(key.dist_id()) == generation {
-                inner.store.insert(key.clone(), Arc::clone(&obj)).await;
+        let (obj, again) = disk.load(key, now, inner.mirrors).await?;
+        if obj.body.len() > inner.memory_max_object_size() {
+            return Some(obj);
+        }
+        match &obj.body {
+            // Read whole with its head (a small body): promoted at once.
+            StoredBody::Memory(_) => self.promote(key, Arc::clone(&obj), generation).await,
+            // Served from its file; promoted in the background on its second hit within a
+            // CLOCK round, so that a hit never waits for a whole-object read.
+            StoredBody::Disk(_) if again => {
+                let cache = self.clone();
+                let key = key.clone();
+                let from = Arc::clone(&obj);
+                tokio::spawn(async move {
+                    let Some(disk) = &cache.inner.disk else {
+                        return;
+                    };
+                    if let Some(read) = disk.promoted(&from, cache.inner.mirrors).await {
+                        cache.promote(&key, Arc::new(read), generation).await;
+                    }
+                });
             }
+            StoredBody::Disk(_) => {}
         }
         Some(obj)
+    }
+
+    /// Inserts `obj`, read back from the disk tier, into the memory tier, unless an
+    /// invalidation came after `generation` was read.
+    async fn promote(&self, key: &CacheKey, obj: Arc<CachedObject>, generation: u64) {
+        let inner = &self.inner;
+        let _shared = inner.gate.read().await;
+        if inner.generation(key.dist_id()) == generation {
+            inner.store.insert(key.clone(), obj).await;
+        }
     }
 
     /// Removes the disk entries of `dist_id` matching `paths` that were written before
@@ -1221,7 +1350,45 @@ struct Filling {
     /// The body so far, shared with followers that stream it (a collapsible fill of known
     /// length); `buf` is then unused.
     shared: Option<Writer>,
+    /// The file the body is written to as it arrives: an object for the disk tier only
+    /// (above the memory tier's bound); `buf` is then unused, and `shared` reads the file.
+    disk: Option<DiskFill>,
     received: u64,
+}
+
+impl Filling {
+    /// Moves a fill of unknown length to a file ([`DiskTier::begin_fill`]) with the bytes
+    /// received so far; `false` when it cannot be (no disk tier, the file cannot be made, or
+    /// an invalidation came since the fill began): the fill is then abandoned.
+    fn move_to_disk(&mut self) -> bool {
+        let Some(disk) = self.guard.inner.disk.clone() else {
+            return false;
+        };
+        let Some(generation) = disk_generation(&self.guard, &disk) else {
+            return false;
+        };
+        let progress = Box::new(|_| {});
+        let Some(mut fill) =
+            disk.begin_fill(&self.guard.key, &self.template, None, generation, progress)
+        else {
+            return false;
+        };
+        let so_far = std::mem::take(&mut self.buf).freeze();
+        if !fill.send(so_far) {
+            return false;
+        }
+        self.disk = Some(fill);
+        true
+    }
+}
+
+/// The disk tier's generation for a fill of `guard` written to a file, or `None` when an
+/// invalidation came since the fill began. Read before the memory tier's (an invalidation
+/// moves the disk tier's first), so that an invalidation either shows here or discards the
+/// file when it is committed.
+fn disk_generation(guard: &FillGuard, disk: &DiskTier) -> Option<u64> {
+    let generation = disk.generation(guard.key.dist_id());
+    (guard.inner.generation(guard.key.dist_id()) == guard.generation).then_some(generation)
 }
 
 /// Initial capacity of a fill buffer when the origin sent no Content-Length.
@@ -1262,10 +1429,25 @@ impl Tee {
         if too_long {
             // Dropping the guard abandons the fill; the viewer still gets every byte.
             self.fill = None;
+        } else if let Some(disk) = fill.disk.as_mut() {
+            if !data.is_empty() && !disk.send(data.clone()) {
+                // The writer failed: nothing is stored.
+                self.fill = None;
+            }
         } else if !data.is_empty() {
             match &fill.shared {
                 Some(shared) => shared.push(data),
-                None => fill.buf.extend_from_slice(data),
+                None => {
+                    fill.buf.extend_from_slice(data);
+                    // A body without a length that outgrows the memory tier's bound goes on in
+                    // a file (the disk tier's bound is `limit` then).
+                    if self.expected.is_none()
+                        && fill.buf.len() as u64 > fill.guard.inner.memory_max_object_size()
+                        && !fill.move_to_disk()
+                    {
+                        self.fill = None;
+                    }
+                }
             }
         }
     }
@@ -1281,8 +1463,41 @@ impl Tee {
             template,
             buf,
             shared,
+            disk,
             ..
         } = fill;
+        if let Some(disk) = disk {
+            let mirrors = guard.inner.mirrors;
+            return Some(Box::pin(async move {
+                // Committed (synced, renamed, indexed) before the last byte goes out.
+                let body = match disk.finish().await {
+                    Committed::Stored(body) => body,
+                    Committed::NotStored => {
+                        // Nothing stored (waiting followers retry), but the body is whole in
+                        // the file: the followers streaming it get their last byte.
+                        drop(guard);
+                        if let Some(shared) = shared {
+                            shared.complete();
+                        }
+                        return;
+                    }
+                    // Dropping the guard and the shared body abandons the fill.
+                    Committed::Failed => return,
+                };
+                let token = if mirrors {
+                    body.file()
+                        .ok()
+                        .and_then(|(f, at)| Mirror::token(f.into(), at, body.len()))
+                } else {
+                    None
+                };
+                let obj = template.into_object(StoredBody::Disk(body), token);
+                guard.complete_in(Arc::new(obj), true).await;
+                if let Some(shared) = shared {
+                    shared.complete();
+                }
+            }));
+        }
         let body = match &shared {
             Some(shared) => shared.take_body(),
             None => exact_body(buf),
@@ -1326,6 +1541,12 @@ impl http_body::Body for Tee {
             ready!(fut.as_mut().poll(cx));
             this.completing = None;
             return Poll::Ready(this.held.take().map(Ok));
+        }
+        // A fill written to a file reads the origin no faster than the disk takes it.
+        if let Some(disk) = this.fill.as_mut().and_then(|f| f.disk.as_mut())
+            && !ready!(disk.poll_ready(cx))
+        {
+            this.fill = None;
         }
         match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
             Some(Ok(frame)) => {
@@ -1430,6 +1651,13 @@ pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: 
         guard.abandon();
         return body;
     }
+    // Above the memory tier's bound: written to a file as it arrives, never held whole.
+    if let Some(len) = expected
+        && len > guard.inner.memory_max_object_size()
+        && let Some(disk) = guard.inner.disk.clone()
+    {
+        return tee_to_disk(body, guard, template, limit, len, &disk);
+    }
     // Exactly the announced size (already checked against `limit`), so the buffer never
     // grows by doubling; without a length, start small and let it grow.
     let buf = BytesMut::with_capacity(
@@ -1447,7 +1675,8 @@ pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: 
                     end: End::Open,
                     readers: 0,
                 }),
-                arrived: watch::Sender::new(0),
+                arrived: Arc::new(watch::Sender::new(0)),
+                file: None,
             });
             guard.publish(&growing);
             (BytesMut::new(), Some(Writer(growing)))
@@ -1462,10 +1691,68 @@ pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: 
             template,
             buf,
             shared,
+            disk: None,
             received: 0,
         }),
         limit,
         expected,
+        completing: None,
+    })
+}
+
+/// [`tee`] for a body of `len` bytes above the memory tier's bound: written to a file as it
+/// arrives ([`DiskTier::begin_fill`]), from which collapsed followers stream it; stored on disk
+/// only. When the file cannot be made, the fill is abandoned (the body passes through).
+fn tee_to_disk(
+    body: Body,
+    guard: FillGuard,
+    template: CachedObjectTemplate,
+    limit: u64,
+    len: u64,
+    disk: &DiskTier,
+) -> Body {
+    let arrived = Arc::new(watch::Sender::new(0));
+    let progress = {
+        let arrived = Arc::clone(&arrived);
+        Box::new(move |n: u64| {
+            arrived.send_replace(n);
+        })
+    };
+    let Some(fill) = disk_generation(&guard, disk)
+        .and_then(|g| disk.begin_fill(&guard.key, &template, Some(len), g, progress))
+    else {
+        guard.abandon();
+        return body;
+    };
+    let shared = guard.tx.is_some().then(|| {
+        let growing = Arc::new(Growing {
+            head: template.clone(),
+            len,
+            state: Mutex::new(GrowState {
+                buf: BytesMut::new(),
+                whole: None,
+                end: End::Open,
+                readers: 0,
+            }),
+            arrived,
+            file: Some(fill.reader()),
+        });
+        guard.publish(&growing);
+        Writer(growing)
+    });
+    Body::new(Tee {
+        held: None,
+        inner: body,
+        fill: Some(Filling {
+            guard,
+            template,
+            buf: BytesMut::new(),
+            shared,
+            disk: Some(fill),
+            received: 0,
+        }),
+        limit,
+        expected: Some(len),
         completing: None,
     })
 }

@@ -30,7 +30,7 @@ fn object(body: &'static str, ttl: u64) -> Arc<CachedObject> {
     Arc::new(CachedObject {
         status: StatusCode::OK,
         headers: HeaderMap::new(),
-        body: Bytes::from_static(body.as_bytes()),
+        body: Bytes::from_static(body.as_bytes()).into(),
         mirror: None,
         stored_at: SystemTime::now(),
         ttl: Duration::from_secs(ttl),
@@ -585,10 +585,11 @@ async fn tee_stores_a_copy_not_the_origin_chunks() {
     let Lookup::Fresh(obj) = cache.lookup(&k, SystemTime::now()).await else {
         panic!("the object was not stored");
     };
-    assert_eq!(obj.body.len(), 8192);
-    assert!(obj.body.iter().all(|b| *b == 7));
+    let body = obj.body.in_memory().expect("in memory");
+    assert_eq!(body.len(), 8192);
+    assert!(body.iter().all(|b| *b == 7));
     let range = read_buffer.as_ptr() as usize..read_buffer.as_ptr() as usize + read_buffer.len();
-    assert!(!range.contains(&(obj.body.as_ptr() as usize)));
+    assert!(!range.contains(&(body.as_ptr() as usize)));
 }
 
 #[tokio::test]
@@ -607,7 +608,7 @@ async fn stored_objects_beyond_the_capacity_are_evicted_as_fills_complete() {
                 status: StatusCode::OK,
                 headers: HeaderMap::new(),
                 mirror: if mirrored { Mirror::of(&body) } else { None },
-                body,
+                body: body.into(),
                 stored_at: SystemTime::now(),
                 ttl: Duration::from_secs(60),
                 origin_age: Duration::ZERO,

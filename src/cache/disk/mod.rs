@@ -3,24 +3,38 @@
 //!
 //! - **What goes to disk.** Every object the memory tier stores is also written to disk, in
 //!   the background, by one writer thread (write-through, so the hot objects survive a restart
-//!   too); objects above the memory tier's bound (an eighth of `--cache-size`) but within a
-//!   quarter of the disk size ([`DiskTier::max_object_size`]) are stored on disk only. Writes
-//!   are dropped (and counted) while [`MAX_QUEUED`] bytes of bodies wait for the writer (one
-//!   larger object is taken when nothing waits), so a burst of fills holds bounded memory.
-//! - **Finding and promoting.** The index maps each key to its file. A memory miss that the
-//!   index knows is read back on a blocking thread (never on an event loop), checked, and
-//!   promoted into the memory tier, whose own admission (moka's TinyLFU) decides whether it
-//!   stays. A promoted object's `sendfile` mirror is the cache file itself (from the body's
-//!   offset), so it costs no memfd copy.
+//!   too); writes are dropped (and counted) while [`MAX_QUEUED`] bytes of bodies wait for the
+//!   writer (one larger object is taken when nothing waits), so a burst of fills holds bounded
+//!   memory. Objects above the memory tier's bound (an eighth of `--cache-size`) but within a
+//!   quarter of the disk size ([`DiskTier::max_object_size`]) are stored on disk only, and
+//!   never held whole in memory: their fill is written to a file as it arrives
+//!   ([`DiskTier::begin_fill`], [`stream`]), while the first viewer and the collapsed followers
+//!   (who read the part already written from the file) are served.
+//! - **Finding and serving.** The index maps each key to its file. A memory miss that the
+//!   index knows opens the file on a blocking thread (never on an event loop) and checks its
+//!   head, length, trailer and key. A body up to [`INLINE_BODY`] is read and checked with it
+//!   and promoted into the memory tier at once. A larger body is not read: it is sent from the
+//!   file ([`DiskBody`]: `sendfile` on plain-TCP HTTP/1, chunked reads on a blocking thread
+//!   otherwise; a range is an offset into the file). Its checksum is verified once: by the
+//!   writer, which computed it while writing, or, for the files found at start, on the first
+//!   hit (read in chunks), before anything is sent; the index entry is then marked verified.
+//!   A body that fits the memory tier is promoted on its second hit within a CLOCK round (its
+//!   reference bit already set), read in the background ([`DiskTier::promoted`], at most a few
+//!   at once), so that a hit never waits for a whole-object read; the memory tier's own
+//!   admission (moka's TinyLFU) decides whether it stays. A promoted object's `sendfile`
+//!   mirror is the cache file itself (from the body's offset), so it costs no memfd copy.
 //! - **Eviction.** CLOCK (FIFO with one reference bit, the second-chance core of S3-FIFO): a
 //!   hit sets the bit; when room is needed the oldest file is evicted unless its bit is set,
 //!   in which case the bit is cleared and it goes to the back of the queue.
 //! - **Crash safety.** A file is written under `tmp/`, then `fdatasync`ed, then renamed into
 //!   `objects/`: a name in `objects/` always stands for a whole file. Each file carries a
 //!   checksummed head and a trailer written last ([`format`](mod@format)); the index load refuses (and
-//!   deletes) files whose head, length or trailer do not match, and every read checks the
-//!   body's CRC-32 before the object is served. The directory is not fsynced per file: a crash
-//!   can lose the last renames (a miss later), never tear an object.
+//!   deletes) files whose head, length or trailer do not match, and a body's CRC-32 is checked
+//!   before it is first served (see above): a file that fails is deleted and the request is a
+//!   miss. A fill written as it arrives lives under `tmp/` until it is whole, synced and
+//!   renamed; `tmp/` is emptied at start. The directory is not fsynced per file: a crash can
+//!   lose the last renames (a miss later), never tear an object. Committed files are never
+//!   written again (bodies in them are sent while the index may already have dropped them).
 //! - **Invalidation.** [`DiskTier::invalidate`] removes matching entries from the index at once
 //!   (their files are deleted by the writer thread), and a per-distribution generation keeps a
 //!   write queued before it from landing afterwards. Invalidations made while the edge was
@@ -33,6 +47,9 @@
 //! One edge per directory: two processes sharing one would evict each other's files.
 
 pub mod format;
+pub mod stream;
+
+pub use stream::{Committed, DiskBody, DiskFill};
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
@@ -47,7 +64,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 
 use super::key::CacheKey;
-use super::store::CachedObject;
+use super::store::{CachedObject, CachedObjectTemplate, StoredBody};
 use super::ttl::StaleWindows;
 use crate::sendfile::{MIN_BODY, Mirror};
 
@@ -59,6 +76,11 @@ pub const MAX_OBJECT_DIVISOR: u64 = 4;
 pub const MAX_QUEUED: u64 = 64 << 20;
 /// Bytes the index is reckoned to spend per entry beyond its key and path (for metrics).
 const ENTRY_OVERHEAD: u64 = 160;
+/// Bodies up to this size are read whole (and checked) on a disk hit, with the head; larger
+/// ones are sent from the file ([`DiskBody`]).
+pub const INLINE_BODY: u64 = 64 * 1024;
+/// Promotions into the memory tier under way at once, at most; beyond, a hit is not promoted.
+pub const PROMOTING: u64 = 4;
 
 /// Why the disk tier could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +171,8 @@ struct Entry {
     ttl: Duration,
     keep: Duration,
     referenced: bool,
+    /// The body's checksum was checked since the edge started (or the file was written by it).
+    verified: bool,
 }
 
 impl Entry {
@@ -249,6 +273,15 @@ struct Inner {
     writes_off: AtomicBool,
     last_error_log: Mutex<Option<Instant>>,
     counters: Counters,
+    /// Promotions into the memory tier under way.
+    promoting: AtomicU64,
+}
+
+/// A new file id (file names are ids in hex).
+fn next_id() -> u64 {
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    NEXT.get_or_init(|| AtomicU64::new(fastrand::u64(..) >> 8))
+        .fetch_add(1, Ordering::Relaxed)
 }
 
 /// The disk tier. Cheap to clone; clones share everything.
@@ -311,6 +344,7 @@ impl DiskTier {
             writes_off: AtomicBool::new(false),
             last_error_log: Mutex::new(None),
             counters: Counters::default(),
+            promoting: AtomicU64::new(0),
         });
         add(&inner.counters.corrupt, corrupt);
         // A smaller size than last time: evict down to it.
@@ -367,10 +401,11 @@ impl DiskTier {
     /// Dropped (and counted) when too large, when writes are off, or when the queue is full.
     pub fn store(&self, key: &CacheKey, obj: Arc<CachedObject>, generation: u64) {
         let inner = &self.inner;
-        let size = obj.body.len() as u64;
-        if size > self.max_object_size() {
+        if obj.body.len() > self.max_object_size() {
             return;
         }
+        // What the queue holds in memory: nothing for a body that is in a file already.
+        let size = obj.body.in_memory().map_or(0, |b| b.len() as u64);
         let queued = inner.queued.load(Ordering::Relaxed);
         if inner.writes_off.load(Ordering::Relaxed) || (queued > 0 && queued + size > MAX_QUEUED) {
             add(&inner.counters.writes_dropped, 1);
@@ -392,23 +427,28 @@ impl DiskTier {
         }
     }
 
-    /// Looks `key` up at `now` and reads its object back (on a blocking thread), checking it
-    /// whole; the object's mirror is the cache file when `mirrors` is on. `None` when it is not
-    /// on disk, no longer held, or damaged (then it is removed).
+    /// Looks `key` up at `now` and opens its object (on a blocking thread): a body up to
+    /// [`INLINE_BODY`] is read and checked with the head; a larger one stays in the file
+    /// ([`StoredBody::Disk`], sent from it), its checksum verified once, on its first hit since
+    /// the edge started (a file this edge wrote is verified already). The object's mirror is
+    /// the cache file when `mirrors` is on (a token for a body in the file). `None` when it is
+    /// not on disk, no longer held, or damaged (then it is removed). The flag says whether the
+    /// object was hit before within the current CLOCK round (the promotion rule, see
+    /// [`DiskTier::promoted`]).
     pub async fn load(
         &self,
         key: &CacheKey,
         now: SystemTime,
         mirrors: bool,
-    ) -> Option<Arc<CachedObject>> {
+    ) -> Option<(Arc<CachedObject>, bool)> {
         let inner = &self.inner;
-        let entry = {
+        let (entry, again) = {
             let mut index = lock(&inner.index);
             if let Some(obj) = index.pending.get(key) {
                 let obj = obj.is_held(now).then(|| Arc::clone(obj))?;
                 add(&inner.counters.hits, 1);
-                add(&inner.counters.hit_bytes, obj.body.len() as u64);
-                return Some(obj);
+                add(&inner.counters.hit_bytes, obj.body.len());
+                return Some((obj, false));
             }
             let e = index.map.get_mut(key.as_bytes())?;
             if !e.held(now) {
@@ -418,19 +458,27 @@ impl DiskTier {
                 inner.send(Job::Unlink(vec![id]));
                 return None;
             }
+            let again = e.referenced;
             e.referenced = true;
-            e.clone()
+            (e.clone(), again)
         };
         let id = entry.id;
+        let verified = entry.verified;
         let path = inner.objects.join(file_name(id));
         let want = Bytes::copy_from_slice(key.as_bytes());
         let read =
-            tokio::task::spawn_blocking(move || read_object(&path, &entry, &want, mirrors)).await;
+            tokio::task::spawn_blocking(move || open_object(&path, &entry, &want, mirrors)).await;
         match read {
             Ok(Ok(obj)) => {
+                if !verified
+                    && let Some(e) = lock(&inner.index).map.get_mut(key.as_bytes())
+                    && e.id == id
+                {
+                    e.verified = true;
+                }
                 add(&inner.counters.hits, 1);
-                add(&inner.counters.hit_bytes, obj.body.len() as u64);
-                Some(Arc::new(obj))
+                add(&inner.counters.hit_bytes, obj.body.len());
+                Some((Arc::new(obj), again))
             }
             Ok(Err(error)) => {
                 // Removed, or damaged: either way it is gone from the index.
@@ -445,6 +493,122 @@ impl DiskTier {
             }
             Err(_) => None,
         }
+    }
+
+    /// `obj` (an object [`DiskTier::load`] left in its file) read into memory, to be promoted
+    /// into the memory tier: `None` when it is in memory already, when [`PROMOTING`]
+    /// promotions are under way, or when the read fails. Its mirror is the cache file when
+    /// `mirrors` is on.
+    pub async fn promoted(&self, obj: &CachedObject, mirrors: bool) -> Option<CachedObject> {
+        let StoredBody::Disk(body) = &obj.body else {
+            return None;
+        };
+        let promoting = &self.inner.promoting;
+        if promoting.fetch_add(1, Ordering::Relaxed) >= PROMOTING {
+            promoting.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let body = Arc::clone(body);
+        let read = tokio::task::spawn_blocking(move || {
+            let bytes = body.read_all()?;
+            let (file, offset) = body.file()?;
+            let mirror = if mirrors {
+                Mirror::of_file(file.into(), offset, &bytes)
+            } else {
+                None
+            };
+            let bytes = mirror.as_ref().map_or(bytes, Mirror::pinned_body);
+            Ok::<_, io::Error>((bytes, mirror))
+        })
+        .await;
+        promoting.fetch_sub(1, Ordering::Relaxed);
+        let (bytes, mirror) = read.ok()?.ok()?;
+        Some(CachedObject {
+            status: obj.status,
+            headers: obj.headers.clone(),
+            body: StoredBody::Memory(bytes),
+            mirror,
+            stored_at: obj.stored_at,
+            ttl: obj.ttl,
+            origin_age: obj.origin_age,
+            stale: obj.stale,
+            keep: obj.keep,
+            error_cached_until: AtomicU64::new(obj.error_cached_until.load(Ordering::Relaxed)),
+            annex: OnceLock::new(),
+        })
+    }
+
+    /// Starts writing a fill of `key` to a file as it arrives (see [`stream`]): the object
+    /// will have `template`'s head and, when known, `len` bytes; `generation` is
+    /// [`DiskTier::generation`] read when the fill began, so that an invalidation in between
+    /// discards it. `progress` is told how many body bytes are in the file after each write.
+    /// `None` when writes are off or the temporary file cannot be made (the fill then stores
+    /// nothing).
+    pub fn begin_fill(
+        &self,
+        key: &CacheKey,
+        template: &CachedObjectTemplate,
+        len: Option<u64>,
+        generation: u64,
+        progress: Box<dyn Fn(u64) + Send>,
+    ) -> Option<DiskFill> {
+        let inner = &self.inner;
+        if inner.writes_off.load(Ordering::Relaxed)
+            || len.is_some_and(|l| l > self.max_object_size())
+        {
+            add(&inner.counters.writes_dropped, 1);
+            return None;
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let id = next_id();
+        let tmp = inner.tmp.join(file_name(id));
+        let opened = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|f| Ok((f.try_clone()?, f)));
+        let (file, reader) = match opened {
+            Ok(pair) => pair,
+            Err(error) => {
+                add(&inner.counters.write_errors, 1);
+                inner.failed_write(&error);
+                return None;
+            }
+        };
+        let head = format::Head {
+            key: key.as_bytes().to_vec(),
+            dist_id: key.dist_id().to_owned(),
+            path_and_query: key.path_and_query().to_owned(),
+            status: template.status,
+            stored_at: template.stored_at,
+            written_at: SystemTime::now(),
+            ttl: template.ttl,
+            origin_age: super::ttl::origin_age(&template.headers),
+            while_revalidate: template.stale.while_revalidate,
+            if_error: template.stale.if_error,
+            keep: template.keep,
+            body_len: len.unwrap_or(0),
+            headers: template.headers.clone(),
+        };
+        // The head is written again at the end with the same length (its fields are fixed-size
+        // but for the strings, which do not change).
+        let placeholder = format::encode_head(&head);
+        let body_offset = placeholder.len() as u64;
+        let (tx, rx) = tokio::sync::mpsc::channel(stream::FILL_QUEUE);
+        let worker = Arc::clone(inner);
+        let fill = FileFill {
+            placeholder,
+            file,
+            tmp: tmp.clone(),
+            id,
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            head,
+            len,
+            generation,
+        };
+        runtime.spawn_blocking(move || worker.run_fill(fill, rx, progress));
+        Some(DiskFill::new(tx, reader, body_offset, tmp))
     }
 
     /// Removes every entry of `dist_id` whose path and query `matches`, written before
@@ -557,8 +721,6 @@ impl Inner {
 
     /// The writer thread: writes, deletions and flushes, in order.
     fn run(self: Arc<Self>, rx: mpsc::Receiver<Job>) {
-        static NEXT: OnceLock<AtomicU64> = OnceLock::new();
-        let next = NEXT.get_or_init(|| AtomicU64::new(fastrand::u64(..) >> 8));
         while let Ok(job) = rx.recv() {
             match job {
                 Job::Write {
@@ -566,8 +728,8 @@ impl Inner {
                     obj,
                     generation,
                 } => {
-                    let size = obj.body.len() as u64;
-                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    let size = obj.body.in_memory().map_or(0, |b| b.len() as u64);
+                    let id = next_id();
                     self.write(&key, &obj, generation, id);
                     // Committed (or failed): no longer found among the pending ones.
                     let mut index = lock(&self.index);
@@ -625,7 +787,7 @@ impl Inner {
             while_revalidate: obj.stale.while_revalidate,
             if_error: obj.stale.if_error,
             keep: obj.keep,
-            body_len: obj.body.len() as u64,
+            body_len: obj.body.len(),
             headers: obj.headers.clone(),
         };
         let head_bytes = format::encode_head(&head);
@@ -645,22 +807,7 @@ impl Inner {
         if let Err(error) = result {
             let _ = fs::remove_file(&tmp);
             add(&self.counters.write_errors, 1);
-            let off = matches!(
-                error.kind(),
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
-            );
-            if off {
-                self.writes_off.store(true, Ordering::Relaxed);
-                self.log_error(
-                    "disk cache writes turned off (the edge goes on with the memory cache and the objects already on disk)",
-                    &error,
-                );
-            } else {
-                self.log_error(
-                    "a disk cache write failed; the object stays in memory only",
-                    &error,
-                );
-            }
+            self.failed_write(&error);
             return;
         }
         let entry = Entry {
@@ -674,40 +821,210 @@ impl Inner {
             ttl: head.ttl,
             keep: head.keep,
             referenced: false,
+            verified: true,
         };
-        let stale = {
+        self.enter(Bytes::copy_from_slice(key.as_bytes()), entry, generation);
+    }
+
+    /// Logs a failed write; a permission or read-only error turns writes off.
+    fn failed_write(&self, error: &io::Error) {
+        let off = matches!(
+            error.kind(),
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+        );
+        if off {
+            self.writes_off.store(true, Ordering::Relaxed);
+            self.log_error(
+                "disk cache writes turned off (the edge goes on with the memory cache and the objects already on disk)",
+                error,
+            );
+        } else {
+            self.log_error(
+                "a disk cache write failed; the object stays in memory only",
+                error,
+            );
+        }
+    }
+
+    /// Enters a committed file in the index, unless `generation` is no longer the
+    /// distribution's (invalidated meanwhile: the file is deleted). Returns whether it was.
+    fn enter(&self, key: Bytes, entry: Entry, generation: u64) -> bool {
+        let id = entry.id;
+        let file_len = entry.file_len;
+        let dist = Arc::clone(&entry.dist);
+        let (entered, stale) = {
             let mut index = lock(&self.index);
-            if index.generation(key.dist_id()) == generation {
-                index
-                    .insert(Bytes::copy_from_slice(key.as_bytes()), entry)
-                    .map(|old| old.id)
+            if index.generation(&dist) == generation {
+                (true, index.insert(key, entry).map(|old| old.id))
             } else {
-                // Invalidated while it was queued.
-                Some(id)
+                (false, Some(id))
             }
         };
         if let Some(old) = stale {
             let _ = fs::remove_file(self.objects.join(file_name(old)));
         }
-        add(&self.counters.writes, 1);
-        add(&self.counters.write_bytes, file_len);
+        if entered {
+            add(&self.counters.writes, 1);
+            add(&self.counters.write_bytes, file_len);
+        }
+        entered
+    }
+
+    /// The task of a [`DiskFill`] (see [`stream`]): writes the chunks as they come, then
+    /// commits the file on [`stream::FillMsg::Finish`]; deletes it when the fill ends any
+    /// other way.
+    fn run_fill(
+        &self,
+        mut fill: FileFill,
+        mut rx: tokio::sync::mpsc::Receiver<stream::FillMsg>,
+        progress: Box<dyn Fn(u64) + Send>,
+    ) {
+        let placeholder = std::mem::take(&mut fill.placeholder);
+        let body_offset = placeholder.len() as u64;
+        if let Some(len) = fill.len {
+            self.make_room(body_offset + len + format::TRAILER_LEN);
+        }
+        let mut crc = flate2::Crc::new();
+        let mut written: u64 = 0;
+        let mut received = || -> io::Result<Option<tokio::sync::oneshot::Sender<_>>> {
+            fill.file.write_all_at(&placeholder, 0)?;
+            while let Some(msg) = rx.blocking_recv() {
+                match msg {
+                    stream::FillMsg::Data(bytes) => {
+                        fill.file.write_all_at(&bytes, body_offset + written)?;
+                        crc.update(&bytes);
+                        written += bytes.len() as u64;
+                        if written > self.capacity / MAX_OBJECT_DIVISOR {
+                            return Err(io::Error::other("the body outgrew the disk tier's bound"));
+                        }
+                        progress(written);
+                    }
+                    stream::FillMsg::Finish(reply) => return Ok(Some(reply)),
+                }
+            }
+            Ok(None)
+        };
+        let outcome = received();
+        rx.close();
+        let reply = match outcome {
+            Ok(Some(reply)) => reply,
+            // Abandoned: a short body, an origin error, a cancelled fill.
+            Ok(None) => {
+                let _ = fs::remove_file(&fill.tmp);
+                return;
+            }
+            Err(error) => {
+                let _ = fs::remove_file(&fill.tmp);
+                add(&self.counters.write_errors, 1);
+                self.failed_write(&error);
+                return;
+            }
+        };
+        let committed = self.commit_fill(fill, body_offset, written, crc.sum());
+        let _ = reply.send(committed);
+    }
+
+    /// Ends a [`FileFill`] of `written` body bytes with checksum `sum`: trailer, real head,
+    /// `fdatasync`, rename, index.
+    fn commit_fill(
+        &self,
+        mut fill: FileFill,
+        body_offset: u64,
+        written: u64,
+        sum: u32,
+    ) -> Committed {
+        if fill.len.is_some_and(|l| l != written) {
+            let _ = fs::remove_file(&fill.tmp);
+            return Committed::Failed;
+        }
+        fill.head.body_len = written;
+        fill.head.written_at = SystemTime::now();
+        let head_bytes = format::encode_head(&fill.head);
+        let file_len = body_offset + written + format::TRAILER_LEN;
+        let done = self.objects.join(file_name(fill.id));
+        let result = (|| {
+            if head_bytes.len() as u64 != body_offset {
+                return Err(io::Error::other("a cache file's head changed length"));
+            }
+            fill.file
+                .write_all_at(&format::trailer(sum, written), body_offset + written)?;
+            fill.file.write_all_at(&head_bytes, 0)?;
+            fill.file.sync_data()?;
+            self.make_room(file_len);
+            fs::rename(&fill.tmp, &done)
+        })();
+        if let Err(error) = result {
+            let _ = fs::remove_file(&fill.tmp);
+            add(&self.counters.write_errors, 1);
+            self.failed_write(&error);
+            return Committed::NotStored;
+        }
+        let entry = Entry {
+            id: fill.id,
+            file_len,
+            body_offset,
+            dist: Arc::from(fill.head.dist_id.as_str()),
+            path_and_query: std::mem::take(&mut fill.head.path_and_query).into_boxed_str(),
+            written_at: fill.head.written_at,
+            stored_at: fill.head.stored_at,
+            ttl: fill.head.ttl,
+            keep: fill.head.keep,
+            referenced: false,
+            verified: true,
+        };
+        if !self.enter(fill.key, entry, fill.generation) {
+            return Committed::NotStored;
+        }
+        Committed::Stored(Arc::new(DiskBody::new(fill.file, body_offset, written)))
     }
 }
 
-/// Writes `head`, `body` and the trailer to `tmp`, syncs the data and renames it to `done`.
-fn write_file(tmp: &Path, head: &[u8], body: &[u8], done: &Path) -> io::Result<()> {
+/// A fill being written by [`Inner::run_fill`].
+struct FileFill {
+    /// The head written first (the real one replaces it at the end).
+    placeholder: Vec<u8>,
+    file: File,
+    tmp: PathBuf,
+    id: u64,
+    key: Bytes,
+    head: format::Head,
+    len: Option<u64>,
+    generation: u64,
+}
+
+/// Writes `head`, `body` and the trailer to `tmp`, syncs the data and renames it to `done`. A
+/// body in a file (an object refreshed by a 304) is copied from it chunk by chunk.
+fn write_file(tmp: &Path, head: &[u8], body: &StoredBody, done: &Path) -> io::Result<()> {
     let mut f = File::create(tmp)?;
     f.write_all(head)?;
-    f.write_all(body)?;
-    f.write_all(&format::trailer(format::crc(body), body.len() as u64))?;
+    let sum = match body {
+        StoredBody::Memory(bytes) => {
+            f.write_all(bytes)?;
+            format::crc(bytes)
+        }
+        StoredBody::Disk(file) => {
+            let mut c = flate2::Crc::new();
+            file.each_chunk(|b| {
+                c.update(b);
+                f.write_all(b)
+            })?;
+            c.sum()
+        }
+    };
+    f.write_all(&format::trailer(sum, body.len()))?;
     f.sync_data()?;
     drop(f);
     fs::rename(tmp, done)
 }
 
 /// Reads a file's head and checks its length and trailer (not the body).
-fn read_entry(path: &Path) -> Result<(format::Head, Entry), DiskError> {
-    let f = File::open(path)?;
+fn read_entry(path: &Path) -> Result<(format::Head, Entry, u32), DiskError> {
+    read_entry_of(&File::open(path)?, path)
+}
+
+/// [`read_entry`] of the open file `f` at `path`; also returns the body's checksum from the
+/// trailer.
+fn read_entry_of(f: &File, path: &Path) -> Result<(format::Head, Entry, u32), DiskError> {
     let file_len = f.metadata()?.len();
     let mut prefix = [0u8; format::PREFIX_LEN as usize];
     f.read_exact_at(&mut prefix, 0)?;
@@ -721,7 +1038,7 @@ fn read_entry(path: &Path) -> Result<(format::Head, Entry), DiskError> {
     }
     let mut trailer = [0u8; format::TRAILER_LEN as usize];
     f.read_exact_at(&mut trailer, body_offset + head.body_len)?;
-    format::check_trailer(&trailer, head.body_len)?;
+    let sum = format::check_trailer(&trailer, head.body_len)?;
     let id = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -738,39 +1055,53 @@ fn read_entry(path: &Path) -> Result<(format::Head, Entry), DiskError> {
         ttl: head.ttl,
         keep: head.keep,
         referenced: false,
+        verified: false,
     };
-    Ok((head, entry))
+    Ok((head, entry, sum))
 }
 
-/// Reads an object back whole and checks it: head, length, trailer, key and body checksum.
-fn read_object(
+/// Opens an object for a hit (see [`DiskTier::load`]): head, length, trailer and key are
+/// checked; a body up to [`INLINE_BODY`] is read and its checksum checked; a larger one stays
+/// in the file, its checksum checked (read in chunks) unless the entry is verified.
+fn open_object(
     path: &Path,
     entry: &Entry,
     key: &[u8],
     mirrors: bool,
 ) -> Result<CachedObject, DiskError> {
-    let (head, e) = read_entry(path)?;
+    let f = File::open(path)?;
+    let (head, e, sum) = read_entry_of(&f, path)?;
     if head.key != key || e.file_len != entry.file_len {
         return Err(DiskError::WrongKey);
     }
-    let f = File::open(path)?;
-    let mut body = vec![0u8; usize::try_from(head.body_len).unwrap_or(usize::MAX)];
-    f.read_exact_at(&mut body, e.body_offset)?;
-    let mut trailer = [0u8; format::TRAILER_LEN as usize];
-    f.read_exact_at(&mut trailer, e.body_offset + head.body_len)?;
-    let sum = format::check_trailer(&trailer, head.body_len)?;
-    if format::crc(&body) != sum {
-        return Err(format::FormatError::BodyChecksum.into());
-    }
-    let body = Bytes::from(body);
-    let mirror = if mirrors && body.len() >= MIN_BODY {
-        Mirror::of_file(f.into(), e.body_offset, &body)
+    let disk = DiskBody::new(f, e.body_offset, head.body_len);
+    let (body, mirror) = if head.body_len <= INLINE_BODY {
+        let bytes = disk.read_all()?;
+        if format::crc(&bytes) != sum {
+            return Err(format::FormatError::BodyChecksum.into());
+        }
+        let mirror = if mirrors && bytes.len() >= MIN_BODY {
+            let (file, offset) = disk.file()?;
+            Mirror::of_file(file.into(), offset, &bytes)
+        } else {
+            None
+        };
+        // The body keeps its mirror alive while any part of it is being sent, even when the
+        // object itself is not kept.
+        let bytes = mirror.as_ref().map_or(bytes, Mirror::pinned_body);
+        (StoredBody::Memory(bytes), mirror)
     } else {
-        None
+        if !entry.verified && disk.crc()? != sum {
+            return Err(format::FormatError::BodyChecksum.into());
+        }
+        let token = if mirrors {
+            let (file, offset) = disk.file()?;
+            Mirror::token(file.into(), offset, head.body_len)
+        } else {
+            None
+        };
+        (StoredBody::Disk(Arc::new(disk)), token)
     };
-    // The body keeps its mirror alive while any part of it is being sent, even when the object
-    // itself is not kept (above the memory tier's bound).
-    let body = mirror.as_ref().map_or(body, Mirror::pinned_body);
     Ok(CachedObject {
         status: head.status,
         headers: head.headers,
@@ -806,7 +1137,7 @@ fn load_index(objects: &Path, now: SystemTime) -> io::Result<(Index, u64)> {
                     let mut refused = 0;
                     for p in part {
                         match read_entry(p) {
-                            Ok((head, entry)) if entry.held(now) => {
+                            Ok((head, entry, _)) if entry.held(now) => {
                                 ok.push((Bytes::from(head.key), entry));
                             }
                             Ok(_) => {
@@ -868,7 +1199,7 @@ mod tests {
         Arc::new(CachedObject {
             status: StatusCode::OK,
             headers,
-            body: Bytes::copy_from_slice(body),
+            body: Bytes::copy_from_slice(body).into(),
             mirror: None,
             stored_at: now,
             ttl: Duration::from_secs(3600),
@@ -890,17 +1221,17 @@ mod tests {
         tier.store(&b, object(&[7u8; 20_000], now), tier.generation("D1"));
         tier.flush().await;
         assert_eq!(tier.stats().entries, 2);
-        let got = tier.load(&a, now, true).await.expect("a is on disk");
-        assert_eq!(&got.body[..], b"alpha");
+        let (got, _) = tier.load(&a, now, true).await.expect("a is on disk");
+        assert_eq!(got.body, "alpha");
         assert!(got.mirror.is_none(), "too small for a mirror");
         drop(tier);
         let tier = DiskTier::open(dir.path(), 1 << 20, now).unwrap();
-        let got = tier.load(&b, now, true).await.expect("b is on disk");
+        let (got, _) = tier.load(&b, now, true).await.expect("b is on disk");
         assert_eq!(got.body.len(), 20_000);
         let mirror = Arc::downgrade(got.mirror.as_ref().expect("its mirror is the cache file"));
         // A range of the body, all that is left once the response's object is dropped, keeps
         // the mirror (and so the open file) alive until it is written.
-        let range = got.body.slice(100..MIN_BODY + 100);
+        let range = got.body.in_memory().unwrap().slice(100..MIN_BODY + 100);
         drop(got);
         assert!(mirror.upgrade().is_some());
         drop(range);
@@ -936,6 +1267,131 @@ mod tests {
         assert_eq!(tier.stats().entries, 1);
         assert!(tier.load(&a, now, false).await.is_some());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    /// The bytes of a body kept in its file, read back in chunks.
+    async fn disk_bytes(obj: &CachedObject) -> Vec<u8> {
+        let StoredBody::Disk(d) = &obj.body else {
+            panic!("a body in memory");
+        };
+        let d = Arc::clone(d);
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            d.each_chunk(|b| {
+                out.extend_from_slice(b);
+                Ok(())
+            })
+            .map(|()| out)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_large_body_stays_in_its_file_verified_once_and_refused_when_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
+        let k = key("/large");
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        tier.store(&k, object(&body, now), 0);
+        tier.flush().await;
+        let (got, again) = tier.load(&k, now, true).await.expect("on disk");
+        assert!(!again);
+        assert!(got.body.in_memory().is_none(), "not read into memory");
+        assert_eq!(got.body.len(), body.len() as u64);
+        assert!(got.mirror.is_some(), "a token for sendfile");
+        assert_eq!(disk_bytes(&got).await, body);
+        let (_, again) = tier.load(&k, now, true).await.unwrap();
+        assert!(again, "the second hit of the round");
+        drop(tier);
+
+        // After a restart the body's checksum is checked on its first hit: a damaged byte in
+        // the middle of the body makes it a miss, and the file is deleted.
+        let objects = dir.path().join("objects");
+        let file = fs::read_dir(&objects)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = fs::read(&file).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0xff;
+        fs::write(&file, bytes).unwrap();
+        let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
+        assert_eq!(tier.stats().entries, 1, "head and trailer are intact");
+        assert!(tier.load(&k, now, false).await.is_none());
+        assert_eq!(tier.stats().corrupt, 1);
+        assert_eq!(tier.stats().entries, 0);
+    }
+
+    #[tokio::test]
+    async fn a_fill_written_as_it_arrives_is_committed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 64 << 20, now).unwrap();
+        let template = CachedObjectTemplate {
+            status: http::StatusCode::OK,
+            headers: HeaderMap::new(),
+            stored_at: now,
+            ttl: Duration::from_secs(60),
+            stale: StaleWindows::default(),
+            keep: Duration::ZERO,
+        };
+        let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
+        let seen = Arc::new(AtomicU64::new(0));
+        let progress = {
+            let seen = Arc::clone(&seen);
+            Box::new(move |n| seen.store(n, Ordering::Relaxed))
+        };
+        let k = key("/fill");
+        let mut fill = tier
+            .begin_fill(&k, &template, Some(body.len() as u64), 0, progress)
+            .unwrap();
+        for part in body.chunks(100_000) {
+            std::future::poll_fn(|cx| fill.poll_ready(cx)).await;
+            assert!(fill.send(Bytes::copy_from_slice(part)));
+        }
+        let (reader, offset) = fill.reader();
+        let Committed::Stored(committed) = fill.finish().await else {
+            panic!("not committed");
+        };
+        assert_eq!(seen.load(Ordering::Relaxed), body.len() as u64);
+        let mut first = vec![0u8; 1000];
+        reader.read_exact_at(&mut first, offset).unwrap();
+        assert_eq!(
+            first,
+            body[..1000],
+            "followers read the body from its offset"
+        );
+        assert_eq!(committed.len(), body.len() as u64);
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        let (got, _) = tier.load(&k, now, false).await.expect("a hit");
+        assert_eq!(disk_bytes(&got).await, body);
+
+        // Dropped before its end, or shorter than announced: nothing is stored.
+        let k2 = key("/cut");
+        let mut cut = tier
+            .begin_fill(&k2, &template, Some(10), 0, Box::new(|_| {}))
+            .unwrap();
+        assert!(cut.send(Bytes::from_static(b"12345")));
+        drop(cut);
+        let short = tier
+            .begin_fill(&k2, &template, Some(10), 0, Box::new(|_| {}))
+            .unwrap();
+        assert!(matches!(short.finish().await, Committed::Failed));
+        tier.flush().await;
+        for _ in 0..100 {
+            if fs::read_dir(dir.path().join("tmp")).unwrap().count() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert!(tier.load(&k2, now, false).await.is_none());
+        assert_eq!(tier.stats().entries, 1);
     }
 
     #[tokio::test]
@@ -1019,12 +1475,13 @@ mod tests {
                 while_revalidate: Duration::ZERO,
                 if_error: None,
                 keep: Duration::ZERO,
-                body_len: obj.body.len() as u64,
+                body_len: obj.body.len(),
                 headers: obj.headers.clone(),
             });
             let mut bytes = head;
-            bytes.extend_from_slice(&obj.body);
-            bytes.extend_from_slice(&format::trailer(format::crc(&obj.body), 512));
+            let body = obj.body.in_memory().unwrap();
+            bytes.extend_from_slice(body);
+            bytes.extend_from_slice(&format::trailer(format::crc(body), 512));
             fs::write(objects.join(file_name(i + 1)), bytes).unwrap();
         }
         let started = Instant::now();

@@ -37,7 +37,7 @@ use super::forward::fetch;
 use super::{Ctx, Edge, Head, Outcome, fail};
 use crate::cache::key::{self, CacheKey};
 use crate::cache::range::RangeForm;
-use crate::cache::store::{CachedObject, Fill, FillGuard, Lookup, Waited};
+use crate::cache::store::{CachedObject, Fill, FillGuard, Lookup, StoredBody, Waited};
 use crate::cache::{self as cache_mod, Cache};
 use crate::edge::compress::{self, Encoding};
 
@@ -770,8 +770,9 @@ pub(super) fn serve_cached(
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = obj.status;
     *resp.headers_mut() = obj.headers.clone();
-    let len = obj.body.len() as u64;
-    let mut body = obj.body.clone();
+    let len = obj.body.len();
+    // The bytes sent: `start..end` of the body.
+    let (mut start, mut end) = (0, len);
     let mut changed = false;
     if obj.status == StatusCode::OK
         && let Some(range) = parts.headers.get(header::RANGE)
@@ -779,17 +780,17 @@ pub(super) fn serve_cached(
     {
         match cache_mod::range::parse(range, len) {
             cache_mod::range::RangeOutcome::Full => {}
-            cache_mod::range::RangeOutcome::Partial(start, end) => {
-                body = obj.body.slice(start as usize..=end as usize);
+            cache_mod::range::RangeOutcome::Partial(first, last) => {
+                (start, end) = (first, last + 1);
                 changed = true;
                 *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{last}/{len}")) {
                     resp.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
             }
             cache_mod::range::RangeOutcome::Unsatisfiable => {
                 *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-                body = bytes::Bytes::new();
+                (start, end) = (0, 0);
                 changed = true;
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                     resp.headers_mut().insert(header::CONTENT_RANGE, v);
@@ -797,15 +798,27 @@ pub(super) fn serve_cached(
             }
         }
     }
+    let sent = end - start;
     // The stored Content-Length is kept when it already states what is sent (formatting a
     // new one costs an allocation per response).
-    if body.len() as u64 != len || content_length(&obj.headers) != Some(len) {
+    if sent != len || content_length(&obj.headers) != Some(len) {
         resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(sent));
         changed = true;
     }
-    if parts.method != Method::HEAD {
-        *resp.body_mut() = Body::from(body);
+    if parts.method != Method::HEAD && sent > 0 {
+        *resp.body_mut() = match &obj.body {
+            StoredBody::Memory(bytes) if sent == len => Body::from(bytes.clone()),
+            StoredBody::Memory(bytes) => Body::from(bytes.slice(start as usize..end as usize)),
+            // A body in a disk cache file: sent from the file (with `sendfile` through the
+            // object's token mirror on an HTTP/1 connection that announces it).
+            StoredBody::Disk(file) => {
+                let token = (parts.version <= http::Version::HTTP_11)
+                    .then(|| obj.mirror.clone())
+                    .flatten();
+                file.body(start, end, token)
+            }
+        };
     }
     (
         resp,
