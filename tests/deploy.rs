@@ -181,6 +181,100 @@ fn kubernetes_manifests_use_what_edgegate_has() {
     // The pop/region pair the pods run with resolves (no contradiction).
     let region = var("EDGEGATE_BILLING_REGION").unwrap();
     check_pop_region(var("EDGEGATE_POP"), region, "deployment.yaml");
+
+    // The Origin Shield: its own Deployment, out of the viewer Service, reachable at the URL it
+    // advertises through a Service that selects it, in one of CloudFront's shield regions.
+    let shield = all
+        .iter()
+        .copied()
+        .find(|d| {
+            d["kind"] == "Deployment"
+                && d["spec"]["template"]["spec"]["containers"][0]["env"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|v| v["name"] == "EDGEGATE_SHIELD_REGION"))
+        })
+        .expect("a Deployment serving as Origin Shield");
+    let sc = &shield["spec"]["template"]["spec"]["containers"][0];
+    let senv = sc["env"].as_array().unwrap();
+    assert_known_variables(
+        senv.iter().map(|e| e["name"].as_str().unwrap()),
+        &help,
+        "shield.yaml",
+    );
+    let svar = |name: &str| {
+        senv.iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_else(|| panic!("shield.yaml sets no {name}"))
+    };
+    let shield_region = svar("EDGEGATE_SHIELD_REGION");
+    assert!(
+        [
+            "us-east-2",
+            "us-east-1",
+            "us-west-2",
+            "ap-south-1",
+            "ap-northeast-2",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ap-northeast-1",
+            "eu-central-1",
+            "eu-west-1",
+            "eu-west-2",
+            "sa-east-1",
+            "me-central-1"
+        ]
+        .contains(&shield_region),
+        "{shield_region} is not an Origin Shield region"
+    );
+    assert_eq!(
+        svar("EDGEGATE_STATE"),
+        var("EDGEGATE_STATE").unwrap(),
+        "one bucket"
+    );
+    let labels = &shield["spec"]["template"]["metadata"]["labels"];
+    let viewer = find("Service");
+    assert!(
+        viewer["spec"]["selector"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .any(|(k, v)| &labels[k] != v),
+        "the viewer Service must not select the shield"
+    );
+    let advertised: http::Uri = svar("EDGEGATE_SHIELD_ADVERTISE").parse().unwrap();
+    let host = advertised.host().unwrap();
+    let service = all
+        .iter()
+        .find(|d| {
+            d["kind"] == "Service"
+                && host.starts_with(&format!(
+                    "{}.{}.svc",
+                    d["metadata"]["name"].as_str().unwrap(),
+                    d["metadata"]["namespace"].as_str().unwrap()
+                ))
+        })
+        .unwrap_or_else(|| panic!("no Service answers at {advertised}"));
+    for (k, v) in service["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&labels[k], v, "the shield Service selects the shield ({k})");
+    }
+    let port = &service["spec"]["ports"][0];
+    assert_eq!(port["port"].as_u64(), advertised.port_u16().map(u64::from));
+    let viewer_port = sc["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == port["targetPort"]);
+    let listen_port = svar("EDGEGATE_LISTEN")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        viewer_port.map(|p| p["containerPort"].to_string()),
+        Some(listen_port),
+        "the shield Service reaches the shield's viewer listener"
+    );
 }
 
 fn drain_timeout(toml_text: &str) -> u64 {
