@@ -1,7 +1,6 @@
 //! The control plane through a real AWS client (the AWS CLI), the S3 origin through a real S3
 //! (LocalStack), durability across restarts and SIGKILL, and `config check`.
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 
 use crate::common::awscli::{aws, aws_command, aws_json};
@@ -492,33 +491,16 @@ async fn admin_credentials_require_sigv4() {
     edge.stop().await;
 }
 
-/// Starts the real binary and returns it with its admin address.
+/// Starts the real binary and returns it with its admin endpoint (`http://…`).
 fn spawn_binary(data_dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgegate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("edgegate binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    let admin = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("admin="))
-        .expect("admin address printed")
-        .to_owned();
-    (child, admin)
+    let edge = crate::common::process::spawn(
+        crate::common::process::serve_command()
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stderr(Stdio::null()),
+        None,
+    );
+    (edge.child, format!("http://{}", edge.admin))
 }
 
 #[test]

@@ -5,9 +5,8 @@
 //! request, and an object above the memory tier's bound is cached on disk and served with
 //! ranges.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -357,37 +356,8 @@ async fn a_sigkill_during_fills_never_serves_a_torn_object() {
     let disk = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem");
     let cfg = config(port, disk.path(), "");
-    let cfg_file = files.path().join("edge.toml");
-    std::fs::write(&cfg_file, cfg.replace("keys/demo-public.pem", key)).unwrap();
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgegate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data.path())
-        .arg("--config")
-        .arg(&cfg_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("edgegate binary starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let viewer: std::net::SocketAddr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("viewer=http://"))
-        .expect("viewer address printed")
-        .parse()
-        .unwrap();
+    let (mut child, viewer, _) = spawn_edge(&cfg, data.path(), files.path());
 
     let sizes = [150_000, 600_000, 20_000, 1_000_000, 300_000, 2_000_000];
     for (i, n) in sizes.iter().enumerate() {
@@ -473,34 +443,16 @@ fn spawn_edge(
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/demo-public.pem");
     let cfg_file = files.join("edge.toml");
     std::fs::write(&cfg_file, cfg.replace("keys/demo-public.pem", key)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgegate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--config")
-        .arg(&cfg_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("edgegate binary starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = |prefix: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(prefix))
-            .expect("addresses printed")
-            .parse()
-            .unwrap()
-    };
-    (child, addr("viewer=http://"), addr("admin=http://"))
+    let edge = crate::common::process::spawn(
+        crate::common::process::serve_command()
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--config")
+            .arg(&cfg_file)
+            .stderr(Stdio::null()),
+        None,
+    );
+    (edge.child, edge.viewer, edge.admin)
 }
 
 /// The peak resident set of process `pid` in bytes (`VmHWM`).

@@ -1319,40 +1319,19 @@ async fn raw_query_strings_and_reason_phrases_through_the_edge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_log_lines_reach_the_edges_log_with_the_request_id() {
-    use std::io::BufRead as _;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let origin = TestOrigin::start().await;
     let log_path = dir.join("edgegate.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("EDGEGATE_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .expect("edgegate binary starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = |key: &str| -> String {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(key))
-            .unwrap_or_else(|| panic!("{key} in {line:?}"))
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned()
-    };
-    let (viewer, admin): (std::net::SocketAddr, String) =
-        (addr("viewer=").parse().unwrap(), addr("admin="));
+    let mut edge = crate::common::process::spawn(
+        crate::common::process::serve_command()
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("EDGEGATE_LOG", "info")
+            .stderr(std::fs::File::create(&log_path).unwrap()),
+        Some(&log_path),
+    );
+    let (viewer, admin) = (edge.viewer, edge.admin);
     let ep = format!("http://{admin}");
     let code = "function handler(event) {\n    console.log('seen ' + event.request.uri);\n    return event.request;\n}\n";
     let arn = deploy(&ep, dir, "talk", "cloudfront-js-2.0", code).await;
@@ -1374,8 +1353,8 @@ async fn console_log_lines_reach_the_edges_log_with_the_request_id() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = edge.child.kill();
+    let _ = edge.child.wait();
     let found = log
         .lines()
         .find(|l| l.contains("seen /said/this"))

@@ -1184,39 +1184,17 @@ async fn a_key_value_store_is_imported_from_s3() {
 
 /// Starts the real binary with the admin credentials; returns it with its admin address.
 fn spawn_binary(data_dir: &Path) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::BufRead as _;
     let (id, secret) = credentials();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--admin-credentials")
-        .arg(format!("{id}:{secret}"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("edgegate binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    let admin = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("admin="))
-        .expect("admin address printed");
-    let admin = admin
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap_or_else(|e| panic!("admin address {admin:?}: {e}"));
-    (child, admin)
+    let edge = crate::common::process::spawn(
+        crate::common::process::serve_command()
+            .arg("--admin-credentials")
+            .arg(format!("{id}:{secret}"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stderr(std::process::Stdio::null()),
+        None,
+    );
+    (edge.child, edge.admin)
 }
 
 #[tokio::test]

@@ -3,10 +3,9 @@
 //! one edge are served by the others, conflicting updates lose nothing, invalidations reach every
 //! edge before they are `Completed`, and a SIGKILLed edge stops counting and catches up.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,65 +114,35 @@ impl Proc {
         let (key_id, secret) = credentials();
         let log = data_dir.with_extension(format!("{name}.log"));
         let err = std::fs::File::create(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgegate"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("AWS_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let mut child = cmd
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--metering",
-                "off",
-                "--workers",
-                "1",
-                "--state-poll-interval",
-                POLL,
-                "--s3-endpoint",
-                &s3_endpoint(),
-                "--state",
-                &format!("s3://{bucket}/state"),
-                "--pop",
-                name,
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env("AWS_ACCESS_KEY_ID", key_id)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .expect("edgegate binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        let find = |k: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(k))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "edge {name} did not start ({line:?}); its log:\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    )
-                })
-                .to_owned()
-        };
-        let viewer = find("viewer=http://").parse().expect("viewer address");
-        let admin = find("admin=");
+        let mut cmd = crate::common::process::serve_command();
+        crate::common::process::clear_aws_env(&mut cmd);
+        cmd.args([
+            "--metering",
+            "off",
+            "--workers",
+            "1",
+            "--state-poll-interval",
+            POLL,
+            "--s3-endpoint",
+            &s3_endpoint(),
+            "--state",
+            &format!("s3://{bucket}/state"),
+            "--pop",
+            name,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_LOG", "info")
+        .stderr(err);
+        let edge = crate::common::process::spawn(&mut cmd, Some(&log));
         Proc {
-            child,
-            viewer,
-            admin,
+            child: edge.child,
+            viewer: edge.viewer,
+            admin: format!("http://{}", edge.admin),
             log,
         }
     }

@@ -364,79 +364,41 @@ impl Proc {
         name: &str,
         extra: &[&str],
     ) -> Proc {
-        use std::io::BufRead;
         let (key_id, secret) = crate::common::awscli::credentials();
         let data = dir.join(name);
         let log = dir.join(format!("{name}.log"));
         let err = std::fs::File::create(&log).expect("log file");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("AWS_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let mut child = cmd
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .args([
-                "--metering",
-                "off",
-                "--workers",
-                "1",
-                "--state-poll-interval",
-                "1",
-            ])
-            .args(["--s3-endpoint", &crate::common::localstack::s3_endpoint()])
-            .args(["--state", &format!("s3://{bucket}/state"), "--pop", name])
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--config")
-            .arg(config)
-            .args(extra)
-            .env("AWS_ACCESS_KEY_ID", key_id)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .expect("edgegate binary starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let viewer = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("viewer=http://"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "{name} did not start ({line:?}):\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            })
-            .parse()
-            .expect("viewer address");
+        let mut cmd = crate::common::process::serve_command();
+        crate::common::process::clear_aws_env(&mut cmd);
+        cmd.args([
+            "--metering",
+            "off",
+            "--workers",
+            "1",
+            "--state-poll-interval",
+            "1",
+        ])
+        .args(["--s3-endpoint", &crate::common::localstack::s3_endpoint()])
+        .args(["--state", &format!("s3://{bucket}/state"), "--pop", name])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_LOG", "info")
+        .stderr(err);
+        let edge = crate::common::process::spawn(&mut cmd, Some(&log));
+        let (child, viewer) = (edge.child, edge.viewer);
         Proc { child, viewer, log }
     }
 
-    /// Its log so far, without terminal colours.
+    /// Its log so far.
     fn log(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut out = String::with_capacity(raw.len());
-        let mut rest = raw.as_str();
-        while let Some(at) = rest.find('\u{1b}') {
-            out.push_str(&rest[..at]);
-            rest = &rest[at..];
-            rest = rest.find('m').map_or("", |m| &rest[m + 1..]);
-        }
-        out.push_str(rest);
-        out
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

@@ -4,7 +4,6 @@
 //! text parsing and GoAccess.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -316,39 +315,21 @@ impl ServeProc {
 
     /// Like [`ServeProc::start`], returning as soon as the banner is printed.
     pub fn start_at_banner(config: &Path, data_dir: &Path, extra: &[&str]) -> ServeProc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edgegate"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--config",
-            ])
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env_remove("EDGEGATE_S3_ENDPOINT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn edgegate serve");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = |prefix: &str| -> SocketAddr {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(prefix))
-                .unwrap_or_else(|| panic!("no {prefix} in banner {line:?}"))
-                .parse()
-                .unwrap()
-        };
+        let edge = super::process::spawn(
+            super::process::serve_command()
+                .arg("--config")
+                .arg(config)
+                .arg("--data-dir")
+                .arg(data_dir)
+                .args(extra)
+                .env_remove("EDGEGATE_S3_ENDPOINT")
+                .stderr(Stdio::null()),
+            None,
+        );
         ServeProc {
-            viewer: addr("viewer=http://"),
-            admin: addr("admin=http://"),
-            child,
+            child: edge.child,
+            viewer: edge.viewer,
+            admin: edge.admin,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod awscli;
 pub mod localstack;
 pub mod meter;
 pub mod origin;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,74 @@
+//! `edgegate serve` as a real child process on ephemeral loopback ports: the command, and its
+//! start-up banner (`edgegate listening viewer=http://… admin=http://…`) read back for the
+//! addresses.
+
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// `edgegate serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0`; the caller adds its flags,
+/// environment and stderr.
+pub fn serve_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edgegate"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    cmd
+}
+
+/// Drops every `AWS_*` variable the test process has from `cmd`'s environment, so the child
+/// sees only the credentials the test gives it.
+pub fn clear_aws_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
+/// A started edge: the process and its listeners.
+#[derive(Debug)]
+pub struct Served {
+    /// The process (the caller stops it).
+    pub child: Child,
+    /// The viewer listener.
+    pub viewer: SocketAddr,
+    /// The admin listener (the CloudFront API).
+    pub admin: SocketAddr,
+}
+
+/// Spawns `cmd` with its stdout piped here and reads the banner. When there is none, panics
+/// with `log` (the child's stderr file, if the caller sent it to one).
+pub fn spawn(cmd: &mut Command, log: Option<&Path>) -> Served {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the edgegate binary starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = |prefix: &str| -> SocketAddr {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(prefix))
+            .and_then(|a| a.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| {
+                let log = log
+                    .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+                    .unwrap_or_default();
+                panic!("edgegate did not start (banner {line:?}):\n{log}")
+            })
+    };
+    let (viewer, admin) = (addr("viewer=http://"), addr("admin=http://"));
+    Served {
+        child,
+        viewer,
+        admin,
+    }
+}
