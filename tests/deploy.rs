@@ -209,22 +209,7 @@ fn kubernetes_manifests_use_what_edgegate_has() {
     };
     let shield_region = svar("EDGEGATE_SHIELD_REGION");
     assert!(
-        [
-            "us-east-2",
-            "us-east-1",
-            "us-west-2",
-            "ap-south-1",
-            "ap-northeast-2",
-            "ap-southeast-1",
-            "ap-southeast-2",
-            "ap-northeast-1",
-            "eu-central-1",
-            "eu-west-1",
-            "eu-west-2",
-            "sa-east-1",
-            "me-central-1"
-        ]
-        .contains(&shield_region),
+        edgegate::model::distribution::ORIGIN_SHIELD_REGIONS.contains(&shield_region),
         "{shield_region} is not an Origin Shield region"
     );
     assert_eq!(

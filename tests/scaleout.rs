@@ -111,11 +111,10 @@ struct Proc {
 
 impl Proc {
     fn start(data_dir: &Path, bucket: &str, name: &str) -> Proc {
-        let (key_id, secret) = credentials();
         let log = data_dir.with_extension(format!("{name}.log"));
         let err = std::fs::File::create(&log).expect("log file");
         let mut cmd = crate::common::process::serve_command();
-        crate::common::process::clear_aws_env(&mut cmd);
+        crate::common::process::test_aws_env(&mut cmd);
         cmd.args([
             "--metering",
             "off",
@@ -132,10 +131,6 @@ impl Proc {
             "--data-dir",
         ])
         .arg(data_dir)
-        .env("AWS_ACCESS_KEY_ID", key_id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RUST_LOG", "info")
         .stderr(err);
         let edge = crate::common::process::spawn(&mut cmd, Some(&log));

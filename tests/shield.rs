@@ -364,12 +364,11 @@ impl Proc {
         name: &str,
         extra: &[&str],
     ) -> Proc {
-        let (key_id, secret) = crate::common::awscli::credentials();
         let data = dir.join(name);
         let log = dir.join(format!("{name}.log"));
         let err = std::fs::File::create(&log).expect("log file");
         let mut cmd = crate::common::process::serve_command();
-        crate::common::process::clear_aws_env(&mut cmd);
+        crate::common::process::test_aws_env(&mut cmd);
         cmd.args([
             "--metering",
             "off",
@@ -385,10 +384,6 @@ impl Proc {
         .arg("--config")
         .arg(config)
         .args(extra)
-        .env("AWS_ACCESS_KEY_ID", key_id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RUST_LOG", "info")
         .stderr(err);
         let edge = crate::common::process::spawn(&mut cmd, Some(&log));

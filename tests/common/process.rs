@@ -21,15 +21,20 @@ pub fn serve_command() -> Command {
     cmd
 }
 
-/// Drops every `AWS_*` variable the test process has from `cmd`'s environment, so the child
-/// sees only the credentials the test gives it.
-pub fn clear_aws_env(cmd: &mut Command) -> &mut Command {
+/// Drops every `AWS_*` variable the test process has from `cmd`'s environment, then gives it
+/// the test credentials ([`super::awscli::credentials`], LocalStack's), region `us-east-1` and
+/// no instance-metadata lookups: the child sees only what the test gives it.
+pub fn test_aws_env(cmd: &mut Command) -> &mut Command {
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(&key);
         }
     }
-    cmd
+    let (key_id, secret) = super::awscli::credentials();
+    cmd.env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
 }
 
 /// A started edge: the process and its listeners.
