@@ -136,6 +136,29 @@ impl Mirror {
         }
     }
 
+    /// A mirror of `body` that is the bytes of `file` from `start` on: a disk cache file
+    /// ([`crate::cache::disk`]), which is never written again once committed, so its bytes
+    /// and the body's stay the same. Takes no memory beyond the page cache; `None` past the
+    /// limit on mirrors, or for a body below [`MIN_BODY`].
+    pub fn of_file(file: OwnedFd, start: u64, body: &Bytes) -> Option<Arc<Mirror>> {
+        if body.len() < MIN_BODY {
+            return None;
+        }
+        if LIVE.fetch_add(1, Ordering::Relaxed) >= mirror_limit() {
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Arc::new(Mirror {
+            file,
+            start,
+            memfd: false,
+            token: false,
+            base: body.as_ptr() as usize,
+            len: body.len(),
+            _body: body.clone(),
+        }))
+    }
+
     /// A token (see the module docs) for the `len` bytes of `file` from `start`: a disk cache
     /// file's body that is not in memory. It stands for no memory itself; announced, it tells
     /// [`Mirror::token_body`] that the connection sends with `sendfile`. `None` below
@@ -637,6 +660,27 @@ mod tests {
         assert_eq!(&got[..3], b"abc");
         assert!(got[3..] == range[..]);
         assert!(bytes_sent() - before >= range.len() as u64);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_file_mirror_sends_from_the_bodys_offset_in_the_file() {
+        let b = body(MIN_BODY * 5 + 7);
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"a head of 17 bytes").unwrap();
+        f.write_all(&b).unwrap();
+        f.write_all(b"trailer").unwrap();
+        let m = Mirror::of_file(OwnedFd::from(f), 18, &b).unwrap();
+        assert_eq!(m.weight(), 0, "the page cache is not the process's memory");
+        announce(&m);
+        let (mut edge, mut viewer) = pair().await;
+        let before = bytes_sent();
+        let part = b.slice(100..MIN_BODY * 3);
+        for x in [&b, &part] {
+            let reader = async { read_exact(&mut viewer, 2 + x.len()).await };
+            let ((), got) = tokio::join!(write_all(&mut edge, vec![b"hd", x]), reader);
+            assert!(got[2..] == x[..], "sent from the right offset");
+        }
+        assert!(bytes_sent() - before >= (b.len() + part.len()) as u64);
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -22,8 +22,7 @@
 //!   reference bit already set), read in the background ([`DiskTier::promoted`], at most a few
 //!   at once), so that a hit never waits for a whole-object read; the memory tier's own
 //!   admission (moka's TinyLFU) decides whether it stays. A promoted object's `sendfile`
-//!   mirror is a memfd, as any memory-tier object's: `sendfile` runs on the event loop, and
-//!   a cache file's pages may have to come back from the disk.
+//!   mirror is the cache file itself (from the body's offset), so it costs no memfd copy.
 //! - **Eviction.** CLOCK (FIFO with one reference bit, the second-chance core of S3-FIFO): a
 //!   hit sets the bit; when room is needed the oldest file is evicted unless its bit is set,
 //!   in which case the bit is cleared and it goes to the back of the queue.
@@ -431,8 +430,8 @@ impl DiskTier {
     /// Looks `key` up at `now` and opens its object (on a blocking thread): a body up to
     /// [`INLINE_BODY`] is read and checked with the head; a larger one stays in the file
     /// ([`StoredBody::Disk`], sent from it), its checksum verified once, on its first hit since
-    /// the edge started (a file this edge wrote is verified already). With `mirrors` on, the
-    /// object's mirror is a memfd for a body read whole, a token for a body in the file. `None` when it is
+    /// the edge started (a file this edge wrote is verified already). The object's mirror is
+    /// the cache file when `mirrors` is on (a token for a body in the file). `None` when it is
     /// not on disk, no longer held, or damaged (then it is removed). The flag says whether the
     /// object was hit before within the current CLOCK round (the promotion rule, see
     /// [`DiskTier::promoted`]).
@@ -498,8 +497,8 @@ impl DiskTier {
 
     /// `obj` (an object [`DiskTier::load`] left in its file) read into memory, to be promoted
     /// into the memory tier: `None` when it is in memory already, when [`PROMOTING`]
-    /// promotions are under way, or when the read fails. Its mirror is a memfd when `mirrors` is
-    /// on.
+    /// promotions are under way, or when the read fails. Its mirror is the cache file when
+    /// `mirrors` is on.
     pub async fn promoted(&self, obj: &CachedObject, mirrors: bool) -> Option<CachedObject> {
         let StoredBody::Disk(body) = &obj.body else {
             return None;
@@ -512,9 +511,12 @@ impl DiskTier {
         let body = Arc::clone(body);
         let read = tokio::task::spawn_blocking(move || {
             let bytes = body.read_all()?;
-            // A memfd, not the cache file: the memory tier's hits send with `sendfile` on the
-            // event loop, which must not wait for a file's pages to come back from the disk.
-            let mirror = if mirrors { Mirror::of(&bytes) } else { None };
+            let (file, offset) = body.file()?;
+            let mirror = if mirrors {
+                Mirror::of_file(file.into(), offset, &bytes)
+            } else {
+                None
+            };
             let bytes = mirror.as_ref().map_or(bytes, Mirror::pinned_body);
             Ok::<_, io::Error>((bytes, mirror))
         })
@@ -1078,9 +1080,9 @@ fn open_object(
         if format::crc(&bytes) != sum {
             return Err(format::FormatError::BodyChecksum.into());
         }
-        // A memfd, not the cache file (see `promoted`).
         let mirror = if mirrors && bytes.len() >= MIN_BODY {
-            Mirror::of(&bytes)
+            let (file, offset) = disk.file()?;
+            Mirror::of_file(file.into(), offset, &bytes)
         } else {
             None
         };
@@ -1226,9 +1228,7 @@ mod tests {
         let tier = DiskTier::open(dir.path(), 1 << 20, now).unwrap();
         let (got, _) = tier.load(&b, now, true).await.expect("b is on disk");
         assert_eq!(got.body.len(), 20_000);
-        let m = got.mirror.as_ref().expect("a mirror");
-        assert_eq!(m.weight(), 20_000, "a memfd (weighed), not the cache file");
-        let mirror = Arc::downgrade(m);
+        let mirror = Arc::downgrade(got.mirror.as_ref().expect("its mirror is the cache file"));
         // A range of the body, all that is left once the response's object is dropped, keeps
         // the mirror (and so the open file) alive until it is written.
         let range = got.body.in_memory().unwrap().slice(100..MIN_BODY + 100);

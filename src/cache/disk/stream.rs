@@ -4,10 +4,7 @@
 //!
 //! - **Sending a [`DiskBody`].** On a plain-TCP HTTP/1 connection that announced the object's
 //!   token mirror ([`crate::sendfile`]), the bytes leave with `sendfile` from the file, from the
-//!   body's offset (a range is an offset into it). `sendfile` runs on the event loop, so each
-//!   window's pages are first read into the page cache on a blocking thread
-//!   ([`DiskBody::warm`]): the event loop never waits for the disk (nginx's `aio threads` does
-//!   the same job). Anywhere else (TLS, HTTP/2, no mirrors) they
+//!   body's offset (a range is an offset into it); anywhere else (TLS, HTTP/2, no mirrors) they
 //!   are read in [`CHUNK`]-byte chunks on a blocking thread, one chunk ahead of the connection.
 //!   A file that turns out shorter than its index entry says (removed by hand) breaks the body
 //!   off, so a viewer never gets a torn answer as a whole one.
@@ -83,29 +80,6 @@ impl DiskBody {
         Ok((self.file.try_clone()?, self.offset))
     }
 
-    /// Reads bytes `at..at + n` of the body into the page cache, through a buffer of this
-    /// thread's (blocking): a `sendfile` of them that follows finds them in memory.
-    pub fn warm(&self, at: u64, n: u64) -> io::Result<()> {
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        let end = at.saturating_add(n).min(self.len);
-        SCRATCH.with(|s| {
-            let mut buf = s.borrow_mut();
-            buf.resize(CHUNK, 0);
-            let mut pos = at;
-            while pos < end {
-                let k = usize::try_from(end - pos).unwrap_or(CHUNK).min(CHUNK);
-                let got = self.file.read_at(&mut buf[..k], self.offset + pos)?;
-                if got == 0 {
-                    return Err(short());
-                }
-                pos += got as u64;
-            }
-            Ok(())
-        })
-    }
-
     /// Reads `n` bytes of the body from `at` (blocking).
     pub fn read_chunk(&self, at: u64, n: usize) -> io::Result<Bytes> {
         if at.saturating_add(n as u64) > self.len {
@@ -137,14 +111,8 @@ impl DiskBody {
             if let Some(t) = &token
                 && let Some(bytes) = Mirror::token_body(t, at, end)
             {
-                let n = bytes.len() as u64;
-                let f = Arc::clone(&file);
-                let warmed = tokio::task::spawn_blocking(move || f.warm(at, n)).await;
-                return Some(match warmed {
-                    Ok(Ok(())) => (Ok(bytes), (file, at + n, end, token)),
-                    Ok(Err(e)) => (Err(e), (file, end, end, token)),
-                    Err(e) => (Err(io::Error::other(e)), (file, end, end, token)),
-                });
+                let next = at + bytes.len() as u64;
+                return Some((Ok(bytes), (file, next, end, token)));
             }
             let n = usize::try_from(end - at).unwrap_or(CHUNK).min(CHUNK);
             let f = Arc::clone(&file);
@@ -326,26 +294,5 @@ impl DiskFill {
         }
         drop(tx);
         answer.await.unwrap_or(Committed::Failed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn warming_reads_the_window_and_notices_a_short_file() {
-        let mut f = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut f, &vec![9u8; 3 * CHUNK + 5]).unwrap();
-        let body = DiskBody::new(f.try_clone().unwrap(), 5, 3 * CHUNK as u64);
-        body.warm(0, 3 * CHUNK as u64).expect("the whole body");
-        body.warm(CHUNK as u64 - 1, 2)
-            .expect("across a chunk's end");
-        body.warm(3 * CHUNK as u64, 10)
-            .expect("nothing past the end");
-        // Cut the file under the body: warming what is gone fails instead of looping.
-        f.set_len(CHUNK as u64).unwrap();
-        let e = body.warm(0, 3 * CHUNK as u64).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 }
