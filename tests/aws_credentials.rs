@@ -3,7 +3,6 @@
 //! must see the access key id of the profile, assumed role or web identity the chain resolved.
 //! STS is a loopback server speaking STS's query protocol (LocalStack here serves S3 only).
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -153,39 +152,25 @@ impl Drop for Served {
 fn serve(dir: &Path, config: &str, env: &[(&str, String)]) -> Served {
     let file = dir.join("edgegate.toml");
     std::fs::write(&file, config).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"));
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--config",
-    ])
-    .arg(&file)
-    .arg("--data-dir")
-    .arg(dir.join("data"))
-    .env_clear()
-    .env("HOME", dir)
-    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-    .env("AWS_EC2_METADATA_DISABLED", "true")
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap());
+    let log = dir.join("stderr.log");
+    let mut cmd = crate::common::process::serve_command();
+    cmd.arg("--config")
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env_clear()
+        .env("HOME", dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stderr(std::fs::File::create(&log).unwrap());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let viewer = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("viewer=http://"))
-        .unwrap_or_else(|| panic!("no viewer address in {line:?}"))
-        .parse()
-        .unwrap();
-    Served { child, viewer }
+    let edge = crate::common::process::spawn(&mut cmd, Some(&log));
+    Served {
+        child: edge.child,
+        viewer: edge.viewer,
+    }
 }
 
 /// The access key id in the `Authorization` header S3 last saw.

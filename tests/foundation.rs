@@ -103,41 +103,22 @@ async fn builtin_demo_serves_public_and_guards_private() {
 /// environment, which wins over the config file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_win_over_environment_over_file() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("edgegate.toml");
     std::fs::write(&file, "pop = \"FILE1-C1\"\nbilling_region = \"EU\"\n").unwrap();
     let run = |flag: Option<&str>| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_edgegate"));
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("EDGEGATE_POP", "ENV1-C1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+        let mut cmd = crate::common::process::serve_command();
+        cmd.arg("--config")
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("EDGEGATE_POP", "ENV1-C1")
+            .stderr(std::process::Stdio::null());
         if let Some(f) = flag {
             cmd.args(["--pop", f]);
         }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let viewer: std::net::SocketAddr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("viewer=http://"))
-            .unwrap()
-            .parse()
-            .unwrap();
-        (child, viewer)
+        let edge = crate::common::process::spawn(&mut cmd, None);
+        (edge.child, edge.viewer)
     };
     for (flag, want) in [(None, "ENV1-C1"), (Some("FLAG1-C1"), "FLAG1-C1")] {
         let (mut child, viewer) = run(flag);
