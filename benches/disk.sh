@@ -21,12 +21,13 @@
 #
 #   WARM_SECS= (default 20), CHURN_SECS= (default 60), SECS= per wrk run in (2) (default 10),
 #   ROUNDS= of (2) (default 3), INDEX_OBJECTS= of (4), BIG=0 / BIG_SECS= of (5). BIN is the
-#   edgegate binary (default: a release build of this repository). Needs nginx, wrk and curl
-#   (installed when missing, as root). Prints markdown tables and appends them to
-#   benches/results/YYYY-MM-DD-disk.md.
+#   edgegate binary (default: a release build of this repository). CHURN_ONLY=1 runs (1) only;
+#   PERF=1 also samples edgegate with perf during one more churn run (the data's path is
+#   printed). Needs nginx, wrk and curl (installed when missing, as root). Prints markdown
+#   tables and appends them to benches/results/YYYY-MM-DD-disk.md.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
-[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,26p' "$0"; exit 0; }
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,27p' "$0"; exit 0; }
 warm_secs="${WARM_SECS:-20}" churn_secs="${CHURN_SECS:-60}" secs="${SECS:-10}" rounds="${ROUNDS:-3}"
 big="${BIG:-1}" big_secs="${BIG_SECS:-20}"
 index_objects="${INDEX_OBJECTS:-100000}"
@@ -162,6 +163,19 @@ hwm="$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$churn_pid/status")"
         "memory $mhits, disk $dhits; peak RSS $hwm MiB."
     echo
 } >> "$out"
+if [[ -n "${PERF:-}" ]]; then
+    perf record -g -o "$work/perf.data" -p "$churn_pid" -- sleep 10 > /dev/null 2>&1 &
+    pp=$!
+    churn "$pe" 10 > /dev/null
+    wait "$pp" || true
+    cp "$work/perf.data" "${TMPDIR:-/tmp}/disk-churn-perf.data"
+    echo "perf samples: ${TMPDIR:-/tmp}/disk-churn-perf.data"
+fi
+if [[ -n "${CHURN_ONLY:-}" ]]; then
+    cat "$out"
+    cat "$out" >> "$(results_file disk "The disk cache tier (benches/disk.sh)")"
+    exit 0
+fi
 
 # --- (3) restart with the warm disk tier (before (2), while the tier of (1) is warm) ---
 kill -TERM "$churn_pid"; wait "$churn_pid" 2>/dev/null || true
