@@ -1272,15 +1272,15 @@ impl Cache {
         // Read before the disk index: an invalidation removes disk entries before it moves the
         // generation on, so an object found here is either still valid or refused below.
         let generation = inner.generation(key.dist_id());
-        let (obj, again) = disk.load(key, now, inner.mirrors).await?;
+        let (obj, again) = disk.load(key, now, inner.mirrors, inner.capacity).await?;
         if obj.body.len() > inner.memory_max_object_size() {
             return Some(obj);
         }
         match &obj.body {
             // Read whole with its head (a small body): promoted at once.
             StoredBody::Memory(_) => self.promote(key, Arc::clone(&obj), generation).await,
-            // Served from its file; promoted in the background on its second hit within a
-            // CLOCK round, so that a hit never waits for a whole-object read.
+            // Served from its file; promoted in the background when hit again within the memory
+            // tier's size of disk-hit bytes, so that a hit never waits for a whole-object read.
             StoredBody::Disk(_) if again => {
                 let cache = self.clone();
                 let key = key.clone();

@@ -18,8 +18,12 @@
 //!   otherwise; a range is an offset into the file). Its checksum is verified once: by the
 //!   writer, which computed it while writing, or, for the files found at start, on the first
 //!   hit (read in chunks), before anything is sent; the index entry is then marked verified.
-//!   A body that fits the memory tier is promoted on its second hit within a CLOCK round (its
-//!   reference bit already set), read in the background ([`DiskTier::promoted`], at most a few
+//!   A body that fits the memory tier is promoted when its last two reuse distances were both
+//!   short: each time it was hit again before the tier had served as many bytes of other disk
+//!   hits as the memory tier holds (so the memory tier would have kept it). One short distance
+//!   is not enough: under uniform access over a working set four times the memory tier, a
+//!   fifth of all reuses are that short by chance, and promoting them reads whole objects
+//!   that are evicted again after a hit or two. It is read in the background ([`DiskTier::promoted`], at most a few
 //!   at once), so that a hit never waits for a whole-object read; the memory tier's own
 //!   admission (moka's TinyLFU) decides whether it stays. A promoted object's `sendfile`
 //!   mirror is the cache file itself (from the body's offset), so it costs no memfd copy.
@@ -171,6 +175,11 @@ struct Entry {
     ttl: Duration,
     keep: Duration,
     referenced: bool,
+    /// [`Index::reuse_clock`] just after this object's last hit: the promotion rule measures
+    /// its reuse distance from it.
+    last_hit: Option<u64>,
+    /// How many of its latest reuse distances in a row were short (the promotion rule).
+    short_reuses: u8,
     /// The body's checksum was checked since the edge started (or the file was written by it).
     verified: bool,
 }
@@ -197,6 +206,8 @@ struct Index {
     /// Objects queued for writing, found here until their file is committed (an object above
     /// the memory tier's bound is nowhere else meanwhile).
     pending: HashMap<CacheKey, Arc<CachedObject>>,
+    /// The file bytes of all disk hits so far: the clock reuse distances are measured on.
+    reuse_clock: u64,
 }
 
 impl Index {
@@ -432,14 +443,16 @@ impl DiskTier {
     /// ([`StoredBody::Disk`], sent from it), its checksum verified once, on its first hit since
     /// the edge started (a file this edge wrote is verified already). The object's mirror is
     /// the cache file when `mirrors` is on (a token for a body in the file). `None` when it is
-    /// not on disk, no longer held, or damaged (then it is removed). The flag says whether the
-    /// object was hit before within the current CLOCK round (the promotion rule, see
-    /// [`DiskTier::promoted`]).
+    /// not on disk, no longer held, or damaged (then it is removed). The flag is the promotion
+    /// rule (see [`DiskTier::promoted`]): whether the object's last two reuse distances were
+    /// both short, fewer than `promote_within` bytes of other disk hits (a memory tier of that
+    /// size would have kept it both times).
     pub async fn load(
         &self,
         key: &CacheKey,
         now: SystemTime,
         mirrors: bool,
+        promote_within: u64,
     ) -> Option<(Arc<CachedObject>, bool)> {
         let inner = &self.inner;
         let (entry, again) = {
@@ -450,6 +463,7 @@ impl DiskTier {
                 add(&inner.counters.hit_bytes, obj.body.len());
                 return Some((obj, false));
             }
+            let clock = index.reuse_clock;
             let e = index.map.get_mut(key.as_bytes())?;
             if !e.held(now) {
                 let id = e.id;
@@ -458,9 +472,22 @@ impl DiskTier {
                 inner.send(Job::Unlink(vec![id]));
                 return None;
             }
-            let again = e.referenced;
+            let short = e
+                .last_hit
+                .is_some_and(|t| clock.saturating_sub(t) < promote_within);
+            e.short_reuses = if short {
+                e.short_reuses.saturating_add(1)
+            } else {
+                0
+            };
+            let again = e.short_reuses >= 2;
+            // Its own bytes are not part of the distance to its next hit.
+            let clock = clock.saturating_add(e.file_len);
+            e.last_hit = Some(clock);
             e.referenced = true;
-            (e.clone(), again)
+            let e = e.clone();
+            index.reuse_clock = clock;
+            (e, again)
         };
         let id = entry.id;
         let verified = entry.verified;
@@ -821,6 +848,8 @@ impl Inner {
             ttl: head.ttl,
             keep: head.keep,
             referenced: false,
+            last_hit: None,
+            short_reuses: 0,
             verified: true,
         };
         self.enter(Bytes::copy_from_slice(key.as_bytes()), entry, generation);
@@ -970,6 +999,8 @@ impl Inner {
             ttl: fill.head.ttl,
             keep: fill.head.keep,
             referenced: false,
+            last_hit: None,
+            short_reuses: 0,
             verified: true,
         };
         if !self.enter(fill.key, entry, fill.generation) {
@@ -1055,6 +1086,8 @@ fn read_entry_of(f: &File, path: &Path) -> Result<(format::Head, Entry, u32), Di
         ttl: head.ttl,
         keep: head.keep,
         referenced: false,
+        last_hit: None,
+        short_reuses: 0,
         verified: false,
     };
     Ok((head, entry, sum))
@@ -1221,12 +1254,18 @@ mod tests {
         tier.store(&b, object(&[7u8; 20_000], now), tier.generation("D1"));
         tier.flush().await;
         assert_eq!(tier.stats().entries, 2);
-        let (got, _) = tier.load(&a, now, true).await.expect("a is on disk");
+        let (got, _) = tier
+            .load(&a, now, true, u64::MAX)
+            .await
+            .expect("a is on disk");
         assert_eq!(got.body, "alpha");
         assert!(got.mirror.is_none(), "too small for a mirror");
         drop(tier);
         let tier = DiskTier::open(dir.path(), 1 << 20, now).unwrap();
-        let (got, _) = tier.load(&b, now, true).await.expect("b is on disk");
+        let (got, _) = tier
+            .load(&b, now, true, u64::MAX)
+            .await
+            .expect("b is on disk");
         assert_eq!(got.body.len(), 20_000);
         let mirror = Arc::downgrade(got.mirror.as_ref().expect("its mirror is the cache file"));
         // A range of the body, all that is left once the response's object is dropped, keeps
@@ -1260,12 +1299,12 @@ mod tests {
         assert_eq!(tier.stats().entries, 2, "the torn file is refused at load");
         assert_eq!(tier.stats().corrupt, 1);
         assert!(
-            tier.load(&b, now, false).await.is_none(),
+            tier.load(&b, now, false, u64::MAX).await.is_none(),
             "a damaged body is never served"
         );
         assert_eq!(tier.stats().corrupt, 2);
         assert_eq!(tier.stats().entries, 1);
-        assert!(tier.load(&a, now, false).await.is_some());
+        assert!(tier.load(&a, now, false, u64::MAX).await.is_some());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
@@ -1297,14 +1336,14 @@ mod tests {
         let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         tier.store(&k, object(&body, now), 0);
         tier.flush().await;
-        let (got, again) = tier.load(&k, now, true).await.expect("on disk");
+        let (got, again) = tier.load(&k, now, true, u64::MAX).await.expect("on disk");
         assert!(!again);
         assert!(got.body.in_memory().is_none(), "not read into memory");
         assert_eq!(got.body.len(), body.len() as u64);
         assert!(got.mirror.is_some(), "a token for sendfile");
         assert_eq!(disk_bytes(&got).await, body);
-        let (_, again) = tier.load(&k, now, true).await.unwrap();
-        assert!(again, "the second hit of the round");
+        let (_, again) = tier.load(&k, now, true, u64::MAX).await.unwrap();
+        assert!(!again, "one short reuse distance is not enough to promote");
         drop(tier);
 
         // After a restart the body's checksum is checked on its first hit: a damaged byte in
@@ -1322,9 +1361,47 @@ mod tests {
         fs::write(&file, bytes).unwrap();
         let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
         assert_eq!(tier.stats().entries, 1, "head and trailer are intact");
-        assert!(tier.load(&k, now, false).await.is_none());
+        assert!(tier.load(&k, now, false, u64::MAX).await.is_none());
         assert_eq!(tier.stats().corrupt, 1);
         assert_eq!(tier.stats().entries, 0);
+    }
+
+    #[tokio::test]
+    async fn promotion_needs_two_short_reuse_distances_in_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (k, other) = (key("/k"), key("/other"));
+        tier.store(&k, object(&body, now), 0);
+        tier.store(&other, object(&body, now), 0);
+        tier.flush().await;
+        // A memory tier of `within` bytes would not have kept k while the other object's
+        // file (300,000 bytes and its head) was hit in between; one of twice that would.
+        let within = body.len() as u64;
+        let hit = |key: &CacheKey, window: u64| {
+            let tier = tier.clone();
+            let key = key.clone();
+            async move { tier.load(&key, now, true, window).await.expect("on disk").1 }
+        };
+        assert!(!hit(&k, within).await, "a first hit");
+        assert!(
+            !hit(&k, within).await,
+            "one short reuse distance is not enough"
+        );
+        assert!(hit(&k, within).await, "two in a row: promoted");
+        hit(&other, within).await;
+        assert!(
+            !hit(&k, within).await,
+            "a long distance starts the count again"
+        );
+        assert!(!hit(&k, within).await);
+        assert!(hit(&k, within).await, "two short ones again: promoted");
+        hit(&other, 2 * within).await;
+        assert!(
+            hit(&k, 2 * within).await,
+            "in a larger memory tier the distance is short"
+        );
     }
 
     #[tokio::test]
@@ -1368,7 +1445,7 @@ mod tests {
         );
         assert_eq!(committed.len(), body.len() as u64);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        let (got, _) = tier.load(&k, now, false).await.expect("a hit");
+        let (got, _) = tier.load(&k, now, false, u64::MAX).await.expect("a hit");
         assert_eq!(disk_bytes(&got).await, body);
 
         // Dropped before its end, or shorter than announced: nothing is stored.
@@ -1390,7 +1467,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        assert!(tier.load(&k2, now, false).await.is_none());
+        assert!(tier.load(&k2, now, false, u64::MAX).await.is_none());
         assert_eq!(tier.stats().entries, 1);
     }
 
@@ -1406,7 +1483,7 @@ mod tests {
             tier.store(k, object(&body, now), 0);
         }
         tier.flush().await;
-        assert!(tier.load(&keys[0], now, false).await.is_some());
+        assert!(tier.load(&keys[0], now, false, u64::MAX).await.is_some());
         let extra = key("/o4");
         tier.store(&extra, object(&body, now), 0);
         tier.flush().await;
@@ -1414,11 +1491,11 @@ mod tests {
         assert!(s.used_bytes <= 450 << 10, "{s:?}");
         assert_eq!(s.evictions, 1);
         assert!(
-            tier.load(&keys[0], now, false).await.is_some(),
+            tier.load(&keys[0], now, false, u64::MAX).await.is_some(),
             "referenced: kept"
         );
         assert!(
-            tier.load(&keys[1], now, false).await.is_none(),
+            tier.load(&keys[1], now, false, u64::MAX).await.is_none(),
             "oldest unreferenced: evicted"
         );
     }
@@ -1437,8 +1514,8 @@ mod tests {
         // A write accepted before an invalidation and queued until after it never lands.
         tier.store(&a, object(b"a", now), g);
         tier.flush().await;
-        assert!(tier.load(&a, now, false).await.is_none());
-        assert!(tier.load(&b, now, false).await.is_some());
+        assert!(tier.load(&a, now, false, u64::MAX).await.is_none());
+        assert!(tier.load(&b, now, false, u64::MAX).await.is_some());
         // An invalidation made while the edge was down applies to older files only.
         let later = SystemTime::now() + Duration::from_secs(1);
         assert_eq!(
