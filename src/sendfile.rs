@@ -34,15 +34,22 @@
 //! not limit it). Should
 //! `sendfile` itself fail for a window, its bytes are read from the file and sent by copy.
 //!
+//! A disk cache file's pages may have left the page cache, and `sendfile` would then read them
+//! from the disk on the event loop. So every send from a cache file first asks [`pagecache`]
+//! whether its range is resident: a token window that is not is read into the page cache on a
+//! blocking thread while the write waits ([`SendfileStream`] keeps the read it waits for), and
+//! a body that is also in memory is written from memory instead ([`cold_sends`] counts both).
+//!
 //! A mirror costs its body's size again in memory (in the page cache, not in the process's
 //! resident set), and the cache weighs objects with a mirror twice over, so `--cache-size` still
 //! bounds what is held. `--sendfile off` turns mirrors off. The number of mirrors is kept under
 //! half of the open-file limit (raised to its hard maximum at start-up), so they never starve
-//! `accept`. `/metrics` shows the bytes held in mirrors ([`bytes_held`]) and sent from them
-//! ([`bytes_sent`]).
+//! `accept`. `/metrics` shows the bytes held in mirrors ([`bytes_held`]), sent from them
+//! ([`bytes_sent`]), and the cold sends.
 
 use std::cell::RefCell;
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
@@ -52,6 +59,8 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use rustix::fs::{MemfdFlags, SealFlags};
+
+pub mod pagecache;
 use rustix::net::{SendAncillaryBuffer, SendFlags};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
@@ -68,6 +77,15 @@ static SENT: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes held in live mirrors.
 static HELD: AtomicU64 = AtomicU64::new(0);
+
+/// Sends from a cache file that found some of their bytes outside the page cache.
+static COLD: AtomicU64 = AtomicU64::new(0);
+
+/// Sends from a disk cache file that found some of their pages outside the page cache, so
+/// they were read on a blocking thread first, or written from memory (see [`pagecache`]).
+pub fn cold_sends() -> u64 {
+    COLD.load(Ordering::Relaxed)
+}
 
 /// Bytes held in mirrors now (in memfds, outside the process's resident set).
 pub fn bytes_held() -> u64 {
@@ -426,12 +444,18 @@ fn find(slice: &[u8]) -> Option<(Arc<Mirror>, u64)> {
 #[derive(Debug)]
 pub struct SendfileStream {
     inner: TcpStream,
+    /// A read of cold cache-file pages under way on a blocking thread ([`pagecache::warm`]),
+    /// with the file offset and length it covers: the write that found them cold waits for it.
+    warming: Option<(tokio::task::JoinHandle<()>, u64, usize)>,
 }
 
 impl SendfileStream {
     /// Wraps an accepted connection.
     pub fn new(inner: TcpStream) -> Self {
-        SendfileStream { inner }
+        SendfileStream {
+            inner,
+            warming: None,
+        }
     }
 
     /// Sends `head` (with `MSG_MORE`, when any) and then up to `body.len()` bytes of `mirror`
@@ -519,6 +543,35 @@ impl AsyncWrite for SendfileStream {
         };
         let head = &bufs[..i];
         let body: &[u8] = &bufs[i];
+        // A cache file's pages may have left the page cache, and `sendfile` would read them
+        // from the disk here, on the event loop (see `pagecache`). A memfd's never do.
+        if !mirror.memfd {
+            let at = mirror.start + offset;
+            let mut warmed = false;
+            if let Some((task, from, len)) = &mut self.warming {
+                let _ = ready!(Pin::new(task).poll(cx));
+                warmed = *from == at && *len == body.len();
+                self.warming = None;
+            }
+            if !warmed && !pagecache::resident(mirror.file.as_fd(), at, body.len() as u64) {
+                COLD.fetch_add(1, Ordering::Relaxed);
+                if !mirror.token {
+                    // The same bytes are in memory: write them instead.
+                    return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+                }
+                let file = File::from(mirror.file.try_clone()?);
+                let len = body.len();
+                let mut task = tokio::task::spawn_blocking(move || {
+                    if let Err(error) = pagecache::warm(&file, at, len as u64) {
+                        tracing::debug!(%error, "reading a cache file's pages ahead failed");
+                    }
+                });
+                if Pin::new(&mut task).poll(cx).is_pending() {
+                    self.warming = Some((task, at, len));
+                    return Poll::Pending;
+                }
+            }
+        }
         loop {
             ready!(self.inner.poll_write_ready(cx))?;
             let this = &*self;
@@ -714,6 +767,53 @@ mod tests {
             "the file's bytes, not the window's"
         );
         assert!(bytes_sent() - before >= end - from);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn cold_cache_file_pages_are_read_on_a_blocking_thread_or_written_from_memory() {
+        let b = body(TOKEN_WINDOW + 5000);
+        let mut bytes = b"head".to_vec();
+        bytes.extend_from_slice(&b);
+        let (_dir, f) = pagecache::cold_file(&bytes);
+        let len = b.len() as u64;
+        let (mut edge, mut viewer) = pair().await;
+
+        // A token: its window's pages are read into the page cache off the event loop first,
+        // then sent with sendfile.
+        let token = Mirror::token(f.try_clone().unwrap().into(), 4, len).unwrap();
+        announce(&token);
+        let (cold, sent) = (cold_sends(), bytes_sent());
+        let mut got = Vec::new();
+        let mut at = 0;
+        while at < len {
+            let w = Mirror::token_body(&token, at, len).unwrap();
+            at += w.len() as u64;
+            let reader = async { read_exact(&mut viewer, w.len()).await };
+            let ((), part) = tokio::join!(write_all(&mut edge, vec![&w]), reader);
+            got.extend_from_slice(&part);
+        }
+        assert!(got[..] == b[..], "the file's bytes");
+        assert!(cold_sends() > cold, "the cold pages were seen");
+        assert!(bytes_sent() - sent >= len, "and then sent from the file");
+        assert!(
+            pagecache::resident(f.as_fd(), 4, len),
+            "read into the page cache"
+        );
+
+        // A file mirror of a body that is in memory too: written from memory, the file is not
+        // read at all.
+        pagecache::drop_pages(&f);
+        let m = Mirror::of_file(f.try_clone().unwrap().into(), 4, &b).unwrap();
+        announce(&m);
+        let cold = cold_sends();
+        let reader = async { read_exact(&mut viewer, 2 + b.len()).await };
+        let ((), got) = tokio::join!(write_all(&mut edge, vec![b"hd", &b]), reader);
+        assert!(got[2..] == b[..]);
+        assert!(cold_sends() > cold);
+        assert!(
+            !pagecache::resident(f.as_fd(), 4, len),
+            "the file's pages stayed out of the page cache"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -533,7 +533,8 @@ async fn a_large_object_is_filled_to_disk_while_streamed_and_hit_without_whole_o
     // Made before any origin needs it (the origin's requests have a 2 s read timeout).
     tokio::task::spawn_blocking(|| big(LARGE)).await.unwrap();
     let (port, special_requests) = stalling_origin().await;
-    let disk = tempfile::tempdir().unwrap();
+    // On a disk file system (not a tmpfs /tmp), whose pages can leave the page cache.
+    let disk = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     // The real binary (its own peak RSS is measured), with sendfile on: hits leave from the
@@ -608,6 +609,22 @@ async fn a_large_object_is_filled_to_disk_while_streamed_and_hit_without_whole_o
         metric(&m, "edgegate_sendfile_bytes_total") >= (LARGE + ranges) as f64,
         "{m}"
     );
+    // Pages that have left the page cache are read on a blocking thread before sendfile
+    // sends them, never inside it on the event loop: still byte-exact, and counted.
+    assert_eq!(
+        metric(&m, "edgegate_sendfile_cold_total"),
+        0.0,
+        "all in the page cache"
+    );
+    for f in std::fs::read_dir(disk.path().join("objects")).unwrap() {
+        let f = std::fs::File::open(f.unwrap().path()).unwrap();
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    }
+    let (status, _, len, same) = get_checked(viewer, &path, "", want).await;
+    assert_eq!((status, len), (200, LARGE as u64));
+    assert!(same, "a hit of cold pages is whole and right");
+    let m = get(admin, "localhost", "/metrics").await.text();
+    assert!(metric(&m, "edgegate_sendfile_cold_total") >= 1.0, "{m}");
     child.kill().unwrap();
     child.wait().unwrap();
     // A whole-object buffer would add 64 MiB (three viewers and three hits: more).

@@ -424,6 +424,12 @@ impl Metrics {
                 "Cached body bytes sent to viewers with sendfile from their mirrors.",
                 crate::sendfile::bytes_sent() as f64,
             ),
+            (
+                "edgegate_sendfile_cold_total",
+                "counter",
+                "Sends from a disk cache file that found pages outside the page cache: read on a blocking thread first, or written from memory.",
+                crate::sendfile::cold_sends() as f64,
+            ),
         ] {
             let _ = writeln!(
                 out,
