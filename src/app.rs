@@ -462,7 +462,7 @@ pub async fn start_with_clock(
         &settings.pop,
         settings.trusted_proxies.clone(),
     )
-    .with_clock(clock)
+    .with_clock(clock.clone())
     .with_body_limits(crate::edge::pipeline::BodyLimits {
         buffer: usize::try_from(settings.request_body_buffer).unwrap_or(usize::MAX),
         max: settings.max_request_body,
@@ -505,8 +505,11 @@ pub async fn start_with_clock(
         )
     });
     let key_pairs = Arc::new(declared.key_pairs.clone());
-    let builder =
-        Arc::new(compile::Compiler::new(&settings).with_key_pairs(Arc::clone(&key_pairs)));
+    let builder = Arc::new(
+        compile::Compiler::new(&settings)
+            .with_key_pairs(Arc::clone(&key_pairs))
+            .with_clock(clock.clone()),
+    );
     let on_change: OnChange = {
         let edge = edge.clone();
         let builder = builder.clone();

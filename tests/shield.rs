@@ -280,17 +280,23 @@ async fn an_unreachable_shield_sends_the_edge_to_the_origin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_shield_request_is_refused() {
+async fn a_forged_or_replayed_shield_request_is_refused() {
     let origin = TestOrigin::start().await;
     origin.program("/forged/", 200, &[("cache-control", "max-age=600")]);
     let shield = shield_for(&origin).await;
-    let wrong_key = edgegate::edge::shield::sign(
-        b"not the key",
-        HOST,
-        "web",
-        &http::Method::GET,
-        "/forged/a.txt",
-    );
+    let request = edgegate::edge::shield::ShieldRequest {
+        host: HOST,
+        origin_id: "web",
+        method: &http::Method::GET,
+        path: "/forged/a.txt",
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let wrong_key = edgegate::edge::shield::sign(b"not the key", now, request);
+    // A request signed with the right key ten minutes ago (captured, replayed) is refused too.
+    let replayed = edgegate::edge::shield::sign(KEY.as_bytes(), now - 600, request);
     for headers in [
         vec![
             ("x-edgegate-shield-origin", "web"),
@@ -302,6 +308,10 @@ async fn a_forged_shield_request_is_refused() {
             ("x-edgegate-shield-origin", "web"),
             ("x-edgegate-shield-signature", "not hex"),
         ],
+        vec![
+            ("x-edgegate-shield-origin", "web"),
+            ("x-edgegate-shield-signature", replayed.as_str()),
+        ],
     ] {
         let r = send(shield.viewer, "GET", HOST, "/forged/a.txt", &headers, b"").await;
         assert_eq!(r.status, 403, "{headers:?}: {}", r.text());
@@ -309,13 +319,7 @@ async fn a_forged_shield_request_is_refused() {
     }
     assert_eq!(origin.hits_for("/forged/"), 0);
     // Signed with the shared key, the same request is served.
-    let good = edgegate::edge::shield::sign(
-        KEY.as_bytes(),
-        HOST,
-        "web",
-        &http::Method::GET,
-        "/forged/a.txt",
-    );
+    let good = edgegate::edge::shield::sign(KEY.as_bytes(), now, request);
     let r = send(
         shield.viewer,
         "GET",

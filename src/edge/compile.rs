@@ -88,6 +88,8 @@ pub struct Compiler {
     last_warnings: Mutex<Vec<String>>,
     /// Whether a GeoIP database (`--geoip-db`) locates viewers.
     geoip: bool,
+    /// The time origins read (Origin Shield requests are signed with it).
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// Why a distribution cannot be compiled. The distribution is then not served, and the
@@ -198,6 +200,7 @@ impl Compiler {
             account_id: settings.account_id.clone(),
             last_warnings: Mutex::default(),
             geoip: settings.geoip_db.is_some(),
+            clock: crate::clock::system(),
         }
     }
 
@@ -205,6 +208,13 @@ impl Compiler {
     /// fleet's poll keeps up to date.
     pub fn shield_directory(&self) -> Option<Arc<super::shield::ShieldDirectory>> {
         self.shield.directory.clone()
+    }
+
+    /// The same compiler, its origins reading the time from `clock` (Origin Shield requests
+    /// are signed with it).
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same compiler, trusting these legacy key pairs for `TrustedSigners`.
@@ -243,6 +253,7 @@ impl Compiler {
                 domain,
                 &o.id,
                 region,
+                self.clock.clone(),
             )),
             None => origin,
         }

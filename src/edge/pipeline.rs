@@ -460,11 +460,14 @@ impl Edge {
         let valid = match (&self.shield_key, origin, signature) {
             (Some(key), Some(o), Some(s)) => super::shield::verify(
                 key,
-                host,
-                o.to_str().unwrap_or_default(),
-                req.method(),
-                path,
+                super::shield::ShieldRequest {
+                    host,
+                    origin_id: o.to_str().unwrap_or_default(),
+                    method: req.method(),
+                    path,
+                },
                 s.to_str().unwrap_or_default(),
+                self.clock.epoch_secs(),
             ),
             _ => false,
         };

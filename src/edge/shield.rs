@@ -5,11 +5,13 @@
 //! through `--shield-endpoint REGION=URL`, or, on a shared state bucket, through the shield's
 //! heartbeat ([`ShieldDirectory`]), and send their misses for those origins to its viewer
 //! listener instead of to the origin ([`ShieldOrigin`]): the origin request, with the
-//! distribution's domain as `Host`, the origin's id in [`ORIGIN_HEADER`] and an HMAC-SHA256 in
-//! [`SIGNATURE_HEADER`] over the host, origin id, method and path, keyed by `--shield-key`
-//! (or a key derived from the admin credentials, which every edge of a deployment shares). A
-//! request that names an origin without a valid signature is refused (403), so viewers cannot
-//! forge shield requests. The shield serves from its cache or fills from the origin, collapsing
+//! distribution's domain as `Host`, the origin's id in [`ORIGIN_HEADER`] and, in
+//! [`SIGNATURE_HEADER`], the time it was signed and an HMAC-SHA256 over that time, the host,
+//! origin id, method and path, keyed by `--shield-key` (or a key derived from the admin
+//! credentials, which every edge of a deployment shares). A request that names an origin
+//! without a valid signature, or with one made more than [`MAX_SKEW_SECS`] away from the
+//! shield's time, is refused (403): viewers cannot forge shield requests, and a captured one
+//! cannot be replayed after a few minutes. The shield serves from its cache or fills from the origin, collapsing
 //! concurrent misses from every edge into one origin request. If the shield cannot be connected
 //! to or does not answer in time, the edge goes to the origin directly, as CloudFront does.
 //!
@@ -41,6 +43,7 @@ use hmac::{Hmac, Mac};
 use http::header::{self, HeaderValue};
 use http::{Method, Uri};
 
+use crate::clock::Clock;
 use crate::config::BillingRegion;
 use crate::origin::{
     HttpOrigin, HttpOriginSettings, Origin, OriginClient, OriginError, OriginFuture, OriginRequest,
@@ -138,40 +141,58 @@ pub fn derive_key(secret: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn mac(key: &[u8], host: &str, origin_id: &str, method: &Method, path: &str) -> HmacSha256 {
+/// How far (seconds) a shield request's signing time may be from the shield's clock: the
+/// edges' clocks may differ this much, and a captured request is refused after it.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// What a shield request is signed for.
+#[derive(Debug, Clone, Copy)]
+pub struct ShieldRequest<'a> {
+    /// The distribution's domain (the request's `Host`, without a port).
+    pub host: &'a str,
+    /// The origin's id.
+    pub origin_id: &'a str,
+    /// The request's method.
+    pub method: &'a Method,
+    /// The request's path and query.
+    pub path: &'a str,
+}
+
+fn mac(key: &[u8], at: i64, r: ShieldRequest<'_>) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key");
-    for part in [host, origin_id, method.as_str(), path] {
+    let at = at.to_string();
+    for part in [&at, r.host, r.origin_id, r.method.as_str(), r.path] {
         mac.update(part.as_bytes());
         mac.update(b"\n");
     }
     mac
 }
 
-/// The signature of a shield request.
-pub fn sign(key: &[u8], host: &str, origin_id: &str, method: &Method, path: &str) -> String {
-    mac(key, host, origin_id, method, path)
+/// The [`SIGNATURE_HEADER`] of a shield request signed at `at` (seconds since the epoch):
+/// `{at}:{hex HMAC}`.
+pub fn sign(key: &[u8], at: i64, r: ShieldRequest<'_>) -> String {
+    let hex: String = mac(key, at, r)
         .finalize()
         .into_bytes()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect();
+    format!("{at}:{hex}")
 }
 
-/// Whether `signature` (hex) is the signature of this shield request (constant time).
-pub fn verify(
-    key: &[u8],
-    host: &str,
-    origin_id: &str,
-    method: &Method,
-    path: &str,
-    signature: &str,
-) -> bool {
-    let Some(bytes) = decode_hex(signature) else {
+/// Whether `signature` is a [`sign`]ature of this shield request made within
+/// [`MAX_SKEW_SECS`] of `now` (seconds since the epoch); the MAC is compared in constant time.
+pub fn verify(key: &[u8], r: ShieldRequest<'_>, signature: &str, now: i64) -> bool {
+    let Some((at, hex)) = signature.split_once(':') else {
         return false;
     };
-    mac(key, host, origin_id, method, path)
-        .verify_slice(&bytes)
-        .is_ok()
+    let (Ok(at), Some(bytes)) = (at.parse::<i64>(), decode_hex(hex)) else {
+        return false;
+    };
+    if now.abs_diff(at) > MAX_SKEW_SECS.unsigned_abs() {
+        return false;
+    }
+    mac(key, at, r).verify_slice(&bytes).is_ok()
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -221,6 +242,8 @@ pub struct ShieldOrigin {
     origin_id: String,
     region: String,
     billing: Option<BillingRegion>,
+    /// Signing times come from it.
+    clock: Arc<dyn Clock>,
 }
 
 /// The HTTP origin that sends shield requests to `endpoint`.
@@ -281,6 +304,7 @@ impl ShieldOrigin {
         host: &str,
         origin_id: &str,
         region: &str,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             endpoint,
@@ -292,6 +316,7 @@ impl ShieldOrigin {
             origin_id: origin_id.to_owned(),
             region: region.to_owned(),
             billing: billing_region(region),
+            clock,
         }
     }
 
@@ -343,10 +368,13 @@ impl Origin for ShieldOrigin {
             let mut to_shield = req;
             let signature = sign(
                 &self.key,
-                &self.host,
-                &self.origin_id,
-                &to_shield.method,
-                &to_shield.path_and_query,
+                self.clock.epoch_secs(),
+                ShieldRequest {
+                    host: &self.host,
+                    origin_id: &self.origin_id,
+                    method: &to_shield.method,
+                    path: &to_shield.path_and_query,
+                },
             );
             let h = &mut to_shield.headers;
             let (Ok(host), Ok(id), Ok(sig)) = (
@@ -430,58 +458,57 @@ mod tests {
     }
 
     #[test]
-    fn a_signature_verifies_only_for_its_request_and_key() {
+    fn a_signature_verifies_only_for_its_request_key_and_time() {
         let key = derive_key("secret");
-        let s = sign(&key, "d1.example", "o1", &Method::GET, "/a?b=1");
-        assert!(verify(&key, "d1.example", "o1", &Method::GET, "/a?b=1", &s));
-        assert!(!verify(
-            &key,
-            "d1.example",
-            "o2",
-            &Method::GET,
-            "/a?b=1",
-            &s
-        ));
-        assert!(!verify(
-            &key,
-            "d1.example",
-            "o1",
-            &Method::GET,
-            "/a?b=2",
-            &s
-        ));
-        assert!(!verify(
-            &key,
-            "d2.example",
-            "o1",
-            &Method::GET,
-            "/a?b=1",
-            &s
-        ));
-        let other = derive_key("other");
-        assert!(!verify(
-            &other,
-            "d1.example",
-            "o1",
-            &Method::GET,
-            "/a?b=1",
-            &s
-        ));
-        assert!(!verify(
-            &key,
-            "d1.example",
-            "o1",
-            &Method::GET,
-            "/a?b=1",
-            "zz"
-        ));
-        assert!(!verify(
-            &key,
-            "d1.example",
-            "o1",
-            &Method::GET,
-            "/a?b=1",
-            ""
-        ));
+        let r = |host, origin_id, path| ShieldRequest {
+            host,
+            origin_id,
+            method: &Method::GET,
+            path,
+        };
+        let now = 1_800_000_000;
+        let s = sign(&key, now, r("d1.example", "o1", "/a?b=1"));
+        assert!(verify(&key, r("d1.example", "o1", "/a?b=1"), &s, now));
+        for other in [
+            r("d1.example", "o2", "/a?b=1"),
+            r("d1.example", "o1", "/a?b=2"),
+            r("d2.example", "o1", "/a?b=1"),
+        ] {
+            assert!(!verify(&key, other, &s, now), "{other:?}");
+        }
+        let post = ShieldRequest {
+            method: &Method::POST,
+            ..r("d1.example", "o1", "/a?b=1")
+        };
+        assert!(!verify(&key, post, &s, now), "another method");
+        assert!(
+            !verify(
+                &derive_key("other"),
+                r("d1.example", "o1", "/a?b=1"),
+                &s,
+                now
+            ),
+            "another key"
+        );
+        // Within the allowed skew either way, and not beyond: a captured request stops
+        // working after it.
+        let same = r("d1.example", "o1", "/a?b=1");
+        assert!(verify(&key, same, &s, now + MAX_SKEW_SECS));
+        assert!(verify(&key, same, &s, now - MAX_SKEW_SECS));
+        assert!(
+            !verify(&key, same, &s, now + MAX_SKEW_SECS + 1),
+            "replayed too late"
+        );
+        assert!(
+            !verify(&key, same, &s, now - MAX_SKEW_SECS - 1),
+            "from the future"
+        );
+        // The time is signed: moving it forward breaks the MAC.
+        let (_, hex) = s.split_once(':').unwrap();
+        let later = format!("{}:{hex}", now + 100);
+        assert!(!verify(&key, same, &later, now + 100));
+        for bad in ["", "zz", ":", "1:", "x:00", &hex.to_string()] {
+            assert!(!verify(&key, same, bad, now), "{bad:?}");
+        }
     }
 }
