@@ -245,16 +245,18 @@ impl Compiler {
             (None, None) => return origin,
         };
         match &self.shield.key {
-            Some(key) => Arc::new(super::shield::ShieldOrigin::new(
-                endpoint,
-                self.client.clone(),
-                origin,
-                key.clone(),
-                domain,
-                &o.id,
-                region,
-                self.clock.clone(),
-            )),
+            Some(key) => Arc::new(
+                super::shield::ShieldOrigin::new(
+                    endpoint,
+                    self.client.clone(),
+                    origin,
+                    key.clone(),
+                    domain,
+                    &o.id,
+                    region,
+                )
+                .with_clock(self.clock.clone()),
+            ),
             None => origin,
         }
     }

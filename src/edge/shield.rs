@@ -304,7 +304,6 @@ impl ShieldOrigin {
         host: &str,
         origin_id: &str,
         region: &str,
-        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             endpoint,
@@ -316,8 +315,14 @@ impl ShieldOrigin {
             origin_id: origin_id.to_owned(),
             region: region.to_owned(),
             billing: billing_region(region),
-            clock,
+            clock: crate::clock::system(),
         }
+    }
+
+    /// The same origin, signing with the time of `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The shield to send to now, if any.
@@ -507,7 +512,7 @@ mod tests {
         let (_, hex) = s.split_once(':').unwrap();
         let later = format!("{}:{hex}", now + 100);
         assert!(!verify(&key, same, &later, now + 100));
-        for bad in ["", "zz", ":", "1:", "x:00", &hex.to_string()] {
+        for bad in ["", "zz", ":", "1:", "x:00", hex] {
             assert!(!verify(&key, same, bad, now), "{bad:?}");
         }
     }
