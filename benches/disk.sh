@@ -151,6 +151,7 @@ used="$(metric "$pe_admin" edgegate_disk_cache_bytes)"
 dhits="$(curl -s "http://127.0.0.1:$pe_admin/metrics" | awk '/^edgegate_cache_tier_hits_total\{tier="disk"\}/ {print $2}')"
 mhits="$(curl -s "http://127.0.0.1:$pe_admin/metrics" | awk '/^edgegate_cache_tier_hits_total\{tier="memory"\}/ {print $2}')"
 hwm="$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$churn_pid/status")"
+threads="$(awk '/^Threads:/ {print $2}' "/proc/$churn_pid/status")"
 {
     echo "### (1) churn: 1,024 x 256 KiB uniformly at random, memory 64 MiB, disk 512 MiB (${warm_secs} s warm-up, ${churn_secs} s measured, wrk -t2 -c50)"
     echo
@@ -160,7 +161,7 @@ hwm="$(awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$churn_pid/status")"
     echo "| nginx proxy_cache (disk, max_size=512m) | $(hit_ratio "$nn" "$nm") | $nrps | $np99 |"
     echo
     echo "edgegate after the run: $entries objects on disk ($used bytes), hits by tier since start:" \
-        "memory $mhits, disk $dhits; peak RSS $hwm MiB."
+        "memory $mhits, disk $dhits; peak RSS $hwm MiB; $threads threads."
     echo
 } >> "$out"
 if [[ -n "${PERF:-}" ]]; then
