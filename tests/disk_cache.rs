@@ -159,6 +159,8 @@ async fn an_object_above_the_memory_bound_is_cached_on_disk_and_served_with_rang
         m.contains("edgegate_cache_tier_hits_total{tier=\"disk\"} 2"),
         "{m}"
     );
+    // Opened once after the restart; the range was served from the kept open file.
+    assert_eq!(metric(&m, "edgegate_disk_cache_open_files"), 1.0, "{m}");
     edge.stop().await;
 }
 

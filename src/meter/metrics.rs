@@ -511,6 +511,12 @@ fn render_tiers(out: &mut String, cache: &CacheStats) {
             d.index_bytes as f64,
         ),
         (
+            "edgegate_disk_cache_open_files",
+            "gauge",
+            "Disk tier objects kept open with their parsed heads (hits without a blocking-thread hop).",
+            d.open_files as f64,
+        ),
+        (
             "edgegate_disk_cache_load_seconds",
             "gauge",
             "Time the disk tier's index took to load at start.",

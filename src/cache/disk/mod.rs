@@ -18,6 +18,11 @@
 //!   otherwise; a range is an offset into the file). Its checksum is verified once: by the
 //!   writer, which computed it while writing, or, for the files found at start, on the first
 //!   hit (read in chunks), before anything is sent; the index entry is then marked verified.
+//!   Such an object's open file and parsed head are then kept in the open cache ([`open`],
+//!   nginx's `open_file_cache`: at most 1,024, or an eighth of the open-file limit, CLOCK),
+//!   so its next hits build the object on the calling thread with no file I/O and no hop to a
+//!   blocking thread; removing an index entry (eviction, invalidation, replacement, expiry,
+//!   damage) closes its open file before the file is deleted.
 //!   A body that fits the memory tier is promoted when its last two reuse distances were both
 //!   short: each time it was hit again before the tier had served as many bytes of other disk
 //!   hits as the memory tier holds (so the memory tier would have kept it). One short distance
@@ -51,6 +56,7 @@
 //! One edge per directory: two processes sharing one would evict each other's files.
 
 pub mod format;
+pub mod open;
 pub mod stream;
 
 pub use stream::{Committed, DiskBody, DiskFill};
@@ -71,6 +77,7 @@ use super::key::CacheKey;
 use super::store::{CachedObject, CachedObjectTemplate, StoredBody};
 use super::ttl::StaleWindows;
 use crate::sendfile::{MIN_BODY, Mirror};
+use open::{OpenFiles, OpenObject};
 
 /// Objects up to this fraction of the disk size (a quarter) are cached on disk.
 pub const MAX_OBJECT_DIVISOR: u64 = 4;
@@ -119,6 +126,9 @@ pub struct DiskStats {
     pub capacity_bytes: u64,
     /// Approximate bytes of memory the index takes.
     pub index_bytes: u64,
+    /// Objects kept open, with their parsed heads, for hits without a blocking-thread hop
+    /// ([`open`]).
+    pub open_files: u64,
     /// Lookups answered from disk.
     pub hits: u64,
     /// Body bytes of the objects read back from disk.
@@ -208,6 +218,9 @@ struct Index {
     pending: HashMap<CacheKey, Arc<CachedObject>>,
     /// The file bytes of all disk hits so far: the clock reuse distances are measured on.
     reuse_clock: u64,
+    /// The opened objects of entries above [`INLINE_BODY`], by file id ([`open`]): every
+    /// removal of an entry removes (and closes) its open file.
+    open: OpenFiles,
 }
 
 impl Index {
@@ -219,6 +232,7 @@ impl Index {
         if let Some(o) = &old {
             self.used -= o.file_len;
             self.index_bytes -= o.weight(key.len());
+            self.open.remove(o.id);
         }
         old
     }
@@ -227,6 +241,7 @@ impl Index {
         let e = self.map.remove(key)?;
         self.used -= e.file_len;
         self.index_bytes -= e.weight(key.len());
+        self.open.remove(e.id);
         Some(e)
     }
 
@@ -343,7 +358,8 @@ impl DiskTier {
         let _ = fs::remove_file(&probe);
 
         let started = Instant::now();
-        let (index, corrupt) = load_index(&objects, now).map_err(dir_err)?;
+        let (mut index, corrupt) = load_index(&objects, now).map_err(dir_err)?;
+        index.open.set_capacity(open::open_file_bound());
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
             objects,
@@ -455,7 +471,7 @@ impl DiskTier {
         promote_within: u64,
     ) -> Option<(Arc<CachedObject>, bool)> {
         let inner = &self.inner;
-        let (entry, again) = {
+        let (entry, again, opened) = {
             let mut index = lock(&inner.index);
             if let Some(obj) = index.pending.get(key) {
                 let obj = obj.is_held(now).then(|| Arc::clone(obj))?;
@@ -487,21 +503,34 @@ impl DiskTier {
             e.referenced = true;
             let e = e.clone();
             index.reuse_clock = clock;
-            (e, again)
+            let opened = index.open.get(e.id);
+            (e, again, opened)
         };
+        // Opened before: built here, with no file I/O (a failed `dup` falls back to opening).
+        if let Some(obj) = opened.and_then(|o| o.object(mirrors).ok()) {
+            add(&inner.counters.hits, 1);
+            add(&inner.counters.hit_bytes, obj.body.len());
+            return Some((Arc::new(obj), again));
+        }
         let id = entry.id;
-        let verified = entry.verified;
         let path = inner.objects.join(file_name(id));
         let want = Bytes::copy_from_slice(key.as_bytes());
         let read =
             tokio::task::spawn_blocking(move || open_object(&path, &entry, &want, mirrors)).await;
         match read {
-            Ok(Ok(obj)) => {
-                if !verified
-                    && let Some(e) = lock(&inner.index).map.get_mut(key.as_bytes())
-                    && e.id == id
+            Ok(Ok((obj, open))) => {
                 {
-                    e.verified = true;
+                    let mut index = lock(&inner.index);
+                    // Kept open only while its entry is still this file (verified now); any
+                    // later removal of the entry removes it (see `Index::remove`).
+                    if let Some(e) = index.map.get_mut(key.as_bytes())
+                        && e.id == id
+                    {
+                        e.verified = true;
+                        if let Some(open) = open {
+                            index.open.insert(id, Arc::new(open));
+                        }
+                    }
                 }
                 add(&inner.counters.hits, 1);
                 add(&inner.counters.hit_bytes, obj.body.len());
@@ -698,15 +727,21 @@ impl DiskTier {
     pub fn stats(&self) -> DiskStats {
         let c = &self.inner.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let (entries, used, index_bytes) = {
+        let (entries, used, index_bytes, open_files) = {
             let i = lock(&self.inner.index);
-            (i.map.len() as u64, i.used, i.index_bytes)
+            (
+                i.map.len() as u64,
+                i.used,
+                i.index_bytes,
+                i.open.len() as u64,
+            )
         };
         DiskStats {
             entries,
             used_bytes: used,
             capacity_bytes: self.inner.capacity,
             index_bytes,
+            open_files,
             hits: get(&c.hits),
             hit_bytes: get(&c.hit_bytes),
             writes: get(&c.writes),
@@ -1095,62 +1130,71 @@ fn read_entry_of(f: &File, path: &Path) -> Result<(format::Head, Entry, u32), Di
 
 /// Opens an object for a hit (see [`DiskTier::load`]): head, length, trailer and key are
 /// checked; a body up to [`INLINE_BODY`] is read and its checksum checked; a larger one stays
-/// in the file, its checksum checked (read in chunks) unless the entry is verified.
+/// in the file, its checksum checked (read in chunks) unless the entry is verified, and is
+/// also returned as an [`OpenObject`] for the open cache.
 fn open_object(
     path: &Path,
     entry: &Entry,
     key: &[u8],
     mirrors: bool,
-) -> Result<CachedObject, DiskError> {
+) -> Result<(CachedObject, Option<OpenObject>), DiskError> {
     let f = File::open(path)?;
     let (head, e, sum) = read_entry_of(&f, path)?;
     if head.key != key || e.file_len != entry.file_len {
         return Err(DiskError::WrongKey);
     }
-    let disk = DiskBody::new(f, e.body_offset, head.body_len);
-    let (body, mirror) = if head.body_len <= INLINE_BODY {
-        let bytes = disk.read_all()?;
-        if format::crc(&bytes) != sum {
-            return Err(format::FormatError::BodyChecksum.into());
-        }
-        let mirror = if mirrors && bytes.len() >= MIN_BODY {
-            let (file, offset) = disk.file()?;
-            Mirror::of_file(file.into(), offset, &bytes)
-        } else {
-            None
-        };
-        // The body keeps its mirror alive while any part of it is being sent, even when the
-        // object itself is not kept.
-        let bytes = mirror.as_ref().map_or(bytes, Mirror::pinned_body);
-        (StoredBody::Memory(bytes), mirror)
-    } else {
+    let stale = StaleWindows {
+        while_revalidate: head.while_revalidate,
+        if_error: head.if_error,
+    };
+    if head.body_len > INLINE_BODY {
+        let disk = DiskBody::new(f, e.body_offset, head.body_len);
         if !entry.verified && disk.crc()? != sum {
             return Err(format::FormatError::BodyChecksum.into());
         }
-        let token = if mirrors {
-            let (file, offset) = disk.file()?;
-            Mirror::token(file.into(), offset, head.body_len)
-        } else {
-            None
-        };
-        (StoredBody::Disk(Arc::new(disk)), token)
+        let (f, offset) = disk.file()?;
+        let open = OpenObject::new(
+            f,
+            offset,
+            head.body_len,
+            head.status,
+            head.headers,
+            head.stored_at,
+            head.ttl,
+            head.origin_age,
+            stale,
+            head.keep,
+        );
+        return Ok((open.object(mirrors)?, Some(open)));
+    }
+    let disk = DiskBody::new(f, e.body_offset, head.body_len);
+    let bytes = disk.read_all()?;
+    if format::crc(&bytes) != sum {
+        return Err(format::FormatError::BodyChecksum.into());
+    }
+    let mirror = if mirrors && bytes.len() >= MIN_BODY {
+        let (file, offset) = disk.file()?;
+        Mirror::of_file(file.into(), offset, &bytes)
+    } else {
+        None
     };
-    Ok(CachedObject {
+    // The body keeps its mirror alive while any part of it is being sent, even when the
+    // object itself is not kept.
+    let bytes = mirror.as_ref().map_or(bytes, Mirror::pinned_body);
+    let obj = CachedObject {
         status: head.status,
         headers: head.headers,
-        body,
+        body: StoredBody::Memory(bytes),
         mirror,
         stored_at: head.stored_at,
         ttl: head.ttl,
         origin_age: head.origin_age,
-        stale: StaleWindows {
-            while_revalidate: head.while_revalidate,
-            if_error: head.if_error,
-        },
+        stale,
         keep: head.keep,
         error_cached_until: AtomicU64::new(0),
         annex: OnceLock::new(),
-    })
+    };
+    Ok((obj, None))
 }
 
 /// Threads that read the index at start.
@@ -1523,6 +1567,162 @@ mod tests {
             0
         );
         assert_eq!(tier.invalidate("D1", &|_| true, Some(later)), 1);
+    }
+
+    /// Descriptors of this process open on files under `dir` (deleted ones too).
+    fn fds_under(dir: &Path) -> usize {
+        let dir = dir.canonicalize().unwrap();
+        fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|e| fs::read_link(e.path()).is_ok_and(|t| t.starts_with(&dir)))
+            .count()
+    }
+
+    fn large_body(seed: u32) -> Vec<u8> {
+        (0..100_000u32)
+            .map(|i| (i.wrapping_mul(seed | 1) % 251) as u8)
+            .collect()
+    }
+
+    /// A repeated hit of a large body comes from the open cache: no re-open. Like nginx's
+    /// open_file_cache, a file whose name is deleted behind the tier's back still serves the
+    /// bytes it was verified with while it is kept open (the edge never deletes a name without
+    /// removing the entry, which closes the file).
+    #[tokio::test]
+    async fn a_repeated_hit_of_a_large_body_needs_no_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
+        let (k, small) = (key("/large"), key("/small"));
+        let body = large_body(7);
+        tier.store(&k, object(&body, now), 0);
+        tier.store(&small, object(&[3u8; 1000], now), 0);
+        tier.flush().await;
+        assert_eq!(tier.stats().open_files, 0);
+        let (got, _) = tier.load(&k, now, true, u64::MAX).await.expect("on disk");
+        assert_eq!(disk_bytes(&got).await, body);
+        drop(got);
+        assert!(tier.load(&small, now, true, u64::MAX).await.is_some());
+        assert_eq!(
+            tier.stats().open_files,
+            1,
+            "only the large body is kept open"
+        );
+        assert_eq!(fds_under(dir.path()), 1);
+
+        for f in fs::read_dir(dir.path().join("objects")).unwrap().flatten() {
+            fs::remove_file(f.path()).unwrap();
+        }
+        for mirrors in [true, false] {
+            let (got, _) = tier
+                .load(&k, now, mirrors, u64::MAX)
+                .await
+                .expect("served from the open file");
+            assert_eq!(got.mirror.is_some(), mirrors, "a sendfile token as before");
+            assert_eq!(got.status, StatusCode::OK);
+            assert_eq!(got.headers["content-type"], "text/plain");
+            assert_eq!(got.ttl, Duration::from_secs(3600));
+            assert_eq!(disk_bytes(&got).await, body, "byte-exact");
+        }
+        assert_eq!(tier.stats().hits, 4);
+        // The small body is read on every hit: its deleted file is a miss.
+        assert!(tier.load(&small, now, true, u64::MAX).await.is_none());
+    }
+
+    /// Every way an index entry goes away closes its open file, so no descriptor holds a
+    /// deleted file's space.
+    #[tokio::test]
+    async fn removing_an_entry_closes_its_open_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        // Five files of about 100 KiB fit.
+        let tier = DiskTier::open(dir.path(), 550 << 10, now).unwrap();
+        let open = |k: CacheKey, at: SystemTime| {
+            let tier = tier.clone();
+            async move { tier.load(&k, at, true, u64::MAX).await.map(|_| ()) }
+        };
+        let (a, b, c) = (key("/img/a"), key("/doc/b"), key("/doc/c"));
+        for (i, k) in [&a, &b, &c].into_iter().enumerate() {
+            tier.store(k, object(&large_body(i as u32), now), 0);
+        }
+        tier.flush().await;
+        for k in [&a, &b, &c] {
+            open(k.clone(), now).await.unwrap();
+        }
+        assert_eq!(tier.stats().open_files, 3);
+        assert_eq!(fds_under(dir.path()), 3);
+
+        // Invalidation.
+        assert_eq!(tier.invalidate("D1", &|p| p.starts_with("/img/"), None), 1);
+        assert_eq!(tier.stats().open_files, 2);
+        assert_eq!(fds_under(dir.path()), 2);
+
+        // Expiry: found no longer held.
+        let later = now + Duration::from_secs(7200);
+        assert!(open(b.clone(), later).await.is_none());
+        assert_eq!(tier.stats().open_files, 1);
+        assert_eq!(fds_under(dir.path()), 1);
+
+        // Replacement by a newer write of the same key.
+        let g = tier.generation("D1");
+        tier.store(&c, object(&large_body(9), now), g);
+        tier.flush().await;
+        assert_eq!(tier.stats().open_files, 0);
+        assert_eq!(fds_under(dir.path()), 0);
+        let (got, _) = tier.load(&c, now, false, u64::MAX).await.unwrap();
+        assert_eq!(
+            disk_bytes(&got).await,
+            large_body(9),
+            "the new file's bytes"
+        );
+        drop(got);
+        assert_eq!(fds_under(dir.path()), 1);
+
+        // Eviction by the writer: c is the oldest (its reference bit is cleared first).
+        for i in 0..12 {
+            let k = key(&format!("/filler/{i}"));
+            tier.store(&k, object(&large_body(i), now), g);
+            tier.flush().await;
+        }
+        assert!(tier.stats().evictions >= 7, "{:?}", tier.stats());
+        assert!(
+            tier.load(&c, now, false, u64::MAX).await.is_none(),
+            "evicted"
+        );
+        assert_eq!(tier.stats().open_files, 0);
+        assert_eq!(fds_under(dir.path()), 0, "no deleted file is held open");
+        let files = fs::read_dir(dir.path().join("objects")).unwrap().count() as u64;
+        assert_eq!(files, tier.stats().entries, "evicted files are gone");
+    }
+
+    #[tokio::test]
+    async fn the_open_cache_is_bounded() {
+        let bound = open::open_file_bound();
+        assert!((1..=open::MAX_OPEN_FILES).contains(&bound), "{bound}");
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let tier = DiskTier::open(dir.path(), 16 << 20, now).unwrap();
+        assert_eq!(lock(&tier.inner.index).open.capacity(), bound);
+        lock(&tier.inner.index).open.set_capacity(3);
+        let keys: Vec<CacheKey> = (0..8).map(|i| key(&format!("/o{i}"))).collect();
+        for (i, k) in keys.iter().enumerate() {
+            tier.store(k, object(&large_body(i as u32), now), 0);
+        }
+        tier.flush().await;
+        for k in &keys {
+            assert!(tier.load(k, now, true, u64::MAX).await.is_some());
+            assert!(tier.stats().open_files <= 3, "{:?}", tier.stats());
+        }
+        assert_eq!(tier.stats().open_files, 3);
+        assert_eq!(fds_under(dir.path()), 3, "evicted open files are closed");
+        // The last three are kept; an older one is opened again and replaces one of them.
+        for (i, k) in keys.iter().enumerate() {
+            let (got, _) = tier.load(k, now, false, u64::MAX).await.unwrap();
+            assert_eq!(disk_bytes(&got).await, large_body(i as u32));
+        }
+        assert_eq!(tier.stats().open_files, 3);
+        assert_eq!(tier.stats().entries, 8);
     }
 
     /// 10,000 objects by default; `EDGEGATE_DISK_INDEX_OBJECTS=100000` for the figure in
