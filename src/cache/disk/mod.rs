@@ -1153,18 +1153,7 @@ fn open_object(
             return Err(format::FormatError::BodyChecksum.into());
         }
         let (f, offset) = disk.file()?;
-        let open = OpenObject::new(
-            f,
-            offset,
-            head.body_len,
-            head.status,
-            head.headers,
-            head.stored_at,
-            head.ttl,
-            head.origin_age,
-            stale,
-            head.keep,
-        );
+        let open = OpenObject::new(f, offset, head);
         return Ok((open.object(mirrors)?, Some(open)));
     }
     let disk = DiskBody::new(f, e.body_offset, head.body_len);

@@ -66,32 +66,23 @@ pub(super) struct OpenObject {
 }
 
 impl OpenObject {
-    /// The opened object of `file` (its head already checked), whose body is `body_len` bytes
-    /// from `body_offset`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        file: File,
-        body_offset: u64,
-        body_len: u64,
-        status: StatusCode,
-        headers: HeaderMap,
-        stored_at: SystemTime,
-        ttl: Duration,
-        origin_age: Duration,
-        stale: StaleWindows,
-        keep: Duration,
-    ) -> OpenObject {
+    /// The opened object of `file`, whose checked `head` says its body is `head.body_len`
+    /// bytes from `body_offset`.
+    pub(super) fn new(file: File, body_offset: u64, head: super::format::Head) -> OpenObject {
         OpenObject {
             file,
             body_offset,
-            body_len,
-            status,
-            headers,
-            stored_at,
-            ttl,
-            origin_age,
-            stale,
-            keep,
+            body_len: head.body_len,
+            status: head.status,
+            stored_at: head.stored_at,
+            ttl: head.ttl,
+            origin_age: head.origin_age,
+            stale: StaleWindows {
+                while_revalidate: head.while_revalidate,
+                if_error: head.if_error,
+            },
+            keep: head.keep,
+            headers: head.headers,
         }
     }
 
