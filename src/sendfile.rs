@@ -59,11 +59,11 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use rustix::fs::{MemfdFlags, SealFlags};
-
-pub mod pagecache;
 use rustix::net::{SendAncillaryBuffer, SendFlags};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
+
+pub mod pagecache;
 
 /// The smallest body given a mirror. Below it, the copy `sendfile` saves costs less than the
 /// extra system call it takes (head and body are sent by two calls instead of one `writev`).

@@ -28,10 +28,12 @@
 //!   hits as the memory tier holds (so the memory tier would have kept it). One short distance
 //!   is not enough: under uniform access over a working set four times the memory tier, a
 //!   fifth of all reuses are that short by chance, and promoting them reads whole objects
-//!   that are evicted again after a hit or two. It is read in the background ([`DiskTier::promoted`], at most a few
-//!   at once), so that a hit never waits for a whole-object read; the memory tier's own
-//!   admission (moka's TinyLFU) decides whether it stays. A promoted object's `sendfile`
-//!   mirror is the cache file itself (from the body's offset), so it costs no memfd copy.
+//!   that are evicted again after a hit or two. It is read in the background
+//!   ([`DiskTier::promoted`], at most a few at once), so that a hit never waits for a
+//!   whole-object read; the memory tier's own admission (moka's TinyLFU) decides whether it
+//!   stays. A promoted object's `sendfile` mirror is the cache file itself (from the body's
+//!   offset), so it costs no memfd copy; should its pages leave the page cache, it is written
+//!   from memory instead ([`crate::sendfile::pagecache`]).
 //! - **Eviction.** CLOCK (FIFO with one reference bit, the second-chance core of S3-FIFO): a
 //!   hit sets the bit; when room is needed the oldest file is evicted unless its bit is set,
 //!   in which case the bit is cleared and it goes to the back of the queue.
