@@ -173,6 +173,18 @@ fn serve(dir: &Path, config: &str, env: &[(&str, String)]) -> Served {
     }
 }
 
+/// The environment that points the AWS shared config and credentials files at files that do
+/// not exist, so that no profile on this machine supplies credentials.
+fn no_shared_files(dir: &Path) -> [(&'static str, String); 2] {
+    [
+        ("AWS_CONFIG_FILE", dir.join("none-c").display().to_string()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("none-s").display().to_string(),
+        ),
+    ]
+}
+
 /// The access key id in the `Authorization` header S3 last saw.
 fn last_key_id(s3: &TestOrigin) -> (String, Option<String>) {
     let seen = s3.last();
@@ -341,16 +353,7 @@ async fn no_credentials_anywhere_denies_instead_of_sending_unsigned() {
     let edge = serve(
         dir.path(),
         &oac_config(s3.addr),
-        &[
-            (
-                "AWS_CONFIG_FILE",
-                dir.path().join("none-c").display().to_string(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("none-s").display().to_string(),
-            ),
-        ],
+        &no_shared_files(dir.path()),
     );
     let r = get(edge.viewer, HOST, "/a.txt").await;
     assert_eq!(r.status, 502, "{}", r.text());
@@ -406,15 +409,10 @@ async fn log_delivery_signs_with_the_chains_credentials() {
             ("AWS_ACCESS_KEY_ID", "AKIDMETERLOGS".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "meter-secret".to_owned()),
             ("AWS_SESSION_TOKEN", "meter-token".to_owned()),
-            (
-                "AWS_CONFIG_FILE",
-                dir.path().join("none-c").display().to_string(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("none-s").display().to_string(),
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(no_shared_files(dir.path()))
+        .collect::<Vec<_>>(),
     );
     let r = get(edge.viewer, crate::common::meter::MHOST, "/logged.txt").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -472,20 +470,7 @@ async fn without_credentials_an_explicit_endpoint_gets_unsigned_log_uploads_with
         &format!("s3_endpoint = \"http://{}\"", s3.addr),
         Some(("open-logs", "")),
     );
-    let edge = serve(
-        dir.path(),
-        &config,
-        &[
-            (
-                "AWS_CONFIG_FILE",
-                dir.path().join("none-c").display().to_string(),
-            ),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                dir.path().join("none-s").display().to_string(),
-            ),
-        ],
-    );
+    let edge = serve(dir.path(), &config, &no_shared_files(dir.path()));
     let r = get(edge.viewer, crate::common::meter::MHOST, "/open.txt").await;
     assert_eq!(r.status, 200, "{}", r.text());
     stop_gracefully(edge).await;
