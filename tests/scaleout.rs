@@ -3,9 +3,6 @@
 //! one edge are served by the others, conflicting updates lose nothing, invalidations reach every
 //! edge before they are `Completed`, and a SIGKILLed edge stops counting and catches up.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,10 +16,11 @@ use crate::api_codes::boto3;
 use crate::common::awscli::{aws_command, credentials};
 use crate::common::localstack::{create_bucket, s3_endpoint, unique_bucket};
 use crate::common::origin::TestOrigin;
+use crate::common::process::FleetEdge;
 use crate::common::*;
 
-/// Seconds between polls of the shared bucket (the dead-edge timeout is then 10 s).
-const POLL: &str = "1";
+/// Edges started with no flags beyond the fleet's own.
+const NO_FLAGS: &[&str] = &[];
 
 /// How long a convergence may take before the test fails (many polls, on a loaded machine).
 const CONVERGE: Duration = Duration::from_secs(90);
@@ -101,76 +99,9 @@ async fn localstack_honours_both_write_conditions() {
     assert!(fresh.load_all(Kind::KeyGroup).await.unwrap().is_empty());
 }
 
-/// One edgegate process.
-struct Proc {
-    child: Child,
-    viewer: SocketAddr,
-    admin: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(data_dir: &Path, bucket: &str, name: &str) -> Proc {
-        let log = data_dir.with_extension(format!("{name}.log"));
-        let err = std::fs::File::create(&log).expect("log file");
-        let mut cmd = crate::common::process::serve_command();
-        crate::common::process::test_aws_env(&mut cmd);
-        cmd.args([
-            "--metering",
-            "off",
-            "--workers",
-            "1",
-            "--state-poll-interval",
-            POLL,
-            "--s3-endpoint",
-            &s3_endpoint(),
-            "--state",
-            &format!("s3://{bucket}/state"),
-            "--pop",
-            name,
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stderr(err);
-        let edge = crate::common::process::spawn(&mut cmd, Some(&log));
-        Proc {
-            child: edge.child,
-            viewer: edge.viewer,
-            admin: format!("http://{}", edge.admin),
-            log,
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn sigkill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Polls `check` (every 200 ms) until it returns `Some`, or fails naming `what` after
 /// [`CONVERGE`].
-async fn until<T, F, Fut>(what: &str, edges: &[&Proc], mut check: F) -> T
+async fn until<T, F, Fut>(what: &str, edges: &[&FleetEdge], mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -192,19 +123,14 @@ where
 }
 
 /// The body an edge serves for `path` of `host`, when it answers 200.
-async fn served(edge: &Proc, host: &str, path: &str) -> Option<String> {
+async fn served(edge: &FleetEdge, host: &str, path: &str) -> Option<String> {
     let r = get(edge.viewer, host, path).await;
     (r.status == 200).then(|| r.text())
 }
 
 /// The `<Status>` GetDistribution (or GetInvalidation) answers on `edge`, straight over HTTP.
-async fn status(edge: &Proc, path: &str) -> String {
-    let addr: SocketAddr = edge
-        .admin
-        .trim_start_matches("http://")
-        .parse()
-        .expect("admin address");
-    let r = get(addr, "localhost", &format!("/2020-05-31/{path}")).await;
+async fn status(edge: &FleetEdge, path: &str) -> String {
+    let r = get(edge.admin, "localhost", &format!("/2020-05-31/{path}")).await;
     assert_eq!(r.status, 200, "{path}: {}", r.text());
     let text = r.text();
     let start = text.find("<Status>").expect("a Status") + "<Status>".len();
@@ -213,9 +139,9 @@ async fn status(edge: &Proc, path: &str) -> String {
 }
 
 /// The distribution's config as one edge stores it, with its ETag.
-async fn config(edge: &Proc, id: &str) -> serde_json::Value {
+async fn config(edge: &FleetEdge, id: &str) -> serde_json::Value {
     boto3(
-        &edge.admin,
+        &edge.admin_url(),
         &format!(
             "r = cf.get_distribution_config(Id={id:?})\n\
              out['etag'] = r['ETag']\nout['config'] = r['DistributionConfig']"
@@ -226,9 +152,9 @@ async fn config(edge: &Proc, id: &str) -> serde_json::Value {
 
 /// Updates the distribution's OriginPath through `edge` with `etag`: the new ETag, or the error
 /// code.
-async fn set_origin_path(edge: &Proc, id: &str, etag: &str, path: &str) -> serde_json::Value {
+async fn set_origin_path(edge: &FleetEdge, id: &str, etag: &str, path: &str) -> serde_json::Value {
     boto3(
-        &edge.admin,
+        &edge.admin_url(),
         &format!(
             "cfg = cf.get_distribution_config(Id={id:?})['DistributionConfig']\n\
              cfg['Origins']['Items'][0]['OriginPath'] = {path:?}\n\
@@ -246,7 +172,7 @@ async fn set_origin_path(edge: &Proc, id: &str, etag: &str, path: &str) -> serde
 /// attempt asks for a path never asked before: a path cached under the previous configuration
 /// would keep its old answer (a configuration change does not purge the cache, on CloudFront
 /// either).
-async fn all_serve(edges: &[&Proc], host: &str, path: &str, origin_path: &str) {
+async fn all_serve(edges: &[&FleetEdge], host: &str, path: &str, origin_path: &str) {
     let attempt = &std::sync::atomic::AtomicUsize::new(0);
     for (i, e) in edges.iter().enumerate() {
         let what = format!("edge {i} serves {path}/… from origin:{origin_path}{path}/…");
@@ -270,16 +196,17 @@ async fn three_edges_share_one_bucket() {
         std::fs::create_dir_all(&d).unwrap();
         d
     };
+    let log = |n: &str| dirs.path().join(format!("{n}.log"));
     let (pa, pb, pc) = (
-        Proc::start(&dir("a"), &bucket, "a"),
-        Proc::start(&dir("b"), &bucket, "b"),
-        Proc::start(&dir("c"), &bucket, "c"),
+        FleetEdge::start(&dir("a"), log("a"), &bucket, "a", NO_FLAGS),
+        FleetEdge::start(&dir("b"), log("b"), &bucket, "b", NO_FLAGS),
+        FleetEdge::start(&dir("c"), log("c"), &bucket, "c", NO_FLAGS),
     );
     let (a, b, c) = (&pa, &pb, &pc);
 
     // Create through A; B and C serve it.
     let created = boto3(
-        &a.admin,
+        &a.admin_url(),
         &format!(
             "cfg = dist('fleet', origin_domain='localhost')\n\
              cfg['Origins']['Items'][0]['CustomOriginConfig']['HTTPPort'] = {}\n\
@@ -297,7 +224,7 @@ async fn three_edges_share_one_bucket() {
     })
     .await;
     // The CLI's waiter returns.
-    let ep = a.admin.clone();
+    let ep = a.admin_url();
     let id2 = id.to_owned();
     let out = tokio::task::spawn_blocking(move || {
         aws_command(&[
@@ -335,7 +262,7 @@ async fn three_edges_share_one_bucket() {
         "B, stopped, has not applied the change"
     );
     let waiter = {
-        let ep = c.admin.clone();
+        let ep = c.admin_url();
         let id = id.to_owned();
         tokio::spawn(async move {
             boto3(
@@ -408,7 +335,7 @@ async fn three_edges_share_one_bucket() {
     let before = origin.hits_for(&format!("{lost_path}/inv/"));
     assert_eq!(before, 3, "one miss per edge");
     let inv = boto3(
-        &b.admin,
+        &b.admin_url(),
         &format!(
             "r = cf.create_invalidation(DistributionId={id:?}, InvalidationBatch={{'Paths': {{'Quantity': 1, 'Items': ['/inv/*']}}, 'CallerReference': 'inv1'}})\n\
              out['id'] = r['Invalidation']['Id']\n\
@@ -420,7 +347,7 @@ async fn three_edges_share_one_bucket() {
     assert_eq!(inv["status"], "Completed");
     let inv_id = inv["id"].as_str().unwrap().to_owned();
     // The CLI's waiter, through another edge, returns too.
-    let (ep, dist, inv2) = (c.admin.clone(), id.to_owned(), inv_id.clone());
+    let (ep, dist, inv2) = (c.admin_url(), id.to_owned(), inv_id.clone());
     let out = tokio::task::spawn_blocking(move || {
         aws_command(&[
             "--endpoint-url",
@@ -469,7 +396,7 @@ async fn three_edges_share_one_bucket() {
     })
     .await;
     all_serve(&[a, b], host, "/five", "/v5").await;
-    let pc = Proc::start(&dirs.path().join("c"), &bucket, "c");
+    let pc = FleetEdge::start(&dir("c"), log("c"), &bucket, "c", NO_FLAGS);
     let c = &pc;
     all_serve(&[a, b, c], host, "/six", "/v5").await;
     assert_eq!(status(c, &format!("distribution/{id}")).await, "Deployed");

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::common::meter::{journal, usage_report, usage_totals};
 use crate::common::origin::{RefusedPort, TestOrigin};
+use crate::common::process::FleetEdge;
 use crate::common::*;
 
 const KEY: &str = "shield-test-key";
@@ -353,61 +354,6 @@ async fn an_origin_shield_no_edge_serves_is_named_in_a_warning() {
     assert_eq!(origin.hits_for("/w/a"), 1);
 }
 
-/// One edgegate process on a shared state bucket, with `extra` flags; its log is kept.
-struct Proc {
-    child: std::process::Child,
-    viewer: std::net::SocketAddr,
-    log: std::path::PathBuf,
-}
-
-impl Proc {
-    fn start(
-        dir: &std::path::Path,
-        config: &std::path::Path,
-        bucket: &str,
-        name: &str,
-        extra: &[&str],
-    ) -> Proc {
-        let data = dir.join(name);
-        let log = dir.join(format!("{name}.log"));
-        let err = std::fs::File::create(&log).expect("log file");
-        let mut cmd = crate::common::process::serve_command();
-        crate::common::process::test_aws_env(&mut cmd);
-        cmd.args([
-            "--metering",
-            "off",
-            "--workers",
-            "1",
-            "--state-poll-interval",
-            "1",
-        ])
-        .args(["--s3-endpoint", &crate::common::localstack::s3_endpoint()])
-        .args(["--state", &format!("s3://{bucket}/state"), "--pop", name])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--config")
-        .arg(config)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stderr(err);
-        let edge = crate::common::process::spawn(&mut cmd, Some(&log));
-        let (child, viewer) = (edge.child, edge.viewer);
-        Proc { child, viewer, log }
-    }
-
-    /// Its log so far.
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Polls `check` every 200 ms until it is true, or fails naming `what` after a minute (the
 /// bucket is polled every second; a dead edge counts for 10 s).
 async fn until(what: &str, log: impl Fn() -> String, mut check: impl AsyncFnMut() -> bool) {
@@ -439,20 +385,21 @@ async fn an_edge_finds_the_shield_through_the_state_bucket_and_drops_a_dead_one(
         shielded_config(origin.addr.port(), "").replace("keys/demo-public.pem", keys),
     )
     .unwrap();
-    let shield = Proc::start(
-        dir.path(),
-        &config,
-        &bucket,
+    let start = |name: &str, extra: &[&str]| {
+        let flags = [&["--config", config.to_str().unwrap()], extra].concat();
+        FleetEdge::start(
+            &dir.path().join(name),
+            dir.path().join(format!("{name}.log")),
+            &bucket,
+            name,
+            &flags,
+        )
+    };
+    let shield = start(
         "IAD89-C1",
         &["--shield-region", "us-east-1", "--shield-key", KEY],
     );
-    let edge = Proc::start(
-        dir.path(),
-        &config,
-        &bucket,
-        "IAD55-C2",
-        &["--shield-key", KEY],
-    );
+    let edge = start("IAD55-C2", &["--shield-key", KEY]);
     assert!(
         shield.log().contains("advertising this Origin Shield"),
         "{}",

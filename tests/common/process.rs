@@ -77,3 +77,81 @@ pub fn spawn(cmd: &mut Command, log: Option<&Path>) -> Served {
         admin,
     }
 }
+
+/// One edge of a fleet on a shared state bucket in LocalStack (`--state s3://BUCKET/state`,
+/// a poll every second, `--pop NAME`, one worker, metering off, the test AWS environment),
+/// with `extra` flags; its stderr is kept in a file. Killed when dropped.
+#[derive(Debug)]
+pub struct FleetEdge {
+    /// The process.
+    pub child: Child,
+    /// The viewer listener.
+    pub viewer: SocketAddr,
+    /// The admin listener (the CloudFront API).
+    pub admin: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl FleetEdge {
+    /// Starts an edge with data in `data_dir` and its stderr in `log`.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(
+        data_dir: &Path,
+        log: std::path::PathBuf,
+        bucket: &str,
+        name: &str,
+        extra: &[S],
+    ) -> FleetEdge {
+        let err = std::fs::File::create(&log).expect("log file");
+        let mut cmd = serve_command();
+        test_aws_env(&mut cmd);
+        cmd.args(["--metering", "off", "--workers", "1"])
+            .args(["--state-poll-interval", "1"])
+            .args(["--s3-endpoint", &super::localstack::s3_endpoint()])
+            .args(["--state", &format!("s3://{bucket}/state"), "--pop", name])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stderr(err);
+        let edge = spawn(&mut cmd, Some(&log));
+        FleetEdge {
+            child: edge.child,
+            viewer: edge.viewer,
+            admin: edge.admin,
+            log,
+        }
+    }
+
+    /// The admin listener's URL, for the AWS clients' endpoint.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends it `sig` (`-STOP`, `-CONT`, …) with `kill`.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// SIGKILLs it and reaps it.
+    pub fn sigkill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for FleetEdge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
