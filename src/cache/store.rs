@@ -469,6 +469,29 @@ impl fmt::Debug for Growing {
 const STREAM_FRAME: usize = 256 * 1024;
 
 impl Growing {
+    /// A fill of `len` bytes with `head`, open, no readers yet: its bytes so far in `buf`, or,
+    /// for a disk fill, in `file` (how many in `arrived`).
+    fn new(
+        head: &CachedObjectTemplate,
+        len: u64,
+        buf: BytesMut,
+        arrived: Arc<watch::Sender<u64>>,
+        file: Option<(Arc<std::fs::File>, u64)>,
+    ) -> Arc<Growing> {
+        Arc::new(Growing {
+            head: head.clone(),
+            len,
+            state: Mutex::new(GrowState {
+                buf,
+                whole: None,
+                end: End::Open,
+                readers: 0,
+            }),
+            arrived,
+            file,
+        })
+    }
+
     /// Joins as a reader; `None` when the fill was cancelled (the caller retries).
     fn join(self: &Arc<Self>) -> Option<FillStream> {
         let mut st = lock(&self.state);
@@ -1419,6 +1442,18 @@ struct Tee {
 }
 
 impl Tee {
+    /// Passes `inner` through while `fill` collects it (see [`tee`]).
+    fn new(inner: Body, fill: Option<Filling>, limit: u64, expected: Option<u64>) -> Tee {
+        Tee {
+            inner,
+            fill,
+            limit,
+            expected,
+            completing: None,
+            held: None,
+        }
+    }
+
     fn on_data(&mut self, data: &Bytes) {
         let Some(fill) = self.fill.as_mut() else {
             return;
@@ -1618,14 +1653,12 @@ impl Drop for Tee {
             .and_then(|f| f.shared.as_ref())
             .is_some_and(|w| !w.cancel_unless_read());
         if streamed && let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let mut rest = Tee {
-                inner: std::mem::replace(&mut self.inner, Body::empty()),
-                fill: self.fill.take(),
-                limit: self.limit,
-                expected: self.expected,
-                completing: None,
-                held: None,
-            };
+            let mut rest = Tee::new(
+                std::mem::replace(&mut self.inner, Body::empty()),
+                self.fill.take(),
+                self.limit,
+                self.expected,
+            );
             handle.spawn(async move {
                 use http_body_util::BodyExt;
                 while let Some(Ok(_)) = rest.frame().await {}
@@ -1666,38 +1699,21 @@ pub fn tee(body: Body, guard: FillGuard, template: CachedObjectTemplate, limit: 
     // A collapsible fill of known length shares its buffer with followers as it arrives.
     let (buf, shared) = match expected {
         Some(len) if guard.tx.is_some() => {
-            let growing = Arc::new(Growing {
-                head: template.clone(),
-                len,
-                state: Mutex::new(GrowState {
-                    buf,
-                    whole: None,
-                    end: End::Open,
-                    readers: 0,
-                }),
-                arrived: Arc::new(watch::Sender::new(0)),
-                file: None,
-            });
+            let growing = Growing::new(&template, len, buf, Arc::new(watch::Sender::new(0)), None);
             guard.publish(&growing);
             (BytesMut::new(), Some(Writer(growing)))
         }
         _ => (buf, None),
     };
-    Body::new(Tee {
-        held: None,
-        inner: body,
-        fill: Some(Filling {
-            guard,
-            template,
-            buf,
-            shared,
-            disk: None,
-            received: 0,
-        }),
-        limit,
-        expected,
-        completing: None,
-    })
+    let fill = Filling {
+        guard,
+        template,
+        buf,
+        shared,
+        disk: None,
+        received: 0,
+    };
+    Body::new(Tee::new(body, Some(fill), limit, expected))
 }
 
 /// [`tee`] for a body of `len` bytes above the memory tier's bound: written to a file as it
@@ -1725,34 +1741,23 @@ fn tee_to_disk(
         return body;
     };
     let shared = guard.tx.is_some().then(|| {
-        let growing = Arc::new(Growing {
-            head: template.clone(),
+        let growing = Growing::new(
+            &template,
             len,
-            state: Mutex::new(GrowState {
-                buf: BytesMut::new(),
-                whole: None,
-                end: End::Open,
-                readers: 0,
-            }),
+            BytesMut::new(),
             arrived,
-            file: Some(fill.reader()),
-        });
+            Some(fill.reader()),
+        );
         guard.publish(&growing);
         Writer(growing)
     });
-    Body::new(Tee {
-        held: None,
-        inner: body,
-        fill: Some(Filling {
-            guard,
-            template,
-            buf: BytesMut::new(),
-            shared,
-            disk: Some(fill),
-            received: 0,
-        }),
-        limit,
-        expected: Some(len),
-        completing: None,
-    })
+    let fill = Filling {
+        guard,
+        template,
+        buf: BytesMut::new(),
+        shared,
+        disk: Some(fill),
+        received: 0,
+    };
+    Body::new(Tee::new(body, Some(fill), limit, Some(len)))
 }
