@@ -1145,17 +1145,12 @@ fn open_object(
     if head.key != key || e.file_len != entry.file_len {
         return Err(DiskError::WrongKey);
     }
-    let stale = StaleWindows {
-        while_revalidate: head.while_revalidate,
-        if_error: head.if_error,
-    };
     if head.body_len > INLINE_BODY {
         let disk = DiskBody::new(f, e.body_offset, head.body_len);
         if !entry.verified && disk.crc()? != sum {
             return Err(format::FormatError::BodyChecksum.into());
         }
-        let (f, offset) = disk.file()?;
-        let open = OpenObject::new(f, offset, head);
+        let open = OpenObject::new(disk.into_file(), e.body_offset, head);
         return Ok((open.object(mirrors)?, Some(open)));
     }
     let disk = DiskBody::new(f, e.body_offset, head.body_len);
@@ -1180,7 +1175,10 @@ fn open_object(
         stored_at: head.stored_at,
         ttl: head.ttl,
         origin_age: head.origin_age,
-        stale,
+        stale: StaleWindows {
+            while_revalidate: head.while_revalidate,
+            if_error: head.if_error,
+        },
         keep: head.keep,
         error_cached_until: AtomicU64::new(0),
         annex: OnceLock::new(),

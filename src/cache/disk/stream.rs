@@ -75,6 +75,11 @@ impl DiskBody {
         self.len == 0
     }
 
+    /// The file itself (the body starts at the offset it was made with).
+    pub(super) fn into_file(self) -> File {
+        self.file
+    }
+
     /// The file (another handle on it) and where the body starts in it.
     pub fn file(&self) -> io::Result<(File, u64)> {
         Ok((self.file.try_clone()?, self.offset))
